@@ -1,0 +1,54 @@
+/* Start-up, option checking and error reporting shared by the subcommands. */
+#include "app.h"
+
+#include <stdio.h>
+#include <string.h>
+
+PetscErrorCode app_initialize(int *argc, char ***argv, const char *help) {
+  PetscCall(PetscInitialize(argc, argv, NULL, help));
+  return PETSC_SUCCESS;
+}
+
+PetscErrorCode app_options_check(const char *command, PetscBool *stop, int *exit_code) {
+  PetscBool help = PETSC_FALSE;
+  PetscCall(PetscOptionsHasHelp(NULL, &help));
+  *stop = PETSC_FALSE;
+  *exit_code = 0;
+  if (help) {
+    *stop = PETSC_TRUE;
+    return PETSC_SUCCESS;
+  }
+  PetscInt n_left = 0;
+  char **names = NULL, **values = NULL;
+  PetscCall(PetscOptionsLeftGet(NULL, &n_left, &names, &values));
+  if (n_left > 0) {
+    char list[1024] = "";
+    for (PetscInt i = 0; i < n_left; ++i) {
+      size_t used = strlen(list);
+      snprintf(list + used, sizeof list - used, "%s-%s", i ? ", " : "", names[i]);
+    }
+    PetscCall(PetscPrintf(PETSC_COMM_WORLD,
+                          "eloss %s: error: unknown or unused option%s %s "
+                          "(run 'eloss %s -help' for the list)\n",
+                          command, n_left > 1 ? "s" : "", list, command));
+    *stop = PETSC_TRUE;
+    *exit_code = 2;
+  }
+  PetscCall(PetscOptionsLeftRestore(NULL, &n_left, &names, &values));
+  return PETSC_SUCCESS;
+}
+
+int app_report(const char *command, core_status st) {
+  int rank = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  if (rank == 0)
+    fprintf(stderr, "eloss %s: error: %s\n", command, core_error_message());
+  (void)st;
+  return 1;
+}
+
+int app_finalize(int exit_code) {
+  PetscErrorCode ierr = PetscFinalize();
+  if (ierr && exit_code == 0) exit_code = 1;
+  return exit_code;
+}

@@ -1,0 +1,334 @@
+/* eloss loss: one atomistic loss and its gradient on arrays from files.
+ *
+ *   eloss loss -pred P.npy -ref R.npy -loss energy -coeff exp_dist \
+ *              -edges complete -grad_out G.npy [-repeat 100]
+ *
+ * Prints loss=<%.17g> (and ms_per_eval=<ms> with -repeat). Structures are
+ * sharded over the ranks of MPI_COMM_WORLD; every rank reads only its rows. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app.h"
+#include "eloss/atoms.h"
+#include "eloss/io.h"
+
+static const char help[] =
+    "eloss loss: the paper's atomistic energy loss (Eq. 7) or a baseline, with its\n"
+    "gradient with respect to the prediction, on (B,N,d) .npy arrays or XYZ files.\n"
+    "Structures are sharded over MPI ranks; the result does not depend on their number.\n";
+
+static int ends_with(const char *s, const char *suffix) {
+  size_t n = strlen(s), m = strlen(suffix);
+  return n >= m && !strcmp(s + n - m, suffix);
+}
+
+typedef struct {
+  int64_t batch, n_max;
+  int d;
+  int64_t b_start, b_count;
+  double *coords;   /* (b_count, n_max, d) */
+  int64_t *natoms;  /* (b_count) or NULL */
+  int *element;     /* (b_count, n_max) or NULL (XYZ only) */
+} structures;
+
+static void structures_free(structures *s) {
+  free(s->coords);
+  free(s->natoms);
+  free(s->element);
+  memset(s, 0, sizeof *s);
+}
+
+/* Read this rank's rows of a (B, N, d) array from .npy or .xyz. */
+static core_status structures_read(const char *path, int size, int rank, structures *s) {
+  memset(s, 0, sizeof *s);
+  if (ends_with(path, ".xyz")) {
+    io_molecules mol;
+    CORE_CALL(io_xyz_read(path, &mol));
+    s->batch = mol.count, s->n_max = mol.max_atoms, s->d = 3;
+    core_partition(s->batch, size, rank, &s->b_count, &s->b_start);
+    size_t rows = (size_t)(s->b_count ? s->b_count : 1);
+    s->coords = malloc(sizeof(double) * rows * (size_t)(s->n_max * 3));
+    s->natoms = malloc(sizeof(int64_t) * rows);
+    s->element = malloc(sizeof(int) * rows * (size_t)s->n_max);
+    if (!s->coords || !s->natoms || !s->element) {
+      io_molecules_free(&mol);
+      structures_free(s);
+      return CORE_ERROR(CORE_ERR_MEM, "%s: cannot allocate the molecules", path);
+    }
+    memcpy(s->coords, mol.coords + s->b_start * s->n_max * 3,
+           sizeof(double) * (size_t)(s->b_count * s->n_max * 3));
+    memcpy(s->natoms, mol.natoms + s->b_start, sizeof(int64_t) * (size_t)s->b_count);
+    memcpy(s->element, mol.element + s->b_start * s->n_max, sizeof(int) * (size_t)(s->b_count * s->n_max));
+    io_molecules_free(&mol);
+    return CORE_OK;
+  }
+  io_array info, rows;
+  CORE_CALL(io_npy_info(path, &info));
+  CORE_CHECK(info.ndim == 3 && (info.shape[2] == 2 || info.shape[2] == 3), CORE_ERR_FORMAT,
+             "%s: expected a (B, N, d) array with d = 2 or 3, found %d dimensions%s", path,
+             info.ndim, info.ndim == 3 ? " with d not 2 or 3" : "");
+  CORE_CHECK(info.dtype == IO_F64 || info.dtype == IO_F32, CORE_ERR_FORMAT,
+             "%s: expected float32 or float64 coordinates, found %s", path, io_dtype_name(info.dtype));
+  s->batch = info.shape[0], s->n_max = info.shape[1], s->d = (int)info.shape[2];
+  core_partition(s->batch, size, rank, &s->b_count, &s->b_start);
+  CORE_CALL(io_npy_read_rows(path, s->b_start, s->b_count, &rows));
+  core_status st = io_array_convert(&rows, IO_F64);
+  if (st) {
+    io_array_free(&rows);
+    return st;
+  }
+  s->coords = rows.data;
+  for (int64_t a = 0; a < rows.count; ++a)
+    if (!isfinite(s->coords[a])) {
+      int64_t per = s->n_max * s->d;
+      st = CORE_ERROR(CORE_ERR_VALUE, "%s: non-finite value at structure %lld, atom %lld", path,
+                      (long long)(s->b_start + a / per), (long long)(a % per / s->d));
+      structures_free(s);
+      return st;
+    }
+  return CORE_OK;
+}
+
+static core_status natoms_read(const char *path, structures *s) {
+  io_array info, a;
+  CORE_CALL(io_npy_info(path, &info));
+  CORE_CHECK(info.ndim == 1 && info.shape[0] == s->batch &&
+                 (info.dtype == IO_I32 || info.dtype == IO_I64),
+             CORE_ERR_FORMAT, "%s: expected an int32/int64 array of shape (%lld,)", path,
+             (long long)s->batch);
+  CORE_CALL(io_npy_read_rows(path, s->b_start, s->b_count, &a));
+  free(s->natoms);
+  s->natoms = malloc(sizeof(int64_t) * (size_t)(s->b_count ? s->b_count : 1));
+  if (!s->natoms) {
+    io_array_free(&a);
+    return CORE_ERROR(CORE_ERR_MEM, "%s: cannot allocate", path);
+  }
+  for (int64_t b = 0; b < s->b_count; ++b)
+    s->natoms[b] = a.dtype == IO_I32 ? ((int32_t *)a.data)[b] : ((int64_t *)a.data)[b];
+  io_array_free(&a);
+  return CORE_OK;
+}
+
+static core_status edges_read(const char *path, int32_t **edges, int64_t *n_edges) {
+  io_array a;
+  CORE_CALL(io_npy_read(path, &a));
+  if (a.ndim != 2 || a.shape[1] != 2 || (a.dtype != IO_I32 && a.dtype != IO_I64)) {
+    io_array_free(&a);
+    return CORE_ERROR(CORE_ERR_FORMAT, "%s: expected an int32/int64 edge list of shape (E, 2)", path);
+  }
+  *n_edges = a.shape[0];
+  *edges = malloc(sizeof(int32_t) * 2 * (size_t)(*n_edges ? *n_edges : 1));
+  if (!*edges) {
+    io_array_free(&a);
+    return CORE_ERROR(CORE_ERR_MEM, "%s: cannot allocate", path);
+  }
+  for (int64_t e = 0; e < 2 * *n_edges; ++e) {
+    int64_t v = a.dtype == IO_I32 ? ((int32_t *)a.data)[e] : ((int64_t *)a.data)[e];
+    if (v < 0 || v > INT32_MAX) {
+      io_array_free(&a);
+      free(*edges);
+      *edges = NULL;
+      return CORE_ERROR(CORE_ERR_VALUE, "%s: edge %lld has a negative or huge atom index %lld",
+                        path, (long long)(e / 2), (long long)v);
+    }
+    (*edges)[e] = (int32_t)v;
+  }
+  io_array_free(&a);
+  return CORE_OK;
+}
+
+int app_loss(int argc, char **argv) {
+  PetscCall(app_initialize(&argc, &argv, help));
+  int rank, size;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+
+  static const char *const losses[] = {"energy", "mse", "mae", "kabsch"};
+  static const char *const coeffs[] = {"constant", "exp_dist", "inv_dist", "inv_dist2", "lj"};
+  static const char *const precisions[] = {"double", "single"};
+  char pred_path[PETSC_MAX_PATH_LEN] = "", ref_path[PETSC_MAX_PATH_LEN] = "";
+  char grad_path[PETSC_MAX_PATH_LEN] = "", natoms_path[PETSC_MAX_PATH_LEN] = "";
+  char edges[PETSC_MAX_PATH_LEN] = "complete";
+  PetscInt loss = 0, coeff = 0, precision = 0, degree = 0, pool = 100, seed = 0, repeat = 0;
+  PetscReal k0 = 1.0, dmin = 1e-6, bond_tolerance = 0.45;
+  PetscBool per_atom = PETSC_FALSE, set;
+
+  PetscOptionsBegin(PETSC_COMM_WORLD, NULL, "eloss loss options", NULL);
+  PetscCall(PetscOptionsString("-pred", "prediction: (B,N,d) .npy (float32/64, d = 2 or 3) or .xyz",
+                               NULL, pred_path, pred_path, sizeof pred_path, &set));
+  PetscCall(PetscOptionsString("-ref", "reference, same shape as -pred", NULL, ref_path, ref_path,
+                               sizeof ref_path, &set));
+  PetscCall(PetscOptionsEList("-loss", "loss function", NULL, losses, 4, losses[loss], &loss, &set));
+  PetscCall(PetscOptionsEList("-coeff", "Eq. 7 coefficient law k(d) of the energy loss", NULL,
+                              coeffs, 5, coeffs[coeff], &coeff, &set));
+  PetscCall(PetscOptionsReal("-k0", "global scale of every coefficient", NULL, k0, &k0, &set));
+  PetscCall(PetscOptionsBool("-per_atom", "divide each structure's energy by its atom count", NULL,
+                             per_atom, &per_atom, &set));
+  PetscCall(PetscOptionsReal("-coeff_dmin", "reference distances below this count as this in k(d)",
+                             NULL, dmin, &dmin, &set));
+  PetscCall(PetscOptionsString("-edges", "edge set: complete | regular | bonds | <file.npy> (E,2) int pairs",
+                               NULL, edges, edges, sizeof edges, &set));
+  PetscCall(PetscOptionsInt("-degree", "regular edges: degree k (0 means 2 d)", NULL, degree, &degree, &set));
+  PetscCall(PetscOptionsInt("-pool", "regular edges: graphs pre-generated per atom count", NULL, pool,
+                            &pool, &set));
+  PetscCall(PetscOptionsInt("-seed", "regular edges: random seed", NULL, seed, &seed, &set));
+  PetscCall(PetscOptionsReal("-bond_tolerance", "bonds edges: Angstrom added to the covalent radii sum",
+                             NULL, bond_tolerance, &bond_tolerance, &set));
+  PetscCall(PetscOptionsString("-natoms", "optional (B,) int .npy of atom counts for padded batches",
+                               NULL, natoms_path, natoms_path, sizeof natoms_path, &set));
+  PetscCall(PetscOptionsEList("-precision", "arithmetic of the prediction and gradient", NULL,
+                              precisions, 2, precisions[precision], &precision, &set));
+  PetscCall(PetscOptionsString("-grad_out", "write the gradient (B,N,d) .npy here", NULL, grad_path,
+                               grad_path, sizeof grad_path, &set));
+  PetscCall(PetscOptionsInt("-repeat", "time this many evaluations after one warm-up", NULL, repeat,
+                            &repeat, &set));
+  PetscOptionsEnd();
+
+  PetscBool stop;
+  int code;
+  PetscCall(app_options_check("loss", &stop, &code));
+  if (stop) return app_finalize(code);
+
+  core_status st = CORE_OK;
+  if (!pred_path[0] || !ref_path[0])
+    st = CORE_ERROR(CORE_ERR_ARG, "both -pred and -ref are required");
+  else if (repeat < 0)
+    st = CORE_ERROR(CORE_ERR_ARG, "-repeat must be >= 0, got %d", (int)repeat);
+  st = core_agree(MPI_COMM_WORLD, st);
+  if (st) return app_finalize(app_report("loss", st));
+
+  structures pred, ref;
+  memset(&pred, 0, sizeof pred);
+  memset(&ref, 0, sizeof ref);
+  int32_t *edge_list = NULL;
+  int64_t n_edges = 0;
+  st = structures_read(ref_path, size, rank, &ref);
+  if (!st) st = structures_read(pred_path, size, rank, &pred);
+  if (!st && (pred.batch != ref.batch || pred.n_max != ref.n_max || pred.d != ref.d))
+    st = CORE_ERROR(CORE_ERR_ARG, "%s has shape (%lld, %lld, %d) but %s has (%lld, %lld, %d)",
+                    pred_path, (long long)pred.batch, (long long)pred.n_max, pred.d, ref_path,
+                    (long long)ref.batch, (long long)ref.n_max, ref.d);
+  if (!st && natoms_path[0]) st = natoms_read(natoms_path, &ref);
+  if (!st && pred.natoms && ref.natoms)
+    for (int64_t b = 0; b < ref.b_count && !st; ++b)
+      if (pred.natoms[b] != ref.natoms[b])
+        st = CORE_ERROR(CORE_ERR_ARG, "%s and %s disagree on the atom count of structure %lld",
+                        pred_path, ref_path, (long long)(ref.b_start + b));
+
+  atoms_options opt;
+  atoms_options_default(&opt);
+  opt.loss = (atoms_loss_kind)loss;
+  opt.coeff = (atoms_coeff_law)coeff;
+  opt.k0 = k0;
+  opt.per_atom = per_atom;
+  opt.dmin = dmin;
+  opt.degree = (int)degree;
+  opt.pool = (int)pool;
+  opt.seed = (uint64_t)seed;
+  opt.bond_tolerance = bond_tolerance;
+  if (!strcmp(edges, "complete")) {
+    opt.edges = ATOMS_EDGES_COMPLETE;
+  } else if (!strcmp(edges, "regular")) {
+    opt.edges = ATOMS_EDGES_REGULAR;
+  } else if (!strcmp(edges, "bonds")) {
+    opt.edges = ATOMS_EDGES_BONDS;
+    opt.element = ref.element;
+    if (!st && !ref.element)
+      st = CORE_ERROR(CORE_ERR_ARG, "-edges bonds needs the elements: give -ref as an .xyz file");
+  } else if (ends_with(edges, ".npy")) {
+    opt.edges = ATOMS_EDGES_EXPLICIT;
+    if (!st) st = edges_read(edges, &edge_list, &n_edges);
+    opt.edge_list = edge_list;
+    opt.n_edges = n_edges;
+  } else if (!st) {
+    st = CORE_ERROR(CORE_ERR_ARG, "-edges must be complete, regular, bonds or an .npy file, got '%s'", edges);
+  }
+  st = core_agree(MPI_COMM_WORLD, st);
+
+  atoms_plan *plan = NULL;
+  if (!st)
+    st = atoms_plan_create(MPI_COMM_WORLD, &opt, ref.batch, ref.b_start, ref.b_count, ref.n_max,
+                           ref.d, ref.coords, ref.natoms, &plan);
+
+  const int64_t local = ref.b_count * ref.n_max * ref.d;
+  const int single = precision == 1;
+  void *pred_data = pred.coords, *grad = NULL;
+  float *pred_f = NULL;
+  if (!st) {
+    grad = malloc((single ? sizeof(float) : sizeof(double)) * (size_t)(local ? local : 1));
+    if (single) {
+      pred_f = malloc(sizeof(float) * (size_t)(local ? local : 1));
+      if (pred_f)
+        for (int64_t a = 0; a < local; ++a) pred_f[a] = (float)pred.coords[a];
+      pred_data = pred_f;
+    }
+    if (!grad || (single && !pred_f)) st = CORE_ERROR(CORE_ERR_MEM, "cannot allocate the gradient");
+  }
+  st = core_agree(MPI_COMM_WORLD, st);
+
+  double value = 0, ms_per_eval = 0;
+  for (PetscInt it = 0; !st && it <= repeat; ++it) {
+    if (it == 1) {
+      MPI_Barrier(MPI_COMM_WORLD);
+      ms_per_eval = core_time();
+    }
+    st = single ? atoms_plan_execute_f32(plan, pred_data, &value, grad)
+                : atoms_plan_execute(plan, pred_data, &value, grad);
+  }
+  if (!st && repeat > 0) {
+    double elapsed = core_time() - ms_per_eval, max_elapsed;
+    MPI_Allreduce(&elapsed, &max_elapsed, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+    ms_per_eval = 1e3 * max_elapsed / (double)repeat;
+  }
+
+  if (!st && grad_path[0]) {
+    /* Gather the rows to rank 0, which writes the file atomically. */
+    const size_t elem = single ? sizeof(float) : sizeof(double);
+    MPI_Datatype type = single ? MPI_FLOAT : MPI_DOUBLE;
+    int *counts = NULL, *displs = NULL;
+    void *all = NULL;
+    int64_t total = ref.batch * ref.n_max * ref.d;
+    if (total > INT32_MAX)
+      st = CORE_ERROR(CORE_ERR_UNSUPPORTED, "-grad_out: %lld values exceed one MPI message",
+                      (long long)total);
+    if (!st && rank == 0) {
+      counts = malloc(sizeof(int) * (size_t)size);
+      displs = malloc(sizeof(int) * (size_t)size);
+      all = malloc(elem * (size_t)(total ? total : 1));
+      if (!counts || !displs || !all) st = CORE_ERROR(CORE_ERR_MEM, "cannot allocate the gradient");
+      for (int r = 0; !st && r < size; ++r) {
+        int64_t ln, ls;
+        core_partition(ref.batch, size, r, &ln, &ls);
+        counts[r] = (int)(ln * ref.n_max * ref.d);
+        displs[r] = (int)(ls * ref.n_max * ref.d);
+      }
+    }
+    st = core_agree(MPI_COMM_WORLD, st);
+    if (!st) {
+      MPI_Gatherv(grad, (int)local, type, all, counts, displs, type, 0, MPI_COMM_WORLD);
+      if (rank == 0) {
+        int64_t shape[3] = {ref.batch, ref.n_max, ref.d};
+        st = io_npy_write(grad_path, single ? IO_F32 : IO_F64, 3, shape, all);
+      }
+      st = core_agree(MPI_COMM_WORLD, st);
+    }
+    free(counts);
+    free(displs);
+    free(all);
+  }
+
+  if (!st && rank == 0) {
+    printf("loss=%.17g\n", value);
+    if (repeat > 0) printf("ms_per_eval=%.6g\n", ms_per_eval);
+    fflush(stdout);
+  }
+  int exit_code = st ? app_report("loss", st) : 0;
+  atoms_plan_destroy(&plan);
+  free(grad);
+  free(pred_f);
+  free(edge_list);
+  structures_free(&pred);
+  structures_free(&ref);
+  return app_finalize(exit_code);
+}

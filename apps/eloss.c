@@ -1,0 +1,47 @@
+/* eloss: one program, one subcommand per file of apps/.
+ *
+ *   eloss <command> [-option value ...] [-options_file deck.opts]
+ *
+ * The dispatcher only picks the subcommand; each subcommand initialises
+ * PETSc with its own help text so `eloss <command> -help` lists its options
+ * with their defaults. */
+#include <stdio.h>
+#include <string.h>
+
+#include "app.h"
+
+typedef struct {
+  const char *name;
+  int (*run)(int argc, char **argv);
+  const char *summary;
+} command;
+
+static const command commands[] = {
+    {"loss", app_loss, "atomistic loss + gradient on .npy/.xyz arrays (Eq. 7 and baselines)"},
+    {"rigidity", app_rigidity, "rigidity of a graph; Fig. 5 random regular graph survey"},
+};
+
+static void usage(FILE *out) {
+  fprintf(out, "usage: eloss <command> [options]   (eloss <command> -help lists options)\n\ncommands:\n");
+  for (size_t i = 0; i < sizeof commands / sizeof commands[0]; ++i)
+    fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2 || argv[1][0] == '-') {
+    int asked = argc >= 2 && (!strcmp(argv[1], "-help") || !strcmp(argv[1], "--help") ||
+                              !strcmp(argv[1], "-h"));
+    usage(asked ? stdout : stderr);
+    return asked ? 0 : 2;
+  }
+  for (size_t i = 0; i < sizeof commands / sizeof commands[0]; ++i) {
+    if (!strcmp(argv[1], commands[i].name)) {
+      /* The subcommand sees argv without its own name, as a PETSc main would. */
+      argv[1] = argv[0];
+      return commands[i].run(argc - 1, argv + 1);
+    }
+  }
+  fprintf(stderr, "eloss: error: unknown command '%s'\n", argv[1]);
+  usage(stderr);
+  return 2;
+}

@@ -1,0 +1,197 @@
+/* Edge sets of the energy loss and their Eq. 7 coefficients.
+ *
+ * atoms_edges_count / atoms_edges_fill (plan, opt, b, ...): how many edges
+ *   structure b has and which; local.
+ * atoms_edges_weigh(plan, b): reference distance and k' = k0 k(d) scale_b
+ *   of each edge; local.
+ * atoms_coefficient(law, d, dmin), atoms_covalent_radius(Z): pure.
+ *
+ * Edge sets: COMPLETE (implicit upper triangle), EXPLICIT (one list for
+ * every structure, each unordered row standing for both orientations of
+ * Eq. 7's ordered sum, i.e. k (d - d^)^2 once), REGULAR (a k-regular graph
+ * per structure from a pool of `pool` graphs per atom count, the sparse loss
+ * of Sec. 4.3: 2d-regular graphs are globally rigid w.h.p., App. A.5) and
+ * BONDS (pairs closer than the sum of covalent radii plus a tolerance, from
+ * the reference geometry). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "atoms_impl.h"
+#include "eloss/rigidity.h"
+
+/* Eq. 7 coefficient laws, App. A.3: constant k is the Morse Taylor
+ * coefficient (2 D a^2 with D, a fixed per bond type); 72/d^2 is the
+ * Lennard-Jones one (72 eps / r^2 at eps = 1); exp, 1/d and 1/d^2 are the
+ * paper's decaying heuristics. Reference atoms closer than dmin would make
+ * the decaying laws blow up (two atoms on top of each other are a data
+ * error, but one such pair must not turn the loss into inf), so the laws see
+ * max(d, dmin). */
+double atoms_coefficient(atoms_coeff_law law, double d, double dmin) {
+  double r = d > dmin ? d : dmin;
+  switch (law) {
+    case ATOMS_COEFF_CONSTANT: return 1.0;
+    case ATOMS_COEFF_EXP_DIST: return exp(-d);
+    case ATOMS_COEFF_INV_DIST: return 1.0 / r;
+    case ATOMS_COEFF_INV_DIST2: return 1.0 / (r * r);
+    case ATOMS_COEFF_LJ: return 72.0 / (r * r);
+  }
+  return 0.0;
+}
+
+/* Single-bond covalent radii in Angstrom, Cordero et al., "Covalent radii
+ * revisited", Dalton Trans. 2008, 2832 (sp3 carbon; low-spin Mn, Fe, Co). */
+static const double covalent_radius[] = {
+    0.00, 0.31, 0.28, 1.28, 0.96, 0.84, 0.76, 0.71, 0.66, 0.57, 0.58, 1.66, 1.41, 1.21, 1.11,
+    1.07, 1.05, 1.02, 1.06, 2.03, 1.76, 1.70, 1.60, 1.53, 1.39, 1.39, 1.32, 1.26, 1.24, 1.32,
+    1.22, 1.22, 1.20, 1.19, 1.20, 1.20, 1.16, 2.20, 1.95, 1.90, 1.75, 1.64, 1.54, 1.47, 1.46,
+    1.42, 1.39, 1.45, 1.44, 1.42, 1.39, 1.39, 1.38, 1.39, 1.40, 2.44, 2.15, 2.07, 2.04, 2.03,
+    2.01, 1.99, 1.98, 1.98, 1.96, 1.94, 1.92, 1.92, 1.89, 1.90, 1.87, 1.87, 1.75, 1.70, 1.62,
+    1.51, 1.44, 1.41, 1.36, 1.36, 1.32, 1.45, 1.46, 1.48, 1.40, 1.50, 1.50};
+
+double atoms_covalent_radius(int Z) {
+  if (Z < 1 || Z >= (int)(sizeof covalent_radius / sizeof covalent_radius[0])) return 0.0;
+  return covalent_radius[Z];
+}
+
+static double ref_distance(const atoms_plan *p, int64_t b, int64_t i, int64_t j) {
+  const double *x = p->ref + b * p->n_max * p->d;
+  double s = 0;
+  for (int k = 0; k < p->d; ++k) {
+    double t = x[i * p->d + k] - x[j * p->d + k];
+    s += t * t;
+  }
+  return sqrt(s);
+}
+
+static int bonded(const atoms_plan *p, const atoms_options *opt, int64_t b, int64_t i, int64_t j) {
+  const int *el = opt->element + b * p->n_max;
+  return ref_distance(p, b, i, j) <
+         atoms_covalent_radius(el[i]) + atoms_covalent_radius(el[j]) + opt->bond_tolerance;
+}
+
+core_status atoms_edges_count(const atoms_plan *p, const atoms_options *opt, int64_t b,
+                              int64_t *count) {
+  const int64_t n = p->natoms[b], gb = p->b_start + b;
+  switch (opt->edges) {
+    case ATOMS_EDGES_COMPLETE: *count = n * (n - 1) / 2; return CORE_OK;
+    case ATOMS_EDGES_EXPLICIT:
+      for (int64_t e = 0; e < opt->n_edges; ++e) {
+        int32_t i = opt->edge_list[2 * e], j = opt->edge_list[2 * e + 1];
+        CORE_CHECK(i >= 0 && j >= 0 && i < n && j < n, CORE_ERR_ARG,
+                   "atoms: edge %lld (%d, %d) is outside structure %lld of %lld atoms",
+                   (long long)e, (int)i, (int)j, (long long)gb, (long long)n);
+        CORE_CHECK(i != j, CORE_ERR_ARG, "atoms: edge %lld joins atom %d to itself", (long long)e, (int)i);
+      }
+      *count = opt->n_edges;
+      return CORE_OK;
+    case ATOMS_EDGES_REGULAR: {
+      const int k = p->opt.degree;
+      if (n == 0) {
+        *count = 0;
+        return CORE_OK;
+      }
+      CORE_CHECK(k >= 1 && n > k && (n * k) % 2 == 0, CORE_ERR_ARG,
+                 "atoms: structure %lld has %lld atoms: no %d-regular graph exists (need n > k and n k even)",
+                 (long long)gb, (long long)n, k);
+      *count = n * k / 2;
+      return CORE_OK;
+    }
+    case ATOMS_EDGES_BONDS: {
+      int64_t c = 0;
+      const int *el = opt->element + b * p->n_max;
+      for (int64_t i = 0; i < n; ++i)
+        CORE_CHECK(atoms_covalent_radius(el[i]) > 0, CORE_ERR_ARG,
+                   "atoms: structure %lld atom %lld has element %d without a covalent radius",
+                   (long long)gb, (long long)i, el[i]);
+      for (int64_t i = 0; i < n; ++i)
+        for (int64_t j = i + 1; j < n; ++j) c += bonded(p, opt, b, i, j);
+      *count = c;
+      return CORE_OK;
+    }
+  }
+  return CORE_ERROR(CORE_ERR_ARG, "atoms: unknown edge set %d", (int)opt->edges);
+}
+
+/* The pool graph a structure uses at a given draw; built on first use so a
+ * single 300 000-atom structure does not pay for 100 graphs. */
+static core_status pool_graph(atoms_plan *p, int64_t n, uint64_t pick, const int32_t **graph) {
+  int64_t slot = 0;
+  while (p->pool_n[slot] != n) ++slot;
+  int32_t **g = &p->pool_graph[slot * p->opt.pool + (int64_t)pick];
+  if (!*g) {
+    int64_t ne = n * p->opt.degree / 2;
+    *g = malloc(sizeof(int32_t) * 2 * (size_t)ne);
+    CORE_CHECK(*g, CORE_ERR_MEM, "atoms: cannot allocate a %d-regular graph on %lld atoms",
+               p->opt.degree, (long long)n);
+    core_rng rng;
+    core_rng_init(&rng, p->opt.seed, CORE_PURPOSE_EDGES, (uint64_t)n * (uint64_t)p->opt.pool + pick);
+    core_status st = rigidity_regular_graph(n, p->opt.degree, &rng, *g);
+    if (st) {
+      free(*g);
+      *g = NULL;
+      return st;
+    }
+  }
+  *graph = *g;
+  return CORE_OK;
+}
+
+core_status atoms_edges_fill(atoms_plan *p, const atoms_options *opt, int64_t b, uint64_t draw) {
+  const int64_t n = p->natoms[b], off = p->edge_offset[b], ne = p->edge_offset[b + 1] - off;
+  switch (opt->edges) {
+    case ATOMS_EDGES_COMPLETE: return CORE_OK;
+    case ATOMS_EDGES_EXPLICIT:
+      for (int64_t e = 0; e < ne; ++e) {
+        p->edge_i[off + e] = opt->edge_list[2 * e];
+        p->edge_j[off + e] = opt->edge_list[2 * e + 1];
+      }
+      return CORE_OK;
+    case ATOMS_EDGES_REGULAR: {
+      if (ne == 0) return CORE_OK;
+      core_rng rng;
+      core_rng_init(&rng, p->opt.seed, CORE_PURPOSE_EDGE_PICK,
+                    draw * (uint64_t)p->batch + (uint64_t)(p->b_start + b));
+      const int32_t *g = NULL;
+      CORE_CALL(pool_graph(p, n, core_rng_below(&rng, (uint64_t)p->opt.pool), &g));
+      for (int64_t e = 0; e < ne; ++e) {
+        p->edge_i[off + e] = g[2 * e];
+        p->edge_j[off + e] = g[2 * e + 1];
+      }
+      return CORE_OK;
+    }
+    case ATOMS_EDGES_BONDS: {
+      int64_t e = 0;
+      for (int64_t i = 0; i < n; ++i)
+        for (int64_t j = i + 1; j < n; ++j)
+          if (bonded(p, opt, b, i, j)) {
+            p->edge_i[off + e] = (int32_t)i;
+            p->edge_j[off + e] = (int32_t)j;
+            ++e;
+          }
+      return CORE_OK;
+    }
+  }
+  return CORE_ERROR(CORE_ERR_ARG, "atoms: unknown edge set %d", (int)opt->edges);
+}
+
+void atoms_edges_weigh(atoms_plan *p, int64_t b) {
+  const int64_t n = p->natoms[b], off = p->edge_offset[b], ne = p->edge_offset[b + 1] - off;
+  const double factor = p->opt.k0 * p->scale[b];
+  int64_t i = 0, j = 1;
+  for (int64_t e = 0; e < ne; ++e) {
+    if (p->complete) {
+      /* Row-major upper triangle: (0,1), (0,2), ..., (1,2), ... */
+      if (j == n) ++i, j = i + 1;
+    } else {
+      i = p->edge_i[off + e], j = p->edge_j[off + e];
+    }
+    double d = ref_distance(p, b, i, j);
+    double k = factor * atoms_coefficient(p->opt.coeff, d, p->opt.dmin);
+    p->dref[off + e] = d;
+    p->kcoef[off + e] = k;
+    p->dref_f[off + e] = (float)d;
+    p->kcoef_f[off + e] = (float)k;
+    if (p->complete) ++j;
+  }
+}

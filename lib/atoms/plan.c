@@ -1,0 +1,314 @@
+/* Plan/execute driver of the atomistic losses.
+ *
+ * atoms_options_default(&opt): paper defaults (energy loss, constant
+ *   coefficients, complete graph, k0 = 1, dmin = 1e-6, pool = 100).
+ * atoms_plan_create(comm, opt, B, b_start, b_count, N, d, ref, natoms, &plan):
+ *   collective; see atoms.h.
+ * atoms_plan_execute / _f32: collective; per-structure terms are computed
+ *   locally, gathered to every rank and summed in global structure order, so
+ *   the loss is bit-identical for any number of ranks (a plain Allreduce
+ *   would change the summation order with the rank count).
+ * atoms_plan_execute_local: local.
+ * atoms_plan_resample(plan, draw): local; REGULAR edges only.
+ *
+ * Normalisation, fixed here once for every kernel: the energy loss is
+ * (1/B) sum_b E_b [/ n_b if per_atom]; MSE, MAE and Kabsch are means over
+ * the real coordinates of the whole batch, as torch's reductions over a
+ * (B, N, d) tensor without padding. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "atoms_impl.h"
+
+void atoms_options_default(atoms_options *opt) {
+  memset(opt, 0, sizeof *opt);
+  opt->loss = ATOMS_LOSS_ENERGY;
+  opt->coeff = ATOMS_COEFF_CONSTANT;
+  opt->k0 = 1.0;
+  opt->dmin = 1e-6;
+  opt->edges = ATOMS_EDGES_COMPLETE;
+  opt->pool = 100;
+  opt->seed = 0;
+  opt->bond_tolerance = 0.45;
+}
+
+/* malloc(0) may return NULL; every buffer gets at least one element. */
+static size_t at_least_one(int64_t n) { return n > 0 ? (size_t)n : 1; }
+
+static const char *const loss_names[] = {"energy", "mse", "mae", "kabsch"};
+static const char *const coeff_names[] = {"constant", "exp_dist", "inv_dist", "inv_dist2", "lj"};
+
+int atoms_loss_from_name(const char *name) {
+  for (int i = 0; i < 4; ++i)
+    if (!strcmp(name, loss_names[i])) return i;
+  return -1;
+}
+int atoms_coeff_from_name(const char *name) {
+  for (int i = 0; i < 5; ++i)
+    if (!strcmp(name, coeff_names[i])) return i;
+  return -1;
+}
+const char *atoms_loss_name(atoms_loss_kind loss) { return loss_names[loss]; }
+const char *atoms_coeff_name(atoms_coeff_law coeff) { return coeff_names[coeff]; }
+
+void atoms_plan_destroy(atoms_plan **plan) {
+  if (!plan || !*plan) return;
+  atoms_plan *p = *plan;
+  free(p->natoms);
+  free(p->ref);
+  free(p->scale);
+  free(p->edge_offset);
+  free(p->edge_i);
+  free(p->edge_j);
+  free(p->dref);
+  free(p->kcoef);
+  free(p->dref_f);
+  free(p->kcoef_f);
+  if (p->pool_graph)
+    for (int64_t i = 0; i < p->pool_n_count * p->opt.pool; ++i) free(p->pool_graph[i]);
+  free(p->pool_graph);
+  free(p->pool_n);
+  free(p->terms);
+  free(p->terms_all);
+  free(p->recv_counts);
+  free(p->displs);
+  free(p->soa);
+  free(p->soa_grad);
+  free(p->soa_f);
+  free(p->soa_grad_f);
+  free(p);
+  *plan = NULL;
+}
+
+static core_status check_options(const atoms_options *opt, int d) {
+  CORE_CHECK(d == 2 || d == 3, CORE_ERR_ARG, "atoms: dimension must be 2 or 3, got %d", d);
+  CORE_CHECK((unsigned)opt->loss <= ATOMS_LOSS_KABSCH, CORE_ERR_ARG, "atoms: unknown loss %d", (int)opt->loss);
+  CORE_CHECK((unsigned)opt->coeff <= ATOMS_COEFF_LJ, CORE_ERR_ARG, "atoms: unknown coefficient law %d", (int)opt->coeff);
+  CORE_CHECK(isfinite(opt->k0) && opt->k0 > 0, CORE_ERR_ARG, "atoms: k0 must be positive, got %g", opt->k0);
+  CORE_CHECK(isfinite(opt->dmin) && opt->dmin > 0, CORE_ERR_ARG, "atoms: dmin must be positive, got %g", opt->dmin);
+  if (opt->loss == ATOMS_LOSS_ENERGY && opt->edges == ATOMS_EDGES_REGULAR)
+    CORE_CHECK(opt->pool >= 1, CORE_ERR_ARG, "atoms: the graph pool must hold at least one graph, got %d", opt->pool);
+  if (opt->loss == ATOMS_LOSS_ENERGY && opt->edges == ATOMS_EDGES_EXPLICIT)
+    CORE_CHECK(opt->edge_list || opt->n_edges == 0, CORE_ERR_ARG, "atoms: explicit edges requested without an edge list");
+  if (opt->loss == ATOMS_LOSS_ENERGY && opt->edges == ATOMS_EDGES_BONDS)
+    CORE_CHECK(opt->element, CORE_ERR_ARG, "atoms: bond edges need the atoms' elements (an XYZ reference)");
+  return CORE_OK;
+}
+
+/* Everything local to one rank; the caller agrees on the status. */
+static core_status plan_build(atoms_plan *p, const atoms_options *opt, const double *ref,
+                              const int64_t *natoms) {
+  const int64_t bc = p->b_count, n = p->n_max;
+  const int d = p->d;
+  p->natoms = malloc(sizeof *p->natoms * at_least_one(bc));
+  p->ref = malloc(sizeof *p->ref * at_least_one(bc * n * d));
+  p->scale = malloc(sizeof *p->scale * at_least_one(bc));
+  p->terms = malloc(sizeof *p->terms * at_least_one(bc));
+  p->terms_all = malloc(sizeof *p->terms_all * at_least_one(p->batch));
+  p->recv_counts = malloc(sizeof(int) * (size_t)p->size);
+  p->displs = malloc(sizeof(int) * (size_t)p->size);
+  p->edge_offset = calloc((size_t)bc + 1, sizeof *p->edge_offset);
+  size_t soa = at_least_one(n * d);
+  p->soa = malloc(sizeof(double) * soa);
+  p->soa_grad = malloc(sizeof(double) * soa);
+  p->soa_f = malloc(sizeof(float) * soa);
+  p->soa_grad_f = malloc(sizeof(float) * soa);
+  CORE_CHECK(p->natoms && p->ref && p->scale && p->terms && p->terms_all && p->recv_counts &&
+                 p->displs && p->edge_offset && p->soa && p->soa_grad && p->soa_f && p->soa_grad_f,
+             CORE_ERR_MEM, "atoms: cannot allocate a plan for %lld structures of %lld atoms",
+             (long long)bc, (long long)n);
+  if (bc * n * d > 0) memcpy(p->ref, ref, sizeof *ref * (size_t)(bc * n * d));
+  for (int64_t b = 0; b < bc; ++b) {
+    p->natoms[b] = natoms ? natoms[b] : n;
+    CORE_CHECK(p->natoms[b] >= 0 && p->natoms[b] <= n, CORE_ERR_ARG,
+               "atoms: structure %lld has %lld atoms, outside [0, %lld]",
+               (long long)(p->b_start + b), (long long)p->natoms[b], (long long)n);
+    for (int64_t a = 0; a < p->natoms[b] * d; ++a)
+      CORE_CHECK(isfinite(ref[b * n * d + a]), CORE_ERR_VALUE,
+                 "atoms: reference structure %lld has a non-finite coordinate (atom %lld)",
+                 (long long)(p->b_start + b), (long long)(a / d));
+  }
+  if (opt->loss != ATOMS_LOSS_ENERGY) return CORE_OK;
+
+  p->complete = opt->edges == ATOMS_EDGES_COMPLETE;
+  if (opt->edges == ATOMS_EDGES_REGULAR) {
+    /* Distinct atom counts of the owned structures index the lazy pool. */
+    p->pool_n = malloc(sizeof *p->pool_n * at_least_one(bc));
+    CORE_CHECK(p->pool_n, CORE_ERR_MEM, "atoms: cannot allocate the graph pool index");
+    for (int64_t b = 0; b < bc; ++b) {
+      int64_t k;
+      for (k = 0; k < p->pool_n_count && p->pool_n[k] != p->natoms[b]; ++k) {}
+      if (k == p->pool_n_count) p->pool_n[p->pool_n_count++] = p->natoms[b];
+    }
+    p->pool_graph = calloc(at_least_one(p->pool_n_count * opt->pool),
+                           sizeof *p->pool_graph);
+    CORE_CHECK(p->pool_graph, CORE_ERR_MEM, "atoms: cannot allocate the graph pool");
+  }
+  for (int64_t b = 0; b < bc; ++b) {
+    int64_t count;
+    CORE_CALL(atoms_edges_count(p, opt, b, &count));
+    p->edge_offset[b + 1] = p->edge_offset[b] + count;
+  }
+  p->n_edges = p->edge_offset[bc];
+  size_t ne = at_least_one(p->n_edges);
+  p->dref = malloc(sizeof(double) * ne);
+  p->kcoef = malloc(sizeof(double) * ne);
+  p->dref_f = malloc(sizeof(float) * ne);
+  p->kcoef_f = malloc(sizeof(float) * ne);
+  if (!p->complete) {
+    p->edge_i = malloc(sizeof(int32_t) * ne);
+    p->edge_j = malloc(sizeof(int32_t) * ne);
+  }
+  CORE_CHECK(p->dref && p->kcoef && p->dref_f && p->kcoef_f && (p->complete || (p->edge_i && p->edge_j)),
+             CORE_ERR_MEM, "atoms: cannot allocate %lld edges", (long long)p->n_edges);
+  /* Coefficients are weighed once the batch-wide normalisers are known. */
+  for (int64_t b = 0; b < bc; ++b) CORE_CALL(atoms_edges_fill(p, opt, b, 0));
+  return CORE_OK;
+}
+
+core_status atoms_plan_create(MPI_Comm comm, const atoms_options *opt, int64_t batch,
+                              int64_t b_start, int64_t b_count, int64_t n_max, int d,
+                              const double *ref, const int64_t *natoms, atoms_plan **plan) {
+  *plan = NULL;
+  core_status st = check_options(opt, d);
+  if (!st && (batch < 0 || b_start < 0 || b_count < 0 || b_start + b_count > batch || n_max < 0))
+    st = CORE_ERROR(CORE_ERR_ARG, "atoms: owned structures [%lld, %lld) outside a batch of %lld",
+                    (long long)b_start, (long long)(b_start + b_count), (long long)batch);
+  atoms_plan *p = NULL;
+  if (!st) {
+    p = calloc(1, sizeof *p);
+    if (!p) st = CORE_ERROR(CORE_ERR_MEM, "atoms: cannot allocate a plan");
+  }
+  if (p) {
+    p->comm = comm;
+    MPI_Comm_rank(comm, &p->rank);
+    MPI_Comm_size(comm, &p->size);
+    p->opt = *opt;
+    p->opt.edge_list = NULL;
+    p->opt.element = NULL;
+    if (p->opt.degree == 0) p->opt.degree = 2 * d;
+    p->batch = batch, p->b_start = b_start, p->b_count = b_count, p->n_max = n_max, p->d = d;
+  }
+  if (!st) st = plan_build(p, opt, ref, natoms);
+  st = core_agree(comm, st);
+  if (st) {
+    atoms_plan_destroy(&p);
+    return st;
+  }
+  /* Who owns which structures, for the gather of per-structure terms. */
+  int64_t range[2] = {b_start, b_count}, *ranges = malloc(sizeof(int64_t) * 2 * (size_t)p->size);
+  st = ranges ? CORE_OK : CORE_ERROR(CORE_ERR_MEM, "atoms: cannot allocate rank ranges");
+  st = core_agree(comm, st);
+  if (st) {
+    atoms_plan_destroy(&p);
+    return st;
+  }
+  MPI_Allgather(range, 2, MPI_INT64_T, ranges, 2, MPI_INT64_T, comm);
+  int64_t covered = 0;
+  for (int r = 0; r < p->size; ++r) {
+    if (ranges[2 * r] != covered) st = CORE_ERROR(CORE_ERR_ARG,
+        "atoms: ranks must own consecutive structures in rank order (rank %d starts at %lld, expected %lld)",
+        r, (long long)ranges[2 * r], (long long)covered);
+    p->displs[r] = (int)ranges[2 * r];
+    p->recv_counts[r] = (int)ranges[2 * r + 1];
+    covered += ranges[2 * r + 1];
+  }
+  free(ranges);
+  if (!st && covered != batch)
+    st = CORE_ERROR(CORE_ERR_ARG, "atoms: ranks own %lld structures of a batch of %lld",
+                    (long long)covered, (long long)batch);
+  if (st) {
+    atoms_plan_destroy(&p);
+    return st;
+  }
+  /* Normalisers need batch-wide counts. */
+  double local_coords = 0;
+  for (int64_t b = 0; b < b_count; ++b) local_coords += (double)(p->natoms[b] * d);
+  double coords = local_coords;
+  MPI_Allreduce(&local_coords, &coords, 1, MPI_DOUBLE, MPI_SUM, comm);
+  for (int64_t b = 0; b < b_count; ++b) {
+    if (opt->loss == ATOMS_LOSS_ENERGY)
+      p->scale[b] = 1.0 / (double)batch / (opt->per_atom && p->natoms[b] ? (double)p->natoms[b] : 1.0);
+    else
+      p->scale[b] = coords > 0 ? 1.0 / coords : 0.0;
+  }
+  if (opt->loss == ATOMS_LOSS_ENERGY)
+    for (int64_t b = 0; b < b_count; ++b) atoms_edges_weigh(p, b);
+  *plan = p;
+  return CORE_OK;
+}
+
+core_status atoms_plan_resample(atoms_plan *plan, uint64_t draw) {
+  if (plan->opt.loss != ATOMS_LOSS_ENERGY || plan->opt.edges != ATOMS_EDGES_REGULAR) return CORE_OK;
+  for (int64_t b = 0; b < plan->b_count; ++b) {
+    CORE_CALL(atoms_edges_fill(plan, &plan->opt, b, draw));
+    atoms_edges_weigh(plan, b);
+  }
+  return CORE_OK;
+}
+
+int64_t atoms_plan_edge_count(const atoms_plan *plan) {
+  if (plan->opt.loss != ATOMS_LOSS_ENERGY) return 0;
+  return plan->n_edges;
+}
+
+double atoms_plan_bytes_per_structure(const atoms_plan *plan) {
+  if (plan->b_count == 0) return 0;
+  double per_edge = 2 * sizeof(double) + 2 * sizeof(float) + (plan->complete ? 0 : 2 * sizeof(int32_t));
+  double bytes = (double)plan->n_edges * per_edge;
+  bytes += (double)plan->b_count * (double)(plan->n_max * plan->d) * sizeof(double); /* ref copy */
+  bytes += (double)plan->b_count * (sizeof(int64_t) * 2 + sizeof(double) * 3);
+  return bytes / (double)plan->b_count;
+}
+
+static double sum_terms(atoms_plan *plan) {
+  const double *all = plan->terms;
+  if (plan->size > 1) {
+    MPI_Allgatherv(plan->terms, (int)plan->b_count, MPI_DOUBLE, plan->terms_all,
+                   plan->recv_counts, plan->displs, MPI_DOUBLE, plan->comm);
+    all = plan->terms_all;
+  }
+  double sum = 0;
+  for (int64_t b = 0; b < plan->batch; ++b) sum += all[b];
+  return sum;
+}
+
+core_status atoms_plan_execute_local(atoms_plan *plan, const double *pred, double *terms,
+                                     double *grad) {
+  const int64_t stride = plan->n_max * plan->d;
+  for (int64_t b = 0; b < plan->b_count; ++b) {
+    const double *x = pred + b * stride;
+    double *g = grad ? grad + b * stride : NULL;
+    if (plan->opt.loss == ATOMS_LOSS_ENERGY)
+      terms[b] = atoms_energy_structure_f64(plan, b, x, g, plan->soa, plan->soa_grad);
+    else
+      CORE_CALL(atoms_baseline_structure_f64(plan, b, x, g, &terms[b]));
+  }
+  return CORE_OK;
+}
+
+core_status atoms_plan_execute(atoms_plan *plan, const double *pred, double *loss, double *grad) {
+  core_status st = atoms_plan_execute_local(plan, pred, plan->terms, grad);
+  if (plan->size > 1) st = core_agree(plan->comm, st);
+  if (st) return st;
+  *loss = sum_terms(plan);
+  return CORE_OK;
+}
+
+core_status atoms_plan_execute_f32(atoms_plan *plan, const float *pred, double *loss, float *grad) {
+  const int64_t stride = plan->n_max * plan->d;
+  core_status st = CORE_OK;
+  for (int64_t b = 0; b < plan->b_count && !st; ++b) {
+    const float *x = pred + b * stride;
+    float *g = grad ? grad + b * stride : NULL;
+    if (plan->opt.loss == ATOMS_LOSS_ENERGY)
+      plan->terms[b] = atoms_energy_structure_f32(plan, b, x, g, plan->soa_f, plan->soa_grad_f);
+    else
+      st = atoms_baseline_structure_f32(plan, b, x, g, &plan->terms[b]);
+  }
+  if (plan->size > 1) st = core_agree(plan->comm, st);
+  if (st) return st;
+  *loss = sum_terms(plan);
+  return CORE_OK;
+}

@@ -1,0 +1,72 @@
+/* Status codes and the last-error record of the eloss library.
+ *
+ * core_status_string(code): fixed text per code.
+ * core_error_set(code, file, line, func, fmt, ...): record a message for the
+ *   user and the origin for developers; returns code. Local, thread-local.
+ * core_agree(comm, local): collective on comm; see core.h.
+ *
+ * The library never exits: functions return a status, apps decide to stop.
+ * Messages are kept in thread-local buffers; a message is truncated at
+ * CORE_MESSAGE_MAX bytes rather than allocated, so recording an error cannot
+ * itself fail. */
+#include "eloss/core.h"
+
+#include <stdarg.h>
+#include <string.h>
+
+enum { CORE_MESSAGE_MAX = 1024 };
+
+static _Thread_local char error_message[CORE_MESSAGE_MAX];
+static _Thread_local char error_origin[256];
+
+static const char *const status_names[CORE_ERR_COUNT] = {
+    [CORE_OK] = "success",
+    [CORE_ERR_ARG] = "invalid argument",
+    [CORE_ERR_IO] = "I/O error",
+    [CORE_ERR_FORMAT] = "malformed file",
+    [CORE_ERR_VALUE] = "invalid value",
+    [CORE_ERR_MEM] = "out of memory",
+    [CORE_ERR_MPI] = "MPI error",
+    [CORE_ERR_NUMERIC] = "numerical failure",
+    [CORE_ERR_UNSUPPORTED] = "unsupported",
+};
+
+const char *core_status_string(core_status code) {
+  if ((int)code < 0 || code >= CORE_ERR_COUNT) return "unknown status";
+  return status_names[code];
+}
+
+core_status core_error_set(core_status code, const char *file, int line,
+                           const char *func, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(error_message, sizeof error_message, fmt, ap);
+  va_end(ap);
+  snprintf(error_origin, sizeof error_origin, "%s:%d (%s)", file, line, func);
+  return code;
+}
+
+const char *core_error_message(void) { return error_message; }
+const char *core_error_origin(void) { return error_origin; }
+
+void core_error_clear(void) {
+  error_message[0] = '\0';
+  error_origin[0] = '\0';
+}
+
+core_status core_agree(MPI_Comm comm, core_status local) {
+  int rank, size;
+  MPI_Comm_rank(comm, &rank);
+  MPI_Comm_size(comm, &size);
+  int mine = local == CORE_OK ? size : rank;
+  int first = size;
+  if (MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, comm) != MPI_SUCCESS)
+    return CORE_ERROR(CORE_ERR_MPI, "MPI_Allreduce failed while agreeing on a status");
+  if (first == size) return CORE_OK;
+  /* The lowest failing rank tells everybody what went wrong. */
+  int code = (int)local;
+  MPI_Bcast(&code, 1, MPI_INT, first, comm);
+  MPI_Bcast(error_message, CORE_MESSAGE_MAX, MPI_CHAR, first, comm);
+  MPI_Bcast(error_origin, (int)sizeof error_origin, MPI_CHAR, first, comm);
+  return (core_status)code;
+}

@@ -1,0 +1,114 @@
+/* eloss io: NumPy .npy arrays, XYZ molecules, atomic writes, checksums.
+ *
+ * Worked example:
+ *
+ *   io_array ref;
+ *   core_status st = io_npy_read("ref.npy", &ref);   // any supported dtype
+ *   if (st) { puts(core_error_message()); ... }      // names file + problem
+ *   // ref.shape[0..ref.ndim-1], ref.dtype, ref.data (owned by ref)
+ *   io_array_free(&ref);
+ *
+ *   int64_t shape[3] = {B, N, 3};
+ *   io_npy_write("grad.npy", IO_F64, 3, shape, grad); // temp file + rename
+ *
+ * Every writer is atomic: the data go to "<path>.tmp.<pid>" and are renamed
+ * over <path> only after a successful flush, so a reader never sees a
+ * partial file and a failed write leaves nothing behind. */
+#ifndef ELOSS_IO_H
+#define ELOSS_IO_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "eloss/core.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum { IO_F32, IO_F64, IO_I8, IO_U8, IO_I32, IO_I64 } io_dtype;
+
+enum { IO_NDIM_MAX = 8 };
+
+typedef struct {
+  io_dtype dtype;
+  int ndim;
+  int64_t shape[IO_NDIM_MAX];
+  int64_t count; /* product of shape */
+  void *data;    /* count elements, C order, native byte order; owned */
+} io_array;
+
+size_t io_dtype_size(io_dtype dtype);
+const char *io_dtype_name(io_dtype dtype); /* "float64", ... */
+
+/* Read a .npy file (format versions 1.0, 2.0 and 3.0; little- or big-endian
+ * float32/float64/int8/uint8/int32/int64; C order only). The data are
+ * converted to native byte order. Errors name the file and the problem
+ * (not .npy, truncated, Fortran order, unsupported dtype). Local. */
+core_status io_npy_read(const char *path, io_array *array);
+
+/* Read only the header: dtype, ndim, shape, count; data stays NULL. */
+core_status io_npy_info(const char *path, io_array *info);
+
+/* Read rows [row_start, row_start + row_count) of the leading axis: what a
+ * rank needs of a batch sharded over ranks. array->shape[0] = row_count. */
+core_status io_npy_read_rows(const char *path, int64_t row_start,
+                             int64_t row_count, io_array *array);
+
+/* Convert in place to float64 or float32 (no-op if already that dtype). */
+core_status io_array_convert(io_array *array, io_dtype to);
+
+/* Free the data of an array read by io_npy_read; accepts a zeroed array. */
+void io_array_free(io_array *array);
+
+/* Write a C-order little-endian .npy (version 1.0, or 2.0 if the header needs
+ * it), atomically. Local. */
+core_status io_npy_write(const char *path, io_dtype dtype, int ndim,
+                         const int64_t *shape, const void *data);
+
+/* ---- atomic files --------------------------------------------------------- */
+
+typedef struct {
+  FILE *fp;
+  char path[4096];
+  char tmp_path[4096 + 32];
+} io_atomic_file;
+
+/* Open "<path>.tmp.<pid>" for writing. */
+core_status io_atomic_open(io_atomic_file *f, const char *path);
+/* Flush, fsync, close and rename over the final path. On failure the
+ * temporary file is removed. */
+core_status io_atomic_commit(io_atomic_file *f);
+/* Close and remove the temporary file (after an error). */
+void io_atomic_abort(io_atomic_file *f);
+
+/* ---- checksums ------------------------------------------------------------ */
+
+/* CRC-32 (IEEE 802.3 polynomial, as zlib's crc32); start with crc = 0. */
+uint32_t io_crc32(uint32_t crc, const void *data, size_t n);
+
+/* ---- XYZ molecules ---------------------------------------------------------- */
+
+/* A padded batch of molecules read from a (multi-frame) XYZ file. */
+typedef struct {
+  int64_t count;      /* B: number of frames */
+  int64_t max_atoms;  /* N: largest frame */
+  int64_t *natoms;    /* (B) atoms per frame */
+  int *element;       /* (B, N) atomic numbers, 0 for padding */
+  double *coords;     /* (B, N, 3) Angstrom, zeros for padding */
+} io_molecules;
+
+/* Read every frame of an XYZ file: a count line, a comment line, then one
+ * "Symbol x y z" line per atom. Elements H..Rn by symbol (case-insensitive)
+ * or by atomic number. Errors name the file, line and problem. Local. */
+core_status io_xyz_read(const char *path, io_molecules *mol);
+void io_molecules_free(io_molecules *mol);
+
+/* Atomic number of an element symbol, 0 if unknown. */
+int io_element_number(const char *symbol);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

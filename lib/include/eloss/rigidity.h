@@ -1,0 +1,60 @@
+/* eloss rigidity: random regular graphs, and whether a graph's distances fix
+ * a point cloud up to rigid motion, the reason the sparse energy loss
+ * (paper Sec. 4.3, App. A.5) keeps the minimisers of the complete one.
+ *
+ * Worked example:
+ *
+ *   core_rng rng;
+ *   core_rng_init(&rng, seed, CORE_PURPOSE_EDGES, 0);
+ *   int32_t *edges = malloc(sizeof(int32_t) * 2 * (n * k / 2));   // (E, 2)
+ *   rigidity_regular_graph(n, k, &rng, edges);
+ *   rigidity_result r;
+ *   rigidity_classify(n, d, n * k / 2, edges, seed, &r);
+ *   // r.rigid, r.globally_rigid
+ *
+ * Edges are unordered pairs of 0-based vertex indices stored as rows (E, 2)
+ * of int32. */
+#ifndef ELOSS_RIGIDITY_H
+#define ELOSS_RIGIDITY_H
+
+#include <stdint.h>
+
+#include "eloss/core.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* A uniformly drawn-looking simple k-regular graph on n vertices (no
+ * self-loops, no multi-edges): configuration-model pairing followed by
+ * random edge switches that remove loops and multi-edges. Writes n*k/2 rows
+ * into edges (E, 2) with row[0] < row[1]. Requires n > k >= 1 and n*k even.
+ * Deterministic given the stream. Local. */
+core_status rigidity_regular_graph(int64_t n, int k, core_rng *rng, int32_t *edges);
+
+typedef struct {
+  int rigid;               /* infinitesimally rigid at a generic placement */
+  int globally_rigid;      /* passes the random stress test               */
+  int64_t rigidity_rank;   /* rank of the (E, d n) rigidity matrix        */
+  int64_t rigidity_target; /* d n - d(d+1)/2 (or E of K_n for n <= d+1)   */
+  int64_t stress_rank;     /* rank of the random equilibrium stress matrix */
+  int64_t stress_target;   /* n - d - 1                                   */
+} rigidity_result;
+
+/* Classify a graph in dimension d (1..3) at a generic placement drawn from
+ * the stream (seed, CORE_PURPOSE_RIGIDITY, 0):
+ * - infinitesimal rigidity: rank of the rigidity matrix equals
+ *   d n - d(d+1)/2 (Asimow-Roth);
+ * - global rigidity: Gortler-Healy-Thurston random stress test, rank of a
+ *   random equilibrium stress matrix equals n - d - 1 (for n >= d + 2;
+ *   complete graphs on n <= d + 1 vertices are globally rigid).
+ * Ranks use the GSL SVD with tolerance sigma_max * max(rows, cols) * 1e-10.
+ * Errors: an edge index outside [0, n), a self-loop. Local. */
+core_status rigidity_classify(int64_t n, int d, int64_t n_edges,
+                              const int32_t *edges, uint64_t seed,
+                              rigidity_result *result);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,265 @@
+/* TAP test of lib/atoms on one rank: analytic gradients against central
+ * finite differences for every loss, coefficient law, edge set and
+ * dimension; float32 against float64; the invariances of Prop. 4.2 (rigid
+ * motions and reflections of either argument, automorphisms of the
+ * reference) and the failure of MSE to have them; padded batches. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "eloss/atoms.h"
+#include "tap.h"
+
+enum { B = 3, N = 8 };
+
+static core_rng rng;
+
+static void random_coords(double *x, int64_t count, double scale) {
+  for (int64_t i = 0; i < count; ++i) x[i] = scale * (2 * core_rng_uniform(&rng) - 1);
+}
+
+static core_status eval(const atoms_options *opt, int64_t batch, int64_t n, int d, const double *ref,
+                        const int64_t *natoms, const double *pred, double *loss, double *grad) {
+  atoms_plan *plan;
+  CORE_CALL(atoms_plan_create(MPI_COMM_SELF, opt, batch, 0, batch, n, d, ref, natoms, &plan));
+  core_status st = atoms_plan_execute(plan, pred, loss, grad);
+  atoms_plan_destroy(&plan);
+  return st;
+}
+
+/* max |analytic - central difference| / max |analytic|. */
+static double gradient_error(const atoms_options *opt, int d, const double *ref, const int64_t *natoms,
+                             const double *pred) {
+  const int64_t count = B * N * d;
+  double g[B * N * 3], x[B * N * 3], loss, lp, lm;
+  if (eval(opt, B, N, d, ref, natoms, pred, &loss, g)) return INFINITY;
+  memcpy(x, pred, sizeof(double) * (size_t)count);
+  double worst = 0, gmax = 0;
+  for (int64_t a = 0; a < count; ++a) {
+    const double h = 1e-5;
+    x[a] = pred[a] + h;
+    eval(opt, B, N, d, ref, natoms, x, &lp, NULL);
+    x[a] = pred[a] - h;
+    eval(opt, B, N, d, ref, natoms, x, &lm, NULL);
+    x[a] = pred[a];
+    double fd = (lp - lm) / (2 * h);
+    if (fabs(fd - g[a]) > worst) worst = fabs(fd - g[a]);
+    if (fabs(g[a]) > gmax) gmax = fabs(g[a]);
+  }
+  return gmax > 0 ? worst / gmax : INFINITY;
+}
+
+/* Random orthogonal d x d matrix (Gram-Schmidt of a Gaussian matrix), with a
+ * reflection if asked. */
+static void random_orthogonal(int d, int reflect, double *Q) {
+  for (int i = 0; i < d * d; ++i) Q[i] = core_rng_normal(&rng);
+  for (int r = 0; r < d; ++r) {
+    for (int s = 0; s < r; ++s) {
+      double dot = 0;
+      for (int k = 0; k < d; ++k) dot += Q[r * d + k] * Q[s * d + k];
+      for (int k = 0; k < d; ++k) Q[r * d + k] -= dot * Q[s * d + k];
+    }
+    double norm = 0;
+    for (int k = 0; k < d; ++k) norm += Q[r * d + k] * Q[r * d + k];
+    for (int k = 0; k < d; ++k) Q[r * d + k] /= sqrt(norm);
+  }
+  double det = d == 2 ? Q[0] * Q[3] - Q[1] * Q[2]
+                      : Q[0] * (Q[4] * Q[8] - Q[5] * Q[7]) - Q[1] * (Q[3] * Q[8] - Q[5] * Q[6]) +
+                            Q[2] * (Q[3] * Q[7] - Q[4] * Q[6]);
+  if ((det < 0) != (reflect != 0))
+    for (int k = 0; k < d; ++k) Q[k] = -Q[k];
+}
+
+static void rigid_motion(int64_t count_atoms, int d, const double *Q, const double *t, const double *x,
+                         double *y) {
+  for (int64_t i = 0; i < count_atoms; ++i)
+    for (int a = 0; a < d; ++a) {
+      double s = t[a];
+      for (int c = 0; c < d; ++c) s += Q[a * d + c] * x[i * d + c];
+      y[i * d + a] = s;
+    }
+}
+
+int main(int argc, char **argv) {
+  MPI_Init(&argc, &argv);
+  core_rng_init(&rng, 2385, CORE_PURPOSE_TEST, 0);
+  tap_plan(2 * (5 * 4 + 3) + 2 * 6 + 8);
+
+  double ref[B * N * 3], pred[B * N * 3];
+  int element[B * N];
+  int32_t explicit_edges[2 * 12];
+  for (int i = 0; i < B * N; ++i) element[i] = i % 3 ? 6 : 8; /* carbons and oxygens */
+
+  for (int d = 2; d <= 3; ++d) {
+    random_coords(ref, B * N * d, 1.6);
+    for (int a = 0; a < B * N * d; ++a) pred[a] = ref[a] + 0.3 * core_rng_normal(&rng);
+    for (int e = 0; e < 12; ++e) {
+      explicit_edges[2 * e] = (int32_t)core_rng_below(&rng, N);
+      explicit_edges[2 * e + 1] = (int32_t)((explicit_edges[2 * e] + 1 + core_rng_below(&rng, N - 1)) % N);
+    }
+    /* Energy loss: every coefficient law on every edge set. */
+    const atoms_edge_kind kinds[4] = {ATOMS_EDGES_COMPLETE, ATOMS_EDGES_EXPLICIT, ATOMS_EDGES_REGULAR,
+                                      ATOMS_EDGES_BONDS};
+    const char *kind_names[4] = {"complete", "explicit", "regular", "bonds"};
+    for (int c = 0; c <= ATOMS_COEFF_LJ; ++c)
+      for (int k = 0; k < 4; ++k) {
+        atoms_options opt;
+        atoms_options_default(&opt);
+        opt.coeff = (atoms_coeff_law)c;
+        opt.edges = kinds[k];
+        opt.edge_list = explicit_edges;
+        opt.n_edges = 12;
+        opt.element = element;
+        opt.seed = 7;
+        opt.k0 = 1.37;
+        opt.per_atom = c % 2;
+        double err = gradient_error(&opt, d, ref, NULL, pred);
+        tap_ok(err < 1e-6, "d=%d energy %s %s%s: gradient matches central differences (rel err %.2e)", d,
+               atoms_coeff_name((atoms_coeff_law)c), kind_names[k], opt.per_atom ? " per-atom" : "", err);
+      }
+    /* Baselines. */
+    for (int l = ATOMS_LOSS_MSE; l <= ATOMS_LOSS_KABSCH; ++l) {
+      atoms_options opt;
+      atoms_options_default(&opt);
+      opt.loss = (atoms_loss_kind)l;
+      /* Kabsch: the rotation is held fixed in the analytic gradient, which is
+       * still the exact one because the aligned loss is stationary in R. */
+      double err = gradient_error(&opt, d, ref, NULL, pred);
+      tap_ok(err < 1e-6, "d=%d %s: gradient matches central differences (rel err %.2e)", d,
+             atoms_loss_name((atoms_loss_kind)l), err);
+    }
+  }
+
+  /* Invariance (Prop. 4.2) and the lack of it for MSE, in 2 and 3 dims. */
+  for (int d = 2; d <= 3; ++d) {
+    random_coords(ref, B * N * d, 1.3);
+    for (int a = 0; a < B * N * d; ++a) pred[a] = ref[a] + 0.4 * core_rng_normal(&rng);
+    double Q[9], t[3] = {0.8, -2.1, 0.35}, moved[B * N * 3], moved_ref[B * N * 3];
+    atoms_options opt;
+    atoms_options_default(&opt);
+    opt.coeff = ATOMS_COEFF_EXP_DIST;
+    double base, g0[B * N * 3], l1, l2, lmse0, lmse1;
+    eval(&opt, B, N, d, ref, NULL, pred, &base, g0);
+    random_orthogonal(d, 1, Q);
+    rigid_motion(B * N, d, Q, t, pred, moved);
+    eval(&opt, B, N, d, ref, NULL, moved, &l1, NULL);
+    tap_close(l1, base, 1e-12, "energy loss unchanged by a reflection + translation of the prediction");
+    random_orthogonal(d, 0, Q);
+    rigid_motion(B * N, d, Q, t, ref, moved_ref);
+    eval(&opt, B, N, d, moved_ref, NULL, pred, &l2, NULL);
+    tap_close(l2, base, 1e-12, "energy loss unchanged by a rotation + translation of the reference");
+    double gsum = 0, gabs = 0;
+    for (int b = 0; b < B; ++b)
+      for (int k = 0; k < d; ++k) {
+        double s = 0;
+        for (int i = 0; i < N; ++i) s += g0[(b * N + i) * d + k], gabs += fabs(g0[(b * N + i) * d + k]);
+        gsum += fabs(s);
+      }
+    tap_ok(gsum < 1e-12 * gabs, "energy gradient sums to zero over each structure (|sum| %.1e)", gsum);
+    atoms_options mse;
+    atoms_options_default(&mse);
+    mse.loss = ATOMS_LOSS_MSE;
+    eval(&mse, B, N, d, ref, NULL, pred, &lmse0, NULL);
+    rigid_motion(B * N, d, Q, t, pred, moved);
+    eval(&mse, B, N, d, ref, NULL, moved, &lmse1, NULL);
+    tap_ok(fabs(lmse1 - lmse0) > 1e-3 * lmse0, "MSE changes under a rigid motion (%.4g -> %.4g)", lmse0, lmse1);
+    atoms_options kab;
+    atoms_options_default(&kab);
+    kab.loss = ATOMS_LOSS_KABSCH;
+    eval(&kab, B, N, d, ref, NULL, pred, &l1, NULL);
+    eval(&kab, B, N, d, ref, NULL, moved, &l2, NULL);
+    tap_close(l2, l1, 1e-10, "Kabsch MSE unchanged by a proper rigid motion of the prediction");
+    /* float32 path against float64. */
+    float pf[B * N * 3], gf[B * N * 3];
+    for (int a = 0; a < B * N * d; ++a) pf[a] = (float)pred[a];
+    atoms_plan *plan;
+    double lf = 0, gmax = 0, gerr = 0;
+    atoms_plan_create(MPI_COMM_SELF, &opt, B, 0, B, N, d, ref, NULL, &plan);
+    atoms_plan_execute_f32(plan, pf, &lf, gf);
+    atoms_plan_destroy(&plan);
+    for (int a = 0; a < B * N * d; ++a) {
+      gerr = fmax(gerr, fabs(gf[a] - g0[a]));
+      gmax = fmax(gmax, fabs(g0[a]));
+    }
+    tap_ok(fabs(lf - base) < 1e-5 * base && gerr < 1e-4 * gmax,
+           "float32 path agrees with float64 (loss rel %.1e, grad rel %.1e)", fabs(lf - base) / base,
+           gerr / gmax);
+  }
+
+  /* Automorphisms of the reference (Prop. 4.2): a regular hexagon is mapped
+   * to itself by rotating the labels; the energy loss of any prediction is
+   * unchanged by relabelling it that way, MSE is not. */
+  {
+    enum { H = 6 };
+    double hex[H * 2], p[H * 2], q[H * 2], le, lp, me, mp;
+    for (int i = 0; i < H; ++i) hex[2 * i] = cos(2 * CORE_PI * i / H), hex[2 * i + 1] = sin(2 * CORE_PI * i / H);
+    for (int a = 0; a < H * 2; ++a) p[a] = hex[a] + 0.3 * core_rng_normal(&rng);
+    for (int i = 0; i < H; ++i) q[2 * i] = p[2 * ((i + 1) % H)], q[2 * i + 1] = p[2 * ((i + 1) % H) + 1];
+    atoms_options opt, mse;
+    atoms_options_default(&opt);
+    opt.coeff = ATOMS_COEFF_INV_DIST2;
+    atoms_options_default(&mse);
+    mse.loss = ATOMS_LOSS_MSE;
+    eval(&opt, 1, H, 2, hex, NULL, p, &le, NULL);
+    eval(&opt, 1, H, 2, hex, NULL, q, &lp, NULL);
+    eval(&mse, 1, H, 2, hex, NULL, p, &me, NULL);
+    eval(&mse, 1, H, 2, hex, NULL, q, &mp, NULL);
+    tap_close(lp, le, 1e-12, "energy loss unchanged by a hexagon automorphism of the prediction's labels");
+    tap_ok(fabs(mp - me) > 1e-2 * me, "MSE changes under the same relabelling (%.4g -> %.4g)", me, mp);
+  }
+
+  /* Padded batches: structure 1 has 5 real atoms of 8; its padding rows
+   * neither change the loss nor receive gradient, and the loss equals the
+   * unpadded evaluation. */
+  {
+    const int d = 3;
+    int64_t natoms[B] = {8, 5, 8};
+    random_coords(ref, B * N * d, 1.5);
+    for (int a = 0; a < B * N * d; ++a) pred[a] = ref[a] + 0.2 * core_rng_normal(&rng);
+    atoms_options opt;
+    atoms_options_default(&opt);
+    opt.coeff = ATOMS_COEFF_INV_DIST;
+    double l0, l1, g[B * N * 3], single;
+    eval(&opt, B, N, d, ref, natoms, pred, &l0, g);
+    for (int a = 5 * d; a < N * d; ++a) pred[N * d + a] += 10.0;
+    eval(&opt, B, N, d, ref, natoms, pred, &l1, NULL);
+    int zero = 1;
+    for (int a = 5 * d; a < N * d; ++a) zero &= g[N * d + a] == 0.0;
+    tap_ok(l0 == l1 && zero, "padding rows change nothing and get zero gradient");
+    double err = gradient_error(&opt, d, ref, natoms, pred);
+    tap_ok(err < 1e-6, "padded batch gradient matches central differences (rel err %.2e)", err);
+    /* Structure 1 alone, unpadded, times 1/B. */
+    eval(&opt, 1, 5, d, ref + N * d, NULL, pred + N * d, &single, NULL);
+    double l_other;
+    int64_t only1[B] = {0, 5, 0};
+    eval(&opt, B, N, d, ref, only1, pred, &l_other, NULL);
+    tap_close(l_other, single / B, 1e-13, "a padded structure's share equals its unpadded loss / B");
+    atoms_options mse;
+    atoms_options_default(&mse);
+    mse.loss = ATOMS_LOSS_MSE;
+    double m0;
+    eval(&mse, B, N, d, ref, natoms, pred, &m0, NULL);
+    double want = 0;
+    for (int b = 0; b < B; ++b)
+      for (int a = 0; a < natoms[b] * d; ++a) want += pow(pred[b * N * d + a] - ref[b * N * d + a], 2);
+    tap_close(m0, want / (21 * d), 1e-13, "padded MSE is the mean over real coordinates only");
+  }
+
+  /* Bad arguments are refused with a message. */
+  {
+    atoms_options opt;
+    atoms_options_default(&opt);
+    opt.edges = ATOMS_EDGES_REGULAR;
+    atoms_plan *plan = NULL;
+    core_status st = atoms_plan_create(MPI_COMM_SELF, &opt, 1, 0, 1, 4, 2, ref, NULL, &plan);
+    tap_ok(st == CORE_ERR_ARG && !plan && strstr(core_error_message(), "4-regular"),
+           "no 4-regular graph on 4 atoms: %s", core_error_message());
+    double bad[6] = {0, 0, 1, NAN, 2, 2};
+    atoms_options_default(&opt);
+    st = atoms_plan_create(MPI_COMM_SELF, &opt, 1, 0, 1, 3, 2, bad, NULL, &plan);
+    tap_ok(st == CORE_ERR_VALUE && strstr(core_error_message(), "non-finite"), "NaN reference refused: %s",
+           core_error_message());
+  }
+  MPI_Finalize();
+  return tap_done();
+}
