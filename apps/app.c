@@ -6,7 +6,7 @@
 
 PetscErrorCode app_initialize(int *argc, char ***argv, const char *help) {
   PetscCall(PetscInitialize(argc, argv, NULL, help));
-  return PETSC_SUCCESS;
+  return 0;
 }
 
 PetscErrorCode app_options_check(const char *command, PetscBool *stop, int *exit_code) {
@@ -16,7 +16,7 @@ PetscErrorCode app_options_check(const char *command, PetscBool *stop, int *exit
   *exit_code = 0;
   if (help) {
     *stop = PETSC_TRUE;
-    return PETSC_SUCCESS;
+    return 0;
   }
   PetscInt n_left = 0;
   char **names = NULL, **values = NULL;
@@ -27,15 +27,16 @@ PetscErrorCode app_options_check(const char *command, PetscBool *stop, int *exit
       size_t used = strlen(list);
       snprintf(list + used, sizeof list - used, "%s-%s", i ? ", " : "", names[i]);
     }
-    PetscCall(PetscPrintf(PETSC_COMM_WORLD,
-                          "eloss %s: error: unknown or unused option%s %s "
-                          "(run 'eloss %s -help' for the list)\n",
-                          command, n_left > 1 ? "s" : "", list, command));
+    int rank = 0;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    if (rank == 0)
+      fprintf(stderr, "eloss %s: error: unknown or unused option%s %s (run 'eloss %s -help' for the list)\n",
+              command, n_left > 1 ? "s" : "", list, command);
     *stop = PETSC_TRUE;
     *exit_code = 2;
   }
   PetscCall(PetscOptionsLeftRestore(NULL, &n_left, &names, &values));
-  return PETSC_SUCCESS;
+  return 0;
 }
 
 int app_report(const char *command, core_status st) {

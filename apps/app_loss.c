@@ -65,9 +65,15 @@ static core_status structures_read(const char *path, int size, int rank, structu
   }
   io_array info, rows;
   CORE_CALL(io_npy_info(path, &info));
-  CORE_CHECK(info.ndim == 3 && (info.shape[2] == 2 || info.shape[2] == 3), CORE_ERR_FORMAT,
-             "%s: expected a (B, N, d) array with d = 2 or 3, found %d dimensions%s", path,
-             info.ndim, info.ndim == 3 ? " with d not 2 or 3" : "");
+  if (info.ndim != 3 || (info.shape[2] != 2 && info.shape[2] != 3)) {
+    char shape[160] = "";
+    for (int k = 0; k < info.ndim; ++k) {
+      size_t used = strlen(shape);
+      snprintf(shape + used, sizeof shape - used, "%s%lld", k ? ", " : "", (long long)info.shape[k]);
+    }
+    return CORE_ERROR(CORE_ERR_FORMAT, "%s: expected a (B, N, d) array with d = 2 or 3, found shape (%s)",
+                      path, shape);
+  }
   CORE_CHECK(info.dtype == IO_F64 || info.dtype == IO_F32, CORE_ERR_FORMAT,
              "%s: expected float32 or float64 coordinates, found %s", path, io_dtype_name(info.dtype));
   s->batch = info.shape[0], s->n_max = info.shape[1], s->d = (int)info.shape[2];
@@ -306,8 +312,9 @@ int app_loss(int argc, char **argv) {
     }
     st = core_agree(MPI_COMM_WORLD, st);
     if (!st) {
-      MPI_Gatherv(grad, (int)local, type, all, counts, displs, type, 0, MPI_COMM_WORLD);
-      if (rank == 0) {
+      if (MPI_Gatherv(grad, (int)local, type, all, counts, displs, type, 0, MPI_COMM_WORLD) != MPI_SUCCESS)
+        st = CORE_ERROR(CORE_ERR_MPI, "gathering the gradient failed");
+      if (!st && rank == 0) {
         int64_t shape[3] = {ref.batch, ref.n_max, ref.d};
         st = io_npy_write(grad_path, single ? IO_F32 : IO_F64, 3, shape, all);
       }

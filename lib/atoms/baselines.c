@@ -54,6 +54,152 @@ static core_status kabsch_from_covariance(int d, const double *cov, double *R) {
   return CORE_OK;
 }
 
+/* Largest eigenpair of a symmetric 4 x 4 matrix by cyclic Jacobi rotations:
+ * slow (a few hundred flops per sweep) but exact to rounding whatever the
+ * eigenvalue multiplicities; the fallback of kabsch_quaternion. */
+static void jacobi4_top(const double n_in[16], double v_out[4]) {
+  double a[16], v[16] = {1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1};
+  memcpy(a, n_in, sizeof a);
+  for (int sweep = 0; sweep < 50; ++sweep) {
+    double off = 0, diag = 0;
+    for (int r = 0; r < 4; ++r)
+      for (int c = 0; c < 4; ++c) {
+        if (r == c) diag += a[r * 4 + c] * a[r * 4 + c];
+        else off += a[r * 4 + c] * a[r * 4 + c];
+      }
+    if (off <= 1e-32 * diag || off == 0) break;
+    for (int p = 0; p < 3; ++p)
+      for (int q = p + 1; q < 4; ++q) {
+        double apq = a[p * 4 + q];
+        if (apq == 0) continue;
+        double theta = (a[q * 4 + q] - a[p * 4 + p]) / (2 * apq);
+        double t = (theta >= 0 ? 1.0 : -1.0) / (fabs(theta) + sqrt(theta * theta + 1));
+        double c = 1 / sqrt(t * t + 1), s = t * c;
+        for (int k = 0; k < 4; ++k) {
+          double akp = a[k * 4 + p], akq = a[k * 4 + q];
+          a[k * 4 + p] = c * akp - s * akq;
+          a[k * 4 + q] = s * akp + c * akq;
+        }
+        for (int k = 0; k < 4; ++k) {
+          double apk = a[p * 4 + k], aqk = a[q * 4 + k];
+          a[p * 4 + k] = c * apk - s * aqk;
+          a[q * 4 + k] = s * apk + c * aqk;
+        }
+        for (int k = 0; k < 4; ++k) {
+          double vkp = v[k * 4 + p], vkq = v[k * 4 + q];
+          v[k * 4 + p] = c * vkp - s * vkq;
+          v[k * 4 + q] = s * vkp + c * vkq;
+        }
+      }
+  }
+  int best = 0;
+  for (int k = 1; k < 4; ++k)
+    if (a[k * 4 + k] > a[best * 4 + best]) best = k;
+  for (int k = 0; k < 4; ++k) v_out[k] = v[k * 4 + best];
+}
+
+static double det3(double a, double b, double c, double d, double e, double f, double g, double h,
+                   double i) {
+  return a * (e * i - f * h) - b * (d * i - f * g) + c * (d * h - e * g);
+}
+
+/* Cofactor (r, c) of a 4 x 4 matrix. */
+static double cofactor4(const double m[16], int r, int c) {
+  double s[9];
+  int k = 0;
+  for (int i = 0; i < 4; ++i)
+    for (int j = 0; j < 4; ++j)
+      if (i != r && j != c) s[k++] = m[i * 4 + j];
+  double det = det3(s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[8]);
+  return (r + c) % 2 ? -det : det;
+}
+
+/* Optimal proper rotation in 3D from the covariance H = sum_i q_i p_i^T as
+ * the unit quaternion of the largest eigenvalue of Horn's symmetric 4 x 4
+ * matrix (Horn, J. Opt. Soc. Am. A 4, 629 (1987)). The eigenvalue is the
+ * largest root of the characteristic quartic, found by Newton's method from
+ * the upper bound e0 = (|P|^2 + |Q|^2)/2, and the eigenvector is a column
+ * of the adjugate of N - lambda I (the quaternion characteristic polynomial
+ * method of Theobald, Acta Cryst. A 61, 478 (2005), with Liu et al.'s
+ * adjugate eigenvector, J. Comput. Chem. 31, 1561 (2010)). When the top
+ * eigenvalue is (nearly) degenerate the adjugate vanishes and Jacobi takes
+ * over. A quaternion is always a proper rotation, so no reflection fix is
+ * needed. About 300 flops, against ~1 us for a general SVD. */
+static void kabsch_quaternion(const double h[9], double e0, double R[9]) {
+  const double sxx = h[0], sxy = h[1], sxz = h[2], syx = h[3], syy = h[4], syz = h[5], szx = h[6],
+               szy = h[7], szz = h[8];
+  const double n[16] = {sxx + syy + szz, syz - szy,        szx - sxz,        sxy - syx,
+                        syz - szy,       sxx - syy - szz,  sxy + syx,        szx + sxz,
+                        szx - sxz,       sxy + syx,        -sxx + syy - szz, syz + szy,
+                        sxy - syx,       szx + sxz,        syz + szy,        -sxx - syy + szz};
+  /* det(N - x I) = x^4 + c2 x^2 + c1 x + c0 for traceless N, with
+   * c2 = -tr(N^2)/2, c1 = -tr(N^3)/3, c0 = det N. */
+  double n2[16], p2 = 0, p3 = 0;
+  for (int r = 0; r < 4; ++r)
+    for (int c = 0; c < 4; ++c) {
+      double t = 0;
+      for (int k = 0; k < 4; ++k) t += n[r * 4 + k] * n[k * 4 + c];
+      n2[r * 4 + c] = t;
+    }
+  for (int r = 0; r < 4; ++r) {
+    p2 += n2[r * 4 + r];
+    for (int c = 0; c < 4; ++c) p3 += n2[r * 4 + c] * n[c * 4 + r];
+  }
+  double c0 = 0;
+  for (int c = 0; c < 4; ++c) c0 += n[c] * cofactor4(n, 0, c);
+  const double c2 = -p2 / 2, c1 = -p3 / 3;
+  double x = e0;
+  for (int it = 0; it < 100; ++it) {
+    double x2 = x * x;
+    double f = (x2 + c2) * x2 + c1 * x + c0, df = 4 * x2 * x + 2 * c2 * x + c1;
+    if (df == 0) break;
+    double step = f / df;
+    x -= step;
+    if (fabs(step) <= 1e-15 * fabs(x)) break;
+  }
+  double m[16];
+  memcpy(m, n, sizeof m);
+  for (int k = 0; k < 4; ++k) m[k * 4 + k] -= x;
+  /* adj(M) = c v v^T for rank-3 M: take the column with the largest
+   * diagonal entry. */
+  int best = 0;
+  double diag[4];
+  for (int k = 0; k < 4; ++k) diag[k] = fabs(cofactor4(m, k, k));
+  for (int k = 1; k < 4; ++k)
+    if (diag[k] > diag[best]) best = k;
+  double q[4], norm2 = 0;
+  const double scale = e0 > 0 ? e0 : 1.0;
+  if (diag[best] > 1e-9 * scale * scale * scale) {
+    for (int k = 0; k < 4; ++k) q[k] = cofactor4(m, k, best), norm2 += q[k] * q[k];
+  }
+  if (!(diag[best] > 1e-9 * scale * scale * scale) || !(norm2 > 0)) {
+    jacobi4_top(n, q);
+    norm2 = q[0] * q[0] + q[1] * q[1] + q[2] * q[2] + q[3] * q[3];
+  }
+  const double inv = 1 / sqrt(norm2);
+  const double w = q[0] * inv, a = q[1] * inv, b = q[2] * inv, c = q[3] * inv;
+  R[0] = w * w + a * a - b * b - c * c, R[1] = 2 * (a * b - w * c), R[2] = 2 * (a * c + w * b);
+  R[3] = 2 * (a * b + w * c), R[4] = w * w - a * a + b * b - c * c, R[5] = 2 * (b * c - w * a);
+  R[6] = 2 * (a * c - w * b), R[7] = 2 * (b * c + w * a), R[8] = w * w - a * a - b * b + c * c;
+}
+
+/* The loss's rotation: closed form in 2D (the angle maximising tr(R H) is
+ * atan2(H01 - H10, H00 + H11)), quaternion in 3D, GSL SVD otherwise. */
+static core_status kabsch_fast(int d, const double *h, double e0, double *R) {
+  if (d == 2) {
+    double c = h[0] + h[3], s = h[1] - h[2], norm = sqrt(c * c + s * s);
+    if (norm > 0) c /= norm, s /= norm;
+    else c = 1, s = 0;
+    R[0] = c, R[1] = -s, R[2] = s, R[3] = c;
+    return CORE_OK;
+  }
+  if (d == 3) {
+    kabsch_quaternion(h, e0, R);
+    return CORE_OK;
+  }
+  return kabsch_from_covariance(d, h, R);
+}
+
 core_status atoms_kabsch_rotation(int64_t n, int d, const double *p, const double *q, double *R) {
   CORE_CHECK(d >= 1 && d <= 3, CORE_ERR_ARG, "kabsch: dimension must be 1..3, got %d", d);
   double h[9] = {0};

@@ -8,10 +8,9 @@
  * invariant to E(d) and to the reference's automorphisms (Prop. 4.2) and
  * minimised exactly by rigid motions of y (Cor. 4.3).
  *
- * atoms_energy_structure_f64 / _f32(plan, b, pred, grad, soa, soa_grad):
- *   local; returns the structure's share of the batch loss and writes the
- *   gradient rows (n_max, d) if grad is not NULL. The kernels themselves are
- *   in energy_kernel.inc, compiled once per precision.
+ * atoms_energy_f64 / _f32(plan, pred, terms, grad): local; each owned
+ *   structure's share of the batch loss and its gradient rows. The kernels
+ *   are in energy_kernel.inc, compiled once per precision.
  *
  * The complete-graph kernel is compiled for AVX-512, AVX2 and baseline x86-64
  * (GCC function multi-versioning picks one at load time), so one binary is
@@ -26,32 +25,30 @@
 #define TARGET_CLONES
 #endif
 
+/* L: structures per SIMD group; PREFETCH_AHEAD: edges between a prefetch
+ * of a random second atom and its use (about one memory latency of work). */
+enum { L = ATOMS_LANES, PREFETCH_AHEAD = 24 };
+
 #define REAL double
-#define ACC double
 #define SQRT sqrt
 #define KERNEL(name) energy_f64_##name
 #include "energy_kernel.inc"
 #undef REAL
-#undef ACC
 #undef SQRT
 #undef KERNEL
 
 #define REAL float
-#define ACC double
 #define SQRT sqrtf
 #define KERNEL(name) energy_f32_##name
 #include "energy_kernel.inc"
 #undef REAL
-#undef ACC
 #undef SQRT
 #undef KERNEL
 
-double atoms_energy_structure_f64(const atoms_plan *plan, int64_t b, const double *pred,
-                                  double *grad, double *soa, double *soa_grad) {
-  return energy_f64_structure(plan, b, pred, grad, soa, soa_grad, plan->dref, plan->kcoef);
+void atoms_energy_f64(atoms_plan *plan, const double *pred, double *terms, double *grad) {
+  energy_f64_all(plan, pred, terms, grad, plan->soa, plan->soa_grad, plan->dref, plan->kcoef);
 }
 
-double atoms_energy_structure_f32(const atoms_plan *plan, int64_t b, const float *pred,
-                                  float *grad, float *soa, float *soa_grad) {
-  return energy_f32_structure(plan, b, pred, grad, soa, soa_grad, plan->dref_f, plan->kcoef_f);
+void atoms_energy_f32(atoms_plan *plan, const float *pred, double *terms, float *grad) {
+  energy_f32_all(plan, pred, terms, grad, plan->soa_f, plan->soa_grad_f, plan->dref_f, plan->kcoef_f);
 }

@@ -65,6 +65,9 @@ void atoms_plan_destroy(atoms_plan **plan) {
   free(p->kcoef);
   free(p->dref_f);
   free(p->kcoef_f);
+  free(p->group_first);
+  free(p->group_size);
+  free(p->group_offset);
   if (p->pool_graph)
     for (int64_t i = 0; i < p->pool_n_count * p->opt.pool; ++i) free(p->pool_graph[i]);
   free(p->pool_graph);
@@ -109,7 +112,7 @@ static core_status plan_build(atoms_plan *p, const atoms_options *opt, const dou
   p->recv_counts = malloc(sizeof(int) * (size_t)p->size);
   p->displs = malloc(sizeof(int) * (size_t)p->size);
   p->edge_offset = calloc((size_t)bc + 1, sizeof *p->edge_offset);
-  size_t soa = at_least_one(n * d);
+  size_t soa = at_least_one(n * d * ATOMS_LANES);
   p->soa = malloc(sizeof(double) * soa);
   p->soa_grad = malloc(sizeof(double) * soa);
   p->soa_f = malloc(sizeof(float) * soa);
@@ -151,17 +154,37 @@ static core_status plan_build(atoms_plan *p, const atoms_options *opt, const dou
     p->edge_offset[b + 1] = p->edge_offset[b] + count;
   }
   p->n_edges = p->edge_offset[bc];
-  size_t ne = at_least_one(p->n_edges);
-  p->dref = malloc(sizeof(double) * ne);
-  p->kcoef = malloc(sizeof(double) * ne);
-  p->dref_f = malloc(sizeof(float) * ne);
-  p->kcoef_f = malloc(sizeof(float) * ne);
+  p->n_slots = p->n_edges;
+  if (p->complete) {
+    /* Lane groups: runs of consecutive structures with equal atom counts,
+     * cut every ATOMS_LANES structures. */
+    p->group_first = malloc(sizeof(int64_t) * at_least_one(bc));
+    p->group_size = malloc(sizeof(int) * at_least_one(bc));
+    p->group_offset = malloc(sizeof(int64_t) * at_least_one(bc));
+    CORE_CHECK(p->group_first && p->group_size && p->group_offset, CORE_ERR_MEM,
+               "atoms: cannot allocate %lld lane groups", (long long)bc);
+    p->n_slots = 0;
+    for (int64_t b = 0; b < bc;) {
+      int64_t g = p->n_groups++, size = 1;
+      while (b + size < bc && size < ATOMS_LANES && p->natoms[b + size] == p->natoms[b]) ++size;
+      p->group_first[g] = b;
+      p->group_size[g] = (int)size;
+      p->group_offset[g] = p->n_slots;
+      p->n_slots += p->natoms[b] * (p->natoms[b] - 1) / 2 * ATOMS_LANES;
+      b += size;
+    }
+  }
+  size_t ne = at_least_one(p->n_slots);
+  p->dref = calloc(ne, sizeof(double));
+  p->kcoef = calloc(ne, sizeof(double));
+  p->dref_f = calloc(ne, sizeof(float));
+  p->kcoef_f = calloc(ne, sizeof(float));
   if (!p->complete) {
     p->edge_i = malloc(sizeof(int32_t) * ne);
     p->edge_j = malloc(sizeof(int32_t) * ne);
   }
   CORE_CHECK(p->dref && p->kcoef && p->dref_f && p->kcoef_f && (p->complete || (p->edge_i && p->edge_j)),
-             CORE_ERR_MEM, "atoms: cannot allocate %lld edges", (long long)p->n_edges);
+             CORE_ERR_MEM, "atoms: cannot allocate %lld edges", (long long)p->n_slots);
   /* Coefficients are weighed once the batch-wide normalisers are known. */
   for (int64_t b = 0; b < bc; ++b) CORE_CALL(atoms_edges_fill(p, opt, b, 0));
   return CORE_OK;
@@ -255,8 +278,8 @@ int64_t atoms_plan_edge_count(const atoms_plan *plan) {
 
 double atoms_plan_bytes_per_structure(const atoms_plan *plan) {
   if (plan->b_count == 0) return 0;
-  double per_edge = 2 * sizeof(double) + 2 * sizeof(float) + (plan->complete ? 0 : 2 * sizeof(int32_t));
-  double bytes = (double)plan->n_edges * per_edge;
+  double per_slot = 2 * sizeof(double) + 2 * sizeof(float) + (plan->complete ? 0 : 2 * sizeof(int32_t));
+  double bytes = (double)plan->n_slots * per_slot;
   bytes += (double)plan->b_count * (double)(plan->n_max * plan->d) * sizeof(double); /* ref copy */
   bytes += (double)plan->b_count * (sizeof(int64_t) * 2 + sizeof(double) * 3);
   return bytes / (double)plan->b_count;
@@ -277,14 +300,13 @@ static double sum_terms(atoms_plan *plan) {
 core_status atoms_plan_execute_local(atoms_plan *plan, const double *pred, double *terms,
                                      double *grad) {
   const int64_t stride = plan->n_max * plan->d;
-  for (int64_t b = 0; b < plan->b_count; ++b) {
-    const double *x = pred + b * stride;
-    double *g = grad ? grad + b * stride : NULL;
-    if (plan->opt.loss == ATOMS_LOSS_ENERGY)
-      terms[b] = atoms_energy_structure_f64(plan, b, x, g, plan->soa, plan->soa_grad);
-    else
-      CORE_CALL(atoms_baseline_structure_f64(plan, b, x, g, &terms[b]));
+  if (plan->opt.loss == ATOMS_LOSS_ENERGY) {
+    atoms_energy_f64(plan, pred, terms, grad);
+    return CORE_OK;
   }
+  for (int64_t b = 0; b < plan->b_count; ++b)
+    CORE_CALL(atoms_baseline_structure_f64(plan, b, pred + b * stride, grad ? grad + b * stride : NULL,
+                                           &terms[b]));
   return CORE_OK;
 }
 
@@ -299,14 +321,12 @@ core_status atoms_plan_execute(atoms_plan *plan, const double *pred, double *los
 core_status atoms_plan_execute_f32(atoms_plan *plan, const float *pred, double *loss, float *grad) {
   const int64_t stride = plan->n_max * plan->d;
   core_status st = CORE_OK;
-  for (int64_t b = 0; b < plan->b_count && !st; ++b) {
-    const float *x = pred + b * stride;
-    float *g = grad ? grad + b * stride : NULL;
-    if (plan->opt.loss == ATOMS_LOSS_ENERGY)
-      plan->terms[b] = atoms_energy_structure_f32(plan, b, x, g, plan->soa_f, plan->soa_grad_f);
-    else
-      st = atoms_baseline_structure_f32(plan, b, x, g, &plan->terms[b]);
-  }
+  if (plan->opt.loss == ATOMS_LOSS_ENERGY)
+    atoms_energy_f32(plan, pred, plan->terms, grad);
+  else
+    for (int64_t b = 0; b < plan->b_count && !st; ++b)
+      st = atoms_baseline_structure_f32(plan, b, pred + b * stride, grad ? grad + b * stride : NULL,
+                                        &plan->terms[b]);
   if (plan->size > 1) st = core_agree(plan->comm, st);
   if (st) return st;
   *loss = sum_terms(plan);

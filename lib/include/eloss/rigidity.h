@@ -28,8 +28,9 @@ extern "C" {
 /* A uniformly drawn-looking simple k-regular graph on n vertices (no
  * self-loops, no multi-edges): configuration-model pairing followed by
  * random edge switches that remove loops and multi-edges. Writes n*k/2 rows
- * into edges (E, 2) with row[0] < row[1]. Requires n > k >= 1 and n*k even.
- * Deterministic given the stream. Local. */
+ * into edges (E, 2) with row[0] < row[1]. Requires n > k >= 1, n*k even and
+ * n <= INT32_MAX (else CORE_ERR_ARG); CORE_ERR_MEM if its (n k) int32
+ * workspace cannot be allocated. Deterministic given the stream. Local. */
 core_status rigidity_regular_graph(int64_t n, int k, core_rng *rng, int32_t *edges);
 
 typedef struct {
@@ -38,7 +39,7 @@ typedef struct {
   int64_t rigidity_rank;   /* rank of the (E, d n) rigidity matrix        */
   int64_t rigidity_target; /* d n - d(d+1)/2 (or E of K_n for n <= d+1)   */
   int64_t stress_rank;     /* rank of the random equilibrium stress matrix */
-  int64_t stress_target;   /* n - d - 1                                   */
+  int64_t stress_target;   /* n - d - 1 (both 0 when n <= d + 1: no test)  */
 } rigidity_result;
 
 /* Classify a graph in dimension d (1..3) at a generic placement drawn from
@@ -48,8 +49,11 @@ typedef struct {
  * - global rigidity: Gortler-Healy-Thurston random stress test, rank of a
  *   random equilibrium stress matrix equals n - d - 1 (for n >= d + 2;
  *   complete graphs on n <= d + 1 vertices are globally rigid).
- * Ranks use the GSL SVD with tolerance sigma_max * max(rows, cols) * 1e-10.
- * Errors: an edge index outside [0, n), a self-loop. Local. */
+ * Ranks use the GSL SVD with tolerance sigma_max * max(rows, cols) * 1e-10
+ * (why this value: lib/rigidity/classify.c). Dense: O((E + d n)^3) time,
+ * meant for graphs of up to a few hundred vertices. Repeated edges are
+ * allowed. Errors: an edge index outside [0, n), a self-loop, d outside
+ * 1..3, n < 1. Local. */
 core_status rigidity_classify(int64_t n, int d, int64_t n_edges,
                               const int32_t *edges, uint64_t seed,
                               rigidity_result *result);

@@ -1,0 +1,416 @@
+/* eloss rigidity: is a graph (globally) rigid, and how often are random
+ * k-regular graphs? The second question is the paper's Fig. 5 (App. A.5),
+ * the evidence that the sparse energy loss over a random 2d-regular graph
+ * keeps the minimisers of the complete one.
+ *
+ * Two modes, chosen by whether -edges is given:
+ *
+ *   eloss rigidity -edges E.npy -d D [-n N] [-seed S]
+ *     E: int32 or int64 .npy of shape (E, 2), 0-based vertex pairs. Prints
+ *     exactly one line "rigid=0|1 globally_rigid=0|1" on stdout (rank 0).
+ *     n defaults to the largest index + 1. Every rank classifies the same
+ *     graph (it is small); bad input gives one error naming the file.
+ *
+ *   eloss rigidity [-survey_n 10,20,50,100] [-survey_k 2,3,4,5,6]
+ *                  [-survey_d 2,3] [-samples 300] [-csv out.csv] [-seed S]
+ *     For every (n, k, d) with n k even and k < n: the fraction of `samples`
+ *     random k-regular graphs that are infinitesimally rigid and globally
+ *     rigid in R^d. Prints a Markdown table on stdout, progress on stderr,
+ *     and writes the CSV atomically (temp file + rename) if -csv is given.
+ *     The figure itself is drawn by jobs/plot_rigidity.py from the CSV;
+ *     jobs/rigidity-fig5 runs both. (Keeping Python out of the C program
+ *     means a survey on a cluster node needs no matplotlib.)
+ *
+ * Determinism and parallelism: sample s of (n, k, d) draws its graph from
+ * the stream (seed, CORE_PURPOSE_EDGES, index(n, k, d, s)) and then, from the
+ * same stream, the seed of its generic placement, so each sample is a pure
+ * function of (seed, n, k, d, s). The samples of each (n, k, d) are split
+ * into contiguous blocks over MPI ranks (core_partition) and the integer
+ * counts summed with MPI_Allreduce: the table and CSV are identical for any
+ * number of ranks.
+ *
+ * Edge count (Maxwell): a graph with fewer edges than the rigidity target
+ * d n - d(d+1)/2 cannot be rigid, since the rank of its (E, d n) rigidity
+ * matrix is at most E. Every k-regular graph has n k / 2 edges, so such a
+ * (n, k, d) is recorded as 0 rigid and 0 globally rigid without drawing
+ * graphs, and marked "edge count" in the table (by_count = 1 in the CSV).
+ * This skips the factorisations whose answer is a theorem, about half the
+ * survey's time. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app.h"
+#include "eloss/io.h"
+#include "eloss/rigidity.h"
+
+static const char help[] =
+    "eloss rigidity: rigidity and global rigidity of graphs (paper App. A.5, Fig. 5).\n"
+    "\n"
+    "  eloss rigidity -edges E.npy -d D [-n N] [-seed S]\n"
+    "      one graph: prints 'rigid=0|1 globally_rigid=0|1'\n"
+    "  eloss rigidity [-survey_n ...] [-survey_k ...] [-survey_d ...] [-samples M] [-csv F]\n"
+    "      survey of random k-regular graphs: Markdown table on stdout, CSV with -csv.\n"
+    "      The default survey (n = 10,20,50,100; k = 2..6; d = 2,3; 300 samples) takes\n"
+    "      about a minute on one core; jobs/rigidity-fig5 runs the paper's 1000 samples\n"
+    "      and draws the figure with jobs/plot_rigidity.py.\n"
+    "\n"
+    "Infinitesimal rigidity: rank of the rigidity matrix at a random generic placement.\n"
+    "Global rigidity: Gortler-Healy-Thurston random equilibrium stress test.\n";
+
+/* Bits of the stream index given to each survey coordinate (see survey_index). */
+enum { BITS_SAMPLE = 32, BITS_D = 2, BITS_K = 10, BITS_N = 20, MAX_LIST = 64 };
+
+/* Unique stream index of sample s of (n, k, d): the four values packed into
+ * disjoint bit fields, so a graph does not depend on which other (n, k, d)
+ * the survey lists, or in which order. Ranges are checked by the caller. */
+static uint64_t survey_index(int64_t n, int k, int d, int64_t s) {
+  return ((uint64_t)n << (BITS_SAMPLE + BITS_D + BITS_K)) |
+         ((uint64_t)k << (BITS_SAMPLE + BITS_D)) | ((uint64_t)d << BITS_SAMPLE) | (uint64_t)s;
+}
+
+/* ---- one graph from a file ------------------------------------------------- */
+
+/* Read an (E, 2) int32/int64 .npy into int32 pairs, checking indices against
+ * n_given (if > 0) or setting *n to the largest index + 1. Errors name the
+ * file. On success the caller frees *edges. */
+static core_status edges_load(const char *path, int64_t n_given, int32_t **edges,
+                              int64_t *n_edges, int64_t *n) {
+  io_array a;
+  memset(&a, 0, sizeof a);
+  CORE_CALL(io_npy_read(path, &a));
+  if (a.ndim != 2 || a.shape[1] != 2 || (a.dtype != IO_I32 && a.dtype != IO_I64)) {
+    char shape[128] = "";
+    for (int i = 0; i < a.ndim; ++i) {
+      size_t used = strlen(shape);
+      snprintf(shape + used, sizeof shape - used, "%s%lld", i ? ", " : "",
+               (long long)a.shape[i]);
+    }
+    core_status st = CORE_ERROR(CORE_ERR_FORMAT,
+                                "%s: expected an int32 or int64 edge list of shape (E, 2), "
+                                "found %s of shape (%s)",
+                                path, io_dtype_name(a.dtype), shape);
+    io_array_free(&a);
+    return st;
+  }
+  int64_t m = a.shape[0];
+  int32_t *out = malloc(sizeof(int32_t) * 2 * (size_t)(m > 0 ? m : 1));
+  if (!out) {
+    io_array_free(&a);
+    return CORE_ERROR(CORE_ERR_MEM, "%s: cannot allocate %lld edges", path, (long long)m);
+  }
+  int64_t limit = n_given > 0 ? n_given : INT32_MAX, largest = -1;
+  core_status st = CORE_OK;
+  for (int64_t e = 0; e < m && !st; ++e) {
+    int64_t v[2];
+    for (int c = 0; c < 2; ++c)
+      v[c] = a.dtype == IO_I32 ? ((const int32_t *)a.data)[2 * e + c]
+                               : ((const int64_t *)a.data)[2 * e + c];
+    for (int c = 0; c < 2 && !st; ++c)
+      if (v[c] < 0 || v[c] >= limit)
+        st = CORE_ERROR(CORE_ERR_VALUE, "%s: edge %lld = (%lld, %lld) has vertex index %lld, "
+                        "expected 0 <= index < %lld%s",
+                        path, (long long)e, (long long)v[0], (long long)v[1], (long long)v[c],
+                        (long long)limit,
+                        n_given > 0 ? " (the -n given)" : " (indices are 0-based int32)");
+    if (!st && v[0] == v[1])
+      st = CORE_ERROR(CORE_ERR_VALUE, "%s: edge %lld = (%lld, %lld) is a self-loop", path,
+                      (long long)e, (long long)v[0], (long long)v[1]);
+    if (!st) {
+      out[2 * e] = (int32_t)v[0];
+      out[2 * e + 1] = (int32_t)v[1];
+      if (v[0] > largest) largest = v[0];
+      if (v[1] > largest) largest = v[1];
+    }
+  }
+  io_array_free(&a);
+  if (!st && n_given <= 0 && largest < 0)
+    st = CORE_ERROR(CORE_ERR_VALUE, "%s: the edge list is empty; give the vertex count with -n",
+                    path);
+  if (st) {
+    free(out);
+    return st;
+  }
+  *edges = out;
+  *n_edges = m;
+  *n = n_given > 0 ? n_given : largest + 1;
+  return CORE_OK;
+}
+
+static core_status classify_file(const char *path, int d, int64_t n_given, uint64_t seed,
+                                 rigidity_result *r, int64_t *n, int64_t *n_edges) {
+  int32_t *edges = NULL;
+  CORE_CALL(edges_load(path, n_given, &edges, n_edges, n));
+  core_status st = rigidity_classify(*n, d, *n_edges, edges, seed, r);
+  free(edges);
+  return st;
+}
+
+/* ---- the survey ------------------------------------------------------------- */
+
+typedef struct {
+  int64_t n;
+  int k, d;
+  int by_count;                 /* decided by the edge count, no sampling */
+  int64_t rigid, globally_rigid; /* counts over the samples (after reduce) */
+} survey_cell;
+
+/* The cells of the survey: every (d, k, n) of the lists with n k even and
+ * k < n, in that nesting order. Returns the count written to cells. */
+static int survey_cells(const PetscInt *ns, int n_ns, const PetscInt *ks, int n_ks,
+                        const PetscInt *ds, int n_ds, survey_cell *cells) {
+  int count = 0;
+  for (int a = 0; a < n_ds; ++a)
+    for (int b = 0; b < n_ks; ++b)
+      for (int c = 0; c < n_ns; ++c) {
+        int64_t n = ns[c];
+        int k = (int)ks[b], d = (int)ds[a];
+        if ((n * k) % 2 != 0 || k >= n) continue;
+        survey_cell *cell = &cells[count++];
+        memset(cell, 0, sizeof *cell);
+        cell->n = n, cell->k = k, cell->d = d;
+        int64_t target = n <= d + 1 ? n * (n - 1) / 2 : d * n - (int64_t)d * (d + 1) / 2;
+        cell->by_count = n * k / 2 < target;
+      }
+  return count;
+}
+
+/* This rank's samples of every cell; counts are local on return. Stops at
+ * the first failure (the caller agrees on it before any collective). */
+static core_status survey_run_local(survey_cell *cells, int n_cells, int64_t samples,
+                                    uint64_t seed, int size, int rank) {
+  int64_t local_n, local_start, total = 0, done = 0, max_edges = 0;
+  core_partition(samples, size, rank, &local_n, &local_start);
+  for (int c = 0; c < n_cells; ++c)
+    if (!cells[c].by_count) {
+      total += local_n;
+      int64_t m = cells[c].n * cells[c].k / 2;
+      if (m > max_edges) max_edges = m;
+    }
+  int32_t *edges = malloc(sizeof(int32_t) * 2 * (size_t)(max_edges > 0 ? max_edges : 1));
+  CORE_CHECK(edges != NULL, CORE_ERR_MEM, "cannot allocate %lld edges", (long long)max_edges);
+
+  core_progress progress;
+  core_progress_start(&progress, "eloss rigidity: samples on rank 0", total,
+                      rank == 0 ? stderr : NULL);
+  core_status st = CORE_OK;
+  for (int c = 0; c < n_cells && !st; ++c) {
+    survey_cell *cell = &cells[c];
+    if (cell->by_count) continue;
+    int64_t n_edges = cell->n * cell->k / 2;
+    for (int64_t s = local_start; s < local_start + local_n && !st; ++s) {
+      core_rng rng;
+      core_rng_init(&rng, seed, CORE_PURPOSE_EDGES, survey_index(cell->n, cell->k, cell->d, s));
+      st = rigidity_regular_graph(cell->n, cell->k, &rng, edges);
+      if (st) break;
+      uint64_t placement_seed = core_rng_u64(&rng);
+      rigidity_result r;
+      st = rigidity_classify(cell->n, cell->d, n_edges, edges, placement_seed, &r);
+      if (st) break;
+      cell->rigid += r.rigid;
+      cell->globally_rigid += r.globally_rigid;
+      core_progress_update(&progress, ++done);
+    }
+  }
+  free(edges);
+  return st;
+}
+
+static void survey_table(FILE *out, const survey_cell *cells, int n_cells, int64_t samples) {
+  fprintf(out, "| n | k | d | samples | rigid | globally rigid | decided by |\n");
+  fprintf(out, "|--:|--:|--:|--:|--:|--:|:--|\n");
+  for (int c = 0; c < n_cells; ++c) {
+    const survey_cell *cell = &cells[c];
+    fprintf(out, "| %lld | %d | %d | %lld | %.3f | %.3f | %s |\n", (long long)cell->n, cell->k,
+            cell->d, (long long)(cell->by_count ? 0 : samples),
+            cell->by_count ? 0.0 : (double)cell->rigid / (double)samples,
+            cell->by_count ? 0.0 : (double)cell->globally_rigid / (double)samples,
+            cell->by_count ? "edge count" : "sampling");
+  }
+  fflush(out);
+}
+
+static core_status survey_csv(const char *path, const survey_cell *cells, int n_cells,
+                              int64_t samples, uint64_t seed) {
+  io_atomic_file f;
+  CORE_CALL(io_atomic_open(&f, path));
+  fprintf(f.fp, "n,k,d,samples,rigid,globally_rigid,frac_rigid,frac_globally_rigid,by_count,seed\n");
+  for (int c = 0; c < n_cells; ++c) {
+    const survey_cell *cell = &cells[c];
+    int64_t m = cell->by_count ? 0 : samples;
+    fprintf(f.fp, "%lld,%d,%d,%lld,%lld,%lld,%.6f,%.6f,%d,%llu\n", (long long)cell->n, cell->k,
+            cell->d, (long long)m, (long long)cell->rigid, (long long)cell->globally_rigid,
+            m ? (double)cell->rigid / (double)m : 0.0,
+            m ? (double)cell->globally_rigid / (double)m : 0.0, cell->by_count,
+            (unsigned long long)seed);
+  }
+  if (ferror(f.fp)) {
+    io_atomic_abort(&f);
+    return CORE_ERROR(CORE_ERR_IO, "%s: writing the survey table failed", path);
+  }
+  return io_atomic_commit(&f);
+}
+
+/* Ranges the stream index can encode, and sane bounds of the survey. */
+static core_status survey_check(const PetscInt *ns, int n_ns, const PetscInt *ks, int n_ks,
+                                const PetscInt *ds, int n_ds, PetscInt samples) {
+  for (int i = 0; i < n_ns; ++i)
+    CORE_CHECK(ns[i] >= 2 && ns[i] < (1 << BITS_N), CORE_ERR_ARG,
+               "-survey_n: vertex count %d out of range [2, %d]", (int)ns[i], (1 << BITS_N) - 1);
+  for (int i = 0; i < n_ks; ++i)
+    CORE_CHECK(ks[i] >= 1 && ks[i] < (1 << BITS_K), CORE_ERR_ARG,
+               "-survey_k: degree %d out of range [1, %d]", (int)ks[i], (1 << BITS_K) - 1);
+  for (int i = 0; i < n_ds; ++i)
+    CORE_CHECK(ds[i] >= 1 && ds[i] <= 3, CORE_ERR_ARG,
+               "-survey_d: dimension %d, expected 1, 2 or 3", (int)ds[i]);
+  CORE_CHECK(n_ns > 0 && n_ks > 0 && n_ds > 0, CORE_ERR_ARG,
+             "-survey_n, -survey_k and -survey_d need at least one value each");
+  CORE_CHECK(samples >= 1, CORE_ERR_ARG, "-samples must be >= 1, got %d", (int)samples);
+  return CORE_OK;
+}
+
+int app_rigidity(int argc, char **argv) {
+  PetscCall(app_initialize(&argc, &argv, help));
+  int rank, size;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+
+  char edges_path[PETSC_MAX_PATH_LEN] = "", csv_path[PETSC_MAX_PATH_LEN] = "";
+  PetscInt d = 0, n = 0, seed = 2511, samples = 300;
+  PetscInt ns[MAX_LIST] = {10, 20, 50, 100}, ks[MAX_LIST] = {2, 3, 4, 5, 6}, ds[MAX_LIST] = {2, 3};
+  PetscInt n_ns = MAX_LIST, n_ks = MAX_LIST, n_ds = MAX_LIST;
+  PetscBool edges_set = PETSC_FALSE, d_set = PETSC_FALSE, n_set = PETSC_FALSE;
+  PetscBool ns_set = PETSC_FALSE, ks_set = PETSC_FALSE, ds_set = PETSC_FALSE;
+  PetscBool samples_set = PETSC_FALSE, csv_set = PETSC_FALSE, set;
+
+  PetscOptionsBegin(PETSC_COMM_WORLD, NULL, "eloss rigidity options", NULL);
+  PetscCall(PetscOptionsString("-edges", "one graph: (E,2) int32/int64 .npy of 0-based vertex pairs "
+                               "(without it: the survey)", NULL, edges_path, edges_path,
+                               sizeof edges_path, &edges_set));
+  PetscCall(PetscOptionsInt("-d", "one graph: dimension 1, 2 or 3 (required with -edges)", NULL, d,
+                            &d, &d_set));
+  PetscCall(PetscOptionsInt("-n", "one graph: vertex count (0: largest index in -edges + 1)", NULL,
+                            n, &n, &n_set));
+  PetscCall(PetscOptionsInt("-seed", "random seed (>= 0) of placements, stresses and survey graphs",
+                            NULL, seed, &seed, &set));
+  PetscCall(PetscOptionsIntArray("-survey_n", "survey: vertex counts n (default 10,20,50,100)",
+                                 NULL, ns, &n_ns, &ns_set));
+  PetscCall(PetscOptionsIntArray("-survey_k", "survey: degrees k (default 2,3,4,5,6)", NULL, ks,
+                                 &n_ks, &ks_set));
+  PetscCall(PetscOptionsIntArray("-survey_d", "survey: dimensions d (default 2,3)", NULL, ds,
+                                 &n_ds, &ds_set));
+  PetscCall(PetscOptionsInt("-samples", "survey: random graphs per (n, k, d)", NULL, samples,
+                            &samples, &samples_set));
+  PetscCall(PetscOptionsString("-csv", "survey: write the table as CSV here (atomically)", NULL,
+                               csv_path, csv_path, sizeof csv_path, &csv_set));
+  PetscOptionsEnd();
+  /* For an absent option PetscOptionsIntArray does not return the length of
+   * the defaults (its help line also shows only their first value, hence the
+   * defaults spelled out in the help texts): set the lengths here. */
+  if (!ns_set) n_ns = 4;
+  if (!ks_set) n_ks = 5;
+  if (!ds_set) n_ds = 2;
+
+  PetscBool stop;
+  int code;
+  PetscCall(app_options_check("rigidity", &stop, &code));
+  if (stop) return app_finalize(code);
+
+  core_status st = CORE_OK;
+  if (seed < 0) {
+    st = CORE_ERROR(CORE_ERR_ARG, "-seed must be >= 0, got %d", (int)seed);
+    return app_finalize(app_report("rigidity", st));
+  }
+  if (edges_set) {
+    const char *survey_only = ns_set ? "-survey_n" : ks_set ? "-survey_k" : ds_set ? "-survey_d"
+                              : samples_set ? "-samples" : csv_set ? "-csv" : NULL;
+    if (survey_only)
+      st = CORE_ERROR(CORE_ERR_ARG, "%s belongs to the survey; it cannot be combined with -edges",
+                      survey_only);
+    else if (!d_set || d < 1 || d > 3)
+      st = CORE_ERROR(CORE_ERR_ARG, "-edges needs -d 1, 2 or 3%s", d_set ? "" : " (not given)");
+    else if (n < 0)
+      st = CORE_ERROR(CORE_ERR_ARG, "-n must be >= 1 (or 0 for the default), got %d", (int)n);
+    st = core_agree(MPI_COMM_WORLD, st);
+    if (st) return app_finalize(app_report("rigidity", st));
+
+    rigidity_result r;
+    int64_t n_vertices = 0, n_edges = 0;
+    st = classify_file(edges_path, (int)d, n, (uint64_t)seed, &r, &n_vertices,
+                       &n_edges);
+    st = core_agree(MPI_COMM_WORLD, st);
+    if (st) return app_finalize(app_report("rigidity", st));
+    if (rank == 0) {
+      fprintf(stderr,
+              "eloss rigidity: %s: n = %lld, E = %lld, d = %d, seed = %d: rigidity rank %lld of "
+              "%lld, stress rank %lld of %lld\n",
+              edges_path, (long long)n_vertices, (long long)n_edges, (int)d, (int)seed,
+              (long long)r.rigidity_rank, (long long)r.rigidity_target,
+              (long long)r.stress_rank, (long long)r.stress_target);
+      printf("rigid=%d globally_rigid=%d\n", r.rigid, r.globally_rigid);
+      fflush(stdout);
+    }
+    return app_finalize(0);
+  }
+
+  if (d_set || n_set)
+    st = CORE_ERROR(CORE_ERR_ARG, "%s applies to one graph given with -edges; the survey takes "
+                    "-survey_d and -survey_n", d_set ? "-d" : "-n");
+  if (!st) st = survey_check(ns, (int)n_ns, ks, (int)n_ks, ds, (int)n_ds, samples);
+  st = core_agree(MPI_COMM_WORLD, st);
+  if (st) return app_finalize(app_report("rigidity", st));
+
+  survey_cell *cells = malloc(sizeof(survey_cell) * (size_t)(n_ns * n_ks * n_ds));
+  st = cells ? CORE_OK : CORE_ERROR(CORE_ERR_MEM, "cannot allocate the survey table");
+  st = core_agree(MPI_COMM_WORLD, st);
+  if (st) {
+    free(cells);
+    return app_finalize(app_report("rigidity", st));
+  }
+  int n_cells = survey_cells(ns, (int)n_ns, ks, (int)n_ks, ds, (int)n_ds, cells);
+  if (n_cells == 0) {
+    free(cells);
+    st = CORE_ERROR(CORE_ERR_ARG, "the survey lists no (n, k, d) with n*k even and k < n");
+    return app_finalize(app_report("rigidity", st));
+  }
+  if (rank == 0) {
+    fprintf(stderr, "eloss rigidity: survey of %d (n, k, d) cells, %d samples each, seed %d, "
+            "%d rank%s, csv %s\n",
+            n_cells, (int)samples, (int)seed, size, size > 1 ? "s" : "",
+            csv_path[0] ? csv_path : "(none)");
+  }
+
+  double t0 = core_time();
+  st = survey_run_local(cells, n_cells, samples, (uint64_t)seed, size, rank);
+  st = core_agree(MPI_COMM_WORLD, st);
+  if (!st) {
+    /* Counts of every cell, summed over the ranks' blocks of samples. */
+    int64_t *counts = malloc(sizeof(int64_t) * 2 * (size_t)(n_cells > 0 ? n_cells : 1));
+    st = counts ? CORE_OK : CORE_ERROR(CORE_ERR_MEM, "cannot allocate the survey counts");
+    st = core_agree(MPI_COMM_WORLD, st);
+    if (!st) {
+      for (int c = 0; c < n_cells; ++c) {
+        counts[2 * c] = cells[c].rigid;
+        counts[2 * c + 1] = cells[c].globally_rigid;
+      }
+      if (MPI_Allreduce(MPI_IN_PLACE, counts, 2 * n_cells, MPI_INT64_T, MPI_SUM,
+                        MPI_COMM_WORLD) != MPI_SUCCESS)
+        st = CORE_ERROR(CORE_ERR_MPI, "MPI_Allreduce of the survey counts failed");
+      for (int c = 0; c < n_cells && !st; ++c) {
+        cells[c].rigid = counts[2 * c];
+        cells[c].globally_rigid = counts[2 * c + 1];
+      }
+    }
+    free(counts);
+  }
+  if (!st && rank == 0) {
+    fprintf(stderr, "eloss rigidity: survey done in %.1f s\n", core_time() - t0);
+    /* CSV first: if it cannot be written, nothing is printed either. */
+    if (csv_path[0]) st = survey_csv(csv_path, cells, n_cells, samples, (uint64_t)seed);
+    if (!st) survey_table(stdout, cells, n_cells, samples);
+  }
+  st = core_agree(MPI_COMM_WORLD, st);
+  free(cells);
+  if (st) return app_finalize(app_report("rigidity", st));
+  return app_finalize(0);
+}

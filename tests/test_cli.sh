@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# TAP test of `eloss loss` as users meet it: results, rank independence of
+# the printed loss and of the gradient file's bytes, -help, and every bad
+# input giving one clear error, a non-zero exit and no output file.
+#   test_cli.sh <eloss> <mpiexec> <repo>
+set -uo pipefail
+eloss=$(realpath "$1")
+mpiexec=$2
+repo=$3
+py=/usr/bin/python3
+mpi=("$mpiexec" --allow-run-as-root --oversubscribe)
+work=$(mktemp -d /tmp/eloss-cli.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+cd "$work"
+n=0
+fails=0
+ok() { n=$((n + 1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fails=$((fails + 1)); fi; }
+echo "1..18"
+
+# Data: 7 structures of 11 atoms in 3D, a prediction, a complete edge list.
+"$py" - <<'PY'
+import numpy as np
+rng = np.random.default_rng(2385)
+ref = rng.uniform(-1.5, 1.5, size=(7, 11, 3))
+pred = ref + 0.2 * rng.normal(size=ref.shape)
+np.save("ref.npy", ref)
+np.save("pred.npy", pred)
+np.save("pred32.npy", pred.astype(np.float32))
+i, j = np.triu_indices(11, 1)
+np.save("all_pairs.npy", np.stack([i, j], 1).astype(np.int64))
+np.save("wide.npy", rng.normal(size=(7, 11, 4)))
+bad = pred.copy(); bad[3, 4, 1] = np.nan
+np.save("nan.npy", bad)
+np.save("short_pred.npy", pred[:5])
+# The energy loss of Eq. 7 with k = exp(-d), written independently in numpy.
+d = np.linalg.norm(ref[:, :, None] - ref[:, None], axis=-1)
+dh = np.linalg.norm(pred[:, :, None] - pred[:, None], axis=-1)
+E = 0.5 * (np.exp(-d) * (d - dh) ** 2).sum(axis=(1, 2))
+open("numpy_energy.txt", "w").write(repr(E.mean()))
+PY
+head -c 300 pred.npy > truncated.npy
+echo "hello" > text.npy
+
+loss() { "${mpi[@]}" -n "$1" "$eloss" loss "${@:2}"; }
+
+out=$(loss 1 -pred pred.npy -ref ref.npy -coeff exp_dist -grad_out g1.npy 2>err.txt)
+ok $? "energy loss runs on one rank"
+want=$(cat numpy_energy.txt)
+"$py" -c "import sys; a=float('${out#loss=}'); b=float('$want'); sys.exit(abs(a-b) > 1e-12*abs(b))"
+ok $? "loss ($out) equals an independent numpy evaluation of Eq. 7 ($want)"
+"$py" -c "import numpy as np; g=np.load('g1.npy'); assert g.shape==(7,11,3) and g.dtype==np.float64"
+ok $? "gradient file is a (7, 11, 3) float64 array numpy can load"
+for np_ in 2 4; do
+  o=$(loss $np_ -pred pred.npy -ref ref.npy -coeff exp_dist -grad_out g$np_.npy)
+  [ "$o" = "$out" ] && cmp -s g1.npy g$np_.npy
+  ok $? "$np_ ranks print the same loss and write the same gradient bytes"
+done
+o=$(loss 2 -pred pred.npy -ref ref.npy -coeff exp_dist -edges all_pairs.npy)
+[ "$o" = "$out" ]
+ok $? "an explicit list of every pair equals the complete graph ($o)"
+o=$(loss 1 -pred pred32.npy -ref ref.npy -coeff exp_dist -precision single -grad_out g32.npy)
+"$py" -c "import numpy as np, sys; g=np.load('g32.npy'); a=float('${o#loss=}'); b=float('${out#loss=}'); sys.exit(not (g.dtype==np.float32 and abs(a-b) < 1e-5*b))"
+ok $? "float32 path agrees with float64 ($o) and writes float32"
+o=$(loss 1 -pred pred.npy -ref ref.npy -loss kabsch -repeat 3)
+echo "$o" | grep -q '^loss=' && echo "$o" | grep -q '^ms_per_eval='
+ok $? "-repeat prints loss= and ms_per_eval="
+o=$(loss 2 -options_file "$repo/inputs/loss_demo.opts" -pred "$repo/inputs/demo/pred_noisy.xyz" -ref "$repo/inputs/demo/ref.xyz" -edges bonds)
+echo "$o" | grep -q '^loss=[0-9]'
+ok $? "XYZ molecules with covalent-bond edges from the deck ($o)"
+a=$(loss 1 -options_file "$repo/inputs/loss_demo.opts" -pred "$repo/inputs/demo/pred_noisy.xyz" -ref "$repo/inputs/demo/ref.xyz")
+b=$(loss 1 -options_file "$repo/inputs/loss_demo.opts" -pred "$repo/inputs/demo/pred_moved.xyz" -ref "$repo/inputs/demo/ref.xyz")
+"$py" -c "import sys; a=float('${a#loss=}'); b=float('${b#loss=}'); sys.exit(abs(a-b) > 1e-8*a)"
+ok $? "demo molecules: energy loss unchanged by rotating and translating each one ($a, $b)"
+"$eloss" loss -help > help.txt 2>&1
+rc=$?
+[ $rc = 0 ] && grep -q -- '-coeff' help.txt && grep -q -- '-grad_out' help.txt && grep -q 'exp_dist' help.txt
+ok $? "-help lists the options and exits 0"
+
+# Bad input: exit code != 0, one error line naming the file, no output file.
+bad() {
+  local what=$1 needle=$2
+  shift 2
+  rm -f out.npy
+  loss 2 "$@" -grad_out out.npy > stdout.txt 2> stderr.txt
+  local rc=$?
+  local lines
+  lines=$(grep -c 'error' stderr.txt)
+  if [ $rc != 0 ] && [ ! -e out.npy ] && [ "$lines" = 1 ] && grep -q -- "$needle" stderr.txt && ! grep -q loss= stdout.txt; then
+    ok 0 "$what: $(grep error stderr.txt)"
+  else
+    ok 1 "$what (rc=$rc, stderr: $(cat stderr.txt | head -3))"
+  fi
+}
+bad "wrong shape (d = 4)" "wide.npy" -pred wide.npy -ref ref.npy
+bad "prediction and reference shapes differ" "short_pred.npy" -pred short_pred.npy -ref ref.npy
+bad "NaN in the prediction" "nan.npy: non-finite value at structure 3, atom 4" -pred nan.npy -ref ref.npy
+bad "truncated .npy" "truncated.npy: truncated" -pred truncated.npy -ref ref.npy
+bad "not a .npy file" "text.npy: not a .npy file" -pred text.npy -ref ref.npy
+bad "unknown option" "-bogus" -pred pred.npy -ref ref.npy -bogus 3
+bad "missing file" "nothere.npy: cannot open" -pred nothere.npy -ref ref.npy
+[ $fails = 0 ]
