@@ -103,14 +103,14 @@ static double det3(double a, double b, double c, double d, double e, double f, d
   return a * (e * i - f * h) - b * (d * i - f * g) + c * (d * h - e * g);
 }
 
-/* Cofactor (r, c) of a 4 x 4 matrix. */
+/* Cofactor (r, c) of a 4 x 4 matrix; the index table keeps it branch-free,
+ * which matters: a Kabsch alignment evaluates a dozen of them. */
 static double cofactor4(const double m[16], int r, int c) {
-  double s[9];
-  int k = 0;
-  for (int i = 0; i < 4; ++i)
-    for (int j = 0; j < 4; ++j)
-      if (i != r && j != c) s[k++] = m[i * 4 + j];
-  double det = det3(s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[8]);
+  static const int other[4][3] = {{1, 2, 3}, {0, 2, 3}, {0, 1, 3}, {0, 1, 2}};
+  const int *i = other[r], *j = other[c];
+  double det = det3(m[i[0] * 4 + j[0]], m[i[0] * 4 + j[1]], m[i[0] * 4 + j[2]], m[i[1] * 4 + j[0]],
+                    m[i[1] * 4 + j[1]], m[i[1] * 4 + j[2]], m[i[2] * 4 + j[0]], m[i[2] * 4 + j[1]],
+                    m[i[2] * 4 + j[2]]);
   return (r + c) % 2 ? -det : det;
 }
 
