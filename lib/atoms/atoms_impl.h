@@ -47,6 +47,7 @@ struct atoms_plan {
   int *recv_counts, *displs; /* (size) */
   double *soa, *soa_grad;    /* (d, n_max, ATOMS_LANES) */
   float *soa_f, *soa_grad_f; /* (d, n_max, ATOMS_LANES) */
+  double workspace_bytes;
 };
 
 /* Eq. 7 kernels (energy.c): each owned structure's sum over its edges of

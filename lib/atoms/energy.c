@@ -27,7 +27,7 @@
 
 /* L: structures per SIMD group; PREFETCH_AHEAD: edges between a prefetch
  * of a random second atom and its use (about one memory latency of work). */
-enum { L = ATOMS_LANES, PREFETCH_AHEAD = 24 };
+enum { L = ATOMS_LANES, PREFETCH_AHEAD = 48 };
 
 #define REAL double
 #define SQRT sqrt

@@ -112,11 +112,16 @@ static core_status plan_build(atoms_plan *p, const atoms_options *opt, const dou
   p->recv_counts = malloc(sizeof(int) * (size_t)p->size);
   p->displs = malloc(sizeof(int) * (size_t)p->size);
   p->edge_offset = calloc((size_t)bc + 1, sizeof *p->edge_offset);
-  size_t soa = at_least_one(n * d * ATOMS_LANES);
+  /* Complete graphs transpose ATOMS_LANES structures at a time to
+   * (d, n, lanes) coordinates and gradients; the other kernels work in
+   * place and need no workspace. */
+  int lanes = opt->loss == ATOMS_LOSS_ENERGY && opt->edges == ATOMS_EDGES_COMPLETE;
+  size_t soa = at_least_one(lanes ? n * d * ATOMS_LANES : 0);
   p->soa = malloc(sizeof(double) * soa);
   p->soa_grad = malloc(sizeof(double) * soa);
   p->soa_f = malloc(sizeof(float) * soa);
   p->soa_grad_f = malloc(sizeof(float) * soa);
+  p->workspace_bytes = 2.0 * (double)soa * (sizeof(double) + sizeof(float));
   CORE_CHECK(p->natoms && p->ref && p->scale && p->terms && p->terms_all && p->recv_counts &&
                  p->displs && p->edge_offset && p->soa && p->soa_grad && p->soa_f && p->soa_grad_f,
              CORE_ERR_MEM, "atoms: cannot allocate a plan for %lld structures of %lld atoms",
@@ -282,7 +287,7 @@ double atoms_plan_bytes_per_structure(const atoms_plan *plan) {
   double bytes = (double)plan->n_slots * per_slot;
   bytes += (double)plan->b_count * (double)(plan->n_max * plan->d) * sizeof(double); /* ref copy */
   bytes += (double)plan->b_count * (sizeof(int64_t) * 2 + sizeof(double) * 3);
-  return bytes / (double)plan->b_count;
+  return (bytes + plan->workspace_bytes) / (double)plan->b_count;
 }
 
 static double sum_terms(atoms_plan *plan) {
