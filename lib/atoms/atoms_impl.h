@@ -32,10 +32,12 @@ struct atoms_plan {
   float *dref_f, *kcoef_f;   /* (n_slots) the same for the float32 path */
   int64_t n_edges;           /* real edges over owned structures */
   int64_t n_slots;           /* length of dref/kcoef (lane padding included) */
-  int64_t n_groups;          /* complete only */
+  int64_t n_groups;          /* complete energy and Kabsch */
   int64_t *group_first;      /* (n_groups) first owned structure of a group */
   int *group_size;           /* (n_groups) structures in the group, <= ATOMS_LANES */
-  int64_t *group_offset;     /* (n_groups) first slot of the group */
+  int64_t *group_offset;     /* (n_groups) first slot (energy) or first qref entry */
+  double *qref;              /* Kabsch: per group the centred reference (d, n, lanes) */
+  double *qsq;               /* Kabsch: (n_groups, lanes) sum of squares of qref */
   /* REGULAR: lazily built pool, graph p of atom count n comes from the
    * stream (seed, CORE_PURPOSE_EDGES, n * pool + p). */
   int64_t pool_n_count;
@@ -61,6 +63,11 @@ core_status atoms_baseline_structure_f64(const atoms_plan *plan, int64_t b,
                                          const double *pred, double *grad, double *term);
 core_status atoms_baseline_structure_f32(const atoms_plan *plan, int64_t b,
                                          const float *pred, float *grad, double *term);
+
+/* Kabsch-aligned MSE of every owned structure, ATOMS_LANES at a time
+ * (baselines.c). */
+core_status atoms_kabsch_f64(atoms_plan *plan, const double *pred, double *terms, double *grad);
+core_status atoms_kabsch_f32(atoms_plan *plan, const float *pred, double *terms, float *grad);
 
 /* Edge construction (edges.c). */
 core_status atoms_edges_count(const atoms_plan *plan, const atoms_options *opt, int64_t b,

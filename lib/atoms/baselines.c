@@ -200,6 +200,79 @@ static core_status kabsch_fast(int d, const double *h, double e0, double *R) {
   return kabsch_from_covariance(d, h, R);
 }
 
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define TARGET_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define TARGET_CLONES
+#endif
+
+enum { L = ATOMS_LANES };
+
+/* Centre u (D, n, L) per lane, accumulate each lane's covariance with the
+ * centred reference q and the Newton bound e0, solve each lane's rotation,
+ * and overwrite u with the residuals u - R q; sum[l] = squared residual. The
+ * loops over atoms run across the L structures of the group, so they
+ * vectorise for any n; only the rotation solve is per structure. */
+static inline __attribute__((always_inline)) core_status kabsch_lanes_body(
+    const int D, int64_t n, const double *restrict q, const double *restrict qsq,
+    double *restrict u, double *restrict sum) {
+  double cp[3][L], h[9][L], usq[L], R[9][L];
+  for (int k = 0; k < 3; ++k)
+    for (int l = 0; l < L; ++l) cp[k][l] = 0;
+  for (int k = 0; k < D; ++k)
+    for (int64_t i = 0; i < n; ++i)
+      for (int l = 0; l < L; ++l) cp[k][l] += u[(k * n + i) * L + l];
+  for (int k = 0; k < D; ++k)
+    for (int l = 0; l < L; ++l) cp[k][l] /= (double)(n > 0 ? n : 1);
+  for (int a = 0; a < 9; ++a)
+    for (int l = 0; l < L; ++l) h[a][l] = 0;
+  for (int l = 0; l < L; ++l) usq[l] = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    double v[3][L];
+    for (int k = 0; k < D; ++k)
+      for (int l = 0; l < L; ++l) {
+        v[k][l] = u[(k * n + i) * L + l] - cp[k][l];
+        u[(k * n + i) * L + l] = v[k][l];
+        usq[l] += v[k][l] * v[k][l];
+      }
+    for (int a = 0; a < D; ++a)
+      for (int c = 0; c < D; ++c)
+        for (int l = 0; l < L; ++l) h[a * D + c][l] += q[(a * n + i) * L + l] * v[c][l];
+  }
+  for (int l = 0; l < L; ++l) {
+    double hl[9], Rl[9];
+    for (int a = 0; a < D * D; ++a) hl[a] = h[a][l];
+    CORE_CALL(kabsch_fast(D, hl, 0.5 * (usq[l] + qsq[l]), Rl));
+    for (int a = 0; a < D * D; ++a) R[a][l] = Rl[a];
+  }
+  for (int l = 0; l < L; ++l) sum[l] = 0;
+  for (int64_t i = 0; i < n; ++i)
+    for (int a = 0; a < D; ++a)
+      for (int l = 0; l < L; ++l) {
+        double rq = 0;
+        for (int c = 0; c < D; ++c) rq += R[a * D + c][l] * q[(c * n + i) * L + l];
+        double e = u[(a * n + i) * L + l] - rq;
+        u[(a * n + i) * L + l] = e;
+        sum[l] += e * e;
+      }
+  return CORE_OK;
+}
+
+TARGET_CLONES static core_status kabsch_lanes2(int64_t n, const double *restrict q, const double *restrict qsq,
+                                               double *restrict u, double *restrict sum) {
+  return kabsch_lanes_body(2, n, q, qsq, u, sum);
+}
+
+TARGET_CLONES static core_status kabsch_lanes3(int64_t n, const double *restrict q, const double *restrict qsq,
+                                               double *restrict u, double *restrict sum) {
+  return kabsch_lanes_body(3, n, q, qsq, u, sum);
+}
+
+static core_status kabsch_lanes(int d, int64_t n, const double *q, const double *qsq, double *u,
+                                double *sum) {
+  return d == 2 ? kabsch_lanes2(n, q, qsq, u, sum) : kabsch_lanes3(n, q, qsq, u, sum);
+}
+
 core_status atoms_kabsch_rotation(int64_t n, int d, const double *p, const double *q, double *R) {
   CORE_CHECK(d >= 1 && d <= 3, CORE_ERR_ARG, "kabsch: dimension must be 1..3, got %d", d);
   double h[9] = {0};

@@ -68,6 +68,8 @@ void atoms_plan_destroy(atoms_plan **plan) {
   free(p->group_first);
   free(p->group_size);
   free(p->group_offset);
+  free(p->qref);
+  free(p->qsq);
   if (p->pool_graph)
     for (int64_t i = 0; i < p->pool_n_count * p->opt.pool; ++i) free(p->pool_graph[i]);
   free(p->pool_graph);
@@ -99,6 +101,58 @@ static core_status check_options(const atoms_options *opt, int d) {
   return CORE_OK;
 }
 
+/* Lane groups: runs of consecutive structures with equal atom counts, cut
+ * every ATOMS_LANES structures, for the kernels that vectorise across
+ * structures (complete-graph energy, Kabsch). */
+static core_status build_groups(atoms_plan *p) {
+  const int64_t bc = p->b_count;
+  p->group_first = malloc(sizeof(int64_t) * at_least_one(bc));
+  p->group_size = malloc(sizeof(int) * at_least_one(bc));
+  p->group_offset = malloc(sizeof(int64_t) * at_least_one(bc));
+  CORE_CHECK(p->group_first && p->group_size && p->group_offset, CORE_ERR_MEM,
+             "atoms: cannot allocate %lld lane groups", (long long)bc);
+  for (int64_t b = 0; b < bc;) {
+    int64_t g = p->n_groups++, size = 1;
+    while (b + size < bc && size < ATOMS_LANES && p->natoms[b + size] == p->natoms[b]) ++size;
+    p->group_first[g] = b;
+    p->group_size[g] = (int)size;
+    b += size;
+  }
+  return CORE_OK;
+}
+
+/* Kabsch: each group's centred reference as (d, n, lanes) and each lane's
+ * sum of squares, fixed by the reference, so execute only touches the
+ * prediction. Unused lanes stay zero. */
+static core_status build_kabsch_reference(atoms_plan *p) {
+  const int d = p->d;
+  int64_t total = 0;
+  for (int64_t g = 0; g < p->n_groups; ++g) {
+    p->group_offset[g] = total;
+    total += p->natoms[p->group_first[g]] * d * ATOMS_LANES;
+  }
+  p->qref = calloc(at_least_one(total), sizeof(double));
+  p->qsq = calloc(at_least_one(p->n_groups * ATOMS_LANES), sizeof(double));
+  CORE_CHECK(p->qref && p->qsq, CORE_ERR_MEM, "atoms: cannot allocate the Kabsch reference");
+  for (int64_t g = 0; g < p->n_groups; ++g) {
+    const int64_t first = p->group_first[g], n = p->natoms[first];
+    double *q = p->qref + p->group_offset[g];
+    for (int l = 0; l < p->group_size[g]; ++l) {
+      const double *y = p->ref + (first + l) * p->n_max * d;
+      double c[3] = {0, 0, 0};
+      for (int64_t i = 0; i < n; ++i)
+        for (int k = 0; k < d; ++k) c[k] += y[i * d + k] / (double)n;
+      for (int64_t i = 0; i < n; ++i)
+        for (int k = 0; k < d; ++k) {
+          double v = y[i * d + k] - c[k];
+          q[(k * n + i) * ATOMS_LANES + l] = v;
+          p->qsq[g * ATOMS_LANES + l] += v * v;
+        }
+    }
+  }
+  return CORE_OK;
+}
+
 /* Everything local to one rank; the caller agrees on the status. */
 static core_status plan_build(atoms_plan *p, const atoms_options *opt, const double *ref,
                               const int64_t *natoms) {
@@ -112,10 +166,11 @@ static core_status plan_build(atoms_plan *p, const atoms_options *opt, const dou
   p->recv_counts = malloc(sizeof(int) * (size_t)p->size);
   p->displs = malloc(sizeof(int) * (size_t)p->size);
   p->edge_offset = calloc((size_t)bc + 1, sizeof *p->edge_offset);
-  /* Complete graphs transpose ATOMS_LANES structures at a time to
+  /* Complete graphs and Kabsch transpose ATOMS_LANES structures at a time to
    * (d, n, lanes) coordinates and gradients; the other kernels work in
    * place and need no workspace. */
-  int lanes = opt->loss == ATOMS_LOSS_ENERGY && opt->edges == ATOMS_EDGES_COMPLETE;
+  int lanes = (opt->loss == ATOMS_LOSS_ENERGY && opt->edges == ATOMS_EDGES_COMPLETE) ||
+              opt->loss == ATOMS_LOSS_KABSCH;
   size_t soa = at_least_one(lanes ? n * d * ATOMS_LANES : 0);
   p->soa = malloc(sizeof(double) * soa);
   p->soa_grad = malloc(sizeof(double) * soa);
@@ -136,6 +191,10 @@ static core_status plan_build(atoms_plan *p, const atoms_options *opt, const dou
       CORE_CHECK(isfinite(ref[b * n * d + a]), CORE_ERR_VALUE,
                  "atoms: reference structure %lld has a non-finite coordinate (atom %lld)",
                  (long long)(p->b_start + b), (long long)(a / d));
+  }
+  if (opt->loss == ATOMS_LOSS_KABSCH) {
+    CORE_CALL(build_groups(p));
+    return build_kabsch_reference(p);
   }
   if (opt->loss != ATOMS_LOSS_ENERGY) return CORE_OK;
 
@@ -161,22 +220,12 @@ static core_status plan_build(atoms_plan *p, const atoms_options *opt, const dou
   p->n_edges = p->edge_offset[bc];
   p->n_slots = p->n_edges;
   if (p->complete) {
-    /* Lane groups: runs of consecutive structures with equal atom counts,
-     * cut every ATOMS_LANES structures. */
-    p->group_first = malloc(sizeof(int64_t) * at_least_one(bc));
-    p->group_size = malloc(sizeof(int) * at_least_one(bc));
-    p->group_offset = malloc(sizeof(int64_t) * at_least_one(bc));
-    CORE_CHECK(p->group_first && p->group_size && p->group_offset, CORE_ERR_MEM,
-               "atoms: cannot allocate %lld lane groups", (long long)bc);
+    CORE_CALL(build_groups(p));
     p->n_slots = 0;
-    for (int64_t b = 0; b < bc;) {
-      int64_t g = p->n_groups++, size = 1;
-      while (b + size < bc && size < ATOMS_LANES && p->natoms[b + size] == p->natoms[b]) ++size;
-      p->group_first[g] = b;
-      p->group_size[g] = (int)size;
+    for (int64_t g = 0; g < p->n_groups; ++g) {
+      const int64_t n_g = p->natoms[p->group_first[g]];
       p->group_offset[g] = p->n_slots;
-      p->n_slots += p->natoms[b] * (p->natoms[b] - 1) / 2 * ATOMS_LANES;
-      b += size;
+      p->n_slots += n_g * (n_g - 1) / 2 * ATOMS_LANES;
     }
   }
   size_t ne = at_least_one(p->n_slots);
@@ -286,6 +335,8 @@ double atoms_plan_bytes_per_structure(const atoms_plan *plan) {
   double per_slot = 2 * sizeof(double) + 2 * sizeof(float) + (plan->complete ? 0 : 2 * sizeof(int32_t));
   double bytes = (double)plan->n_slots * per_slot;
   bytes += (double)plan->b_count * (double)(plan->n_max * plan->d) * sizeof(double); /* ref copy */
+  if (plan->opt.loss == ATOMS_LOSS_KABSCH) /* lane-layout centred reference */
+    bytes += (double)plan->n_groups * ATOMS_LANES * (double)(plan->n_max * plan->d + 1) * sizeof(double);
   bytes += (double)plan->b_count * (sizeof(int64_t) * 2 + sizeof(double) * 3);
   return (bytes + plan->workspace_bytes) / (double)plan->b_count;
 }
@@ -309,6 +360,7 @@ core_status atoms_plan_execute_local(atoms_plan *plan, const double *pred, doubl
     atoms_energy_f64(plan, pred, terms, grad);
     return CORE_OK;
   }
+  if (plan->opt.loss == ATOMS_LOSS_KABSCH) return atoms_kabsch_f64(plan, pred, terms, grad);
   for (int64_t b = 0; b < plan->b_count; ++b)
     CORE_CALL(atoms_baseline_structure_f64(plan, b, pred + b * stride, grad ? grad + b * stride : NULL,
                                            &terms[b]));
@@ -328,6 +380,8 @@ core_status atoms_plan_execute_f32(atoms_plan *plan, const float *pred, double *
   core_status st = CORE_OK;
   if (plan->opt.loss == ATOMS_LOSS_ENERGY)
     atoms_energy_f32(plan, pred, plan->terms, grad);
+  else if (plan->opt.loss == ATOMS_LOSS_KABSCH)
+    st = atoms_kabsch_f32(plan, pred, plan->terms, grad);
   else
     for (int64_t b = 0; b < plan->b_count && !st; ++b)
       st = atoms_baseline_structure_f32(plan, b, pred + b * stride, grad ? grad + b * stride : NULL,
