@@ -98,14 +98,14 @@ static void jacobi4_top(const double n_in[16], double v_out[4]) {
   for (int k = 0; k < 4; ++k) v_out[k] = v[k * 4 + best];
 }
 
-static double det3(double a, double b, double c, double d, double e, double f, double g, double h,
+static inline double det3(double a, double b, double c, double d, double e, double f, double g, double h,
                    double i) {
   return a * (e * i - f * h) - b * (d * i - f * g) + c * (d * h - e * g);
 }
 
 /* Cofactor (r, c) of a 4 x 4 matrix; the index table keeps it branch-free,
  * which matters: a Kabsch alignment evaluates a dozen of them. */
-static double cofactor4(const double m[16], int r, int c) {
+static inline __attribute__((always_inline)) double cofactor4(const double m[16], int r, int c) {
   static const int other[4][3] = {{1, 2, 3}, {0, 2, 3}, {0, 1, 3}, {0, 1, 2}};
   const int *i = other[r], *j = other[c];
   double det = det3(m[i[0] * 4 + j[0]], m[i[0] * 4 + j[1]], m[i[0] * 4 + j[2]], m[i[1] * 4 + j[0]],
