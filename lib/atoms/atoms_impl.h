@@ -36,7 +36,7 @@ struct atoms_plan {
   int64_t *group_first;      /* (n_groups) first owned structure of a group */
   int *group_size;           /* (n_groups) structures in the group, <= ATOMS_LANES */
   int64_t *group_offset;     /* (n_groups) first slot (energy) or first qref entry */
-  double *qref;              /* Kabsch: per group the centred reference (d, n, lanes) */
+  double *qref;              /* Kabsch: per group the centred reference (n, d, lanes) */
   double *qsq;               /* Kabsch: (n_groups, lanes) sum of squares of qref */
   /* REGULAR: lazily built pool, graph p of atom count n comes from the
    * stream (seed, CORE_PURPOSE_EDGES, n * pool + p). */

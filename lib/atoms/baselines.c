@@ -132,22 +132,14 @@ static void kabsch_quaternion(const double h[9], double e0, double R[9]) {
                         syz - szy,       sxx - syy - szz,  sxy + syx,        szx + sxz,
                         szx - sxz,       sxy + syx,        -sxx + syy - szz, syz + szy,
                         sxy - syx,       szx + sxz,        syz + szy,        -sxx - syy + szz};
-  /* det(N - x I) = x^4 + c2 x^2 + c1 x + c0 for traceless N, with
-   * c2 = -tr(N^2)/2, c1 = -tr(N^3)/3, c0 = det N. */
-  double n2[16], p2 = 0, p3 = 0;
-  for (int r = 0; r < 4; ++r)
-    for (int c = 0; c < 4; ++c) {
-      double t = 0;
-      for (int k = 0; k < 4; ++k) t += n[r * 4 + k] * n[k * 4 + c];
-      n2[r * 4 + c] = t;
-    }
-  for (int r = 0; r < 4; ++r) {
-    p2 += n2[r * 4 + r];
-    for (int c = 0; c < 4; ++c) p3 += n2[r * 4 + c] * n[c * 4 + r];
-  }
+  /* det(N - x I) = x^4 + c2 x^2 + c1 x + c0 with c2 = -tr(N^2)/2 and
+   * c1 = -tr(N^3)/3 for traceless N; in terms of H these are
+   * c2 = -2 |H|_F^2 and c1 = -8 det H (Theobald 2005), c0 = det N. */
+  double hh = 0;
+  for (int k = 0; k < 9; ++k) hh += h[k] * h[k];
+  const double c2 = -2 * hh, c1 = -8 * det3(sxx, sxy, sxz, syx, syy, syz, szx, szy, szz);
   double c0 = 0;
   for (int c = 0; c < 4; ++c) c0 += n[c] * cofactor4(n, 0, c);
-  const double c2 = -p2 / 2, c1 = -p3 / 3;
   double x = e0;
   for (int it = 0; it < 100; ++it) {
     double x2 = x * x;
@@ -200,15 +192,120 @@ static core_status kabsch_fast(int d, const double *h, double e0, double *R) {
   return kabsch_from_covariance(d, h, R);
 }
 
+enum { L = ATOMS_LANES };
+
+/* ATOMS_LANES doubles as one GCC/Clang vector: arithmetic is elementwise and
+ * compiles to AVX-512, AVX2 or SSE2 as the target clone allows. Comparisons
+ * give lane masks of all ones or zeros. */
+#if defined(__GNUC__) && !defined(__clang__)
+/* The vector helpers below are always inlined, so the calling convention
+ * GCC warns about for 64-byte vectors never applies. */
+#pragma GCC diagnostic ignored "-Wpsabi"
+#endif
+typedef double lanes_f64 __attribute__((vector_size(ATOMS_LANES * sizeof(double))));
+typedef long long lanes_mask __attribute__((vector_size(ATOMS_LANES * sizeof(long long))));
+
+static inline __attribute__((always_inline)) lanes_f64 lanes_select(lanes_mask m, lanes_f64 a, lanes_f64 b) {
+  return (lanes_f64)(((lanes_mask)a & m) | ((lanes_mask)b & ~m));
+}
+
+static inline __attribute__((always_inline)) lanes_f64 lanes_abs(lanes_f64 x) {
+  return lanes_select(x < 0, -x, x);
+}
+
+static inline __attribute__((always_inline)) lanes_f64 lanes_det3(lanes_f64 a, lanes_f64 b, lanes_f64 c,
+                                                                  lanes_f64 d, lanes_f64 e, lanes_f64 f,
+                                                                  lanes_f64 g, lanes_f64 h, lanes_f64 i) {
+  return a * (e * i - f * h) - b * (d * i - f * g) + c * (d * h - e * g);
+}
+
+static inline __attribute__((always_inline)) lanes_f64 lanes_cofactor4(const lanes_f64 m[16], int r, int c) {
+  static const int other[4][3] = {{1, 2, 3}, {0, 2, 3}, {0, 1, 3}, {0, 1, 2}};
+  const int *i = other[r], *j = other[c];
+  lanes_f64 det = lanes_det3(m[i[0] * 4 + j[0]], m[i[0] * 4 + j[1]], m[i[0] * 4 + j[2]], m[i[1] * 4 + j[0]],
+                             m[i[1] * 4 + j[1]], m[i[1] * 4 + j[2]], m[i[2] * 4 + j[0]], m[i[2] * 4 + j[1]],
+                             m[i[2] * 4 + j[2]]);
+  return (r + c) % 2 ? -det : det;
+}
+
+/* kabsch_quaternion for ATOMS_LANES covariances at once: h[k] and R[k] hold
+ * entry k of every lane's 3 x 3 matrix. Newton runs until every lane has
+ * converged; each lane's eigenvector is the adjugate column with the
+ * largest diagonal entry (all four are computed and selected by mask);
+ * lanes with a (nearly) degenerate top eigenvalue are redone by the scalar
+ * path, which falls back to Jacobi. */
+static inline __attribute__((always_inline)) void kabsch_quaternion_lanes(const double h[9][L],
+                                                                          const double e0_in[L],
+                                                                          double R_out[9][L]) {
+  lanes_f64 H[9], e0, x;
+  for (int k = 0; k < 9; ++k) memcpy(&H[k], h[k], sizeof H[k]);
+  memcpy(&e0, e0_in, sizeof e0);
+  const lanes_f64 sxx = H[0], sxy = H[1], sxz = H[2], syx = H[3], syy = H[4], syz = H[5], szx = H[6],
+                  szy = H[7], szz = H[8];
+  const lanes_f64 n[16] = {sxx + syy + szz, syz - szy,        szx - sxz,        sxy - syx,
+                           syz - szy,       sxx - syy - szz,  sxy + syx,        szx + sxz,
+                           szx - sxz,       sxy + syx,        -sxx + syy - szz, syz + szy,
+                           sxy - syx,       szx + sxz,        syz + szy,        -sxx - syy + szz};
+  lanes_f64 hh = H[0] * H[0];
+  for (int k = 1; k < 9; ++k) hh += H[k] * H[k];
+  const lanes_f64 c2 = -2 * hh, c1 = -8 * lanes_det3(sxx, sxy, sxz, syx, syy, syz, szx, szy, szz);
+  const lanes_f64 c0 = n[0] * lanes_cofactor4(n, 0, 0) + n[1] * lanes_cofactor4(n, 0, 1) +
+                       n[2] * lanes_cofactor4(n, 0, 2) + n[3] * lanes_cofactor4(n, 0, 3);
+  x = e0;
+  for (int it = 0; it < 100; ++it) {
+    lanes_f64 x2 = x * x;
+    lanes_f64 f = (x2 + c2) * x2 + c1 * x + c0, df = 4 * x2 * x + 2 * c2 * x + c1;
+    lanes_f64 zero = {0};
+    lanes_f64 step = lanes_select(df != 0, f / df, zero);
+    x -= step;
+    lanes_mask done = lanes_abs(step) <= 1e-15 * lanes_abs(x);
+    int all = 1;
+    for (int l = 0; l < L; ++l) all &= done[l] != 0;
+    if (all) break;
+  }
+  lanes_f64 m[16];
+  for (int k = 0; k < 16; ++k) m[k] = n[k];
+  for (int k = 0; k < 4; ++k) m[k * 4 + k] -= x;
+  /* adj(M) is symmetric: column c is (C_c0, C_c1, C_c2, C_c3). */
+  lanes_f64 q[4], best;
+  for (int r = 0; r < 4; ++r) q[r] = lanes_cofactor4(m, 0, r);
+  best = lanes_abs(q[0]);
+  for (int c = 1; c < 4; ++c) {
+    lanes_f64 col[4];
+    for (int r = 0; r < 4; ++r) col[r] = lanes_cofactor4(m, c, r);
+    lanes_mask better = lanes_abs(col[c]) > best;
+    for (int r = 0; r < 4; ++r) q[r] = lanes_select(better, col[r], q[r]);
+    best = lanes_select(better, lanes_abs(col[c]), best);
+  }
+  lanes_f64 norm2 = q[0] * q[0] + q[1] * q[1] + q[2] * q[2] + q[3] * q[3];
+  lanes_f64 inv;
+  int fallback[L];
+  for (int l = 0; l < L; ++l) {
+    const double scale = e0[l] > 0 ? e0[l] : 1.0;
+    fallback[l] = !(best[l] > 1e-9 * scale * scale * scale) || !(norm2[l] > 0);
+    inv[l] = fallback[l] ? 0.0 : 1 / sqrt(norm2[l]);
+  }
+  const lanes_f64 w = q[0] * inv, a = q[1] * inv, b = q[2] * inv, c = q[3] * inv;
+  const lanes_f64 R[9] = {w * w + a * a - b * b - c * c, 2 * (a * b - w * c), 2 * (a * c + w * b),
+                          2 * (a * b + w * c), w * w - a * a + b * b - c * c, 2 * (b * c - w * a),
+                          2 * (a * c - w * b), 2 * (b * c + w * a), w * w - a * a - b * b + c * c};
+  for (int k = 0; k < 9; ++k) memcpy(R_out[k], &R[k], sizeof R[k]);
+  for (int l = 0; l < L; ++l) {
+    if (!fallback[l]) continue;
+    double hl[9], Rl[9];
+    for (int k = 0; k < 9; ++k) hl[k] = h[k][l];
+    kabsch_quaternion(hl, e0_in[l], Rl);
+    for (int k = 0; k < 9; ++k) R_out[k][l] = Rl[k];
+  }
+}
+
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
 #define TARGET_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define TARGET_CLONES
 #endif
 
-enum { L = ATOMS_LANES };
-
-/* Centre u (D, n, L) per lane, accumulate each lane's covariance with the
+/* Centre u (n, D, L) per lane, accumulate each lane's covariance with the
  * centred reference q and the Newton bound e0, solve each lane's rotation,
  * and overwrite u with the residuals u - R q; sum[l] = squared residual. The
  * loops over atoms run across the L structures of the group, so they
@@ -221,7 +318,7 @@ static inline __attribute__((always_inline)) core_status kabsch_lanes_body(
     for (int l = 0; l < L; ++l) cp[k][l] = 0;
   for (int k = 0; k < D; ++k)
     for (int64_t i = 0; i < n; ++i)
-      for (int l = 0; l < L; ++l) cp[k][l] += u[(k * n + i) * L + l];
+      for (int l = 0; l < L; ++l) cp[k][l] += u[(i * D + k) * L + l];
   for (int k = 0; k < D; ++k)
     for (int l = 0; l < L; ++l) cp[k][l] /= (double)(n > 0 ? n : 1);
   for (int a = 0; a < 9; ++a)
@@ -231,28 +328,34 @@ static inline __attribute__((always_inline)) core_status kabsch_lanes_body(
     double v[3][L];
     for (int k = 0; k < D; ++k)
       for (int l = 0; l < L; ++l) {
-        v[k][l] = u[(k * n + i) * L + l] - cp[k][l];
-        u[(k * n + i) * L + l] = v[k][l];
+        v[k][l] = u[(i * D + k) * L + l] - cp[k][l];
+        u[(i * D + k) * L + l] = v[k][l];
         usq[l] += v[k][l] * v[k][l];
       }
     for (int a = 0; a < D; ++a)
       for (int c = 0; c < D; ++c)
-        for (int l = 0; l < L; ++l) h[a * D + c][l] += q[(a * n + i) * L + l] * v[c][l];
+        for (int l = 0; l < L; ++l) h[a * D + c][l] += q[(i * D + a) * L + l] * v[c][l];
   }
-  for (int l = 0; l < L; ++l) {
-    double hl[9], Rl[9];
-    for (int a = 0; a < D * D; ++a) hl[a] = h[a][l];
-    CORE_CALL(kabsch_fast(D, hl, 0.5 * (usq[l] + qsq[l]), Rl));
-    for (int a = 0; a < D * D; ++a) R[a][l] = Rl[a];
+  if (D == 3) {
+    double e0[L];
+    for (int l = 0; l < L; ++l) e0[l] = 0.5 * (usq[l] + qsq[l]);
+    kabsch_quaternion_lanes(h, e0, R);
+  } else {
+    for (int l = 0; l < L; ++l) {
+      double hl[9], Rl[9];
+      for (int a = 0; a < D * D; ++a) hl[a] = h[a][l];
+      CORE_CALL(kabsch_fast(D, hl, 0.5 * (usq[l] + qsq[l]), Rl));
+      for (int a = 0; a < D * D; ++a) R[a][l] = Rl[a];
+    }
   }
   for (int l = 0; l < L; ++l) sum[l] = 0;
   for (int64_t i = 0; i < n; ++i)
     for (int a = 0; a < D; ++a)
       for (int l = 0; l < L; ++l) {
         double rq = 0;
-        for (int c = 0; c < D; ++c) rq += R[a * D + c][l] * q[(c * n + i) * L + l];
-        double e = u[(a * n + i) * L + l] - rq;
-        u[(a * n + i) * L + l] = e;
+        for (int c = 0; c < D; ++c) rq += R[a * D + c][l] * q[(i * D + c) * L + l];
+        double e = u[(i * D + a) * L + l] - rq;
+        u[(i * D + a) * L + l] = e;
         sum[l] += e * e;
       }
   return CORE_OK;

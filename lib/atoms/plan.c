@@ -121,7 +121,7 @@ static core_status build_groups(atoms_plan *p) {
   return CORE_OK;
 }
 
-/* Kabsch: each group's centred reference as (d, n, lanes) and each lane's
+/* Kabsch: each group's centred reference as (n, d, lanes) and each lane's
  * sum of squares, fixed by the reference, so execute only touches the
  * prediction. Unused lanes stay zero. */
 static core_status build_kabsch_reference(atoms_plan *p) {
@@ -145,7 +145,7 @@ static core_status build_kabsch_reference(atoms_plan *p) {
       for (int64_t i = 0; i < n; ++i)
         for (int k = 0; k < d; ++k) {
           double v = y[i * d + k] - c[k];
-          q[(k * n + i) * ATOMS_LANES + l] = v;
+          q[(i * d + k) * ATOMS_LANES + l] = v;
           p->qsq[g * ATOMS_LANES + l] += v * v;
         }
     }
