@@ -5,7 +5,22 @@
 #include <string.h>
 
 PetscErrorCode app_initialize(int *argc, char ***argv, const char *help) {
-  PetscCall(PetscInitialize(argc, argv, NULL, help));
+  /* PETSc's own -help lists dozens of library-wide options before ours.
+   * Take -help out of argv, start quietly, then put it back in the database
+   * so the subcommand's PetscOptionsBegin block lists its options (with
+   * defaults) after our description. */
+  int asked = 0;
+  for (int i = 1; i < *argc; ++i)
+    if (!strcmp((*argv)[i], "-help") || !strcmp((*argv)[i], "--help")) {
+      asked = 1;
+      for (int j = i; j + 1 < *argc; ++j) (*argv)[j] = (*argv)[j + 1];
+      --*argc, --i;
+    }
+  PetscCall(PetscInitialize(argc, argv, NULL, NULL));
+  if (asked) {
+    PetscCall(PetscOptionsSetValue(NULL, "-help", NULL));
+    PetscCall(PetscPrintf(PETSC_COMM_WORLD, "%s", help));
+  }
   return 0;
 }
 
