@@ -56,7 +56,7 @@ static core_status kabsch_from_covariance(int d, const double *cov, double *R) {
 
 /* Largest eigenpair of a symmetric 4 x 4 matrix by cyclic Jacobi rotations:
  * slow (a few hundred flops per sweep) but exact to rounding whatever the
- * eigenvalue multiplicities; the fallback of kabsch_quaternion. */
+ * eigenvalue multiplicities; the fallback of kabsch_quaternion_lanes. */
 static void jacobi4_top(const double n_in[16], double v_out[4]) {
   double a[16], v[16] = {1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1};
   memcpy(a, n_in, sizeof a);
@@ -98,98 +98,13 @@ static void jacobi4_top(const double n_in[16], double v_out[4]) {
   for (int k = 0; k < 4; ++k) v_out[k] = v[k * 4 + best];
 }
 
-static inline double det3(double a, double b, double c, double d, double e, double f, double g, double h,
-                   double i) {
-  return a * (e * i - f * h) - b * (d * i - f * g) + c * (d * h - e * g);
-}
-
-/* Cofactor (r, c) of a 4 x 4 matrix; the index table keeps it branch-free,
- * which matters: a Kabsch alignment evaluates a dozen of them. */
-static inline __attribute__((always_inline)) double cofactor4(const double m[16], int r, int c) {
-  static const int other[4][3] = {{1, 2, 3}, {0, 2, 3}, {0, 1, 3}, {0, 1, 2}};
-  const int *i = other[r], *j = other[c];
-  double det = det3(m[i[0] * 4 + j[0]], m[i[0] * 4 + j[1]], m[i[0] * 4 + j[2]], m[i[1] * 4 + j[0]],
-                    m[i[1] * 4 + j[1]], m[i[1] * 4 + j[2]], m[i[2] * 4 + j[0]], m[i[2] * 4 + j[1]],
-                    m[i[2] * 4 + j[2]]);
-  return (r + c) % 2 ? -det : det;
-}
-
-/* Optimal proper rotation in 3D from the covariance H = sum_i q_i p_i^T as
- * the unit quaternion of the largest eigenvalue of Horn's symmetric 4 x 4
- * matrix (Horn, J. Opt. Soc. Am. A 4, 629 (1987)). The eigenvalue is the
- * largest root of the characteristic quartic, found by Newton's method from
- * the upper bound e0 = (|P|^2 + |Q|^2)/2, and the eigenvector is a column
- * of the adjugate of N - lambda I (the quaternion characteristic polynomial
- * method of Theobald, Acta Cryst. A 61, 478 (2005), with Liu et al.'s
- * adjugate eigenvector, J. Comput. Chem. 31, 1561 (2010)). When the top
- * eigenvalue is (nearly) degenerate the adjugate vanishes and Jacobi takes
- * over. A quaternion is always a proper rotation, so no reflection fix is
- * needed. About 300 flops, against ~1 us for a general SVD. */
-static void kabsch_quaternion(const double h[9], double e0, double R[9]) {
-  const double sxx = h[0], sxy = h[1], sxz = h[2], syx = h[3], syy = h[4], syz = h[5], szx = h[6],
-               szy = h[7], szz = h[8];
-  const double n[16] = {sxx + syy + szz, syz - szy,        szx - sxz,        sxy - syx,
-                        syz - szy,       sxx - syy - szz,  sxy + syx,        szx + sxz,
-                        szx - sxz,       sxy + syx,        -sxx + syy - szz, syz + szy,
-                        sxy - syx,       szx + sxz,        syz + szy,        -sxx - syy + szz};
-  /* det(N - x I) = x^4 + c2 x^2 + c1 x + c0 with c2 = -tr(N^2)/2 and
-   * c1 = -tr(N^3)/3 for traceless N; in terms of H these are
-   * c2 = -2 |H|_F^2 and c1 = -8 det H (Theobald 2005), c0 = det N. */
-  double hh = 0;
-  for (int k = 0; k < 9; ++k) hh += h[k] * h[k];
-  const double c2 = -2 * hh, c1 = -8 * det3(sxx, sxy, sxz, syx, syy, syz, szx, szy, szz);
-  double c0 = 0;
-  for (int c = 0; c < 4; ++c) c0 += n[c] * cofactor4(n, 0, c);
-  double x = e0;
-  for (int it = 0; it < 100; ++it) {
-    double x2 = x * x;
-    double f = (x2 + c2) * x2 + c1 * x + c0, df = 4 * x2 * x + 2 * c2 * x + c1;
-    if (df == 0) break;
-    double step = f / df;
-    x -= step;
-    if (fabs(step) <= 1e-15 * fabs(x)) break;
-  }
-  double m[16];
-  memcpy(m, n, sizeof m);
-  for (int k = 0; k < 4; ++k) m[k * 4 + k] -= x;
-  /* adj(M) = c v v^T for rank-3 M: take the column with the largest
-   * diagonal entry. */
-  int best = 0;
-  double diag[4];
-  for (int k = 0; k < 4; ++k) diag[k] = fabs(cofactor4(m, k, k));
-  for (int k = 1; k < 4; ++k)
-    if (diag[k] > diag[best]) best = k;
-  double q[4], norm2 = 0;
-  const double scale = e0 > 0 ? e0 : 1.0;
-  if (diag[best] > 1e-9 * scale * scale * scale) {
-    for (int k = 0; k < 4; ++k) q[k] = cofactor4(m, k, best), norm2 += q[k] * q[k];
-  }
-  if (!(diag[best] > 1e-9 * scale * scale * scale) || !(norm2 > 0)) {
-    jacobi4_top(n, q);
-    norm2 = q[0] * q[0] + q[1] * q[1] + q[2] * q[2] + q[3] * q[3];
-  }
-  const double inv = 1 / sqrt(norm2);
-  const double w = q[0] * inv, a = q[1] * inv, b = q[2] * inv, c = q[3] * inv;
-  R[0] = w * w + a * a - b * b - c * c, R[1] = 2 * (a * b - w * c), R[2] = 2 * (a * c + w * b);
-  R[3] = 2 * (a * b + w * c), R[4] = w * w - a * a + b * b - c * c, R[5] = 2 * (b * c - w * a);
-  R[6] = 2 * (a * c - w * b), R[7] = 2 * (b * c + w * a), R[8] = w * w - a * a - b * b + c * c;
-}
-
-/* The loss's rotation: closed form in 2D (the angle maximising tr(R H) is
- * atan2(H01 - H10, H00 + H11)), quaternion in 3D, GSL SVD otherwise. */
-static core_status kabsch_fast(int d, const double *h, double e0, double *R) {
-  if (d == 2) {
-    double c = h[0] + h[3], s = h[1] - h[2], norm = sqrt(c * c + s * s);
-    if (norm > 0) c /= norm, s /= norm;
-    else c = 1, s = 0;
-    R[0] = c, R[1] = -s, R[2] = s, R[3] = c;
-    return CORE_OK;
-  }
-  if (d == 3) {
-    kabsch_quaternion(h, e0, R);
-    return CORE_OK;
-  }
-  return kabsch_from_covariance(d, h, R);
+/* The optimal proper rotation in 2D has a closed form: the angle
+ * maximising tr(R H) is atan2(H01 - H10, H00 + H11). */
+static void kabsch_rotation_2d(const double h[4], double R[4]) {
+  double c = h[0] + h[3], s = h[1] - h[2], norm = sqrt(c * c + s * s);
+  if (norm > 0) c /= norm, s /= norm;
+  else c = 1, s = 0;
+  R[0] = c, R[1] = -s, R[2] = s, R[3] = c;
 }
 
 enum { L = ATOMS_LANES };
@@ -228,12 +143,20 @@ static inline __attribute__((always_inline)) lanes_f64 lanes_cofactor4(const lan
   return (r + c) % 2 ? -det : det;
 }
 
-/* kabsch_quaternion for ATOMS_LANES covariances at once: h[k] and R[k] hold
- * entry k of every lane's 3 x 3 matrix. Newton runs until every lane has
- * converged; each lane's eigenvector is the adjugate column with the
- * largest diagonal entry (all four are computed and selected by mask);
- * lanes with a (nearly) degenerate top eigenvalue are redone by the scalar
- * path, which falls back to Jacobi. */
+/* Optimal proper rotations in 3D for ATOMS_LANES covariances at once (h[k]
+ * and R[k] hold entry k of every lane's 3 x 3 matrix H = sum_i q_i p_i^T):
+ * the unit quaternion of the largest eigenvalue of Horn's symmetric 4 x 4
+ * matrix N (Horn, J. Opt. Soc. Am. A 4, 629 (1987)). The eigenvalue is the
+ * largest root of the characteristic quartic, found by Newton's method from
+ * the upper bound e0 = (|P|^2 + |Q|^2)/2 until every lane has converged;
+ * the eigenvector is the column of adj(N - lambda I) with the largest
+ * diagonal entry (the quaternion characteristic polynomial method of
+ * Theobald, Acta Cryst. A 61, 478 (2005), with the adjugate eigenvector of
+ * Liu et al., J. Comput. Chem. 31, 1561 (2010)). All four columns are
+ * computed and selected by mask, so the lanes never branch apart. Where the
+ * top eigenvalue is (nearly) degenerate the adjugate vanishes, and that
+ * lane's eigenvector comes from Jacobi instead. A quaternion is always a
+ * proper rotation, so no reflection fix is needed. */
 static inline __attribute__((always_inline)) void kabsch_quaternion_lanes(const double h[9][L],
                                                                           const double e0_in[L],
                                                                           double R_out[9][L]) {
@@ -248,6 +171,9 @@ static inline __attribute__((always_inline)) void kabsch_quaternion_lanes(const 
                            sxy - syx,       szx + sxz,        syz + szy,        -sxx - syy + szz};
   lanes_f64 hh = H[0] * H[0];
   for (int k = 1; k < 9; ++k) hh += H[k] * H[k];
+  /* det(N - x I) = x^4 + c2 x^2 + c1 x + c0 with c2 = -tr(N^2)/2 and
+   * c1 = -tr(N^3)/3 for traceless N; in terms of H these are
+   * c2 = -2 |H|_F^2 and c1 = -8 det H (Theobald 2005), c0 = det N. */
   const lanes_f64 c2 = -2 * hh, c1 = -8 * lanes_det3(sxx, sxy, sxz, syx, syy, syz, szx, szy, szz);
   const lanes_f64 c0 = n[0] * lanes_cofactor4(n, 0, 0) + n[1] * lanes_cofactor4(n, 0, 1) +
                        n[2] * lanes_cofactor4(n, 0, 2) + n[3] * lanes_cofactor4(n, 0, 3);
@@ -277,26 +203,24 @@ static inline __attribute__((always_inline)) void kabsch_quaternion_lanes(const 
     for (int r = 0; r < 4; ++r) q[r] = lanes_select(better, col[r], q[r]);
     best = lanes_select(better, lanes_abs(col[c]), best);
   }
-  lanes_f64 norm2 = q[0] * q[0] + q[1] * q[1] + q[2] * q[2] + q[3] * q[3];
-  lanes_f64 inv;
-  int fallback[L];
+  lanes_f64 norm2 = q[0] * q[0] + q[1] * q[1] + q[2] * q[2] + q[3] * q[3], inv;
   for (int l = 0; l < L; ++l) {
     const double scale = e0[l] > 0 ? e0[l] : 1.0;
-    fallback[l] = !(best[l] > 1e-9 * scale * scale * scale) || !(norm2[l] > 0);
-    inv[l] = fallback[l] ? 0.0 : 1 / sqrt(norm2[l]);
+    if (best[l] > 1e-9 * scale * scale * scale && norm2[l] > 0) {
+      inv[l] = 1 / sqrt(norm2[l]);
+      continue;
+    }
+    double nl[16], v[4];
+    for (int k = 0; k < 16; ++k) nl[k] = n[k][l];
+    jacobi4_top(nl, v);
+    for (int k = 0; k < 4; ++k) q[k][l] = v[k];
+    inv[l] = 1 / sqrt(v[0] * v[0] + v[1] * v[1] + v[2] * v[2] + v[3] * v[3]);
   }
   const lanes_f64 w = q[0] * inv, a = q[1] * inv, b = q[2] * inv, c = q[3] * inv;
   const lanes_f64 R[9] = {w * w + a * a - b * b - c * c, 2 * (a * b - w * c), 2 * (a * c + w * b),
                           2 * (a * b + w * c), w * w - a * a + b * b - c * c, 2 * (b * c - w * a),
                           2 * (a * c - w * b), 2 * (b * c + w * a), w * w - a * a - b * b + c * c};
   for (int k = 0; k < 9; ++k) memcpy(R_out[k], &R[k], sizeof R[k]);
-  for (int l = 0; l < L; ++l) {
-    if (!fallback[l]) continue;
-    double hl[9], Rl[9];
-    for (int k = 0; k < 9; ++k) hl[k] = h[k][l];
-    kabsch_quaternion(hl, e0_in[l], Rl);
-    for (int k = 0; k < 9; ++k) R_out[k][l] = Rl[k];
-  }
 }
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
@@ -310,7 +234,7 @@ static inline __attribute__((always_inline)) void kabsch_quaternion_lanes(const 
  * and overwrite u with the residuals u - R q; sum[l] = squared residual. The
  * loops over atoms run across the L structures of the group, so they
  * vectorise for any n; only the rotation solve is per structure. */
-static inline __attribute__((always_inline)) core_status kabsch_lanes_body(
+static inline __attribute__((always_inline)) void kabsch_lanes_body(
     const int D, int64_t n, const double *restrict q, const double *restrict qsq,
     double *restrict u, double *restrict sum) {
   double cp[3][L], h[9][L], usq[L], R[9][L];
@@ -342,10 +266,10 @@ static inline __attribute__((always_inline)) core_status kabsch_lanes_body(
     kabsch_quaternion_lanes(h, e0, R);
   } else {
     for (int l = 0; l < L; ++l) {
-      double hl[9], Rl[9];
-      for (int a = 0; a < D * D; ++a) hl[a] = h[a][l];
-      CORE_CALL(kabsch_fast(D, hl, 0.5 * (usq[l] + qsq[l]), Rl));
-      for (int a = 0; a < D * D; ++a) R[a][l] = Rl[a];
+      double hl[4], Rl[4];
+      for (int a = 0; a < 4; ++a) hl[a] = h[a][l];
+      kabsch_rotation_2d(hl, Rl);
+      for (int a = 0; a < 4; ++a) R[a][l] = Rl[a];
     }
   }
   for (int l = 0; l < L; ++l) sum[l] = 0;
@@ -358,22 +282,22 @@ static inline __attribute__((always_inline)) core_status kabsch_lanes_body(
         u[(i * D + a) * L + l] = e;
         sum[l] += e * e;
       }
-  return CORE_OK;
 }
 
-TARGET_CLONES static core_status kabsch_lanes2(int64_t n, const double *restrict q, const double *restrict qsq,
+TARGET_CLONES static void kabsch_lanes2(int64_t n, const double *restrict q, const double *restrict qsq,
                                                double *restrict u, double *restrict sum) {
-  return kabsch_lanes_body(2, n, q, qsq, u, sum);
+  kabsch_lanes_body(2, n, q, qsq, u, sum);
 }
 
-TARGET_CLONES static core_status kabsch_lanes3(int64_t n, const double *restrict q, const double *restrict qsq,
+TARGET_CLONES static void kabsch_lanes3(int64_t n, const double *restrict q, const double *restrict qsq,
                                                double *restrict u, double *restrict sum) {
-  return kabsch_lanes_body(3, n, q, qsq, u, sum);
+  kabsch_lanes_body(3, n, q, qsq, u, sum);
 }
 
-static core_status kabsch_lanes(int d, int64_t n, const double *q, const double *qsq, double *u,
+static void kabsch_lanes(int d, int64_t n, const double *q, const double *qsq, double *u,
                                 double *sum) {
-  return d == 2 ? kabsch_lanes2(n, q, qsq, u, sum) : kabsch_lanes3(n, q, qsq, u, sum);
+  if (d == 2) kabsch_lanes2(n, q, qsq, u, sum);
+  else kabsch_lanes3(n, q, qsq, u, sum);
 }
 
 core_status atoms_kabsch_rotation(int64_t n, int d, const double *p, const double *q, double *R) {
