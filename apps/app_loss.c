@@ -116,34 +116,6 @@ static core_status natoms_read(const char *path, structures *s) {
   return CORE_OK;
 }
 
-static core_status edges_read(const char *path, int32_t **edges, int64_t *n_edges) {
-  io_array a;
-  CORE_CALL(io_npy_read(path, &a));
-  if (a.ndim != 2 || a.shape[1] != 2 || (a.dtype != IO_I32 && a.dtype != IO_I64)) {
-    io_array_free(&a);
-    return CORE_ERROR(CORE_ERR_FORMAT, "%s: expected an int32/int64 edge list of shape (E, 2)", path);
-  }
-  *n_edges = a.shape[0];
-  *edges = malloc(sizeof(int32_t) * 2 * (size_t)(*n_edges ? *n_edges : 1));
-  if (!*edges) {
-    io_array_free(&a);
-    return CORE_ERROR(CORE_ERR_MEM, "%s: cannot allocate", path);
-  }
-  for (int64_t e = 0; e < 2 * *n_edges; ++e) {
-    int64_t v = a.dtype == IO_I32 ? ((int32_t *)a.data)[e] : ((int64_t *)a.data)[e];
-    if (v < 0 || v > INT32_MAX) {
-      io_array_free(&a);
-      free(*edges);
-      *edges = NULL;
-      return CORE_ERROR(CORE_ERR_VALUE, "%s: edge %lld has a negative or huge atom index %lld",
-                        path, (long long)(e / 2), (long long)v);
-    }
-    (*edges)[e] = (int32_t)v;
-  }
-  io_array_free(&a);
-  return CORE_OK;
-}
-
 int app_loss(int argc, char **argv) {
   PetscCall(app_initialize(&argc, &argv, help));
   int rank, size;
@@ -244,7 +216,8 @@ int app_loss(int argc, char **argv) {
       st = CORE_ERROR(CORE_ERR_ARG, "-edges bonds needs the elements: give -ref as an .xyz file");
   } else if (ends_with(edges, ".npy")) {
     opt.edges = ATOMS_EDGES_EXPLICIT;
-    if (!st) st = edges_read(edges, &edge_list, &n_edges);
+    int64_t n_vertices;
+    if (!st) st = io_edges_read(edges, ref.n_max, &edge_list, &n_edges, &n_vertices);
     opt.edge_list = edge_list;
     opt.n_edges = n_edges;
   } else if (!st) {

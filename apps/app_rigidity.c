@@ -76,64 +76,12 @@ static uint64_t survey_index(int64_t n, int k, int d, int64_t s) {
  * file. On success the caller frees *edges. */
 static core_status edges_load(const char *path, int64_t n_given, int32_t **edges,
                               int64_t *n_edges, int64_t *n) {
-  io_array a;
-  memset(&a, 0, sizeof a);
-  CORE_CALL(io_npy_read(path, &a));
-  if (a.ndim != 2 || a.shape[1] != 2 || (a.dtype != IO_I32 && a.dtype != IO_I64)) {
-    char shape[128] = "";
-    for (int i = 0; i < a.ndim; ++i) {
-      size_t used = strlen(shape);
-      snprintf(shape + used, sizeof shape - used, "%s%lld", i ? ", " : "",
-               (long long)a.shape[i]);
-    }
-    core_status st = CORE_ERROR(CORE_ERR_FORMAT,
-                                "%s: expected an int32 or int64 edge list of shape (E, 2), "
-                                "found %s of shape (%s)",
-                                path, io_dtype_name(a.dtype), shape);
-    io_array_free(&a);
-    return st;
+  CORE_CALL(io_edges_read(path, n_given, edges, n_edges, n));
+  if (*n == 0) {
+    free(*edges);
+    *edges = NULL;
+    return CORE_ERROR(CORE_ERR_VALUE, "%s: the edge list is empty; give the vertex count with -n", path);
   }
-  int64_t m = a.shape[0];
-  int32_t *out = malloc(sizeof(int32_t) * 2 * (size_t)(m > 0 ? m : 1));
-  if (!out) {
-    io_array_free(&a);
-    return CORE_ERROR(CORE_ERR_MEM, "%s: cannot allocate %lld edges", path, (long long)m);
-  }
-  int64_t limit = n_given > 0 ? n_given : INT32_MAX, largest = -1;
-  core_status st = CORE_OK;
-  for (int64_t e = 0; e < m && !st; ++e) {
-    int64_t v[2];
-    for (int c = 0; c < 2; ++c)
-      v[c] = a.dtype == IO_I32 ? ((const int32_t *)a.data)[2 * e + c]
-                               : ((const int64_t *)a.data)[2 * e + c];
-    for (int c = 0; c < 2 && !st; ++c)
-      if (v[c] < 0 || v[c] >= limit)
-        st = CORE_ERROR(CORE_ERR_VALUE, "%s: edge %lld = (%lld, %lld) has vertex index %lld, "
-                        "expected 0 <= index < %lld%s",
-                        path, (long long)e, (long long)v[0], (long long)v[1], (long long)v[c],
-                        (long long)limit,
-                        n_given > 0 ? " (the -n given)" : " (indices are 0-based int32)");
-    if (!st && v[0] == v[1])
-      st = CORE_ERROR(CORE_ERR_VALUE, "%s: edge %lld = (%lld, %lld) is a self-loop", path,
-                      (long long)e, (long long)v[0], (long long)v[1]);
-    if (!st) {
-      out[2 * e] = (int32_t)v[0];
-      out[2 * e + 1] = (int32_t)v[1];
-      if (v[0] > largest) largest = v[0];
-      if (v[1] > largest) largest = v[1];
-    }
-  }
-  io_array_free(&a);
-  if (!st && n_given <= 0 && largest < 0)
-    st = CORE_ERROR(CORE_ERR_VALUE, "%s: the edge list is empty; give the vertex count with -n",
-                    path);
-  if (st) {
-    free(out);
-    return st;
-  }
-  *edges = out;
-  *n_edges = m;
-  *n = n_given > 0 ? n_given : largest + 1;
   return CORE_OK;
 }
 

@@ -15,7 +15,7 @@ cd "$work"
 n=0
 fails=0
 ok() { n=$((n + 1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fails=$((fails + 1)); fi; }
-echo "1..18"
+echo "1..20"
 
 # Data: 7 structures of 11 atoms in 3D, a prediction, a complete edge list.
 "$py" - <<'PY'
@@ -32,6 +32,8 @@ np.save("wide.npy", rng.normal(size=(7, 11, 4)))
 bad = pred.copy(); bad[3, 4, 1] = np.nan
 np.save("nan.npy", bad)
 np.save("short_pred.npy", pred[:5])
+np.save("outside_edges.npy", np.array([[0, 1], [3, 11]], dtype=np.int32))
+np.save("float_edges.npy", np.array([[0.0, 1.0]]))
 # The energy loss of Eq. 7 with k = exp(-d), written independently in numpy.
 d = np.linalg.norm(ref[:, :, None] - ref[:, None], axis=-1)
 dh = np.linalg.norm(pred[:, :, None] - pred[:, None], axis=-1)
@@ -98,4 +100,6 @@ bad "truncated .npy" "truncated.npy: truncated" -pred truncated.npy -ref ref.npy
 bad "not a .npy file" "text.npy: not a .npy file" -pred text.npy -ref ref.npy
 bad "unknown option" "-bogus" -pred pred.npy -ref ref.npy -bogus 3
 bad "missing file" "nothere.npy: cannot open" -pred nothere.npy -ref ref.npy
+bad "edge outside the structures" "outside_edges.npy: edge 1 = (3, 11) has vertex index 11" -pred pred.npy -ref ref.npy -edges outside_edges.npy
+bad "float edge list" "float_edges.npy: expected an int32 or int64 edge list" -pred pred.npy -ref ref.npy -edges float_edges.npy
 [ $fails = 0 ]
