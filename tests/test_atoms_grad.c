@@ -13,6 +13,9 @@
 enum { B = 3, N = 8 };
 
 static core_rng rng;
+/* Scales the analytic gradient inside gradient_error; 1 except in the test
+ * that breaks it on purpose to show the comparison bites. */
+static double gradient_corruption = 1.0;
 
 static void random_coords(double *x, int64_t count, double scale) {
   for (int64_t i = 0; i < count; ++i) x[i] = scale * (2 * core_rng_uniform(&rng) - 1);
@@ -33,6 +36,7 @@ static double gradient_error(const atoms_options *opt, int d, const double *ref,
   const int64_t count = B * N * d;
   double g[B * N * 3], x[B * N * 3], loss, lp, lm;
   if (eval(opt, B, N, d, ref, natoms, pred, &loss, g)) return INFINITY;
+  for (int64_t a = 0; a < count; ++a) g[a] *= gradient_corruption;
   memcpy(x, pred, sizeof(double) * (size_t)count);
   double worst = 0, gmax = 0;
   for (int64_t a = 0; a < count; ++a) {
@@ -83,7 +87,7 @@ static void rigid_motion(int64_t count_atoms, int d, const double *Q, const doub
 int main(int argc, char **argv) {
   MPI_Init(&argc, &argv);
   core_rng_init(&rng, 2385, CORE_PURPOSE_TEST, 0);
-  tap_plan(2 * (5 * 4 + 3) + 2 * 6 + 8 + 5);
+  tap_plan(2 * (5 * 4 + 3) + 2 * 6 + 8 + 5 + 1);
 
   double ref[B * N * 3], pred[B * N * 3];
   int element[B * N];
@@ -128,6 +132,17 @@ int main(int argc, char **argv) {
       tap_ok(err < 1e-6, "d=%d %s: gradient matches central differences (rel err %.2e)", d,
              atoms_loss_name((atoms_loss_kind)l), err);
     }
+  }
+
+  /* The checker bites: a gradient off by 1e-4 relative must fail. */
+  {
+    atoms_options opt;
+    atoms_options_default(&opt);
+    opt.coeff = ATOMS_COEFF_LJ;
+    gradient_corruption = 1.0001;
+    double err = gradient_error(&opt, 3, ref, NULL, pred);
+    gradient_corruption = 1.0;
+    tap_ok(err > 1e-6, "a gradient scaled by 1.0001 is caught (rel err %.2e > 1e-6)", err);
   }
 
   /* Invariance (Prop. 4.2) and the lack of it for MSE, in 2 and 3 dims. */
