@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# TAP test of `eloss gs`: the printed energy equals the energy of the spins
+# it writes and, for 3 x 3, numpy's brute force over all 512 states; bad
+# shapes, a too-wide lattice and a NaN give one error and no output file.
+#   test_gs_cli.sh <eloss>
+set -uo pipefail
+eloss=$(realpath "$1")
+py=/usr/bin/python3
+work=$(mktemp -d /tmp/eloss-gs.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+cd "$work"
+n=0
+ok() { n=$((n + 1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fi; }
+echo "1..7"
+"$py" - <<'PY'
+import itertools
+import numpy as np
+rng = np.random.default_rng(2385)
+for L in (3, 12):
+    np.save(f"H{L}.npy", rng.uniform(-1, 1, (L, L - 1)))
+    np.save(f"V{L}.npy", rng.uniform(-1, 1, (L - 1, L)))
+H, V = np.load("H3.npy"), np.load("V3.npy")
+best = min(-(H * s[:, :-1] * s[:, 1:]).sum() - (V * s[:-1] * s[1:]).sum()
+           for s in (np.array(c, float).reshape(3, 3) for c in itertools.product((-1, 1), repeat=9)))
+open("brute3.txt", "w").write(repr(best))
+np.save("H21.npy", np.zeros((21, 20))); np.save("V21.npy", np.zeros((20, 21)))
+bad = np.load("H12.npy"); bad[2, 3] = np.nan; np.save("Hnan.npy", bad)
+PY
+energy_of() { "$py" -c "
+import numpy as np; H=np.load('$1'); V=np.load('$2'); S=np.load('$3').astype(float)
+assert S.shape == (H.shape[0], H.shape[0]) and S[0, 0] == 1 and set(np.unique(S)) <= {-1.0, 1.0}
+print(repr(-(H*S[:,:-1]*S[:,1:]).sum()-(V*S[:-1]*S[1:]).sum()))"; }
+out=$("$eloss" gs -jh H3.npy -jv V3.npy -out S3.npy)
+"$py" -c "import sys; a=float('${out#energy=}'); b=float(open('brute3.txt').read()); sys.exit(abs(a-b) > 1e-12)"
+ok $? "3 x 3: $out equals numpy brute force over 512 states ($(cat brute3.txt))"
+out=$("$eloss" gs -jh H12.npy -jv V12.npy -out S12.npy)
+e=$(energy_of H12.npy V12.npy S12.npy)
+"$py" -c "import sys; sys.exit(abs(float('${out#energy=}') - float('$e')) > 1e-11)"
+ok $? "12 x 12: printed $out equals the energy of the written spins ($e), S[0,0] = +1"
+bad() {
+  local what=$1 needle=$2
+  shift 2
+  rm -f out.npy
+  "$eloss" gs "$@" -out out.npy > stdout.txt 2> stderr.txt
+  local rc=$?
+  if [ $rc != 0 ] && [ ! -e out.npy ] && [ "$(grep -c error stderr.txt)" = 1 ] && grep -q -- "$needle" stderr.txt; then
+    ok 0 "$what: $(cat stderr.txt)"
+  else
+    ok 1 "$what (rc=$rc, $(head -2 stderr.txt))"
+  fi
+}
+bad "mismatched shapes" "V3.npy: expected shape (11, 12)" -jh H12.npy -jv V3.npy
+bad "lattice too wide" "L = 21 is wider" -jh H21.npy -jv V21.npy
+bad "NaN coupling" "Hnan.npy: non-finite coupling" -jh Hnan.npy -jv V12.npy
+bad "missing -jv" "-jv is required" -jh H12.npy
+bad "unknown option" "-L" -jh H12.npy -jv V12.npy -L 12
