@@ -1,8 +1,20 @@
-/* eloss mc: ground states and Monte Carlo of spin systems. This release
- * holds the exact ground-state solver for open square lattices; samplers
- * follow.
+/* eloss mc: ground states and Monte Carlo of spin systems: the exact
+ * ground-state solver for open square lattices, Metropolis and heat-bath
+ * chains over many replicas, and error bars for their observables.
  *
- * Worked example:
+ * Worked example (sampling):
+ *
+ *   mc_chain *ch;
+ *   mc_chain_create(&lat, J, 0.0, replicas, MC_METROPOLIS, seed, instance, &ch);
+ *   mc_chain_set_beta(ch, 0.44);
+ *   for (int t = 0; t < sweeps; ++t) {
+ *     mc_chain_sweep(ch);                        // the caller owns the loop
+ *     for (r ...) e[t] += mc_chain_energy(ch, r);
+ *   }
+ *   mc_estimate_mean(e, sweeps, 32, &mean, &err); // blocked jackknife
+ *   mc_chain_destroy(&ch);
+ *
+ * Worked example (exact ground states):
  *
  *   mc_exact *ex;
  *   mc_exact_create(16, &ex);                  // workspace for 16 x 16
@@ -46,6 +58,62 @@ core_status mc_exact_create(int L, mc_exact **ex);
 core_status mc_exact_solve(mc_exact *ex, const double *J, int8_t *spins, double *energy);
 
 void mc_exact_destroy(mc_exact **ex);
+
+/* ---- Monte Carlo chains ---------------------------------------------------- */
+
+typedef enum { MC_METROPOLIS, MC_HEATBATH } mc_algorithm;
+
+typedef struct mc_chain mc_chain;
+
+/* `replicas` independent chains of one instance (couplings J in spin.h
+ * layout, copied) with a uniform field. Every random number is a pure
+ * function of (seed, instance, replica, sweep, site): the stream of replica
+ * r in sweep t is (seed, CORE_PURPOSE_MC | instance << 8, r << 40 | t), and
+ * site i of a sweep uses its i-th draw, so results depend neither on the
+ * rank that runs a chain nor on the update order within a colour. Start:
+ * independent random spins from (seed, CORE_PURPOSE_INIT | instance << 8,
+ * r). Local. */
+core_status mc_chain_create(const spin_lattice *lat, const double *J, double field, int replicas,
+                            mc_algorithm algorithm, uint64_t seed, uint64_t instance, mc_chain **chain);
+
+/* Replace replica r's spins (n_sites values of +-1), e.g. a cold start. */
+void mc_chain_set_spins(mc_chain *chain, int replica, const int8_t *spins);
+
+/* Inverse temperature of every replica (default 1). */
+void mc_chain_set_beta(mc_chain *chain, double beta);
+
+/* One sweep of every replica: sites of the even sublattice, then of the odd
+ * one (checkerboard; on a periodic lattice of odd L, where the colouring
+ * breaks, plain site order), each visited once. Metropolis accepts a flip
+ * with probability min(1, exp(-beta dE)); heat bath sets s_i = +1 with
+ * probability 1 / (1 + exp(-2 beta (h_i + field))). Both satisfy detailed
+ * balance for the Boltzmann weight exp(-beta E). */
+void mc_chain_sweep(mc_chain *chain);
+
+int64_t mc_chain_sweeps(const mc_chain *chain);
+const int8_t *mc_chain_spins(const mc_chain *chain, int replica); /* (n_sites) */
+double mc_chain_energy(const mc_chain *chain, int replica);       /* E(s), field included */
+double mc_chain_magnetization(const mc_chain *chain, int replica); /* sum_i s_i / n_sites */
+void mc_chain_destroy(mc_chain **chain);
+
+/* ---- error bars ------------------------------------------------------------ */
+
+/* Mean of a time series x (n) and its error from a jackknife over `blocks`
+ * equal blocks (blocks >= 2; blocks longer than the autocorrelation time
+ * make the error honest). */
+core_status mc_estimate_mean(const double *x, int64_t n, int blocks, double *mean, double *err);
+
+/* Binder ratio U = 1 - <m^4> / (3 <m^2>^2) from series of m^2 and m^4, with
+ * a blocked jackknife error. */
+core_status mc_estimate_binder(const double *m2, const double *m4, int64_t n, int blocks, double *binder,
+                               double *err);
+
+/* Exact internal energy per spin of the 2D Ising ferromagnet (J = 1) on a
+ * periodic L x L torus at inverse temperature beta, from Kaufman's
+ * finite-lattice partition function (Phys. Rev. 76, 1232 (1949); in the
+ * form of Ferdinand and Fisher, Phys. Rev. 185, 832 (1969)). The energy is
+ * -d ln Z / d beta / N, differentiated numerically. Local, pure. */
+double mc_ising2d_exact_energy(int L, double beta);
 
 #ifdef __cplusplus
 }
