@@ -27,5 +27,6 @@ int app_finalize(int exit_code);
 int app_loss(int argc, char **argv);
 int app_rigidity(int argc, char **argv);
 int app_gs(int argc, char **argv);
+int app_mc(int argc, char **argv);
 
 #endif

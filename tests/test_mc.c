@@ -33,7 +33,7 @@ static double brute_force_energy(int L, double beta) {
 
 int main(int argc, char **argv) {
   MPI_Init(&argc, &argv);
-  tap_plan(3 + 6 + 1 + 2 + 2 + 1);
+  tap_plan(3 + 6 + 2 + 3 + 2);
   const double betas[3] = {0.3, 0.4406868, 0.6};
 
   for (int k = 0; k < 3; ++k) {
@@ -53,7 +53,7 @@ int main(int argc, char **argv) {
       spin_couplings_generate(&lat, SPIN_COUPLING_FERRO, 0, 0, J);
       const mc_algorithm alg = (k + size) % 2 ? MC_HEATBATH : MC_METROPOLIS;
       mc_chain *ch;
-      mc_chain_create(&lat, J, 0.0, replicas, alg, 2385, (uint64_t)(10 * size + k), &ch);
+      mc_chain_create(&lat, J, 0.0, 0, replicas, alg, 2385, (uint64_t)(10 * size + k), &ch);
       mc_chain_set_beta(ch, betas[k]);
       if (betas[k] > 0.5) {
         /* Ordered phase: start cold, or stripe states of a random start can
@@ -97,7 +97,7 @@ int main(int argc, char **argv) {
     for (int code = 0; code < 512; ++code) z += weight[code] = exp(-beta * (weight[code] - e_min));
     const int replicas = 64, records = 3000, gap = 3;
     mc_chain *ch;
-    mc_chain_create(&lat, J, field, replicas, a ? MC_HEATBATH : MC_METROPOLIS, 5, 3, &ch);
+    mc_chain_create(&lat, J, field, 0, replicas, a ? MC_HEATBATH : MC_METROPOLIS, 5, 3, &ch);
     mc_chain_set_beta(ch, beta);
     for (int t = 0; t < 50; ++t) mc_chain_sweep(ch);
     static long count[512];
@@ -138,15 +138,22 @@ int main(int argc, char **argv) {
     double J[72];
     spin_couplings_generate(&lat, SPIN_COUPLING_GAUSSIAN, 3, 1, J);
     mc_chain *two, *five, *again;
-    mc_chain_create(&lat, J, 0.0, 2, MC_METROPOLIS, 9, 4, &two);
-    mc_chain_create(&lat, J, 0.0, 5, MC_METROPOLIS, 9, 4, &five);
-    mc_chain_create(&lat, J, 0.0, 2, MC_METROPOLIS, 9, 4, &again);
+    mc_chain_create(&lat, J, 0.0, 0, 2, MC_METROPOLIS, 9, 4, &two);
+    mc_chain_create(&lat, J, 0.0, 0, 5, MC_METROPOLIS, 9, 4, &five);
+    mc_chain_create(&lat, J, 0.0, 0, 2, MC_METROPOLIS, 9, 4, &again);
     mc_chain_set_beta(two, 1.3), mc_chain_set_beta(five, 1.3), mc_chain_set_beta(again, 1.3);
     for (int t = 0; t < 50; ++t) mc_chain_sweep(two), mc_chain_sweep(five), mc_chain_sweep(again);
     tap_ok(!memcmp(mc_chain_spins(two, 1), mc_chain_spins(five, 1), 36) &&
                !memcmp(mc_chain_spins(two, 0), mc_chain_spins(again, 0), 36),
            "replica 1 evolves identically in chains of 2 and 5 replicas; a re-run replays");
     tap_ok(memcmp(mc_chain_spins(five, 1), mc_chain_spins(five, 2), 36) != 0, "different replicas differ");
+    mc_chain *shard;
+    mc_chain_create(&lat, J, 0.0, 3, 2, MC_METROPOLIS, 9, 4, &shard);
+    mc_chain_set_beta(shard, 1.3);
+    for (int t = 0; t < 50; ++t) mc_chain_sweep(shard);
+    tap_ok(!memcmp(mc_chain_spins(shard, 1), mc_chain_spins(five, 4), 36),
+           "a rank's block of replicas (3 and 4) replays replicas 3 and 4 of the whole set");
+    mc_chain_destroy(&shard);
     mc_chain_destroy(&two), mc_chain_destroy(&five), mc_chain_destroy(&again);
   }
 

@@ -22,7 +22,7 @@
 
 struct mc_chain {
   spin_lattice lat;
-  int replicas, degree; /* degree = 2 dim neighbour slots per site */
+  int first_replica, replicas, degree; /* degree = 2 dim neighbour slots per site */
   mc_algorithm algorithm;
   uint64_t seed, instance;
   double beta, field;
@@ -36,10 +36,12 @@ struct mc_chain {
 
 static uint64_t mc_purpose(uint64_t base, uint64_t instance) { return base | instance << 8; }
 
-core_status mc_chain_create(const spin_lattice *lat, const double *J, double field, int replicas,
-                            mc_algorithm algorithm, uint64_t seed, uint64_t instance, mc_chain **chain) {
+core_status mc_chain_create(const spin_lattice *lat, const double *J, double field, int first_replica,
+                            int replicas, mc_algorithm algorithm, uint64_t seed, uint64_t instance,
+                            mc_chain **chain) {
   *chain = NULL;
-  CORE_CHECK(replicas >= 1 && replicas < (1 << 20), CORE_ERR_ARG, "mc: replicas = %d out of range", replicas);
+  CORE_CHECK(replicas >= 0 && first_replica >= 0 && first_replica + replicas < (1 << 20), CORE_ERR_ARG,
+             "mc: replicas [%d, %d) out of range", first_replica, first_replica + replicas);
   CORE_CHECK(algorithm == MC_METROPOLIS || algorithm == MC_HEATBATH, CORE_ERR_ARG, "mc: unknown algorithm %d",
              (int)algorithm);
   CORE_CHECK(instance < ((uint64_t)1 << 48), CORE_ERR_ARG, "mc: instance index too large");
@@ -47,6 +49,7 @@ core_status mc_chain_create(const spin_lattice *lat, const double *J, double fie
   mc_chain *c = calloc(1, sizeof *c);
   CORE_CHECK(c, CORE_ERR_MEM, "mc: cannot allocate a chain");
   c->lat = *lat;
+  c->first_replica = first_replica;
   c->replicas = replicas;
   c->degree = 2 * lat->dim;
   c->algorithm = algorithm;
@@ -58,7 +61,7 @@ core_status mc_chain_create(const spin_lattice *lat, const double *J, double fie
   c->coupling = malloc(sizeof(double) * (size_t)(n * c->degree));
   c->order = malloc(sizeof(int64_t) * (size_t)n);
   c->uniforms = malloc(sizeof(double) * (size_t)n);
-  c->spins = malloc((size_t)(n * replicas));
+  c->spins = malloc((size_t)(n * (replicas > 0 ? replicas : 1)));
   if (!c->neighbor || !c->coupling || !c->order || !c->uniforms || !c->spins) {
     mc_chain_destroy(&c);
     return CORE_ERROR(CORE_ERR_MEM, "mc: cannot allocate %d replicas of %lld sites", replicas, (long long)n);
@@ -81,7 +84,7 @@ core_status mc_chain_create(const spin_lattice *lat, const double *J, double fie
     }
   for (int r = 0; r < replicas; ++r) {
     core_rng rng;
-    core_rng_init(&rng, seed, mc_purpose(CORE_PURPOSE_INIT, instance), (uint64_t)r);
+    core_rng_init(&rng, seed, mc_purpose(CORE_PURPOSE_INIT, instance), (uint64_t)(first_replica + r));
     for (int64_t i = 0; i < n; ++i) c->spins[r * n + i] = core_rng_u32(&rng) & 1 ? 1 : -1;
   }
   *chain = c;
@@ -100,7 +103,7 @@ void mc_chain_sweep(mc_chain *chain) {
   for (int r = 0; r < chain->replicas; ++r) {
     core_rng rng;
     core_rng_init(&rng, chain->seed, mc_purpose(CORE_PURPOSE_MC, chain->instance),
-                  (uint64_t)r << 40 | (uint64_t)chain->sweeps);
+                  (uint64_t)(chain->first_replica + r) << 40 | (uint64_t)chain->sweeps);
     for (int64_t i = 0; i < n; ++i) chain->uniforms[i] = core_rng_uniform(&rng);
     int8_t *s = chain->spins + r * n;
     for (int64_t k = 0; k < n; ++k) {

@@ -5,7 +5,7 @@
  * Worked example (sampling):
  *
  *   mc_chain *ch;
- *   mc_chain_create(&lat, J, 0.0, replicas, MC_METROPOLIS, seed, instance, &ch);
+ *   mc_chain_create(&lat, J, 0.0, 0, replicas, MC_METROPOLIS, seed, instance, &ch);
  *   mc_chain_set_beta(ch, 0.44);
  *   for (int t = 0; t < sweeps; ++t) {
  *     mc_chain_sweep(ch);                        // the caller owns the loop
@@ -65,7 +65,8 @@ typedef enum { MC_METROPOLIS, MC_HEATBATH } mc_algorithm;
 
 typedef struct mc_chain mc_chain;
 
-/* `replicas` independent chains of one instance (couplings J in spin.h
+/* Replicas first_replica .. first_replica + replicas - 1 (global numbers,
+ * so ranks can each own a block) of independent chains of one instance (couplings J in spin.h
  * layout, copied) with a uniform field. Every random number is a pure
  * function of (seed, instance, replica, sweep, site): the stream of replica
  * r in sweep t is (seed, CORE_PURPOSE_MC | instance << 8, r << 40 | t), and
@@ -73,8 +74,9 @@ typedef struct mc_chain mc_chain;
  * rank that runs a chain nor on the update order within a colour. Start:
  * independent random spins from (seed, CORE_PURPOSE_INIT | instance << 8,
  * r). Local. */
-core_status mc_chain_create(const spin_lattice *lat, const double *J, double field, int replicas,
-                            mc_algorithm algorithm, uint64_t seed, uint64_t instance, mc_chain **chain);
+core_status mc_chain_create(const spin_lattice *lat, const double *J, double field, int first_replica,
+                            int replicas, mc_algorithm algorithm, uint64_t seed, uint64_t instance,
+                            mc_chain **chain);
 
 /* Replace replica r's spins (n_sites values of +-1), e.g. a cold start. */
 void mc_chain_set_spins(mc_chain *chain, int replica, const int8_t *spins);
@@ -91,6 +93,7 @@ void mc_chain_set_beta(mc_chain *chain, double beta);
 void mc_chain_sweep(mc_chain *chain);
 
 int64_t mc_chain_sweeps(const mc_chain *chain);
+/* Observables of the chain's local replica index 0 .. replicas - 1. */
 const int8_t *mc_chain_spins(const mc_chain *chain, int replica); /* (n_sites) */
 double mc_chain_energy(const mc_chain *chain, int replica);       /* E(s), field included */
 double mc_chain_magnetization(const mc_chain *chain, int replica); /* sum_i s_i / n_sites */

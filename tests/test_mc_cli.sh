@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# TAP test of `eloss mc`: output format, replicas sharded over 1, 2 and 4
+# ranks giving the same estimates (the chains are identical; only the
+# floating-point order of the replica sums differs), the ferromagnet's
+# energy within 3 sigma of Kaufman's 8 x 8 value, and refused bad input.
+#   test_mc_cli.sh <eloss> <mpiexec>
+set -uo pipefail
+eloss=$(realpath "$1")
+mpi=("$2" --allow-run-as-root --oversubscribe)
+py=/usr/bin/python3
+n=0
+ok() { n=$((n + 1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fi; }
+echo "1..6"
+args=(-L 8 -couplings ferro -beta 0.3 -therm 200 -sweeps 4000 -replicas 6 -seed 5)
+o1=$("${mpi[@]}" -n 1 "$eloss" mc "${args[@]}" 2>/dev/null)
+for name in energy_per_spin abs_m m2 binder; do echo "$o1" | grep -q "^$name=[-0-9.e]* err=[0-9.e-]*$" || bad=1; done
+echo "$o1" | grep -q '^ns_per_update=' && [ -z "${bad:-}" ]
+ok $? "prints energy_per_spin, abs_m, m2, binder with err=, then ns_per_update"
+for np_ in 2 4; do
+  o=$("${mpi[@]}" -n $np_ "$eloss" mc "${args[@]}" 2>/dev/null)
+  "$py" - "$o1" "$o" <<'PY'
+import sys
+def values(text):
+    return {l.split("=")[0]: float(l.split("=")[1].split()[0]) for l in text.splitlines() if "err=" in l}
+a, b = values(sys.argv[1]), values(sys.argv[2])
+sys.exit(not (a.keys() == b.keys() and all(abs(a[k] - b[k]) <= 1e-9 * max(1, abs(a[k])) for k in a)))
+PY
+  ok $? "$np_ ranks give the 1-rank estimates (same chains, replicas sharded)"
+done
+# Kaufman's exact energy per spin of the 8 x 8 torus at beta = 0.3 (J = 1):
+# -0.71247..., from mc_ising2d_exact_energy, itself checked against brute force.
+"$py" - "$o1" <<'PY'
+import sys
+line = [l for l in sys.argv[1].splitlines() if l.startswith("energy_per_spin=")][0]
+value, err = float(line.split("=")[1].split()[0]), float(line.split("err=")[1])
+sys.exit(not abs(value - (-0.712474)) < 3 * err + 1e-6)
+PY
+ok $? "8 x 8 ferromagnet at beta 0.3 within 3 sigma of the exact -0.712474 ($(echo "$o1" | head -1))"
+"$eloss" mc -lattice cubic -bc open -L 4 > /dev/null 2> err.txt
+rc=$?
+[ $rc != 0 ] && grep -q "cubic lattices are periodic only" err.txt
+ok $? "open cubic lattice refused: $(cat err.txt)"
+"$eloss" mc -L 8 -sweeps 10 -blocks 20 > /dev/null 2> err.txt
+rc=$?
+[ $rc != 0 ] && grep -q "sweeps >= -blocks" err.txt
+ok $? "fewer sweeps than jackknife blocks refused"
+rm -f err.txt
