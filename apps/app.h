@@ -28,5 +28,6 @@ int app_loss(int argc, char **argv);
 int app_rigidity(int argc, char **argv);
 int app_gs(int argc, char **argv);
 int app_mc(int argc, char **argv);
+int app_spingen(int argc, char **argv);
 
 #endif

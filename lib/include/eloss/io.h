@@ -97,6 +97,43 @@ void io_atomic_abort(io_atomic_file *f);
 /* CRC-32 (IEEE 802.3 polynomial, as zlib's crc32); start with crc = 0. */
 uint32_t io_crc32(uint32_t crc, const void *data, size_t n);
 
+/* ---- HDF5 datasets (parallel) ---------------------------------------------- */
+
+/* An HDF5 file opened by every rank of a communicator through MPI-IO.
+ * Datasets are contiguous, C order, with row-slab writes: each rank writes
+ * its own rows in one collective call. Object timestamps are off, so the
+ * same data give the same file whatever the date. Readable by h5py with no
+ * special code. */
+typedef struct io_h5 io_h5;
+
+/* Create (truncate) or open read-write; collective on comm. */
+core_status io_h5_create(MPI_Comm comm, const char *path, io_h5 **file);
+core_status io_h5_open(MPI_Comm comm, const char *path, io_h5 **file);
+
+/* Create dataset `name` of shape (ndim) and dtype; collective. */
+core_status io_h5_dataset_create(io_h5 *file, const char *name, io_dtype dtype, int ndim,
+                                 const int64_t *shape);
+
+/* Write / read rows [row_start, row_start + row_count) of the leading axis;
+ * collective (a rank with no rows passes row_count = 0). */
+core_status io_h5_write_rows(io_h5 *file, const char *name, io_dtype dtype, int64_t row_start,
+                             int64_t row_count, const void *data);
+core_status io_h5_read_rows(io_h5 *file, const char *name, io_dtype dtype, int64_t row_start,
+                            int64_t row_count, void *data);
+
+/* Attributes on the root group ("/") or a dataset; collective, same value on
+ * every rank. */
+core_status io_h5_attr_string(io_h5 *file, const char *object, const char *name, const char *value);
+core_status io_h5_attr_double(io_h5 *file, const char *object, const char *name, int count,
+                              const double *values);
+core_status io_h5_attr_int64(io_h5 *file, const char *object, const char *name, int count,
+                             const int64_t *values);
+
+/* Flush everything written so far to the file system; collective. */
+core_status io_h5_flush(io_h5 *file);
+/* Close; collective; accepts NULL. */
+core_status io_h5_close(io_h5 **file);
+
 /* ---- XYZ molecules ---------------------------------------------------------- */
 
 /* A padded batch of molecules read from a (multi-frame) XYZ file. */

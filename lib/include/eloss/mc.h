@@ -28,7 +28,9 @@
 #ifndef ELOSS_MC_H
 #define ELOSS_MC_H
 
+#include <signal.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "eloss/core.h"
 #include "eloss/spin.h"
@@ -110,6 +112,49 @@ core_status mc_estimate_mean(const double *x, int64_t n, int blocks, double *mea
  * a blocked jackknife error. */
 core_status mc_estimate_binder(const double *m2, const double *m4, int64_t n, int blocks, double *binder,
                                double *err);
+
+/* ---- spin-glass datasets ------------------------------------------------------ */
+
+typedef struct {
+  int L;                     /* open L x L square lattice, 2 <= L <= MC_EXACT_MAX_L */
+  spin_coupling_law law;     /* couplings of instance i: function of (seed, i) */
+  int64_t instances;
+  uint64_t seed;
+  const char *split;         /* name recorded in the file ("train", "test") */
+  int n_betas;               /* equilibrium samples at these inverse temperatures */
+  const double *betas;       /* (n_betas) */
+  int samples;               /* samples per beta and instance (0: none) */
+  int sample_therm;          /* sweeps before the first sample */
+  int sample_sweeps;         /* sweeps between samples */
+  mc_algorithm algorithm;    /* sampler of the equilibrium samples */
+  int batch;                 /* instances per rank between progress checks */
+  double checkpoint_seconds; /* at most this long between checkpoints */
+  int resume;                /* continue from <out>.ckpt if it matches */
+  const char *out;           /* final file; <out>.partial and <out>.ckpt meanwhile */
+  const char *options_text;  /* every effective option, stored as an attribute;
+                                its CRC-32 identifies the run in checkpoints */
+} mc_dataset_options;
+
+typedef struct {
+  int64_t done;              /* instances in the file */
+  int interrupted;           /* stopped by *stop before the end */
+  double seconds;            /* this run's wall time */
+  double mean_energy;        /* ground-state energy per spin over all instances */
+  double mean_energy_err;    /* its standard error */
+} mc_dataset_report;
+
+/* Generate a spin-glass dataset: instances sharded over the ranks of comm
+ * in consecutive batches; per instance the couplings, the exact ground state
+ * (canonical sign s_0 = +1) and its energy, and optional equilibrium
+ * samples; all written collectively to one HDF5 file (see README.md for the
+ * layout). The data of instance i depend only on (options, i): the file's
+ * datasets are identical for any number of ranks. Finished instances are
+ * checkpointed at least every checkpoint_seconds; when *stop becomes
+ * non-zero on any rank (SIGTERM), all ranks finish the current batch, write
+ * a checkpoint and return with report->interrupted = 1. The final file
+ * appears by rename only when every instance is in. Collective. */
+core_status mc_dataset_generate(MPI_Comm comm, const mc_dataset_options *opt, volatile sig_atomic_t *stop,
+                                FILE *progress, mc_dataset_report *report);
 
 /* Exact internal energy per spin of the 2D Ising ferromagnet (J = 1) on a
  * periodic L x L torus at inverse temperature beta, from Kaufman's

@@ -1,0 +1,292 @@
+/* Spin-glass datasets: the suite's main job, behind `eloss spingen`.
+ *
+ * mc_dataset_generate(comm, opt, stop, progress, &report): collective.
+ *
+ * File layout (HDF5, I instances of an open L x L lattice):
+ *   couplings_h   (I, L, L-1) float64   H[r, c] couples (r, c)-(r, c+1)
+ *   couplings_v   (I, L-1, L) float64   V[r, c] couples (r, c)-(r+1, c)
+ *   ground_state  (I, L, L)   int8      +-1, canonical sign s[0, 0] = +1
+ *   energy        (I,)        float64   E = -sum J s s of the ground state
+ *   samples       (I, B, S, L, L) int8  if samples > 0: S samples at each
+ *                                       of the B inverse temperatures
+ * Root attributes record every option, the seed, the split, the method and
+ * how the sign was fixed; `sample_betas` lists the temperatures.
+ *
+ * Resilience: the data go to <out>.partial; after a batch is written and
+ * flushed, rank 0 may write <out>.ckpt atomically: a small binary record
+ * (magic, version, CRC-32 of the options, instances done, CRC-32 of the
+ * record). A resumed run checks the options CRC and continues after the
+ * last checkpointed instance; rows written after it are simply recomputed.
+ * Since instance i's data are a pure function of (options, i), a resume
+ * may even use a different number of ranks. */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "eloss/io.h"
+#include "eloss/mc.h"
+
+enum { CKPT_VERSION = 1 };
+static const char ckpt_magic[8] = {'E', 'L', 'S', 'G', 'C', 'K', 'P', 'T'};
+
+typedef struct {
+  char magic[8];
+  uint32_t version;
+  uint32_t options_crc;
+  int64_t done;
+  int64_t instances;
+  uint32_t record_crc; /* CRC-32 of the bytes above */
+  uint32_t pad;
+} checkpoint;
+
+static uint32_t checkpoint_crc(const checkpoint *c) {
+  return io_crc32(0, c, offsetof(checkpoint, record_crc));
+}
+
+static core_status checkpoint_write(const char *path, uint32_t options_crc, int64_t done, int64_t instances) {
+  checkpoint c;
+  memset(&c, 0, sizeof c);
+  memcpy(c.magic, ckpt_magic, sizeof c.magic);
+  c.version = CKPT_VERSION, c.options_crc = options_crc, c.done = done, c.instances = instances;
+  c.record_crc = checkpoint_crc(&c);
+  io_atomic_file f;
+  CORE_CALL(io_atomic_open(&f, path));
+  if (fwrite(&c, sizeof c, 1, f.fp) != 1) {
+    io_atomic_abort(&f);
+    return CORE_ERROR(CORE_ERR_IO, "%s: cannot write the checkpoint: %s", path, strerror(errno));
+  }
+  return io_atomic_commit(&f);
+}
+
+/* 1 if a valid checkpoint was read, 0 if there is none; errors for a
+ * corrupt one. */
+static core_status checkpoint_read(const char *path, checkpoint *c, int *found) {
+  *found = 0;
+  FILE *fp = fopen(path, "rb");
+  if (!fp) return CORE_OK;
+  size_t got = fread(c, sizeof *c, 1, fp);
+  fclose(fp);
+  CORE_CHECK(got == 1 && !memcmp(c->magic, ckpt_magic, sizeof c->magic) && c->version == CKPT_VERSION &&
+                 c->record_crc == checkpoint_crc(c),
+             CORE_ERR_FORMAT, "%s: corrupt or foreign checkpoint (bad magic, version or checksum)", path);
+  *found = 1;
+  return CORE_OK;
+}
+
+/* Per-rank buffers of one batch. */
+typedef struct {
+  double *h, *v, *energy, *J;
+  int8_t *gs, *samples, *spins;
+} batch_buffers;
+
+static void buffers_free(batch_buffers *b) {
+  free(b->h), free(b->v), free(b->energy), free(b->J), free(b->gs), free(b->samples), free(b->spins);
+}
+
+static core_status create_file(MPI_Comm comm, const mc_dataset_options *opt, const char *path, io_h5 **file) {
+  const int64_t I = opt->instances, L = opt->L;
+  CORE_CALL(io_h5_create(comm, path, file));
+  io_h5 *f = *file;
+  int64_t sh[3] = {I, L, L - 1}, sv[3] = {I, L - 1, L}, sg[3] = {I, L, L}, se[1] = {I};
+  CORE_CALL(io_h5_dataset_create(f, "couplings_h", IO_F64, 3, sh));
+  CORE_CALL(io_h5_dataset_create(f, "couplings_v", IO_F64, 3, sv));
+  CORE_CALL(io_h5_dataset_create(f, "ground_state", IO_I8, 3, sg));
+  CORE_CALL(io_h5_dataset_create(f, "energy", IO_F64, 1, se));
+  if (opt->samples > 0) {
+    int64_t ss[5] = {I, opt->n_betas, opt->samples, L, L};
+    CORE_CALL(io_h5_dataset_create(f, "samples", IO_I8, 5, ss));
+    CORE_CALL(io_h5_attr_double(f, "/", "sample_betas", opt->n_betas, opt->betas));
+  }
+  CORE_CALL(io_h5_attr_string(f, "/", "options", opt->options_text));
+  CORE_CALL(io_h5_attr_string(f, "/", "split", opt->split));
+  CORE_CALL(io_h5_attr_string(f, "/", "lattice", "square, open boundaries"));
+  CORE_CALL(io_h5_attr_string(f, "/", "hamiltonian", "E = -sum_<ij> J_ij s_i s_j over nearest neighbours"));
+  CORE_CALL(io_h5_attr_string(f, "/", "ground_state_method", "exact: min-plus transfer matrix (eloss mc_exact_solve)"));
+  CORE_CALL(io_h5_attr_string(f, "/", "canonical_sign", "ground states stored with s[0, 0] = +1 (the global flip is also a ground state)"));
+  CORE_CALL(io_h5_attr_string(f, "/", "degeneracy", "not computed"));
+  CORE_CALL(io_h5_attr_string(f, "/", "program", "eloss " ELOSS_VERSION));
+  int64_t seed = (int64_t)opt->seed, L64 = L, instances = I;
+  CORE_CALL(io_h5_attr_int64(f, "/", "seed", 1, &seed));
+  CORE_CALL(io_h5_attr_int64(f, "/", "L", 1, &L64));
+  CORE_CALL(io_h5_attr_int64(f, "/", "instances", 1, &instances));
+  return CORE_OK;
+}
+
+/* The rank's instances [start, start + count) of one batch. */
+static core_status compute_batch(const mc_dataset_options *opt, mc_exact *ex, const spin_lattice *lat, int64_t start,
+                                 int64_t count, batch_buffers *b) {
+  const int64_t L = opt->L, n = lat->n_sites, per_sample = n;
+  for (int64_t k = 0; k < count; ++k) {
+    const uint64_t instance = (uint64_t)(start + k);
+    CORE_CALL(spin_couplings_generate(lat, opt->law, opt->seed, instance, b->J));
+    spin_couplings_to_hv(lat, b->J, b->h + k * L * (L - 1), b->v + k * (L - 1) * L);
+    CORE_CALL(mc_exact_solve(ex, b->J, b->gs + k * n, &b->energy[k]));
+    for (int beta = 0; beta < opt->n_betas && opt->samples > 0; ++beta) {
+      /* Replica `beta` of this instance: its own stream. */
+      mc_chain *ch;
+      CORE_CALL(mc_chain_create(lat, b->J, 0.0, beta, 1, opt->algorithm, opt->seed, instance, &ch));
+      mc_chain_set_beta(ch, opt->betas[beta]);
+      for (int t = 0; t < opt->sample_therm; ++t) mc_chain_sweep(ch);
+      for (int s = 0; s < opt->samples; ++s) {
+        for (int t = 0; t < opt->sample_sweeps; ++t) mc_chain_sweep(ch);
+        memcpy(b->samples + ((k * opt->n_betas + beta) * opt->samples + s) * per_sample, mc_chain_spins(ch, 0),
+               (size_t)per_sample);
+      }
+      mc_chain_destroy(&ch);
+    }
+  }
+  return CORE_OK;
+}
+
+static core_status write_batch(io_h5 *f, const mc_dataset_options *opt, int64_t start, int64_t count,
+                               const batch_buffers *b) {
+  CORE_CALL(io_h5_write_rows(f, "couplings_h", IO_F64, start, count, b->h));
+  CORE_CALL(io_h5_write_rows(f, "couplings_v", IO_F64, start, count, b->v));
+  CORE_CALL(io_h5_write_rows(f, "ground_state", IO_I8, start, count, b->gs));
+  CORE_CALL(io_h5_write_rows(f, "energy", IO_F64, start, count, b->energy));
+  if (opt->samples > 0) CORE_CALL(io_h5_write_rows(f, "samples", IO_I8, start, count, b->samples));
+  return CORE_OK;
+}
+
+/* Mean and standard error of the ground-state energy per spin over the
+ * file's first `done` instances. */
+static core_status summarize(MPI_Comm comm, io_h5 *f, const mc_dataset_options *opt, int64_t done,
+                             mc_dataset_report *report) {
+  int rank, size;
+  MPI_Comm_rank(comm, &rank);
+  MPI_Comm_size(comm, &size);
+  int64_t count, start;
+  core_partition(done, size, rank, &count, &start);
+  double *e = malloc(sizeof(double) * (size_t)(count > 0 ? count : 1)), sums[2] = {0, 0};
+  core_status st = e ? CORE_OK : CORE_ERROR(CORE_ERR_MEM, "cannot allocate the energy summary");
+  st = core_agree(comm, st);
+  if (!st) st = io_h5_read_rows(f, "energy", IO_F64, start, count, e);
+  const double n = (double)opt->L * opt->L;
+  for (int64_t k = 0; !st && k < count; ++k) sums[0] += e[k] / n, sums[1] += (e[k] / n) * (e[k] / n);
+  free(e);
+  MPI_Allreduce(MPI_IN_PLACE, sums, 2, MPI_DOUBLE, MPI_SUM, comm);
+  const double mean = done > 0 ? sums[0] / (double)done : 0.0;
+  const double var = done > 1 ? (sums[1] - (double)done * mean * mean) / (double)(done - 1) : 0.0;
+  report->mean_energy = mean;
+  report->mean_energy_err = done > 1 ? sqrt(fmax(var, 0.0) / (double)done) : 0.0;
+  return st;
+}
+
+core_status mc_dataset_generate(MPI_Comm comm, const mc_dataset_options *opt, volatile sig_atomic_t *stop,
+                                FILE *progress, mc_dataset_report *report) {
+  memset(report, 0, sizeof *report);
+  const double t_start = core_time();
+  int rank, size;
+  MPI_Comm_rank(comm, &rank);
+  MPI_Comm_size(comm, &size);
+  core_status st = CORE_OK;
+  if (opt->instances < 1 || opt->L < 2 || opt->L > MC_EXACT_MAX_L || opt->batch < 1 ||
+      (opt->samples > 0 && (opt->n_betas < 1 || opt->sample_sweeps < 1 || opt->sample_therm < 0)))
+    st = CORE_ERROR(CORE_ERR_ARG, "spingen: need instances >= 1, 2 <= L <= %d, batch >= 1 and, with samples, "
+                                  "at least one beta and sample_sweeps >= 1", (int)MC_EXACT_MAX_L);
+  CORE_CALL(core_agree(comm, st));
+  char partial[4200], ckpt_path[4200];
+  snprintf(partial, sizeof partial, "%s.partial", opt->out);
+  snprintf(ckpt_path, sizeof ckpt_path, "%s.ckpt", opt->out);
+  const uint32_t options_crc = io_crc32(0, opt->options_text, strlen(opt->options_text));
+
+  /* Resume or start afresh: rank 0 decides, everyone follows. */
+  int64_t done = 0;
+  int resuming = 0;
+  if (rank == 0 && opt->resume) {
+    checkpoint c;
+    int found;
+    st = checkpoint_read(ckpt_path, &c, &found);
+    if (!st && found) {
+      if (c.options_crc != options_crc || c.instances != opt->instances)
+        st = CORE_ERROR(CORE_ERR_ARG, "%s: the checkpoint was written with different options; rerun without -resume "
+                                      "to start over", ckpt_path);
+      else if (access(partial, R_OK | W_OK) != 0)
+        st = CORE_ERROR(CORE_ERR_IO, "%s: checkpoint found but its data file %s is missing", ckpt_path, partial);
+      else
+        done = c.done, resuming = 1;
+    }
+  }
+  st = core_agree(comm, st);
+  CORE_CALL(st);
+  int64_t shared[2] = {done, resuming};
+  MPI_Bcast(shared, 2, MPI_INT64_T, 0, comm);
+  done = shared[0], resuming = (int)shared[1];
+  if (rank == 0 && progress)
+    fprintf(progress, resuming ? "spingen: resuming %s at instance %lld of %lld\n" : "spingen: writing %s (%lld of %lld done)\n",
+            partial, (long long)done, (long long)opt->instances);
+
+  io_h5 *f = NULL;
+  st = resuming ? io_h5_open(comm, partial, &f) : create_file(comm, opt, partial, &f);
+  st = core_agree(comm, st);
+  if (st) {
+    io_h5_close(&f);
+    return st;
+  }
+
+  spin_lattice lat;
+  mc_exact *ex = NULL;
+  batch_buffers b;
+  memset(&b, 0, sizeof b);
+  const int64_t L = opt->L, n = L * L, per_rank = opt->batch;
+  st = spin_lattice_init(&lat, SPIN_SQUARE, SPIN_OPEN, (int)L);
+  if (!st) st = mc_exact_create((int)L, &ex);
+  if (!st) {
+    b.h = malloc(sizeof(double) * (size_t)(per_rank * L * (L - 1)));
+    b.v = malloc(sizeof(double) * (size_t)(per_rank * L * (L - 1)));
+    b.energy = malloc(sizeof(double) * (size_t)per_rank);
+    b.J = malloc(sizeof(double) * (size_t)spin_lattice_bond_slots(&lat));
+    b.gs = malloc((size_t)(per_rank * n));
+    b.samples = malloc((size_t)(opt->samples > 0 ? per_rank * opt->n_betas * opt->samples * n : 1));
+    if (!b.h || !b.v || !b.energy || !b.J || !b.gs || !b.samples)
+      st = CORE_ERROR(CORE_ERR_MEM, "spingen: cannot allocate a batch of %lld instances", (long long)per_rank);
+  }
+  st = core_agree(comm, st);
+
+  core_progress bar;
+  core_progress_start(&bar, "spingen instances", opt->instances, rank == 0 ? progress : NULL);
+  double last_checkpoint = core_time();
+  const int64_t global_batch = per_rank * size;
+  while (!st && done < opt->instances) {
+    const int64_t batch_n = opt->instances - done < global_batch ? opt->instances - done : global_batch;
+    int64_t count, offset;
+    core_partition(batch_n, size, rank, &count, &offset);
+    st = compute_batch(opt, ex, &lat, done + offset, count, &b);
+    st = core_agree(comm, st);
+    if (!st) st = core_agree(comm, write_batch(f, opt, done + offset, count, &b));
+    if (st) break;
+    done += batch_n;
+    core_progress_update(&bar, done);
+    int local_stop = stop && *stop, any_stop = 0;
+    MPI_Allreduce(&local_stop, &any_stop, 1, MPI_INT, MPI_MAX, comm);
+    const int finished = done == opt->instances;
+    if (any_stop || finished || core_time() - last_checkpoint >= opt->checkpoint_seconds) {
+      st = core_agree(comm, io_h5_flush(f));
+      if (!st && rank == 0) st = checkpoint_write(ckpt_path, options_crc, done, opt->instances);
+      st = core_agree(comm, st);
+      last_checkpoint = core_time();
+    }
+    if (!st && any_stop && !finished) {
+      report->interrupted = 1;
+      break;
+    }
+  }
+  if (!st) st = summarize(comm, f, opt, done, report);
+  core_status close_st = core_agree(comm, io_h5_close(&f));
+  if (!st) st = close_st;
+  if (!st && !report->interrupted && rank == 0) {
+    if (rename(partial, opt->out) != 0)
+      st = CORE_ERROR(CORE_ERR_IO, "%s: cannot rename the finished dataset: %s", opt->out, strerror(errno));
+    else
+      remove(ckpt_path);
+  }
+  st = core_agree(comm, st);
+  report->done = done;
+  report->seconds = core_time() - t_start;
+  mc_exact_destroy(&ex);
+  buffers_free(&b);
+  return st;
+}

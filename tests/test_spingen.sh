@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# TAP test of `eloss spingen`, read back with h5py as users do:
+# - the datasets are identical on 1, 2 and 4 ranks;
+# - shapes, dtypes, canonical sign, energies equal to -sum J s s of the
+#   stored spins, the same energy as `eloss gs` on an instance's couplings;
+# - SIGTERM mid-run checkpoints and exits with code 3 leaving no final file;
+#   -resume (on another rank count) completes it, equal to a straight run;
+# - a resume with other options and bad options are refused.
+#   test_spingen.sh <eloss> <mpiexec>
+set -uo pipefail
+eloss=$(realpath "$1")
+mpi=("$2" --allow-run-as-root --oversubscribe)
+py=/usr/bin/python3
+work=$(mktemp -d /tmp/eloss-spingen.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+cd "$work"
+n=0
+ok() { n=$((n + 1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fi; }
+echo "1..9"
+args=(-L 10 -instances 37 -seed 11 -samples 3 -sample_betas 0.4,1.5 -sample_therm 50 -sample_sweeps 5 -batch 4)
+for np_ in 1 2 4; do "${mpi[@]}" -n $np_ "$eloss" spingen "${args[@]}" -out np$np_.h5 > np$np_.out 2> np$np_.err; done
+"$py" - <<'PY'
+import sys
+import h5py
+import numpy as np
+files = [h5py.File(f"np{k}.h5", "r") for k in (1, 2, 4)]
+same = all(set(f) == set(files[0]) and all(np.array_equal(f[d][...], files[0][d][...]) for d in files[0])
+           and dict(f.attrs).keys() == dict(files[0].attrs).keys() for f in files)
+sys.exit(not same)
+PY
+ok $? "datasets and attributes identical on 1, 2 and 4 ranks"
+"$py" - <<'PY'
+import sys
+import h5py
+import numpy as np
+f = h5py.File("np2.h5", "r")
+H, V, S, E = f["couplings_h"][...], f["couplings_v"][...], f["ground_state"][...].astype(float), f["energy"][...]
+good = (H.shape == (37, 10, 9) and V.shape == (37, 9, 10) and S.shape == (37, 10, 10) and E.shape == (37,)
+        and f["ground_state"].dtype == np.int8 and f["samples"].shape == (37, 2, 3, 10, 10)
+        and (S[:, 0, 0] == 1).all() and set(np.unique(S)) == {-1.0, 1.0}
+        and np.allclose(-(H * S[:, :, :-1] * S[:, :, 1:]).sum((1, 2)) - (V * S[:, :-1] * S[:, 1:]).sum((1, 2)), E,
+                        atol=1e-12, rtol=0)
+        and list(f.attrs["sample_betas"]) == [0.4, 1.5] and f.attrs["seed"] == 11 and isinstance(f.attrs["split"], str)
+        and (np.abs(H) <= 1).all() and set(np.unique(f["samples"][...])) == {-1, 1})
+np.save("H5.npy", H[5]); np.save("V5.npy", V[5]); open("E5.txt", "w").write(repr(E[5]))
+sys.exit(not good)
+PY
+ok $? "shapes, dtypes, s[0,0] = +1, energies = -sum J s s of the stored spins, attributes"
+gs=$("$eloss" gs -jh H5.npy -jv V5.npy)
+"$py" -c "import sys; sys.exit(abs(float('${gs#energy=}') - float(open('E5.txt').read())) > 1e-12)"
+ok $? "instance 5's energy equals eloss gs on its couplings ($gs)"
+grep -q "^instances=37 mean_energy_per_spin=-0\.[0-9]* err=" np1.out
+ok $? "summary line: $(cat np1.out)"
+
+# Interrupt and resume.
+long=(-L 16 -instances 600 -seed 3 -batch 2 -checkpoint_seconds 0.2)
+# Signal the rank itself, as Slurm does (mpiexec would tear the job down).
+"$eloss" spingen "${long[@]}" -out full.h5 > /dev/null 2>&1 &
+pid=$!
+sleep 2.5
+kill -TERM $pid
+wait $pid
+rc=$?
+[ $rc = 3 ] && [ -e full.h5.ckpt ] && [ -e full.h5.partial ] && [ ! -e full.h5 ]
+ok $? "SIGTERM: exit code $rc, checkpoint and partial file kept, no final file"
+"${mpi[@]}" -n 2 "$eloss" spingen "${long[@]}" -out full.h5 -resume > resume.out 2> resume.err
+rc=$?
+"${mpi[@]}" -n 2 "$eloss" spingen "${long[@]}" -out straight.h5 > /dev/null 2>&1
+"$py" - <<'PY'
+import sys
+import h5py
+import numpy as np
+a, b = h5py.File("full.h5", "r"), h5py.File("straight.h5", "r")
+sys.exit(not all(np.array_equal(a[d][...], b[d][...]) for d in b))
+PY
+same=$?
+[ $rc = 0 ] && [ $same = 0 ] && [ ! -e full.h5.ckpt ] && grep -q "resuming" resume.err
+ok $? "-resume on 2 ranks completes the run, equal to a straight run ($(grep resuming resume.err))"
+
+# Refusals: one error, non-zero exit, no output.
+"$eloss" spingen "${long[@]}" -out stop.h5 > /dev/null 2>&1 &
+pid=$!
+sleep 2
+kill -TERM $pid
+wait $pid
+"$eloss" spingen -L 16 -instances 600 -seed 4 -batch 2 -out stop.h5 -resume > /dev/null 2> err.txt
+rc=$?
+[ $rc != 0 ] && grep -q "different options" err.txt && [ ! -e stop.h5 ]
+ok $? "resume with other options refused: $(grep error err.txt)"
+"$eloss" spingen -L 21 -instances 2 -out wide.h5 > /dev/null 2> err.txt
+rc=$?
+[ $rc != 0 ] && [ ! -e wide.h5 ] && [ ! -e wide.h5.partial ] && [ "$(grep -c error err.txt)" = 1 ]
+grep -q "exact ground states are limited to 2 <= L <= 20" err.txt
+ok $? "L = 21 refused: $(grep error err.txt)"
+"$eloss" spingen -bc periodic -instances 2 -out per.h5 > /dev/null 2> err.txt
+rc=$?
+[ $rc != 0 ] && [ ! -e per.h5 ] && grep -q "needs -lattice square -bc open" err.txt
+ok $? "periodic lattice refused for exact ground states"
