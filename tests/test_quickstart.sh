@@ -8,7 +8,7 @@ eloss=$(realpath "$1")
 repo=$2
 out=$(mktemp -d /tmp/eloss-quickstart.XXXXXX)
 trap 'rm -rf "$out"' EXIT
-echo "1..4"
+echo "1..6"
 OUT_DIR=$out "$repo/jobs/quickstart" "$eloss" 2 --allow-run-as-root --oversubscribe > "$out/log" 2>&1
 rc=$?
 [ $rc = 0 ] && echo "ok 1 - quickstart exits 0" || { echo "not ok 1 - quickstart exit code $rc"; sed 's/^/# /' "$out/log"; }
@@ -23,3 +23,10 @@ agree() { compare "$1" 1; }
 agree "energy, exp_dist, complete" && agree "energy, lj, covalent bonds" && agree "kabsch-aligned MSE" && echo "ok 2 - energy and Kabsch rows agree on noisy and moved predictions" || echo "not ok 2 - invariant rows differ"
 compare "MSE" 0 && echo "ok 3 - MSE row differs between the two predictions" || echo "not ok 3 - MSE row missing or unchanged by the rigid motions"
 [ -s "$out/grad.npy" ] && echo "ok 4 - gradient written to OUT_DIR/grad.npy" || echo "not ok 4 - no gradient file"
+grep -q "instances: *300" "$out/log" && grep -q "ground-state energy per spin: *-0\.[0-9]* +- 0\.[0-9]" "$out/log"
+[ $? = 0 ] && echo "ok 5 - spin dataset summary: $(grep 'energy per spin' "$out/log" | tr -s ' ')" || echo "not ok 5 - no spin dataset summary"
+/usr/bin/python3 -c "
+import h5py, sys
+f = h5py.File('$out/spin16_quickstart.h5', 'r')
+sys.exit(not (f['ground_state'].shape == (300, 16, 16) and f['samples'].shape == (300, 2, 4, 16, 16)))"
+[ $? = 0 ] && echo "ok 6 - the dataset opens in h5py with the advertised shapes" || echo "not ok 6 - dataset missing or malformed"
