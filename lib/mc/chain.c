@@ -25,7 +25,9 @@ struct mc_chain {
   int first_replica, replicas, degree; /* degree = 2 dim neighbour slots per site */
   mc_algorithm algorithm;
   uint64_t seed, instance;
-  double beta, field;
+  double field;
+  double *betas;       /* (replicas) inverse temperature of each replica */
+  double *energy;      /* (replicas) E(s) kept up to date flip by flip */
   int64_t sweeps;
   int64_t *neighbor;   /* (n, degree), -1 where an open lattice ends */
   double *coupling;    /* (n, degree) */
@@ -33,6 +35,23 @@ struct mc_chain {
   double *uniforms;    /* (n) this sweep's draws of one replica */
   int8_t *spins;       /* (replicas, n) */
 };
+
+/* E(s) of replica r from scratch: every bond is seen from both ends. */
+static double energy_from_scratch(const mc_chain *chain, int replica) {
+  const int8_t *s = chain->spins + (int64_t)replica * chain->lat.n_sites;
+  const int64_t n = chain->lat.n_sites;
+  double bonds = 0, m = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    double h = 0;
+    for (int a = 0; a < chain->degree; ++a) {
+      int64_t j = chain->neighbor[i * chain->degree + a];
+      if (j >= 0) h += chain->coupling[i * chain->degree + a] * s[j];
+    }
+    bonds += s[i] * h;
+    m += s[i];
+  }
+  return -0.5 * bonds - chain->field * m;
+}
 
 static uint64_t mc_purpose(uint64_t base, uint64_t instance) { return base | instance << 8; }
 
@@ -55,14 +74,15 @@ core_status mc_chain_create(const spin_lattice *lat, const double *J, double fie
   c->algorithm = algorithm;
   c->seed = seed;
   c->instance = instance;
-  c->beta = 1.0;
   c->field = field;
   c->neighbor = malloc(sizeof(int64_t) * (size_t)(n * c->degree));
   c->coupling = malloc(sizeof(double) * (size_t)(n * c->degree));
   c->order = malloc(sizeof(int64_t) * (size_t)n);
   c->uniforms = malloc(sizeof(double) * (size_t)n);
   c->spins = malloc((size_t)(n * (replicas > 0 ? replicas : 1)));
-  if (!c->neighbor || !c->coupling || !c->order || !c->uniforms || !c->spins) {
+  c->betas = malloc(sizeof(double) * (size_t)(replicas > 0 ? replicas : 1));
+  c->energy = malloc(sizeof(double) * (size_t)(replicas > 0 ? replicas : 1));
+  if (!c->neighbor || !c->coupling || !c->order || !c->uniforms || !c->spins || !c->betas || !c->energy) {
     mc_chain_destroy(&c);
     return CORE_ERROR(CORE_ERR_MEM, "mc: cannot allocate %d replicas of %lld sites", replicas, (long long)n);
   }
@@ -82,19 +102,26 @@ core_status mc_chain_create(const spin_lattice *lat, const double *J, double fie
       int64_t x = i % lat->L, y = i / lat->L % lat->L, z = lat->dim == 3 ? i / ((int64_t)lat->L * lat->L) : 0;
       if (!colours || (x + y + z) % 2 == colour) c->order[k++] = i;
     }
+  for (int r = 0; r < replicas; ++r) c->betas[r] = 1.0;
   for (int r = 0; r < replicas; ++r) {
     core_rng rng;
     core_rng_init(&rng, seed, mc_purpose(CORE_PURPOSE_INIT, instance), (uint64_t)(first_replica + r));
     for (int64_t i = 0; i < n; ++i) c->spins[r * n + i] = core_rng_u32(&rng) & 1 ? 1 : -1;
+    c->energy[r] = energy_from_scratch(c, r);
   }
   *chain = c;
   return CORE_OK;
 }
 
-void mc_chain_set_beta(mc_chain *chain, double beta) { chain->beta = beta; }
+void mc_chain_set_beta(mc_chain *chain, double beta) {
+  for (int r = 0; r < chain->replicas; ++r) chain->betas[r] = beta;
+}
+
+void mc_chain_set_replica_beta(mc_chain *chain, int replica, double beta) { chain->betas[replica] = beta; }
 
 void mc_chain_set_spins(mc_chain *chain, int replica, const int8_t *spins) {
   memcpy(chain->spins + (int64_t)replica * chain->lat.n_sites, spins, (size_t)chain->lat.n_sites);
+  chain->energy[replica] = energy_from_scratch(chain, replica);
 }
 
 void mc_chain_sweep(mc_chain *chain) {
@@ -106,6 +133,8 @@ void mc_chain_sweep(mc_chain *chain) {
                   (uint64_t)(chain->first_replica + r) << 40 | (uint64_t)chain->sweeps);
     for (int64_t i = 0; i < n; ++i) chain->uniforms[i] = core_rng_uniform(&rng);
     int8_t *s = chain->spins + r * n;
+    const double beta = chain->betas[r];
+    double e = chain->energy[r];
     for (int64_t k = 0; k < n; ++k) {
       const int64_t i = chain->order[k];
       double h = chain->field;
@@ -114,39 +143,31 @@ void mc_chain_sweep(mc_chain *chain) {
         if (j >= 0) h += chain->coupling[i * degree + a] * s[j];
       }
       const double u = chain->uniforms[i];
-      if (chain->algorithm == MC_METROPOLIS) {
-        const double delta = 2.0 * s[i] * h;
-        if (delta <= 0 || u < exp(-chain->beta * delta)) s[i] = (int8_t)-s[i];
-      } else {
-        s[i] = u * (1.0 + exp(-2.0 * chain->beta * h)) < 1.0 ? 1 : -1;
+      const double delta = 2.0 * s[i] * h; /* energy change of flipping s_i */
+      int flip;
+      if (chain->algorithm == MC_METROPOLIS)
+        flip = delta <= 0 || u < exp(-beta * delta);
+      else
+        flip = (u * (1.0 + exp(-2.0 * beta * h)) < 1.0 ? 1 : -1) != s[i];
+      if (flip) {
+        s[i] = (int8_t)-s[i];
+        e += delta;
       }
     }
+    /* Refresh from scratch now and then so rounding never accumulates. */
+    chain->energy[r] = (chain->sweeps + 1) % 1024 == 0 ? energy_from_scratch(chain, r) : e;
   }
   chain->sweeps++;
 }
 
 int64_t mc_chain_sweeps(const mc_chain *chain) { return chain->sweeps; }
 
+
 const int8_t *mc_chain_spins(const mc_chain *chain, int replica) {
   return chain->spins + (int64_t)replica * chain->lat.n_sites;
 }
 
-double mc_chain_energy(const mc_chain *chain, int replica) {
-  const int8_t *s = mc_chain_spins(chain, replica);
-  const int64_t n = chain->lat.n_sites;
-  double bonds = 0, m = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    /* Every bond is seen from both ends: halve. */
-    double h = 0;
-    for (int a = 0; a < chain->degree; ++a) {
-      int64_t j = chain->neighbor[i * chain->degree + a];
-      if (j >= 0) h += chain->coupling[i * chain->degree + a] * s[j];
-    }
-    bonds += s[i] * h;
-    m += s[i];
-  }
-  return -0.5 * bonds - chain->field * m;
-}
+double mc_chain_energy(const mc_chain *chain, int replica) { return chain->energy[replica]; }
 
 double mc_chain_magnetization(const mc_chain *chain, int replica) {
   const int8_t *s = mc_chain_spins(chain, replica);
@@ -163,6 +184,8 @@ void mc_chain_destroy(mc_chain **chain) {
   free(c->order);
   free(c->uniforms);
   free(c->spins);
+  free(c->betas);
+  free(c->energy);
   free(c);
   *chain = NULL;
 }

@@ -100,7 +100,9 @@ typedef struct {
 } core_rng;
 
 /* Purposes used across the suite; new modules add theirs here so streams
- * never collide by accident. */
+ * never collide by accident. Values below 256: a module may fold one more
+ * index into the bits above (purpose | index << 8), as lib/mc does with the
+ * instance number. */
 enum {
   CORE_PURPOSE_TEST = 1,
   CORE_PURPOSE_EDGES = 2,      /* random regular graphs of the pool      */
@@ -108,7 +110,8 @@ enum {
   CORE_PURPOSE_RIGIDITY = 4,   /* generic placements and stresses         */
   CORE_PURPOSE_COUPLINGS = 5,  /* spin-glass couplings of an instance     */
   CORE_PURPOSE_MC = 6,         /* Monte Carlo moves                       */
-  CORE_PURPOSE_INIT = 7        /* initial configurations, weights         */
+  CORE_PURPOSE_INIT = 7,       /* initial configurations, weights         */
+  CORE_PURPOSE_EXCHANGE = 8    /* replica exchanges of parallel tempering */
 };
 
 void core_rng_init(core_rng *rng, uint64_t seed, uint64_t purpose, uint64_t index);
