@@ -2,12 +2,15 @@
  *
  * mc_dataset_generate(comm, opt, stop, progress, &report): collective.
  *
- * File layout (HDF5, I instances of an open L x L lattice):
- *   couplings_h   (I, L, L-1) float64   H[r, c] couples (r, c)-(r, c+1)
- *   couplings_v   (I, L-1, L) float64   V[r, c] couples (r, c)-(r+1, c)
- *   ground_state  (I, L, L)   int8      +-1, canonical sign s[0, 0] = +1
+ * File layout (HDF5, I instances; G = the lattice shape, (L, L) or
+ * (L, L, L) as (z,) y, x):
+ *   couplings_h   (I, L, L-1) float64   open square: H[r, c] couples (r, c)-(r, c+1)
+ *   couplings_v   (I, L-1, L) float64   open square: V[r, c] couples (r, c)-(r+1, c)
+ *   couplings_h/v/z (I, G) float64      periodic: the bond from each site to its
+ *                                       + neighbour along x / y / z, wrapping
+ *   ground_state  (I, G)      int8      +-1, canonical sign s[0, ...] = +1
  *   energy        (I,)        float64   E = -sum J s s of the ground state
- *   samples       (I, B, S, L, L) int8  if samples > 0: S samples at each
+ *   samples       (I, B, S, G) int8     if samples > 0: S samples at each
  *                                       of the B inverse temperatures
  * Root attributes record every option, the seed, the split, the method and
  * how the sign was fixed; `sample_betas` lists the temperatures.
@@ -78,34 +81,72 @@ static core_status checkpoint_read(const char *path, checkpoint *c, int *found) 
 
 /* Per-rank buffers of one batch. */
 typedef struct {
-  double *h, *v, *energy, *J;
-  int8_t *gs, *samples, *spins;
+  double *bonds[3], *energy, *J;
+  int8_t *gs, *samples;
 } batch_buffers;
 
 static void buffers_free(batch_buffers *b) {
-  free(b->h), free(b->v), free(b->energy), free(b->J), free(b->gs), free(b->samples), free(b->spins);
+  for (int d = 0; d < 3; ++d) free(b->bonds[d]);
+  free(b->energy), free(b->J), free(b->gs), free(b->samples);
 }
 
-static core_status create_file(MPI_Comm comm, const mc_dataset_options *opt, const char *path, io_h5 **file) {
+static const char *const bond_names[3] = {"couplings_h", "couplings_v", "couplings_z"};
+
+/* Shape (and its rank) of one instance's bonds along dir, and of its spins. */
+static int bond_shape(const spin_lattice *lat, int dir, int64_t *shape) {
+  const int64_t L = lat->L;
+  if (lat->bc == SPIN_OPEN) { /* open square only */
+    shape[0] = dir == 1 ? L - 1 : L;
+    shape[1] = dir == 0 ? L - 1 : L;
+    return 2;
+  }
+  for (int k = 0; k < lat->dim; ++k) shape[k] = L;
+  return lat->dim;
+}
+
+static int64_t bond_count(const spin_lattice *lat, int dir) {
+  int64_t shape[3], count = 1;
+  int nd = bond_shape(lat, dir, shape);
+  for (int k = 0; k < nd; ++k) count *= shape[k];
+  return count;
+}
+
+static const char *method_text(mc_gs_method method) {
+  switch (method) {
+    case MC_GS_EXACT: return "exact: min-plus transfer matrix (eloss mc_exact_solve)";
+    case MC_GS_TEMPERING: return "parallel tempering: lowest energy visited (not proven optimal)";
+    case MC_GS_ANNEAL: return "simulated annealing: lowest energy visited (not proven optimal)";
+  }
+  return "";
+}
+
+static core_status create_file(MPI_Comm comm, const mc_dataset_options *opt, const spin_lattice *lat,
+                               const char *path, io_h5 **file) {
   const int64_t I = opt->instances, L = opt->L;
   CORE_CALL(io_h5_create(comm, path, file));
   io_h5 *f = *file;
-  int64_t sh[3] = {I, L, L - 1}, sv[3] = {I, L - 1, L}, sg[3] = {I, L, L}, se[1] = {I};
-  CORE_CALL(io_h5_dataset_create(f, "couplings_h", IO_F64, 3, sh));
-  CORE_CALL(io_h5_dataset_create(f, "couplings_v", IO_F64, 3, sv));
-  CORE_CALL(io_h5_dataset_create(f, "ground_state", IO_I8, 3, sg));
+  for (int dir = 0; dir < lat->dim; ++dir) {
+    int64_t shape[4] = {I};
+    int nd = bond_shape(lat, dir, shape + 1);
+    CORE_CALL(io_h5_dataset_create(f, bond_names[dir], IO_F64, nd + 1, shape));
+  }
+  int64_t sg[4] = {I, L, L, L}, se[1] = {I};
+  CORE_CALL(io_h5_dataset_create(f, "ground_state", IO_I8, 1 + lat->dim, sg));
   CORE_CALL(io_h5_dataset_create(f, "energy", IO_F64, 1, se));
   if (opt->samples > 0) {
-    int64_t ss[5] = {I, opt->n_betas, opt->samples, L, L};
-    CORE_CALL(io_h5_dataset_create(f, "samples", IO_I8, 5, ss));
+    int64_t ss[6] = {I, opt->n_betas, opt->samples, L, L, L};
+    CORE_CALL(io_h5_dataset_create(f, "samples", IO_I8, 3 + lat->dim, ss));
     CORE_CALL(io_h5_attr_double(f, "/", "sample_betas", opt->n_betas, opt->betas));
   }
+  char lattice[128];
+  snprintf(lattice, sizeof lattice, "%s, %s boundaries", lat->kind == SPIN_SQUARE ? "square" : "cubic",
+           lat->bc == SPIN_OPEN ? "open" : "periodic");
   CORE_CALL(io_h5_attr_string(f, "/", "options", opt->options_text));
   CORE_CALL(io_h5_attr_string(f, "/", "split", opt->split));
-  CORE_CALL(io_h5_attr_string(f, "/", "lattice", "square, open boundaries"));
+  CORE_CALL(io_h5_attr_string(f, "/", "lattice", lattice));
   CORE_CALL(io_h5_attr_string(f, "/", "hamiltonian", "E = -sum_<ij> J_ij s_i s_j over nearest neighbours"));
-  CORE_CALL(io_h5_attr_string(f, "/", "ground_state_method", "exact: min-plus transfer matrix (eloss mc_exact_solve)"));
-  CORE_CALL(io_h5_attr_string(f, "/", "canonical_sign", "ground states stored with s[0, 0] = +1 (the global flip is also a ground state)"));
+  CORE_CALL(io_h5_attr_string(f, "/", "ground_state_method", method_text(opt->method)));
+  CORE_CALL(io_h5_attr_string(f, "/", "canonical_sign", "ground states stored with s[0, ...] = +1 (the global flip is also a ground state)"));
   CORE_CALL(io_h5_attr_string(f, "/", "degeneracy", "not computed"));
   CORE_CALL(io_h5_attr_string(f, "/", "program", "eloss " ELOSS_VERSION));
   int64_t seed = (int64_t)opt->seed, L64 = L, instances = I;
@@ -118,12 +159,23 @@ static core_status create_file(MPI_Comm comm, const mc_dataset_options *opt, con
 /* The rank's instances [start, start + count) of one batch. */
 static core_status compute_batch(const mc_dataset_options *opt, mc_exact *ex, const spin_lattice *lat, int64_t start,
                                  int64_t count, batch_buffers *b) {
-  const int64_t L = opt->L, n = lat->n_sites, per_sample = n;
+  const int64_t n = lat->n_sites, per_sample = n;
   for (int64_t k = 0; k < count; ++k) {
     const uint64_t instance = (uint64_t)(start + k);
     CORE_CALL(spin_couplings_generate(lat, opt->law, opt->seed, instance, b->J));
-    spin_couplings_to_hv(lat, b->J, b->h + k * L * (L - 1), b->v + k * (L - 1) * L);
-    CORE_CALL(mc_exact_solve(ex, b->J, b->gs + k * n, &b->energy[k]));
+    if (lat->bc == SPIN_OPEN)
+      spin_couplings_to_hv(lat, b->J, b->bonds[0] + k * bond_count(lat, 0), b->bonds[1] + k * bond_count(lat, 1));
+    else
+      for (int dir = 0; dir < lat->dim; ++dir) memcpy(b->bonds[dir] + k * n, b->J + dir * n, sizeof(double) * (size_t)n);
+    switch (opt->method) {
+      case MC_GS_EXACT: CORE_CALL(mc_exact_solve(ex, b->J, b->gs + k * n, &b->energy[k])); break;
+      case MC_GS_TEMPERING:
+        CORE_CALL(mc_tempering(lat, b->J, &opt->search, opt->seed, instance, b->gs + k * n, &b->energy[k], NULL));
+        break;
+      case MC_GS_ANNEAL:
+        CORE_CALL(mc_anneal(lat, b->J, &opt->search, opt->seed, instance, b->gs + k * n, &b->energy[k]));
+        break;
+    }
     for (int beta = 0; beta < opt->n_betas && opt->samples > 0; ++beta) {
       /* Replica `beta` of this instance: its own stream. */
       mc_chain *ch;
@@ -141,10 +193,10 @@ static core_status compute_batch(const mc_dataset_options *opt, mc_exact *ex, co
   return CORE_OK;
 }
 
-static core_status write_batch(io_h5 *f, const mc_dataset_options *opt, int64_t start, int64_t count,
-                               const batch_buffers *b) {
-  CORE_CALL(io_h5_write_rows(f, "couplings_h", IO_F64, start, count, b->h));
-  CORE_CALL(io_h5_write_rows(f, "couplings_v", IO_F64, start, count, b->v));
+static core_status write_batch(io_h5 *f, const mc_dataset_options *opt, const spin_lattice *lat, int64_t start,
+                               int64_t count, const batch_buffers *b) {
+  for (int dir = 0; dir < lat->dim; ++dir)
+    CORE_CALL(io_h5_write_rows(f, bond_names[dir], IO_F64, start, count, b->bonds[dir]));
   CORE_CALL(io_h5_write_rows(f, "ground_state", IO_I8, start, count, b->gs));
   CORE_CALL(io_h5_write_rows(f, "energy", IO_F64, start, count, b->energy));
   if (opt->samples > 0) CORE_CALL(io_h5_write_rows(f, "samples", IO_I8, start, count, b->samples));
@@ -153,7 +205,7 @@ static core_status write_batch(io_h5 *f, const mc_dataset_options *opt, int64_t 
 
 /* Mean and standard error of the ground-state energy per spin over the
  * file's first `done` instances. */
-static core_status summarize(MPI_Comm comm, io_h5 *f, const mc_dataset_options *opt, int64_t done,
+static core_status summarize(MPI_Comm comm, io_h5 *f, const spin_lattice *lat, int64_t done,
                              mc_dataset_report *report) {
   int rank, size;
   MPI_Comm_rank(comm, &rank);
@@ -164,7 +216,7 @@ static core_status summarize(MPI_Comm comm, io_h5 *f, const mc_dataset_options *
   core_status st = e ? CORE_OK : CORE_ERROR(CORE_ERR_MEM, "cannot allocate the energy summary");
   st = core_agree(comm, st);
   if (!st) st = io_h5_read_rows(f, "energy", IO_F64, start, count, e);
-  const double n = (double)opt->L * opt->L;
+  const double n = (double)lat->n_sites;
   for (int64_t k = 0; !st && k < count; ++k) sums[0] += e[k] / n, sums[1] += (e[k] / n) * (e[k] / n);
   free(e);
   MPI_Allreduce(MPI_IN_PLACE, sums, 2, MPI_DOUBLE, MPI_SUM, comm);
@@ -183,10 +235,15 @@ core_status mc_dataset_generate(MPI_Comm comm, const mc_dataset_options *opt, vo
   MPI_Comm_rank(comm, &rank);
   MPI_Comm_size(comm, &size);
   core_status st = CORE_OK;
-  if (opt->instances < 1 || opt->L < 2 || opt->L > MC_EXACT_MAX_L || opt->batch < 1 ||
-      (opt->samples > 0 && (opt->n_betas < 1 || opt->sample_sweeps < 1 || opt->sample_therm < 0)))
-    st = CORE_ERROR(CORE_ERR_ARG, "spingen: need instances >= 1, 2 <= L <= %d, batch >= 1 and, with samples, "
-                                  "at least one beta and sample_sweeps >= 1", (int)MC_EXACT_MAX_L);
+  spin_lattice lat;
+  st = spin_lattice_init(&lat, opt->kind, opt->bc, opt->L);
+  if (!st && opt->method == MC_GS_EXACT && (opt->kind != SPIN_SQUARE || opt->bc != SPIN_OPEN || opt->L > MC_EXACT_MAX_L))
+    st = CORE_ERROR(CORE_ERR_UNSUPPORTED, "spingen: exact ground states need an open square lattice with L <= %d; "
+                                          "use -gs pt or -gs sa", (int)MC_EXACT_MAX_L);
+  if (!st && (opt->instances < 1 || opt->batch < 1 ||
+              (opt->samples > 0 && (opt->n_betas < 1 || opt->sample_sweeps < 1 || opt->sample_therm < 0))))
+    st = CORE_ERROR(CORE_ERR_ARG, "spingen: need instances >= 1, batch >= 1 and, with samples, "
+                                  "at least one beta and sample_sweeps >= 1");
   CORE_CALL(core_agree(comm, st));
   char partial[4200], ckpt_path[4200];
   snprintf(partial, sizeof partial, "%s.partial", opt->out);
@@ -220,28 +277,25 @@ core_status mc_dataset_generate(MPI_Comm comm, const mc_dataset_options *opt, vo
             partial, (long long)done, (long long)opt->instances);
 
   io_h5 *f = NULL;
-  st = resuming ? io_h5_open(comm, partial, &f) : create_file(comm, opt, partial, &f);
+  st = resuming ? io_h5_open(comm, partial, &f) : create_file(comm, opt, &lat, partial, &f);
   st = core_agree(comm, st);
   if (st) {
     io_h5_close(&f);
     return st;
   }
 
-  spin_lattice lat;
   mc_exact *ex = NULL;
   batch_buffers b;
   memset(&b, 0, sizeof b);
-  const int64_t L = opt->L, n = L * L, per_rank = opt->batch;
-  st = spin_lattice_init(&lat, SPIN_SQUARE, SPIN_OPEN, (int)L);
-  if (!st) st = mc_exact_create((int)L, &ex);
+  const int64_t n = lat.n_sites, per_rank = opt->batch;
+  if (opt->method == MC_GS_EXACT) st = mc_exact_create(opt->L, &ex);
   if (!st) {
-    b.h = malloc(sizeof(double) * (size_t)(per_rank * L * (L - 1)));
-    b.v = malloc(sizeof(double) * (size_t)(per_rank * L * (L - 1)));
+    for (int dir = 0; dir < lat.dim; ++dir) b.bonds[dir] = malloc(sizeof(double) * (size_t)(per_rank * bond_count(&lat, dir)));
     b.energy = malloc(sizeof(double) * (size_t)per_rank);
     b.J = malloc(sizeof(double) * (size_t)spin_lattice_bond_slots(&lat));
     b.gs = malloc((size_t)(per_rank * n));
     b.samples = malloc((size_t)(opt->samples > 0 ? per_rank * opt->n_betas * opt->samples * n : 1));
-    if (!b.h || !b.v || !b.energy || !b.J || !b.gs || !b.samples)
+    if (!b.bonds[0] || !b.bonds[1] || (lat.dim == 3 && !b.bonds[2]) || !b.energy || !b.J || !b.gs || !b.samples)
       st = CORE_ERROR(CORE_ERR_MEM, "spingen: cannot allocate a batch of %lld instances", (long long)per_rank);
   }
   st = core_agree(comm, st);
@@ -256,7 +310,7 @@ core_status mc_dataset_generate(MPI_Comm comm, const mc_dataset_options *opt, vo
     core_partition(batch_n, size, rank, &count, &offset);
     st = compute_batch(opt, ex, &lat, done + offset, count, &b);
     st = core_agree(comm, st);
-    if (!st) st = core_agree(comm, write_batch(f, opt, done + offset, count, &b));
+    if (!st) st = core_agree(comm, write_batch(f, opt, &lat, done + offset, count, &b));
     if (st) break;
     done += batch_n;
     core_progress_update(&bar, done);
@@ -274,7 +328,7 @@ core_status mc_dataset_generate(MPI_Comm comm, const mc_dataset_options *opt, vo
       break;
     }
   }
-  if (!st) st = summarize(comm, f, opt, done, report);
+  if (!st) st = summarize(comm, f, &lat, done, report);
   core_status close_st = core_agree(comm, io_h5_close(&f));
   if (!st) st = close_st;
   if (!st && !report->interrupted && rank == 0) {

@@ -139,23 +139,17 @@ core_status mc_anneal(const spin_lattice *lat, const double *J, const mc_search_
 core_status mc_tempering(const spin_lattice *lat, const double *J, const mc_search_options *opt, uint64_t seed,
                          uint64_t instance, int8_t *best, double *best_energy, double *swap_rates);
 
-/* ---- error bars ------------------------------------------------------------ */
-
-/* Mean of a time series x (n) and its error from a jackknife over `blocks`
- * equal blocks (blocks >= 2; blocks longer than the autocorrelation time
- * make the error honest). */
-core_status mc_estimate_mean(const double *x, int64_t n, int blocks, double *mean, double *err);
-
-/* Binder ratio U = 1 - <m^4> / (3 <m^2>^2) from series of m^2 and m^4, with
- * a blocked jackknife error. */
-core_status mc_estimate_binder(const double *m2, const double *m4, int64_t n, int blocks, double *binder,
-                               double *err);
-
 /* ---- spin-glass datasets ------------------------------------------------------ */
 
+typedef enum { MC_GS_EXACT, MC_GS_TEMPERING, MC_GS_ANNEAL } mc_gs_method;
+
 typedef struct {
-  int L;                     /* open L x L square lattice, 2 <= L <= MC_EXACT_MAX_L */
+  spin_lattice_kind kind;    /* square or cubic */
+  spin_boundary bc;          /* open or periodic (cubic: periodic) */
+  int L;                     /* linear size (exact: open square, L <= MC_EXACT_MAX_L) */
   spin_coupling_law law;     /* couplings of instance i: function of (seed, i) */
+  mc_gs_method method;       /* how ground states are found */
+  mc_search_options search;  /* settings of tempering / annealing */
   int64_t instances;
   uint64_t seed;
   const char *split;         /* name recorded in the file ("train", "test") */
@@ -182,8 +176,9 @@ typedef struct {
 } mc_dataset_report;
 
 /* Generate a spin-glass dataset: instances sharded over the ranks of comm
- * in consecutive batches; per instance the couplings, the exact ground state
- * (canonical sign s_0 = +1) and its energy, and optional equilibrium
+ * in consecutive batches; per instance the couplings, the ground state
+ * (exact, or the best state tempering / annealing found; canonical sign
+ * s_0 = +1) and its energy, and optional equilibrium
  * samples; all written collectively to one HDF5 file (see README.md for the
  * layout). The data of instance i depend only on (options, i): the file's
  * datasets are identical for any number of ranks. Finished instances are
@@ -193,6 +188,18 @@ typedef struct {
  * appears by rename only when every instance is in. Collective. */
 core_status mc_dataset_generate(MPI_Comm comm, const mc_dataset_options *opt, volatile sig_atomic_t *stop,
                                 FILE *progress, mc_dataset_report *report);
+
+/* ---- error bars ------------------------------------------------------------ */
+
+/* Mean of a time series x (n) and its error from a jackknife over `blocks`
+ * equal blocks (blocks >= 2; blocks longer than the autocorrelation time
+ * make the error honest). */
+core_status mc_estimate_mean(const double *x, int64_t n, int blocks, double *mean, double *err);
+
+/* Binder ratio U = 1 - <m^4> / (3 <m^2>^2) from series of m^2 and m^4, with
+ * a blocked jackknife error. */
+core_status mc_estimate_binder(const double *m2, const double *m4, int64_t n, int blocks, double *binder,
+                               double *err);
 
 /* Exact internal energy per spin of the 2D Ising ferromagnet (J = 1) on a
  * periodic L x L torus at inverse temperature beta, from Kaufman's
