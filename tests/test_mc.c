@@ -33,7 +33,7 @@ static double brute_force_energy(int L, double beta) {
 
 int main(int argc, char **argv) {
   MPI_Init(&argc, &argv);
-  tap_plan(3 + 6 + 2 + 3 + 2);
+  tap_plan(3 + 6 + 2 + 3 + 2 + 3);
   const double betas[3] = {0.3, 0.4406868, 0.6};
 
   for (int k = 0; k < 3; ++k) {
@@ -156,6 +156,37 @@ int main(int argc, char **argv) {
     mc_chain_destroy(&shard);
     mc_chain_destroy(&two), mc_chain_destroy(&five), mc_chain_destroy(&again);
   }
+
+  /* The FFTW structure factor against a direct Fourier sum, 2D and 3D. */
+  for (int kind = 0; kind < 2; ++kind) {
+    spin_lattice lat;
+    spin_lattice_init(&lat, kind ? SPIN_CUBIC : SPIN_SQUARE, SPIN_PERIODIC, kind ? 4 : 6);
+    int8_t a[64], b[64];
+    core_rng rng;
+    core_rng_init(&rng, 12, CORE_PURPOSE_TEST, (uint64_t)kind);
+    for (int64_t x = 0; x < lat.n_sites; ++x) a[x] = core_rng_u32(&rng) & 1 ? 1 : -1, b[x] = core_rng_u32(&rng) & 1 ? 1 : -1;
+    mc_overlap *ov;
+    mc_overlap_create(&lat, &ov);
+    double q, chik, direct = 0, qsum = 0;
+    mc_overlap_measure(ov, a, b, &q, &chik);
+    for (int d = 0; d < lat.dim; ++d) {
+      double re = 0, im = 0;
+      for (int64_t x = 0; x < lat.n_sites; ++x) {
+        int64_t coord = d == 0 ? x % lat.L : d == 1 ? x / lat.L % lat.L : x / (lat.L * lat.L);
+        double phase = 2 * CORE_PI * coord / lat.L;
+        re += a[x] * b[x] * cos(phase), im -= a[x] * b[x] * sin(phase);
+      }
+      direct += (re * re + im * im) / lat.n_sites / lat.dim;
+    }
+    for (int64_t x = 0; x < lat.n_sites; ++x) qsum += a[x] * b[x];
+    tap_ok(fabs(chik - direct) < 1e-12 * fmax(1, direct) && q == qsum / lat.n_sites,
+           "%s: FFTW chi(k_min) %.12f = direct Fourier sum %.12f; q = mean overlap", kind ? "cubic 4^3" : "square 6^2",
+           chik, direct);
+    mc_overlap_destroy(&ov);
+  }
+  tap_ok(mc_correlation_length(8, 64.0, 64.0) == 0.0 &&
+             fabs(mc_correlation_length(8, 5.0, 1.0) - 2.0 / (2 * sin(CORE_PI / 8))) < 1e-12,
+         "second-moment correlation length formula");
 
   /* Jackknife on iid normal data. */
   {

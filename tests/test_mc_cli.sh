@@ -13,9 +13,9 @@ ok() { n=$((n + 1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok 
 echo "1..6"
 args=(-L 8 -couplings ferro -beta 0.3 -therm 200 -sweeps 4000 -replicas 6 -seed 5)
 o1=$("${mpi[@]}" -n 1 "$eloss" mc "${args[@]}" 2>/dev/null)
-for name in energy_per_spin abs_m m2 binder; do echo "$o1" | grep -q "^$name=[-0-9.e]* err=[0-9.e-]*$" || bad=1; done
+for name in energy_per_spin abs_m m2 binder abs_q q2 binder_q xi_sg; do echo "$o1" | grep -q "^$name=[-0-9.e]* err=[0-9.e-]*$" || bad=1; done
 echo "$o1" | grep -q '^ns_per_update=' && [ -z "${bad:-}" ]
-ok $? "prints energy_per_spin, abs_m, m2, binder with err=, then ns_per_update"
+ok $? "prints energy_per_spin, abs_m, m2, binder, abs_q, q2, binder_q, xi_sg with err=, then ns_per_update"
 for np_ in 2 4; do
   o=$("${mpi[@]}" -n $np_ "$eloss" mc "${args[@]}" 2>/dev/null)
   "$py" - "$o1" "$o" <<'PY'

@@ -18,7 +18,8 @@
 
 /* Jackknife of f(<a>, <b>) over blocks; b may be NULL. */
 static core_status jackknife(const double *a, const double *b, int64_t n, int blocks,
-                             double (*f)(double, double), double *value, double *err) {
+                             double (*f)(double, double, const void *), const void *ctx, double *value,
+                             double *err) {
   CORE_CHECK(blocks >= 2 && n >= blocks, CORE_ERR_ARG,
              "mc: a jackknife needs at least 2 blocks and one sample per block (n = %lld, blocks = %d)",
              (long long)n, blocks);
@@ -36,8 +37,8 @@ static core_status jackknife(const double *a, const double *b, int64_t n, int bl
     ta += sa[k], tb += sb[k];
   }
   const double total = (double)(len * blocks), rest = (double)(len * (blocks - 1));
-  *value = f(ta / total, tb / total);
-  for (int k = 0; k < blocks; ++k) est[k] = f((ta - sa[k]) / rest, (tb - sb[k]) / rest);
+  *value = f(ta / total, tb / total, ctx);
+  for (int k = 0; k < blocks; ++k) est[k] = f((ta - sa[k]) / rest, (tb - sb[k]) / rest, ctx);
   double mean_est = gsl_stats_mean(est, 1, (size_t)blocks), sum = 0;
   for (int k = 0; k < blocks; ++k) sum += (est[k] - mean_est) * (est[k] - mean_est);
   *err = sqrt((blocks - 1.0) / blocks * sum);
@@ -45,20 +46,32 @@ static core_status jackknife(const double *a, const double *b, int64_t n, int bl
   return CORE_OK;
 }
 
-static double first(double a, double b) {
-  (void)b;
+static double first(double a, double b, const void *ctx) {
+  (void)b, (void)ctx;
   return a;
 }
 
-static double binder(double m2, double m4) { return m2 > 0 ? 1.0 - m4 / (3.0 * m2 * m2) : 0.0; }
+static double binder(double m2, double m4, const void *ctx) {
+  (void)ctx;
+  return m2 > 0 ? 1.0 - m4 / (3.0 * m2 * m2) : 0.0;
+}
+
+static double xi_of(double chi0, double chik, const void *ctx) {
+  return mc_correlation_length(*(const int *)ctx, chi0, chik);
+}
 
 core_status mc_estimate_mean(const double *x, int64_t n, int blocks, double *mean, double *err) {
-  return jackknife(x, NULL, n, blocks, first, mean, err);
+  return jackknife(x, NULL, n, blocks, first, NULL, mean, err);
 }
 
 core_status mc_estimate_binder(const double *m2, const double *m4, int64_t n, int blocks, double *value,
                                double *err) {
-  return jackknife(m2, m4, n, blocks, binder, value, err);
+  return jackknife(m2, m4, n, blocks, binder, NULL, value, err);
+}
+
+core_status mc_estimate_xi(int L, const double *chi0, const double *chik, int64_t n, int blocks, double *xi,
+                           double *err) {
+  return jackknife(chi0, chik, n, blocks, xi_of, &L, xi, err);
 }
 
 /* log(|x|) and sign, accumulated over a product. */

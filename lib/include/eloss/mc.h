@@ -189,6 +189,27 @@ typedef struct {
 core_status mc_dataset_generate(MPI_Comm comm, const mc_dataset_options *opt, volatile sig_atomic_t *stop,
                                 FILE *progress, mc_dataset_report *report);
 
+/* ---- overlaps and the spin-glass correlation length ---------------------- */
+
+typedef struct mc_overlap mc_overlap;
+
+/* FFTW plan and buffers for the overlap field of a lattice. Local. */
+core_status mc_overlap_create(const spin_lattice *lat, mc_overlap **ov);
+
+/* Overlap of two configurations: q = (1/N) sum_x a_x b_x, and the
+ * spin-glass structure factor at the smallest non-zero wave vector,
+ * chi(k_min) = (1/N) |sum_x a_x b_x e^{i k_min . x}|^2 averaged over the
+ * lattice directions, from an FFTW transform of the overlap field (which
+ * also gives chi(0) = N q^2). Local. */
+void mc_overlap_measure(mc_overlap *ov, const int8_t *a, const int8_t *b, double *q, double *chi_kmin);
+
+void mc_overlap_destroy(mc_overlap **ov);
+
+/* Second-moment correlation length from chi(0) = N <q^2> and chi(k_min):
+ * xi = sqrt(chi(0) / chi(k_min) - 1) / (2 sin(pi / L)) (0 if the ratio is
+ * below 1). Pure. */
+double mc_correlation_length(int L, double chi0, double chi_kmin);
+
 /* ---- error bars ------------------------------------------------------------ */
 
 /* Mean of a time series x (n) and its error from a jackknife over `blocks`
@@ -197,9 +218,14 @@ core_status mc_dataset_generate(MPI_Comm comm, const mc_dataset_options *opt, vo
 core_status mc_estimate_mean(const double *x, int64_t n, int blocks, double *mean, double *err);
 
 /* Binder ratio U = 1 - <m^4> / (3 <m^2>^2) from series of m^2 and m^4, with
- * a blocked jackknife error. */
+ * a blocked jackknife error (also for the overlap: pass q^2 and q^4). */
 core_status mc_estimate_binder(const double *m2, const double *m4, int64_t n, int blocks, double *binder,
                                double *err);
+
+/* Correlation length xi from series of chi(0) and chi(k_min), with a
+ * blocked jackknife error. */
+core_status mc_estimate_xi(int L, const double *chi0, const double *chik, int64_t n, int blocks, double *xi,
+                           double *err);
 
 /* Exact internal energy per spin of the 2D Ising ferromagnet (J = 1) on a
  * periodic L x L torus at inverse temperature beta, from Kaufman's
