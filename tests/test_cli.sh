@@ -11,10 +11,8 @@ py=/usr/bin/python3
 mpi=("$mpiexec" --allow-run-as-root --oversubscribe)
 work=$(mktemp -d /tmp/eloss-cli.XXXXXX)
 trap 'rm -rf "$work"' EXIT
+source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 cd "$work"
-n=0
-fails=0
-ok() { n=$((n + 1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fails=$((fails + 1)); fi; }
 echo "1..20"
 
 # Data: 7 structures of 11 atoms in 3D, a prediction, a complete edge list.
@@ -102,4 +100,4 @@ bad "unknown option" "-bogus" -pred pred.npy -ref ref.npy -bogus 3
 bad "missing file" "nothere.npy: cannot open" -pred nothere.npy -ref ref.npy
 bad "edge outside the structures" "outside_edges.npy: edge 1 = (3, 11) has vertex index 11" -pred pred.npy -ref ref.npy -edges outside_edges.npy
 bad "float edge list" "float_edges.npy: expected an int32 or int64 edge list" -pred pred.npy -ref ref.npy -edges float_edges.npy
-[ $fails = 0 ]
+tap_exit

@@ -8,9 +8,8 @@ eloss=$(realpath "$1")
 py=/usr/bin/python3
 work=$(mktemp -d /tmp/eloss-gs.XXXXXX)
 trap 'rm -rf "$work"' EXIT
+source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 cd "$work"
-n=0
-ok() { n=$((n + 1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fi; }
 echo "1..7"
 "$py" - <<'PY'
 import itertools
@@ -54,3 +53,4 @@ bad "lattice too wide" "L = 21 is wider" -jh H21.npy -jv V21.npy
 bad "NaN coupling" "Hnan.npy: non-finite coupling" -jh Hnan.npy -jv V12.npy
 bad "missing -jv" "-jv is required" -jh H12.npy
 bad "unknown option" "-L" -jh H12.npy -jv V12.npy -L 12
+tap_exit

@@ -8,8 +8,7 @@ set -uo pipefail
 eloss=$(realpath "$1")
 mpi=("$2" --allow-run-as-root --oversubscribe)
 py=/usr/bin/python3
-n=0
-ok() { n=$((n + 1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fi; }
+source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 echo "1..6"
 args=(-L 8 -couplings ferro -beta 0.3 -therm 200 -sweeps 4000 -replicas 6 -seed 5)
 o1=$("${mpi[@]}" -n 1 "$eloss" mc "${args[@]}" 2>/dev/null)
@@ -45,3 +44,4 @@ rc=$?
 [ $rc != 0 ] && grep -q "sweeps >= -blocks" err.txt
 ok $? "fewer sweeps than jackknife blocks refused"
 rm -f err.txt
+tap_exit

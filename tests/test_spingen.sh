@@ -13,9 +13,8 @@ mpi=("$2" --allow-run-as-root --oversubscribe)
 py=/usr/bin/python3
 work=$(mktemp -d /tmp/eloss-spingen.XXXXXX)
 trap 'rm -rf "$work"' EXIT
+source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 cd "$work"
-n=0
-ok() { n=$((n + 1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fi; }
 echo "1..10"
 args=(-L 10 -instances 37 -seed 11 -samples 3 -sample_betas 0.4,1.5 -sample_therm 50 -sample_sweeps 5 -batch 4)
 for np_ in 1 2 4; do "${mpi[@]}" -n $np_ "$eloss" spingen "${args[@]}" -out np$np_.h5 > np$np_.out 2> np$np_.err; done
@@ -124,3 +123,4 @@ sys.exit(not good)
 PY
 [ $rc = 0 ] && [ $? = 0 ]
 ok $? "periodic square (sa) and cubic (pt, the default there) datasets: rank-independent, energies match the stored wrap-around bonds"
+tap_exit

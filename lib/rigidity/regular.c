@@ -22,7 +22,7 @@
  *   n > k + 1 in practice; kept so the loop provably ends). Local.
  *
  * Algorithm.
- * 1. Configuration model: n k half-edges ("stubs"), vertex v owning k of
+ * 1. Configuration model: n k half-edges, vertex v owning k of
  *    them, are shuffled (Fisher-Yates) and paired consecutively. This is a
  *    uniform random k-regular multigraph; for fixed k it contains on average
  *    (k-1)/2 self-loops and (k-1)^2/4 repeated pairs, so O(1) defects.
@@ -70,27 +70,27 @@ static void adjacency_replace(int32_t *adj, int k, int32_t a, int32_t from, int3
 }
 
 /* Configuration-model pairing: edges (E, 2) and adjacency slots (n, k). */
-static void regular_pair_stubs(int64_t n, int k, core_rng *rng, int32_t *stubs,
+static void regular_pair_half_edges(int64_t n, int k, core_rng *rng, int32_t *half_edges,
                                int32_t *edges, int32_t *adj) {
   int64_t m = n * k;
-  for (int64_t i = 0; i < m; ++i) stubs[i] = (int32_t)(i / k);
+  for (int64_t i = 0; i < m; ++i) half_edges[i] = (int32_t)(i / k);
   for (int64_t i = m - 1; i > 0; --i) {
     int64_t j = (int64_t)core_rng_below(rng, (uint64_t)i + 1);
-    int32_t t = stubs[i];
-    stubs[i] = stubs[j];
-    stubs[j] = t;
+    int32_t t = half_edges[i];
+    half_edges[i] = half_edges[j];
+    half_edges[j] = t;
   }
-  /* The shuffled stubs are consumed pairwise; stubs is reused as a per-vertex
+  /* The shuffled half_edges are consumed pairwise; half_edges is reused as a per-vertex
    * fill counter afterwards, so copy the pairs out first. */
   for (int64_t e = 0; e < m / 2; ++e) {
-    edges[2 * e] = stubs[2 * e];
-    edges[2 * e + 1] = stubs[2 * e + 1];
+    edges[2 * e] = half_edges[2 * e];
+    edges[2 * e + 1] = half_edges[2 * e + 1];
   }
-  for (int64_t v = 0; v < n; ++v) stubs[v] = 0;
+  for (int64_t v = 0; v < n; ++v) half_edges[v] = 0;
   for (int64_t e = 0; e < m / 2; ++e) {
     int32_t u = edges[2 * e], v = edges[2 * e + 1];
-    adj[(int64_t)u * k + stubs[u]++] = v;
-    adj[(int64_t)v * k + stubs[v]++] = u;
+    adj[(int64_t)u * k + half_edges[u]++] = v;
+    adj[(int64_t)v * k + half_edges[v]++] = u;
   }
 }
 
@@ -146,10 +146,10 @@ core_status rigidity_regular_graph(int64_t n, int k, core_rng *rng, int32_t *edg
              (long long)n, k);
 
   int64_t m = n * k, n_edges = m / 2;
-  int32_t *stubs = malloc(sizeof(int32_t) * (size_t)m); /* (n k) shuffle, then (n) fill */
+  int32_t *half_edges = malloc(sizeof(int32_t) * (size_t)m); /* (n k) shuffle, then (n) fill */
   int32_t *adj = malloc(sizeof(int32_t) * (size_t)m);   /* (n, k) neighbour slots */
-  if (!stubs || !adj) {
-    free(stubs);
+  if (!half_edges || !adj) {
+    free(half_edges);
     free(adj);
     return CORE_ERROR(CORE_ERR_MEM,
                       "rigidity_regular_graph: cannot allocate 2 x %lld int32 for n = %lld, k = %d",
@@ -157,10 +157,10 @@ core_status rigidity_regular_graph(int64_t n, int k, core_rng *rng, int32_t *edg
   }
   int simple = 0;
   for (int attempt = 0; attempt < REGULAR_RESTARTS && !simple; ++attempt) {
-    regular_pair_stubs(n, k, rng, stubs, edges, adj);
+    regular_pair_half_edges(n, k, rng, half_edges, edges, adj);
     simple = regular_repair(n_edges, k, rng, edges, adj);
   }
-  free(stubs);
+  free(half_edges);
   free(adj);
   CORE_CHECK(simple, CORE_ERR_NUMERIC,
              "rigidity_regular_graph: no simple %d-regular graph on %lld vertices after %d pairings",

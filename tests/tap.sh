@@ -1,0 +1,15 @@
+# TAP helpers for the shell tests (sourced, not run):
+#   ok <status> <description>   prints "ok N - ..." or "not ok N - ..."
+#   tap_exit                    exit status: 0 iff every check passed
+tap_count=0
+tap_failed=0
+ok() {
+  tap_count=$((tap_count + 1))
+  if [ "$1" = 0 ]; then
+    echo "ok $tap_count - $2"
+  else
+    echo "not ok $tap_count - $2"
+    tap_failed=$((tap_failed + 1))
+  fi
+}
+tap_exit() { [ "$tap_failed" = 0 ]; }
