@@ -23,6 +23,75 @@ static const char help[] =
     "Every random number is a function of (seed, instance, replica, sweep, site), so the\n"
     "chains do not depend on the number of ranks. Progress goes to stderr.\n";
 
+typedef struct {
+  const spin_lattice *lat;
+  spin_coupling_law law;
+  uint64_t seed, instance;
+  mc_algorithm algorithm;
+  int temps;
+  double beta_min, beta_max;
+  int therm, sweeps, blocks, adapt;
+} tempering_run;
+
+/* Parallel tempering mode: temperatures over the ranks, observables of the
+ * coldest temperature, then the ladder and its exchange rates. Returns the
+ * exit code. */
+static int run_tempering(const tempering_run *run) {
+  int rank;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  const int64_t n = run->lat->n_sites;
+  double *J = malloc(sizeof(double) * (size_t)spin_lattice_bond_slots(run->lat));
+  double *series = calloc((size_t)(4 * run->sweeps), sizeof(double)); /* E/N, |m|, m^2, m^4 at the coldest */
+  double *rates = malloc(sizeof(double) * (size_t)run->temps);
+  mc_pt *pt = NULL;
+  core_status st = J && series && rates ? CORE_OK : CORE_ERROR(CORE_ERR_MEM, "cannot allocate the tempering run");
+  if (!st) st = spin_couplings_generate(run->lat, run->law, run->seed, run->instance, J);
+  st = core_agree(MPI_COMM_WORLD, st);
+  if (!st)
+    st = mc_pt_create(MPI_COMM_WORLD, run->lat, J, run->temps, run->beta_min, run->beta_max, run->algorithm, run->seed,
+                      run->instance, &pt);
+  core_progress progress;
+  core_progress_start(&progress, "eloss mc tempering sweeps", run->therm + run->sweeps, rank == 0 ? stderr : NULL);
+  double measured = 0;
+  for (int t = 0; !st && t < run->therm + run->sweeps; ++t) {
+    const double t0 = core_time();
+    mc_pt_sweep(pt);
+    if (t >= run->therm) measured += core_time() - t0;
+    st = mc_pt_exchange(pt);
+    if (run->adapt > 0 && t < run->therm && (t + 1) % run->adapt == 0) mc_pt_adapt(pt);
+    if (run->adapt > 0 && t + 1 == run->therm) mc_pt_adapt(pt); /* rates below cover the measurement */
+    if (t >= run->therm) {
+      const int64_t k = t - run->therm;
+      const double m = mc_pt_magnetization_at(pt, run->temps - 1);
+      series[k] = mc_pt_energy_at(pt, run->temps - 1) / (double)n;
+      series[run->sweeps + k] = fabs(m);
+      series[2 * run->sweeps + k] = m * m;
+      series[3 * run->sweeps + k] = m * m * m * m;
+    }
+    core_progress_update(&progress, t + 1);
+  }
+  double value[4], err[4];
+  for (int k = 0; k < 3 && !st; ++k) st = mc_estimate_mean(series + k * run->sweeps, run->sweeps, run->blocks, &value[k], &err[k]);
+  if (!st) st = mc_estimate_binder(series + 2 * run->sweeps, series + 3 * run->sweeps, run->sweeps, run->blocks, &value[3], &err[3]);
+  double total_time = 0;
+  MPI_Allreduce(&measured, &total_time, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+  if (!st && rank == 0) {
+    const char *names[4] = {"energy_per_spin", "abs_m", "m2", "binder"};
+    for (int k = 0; k < 4; ++k) printf("%s=%.10g err=%.3g\n", names[k], value[k], err[k]);
+    const double *betas = mc_pt_betas(pt);
+    mc_pt_rates(pt, rates);
+    printf("pt_betas=");
+    for (int k = 0; k < run->temps; ++k) printf("%s%.6g", k ? "," : "", betas[k]);
+    printf("\npt_exchange_rates=");
+    for (int k = 0; k + 1 < run->temps; ++k) printf("%s%.3f", k ? "," : "", rates[k]);
+    printf("\nns_per_update=%.4g\n", 1e9 * total_time / ((double)run->sweeps * run->temps * (double)n));
+  }
+  int code = st ? app_report("mc", st) : 0;
+  mc_pt_destroy(&pt);
+  free(J), free(series), free(rates);
+  return code;
+}
+
 int app_mc(int argc, char **argv) {
   PetscCall(app_initialize(&argc, &argv, help));
   int rank, size;
@@ -34,7 +103,9 @@ int app_mc(int argc, char **argv) {
   PetscInt lattice = 0, bc = 1, law = 0, algorithm = 0, L = 16, therm = 1000, sweeps = 10000, replicas = 8;
   PetscInt seed = 0, instance = 0, blocks = 20;
   PetscReal beta = 0.4406868, field = 0.0;
-  PetscBool cold = PETSC_FALSE, set;
+  PetscBool cold = PETSC_FALSE, replicas_set = PETSC_FALSE, set;
+  PetscInt pt_temps = 0, pt_adapt = 0;
+  PetscReal pt_beta_min = 0.1;
   PetscOptionsBegin(PETSC_COMM_WORLD, NULL, "eloss mc options", NULL);
   PetscCall(PetscOptionsEList("-lattice", "lattice", NULL, lattices, 2, lattices[lattice], &lattice, &set));
   PetscCall(PetscOptionsInt("-L", "linear size", NULL, L, &L, &set));
@@ -48,10 +119,17 @@ int app_mc(int argc, char **argv) {
                               &algorithm, &set));
   PetscCall(PetscOptionsInt("-therm", "sweeps discarded before measuring", NULL, therm, &therm, &set));
   PetscCall(PetscOptionsInt("-sweeps", "measured sweeps", NULL, sweeps, &sweeps, &set));
-  PetscCall(PetscOptionsInt("-replicas", "independent replicas (sharded over ranks)", NULL, replicas, &replicas, &set));
+  PetscCall(PetscOptionsInt("-replicas", "independent replicas (sharded over ranks)", NULL, replicas, &replicas,
+                            &replicas_set));
   PetscCall(PetscOptionsInt("-seed", "random seed", NULL, seed, &seed, &set));
   PetscCall(PetscOptionsInt("-blocks", "jackknife blocks of the measured series", NULL, blocks, &blocks, &set));
   PetscCall(PetscOptionsBool("-cold", "start every replica from all spins up", NULL, cold, &cold, &set));
+  PetscCall(PetscOptionsInt("-pt_temperatures", "parallel tempering: temperatures over the ranks (0: off); "
+                            "observables are measured at the coldest, -beta", NULL, pt_temps, &pt_temps, &set));
+  PetscCall(PetscOptionsReal("-pt_beta_min", "parallel tempering: hottest inverse temperature", NULL, pt_beta_min,
+                             &pt_beta_min, &set));
+  PetscCall(PetscOptionsInt("-pt_adapt", "parallel tempering: retune the ladder every this many thermalisation "
+                            "sweeps (0: fixed geometric ladder)", NULL, pt_adapt, &pt_adapt, &set));
   PetscOptionsEnd();
   PetscBool stop;
   int code;
@@ -62,10 +140,18 @@ int app_mc(int argc, char **argv) {
   if (therm < 0 || sweeps < blocks || blocks < 2 || replicas < 1 || seed < 0 || instance < 0 || !(beta >= 0))
     st = CORE_ERROR(CORE_ERR_ARG, "need -therm >= 0, -sweeps >= -blocks >= 2, -replicas >= 1, -seed >= 0, "
                                   "-instance >= 0 and -beta >= 0");
+  if (!st && pt_temps > 0 && (replicas_set || cold || pt_temps < 2 || !(pt_beta_min > 0) || pt_beta_min > beta || pt_adapt < 0))
+    st = CORE_ERROR(CORE_ERR_ARG, "-pt_temperatures needs >= 2 temperatures, 0 < -pt_beta_min <= -beta, -pt_adapt >= 0, "
+                                  "and does not combine with -replicas or -cold");
   spin_lattice lat;
   if (!st) st = spin_lattice_init(&lat, lattice ? SPIN_CUBIC : SPIN_SQUARE, bc ? SPIN_PERIODIC : SPIN_OPEN, (int)L);
   st = core_agree(MPI_COMM_WORLD, st);
   if (st) return app_finalize(app_report("mc", st));
+  if (pt_temps > 0) {
+    tempering_run run = {&lat, (spin_coupling_law)law, (uint64_t)seed, (uint64_t)instance, algorithm ? MC_HEATBATH : MC_METROPOLIS,
+                         (int)pt_temps, pt_beta_min, beta, (int)therm, (int)sweeps, (int)blocks, (int)pt_adapt};
+    return app_finalize(run_tempering(&run));
+  }
   if (rank == 0) {
     fprintf(stderr, "eloss mc: %s L=%d %s, %s couplings (seed %d, instance %d), beta=%g field=%g, %s, %d+%d sweeps, %d replicas on %d ranks\n",
             lattices[lattice], (int)L, bcs[bc], laws[law], (int)seed, (int)instance, (double)beta, (double)field,

@@ -9,7 +9,7 @@ eloss=$(realpath "$1")
 mpi=("$2" --allow-run-as-root --oversubscribe)
 py=/usr/bin/python3
 source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
-echo "1..6"
+echo "1..9"
 args=(-L 8 -couplings ferro -beta 0.3 -therm 200 -sweeps 4000 -replicas 6 -seed 5)
 o1=$("${mpi[@]}" -n 1 "$eloss" mc "${args[@]}" 2>/dev/null)
 for name in energy_per_spin abs_m m2 binder abs_q q2 binder_q xi_sg; do echo "$o1" | grep -q "^$name=[-0-9.e]* err=[0-9.e-]*$" || bad=1; done
@@ -43,5 +43,24 @@ ok $? "open cubic lattice refused: $(cat err.txt)"
 rc=$?
 [ $rc != 0 ] && grep -q "sweeps >= -blocks" err.txt
 ok $? "fewer sweeps than jackknife blocks refused"
+rm -f err.txt
+# Parallel tempering over ranks: the ordered 8 x 8 ferromagnet from random
+# starts, measured at the coldest temperature against Kaufman (-1.909066...
+# at beta = 0.6, from mc_ising2d_exact_energy), identical on 1 and 2 ranks.
+pt=(-L 8 -couplings ferro -beta 0.6 -pt_temperatures 6 -pt_beta_min 0.25 -pt_adapt 100 -therm 800 -sweeps 4000)
+p1=$("${mpi[@]}" -n 1 "$eloss" mc "${pt[@]}" 2>/dev/null)
+p2=$("${mpi[@]}" -n 2 "$eloss" mc "${pt[@]}" 2>/dev/null)
+[ "$(echo "$p1" | grep -v ns_per_update)" = "$(echo "$p2" | grep -v ns_per_update)" ] && echo "$p1" | grep -q "^pt_exchange_rates=0\."
+ok $? "tempering: 1 and 2 ranks print the same estimates, ladder and exchange rates"
+"$py" - "$p1" <<'PY'
+import sys
+line = [l for l in sys.argv[1].splitlines() if l.startswith("energy_per_spin=")][0]
+value, err = float(line.split("=")[1].split()[0]), float(line.split("err=")[1])
+sys.exit(not abs(value - (-1.909066)) < 3 * err + 1e-6)
+PY
+ok $? "tempering: coldest energy within 3 sigma of the exact -1.909066 ($(echo "$p1" | head -1))"
+"$eloss" mc -pt_temperatures 4 -replicas 4 > /dev/null 2> err.txt
+[ $? != 0 ] && grep -q "does not combine with -replicas" err.txt
+ok $? "tempering with -replicas refused"
 rm -f err.txt
 tap_exit

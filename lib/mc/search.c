@@ -6,9 +6,8 @@
  * visited, in canonical sign, and are pure functions of (lattice, J,
  * options, seed, instance).
  *
- * Tempering exchanges configurations by exchanging temperatures: replica
- * slot r keeps its spins and its random stream, and the ladder position of
- * each slot is permuted, which moves no spins. */
+ * Tempering runs on mc_pt (tempering.c) over MPI_COMM_SELF: one instance
+ * per rank, as the dataset generator shards instances. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,7 +37,7 @@ static core_status check(const mc_search_options *opt) {
   return CORE_OK;
 }
 
-static double ladder(const mc_search_options *opt, int k, int count) {
+static double schedule(const mc_search_options *opt, int k, int count) {
   if (count <= 1) return opt->beta_max;
   return opt->beta_min * pow(opt->beta_max / opt->beta_min, (double)k / (count - 1));
 }
@@ -64,7 +63,7 @@ core_status mc_anneal(const spin_lattice *lat, const double *J, const mc_search_
   CORE_CALL(mc_chain_create(lat, J, 0.0, 0, opt->replicas, opt->algorithm, seed, instance, &ch));
   *best_energy = INFINITY;
   for (int k = 0; k < opt->sweeps; ++k) {
-    mc_chain_set_beta(ch, ladder(opt, k, opt->sweeps));
+    mc_chain_set_beta(ch, schedule(opt, k, opt->sweeps));
     mc_chain_sweep(ch);
     /* The record only matters once the runs are cold: the last third. */
     if (3 * k >= 2 * opt->sweeps)
@@ -79,47 +78,20 @@ core_status mc_anneal(const spin_lattice *lat, const double *J, const mc_search_
 core_status mc_tempering(const spin_lattice *lat, const double *J, const mc_search_options *opt, uint64_t seed,
                          uint64_t instance, int8_t *best, double *best_energy, double *swap_rates) {
   CORE_CALL(check(opt));
-  const int T = opt->replicas;
-  mc_chain *ch;
-  CORE_CALL(mc_chain_create(lat, J, 0.0, 0, T, opt->algorithm, seed, instance, &ch));
-  int *slot = malloc(sizeof(int) * (size_t)T);        /* slot[k]: replica at ladder position k */
-  double *energy = malloc(sizeof(double) * (size_t)T); /* by replica */
-  long *accepted = calloc((size_t)T, sizeof(long)), *tried = calloc((size_t)T, sizeof(long));
-  if (!slot || !energy || !accepted || !tried) {
-    free(slot), free(energy), free(accepted), free(tried);
-    mc_chain_destroy(&ch);
-    return CORE_ERROR(CORE_ERR_MEM, "mc: cannot allocate a tempering ladder of %d", T);
-  }
-  for (int k = 0; k < T; ++k) slot[k] = k, mc_chain_set_replica_beta(ch, k, ladder(opt, k, T));
+  mc_pt *pt;
+  CORE_CALL(mc_pt_create(MPI_COMM_SELF, lat, J, opt->replicas, opt->beta_min, opt->beta_max, opt->algorithm, seed,
+                         instance, &pt));
+  mc_chain *ch = mc_pt_chain(pt, NULL, NULL);
   *best_energy = INFINITY;
-  for (int t = 0; t < opt->sweeps; ++t) {
-    mc_chain_sweep(ch);
-    for (int r = 0; r < T; ++r) {
-      energy[r] = mc_chain_energy(ch, r);
-      if (energy[r] < *best_energy) {
-        *best_energy = energy[r];
-        memcpy(best, mc_chain_spins(ch, r), (size_t)lat->n_sites);
-      }
-    }
-    core_rng rng;
-    core_rng_init(&rng, seed, CORE_PURPOSE_EXCHANGE | instance << 8, (uint64_t)t);
-    for (int k = t % 2; k + 1 < T; k += 2) {
-      const int a = slot[k], b = slot[k + 1];
-      const double ba = ladder(opt, k, T), bb = ladder(opt, k + 1, T);
-      const double x = (ba - bb) * (energy[a] - energy[b]);
-      tried[k]++;
-      if (x >= 0 || core_rng_uniform(&rng) < exp(x)) {
-        slot[k] = b, slot[k + 1] = a;
-        mc_chain_set_replica_beta(ch, b, ba);
-        mc_chain_set_replica_beta(ch, a, bb);
-        accepted[k]++;
-      }
-    }
+  core_status st = CORE_OK;
+  for (int t = 0; t < opt->sweeps && !st; ++t) {
+    mc_pt_sweep(pt);
+    for (int r = 0; r < opt->replicas; ++r) record(ch, r, lat->n_sites, best, best_energy);
+    st = mc_pt_exchange(pt);
   }
-  if (swap_rates)
-    for (int k = 0; k + 1 < T; ++k) swap_rates[k] = tried[k] ? (double)accepted[k] / (double)tried[k] : 0.0;
-  free(slot), free(energy), free(accepted), free(tried);
-  mc_chain_destroy(&ch);
+  if (swap_rates) mc_pt_rates(pt, swap_rates);
+  mc_pt_destroy(&pt);
+  CORE_CALL(st);
   canonical(lat->n_sites, best);
   *best_energy = spin_energy(lat, J, 0.0, best);
   return CORE_OK;

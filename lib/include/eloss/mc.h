@@ -102,6 +102,41 @@ double mc_chain_energy(const mc_chain *chain, int replica);       /* E(s), field
 double mc_chain_magnetization(const mc_chain *chain, int replica); /* sum_i s_i / n_sites */
 void mc_chain_destroy(mc_chain **chain);
 
+/* ---- parallel tempering over ranks -------------------------------------- */
+
+typedef struct mc_pt mc_pt;
+
+/* Parallel tempering of one instance: n_temps replicas on a geometric
+ * ladder between beta_min and beta_max, replicas sharded over the ranks of
+ * comm in blocks (replica r uses mc_chain replica r's streams). Exchanges
+ * move temperatures, not spins: every rank gathers all replicas' energies
+ * and magnetisations, takes the same decisions from the stream (seed,
+ * CORE_PURPOSE_EXCHANGE | instance << 8, step), and retunes its own
+ * replicas, so results do not depend on the number of ranks. Collective. */
+core_status mc_pt_create(MPI_Comm comm, const spin_lattice *lat, const double *J, int n_temps, double beta_min,
+                         double beta_max, mc_algorithm algorithm, uint64_t seed, uint64_t instance, mc_pt **pt);
+/* One sweep of every local replica. Local. */
+void mc_pt_sweep(mc_pt *pt);
+/* Gather energies and attempt exchanges between neighbouring temperatures
+ * (even pairs on even steps, odd pairs on odd steps). Collective. */
+core_status mc_pt_exchange(mc_pt *pt);
+/* Feedback: reshape the ladder so that the exchange acceptance of each
+ * neighbour pair moves towards the mean (each gap scaled by its acceptance
+ * over the mean, clamped to [1/2, 2], then rescaled to keep beta_min and
+ * beta_max), and restart the acceptance counts. Identical on every rank. */
+void mc_pt_adapt(mc_pt *pt);
+/* Ladder (n_temps), acceptance of each pair since the last adapt
+ * (n_temps - 1), and the energy, magnetisation per spin and global replica
+ * index at ladder position k after the last exchange. */
+const double *mc_pt_betas(const mc_pt *pt);
+void mc_pt_rates(const mc_pt *pt, double *rates);
+double mc_pt_energy_at(const mc_pt *pt, int position);
+double mc_pt_magnetization_at(const mc_pt *pt, int position);
+int mc_pt_replica_at(const mc_pt *pt, int position);
+/* The local chain (replicas first .. first + count - 1) and its range. */
+mc_chain *mc_pt_chain(mc_pt *pt, int *first, int *count);
+void mc_pt_destroy(mc_pt **pt);
+
 /* ---- ground states by sampling ---------------------------------------------- */
 
 typedef struct {
