@@ -16,7 +16,7 @@ static int philox_matches(uint32_t c0, uint32_t c1, uint32_t c2, uint32_t c3, ui
 
 int main(int argc, char **argv) {
   MPI_Init(&argc, &argv);
-  tap_plan(12);
+  tap_plan(13);
 
   /* Known answers: Random123 tests/kat_vectors, "philox4x32 10" lines
    * (counter[4], key[2], result[4]). */
@@ -46,6 +46,15 @@ int main(int argc, char **argv) {
   core_rng_init(&b, 2386, CORE_PURPOSE_TEST, 17);
   tap_ok(xa != xb && xa != xc && xb != xc && core_rng_u64(&b) != xa,
          "index, purpose and seed each change the stream");
+
+  /* Seeking: word 4001 of a stream, reached by seek or by drawing. */
+  core_rng_init(&a, 31, CORE_PURPOSE_TEST, 5);
+  for (int i = 0; i < 4001; ++i) core_rng_u32(&a);
+  uint32_t drawn = core_rng_u32(&a), next = core_rng_u32(&a);
+  core_rng_init(&b, 31, CORE_PURPOSE_TEST, 5);
+  core_rng_seek(&b, 4001);
+  uint32_t sought = core_rng_u32(&b);
+  tap_ok(drawn == sought && core_rng_u32(&b) == next, "core_rng_seek(4001) lands on the 4001st word");
 
   /* Uniformity: chi-square over 64 bins of 640000 draws, 63 degrees of
    * freedom; 110 is beyond the 99.99th percentile. */

@@ -54,6 +54,15 @@ void core_rng_init(core_rng *rng, uint64_t seed, uint64_t purpose, uint64_t inde
   rng->used = 4;
 }
 
+void core_rng_seek(core_rng *rng, uint64_t word) {
+  const uint64_t block = word / 4;
+  rng->ctr[0] = (uint32_t)block;
+  rng->ctr[1] = (uint32_t)(block >> 32);
+  core_philox4x32(rng->key, rng->ctr, rng->buf);
+  if (++rng->ctr[0] == 0) ++rng->ctr[1];
+  rng->used = (int)(word % 4);
+}
+
 uint32_t core_rng_u32(core_rng *rng) {
   if (rng->used == 4) {
     core_philox4x32(rng->key, rng->ctr, rng->buf);

@@ -68,6 +68,34 @@ core_status spin_couplings_generate(const spin_lattice *lat, spin_coupling_law l
   return CORE_OK;
 }
 
+/* Words of the stream one slot consumes in spin_couplings_generate. */
+static uint64_t words_per_slot(spin_coupling_law law) {
+  switch (law) {
+    case SPIN_COUPLING_UNIFORM: return 2;  /* one 53-bit uniform */
+    case SPIN_COUPLING_GAUSSIAN: return 4; /* two uniforms, Box-Muller */
+    case SPIN_COUPLING_PM: return 1;
+    case SPIN_COUPLING_FERRO: return 0;
+  }
+  return 0;
+}
+
+double spin_coupling_slot(const spin_lattice *lat, spin_coupling_law law, uint64_t seed, uint64_t instance,
+                          int64_t slot) {
+  const int dir = (int)(slot / lat->n_sites);
+  const int64_t site = slot % lat->n_sites;
+  if (spin_neighbor(lat, site, dir, +1) < 0) return 0.0;
+  core_rng rng;
+  core_rng_init(&rng, seed, CORE_PURPOSE_COUPLINGS, instance);
+  core_rng_seek(&rng, (uint64_t)slot * words_per_slot(law));
+  switch (law) {
+    case SPIN_COUPLING_UNIFORM: return 2 * core_rng_uniform(&rng) - 1;
+    case SPIN_COUPLING_GAUSSIAN: return core_rng_normal(&rng);
+    case SPIN_COUPLING_PM: return core_rng_u32(&rng) & 1 ? 1.0 : -1.0;
+    case SPIN_COUPLING_FERRO: return 1.0;
+  }
+  return 0.0;
+}
+
 double spin_energy(const spin_lattice *lat, const double *J, double field, const int8_t *s) {
   double e = 0, m = 0;
   for (int dir = 0; dir < lat->dim; ++dir)

@@ -118,6 +118,10 @@ void core_rng_init(core_rng *rng, uint64_t seed, uint64_t purpose, uint64_t inde
 /* Philox4x32-10 applied to one counter block (for known-answer tests and
  * kernels that draw whole blocks). */
 void core_philox4x32(const uint32_t key[2], const uint32_t ctr[4], uint32_t out[4]);
+/* Jump to 32-bit word `word` of the stream (the next core_rng_u32 returns
+ * it): counter-based streams seek in O(1), which lets a rank draw exactly
+ * the numbers that belong to its own sites of a lattice. */
+void core_rng_seek(core_rng *rng, uint64_t word);
 uint32_t core_rng_u32(core_rng *rng);
 uint64_t core_rng_u64(core_rng *rng);
 /* Uniform double in [0, 1) with 53 random bits. */

@@ -137,6 +137,28 @@ int mc_pt_replica_at(const mc_pt *pt, int position);
 mc_chain *mc_pt_chain(mc_pt *pt, int *first, int *count);
 void mc_pt_destroy(mc_pt **pt);
 
+/* ---- one lattice split across ranks (PETSc DMDA) --------------------------- */
+
+typedef struct mc_split mc_split;
+
+/* One replica of one square-lattice instance (open, or periodic with even
+ * L) whose sites are split across the ranks of comm by a PETSc DMDA with
+ * ghost width 1. Each rank computes only its own couplings, initial spins
+ * and random numbers (by seeking in the same streams mc_chain uses), and
+ * sweeps in the same checkerboard order with a halo exchange before each
+ * colour: the run is the mc_chain run of replica `replica`, spin for spin,
+ * whatever the number of ranks. PETSc must be initialised. Collective. */
+core_status mc_split_create(MPI_Comm comm, const spin_lattice *lat, spin_coupling_law law, uint64_t seed,
+                            uint64_t instance, int replica, mc_algorithm algorithm, mc_split **split);
+void mc_split_set_beta(mc_split *split, double beta);
+/* One sweep: two colours, each after a ghost update. Collective. */
+core_status mc_split_sweep(mc_split *split);
+/* E(s) of the whole lattice. Collective. */
+double mc_split_energy(mc_split *split);
+/* All spins (n_sites, site order) on rank 0 (others pass NULL). Collective. */
+core_status mc_split_gather(mc_split *split, int8_t *spins);
+void mc_split_destroy(mc_split **split);
+
 /* ---- ground states by sampling ---------------------------------------------- */
 
 typedef struct {

@@ -58,6 +58,11 @@ int64_t spin_neighbor(const spin_lattice *lat, int64_t site, int dir, int sign);
 core_status spin_couplings_generate(const spin_lattice *lat, spin_coupling_law law, uint64_t seed,
                                     uint64_t instance, double *J);
 
+/* The single coupling J[slot] of spin_couplings_generate, computed alone by
+ * seeking in the stream: what a rank holding part of a lattice needs. */
+double spin_coupling_slot(const spin_lattice *lat, spin_coupling_law law, uint64_t seed, uint64_t instance,
+                          int64_t slot);
+
 /* E(s) = -sum_<ij> J_ij s_i s_j - field sum_i s_i. */
 double spin_energy(const spin_lattice *lat, const double *J, double field, const int8_t *s);
 
