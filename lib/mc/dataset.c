@@ -33,6 +33,11 @@
 #include "eloss/mc.h"
 
 enum { CKPT_VERSION = 1 };
+
+/* Equilibrium samples at temperature b use mc_chain replica
+ * SAMPLE_REPLICA_BASE + b, far above the replicas of the ground-state
+ * searches, so the two never share a random stream. */
+enum { SAMPLE_REPLICA_BASE = 1 << 19 };
 static const char ckpt_magic[8] = {'E', 'L', 'S', 'G', 'C', 'K', 'P', 'T'};
 
 typedef struct {
@@ -177,9 +182,8 @@ static core_status compute_batch(const mc_dataset_options *opt, mc_exact *ex, co
         break;
     }
     for (int beta = 0; beta < opt->n_betas && opt->samples > 0; ++beta) {
-      /* Replica `beta` of this instance: its own stream. */
       mc_chain *ch;
-      CORE_CALL(mc_chain_create(lat, b->J, 0.0, beta, 1, opt->algorithm, opt->seed, instance, &ch));
+      CORE_CALL(mc_chain_create(lat, b->J, 0.0, SAMPLE_REPLICA_BASE + beta, 1, opt->algorithm, opt->seed, instance, &ch));
       mc_chain_set_beta(ch, opt->betas[beta]);
       for (int t = 0; t < opt->sample_therm; ++t) mc_chain_sweep(ch);
       for (int s = 0; s < opt->samples; ++s) {
