@@ -92,6 +92,61 @@ static int run_tempering(const tempering_run *run) {
   return code;
 }
 
+typedef struct {
+  const spin_lattice *lat;
+  spin_coupling_law law;
+  uint64_t seed, instance;
+  mc_algorithm algorithm;
+  double beta;
+  int therm, sweeps, blocks;
+} split_run;
+
+/* Split-lattice mode: replica 0 of the instance, its sites over the ranks.
+ * Returns the exit code. */
+static int run_split(const split_run *run) {
+  int rank, size;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  double *series = calloc((size_t)(4 * run->sweeps), sizeof(double));
+  mc_split *sp = NULL;
+  core_status st = series ? CORE_OK : CORE_ERROR(CORE_ERR_MEM, "cannot allocate the series");
+  st = core_agree(MPI_COMM_WORLD, st);
+  if (!st) st = mc_split_create(MPI_COMM_WORLD, run->lat, run->law, run->seed, run->instance, 0, run->algorithm, &sp);
+  st = core_agree(MPI_COMM_WORLD, st);
+  if (!st) mc_split_set_beta(sp, run->beta);
+  core_progress progress;
+  core_progress_start(&progress, "eloss mc split sweeps", run->therm + run->sweeps, rank == 0 ? stderr : NULL);
+  double measured = 0;
+  const double n = (double)run->lat->n_sites;
+  for (int t = 0; !st && t < run->therm + run->sweeps; ++t) {
+    const double t0 = core_time();
+    st = core_agree(MPI_COMM_WORLD, mc_split_sweep(sp));
+    if (t >= run->therm) {
+      measured += core_time() - t0;
+      const int64_t k = t - run->therm;
+      const double m = mc_split_magnetization(sp);
+      series[k] = mc_split_energy(sp) / n;
+      series[run->sweeps + k] = fabs(m);
+      series[2 * run->sweeps + k] = m * m;
+      series[3 * run->sweeps + k] = m * m * m * m;
+    }
+    core_progress_update(&progress, t + 1);
+  }
+  double value[4], err[4];
+  for (int k = 0; k < 3 && !st; ++k) st = mc_estimate_mean(series + k * run->sweeps, run->sweeps, run->blocks, &value[k], &err[k]);
+  if (!st) st = mc_estimate_binder(series + 2 * run->sweeps, series + 3 * run->sweeps, run->sweeps, run->blocks, &value[3], &err[3]);
+  if (!st && rank == 0) {
+    const char *names[4] = {"energy_per_spin", "abs_m", "m2", "binder"};
+    for (int k = 0; k < 4; ++k) printf("%s=%.10g err=%.3g\n", names[k], value[k], err[k]);
+    /* Wall time of the sweeps times the ranks sharing them. */
+    printf("ns_per_update=%.4g\n", 1e9 * measured * size / ((double)run->sweeps * n));
+  }
+  int code = st ? app_report("mc", st) : 0;
+  mc_split_destroy(&sp);
+  free(series);
+  return code;
+}
+
 int app_mc(int argc, char **argv) {
   PetscCall(app_initialize(&argc, &argv, help));
   int rank, size;
@@ -103,7 +158,7 @@ int app_mc(int argc, char **argv) {
   PetscInt lattice = 0, bc = 1, law = 0, algorithm = 0, L = 16, therm = 1000, sweeps = 10000, replicas = 8;
   PetscInt seed = 0, instance = 0, blocks = 20;
   PetscReal beta = 0.4406868, field = 0.0;
-  PetscBool cold = PETSC_FALSE, replicas_set = PETSC_FALSE, set;
+  PetscBool cold = PETSC_FALSE, replicas_set = PETSC_FALSE, split = PETSC_FALSE, set;
   PetscInt pt_temps = 0, pt_adapt = 0;
   PetscReal pt_beta_min = 0.1;
   PetscOptionsBegin(PETSC_COMM_WORLD, NULL, "eloss mc options", NULL);
@@ -124,6 +179,8 @@ int app_mc(int argc, char **argv) {
   PetscCall(PetscOptionsInt("-seed", "random seed", NULL, seed, &seed, &set));
   PetscCall(PetscOptionsInt("-blocks", "jackknife blocks of the measured series", NULL, blocks, &blocks, &set));
   PetscCall(PetscOptionsBool("-cold", "start every replica from all spins up", NULL, cold, &cold, &set));
+  PetscCall(PetscOptionsBool("-split", "one replica of one square lattice split across the ranks (PETSc DMDA); "
+                             "the same chain as replica 0 on one rank", NULL, split, &split, &set));
   PetscCall(PetscOptionsInt("-pt_temperatures", "parallel tempering: temperatures over the ranks (0: off); "
                             "observables are measured at the coldest, -beta", NULL, pt_temps, &pt_temps, &set));
   PetscCall(PetscOptionsReal("-pt_beta_min", "parallel tempering: hottest inverse temperature", NULL, pt_beta_min,
@@ -147,6 +204,16 @@ int app_mc(int argc, char **argv) {
   if (!st) st = spin_lattice_init(&lat, lattice ? SPIN_CUBIC : SPIN_SQUARE, bc ? SPIN_PERIODIC : SPIN_OPEN, (int)L);
   st = core_agree(MPI_COMM_WORLD, st);
   if (st) return app_finalize(app_report("mc", st));
+  if (split) {
+    if (replicas_set || cold || pt_temps > 0 || lattice != 0)
+      st = CORE_ERROR(CORE_ERR_ARG, "-split runs one replica of a square lattice: it does not combine with -replicas, "
+                                    "-cold, -pt_temperatures or -lattice cubic");
+    st = core_agree(MPI_COMM_WORLD, st);
+    if (st) return app_finalize(app_report("mc", st));
+    split_run run = {&lat, (spin_coupling_law)law, (uint64_t)seed, (uint64_t)instance,
+                     algorithm ? MC_HEATBATH : MC_METROPOLIS, beta, (int)therm, (int)sweeps, (int)blocks};
+    return app_finalize(run_split(&run));
+  }
   if (pt_temps > 0) {
     tempering_run run = {&lat, (spin_coupling_law)law, (uint64_t)seed, (uint64_t)instance, algorithm ? MC_HEATBATH : MC_METROPOLIS,
                          (int)pt_temps, pt_beta_min, beta, (int)therm, (int)sweeps, (int)blocks, (int)pt_adapt};

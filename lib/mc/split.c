@@ -144,6 +144,12 @@ double mc_split_energy(mc_split *sp) {
   return total;
 }
 
+double mc_split_magnetization(mc_split *sp) {
+  PetscScalar sum = 0;
+  if (VecSum(sp->global, &sum)) return NAN;
+  return (double)sum / (double)sp->lat.n_sites;
+}
+
 core_status mc_split_gather(mc_split *sp, int8_t *spins) {
   int rank, size;
   MPI_Comm_rank(sp->comm, &rank);

@@ -153,8 +153,9 @@ core_status mc_split_create(MPI_Comm comm, const spin_lattice *lat, spin_couplin
 void mc_split_set_beta(mc_split *split, double beta);
 /* One sweep: two colours, each after a ghost update. Collective. */
 core_status mc_split_sweep(mc_split *split);
-/* E(s) of the whole lattice. Collective. */
+/* E(s) and sum_i s_i / N of the whole lattice. Collective. */
 double mc_split_energy(mc_split *split);
+double mc_split_magnetization(mc_split *split);
 /* All spins (n_sites, site order) on rank 0 (others pass NULL). Collective. */
 core_status mc_split_gather(mc_split *split, int8_t *spins);
 void mc_split_destroy(mc_split **split);
