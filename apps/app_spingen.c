@@ -5,7 +5,8 @@
  *
  *   mpirun -n 2 eloss spingen -options_file inputs/spin16.opts -split train -out train.h5
  *
- * SIGTERM or SIGINT (Slurm preemption, Ctrl-C): every rank finishes its
+ * SIGTERM, SIGINT or SIGUSR1 (Slurm preemption, Ctrl-C, a batch script's
+ * forwarded signal): every rank finishes its
  * batch, a checkpoint is written and the program exits with code 3; run the
  * same command with -resume to continue. */
 #include <signal.h>
@@ -143,6 +144,9 @@ int app_spingen(int argc, char **argv) {
   sigemptyset(&action.sa_mask);
   sigaction(SIGTERM, &action, NULL);
   sigaction(SIGINT, &action, NULL);
+  /* mpirun forwards SIGUSR1 to every rank on every node; batch scripts
+   * turn Slurm's SIGTERM into it (jobs/spingen.sbatch). */
+  sigaction(SIGUSR1, &action, NULL);
 
   mc_dataset_report report;
   st = mc_dataset_generate(MPI_COMM_WORLD, &opt, &stop_requested, stderr, &report);
