@@ -23,6 +23,27 @@ static const char help[] =
     "Every random number is a function of (seed, instance, replica, sweep, site), so the\n"
     "chains do not depend on the number of ranks. Progress goes to stderr.\n";
 
+/* Series (4, sweeps) of E/N, |m|, m^2, m^4: add one measurement. */
+static void series_add(double *series, int64_t sweeps, int64_t k, double energy_per_spin, double m) {
+  series[k] += energy_per_spin;
+  series[sweeps + k] += fabs(m);
+  series[2 * sweeps + k] += m * m;
+  series[3 * sweeps + k] += m * m * m * m;
+}
+
+/* Jackknife estimates of the four series; rank 0 prints them. */
+static core_status series_report(const double *series, int64_t sweeps, int blocks, int rank) {
+  double value[4], err[4];
+  core_status st = CORE_OK;
+  for (int k = 0; k < 3 && !st; ++k) st = mc_estimate_mean(series + k * sweeps, sweeps, blocks, &value[k], &err[k]);
+  if (!st) st = mc_estimate_binder(series + 2 * sweeps, series + 3 * sweeps, sweeps, blocks, &value[3], &err[3]);
+  if (!st && rank == 0) {
+    const char *names[4] = {"energy_per_spin", "abs_m", "m2", "binder"};
+    for (int k = 0; k < 4; ++k) printf("%s=%.10g err=%.3g\n", names[k], value[k], err[k]);
+  }
+  return st;
+}
+
 typedef struct {
   const spin_lattice *lat;
   spin_coupling_law law;
@@ -60,24 +81,15 @@ static int run_tempering(const tempering_run *run) {
     st = mc_pt_exchange(pt);
     if (run->adapt > 0 && t < run->therm && (t + 1) % run->adapt == 0) mc_pt_adapt(pt);
     if (run->adapt > 0 && t + 1 == run->therm) mc_pt_adapt(pt); /* rates below cover the measurement */
-    if (t >= run->therm) {
-      const int64_t k = t - run->therm;
-      const double m = mc_pt_magnetization_at(pt, run->temps - 1);
-      series[k] = mc_pt_energy_at(pt, run->temps - 1) / (double)n;
-      series[run->sweeps + k] = fabs(m);
-      series[2 * run->sweeps + k] = m * m;
-      series[3 * run->sweeps + k] = m * m * m * m;
-    }
+    if (t >= run->therm)
+      series_add(series, run->sweeps, t - run->therm, mc_pt_energy_at(pt, run->temps - 1) / (double)n,
+                 mc_pt_magnetization_at(pt, run->temps - 1));
     core_progress_update(&progress, t + 1);
   }
-  double value[4], err[4];
-  for (int k = 0; k < 3 && !st; ++k) st = mc_estimate_mean(series + k * run->sweeps, run->sweeps, run->blocks, &value[k], &err[k]);
-  if (!st) st = mc_estimate_binder(series + 2 * run->sweeps, series + 3 * run->sweeps, run->sweeps, run->blocks, &value[3], &err[3]);
+  if (!st) st = series_report(series, run->sweeps, run->blocks, rank);
   double total_time = 0;
   MPI_Allreduce(&measured, &total_time, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
   if (!st && rank == 0) {
-    const char *names[4] = {"energy_per_spin", "abs_m", "m2", "binder"};
-    for (int k = 0; k < 4; ++k) printf("%s=%.10g err=%.3g\n", names[k], value[k], err[k]);
     const double *betas = mc_pt_betas(pt);
     mc_pt_rates(pt, rates);
     printf("pt_betas=");
@@ -123,21 +135,13 @@ static int run_split(const split_run *run) {
     st = core_agree(MPI_COMM_WORLD, mc_split_sweep(sp));
     if (t >= run->therm) {
       measured += core_time() - t0;
-      const int64_t k = t - run->therm;
       const double m = mc_split_magnetization(sp);
-      series[k] = mc_split_energy(sp) / n;
-      series[run->sweeps + k] = fabs(m);
-      series[2 * run->sweeps + k] = m * m;
-      series[3 * run->sweeps + k] = m * m * m * m;
+      series_add(series, run->sweeps, t - run->therm, mc_split_energy(sp) / n, m);
     }
     core_progress_update(&progress, t + 1);
   }
-  double value[4], err[4];
-  for (int k = 0; k < 3 && !st; ++k) st = mc_estimate_mean(series + k * run->sweeps, run->sweeps, run->blocks, &value[k], &err[k]);
-  if (!st) st = mc_estimate_binder(series + 2 * run->sweeps, series + 3 * run->sweeps, run->sweeps, run->blocks, &value[3], &err[3]);
+  if (!st) st = series_report(series, run->sweeps, run->blocks, rank);
   if (!st && rank == 0) {
-    const char *names[4] = {"energy_per_spin", "abs_m", "m2", "binder"};
-    for (int k = 0; k < 4; ++k) printf("%s=%.10g err=%.3g\n", names[k], value[k], err[k]);
     /* Wall time of the sweeps times the ranks sharing them. */
     printf("ns_per_update=%.4g\n", 1e9 * measured * size / ((double)run->sweeps * n));
   }
@@ -271,13 +275,8 @@ int app_mc(int argc, char **argv) {
       double t0 = core_time();
       mc_chain_sweep(chain);
       measured += core_time() - t0;
-      for (int r = 0; r < mine; ++r) {
-        double m = mc_chain_magnetization(chain, r);
-        series[t] += mc_chain_energy(chain, r) / n;
-        series[sweeps + t] += fabs(m);
-        series[2 * sweeps + t] += m * m;
-        series[3 * sweeps + t] += m * m * m * m;
-      }
+      for (int r = 0; r < mine; ++r)
+        series_add(series, sweeps, t, mc_chain_energy(chain, r) / n, mc_chain_magnetization(chain, r));
       for (int r = 0; overlaps && r + 1 < mine; r += 2) {
         double q, chik;
         mc_overlap_measure(overlap, mc_chain_spins(chain, r), mc_chain_spins(chain, r + 1), &q, &chik);
@@ -295,10 +294,7 @@ int app_mc(int argc, char **argv) {
     for (int64_t k = 4 * sweeps; k < NSERIES * sweeps; ++k) series[k] /= (double)(replicas / 2);
     double total_time;
     MPI_Allreduce(&measured, &total_time, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
-    const char *names[3] = {"energy_per_spin", "abs_m", "m2"};
-    double value[4], err[4];
-    for (int k = 0; k < 3 && !st; ++k) st = mc_estimate_mean(series + k * sweeps, sweeps, (int)blocks, &value[k], &err[k]);
-    if (!st) st = mc_estimate_binder(series + 2 * sweeps, series + 3 * sweeps, sweeps, (int)blocks, &value[3], &err[3]);
+    st = series_report(series, sweeps, (int)blocks, rank);
     double qv[4] = {0}, qe[4] = {0};
     if (!st && overlaps) {
       st = mc_estimate_mean(series + 4 * sweeps, sweeps, (int)blocks, &qv[0], &qe[0]);
@@ -307,8 +303,6 @@ int app_mc(int argc, char **argv) {
       if (!st) st = mc_estimate_xi((int)L, series + 7 * sweeps, series + 8 * sweeps, sweeps, (int)blocks, &qv[3], &qe[3]);
     }
     if (!st && rank == 0) {
-      for (int k = 0; k < 3; ++k) printf("%s=%.10g err=%.3g\n", names[k], value[k], err[k]);
-      printf("binder=%.10g err=%.3g\n", value[3], err[3]);
       const char *qnames[4] = {"abs_q", "q2", "binder_q", "xi_sg"};
       for (int k = 0; overlaps && k < 4; ++k) printf("%s=%.10g err=%.3g\n", qnames[k], qv[k], qe[k]);
       printf("ns_per_update=%.4g\n", 1e9 * total_time / ((double)sweeps * (double)replicas * n));

@@ -9,7 +9,7 @@ mpiexec=$2
 repo=$3
 py=/usr/bin/python3
 mpi=("$mpiexec" --allow-run-as-root --oversubscribe)
-work=$(mktemp -d /tmp/eloss-cli.XXXXXX)
+work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 cd "$work"

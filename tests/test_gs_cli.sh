@@ -6,7 +6,7 @@
 set -uo pipefail
 eloss=$(realpath "$1")
 py=/usr/bin/python3
-work=$(mktemp -d /tmp/eloss-gs.XXXXXX)
+work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 cd "$work"

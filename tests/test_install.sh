@@ -5,7 +5,7 @@
 #   test_install.sh <build dir>
 set -uo pipefail
 build=$(realpath "$1")
-dest=$(mktemp -d /tmp/eloss-install.XXXXXX)
+dest=$(mktemp -d)
 trap 'rm -rf "$dest"' EXIT
 echo "1..4"
 meson install -C "$build" --destdir "$dest" > "$dest/install.log" 2>&1

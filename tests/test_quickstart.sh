@@ -6,7 +6,7 @@
 set -uo pipefail
 eloss=$(realpath "$1")
 repo=$2
-out=$(mktemp -d /tmp/eloss-quickstart.XXXXXX)
+out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 echo "1..6"
 OUT_DIR=$out "$repo/jobs/quickstart" "$eloss" 2 --allow-run-as-root --oversubscribe > "$out/log" 2>&1

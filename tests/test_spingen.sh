@@ -11,7 +11,7 @@ set -uo pipefail
 eloss=$(realpath "$1")
 mpi=("$2" --allow-run-as-root --oversubscribe)
 py=/usr/bin/python3
-work=$(mktemp -d /tmp/eloss-spingen.XXXXXX)
+work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 cd "$work"
