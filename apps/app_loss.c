@@ -122,8 +122,7 @@ int app_loss(int argc, char **argv) {
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &size);
 
-  static const char *const losses[] = {"energy", "mse", "mae", "kabsch"};
-  static const char *const coeffs[] = {"constant", "exp_dist", "inv_dist", "inv_dist2", "lj"};
+  const char *const *losses = atoms_loss_names, *const *coeffs = atoms_coeff_names;
   static const char *const precisions[] = {"double", "single"};
   char pred_path[PETSC_MAX_PATH_LEN] = "", ref_path[PETSC_MAX_PATH_LEN] = "";
   char grad_path[PETSC_MAX_PATH_LEN] = "", natoms_path[PETSC_MAX_PATH_LEN] = "";

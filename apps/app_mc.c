@@ -157,7 +157,7 @@ int app_mc(int argc, char **argv) {
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &size);
   static const char *const lattices[] = {"square", "cubic"}, *const bcs[] = {"open", "periodic"};
-  static const char *const laws[] = {"uniform", "gaussian", "pm", "ferro"};
+  const char *const *laws = spin_coupling_names;
   static const char *const algorithms[] = {"metropolis", "heatbath"};
   PetscInt lattice = 0, bc = 1, law = 0, algorithm = 0, L = 16, therm = 1000, sweeps = 10000, replicas = 8;
   PetscInt seed = 0, instance = 0, blocks = 20;

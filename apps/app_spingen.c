@@ -37,7 +37,7 @@ int app_spingen(int argc, char **argv) {
   int rank;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   static const char *const lattices[] = {"square", "cubic"}, *const bcs[] = {"open", "periodic"};
-  static const char *const laws[] = {"uniform", "gaussian", "pm", "ferro"};
+  const char *const *laws = spin_coupling_names;
   static const char *const methods[] = {"auto", "exact", "pt", "sa"};
   static const char *const algorithms[] = {"metropolis", "heatbath"};
   PetscInt lattice = 0, bc = 0, law = 0, method = 0, algorithm = 0, L = 16, instances = 1000, seed = 0;

@@ -87,7 +87,7 @@ static void rigid_motion(int64_t count_atoms, int d, const double *Q, const doub
 int main(int argc, char **argv) {
   MPI_Init(&argc, &argv);
   core_rng_init(&rng, 2385, CORE_PURPOSE_TEST, 0);
-  tap_plan(2 * (5 * 4 + 3) + 2 * 6 + 8 + 5 + 1);
+  tap_plan(2 * (5 * 4 + 3) + 2 * 6 + 8 + 5 + 1 + 1);
 
   double ref[B * N * 3], pred[B * N * 3];
   int element[B * N];
@@ -302,6 +302,25 @@ int main(int argc, char **argv) {
     for (int b = 0; b < B; ++b)
       for (int a = 0; a < natoms[b] * d; ++a) want += pow(pred[b * N * d + a] - ref[b * N * d + a], 2);
     tap_close(m0, want / (21 * d), 1e-13, "padded MSE is the mean over real coordinates only");
+  }
+
+  /* Edge counts: every pair once for complete graphs, n k / 2 per
+   * structure for k-regular ones (k = 2d = 6 in 3D). */
+  {
+    double xyz[B * N * 3];
+    random_coords(xyz, B * N * 3, 1.0);
+    atoms_options complete, regular;
+    atoms_options_default(&complete);
+    atoms_options_default(&regular);
+    regular.edges = ATOMS_EDGES_REGULAR;
+    atoms_plan *pc, *pr;
+    atoms_plan_create(MPI_COMM_SELF, &complete, B, 0, B, N, 3, xyz, NULL, &pc);
+    atoms_plan_create(MPI_COMM_SELF, &regular, B, 0, B, N, 3, xyz, NULL, &pr);
+    tap_ok(atoms_plan_edge_count(pc) == B * N * (N - 1) / 2 && atoms_plan_edge_count(pr) == B * N * 6 / 2,
+           "edge counts: complete %lld, 6-regular %lld", (long long)atoms_plan_edge_count(pc),
+           (long long)atoms_plan_edge_count(pr));
+    atoms_plan_destroy(&pc);
+    atoms_plan_destroy(&pr);
   }
 
   /* Bad arguments are refused with a message. */

@@ -144,8 +144,9 @@ int main(int argc, char **argv) {
     mc_chain_set_beta(two, 1.3), mc_chain_set_beta(five, 1.3), mc_chain_set_beta(again, 1.3);
     for (int t = 0; t < 50; ++t) mc_chain_sweep(two), mc_chain_sweep(five), mc_chain_sweep(again);
     tap_ok(!memcmp(mc_chain_spins(two, 1), mc_chain_spins(five, 1), 36) &&
-               !memcmp(mc_chain_spins(two, 0), mc_chain_spins(again, 0), 36),
-           "replica 1 evolves identically in chains of 2 and 5 replicas; a re-run replays");
+               !memcmp(mc_chain_spins(two, 0), mc_chain_spins(again, 0), 36) && mc_chain_sweeps(two) == 50,
+           "replica 1 evolves identically in chains of 2 and 5 replicas; a re-run replays (%lld sweeps)",
+           (long long)mc_chain_sweeps(two));
     tap_ok(memcmp(mc_chain_spins(five, 1), mc_chain_spins(five, 2), 36) != 0, "different replicas differ");
     mc_chain *shard;
     mc_chain_create(&lat, J, 0.0, 3, 2, MC_METROPOLIS, 9, 4, &shard);

@@ -36,21 +36,11 @@ void atoms_options_default(atoms_options *opt) {
 /* malloc(0) may return NULL; every buffer gets at least one element. */
 static size_t at_least_one(int64_t n) { return n > 0 ? (size_t)n : 1; }
 
-static const char *const loss_names[] = {"energy", "mse", "mae", "kabsch"};
-static const char *const coeff_names[] = {"constant", "exp_dist", "inv_dist", "inv_dist2", "lj"};
+const char *const atoms_loss_names[ATOMS_LOSS_KABSCH + 1] = {"energy", "mse", "mae", "kabsch"};
+const char *const atoms_coeff_names[ATOMS_COEFF_LJ + 1] = {"constant", "exp_dist", "inv_dist", "inv_dist2", "lj"};
 
-int atoms_loss_from_name(const char *name) {
-  for (int i = 0; i < 4; ++i)
-    if (!strcmp(name, loss_names[i])) return i;
-  return -1;
-}
-int atoms_coeff_from_name(const char *name) {
-  for (int i = 0; i < 5; ++i)
-    if (!strcmp(name, coeff_names[i])) return i;
-  return -1;
-}
-const char *atoms_loss_name(atoms_loss_kind loss) { return loss_names[loss]; }
-const char *atoms_coeff_name(atoms_coeff_law coeff) { return coeff_names[coeff]; }
+const char *atoms_loss_name(atoms_loss_kind loss) { return atoms_loss_names[loss]; }
+const char *atoms_coeff_name(atoms_coeff_law coeff) { return atoms_coeff_names[coeff]; }
 
 void atoms_plan_destroy(atoms_plan **plan) {
   if (!plan || !*plan) return;

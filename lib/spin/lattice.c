@@ -147,9 +147,4 @@ void spin_couplings_to_hv(const spin_lattice *lat, const double *J, double *H, d
     for (int c = 0; c < L; ++c) V[r * L + c] = J[lat->n_sites + r * L + c];
 }
 
-int spin_coupling_from_name(const char *name) {
-  static const char *const names[] = {"uniform", "gaussian", "pm", "ferro"};
-  for (int i = 0; i < 4; ++i)
-    if (!strcmp(name, names[i])) return i;
-  return -1;
-}
+const char *const spin_coupling_names[SPIN_COUPLING_FERRO + 1] = {"uniform", "gaussian", "pm", "ferro"};

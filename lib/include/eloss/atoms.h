@@ -134,10 +134,10 @@ core_status atoms_kabsch_rotation(int64_t n, int d, const double *p, const doubl
 core_status atoms_kabsch_rmsd(int64_t n, int d, const double *p, const double *q,
                               double *rmsd);
 
-/* Parse names used on the command line ("energy", "exp_dist", ...).
- * Return -1 for an unknown name. */
-int atoms_loss_from_name(const char *name);
-int atoms_coeff_from_name(const char *name);
+/* Command-line names of the losses and coefficient laws, indexed by the
+ * enums ("energy", "exp_dist", ...): the lists -help shows. */
+extern const char *const atoms_loss_names[ATOMS_LOSS_KABSCH + 1];
+extern const char *const atoms_coeff_names[ATOMS_COEFF_LJ + 1];
 const char *atoms_loss_name(atoms_loss_kind loss);
 const char *atoms_coeff_name(atoms_coeff_law coeff);
 

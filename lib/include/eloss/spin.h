@@ -79,9 +79,8 @@ double spin_flip_delta(const spin_lattice *lat, const double *J, double field, c
 void spin_couplings_from_hv(const spin_lattice *lat, const double *H, const double *V, double *J);
 void spin_couplings_to_hv(const spin_lattice *lat, const double *J, double *H, double *V);
 
-/* Parse a coupling-law name ("uniform", "gaussian", "pm", "ferro"); -1 if
- * unknown. */
-int spin_coupling_from_name(const char *name);
+/* Command-line names of the coupling laws, indexed by spin_coupling_law. */
+extern const char *const spin_coupling_names[SPIN_COUPLING_FERRO + 1];
 
 #ifdef __cplusplus
 }
