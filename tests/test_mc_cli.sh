@@ -2,14 +2,15 @@
 # TAP test of `eloss mc`: output format, replicas sharded over 1, 2 and 4
 # ranks giving the same estimates (the chains are identical; only the
 # floating-point order of the replica sums differs), the ferromagnet's
-# energy within 3 sigma of Kaufman's 8 x 8 value, and refused bad input.
+# energy within 3 sigma of Kaufman's 8 x 8 value, the split lattice on 1 and
+# 2 ranks, and refused bad input.
 #   test_mc_cli.sh <eloss> <mpiexec>
 set -uo pipefail
 eloss=$(realpath "$1")
 mpi=("$2" --allow-run-as-root --oversubscribe)
 py=/usr/bin/python3
 source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
-echo "1..10"
+echo "1..11"
 args=(-L 8 -couplings ferro -beta 0.3 -therm 200 -sweeps 4000 -replicas 6 -seed 5)
 o1=$("${mpi[@]}" -n 1 "$eloss" mc "${args[@]}" 2>/dev/null)
 for name in energy_per_spin abs_m m2 binder abs_q q2 binder_q xi_sg; do echo "$o1" | grep -q "^$name=[-0-9.e]* err=[0-9.e-]*$" || bad=1; done
@@ -62,18 +63,28 @@ ok $? "tempering: coldest energy within 3 sigma of the exact -1.909066 ($(echo "
 "$eloss" mc -pt_temperatures 4 -replicas 4 > /dev/null 2> err.txt
 [ $? != 0 ] && grep -q "does not combine with -replicas" err.txt
 ok $? "tempering with -replicas refused"
-# Split lattice: the chain of replica 0, so the same estimates as a
-# one-replica run, on 1 and 2 ranks.
-sp=(-L 12 -bc periodic -couplings gaussian -beta 0.8 -therm 100 -sweeps 2000 -seed 4)
-one=$("${mpi[@]}" -n 1 "$eloss" mc "${sp[@]}" -replicas 1 2>/dev/null | grep -E "^(energy|abs_m|m2|binder)")
+# Split lattice: its own chain, identical on 1 and 2 ranks, and
+# statistically equal to the replica chains of the same instance.
+sp=(-L 12 -bc periodic -couplings gaussian -beta 0.8 -therm 200 -sweeps 4000 -seed 4)
+s1=$("${mpi[@]}" -n 1 "$eloss" mc "${sp[@]}" -split 2>/dev/null | grep -E "^(energy|abs_m|m2|binder)")
 s2=$("${mpi[@]}" -n 2 "$eloss" mc "${sp[@]}" -split 2>/dev/null | grep -E "^(energy|abs_m|m2|binder)")
-"$py" - "$one" "$s2" <<'PY'
+many=$("${mpi[@]}" -n 1 "$eloss" mc "${sp[@]}" -replicas 16 2>/dev/null | grep -E "^(energy|abs_m|m2|binder)")
+"$py" - "$s1" "$s2" <<'PY'
 import sys
 def values(text):
     return {l.split("=")[0]: float(l.split("=")[1].split()[0]) for l in text.splitlines()}
 a, b = values(sys.argv[1]), values(sys.argv[2])
 sys.exit(not (len(a) == 4 and a.keys() == b.keys() and all(abs(a[k] - b[k]) <= 1e-9 * max(1, abs(a[k])) for k in a)))
 PY
-ok $? "-split over 2 ranks gives the one-rank, one-replica estimates ($(echo "$s2" | head -1))"
+ok $? "-split gives the same estimates on 1 and 2 ranks ($(echo "$s2" | head -1))"
+"$py" - "$s2" "$many" <<'PY'
+import sys
+def energy(text):
+    line = [l for l in text.splitlines() if l.startswith("energy_per_spin=")][0]
+    return float(line.split("=")[1].split()[0]), float(line.split("err=")[1])
+(a, ea), (b, eb) = energy(sys.argv[1]), energy(sys.argv[2])
+sys.exit(not abs(a - b) < 3 * (ea * ea + eb * eb) ** 0.5)
+PY
+ok $? "-split energy agrees with 16 replica chains within 3 sigma ($(echo "$s2" | head -1); $(echo "$many" | head -1))"
 rm -f err.txt
 tap_exit

@@ -1,59 +1,110 @@
 /* Metropolis and heat-bath Monte Carlo chains of Edwards-Anderson spin
- * systems, many replicas of one instance at a time.
+ * systems: the production sweep, many replicas of one instance at a time.
  *
- * mc_chain_create / mc_chain_destroy: the plan of a chain: neighbour tables
- *   (n, 2 dim) with the coupling of each neighbour, the site order of a
- *   sweep, and the spins of every replica (replicas, n). Local.
+ * mc_chain_create / mc_chain_destroy: neighbour tables (n, 2 dim) with the
+ *   coupling of each neighbour, the site order of a sweep, and the spins of
+ *   every replica. Local.
  * mc_chain_set_beta, mc_chain_sweep: the step; the caller owns the loop, so
  *   apps can print progress and stop between sweeps. Local.
  * mc_chain_energy / _magnetization / _spins: observables. Local.
  *
- * Randomness (see mc.h): each (replica, sweep) has its own Philox stream and
- * site i consumes the i-th uniform of it, whatever the visiting order, so a
- * chain replays bit for bit on any number of ranks. Checkerboard order
- * (even sublattice, then odd) is what lets the next issue's vectorised and
- * domain-split sweeps reproduce this reference exactly: sites of one colour
- * do not interact. */
+ * Layout: replicas are the SIMD lanes. Replicas come in groups of
+ * MC_LANES; a group stores its spins as float +-1, site-major
+ * (n, MC_LANES), so one site of all lanes is one vector, and each lane has
+ * its own random stream and inverse temperature. One update of 16 replicas
+ * is then ~50 vector instructions with no branch: the local field from
+ * broadcast couplings, the acceptance probability from a polynomial exp,
+ * a xoshiro128+ draw, a compare and a sign flip. Lanes past the last
+ * replica of the last group run a dummy chain that nothing reads.
+ *
+ * Arithmetic is float32 (couplings and beta are rounded to float once),
+ * in a fixed order without contraction (C11 mode: -ffp-contract=off), so
+ * every target clone and the scalar model in tests/test_mc_kernel.c give
+ * the same bits. Energies are exact: computed on demand in double from the
+ * double couplings, once per sweep and group.
+ *
+ * Randomness: replica r owns the xoshiro128+ generator whose 128-bit state
+ * is the first Philox block of (seed, CORE_PURPOSE_MC_LANES | instance << 8, r)
+ * (an all-zero block, probability 2^-128, becomes 1); update k of the
+ * chain (sweep t, k-th site of the visiting order) uses its (t n + k)-th
+ * output. The uniform is u = (2 (x >> 9) + 1) 2^-24 in (0, 1): acceptance
+ * probabilities are resolved to 2^-23. Results depend only on (seed,
+ * instance, replica), never on the grouping, the rank or the target. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "eloss/mc.h"
 
+enum { MC_LANES = 16 };
+
+typedef float lanes_f32 __attribute__((vector_size(MC_LANES * sizeof(float))));
+typedef int32_t lanes_i32 __attribute__((vector_size(MC_LANES * sizeof(int32_t))));
+typedef uint32_t lanes_u32 __attribute__((vector_size(MC_LANES * sizeof(uint32_t))));
+typedef float half_f32 __attribute__((vector_size(MC_LANES / 2 * sizeof(float))));
+typedef double lanes_f64 __attribute__((vector_size(MC_LANES / 2 * sizeof(double))));
+#define LANES_LO(v) __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7)
+#define LANES_HI(v) __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15)
+
 struct mc_chain {
   spin_lattice lat;
-  int first_replica, replicas, degree; /* degree = 2 dim neighbour slots per site */
+  int first_replica, replicas, groups, degree; /* degree = 2 dim neighbour slots per site */
   mc_algorithm algorithm;
   uint64_t seed, instance;
   double field;
-  double *betas;       /* (replicas) inverse temperature of each replica */
-  double *energy;      /* (replicas) E(s) kept up to date flip by flip */
   int64_t sweeps;
-  int64_t *neighbor;   /* (n, degree), -1 where an open lattice ends */
-  double *coupling;    /* (n, degree) */
-  int64_t *order;      /* (n) visiting order of a sweep */
-  double *uniforms;    /* (n) this sweep's draws of one replica */
-  int8_t *spins;       /* (replicas, n) */
+  int32_t *neighbor;   /* (n, degree); a missing neighbour is the site itself ... */
+  float *coupling;     /* (n, degree)  ... with coupling 0 */
+  double *coupling64;  /* (n, degree) the exact couplings, for energies */
+  int32_t *order;      /* (n) visiting order of a sweep */
+  float *spins;        /* (groups, n, MC_LANES) +-1 */
+  uint32_t *rng;       /* (groups, 4, MC_LANES) xoshiro128+ states */
+  float *beta;         /* (groups, MC_LANES) */
+  /* Observables computed on demand, at most once per sweep; const
+   * observers fill them (the memory is not the const struct). */
+  double *energy;        /* (groups, MC_LANES) E(s) */
+  double *magnetization; /* (groups, MC_LANES) */
+  int8_t *spin_cache;    /* (replicas, n) */
+  int64_t *cache_sweep;  /* sweep at which each cache was filled: replicas'
+                            spins, then groups' m, then groups' E */
 };
 
-/* E(s) of replica r from scratch: every bond is seen from both ends. */
-static double energy_from_scratch(const mc_chain *chain, int replica) {
-  const int8_t *s = chain->spins + (int64_t)replica * chain->lat.n_sites;
-  const int64_t n = chain->lat.n_sites;
-  double bonds = 0, m = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    double h = 0;
-    for (int a = 0; a < chain->degree; ++a) {
-      int64_t j = chain->neighbor[i * chain->degree + a];
-      if (j >= 0) h += chain->coupling[i * chain->degree + a] * s[j];
-    }
-    bonds += s[i] * h;
-    m += s[i];
-  }
-  return -0.5 * bonds - chain->field * m;
+static void *aligned_calloc(size_t bytes) {
+  bytes = (bytes + 63) / 64 * 64;
+  void *p = aligned_alloc(64, bytes ? bytes : 64);
+  if (p) memset(p, 0, bytes ? bytes : 64);
+  return p;
 }
 
-static uint64_t mc_purpose(uint64_t base, uint64_t instance) { return base | instance << 8; }
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define TARGET_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define TARGET_CLONES
+#endif
+
+/* E(s) of every lane of a group, in double: each bond once, as the +
+ * neighbour of its first site; s_i s_j = +-1 exactly in float. */
+TARGET_CLONES static void group_energy(int64_t n, int dim, const int32_t *restrict neighbor,
+                                       const double *restrict coupling64, double field,
+                                       const float *restrict spins_, double *restrict e) {
+  const lanes_f32 *spins = (const lanes_f32 *)spins_;
+  lanes_f64 bonds_lo = {0}, bonds_hi = {0};
+  lanes_f32 m = {0}; /* integer sums: exact below 2^24 sites */
+  for (int64_t i = 0; i < n; ++i) {
+    const lanes_f32 si = spins[i];
+    for (int dir = 0; dir < dim; ++dir) {
+      const int64_t a = i * 2 * dim + 2 * dir;
+      const lanes_f32 ss = si * spins[neighbor[a]];
+      bonds_lo += coupling64[a] * __builtin_convertvector(LANES_LO(ss), lanes_f64);
+      bonds_hi += coupling64[a] * __builtin_convertvector(LANES_HI(ss), lanes_f64);
+    }
+    m += si;
+  }
+  for (int l = 0; l < MC_LANES / 2; ++l) {
+    e[l] = -bonds_lo[l] - field * (double)m[l];
+    e[l + MC_LANES / 2] = -bonds_hi[l] - field * (double)m[l + MC_LANES / 2];
+  }
+}
 
 core_status mc_chain_create(const spin_lattice *lat, const double *J, double field, int first_replica,
                             int replicas, mc_algorithm algorithm, uint64_t seed, uint64_t instance,
@@ -64,128 +115,229 @@ core_status mc_chain_create(const spin_lattice *lat, const double *J, double fie
   CORE_CHECK(algorithm == MC_METROPOLIS || algorithm == MC_HEATBATH, CORE_ERR_ARG, "mc: unknown algorithm %d",
              (int)algorithm);
   CORE_CHECK(instance < ((uint64_t)1 << 48), CORE_ERR_ARG, "mc: instance index too large");
+  CORE_CHECK(lat->n_sites <= 1 << 24, CORE_ERR_ARG, "mc: %lld sites is too many for one chain (at most 2^24; split the lattice)",
+             (long long)lat->n_sites);
   const int64_t n = lat->n_sites;
   mc_chain *c = calloc(1, sizeof *c);
   CORE_CHECK(c, CORE_ERR_MEM, "mc: cannot allocate a chain");
   c->lat = *lat;
   c->first_replica = first_replica;
   c->replicas = replicas;
+  c->groups = (replicas + MC_LANES - 1) / MC_LANES;
   c->degree = 2 * lat->dim;
   c->algorithm = algorithm;
   c->seed = seed;
   c->instance = instance;
   c->field = field;
-  c->neighbor = malloc(sizeof(int64_t) * (size_t)(n * c->degree));
-  c->coupling = malloc(sizeof(double) * (size_t)(n * c->degree));
-  c->order = malloc(sizeof(int64_t) * (size_t)n);
-  c->uniforms = malloc(sizeof(double) * (size_t)n);
-  c->spins = malloc((size_t)(n * (replicas > 0 ? replicas : 1)));
-  c->betas = malloc(sizeof(double) * (size_t)(replicas > 0 ? replicas : 1));
-  c->energy = malloc(sizeof(double) * (size_t)(replicas > 0 ? replicas : 1));
-  if (!c->neighbor || !c->coupling || !c->order || !c->uniforms || !c->spins || !c->betas || !c->energy) {
+  const size_t deg = (size_t)c->degree, lanes = (size_t)c->groups * MC_LANES;
+  c->neighbor = malloc(sizeof(int32_t) * (size_t)n * deg);
+  c->coupling = malloc(sizeof(float) * (size_t)n * deg);
+  c->coupling64 = malloc(sizeof(double) * (size_t)n * deg);
+  c->order = malloc(sizeof(int32_t) * (size_t)n);
+  c->spins = aligned_calloc(sizeof(float) * (size_t)n * lanes);
+  c->rng = aligned_calloc(sizeof(uint32_t) * 4 * lanes);
+  c->beta = aligned_calloc(sizeof(float) * lanes);
+  c->energy = calloc(lanes + 1, sizeof(double));
+  c->magnetization = calloc(lanes + 1, sizeof(double));
+  c->spin_cache = malloc((size_t)n * (size_t)(replicas > 0 ? replicas : 1));
+  c->cache_sweep = malloc(sizeof(int64_t) * (size_t)(replicas + 2 * c->groups + 1));
+  if (!c->neighbor || !c->coupling || !c->coupling64 || !c->order || !c->spins || !c->rng || !c->beta ||
+      !c->energy || !c->magnetization || !c->spin_cache || !c->cache_sweep) {
     mc_chain_destroy(&c);
     return CORE_ERROR(CORE_ERR_MEM, "mc: cannot allocate %d replicas of %lld sites", replicas, (long long)n);
   }
+  for (int k = 0; k < replicas + 2 * c->groups; ++k) c->cache_sweep[k] = -1;
   for (int64_t i = 0; i < n; ++i)
     for (int dir = 0; dir < lat->dim; ++dir) {
-      int64_t up = spin_neighbor(lat, i, dir, +1), down = spin_neighbor(lat, i, dir, -1);
-      c->neighbor[i * c->degree + 2 * dir] = up;
-      c->coupling[i * c->degree + 2 * dir] = up >= 0 ? J[dir * n + i] : 0.0;
-      c->neighbor[i * c->degree + 2 * dir + 1] = down;
-      c->coupling[i * c->degree + 2 * dir + 1] = down >= 0 ? J[dir * n + down] : 0.0;
+      const int64_t up = spin_neighbor(lat, i, dir, +1), down = spin_neighbor(lat, i, dir, -1);
+      const int64_t a = i * c->degree + 2 * dir;
+      c->neighbor[a] = (int32_t)(up >= 0 ? up : i);
+      c->coupling64[a] = up >= 0 ? J[dir * n + i] : 0.0;
+      c->neighbor[a + 1] = (int32_t)(down >= 0 ? down : i);
+      c->coupling64[a + 1] = down >= 0 ? J[dir * n + down] : 0.0;
     }
+  for (int64_t a = 0; a < n * c->degree; ++a) c->coupling[a] = (float)c->coupling64[a];
   /* Checkerboard needs an even L on a torus; otherwise plain order. */
   int colours = lat->bc == SPIN_OPEN || lat->L % 2 == 0;
   int64_t k = 0;
   for (int colour = 0; colour < (colours ? 2 : 1); ++colour)
     for (int64_t i = 0; i < n; ++i) {
       int64_t x = i % lat->L, y = i / lat->L % lat->L, z = lat->dim == 3 ? i / ((int64_t)lat->L * lat->L) : 0;
-      if (!colours || (x + y + z) % 2 == colour) c->order[k++] = i;
+      if (!colours || (x + y + z) % 2 == colour) c->order[k++] = (int32_t)i;
     }
-  for (int r = 0; r < replicas; ++r) c->betas[r] = 1.0;
-  for (int r = 0; r < replicas; ++r) {
-    core_rng rng;
-    core_rng_init(&rng, seed, mc_purpose(CORE_PURPOSE_INIT, instance), (uint64_t)(first_replica + r));
-    for (int64_t i = 0; i < n; ++i) c->spins[r * n + i] = core_rng_u32(&rng) & 1 ? 1 : -1;
-    c->energy[r] = energy_from_scratch(c, r);
+  for (int64_t lane = 0; lane < (int64_t)lanes; ++lane) {
+    const int g = (int)(lane / MC_LANES), l = (int)(lane % MC_LANES);
+    float *s = c->spins + (int64_t)g * n * MC_LANES + l;
+    uint32_t *state = c->rng + (int64_t)g * 4 * MC_LANES + l;
+    c->beta[lane] = 1.0f;
+    if (lane >= replicas) { /* dummy lane */
+      for (int64_t i = 0; i < n; ++i) s[i * MC_LANES] = 1.0f;
+      for (int w = 0; w < 4; ++w) state[w * MC_LANES] = (uint32_t)w + 1;
+      continue;
+    }
+    core_rng init, moves;
+    core_rng_init(&init, seed, CORE_PURPOSE_INIT | instance << 8, (uint64_t)(first_replica + lane));
+    for (int64_t i = 0; i < n; ++i) s[i * MC_LANES] = core_rng_u32(&init) & 1 ? 1.0f : -1.0f;
+    core_rng_init(&moves, seed, CORE_PURPOSE_MC_LANES | instance << 8, (uint64_t)(first_replica + lane));
+    uint32_t any = 0;
+    for (int w = 0; w < 4; ++w) any |= state[w * MC_LANES] = core_rng_u32(&moves);
+    if (!any) state[0] = 1;
   }
   *chain = c;
   return CORE_OK;
 }
 
 void mc_chain_set_beta(mc_chain *chain, double beta) {
-  for (int r = 0; r < chain->replicas; ++r) chain->betas[r] = beta;
+  for (int r = 0; r < chain->replicas; ++r) chain->beta[r] = (float)beta;
 }
 
-void mc_chain_set_replica_beta(mc_chain *chain, int replica, double beta) { chain->betas[replica] = beta; }
+void mc_chain_set_replica_beta(mc_chain *chain, int replica, double beta) { chain->beta[replica] = (float)beta; }
 
 void mc_chain_set_spins(mc_chain *chain, int replica, const int8_t *spins) {
-  memcpy(chain->spins + (int64_t)replica * chain->lat.n_sites, spins, (size_t)chain->lat.n_sites);
-  chain->energy[replica] = energy_from_scratch(chain, replica);
+  const int64_t n = chain->lat.n_sites;
+  const int g = replica / MC_LANES, l = replica % MC_LANES;
+  float *s = chain->spins + (int64_t)g * n * MC_LANES + l;
+  for (int64_t i = 0; i < n; ++i) s[i * MC_LANES] = spins[i] > 0 ? 1.0f : -1.0f;
+  chain->cache_sweep[replica] = chain->cache_sweep[chain->replicas + g] = -1;
+  chain->cache_sweep[chain->replicas + chain->groups + g] = -1;
+}
+
+/* exp(x) for x in [-86, 88] in float arithmetic: x = n ln2 + r with
+ * |r| <= ln2 / 2 (n by the round-to-nearest magic constant 1.5 2^23, ln2 in
+ * two parts so n ln2 is exact), e^r = 1 + r + r^2 P(r) with the degree-5
+ * minimax P of the Cephes expf (about 1 ulp), and 2^n added to the
+ * exponent bits. exp(0) = 1 exactly. */
+#define LANES_EXP(x, out)                                                                          \
+  do {                                                                                             \
+    const lanes_f32 t_ = (x) * 1.44269504088896341f + 12582912.0f;                                  \
+    const lanes_f32 n_ = t_ - 12582912.0f;                                                          \
+    lanes_f32 r_ = (x) - n_ * 0.693359375f;                                                         \
+    r_ = r_ - n_ * -2.12194440e-4f;                                                                 \
+    lanes_f32 p_ = 1.9875691500e-4f * r_ + 1.3981999507e-3f;                                        \
+    p_ = p_ * r_ + 8.3334519073e-3f;                                                                \
+    p_ = p_ * r_ + 4.1665795894e-2f;                                                                \
+    p_ = p_ * r_ + 1.6666665459e-1f;                                                                \
+    p_ = p_ * r_ + 5.0000001201e-1f;                                                                \
+    p_ = (p_ * (r_ * r_) + r_) + 1.0f;                                                              \
+    (out) = (lanes_f32)((lanes_u32)p_ + (((lanes_u32)t_ - 0x4b400000u) << 23));                    \
+  } while (0)
+
+/* Bitwise select: mask lanes (all ones) take a, the others b. */
+#define LANES_SELECT(mask, a, b) ((lanes_f32)(((lanes_i32)(a) & (mask)) | ((lanes_i32)(b) & ~(mask))))
+
+/* One sweep of one group: every site in `order`, all lanes at once.
+ * Metropolis: dE = 2 s h, flip if u < exp(min(-beta dE, 0)); heat bath:
+ * s = +1 if u (1 + exp(-2 beta h)) < 1; h includes the field. Both satisfy
+ * detailed balance for exp(-beta E). `degree` is 4 or 6. */
+TARGET_CLONES static void sweep_group(int64_t n, int degree, const int32_t *restrict order,
+                                      const int32_t *restrict neighbor, const float *restrict coupling,
+                                      float field, int heatbath, float *restrict spins_,
+                                      uint32_t *restrict rng, const float *restrict beta) {
+  lanes_f32 *spins = (lanes_f32 *)spins_;
+  lanes_u32 s0, s1, s2, s3;
+  memcpy(&s0, rng, sizeof s0), memcpy(&s1, rng + MC_LANES, sizeof s1);
+  memcpy(&s2, rng + 2 * MC_LANES, sizeof s2), memcpy(&s3, rng + 3 * MC_LANES, sizeof s3);
+  lanes_f32 b;
+  memcpy(&b, beta, sizeof b);
+  const lanes_f32 minus_2b = -2.0f * b;
+  const lanes_i32 sign = (lanes_i32){0} + (int32_t)0x80000000u;
+  for (int64_t k = 0; k < n; ++k) {
+    const int32_t i = order[k];
+    const int32_t *nb = neighbor + (int64_t)i * degree;
+    const float *J = coupling + (int64_t)i * degree;
+    lanes_f32 h = (lanes_f32){0} + field;
+    h = h + J[0] * spins[nb[0]];
+    h = h + J[1] * spins[nb[1]];
+    h = h + J[2] * spins[nb[2]];
+    h = h + J[3] * spins[nb[3]];
+    if (degree == 6) {
+      h = h + J[4] * spins[nb[4]];
+      h = h + J[5] * spins[nb[5]];
+    }
+    /* xoshiro128+ step; the top 23 bits make the uniform. */
+    const lanes_u32 x = s0 + s3, t = s1 << 9;
+    s2 ^= s0, s3 ^= s1, s1 ^= s2, s0 ^= s3, s2 ^= t;
+    s3 = (s3 << 11) | (s3 >> 21);
+    const lanes_f32 u = __builtin_convertvector((lanes_i32)((x >> 9) << 1 | 1), lanes_f32) * 0x1p-24f;
+    const lanes_f32 s = spins[i];
+    const lanes_f32 delta = (2.0f * s) * h;
+    lanes_i32 flip;
+    if (!heatbath) {
+      lanes_f32 arg = -(b * delta), p;
+      arg = LANES_SELECT(arg < 0.0f, arg, (lanes_f32){0});
+      arg = LANES_SELECT(arg > -86.0f, arg, (lanes_f32){0} - 86.0f);
+      LANES_EXP(arg, p);
+      flip = u < p;
+    } else {
+      lanes_f32 arg = minus_2b * h, p;
+      arg = LANES_SELECT(arg > -86.0f, arg, (lanes_f32){0} - 86.0f);
+      arg = LANES_SELECT(arg < 88.0f, arg, (lanes_f32){0} + 88.0f);
+      LANES_EXP(arg, p);
+      flip = (u * (1.0f + p) < 1.0f) ^ (s > 0.0f);
+    }
+    spins[i] = (lanes_f32)((lanes_i32)s ^ (flip & sign));
+  }
+  memcpy(rng, &s0, sizeof s0), memcpy(rng + MC_LANES, &s1, sizeof s1);
+  memcpy(rng + 2 * MC_LANES, &s2, sizeof s2), memcpy(rng + 3 * MC_LANES, &s3, sizeof s3);
 }
 
 void mc_chain_sweep(mc_chain *chain) {
   const int64_t n = chain->lat.n_sites;
-  const int degree = chain->degree;
-  for (int r = 0; r < chain->replicas; ++r) {
-    core_rng rng;
-    core_rng_init(&rng, chain->seed, mc_purpose(CORE_PURPOSE_MC, chain->instance),
-                  (uint64_t)(chain->first_replica + r) << 40 | (uint64_t)chain->sweeps);
-    for (int64_t i = 0; i < n; ++i) chain->uniforms[i] = core_rng_uniform(&rng);
-    int8_t *s = chain->spins + r * n;
-    const double beta = chain->betas[r];
-    double e = chain->energy[r];
-    for (int64_t k = 0; k < n; ++k) {
-      const int64_t i = chain->order[k];
-      double h = chain->field;
-      for (int a = 0; a < degree; ++a) {
-        int64_t j = chain->neighbor[i * degree + a];
-        if (j >= 0) h += chain->coupling[i * degree + a] * s[j];
-      }
-      const double u = chain->uniforms[i];
-      const double delta = 2.0 * s[i] * h; /* energy change of flipping s_i */
-      int flip;
-      if (chain->algorithm == MC_METROPOLIS)
-        flip = delta <= 0 || u < exp(-beta * delta);
-      else
-        flip = (u * (1.0 + exp(-2.0 * beta * h)) < 1.0 ? 1 : -1) != s[i];
-      if (flip) {
-        s[i] = (int8_t)-s[i];
-        e += delta;
-      }
-    }
-    /* Refresh from scratch now and then so rounding never accumulates. */
-    chain->energy[r] = (chain->sweeps + 1) % 1024 == 0 ? energy_from_scratch(chain, r) : e;
-  }
   chain->sweeps++;
+  for (int g = 0; g < chain->groups; ++g) {
+    sweep_group(n, chain->degree, chain->order, chain->neighbor, chain->coupling, (float)chain->field,
+                chain->algorithm == MC_HEATBATH, chain->spins + (int64_t)g * n * MC_LANES,
+                chain->rng + (int64_t)g * 4 * MC_LANES, chain->beta + g * MC_LANES);
+  }
 }
 
 int64_t mc_chain_sweeps(const mc_chain *chain) { return chain->sweeps; }
 
-
 const int8_t *mc_chain_spins(const mc_chain *chain, int replica) {
-  return chain->spins + (int64_t)replica * chain->lat.n_sites;
+  const int64_t n = chain->lat.n_sites;
+  int8_t *out = chain->spin_cache + (int64_t)replica * n;
+  if (chain->cache_sweep[replica] != chain->sweeps) {
+    const float *s = chain->spins + (int64_t)(replica / MC_LANES) * n * MC_LANES + replica % MC_LANES;
+    for (int64_t i = 0; i < n; ++i) out[i] = s[i * MC_LANES] > 0 ? 1 : -1;
+    chain->cache_sweep[replica] = chain->sweeps;
+  }
+  return out;
 }
 
-double mc_chain_energy(const mc_chain *chain, int replica) { return chain->energy[replica]; }
+double mc_chain_energy(const mc_chain *chain, int replica) {
+  const int64_t n = chain->lat.n_sites;
+  const int g = replica / MC_LANES;
+  double *e = chain->energy + g * MC_LANES;
+  int64_t *stamp = chain->cache_sweep + chain->replicas + chain->groups + g;
+  if (*stamp != chain->sweeps) {
+    group_energy(n, chain->lat.dim, chain->neighbor, chain->coupling64, chain->field,
+                 chain->spins + (int64_t)g * n * MC_LANES, e);
+    *stamp = chain->sweeps;
+  }
+  return e[replica % MC_LANES];
+}
 
 double mc_chain_magnetization(const mc_chain *chain, int replica) {
-  const int8_t *s = mc_chain_spins(chain, replica);
-  int64_t m = 0;
-  for (int64_t i = 0; i < chain->lat.n_sites; ++i) m += s[i];
-  return (double)m / (double)chain->lat.n_sites;
+  const int64_t n = chain->lat.n_sites;
+  const int g = replica / MC_LANES;
+  double *m = chain->magnetization + g * MC_LANES;
+  if (chain->cache_sweep[chain->replicas + g] != chain->sweeps) {
+    const float *s = chain->spins + (int64_t)g * n * MC_LANES;
+    double sum[MC_LANES] = {0};
+    for (int64_t i = 0; i < n; ++i)
+      for (int l = 0; l < MC_LANES; ++l) sum[l] += s[i * MC_LANES + l];
+    for (int l = 0; l < MC_LANES; ++l) m[l] = (double)sum[l] / (double)n;
+    chain->cache_sweep[chain->replicas + g] = chain->sweeps;
+  }
+  return m[replica % MC_LANES];
 }
 
 void mc_chain_destroy(mc_chain **chain) {
   if (!chain || !*chain) return;
   mc_chain *c = *chain;
-  free(c->neighbor);
-  free(c->coupling);
-  free(c->order);
-  free(c->uniforms);
-  free(c->spins);
-  free(c->betas);
-  free(c->energy);
+  free(c->neighbor), free(c->coupling), free(c->coupling64), free(c->order);
+  free(c->spins), free(c->rng), free(c->beta), free(c->energy), free(c->magnetization);
+  free(c->spin_cache), free(c->cache_sweep);
   free(c);
   *chain = NULL;
 }

@@ -9,9 +9,10 @@
  * odd one; before each colour DMGlobalToLocal refreshes the ghosts, and
  * because sites of one colour do not interact, updating them from the
  * ghosted copy is exact. Site i of sweep t uses the i-th uniform of the
- * stream of (seed, instance, replica, t), reached by core_rng_seek, and the
- * local field is summed in mc_chain's neighbour order, so the split run
- * reproduces the single-rank chain bit for bit (tested at 1, 2, 4 ranks). */
+ * stream of (seed, instance, replica, t), reached by core_rng_seek, so
+ * no rank depends on another's draws and the run is the same spin for spin
+ * on any number of ranks (tested at 1, 2, 4 against a serial model of the
+ * same rules). */
 #include <math.h>
 #include <petscdmda.h>
 #include <stdlib.h>
@@ -98,8 +99,7 @@ core_status mc_split_sweep(mc_split *sp) {
       for (PetscInt x = sp->xs + ((sp->xs + y + colour) % 2); x < sp->xs + sp->xm; x += 2) {
         const double *c = sp->coupling + 4 * ((y - sp->ys) * sp->xm + (x - sp->xs));
         const double s = l[y][x];
-        /* mc_chain's order: +x, -x, +y, -y neighbours, starting from the
-         * (zero) field. */
+        /* Fixed order: +x, -x, +y, -y neighbours, from the (zero) field. */
         double h = 0.0;
         if (!open || x + 1 < L) h += c[0] * l[y][x + 1];
         if (!open || x > 0) h += c[1] * l[y][x - 1];

@@ -109,9 +109,10 @@ enum {
   CORE_PURPOSE_EDGE_PICK = 3,  /* which pool graph a structure uses      */
   CORE_PURPOSE_RIGIDITY = 4,   /* generic placements and stresses         */
   CORE_PURPOSE_COUPLINGS = 5,  /* spin-glass couplings of an instance     */
-  CORE_PURPOSE_MC = 6,         /* Monte Carlo moves                       */
+  CORE_PURPOSE_MC = 6,         /* Monte Carlo moves of split lattices     */
   CORE_PURPOSE_INIT = 7,       /* initial configurations, weights         */
-  CORE_PURPOSE_EXCHANGE = 8    /* replica exchanges of parallel tempering */
+  CORE_PURPOSE_EXCHANGE = 8,   /* replica exchanges of parallel tempering */
+  CORE_PURPOSE_MC_LANES = 9    /* seeds of the chains' per-replica moves  */
 };
 
 void core_rng_init(core_rng *rng, uint64_t seed, uint64_t purpose, uint64_t index);

@@ -68,14 +68,17 @@ typedef enum { MC_METROPOLIS, MC_HEATBATH } mc_algorithm;
 typedef struct mc_chain mc_chain;
 
 /* Replicas first_replica .. first_replica + replicas - 1 (global numbers,
- * so ranks can each own a block) of independent chains of one instance (couplings J in spin.h
- * layout, copied) with a uniform field. Every random number is a pure
- * function of (seed, instance, replica, sweep, site): the stream of replica
- * r in sweep t is (seed, CORE_PURPOSE_MC | instance << 8, r << 40 | t), and
- * site i of a sweep uses its i-th draw, so results depend neither on the
- * rank that runs a chain nor on the update order within a colour. Start:
- * independent random spins from (seed, CORE_PURPOSE_INIT | instance << 8,
- * r). Local. */
+ * so ranks can each own a block) of independent chains of one instance
+ * (couplings J in spin.h layout, copied) with a uniform field, at most
+ * 2^24 sites. Replica r is a pure function of (seed, instance, r): its
+ * start is independent random spins from (seed, CORE_PURPOSE_INIT |
+ * instance << 8, r), and its moves draw from its own xoshiro128+ generator
+ * seeded from (seed, CORE_PURPOSE_MC_LANES | instance << 8, r), one draw
+ * per update; so results depend neither on the rank that runs a chain nor
+ * on how many replicas share it. Replicas are the SIMD lanes of the sweep
+ * (16 per group): run at least 16 for full speed. Sweeps use float32
+ * arithmetic (couplings and beta rounded once); energies are exact
+ * (double). Local. */
 core_status mc_chain_create(const spin_lattice *lat, const double *J, double field, int first_replica,
                             int replicas, mc_algorithm algorithm, uint64_t seed, uint64_t instance,
                             mc_chain **chain);
@@ -92,11 +95,14 @@ void mc_chain_set_replica_beta(mc_chain *chain, int replica, double beta);
  * breaks, plain site order), each visited once. Metropolis accepts a flip
  * with probability min(1, exp(-beta dE)); heat bath sets s_i = +1 with
  * probability 1 / (1 + exp(-2 beta (h_i + field))). Both satisfy detailed
- * balance for the Boltzmann weight exp(-beta E). */
+ * balance for the Boltzmann weight exp(-beta E), up to float32 rounding
+ * (exp to ~1 ulp, uniforms on a 2^-23 grid). */
 void mc_chain_sweep(mc_chain *chain);
 
 int64_t mc_chain_sweeps(const mc_chain *chain);
-/* Observables of the chain's local replica index 0 .. replicas - 1. */
+/* Observables of the chain's local replica index 0 .. replicas - 1,
+ * computed on demand (at most once per sweep; the energy costs about half
+ * a sweep). The spins pointer stays valid until the next sweep. */
 const int8_t *mc_chain_spins(const mc_chain *chain, int replica); /* (n_sites) */
 double mc_chain_energy(const mc_chain *chain, int replica);       /* E(s), field included */
 double mc_chain_magnetization(const mc_chain *chain, int replica); /* sum_i s_i / n_sites */
@@ -144,10 +150,14 @@ typedef struct mc_split mc_split;
 /* One replica of one square-lattice instance (open, or periodic with even
  * L) whose sites are split across the ranks of comm by a PETSc DMDA with
  * ghost width 1. Each rank computes only its own couplings, initial spins
- * and random numbers (by seeking in the same streams mc_chain uses), and
- * sweeps in the same checkerboard order with a halo exchange before each
- * colour: the run is the mc_chain run of replica `replica`, spin for spin,
- * whatever the number of ranks. PETSc must be initialised. Collective. */
+ * (mc_chain's start of replica `replica`) and random numbers: site i of
+ * sweep t uses the i-th uniform of the Philox stream (seed, CORE_PURPOSE_MC
+ * | instance << 8, replica << 40 | t), reached by seeking. Sweeps go in
+ * checkerboard order with a halo exchange before each colour, in double
+ * precision: the run is the same spin for spin whatever the number of
+ * ranks, and samples the same distribution as mc_chain (a different
+ * chain: mc_chain's generators are sequential). PETSc must be
+ * initialised. Collective. */
 core_status mc_split_create(MPI_Comm comm, const spin_lattice *lat, spin_coupling_law law, uint64_t seed,
                             uint64_t instance, int replica, mc_algorithm algorithm, mc_split **split);
 void mc_split_set_beta(mc_split *split, double beta);
