@@ -46,7 +46,7 @@ int main(int argc, char **argv) {
   /* Ferromagnet: MC against Kaufman. */
   for (int size = 0; size < 2; ++size)
     for (int k = 0; k < 3; ++k) {
-      const int L = size ? 16 : 8, replicas = 8, therm = 1000, sweeps = size ? 6000 : 12000;
+      const int L = size ? 16 : 8, replicas = 16, therm = 1000, sweeps = size ? 6000 : 12000;
       spin_lattice lat;
       spin_lattice_init(&lat, SPIN_SQUARE, SPIN_PERIODIC, L);
       double *J = malloc(sizeof(double) * 2 * L * L);

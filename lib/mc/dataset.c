@@ -181,15 +181,18 @@ static core_status compute_batch(const mc_dataset_options *opt, mc_exact *ex, co
         CORE_CALL(mc_anneal(lat, b->J, &opt->search, opt->seed, instance, b->gs + k * n, &b->energy[k]));
         break;
     }
-    for (int beta = 0; beta < opt->n_betas && opt->samples > 0; ++beta) {
+    if (opt->n_betas > 0 && opt->samples > 0) {
+      /* All temperatures in one chain: they share the sweep's SIMD lanes. */
       mc_chain *ch;
-      CORE_CALL(mc_chain_create(lat, b->J, 0.0, SAMPLE_REPLICA_BASE + beta, 1, opt->algorithm, opt->seed, instance, &ch));
-      mc_chain_set_beta(ch, opt->betas[beta]);
+      CORE_CALL(mc_chain_create(lat, b->J, 0.0, SAMPLE_REPLICA_BASE, opt->n_betas, opt->algorithm, opt->seed, instance,
+                                &ch));
+      for (int beta = 0; beta < opt->n_betas; ++beta) mc_chain_set_replica_beta(ch, beta, opt->betas[beta]);
       for (int t = 0; t < opt->sample_therm; ++t) mc_chain_sweep(ch);
       for (int s = 0; s < opt->samples; ++s) {
         for (int t = 0; t < opt->sample_sweeps; ++t) mc_chain_sweep(ch);
-        memcpy(b->samples + ((k * opt->n_betas + beta) * opt->samples + s) * per_sample, mc_chain_spins(ch, 0),
-               (size_t)per_sample);
+        for (int beta = 0; beta < opt->n_betas; ++beta)
+          memcpy(b->samples + ((k * opt->n_betas + beta) * opt->samples + s) * per_sample, mc_chain_spins(ch, beta),
+                 (size_t)per_sample);
       }
       mc_chain_destroy(&ch);
     }
