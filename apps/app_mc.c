@@ -104,50 +104,89 @@ static int run_tempering(const tempering_run *run) {
   return code;
 }
 
+/* Series (5, sweeps) of |q|, q^2, q^4, chi(0), chi(k_min): add one pair. */
+static void overlap_add(double *series, int64_t sweeps, int64_t k, double n, double q, double chik) {
+  series[k] += fabs(q);
+  series[sweeps + k] += q * q;
+  series[2 * sweeps + k] += q * q * q * q;
+  series[3 * sweeps + k] += n * q * q;
+  series[4 * sweeps + k] += chik;
+}
+
+/* Jackknife estimates of the overlap series; rank 0 prints them. */
+static core_status overlap_report(const double *series, int64_t sweeps, int blocks, int L, int rank) {
+  double v[4], e[4];
+  core_status st = mc_estimate_mean(series, sweeps, blocks, &v[0], &e[0]);
+  if (!st) st = mc_estimate_mean(series + sweeps, sweeps, blocks, &v[1], &e[1]);
+  if (!st) st = mc_estimate_binder(series + sweeps, series + 2 * sweeps, sweeps, blocks, &v[2], &e[2]);
+  if (!st) st = mc_estimate_xi(L, series + 3 * sweeps, series + 4 * sweeps, sweeps, blocks, &v[3], &e[3]);
+  if (!st && rank == 0) {
+    const char *names[4] = {"abs_q", "q2", "binder_q", "xi_sg"};
+    for (int k = 0; k < 4; ++k) printf("%s=%.10g err=%.3g\n", names[k], v[k], e[k]);
+  }
+  return st;
+}
+
 typedef struct {
   const spin_lattice *lat;
   spin_coupling_law law;
   uint64_t seed, instance;
   mc_algorithm algorithm;
   double beta;
-  int therm, sweeps, blocks;
+  int therm, sweeps, blocks, replicas;
 } split_run;
 
-/* Split-lattice mode: replica 0 of the instance, its sites over the ranks.
- * Returns the exit code. */
+/* Split-lattice mode: replicas 0 .. replicas - 1 of the instance, every
+ * one spread over all ranks. Returns the exit code. */
 static int run_split(const split_run *run) {
   int rank, size;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &size);
-  double *series = calloc((size_t)(4 * run->sweeps), sizeof(double));
+  const int R = run->replicas, pairs = R / 2;
+  enum { NSERIES = 9 }; /* as in the chain mode */
+  double *series = calloc((size_t)(NSERIES * run->sweeps), sizeof(double));
+  double *energy = malloc(sizeof(double) * (size_t)R), *m = malloc(sizeof(double) * (size_t)R);
   mc_split *sp = NULL;
-  core_status st = series ? CORE_OK : CORE_ERROR(CORE_ERR_MEM, "cannot allocate the series");
+  core_status st = series && energy && m ? CORE_OK : CORE_ERROR(CORE_ERR_MEM, "cannot allocate the series");
   st = core_agree(MPI_COMM_WORLD, st);
-  if (!st) st = mc_split_create(MPI_COMM_WORLD, run->lat, run->law, run->seed, run->instance, 0, run->algorithm, &sp);
+  if (!st) st = mc_split_create(MPI_COMM_WORLD, run->lat, run->law, run->seed, run->instance, 0, R, run->algorithm, &sp);
   st = core_agree(MPI_COMM_WORLD, st);
   if (!st) mc_split_set_beta(sp, run->beta);
   core_progress progress;
   core_progress_start(&progress, "eloss mc split sweeps", run->therm + run->sweeps, rank == 0 ? stderr : NULL);
   double measured = 0;
   const double n = (double)run->lat->n_sites;
+  const int64_t T = run->sweeps;
   for (int t = 0; !st && t < run->therm + run->sweeps; ++t) {
+    /* Time the sweep alone: without the barrier, a rank still measuring
+     * would make the others' first halo exchange wait. */
+    MPI_Barrier(MPI_COMM_WORLD);
     const double t0 = core_time();
     st = core_agree(MPI_COMM_WORLD, mc_split_sweep(sp));
-    if (t >= run->therm) {
+    if (!st && t >= run->therm) {
       measured += core_time() - t0;
-      const double m = mc_split_magnetization(sp);
-      series_add(series, run->sweeps, t - run->therm, mc_split_energy(sp) / n, m);
+      st = mc_split_measure(sp, energy, m);
+      const int64_t k = t - run->therm;
+      for (int r = 0; !st && r < R; ++r) series_add(series, T, k, energy[r] / n, m[r]);
+      for (int p = 0; !st && p < pairs; ++p) {
+        double q, chik;
+        st = mc_split_overlap(sp, 2 * p, 2 * p + 1, &q, &chik);
+        if (!st) overlap_add(series + 4 * T, T, k, n, q, chik);
+      }
+      /* Replica and pair averages. */
+      for (int j = 0; j < NSERIES; ++j) series[j * T + k] /= j < 4 ? R : (pairs > 0 ? pairs : 1);
     }
     core_progress_update(&progress, t + 1);
   }
-  if (!st) st = series_report(series, run->sweeps, run->blocks, rank);
+  if (!st) st = series_report(series, T, run->blocks, rank);
+  if (!st && pairs > 0) st = overlap_report(series + 4 * T, T, run->blocks, run->lat->L, rank);
   if (!st && rank == 0) {
     /* Wall time of the sweeps times the ranks sharing them. */
-    printf("ns_per_update=%.4g\n", 1e9 * measured * size / ((double)run->sweeps * n));
+    printf("ns_per_update=%.4g\n", 1e9 * measured * size / ((double)T * n * R));
   }
   int code = st ? app_report("mc", st) : 0;
   mc_split_destroy(&sp);
-  free(series);
+  free(series), free(energy), free(m);
   return code;
 }
 
@@ -183,8 +222,8 @@ int app_mc(int argc, char **argv) {
   PetscCall(PetscOptionsInt("-seed", "random seed", NULL, seed, &seed, &set));
   PetscCall(PetscOptionsInt("-blocks", "jackknife blocks of the measured series", NULL, blocks, &blocks, &set));
   PetscCall(PetscOptionsBool("-cold", "start every replica from all spins up", NULL, cold, &cold, &set));
-  PetscCall(PetscOptionsBool("-split", "one replica of one square lattice split across the ranks (PETSc DMDA); "
-                             "the same run on any number of ranks", NULL, split, &split, &set));
+  PetscCall(PetscOptionsBool("-split", "every replica's lattice split across the ranks in slabs (PETSc DMDA, "
+                             "fftw3-mpi overlaps); -replicas defaults to 2 here; the same run on any number of ranks", NULL, split, &split, &set));
   PetscCall(PetscOptionsInt("-pt_temperatures", "parallel tempering: temperatures over the ranks (0: off); "
                             "observables are measured at the coldest, -beta", NULL, pt_temps, &pt_temps, &set));
   PetscCall(PetscOptionsReal("-pt_beta_min", "parallel tempering: hottest inverse temperature", NULL, pt_beta_min,
@@ -209,13 +248,13 @@ int app_mc(int argc, char **argv) {
   st = core_agree(MPI_COMM_WORLD, st);
   if (st) return app_finalize(app_report("mc", st));
   if (split) {
-    if (replicas_set || cold || pt_temps > 0 || lattice != 0)
-      st = CORE_ERROR(CORE_ERR_ARG, "-split runs one replica of a square lattice: it does not combine with -replicas, "
-                                    "-cold, -pt_temperatures or -lattice cubic");
+    if (cold || pt_temps > 0 || field != 0.0)
+      st = CORE_ERROR(CORE_ERR_ARG, "-split does not combine with -cold, -pt_temperatures or -field");
     st = core_agree(MPI_COMM_WORLD, st);
     if (st) return app_finalize(app_report("mc", st));
     split_run run = {&lat, (spin_coupling_law)law, (uint64_t)seed, (uint64_t)instance,
-                     algorithm ? MC_HEATBATH : MC_METROPOLIS, beta, (int)therm, (int)sweeps, (int)blocks};
+                     algorithm ? MC_HEATBATH : MC_METROPOLIS, beta, (int)therm, (int)sweeps, (int)blocks,
+                     replicas_set ? (int)replicas : 2};
     return app_finalize(run_split(&run));
   }
   if (pt_temps > 0) {
@@ -280,11 +319,7 @@ int app_mc(int argc, char **argv) {
       for (int r = 0; overlaps && r + 1 < mine; r += 2) {
         double q, chik;
         mc_overlap_measure(overlap, mc_chain_spins(chain, r), mc_chain_spins(chain, r + 1), &q, &chik);
-        series[4 * sweeps + t] += fabs(q);
-        series[5 * sweeps + t] += q * q;
-        series[6 * sweeps + t] += q * q * q * q;
-        series[7 * sweeps + t] += n * q * q;
-        series[8 * sweeps + t] += chik;
+        overlap_add(series + 4 * sweeps, sweeps, t, n, q, chik);
       }
       core_progress_update(&progress, therm + t + 1);
     }
@@ -295,16 +330,8 @@ int app_mc(int argc, char **argv) {
     double total_time;
     MPI_Allreduce(&measured, &total_time, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
     st = series_report(series, sweeps, (int)blocks, rank);
-    double qv[4] = {0}, qe[4] = {0};
-    if (!st && overlaps) {
-      st = mc_estimate_mean(series + 4 * sweeps, sweeps, (int)blocks, &qv[0], &qe[0]);
-      if (!st) st = mc_estimate_mean(series + 5 * sweeps, sweeps, (int)blocks, &qv[1], &qe[1]);
-      if (!st) st = mc_estimate_binder(series + 5 * sweeps, series + 6 * sweeps, sweeps, (int)blocks, &qv[2], &qe[2]);
-      if (!st) st = mc_estimate_xi((int)L, series + 7 * sweeps, series + 8 * sweeps, sweeps, (int)blocks, &qv[3], &qe[3]);
-    }
+    if (!st && overlaps) st = overlap_report(series + 4 * sweeps, sweeps, (int)blocks, (int)L, rank);
     if (!st && rank == 0) {
-      const char *qnames[4] = {"abs_q", "q2", "binder_q", "xi_sg"};
-      for (int k = 0; overlaps && k < 4; ++k) printf("%s=%.10g err=%.3g\n", qnames[k], qv[k], qe[k]);
       printf("ns_per_update=%.4g\n", 1e9 * total_time / ((double)sweeps * (double)replicas * n));
     }
   }

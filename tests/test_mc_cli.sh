@@ -66,9 +66,9 @@ ok $? "tempering with -replicas refused"
 # Split lattice: its own chain, identical on 1 and 2 ranks, and
 # statistically equal to the replica chains of the same instance.
 sp=(-L 12 -bc periodic -couplings gaussian -beta 0.8 -therm 200 -sweeps 4000 -seed 4)
-s1=$("${mpi[@]}" -n 1 "$eloss" mc "${sp[@]}" -split 2>/dev/null | grep -E "^(energy|abs_m|m2|binder)")
-s2=$("${mpi[@]}" -n 2 "$eloss" mc "${sp[@]}" -split 2>/dev/null | grep -E "^(energy|abs_m|m2|binder)")
-many=$("${mpi[@]}" -n 1 "$eloss" mc "${sp[@]}" -replicas 16 2>/dev/null | grep -E "^(energy|abs_m|m2|binder)")
+s1=$("${mpi[@]}" -n 1 "$eloss" mc "${sp[@]}" -split 2>/dev/null | grep -E "^(energy_per_spin|abs_m|m2|binder)=")
+s2=$("${mpi[@]}" -n 2 "$eloss" mc "${sp[@]}" -split 2>/dev/null | grep -E "^(energy_per_spin|abs_m|m2|binder)=")
+many=$("${mpi[@]}" -n 1 "$eloss" mc "${sp[@]}" -replicas 16 2>/dev/null | grep -E "^(energy_per_spin|abs_m|m2|binder)=")
 "$py" - "$s1" "$s2" <<'PY'
 import sys
 def values(text):

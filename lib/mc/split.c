@@ -1,21 +1,27 @@
 /* One lattice split across ranks with a PETSc DMDA: the path for lattices
  * too large for one rank.
  *
- * mc_split_create / mc_split_sweep / mc_split_energy / mc_split_gather:
- *   collective; mc_split_set_beta: local.
+ * mc_split_create / mc_split_sweep / mc_split_measure / mc_split_overlap /
+ *   mc_split_gather: collective; mc_split_set_beta: local.
  *
- * Spins live in a DMDA global vector (one double per site, +-1) with star
- * stencil and ghost width 1. A sweep updates the even sublattice, then the
- * odd one; before each colour DMGlobalToLocal refreshes the ghosts, and
- * because sites of one colour do not interact, updating them from the
- * ghosted copy is exact. Site i of sweep t uses the i-th uniform of the
- * stream of (seed, instance, replica, t), reached by core_rng_seek, so
- * no rank depends on another's draws and the run is the same spin for spin
- * on any number of ranks (tested at 1, 2, 4 against a serial model of the
- * same rules). */
+ * The lattice (square or cubic) is cut into slabs along its last axis (y
+ * in 2D, z in 3D), with the slab sizes FFTW's MPI interface chooses, so
+ * the overlap field of two replicas is already laid out for fftw3-mpi and
+ * the structure factor needs no redistribution. Spins live in one DMDA
+ * global vector with one degree of freedom per replica (double, +-1), star
+ * stencil and ghost width 1: one halo exchange per colour serves every
+ * replica. A sweep updates the even sublattice, then the odd one; sites of
+ * one colour do not interact, so updating them from the ghosted copy is
+ * exact. Site i of sweep t of replica r uses the i-th uniform of the
+ * stream (seed, MC | instance << 8, r << 40 | t), reached by
+ * core_rng_seek, so no rank depends on another's draws and the run is the
+ * same spin for spin on any number of ranks (tested at 1, 2, 4 against a
+ * serial model of the same rules). */
+#include <fftw3-mpi.h>
 #include <math.h>
 #include <petscdmda.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "eloss/mc.h"
 
@@ -27,86 +33,162 @@
 struct mc_split {
   MPI_Comm comm;
   spin_lattice lat;
+  int first_replica, replicas, degree;
   DM da;
   Vec global, local;
-  PetscInt xs, ys, xm, ym;  /* owned block: columns [xs, xs+xm), rows [ys, ys+ym) */
-  double *coupling;         /* (xm ym, 4): right, left, down, up; 0 where open */
+  int64_t owned;            /* sites of this rank: its slab */
+  int64_t first_site;       /* global index of the slab's first site */
+  int64_t ghost_corner[3]; /* ghosted local array: first x, y, z (-1 on a torus) */
+  int64_t stride[3];        /* and its steps along x, y, z, in sites */
+  double *coupling;         /* (owned, degree): +x, -x, +y, -y, +z, -z; 0 where open */
   uint64_t seed, instance;
-  int replica;
   mc_algorithm algorithm;
   double beta;
   int64_t sweeps;
+  /* fftw3-mpi structure factor of the overlap field. */
+  ptrdiff_t fft_rows, fft_first_row; /* slab of the transform, rows of the last axis */
+  double *field;
+  fftw_complex *modes;
+  fftw_plan plan;
 };
 
-static uint64_t purpose(uint64_t base, uint64_t instance) { return base | instance << 8; }
+static void ensure_fftw_mpi(void) {
+  static int ready = 0;
+  if (!ready) fftw_mpi_init(), ready = 1;
+}
 
 core_status mc_split_create(MPI_Comm comm, const spin_lattice *lat, spin_coupling_law law, uint64_t seed,
-                            uint64_t instance, int replica, mc_algorithm algorithm, mc_split **split) {
+                            uint64_t instance, int first_replica, int replicas, mc_algorithm algorithm,
+                            mc_split **split) {
   *split = NULL;
-  CORE_CHECK(lat->kind == SPIN_SQUARE && (lat->bc == SPIN_OPEN || lat->L % 2 == 0), CORE_ERR_UNSUPPORTED,
-             "split lattices: square lattices, open or periodic with even L (checkerboard), got %s L = %d",
-             lat->kind == SPIN_SQUARE ? "square" : "cubic", lat->L);
+  CORE_CHECK(lat->bc == SPIN_OPEN || lat->L % 2 == 0, CORE_ERR_UNSUPPORTED,
+             "split lattices: periodic lattices need an even L for the checkerboard, got L = %d", lat->L);
+  CORE_CHECK(replicas >= 1 && first_replica >= 0 && first_replica + replicas < (1 << 20), CORE_ERR_ARG,
+             "split lattices: replicas [%d, %d) out of range", first_replica, first_replica + replicas);
+  int size, rank;
+  MPI_Comm_size(comm, &size);
+  MPI_Comm_rank(comm, &rank);
+  ensure_fftw_mpi();
+  const ptrdiff_t L = lat->L, half = L / 2 + 1;
+  ptrdiff_t rows, first_row, alloc;
+  if (lat->dim == 2) alloc = fftw_mpi_local_size_2d(L, half, comm, &rows, &first_row);
+  else alloc = fftw_mpi_local_size_3d(L, L, half, comm, &rows, &first_row);
+  /* Every rank needs a slab: the DMDA has no empty ranks. */
+  int empty = rows == 0, any_empty = 0;
+  CORE_CHECK(MPI_Allreduce(&empty, &any_empty, 1, MPI_INT, MPI_LOR, comm) == MPI_SUCCESS, CORE_ERR_MPI,
+             "split lattices: MPI_Allreduce failed");
+  CORE_CHECK(!any_empty, CORE_ERR_ARG,
+             "split lattices: L = %d over %d ranks leaves a rank without a slab of the last axis; "
+             "use fewer ranks", lat->L, size);
+  PetscInt *slabs = malloc(sizeof(PetscInt) * (size_t)size);
+  CORE_CHECK(slabs, CORE_ERR_MEM, "split lattices: cannot allocate");
+  PetscInt mine = (PetscInt)rows;
+  if (MPI_Allgather(&mine, 1, MPIU_INT, slabs, 1, MPIU_INT, comm) != MPI_SUCCESS) {
+    free(slabs);
+    return CORE_ERROR(CORE_ERR_MPI, "split lattices: MPI_Allgather failed");
+  }
   mc_split *sp = calloc(1, sizeof *sp);
-  CORE_CHECK(sp, CORE_ERR_MEM, "split lattices: cannot allocate");
-  sp->comm = comm, sp->lat = *lat, sp->seed = seed, sp->instance = instance, sp->replica = replica;
+  if (!sp) {
+    free(slabs);
+    return CORE_ERROR(CORE_ERR_MEM, "split lattices: cannot allocate");
+  }
+  sp->comm = comm, sp->lat = *lat, sp->seed = seed, sp->instance = instance;
+  sp->first_replica = first_replica, sp->replicas = replicas, sp->degree = 2 * lat->dim;
   sp->algorithm = algorithm, sp->beta = 1.0;
+  sp->fft_rows = rows, sp->fft_first_row = first_row;
   *split = sp;
   const DMBoundaryType bt = lat->bc == SPIN_PERIODIC ? DM_BOUNDARY_PERIODIC : DM_BOUNDARY_NONE;
-  PETSC_TRY(DMDACreate2d(comm, bt, bt, DMDA_STENCIL_STAR, lat->L, lat->L, PETSC_DECIDE, PETSC_DECIDE, 1, 1, NULL,
-                         NULL, &sp->da));
+  PetscErrorCode perr;
+  if (lat->dim == 2)
+    perr = DMDACreate2d(comm, bt, bt, DMDA_STENCIL_STAR, lat->L, lat->L, 1, size, replicas, 1, NULL, slabs, &sp->da);
+  else
+    perr = DMDACreate3d(comm, bt, bt, bt, DMDA_STENCIL_STAR, lat->L, lat->L, lat->L, 1, 1, size, replicas, 1, NULL,
+                        NULL, slabs, &sp->da);
+  free(slabs);
+  PETSC_TRY(perr);
   PETSC_TRY(DMSetUp(sp->da));
   PETSC_TRY(DMCreateGlobalVector(sp->da, &sp->global));
   PETSC_TRY(DMCreateLocalVector(sp->da, &sp->local));
-  PETSC_TRY(DMDAGetCorners(sp->da, &sp->xs, &sp->ys, NULL, &sp->xm, &sp->ym, NULL));
-  sp->coupling = malloc(sizeof(double) * 4 * (size_t)(sp->xm * sp->ym > 0 ? sp->xm * sp->ym : 1));
-  CORE_CHECK(sp->coupling, CORE_ERR_MEM, "split lattices: cannot allocate couplings");
-  const int64_t n = lat->n_sites, L = lat->L;
-  PetscScalar **g;
-  PETSC_TRY(DMDAVecGetArray(sp->da, sp->global, &g));
-  core_rng init;
-  core_rng_init(&init, seed, purpose(CORE_PURPOSE_INIT, instance), (uint64_t)replica);
-  for (PetscInt y = sp->ys; y < sp->ys + sp->ym; ++y)
-    for (PetscInt x = sp->xs; x < sp->xs + sp->xm; ++x) {
-      const int64_t site = y * L + x, k = (y - sp->ys) * sp->xm + (x - sp->xs);
-      const int64_t left = spin_neighbor(lat, site, 0, -1), up = spin_neighbor(lat, site, 1, -1);
-      double *c = sp->coupling + 4 * k;
-      c[0] = spin_coupling_slot(lat, law, seed, instance, site);
-      c[1] = left >= 0 ? spin_coupling_slot(lat, law, seed, instance, left) : 0.0;
-      c[2] = spin_coupling_slot(lat, law, seed, instance, n + site);
-      c[3] = up >= 0 ? spin_coupling_slot(lat, law, seed, instance, n + up) : 0.0;
-      core_rng_seek(&init, (uint64_t)site);
-      g[y][x] = core_rng_u32(&init) & 1 ? 1.0 : -1.0;
+  PetscInt xs, ys, zs, xm, ym, zm, gxs, gys, gzs, gxm, gym, gzm;
+  PETSC_TRY(DMDAGetCorners(sp->da, &xs, &ys, &zs, &xm, &ym, &zm));
+  PETSC_TRY(DMDAGetGhostCorners(sp->da, &gxs, &gys, &gzs, &gxm, &gym, &gzm));
+  const int64_t plane = (int64_t)L * L, last_first = lat->dim == 2 ? ys : zs;
+  sp->owned = (int64_t)xm * ym * zm;
+  sp->first_site = last_first * (lat->dim == 2 ? L : plane);
+  sp->ghost_corner[0] = gxs, sp->ghost_corner[1] = gys, sp->ghost_corner[2] = gzs;
+  sp->stride[0] = 1, sp->stride[1] = gxm, sp->stride[2] = (int64_t)gxm * gym;
+  (void)gzm;
+  CORE_CHECK(xm == L && (lat->dim == 2 || ym == L) && first_row == last_first && rows == (lat->dim == 2 ? ym : zm),
+             CORE_ERR_UNSUPPORTED, "split lattices: the DMDA slabs differ from FFTW's");
+  sp->coupling = malloc(sizeof(double) * (size_t)(sp->owned * sp->degree + 1));
+  sp->field = fftw_alloc_real((size_t)(2 * alloc + 2));
+  sp->modes = fftw_alloc_complex((size_t)(alloc + 1));
+  CORE_CHECK(sp->coupling && sp->field && sp->modes, CORE_ERR_MEM, "split lattices: cannot allocate couplings");
+  if (lat->dim == 2)
+    sp->plan = fftw_mpi_plan_dft_r2c_2d(L, L, sp->field, sp->modes, comm, FFTW_ESTIMATE);
+  else
+    sp->plan = fftw_mpi_plan_dft_r2c_3d(L, L, L, sp->field, sp->modes, comm, FFTW_ESTIMATE);
+  CORE_CHECK(sp->plan, CORE_ERR_MEM, "split lattices: cannot plan the overlap transform");
+  const int64_t n = lat->n_sites;
+  double *g;
+  PETSC_TRY(VecGetArray(sp->global, &g));
+  for (int64_t k = 0; k < sp->owned; ++k) {
+    const int64_t site = sp->first_site + k;
+    double *c = sp->coupling + k * sp->degree;
+    for (int dir = 0; dir < lat->dim; ++dir) {
+      const int64_t down = spin_neighbor(lat, site, dir, -1);
+      c[2 * dir] = spin_neighbor(lat, site, dir, +1) >= 0 ? spin_coupling_slot(lat, law, seed, instance, dir * n + site) : 0.0;
+      c[2 * dir + 1] = down >= 0 ? spin_coupling_slot(lat, law, seed, instance, dir * n + down) : 0.0;
     }
-  PETSC_TRY(DMDAVecRestoreArray(sp->da, sp->global, &g));
+  }
+  for (int r = 0; r < replicas; ++r) {
+    core_rng init;
+    core_rng_init(&init, seed, CORE_PURPOSE_INIT | instance << 8, (uint64_t)(first_replica + r));
+    core_rng_seek(&init, (uint64_t)sp->first_site);
+    for (int64_t k = 0; k < sp->owned; ++k) g[k * replicas + r] = core_rng_u32(&init) & 1 ? 1.0 : -1.0;
+  }
+  PETSC_TRY(VecRestoreArray(sp->global, &g));
   return CORE_OK;
 }
 
 void mc_split_set_beta(mc_split *sp, double beta) { sp->beta = beta; }
 
+/* Position of site (x, y, z) in the ghosted local array. */
+static int64_t ghosted(const mc_split *sp, int64_t x, int64_t y, int64_t z) {
+  return (x - sp->ghost_corner[0]) * sp->stride[0] + (y - sp->ghost_corner[1]) * sp->stride[1] +
+         (z - sp->ghost_corner[2]) * sp->stride[2];
+}
+
 core_status mc_split_sweep(mc_split *sp) {
-  const int64_t L = sp->lat.L;
-  const int open = sp->lat.bc == SPIN_OPEN;
-  core_rng rng;
-  core_rng_init(&rng, sp->seed, purpose(CORE_PURPOSE_MC, sp->instance), (uint64_t)sp->replica << 40 | (uint64_t)sp->sweeps);
+  const spin_lattice *lat = &sp->lat;
+  const int R = sp->replicas, D = sp->degree;
+  const int64_t L = lat->L, plane = L * L;
   for (int colour = 0; colour < 2; ++colour) {
     PETSC_TRY(DMGlobalToLocalBegin(sp->da, sp->global, INSERT_VALUES, sp->local));
     PETSC_TRY(DMGlobalToLocalEnd(sp->da, sp->global, INSERT_VALUES, sp->local));
-    const PetscScalar **l;
-    PetscScalar **g;
-    PETSC_TRY(DMDAVecGetArrayRead(sp->da, sp->local, (void *)&l));
-    PETSC_TRY(DMDAVecGetArray(sp->da, sp->global, &g));
-    for (PetscInt y = sp->ys; y < sp->ys + sp->ym; ++y)
-      for (PetscInt x = sp->xs + ((sp->xs + y + colour) % 2); x < sp->xs + sp->xm; x += 2) {
-        const double *c = sp->coupling + 4 * ((y - sp->ys) * sp->xm + (x - sp->xs));
-        const double s = l[y][x];
-        /* Fixed order: +x, -x, +y, -y neighbours, from the (zero) field. */
+    const double *l;
+    double *g;
+    PETSC_TRY(VecGetArrayRead(sp->local, &l));
+    PETSC_TRY(VecGetArray(sp->global, &g));
+    for (int r = 0; r < R; ++r) {
+      core_rng rng;
+      core_rng_init(&rng, sp->seed, CORE_PURPOSE_MC | sp->instance << 8,
+                    (uint64_t)(sp->first_replica + r) << 40 | (uint64_t)sp->sweeps);
+      for (int64_t k = 0; k < sp->owned; ++k) {
+        const int64_t site = sp->first_site + k;
+        const int64_t x = site % L, y = site / L % L, z = site / plane;
+        if ((x + y + z) % 2 != colour) continue;
+        const int64_t at = ghosted(sp, x, y, z);
+        const double *c = sp->coupling + k * D;
+        /* Fixed order: +x, -x, +y, -y, +z, -z, from the (zero) field. A
+         * zero coupling (a bond leaving an open lattice) is skipped, which
+         * also keeps reads inside the ghosted array. */
         double h = 0.0;
-        if (!open || x + 1 < L) h += c[0] * l[y][x + 1];
-        if (!open || x > 0) h += c[1] * l[y][x - 1];
-        if (!open || y + 1 < L) h += c[2] * l[y + 1][x];
-        if (!open || y > 0) h += c[3] * l[y - 1][x];
-        core_rng_seek(&rng, 2 * (uint64_t)(y * L + x));
+        for (int a = 0; a < D; ++a)
+          if (c[a] != 0.0) h += c[a] * l[(at + (a % 2 ? -sp->stride[a / 2] : sp->stride[a / 2])) * R + r];
+        core_rng_seek(&rng, 2 * (uint64_t)site);
         const double u = core_rng_uniform(&rng);
+        const double s = l[at * R + r];
         const double delta = 2.0 * s * h;
         double next = s;
         if (sp->algorithm == MC_METROPOLIS) {
@@ -114,75 +196,108 @@ core_status mc_split_sweep(mc_split *sp) {
         } else {
           next = u * (1.0 + exp(-2.0 * sp->beta * h)) < 1.0 ? 1.0 : -1.0;
         }
-        g[y][x] = next;
+        g[k * R + r] = next;
       }
-    PETSC_TRY(DMDAVecRestoreArray(sp->da, sp->global, &g));
-    PETSC_TRY(DMDAVecRestoreArrayRead(sp->da, sp->local, (void *)&l));
+    }
+    PETSC_TRY(VecRestoreArray(sp->global, &g));
+    PETSC_TRY(VecRestoreArrayRead(sp->local, &l));
   }
   sp->sweeps++;
   return CORE_OK;
 }
 
-double mc_split_energy(mc_split *sp) {
-  const int64_t L = sp->lat.L;
-  const int open = sp->lat.bc == SPIN_OPEN;
-  double local_e = 0, total = 0;
+core_status mc_split_measure(mc_split *sp, double *energy, double *magnetization) {
+  const spin_lattice *lat = &sp->lat;
+  const int R = sp->replicas;
+  const int64_t L = lat->L, plane = L * L;
+  double *local = calloc((size_t)(2 * R), sizeof(double));
+  CORE_CHECK(local, CORE_ERR_MEM, "split lattices: cannot allocate");
+  core_status st = CORE_OK;
+  const double *l = NULL;
   if (DMGlobalToLocalBegin(sp->da, sp->global, INSERT_VALUES, sp->local) ||
-      DMGlobalToLocalEnd(sp->da, sp->global, INSERT_VALUES, sp->local))
-    return NAN;
-  const PetscScalar **l;
-  if (DMDAVecGetArrayRead(sp->da, sp->local, (void *)&l)) return NAN;
-  /* Each bond once: to the +x and +y neighbours. */
-  for (PetscInt y = sp->ys; y < sp->ys + sp->ym; ++y)
-    for (PetscInt x = sp->xs; x < sp->xs + sp->xm; ++x) {
-      const double *c = sp->coupling + 4 * ((y - sp->ys) * sp->xm + (x - sp->xs));
-      if (!open || x + 1 < L) local_e -= c[0] * l[y][x] * l[y][x + 1];
-      if (!open || y + 1 < L) local_e -= c[2] * l[y][x] * l[y + 1][x];
+      DMGlobalToLocalEnd(sp->da, sp->global, INSERT_VALUES, sp->local) || VecGetArrayRead(sp->local, &l))
+    st = CORE_ERROR(CORE_ERR_MPI, "split lattices: PETSc ghost update failed");
+  /* Each bond once: to the + neighbour along each axis. */
+  for (int64_t k = 0; !st && k < sp->owned; ++k) {
+    const int64_t site = sp->first_site + k, at = ghosted(sp, site % L, site / L % L, site / plane);
+    const double *c = sp->coupling + k * sp->degree;
+    for (int dir = 0; dir < lat->dim; ++dir) {
+      if (c[2 * dir] == 0.0) continue;
+      for (int r = 0; r < R; ++r) local[r] -= c[2 * dir] * l[at * R + r] * l[(at + sp->stride[dir]) * R + r];
     }
-  DMDAVecRestoreArrayRead(sp->da, sp->local, (void *)&l);
-  if (MPI_Allreduce(&local_e, &total, 1, MPI_DOUBLE, MPI_SUM, sp->comm) != MPI_SUCCESS) return NAN;
-  return total;
+    for (int r = 0; r < R; ++r) local[R + r] += l[at * R + r];
+  }
+  if (l) VecRestoreArrayRead(sp->local, &l);
+  st = core_agree(sp->comm, st);
+  if (!st && MPI_Allreduce(MPI_IN_PLACE, local, 2 * R, MPI_DOUBLE, MPI_SUM, sp->comm) != MPI_SUCCESS)
+    st = CORE_ERROR(CORE_ERR_MPI, "split lattices: MPI_Allreduce failed");
+  for (int r = 0; !st && r < R; ++r) {
+    if (energy) energy[r] = local[r];
+    if (magnetization) magnetization[r] = local[R + r] / (double)lat->n_sites;
+  }
+  free(local);
+  return st;
 }
 
-double mc_split_magnetization(mc_split *sp) {
-  PetscScalar sum = 0;
-  if (VecSum(sp->global, &sum)) return NAN;
-  return (double)sum / (double)sp->lat.n_sites;
+core_status mc_split_overlap(mc_split *sp, int a, int b, double *q, double *chi_kmin) {
+  const spin_lattice *lat = &sp->lat;
+  const int R = sp->replicas;
+  CORE_CHECK(a >= 0 && a < R && b >= 0 && b < R, CORE_ERR_ARG, "split lattices: no replica pair (%d, %d)", a, b);
+  const int64_t L = lat->L, padded = 2 * (L / 2 + 1);
+  const double *g;
+  PETSC_TRY(VecGetArrayRead(sp->global, &g));
+  /* fftw3-mpi's r2c input rows are padded to 2 (L/2 + 1) reals. */
+  double sums[4] = {0};
+  for (int64_t k = 0; k < sp->owned; ++k) {
+    const double v = g[k * R + a] * g[k * R + b];
+    sp->field[k / L * padded + k % L] = v;
+    sums[0] += v;
+  }
+  PETSC_TRY(VecRestoreArrayRead(sp->global, &g));
+  fftw_mpi_execute_dft_r2c(sp->plan, sp->field, sp->modes);
+  /* k_min along x: mode (0, .., 0, 1); along y: row 1 of the first plane;
+   * along z: plane 1. Each lives on the rank owning that row or plane. */
+  const int64_t half = L / 2 + 1;
+  for (int d = 0; d < lat->dim; ++d) {
+    const int64_t slab_index = d == lat->dim - 1 ? 1 : 0; /* along the split axis: index 1 */
+    if (slab_index < sp->fft_first_row || slab_index >= sp->fft_first_row + sp->fft_rows) continue;
+    int64_t at = (slab_index - sp->fft_first_row) * (lat->dim == 2 ? half : L * half);
+    if (d == 0) at += 1;
+    else if (d == 1 && lat->dim == 3) at += half;
+    const double re = sp->modes[at][0], im = sp->modes[at][1];
+    sums[1 + d] = (re * re + im * im) / (double)lat->n_sites;
+  }
+  CORE_CHECK(MPI_Allreduce(MPI_IN_PLACE, sums, 4, MPI_DOUBLE, MPI_SUM, sp->comm) == MPI_SUCCESS, CORE_ERR_MPI,
+             "split lattices: MPI_Allreduce failed");
+  *q = sums[0] / (double)lat->n_sites;
+  double chi = 0;
+  for (int d = 0; d < lat->dim; ++d) chi += sums[1 + d];
+  *chi_kmin = chi / lat->dim;
+  return CORE_OK;
 }
 
-core_status mc_split_gather(mc_split *sp, int8_t *spins) {
+core_status mc_split_gather(mc_split *sp, int replica, int8_t *spins) {
   int rank, size;
   MPI_Comm_rank(sp->comm, &rank);
   MPI_Comm_size(sp->comm, &size);
-  const int count = (int)(sp->xm * sp->ym);
-  int64_t *sites = malloc(sizeof(int64_t) * (size_t)(count > 0 ? count : 1));
+  const int count = (int)sp->owned;
   int8_t *values = malloc((size_t)(count > 0 ? count : 1));
   int *counts = malloc(sizeof(int) * (size_t)size), *displs = malloc(sizeof(int) * (size_t)size);
-  int64_t *all_sites = rank == 0 ? malloc(sizeof(int64_t) * (size_t)sp->lat.n_sites) : NULL;
-  int8_t *all_values = rank == 0 ? malloc((size_t)sp->lat.n_sites) : NULL;
-  core_status st = sites && values && counts && displs && (rank || (all_sites && all_values))
-                       ? CORE_OK : CORE_ERROR(CORE_ERR_MEM, "split lattices: cannot allocate the gather");
+  core_status st = values && counts && displs ? CORE_OK : CORE_ERROR(CORE_ERR_MEM, "split lattices: cannot allocate the gather");
   st = core_agree(sp->comm, st);
-  const PetscScalar **g = NULL;
-  if (!st && DMDAVecGetArrayRead(sp->da, sp->global, (void *)&g)) st = CORE_ERROR(CORE_ERR_MPI, "PETSc: cannot read spins");
+  const double *g = NULL;
+  if (!st && VecGetArrayRead(sp->global, &g)) st = CORE_ERROR(CORE_ERR_MPI, "PETSc: cannot read spins");
   if (!st) {
-    int k = 0;
-    for (PetscInt y = sp->ys; y < sp->ys + sp->ym; ++y)
-      for (PetscInt x = sp->xs; x < sp->xs + sp->xm; ++x, ++k) {
-        sites[k] = y * sp->lat.L + x;
-        values[k] = g[y][x] > 0 ? 1 : -1;
-      }
-    DMDAVecRestoreArrayRead(sp->da, sp->global, (void *)&g);
+    /* Slabs are contiguous site ranges in rank order. */
+    for (int k = 0; k < count; ++k) values[k] = g[(int64_t)k * sp->replicas + replica] > 0 ? 1 : -1;
+    VecRestoreArrayRead(sp->global, &g);
     int err = MPI_Gather(&count, 1, MPI_INT, counts, 1, MPI_INT, 0, sp->comm);
     if (rank == 0)
       for (int r = 0, at = 0; r < size; at += counts[r], ++r) displs[r] = at;
-    if (!err) err = MPI_Gatherv(sites, count, MPI_INT64_T, all_sites, counts, displs, MPI_INT64_T, 0, sp->comm);
-    if (!err) err = MPI_Gatherv(values, count, MPI_INT8_T, all_values, counts, displs, MPI_INT8_T, 0, sp->comm);
+    if (!err) err = MPI_Gatherv(values, count, MPI_INT8_T, spins, counts, displs, MPI_INT8_T, 0, sp->comm);
     if (err) st = CORE_ERROR(CORE_ERR_MPI, "split lattices: gathering the spins failed");
-    if (!st && rank == 0)
-      for (int64_t i = 0; i < sp->lat.n_sites; ++i) spins[all_sites[i]] = all_values[i];
   }
-  free(sites), free(values), free(counts), free(displs), free(all_sites), free(all_values);
+  free(values), free(counts), free(displs);
   return st;
 }
 
@@ -192,6 +307,9 @@ void mc_split_destroy(mc_split **split) {
   if (sp->global) VecDestroy(&sp->global);
   if (sp->local) VecDestroy(&sp->local);
   if (sp->da) DMDestroy(&sp->da);
+  if (sp->plan) fftw_destroy_plan(sp->plan);
+  fftw_free(sp->field);
+  fftw_free(sp->modes);
   free(sp->coupling);
   free(sp);
   *split = NULL;

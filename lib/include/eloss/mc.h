@@ -147,27 +147,37 @@ void mc_pt_destroy(mc_pt **pt);
 
 typedef struct mc_split mc_split;
 
-/* One replica of one square-lattice instance (open, or periodic with even
- * L) whose sites are split across the ranks of comm by a PETSc DMDA with
- * ghost width 1. Each rank computes only its own couplings, initial spins
- * (mc_chain's start of replica `replica`) and random numbers: site i of
- * sweep t uses the i-th uniform of the Philox stream (seed, CORE_PURPOSE_MC
- * | instance << 8, replica << 40 | t), reached by seeking. Sweeps go in
- * checkerboard order with a halo exchange before each colour, in double
- * precision: the run is the same spin for spin whatever the number of
- * ranks, and samples the same distribution as mc_chain (a different
- * chain: mc_chain's generators are sequential). PETSc must be
+/* Replicas first_replica .. first_replica + replicas - 1 of one instance
+ * (square or cubic; open, or periodic with even L) whose sites are split
+ * across the ranks of comm: slabs along the last axis (y in 2D, z in 3D),
+ * sized as fftw3-mpi wants them, in a PETSc DMDA with one degree of
+ * freedom per replica and ghost width 1. Each rank computes only its own
+ * couplings, initial spins (mc_chain's start of each replica) and random
+ * numbers: site i of sweep t of replica r uses the i-th uniform of the
+ * Philox stream (seed, CORE_PURPOSE_MC | instance << 8, r << 40 | t),
+ * reached by seeking. Sweeps go in checkerboard order with one halo
+ * exchange per colour for all replicas, in double precision: the run is
+ * the same spin for spin whatever the number of ranks, and samples the
+ * same distribution as mc_chain (a different chain: mc_chain's generators
+ * are sequential). Every rank needs at least one slab. PETSc must be
  * initialised. Collective. */
 core_status mc_split_create(MPI_Comm comm, const spin_lattice *lat, spin_coupling_law law, uint64_t seed,
-                            uint64_t instance, int replica, mc_algorithm algorithm, mc_split **split);
+                            uint64_t instance, int first_replica, int replicas, mc_algorithm algorithm,
+                            mc_split **split);
 void mc_split_set_beta(mc_split *split, double beta);
-/* One sweep: two colours, each after a ghost update. Collective. */
+/* One sweep of every replica: two colours, each after a ghost update.
+ * Collective. */
 core_status mc_split_sweep(mc_split *split);
-/* E(s) and sum_i s_i / N of the whole lattice. Collective. */
-double mc_split_energy(mc_split *split);
-double mc_split_magnetization(mc_split *split);
-/* All spins (n_sites, site order) on rank 0 (others pass NULL). Collective. */
-core_status mc_split_gather(mc_split *split, int8_t *spins);
+/* E(s) and sum_i s_i / N of every replica (replicas values each; either
+ * may be NULL), on every rank. Collective. */
+core_status mc_split_measure(mc_split *split, double *energy, double *magnetization);
+/* Overlap q of replicas a and b and the structure factor of their overlap
+ * field at k_min (as mc_overlap_measure), from an fftw3-mpi transform of
+ * the distributed field; on every rank. Collective. */
+core_status mc_split_overlap(mc_split *split, int a, int b, double *q, double *chi_kmin);
+/* Spins of one replica (n_sites, site order) on rank 0 (others pass NULL).
+ * Collective. */
+core_status mc_split_gather(mc_split *split, int replica, int8_t *spins);
 void mc_split_destroy(mc_split **split);
 
 /* ---- ground states by sampling ---------------------------------------------- */
