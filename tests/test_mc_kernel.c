@@ -1,6 +1,6 @@
 /* TAP test of the vectorised sweep against a scalar model written here
- * from the rules in mc.h and lib/mc/chain.c's header: per-replica
- * xoshiro128+ seeded from Philox, float32 arithmetic in the documented
+ * from the rules in mc.h and lib/mc/chain.c's header: xoshiro128+ seeded
+ * per (replica, sweep) from Philox, float32 arithmetic in the documented
  * order, the polynomial exp, Metropolis and heat bath. The model runs one
  * replica at a time with plain scalar code; the chain runs replicas as
  * SIMD lanes in groups of 16. They must agree bit for bit, spin for spin,
@@ -52,11 +52,11 @@ static void model_replica(const model_setup *m, int r, float beta, int sweeps, i
   core_rng_init(&rng, m->seed, CORE_PURPOSE_INIT | m->instance << 8, (uint64_t)r);
   for (int64_t i = 0; i < n; ++i) s[i] = core_rng_u32(&rng) & 1 ? 1.0f : -1.0f;
   uint32_t x[4];
-  core_rng_init(&rng, m->seed, CORE_PURPOSE_MC_LANES | m->instance << 8, (uint64_t)r);
-  for (int w = 0; w < 4; ++w) x[w] = core_rng_u32(&rng);
-  if (!(x[0] | x[1] | x[2] | x[3])) x[0] = 1;
   const int colours = lat->bc == SPIN_OPEN || lat->L % 2 == 0;
-  for (int t = 0; t < sweeps; ++t)
+  for (int t = 0; t < sweeps; ++t) {
+    core_rng_init(&rng, m->seed, CORE_PURPOSE_MC_LANES | m->instance << 8, (uint64_t)r << 40 | (uint64_t)t);
+    for (int w = 0; w < 4; ++w) x[w] = core_rng_u32(&rng);
+    if (!(x[0] | x[1] | x[2] | x[3])) x[0] = 1;
     for (int colour = 0; colour < (colours ? 2 : 1); ++colour)
       for (int64_t i = 0; i < n; ++i) {
         const int64_t cx = i % lat->L, cy = i / lat->L % lat->L, cz = lat->dim == 3 ? i / ((int64_t)lat->L * lat->L) : 0;
@@ -87,6 +87,7 @@ static void model_replica(const model_setup *m, int r, float beta, int sweeps, i
         }
         if (flip) s[i] = -s[i];
       }
+  }
   for (int64_t i = 0; i < n; ++i) out[i] = s[i] > 0 ? 1 : -1;
   free(s);
 }

@@ -23,13 +23,16 @@
  * the same bits. Energies are exact: computed on demand in double from the
  * double couplings, once per sweep and group.
  *
- * Randomness: replica r owns the xoshiro128+ generator whose 128-bit state
- * is the first Philox block of (seed, CORE_PURPOSE_MC_LANES | instance << 8, r)
- * (an all-zero block, probability 2^-128, becomes 1); update k of the
- * chain (sweep t, k-th site of the visiting order) uses its (t n + k)-th
- * output. The uniform is u = (2 (x >> 9) + 1) 2^-24 in (0, 1): acceptance
- * probabilities are resolved to 2^-23. Results depend only on (seed,
- * instance, replica), never on the grouping, the rank or the target. */
+ * Randomness: in sweep t, replica r draws from a xoshiro128+ generator
+ * whose 128-bit state is the first Philox block of the stream (seed,
+ * CORE_PURPOSE_MC_LANES | instance << 8, r << 40 | t), computed for all
+ * lanes at once at the start of the sweep (an all-zero block, probability
+ * 2^-128, gets its low bit set); the k-th site of the visiting order uses
+ * its k-th output. So the randomness is keyed by (seed, instance, replica,
+ * sweep), a chain can restart from its spins and sweep count alone, and
+ * results depend neither on the grouping, the rank nor the target. The
+ * uniform is u = (2 (x >> 9) + 1) 2^-24 in (0, 1): acceptance
+ * probabilities are resolved to 2^-23. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,8 +44,9 @@ enum { MC_LANES = 16 };
 typedef float lanes_f32 __attribute__((vector_size(MC_LANES * sizeof(float))));
 typedef int32_t lanes_i32 __attribute__((vector_size(MC_LANES * sizeof(int32_t))));
 typedef uint32_t lanes_u32 __attribute__((vector_size(MC_LANES * sizeof(uint32_t))));
-typedef float half_f32 __attribute__((vector_size(MC_LANES / 2 * sizeof(float))));
 typedef double lanes_f64 __attribute__((vector_size(MC_LANES / 2 * sizeof(double))));
+typedef uint64_t lanes_u64 __attribute__((vector_size(MC_LANES / 2 * sizeof(uint64_t))));
+typedef uint32_t half_u32 __attribute__((vector_size(MC_LANES / 2 * sizeof(uint32_t))));
 #define LANES_LO(v) __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7)
 #define LANES_HI(v) __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15)
 
@@ -58,7 +62,8 @@ struct mc_chain {
   double *coupling64;  /* (n, degree) the exact couplings, for energies */
   int32_t *order;      /* (n) visiting order of a sweep */
   float *spins;        /* (groups, n, MC_LANES) +-1 */
-  uint32_t *rng;       /* (groups, 4, MC_LANES) xoshiro128+ states */
+  uint32_t key[2];     /* Philox key of (seed, CORE_PURPOSE_MC_LANES | instance << 8) */
+  uint32_t *lane_replica; /* (groups, MC_LANES) global replica of each lane */
   float *beta;         /* (groups, MC_LANES) */
   /* Observables computed on demand, at most once per sweep; const
    * observers fill them (the memory is not the const struct). */
@@ -135,13 +140,13 @@ core_status mc_chain_create(const spin_lattice *lat, const double *J, double fie
   c->coupling64 = malloc(sizeof(double) * (size_t)n * deg);
   c->order = malloc(sizeof(int32_t) * (size_t)n);
   c->spins = aligned_calloc(sizeof(float) * (size_t)n * lanes);
-  c->rng = aligned_calloc(sizeof(uint32_t) * 4 * lanes);
+  c->lane_replica = aligned_calloc(sizeof(uint32_t) * lanes);
   c->beta = aligned_calloc(sizeof(float) * lanes);
   c->energy = calloc(lanes + 1, sizeof(double));
   c->magnetization = calloc(lanes + 1, sizeof(double));
   c->spin_cache = malloc((size_t)n * (size_t)(replicas > 0 ? replicas : 1));
   c->cache_sweep = malloc(sizeof(int64_t) * (size_t)(replicas + 2 * c->groups + 1));
-  if (!c->neighbor || !c->coupling || !c->coupling64 || !c->order || !c->spins || !c->rng || !c->beta ||
+  if (!c->neighbor || !c->coupling || !c->coupling64 || !c->order || !c->spins || !c->lane_replica || !c->beta ||
       !c->energy || !c->magnetization || !c->spin_cache || !c->cache_sweep) {
     mc_chain_destroy(&c);
     return CORE_ERROR(CORE_ERR_MEM, "mc: cannot allocate %d replicas of %lld sites", replicas, (long long)n);
@@ -165,23 +170,21 @@ core_status mc_chain_create(const spin_lattice *lat, const double *J, double fie
       int64_t x = i % lat->L, y = i / lat->L % lat->L, z = lat->dim == 3 ? i / ((int64_t)lat->L * lat->L) : 0;
       if (!colours || (x + y + z) % 2 == colour) c->order[k++] = (int32_t)i;
     }
+  core_rng moves; /* only its key is used: the sweep makes the counters */
+  core_rng_init(&moves, seed, CORE_PURPOSE_MC_LANES | instance << 8, 0);
+  c->key[0] = moves.key[0], c->key[1] = moves.key[1];
   for (int64_t lane = 0; lane < (int64_t)lanes; ++lane) {
     const int g = (int)(lane / MC_LANES), l = (int)(lane % MC_LANES);
+    c->lane_replica[lane] = (uint32_t)(first_replica + lane);
     float *s = c->spins + (int64_t)g * n * MC_LANES + l;
-    uint32_t *state = c->rng + (int64_t)g * 4 * MC_LANES + l;
     c->beta[lane] = 1.0f;
     if (lane >= replicas) { /* dummy lane */
       for (int64_t i = 0; i < n; ++i) s[i * MC_LANES] = 1.0f;
-      for (int w = 0; w < 4; ++w) state[w * MC_LANES] = (uint32_t)w + 1;
       continue;
     }
-    core_rng init, moves;
+    core_rng init;
     core_rng_init(&init, seed, CORE_PURPOSE_INIT | instance << 8, (uint64_t)(first_replica + lane));
     for (int64_t i = 0; i < n; ++i) s[i * MC_LANES] = core_rng_u32(&init) & 1 ? 1.0f : -1.0f;
-    core_rng_init(&moves, seed, CORE_PURPOSE_MC_LANES | instance << 8, (uint64_t)(first_replica + lane));
-    uint32_t any = 0;
-    for (int w = 0; w < 4; ++w) any |= state[w * MC_LANES] = core_rng_u32(&moves);
-    if (!any) state[0] = 1;
   }
   *chain = c;
   return CORE_OK;
@@ -222,6 +225,18 @@ void mc_chain_set_spins(mc_chain *chain, int replica, const int8_t *spins) {
     (out) = (lanes_f32)((lanes_u32)p_ + (((lanes_u32)t_ - 0x4b400000u) << 23));                    \
   } while (0)
 
+/* 32 x 32 -> 64-bit products of a constant and every lane: high and low
+ * words, through two halves of 64-bit lanes. */
+#define LANES_MULHILO(m, x, hi, lo)                                                                   \
+  do {                                                                                                \
+    const lanes_u64 p0_ = __builtin_convertvector(LANES_LO(x), lanes_u64) * (uint64_t)(m);             \
+    const lanes_u64 p1_ = __builtin_convertvector(LANES_HI(x), lanes_u64) * (uint64_t)(m);             \
+    const half_u32 h0_ = __builtin_convertvector(p0_ >> 32, half_u32), h1_ = __builtin_convertvector(p1_ >> 32, half_u32); \
+    const half_u32 l0_ = __builtin_convertvector(p0_, half_u32), l1_ = __builtin_convertvector(p1_, half_u32); \
+    (hi) = __builtin_shufflevector(h0_, h1_, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);     \
+    (lo) = __builtin_shufflevector(l0_, l1_, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);     \
+  } while (0)
+
 /* Bitwise select: mask lanes (all ones) take a, the others b. */
 #define LANES_SELECT(mask, a, b) ((lanes_f32)(((lanes_i32)(a) & (mask)) | ((lanes_i32)(b) & ~(mask))))
 
@@ -232,11 +247,27 @@ void mc_chain_set_spins(mc_chain *chain, int replica, const int8_t *spins) {
 TARGET_CLONES static void sweep_group(int64_t n, int degree, const int32_t *restrict order,
                                       const int32_t *restrict neighbor, const float *restrict coupling,
                                       float field, int heatbath, float *restrict spins_,
-                                      uint32_t *restrict rng, const float *restrict beta) {
+                                      const uint32_t key[2], const uint32_t *restrict lane_replica, int64_t sweep,
+                                      const float *restrict beta) {
   lanes_f32 *spins = (lanes_f32 *)spins_;
-  lanes_u32 s0, s1, s2, s3;
-  memcpy(&s0, rng, sizeof s0), memcpy(&s1, rng + MC_LANES, sizeof s1);
-  memcpy(&s2, rng + 2 * MC_LANES, sizeof s2), memcpy(&s3, rng + 3 * MC_LANES, sizeof s3);
+  /* This sweep's generator state of each lane: the first Philox4x32-10
+   * block of the stream (seed, MC_LANES | instance << 8, r << 40 | sweep),
+   * as core_rng_init lays it out (counter = 0, 0, index low, index high),
+   * all lanes at once. */
+  lanes_u32 replica;
+  memcpy(&replica, lane_replica, sizeof replica);
+  const uint64_t index_low = (uint64_t)sweep & 0xffffffffu;
+  lanes_u32 s0 = (lanes_u32){0}, s1 = (lanes_u32){0}, s2 = (lanes_u32){0} + (uint32_t)index_low,
+            s3 = (replica << 8) | (uint32_t)((uint64_t)sweep >> 32);
+  uint32_t k0 = key[0], k1 = key[1];
+  for (int round = 0; round < 10; ++round) {
+    lanes_u32 hi0, lo0, hi1, lo1;
+    LANES_MULHILO(0xD2511F53u, s0, hi0, lo0);
+    LANES_MULHILO(0xCD9E8D57u, s2, hi1, lo1);
+    s0 = hi1 ^ s1 ^ k0, s1 = lo1, s2 = hi0 ^ s3 ^ k1, s3 = lo0;
+    k0 += 0x9E3779B9u, k1 += 0xBB67AE85u;
+  }
+  s0 |= ((s0 | s1 | s2 | s3) == 0) & 1; /* xoshiro's one forbidden state */
   lanes_f32 b;
   memcpy(&b, beta, sizeof b);
   const lanes_f32 minus_2b = -2.0f * b;
@@ -277,18 +308,16 @@ TARGET_CLONES static void sweep_group(int64_t n, int degree, const int32_t *rest
     }
     spins[i] = (lanes_f32)((lanes_i32)s ^ (flip & sign));
   }
-  memcpy(rng, &s0, sizeof s0), memcpy(rng + MC_LANES, &s1, sizeof s1);
-  memcpy(rng + 2 * MC_LANES, &s2, sizeof s2), memcpy(rng + 3 * MC_LANES, &s3, sizeof s3);
 }
 
 void mc_chain_sweep(mc_chain *chain) {
   const int64_t n = chain->lat.n_sites;
-  chain->sweeps++;
   for (int g = 0; g < chain->groups; ++g) {
     sweep_group(n, chain->degree, chain->order, chain->neighbor, chain->coupling, (float)chain->field,
                 chain->algorithm == MC_HEATBATH, chain->spins + (int64_t)g * n * MC_LANES,
-                chain->rng + (int64_t)g * 4 * MC_LANES, chain->beta + g * MC_LANES);
+                chain->key, chain->lane_replica + g * MC_LANES, chain->sweeps, chain->beta + g * MC_LANES);
   }
+  chain->sweeps++;
 }
 
 int64_t mc_chain_sweeps(const mc_chain *chain) { return chain->sweeps; }
@@ -336,7 +365,7 @@ void mc_chain_destroy(mc_chain **chain) {
   if (!chain || !*chain) return;
   mc_chain *c = *chain;
   free(c->neighbor), free(c->coupling), free(c->coupling64), free(c->order);
-  free(c->spins), free(c->rng), free(c->beta), free(c->energy), free(c->magnetization);
+  free(c->spins), free(c->lane_replica), free(c->beta), free(c->energy), free(c->magnetization);
   free(c->spin_cache), free(c->cache_sweep);
   free(c);
   *chain = NULL;

@@ -72,10 +72,10 @@ typedef struct mc_chain mc_chain;
  * (couplings J in spin.h layout, copied) with a uniform field, at most
  * 2^24 sites. Replica r is a pure function of (seed, instance, r): its
  * start is independent random spins from (seed, CORE_PURPOSE_INIT |
- * instance << 8, r), and its moves draw from its own xoshiro128+ generator
- * seeded from (seed, CORE_PURPOSE_MC_LANES | instance << 8, r), one draw
- * per update; so results depend neither on the rank that runs a chain nor
- * on how many replicas share it. Replicas are the SIMD lanes of the sweep
+ * instance << 8, r), and in sweep t its moves draw from a xoshiro128+
+ * generator seeded from (seed, CORE_PURPOSE_MC_LANES | instance << 8,
+ * r << 40 | t), one draw per update; so results depend neither on the rank
+ * that runs a chain nor on how many replicas share it. Replicas are the SIMD lanes of the sweep
  * (16 per group): run at least 16 for full speed. Sweeps use float32
  * arithmetic (couplings and beta rounded once); energies are exact
  * (double). Local. */
