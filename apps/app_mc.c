@@ -2,14 +2,16 @@
  * the ranks of MPI_COMM_WORLD.
  *
  *   mpirun -n 2 eloss mc -lattice square -L 16 -bc periodic -couplings ferro \
- *       -beta 0.4407 -algorithm metropolis -therm 1000 -sweeps 10000 -replicas 8
+ *       -beta 0.4407 -algorithm metropolis -therm 1000 -sweeps 10000 -replicas 32
  *
  * Prints one line per observable, <name>=<value> err=<error> (energy per
  * spin, |m|, m^2, Binder ratio; with 2 or more replicas also the overlap of
  * replica pairs (2p, 2p+1): |q|, q^2, its Binder ratio and the spin-glass
  * correlation length; errors from a blocked jackknife over the
  * replica-averaged series), then ns_per_update=<ns> for the measured sweeps
- * (core time per single-spin update). Ranks own whole replica pairs. */
+ * (core time per single-spin update). Ranks own whole replica pairs; rank
+ * 0 sums the measurements in replica order, so the printed estimates are
+ * the same digits on any number of ranks. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,6 +104,77 @@ static int run_tempering(const tempering_run *run) {
   mc_pt_destroy(&pt);
   free(J), free(series), free(rates);
   return code;
+}
+
+/* Per-sweep measurements of every local replica (4 values) and local
+ * pair (5 values), gathered to rank 0 every CHUNK sweeps and added there
+ * into the series (9, sweeps) in global replica order: the sums are the
+ * same bits whatever the number of ranks, because ranks own consecutive
+ * blocks of replicas. */
+enum { CHUNK = 256 };
+typedef struct {
+  double *series;          /* rank 0: the (9, sweeps) sums */
+  int64_t sweeps, flushed; /* sweeps measured into the series */
+  int row;                 /* values per sweep and rank: 4 mine + 5 (mine / 2) */
+  double *local;           /* (CHUNK, row) */
+  double *all;             /* rank 0: every rank's (CHUNK, row) blocks */
+  int *mine, *counts, *displs; /* per rank: replicas, and doubles sent */
+} ordered_sums;
+
+static core_status ordered_sums_create(ordered_sums *o, double *series, int64_t sweeps, int mine) {
+  int rank, size;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  memset(o, 0, sizeof *o);
+  o->series = series, o->sweeps = sweeps, o->row = 4 * mine + 5 * (mine / 2);
+  o->local = calloc((size_t)CHUNK * (size_t)(o->row > 0 ? o->row : 1), sizeof(double));
+  o->mine = malloc(sizeof(int) * (size_t)size);
+  o->counts = malloc(sizeof(int) * (size_t)size), o->displs = malloc(sizeof(int) * (size_t)size);
+  if (!o->local || !o->mine || !o->counts || !o->displs) return CORE_ERROR(CORE_ERR_MEM, "cannot allocate the sums");
+  CORE_CHECK(MPI_Allgather(&mine, 1, MPI_INT, o->mine, 1, MPI_INT, MPI_COMM_WORLD) == MPI_SUCCESS, CORE_ERR_MPI,
+             "MPI_Allgather failed");
+  int64_t total = 0;
+  for (int r = 0; r < size; ++r)
+    o->displs[r] = (int)total, total += o->counts[r] = CHUNK * (4 * o->mine[r] + 5 * (o->mine[r] / 2));
+  if (rank == 0) o->all = malloc(sizeof(double) * (size_t)(total > 0 ? total : 1));
+  CORE_CHECK(rank != 0 || o->all, CORE_ERR_MEM, "cannot allocate the sums");
+  return CORE_OK;
+}
+
+/* Where this rank writes sweep t's values. */
+static double *ordered_sums_row(ordered_sums *o, int64_t t) {
+  double *row = o->local + (t - o->flushed) * o->row;
+  memset(row, 0, sizeof(double) * (size_t)o->row);
+  return row;
+}
+
+/* After sweep done - 1: gather and add when the chunk is full or last. */
+static core_status ordered_sums_flush(ordered_sums *o, int64_t done) {
+  if (done - o->flushed < CHUNK && done < o->sweeps) return CORE_OK;
+  int rank, size;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  CORE_CHECK(MPI_Gatherv(o->local, CHUNK * o->row, MPI_DOUBLE, o->all, o->counts, o->displs, MPI_DOUBLE, 0,
+                         MPI_COMM_WORLD) == MPI_SUCCESS,
+             CORE_ERR_MPI, "gathering the measurements failed");
+  const int64_t T = o->sweeps;
+  for (int q = 0; rank == 0 && q < size; ++q) {
+    const double *block = o->all + o->displs[q];
+    const int m = o->mine[q], row = 4 * m + 5 * (m / 2);
+    for (int64_t t = o->flushed; t < done; ++t) {
+      const double *v = block + (t - o->flushed) * row;
+      for (int r = 0; r < m; ++r)
+        for (int j = 0; j < 4; ++j) o->series[j * T + t] += v[4 * r + j];
+      for (int p = 0; p < m / 2; ++p)
+        for (int j = 0; j < 5; ++j) o->series[(4 + j) * T + t] += v[4 * m + 5 * p + j];
+    }
+  }
+  o->flushed = done;
+  return CORE_OK;
+}
+
+static void ordered_sums_destroy(ordered_sums *o) {
+  free(o->local), free(o->all), free(o->mine), free(o->counts), free(o->displs);
 }
 
 /* Series (5, sweeps) of |q|, q^2, q^4, chi(0), chi(k_min): add one pair. */
@@ -310,30 +383,35 @@ int app_mc(int argc, char **argv) {
       core_progress_update(&progress, t + 1);
     }
     const double n = (double)lat.n_sites;
-    for (PetscInt t = 0; t < sweeps; ++t) {
+    ordered_sums sums;
+    st = core_agree(MPI_COMM_WORLD, ordered_sums_create(&sums, series, sweeps, (int)mine));
+    for (PetscInt t = 0; !st && t < sweeps; ++t) {
       double t0 = core_time();
       mc_chain_sweep(chain);
       measured += core_time() - t0;
+      double *row = ordered_sums_row(&sums, t);
       for (int r = 0; r < mine; ++r)
-        series_add(series, sweeps, t, mc_chain_energy(chain, r) / n, mc_chain_magnetization(chain, r));
+        series_add(row, 1, 4 * r, mc_chain_energy(chain, r) / n, mc_chain_magnetization(chain, r));
       for (int r = 0; overlaps && r + 1 < mine; r += 2) {
         double q, chik;
         mc_overlap_measure(overlap, mc_chain_spins(chain, r), mc_chain_spins(chain, r + 1), &q, &chik);
-        overlap_add(series + 4 * sweeps, sweeps, t, n, q, chik);
+        overlap_add(row + 4 * mine, 1, 5 * (r / 2), n, q, chik);
       }
+      st = ordered_sums_flush(&sums, t + 1);
       core_progress_update(&progress, therm + t + 1);
     }
-    /* Replica averages: sums over every rank's replicas. */
-    MPI_Allreduce(MPI_IN_PLACE, series, (int)(NSERIES * sweeps), MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+    ordered_sums_destroy(&sums);
+    /* Replica and pair averages, on rank 0, which holds the sums. */
     for (int64_t k = 0; k < 4 * sweeps; ++k) series[k] /= (double)replicas;
     for (int64_t k = 4 * sweeps; k < NSERIES * sweeps; ++k) series[k] /= (double)(replicas / 2);
     double total_time;
     MPI_Allreduce(&measured, &total_time, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
-    st = series_report(series, sweeps, (int)blocks, rank);
-    if (!st && overlaps) st = overlap_report(series + 4 * sweeps, sweeps, (int)blocks, (int)L, rank);
     if (!st && rank == 0) {
-      printf("ns_per_update=%.4g\n", 1e9 * total_time / ((double)sweeps * (double)replicas * n));
+      st = series_report(series, sweeps, (int)blocks, rank);
+      if (!st && overlaps) st = overlap_report(series + 4 * sweeps, sweeps, (int)blocks, (int)L, rank);
+      if (!st) printf("ns_per_update=%.4g\n", 1e9 * total_time / ((double)sweeps * (double)replicas * n));
     }
+    st = core_agree(MPI_COMM_WORLD, st);
   }
   int exit_code = st ? app_report("mc", st) : 0;
   mc_chain_destroy(&chain);

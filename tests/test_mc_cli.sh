@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # TAP test of `eloss mc`: output format, replicas sharded over 1, 2 and 4
-# ranks giving the same estimates (the chains are identical; only the
-# floating-point order of the replica sums differs), the ferromagnet's
+# ranks printing the same digits (the chains are identical and the replica
+# sums are taken in replica order on rank 0), the ferromagnet's
 # energy within 3 sigma of Kaufman's 8 x 8 value, the split lattice on 1 and
 # 2 ranks, and refused bad input.
 #   test_mc_cli.sh <eloss> <mpiexec>
@@ -18,14 +18,8 @@ echo "$o1" | grep -q '^ns_per_update=' && [ -z "${bad:-}" ]
 ok $? "prints energy_per_spin, abs_m, m2, binder, abs_q, q2, binder_q, xi_sg with err=, then ns_per_update"
 for np_ in 2 4; do
   o=$("${mpi[@]}" -n $np_ "$eloss" mc "${args[@]}" 2>/dev/null)
-  "$py" - "$o1" "$o" <<'PY'
-import sys
-def values(text):
-    return {l.split("=")[0]: float(l.split("=")[1].split()[0]) for l in text.splitlines() if "err=" in l}
-a, b = values(sys.argv[1]), values(sys.argv[2])
-sys.exit(not (a.keys() == b.keys() and all(abs(a[k] - b[k]) <= 1e-9 * max(1, abs(a[k])) for k in a)))
-PY
-  ok $? "$np_ ranks give the 1-rank estimates (same chains, replicas sharded)"
+  [ -n "$o" ] && [ "$(grep -v ns_per_update <<<"$o1")" = "$(grep -v ns_per_update <<<"$o")" ]
+  ok $? "$np_ ranks print the 1-rank estimates digit for digit (same chains, sums in replica order)"
 done
 # Kaufman's exact energy per spin of the 8 x 8 torus at beta = 0.3 (J = 1):
 # -0.71247..., from mc_ising2d_exact_energy, itself checked against brute force.
