@@ -6,7 +6,11 @@
  * Timing is inside the process (MPI/PETSc start-up is not counted): one
  * warm-up, then 7 blocks of evaluations each lasting >= 0.1 s; the median
  * block mean is reported. Run through bench/run, which runs the PyTorch
- * baseline on the same data sizes and prints ratios. */
+ * baseline on the same data sizes and prints ratios.
+ *
+ *   atoms_bench [filter [suffix]]   only cases whose name contains filter,
+ *                                   printed with suffix appended (bench/run
+ *                                   uses it for the 2-thread sparse case) */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,7 +23,10 @@ static int compare(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
+static const char *filter = "", *suffix = "";
+
 static void run(const char *name, const atoms_options *opt, int64_t batch, int64_t n, int d, int single) {
+  if (!strstr(name, filter)) return;
   const int64_t count = batch * n * d;
   double *ref = malloc(sizeof(double) * (size_t)count), *pred = malloc(sizeof(double) * (size_t)count);
   double *grad = malloc(sizeof(double) * (size_t)count);
@@ -51,7 +58,7 @@ static void run(const char *name, const atoms_options *opt, int64_t batch, int64
     block[k] = 1e3 * (t - t0) / (double)evals;
   }
   qsort(block, 7, sizeof block[0], compare);
-  printf("case=%s precision=%s ms=%.4f bytes_per_structure=%.0f\n", name, single ? "f32" : "f64", block[3],
+  printf("case=%s%s precision=%s ms=%.4f bytes_per_structure=%.0f\n", name, suffix, single ? "f32" : "f64", block[3],
          atoms_plan_bytes_per_structure(plan));
   fflush(stdout);
   atoms_plan_destroy(&plan);
@@ -60,6 +67,8 @@ static void run(const char *name, const atoms_options *opt, int64_t batch, int64
 
 int main(int argc, char **argv) {
   MPI_Init(&argc, &argv);
+  if (argc > 1) filter = argv[1];
+  if (argc > 2) suffix = argv[2];
   atoms_options opt;
   for (int single = 0; single <= 1; ++single) {
     atoms_options_default(&opt);

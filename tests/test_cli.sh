@@ -13,7 +13,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 cd "$work"
-echo "1..20"
+echo "1..22"
 
 # Data: 7 structures of 11 atoms in 3D, a prediction, a complete edge list.
 "$py" - <<'PY'
@@ -43,6 +43,43 @@ echo "hello" > text.npy
 
 loss() { "${mpi[@]}" -n "$1" "$eloss" loss "${@:2}"; }
 
+# One 40 000-atom structure with a random edge list of uneven degrees: big
+# enough for the edge-list kernel to use threads. Its loss and gradient
+# must equal numpy's Eq. 7 and be the same bits with 1 and 2 threads, for
+# a stored (exp_dist) and a recomputed (inv_dist) coefficient law.
+"$py" - <<'PY'
+import numpy as np
+rng = np.random.default_rng(7)
+n = 40000
+ref = rng.uniform(0, 60, size=(1, n, 2))
+pred = ref + 0.3 * rng.normal(size=ref.shape)
+e = rng.integers(0, n, size=(90000, 2))
+e = e[e[:, 0] != e[:, 1]]
+e = np.unique(np.sort(e, axis=1), axis=0)
+np.save("big_ref.npy", ref); np.save("big_pred.npy", pred); np.save("big_edges.npy", e.astype(np.int32))
+i, j = e[:, 0], e[:, 1]
+d = np.linalg.norm(ref[0, i] - ref[0, j], axis=1)
+dh = np.linalg.norm(pred[0, i] - pred[0, j], axis=1)
+for name, k in (("exp_dist", np.exp(-d)), ("inv_dist", 1 / d)):
+    c = -2 * k * (d - dh) / dh
+    g = np.zeros((n, 2))
+    np.add.at(g, i, c[:, None] * (pred[0, i] - pred[0, j]))
+    np.add.at(g, j, -c[:, None] * (pred[0, i] - pred[0, j]))
+    np.save(f"big_grad_{name}.npy", g[None])
+    open(f"big_{name}.txt", "w").write(repr((k * (d - dh) ** 2).sum()))
+PY
+for law in exp_dist inv_dist; do
+  a=$(OMP_NUM_THREADS=1 "$eloss" loss -pred big_pred.npy -ref big_ref.npy -coeff $law -edges big_edges.npy -grad_out big1.npy)
+  b=$(OMP_NUM_THREADS=2 "$eloss" loss -pred big_pred.npy -ref big_ref.npy -coeff $law -edges big_edges.npy -grad_out big2.npy)
+  [ "$a" = "$b" ] && cmp -s big1.npy big2.npy && "$py" - "${a#loss=}" "$(cat big_$law.txt)" big1.npy big_grad_$law.npy <<'PY'
+import sys, numpy as np
+a, b = float(sys.argv[1]), float(sys.argv[2])
+g, want = np.load(sys.argv[3]), np.load(sys.argv[4])
+sys.exit(not (abs(a - b) <= 1e-12 * abs(b) and np.abs(g - want).max() <= 1e-12 * np.abs(want).max()))
+PY
+  ok $? "40 000 atoms, uneven degrees, $law: 1 and 2 threads give the same bits, equal to numpy ($a)"
+done
+
 out=$(loss 1 -pred pred.npy -ref ref.npy -coeff exp_dist -grad_out g1.npy 2>err.txt)
 ok $? "energy loss runs on one rank"
 want=$(cat numpy_energy.txt)
@@ -56,8 +93,9 @@ for np_ in 2 4; do
   ok $? "$np_ ranks print the same loss and write the same gradient bytes"
 done
 o=$(loss 2 -pred pred.npy -ref ref.npy -coeff exp_dist -edges all_pairs.npy)
-[ "$o" = "$out" ]
-ok $? "an explicit list of every pair equals the complete graph ($o)"
+# The same terms summed in another order (per atom, not per pair).
+"$py" -c "import sys; a=float('${o#loss=}'); b=float('${out#loss=}'); sys.exit(abs(a-b) > 1e-13*abs(b))"
+ok $? "an explicit list of every pair equals the complete graph to 1e-13 ($o)"
 o=$(loss 1 -pred pred32.npy -ref ref.npy -coeff exp_dist -precision single -grad_out g32.npy)
 "$py" -c "import numpy as np, sys; g=np.load('g32.npy'); a=float('${o#loss=}'); b=float('${out#loss=}'); sys.exit(not (g.dtype==np.float32 and abs(a-b) < 1e-5*b))"
 ok $? "float32 path agrees with float64 ($o) and writes float32"

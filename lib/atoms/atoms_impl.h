@@ -9,6 +9,12 @@
  * lane per structure, so the pair loop has no remainder whatever N is. */
 enum { ATOMS_LANES = 8 };
 
+/* Atoms per chunk of the edge-list kernel: chunks are the unit of thread
+ * work and their energies are added in chunk order, so results do not
+ * depend on the number of threads. Structures of at least
+ * ATOMS_THREADED_ATOMS atoms use every thread OpenMP gives the process. */
+enum { ATOMS_CHUNK = 4096, ATOMS_THREADED_ATOMS = 32768 };
+
 struct atoms_plan {
   MPI_Comm comm;
   int rank, size;
@@ -30,6 +36,20 @@ struct atoms_plan {
   int32_t *edge_i, *edge_j;  /* (n_edges) */
   double *dref, *kcoef;      /* (n_slots) reference distance, k' = k0 k scale */
   float *dref_f, *kcoef_f;   /* (n_slots) the same for the float32 path */
+  /* Edge lists again, as sliced ELLPACK: atoms in slices of ATOMS_LANES,
+   * each slice's adjacency (both orientations of every edge) stored
+   * (width, ATOMS_LANES) with width its largest degree, short lists and
+   * missing atoms padded with the atom itself and k' = 0. The kernel runs
+   * one SIMD lane per atom, gathers its neighbours and keeps its gradient
+   * row in registers, so slices can be split among threads. Structure b's
+   * slices are slice_base[b] .. slice_base[b + 1] - 1. */
+  int64_t *slice_base;       /* (b_count + 1) */
+  int64_t *slice_offset;     /* (slices + 1) first entry of each slice */
+  int32_t *ell_nbr;          /* (entries) the other atom */
+  double *ell_dref, *ell_k;  /* (entries); padding has d = -1; k' only for */
+  float *ell_dref_f, *ell_k_f; /* laws the kernel cannot recompute (else NULL) */
+  int64_t *ell_fill;         /* (n_max + 1) scratch: degrees, fill counts */
+  double *chunk_energy;      /* (n_max / ATOMS_CHUNK + 1) per-chunk sums */
   int64_t n_edges;           /* real edges over owned structures */
   int64_t n_slots;           /* length of dref/kcoef (lane padding included) */
   int64_t n_groups;          /* complete energy and Kabsch */
@@ -74,7 +94,23 @@ core_status atoms_edges_count(const atoms_plan *plan, const atoms_options *opt, 
                               int64_t *count);
 core_status atoms_edges_fill(atoms_plan *plan, const atoms_options *opt, int64_t b,
                              uint64_t draw);
-/* Reference distance and k' of every edge of structure b. */
+/* How the sliced kernel gets k': stored per entry (exp_dist), or
+ * recomputed from the reference distance as factor * c(d) with c one of
+ * atoms_coefficient's cheap laws (1, numerator / d, numerator / d^2 with
+ * d clamped below at dmin), which halves the data a sweep streams. */
+typedef enum { SLICE_LAW_STORED, SLICE_LAW_CONSTANT, SLICE_LAW_INVERSE, SLICE_LAW_INVERSE_SQUARE } slice_law_kind;
+typedef struct {
+  slice_law_kind law;
+  double factor, dmin, numerator;
+} slice_law;
+void atoms_slice_law(const atoms_plan *plan, int64_t b, slice_law *law);
+
+/* Reference distance and k' of every edge of structure b, and its sliced
+ * ELLPACK copy. */
 void atoms_edges_weigh(atoms_plan *plan, int64_t b);
+/* Sizes of the sliced ELLPACK arrays from the filled edge lists (widths
+ * are each slice's largest degree; a regular pool graph keeps them), and
+ * their allocation. */
+core_status atoms_edges_slice_layout(atoms_plan *plan);
 
 #endif

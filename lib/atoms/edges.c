@@ -208,6 +208,33 @@ void atoms_edges_weigh(atoms_plan *p, int64_t b) {
     p->dref[e] = d, p->kcoef[e] = k;
     p->dref_f[e] = (float)d, p->kcoef_f[e] = (float)k;
   }
+  /* The sliced ELLPACK copy: each atom's list in edge order (edges are
+   * sorted by their first atom), then padding. */
+  const int64_t s0 = p->slice_base[b];
+  int64_t *fill = p->ell_fill;
+  for (int64_t i = 0; i < n; ++i) fill[i] = 0;
+  for (int64_t e = off; e < off + ne; ++e) {
+    const int32_t ends[2] = {p->edge_i[e], p->edge_j[e]};
+    for (int side = 0; side < 2; ++side) {
+      const int32_t i = ends[side];
+      const int64_t at = p->slice_offset[s0 + i / ATOMS_LANES] + fill[i]++ * ATOMS_LANES + i % ATOMS_LANES;
+      p->ell_nbr[at] = ends[1 - side];
+      p->ell_dref[at] = p->dref[e], p->ell_dref_f[at] = p->dref_f[e];
+      if (p->ell_k) p->ell_k[at] = p->kcoef[e], p->ell_k_f[at] = p->kcoef_f[e];
+    }
+  }
+  for (int64_t slice = 0; slice < (n + ATOMS_LANES - 1) / ATOMS_LANES; ++slice) {
+    const int64_t first = p->slice_offset[s0 + slice], width = (p->slice_offset[s0 + slice + 1] - first) / ATOMS_LANES;
+    for (int l = 0; l < ATOMS_LANES; ++l) {
+      const int64_t i = slice * ATOMS_LANES + l, self = i < n ? i : n - 1;
+      for (int64_t w = i < n ? fill[i] : 0; w < width; ++w) {
+        const int64_t at = first + w * ATOMS_LANES + l;
+        p->ell_nbr[at] = (int32_t)self;
+        p->ell_dref[at] = -1, p->ell_dref_f[at] = -1;
+        if (p->ell_k) p->ell_k[at] = 0, p->ell_k_f[at] = 0;
+      }
+    }
+  }
 }
 
 /* Orient every edge i < j and counting-sort a structure's edges by i: the
@@ -238,6 +265,60 @@ static core_status edges_sort(atoms_plan *p, int64_t b) {
   }
   for (int64_t e = 0; e < ne; ++e) ei[e] = tmp[2 * e], ej[e] = tmp[2 * e + 1];
   free(start), free(tmp);
+  return CORE_OK;
+}
+
+void atoms_slice_law(const atoms_plan *p, int64_t b, slice_law *law) {
+  /* scale is set once the plan knows the batch; layout time needs only the law. */
+  law->factor = p->scale ? p->opt.k0 * p->scale[b] : 0.0;
+  law->dmin = p->opt.dmin;
+  law->numerator = p->opt.coeff == ATOMS_COEFF_LJ ? 72.0 : 1.0;
+  switch (p->opt.coeff) {
+    case ATOMS_COEFF_CONSTANT: law->law = SLICE_LAW_CONSTANT; break;
+    case ATOMS_COEFF_INV_DIST: law->law = SLICE_LAW_INVERSE; break;
+    case ATOMS_COEFF_INV_DIST2:
+    case ATOMS_COEFF_LJ: law->law = SLICE_LAW_INVERSE_SQUARE; break;
+    default: law->law = SLICE_LAW_STORED; break;
+  }
+}
+
+core_status atoms_edges_slice_layout(atoms_plan *p) {
+  CORE_CHECK(p->n_max * p->d < INT32_MAX, CORE_ERR_ARG, "atoms: %lld atoms in %d dimensions is too many for an edge list",
+             (long long)p->n_max, p->d);
+  p->slice_base[0] = 0;
+  for (int64_t b = 0; b < p->b_count; ++b)
+    p->slice_base[b + 1] = p->slice_base[b] + (p->natoms[b] + ATOMS_LANES - 1) / ATOMS_LANES;
+  const int64_t slices = p->slice_base[p->b_count];
+  p->slice_offset = malloc(sizeof(int64_t) * ((size_t)slices + 1));
+  p->ell_fill = malloc(sizeof(int64_t) * ((size_t)p->n_max + 1));
+  int64_t *degree = p->ell_fill;
+  CORE_CHECK(p->slice_offset && degree, CORE_ERR_MEM, "atoms: cannot allocate the edge slices");
+  p->slice_offset[0] = 0;
+  for (int64_t b = 0; b < p->b_count; ++b) {
+    const int64_t n = p->natoms[b], off = p->edge_offset[b], ne = p->edge_offset[b + 1] - off;
+    for (int64_t i = 0; i < n; ++i) degree[i] = 0;
+    for (int64_t e = off; e < off + ne; ++e) degree[p->edge_i[e]]++, degree[p->edge_j[e]]++;
+    for (int64_t slice = 0; slice < p->slice_base[b + 1] - p->slice_base[b]; ++slice) {
+      int64_t width = 0;
+      for (int64_t i = slice * ATOMS_LANES; i < n && i < (slice + 1) * ATOMS_LANES; ++i)
+        width = degree[i] > width ? degree[i] : width;
+      const int64_t s = p->slice_base[b] + slice;
+      p->slice_offset[s + 1] = p->slice_offset[s] + width * ATOMS_LANES;
+    }
+  }
+  const size_t entries = (size_t)(p->slice_offset[slices] > 0 ? p->slice_offset[slices] : 1);
+  p->ell_nbr = malloc(sizeof(int32_t) * entries);
+  p->ell_dref = malloc(sizeof(double) * entries);
+  p->ell_dref_f = malloc(sizeof(float) * entries);
+  slice_law law;
+  atoms_slice_law(p, 0, &law);
+  if (law.law == SLICE_LAW_STORED) {
+    p->ell_k = malloc(sizeof(double) * entries);
+    p->ell_k_f = malloc(sizeof(float) * entries);
+  }
+  CORE_CHECK(p->ell_nbr && p->ell_dref && p->ell_dref_f && (law.law != SLICE_LAW_STORED || (p->ell_k && p->ell_k_f)),
+             CORE_ERR_MEM,
+             "atoms: cannot allocate %lld edge slots", (long long)entries);
   return CORE_OK;
 }
 

@@ -46,9 +46,11 @@ enum { L = ATOMS_LANES, PREFETCH_AHEAD = 48 };
 #undef KERNEL
 
 void atoms_energy_f64(atoms_plan *plan, const double *pred, double *terms, double *grad) {
-  energy_f64_all(plan, pred, terms, grad, plan->soa, plan->soa_grad, plan->dref, plan->kcoef);
+  energy_f64_all(plan, pred, terms, grad, plan->soa, plan->soa_grad, plan->dref, plan->kcoef, plan->ell_dref,
+                 plan->ell_k);
 }
 
 void atoms_energy_f32(atoms_plan *plan, const float *pred, double *terms, float *grad) {
-  energy_f32_all(plan, pred, terms, grad, plan->soa_f, plan->soa_grad_f, plan->dref_f, plan->kcoef_f);
+  energy_f32_all(plan, pred, terms, grad, plan->soa_f, plan->soa_grad_f, plan->dref_f, plan->kcoef_f,
+                 plan->ell_dref_f, plan->ell_k_f);
 }

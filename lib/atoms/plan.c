@@ -51,6 +51,8 @@ void atoms_plan_destroy(atoms_plan **plan) {
   free(p->edge_offset);
   free(p->edge_i);
   free(p->edge_j);
+  free(p->slice_base), free(p->slice_offset), free(p->ell_nbr), free(p->ell_dref), free(p->ell_k);
+  free(p->ell_dref_f), free(p->ell_k_f), free(p->ell_fill), free(p->chunk_energy);
   free(p->dref);
   free(p->kcoef);
   free(p->dref_f);
@@ -226,11 +228,15 @@ static core_status plan_build(atoms_plan *p, const atoms_options *opt, const dou
   if (!p->complete) {
     p->edge_i = malloc(sizeof(int32_t) * ne);
     p->edge_j = malloc(sizeof(int32_t) * ne);
+    p->slice_base = malloc(sizeof(int64_t) * ((size_t)bc + 1));
+    p->chunk_energy = malloc(sizeof(double) * (size_t)(n / ATOMS_CHUNK + 1));
   }
-  CORE_CHECK(p->dref && p->kcoef && p->dref_f && p->kcoef_f && (p->complete || (p->edge_i && p->edge_j)),
+  CORE_CHECK(p->dref && p->kcoef && p->dref_f && p->kcoef_f &&
+                 (p->complete || (p->edge_i && p->edge_j && p->slice_base && p->chunk_energy)),
              CORE_ERR_MEM, "atoms: cannot allocate %lld edges", (long long)p->n_slots);
   /* Coefficients are weighed once the batch-wide normalisers are known. */
   for (int64_t b = 0; b < bc; ++b) CORE_CALL(atoms_edges_fill(p, opt, b, 0));
+  if (!p->complete) CORE_CALL(atoms_edges_slice_layout(p));
   return CORE_OK;
 }
 
@@ -324,6 +330,13 @@ double atoms_plan_bytes_per_structure(const atoms_plan *plan) {
   if (plan->b_count == 0) return 0;
   double per_slot = 2 * sizeof(double) + 2 * sizeof(float) + (plan->complete ? 0 : 2 * sizeof(int32_t));
   double bytes = (double)plan->n_slots * per_slot;
+  if (!plan->complete && plan->slice_offset) { /* the sliced ELLPACK copy */
+    const double entries = (double)plan->slice_offset[plan->slice_base[plan->b_count]];
+    bytes += entries * (sizeof(int32_t) + sizeof(double) + sizeof(float) +
+                        (plan->ell_k ? sizeof(double) + sizeof(float) : 0));
+    bytes += (double)(plan->slice_base[plan->b_count] + 1) * sizeof(int64_t);
+    bytes += (double)(plan->n_max + 1) * sizeof(int64_t) + (double)(plan->n_max / ATOMS_CHUNK + 1) * sizeof(double);
+  }
   bytes += (double)plan->b_count * (double)(plan->n_max * plan->d) * sizeof(double); /* ref copy */
   if (plan->opt.loss == ATOMS_LOSS_KABSCH) /* lane-layout centred reference */
     bytes += (double)plan->n_groups * ATOMS_LANES * (double)(plan->n_max * plan->d + 1) * sizeof(double);
