@@ -34,8 +34,8 @@ struct atoms_plan {
   int complete;
   int64_t *edge_offset;      /* (b_count + 1) edge lists only */
   int32_t *edge_i, *edge_j;  /* (n_edges) */
-  double *dref, *kcoef;      /* (n_slots) reference distance, k' = k0 k scale */
-  float *dref_f, *kcoef_f;   /* (n_slots) the same for the float32 path */
+  double *dref, *kcoef;      /* complete: (n_slots) reference distance, k' = k0 k scale */
+  float *dref_f, *kcoef_f;   /* complete: (n_slots) the same for the float32 path */
   /* Edge lists again, as sliced ELLPACK: atoms in slices of ATOMS_LANES,
    * each slice's adjacency (both orientations of every edge) stored
    * (width, ATOMS_LANES) with width its largest degree, short lists and

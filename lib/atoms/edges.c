@@ -201,26 +201,21 @@ void atoms_edges_weigh(atoms_plan *p, int64_t b) {
       }
     return;
   }
-  const int64_t off = p->edge_offset[b], ne = p->edge_offset[b + 1] - off;
-  for (int64_t e = off; e < off + ne; ++e) {
-    double d = ref_distance(p, b, p->edge_i[e], p->edge_j[e]);
-    double k = factor * atoms_coefficient(p->opt.coeff, d, p->opt.dmin);
-    p->dref[e] = d, p->kcoef[e] = k;
-    p->dref_f[e] = (float)d, p->kcoef_f[e] = (float)k;
-  }
-  /* The sliced ELLPACK copy: each atom's list in edge order (edges are
-   * sorted by their first atom), then padding. */
-  const int64_t s0 = p->slice_base[b];
+  /* Edge lists live as sliced ELLPACK only: each atom's list in edge
+   * order (edges are sorted by their first atom), then padding. */
+  const int64_t off = p->edge_offset[b], ne = p->edge_offset[b + 1] - off, s0 = p->slice_base[b];
   int64_t *fill = p->ell_fill;
   for (int64_t i = 0; i < n; ++i) fill[i] = 0;
   for (int64_t e = off; e < off + ne; ++e) {
     const int32_t ends[2] = {p->edge_i[e], p->edge_j[e]};
+    const double d = ref_distance(p, b, ends[0], ends[1]);
+    const double k = factor * atoms_coefficient(p->opt.coeff, d, p->opt.dmin);
     for (int side = 0; side < 2; ++side) {
       const int32_t i = ends[side];
       const int64_t at = p->slice_offset[s0 + i / ATOMS_LANES] + fill[i]++ * ATOMS_LANES + i % ATOMS_LANES;
       p->ell_nbr[at] = ends[1 - side];
-      p->ell_dref[at] = p->dref[e], p->ell_dref_f[at] = p->dref_f[e];
-      if (p->ell_k) p->ell_k[at] = p->kcoef[e], p->ell_k_f[at] = p->kcoef_f[e];
+      p->ell_dref[at] = d, p->ell_dref_f[at] = (float)d;
+      if (p->ell_k) p->ell_k[at] = k, p->ell_k_f[at] = (float)k;
     }
   }
   for (int64_t slice = 0; slice < (n + ATOMS_LANES - 1) / ATOMS_LANES; ++slice) {
@@ -237,10 +232,10 @@ void atoms_edges_weigh(atoms_plan *p, int64_t b) {
   }
 }
 
-/* Orient every edge i < j and counting-sort a structure's edges by i: the
- * kernel then walks the first atoms in order and only the second atoms are
- * random accesses, which is what keeps a 300 000-atom sparse loss in cache
- * as far as a random graph allows. */
+/* Orient every edge i < j and counting-sort a structure's edges by i:
+ * a canonical order, so every atom's adjacency list (built in edge order)
+ * and hence the loss's rounding do not depend on how the edges were
+ * listed or generated. */
 static core_status edges_sort(atoms_plan *p, int64_t b) {
   const int64_t n = p->natoms[b], off = p->edge_offset[b], ne = p->edge_offset[b + 1] - off;
   if (ne == 0) return CORE_OK;

@@ -221,18 +221,19 @@ static core_status plan_build(atoms_plan *p, const atoms_options *opt, const dou
     }
   }
   size_t ne = at_least_one(p->n_slots);
-  p->dref = calloc(ne, sizeof(double));
-  p->kcoef = calloc(ne, sizeof(double));
-  p->dref_f = calloc(ne, sizeof(float));
-  p->kcoef_f = calloc(ne, sizeof(float));
-  if (!p->complete) {
+  if (p->complete) {
+    p->dref = calloc(ne, sizeof(double));
+    p->kcoef = calloc(ne, sizeof(double));
+    p->dref_f = calloc(ne, sizeof(float));
+    p->kcoef_f = calloc(ne, sizeof(float));
+  } else {
     p->edge_i = malloc(sizeof(int32_t) * ne);
     p->edge_j = malloc(sizeof(int32_t) * ne);
     p->slice_base = malloc(sizeof(int64_t) * ((size_t)bc + 1));
     p->chunk_energy = malloc(sizeof(double) * (size_t)(n / ATOMS_CHUNK + 1));
   }
-  CORE_CHECK(p->dref && p->kcoef && p->dref_f && p->kcoef_f &&
-                 (p->complete || (p->edge_i && p->edge_j && p->slice_base && p->chunk_energy)),
+  CORE_CHECK(p->complete ? p->dref && p->kcoef && p->dref_f && p->kcoef_f
+                         : p->edge_i && p->edge_j && p->slice_base && p->chunk_energy,
              CORE_ERR_MEM, "atoms: cannot allocate %lld edges", (long long)p->n_slots);
   /* Coefficients are weighed once the batch-wide normalisers are known. */
   for (int64_t b = 0; b < bc; ++b) CORE_CALL(atoms_edges_fill(p, opt, b, 0));
@@ -328,7 +329,7 @@ int64_t atoms_plan_edge_count(const atoms_plan *plan) {
 
 double atoms_plan_bytes_per_structure(const atoms_plan *plan) {
   if (plan->b_count == 0) return 0;
-  double per_slot = 2 * sizeof(double) + 2 * sizeof(float) + (plan->complete ? 0 : 2 * sizeof(int32_t));
+  double per_slot = plan->complete ? 2 * sizeof(double) + 2 * sizeof(float) : 2 * sizeof(int32_t);
   double bytes = (double)plan->n_slots * per_slot;
   if (!plan->complete && plan->slice_offset) { /* the sliced ELLPACK copy */
     const double entries = (double)plan->slice_offset[plan->slice_base[plan->b_count]];

@@ -192,9 +192,9 @@ typedef struct {
 
 /* Defaults that find the exact ground state of >= 95% of random 10 x 10
  * open EA instances (tested; 100/100 when chosen): annealing 48 runs of
- * 1500 sweeps, beta 0.5 to 5 geometric (~180 ms per instance); tempering 12
+ * 1500 sweeps, beta 0.5 to 5 geometric (~7 ms per instance); tempering 12
  * temperatures in [0.3, 6] geometric, 3000 sweeps with an exchange attempt
- * between neighbours after each sweep (~90 ms). Chosen by measuring the hit
+ * between neighbours after each sweep (~7 ms). Chosen by measuring the hit
  * rate of a few settings; hotter starts and fewer, longer runs did worse. */
 void mc_search_options_anneal(mc_search_options *opt);
 void mc_search_options_tempering(mc_search_options *opt);
