@@ -47,15 +47,13 @@ void io_atomic_abort(io_atomic_file *f) {
 }
 
 uint32_t io_crc32(uint32_t crc, const void *data, size_t n) {
-  static uint32_t table[256];
-  static int ready = 0;
-  if (!ready) {
-    for (uint32_t i = 0; i < 256; ++i) {
-      uint32_t c = i;
-      for (int k = 0; k < 8; ++k) c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-      table[i] = c;
-    }
-    ready = 1;
+  /* The table is rebuilt per call (a few microseconds; checksums are taken
+   * of whole checkpoints): no shared state, so any thread may call. */
+  uint32_t table[256];
+  for (uint32_t i = 0; i < 256; ++i) {
+    uint32_t c = i;
+    for (int k = 0; k < 8; ++k) c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+    table[i] = c;
   }
   const unsigned char *p = data;
   crc = ~crc;
