@@ -33,16 +33,19 @@ static void series_add(double *series, int64_t sweeps, int64_t k, double energy_
   series[3 * sweeps + k] += m * m * m * m;
 }
 
+/* One line per estimate: <name>=<value> err=<error>. */
+static void print_estimates(const char *const names[4], const double *value, const double *err) {
+  for (int k = 0; k < 4; ++k) printf("%s=%.10g err=%.3g\n", names[k], value[k], err[k]);
+}
+
 /* Jackknife estimates of the four series; rank 0 prints them. */
 static core_status series_report(const double *series, int64_t sweeps, int blocks, int rank) {
   double value[4], err[4];
   core_status st = CORE_OK;
   for (int k = 0; k < 3 && !st; ++k) st = mc_estimate_mean(series + k * sweeps, sweeps, blocks, &value[k], &err[k]);
   if (!st) st = mc_estimate_binder(series + 2 * sweeps, series + 3 * sweeps, sweeps, blocks, &value[3], &err[3]);
-  if (!st && rank == 0) {
-    const char *names[4] = {"energy_per_spin", "abs_m", "m2", "binder"};
-    for (int k = 0; k < 4; ++k) printf("%s=%.10g err=%.3g\n", names[k], value[k], err[k]);
-  }
+  static const char *const names[4] = {"energy_per_spin", "abs_m", "m2", "binder"};
+  if (!st && rank == 0) print_estimates(names, value, err);
   return st;
 }
 
@@ -193,10 +196,8 @@ static core_status overlap_report(const double *series, int64_t sweeps, int bloc
   if (!st) st = mc_estimate_mean(series + sweeps, sweeps, blocks, &v[1], &e[1]);
   if (!st) st = mc_estimate_binder(series + sweeps, series + 2 * sweeps, sweeps, blocks, &v[2], &e[2]);
   if (!st) st = mc_estimate_xi(L, series + 3 * sweeps, series + 4 * sweeps, sweeps, blocks, &v[3], &e[3]);
-  if (!st && rank == 0) {
-    const char *names[4] = {"abs_q", "q2", "binder_q", "xi_sg"};
-    for (int k = 0; k < 4; ++k) printf("%s=%.10g err=%.3g\n", names[k], v[k], e[k]);
-  }
+  static const char *const names[4] = {"abs_q", "q2", "binder_q", "xi_sg"};
+  if (!st && rank == 0) print_estimates(names, v, e);
   return st;
 }
 
