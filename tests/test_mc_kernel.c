@@ -1,7 +1,8 @@
 /* TAP test of the vectorised sweep against a scalar model written here
  * from the rules in mc.h and lib/mc/chain.c's header: xoshiro128+ seeded
  * per (replica, sweep) from Philox, float32 arithmetic in the documented
- * order, the polynomial exp, Metropolis and heat bath. The model runs one
+ * order, the polynomial exp, Metropolis and heat bath; also lanes of
+ * different instances (mc_chain_create_lanes). The model runs one
  * replica at a time with plain scalar code; the chain runs replicas as
  * SIMD lanes in groups of 16. They must agree bit for bit, spin for spin,
  * on square and cubic lattices, open and periodic, even and odd L (plain
@@ -94,7 +95,7 @@ static void model_replica(const model_setup *m, int r, float beta, int sweeps, i
 
 int main(int argc, char **argv) {
   MPI_Init(&argc, &argv);
-  tap_plan(1 + 4 * 2);
+  tap_plan(1 + 4 * 2 + 2);
 
   double worst = 0;
   for (int k = 0; k <= 200000; ++k) {
@@ -147,6 +148,41 @@ int main(int argc, char **argv) {
     }
     tap_ok(same, "%s: every replica equals the scalar model after %d sweeps", cases[c].name, cases[c].sweeps);
     tap_ok(energies, "%s: energies exact (worst %.1e) and magnetisations equal the spins'", cases[c].name, worst_e);
+    mc_chain_destroy(&ch);
+    free(J), free(want);
+  }
+  /* Lanes of different instances (mc_chain_create_lanes): 20 chains of 5
+   * instances, each lane its own replica number and temperature. */
+  {
+    spin_lattice lat;
+    spin_lattice_init(&lat, SPIN_SQUARE, SPIN_OPEN, 9);
+    const int64_t n = lat.n_sites;
+    enum { LANES = 20, INSTANCES = 5 };
+    double *J = malloc(sizeof(double) * (size_t)(INSTANCES * spin_lattice_bond_slots(&lat)));
+    const double *Js[LANES];
+    uint64_t instance[LANES];
+    int replica[LANES];
+    for (int k = 0; k < INSTANCES; ++k)
+      spin_couplings_generate(&lat, SPIN_COUPLING_UNIFORM, 41, (uint64_t)(100 + k), J + k * spin_lattice_bond_slots(&lat));
+    for (int l = 0; l < LANES; ++l) {
+      instance[l] = (uint64_t)(100 + l % INSTANCES);
+      Js[l] = J + (l % INSTANCES) * spin_lattice_bond_slots(&lat);
+      replica[l] = 3 * l + 1;
+    }
+    mc_chain *ch;
+    mc_chain_create_lanes(&lat, LANES, Js, instance, replica, 0.1, MC_HEATBATH, 41, &ch);
+    for (int l = 0; l < LANES; ++l) mc_chain_set_replica_beta(ch, l, 0.5 + 0.1 * l);
+    for (int t = 0; t < 30; ++t) mc_chain_sweep(ch);
+    int8_t *want = malloc((size_t)n);
+    int same = 1, energies = 1;
+    for (int l = 0; l < LANES; ++l) {
+      const model_setup m = {&lat, Js[l], 0.1f, MC_HEATBATH, 41, instance[l]};
+      model_replica(&m, replica[l], (float)(0.5 + 0.1 * l), 30, want);
+      same &= !memcmp(want, mc_chain_spins(ch, l), (size_t)n);
+      energies &= fabs(mc_chain_energy(ch, l) - spin_energy(&lat, Js[l], 0.1, mc_chain_spins(ch, l))) < 1e-9;
+    }
+    tap_ok(same, "20 lanes of 5 instances (open 9 x 9, heat bath, field): every lane equals the scalar model of its instance");
+    tap_ok(energies, "20 lanes of 5 instances: energies exact with each lane's own couplings");
     mc_chain_destroy(&ch);
     free(J), free(want);
   }

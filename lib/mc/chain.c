@@ -52,18 +52,19 @@ typedef uint32_t half_u32 __attribute__((vector_size(MC_LANES / 2 * sizeof(uint3
 
 struct mc_chain {
   spin_lattice lat;
-  int first_replica, replicas, groups, degree; /* degree = 2 dim neighbour slots per site */
+  int replicas, groups, degree; /* lanes in use; degree = 2 dim neighbour slots per site */
   mc_algorithm algorithm;
-  uint64_t seed, instance;
   double field;
   int64_t sweeps;
   int32_t *neighbor;   /* (n, degree); a missing neighbour is the site itself ... */
-  float *coupling;     /* (n, degree)  ... with coupling 0 */
-  double *coupling64;  /* (n, degree) the exact couplings, for energies */
+  int per_lane;        /* couplings differ between lanes (several instances) */
+  float *coupling;     /* ... with coupling 0: (n, degree), or per lane
+                          (groups, n, degree, MC_LANES) */
+  double *coupling64;  /* the same in double, for exact energies */
   int32_t *order;      /* (n) visiting order of a sweep */
   float *spins;        /* (groups, n, MC_LANES) +-1 */
-  uint32_t key[2];     /* Philox key of (seed, CORE_PURPOSE_MC_LANES | instance << 8) */
-  uint32_t *lane_replica; /* (groups, MC_LANES) global replica of each lane */
+  uint32_t *lane_key;  /* (groups, 2, MC_LANES) Philox key of (seed, MC_LANES | instance << 8) */
+  uint32_t *lane_replica; /* (groups, MC_LANES) replica number of each lane */
   float *beta;         /* (groups, MC_LANES) */
   /* Observables computed on demand, at most once per sweep; const
    * observers fill them (the memory is not the const struct). */
@@ -89,9 +90,9 @@ static void *aligned_calloc(size_t bytes) {
 
 /* E(s) of every lane of a group, in double: each bond once, as the +
  * neighbour of its first site; s_i s_j = +-1 exactly in float. */
-TARGET_CLONES static void group_energy(int64_t n, int dim, const int32_t *restrict neighbor,
-                                       const double *restrict coupling64, double field,
-                                       const float *restrict spins_, double *restrict e) {
+static inline __attribute__((always_inline)) void group_energy_body(
+    const int per_lane, int64_t n, int dim, const int32_t *restrict neighbor, const double *restrict coupling64,
+    double field, const float *restrict spins_, double *restrict e) {
   const lanes_f32 *spins = (const lanes_f32 *)spins_;
   lanes_f64 bonds_lo = {0}, bonds_hi = {0};
   lanes_f32 m = {0}; /* integer sums: exact below 2^24 sites */
@@ -100,8 +101,16 @@ TARGET_CLONES static void group_energy(int64_t n, int dim, const int32_t *restri
     for (int dir = 0; dir < dim; ++dir) {
       const int64_t a = i * 2 * dim + 2 * dir;
       const lanes_f32 ss = si * spins[neighbor[a]];
-      bonds_lo += coupling64[a] * __builtin_convertvector(LANES_LO(ss), lanes_f64);
-      bonds_hi += coupling64[a] * __builtin_convertvector(LANES_HI(ss), lanes_f64);
+      if (per_lane) {
+        lanes_f64 lo, hi;
+        memcpy(&lo, coupling64 + a * MC_LANES, sizeof lo);
+        memcpy(&hi, coupling64 + a * MC_LANES + MC_LANES / 2, sizeof hi);
+        bonds_lo += lo * __builtin_convertvector(LANES_LO(ss), lanes_f64);
+        bonds_hi += hi * __builtin_convertvector(LANES_HI(ss), lanes_f64);
+      } else {
+        bonds_lo += coupling64[a] * __builtin_convertvector(LANES_LO(ss), lanes_f64);
+        bonds_hi += coupling64[a] * __builtin_convertvector(LANES_HI(ss), lanes_f64);
+      }
     }
     m += si;
   }
@@ -111,57 +120,76 @@ TARGET_CLONES static void group_energy(int64_t n, int dim, const int32_t *restri
   }
 }
 
-core_status mc_chain_create(const spin_lattice *lat, const double *J, double field, int first_replica,
-                            int replicas, mc_algorithm algorithm, uint64_t seed, uint64_t instance,
-                            mc_chain **chain) {
+TARGET_CLONES static void group_energy_shared(int64_t n, int dim, const int32_t *neighbor, const double *coupling64,
+                                              double field, const float *spins, double *e) {
+  group_energy_body(0, n, dim, neighbor, coupling64, field, spins, e);
+}
+
+TARGET_CLONES static void group_energy_lanes(int64_t n, int dim, const int32_t *neighbor, const double *coupling64,
+                                             double field, const float *spins, double *e) {
+  group_energy_body(1, n, dim, neighbor, coupling64, field, spins, e);
+}
+
+core_status mc_chain_create_lanes(const spin_lattice *lat, int count, const double *const *J,
+                                  const uint64_t *instance, const int *replica, double field, mc_algorithm algorithm,
+                                  uint64_t seed, mc_chain **chain) {
   *chain = NULL;
-  CORE_CHECK(replicas >= 0 && first_replica >= 0 && first_replica + replicas < (1 << 20), CORE_ERR_ARG,
-             "mc: replicas [%d, %d) out of range", first_replica, first_replica + replicas);
+  CORE_CHECK(count >= 0, CORE_ERR_ARG, "mc: %d chains", count);
+  for (int r = 0; r < count; ++r) {
+    CORE_CHECK(replica[r] >= 0 && replica[r] < (1 << 20), CORE_ERR_ARG, "mc: replica %d out of range", replica[r]);
+    CORE_CHECK(instance[r] < ((uint64_t)1 << 48), CORE_ERR_ARG, "mc: instance index too large");
+  }
   CORE_CHECK(algorithm == MC_METROPOLIS || algorithm == MC_HEATBATH, CORE_ERR_ARG, "mc: unknown algorithm %d",
              (int)algorithm);
-  CORE_CHECK(instance < ((uint64_t)1 << 48), CORE_ERR_ARG, "mc: instance index too large");
-  CORE_CHECK(lat->n_sites <= 1 << 24, CORE_ERR_ARG, "mc: %lld sites is too many for one chain (at most 2^24; split the lattice)",
-             (long long)lat->n_sites);
+  CORE_CHECK(lat->n_sites <= 1 << 24, CORE_ERR_ARG,
+             "mc: %lld sites is too many for one chain (at most 2^24; split the lattice)", (long long)lat->n_sites);
   const int64_t n = lat->n_sites;
   mc_chain *c = calloc(1, sizeof *c);
   CORE_CHECK(c, CORE_ERR_MEM, "mc: cannot allocate a chain");
   c->lat = *lat;
-  c->first_replica = first_replica;
-  c->replicas = replicas;
-  c->groups = (replicas + MC_LANES - 1) / MC_LANES;
+  c->replicas = count;
+  c->groups = (count + MC_LANES - 1) / MC_LANES;
   c->degree = 2 * lat->dim;
   c->algorithm = algorithm;
-  c->seed = seed;
-  c->instance = instance;
   c->field = field;
+  for (int r = 1; r < count; ++r) c->per_lane |= J[r] != J[0];
   const size_t deg = (size_t)c->degree, lanes = (size_t)c->groups * MC_LANES;
+  const size_t coupling_count = (size_t)n * deg * (c->per_lane ? lanes : 1);
   c->neighbor = malloc(sizeof(int32_t) * (size_t)n * deg);
-  c->coupling = malloc(sizeof(float) * (size_t)n * deg);
-  c->coupling64 = malloc(sizeof(double) * (size_t)n * deg);
+  c->coupling = aligned_calloc(sizeof(float) * coupling_count);
+  c->coupling64 = aligned_calloc(sizeof(double) * coupling_count);
   c->order = malloc(sizeof(int32_t) * (size_t)n);
   c->spins = aligned_calloc(sizeof(float) * (size_t)n * lanes);
   c->lane_replica = aligned_calloc(sizeof(uint32_t) * lanes);
+  c->lane_key = aligned_calloc(sizeof(uint32_t) * 2 * lanes);
   c->beta = aligned_calloc(sizeof(float) * lanes);
   c->energy = calloc(lanes + 1, sizeof(double));
   c->magnetization = calloc(lanes + 1, sizeof(double));
-  c->spin_cache = malloc((size_t)n * (size_t)(replicas > 0 ? replicas : 1));
-  c->cache_sweep = malloc(sizeof(int64_t) * (size_t)(replicas + 2 * c->groups + 1));
-  if (!c->neighbor || !c->coupling || !c->coupling64 || !c->order || !c->spins || !c->lane_replica || !c->beta ||
-      !c->energy || !c->magnetization || !c->spin_cache || !c->cache_sweep) {
+  c->spin_cache = malloc((size_t)n * (size_t)(count > 0 ? count : 1));
+  c->cache_sweep = malloc(sizeof(int64_t) * (size_t)(count + 2 * c->groups + 1));
+  if (!c->neighbor || !c->coupling || !c->coupling64 || !c->order || !c->spins || !c->lane_replica ||
+      !c->lane_key || !c->beta || !c->energy || !c->magnetization || !c->spin_cache || !c->cache_sweep) {
     mc_chain_destroy(&c);
-    return CORE_ERROR(CORE_ERR_MEM, "mc: cannot allocate %d replicas of %lld sites", replicas, (long long)n);
+    return CORE_ERROR(CORE_ERR_MEM, "mc: cannot allocate %d chains of %lld sites", count, (long long)n);
   }
-  for (int k = 0; k < replicas + 2 * c->groups; ++k) c->cache_sweep[k] = -1;
-  for (int64_t i = 0; i < n; ++i)
-    for (int dir = 0; dir < lat->dim; ++dir) {
-      const int64_t up = spin_neighbor(lat, i, dir, +1), down = spin_neighbor(lat, i, dir, -1);
-      const int64_t a = i * c->degree + 2 * dir;
-      c->neighbor[a] = (int32_t)(up >= 0 ? up : i);
-      c->coupling64[a] = up >= 0 ? J[dir * n + i] : 0.0;
-      c->neighbor[a + 1] = (int32_t)(down >= 0 ? down : i);
-      c->coupling64[a + 1] = down >= 0 ? J[dir * n + down] : 0.0;
-    }
-  for (int64_t a = 0; a < n * c->degree; ++a) c->coupling[a] = (float)c->coupling64[a];
+  for (int k = 0; k < count + 2 * c->groups; ++k) c->cache_sweep[k] = -1;
+  /* Couplings of lane l (or of every lane) in neighbour-slot order. */
+  for (int lane = 0; lane < (c->per_lane ? count : (count > 0)); ++lane) {
+    const double *Jl = J[lane];
+    const int64_t g = lane / MC_LANES, l = lane % MC_LANES;
+    for (int64_t i = 0; i < n; ++i)
+      for (int dir = 0; dir < lat->dim; ++dir) {
+        const int64_t up = spin_neighbor(lat, i, dir, +1), down = spin_neighbor(lat, i, dir, -1);
+        const int64_t a = i * c->degree + 2 * dir;
+        const double j_up = up >= 0 ? Jl[dir * n + i] : 0.0, j_down = down >= 0 ? Jl[dir * n + down] : 0.0;
+        const int64_t at = c->per_lane ? (g * n * c->degree + a) * MC_LANES + l : a;
+        const int64_t step = c->per_lane ? MC_LANES : 1;
+        c->coupling64[at] = j_up, c->coupling64[at + step] = j_down;
+        c->coupling[at] = (float)j_up, c->coupling[at + step] = (float)j_down;
+        c->neighbor[a] = (int32_t)(up >= 0 ? up : i);
+        c->neighbor[a + 1] = (int32_t)(down >= 0 ? down : i);
+      }
+  }
   /* Checkerboard needs an even L on a torus; otherwise plain order. */
   int colours = lat->bc == SPIN_OPEN || lat->L % 2 == 0;
   int64_t k = 0;
@@ -170,24 +198,41 @@ core_status mc_chain_create(const spin_lattice *lat, const double *J, double fie
       int64_t x = i % lat->L, y = i / lat->L % lat->L, z = lat->dim == 3 ? i / ((int64_t)lat->L * lat->L) : 0;
       if (!colours || (x + y + z) % 2 == colour) c->order[k++] = (int32_t)i;
     }
-  core_rng moves; /* only its key is used: the sweep makes the counters */
-  core_rng_init(&moves, seed, CORE_PURPOSE_MC_LANES | instance << 8, 0);
-  c->key[0] = moves.key[0], c->key[1] = moves.key[1];
   for (int64_t lane = 0; lane < (int64_t)lanes; ++lane) {
     const int g = (int)(lane / MC_LANES), l = (int)(lane % MC_LANES);
-    c->lane_replica[lane] = (uint32_t)(first_replica + lane);
     float *s = c->spins + (int64_t)g * n * MC_LANES + l;
     c->beta[lane] = 1.0f;
-    if (lane >= replicas) { /* dummy lane */
+    if (lane >= count) { /* dummy lane: any stream, nothing reads it */
+      c->lane_replica[lane] = (uint32_t)lane;
       for (int64_t i = 0; i < n; ++i) s[i * MC_LANES] = 1.0f;
       continue;
     }
-    core_rng init;
-    core_rng_init(&init, seed, CORE_PURPOSE_INIT | instance << 8, (uint64_t)(first_replica + lane));
+    c->lane_replica[lane] = (uint32_t)replica[lane];
+    core_rng init, moves; /* moves: only the key is used, the sweep makes the counters */
+    core_rng_init(&moves, seed, CORE_PURPOSE_MC_LANES | instance[lane] << 8, 0);
+    c->lane_key[(int64_t)g * 2 * MC_LANES + l] = moves.key[0];
+    c->lane_key[(int64_t)g * 2 * MC_LANES + MC_LANES + l] = moves.key[1];
+    core_rng_init(&init, seed, CORE_PURPOSE_INIT | instance[lane] << 8, (uint64_t)replica[lane]);
     for (int64_t i = 0; i < n; ++i) s[i * MC_LANES] = core_rng_u32(&init) & 1 ? 1.0f : -1.0f;
   }
   *chain = c;
   return CORE_OK;
+}
+
+core_status mc_chain_create(const spin_lattice *lat, const double *J, double field, int first_replica,
+                            int replicas, mc_algorithm algorithm, uint64_t seed, uint64_t instance,
+                            mc_chain **chain) {
+  *chain = NULL;
+  CORE_CHECK(replicas >= 0 && first_replica >= 0 && first_replica + replicas < (1 << 20), CORE_ERR_ARG,
+             "mc: replicas [%d, %d) out of range", first_replica, first_replica + replicas);
+  const double **Js = malloc(sizeof *Js * (size_t)(replicas + 1));
+  uint64_t *instances = malloc(sizeof *instances * (size_t)(replicas + 1));
+  int *numbers = malloc(sizeof *numbers * (size_t)(replicas + 1));
+  core_status st = Js && instances && numbers ? CORE_OK : CORE_ERROR(CORE_ERR_MEM, "mc: cannot allocate a chain");
+  for (int r = 0; !st && r < replicas; ++r) Js[r] = J, instances[r] = instance, numbers[r] = first_replica + r;
+  if (!st) st = mc_chain_create_lanes(lat, replicas, Js, instances, numbers, field, algorithm, seed, chain);
+  free(Js), free(instances), free(numbers);
+  return st;
 }
 
 void mc_chain_set_beta(mc_chain *chain, double beta) {
@@ -244,11 +289,11 @@ void mc_chain_set_spins(mc_chain *chain, int replica, const int8_t *spins) {
  * Metropolis: dE = 2 s h, flip if u < exp(min(-beta dE, 0)); heat bath:
  * s = +1 if u (1 + exp(-2 beta h)) < 1; h includes the field. Both satisfy
  * detailed balance for exp(-beta E). `degree` is 4 or 6. */
-TARGET_CLONES static void sweep_group(int64_t n, int degree, const int32_t *restrict order,
-                                      const int32_t *restrict neighbor, const float *restrict coupling,
-                                      float field, int heatbath, float *restrict spins_,
-                                      const uint32_t key[2], const uint32_t *restrict lane_replica, int64_t sweep,
-                                      const float *restrict beta) {
+static inline __attribute__((always_inline)) void sweep_group_body(
+    const int per_lane, int64_t n, int degree, const int32_t *restrict order, const int32_t *restrict neighbor,
+    const float *restrict coupling, float field, int heatbath, float *restrict spins_,
+    const uint32_t *restrict lane_key, const uint32_t *restrict lane_replica, int64_t sweep,
+    const float *restrict beta) {
   lanes_f32 *spins = (lanes_f32 *)spins_;
   /* This sweep's generator state of each lane: the first Philox4x32-10
    * block of the stream (seed, MC_LANES | instance << 8, r << 40 | sweep),
@@ -259,7 +304,8 @@ TARGET_CLONES static void sweep_group(int64_t n, int degree, const int32_t *rest
   const uint64_t index_low = (uint64_t)sweep & 0xffffffffu;
   lanes_u32 s0 = (lanes_u32){0}, s1 = (lanes_u32){0}, s2 = (lanes_u32){0} + (uint32_t)index_low,
             s3 = (replica << 8) | (uint32_t)((uint64_t)sweep >> 32);
-  uint32_t k0 = key[0], k1 = key[1];
+  lanes_u32 k0, k1;
+  memcpy(&k0, lane_key, sizeof k0), memcpy(&k1, lane_key + MC_LANES, sizeof k1);
   for (int round = 0; round < 10; ++round) {
     lanes_u32 hi0, lo0, hi1, lo1;
     LANES_MULHILO(0xD2511F53u, s0, hi0, lo0);
@@ -275,15 +321,13 @@ TARGET_CLONES static void sweep_group(int64_t n, int degree, const int32_t *rest
   for (int64_t k = 0; k < n; ++k) {
     const int32_t i = order[k];
     const int32_t *nb = neighbor + (int64_t)i * degree;
-    const float *J = coupling + (int64_t)i * degree;
     lanes_f32 h = (lanes_f32){0} + field;
-    h = h + J[0] * spins[nb[0]];
-    h = h + J[1] * spins[nb[1]];
-    h = h + J[2] * spins[nb[2]];
-    h = h + J[3] * spins[nb[3]];
-    if (degree == 6) {
-      h = h + J[4] * spins[nb[4]];
-      h = h + J[5] * spins[nb[5]];
+    if (per_lane) { /* a coupling vector per neighbour slot */
+      const lanes_f32 *J = (const lanes_f32 *)coupling + (int64_t)i * degree;
+      for (int a = 0; a < degree; ++a) h = h + J[a] * spins[nb[a]];
+    } else { /* one coupling for every lane */
+      const float *J = coupling + (int64_t)i * degree;
+      for (int a = 0; a < degree; ++a) h = h + J[a] * spins[nb[a]];
     }
     /* xoshiro128+ step; the top 23 bits make the uniform. */
     const lanes_u32 x = s0 + s3, t = s1 << 9;
@@ -310,13 +354,30 @@ TARGET_CLONES static void sweep_group(int64_t n, int degree, const int32_t *rest
   }
 }
 
+#define SWEEP_VARIANT(NAME, PER_LANE)                                                                         \
+  TARGET_CLONES static void NAME(int64_t n, int degree, const int32_t *order, const int32_t *neighbor,       \
+                                 const float *coupling, float field, int heatbath, float *spins,              \
+                                 const uint32_t *lane_key, const uint32_t *lane_replica, int64_t sweep,        \
+                                 const float *beta) {                                                         \
+    if (degree == 4)                                                                                          \
+      sweep_group_body(PER_LANE, n, 4, order, neighbor, coupling, field, heatbath, spins, lane_key,            \
+                       lane_replica, sweep, beta);                                                            \
+    else                                                                                                      \
+      sweep_group_body(PER_LANE, n, 6, order, neighbor, coupling, field, heatbath, spins, lane_key,            \
+                       lane_replica, sweep, beta);                                                            \
+  }
+SWEEP_VARIANT(sweep_group_shared, 0)
+SWEEP_VARIANT(sweep_group_lanes, 1)
+#undef SWEEP_VARIANT
+
 void mc_chain_sweep(mc_chain *chain) {
   const int64_t n = chain->lat.n_sites;
-  for (int g = 0; g < chain->groups; ++g) {
-    sweep_group(n, chain->degree, chain->order, chain->neighbor, chain->coupling, (float)chain->field,
-                chain->algorithm == MC_HEATBATH, chain->spins + (int64_t)g * n * MC_LANES,
-                chain->key, chain->lane_replica + g * MC_LANES, chain->sweeps, chain->beta + g * MC_LANES);
-  }
+  const int64_t per_group = chain->per_lane ? n * chain->degree * MC_LANES : 0;
+  for (int g = 0; g < chain->groups; ++g)
+    (chain->per_lane ? sweep_group_lanes : sweep_group_shared)(
+        n, chain->degree, chain->order, chain->neighbor, chain->coupling + g * per_group, (float)chain->field,
+        chain->algorithm == MC_HEATBATH, chain->spins + (int64_t)g * n * MC_LANES, chain->lane_key + g * 2 * MC_LANES,
+        chain->lane_replica + g * MC_LANES, chain->sweeps, chain->beta + g * MC_LANES);
   chain->sweeps++;
 }
 
@@ -339,8 +400,10 @@ double mc_chain_energy(const mc_chain *chain, int replica) {
   double *e = chain->energy + g * MC_LANES;
   int64_t *stamp = chain->cache_sweep + chain->replicas + chain->groups + g;
   if (*stamp != chain->sweeps) {
-    group_energy(n, chain->lat.dim, chain->neighbor, chain->coupling64, chain->field,
-                 chain->spins + (int64_t)g * n * MC_LANES, e);
+    const int64_t per_group = chain->per_lane ? n * chain->degree * MC_LANES : 0;
+    (chain->per_lane ? group_energy_lanes : group_energy_shared)(n, chain->lat.dim, chain->neighbor,
+                                                                 chain->coupling64 + g * per_group, chain->field,
+                                                                 chain->spins + (int64_t)g * n * MC_LANES, e);
     *stamp = chain->sweeps;
   }
   return e[replica % MC_LANES];
@@ -365,7 +428,7 @@ void mc_chain_destroy(mc_chain **chain) {
   if (!chain || !*chain) return;
   mc_chain *c = *chain;
   free(c->neighbor), free(c->coupling), free(c->coupling64), free(c->order);
-  free(c->spins), free(c->lane_replica), free(c->beta), free(c->energy), free(c->magnetization);
+  free(c->spins), free(c->lane_replica), free(c->lane_key), free(c->beta), free(c->energy), free(c->magnetization);
   free(c->spin_cache), free(c->cache_sweep);
   free(c);
   *chain = NULL;

@@ -34,9 +34,9 @@
 
 enum { CKPT_VERSION = 1 };
 
-/* Equilibrium samples at temperature b use mc_chain replica
- * SAMPLE_REPLICA_BASE + b, far above the replicas of the ground-state
- * searches, so the two never share a random stream. */
+/* Equilibrium samples at temperature b of an instance are its mc_chain
+ * replica SAMPLE_REPLICA_BASE + b, far above the replicas of the
+ * ground-state searches, so the two never share a random stream. */
 enum { SAMPLE_REPLICA_BASE = 1 << 19 };
 static const char ckpt_magic[8] = {'E', 'L', 'S', 'G', 'C', 'K', 'P', 'T'};
 
@@ -161,42 +161,71 @@ static core_status create_file(MPI_Comm comm, const mc_dataset_options *opt, con
   return CORE_OK;
 }
 
+/* Equilibrium samples of instances [start, start + count), couplings
+ * J (count, slots): chains of several instances share one mc_chain, so
+ * their (instance, beta) pairs fill the SIMD lanes; a lane is the chain
+ * the instance would have alone, so the grouping changes no bit. Groups
+ * stay within 64 lanes and about 64 MB of per-lane couplings. */
+static core_status sample_batch(const mc_dataset_options *opt, const spin_lattice *lat, int64_t start, int64_t count,
+                                const double *J, int8_t *samples) {
+  const int64_t n = lat->n_sites, slots = spin_lattice_bond_slots(lat), nb = opt->n_betas;
+  const double lane_bytes = (double)n * 2 * lat->dim * (sizeof(float) + sizeof(double)) * (double)nb;
+  int64_t per_chain = 64 / nb;
+  if ((double)per_chain * lane_bytes > 64e6) per_chain = (int64_t)(64e6 / lane_bytes);
+  if (per_chain < 1) per_chain = 1;
+  const int max_lanes = (int)(per_chain * nb);
+  const double **Js = malloc(sizeof *Js * (size_t)max_lanes);
+  uint64_t *instance = malloc(sizeof *instance * (size_t)max_lanes);
+  int *replica = malloc(sizeof *replica * (size_t)max_lanes);
+  core_status st = Js && instance && replica ? CORE_OK : CORE_ERROR(CORE_ERR_MEM, "spingen: cannot allocate samples");
+  for (int64_t first = 0; !st && first < count; first += per_chain) {
+    const int64_t here = count - first < per_chain ? count - first : per_chain;
+    const int lanes = (int)(here * nb);
+    for (int l = 0; l < lanes; ++l) {
+      const int64_t k = first + l / nb;
+      Js[l] = J + k * slots, instance[l] = (uint64_t)(start + k), replica[l] = SAMPLE_REPLICA_BASE + (int)(l % nb);
+    }
+    mc_chain *ch;
+    st = mc_chain_create_lanes(lat, lanes, Js, instance, replica, 0.0, opt->algorithm, opt->seed, &ch);
+    if (st) break;
+    for (int l = 0; l < lanes; ++l) mc_chain_set_replica_beta(ch, l, opt->betas[l % nb]);
+    for (int t = 0; t < opt->sample_therm; ++t) mc_chain_sweep(ch);
+    for (int s = 0; s < opt->samples; ++s) {
+      for (int t = 0; t < opt->sample_sweeps; ++t) mc_chain_sweep(ch);
+      for (int l = 0; l < lanes; ++l) {
+        const int64_t k = first + l / nb, beta = l % nb;
+        memcpy(samples + ((k * nb + beta) * opt->samples + s) * n, mc_chain_spins(ch, l), (size_t)n);
+      }
+    }
+    mc_chain_destroy(&ch);
+  }
+  free(Js), free(instance), free(replica);
+  return st;
+}
+
 /* The rank's instances [start, start + count) of one batch. */
 static core_status compute_batch(const mc_dataset_options *opt, mc_exact *ex, const spin_lattice *lat, int64_t start,
                                  int64_t count, batch_buffers *b) {
-  const int64_t n = lat->n_sites, per_sample = n;
+  const int64_t n = lat->n_sites, slots = spin_lattice_bond_slots(lat);
   for (int64_t k = 0; k < count; ++k) {
     const uint64_t instance = (uint64_t)(start + k);
-    CORE_CALL(spin_couplings_generate(lat, opt->law, opt->seed, instance, b->J));
+    double *J = b->J + k * slots;
+    CORE_CALL(spin_couplings_generate(lat, opt->law, opt->seed, instance, J));
     if (lat->bc == SPIN_OPEN)
-      spin_couplings_to_hv(lat, b->J, b->bonds[0] + k * bond_count(lat, 0), b->bonds[1] + k * bond_count(lat, 1));
+      spin_couplings_to_hv(lat, J, b->bonds[0] + k * bond_count(lat, 0), b->bonds[1] + k * bond_count(lat, 1));
     else
-      for (int dir = 0; dir < lat->dim; ++dir) memcpy(b->bonds[dir] + k * n, b->J + dir * n, sizeof(double) * (size_t)n);
+      for (int dir = 0; dir < lat->dim; ++dir) memcpy(b->bonds[dir] + k * n, J + dir * n, sizeof(double) * (size_t)n);
     switch (opt->method) {
-      case MC_GS_EXACT: CORE_CALL(mc_exact_solve(ex, b->J, b->gs + k * n, &b->energy[k])); break;
+      case MC_GS_EXACT: CORE_CALL(mc_exact_solve(ex, J, b->gs + k * n, &b->energy[k])); break;
       case MC_GS_TEMPERING:
-        CORE_CALL(mc_tempering(lat, b->J, &opt->search, opt->seed, instance, b->gs + k * n, &b->energy[k], NULL));
+        CORE_CALL(mc_tempering(lat, J, &opt->search, opt->seed, instance, b->gs + k * n, &b->energy[k], NULL));
         break;
       case MC_GS_ANNEAL:
-        CORE_CALL(mc_anneal(lat, b->J, &opt->search, opt->seed, instance, b->gs + k * n, &b->energy[k]));
+        CORE_CALL(mc_anneal(lat, J, &opt->search, opt->seed, instance, b->gs + k * n, &b->energy[k]));
         break;
     }
-    if (opt->n_betas > 0 && opt->samples > 0) {
-      /* All temperatures in one chain: they share the sweep's SIMD lanes. */
-      mc_chain *ch;
-      CORE_CALL(mc_chain_create(lat, b->J, 0.0, SAMPLE_REPLICA_BASE, opt->n_betas, opt->algorithm, opt->seed, instance,
-                                &ch));
-      for (int beta = 0; beta < opt->n_betas; ++beta) mc_chain_set_replica_beta(ch, beta, opt->betas[beta]);
-      for (int t = 0; t < opt->sample_therm; ++t) mc_chain_sweep(ch);
-      for (int s = 0; s < opt->samples; ++s) {
-        for (int t = 0; t < opt->sample_sweeps; ++t) mc_chain_sweep(ch);
-        for (int beta = 0; beta < opt->n_betas; ++beta)
-          memcpy(b->samples + ((k * opt->n_betas + beta) * opt->samples + s) * per_sample, mc_chain_spins(ch, beta),
-                 (size_t)per_sample);
-      }
-      mc_chain_destroy(&ch);
-    }
   }
+  if (opt->n_betas > 0 && opt->samples > 0) CORE_CALL(sample_batch(opt, lat, start, count, b->J, b->samples));
   return CORE_OK;
 }
 
@@ -299,7 +328,7 @@ core_status mc_dataset_generate(MPI_Comm comm, const mc_dataset_options *opt, vo
   if (!st) {
     for (int dir = 0; dir < lat.dim; ++dir) b.bonds[dir] = malloc(sizeof(double) * (size_t)(per_rank * bond_count(&lat, dir)));
     b.energy = malloc(sizeof(double) * (size_t)per_rank);
-    b.J = malloc(sizeof(double) * (size_t)spin_lattice_bond_slots(&lat));
+    b.J = malloc(sizeof(double) * (size_t)(per_rank * spin_lattice_bond_slots(&lat)));
     b.gs = malloc((size_t)(per_rank * n));
     b.samples = malloc((size_t)(opt->samples > 0 ? per_rank * opt->n_betas * opt->samples * n : 1));
     if (!b.bonds[0] || !b.bonds[1] || (lat.dim == 3 && !b.bonds[2]) || !b.energy || !b.J || !b.gs || !b.samples)

@@ -83,6 +83,16 @@ core_status mc_chain_create(const spin_lattice *lat, const double *J, double fie
                             int replicas, mc_algorithm algorithm, uint64_t seed, uint64_t instance,
                             mc_chain **chain);
 
+/* Chains of several instances at once: chain l (local index l) is replica
+ * replica[l] of instance instance[l], with couplings J[l] (spin.h layout;
+ * lanes of one instance may share a pointer), exactly the chain
+ * mc_chain_create would make of it. What fills the SIMD lanes when each
+ * instance needs only a few chains (a dataset's equilibrium samples).
+ * Couplings are stored per lane when the pointers differ. Local. */
+core_status mc_chain_create_lanes(const spin_lattice *lat, int count, const double *const *J,
+                                  const uint64_t *instance, const int *replica, double field, mc_algorithm algorithm,
+                                  uint64_t seed, mc_chain **chain);
+
 /* Replace replica r's spins (n_sites values of +-1), e.g. a cold start. */
 void mc_chain_set_spins(mc_chain *chain, int replica, const int8_t *spins);
 
