@@ -1,9 +1,10 @@
 /* Metropolis and heat-bath Monte Carlo chains of Edwards-Anderson spin
- * systems: the production sweep, many replicas of one instance at a time.
+ * systems: the production sweep, many chains at a time.
  *
- * mc_chain_create / mc_chain_destroy: neighbour tables (n, 2 dim) with the
- *   coupling of each neighbour, the site order of a sweep, and the spins of
- *   every replica. Local.
+ * mc_chain_create (replicas of one instance) / mc_chain_create_lanes (any
+ *   (instance, replica) pairs) / mc_chain_destroy: neighbour tables (n,
+ *   2 dim) with the coupling of each neighbour, the site order of a sweep,
+ *   and the spins of every chain. Local.
  * mc_chain_set_beta, mc_chain_sweep: the step; the caller owns the loop, so
  *   apps can print progress and stop between sweeps. Local.
  * mc_chain_energy / _magnetization / _spins: observables. Local.
@@ -13,7 +14,8 @@
  * (n, MC_LANES), so one site of all lanes is one vector, and each lane has
  * its own random stream and inverse temperature. One update of 16 replicas
  * is then ~50 vector instructions with no branch: the local field from
- * broadcast couplings, the acceptance probability from a polynomial exp,
+ * broadcast couplings (or per-lane coupling vectors when the lanes hold
+ * different instances), the acceptance probability from a polynomial exp,
  * a xoshiro128+ draw, a compare and a sign flip. Lanes past the last
  * replica of the last group run a dummy chain that nothing reads.
  *
