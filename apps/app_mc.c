@@ -49,14 +49,21 @@ static core_status series_report(const double *series, int64_t sweeps, int block
   return st;
 }
 
+/* What every mode of the command runs: the instance, the sampler and the
+ * measurement plan. */
 typedef struct {
   const spin_lattice *lat;
   spin_coupling_law law;
   uint64_t seed, instance;
   mc_algorithm algorithm;
-  int temps;
-  double beta_min, beta_max;
-  int therm, sweeps, blocks, adapt;
+  double beta; /* the measured (tempering: coldest) inverse temperature */
+  int therm, sweeps, blocks;
+} mc_run;
+
+typedef struct {
+  mc_run base;
+  int temps, adapt;
+  double beta_min;
 } tempering_run;
 
 /* Parallel tempering mode: temperatures over the ranks, observables of the
@@ -65,33 +72,33 @@ typedef struct {
 static int run_tempering(const tempering_run *run) {
   int rank;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  const int64_t n = run->lat->n_sites;
-  double *J = malloc(sizeof(double) * (size_t)spin_lattice_bond_slots(run->lat));
-  double *series = calloc((size_t)(4 * run->sweeps), sizeof(double)); /* E/N, |m|, m^2, m^4 at the coldest */
+  const int64_t n = run->base.lat->n_sites;
+  double *J = malloc(sizeof(double) * (size_t)spin_lattice_bond_slots(run->base.lat));
+  double *series = calloc((size_t)(4 * run->base.sweeps), sizeof(double)); /* E/N, |m|, m^2, m^4 at the coldest */
   double *rates = malloc(sizeof(double) * (size_t)run->temps);
   mc_pt *pt = NULL;
   core_status st = J && series && rates ? CORE_OK : CORE_ERROR(CORE_ERR_MEM, "cannot allocate the tempering run");
-  if (!st) st = spin_couplings_generate(run->lat, run->law, run->seed, run->instance, J);
+  if (!st) st = spin_couplings_generate(run->base.lat, run->base.law, run->base.seed, run->base.instance, J);
   st = core_agree(MPI_COMM_WORLD, st);
   if (!st)
-    st = mc_pt_create(MPI_COMM_WORLD, run->lat, J, run->temps, run->beta_min, run->beta_max, run->algorithm, run->seed,
-                      run->instance, &pt);
+    st = mc_pt_create(MPI_COMM_WORLD, run->base.lat, J, run->temps, run->beta_min, run->base.beta, run->base.algorithm, run->base.seed,
+                      run->base.instance, &pt);
   core_progress progress;
-  core_progress_start(&progress, "eloss mc tempering sweeps", run->therm + run->sweeps, rank == 0 ? stderr : NULL);
+  core_progress_start(&progress, "eloss mc tempering sweeps", run->base.therm + run->base.sweeps, rank == 0 ? stderr : NULL);
   double measured = 0;
-  for (int t = 0; !st && t < run->therm + run->sweeps; ++t) {
+  for (int t = 0; !st && t < run->base.therm + run->base.sweeps; ++t) {
     const double t0 = core_time();
     mc_pt_sweep(pt);
-    if (t >= run->therm) measured += core_time() - t0;
+    if (t >= run->base.therm) measured += core_time() - t0;
     st = mc_pt_exchange(pt);
-    if (run->adapt > 0 && t < run->therm && (t + 1) % run->adapt == 0) mc_pt_adapt(pt);
-    if (run->adapt > 0 && t + 1 == run->therm) mc_pt_adapt(pt); /* rates below cover the measurement */
-    if (t >= run->therm)
-      series_add(series, run->sweeps, t - run->therm, mc_pt_energy_at(pt, run->temps - 1) / (double)n,
+    if (run->adapt > 0 && t < run->base.therm && (t + 1) % run->adapt == 0) mc_pt_adapt(pt);
+    if (run->adapt > 0 && t + 1 == run->base.therm) mc_pt_adapt(pt); /* rates below cover the measurement */
+    if (t >= run->base.therm)
+      series_add(series, run->base.sweeps, t - run->base.therm, mc_pt_energy_at(pt, run->temps - 1) / (double)n,
                  mc_pt_magnetization_at(pt, run->temps - 1));
     core_progress_update(&progress, t + 1);
   }
-  if (!st) st = series_report(series, run->sweeps, run->blocks, rank);
+  if (!st) st = series_report(series, run->base.sweeps, run->base.blocks, rank);
   double total_time = 0;
   MPI_Allreduce(&measured, &total_time, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
   if (!st && rank == 0) {
@@ -101,7 +108,7 @@ static int run_tempering(const tempering_run *run) {
     for (int k = 0; k < run->temps; ++k) printf("%s%.6g", k ? "," : "", betas[k]);
     printf("\npt_exchange_rates=");
     for (int k = 0; k + 1 < run->temps; ++k) printf("%s%.3f", k ? "," : "", rates[k]);
-    printf("\nns_per_update=%.4g\n", 1e9 * total_time / ((double)run->sweeps * run->temps * (double)n));
+    printf("\nns_per_update=%.4g\n", 1e9 * total_time / ((double)run->base.sweeps * run->temps * (double)n));
   }
   int code = st ? app_report("mc", st) : 0;
   mc_pt_destroy(&pt);
@@ -202,12 +209,8 @@ static core_status overlap_report(const double *series, int64_t sweeps, int bloc
 }
 
 typedef struct {
-  const spin_lattice *lat;
-  spin_coupling_law law;
-  uint64_t seed, instance;
-  mc_algorithm algorithm;
-  double beta;
-  int therm, sweeps, blocks, replicas;
+  mc_run base;
+  int replicas;
 } split_run;
 
 /* Split-lattice mode: replicas 0 .. replicas - 1 of the instance, every
@@ -218,29 +221,29 @@ static int run_split(const split_run *run) {
   MPI_Comm_size(MPI_COMM_WORLD, &size);
   const int R = run->replicas, pairs = R / 2;
   enum { NSERIES = 9 }; /* as in the chain mode */
-  double *series = calloc((size_t)(NSERIES * run->sweeps), sizeof(double));
+  double *series = calloc((size_t)(NSERIES * run->base.sweeps), sizeof(double));
   double *energy = malloc(sizeof(double) * (size_t)R), *m = malloc(sizeof(double) * (size_t)R);
   mc_split *sp = NULL;
   core_status st = series && energy && m ? CORE_OK : CORE_ERROR(CORE_ERR_MEM, "cannot allocate the series");
   st = core_agree(MPI_COMM_WORLD, st);
-  if (!st) st = mc_split_create(MPI_COMM_WORLD, run->lat, run->law, run->seed, run->instance, 0, R, run->algorithm, &sp);
+  if (!st) st = mc_split_create(MPI_COMM_WORLD, run->base.lat, run->base.law, run->base.seed, run->base.instance, 0, R, run->base.algorithm, &sp);
   st = core_agree(MPI_COMM_WORLD, st);
-  if (!st) mc_split_set_beta(sp, run->beta);
+  if (!st) mc_split_set_beta(sp, run->base.beta);
   core_progress progress;
-  core_progress_start(&progress, "eloss mc split sweeps", run->therm + run->sweeps, rank == 0 ? stderr : NULL);
+  core_progress_start(&progress, "eloss mc split sweeps", run->base.therm + run->base.sweeps, rank == 0 ? stderr : NULL);
   double measured = 0;
-  const double n = (double)run->lat->n_sites;
-  const int64_t T = run->sweeps;
-  for (int t = 0; !st && t < run->therm + run->sweeps; ++t) {
+  const double n = (double)run->base.lat->n_sites;
+  const int64_t T = run->base.sweeps;
+  for (int t = 0; !st && t < run->base.therm + run->base.sweeps; ++t) {
     /* Time the sweep alone: without the barrier, a rank still measuring
      * would make the others' first halo exchange wait. */
     MPI_Barrier(MPI_COMM_WORLD);
     const double t0 = core_time();
     st = core_agree(MPI_COMM_WORLD, mc_split_sweep(sp));
-    if (!st && t >= run->therm) {
+    if (!st && t >= run->base.therm) {
       measured += core_time() - t0;
       st = mc_split_measure(sp, energy, m);
-      const int64_t k = t - run->therm;
+      const int64_t k = t - run->base.therm;
       for (int r = 0; !st && r < R; ++r) series_add(series, T, k, energy[r] / n, m[r]);
       for (int p = 0; !st && p < pairs; ++p) {
         double q, chik;
@@ -252,8 +255,8 @@ static int run_split(const split_run *run) {
     }
     core_progress_update(&progress, t + 1);
   }
-  if (!st) st = series_report(series, T, run->blocks, rank);
-  if (!st && pairs > 0) st = overlap_report(series + 4 * T, T, run->blocks, run->lat->L, rank);
+  if (!st) st = series_report(series, T, run->base.blocks, rank);
+  if (!st && pairs > 0) st = overlap_report(series + 4 * T, T, run->base.blocks, run->base.lat->L, rank);
   if (!st && rank == 0) {
     /* Wall time of the sweeps times the ranks sharing them. */
     printf("ns_per_update=%.4g\n", 1e9 * measured * size / ((double)T * n * R));
@@ -321,19 +324,18 @@ int app_mc(int argc, char **argv) {
   if (!st) st = spin_lattice_init(&lat, lattice ? SPIN_CUBIC : SPIN_SQUARE, bc ? SPIN_PERIODIC : SPIN_OPEN, (int)L);
   st = core_agree(MPI_COMM_WORLD, st);
   if (st) return app_finalize(app_report("mc", st));
+  const mc_run setup = {&lat, (spin_coupling_law)law, (uint64_t)seed, (uint64_t)instance,
+                        algorithm ? MC_HEATBATH : MC_METROPOLIS, beta, (int)therm, (int)sweeps, (int)blocks};
   if (split) {
     if (cold || pt_temps > 0 || field != 0.0)
       st = CORE_ERROR(CORE_ERR_ARG, "-split does not combine with -cold, -pt_temperatures or -field");
     st = core_agree(MPI_COMM_WORLD, st);
     if (st) return app_finalize(app_report("mc", st));
-    split_run run = {&lat, (spin_coupling_law)law, (uint64_t)seed, (uint64_t)instance,
-                     algorithm ? MC_HEATBATH : MC_METROPOLIS, beta, (int)therm, (int)sweeps, (int)blocks,
-                     replicas_set ? (int)replicas : 2};
+    split_run run = {setup, replicas_set ? (int)replicas : 2};
     return app_finalize(run_split(&run));
   }
   if (pt_temps > 0) {
-    tempering_run run = {&lat, (spin_coupling_law)law, (uint64_t)seed, (uint64_t)instance, algorithm ? MC_HEATBATH : MC_METROPOLIS,
-                         (int)pt_temps, pt_beta_min, beta, (int)therm, (int)sweeps, (int)blocks, (int)pt_adapt};
+    tempering_run run = {setup, (int)pt_temps, (int)pt_adapt, pt_beta_min};
     return app_finalize(run_tempering(&run));
   }
   if (rank == 0) {

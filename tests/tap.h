@@ -5,8 +5,9 @@
  *   tap_close(a, b, 1e-12, "a matches b");       // relative tolerance
  *   return tap_done();                            // exit status: 0 iff all passed
  *
- * MPI tests call tap_set_quiet(rank != 0) and reduce their conditions before
- * calling tap_ok, so only rank 0 prints and every rank agrees. */
+ * MPI tests start with tap_mpi_start(plan, &rank, &size) (only rank 0
+ * prints) and reduce their conditions before calling tap_ok, so every rank
+ * agrees. */
 #ifndef ELOSS_TAP_H
 #define ELOSS_TAP_H
 
@@ -71,5 +72,15 @@ static inline int tap_done(void) {
   fflush(stdout);
   return tap_failed_ ? 1 : 0;
 }
+
+#ifdef MPI_VERSION /* included after mpi.h */
+static inline void tap_mpi_start(int plan, int *rank, int *size) {
+  MPI_Comm_rank(MPI_COMM_WORLD, rank);
+  MPI_Comm_size(MPI_COMM_WORLD, size);
+  tap_set_quiet(*rank != 0);
+  tap_plan(plan);
+  tap_diag("%d ranks", *size);
+}
+#endif
 
 #endif

@@ -1,6 +1,7 @@
 # TAP helpers for the shell tests (sourced, not run):
 #   ok <status> <description>   prints "ok N - ..." or "not ok N - ..."
 #   tap_exit                    exit status: 0 iff every check passed
+#   tap_workdir                 cd into a fresh temporary $work, removed on exit
 tap_count=0
 tap_failed=0
 ok() {
@@ -13,3 +14,8 @@ ok() {
   fi
 }
 tap_exit() { [ "$tap_failed" = 0 ]; }
+tap_workdir() {
+  work=$(mktemp -d) || exit 1
+  trap 'rm -rf "$work"' EXIT
+  cd "$work" || exit 1
+}

@@ -14,11 +14,7 @@ enum { B = 13, N = 9, D = 3 };
 int main(int argc, char **argv) {
   MPI_Init(&argc, &argv);
   int rank, size;
-  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  MPI_Comm_size(MPI_COMM_WORLD, &size);
-  tap_set_quiet(rank != 0);
-  tap_plan(7);
-  tap_diag("%d ranks", size);
+  tap_mpi_start(7, &rank, &size);
 
   /* The same data on every rank: a pure function of the stream. */
   static double ref[B * N * D], pred[B * N * D], g_all[B * N * D], g_mine[B * N * D];

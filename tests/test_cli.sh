@@ -9,10 +9,8 @@ mpiexec=$2
 repo=$3
 py=/usr/bin/python3
 mpi=("$mpiexec" --allow-run-as-root --oversubscribe)
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
 source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
-cd "$work"
+tap_workdir
 echo "1..22"
 
 # Data: 7 structures of 11 atoms in 3D, a prediction, a complete edge list.

@@ -6,10 +6,8 @@
 set -uo pipefail
 eloss=$(realpath "$1")
 py=/usr/bin/python3
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
 source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
-cd "$work"
+tap_workdir
 echo "1..7"
 "$py" - <<'PY'
 import itertools

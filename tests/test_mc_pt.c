@@ -29,11 +29,7 @@ static double spread(const double *rates) {
 int main(int argc, char **argv) {
   MPI_Init(&argc, &argv);
   int rank, size;
-  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  MPI_Comm_size(MPI_COMM_WORLD, &size);
-  tap_set_quiet(rank != 0);
-  tap_plan(4);
-  tap_diag("%d ranks", size);
+  tap_mpi_start(4, &rank, &size);
   spin_lattice lat;
   spin_lattice_init(&lat, SPIN_SQUARE, SPIN_PERIODIC, 8);
   double J[128];

@@ -52,11 +52,7 @@ static void serial_model(const spin_lattice *lat, const double *J, mc_algorithm 
 int main(int argc, char **argv) {
   PetscCall(PetscInitialize(&argc, &argv, NULL, NULL));
   int rank, size;
-  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  MPI_Comm_size(MPI_COMM_WORLD, &size);
-  tap_set_quiet(rank != 0);
-  tap_plan(3 * 3 + 1);
-  tap_diag("%d ranks", size);
+  tap_mpi_start(3 * 3 + 1, &rank, &size);
   struct {
     spin_lattice_kind kind;
     spin_boundary bc;

@@ -11,10 +11,8 @@ set -uo pipefail
 eloss=$(realpath "$1")
 mpi=("$2" --allow-run-as-root --oversubscribe)
 py=/usr/bin/python3
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
 source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
-cd "$work"
+tap_workdir
 echo "1..10"
 args=(-L 10 -instances 37 -seed 11 -samples 3 -sample_betas 0.4,1.5 -sample_therm 50 -sample_sweeps 5 -batch 4)
 for np_ in 1 2 4; do "${mpi[@]}" -n $np_ "$eloss" spingen "${args[@]}" -out np$np_.h5 > np$np_.out 2> np$np_.err; done
