@@ -175,22 +175,24 @@ core_status mc_chain_create_lanes(const spin_lattice *lat, int count, const doub
     return CORE_ERROR(CORE_ERR_MEM, "mc: cannot allocate %d chains of %lld sites", count, (long long)n);
   }
   for (int k = 0; k < count + 2 * c->groups; ++k) c->cache_sweep[k] = -1;
+  for (int64_t i = 0; i < n; ++i)
+    for (int dir = 0; dir < lat->dim; ++dir) {
+      const int64_t up = spin_neighbor(lat, i, dir, +1), down = spin_neighbor(lat, i, dir, -1);
+      c->neighbor[i * c->degree + 2 * dir] = (int32_t)(up >= 0 ? up : i);
+      c->neighbor[i * c->degree + 2 * dir + 1] = (int32_t)(down >= 0 ? down : i);
+    }
   /* Couplings of lane l (or of every lane) in neighbour-slot order. */
   for (int lane = 0; lane < (c->per_lane ? count : (count > 0)); ++lane) {
     const double *Jl = J[lane];
     const int64_t g = lane / MC_LANES, l = lane % MC_LANES;
-    for (int64_t i = 0; i < n; ++i)
-      for (int dir = 0; dir < lat->dim; ++dir) {
-        const int64_t up = spin_neighbor(lat, i, dir, +1), down = spin_neighbor(lat, i, dir, -1);
-        const int64_t a = i * c->degree + 2 * dir;
-        const double j_up = up >= 0 ? Jl[dir * n + i] : 0.0, j_down = down >= 0 ? Jl[dir * n + down] : 0.0;
-        const int64_t at = c->per_lane ? (g * n * c->degree + a) * MC_LANES + l : a;
-        const int64_t step = c->per_lane ? MC_LANES : 1;
-        c->coupling64[at] = j_up, c->coupling64[at + step] = j_down;
-        c->coupling[at] = (float)j_up, c->coupling[at + step] = (float)j_down;
-        c->neighbor[a] = (int32_t)(up >= 0 ? up : i);
-        c->neighbor[a + 1] = (int32_t)(down >= 0 ? down : i);
-      }
+    for (int64_t a = 0; a < n * c->degree; ++a) {
+      const int64_t i = a / c->degree, dir = a % c->degree / 2;
+      /* The + neighbour's bond is stored at i, the - neighbour's at it. */
+      const int64_t owner = a % 2 ? c->neighbor[a] : i;
+      const double j = c->neighbor[a] != i ? Jl[dir * n + owner] : 0.0;
+      const int64_t at = c->per_lane ? (g * n * c->degree + a) * MC_LANES + l : a;
+      c->coupling64[at] = j, c->coupling[at] = (float)j;
+    }
   }
   /* Checkerboard needs an even L on a torus; otherwise plain order. */
   int colours = lat->bc == SPIN_OPEN || lat->L % 2 == 0;
