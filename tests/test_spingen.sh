@@ -13,9 +13,9 @@ mpi=("$2" --allow-run-as-root --oversubscribe)
 py=/usr/bin/python3
 source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 tap_workdir
-echo "1..10"
-args=(-L 10 -instances 37 -seed 11 -samples 3 -sample_betas 0.4,1.5 -sample_therm 50 -sample_sweeps 5 -batch 4)
-for np_ in 1 2 4; do "${mpi[@]}" -n $np_ "$eloss" spingen "${args[@]}" -out np$np_.h5 > np$np_.out 2> np$np_.err; done
+echo "1..12"
+args=(-L 10 -instances 37 -seed 11 -samples 3 -sample_betas 0.4,1.5 -sample_therm 50 -sample_sweeps 5)
+for np_ in 1 2 4; do "${mpi[@]}" -n $np_ "$eloss" spingen "${args[@]}" -batch 4 -out np$np_.h5 > np$np_.out 2> np$np_.err; done
 "$py" - <<'PY'
 import sys
 import h5py
@@ -26,6 +26,30 @@ same = all(set(f) == set(files[0]) and all(np.array_equal(f[d][...], files[0][d]
 sys.exit(not same)
 PY
 ok $? "datasets and attributes identical on 1, 2 and 4 ranks"
+# Samples of a batch share one chain, an (instance, beta) pair per SIMD
+# lane: batches of 1 (each instance alone) must give the same file.
+"$eloss" spingen "${args[@]}" -batch 1 -out batch1.h5 > /dev/null 2>&1
+"$py" - <<'PY'
+import sys
+import h5py
+import numpy as np
+a, b = h5py.File("np1.h5", "r"), h5py.File("batch1.h5", "r")
+sys.exit(not all(np.array_equal(a[d][...], b[d][...]) for d in a))
+PY
+ok $? "-batch 1 (every instance alone) gives the datasets of -batch 4 (instances share the lanes)"
+"$py" - <<'PY'
+import sys
+import h5py
+import numpy as np
+f = h5py.File("np1.h5", "r")
+H, V, s = f["couplings_h"][...], f["couplings_v"][...], f["samples"][...].astype(float)
+# E of every sample (I, B, S): colder samples must sit lower for every instance on average.
+E = -(H[:, None, None] * s[..., :, :-1] * s[..., :, 1:]).sum((-2, -1)) - (V[:, None, None] * s[..., :-1, :] * s[..., 1:, :]).sum((-2, -1))
+hot, cold = E[:, 0].mean(), E[:, 1].mean()
+print(f"# mean sample energy: beta 0.4 {hot:.2f}, beta 1.5 {cold:.2f}")
+sys.exit(not cold < hot - 10)
+PY
+ok $? "samples at beta 1.5 have lower energy than at beta 0.4 (the temperatures reach their lanes)"
 "$py" - <<'PY'
 import sys
 import h5py
