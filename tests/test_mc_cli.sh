@@ -10,7 +10,7 @@ eloss=$(realpath "$1")
 mpi=("$2" --allow-run-as-root --oversubscribe)
 py=/usr/bin/python3
 source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
-echo "1..11"
+echo "1..12"
 args=(-L 8 -couplings ferro -beta 0.3 -therm 200 -sweeps 4000 -replicas 6 -seed 5)
 o1=$("${mpi[@]}" -n 1 "$eloss" mc "${args[@]}" 2>/dev/null)
 for name in energy_per_spin abs_m m2 binder abs_q q2 binder_q xi_sg; do echo "$o1" | grep -q "^$name=[-0-9.e]* err=[0-9.e-]*$" || bad=1; done
@@ -80,5 +80,9 @@ def energy(text):
 sys.exit(not abs(a - b) < 3 * (ea * ea + eb * eb) ** 0.5)
 PY
 ok $? "-split energy agrees with 16 replica chains within 3 sigma ($(echo "$s2" | head -1); $(echo "$many" | head -1))"
-rm -f err.txt
+"$eloss" mc -split -field 0.3 -sweeps 100 > out.txt 2> err.txt; rc1=$?
+grep -q "does not combine with .*-field" err.txt && [ ! -s out.txt ] &&
+  ! "$eloss" mc -split -lattice cubic -L 5 -sweeps 100 2> err.txt > out.txt && grep -q "even L" err.txt && [ ! -s out.txt ] && [ $rc1 != 0 ]
+ok $? "-split refuses -field and an odd periodic L, with one error and no output"
+rm -f err.txt out.txt
 tap_exit
