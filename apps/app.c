@@ -2,6 +2,7 @@
 #include "app.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 PetscErrorCode app_initialize(int *argc, char ***argv, const char *help) {
@@ -17,6 +18,9 @@ PetscErrorCode app_initialize(int *argc, char ***argv, const char *help) {
       --*argc, --i;
     }
   PetscCall(PetscInitialize(argc, argv, NULL, NULL));
+  /* Tests inject failures on one rank through the environment (core.h). */
+  if (core_fault_configure(getenv("ELOSS_FAULT")) != CORE_OK)
+    fprintf(stderr, "eloss: warning: %s; no fault injected\n", core_error_message());
   if (asked) {
     PetscCall(PetscOptionsSetValue(NULL, "-help", NULL));
     PetscCall(PetscPrintf(PETSC_COMM_WORLD, "%s", help));

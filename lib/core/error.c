@@ -70,3 +70,41 @@ core_status core_agree(MPI_Comm comm, core_status local) {
   MPI_Bcast(error_origin, (int)sizeof error_origin, MPI_CHAR, first, comm);
   return (core_status)code;
 }
+
+/* ---- fault injection ------------------------------------------------------ */
+
+static struct {
+  char site[64];
+  int rank;      /* -1: every rank */
+  long target;   /* the k-th pass fails */
+  long passes;   /* passes through the site so far */
+} fault;
+
+core_status core_fault_configure(const char *spec) {
+  memset(&fault, 0, sizeof fault);
+  if (!spec || !spec[0]) return CORE_OK;
+  const char *colon = strchr(spec, ':');
+  int rank;
+  long target;
+  char tail;
+  if (!colon || (size_t)(colon - spec) >= sizeof fault.site || colon == spec ||
+      sscanf(colon + 1, "%d:%ld%c", &rank, &target, &tail) != 2 || rank < -1 || target < 1) {
+    memset(&fault, 0, sizeof fault);
+    return CORE_ERROR(CORE_ERR_ARG, "ELOSS_FAULT=%s: expected site:rank:k with rank >= -1 and k >= 1", spec);
+  }
+  memcpy(fault.site, spec, (size_t)(colon - spec));
+  fault.rank = rank;
+  fault.target = target;
+  return CORE_OK;
+}
+
+int core_fault(const char *site) {
+  if (!fault.site[0] || strcmp(site, fault.site) != 0) return 0;
+  if (fault.rank >= 0) {
+    int initialized = 0, rank = 0;
+    MPI_Initialized(&initialized);
+    if (initialized) MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    if (rank != fault.rank) return 0;
+  }
+  return ++fault.passes == fault.target;
+}

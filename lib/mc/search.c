@@ -20,6 +20,7 @@ void mc_search_options_anneal(mc_search_options *opt) {
   opt->beta_min = 0.5;
   opt->beta_max = 5.0;
   opt->algorithm = MC_METROPOLIS;
+  opt->stream = 0;
 }
 
 void mc_search_options_tempering(mc_search_options *opt) {
@@ -28,6 +29,7 @@ void mc_search_options_tempering(mc_search_options *opt) {
   opt->beta_min = 0.3;
   opt->beta_max = 6.0;
   opt->algorithm = MC_METROPOLIS;
+  opt->stream = 0;
 }
 
 static core_status check(const mc_search_options *opt) {

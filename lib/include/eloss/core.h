@@ -160,6 +160,20 @@ void core_progress_start(core_progress *p, const char *label, int64_t total,
  * done == total. */
 void core_progress_update(core_progress *p, int64_t done);
 
+/* ---- fault injection (tests) -------------------------------------------- */
+
+/* Tests prove that a collective path survives a failure on one rank: the
+ * library marks the places where a local failure can happen (an allocation,
+ * a write) with core_fault("site"), and a test makes the k-th pass through
+ * one site fail on one rank. The spec is "site:rank:k" (k >= 1; rank -1
+ * means every rank), read from the environment variable ELOSS_FAULT by
+ * the eloss program at start-up or set by a test program; NULL or ""
+ * disables injection. Sites in use are listed in README.md. Not
+ * thread-safe: sites are passed from one thread. */
+core_status core_fault_configure(const char *spec);
+/* 1 if this pass through `site` must fail on this rank, else 0. Local. */
+int core_fault(const char *site);
+
 #ifdef __cplusplus
 }
 #endif

@@ -198,6 +198,9 @@ typedef struct {
   double beta_min, beta_max; /* annealing: schedule from beta_min to beta_max;
                                 tempering: range of the temperature ladder */
   mc_algorithm algorithm;
+  int stream;              /* independent searches of one instance: stream k
+                              draws from streams disjoint from every other k
+                              (default 0) */
 } mc_search_options;
 
 /* Defaults that find the exact ground state of >= 95% of random 10 x 10
@@ -250,6 +253,7 @@ typedef struct {
   int batch;                 /* instances per rank between progress checks */
   double checkpoint_seconds; /* at most this long between checkpoints */
   int resume;                /* continue from <out>.ckpt if it matches */
+  int force;                 /* replace an existing finished <out> */
   const char *out;           /* final file; <out>.partial and <out>.ckpt meanwhile */
   const char *options_text;  /* every effective option, stored as an attribute;
                                 its CRC-32 identifies the run in checkpoints */
@@ -261,6 +265,8 @@ typedef struct {
   double seconds;            /* this run's wall time */
   double mean_energy;        /* ground-state energy per spin over all instances */
   double mean_energy_err;    /* its standard error */
+  int64_t gs_compared;       /* heuristic ground states: instances searched twice */
+  int64_t gs_agreed;         /* ... whose two independent searches found the same energy */
 } mc_dataset_report;
 
 /* Generate a spin-glass dataset: instances sharded over the ranks of comm
