@@ -29,6 +29,7 @@ static const char *const status_names[CORE_ERR_COUNT] = {
     [CORE_ERR_MPI] = "MPI error",
     [CORE_ERR_NUMERIC] = "numerical failure",
     [CORE_ERR_UNSUPPORTED] = "unsupported",
+    [CORE_ERR_STOPPED] = "stopped on request",
 };
 
 const char *core_status_string(core_status code) {

@@ -21,6 +21,7 @@ void mc_search_options_anneal(mc_search_options *opt) {
   opt->beta_max = 5.0;
   opt->algorithm = MC_METROPOLIS;
   opt->stream = 0;
+  opt->stop = NULL;
 }
 
 void mc_search_options_tempering(mc_search_options *opt) {
@@ -30,6 +31,7 @@ void mc_search_options_tempering(mc_search_options *opt) {
   opt->beta_max = 6.0;
   opt->algorithm = MC_METROPOLIS;
   opt->stream = 0;
+  opt->stop = NULL;
 }
 
 static core_status check(const mc_search_options *opt) {

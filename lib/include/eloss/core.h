@@ -41,6 +41,7 @@ typedef enum {
   CORE_ERR_MPI,         /* an MPI call failed                             */
   CORE_ERR_NUMERIC,     /* a numerical method did not converge            */
   CORE_ERR_UNSUPPORTED, /* valid request this build or module cannot do   */
+  CORE_ERR_STOPPED,     /* a stop was requested (signal): work abandoned  */
   CORE_ERR_COUNT
 } core_status;
 

@@ -201,6 +201,9 @@ typedef struct {
   int stream;              /* independent searches of one instance: stream k
                               draws from streams disjoint from every other k
                               (default 0) */
+  volatile sig_atomic_t *stop; /* if not NULL: checked every sweep; once non-zero
+                              the search returns CORE_ERR_STOPPED at once
+                              (default NULL) */
 } mc_search_options;
 
 /* Defaults that find the exact ground state of >= 95% of random 10 x 10
