@@ -45,7 +45,7 @@ int app_spingen(int argc, char **argv) {
   PetscReal betas[64] = {1.0}, checkpoint_seconds = 5.0;
   PetscInt n_betas = 64;
   char split[256] = "train", out[PETSC_MAX_PATH_LEN] = "";
-  PetscBool resume = PETSC_FALSE, betas_set = PETSC_FALSE, set;
+  PetscBool resume = PETSC_FALSE, force = PETSC_FALSE, betas_set = PETSC_FALSE, set;
   PetscInt gs_replicas = 0, gs_sweeps = 0;
   PetscReal gs_beta_min = 0, gs_beta_max = 0;
   PetscOptionsBegin(PETSC_COMM_WORLD, NULL, "eloss spingen options", NULL);
@@ -76,6 +76,7 @@ int app_spingen(int argc, char **argv) {
   PetscCall(PetscOptionsReal("-checkpoint_seconds", "longest time between checkpoints", NULL, checkpoint_seconds,
                              &checkpoint_seconds, &set));
   PetscCall(PetscOptionsBool("-resume", "continue from <out>.ckpt if present", NULL, resume, &resume, &set));
+  PetscCall(PetscOptionsBool("-force", "replace an existing finished -out, or discard its checkpoint", NULL, force, &force, &set));
   PetscCall(PetscOptionsString("-out", "output HDF5 file", NULL, out, out, sizeof out, &set));
   PetscOptionsEnd();
   PetscBool stop;
@@ -134,7 +135,7 @@ int app_spingen(int argc, char **argv) {
       .L = (int)L, .law = (spin_coupling_law)law, .instances = instances, .seed = (uint64_t)seed, .split = split,
       .n_betas = (int)n_betas, .betas = beta_values, .samples = (int)samples, .sample_therm = (int)sample_therm,
       .sample_sweeps = (int)sample_sweeps, .algorithm = algorithm ? MC_HEATBATH : MC_METROPOLIS,
-      .batch = (int)batch, .checkpoint_seconds = checkpoint_seconds, .resume = resume, .out = out,
+      .batch = (int)batch, .checkpoint_seconds = checkpoint_seconds, .resume = resume, .force = force, .out = out,
       .options_text = text};
   if (rank == 0) fprintf(stderr, "eloss spingen: %s -out %s\n", text, out);
 
@@ -147,6 +148,9 @@ int app_spingen(int argc, char **argv) {
   /* mpirun forwards SIGUSR1 to every rank on every node; batch scripts
    * turn Slurm's SIGTERM into it (jobs/spingen.sbatch). */
   sigaction(SIGUSR1, &action, NULL);
+  /* Past a file-size limit (ulimit -f) a write must fail with EFBIG and be
+   * reported, not kill the rank with SIGXFSZ. */
+  signal(SIGXFSZ, SIG_IGN);
 
   mc_dataset_report report;
   st = mc_dataset_generate(MPI_COMM_WORLD, &opt, &stop_requested, stderr, &report);

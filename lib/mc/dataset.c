@@ -12,27 +12,56 @@
  *   energy        (I,)        float64   E = -sum J s s of the ground state
  *   samples       (I, B, S, G) int8     if samples > 0: S samples at each
  *                                       of the B inverse temperatures
+ *   ground_state_agreement (I,) int8    heuristic methods only: 1 if two
+ *                                       independent searches found the same
+ *                                       energy, 0 if not (the lower is stored)
+ *   crc32         (I,)        int64     CRC-32 (zlib's) of instance i's rows
+ *                                       of the datasets above, in that order,
+ *                                       as little-endian bytes
  * Root attributes record every option, the seed, the split, the method and
  * how the sign was fixed; `sample_betas` lists the temperatures.
  *
- * Resilience: the data go to <out>.partial; after a batch is written and
- * flushed, rank 0 may write <out>.ckpt atomically: a small binary record
- * (magic, version, CRC-32 of the options, instances done, CRC-32 of the
- * record). A resumed run checks the options CRC and continues after the
- * last checkpointed instance; rows written after it are simply recomputed.
+ * Streams: every random number of instance i (couplings, searches, samples)
+ * is keyed by (seed, split, i): the split name is hashed into the seed, so
+ * a "test" split never repeats the instances of "train" with the same seed.
+ *
+ * Resilience:
+ * - Before any work, rank 0 locks <out>.lock (one writer per output), checks
+ *   that <out> can be written and decides how to start: a finished <out> is
+ *   never replaced without opt->force; a checkpoint is never discarded
+ *   without -resume or force; -resume with nothing to resume is an error.
+ * - The data go to <out>.partial, whose datasets get their disk blocks at
+ *   creation (a disk too small fails now, not after hours of work).
+ * - After a batch is written, a checkpoint may be due: rank 0's clock
+ *   decides and a reduction tells every rank, so all ranks enter the flush
+ *   together. The checkpoint <out>.ckpt is a small binary record written
+ *   atomically after the rows are fsynced: magic, version, CRC-32 of the
+ *   options, instances done, the CRC-32 of the per-instance checksums of
+ *   those instances, and the CRC-32 of the record.
+ * - A resumed run verifies every checkpointed row against its checksum and
+ *   the checksums against the checkpoint before continuing; the finished
+ *   file is verified in full before it is renamed to <out>.
+ * - A stop request (*stop, any rank) abandons the batch in progress at the
+ *   next sweep, checkpoints the finished batches and returns: within about
+ *   a second whatever the lattice size.
  * Since instance i's data are a pure function of (options, i), a resume
- * may even use a different number of ranks. */
+ * may even use a different number of ranks.
+ *
+ * Fault-injection sites (core_fault, for tests): "dataset.alloc",
+ * "dataset.compute" (a rank's batch fails), "dataset.checkpoint" (rank 0
+ * cannot write the checkpoint). */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "eloss/io.h"
 #include "eloss/mc.h"
 
-enum { CKPT_VERSION = 1 };
+enum { CKPT_VERSION = 2 };
 
 /* Equilibrium samples at temperature b of an instance are its mc_chain
  * replica SAMPLE_REPLICA_BASE + b, far above the replicas of the
@@ -46,19 +75,23 @@ typedef struct {
   uint32_t options_crc;
   int64_t done;
   int64_t instances;
+  uint32_t rows_crc;   /* CRC-32 of the per-instance checksums of [0, done) */
   uint32_t record_crc; /* CRC-32 of the bytes above */
-  uint32_t pad;
 } checkpoint;
 
 static uint32_t checkpoint_crc(const checkpoint *c) {
   return io_crc32(0, c, offsetof(checkpoint, record_crc));
 }
 
-static core_status checkpoint_write(const char *path, uint32_t options_crc, int64_t done, int64_t instances) {
+static core_status checkpoint_write(const char *path, uint32_t options_crc, int64_t done, int64_t instances,
+                                    uint32_t rows_crc) {
+  if (core_fault("dataset.checkpoint"))
+    return CORE_ERROR(CORE_ERR_IO, "%s: cannot write the checkpoint: injected fault (test)", path);
   checkpoint c;
   memset(&c, 0, sizeof c);
   memcpy(c.magic, ckpt_magic, sizeof c.magic);
   c.version = CKPT_VERSION, c.options_crc = options_crc, c.done = done, c.instances = instances;
+  c.rows_crc = rows_crc;
   c.record_crc = checkpoint_crc(&c);
   io_atomic_file f;
   CORE_CALL(io_atomic_open(&f, path));
@@ -69,8 +102,8 @@ static core_status checkpoint_write(const char *path, uint32_t options_crc, int6
   return io_atomic_commit(&f);
 }
 
-/* 1 if a valid checkpoint was read, 0 if there is none; errors for a
- * corrupt one. */
+/* *found = 1 if a valid checkpoint was read, 0 if there is none; an error
+ * for a corrupt one. */
 static core_status checkpoint_read(const char *path, checkpoint *c, int *found) {
   *found = 0;
   FILE *fp = fopen(path, "rb");
@@ -78,21 +111,40 @@ static core_status checkpoint_read(const char *path, checkpoint *c, int *found) 
   size_t got = fread(c, sizeof *c, 1, fp);
   fclose(fp);
   CORE_CHECK(got == 1 && !memcmp(c->magic, ckpt_magic, sizeof c->magic) && c->version == CKPT_VERSION &&
-                 c->record_crc == checkpoint_crc(c),
-             CORE_ERR_FORMAT, "%s: corrupt or foreign checkpoint (bad magic, version or checksum)", path);
+                 c->record_crc == checkpoint_crc(c) && c->done >= 0 && c->done <= c->instances,
+             CORE_ERR_FORMAT, "%s: corrupt or foreign checkpoint (bad magic, version or checksum); "
+             "start over with -force", path);
   *found = 1;
   return CORE_OK;
 }
 
-/* Per-rank buffers of one batch. */
+/* The seed of every stream of a split: the split name hashed into the
+ * user's seed (FNV-1a of the name, mixed by splitmix64's finaliser), so
+ * that "train" and "test" with the same seed hold different instances. */
+static uint64_t split_seed(uint64_t seed, const char *split) {
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (const unsigned char *p = (const unsigned char *)split; *p; ++p) h = (h ^ *p) * 0x100000001b3ULL;
+  uint64_t z = seed ^ h;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+static int heuristic(const mc_dataset_options *opt) { return opt->method != MC_GS_EXACT; }
+
+/* Per-rank buffers of one batch (rows of `per_rank` instances). */
 typedef struct {
   double *bonds[3], *energy, *J;
-  int8_t *gs, *samples;
+  int8_t *gs, *gs_other, *samples, *agree;
+  int64_t *crc, *crc_stored;
+  uint32_t *crc_all; /* (per_rank * size) checksums of a whole batch */
 } batch_buffers;
 
 static void buffers_free(batch_buffers *b) {
   for (int d = 0; d < 3; ++d) free(b->bonds[d]);
-  free(b->energy), free(b->J), free(b->gs), free(b->samples);
+  free(b->energy), free(b->J), free(b->gs), free(b->gs_other), free(b->samples), free(b->agree);
+  free(b->crc), free(b->crc_stored), free(b->crc_all);
+  memset(b, 0, sizeof *b);
 }
 
 static const char *const bond_names[3] = {"couplings_h", "couplings_v", "couplings_z"};
@@ -116,11 +168,41 @@ static int64_t bond_count(const spin_lattice *lat, int dir) {
   return count;
 }
 
+static int64_t sample_count(const mc_dataset_options *opt, const spin_lattice *lat) {
+  return opt->samples > 0 ? (int64_t)opt->n_betas * opt->samples * lat->n_sites : 0;
+}
+
+static core_status buffers_alloc(const mc_dataset_options *opt, const spin_lattice *lat, int size,
+                                 batch_buffers *b) {
+  memset(b, 0, sizeof *b);
+  const size_t rows = (size_t)opt->batch, n = (size_t)lat->n_sites;
+  for (int dir = 0; dir < lat->dim; ++dir) b->bonds[dir] = malloc(sizeof(double) * rows * (size_t)bond_count(lat, dir));
+  b->energy = malloc(sizeof(double) * rows);
+  b->J = malloc(sizeof(double) * rows * (size_t)spin_lattice_bond_slots(lat));
+  b->gs = malloc(rows * n);
+  b->gs_other = malloc(n);
+  b->samples = malloc(opt->samples > 0 ? rows * (size_t)sample_count(opt, lat) : 1);
+  b->agree = malloc(rows);
+  b->crc = malloc(sizeof(int64_t) * rows);
+  b->crc_stored = malloc(sizeof(int64_t) * rows);
+  b->crc_all = malloc(sizeof(uint32_t) * rows * (size_t)size);
+  if (core_fault("dataset.alloc") || !b->bonds[0] || !b->bonds[1] || (lat->dim == 3 && !b->bonds[2]) || !b->energy ||
+      !b->J || !b->gs || !b->gs_other || !b->samples || !b->agree || !b->crc || !b->crc_stored || !b->crc_all) {
+    buffers_free(b);
+    return CORE_ERROR(CORE_ERR_MEM, "spingen: cannot allocate a batch of %d instances", opt->batch);
+  }
+  return CORE_OK;
+}
+
 static const char *method_text(mc_gs_method method) {
   switch (method) {
     case MC_GS_EXACT: return "exact: min-plus transfer matrix (eloss mc_exact_solve)";
-    case MC_GS_TEMPERING: return "parallel tempering: lowest energy visited (not proven optimal)";
-    case MC_GS_ANNEAL: return "simulated annealing: lowest energy visited (not proven optimal)";
+    case MC_GS_TEMPERING:
+      return "parallel tempering: the lower energy of two independent searches (not proven optimal; "
+             "ground_state_agreement says whether they agreed)";
+    case MC_GS_ANNEAL:
+      return "simulated annealing: the lower energy of two independent searches (not proven optimal; "
+             "ground_state_agreement says whether they agreed)";
   }
   return "";
 }
@@ -143,16 +225,23 @@ static core_status create_file(MPI_Comm comm, const mc_dataset_options *opt, con
     CORE_CALL(io_h5_dataset_create(f, "samples", IO_I8, 3 + lat->dim, ss));
     CORE_CALL(io_h5_attr_double(f, "/", "sample_betas", opt->n_betas, opt->betas));
   }
+  if (heuristic(opt)) CORE_CALL(io_h5_dataset_create(f, "ground_state_agreement", IO_I8, 1, se));
+  CORE_CALL(io_h5_dataset_create(f, "crc32", IO_I64, 1, se));
   char lattice[128];
   snprintf(lattice, sizeof lattice, "%s, %s boundaries", lat->kind == SPIN_SQUARE ? "square" : "cubic",
            lat->bc == SPIN_OPEN ? "open" : "periodic");
   CORE_CALL(io_h5_attr_string(f, "/", "options", opt->options_text));
   CORE_CALL(io_h5_attr_string(f, "/", "split", opt->split));
+  CORE_CALL(io_h5_attr_string(f, "/", "streams", "every random number of instance i is keyed by (seed, split, i): "
+                                                 "splits with the same seed hold different instances"));
   CORE_CALL(io_h5_attr_string(f, "/", "lattice", lattice));
   CORE_CALL(io_h5_attr_string(f, "/", "hamiltonian", "E = -sum_<ij> J_ij s_i s_j over nearest neighbours"));
   CORE_CALL(io_h5_attr_string(f, "/", "ground_state_method", method_text(opt->method)));
   CORE_CALL(io_h5_attr_string(f, "/", "canonical_sign", "ground states stored with s[0, ...] = +1 (the global flip is also a ground state)"));
   CORE_CALL(io_h5_attr_string(f, "/", "degeneracy", "not computed"));
+  CORE_CALL(io_h5_attr_string(f, "/", "checksum", "crc32[i] = zlib.crc32 of the little-endian bytes of instance i's "
+                                                  "rows of couplings_*, ground_state, energy, samples, "
+                                                  "ground_state_agreement (those present, in that order)"));
   CORE_CALL(io_h5_attr_string(f, "/", "program", "eloss " ELOSS_VERSION));
   int64_t seed = (int64_t)opt->seed, L64 = L, instances = I;
   CORE_CALL(io_h5_attr_int64(f, "/", "seed", 1, &seed));
@@ -165,9 +254,11 @@ static core_status create_file(MPI_Comm comm, const mc_dataset_options *opt, con
  * J (count, slots): chains of several instances share one mc_chain, so
  * their (instance, beta) pairs fill the SIMD lanes; a lane is the chain
  * the instance would have alone, so the grouping changes no bit. Groups
- * stay within 64 lanes and about 64 MB of per-lane couplings. */
-static core_status sample_batch(const mc_dataset_options *opt, const spin_lattice *lat, int64_t start, int64_t count,
-                                const double *J, int8_t *samples) {
+ * stay within 64 lanes and about 64 MB of per-lane couplings. Polls *stop
+ * every sweep. */
+static core_status sample_batch(const mc_dataset_options *opt, uint64_t seed, const spin_lattice *lat,
+                                int64_t start, int64_t count, const double *J, int8_t *samples,
+                                volatile sig_atomic_t *stop) {
   const int64_t n = lat->n_sites, slots = spin_lattice_bond_slots(lat), nb = opt->n_betas;
   const double lane_bytes = (double)n * 2 * lat->dim * (sizeof(float) + sizeof(double)) * (double)nb;
   int64_t per_chain = 64 / nb;
@@ -178,6 +269,7 @@ static core_status sample_batch(const mc_dataset_options *opt, const spin_lattic
   uint64_t *instance = malloc(sizeof *instance * (size_t)max_lanes);
   int *replica = malloc(sizeof *replica * (size_t)max_lanes);
   core_status st = Js && instance && replica ? CORE_OK : CORE_ERROR(CORE_ERR_MEM, "spingen: cannot allocate samples");
+#define STOPPED() (stop && *stop)
   for (int64_t first = 0; !st && first < count; first += per_chain) {
     const int64_t here = count - first < per_chain ? count - first : per_chain;
     const int lanes = (int)(here * nb);
@@ -186,46 +278,89 @@ static core_status sample_batch(const mc_dataset_options *opt, const spin_lattic
       Js[l] = J + k * slots, instance[l] = (uint64_t)(start + k), replica[l] = SAMPLE_REPLICA_BASE + (int)(l % nb);
     }
     mc_chain *ch;
-    st = mc_chain_create_lanes(lat, lanes, Js, instance, replica, 0.0, opt->algorithm, opt->seed, &ch);
+    st = mc_chain_create_lanes(lat, lanes, Js, instance, replica, 0.0, opt->algorithm, seed, &ch);
     if (st) break;
     for (int l = 0; l < lanes; ++l) mc_chain_set_replica_beta(ch, l, opt->betas[l % nb]);
-    for (int t = 0; t < opt->sample_therm; ++t) mc_chain_sweep(ch);
-    for (int s = 0; s < opt->samples; ++s) {
-      for (int t = 0; t < opt->sample_sweeps; ++t) mc_chain_sweep(ch);
+    for (int t = 0; t < opt->sample_therm && !STOPPED(); ++t) mc_chain_sweep(ch);
+    for (int s = 0; s < opt->samples && !STOPPED(); ++s) {
+      for (int t = 0; t < opt->sample_sweeps && !STOPPED(); ++t) mc_chain_sweep(ch);
       for (int l = 0; l < lanes; ++l) {
         const int64_t k = first + l / nb, beta = l % nb;
         memcpy(samples + ((k * nb + beta) * opt->samples + s) * n, mc_chain_spins(ch, l), (size_t)n);
       }
     }
     mc_chain_destroy(&ch);
+    if (STOPPED()) st = CORE_ERROR(CORE_ERR_STOPPED, "spingen: stopped on request");
   }
+#undef STOPPED
   free(Js), free(instance), free(replica);
   return st;
 }
 
+/* Ground state of one instance by a heuristic search, twice with
+ * independent streams: the lower energy is kept (stream 0's state on a
+ * tie) and *agree says whether both found the same energy. Two searches
+ * that agree on most instances are the evidence that the default search
+ * is strong enough; the disagreeing instances are flagged in the file. */
+static core_status search_twice(const mc_dataset_options *opt, uint64_t seed, const spin_lattice *lat,
+                                const double *J, uint64_t instance, int8_t *gs, int8_t *other, double *energy,
+                                int8_t *agree, volatile sig_atomic_t *stop) {
+  double e[2];
+  for (int k = 0; k < 2; ++k) {
+    mc_search_options search = opt->search;
+    search.stream = k;
+    search.stop = stop;
+    int8_t *state = k == 0 ? gs : other;
+    if (opt->method == MC_GS_TEMPERING) CORE_CALL(mc_tempering(lat, J, &search, seed, instance, state, &e[k], NULL));
+    else CORE_CALL(mc_anneal(lat, J, &search, seed, instance, state, &e[k]));
+  }
+  *agree = fabs(e[0] - e[1]) <= 1e-9 * fmax(1.0, fabs(e[0]));
+  if (e[1] < e[0] && !*agree) memcpy(gs, other, (size_t)lat->n_sites);
+  *energy = fmin(e[0], e[1]);
+  return CORE_OK;
+}
+
+/* Per-instance checksum: the bytes of row k of every dataset in file order
+ * (x86 and ARM are little-endian, the file's byte order). */
+static uint32_t row_crc(const mc_dataset_options *opt, const spin_lattice *lat, const batch_buffers *b, int64_t k) {
+  uint32_t crc = 0;
+  for (int dir = 0; dir < lat->dim; ++dir) {
+    const int64_t c = bond_count(lat, dir);
+    crc = io_crc32(crc, b->bonds[dir] + k * c, sizeof(double) * (size_t)c);
+  }
+  crc = io_crc32(crc, b->gs + k * lat->n_sites, (size_t)lat->n_sites);
+  crc = io_crc32(crc, &b->energy[k], sizeof(double));
+  if (opt->samples > 0) {
+    const int64_t c = sample_count(opt, lat);
+    crc = io_crc32(crc, b->samples + k * c, (size_t)c);
+  }
+  if (heuristic(opt)) crc = io_crc32(crc, &b->agree[k], 1);
+  return crc;
+}
+
 /* The rank's instances [start, start + count) of one batch. */
-static core_status compute_batch(const mc_dataset_options *opt, mc_exact *ex, const spin_lattice *lat, int64_t start,
-                                 int64_t count, batch_buffers *b) {
+static core_status compute_batch(const mc_dataset_options *opt, uint64_t seed, mc_exact *ex, const spin_lattice *lat,
+                                 int64_t start, int64_t count, batch_buffers *b, volatile sig_atomic_t *stop) {
   const int64_t n = lat->n_sites, slots = spin_lattice_bond_slots(lat);
   for (int64_t k = 0; k < count; ++k) {
+    CORE_CHECK(!(stop && *stop), CORE_ERR_STOPPED, "spingen: stopped on request");
+    CORE_CHECK(!core_fault("dataset.compute"), CORE_ERR_NUMERIC, "spingen: instance %lld failed: injected fault (test)",
+               (long long)(start + k));
     const uint64_t instance = (uint64_t)(start + k);
     double *J = b->J + k * slots;
-    CORE_CALL(spin_couplings_generate(lat, opt->law, opt->seed, instance, J));
+    CORE_CALL(spin_couplings_generate(lat, opt->law, seed, instance, J));
     if (lat->bc == SPIN_OPEN)
       spin_couplings_to_hv(lat, J, b->bonds[0] + k * bond_count(lat, 0), b->bonds[1] + k * bond_count(lat, 1));
     else
       for (int dir = 0; dir < lat->dim; ++dir) memcpy(b->bonds[dir] + k * n, J + dir * n, sizeof(double) * (size_t)n);
-    switch (opt->method) {
-      case MC_GS_EXACT: CORE_CALL(mc_exact_solve(ex, J, b->gs + k * n, &b->energy[k])); break;
-      case MC_GS_TEMPERING:
-        CORE_CALL(mc_tempering(lat, J, &opt->search, opt->seed, instance, b->gs + k * n, &b->energy[k], NULL));
-        break;
-      case MC_GS_ANNEAL:
-        CORE_CALL(mc_anneal(lat, J, &opt->search, opt->seed, instance, b->gs + k * n, &b->energy[k]));
-        break;
-    }
+    if (opt->method == MC_GS_EXACT)
+      CORE_CALL(mc_exact_solve(ex, J, b->gs + k * n, &b->energy[k]));
+    else
+      CORE_CALL(search_twice(opt, seed, lat, J, instance, b->gs + k * n, b->gs_other, &b->energy[k], &b->agree[k], stop));
   }
-  if (opt->n_betas > 0 && opt->samples > 0) CORE_CALL(sample_batch(opt, lat, start, count, b->J, b->samples));
+  if (opt->n_betas > 0 && opt->samples > 0)
+    CORE_CALL(sample_batch(opt, seed, lat, start, count, b->J, b->samples, stop));
+  for (int64_t k = 0; k < count; ++k) b->crc[k] = row_crc(opt, lat, b, k);
   return CORE_OK;
 }
 
@@ -236,31 +371,171 @@ static core_status write_batch(io_h5 *f, const mc_dataset_options *opt, const sp
   CORE_CALL(io_h5_write_rows(f, "ground_state", IO_I8, start, count, b->gs));
   CORE_CALL(io_h5_write_rows(f, "energy", IO_F64, start, count, b->energy));
   if (opt->samples > 0) CORE_CALL(io_h5_write_rows(f, "samples", IO_I8, start, count, b->samples));
+  if (heuristic(opt)) CORE_CALL(io_h5_write_rows(f, "ground_state_agreement", IO_I8, start, count, b->agree));
+  CORE_CALL(io_h5_write_rows(f, "crc32", IO_I64, start, count, b->crc));
+  return CORE_OK;
+}
+
+static core_status read_batch(io_h5 *f, const mc_dataset_options *opt, const spin_lattice *lat, int64_t start,
+                              int64_t count, batch_buffers *b) {
+  for (int dir = 0; dir < lat->dim; ++dir)
+    CORE_CALL(io_h5_read_rows(f, bond_names[dir], IO_F64, start, count, b->bonds[dir]));
+  CORE_CALL(io_h5_read_rows(f, "ground_state", IO_I8, start, count, b->gs));
+  CORE_CALL(io_h5_read_rows(f, "energy", IO_F64, start, count, b->energy));
+  if (opt->samples > 0) CORE_CALL(io_h5_read_rows(f, "samples", IO_I8, start, count, b->samples));
+  if (heuristic(opt)) CORE_CALL(io_h5_read_rows(f, "ground_state_agreement", IO_I8, start, count, b->agree));
+  CORE_CALL(io_h5_read_rows(f, "crc32", IO_I64, start, count, b->crc_stored));
+  return CORE_OK;
+}
+
+/* Every rank learns the checksums of a whole batch (batch_n instances, the
+ * ranks' blocks in order) and folds them into the running CRC of the
+ * checksums of instances [0, done). */
+static core_status chain_batch(MPI_Comm comm, int64_t batch_n, int64_t count, const batch_buffers *b,
+                               uint32_t *rows_crc) {
+  int size;
+  MPI_Comm_size(comm, &size);
+  int *counts = malloc(sizeof *counts * (size_t)size), *displs = malloc(sizeof *displs * (size_t)size);
+  core_status st = counts && displs ? CORE_OK : CORE_ERROR(CORE_ERR_MEM, "spingen: cannot allocate checksum tables");
+  st = core_agree(comm, st);
+  for (int r = 0, at = 0; !st && r < size; ++r) {
+    int64_t n_r, start_r;
+    core_partition(batch_n, size, r, &n_r, &start_r);
+    counts[r] = (int)n_r, displs[r] = at, at += (int)n_r;
+  }
+  uint32_t *send = NULL;
+  if (!st) {
+    send = malloc(sizeof *send * (size_t)(count > 0 ? count : 1));
+    if (!send) st = CORE_ERROR(CORE_ERR_MEM, "spingen: cannot allocate checksums");
+    for (int64_t k = 0; send && k < count; ++k) send[k] = (uint32_t)b->crc[k];
+  }
+  st = core_agree(comm, st);
+  if (!st && MPI_Allgatherv(send, (int)count, MPI_UINT32_T, b->crc_all, counts, displs, MPI_UINT32_T, comm) != MPI_SUCCESS)
+    st = CORE_ERROR(CORE_ERR_MPI, "spingen: MPI_Allgatherv of checksums failed");
+  for (int64_t k = 0; !st && k < batch_n; ++k) {
+    const uint32_t c = b->crc_all[k];
+    const unsigned char le[4] = {(unsigned char)c, (unsigned char)(c >> 8), (unsigned char)(c >> 16),
+                                 (unsigned char)(c >> 24)};
+    *rows_crc = io_crc32(*rows_crc, le, 4);
+  }
+  free(send), free(counts), free(displs);
+  return st;
+}
+
+/* Read instances [0, upto) back, batch by batch, and check that every row
+ * matches its stored checksum and the checksums match `rows_crc` (the
+ * checkpoint's, or the one accumulated while writing). Collective. */
+static core_status verify_rows(MPI_Comm comm, io_h5 *f, const char *path, const mc_dataset_options *opt,
+                               const spin_lattice *lat, int64_t upto, uint32_t rows_crc, batch_buffers *b) {
+  int rank, size;
+  MPI_Comm_rank(comm, &rank);
+  MPI_Comm_size(comm, &size);
+  const int64_t global_batch = (int64_t)opt->batch * size;
+  uint32_t chain = 0;
+  for (int64_t done = 0; done < upto;) {
+    const int64_t batch_n = upto - done < global_batch ? upto - done : global_batch;
+    int64_t count, offset;
+    core_partition(batch_n, size, rank, &count, &offset);
+    CORE_CALL(read_batch(f, opt, lat, done + offset, count, b));
+    core_status st = CORE_OK;
+    for (int64_t k = 0; !st && k < count; ++k) {
+      b->crc[k] = row_crc(opt, lat, b, k);
+      if (b->crc[k] != b->crc_stored[k])
+        st = CORE_ERROR(CORE_ERR_FORMAT, "%s: instance %lld does not match its checksum: the file was modified or "
+                        "damaged; start over with -force", path, (long long)(done + offset + k));
+    }
+    CORE_CALL(core_agree(comm, st));
+    CORE_CALL(chain_batch(comm, batch_n, count, b, &chain));
+    done += batch_n;
+  }
+  CORE_CHECK(chain == rows_crc, CORE_ERR_FORMAT, "%s: the checksums of instances [0, %lld) do not match the "
+             "checkpoint: the file was modified or damaged; start over with -force", path, (long long)upto);
   return CORE_OK;
 }
 
 /* Mean and standard error of the ground-state energy per spin over the
- * file's first `done` instances. */
-static core_status summarize(MPI_Comm comm, io_h5 *f, const spin_lattice *lat, int64_t done,
-                             mc_dataset_report *report) {
+ * file's first `done` instances, and the agreement of heuristic searches. */
+static core_status summarize(MPI_Comm comm, io_h5 *f, const mc_dataset_options *opt, const spin_lattice *lat,
+                             int64_t done, mc_dataset_report *report) {
   int rank, size;
   MPI_Comm_rank(comm, &rank);
   MPI_Comm_size(comm, &size);
   int64_t count, start;
   core_partition(done, size, rank, &count, &start);
-  double *e = malloc(sizeof(double) * (size_t)(count > 0 ? count : 1)), sums[2] = {0, 0};
-  core_status st = e ? CORE_OK : CORE_ERROR(CORE_ERR_MEM, "cannot allocate the energy summary");
+  double *e = malloc(sizeof(double) * (size_t)(count > 0 ? count : 1)), sums[3] = {0, 0, 0};
+  int8_t *agree = malloc((size_t)(count > 0 ? count : 1));
+  core_status st = e && agree ? CORE_OK : CORE_ERROR(CORE_ERR_MEM, "cannot allocate the energy summary");
   st = core_agree(comm, st);
   if (!st) st = io_h5_read_rows(f, "energy", IO_F64, start, count, e);
+  if (!st && heuristic(opt)) st = io_h5_read_rows(f, "ground_state_agreement", IO_I8, start, count, agree);
   const double n = (double)lat->n_sites;
-  for (int64_t k = 0; !st && k < count; ++k) sums[0] += e[k] / n, sums[1] += (e[k] / n) * (e[k] / n);
-  free(e);
-  MPI_Allreduce(MPI_IN_PLACE, sums, 2, MPI_DOUBLE, MPI_SUM, comm);
+  for (int64_t k = 0; !st && k < count; ++k) {
+    sums[0] += e[k] / n, sums[1] += (e[k] / n) * (e[k] / n);
+    if (heuristic(opt)) sums[2] += agree[k];
+  }
+  free(e), free(agree);
+  if (!st && MPI_Allreduce(MPI_IN_PLACE, sums, 3, MPI_DOUBLE, MPI_SUM, comm) != MPI_SUCCESS)
+    st = CORE_ERROR(CORE_ERR_MPI, "spingen: MPI_Allreduce of the summary failed");
   const double mean = done > 0 ? sums[0] / (double)done : 0.0;
   const double var = done > 1 ? (sums[1] - (double)done * mean * mean) / (double)(done - 1) : 0.0;
   report->mean_energy = mean;
   report->mean_energy_err = done > 1 ? sqrt(fmax(var, 0.0) / (double)done) : 0.0;
+  report->gs_compared = heuristic(opt) ? done : 0;
+  report->gs_agreed = heuristic(opt) ? (int64_t)sums[2] : 0;
   return st;
+}
+
+/* Rank 0, before any work: can <out> be written at all? */
+static core_status check_output(const char *out) {
+  CORE_CHECK(out && out[0], CORE_ERR_ARG, "spingen: no output file given (-out)");
+  struct stat sb;
+  CORE_CHECK(!(stat(out, &sb) == 0 && !S_ISREG(sb.st_mode)), CORE_ERR_ARG,
+             "%s: exists and is not a regular file (a directory?); -out names the HDF5 file to write", out);
+  char dir[4096];
+  snprintf(dir, sizeof dir, "%s", out);
+  char *slash = strrchr(dir, '/');
+  if (!slash) snprintf(dir, sizeof dir, ".");
+  else if (slash == dir) dir[1] = '\0';
+  else *slash = '\0';
+  CORE_CHECK(stat(dir, &sb) == 0 && S_ISDIR(sb.st_mode), CORE_ERR_IO, "%s: directory %s does not exist", out, dir);
+  CORE_CHECK(access(dir, W_OK | X_OK) == 0, CORE_ERR_IO, "%s: directory %s is not writable: %s", out, dir,
+             strerror(errno));
+  return CORE_OK;
+}
+
+/* Rank 0, holding the lock: resume or start afresh, refusing whatever
+ * would lose data (a finished file, an interrupted run). */
+static core_status decide_start(const mc_dataset_options *opt, const char *partial, const char *ckpt_path,
+                                uint32_t options_crc, checkpoint *c, int *resuming) {
+  *resuming = 0;
+  struct stat sb;
+  const int finished = stat(opt->out, &sb) == 0;
+  int found = 0;
+  core_status st = checkpoint_read(ckpt_path, c, &found);
+  if (st && !(opt->force && !opt->resume)) return st;
+  if (st) found = 0;
+  if (opt->resume) {
+    CORE_CHECK(!finished || opt->force, CORE_ERR_ARG, "%s already exists (a finished dataset): nothing to resume; "
+               "pass -force (without -resume) to generate it again", opt->out);
+    CORE_CHECK(found, CORE_ERR_ARG, "-resume: no checkpoint %s: nothing to resume (is -out the same as in the "
+               "interrupted run?); run without -resume to start", ckpt_path);
+    CORE_CHECK(c->options_crc == options_crc && c->instances == opt->instances, CORE_ERR_ARG,
+               "%s: the checkpoint was written with different options; rerun with them, or pass -force "
+               "(without -resume) to start over", ckpt_path);
+    CORE_CHECK(access(partial, R_OK | W_OK) == 0, CORE_ERR_IO, "%s: checkpoint found but its data file %s is "
+               "missing; pass -force (without -resume) to start over", ckpt_path, partial);
+    *resuming = 1;
+    return CORE_OK;
+  }
+  CORE_CHECK(!finished || opt->force, CORE_ERR_ARG, "%s already exists; pass -force to replace it, or choose "
+             "another -out", opt->out);
+  CORE_CHECK(!found || opt->force, CORE_ERR_ARG, "%s: an interrupted run of this output can be continued: pass "
+             "-resume to continue it, or -force to start over", ckpt_path);
+  /* Starting over: the old checkpoint must not survive to describe the new
+   * partial file. */
+  CORE_CHECK(remove(ckpt_path) == 0 || errno == ENOENT, CORE_ERR_IO, "%s: cannot remove the old checkpoint: %s",
+             ckpt_path, strerror(errno));
+  return CORE_OK;
 }
 
 core_status mc_dataset_generate(MPI_Comm comm, const mc_dataset_options *opt, volatile sig_atomic_t *stop,
@@ -276,96 +551,113 @@ core_status mc_dataset_generate(MPI_Comm comm, const mc_dataset_options *opt, vo
   if (!st && opt->method == MC_GS_EXACT && (opt->kind != SPIN_SQUARE || opt->bc != SPIN_OPEN || opt->L > MC_EXACT_MAX_L))
     st = CORE_ERROR(CORE_ERR_UNSUPPORTED, "spingen: exact ground states need an open square lattice with L <= %d; "
                                           "use -gs pt or -gs sa", (int)MC_EXACT_MAX_L);
-  if (!st && (opt->instances < 1 || opt->batch < 1 ||
+  if (!st && (opt->instances < 1 || opt->batch < 1 || !opt->split || !opt->out ||
               (opt->samples > 0 && (opt->n_betas < 1 || opt->sample_sweeps < 1 || opt->sample_therm < 0))))
-    st = CORE_ERROR(CORE_ERR_ARG, "spingen: need instances >= 1, batch >= 1 and, with samples, "
+    st = CORE_ERROR(CORE_ERR_ARG, "spingen: need instances >= 1, batch >= 1, a split, an output and, with samples, "
                                   "at least one beta and sample_sweeps >= 1");
   CORE_CALL(core_agree(comm, st));
   char partial[4200], ckpt_path[4200];
   snprintf(partial, sizeof partial, "%s.partial", opt->out);
   snprintf(ckpt_path, sizeof ckpt_path, "%s.ckpt", opt->out);
   const uint32_t options_crc = io_crc32(0, opt->options_text, strlen(opt->options_text));
+  const uint64_t seed = split_seed(opt->seed, opt->split);
 
-  /* Resume or start afresh: rank 0 decides, everyone follows. */
-  int64_t done = 0;
+  /* Before any work, rank 0 takes the output, checks it can be written and
+   * decides how to start; everyone follows. */
+  io_lock lock = {.fd = -1};
+  checkpoint c;
+  memset(&c, 0, sizeof c);
   int resuming = 0;
-  if (rank == 0 && opt->resume) {
-    checkpoint c;
-    int found;
-    st = checkpoint_read(ckpt_path, &c, &found);
-    if (!st && found) {
-      if (c.options_crc != options_crc || c.instances != opt->instances)
-        st = CORE_ERROR(CORE_ERR_ARG, "%s: the checkpoint was written with different options; rerun without -resume "
-                                      "to start over", ckpt_path);
-      else if (access(partial, R_OK | W_OK) != 0)
-        st = CORE_ERROR(CORE_ERR_IO, "%s: checkpoint found but its data file %s is missing", ckpt_path, partial);
-      else
-        done = c.done, resuming = 1;
-    }
+  if (rank == 0) {
+    st = check_output(opt->out);
+    if (!st) st = io_lock_acquire(opt->out, &lock);
+    if (!st) st = decide_start(opt, partial, ckpt_path, options_crc, &c, &resuming);
   }
   st = core_agree(comm, st);
-  CORE_CALL(st);
-  int64_t shared[2] = {done, resuming};
-  MPI_Bcast(shared, 2, MPI_INT64_T, 0, comm);
-  done = shared[0], resuming = (int)shared[1];
-  if (rank == 0 && progress)
-    fprintf(progress, resuming ? "spingen: resuming %s at instance %lld of %lld\n" : "spingen: writing %s (%lld of %lld done)\n",
-            partial, (long long)done, (long long)opt->instances);
-
-  io_h5 *f = NULL;
-  st = resuming ? io_h5_open(comm, partial, &f) : create_file(comm, opt, &lat, partial, &f);
-  st = core_agree(comm, st);
+  int64_t shared[3] = {c.done, resuming, c.rows_crc};
+  if (!st && MPI_Bcast(shared, 3, MPI_INT64_T, 0, comm) != MPI_SUCCESS)
+    st = CORE_ERROR(CORE_ERR_MPI, "spingen: MPI_Bcast of the start failed");
   if (st) {
-    io_h5_close(&f);
+    io_lock_release(&lock);
     return st;
   }
+  int64_t done = shared[0];
+  resuming = (int)shared[1];
+  uint32_t rows_crc = (uint32_t)shared[2];
 
-  mc_exact *ex = NULL;
   batch_buffers b;
-  memset(&b, 0, sizeof b);
-  const int64_t n = lat.n_sites, per_rank = opt->batch;
-  if (opt->method == MC_GS_EXACT) st = mc_exact_create(opt->L, &ex);
-  if (!st) {
-    for (int dir = 0; dir < lat.dim; ++dir) b.bonds[dir] = malloc(sizeof(double) * (size_t)(per_rank * bond_count(&lat, dir)));
-    b.energy = malloc(sizeof(double) * (size_t)per_rank);
-    b.J = malloc(sizeof(double) * (size_t)(per_rank * spin_lattice_bond_slots(&lat)));
-    b.gs = malloc((size_t)(per_rank * n));
-    b.samples = malloc((size_t)(opt->samples > 0 ? per_rank * opt->n_betas * opt->samples * n : 1));
-    if (!b.bonds[0] || !b.bonds[1] || (lat.dim == 3 && !b.bonds[2]) || !b.energy || !b.J || !b.gs || !b.samples)
-      st = CORE_ERROR(CORE_ERR_MEM, "spingen: cannot allocate a batch of %lld instances", (long long)per_rank);
+  mc_exact *ex = NULL;
+  io_h5 *f = NULL;
+  st = core_agree(comm, buffers_alloc(opt, &lat, size, &b));
+  if (!st && opt->method == MC_GS_EXACT) st = core_agree(comm, mc_exact_create(opt->L, &ex));
+  if (!st && rank == 0 && progress)
+    fprintf(progress, resuming ? "spingen: resuming %s at instance %lld of %lld (checking its rows)\n"
+                               : "spingen: writing %s (%lld of %lld done)\n",
+            partial, (long long)done, (long long)opt->instances);
+  if (!st && resuming) {
+    st = io_h5_open(comm, partial, &f);
+    char stored[4096];
+    if (!st) st = io_h5_attr_read_string(f, "/", "options", stored, sizeof stored);
+    if (!st && strcmp(stored, opt->options_text) != 0)
+      st = CORE_ERROR(CORE_ERR_ARG, "%s: written with other options than the checkpoint says; start over with -force",
+                      partial);
+    st = core_agree(comm, st);
+    if (!st) st = verify_rows(comm, f, partial, opt, &lat, done, rows_crc, &b);
+  } else if (!st) {
+    st = create_file(comm, opt, &lat, partial, &f);
+    if (!st) st = io_h5_reserve(f);
+    if (st) {
+      /* A new file that could not be set up holds nothing worth keeping. */
+      io_h5_close(&f);
+      if (rank == 0) remove(partial);
+    }
   }
-  st = core_agree(comm, st);
 
   core_progress bar;
   core_progress_start(&bar, "spingen instances", opt->instances, rank == 0 ? progress : NULL);
   double last_checkpoint = core_time();
-  const int64_t global_batch = per_rank * size;
+  int checkpointed = 1;
+  const int64_t global_batch = (int64_t)opt->batch * size;
   while (!st && done < opt->instances) {
     const int64_t batch_n = opt->instances - done < global_batch ? opt->instances - done : global_batch;
     int64_t count, offset;
     core_partition(batch_n, size, rank, &count, &offset);
-    st = compute_batch(opt, ex, &lat, done + offset, count, &b);
-    st = core_agree(comm, st);
-    if (!st) st = core_agree(comm, write_batch(f, opt, &lat, done + offset, count, &b));
+    st = core_agree(comm, compute_batch(opt, seed, ex, &lat, done + offset, count, &b, stop));
+    if (st == CORE_ERR_STOPPED) break; /* the batch is abandoned; finished ones are checkpointed below */
+    if (!st) st = write_batch(f, opt, &lat, done + offset, count, &b);
+    if (!st) st = chain_batch(comm, batch_n, count, &b, &rows_crc);
     if (st) break;
     done += batch_n;
+    checkpointed = 0;
     core_progress_update(&bar, done);
-    int local_stop = stop && *stop, any_stop = 0;
-    MPI_Allreduce(&local_stop, &any_stop, 1, MPI_INT, MPI_MAX, comm);
-    const int finished = done == opt->instances;
-    if (any_stop || finished || core_time() - last_checkpoint >= opt->checkpoint_seconds) {
-      st = core_agree(comm, io_h5_flush(f));
-      if (!st && rank == 0) st = checkpoint_write(ckpt_path, options_crc, done, opt->instances);
-      st = core_agree(comm, st);
-      last_checkpoint = core_time();
-    }
-    if (!st && any_stop && !finished) {
-      report->interrupted = 1;
+    /* Whether to stop or checkpoint now, decided jointly: any rank's stop
+     * request, rank 0's clock. */
+    int flags[2] = {stop && *stop, rank == 0 && core_time() - last_checkpoint >= opt->checkpoint_seconds};
+    if (MPI_Allreduce(MPI_IN_PLACE, flags, 2, MPI_INT, MPI_MAX, comm) != MPI_SUCCESS) {
+      st = CORE_ERROR(CORE_ERR_MPI, "spingen: MPI_Allreduce of the stop flags failed");
       break;
     }
+    if (flags[0] && done < opt->instances) st = CORE_ERR_STOPPED;
+    if (flags[0] || flags[1] || done == opt->instances) {
+      core_status ck = io_h5_flush(f);
+      if (!ck && rank == 0) ck = checkpoint_write(ckpt_path, options_crc, done, opt->instances, rows_crc);
+      ck = core_agree(comm, ck);
+      if (ck) st = ck;
+      else checkpointed = 1, last_checkpoint = core_time();
+    }
   }
-  if (!st) st = summarize(comm, f, &lat, done, report);
-  core_status close_st = core_agree(comm, io_h5_close(&f));
+  if (st == CORE_ERR_STOPPED) {
+    st = CORE_OK;
+    report->interrupted = 1;
+    if (!checkpointed) {
+      st = io_h5_flush(f);
+      if (!st && rank == 0) st = checkpoint_write(ckpt_path, options_crc, done, opt->instances, rows_crc);
+      st = core_agree(comm, st);
+    }
+  }
+  if (!st && !report->interrupted) st = verify_rows(comm, f, partial, opt, &lat, done, rows_crc, &b);
+  if (!st) st = summarize(comm, f, opt, &lat, done, report);
+  core_status close_st = io_h5_close(&f);
   if (!st) st = close_st;
   if (!st && !report->interrupted && rank == 0) {
     if (rename(partial, opt->out) != 0)
@@ -374,6 +666,7 @@ core_status mc_dataset_generate(MPI_Comm comm, const mc_dataset_options *opt, vo
       remove(ckpt_path);
   }
   st = core_agree(comm, st);
+  io_lock_release(&lock);
   report->done = done;
   report->seconds = core_time() - t_start;
   mc_exact_destroy(&ex);

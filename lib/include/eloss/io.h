@@ -97,25 +97,30 @@ void io_atomic_abort(io_atomic_file *f);
 /* CRC-32 (IEEE 802.3 polynomial, as zlib's crc32); start with crc = 0. */
 uint32_t io_crc32(uint32_t crc, const void *data, size_t n);
 
-/* ---- HDF5 datasets (parallel) ---------------------------------------------- */
+/* ---- HDF5 datasets (one writer) ---------------------------------------------- */
 
-/* An HDF5 file opened by every rank of a communicator through MPI-IO.
- * Datasets are contiguous, C order, with row-slab writes: each rank writes
- * its own rows in one collective call. Object timestamps are off, so the
- * same data give the same file whatever the date. Readable by h5py with no
- * special code. */
+/* An HDF5 file shared by the ranks of a communicator and opened by rank 0
+ * alone: the other ranks send it their rows and receive rows from it.
+ * Every function is collective, agrees on its local checks before its
+ * first collective call and on the outcome of the HDF5 call after it, so a
+ * failure on one rank (a full disk, a bad range) makes every rank return
+ * the same error instead of hanging. Datasets are contiguous, C order;
+ * object timestamps are off, so the same data give the same file whatever
+ * the date. Readable by h5py with no special code. */
 typedef struct io_h5 io_h5;
 
 /* Create (truncate) or open read-write; collective on comm. */
 core_status io_h5_create(MPI_Comm comm, const char *path, io_h5 **file);
 core_status io_h5_open(MPI_Comm comm, const char *path, io_h5 **file);
 
-/* Create dataset `name` of shape (ndim) and dtype; collective. */
+/* Create dataset `name` of shape (ndim) and dtype, its space allocated in
+ * the file at once; collective, same arguments on every rank. */
 core_status io_h5_dataset_create(io_h5 *file, const char *name, io_dtype dtype, int ndim,
                                  const int64_t *shape);
 
 /* Write / read rows [row_start, row_start + row_count) of the leading axis;
- * collective (a rank with no rows passes row_count = 0). */
+ * collective, each rank its own range (a rank with no rows passes
+ * row_count = 0); at most INT_MAX rows per rank and per call. */
 core_status io_h5_write_rows(io_h5 *file, const char *name, io_dtype dtype, int64_t row_start,
                              int64_t row_count, const void *data);
 core_status io_h5_read_rows(io_h5 *file, const char *name, io_dtype dtype, int64_t row_start,
@@ -128,11 +133,32 @@ core_status io_h5_attr_double(io_h5 *file, const char *object, const char *name,
                               const double *values);
 core_status io_h5_attr_int64(io_h5 *file, const char *object, const char *name, int count,
                              const int64_t *values);
+/* Read a string attribute into value (size bytes, truncated) on every rank;
+ * collective. */
+core_status io_h5_attr_read_string(io_h5 *file, const char *object, const char *name, char *value, size_t size);
 
-/* Flush everything written so far to the file system; collective. */
+/* Claim the disk blocks of everything allocated so far (posix_fallocate), so
+ * that a disk too small for the datasets is refused before any work;
+ * collective. */
+core_status io_h5_reserve(io_h5 *file);
+/* Flush everything written so far and fsync it to disk; collective. */
 core_status io_h5_flush(io_h5 *file);
 /* Close; collective; accepts NULL. */
 core_status io_h5_close(io_h5 **file);
+
+/* ---- output locks --------------------------------------------------------------- */
+
+/* An exclusive advisory lock (flock) on "<path>.lock" held for a whole run:
+ * a second run on the same output is refused at once, with a message
+ * naming the holder (host, pid, start time, written into the lock file).
+ * Release removes the lock file. Local (one process per output takes it). */
+typedef struct {
+  int fd;              /* -1: not held */
+  char path[4096 + 8];
+} io_lock;
+
+core_status io_lock_acquire(const char *path, io_lock *lock);
+void io_lock_release(io_lock *lock);
 
 /* ---- XYZ molecules ---------------------------------------------------------- */
 
