@@ -186,10 +186,12 @@ static core_status buffers_alloc(const mc_dataset_options *opt, const spin_latti
   b->crc = malloc(sizeof(int64_t) * rows);
   b->crc_stored = malloc(sizeof(int64_t) * rows);
   b->crc_all = malloc(sizeof(uint32_t) * rows * (size_t)size);
-  if (core_fault("dataset.alloc") || !b->bonds[0] || !b->bonds[1] || (lat->dim == 3 && !b->bonds[2]) || !b->energy ||
+  const int injected = core_fault("dataset.alloc");
+  if (injected || !b->bonds[0] || !b->bonds[1] || (lat->dim == 3 && !b->bonds[2]) || !b->energy ||
       !b->J || !b->gs || !b->gs_other || !b->samples || !b->agree || !b->crc || !b->crc_stored || !b->crc_all) {
     buffers_free(b);
-    return CORE_ERROR(CORE_ERR_MEM, "spingen: cannot allocate a batch of %d instances", opt->batch);
+    return CORE_ERROR(CORE_ERR_MEM, "cannot allocate a batch of %d instances%s", opt->batch,
+                      injected ? ": injected fault (test)" : "");
   }
   return CORE_OK;
 }
@@ -268,7 +270,7 @@ static core_status sample_batch(const mc_dataset_options *opt, uint64_t seed, co
   const double **Js = malloc(sizeof *Js * (size_t)max_lanes);
   uint64_t *instance = malloc(sizeof *instance * (size_t)max_lanes);
   int *replica = malloc(sizeof *replica * (size_t)max_lanes);
-  core_status st = Js && instance && replica ? CORE_OK : CORE_ERROR(CORE_ERR_MEM, "spingen: cannot allocate samples");
+  core_status st = Js && instance && replica ? CORE_OK : CORE_ERROR(CORE_ERR_MEM, "cannot allocate samples");
 #define STOPPED() (stop && *stop)
   for (int64_t first = 0; !st && first < count; first += per_chain) {
     const int64_t here = count - first < per_chain ? count - first : per_chain;
@@ -290,7 +292,7 @@ static core_status sample_batch(const mc_dataset_options *opt, uint64_t seed, co
       }
     }
     mc_chain_destroy(&ch);
-    if (STOPPED()) st = CORE_ERROR(CORE_ERR_STOPPED, "spingen: stopped on request");
+    if (STOPPED()) st = CORE_ERROR(CORE_ERR_STOPPED, "stopped on request");
   }
 #undef STOPPED
   free(Js), free(instance), free(replica);
@@ -343,8 +345,8 @@ static core_status compute_batch(const mc_dataset_options *opt, uint64_t seed, m
                                  int64_t start, int64_t count, batch_buffers *b, volatile sig_atomic_t *stop) {
   const int64_t n = lat->n_sites, slots = spin_lattice_bond_slots(lat);
   for (int64_t k = 0; k < count; ++k) {
-    CORE_CHECK(!(stop && *stop), CORE_ERR_STOPPED, "spingen: stopped on request");
-    CORE_CHECK(!core_fault("dataset.compute"), CORE_ERR_NUMERIC, "spingen: instance %lld failed: injected fault (test)",
+    CORE_CHECK(!(stop && *stop), CORE_ERR_STOPPED, "stopped on request");
+    CORE_CHECK(!core_fault("dataset.compute"), CORE_ERR_NUMERIC, "instance %lld failed: injected fault (test)",
                (long long)(start + k));
     const uint64_t instance = (uint64_t)(start + k);
     double *J = b->J + k * slots;
@@ -396,7 +398,7 @@ static core_status chain_batch(MPI_Comm comm, int64_t batch_n, int64_t count, co
   int size;
   MPI_Comm_size(comm, &size);
   int *counts = malloc(sizeof *counts * (size_t)size), *displs = malloc(sizeof *displs * (size_t)size);
-  core_status st = counts && displs ? CORE_OK : CORE_ERROR(CORE_ERR_MEM, "spingen: cannot allocate checksum tables");
+  core_status st = counts && displs ? CORE_OK : CORE_ERROR(CORE_ERR_MEM, "cannot allocate checksum tables");
   st = core_agree(comm, st);
   for (int r = 0, at = 0; !st && r < size; ++r) {
     int64_t n_r, start_r;
@@ -406,12 +408,12 @@ static core_status chain_batch(MPI_Comm comm, int64_t batch_n, int64_t count, co
   uint32_t *send = NULL;
   if (!st) {
     send = malloc(sizeof *send * (size_t)(count > 0 ? count : 1));
-    if (!send) st = CORE_ERROR(CORE_ERR_MEM, "spingen: cannot allocate checksums");
+    if (!send) st = CORE_ERROR(CORE_ERR_MEM, "cannot allocate checksums");
     for (int64_t k = 0; send && k < count; ++k) send[k] = (uint32_t)b->crc[k];
   }
   st = core_agree(comm, st);
   if (!st && MPI_Allgatherv(send, (int)count, MPI_UINT32_T, b->crc_all, counts, displs, MPI_UINT32_T, comm) != MPI_SUCCESS)
-    st = CORE_ERROR(CORE_ERR_MPI, "spingen: MPI_Allgatherv of checksums failed");
+    st = CORE_ERROR(CORE_ERR_MPI, "MPI_Allgatherv of checksums failed");
   for (int64_t k = 0; !st && k < batch_n; ++k) {
     const uint32_t c = b->crc_all[k];
     const unsigned char le[4] = {(unsigned char)c, (unsigned char)(c >> 8), (unsigned char)(c >> 16),
@@ -475,7 +477,7 @@ static core_status summarize(MPI_Comm comm, io_h5 *f, const mc_dataset_options *
   }
   free(e), free(agree);
   if (!st && MPI_Allreduce(MPI_IN_PLACE, sums, 3, MPI_DOUBLE, MPI_SUM, comm) != MPI_SUCCESS)
-    st = CORE_ERROR(CORE_ERR_MPI, "spingen: MPI_Allreduce of the summary failed");
+    st = CORE_ERROR(CORE_ERR_MPI, "MPI_Allreduce of the summary failed");
   const double mean = done > 0 ? sums[0] / (double)done : 0.0;
   const double var = done > 1 ? (sums[1] - (double)done * mean * mean) / (double)(done - 1) : 0.0;
   report->mean_energy = mean;
@@ -487,7 +489,7 @@ static core_status summarize(MPI_Comm comm, io_h5 *f, const mc_dataset_options *
 
 /* Rank 0, before any work: can <out> be written at all? */
 static core_status check_output(const char *out) {
-  CORE_CHECK(out && out[0], CORE_ERR_ARG, "spingen: no output file given (-out)");
+  CORE_CHECK(out && out[0], CORE_ERR_ARG, "no output file given (-out)");
   struct stat sb;
   CORE_CHECK(!(stat(out, &sb) == 0 && !S_ISREG(sb.st_mode)), CORE_ERR_ARG,
              "%s: exists and is not a regular file (a directory?); -out names the HDF5 file to write", out);
@@ -549,11 +551,11 @@ core_status mc_dataset_generate(MPI_Comm comm, const mc_dataset_options *opt, vo
   spin_lattice lat;
   st = spin_lattice_init(&lat, opt->kind, opt->bc, opt->L);
   if (!st && opt->method == MC_GS_EXACT && (opt->kind != SPIN_SQUARE || opt->bc != SPIN_OPEN || opt->L > MC_EXACT_MAX_L))
-    st = CORE_ERROR(CORE_ERR_UNSUPPORTED, "spingen: exact ground states need an open square lattice with L <= %d; "
+    st = CORE_ERROR(CORE_ERR_UNSUPPORTED, "exact ground states need an open square lattice with L <= %d; "
                                           "use -gs pt or -gs sa", (int)MC_EXACT_MAX_L);
   if (!st && (opt->instances < 1 || opt->batch < 1 || !opt->split || !opt->out ||
               (opt->samples > 0 && (opt->n_betas < 1 || opt->sample_sweeps < 1 || opt->sample_therm < 0))))
-    st = CORE_ERROR(CORE_ERR_ARG, "spingen: need instances >= 1, batch >= 1, a split, an output and, with samples, "
+    st = CORE_ERROR(CORE_ERR_ARG, "need instances >= 1, batch >= 1, a split, an output and, with samples, "
                                   "at least one beta and sample_sweeps >= 1");
   CORE_CALL(core_agree(comm, st));
   char partial[4200], ckpt_path[4200];
@@ -576,7 +578,7 @@ core_status mc_dataset_generate(MPI_Comm comm, const mc_dataset_options *opt, vo
   st = core_agree(comm, st);
   int64_t shared[3] = {c.done, resuming, c.rows_crc};
   if (!st && MPI_Bcast(shared, 3, MPI_INT64_T, 0, comm) != MPI_SUCCESS)
-    st = CORE_ERROR(CORE_ERR_MPI, "spingen: MPI_Bcast of the start failed");
+    st = CORE_ERROR(CORE_ERR_MPI, "MPI_Bcast of the start failed");
   if (st) {
     io_lock_release(&lock);
     return st;
@@ -634,7 +636,7 @@ core_status mc_dataset_generate(MPI_Comm comm, const mc_dataset_options *opt, vo
      * request, rank 0's clock. */
     int flags[2] = {stop && *stop, rank == 0 && core_time() - last_checkpoint >= opt->checkpoint_seconds};
     if (MPI_Allreduce(MPI_IN_PLACE, flags, 2, MPI_INT, MPI_MAX, comm) != MPI_SUCCESS) {
-      st = CORE_ERROR(CORE_ERR_MPI, "spingen: MPI_Allreduce of the stop flags failed");
+      st = CORE_ERROR(CORE_ERR_MPI, "MPI_Allreduce of the stop flags failed");
       break;
     }
     if (flags[0] && done < opt->instances) st = CORE_ERR_STOPPED;

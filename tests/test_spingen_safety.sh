@@ -1,0 +1,248 @@
+#!/usr/bin/env bash
+# TAP test of what keeps `eloss spingen`'s data beyond doubt, as an
+# adversary would try it:
+# - a split name with the same seed gives other instances (no train/test leak);
+# - every instance's crc32 equals zlib.crc32 of its rows (h5py);
+# - a byte flipped in a checkpointed row of the .partial file is refused by
+#   -resume, with no final file published;
+# - two runs on one output: the second is refused at once, naming the holder;
+# - an existing output is never replaced without -force; -resume with nothing
+#   to resume, or over a finished file, says so; an interrupted run is not
+#   discarded without -force; -out . and a missing directory fail before work;
+# - checkpoints due every few milliseconds on 2 ranks never deadlock;
+# - a failure injected on one rank in each collective step (allocation,
+#   compute, row range, HDF5 write, flush, checkpoint) ends every rank with
+#   exit 1 and one message, promptly, and -resume then completes the run
+#   with the bytes of an uninterrupted one;
+# - a full disk: at creation, refused at once with "No space left on device"
+#   and no file left; in the middle of a run, the run ends with that message,
+#   its last checkpoint intact, and the files moved elsewhere resume to the
+#   bytes of an uninterrupted run;
+# - SIGINT to mpirun (Ctrl-C) ends in a checkpoint that resumes.
+#   test_spingen_safety.sh <eloss> <mpiexec>
+set -uo pipefail
+eloss=$(realpath "$1")
+mpi=("$2" --allow-run-as-root --oversubscribe)
+py=/usr/bin/python3
+source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
+tap_workdir
+echo "1..27"
+
+# same <a.h5> <b.h5>: exit 0 iff both files hold the same datasets, equal.
+same() {
+  "$py" - "$1" "$2" <<'PY'
+import sys
+import h5py
+import numpy as np
+a, b = h5py.File(sys.argv[1], "r"), h5py.File(sys.argv[2], "r")
+sys.exit(not (set(a) == set(b) and all(np.array_equal(a[d][...], b[d][...]) for d in a)))
+PY
+}
+# one_error <file>: exactly one "error:" line.
+one_error() { [ "$(grep -c 'error:' "$1")" = 1 ]; }
+
+"$eloss" spingen -L 8 -instances 20 -seed 1 -split train -out tr.h5 > /dev/null 2>&1
+"$eloss" spingen -L 8 -instances 20 -seed 1 -split test -out te.h5 > /dev/null 2>&1
+"$eloss" spingen -L 8 -instances 20 -seed 1 -split train -out tr2.h5 > /dev/null 2>&1
+"$py" - <<'PY'
+import sys
+import h5py
+import numpy as np
+a, b, c = (h5py.File(n, "r") for n in ("tr.h5", "te.h5", "tr2.h5"))
+shared = sum(any(np.array_equal(a["couplings_h"][i], b["couplings_h"][j]) for j in range(20)) for i in range(20))
+sys.exit(not (shared == 0 and np.array_equal(a["couplings_h"][...], c["couplings_h"][...])))
+PY
+ok $? "-split test and -split train with one seed share no instance; the same split repeats itself"
+
+"$eloss" spingen -L 6 -bc periodic -instances 5 -seed 2 -gs sa -gs_sweeps 50 -samples 2 -sample_therm 5 -sample_sweeps 2 \
+  -sample_betas 0.5,2 -out crc.h5 > /dev/null 2>&1
+"$py" - <<'PY'
+import sys
+import zlib
+import h5py
+names = ["couplings_h", "couplings_v", "ground_state", "energy", "samples", "ground_state_agreement"]
+for path in ("tr.h5", "crc.h5"):
+    f = h5py.File(path, "r")
+    for i in range(f["crc32"].shape[0]):
+        if zlib.crc32(b"".join(f[n][i].tobytes() for n in names if n in f)) != f["crc32"][i]:
+            sys.exit(1)
+PY
+ok $? "crc32[i] = zlib.crc32 of instance i's rows (exact with no samples; annealing with samples and agreement)"
+
+# An interrupted run to corrupt.
+long=(-L 16 -instances 400 -seed 3 -batch 2 -checkpoint_seconds 0.2)
+"$eloss" spingen "${long[@]}" -out ref.h5 > /dev/null 2>&1
+"$eloss" spingen "${long[@]}" -out cut.h5 > /dev/null 2>&1 &
+pid=$!
+sleep 1.5
+kill -TERM $pid
+wait $pid
+rc=$?
+[ $rc = 3 ] && [ -e cut.h5.ckpt ]
+ok $? "SIGTERM leaves a checkpoint (exit $rc)"
+for name in couplings_h energy ground_state; do
+  cp cut.h5.partial bad.h5.partial
+  cp cut.h5.ckpt bad.h5.ckpt
+  "$py" - "$name" <<'PY'
+import sys
+import h5py
+name = sys.argv[1]
+with h5py.File("bad.h5.partial", "r") as f:
+    offset = f[name].id.get_offset() + f[name][0].nbytes + 3   # a byte of instance 1
+with open("bad.h5.partial", "r+b") as fp:
+    fp.seek(offset)
+    byte = fp.read(1)
+    fp.seek(offset)
+    fp.write(bytes([byte[0] ^ 0x10]))
+PY
+  "$eloss" spingen "${long[@]}" -out bad.h5 -resume > /dev/null 2> err.txt
+  rc=$?
+  [ $rc = 1 ] && [ ! -e bad.h5 ] && one_error err.txt && grep -q "instance 1 does not match its checksum" err.txt
+  ok $? "a flipped byte in $name of a checkpointed instance: -resume refuses ($(grep error err.txt))"
+done
+cp cut.h5.partial mixed.h5.partial
+"$py" - <<'PY'
+import h5py
+with h5py.File("mixed.h5.partial", "r+") as f:   # data and its checksum changed together
+    f["energy"][0] = f["energy"][0] + 1.0
+    import zlib
+    names = ["couplings_h", "couplings_v", "ground_state", "energy"]
+    f["crc32"][0] = zlib.crc32(b"".join(f[n][0].tobytes() for n in names))
+PY
+cp cut.h5.ckpt mixed.h5.ckpt
+"$eloss" spingen "${long[@]}" -out mixed.h5 -resume > /dev/null 2> err.txt
+rc=$?
+[ $rc = 1 ] && [ ! -e mixed.h5 ] && grep -q "do not match the checkpoint" err.txt
+ok $? "a row rewritten with a matching crc32 is caught by the checkpoint's checksum of checksums"
+"$eloss" spingen "${long[@]}" -out cut.h5 -resume > /dev/null 2>&1 && same cut.h5 ref.h5
+ok $? "the untouched copy resumes to the bytes of an uninterrupted run"
+
+# Two writers on one output.
+"${mpi[@]}" -n 2 "$eloss" spingen "${long[@]}" -seed 4 -out two.h5 > first.out 2> first.err &
+pid=$!
+for _ in $(seq 50); do [ -e two.h5.lock ] && break; sleep 0.1; done
+start=$(date +%s)
+"${mpi[@]}" -n 2 "$eloss" spingen "${long[@]}" -seed 100 -out two.h5 > /dev/null 2> err.txt
+rc=$?
+took=$(($(date +%s) - start))
+wait $pid
+rc1=$?
+"$py" -c "import h5py, sys; sys.exit(h5py.File('two.h5', 'r').attrs['seed'] != 4)"
+[ $rc = 1 ] && [ $rc1 = 0 ] && [ $? = 0 ] && [ "$took" -le 5 ] && grep -q "being written by another run (host .* pid [0-9]*" err.txt &&
+  [ ! -e two.h5.lock ]
+ok $? "a second run on the same -out is refused in ${took} s naming the holder; the first completes with its own data"
+
+# Overwrites and late failures.
+"$eloss" spingen -L 8 -instances 20 -seed 1 -out tr.h5 > /dev/null 2> err.txt
+rc=$?
+[ $rc = 1 ] && same tr.h5 tr2.h5 && grep -q "already exists; pass -force" err.txt
+ok $? "an existing -out is not replaced: $(grep error err.txt)"
+"$eloss" spingen -L 8 -instances 20 -seed 9 -out tr.h5 -force > /dev/null 2>&1 && ! same tr.h5 tr2.h5
+ok $? "-force replaces it"
+cp tr.h5 keep.h5
+"$eloss" spingen -L 8 -instances 20 -seed 9 -out tr.h5 -resume > /dev/null 2> err.txt
+rc=$?
+[ $rc = 1 ] && same tr.h5 keep.h5 && grep -q "nothing to resume" err.txt
+ok $? "-resume over a finished file refuses and leaves it: $(grep error err.txt)"
+"$eloss" spingen -L 8 -instances 20 -seed 9 -out nothing.h5 -resume > /dev/null 2> err.txt
+rc=$?
+[ $rc = 1 ] && [ ! -e nothing.h5 ] && [ ! -e nothing.h5.partial ] && grep -q "no checkpoint nothing.h5.ckpt" err.txt
+ok $? "-resume with nothing to resume says so: $(grep error err.txt)"
+"$eloss" spingen "${long[@]}" -out ckpt.h5 > /dev/null 2>&1 &
+pid=$!
+sleep 1
+kill -TERM $pid
+wait $pid
+"$eloss" spingen "${long[@]}" -out ckpt.h5 > /dev/null 2> err.txt
+rc=$?
+[ $rc = 1 ] && [ -e ckpt.h5.ckpt ] && grep -q "pass -resume to continue it, or -force" err.txt
+ok $? "a fresh start over an interrupted run is refused: $(grep error err.txt)"
+start=$(date +%s%N)
+"$eloss" spingen -L 16 -instances 100000 -out . > /dev/null 2> err.txt
+rc=$?
+ms=$((($(date +%s%N) - start) / 1000000))
+[ $rc = 1 ] && one_error err.txt && grep -q "not a regular file" err.txt && [ ! -e ..partial ]
+ok $? "-out . fails before any work (${ms} ms): $(grep error err.txt)"
+"$eloss" spingen -L 16 -instances 100000 -out missing/x.h5 > /dev/null 2> err.txt
+rc=$?
+[ $rc = 1 ] && grep -q "directory missing does not exist" err.txt
+ok $? "a missing directory fails before any work: $(grep error err.txt)"
+
+# Checkpoints due all the time on 2 ranks: the decision is joint.
+hung=0
+for k in 1 2 3; do
+  timeout 120 "${mpi[@]}" -n 2 "$eloss" spingen -L 16 -instances 150 -seed $k -batch 1 -checkpoint_seconds 0.001 \
+    -out due$k.h5 > /dev/null 2>&1 || hung=$((hung + 1))
+done
+[ $hung = 0 ]
+ok $? "3 runs on 2 ranks with a checkpoint due every millisecond all finish ($hung failed or hung)"
+
+# Injected failures on one rank, in each collective step.
+args=(-L 12 -instances 60 -seed 5 -batch 3 -samples 2 -sample_betas 0.5 -sample_therm 10 -sample_sweeps 2)
+"${mpi[@]}" -n 2 "$eloss" spingen "${args[@]}" -out straight.h5 > /dev/null 2>&1
+for spec in dataset.alloc:1:1 dataset.compute:1:20 h5.rows:1:25 h5.write:0:20 h5.flush:0:3 dataset.checkpoint:0:2; do
+  rm -f inj.h5*
+  start=$(date +%s)
+  ELOSS_FAULT=$spec timeout 60 "${mpi[@]}" -n 2 -x ELOSS_FAULT "$eloss" spingen "${args[@]}" -checkpoint_seconds 0.001 \
+    -out inj.h5 > /dev/null 2> err.txt
+  rc=$?
+  took=$(($(date +%s) - start))
+  resumed=fresh
+  if [ -e inj.h5.ckpt ]; then
+    "$eloss" spingen "${args[@]}" -checkpoint_seconds 0.001 -out inj.h5 -resume > /dev/null 2>&1
+  else
+    "$eloss" spingen "${args[@]}" -checkpoint_seconds 0.001 -out inj.h5 -force > /dev/null 2>&1
+  fi
+  [ -e inj.h5 ] && resumed=resumed
+  [ $rc = 1 ] && one_error err.txt && grep -q "injected fault" err.txt && [ ! -e inj.h5.lock ] && same inj.h5 straight.h5
+  ok $? "fault $spec: exit $rc in ${took} s with one error, then the rerun ($resumed) equals an uninterrupted run"
+done
+
+# A full disk, in a small tmpfs (needs root: the CI runs as root).
+mkdir -p small
+if mount -t tmpfs -o size=3m tmpfs small 2> /dev/null; then
+  trap 'umount "$work/small" 2> /dev/null; rm -rf "$work"' EXIT
+  start=$(date +%s)
+  timeout 60 "${mpi[@]}" -n 2 "$eloss" spingen -L 16 -instances 3000 -seed 99 -out small/x.h5 > /dev/null 2> err.txt
+  rc=$?
+  took=$(($(date +%s) - start))
+  [ $rc = 1 ] && grep -q "No space left on device" err.txt && [ -z "$(ls small)" ]
+  ok $? "a dataset larger than the disk is refused in ${took} s, nothing left: $(grep error err.txt)"
+  # A run that fits, then the disk fills up under it (another program).
+  mid=(-L 16 -instances 600 -seed 98 -batch 2 -checkpoint_seconds 0.05)
+  "${mpi[@]}" -n 2 "$eloss" spingen "${mid[@]}" -out small/y.h5 > /dev/null 2> err.txt &
+  pid=$!
+  for _ in $(seq 100); do [ -e small/y.h5.ckpt ] && break; sleep 0.05; done
+  dd if=/dev/zero of=small/fill bs=4k > /dev/null 2>&1
+  start=$(date +%s)
+  timeout 60 tail --pid=$pid -f /dev/null
+  wait $pid
+  rc=$?
+  took=$(($(date +%s) - start))
+  mkdir elsewhere
+  cp small/y.h5.partial small/y.h5.ckpt elsewhere/ 2> /dev/null
+  "${mpi[@]}" -n 1 "$eloss" spingen "${mid[@]}" -out elsewhere/y.h5 -resume > /dev/null 2>&1
+  "$eloss" spingen "${mid[@]}" -out full.h5 > /dev/null 2>&1
+  [ $rc = 1 ] && grep -q "No space left on device" err.txt && same elsewhere/y.h5 full.h5
+  ok $? "the disk fills during a run: exit $rc within ${took} s ($(grep error err.txt)); its checkpoint resumes elsewhere to the same bytes"
+  umount small
+else
+  ok 0 "# SKIP cannot mount a tmpfs here (not root?)"
+  ok 0 "# SKIP cannot mount a tmpfs here (not root?)"
+fi
+
+# Ctrl-C: SIGINT to mpirun.
+ctrl=(-L 16 -instances 24 -seed 1 -samples 10 -sample_sweeps 2000 -batch 4)
+"${mpi[@]}" -n 2 "$eloss" spingen "${ctrl[@]}" -out ctrl.h5 > /dev/null 2> err.txt &
+pid=$!
+for _ in $(seq 100); do grep -q "instances: [1-9]" err.txt && break; sleep 0.1; done
+kill -INT $pid
+wait $pid
+rc=$?
+[ $rc != 0 ] && [ -e ctrl.h5.ckpt ] && grep -q "checkpoint written" err.txt
+ok $? "SIGINT to mpirun (Ctrl-C): exit $rc with a checkpoint ($(grep -o 'stopped after [0-9]* of [0-9]*' err.txt))"
+"${mpi[@]}" -n 2 "$eloss" spingen "${ctrl[@]}" -out ctrl.h5 -resume > /dev/null 2>&1
+"${mpi[@]}" -n 2 "$eloss" spingen "${ctrl[@]}" -out ctrl_ref.h5 > /dev/null 2>&1
+same ctrl.h5 ctrl_ref.h5
+ok $? "it resumes to the bytes of an uninterrupted run"
+tap_exit
