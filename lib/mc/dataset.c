@@ -608,6 +608,10 @@ core_status mc_dataset_generate(MPI_Comm comm, const mc_dataset_options *opt, vo
   } else if (!st) {
     st = create_file(comm, opt, &lat, partial, &f);
     if (!st) st = io_h5_reserve(f);
+    /* A checkpoint at 0: a run stopped before its first batch resumes too. */
+    if (!st) st = io_h5_flush(f);
+    if (!st && rank == 0) st = checkpoint_write(ckpt_path, options_crc, 0, opt->instances, 0);
+    st = core_agree(comm, st);
     if (st) {
       /* A new file that could not be set up holds nothing worth keeping. */
       io_h5_close(&f);
