@@ -36,8 +36,8 @@ int main(int argc, char **argv) {
   spin_couplings_generate(&lat, SPIN_COUPLING_GAUSSIAN, 21, 2, J);
 
   mc_pt *whole, *shard;
-  mc_pt_create(MPI_COMM_SELF, &lat, J, T, 0.2, 2.5, MC_METROPOLIS, 21, 2, &whole);
-  mc_pt_create(MPI_COMM_WORLD, &lat, J, T, 0.2, 2.5, MC_METROPOLIS, 21, 2, &shard);
+  mc_pt_create(MPI_COMM_SELF, &lat, J, 0.0, T, 0.2, 2.5, MC_METROPOLIS, 21, 2, &whole);
+  mc_pt_create(MPI_COMM_WORLD, &lat, J, 0.0, T, 0.2, 2.5, MC_METROPOLIS, 21, 2, &shard);
   run(whole, SWEEPS);
   run(shard, SWEEPS);
   int same = 1;

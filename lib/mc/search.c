@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "eloss/mc.h"
+#include "mc_impl.h"
 
 void mc_search_options_anneal(mc_search_options *opt) {
   opt->replicas = 48;
@@ -34,12 +34,24 @@ void mc_search_options_tempering(mc_search_options *opt) {
   opt->stop = NULL;
 }
 
+/* Replicas of independent searches: search `stream` uses mc_chain replicas
+ * [stream * replicas, (stream + 1) * replicas), below REPLICA_LIMIT, the
+ * first replica number the dataset generator uses for its equilibrium
+ * samples (mc_dataset_generate), so the two never share a stream. */
+enum { REPLICA_LIMIT = 1 << 19 };
+
 static core_status check(const mc_search_options *opt) {
   CORE_CHECK(opt->replicas >= 1 && opt->sweeps >= 1 && opt->beta_min > 0 && opt->beta_max >= opt->beta_min,
              CORE_ERR_ARG, "mc: search needs replicas >= 1, sweeps >= 1 and 0 < beta_min <= beta_max "
                            "(got %d, %d, %g, %g)", opt->replicas, opt->sweeps, opt->beta_min, opt->beta_max);
+  CORE_CHECK(opt->replicas <= REPLICA_LIMIT && opt->stream >= 0 &&
+                 opt->stream <= REPLICA_LIMIT / opt->replicas - 1,
+             CORE_ERR_ARG, "mc: search stream %d of %d replicas leaves the range of search replicas [0, %d)",
+             opt->stream, opt->replicas, (int)REPLICA_LIMIT);
   return CORE_OK;
 }
+
+static int stopped(const mc_search_options *opt) { return opt->stop && *opt->stop; }
 
 static double schedule(const mc_search_options *opt, int k, int count) {
   if (count <= 1) return opt->beta_max;
@@ -64,13 +76,19 @@ core_status mc_anneal(const spin_lattice *lat, const double *J, const mc_search_
                       uint64_t instance, int8_t *best, double *best_energy) {
   CORE_CALL(check(opt));
   mc_chain *ch;
-  CORE_CALL(mc_chain_create(lat, J, 0.0, 0, opt->replicas, opt->algorithm, seed, instance, &ch));
+  CORE_CALL(mc_chain_create(lat, J, 0.0, opt->stream * opt->replicas, opt->replicas, opt->algorithm, seed, instance,
+                            &ch));
   *best_energy = INFINITY;
   for (int k = 0; k < opt->sweeps; ++k) {
+    if (stopped(opt)) {
+      mc_chain_destroy(&ch);
+      return CORE_ERROR(CORE_ERR_STOPPED, "mc: annealing stopped after %d of %d sweeps", k, opt->sweeps);
+    }
     mc_chain_set_beta(ch, schedule(opt, k, opt->sweeps));
     mc_chain_sweep(ch);
-    /* The record only matters once the runs are cold: the last third. */
-    if (3 * k >= 2 * opt->sweeps)
+    /* The record only matters once the runs are cold: the last third,
+     * which always holds the final sweep (even with 1 or 2 sweeps). */
+    if (3 * k >= 2 * opt->sweeps || k == opt->sweeps - 1)
       for (int r = 0; r < opt->replicas; ++r) record(ch, r, lat->n_sites, best, best_energy);
   }
   mc_chain_destroy(&ch);
@@ -83,12 +101,17 @@ core_status mc_tempering(const spin_lattice *lat, const double *J, const mc_sear
                          uint64_t instance, int8_t *best, double *best_energy, double *swap_rates) {
   CORE_CALL(check(opt));
   mc_pt *pt;
-  CORE_CALL(mc_pt_create(MPI_COMM_SELF, lat, J, opt->replicas, opt->beta_min, opt->beta_max, opt->algorithm, seed,
-                         instance, &pt));
+  CORE_CALL(mc_pt_create_streams(MPI_COMM_SELF, lat, J, 0.0, opt->replicas, opt->beta_min, opt->beta_max,
+                                 opt->algorithm, seed, instance, opt->stream * opt->replicas,
+                                 (uint64_t)opt->stream, &pt));
   mc_chain *ch = mc_pt_chain(pt, NULL, NULL);
   *best_energy = INFINITY;
   core_status st = CORE_OK;
   for (int t = 0; t < opt->sweeps && !st; ++t) {
+    if (stopped(opt)) {
+      st = CORE_ERROR(CORE_ERR_STOPPED, "mc: tempering stopped after %d of %d sweeps", t, opt->sweeps);
+      break;
+    }
     mc_pt_sweep(pt);
     for (int r = 0; r < opt->replicas; ++r) record(ch, r, lat->n_sites, best, best_energy);
     st = mc_pt_exchange(pt);

@@ -122,25 +122,32 @@ void mc_chain_destroy(mc_chain **chain);
 
 typedef struct mc_pt mc_pt;
 
-/* Parallel tempering of one instance: n_temps replicas on a geometric
+/* Parallel tempering of one instance with a uniform field (as
+ * mc_chain_create): n_temps replicas on a geometric
  * ladder between beta_min and beta_max, replicas sharded over the ranks of
  * comm in blocks (replica r uses mc_chain replica r's streams). Exchanges
  * move temperatures, not spins: every rank gathers all replicas' energies
- * and magnetisations, takes the same decisions from the stream (seed,
- * CORE_PURPOSE_EXCHANGE | instance << 8, step), and retunes its own
- * replicas, so results do not depend on the number of ranks. Collective. */
-core_status mc_pt_create(MPI_Comm comm, const spin_lattice *lat, const double *J, int n_temps, double beta_min,
-                         double beta_max, mc_algorithm algorithm, uint64_t seed, uint64_t instance, mc_pt **pt);
+ * (field term included) and magnetisations, takes the same decisions from
+ * the stream (seed, CORE_PURPOSE_EXCHANGE | instance << 8, step), and
+ * retunes its own replicas, so results do not depend on the number of
+ * ranks. Collective. */
+core_status mc_pt_create(MPI_Comm comm, const spin_lattice *lat, const double *J, double field, int n_temps,
+                         double beta_min, double beta_max, mc_algorithm algorithm, uint64_t seed, uint64_t instance,
+                         mc_pt **pt);
 /* One sweep of every local replica. Local. */
 void mc_pt_sweep(mc_pt *pt);
 /* Gather energies and attempt exchanges between neighbouring temperatures
  * (even pairs on even steps, odd pairs on odd steps). Collective. */
 core_status mc_pt_exchange(mc_pt *pt);
-/* Feedback: reshape the ladder so that the exchange acceptance of each
- * neighbour pair moves towards the mean (each gap scaled by its acceptance
- * over the mean, clamped to [1/2, 2], then rescaled to keep beta_min and
- * beta_max), and restart the acceptance counts. Identical on every rank. */
-void mc_pt_adapt(mc_pt *pt);
+/* Feedback towards equal exchange acceptance: from the acceptance A_k of
+ * each neighbour pair since the last adapt, each gap gets a length
+ * erfc^-1(A_k) (additive along beta when energy histograms are Gaussian),
+ * and the inner temperatures move half way to where the cumulative length
+ * is equally spaced (ends kept; see tempering.c); then the acceptance
+ * counts restart. A ladder with an unmeasured pair is only restarted.
+ * The same ladder on every rank; the status is agreed across ranks.
+ * Collective. */
+core_status mc_pt_adapt(mc_pt *pt);
 /* Ladder (n_temps), acceptance of each pair since the last adapt
  * (n_temps - 1), and the energy, magnetisation per spin and global replica
  * index at ladder position k after the last exchange. */
