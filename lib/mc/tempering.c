@@ -65,7 +65,7 @@ core_status mc_pt_create_streams(MPI_Comm comm, const spin_lattice *lat, const d
   if (n_temps < 1 || !(beta_min > 0) || beta_max < beta_min)
     st = CORE_ERROR(CORE_ERR_ARG, "tempering: need at least one temperature and 0 < beta_min <= beta_max "
                                   "(got %d, %g, %g)", n_temps, beta_min, beta_max);
-  else if (first_replica < 0 || first_replica > (1 << 20) - n_temps || exchange_index >= (uint64_t)1 << 24)
+  else if (first_replica < 0 || first_replica > (1 << 20) - n_temps || exchange_index >= (uint64_t)1 << 23)
     st = CORE_ERROR(CORE_ERR_ARG, "tempering: replicas [%d, %d) or exchange stream %llu out of range", first_replica,
                     first_replica + n_temps, (unsigned long long)exchange_index);
   CORE_CALL(core_agree(comm, st));

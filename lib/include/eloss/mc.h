@@ -211,6 +211,8 @@ typedef struct {
   volatile sig_atomic_t *stop; /* if not NULL: checked every sweep; once non-zero
                               the search returns CORE_ERR_STOPPED at once
                               (default NULL) */
+  int houdayer;            /* tempering: 0, or 1 for two replicas per temperature
+                              with Houdayer's cluster move between them */
 } mc_search_options;
 
 /* Defaults that find the exact ground state of >= 95% of random 10 x 10
