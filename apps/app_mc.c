@@ -11,7 +11,10 @@
  * replica-averaged series), then ns_per_update=<ns> for the measured sweeps
  * (core time per single-spin update). Ranks own whole replica pairs; rank
  * 0 sums the measurements in replica order, so the printed estimates are
- * the same digits on any number of ranks. */
+ * the same digits on any number of ranks. Every mode agrees on a status
+ * across the ranks before each collective call (fault-injection site
+ * "mc.measure": the measurement buffers), so an error on one rank ends
+ * all of them with exit code 1. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,9 +173,11 @@ static core_status ordered_sums_flush(ordered_sums *o, int64_t done) {
   int rank, size;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &size);
-  CORE_CHECK(MPI_Gatherv(o->local, CHUNK * o->row, MPI_DOUBLE, o->all, o->counts, o->displs, MPI_DOUBLE, 0,
-                         MPI_COMM_WORLD) == MPI_SUCCESS,
-             CORE_ERR_MPI, "gathering the measurements failed");
+  const int err = MPI_Gatherv(o->local, CHUNK * o->row, MPI_DOUBLE, o->all, o->counts, o->displs, MPI_DOUBLE, 0,
+                              MPI_COMM_WORLD);
+  /* Every rank leaves the measurement loop together or not at all. */
+  CORE_CALL(core_agree(MPI_COMM_WORLD,
+                       err == MPI_SUCCESS ? CORE_OK : CORE_ERROR(CORE_ERR_MPI, "gathering the measurements failed")));
   const int64_t T = o->sweeps;
   for (int q = 0; rank == 0 && q < size; ++q) {
     const double *block = o->all + o->displs[q];
