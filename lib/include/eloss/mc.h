@@ -177,7 +177,10 @@ typedef struct mc_split mc_split;
  * the same spin for spin whatever the number of ranks, and samples the
  * same distribution as mc_chain (a different chain: mc_chain's generators
  * are sequential). Every rank needs at least one slab. PETSc must be
- * initialised. Collective. */
+ * initialised. On failure every rank returns the same error with *split =
+ * NULL and nothing left allocated. Collective; this and the collective
+ * calls below agree on a status across the ranks before each collective
+ * step, so a local failure on one rank cannot hang the others. */
 core_status mc_split_create(MPI_Comm comm, const spin_lattice *lat, spin_coupling_law law, uint64_t seed,
                             uint64_t instance, int first_replica, int replicas, mc_algorithm algorithm,
                             mc_split **split);
