@@ -11,7 +11,10 @@
  * replica-averaged series), then ns_per_update=<ns> for the measured sweeps
  * (core time per single-spin update). Ranks own whole replica pairs; rank
  * 0 sums the measurements in replica order, so the printed estimates are
- * the same digits on any number of ranks. */
+ * the same digits on any number of ranks. Every mode agrees on a status
+ * across the ranks before each collective call (fault-injection site
+ * "mc.measure": the measurement buffers), so an error on one rank ends
+ * all of them with exit code 1. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +60,7 @@ typedef struct {
   uint64_t seed, instance;
   mc_algorithm algorithm;
   double beta; /* the measured (tempering: coldest) inverse temperature */
+  double field; /* uniform field */
   int therm, sweeps, blocks;
 } mc_run;
 
@@ -81,8 +85,8 @@ static int run_tempering(const tempering_run *run) {
   if (!st) st = spin_couplings_generate(run->base.lat, run->base.law, run->base.seed, run->base.instance, J);
   st = core_agree(MPI_COMM_WORLD, st);
   if (!st)
-    st = mc_pt_create(MPI_COMM_WORLD, run->base.lat, J, run->temps, run->beta_min, run->base.beta, run->base.algorithm, run->base.seed,
-                      run->base.instance, &pt);
+    st = mc_pt_create(MPI_COMM_WORLD, run->base.lat, J, run->base.field, run->temps, run->beta_min, run->base.beta,
+                      run->base.algorithm, run->base.seed, run->base.instance, &pt);
   core_progress progress;
   core_progress_start(&progress, "eloss mc tempering sweeps", run->base.therm + run->base.sweeps, rank == 0 ? stderr : NULL);
   double measured = 0;
@@ -91,8 +95,8 @@ static int run_tempering(const tempering_run *run) {
     mc_pt_sweep(pt);
     if (t >= run->base.therm) measured += core_time() - t0;
     st = mc_pt_exchange(pt);
-    if (run->adapt > 0 && t < run->base.therm && (t + 1) % run->adapt == 0) mc_pt_adapt(pt);
-    if (run->adapt > 0 && t + 1 == run->base.therm) mc_pt_adapt(pt); /* rates below cover the measurement */
+    if (!st && run->adapt > 0 && t < run->base.therm && (t + 1) % run->adapt == 0) st = mc_pt_adapt(pt);
+    if (!st && run->adapt > 0 && t + 1 == run->base.therm) st = mc_pt_adapt(pt); /* rates below cover the measurement */
     if (t >= run->base.therm)
       series_add(series, run->base.sweeps, t - run->base.therm, mc_pt_energy_at(pt, run->temps - 1) / (double)n,
                  mc_pt_magnetization_at(pt, run->temps - 1));
@@ -140,7 +144,12 @@ static core_status ordered_sums_create(ordered_sums *o, double *series, int64_t 
   o->local = calloc((size_t)CHUNK * (size_t)(o->row > 0 ? o->row : 1), sizeof(double));
   o->mine = malloc(sizeof(int) * (size_t)size);
   o->counts = malloc(sizeof(int) * (size_t)size), o->displs = malloc(sizeof(int) * (size_t)size);
-  if (!o->local || !o->mine || !o->counts || !o->displs) return CORE_ERROR(CORE_ERR_MEM, "cannot allocate the sums");
+  core_status st = CORE_OK;
+  if (!o->local || !o->mine || !o->counts || !o->displs || core_fault("mc.measure"))
+    st = CORE_ERROR(CORE_ERR_MEM, "cannot allocate the sums");
+  /* Agree before the gather: a rank that returned here alone would leave
+   * the others waiting in it. */
+  CORE_CALL(core_agree(MPI_COMM_WORLD, st));
   CORE_CHECK(MPI_Allgather(&mine, 1, MPI_INT, o->mine, 1, MPI_INT, MPI_COMM_WORLD) == MPI_SUCCESS, CORE_ERR_MPI,
              "MPI_Allgather failed");
   int64_t total = 0;
@@ -164,9 +173,11 @@ static core_status ordered_sums_flush(ordered_sums *o, int64_t done) {
   int rank, size;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &size);
-  CORE_CHECK(MPI_Gatherv(o->local, CHUNK * o->row, MPI_DOUBLE, o->all, o->counts, o->displs, MPI_DOUBLE, 0,
-                         MPI_COMM_WORLD) == MPI_SUCCESS,
-             CORE_ERR_MPI, "gathering the measurements failed");
+  const int err = MPI_Gatherv(o->local, CHUNK * o->row, MPI_DOUBLE, o->all, o->counts, o->displs, MPI_DOUBLE, 0,
+                              MPI_COMM_WORLD);
+  /* Every rank leaves the measurement loop together or not at all. */
+  CORE_CALL(core_agree(MPI_COMM_WORLD,
+                       err == MPI_SUCCESS ? CORE_OK : CORE_ERROR(CORE_ERR_MPI, "gathering the measurements failed")));
   const int64_t T = o->sweeps;
   for (int q = 0; rank == 0 && q < size; ++q) {
     const double *block = o->all + o->displs[q];
@@ -325,7 +336,7 @@ int app_mc(int argc, char **argv) {
   st = core_agree(MPI_COMM_WORLD, st);
   if (st) return app_finalize(app_report("mc", st));
   const mc_run setup = {&lat, (spin_coupling_law)law, (uint64_t)seed, (uint64_t)instance,
-                        algorithm ? MC_HEATBATH : MC_METROPOLIS, beta, (int)therm, (int)sweeps, (int)blocks};
+                        algorithm ? MC_HEATBATH : MC_METROPOLIS, beta, field, (int)therm, (int)sweeps, (int)blocks};
   if (split) {
     if (cold || pt_temps > 0 || field != 0.0)
       st = CORE_ERROR(CORE_ERR_ARG, "-split does not combine with -cold, -pt_temperatures or -field");

@@ -10,7 +10,7 @@ eloss=$(realpath "$1")
 mpi=("$2" --allow-run-as-root --oversubscribe)
 py=/usr/bin/python3
 source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
-echo "1..12"
+echo "1..16"
 args=(-L 8 -couplings ferro -beta 0.3 -therm 200 -sweeps 4000 -replicas 6 -seed 5)
 o1=$("${mpi[@]}" -n 1 "$eloss" mc "${args[@]}" 2>/dev/null)
 for name in energy_per_spin abs_m m2 binder abs_q q2 binder_q xi_sg; do echo "$o1" | grep -q "^$name=[-0-9.e]* err=[0-9.e-]*$" || bad=1; done
@@ -84,5 +84,25 @@ ok $? "-split energy agrees with 16 replica chains within 3 sigma ($(echo "$s2" 
 grep -q "does not combine with .*-field" err.txt && [ ! -s out.txt ] &&
   ! "$eloss" mc -split -lattice cubic -L 5 -sweeps 100 2> err.txt > out.txt && grep -q "even L" err.txt && [ ! -s out.txt ] && [ $rc1 != 0 ]
 ok $? "-split refuses -field and an odd periodic L, with one error and no output"
+# A failure injected on rank 1 of a collective path (README.md, fault
+# injection): every rank stops with exit code 1 and one error, no hang.
+fault_case() { # site, then eloss mc arguments
+  local site=$1; shift
+  ELOSS_FAULT=$site:1:1 timeout 60 "${mpi[@]}" -x ELOSS_FAULT -n 2 "$eloss" mc "$@" > out.txt 2> err.txt
+  local rc=$?
+  [ $rc = 1 ] && grep -q "^eloss mc: error: " err.txt
+  ok $? "ELOSS_FAULT=$site:1:1 on 2 ranks: exit $rc (1 wanted), $(grep -m1 '^eloss mc: error' err.txt)"
+}
+fault_case mc.measure -L 8 -therm 10 -sweeps 100 -replicas 4
+fault_case pt.adapt -L 8 -therm 100 -sweeps 100 -pt_temperatures 4 -pt_beta_min 0.2 -pt_adapt 50
+fault_case split.overlap -L 8 -therm 10 -sweeps 100 -split
+# Tempering honours -field (it once ran every replica at field 0).
+f0=$("$eloss" mc -L 8 -therm 100 -sweeps 400 -pt_temperatures 4 -pt_beta_min 0.2 -beta 1 -field 0 2>/dev/null | grep '^abs_m=')
+f2=$("$eloss" mc -L 8 -therm 100 -sweeps 400 -pt_temperatures 4 -pt_beta_min 0.2 -beta 1 -field 2 2>/dev/null | grep '^abs_m=')
+"$py" - "$f2" <<'PY'
+import sys
+sys.exit(not float(sys.argv[1].split("=")[1].split()[0]) > 0.5)
+PY
+ok $? "tempering with -field 2 magnetises the coldest replica, |m| > 0.5 ($f2; at -field 0: $f0)"
 rm -f err.txt out.txt
 tap_exit

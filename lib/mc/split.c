@@ -2,7 +2,13 @@
  * too large for one rank.
  *
  * mc_split_create / mc_split_sweep / mc_split_measure / mc_split_overlap /
- *   mc_split_gather: collective; mc_split_set_beta: local.
+ *   mc_split_gather: collective, and each agrees on a status across the
+ *   ranks (core_agree) before every collective call it makes, so a local
+ *   failure on one rank (fault-injection sites "split.create",
+ *   "split.sweep", "split.measure", "split.overlap", "split.gather") makes
+ *   every rank return the same error instead of hanging; a failed
+ *   mc_split_create leaves *split NULL and frees everything;
+ *   mc_split_set_beta: local.
  *
  * The lattice (square or cubic) is cut into slabs along its last axis (y
  * in 2D, z in 3D), with the slab sizes FFTW's MPI interface chooses, so
@@ -57,14 +63,11 @@ static void ensure_fftw_mpi(void) {
   if (!ready) fftw_mpi_init(), ready = 1;
 }
 
-core_status mc_split_create(MPI_Comm comm, const spin_lattice *lat, spin_coupling_law law, uint64_t seed,
-                            uint64_t instance, int first_replica, int replicas, mc_algorithm algorithm,
-                            mc_split **split) {
-  *split = NULL;
-  CORE_CHECK(lat->bc == SPIN_OPEN || lat->L % 2 == 0, CORE_ERR_UNSUPPORTED,
-             "split lattices: periodic lattices need an even L for the checkerboard, got L = %d", lat->L);
-  CORE_CHECK(replicas >= 1 && first_replica >= 0 && first_replica + replicas < (1 << 20), CORE_ERR_ARG,
-             "split lattices: replicas [%d, %d) out of range", first_replica, first_replica + replicas);
+/* The body of mc_split_create: builds *sp step by step, agreeing on a
+ * status across the ranks before every collective call, so it returns the
+ * same status on every rank; the caller destroys a half-built object. */
+static core_status split_setup(mc_split *sp, const spin_lattice *lat, spin_coupling_law law) {
+  MPI_Comm comm = sp->comm;
   int size, rank;
   MPI_Comm_size(comm, &size);
   MPI_Comm_rank(comm, &rank);
@@ -73,6 +76,7 @@ core_status mc_split_create(MPI_Comm comm, const spin_lattice *lat, spin_couplin
   ptrdiff_t rows, first_row, alloc;
   if (lat->dim == 2) alloc = fftw_mpi_local_size_2d(L, half, comm, &rows, &first_row);
   else alloc = fftw_mpi_local_size_3d(L, L, half, comm, &rows, &first_row);
+  sp->fft_rows = rows, sp->fft_first_row = first_row;
   /* Every rank needs a slab: the DMDA has no empty ranks. */
   int empty = rows == 0, any_empty = 0;
   CORE_CHECK(MPI_Allreduce(&empty, &any_empty, 1, MPI_INT, MPI_LOR, comm) == MPI_SUCCESS, CORE_ERR_MPI,
@@ -81,73 +85,117 @@ core_status mc_split_create(MPI_Comm comm, const spin_lattice *lat, spin_couplin
              "split lattices: L = %d over %d ranks leaves a rank without a slab of the last axis; "
              "use fewer ranks", lat->L, size);
   PetscInt *slabs = malloc(sizeof(PetscInt) * (size_t)size);
-  CORE_CHECK(slabs, CORE_ERR_MEM, "split lattices: cannot allocate");
+  core_status st = slabs && !core_fault("split.create") ? CORE_OK
+                                                        : CORE_ERROR(CORE_ERR_MEM, "split lattices: cannot allocate");
+  st = core_agree(comm, st);
   PetscInt mine = (PetscInt)rows;
-  if (MPI_Allgather(&mine, 1, MPIU_INT, slabs, 1, MPIU_INT, comm) != MPI_SUCCESS) {
+  if (!st && MPI_Allgather(&mine, 1, MPIU_INT, slabs, 1, MPIU_INT, comm) != MPI_SUCCESS)
+    st = CORE_ERROR(CORE_ERR_MPI, "split lattices: MPI_Allgather failed");
+  st = core_agree(comm, st);
+  if (st) {
     free(slabs);
-    return CORE_ERROR(CORE_ERR_MPI, "split lattices: MPI_Allgather failed");
+    return st;
   }
-  mc_split *sp = calloc(1, sizeof *sp);
-  if (!sp) {
-    free(slabs);
-    return CORE_ERROR(CORE_ERR_MEM, "split lattices: cannot allocate");
-  }
-  sp->comm = comm, sp->lat = *lat, sp->seed = seed, sp->instance = instance;
-  sp->first_replica = first_replica, sp->replicas = replicas, sp->degree = 2 * lat->dim;
-  sp->algorithm = algorithm, sp->beta = 1.0;
-  sp->fft_rows = rows, sp->fft_first_row = first_row;
-  *split = sp;
   const DMBoundaryType bt = lat->bc == SPIN_PERIODIC ? DM_BOUNDARY_PERIODIC : DM_BOUNDARY_NONE;
   PetscErrorCode perr;
   if (lat->dim == 2)
-    perr = DMDACreate2d(comm, bt, bt, DMDA_STENCIL_STAR, lat->L, lat->L, 1, size, replicas, 1, NULL, slabs, &sp->da);
+    perr = DMDACreate2d(comm, bt, bt, DMDA_STENCIL_STAR, lat->L, lat->L, 1, size, sp->replicas, 1, NULL, slabs, &sp->da);
   else
-    perr = DMDACreate3d(comm, bt, bt, bt, DMDA_STENCIL_STAR, lat->L, lat->L, lat->L, 1, 1, size, replicas, 1, NULL,
+    perr = DMDACreate3d(comm, bt, bt, bt, DMDA_STENCIL_STAR, lat->L, lat->L, lat->L, 1, 1, size, sp->replicas, 1, NULL,
                         NULL, slabs, &sp->da);
   free(slabs);
-  PETSC_TRY(perr);
-  PETSC_TRY(DMSetUp(sp->da));
-  PETSC_TRY(DMCreateGlobalVector(sp->da, &sp->global));
-  PETSC_TRY(DMCreateLocalVector(sp->da, &sp->local));
+  /* PETSc's creators are collective and fail together; agree anyway, so a
+   * rank-local failure cannot leave the others in the next one. */
+  CORE_CALL(core_agree(comm, perr ? CORE_ERROR(CORE_ERR_MPI, "split lattices: cannot create the DMDA") : CORE_OK));
+  CORE_CALL(core_agree(comm, DMSetUp(sp->da) ? CORE_ERROR(CORE_ERR_MPI, "split lattices: DMSetUp failed") : CORE_OK));
+  perr = DMCreateGlobalVector(sp->da, &sp->global);
+  CORE_CALL(core_agree(comm, perr ? CORE_ERROR(CORE_ERR_MPI, "split lattices: cannot create a vector") : CORE_OK));
+  perr = DMCreateLocalVector(sp->da, &sp->local);
+  CORE_CALL(core_agree(comm, perr ? CORE_ERROR(CORE_ERR_MPI, "split lattices: cannot create a vector") : CORE_OK));
+  /* Local work up to the FFTW plan, which is collective. */
+  st = CORE_OK;
   PetscInt xs, ys, zs, xm, ym, zm, gxs, gys, gzs, gxm, gym, gzm;
-  PETSC_TRY(DMDAGetCorners(sp->da, &xs, &ys, &zs, &xm, &ym, &zm));
-  PETSC_TRY(DMDAGetGhostCorners(sp->da, &gxs, &gys, &gzs, &gxm, &gym, &gzm));
-  const int64_t plane = (int64_t)L * L, last_first = lat->dim == 2 ? ys : zs;
-  sp->owned = (int64_t)xm * ym * zm;
-  sp->first_site = last_first * (lat->dim == 2 ? L : plane);
-  sp->ghost_corner[0] = gxs, sp->ghost_corner[1] = gys, sp->ghost_corner[2] = gzs;
-  sp->stride[0] = 1, sp->stride[1] = gxm, sp->stride[2] = (int64_t)gxm * gym;
-  (void)gzm;
-  CORE_CHECK(xm == L && (lat->dim == 2 || ym == L) && first_row == last_first && rows == (lat->dim == 2 ? ym : zm),
-             CORE_ERR_UNSUPPORTED, "split lattices: the DMDA slabs differ from FFTW's");
-  sp->coupling = malloc(sizeof(double) * (size_t)(sp->owned * sp->degree + 1));
-  sp->field = fftw_alloc_real((size_t)(2 * alloc + 2));
-  sp->modes = fftw_alloc_complex((size_t)(alloc + 1));
-  CORE_CHECK(sp->coupling && sp->field && sp->modes, CORE_ERR_MEM, "split lattices: cannot allocate couplings");
+  if (DMDAGetCorners(sp->da, &xs, &ys, &zs, &xm, &ym, &zm) ||
+      DMDAGetGhostCorners(sp->da, &gxs, &gys, &gzs, &gxm, &gym, &gzm))
+    st = CORE_ERROR(CORE_ERR_MPI, "split lattices: cannot read the DMDA corners");
+  const int64_t plane = (int64_t)L * L;
+  if (!st) {
+    const int64_t last_first = lat->dim == 2 ? ys : zs;
+    sp->owned = (int64_t)xm * ym * zm;
+    sp->first_site = last_first * (lat->dim == 2 ? L : plane);
+    sp->ghost_corner[0] = gxs, sp->ghost_corner[1] = gys, sp->ghost_corner[2] = gzs;
+    sp->stride[0] = 1, sp->stride[1] = gxm, sp->stride[2] = (int64_t)gxm * gym;
+    if (!(xm == L && (lat->dim == 2 || ym == L) && first_row == last_first && rows == (lat->dim == 2 ? ym : zm)))
+      st = CORE_ERROR(CORE_ERR_UNSUPPORTED, "split lattices: the DMDA slabs differ from FFTW's");
+  }
+  if (!st) {
+    sp->coupling = malloc(sizeof(double) * (size_t)(sp->owned * sp->degree + 1));
+    sp->field = fftw_alloc_real((size_t)(2 * alloc + 2));
+    sp->modes = fftw_alloc_complex((size_t)(alloc + 1));
+    if (!sp->coupling || !sp->field || !sp->modes || core_fault("split.create"))
+      st = CORE_ERROR(CORE_ERR_MEM, "split lattices: cannot allocate couplings");
+  }
+  CORE_CALL(core_agree(comm, st));
   if (lat->dim == 2)
     sp->plan = fftw_mpi_plan_dft_r2c_2d(L, L, sp->field, sp->modes, comm, FFTW_ESTIMATE);
   else
     sp->plan = fftw_mpi_plan_dft_r2c_3d(L, L, L, sp->field, sp->modes, comm, FFTW_ESTIMATE);
-  CORE_CHECK(sp->plan, CORE_ERR_MEM, "split lattices: cannot plan the overlap transform");
+  st = sp->plan ? CORE_OK : CORE_ERROR(CORE_ERR_MEM, "split lattices: cannot plan the overlap transform");
+  CORE_CALL(core_agree(comm, st));
+  /* Couplings and initial spins of the slab: local. */
   const int64_t n = lat->n_sites;
+  const int replicas = sp->replicas;
   double *g;
-  PETSC_TRY(VecGetArray(sp->global, &g));
+  if (VecGetArray(sp->global, &g)) return core_agree(comm, CORE_ERROR(CORE_ERR_MPI, "split lattices: cannot write spins"));
   for (int64_t k = 0; k < sp->owned; ++k) {
     const int64_t site = sp->first_site + k;
     double *c = sp->coupling + k * sp->degree;
     for (int dir = 0; dir < lat->dim; ++dir) {
       const int64_t down = spin_neighbor(lat, site, dir, -1);
-      c[2 * dir] = spin_neighbor(lat, site, dir, +1) >= 0 ? spin_coupling_slot(lat, law, seed, instance, dir * n + site) : 0.0;
-      c[2 * dir + 1] = down >= 0 ? spin_coupling_slot(lat, law, seed, instance, dir * n + down) : 0.0;
+      c[2 * dir] = spin_neighbor(lat, site, dir, +1) >= 0 ? spin_coupling_slot(lat, law, sp->seed, sp->instance, dir * n + site) : 0.0;
+      c[2 * dir + 1] = down >= 0 ? spin_coupling_slot(lat, law, sp->seed, sp->instance, dir * n + down) : 0.0;
     }
   }
   for (int r = 0; r < replicas; ++r) {
     core_rng init;
-    core_rng_init(&init, seed, CORE_PURPOSE_INIT | instance << 8, (uint64_t)(first_replica + r));
+    core_rng_init(&init, sp->seed, CORE_PURPOSE_INIT | sp->instance << 8, (uint64_t)(sp->first_replica + r));
     core_rng_seek(&init, (uint64_t)sp->first_site);
     for (int64_t k = 0; k < sp->owned; ++k) g[k * replicas + r] = core_rng_u32(&init) & 1 ? 1.0 : -1.0;
   }
-  PETSC_TRY(VecRestoreArray(sp->global, &g));
+  st = VecRestoreArray(sp->global, &g) ? CORE_ERROR(CORE_ERR_MPI, "split lattices: cannot write spins") : CORE_OK;
+  return core_agree(comm, st);
+}
+
+core_status mc_split_create(MPI_Comm comm, const spin_lattice *lat, spin_coupling_law law, uint64_t seed,
+                            uint64_t instance, int first_replica, int replicas, mc_algorithm algorithm,
+                            mc_split **split) {
+  *split = NULL;
+  core_status st = CORE_OK;
+  if (lat->bc != SPIN_OPEN && lat->L % 2 != 0)
+    st = CORE_ERROR(CORE_ERR_UNSUPPORTED, "split lattices: periodic lattices need an even L for the checkerboard, "
+                                          "got L = %d", lat->L);
+  else if (!(replicas >= 1 && first_replica >= 0 && first_replica + replicas < (1 << 20)))
+    st = CORE_ERROR(CORE_ERR_ARG, "split lattices: replicas [%d, %d) out of range", first_replica,
+                    first_replica + replicas);
+  mc_split *sp = NULL;
+  if (!st) {
+    sp = calloc(1, sizeof *sp);
+    if (!sp || core_fault("split.create")) st = CORE_ERROR(CORE_ERR_MEM, "split lattices: cannot allocate");
+  }
+  st = core_agree(comm, st);
+  if (st) {
+    free(sp);
+    return st;
+  }
+  sp->comm = comm, sp->lat = *lat, sp->seed = seed, sp->instance = instance;
+  sp->first_replica = first_replica, sp->replicas = replicas, sp->degree = 2 * lat->dim;
+  sp->algorithm = algorithm, sp->beta = 1.0;
+  st = split_setup(sp, lat, law);
+  if (st) {
+    mc_split_destroy(&sp);
+    return st;
+  }
+  *split = sp;
   return CORE_OK;
 }
 
@@ -159,48 +207,62 @@ static int64_t ghosted(const mc_split *sp, int64_t x, int64_t y, int64_t z) {
          (z - sp->ghost_corner[2]) * sp->stride[2];
 }
 
-core_status mc_split_sweep(mc_split *sp) {
+/* The local half of a colour's update: every owned site of that colour,
+ * from the ghosted copy. */
+static core_status split_update_colour(mc_split *sp, int colour) {
   const spin_lattice *lat = &sp->lat;
   const int R = sp->replicas, D = sp->degree;
   const int64_t L = lat->L, plane = L * L;
+  const double *l;
+  double *g;
+  CORE_CHECK(!core_fault("split.sweep"), CORE_ERR_MPI, "split lattices: cannot access the spins (injected)");
+  PETSC_TRY(VecGetArrayRead(sp->local, &l));
+  if (VecGetArray(sp->global, &g)) {
+    VecRestoreArrayRead(sp->local, &l);
+    return CORE_ERROR(CORE_ERR_MPI, "split lattices: cannot access the spins");
+  }
+  for (int r = 0; r < R; ++r) {
+    core_rng rng;
+    core_rng_init(&rng, sp->seed, CORE_PURPOSE_MC | sp->instance << 8,
+                  (uint64_t)(sp->first_replica + r) << 40 | (uint64_t)sp->sweeps);
+    for (int64_t k = 0; k < sp->owned; ++k) {
+      const int64_t site = sp->first_site + k;
+      const int64_t x = site % L, y = site / L % L, z = site / plane;
+      if ((x + y + z) % 2 != colour) continue;
+      const int64_t at = ghosted(sp, x, y, z);
+      const double *c = sp->coupling + k * D;
+      /* Fixed order: +x, -x, +y, -y, +z, -z, from the (zero) field. A
+       * zero coupling (a bond leaving an open lattice) is skipped, which
+       * also keeps reads inside the ghosted array. */
+      double h = 0.0;
+      for (int a = 0; a < D; ++a)
+        if (c[a] != 0.0) h += c[a] * l[(at + (a % 2 ? -sp->stride[a / 2] : sp->stride[a / 2])) * R + r];
+      core_rng_seek(&rng, 2 * (uint64_t)site);
+      const double u = core_rng_uniform(&rng);
+      const double s = l[at * R + r];
+      const double delta = 2.0 * s * h;
+      double next = s;
+      if (sp->algorithm == MC_METROPOLIS) {
+        if (delta <= 0 || u < exp(-sp->beta * delta)) next = -s;
+      } else {
+        next = u * (1.0 + exp(-2.0 * sp->beta * h)) < 1.0 ? 1.0 : -1.0;
+      }
+      g[k * R + r] = next;
+    }
+  }
+  PETSC_TRY(VecRestoreArray(sp->global, &g));
+  PETSC_TRY(VecRestoreArrayRead(sp->local, &l));
+  return CORE_OK;
+}
+
+core_status mc_split_sweep(mc_split *sp) {
   for (int colour = 0; colour < 2; ++colour) {
+    /* The ghost update is collective: a rank whose last colour failed
+     * must not leave the others waiting in it, so the status is agreed
+     * after each colour's local work. */
     PETSC_TRY(DMGlobalToLocalBegin(sp->da, sp->global, INSERT_VALUES, sp->local));
     PETSC_TRY(DMGlobalToLocalEnd(sp->da, sp->global, INSERT_VALUES, sp->local));
-    const double *l;
-    double *g;
-    PETSC_TRY(VecGetArrayRead(sp->local, &l));
-    PETSC_TRY(VecGetArray(sp->global, &g));
-    for (int r = 0; r < R; ++r) {
-      core_rng rng;
-      core_rng_init(&rng, sp->seed, CORE_PURPOSE_MC | sp->instance << 8,
-                    (uint64_t)(sp->first_replica + r) << 40 | (uint64_t)sp->sweeps);
-      for (int64_t k = 0; k < sp->owned; ++k) {
-        const int64_t site = sp->first_site + k;
-        const int64_t x = site % L, y = site / L % L, z = site / plane;
-        if ((x + y + z) % 2 != colour) continue;
-        const int64_t at = ghosted(sp, x, y, z);
-        const double *c = sp->coupling + k * D;
-        /* Fixed order: +x, -x, +y, -y, +z, -z, from the (zero) field. A
-         * zero coupling (a bond leaving an open lattice) is skipped, which
-         * also keeps reads inside the ghosted array. */
-        double h = 0.0;
-        for (int a = 0; a < D; ++a)
-          if (c[a] != 0.0) h += c[a] * l[(at + (a % 2 ? -sp->stride[a / 2] : sp->stride[a / 2])) * R + r];
-        core_rng_seek(&rng, 2 * (uint64_t)site);
-        const double u = core_rng_uniform(&rng);
-        const double s = l[at * R + r];
-        const double delta = 2.0 * s * h;
-        double next = s;
-        if (sp->algorithm == MC_METROPOLIS) {
-          if (delta <= 0 || u < exp(-sp->beta * delta)) next = -s;
-        } else {
-          next = u * (1.0 + exp(-2.0 * sp->beta * h)) < 1.0 ? 1.0 : -1.0;
-        }
-        g[k * R + r] = next;
-      }
-    }
-    PETSC_TRY(VecRestoreArray(sp->global, &g));
-    PETSC_TRY(VecRestoreArrayRead(sp->local, &l));
+    CORE_CALL(core_agree(sp->comm, split_update_colour(sp, colour)));
   }
   sp->sweeps++;
   return CORE_OK;
@@ -211,8 +273,14 @@ core_status mc_split_measure(mc_split *sp, double *energy, double *magnetization
   const int R = sp->replicas;
   const int64_t L = lat->L, plane = L * L;
   double *local = calloc((size_t)(2 * R), sizeof(double));
-  CORE_CHECK(local, CORE_ERR_MEM, "split lattices: cannot allocate");
-  core_status st = CORE_OK;
+  core_status st = local && !core_fault("split.measure") ? CORE_OK
+                                                         : CORE_ERROR(CORE_ERR_MEM, "split lattices: cannot allocate");
+  /* Agree before the (collective) ghost update. */
+  st = core_agree(sp->comm, st);
+  if (st) {
+    free(local);
+    return st;
+  }
   const double *l = NULL;
   if (DMGlobalToLocalBegin(sp->da, sp->global, INSERT_VALUES, sp->local) ||
       DMGlobalToLocalEnd(sp->da, sp->global, INSERT_VALUES, sp->local) || VecGetArrayRead(sp->local, &l))
@@ -242,18 +310,24 @@ core_status mc_split_measure(mc_split *sp, double *energy, double *magnetization
 core_status mc_split_overlap(mc_split *sp, int a, int b, double *q, double *chi_kmin) {
   const spin_lattice *lat = &sp->lat;
   const int R = sp->replicas;
-  CORE_CHECK(a >= 0 && a < R && b >= 0 && b < R, CORE_ERR_ARG, "split lattices: no replica pair (%d, %d)", a, b);
   const int64_t L = lat->L, padded = 2 * (L / 2 + 1);
-  const double *g;
-  PETSC_TRY(VecGetArrayRead(sp->global, &g));
-  /* fftw3-mpi's r2c input rows are padded to 2 (L/2 + 1) reals. */
   double sums[4] = {0};
-  for (int64_t k = 0; k < sp->owned; ++k) {
+  core_status st = CORE_OK;
+  const double *g = NULL;
+  if (!(a >= 0 && a < R && b >= 0 && b < R))
+    st = CORE_ERROR(CORE_ERR_ARG, "split lattices: no replica pair (%d, %d)", a, b);
+  else if (VecGetArrayRead(sp->global, &g) || core_fault("split.overlap"))
+    st = CORE_ERROR(CORE_ERR_MPI, "split lattices: cannot read the spins for the overlap");
+  /* fftw3-mpi's r2c input rows are padded to 2 (L/2 + 1) reals. */
+  for (int64_t k = 0; !st && k < sp->owned; ++k) {
     const double v = g[k * R + a] * g[k * R + b];
     sp->field[k / L * padded + k % L] = v;
     sums[0] += v;
   }
-  PETSC_TRY(VecRestoreArrayRead(sp->global, &g));
+  if (g && VecRestoreArrayRead(sp->global, &g) && !st)
+    st = CORE_ERROR(CORE_ERR_MPI, "split lattices: cannot release the spins");
+  /* The transform is collective: agree first. */
+  CORE_CALL(core_agree(sp->comm, st));
   fftw_mpi_execute_dft_r2c(sp->plan, sp->field, sp->modes);
   /* k_min along x: mode (0, .., 0, 1); along y: row 1 of the first plane;
    * along z: plane 1. Each lives on the rank owning that row or plane. */
@@ -284,9 +358,12 @@ core_status mc_split_gather(mc_split *sp, int replica, int8_t *spins) {
   int8_t *values = malloc((size_t)(count > 0 ? count : 1));
   int *counts = malloc(sizeof(int) * (size_t)size), *displs = malloc(sizeof(int) * (size_t)size);
   core_status st = values && counts && displs ? CORE_OK : CORE_ERROR(CORE_ERR_MEM, "split lattices: cannot allocate the gather");
-  st = core_agree(sp->comm, st);
   const double *g = NULL;
-  if (!st && VecGetArrayRead(sp->global, &g)) st = CORE_ERROR(CORE_ERR_MPI, "PETSc: cannot read spins");
+  if (!st && (VecGetArrayRead(sp->global, &g) || core_fault("split.gather")))
+    st = CORE_ERROR(CORE_ERR_MPI, "PETSc: cannot read spins");
+  /* Agree before the gathers. */
+  st = core_agree(sp->comm, st);
+  if (st && g) VecRestoreArrayRead(sp->global, &g);
   if (!st) {
     /* Slabs are contiguous site ranges in rank order. */
     for (int k = 0; k < count; ++k) values[k] = g[(int64_t)k * sp->replicas + replica] > 0 ? 1 : -1;

@@ -122,25 +122,32 @@ void mc_chain_destroy(mc_chain **chain);
 
 typedef struct mc_pt mc_pt;
 
-/* Parallel tempering of one instance: n_temps replicas on a geometric
+/* Parallel tempering of one instance with a uniform field (as
+ * mc_chain_create): n_temps replicas on a geometric
  * ladder between beta_min and beta_max, replicas sharded over the ranks of
  * comm in blocks (replica r uses mc_chain replica r's streams). Exchanges
  * move temperatures, not spins: every rank gathers all replicas' energies
- * and magnetisations, takes the same decisions from the stream (seed,
- * CORE_PURPOSE_EXCHANGE | instance << 8, step), and retunes its own
- * replicas, so results do not depend on the number of ranks. Collective. */
-core_status mc_pt_create(MPI_Comm comm, const spin_lattice *lat, const double *J, int n_temps, double beta_min,
-                         double beta_max, mc_algorithm algorithm, uint64_t seed, uint64_t instance, mc_pt **pt);
+ * (field term included) and magnetisations, takes the same decisions from
+ * the stream (seed, CORE_PURPOSE_EXCHANGE | instance << 8, step), and
+ * retunes its own replicas, so results do not depend on the number of
+ * ranks. Collective. */
+core_status mc_pt_create(MPI_Comm comm, const spin_lattice *lat, const double *J, double field, int n_temps,
+                         double beta_min, double beta_max, mc_algorithm algorithm, uint64_t seed, uint64_t instance,
+                         mc_pt **pt);
 /* One sweep of every local replica. Local. */
 void mc_pt_sweep(mc_pt *pt);
 /* Gather energies and attempt exchanges between neighbouring temperatures
  * (even pairs on even steps, odd pairs on odd steps). Collective. */
 core_status mc_pt_exchange(mc_pt *pt);
-/* Feedback: reshape the ladder so that the exchange acceptance of each
- * neighbour pair moves towards the mean (each gap scaled by its acceptance
- * over the mean, clamped to [1/2, 2], then rescaled to keep beta_min and
- * beta_max), and restart the acceptance counts. Identical on every rank. */
-void mc_pt_adapt(mc_pt *pt);
+/* Feedback towards equal exchange acceptance: from the acceptance A_k of
+ * each neighbour pair since the last adapt, each gap gets a length
+ * erfc^-1(A_k) (additive along beta when energy histograms are Gaussian),
+ * and the inner temperatures move half way to where the cumulative length
+ * is equally spaced (ends kept; see tempering.c); then the acceptance
+ * counts restart. A ladder with an unmeasured pair is only restarted.
+ * The same ladder on every rank; the status is agreed across ranks.
+ * Collective. */
+core_status mc_pt_adapt(mc_pt *pt);
 /* Ladder (n_temps), acceptance of each pair since the last adapt
  * (n_temps - 1), and the energy, magnetisation per spin and global replica
  * index at ladder position k after the last exchange. */
@@ -170,7 +177,10 @@ typedef struct mc_split mc_split;
  * the same spin for spin whatever the number of ranks, and samples the
  * same distribution as mc_chain (a different chain: mc_chain's generators
  * are sequential). Every rank needs at least one slab. PETSc must be
- * initialised. Collective. */
+ * initialised. On failure every rank returns the same error with *split =
+ * NULL and nothing left allocated. Collective; this and the collective
+ * calls below agree on a status across the ranks before each collective
+ * step, so a local failure on one rank cannot hang the others. */
 core_status mc_split_create(MPI_Comm comm, const spin_lattice *lat, spin_coupling_law law, uint64_t seed,
                             uint64_t instance, int first_replica, int replicas, mc_algorithm algorithm,
                             mc_split **split);
@@ -204,32 +214,51 @@ typedef struct {
   volatile sig_atomic_t *stop; /* if not NULL: checked every sweep; once non-zero
                               the search returns CORE_ERR_STOPPED at once
                               (default NULL) */
+  int houdayer;            /* tempering: 1 = two replicas per temperature and
+                              Houdayer cluster moves between them in the
+                              colder half of the ladder (default), 0 = one */
 } mc_search_options;
 
-/* Defaults that find the exact ground state of >= 95% of random 10 x 10
- * open EA instances (tested; 100/100 when chosen): annealing 48 runs of
- * 1500 sweeps, beta 0.5 to 5 geometric (~7 ms per instance); tempering 12
- * temperatures in [0.3, 6] geometric, 3000 sweeps with an exchange attempt
- * between neighbours after each sweep (~7 ms). Chosen by measuring the hit
- * rate of a few settings; hotter starts and fewer, longer runs did worse. */
+/* Defaults. Annealing: 48 runs of 1500 sweeps, beta 0.5 to 5 geometric
+ * (~10 ms per 10 x 10 instance). Tempering: 16 temperatures in [0.3, 6]
+ * geometric, two replicas per temperature (houdayer = 1), 3000 sweeps,
+ * after each sweep a Houdayer cluster move between the two replicas of
+ * each temperature of the colder half and an exchange attempt between
+ * neighbours in each ladder. Measured (bench/mc_search_bench, README.md):
+ * both find the exact ground state of >= 95% of random 10 x 10 open EA
+ * instances (tested against the transfer matrix); on 16 x 16 periodic
+ * instances with uniform couplings, where the earlier default (12
+ * temperatures, 3000 sweeps, no cluster moves) made two independent
+ * searches agree on only ~30%, tempering's streams 0 and 1 agree on
+ * >= 98% and a search 10 times longer never found lower, in about 0.1 s
+ * per search on one core. */
 void mc_search_options_anneal(mc_search_options *opt);
 void mc_search_options_tempering(mc_search_options *opt);
 
 /* Simulated annealing: each run follows beta_k = beta_min (beta_max /
- * beta_min)^(k / (sweeps - 1)) for sweeps k; the lowest-energy state ever
- * visited is returned (canonical sign s_0 = +1) with its energy. Replica r
- * of the runs uses the streams of mc_chain replica r of (seed, instance).
- * Local. */
+ * beta_min)^(k / (sweeps - 1)) for sweeps k; the lowest-energy state
+ * visited in the last third of the sweeps (always including the final
+ * sweep) is returned (canonical sign s_0 = +1) with its energy. Run r of
+ * stream k uses the streams of mc_chain replica k * replicas + r of (seed,
+ * instance); search replicas stay below 2^19, which the dataset generator
+ * keeps for its samples (a larger stream is refused). Returns
+ * CORE_ERR_STOPPED when opt->stop is set before a sweep. Local. */
 core_status mc_anneal(const spin_lattice *lat, const double *J, const mc_search_options *opt, uint64_t seed,
                       uint64_t instance, int8_t *best, double *best_energy);
 
-/* Parallel tempering: `replicas` temperatures on a geometric ladder; after
- * every sweep, neighbouring temperatures (alternately even and odd pairs)
- * try to exchange configurations with probability
- * min(1, exp((beta_i - beta_j)(E_i - E_j))), drawn from the stream (seed,
- * CORE_PURPOSE_EXCHANGE | instance << 8, sweep). Returns the lowest-energy
- * state visited (canonical sign) and, if swap_rates is not NULL, the
- * accepted fraction of each neighbour pair (replicas - 1). Local. */
+/* Parallel tempering: `replicas` temperatures on a geometric ladder (one
+ * ladder, or two with houdayer); after every sweep, neighbouring
+ * temperatures (alternately even and odd pairs) try to exchange
+ * configurations with probability min(1, exp((beta_i - beta_j)(E_i -
+ * E_j))), drawn from the stream (seed, CORE_PURPOSE_EXCHANGE | instance <<
+ * 8, index << 40 | sweep). Ladder c of stream k is mc_chain replicas
+ * (copies k + c) replicas + r and exchange index copies k + c, copies = 1
+ * or 2 (houdayer); cluster moves draw from the same purpose with index
+ * 2^63 | k << 40 | sweep. So stream 0 without houdayer is the search of
+ * earlier versions, bit for bit. Returns the lowest-energy state visited
+ * (canonical sign) and, if swap_rates is not NULL, the accepted fraction
+ * of each neighbour pair of the first ladder (replicas - 1). Returns
+ * CORE_ERR_STOPPED when opt->stop is set before a sweep. Local. */
 core_status mc_tempering(const spin_lattice *lat, const double *J, const mc_search_options *opt, uint64_t seed,
                          uint64_t instance, int8_t *best, double *best_energy, double *swap_rates);
 
