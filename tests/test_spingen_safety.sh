@@ -18,7 +18,8 @@
 #   and no file left; in the middle of a run, the run ends with that message,
 #   its last checkpoint intact, and the files moved elsewhere resume to the
 #   bytes of an uninterrupted run;
-# - SIGINT to mpirun (Ctrl-C) ends in a checkpoint that resumes.
+# - SIGTERM to mpirun stops a 1000 x 1000 search within seconds, with a
+#   checkpoint; SIGINT to mpirun (Ctrl-C) ends in a checkpoint that resumes.
 #   test_spingen_safety.sh <eloss> <mpiexec>
 set -uo pipefail
 eloss=$(realpath "$1")
@@ -26,7 +27,7 @@ mpi=("$2" --allow-run-as-root --oversubscribe)
 py=/usr/bin/python3
 source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 tap_workdir
-echo "1..27"
+echo "1..28"
 
 # same <a.h5> <b.h5>: exit 0 iff both files hold the same datasets, equal.
 same() {
@@ -230,6 +231,20 @@ else
   ok 0 "# SKIP cannot mount a tmpfs here (not root?)"
   ok 0 "# SKIP cannot mount a tmpfs here (not root?)"
 fi
+
+# A stop must not wait for a large instance: 1000 x 1000, tempering.
+"${mpi[@]}" -n 2 "$eloss" spingen -bc periodic -L 1000 -instances 2 -out big.h5 > /dev/null 2> err.txt &
+pid=$!
+for _ in $(seq 100); do grep -q "writing big.h5.partial" err.txt && break; sleep 0.1; done
+sleep 2
+start=$(date +%s%N)
+kill -TERM $pid
+timeout 20 tail --pid=$pid -f /dev/null
+wait $pid
+rc=$?
+ms=$((($(date +%s%N) - start) / 1000000))
+[ $rc != 0 ] && [ $ms -lt 10000 ] && [ -e big.h5.ckpt ] && grep -q "stopped after 0 of 2" err.txt
+ok $? "SIGTERM to mpirun during a 1000 x 1000 ground-state search: checkpoint and exit $rc in $ms ms"
 
 # Ctrl-C: SIGINT to mpirun.
 ctrl=(-L 16 -instances 24 -seed 1 -samples 10 -sample_sweeps 2000 -batch 4)
