@@ -107,7 +107,7 @@ int app_spingen(int argc, char **argv) {
   if (lattice == SPIN_CUBIC && bc == SPIN_OPEN)
     app_option_error("-bc", "cubic lattices are periodic only; give -bc periodic or leave -bc out");
   if (method == GS_EXACT && !auto_method && (lattice != SPIN_SQUARE || bc != SPIN_OPEN))
-    app_option_error("-gs", "exact ground states need -lattice square -bc open; use -gs pt or -gs sa");
+    app_option_error("-gs", "needs -lattice square -bc open; use -gs pt or -gs sa");
   else if (method == GS_EXACT && !auto_method && L > MC_EXACT_MAX_L)
     app_option_error("-L", "exact ground states are limited to 2 <= L <= %d (memory and time grow as 2^L); use -gs pt "
                      "or -gs sa", (int)MC_EXACT_MAX_L);
