@@ -17,7 +17,16 @@ PetscErrorCode app_initialize(int *argc, char ***argv, const char *help) {
       for (int j = i; j + 1 < *argc; ++j) (*argv)[j] = (*argv)[j + 1];
       --*argc, --i;
     }
-  PetscCall(PetscInitialize(argc, argv, NULL, NULL));
+  /* A stray word or an unreadable deck would make PETSc drop the word
+   * silently or stop with a traceback: refuse them here, start PETSc on the
+   * program name alone, and let app_options_check report the one error. */
+  if (app_argv_check(*argc, *argv)) {
+    int just_name = 1;
+    asked = 0;
+    PetscCall(PetscInitialize(&just_name, argv, NULL, NULL));
+  } else {
+    PetscCall(PetscInitialize(argc, argv, NULL, NULL));
+  }
   /* Tests inject failures on one rank through the environment (core.h). */
   if (core_fault_configure(getenv("ELOSS_FAULT")) != CORE_OK)
     fprintf(stderr, "eloss: warning: %s; no fault injected\n", core_error_message());
@@ -25,36 +34,6 @@ PetscErrorCode app_initialize(int *argc, char ***argv, const char *help) {
     PetscCall(PetscOptionsSetValue(NULL, "-help", NULL));
     PetscCall(PetscPrintf(PETSC_COMM_WORLD, "%s", help));
   }
-  return 0;
-}
-
-PetscErrorCode app_options_check(const char *command, PetscBool *stop, int *exit_code) {
-  PetscBool help = PETSC_FALSE;
-  PetscCall(PetscOptionsHasHelp(NULL, &help));
-  *stop = PETSC_FALSE;
-  *exit_code = 0;
-  if (help) {
-    *stop = PETSC_TRUE;
-    return 0;
-  }
-  PetscInt n_left = 0;
-  char **names = NULL, **values = NULL;
-  PetscCall(PetscOptionsLeftGet(NULL, &n_left, &names, &values));
-  if (n_left > 0) {
-    char list[1024] = "";
-    for (PetscInt i = 0; i < n_left; ++i) {
-      size_t used = strlen(list);
-      snprintf(list + used, sizeof list - used, "%s-%s", i ? ", " : "", names[i]);
-    }
-    int rank = 0;
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    if (rank == 0)
-      fprintf(stderr, "eloss %s: error: unknown or unused option%s %s (run 'eloss %s -help' for the list)\n",
-              command, n_left > 1 ? "s" : "", list, command);
-    *stop = PETSC_TRUE;
-    *exit_code = 2;
-  }
-  PetscCall(PetscOptionsLeftRestore(NULL, &n_left, &names, &values));
   return 0;
 }
 

@@ -12,10 +12,56 @@
 /* Initialise MPI and PETSc with the subcommand's help text. */
 PetscErrorCode app_initialize(int *argc, char ***argv, const char *help);
 
-/* Call after the PetscOptionsBegin/End block. Sets *stop when the run must
- * end before doing work: -help was given (*exit_code = 0) or an option was
- * set but never read (*exit_code = 2, one error line naming the options). */
+/* Reading option values (apps/app_options.c). Call between
+ * PetscOptionsBegin and PetscOptionsEnd with po = PetscOptionsObject. Each
+ * lists the option in -help with its default and what it allows, parses
+ * the whole value strictly and, on a bad one, keeps *value, sets *set and
+ * records "-name value: expected <what is allowed>" (the first error wins)
+ * for app_options_check. Reals are finite, >= lo (> lo if lo_open) and
+ * <= hi (pass -INFINITY / INFINITY for no bound). Lists: *count holds the
+ * number of defaults in values on entry and of values given on return. */
+PetscErrorCode app_opt_int(PetscOptionItems *po, const char *name, const char *help, PetscInt lo, PetscInt hi,
+                           PetscInt *value, PetscBool *set);
+PetscErrorCode app_opt_real(PetscOptionItems *po, const char *name, const char *help, double lo, double hi,
+                            int lo_open, PetscReal *value, PetscBool *set);
+PetscErrorCode app_opt_real_list(PetscOptionItems *po, const char *name, const char *help, double lo, double hi,
+                                 int lo_open, PetscInt capacity, PetscReal *values, PetscInt *count, PetscBool *set);
+PetscErrorCode app_opt_int_list(PetscOptionItems *po, const char *name, const char *help, PetscInt lo, PetscInt hi,
+                                PetscInt capacity, PetscInt *values, PetscInt *count, PetscBool *set);
+/* One of names[0 .. count - 1] (a library name table); *value is the index. */
+PetscErrorCode app_opt_enum(PetscOptionItems *po, const char *name, const char *help, const char *const *names,
+                            int count, PetscInt *value, PetscBool *set);
+/* A non-empty string shorter than len; `what` says what it is ("a file name"). */
+PetscErrorCode app_opt_string(PetscOptionItems *po, const char *name, const char *help, const char *what,
+                              char *value, size_t len, PetscBool *set);
+/* A bare flag, or true / false (also 1 / 0, yes / no, on / off). */
+PetscErrorCode app_opt_bool(PetscOptionItems *po, const char *name, const char *help, PetscBool *value,
+                            PetscBool *set);
+
+/* Record an error about option `name` that checks across options find:
+ * "-name <its value>: <why>". app_option_inapplicable does so when the
+ * option was given (set) but means nothing in the chosen mode. */
+void app_option_error(const char *name, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void app_option_inapplicable(const char *name, PetscBool set, const char *why);
+/* Nonzero once a value was refused in this process. */
+int app_options_failed(void);
+
+/* Refuse a stray word (one not an option's value) and an unreadable
+ * -options_file in argv; records the error and returns nonzero. Called by
+ * app_initialize before PetscInitialize. */
+int app_argv_check(int argc, char **argv);
+
+/* Call after the options block and the checks across options. Sets *stop
+ * when the run must end before doing work: -help (*exit_code = 0, values
+ * not judged), a refused value (*exit_code = 2, one error line on rank 0),
+ * or an option set
+ * but never read (*exit_code = 2, one line naming them). Collective on
+ * MPI_COMM_WORLD. */
 PetscErrorCode app_options_check(const char *command, PetscBool *stop, int *exit_code);
+
+/* Largest inverse temperature any subcommand accepts (T >= 0.001 in units
+ * of J): colder chains only freeze, and ground states have -gs. */
+#define APP_BETA_MAX 1000.0
 
 /* Report a library failure once (rank 0), naming the subcommand; returns the
  * exit code to use (1). `st` must already be agreed by every rank. */

@@ -20,7 +20,8 @@ static const char help[] =
     "(16 x 16: ~15 ms, 20 x 20: ~0.7 s), memory 8 * 2^L + L^2 2^L / 8 bytes (20 x 20: ~60 MB).\n"
     "The spins are stored in canonical sign: S[0, 0] = +1.\n";
 
-/* Read a float coupling array of the given shape. */
+/* Read a float coupling array: -jh of shape (L, L-1) for any L >= 2
+ * (rows < 0), or -jv of the shape (rows, cols) -jh fixed. */
 static core_status couplings_read(const char *path, const char *option, int64_t rows, int64_t cols,
                                   io_array *a) {
   CORE_CHECK(path[0], CORE_ERR_ARG, "%s is required", option);
@@ -29,11 +30,15 @@ static core_status couplings_read(const char *path, const char *option, int64_t 
   if (a->dtype != IO_F32 && a->dtype != IO_F64)
     st = CORE_ERROR(CORE_ERR_FORMAT, "%s: expected float32 or float64 couplings, found %s", path,
                     io_dtype_name(a->dtype));
-  else if (rows > 0 && (a->ndim != 2 || a->shape[0] != rows || a->shape[1] != cols))
+  else if (rows >= 0 && (a->ndim != 2 || a->shape[0] != rows || a->shape[1] != cols))
     st = CORE_ERROR(CORE_ERR_FORMAT, "%s: expected shape (%lld, %lld) for %s", path, (long long)rows,
                     (long long)cols, option);
-  else if (rows == 0 && (a->ndim != 2 || a->shape[1] + 1 != a->shape[0]))
+  else if (rows < 0 && (a->ndim != 2 || a->shape[1] + 1 != a->shape[0]))
     st = CORE_ERROR(CORE_ERR_FORMAT, "%s: expected shape (L, L-1) for %s", path, option);
+  else if (rows < 0 && a->shape[0] < 2)
+    st = CORE_ERROR(CORE_ERR_FORMAT, "%s: shape (%lld, %lld) for %s is a lattice of L = %lld; expected (L, L-1) "
+                    "with L >= 2", path, (long long)a->shape[0], (long long)a->shape[1], option,
+                    (long long)a->shape[0]);
   if (!st) st = io_array_convert(a, IO_F64);
   for (int64_t k = 0; !st && k < a->count; ++k)
     if (!isfinite(((double *)a->data)[k]))
@@ -47,10 +52,12 @@ int app_gs(int argc, char **argv) {
   char jh[PETSC_MAX_PATH_LEN] = "", jv[PETSC_MAX_PATH_LEN] = "", out[PETSC_MAX_PATH_LEN] = "";
   PetscBool set;
   PetscOptionsBegin(PETSC_COMM_WORLD, NULL, "eloss gs options", NULL);
-  PetscCall(PetscOptionsString("-jh", "horizontal couplings (L, L-1) .npy", NULL, jh, jh, sizeof jh, &set));
-  PetscCall(PetscOptionsString("-jv", "vertical couplings (L-1, L) .npy", NULL, jv, jv, sizeof jv, &set));
-  PetscCall(PetscOptionsString("-out", "write the ground-state spins (L, L) int8 .npy here", NULL, out, out,
-                               sizeof out, &set));
+  PetscCall(app_opt_string(PetscOptionsObject, "-jh", "horizontal couplings (L, L-1) .npy", "a file name", jh,
+                           sizeof jh, &set));
+  PetscCall(app_opt_string(PetscOptionsObject, "-jv", "vertical couplings (L-1, L) .npy", "a file name", jv,
+                           sizeof jv, &set));
+  PetscCall(app_opt_string(PetscOptionsObject, "-out", "write the ground-state spins (L, L) int8 .npy here",
+                           "a file name", out, sizeof out, &set));
   PetscOptionsEnd();
   PetscBool stop;
   int code;
@@ -66,7 +73,7 @@ int app_gs(int argc, char **argv) {
   double *J = NULL, energy = 0;
   int8_t *spins = NULL;
   spin_lattice lat;
-  core_status st = couplings_read(jh, "-jh", 0, 0, &H);
+  core_status st = couplings_read(jh, "-jh", -1, 0, &H);
   int64_t L = st ? 0 : H.shape[0];
   if (!st) st = couplings_read(jv, "-jv", L - 1, L, &V);
   if (!st && L > MC_EXACT_MAX_L)

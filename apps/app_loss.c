@@ -122,45 +122,69 @@ int app_loss(int argc, char **argv) {
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &size);
 
-  const char *const *losses = atoms_loss_names, *const *coeffs = atoms_coeff_names;
   static const char *const precisions[] = {"double", "single"};
   char pred_path[PETSC_MAX_PATH_LEN] = "", ref_path[PETSC_MAX_PATH_LEN] = "";
   char grad_path[PETSC_MAX_PATH_LEN] = "", natoms_path[PETSC_MAX_PATH_LEN] = "";
   char edges[PETSC_MAX_PATH_LEN] = "complete";
-  PetscInt loss = 0, coeff = 0, precision = 0, degree = 0, pool = 100, seed = 0, repeat = 0;
+  PetscInt loss = ATOMS_LOSS_ENERGY, coeff = ATOMS_COEFF_CONSTANT, precision = 0, degree = 0, pool = 100, seed = 0,
+           repeat = 0;
   PetscReal k0 = 1.0, dmin = 1e-6, bond_tolerance = 0.45;
-  PetscBool per_atom = PETSC_FALSE, set;
+  PetscBool per_atom = PETSC_FALSE, set, pred_set, ref_set;
+  PetscBool coeff_set, k0_set, per_atom_set, dmin_set, edges_set, degree_set, pool_set, seed_set, tol_set;
 
   PetscOptionsBegin(PETSC_COMM_WORLD, NULL, "eloss loss options", NULL);
-  PetscCall(PetscOptionsString("-pred", "prediction: (B,N,d) .npy (float32/64, d = 2 or 3) or .xyz",
-                               NULL, pred_path, pred_path, sizeof pred_path, &set));
-  PetscCall(PetscOptionsString("-ref", "reference, same shape as -pred", NULL, ref_path, ref_path,
-                               sizeof ref_path, &set));
-  PetscCall(PetscOptionsEList("-loss", "loss function", NULL, losses, 4, losses[loss], &loss, &set));
-  PetscCall(PetscOptionsEList("-coeff", "Eq. 7 coefficient law k(d) of the energy loss", NULL,
-                              coeffs, 5, coeffs[coeff], &coeff, &set));
-  PetscCall(PetscOptionsReal("-k0", "global scale of every coefficient", NULL, k0, &k0, &set));
-  PetscCall(PetscOptionsBool("-per_atom", "divide each structure's energy by its atom count", NULL,
-                             per_atom, &per_atom, &set));
-  PetscCall(PetscOptionsReal("-coeff_dmin", "reference distances below this count as this in k(d)",
-                             NULL, dmin, &dmin, &set));
-  PetscCall(PetscOptionsString("-edges", "edge set: complete | regular | bonds | <file.npy> (E,2) int pairs",
-                               NULL, edges, edges, sizeof edges, &set));
-  PetscCall(PetscOptionsInt("-degree", "regular edges: degree k (0 means 2 d)", NULL, degree, &degree, &set));
-  PetscCall(PetscOptionsInt("-pool", "regular edges: graphs pre-generated per atom count", NULL, pool,
-                            &pool, &set));
-  PetscCall(PetscOptionsInt("-seed", "regular edges: random seed", NULL, seed, &seed, &set));
-  PetscCall(PetscOptionsReal("-bond_tolerance", "bonds edges: Angstrom added to the covalent radii sum",
-                             NULL, bond_tolerance, &bond_tolerance, &set));
-  PetscCall(PetscOptionsString("-natoms", "optional (B,) int .npy of atom counts for padded batches",
-                               NULL, natoms_path, natoms_path, sizeof natoms_path, &set));
-  PetscCall(PetscOptionsEList("-precision", "arithmetic of the prediction and gradient", NULL,
-                              precisions, 2, precisions[precision], &precision, &set));
-  PetscCall(PetscOptionsString("-grad_out", "write the gradient (B,N,d) .npy here", NULL, grad_path,
-                               grad_path, sizeof grad_path, &set));
-  PetscCall(PetscOptionsInt("-repeat", "time this many evaluations after one warm-up", NULL, repeat,
-                            &repeat, &set));
+  PetscOptionItems *po = PetscOptionsObject;
+  PetscCall(app_opt_string(po, "-pred", "prediction: (B,N,d) .npy (float32/64, d = 2 or 3) or .xyz, required",
+                           "a file name", pred_path, sizeof pred_path, &pred_set));
+  PetscCall(app_opt_string(po, "-ref", "reference, same shape as -pred, required", "a file name", ref_path,
+                           sizeof ref_path, &ref_set));
+  PetscCall(app_opt_enum(po, "-loss", "loss function", atoms_loss_names, ATOMS_LOSS_COUNT, &loss, &set));
+  PetscCall(app_opt_enum(po, "-coeff", "energy loss: Eq. 7 coefficient law k(d)", atoms_coeff_names,
+                         ATOMS_COEFF_COUNT, &coeff, &coeff_set));
+  PetscCall(app_opt_real(po, "-k0", "energy loss: global scale of every coefficient", 0, INFINITY, 1, &k0, &k0_set));
+  PetscCall(app_opt_bool(po, "-per_atom", "energy loss: divide each structure's energy by its atom count",
+                         &per_atom, &per_atom_set));
+  PetscCall(app_opt_real(po, "-coeff_dmin", "energy loss: reference distances below this count as this in k(d)", 0,
+                         INFINITY, 1, &dmin, &dmin_set));
+  PetscCall(app_opt_string(po, "-edges", "energy loss: edge set", "complete, regular, bonds or an (E,2) int .npy file",
+                           edges, sizeof edges, &edges_set));
+  PetscCall(app_opt_int(po, "-degree", "-edges regular: degree k (0: 2 d, the paper's choice)", 0, PETSC_MAX_INT,
+                        &degree, &degree_set));
+  PetscCall(app_opt_int(po, "-pool", "-edges regular: graphs pre-generated per atom count", 1, PETSC_MAX_INT, &pool,
+                        &pool_set));
+  PetscCall(app_opt_int(po, "-seed", "-edges regular: random seed", 0, PETSC_MAX_INT, &seed, &seed_set));
+  PetscCall(app_opt_real(po, "-bond_tolerance", "-edges bonds: Angstrom added to the covalent radii sum", -INFINITY,
+                         INFINITY, 0, &bond_tolerance, &tol_set));
+  PetscCall(app_opt_string(po, "-natoms", "optional (B,) int .npy of atom counts for padded batches", "a file name",
+                           natoms_path, sizeof natoms_path, &set));
+  PetscCall(app_opt_enum(po, "-precision", "arithmetic of the prediction and gradient", precisions, 2, &precision,
+                         &set));
+  PetscCall(app_opt_string(po, "-grad_out", "write the gradient (B,N,d) .npy here", "a file name", grad_path,
+                           sizeof grad_path, &set));
+  PetscCall(app_opt_int(po, "-repeat", "time this many evaluations after one warm-up (0: none)", 0, PETSC_MAX_INT,
+                        &repeat, &set));
   PetscOptionsEnd();
+
+  /* Which options apply: -coeff .. -edges to the energy loss only, and
+   * each edge set's parameters to that edge set only. */
+  const int is_regular = !strcmp(edges, "regular"), is_bonds = !strcmp(edges, "bonds");
+  if (!app_options_failed() && strcmp(edges, "complete") && !is_regular && !is_bonds && !ends_with(edges, ".npy"))
+    app_option_error("-edges", "expected complete, regular, bonds or an (E,2) int .npy file");
+  if (loss != ATOMS_LOSS_ENERGY) {
+    char why[128];
+    snprintf(why, sizeof why, "applies only to -loss energy (this run: -loss %s)", atoms_loss_names[loss]);
+    const char *energy_only[] = {"-coeff", "-k0", "-per_atom", "-coeff_dmin", "-edges", "-degree", "-pool", "-seed",
+                                 "-bond_tolerance"};
+    const PetscBool given[] = {coeff_set, k0_set, per_atom_set, dmin_set, edges_set, degree_set, pool_set, seed_set,
+                               tol_set};
+    for (size_t k = 0; k < sizeof given / sizeof given[0]; ++k) app_option_inapplicable(energy_only[k], given[k], why);
+  }
+  const char *regular_why = "applies only to -edges regular";
+  app_option_inapplicable("-degree", degree_set && !is_regular, regular_why);
+  app_option_inapplicable("-pool", pool_set && !is_regular, regular_why);
+  app_option_inapplicable("-seed", seed_set && !is_regular, regular_why);
+  app_option_inapplicable("-bond_tolerance", tol_set && !is_bonds, "applies only to -edges bonds");
+  if (!pred_set || !ref_set) app_option_error(pred_set ? "-ref" : "-pred", "required (both -pred and -ref are)");
 
   PetscBool stop;
   int code;
@@ -168,13 +192,6 @@ int app_loss(int argc, char **argv) {
   if (stop) return app_finalize(code);
 
   core_status st = CORE_OK;
-  if (!pred_path[0] || !ref_path[0])
-    st = CORE_ERROR(CORE_ERR_ARG, "both -pred and -ref are required");
-  else if (repeat < 0)
-    st = CORE_ERROR(CORE_ERR_ARG, "-repeat must be >= 0, got %d", (int)repeat);
-  st = core_agree(MPI_COMM_WORLD, st);
-  if (st) return app_finalize(app_report("loss", st));
-
   structures pred, ref;
   memset(&pred, 0, sizeof pred);
   memset(&ref, 0, sizeof ref);
@@ -206,21 +223,19 @@ int app_loss(int argc, char **argv) {
   opt.bond_tolerance = bond_tolerance;
   if (!strcmp(edges, "complete")) {
     opt.edges = ATOMS_EDGES_COMPLETE;
-  } else if (!strcmp(edges, "regular")) {
+  } else if (is_regular) {
     opt.edges = ATOMS_EDGES_REGULAR;
-  } else if (!strcmp(edges, "bonds")) {
+  } else if (is_bonds) {
     opt.edges = ATOMS_EDGES_BONDS;
     opt.element = ref.element;
     if (!st && !ref.element)
       st = CORE_ERROR(CORE_ERR_ARG, "-edges bonds needs the elements: give -ref as an .xyz file");
-  } else if (ends_with(edges, ".npy")) {
+  } else { /* an .npy file, checked with the options */
     opt.edges = ATOMS_EDGES_EXPLICIT;
     int64_t n_vertices;
     if (!st) st = io_edges_read(edges, ref.n_max, &edge_list, &n_edges, &n_vertices);
     opt.edge_list = edge_list;
     opt.n_edges = n_edges;
-  } else if (!st) {
-    st = CORE_ERROR(CORE_ERR_ARG, "-edges must be complete, regular, bonds or an .npy file, got '%s'", edges);
   }
   st = core_agree(MPI_COMM_WORLD, st);
 

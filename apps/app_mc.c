@@ -283,54 +283,73 @@ int app_mc(int argc, char **argv) {
   int rank, size;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &size);
-  static const char *const lattices[] = {"square", "cubic"}, *const bcs[] = {"open", "periodic"};
-  const char *const *laws = spin_coupling_names;
-  static const char *const algorithms[] = {"metropolis", "heatbath"};
-  PetscInt lattice = 0, bc = 1, law = 0, algorithm = 0, L = 16, therm = 1000, sweeps = 10000, replicas = 16;
-  PetscInt seed = 0, instance = 0, blocks = 20;
+  const char *const *lattices = spin_lattice_kind_names, *const *bcs = spin_boundary_names;
+  const char *const *laws = spin_coupling_names, *const *algorithms = mc_algorithm_names;
+  PetscInt lattice = SPIN_SQUARE, bc = SPIN_PERIODIC, law = SPIN_COUPLING_UNIFORM, algorithm = MC_METROPOLIS;
+  PetscInt L = 16, therm = 1000, sweeps = 10000, replicas = 16, seed = 0, instance = 0, blocks = 20;
   PetscReal beta = 0.4406868, field = 0.0;
   PetscBool cold = PETSC_FALSE, replicas_set = PETSC_FALSE, split = PETSC_FALSE, set;
+  PetscBool bc_set, field_set, cold_set, split_set, sweeps_set, pt_set, pt_beta_set, pt_adapt_set;
   PetscInt pt_temps = 0, pt_adapt = 0;
   PetscReal pt_beta_min = 0.1;
   PetscOptionsBegin(PETSC_COMM_WORLD, NULL, "eloss mc options", NULL);
-  PetscCall(PetscOptionsEList("-lattice", "lattice", NULL, lattices, 2, lattices[lattice], &lattice, &set));
-  PetscCall(PetscOptionsInt("-L", "linear size", NULL, L, &L, &set));
-  PetscCall(PetscOptionsEList("-bc", "boundary condition (cubic: periodic only)", NULL, bcs, 2, bcs[bc], &bc, &set));
-  PetscCall(PetscOptionsEList("-couplings", "coupling law of J_ij", NULL, laws, 4, laws[law], &law, &set));
-  PetscCall(PetscOptionsInt("-instance", "instance number: couplings are a function of (seed, instance)", NULL,
-                            instance, &instance, &set));
-  PetscCall(PetscOptionsReal("-beta", "inverse temperature", NULL, beta, &beta, &set));
-  PetscCall(PetscOptionsReal("-field", "uniform field", NULL, field, &field, &set));
-  PetscCall(PetscOptionsEList("-algorithm", "single-spin update", NULL, algorithms, 2, algorithms[algorithm],
-                              &algorithm, &set));
-  PetscCall(PetscOptionsInt("-therm", "sweeps discarded before measuring", NULL, therm, &therm, &set));
-  PetscCall(PetscOptionsInt("-sweeps", "measured sweeps", NULL, sweeps, &sweeps, &set));
-  PetscCall(PetscOptionsInt("-replicas", "independent replicas (sharded over ranks; 16 per rank fill the SIMD lanes)", NULL, replicas, &replicas,
-                            &replicas_set));
-  PetscCall(PetscOptionsInt("-seed", "random seed", NULL, seed, &seed, &set));
-  PetscCall(PetscOptionsInt("-blocks", "jackknife blocks of the measured series", NULL, blocks, &blocks, &set));
-  PetscCall(PetscOptionsBool("-cold", "start every replica from all spins up", NULL, cold, &cold, &set));
-  PetscCall(PetscOptionsBool("-split", "every replica's lattice split across the ranks in slabs (PETSc DMDA, "
-                             "fftw3-mpi overlaps); -replicas defaults to 2 here; the same run on any number of ranks", NULL, split, &split, &set));
-  PetscCall(PetscOptionsInt("-pt_temperatures", "parallel tempering: temperatures over the ranks (0: off); "
-                            "observables are measured at the coldest, -beta", NULL, pt_temps, &pt_temps, &set));
-  PetscCall(PetscOptionsReal("-pt_beta_min", "parallel tempering: hottest inverse temperature", NULL, pt_beta_min,
-                             &pt_beta_min, &set));
-  PetscCall(PetscOptionsInt("-pt_adapt", "parallel tempering: retune the ladder every this many thermalisation "
-                            "sweeps (0: fixed geometric ladder)", NULL, pt_adapt, &pt_adapt, &set));
+  PetscOptionItems *po = PetscOptionsObject;
+  PetscCall(app_opt_enum(po, "-lattice", "lattice", lattices, SPIN_LATTICE_KIND_COUNT, &lattice, &set));
+  PetscCall(app_opt_int(po, "-L", "linear size", 2, PETSC_MAX_INT, &L, &set));
+  PetscCall(app_opt_enum(po, "-bc", "boundary condition (cubic: periodic only)", bcs, SPIN_BOUNDARY_COUNT, &bc, &bc_set));
+  PetscCall(app_opt_enum(po, "-couplings", "coupling law of J_ij", laws, SPIN_COUPLING_COUNT, &law, &set));
+  PetscCall(app_opt_int(po, "-instance", "instance number: couplings are a function of (seed, instance)", 0,
+                        PETSC_MAX_INT, &instance, &set));
+  PetscCall(app_opt_real(po, "-beta", "inverse temperature (tempering: the coldest)", 0, APP_BETA_MAX, 0, &beta, &set));
+  PetscCall(app_opt_real(po, "-field", "uniform field", -INFINITY, INFINITY, 0, &field, &field_set));
+  PetscCall(app_opt_enum(po, "-algorithm", "single-spin update", algorithms, MC_ALGORITHM_COUNT, &algorithm, &set));
+  PetscCall(app_opt_int(po, "-therm", "sweeps discarded before measuring", 0, PETSC_MAX_INT, &therm, &set));
+  PetscCall(app_opt_int(po, "-sweeps", "measured sweeps (at least -blocks)", 1, PETSC_MAX_INT, &sweeps, &sweeps_set));
+  PetscCall(app_opt_int(po, "-replicas", "independent replicas (sharded over ranks; 16 per rank fill the SIMD lanes; "
+                        "-split: default 2)", 1, PETSC_MAX_INT, &replicas, &replicas_set));
+  PetscCall(app_opt_int(po, "-seed", "random seed", 0, PETSC_MAX_INT, &seed, &set));
+  PetscCall(app_opt_int(po, "-blocks", "jackknife blocks of the measured series", 2, PETSC_MAX_INT, &blocks, &set));
+  PetscCall(app_opt_bool(po, "-cold", "start every replica from all spins up", &cold, &cold_set));
+  PetscCall(app_opt_bool(po, "-split", "every replica's lattice split across the ranks in slabs (PETSc DMDA, "
+                         "fftw3-mpi overlaps); the same run on any number of ranks", &split, &split_set));
+  PetscCall(app_opt_int(po, "-pt_temperatures", "parallel tempering: temperatures over the ranks, 0 (off) or >= 2; "
+                        "observables are measured at the coldest, -beta", 0, PETSC_MAX_INT, &pt_temps, &pt_set));
+  PetscCall(app_opt_real(po, "-pt_beta_min", "parallel tempering: hottest inverse temperature, <= -beta", 0,
+                         APP_BETA_MAX, 1, &pt_beta_min, &pt_beta_set));
+  PetscCall(app_opt_int(po, "-pt_adapt", "parallel tempering: retune the ladder every this many thermalisation "
+                        "sweeps (0: fixed geometric ladder)", 0, PETSC_MAX_INT, &pt_adapt, &pt_adapt_set));
   PetscOptionsEnd();
+
+  /* Three modes: replica chains (default), parallel tempering
+   * (-pt_temperatures K >= 2) and one lattice split over the ranks
+   * (-split). Options of another mode are refused. */
+  if (lattice == SPIN_CUBIC && bc == SPIN_OPEN)
+    app_option_error("-bc", "cubic lattices are periodic only; give -bc periodic or leave -bc out");
+  if (sweeps < blocks)
+    app_option_error(sweeps_set ? "-sweeps" : "-blocks", "needs -sweeps >= -blocks (here %d < %d)", (int)sweeps,
+                     (int)blocks);
+  if (pt_temps == 1) app_option_error("-pt_temperatures", "expected 0 (off) or an integer >= 2");
+  if (split) {
+    if (field_set) app_option_error("-split", "does not combine with -field (the split sweep has no field)");
+    if (cold_set) app_option_error("-split", "does not combine with -cold");
+    if (pt_set) app_option_error("-split", "does not combine with -pt_temperatures");
+  }
+  if (pt_temps >= 2) {
+    if (replicas_set)
+      app_option_error("-pt_temperatures", "does not combine with -replicas (each temperature is one chain)");
+    if (cold_set) app_option_error("-pt_temperatures", "does not combine with -cold");
+    if (pt_beta_min > beta) app_option_error("-pt_beta_min", "needs -pt_beta_min <= -beta (%g)", (double)beta);
+  } else {
+    const char *why = "applies only to parallel tempering; add -pt_temperatures K (K >= 2)";
+    app_option_inapplicable("-pt_beta_min", pt_beta_set, why);
+    app_option_inapplicable("-pt_adapt", pt_adapt_set, why);
+  }
   PetscBool stop;
   int code;
   PetscCall(app_options_check("mc", &stop, &code));
   if (stop) return app_finalize(code);
 
   core_status st = CORE_OK;
-  if (therm < 0 || sweeps < blocks || blocks < 2 || replicas < 1 || seed < 0 || instance < 0 || !(beta >= 0))
-    st = CORE_ERROR(CORE_ERR_ARG, "need -therm >= 0, -sweeps >= -blocks >= 2, -replicas >= 1, -seed >= 0, "
-                                  "-instance >= 0 and -beta >= 0");
-  if (!st && pt_temps > 0 && (replicas_set || cold || pt_temps < 2 || !(pt_beta_min > 0) || pt_beta_min > beta || pt_adapt < 0))
-    st = CORE_ERROR(CORE_ERR_ARG, "-pt_temperatures needs >= 2 temperatures, 0 < -pt_beta_min <= -beta, -pt_adapt >= 0, "
-                                  "and does not combine with -replicas or -cold");
   spin_lattice lat;
   if (!st) st = spin_lattice_init(&lat, lattice ? SPIN_CUBIC : SPIN_SQUARE, bc ? SPIN_PERIODIC : SPIN_OPEN, (int)L);
   st = core_agree(MPI_COMM_WORLD, st);
@@ -338,10 +357,6 @@ int app_mc(int argc, char **argv) {
   const mc_run setup = {&lat, (spin_coupling_law)law, (uint64_t)seed, (uint64_t)instance,
                         algorithm ? MC_HEATBATH : MC_METROPOLIS, beta, field, (int)therm, (int)sweeps, (int)blocks};
   if (split) {
-    if (cold || pt_temps > 0 || field != 0.0)
-      st = CORE_ERROR(CORE_ERR_ARG, "-split does not combine with -cold, -pt_temperatures or -field");
-    st = core_agree(MPI_COMM_WORLD, st);
-    if (st) return app_finalize(app_report("mc", st));
     split_run run = {setup, replicas_set ? (int)replicas : 2};
     return app_finalize(run_split(&run));
   }

@@ -199,24 +199,6 @@ static core_status survey_csv(const char *path, const survey_cell *cells, int n_
   return io_atomic_commit(&f);
 }
 
-/* Ranges the stream index can encode, and sane bounds of the survey. */
-static core_status survey_check(const PetscInt *ns, int n_ns, const PetscInt *ks, int n_ks,
-                                const PetscInt *ds, int n_ds, PetscInt samples) {
-  for (int i = 0; i < n_ns; ++i)
-    CORE_CHECK(ns[i] >= 2 && ns[i] < (1 << BITS_N), CORE_ERR_ARG,
-               "-survey_n: vertex count %d out of range [2, %d]", (int)ns[i], (1 << BITS_N) - 1);
-  for (int i = 0; i < n_ks; ++i)
-    CORE_CHECK(ks[i] >= 1 && ks[i] < (1 << BITS_K), CORE_ERR_ARG,
-               "-survey_k: degree %d out of range [1, %d]", (int)ks[i], (1 << BITS_K) - 1);
-  for (int i = 0; i < n_ds; ++i)
-    CORE_CHECK(ds[i] >= 1 && ds[i] <= 3, CORE_ERR_ARG,
-               "-survey_d: dimension %d, expected 1, 2 or 3", (int)ds[i]);
-  CORE_CHECK(n_ns > 0 && n_ks > 0 && n_ds > 0, CORE_ERR_ARG,
-             "-survey_n, -survey_k and -survey_d need at least one value each");
-  CORE_CHECK(samples >= 1, CORE_ERR_ARG, "-samples must be >= 1, got %d", (int)samples);
-  return CORE_OK;
-}
-
 int app_rigidity(int argc, char **argv) {
   PetscCall(app_initialize(&argc, &argv, help));
   int rank, size;
@@ -226,38 +208,45 @@ int app_rigidity(int argc, char **argv) {
   char edges_path[PETSC_MAX_PATH_LEN] = "", csv_path[PETSC_MAX_PATH_LEN] = "";
   PetscInt d = 0, n = 0, seed = 2511, samples = 300;
   PetscInt ns[MAX_LIST] = {10, 20, 50, 100}, ks[MAX_LIST] = {2, 3, 4, 5, 6}, ds[MAX_LIST] = {2, 3};
-  PetscInt n_ns = MAX_LIST, n_ks = MAX_LIST, n_ds = MAX_LIST;
+  PetscInt n_ns = 4, n_ks = 5, n_ds = 2; /* how many defaults each list holds */
   PetscBool edges_set = PETSC_FALSE, d_set = PETSC_FALSE, n_set = PETSC_FALSE;
   PetscBool ns_set = PETSC_FALSE, ks_set = PETSC_FALSE, ds_set = PETSC_FALSE;
   PetscBool samples_set = PETSC_FALSE, csv_set = PETSC_FALSE, set;
 
   PetscOptionsBegin(PETSC_COMM_WORLD, NULL, "eloss rigidity options", NULL);
-  PetscCall(PetscOptionsString("-edges", "one graph: (E,2) int32/int64 .npy of 0-based vertex pairs "
-                               "(without it: the survey)", NULL, edges_path, edges_path,
-                               sizeof edges_path, &edges_set));
-  PetscCall(PetscOptionsInt("-d", "one graph: dimension 1, 2 or 3 (required with -edges)", NULL, d,
-                            &d, &d_set));
-  PetscCall(PetscOptionsInt("-n", "one graph: vertex count (0: largest index in -edges + 1)", NULL,
-                            n, &n, &n_set));
-  PetscCall(PetscOptionsInt("-seed", "random seed (>= 0) of placements, stresses and survey graphs",
-                            NULL, seed, &seed, &set));
-  PetscCall(PetscOptionsIntArray("-survey_n", "survey: vertex counts n (default 10,20,50,100)",
-                                 NULL, ns, &n_ns, &ns_set));
-  PetscCall(PetscOptionsIntArray("-survey_k", "survey: degrees k (default 2,3,4,5,6)", NULL, ks,
-                                 &n_ks, &ks_set));
-  PetscCall(PetscOptionsIntArray("-survey_d", "survey: dimensions d (default 2,3)", NULL, ds,
-                                 &n_ds, &ds_set));
-  PetscCall(PetscOptionsInt("-samples", "survey: random graphs per (n, k, d)", NULL, samples,
-                            &samples, &samples_set));
-  PetscCall(PetscOptionsString("-csv", "survey: write the table as CSV here (atomically)", NULL,
-                               csv_path, csv_path, sizeof csv_path, &csv_set));
+  PetscOptionItems *po = PetscOptionsObject;
+  PetscCall(app_opt_string(po, "-edges", "one graph: (E,2) int32/int64 .npy of 0-based vertex pairs "
+                           "(without it: the survey)", "a file name", edges_path, sizeof edges_path, &edges_set));
+  PetscCall(app_opt_int(po, "-d", "one graph: dimension, required with -edges", 1, 3, &d, &d_set));
+  PetscCall(app_opt_int(po, "-n", "one graph: vertex count (0: largest index in -edges + 1)", 0, PETSC_MAX_INT, &n,
+                        &n_set));
+  PetscCall(app_opt_int(po, "-seed", "random seed of placements, stresses and survey graphs", 0, PETSC_MAX_INT,
+                        &seed, &set));
+  /* The stream index packs n, k, d into bit fields (survey_index). */
+  PetscCall(app_opt_int_list(po, "-survey_n", "survey: vertex counts n", 2, (1 << BITS_N) - 1, MAX_LIST, ns, &n_ns,
+                             &ns_set));
+  PetscCall(app_opt_int_list(po, "-survey_k", "survey: degrees k", 1, (1 << BITS_K) - 1, MAX_LIST, ks, &n_ks, &ks_set));
+  PetscCall(app_opt_int_list(po, "-survey_d", "survey: dimensions d", 1, 3, MAX_LIST, ds, &n_ds, &ds_set));
+  PetscCall(app_opt_int(po, "-samples", "survey: random graphs per (n, k, d)", 1, PETSC_MAX_INT, &samples,
+                        &samples_set));
+  PetscCall(app_opt_string(po, "-csv", "survey: write the table as CSV here (atomically)", "a file name", csv_path,
+                           sizeof csv_path, &csv_set));
   PetscOptionsEnd();
-  /* For an absent option PetscOptionsIntArray does not return the length of
-   * the defaults (its help line also shows only their first value, hence the
-   * defaults spelled out in the help texts): set the lengths here. */
-  if (!ns_set) n_ns = 4;
-  if (!ks_set) n_ks = 5;
-  if (!ds_set) n_ds = 2;
+
+  /* -edges picks the mode: one graph takes -d and -n, the survey the rest. */
+  if (edges_set) {
+    const char *survey_why = "belongs to the survey; it cannot be combined with -edges";
+    app_option_inapplicable("-survey_n", ns_set, survey_why);
+    app_option_inapplicable("-survey_k", ks_set, survey_why);
+    app_option_inapplicable("-survey_d", ds_set, survey_why);
+    app_option_inapplicable("-samples", samples_set, survey_why);
+    app_option_inapplicable("-csv", csv_set, survey_why);
+    if (!d_set) app_option_error("-edges", "needs -d 1, 2 or 3 (not given)");
+  } else {
+    const char *graph_why = "applies to one graph given with -edges; the survey takes -survey_d and -survey_n";
+    app_option_inapplicable("-d", d_set, graph_why);
+    app_option_inapplicable("-n", n_set, graph_why);
+  }
 
   PetscBool stop;
   int code;
@@ -265,23 +254,7 @@ int app_rigidity(int argc, char **argv) {
   if (stop) return app_finalize(code);
 
   core_status st = CORE_OK;
-  if (seed < 0) {
-    st = CORE_ERROR(CORE_ERR_ARG, "-seed must be >= 0, got %d", (int)seed);
-    return app_finalize(app_report("rigidity", st));
-  }
   if (edges_set) {
-    const char *survey_only = ns_set ? "-survey_n" : ks_set ? "-survey_k" : ds_set ? "-survey_d"
-                              : samples_set ? "-samples" : csv_set ? "-csv" : NULL;
-    if (survey_only)
-      st = CORE_ERROR(CORE_ERR_ARG, "%s belongs to the survey; it cannot be combined with -edges",
-                      survey_only);
-    else if (!d_set || d < 1 || d > 3)
-      st = CORE_ERROR(CORE_ERR_ARG, "-edges needs -d 1, 2 or 3%s", d_set ? "" : " (not given)");
-    else if (n < 0)
-      st = CORE_ERROR(CORE_ERR_ARG, "-n must be >= 1 (or 0 for the default), got %d", (int)n);
-    st = core_agree(MPI_COMM_WORLD, st);
-    if (st) return app_finalize(app_report("rigidity", st));
-
     rigidity_result r;
     int64_t n_vertices = 0, n_edges = 0;
     st = classify_file(edges_path, (int)d, n, (uint64_t)seed, &r, &n_vertices,
@@ -300,13 +273,6 @@ int app_rigidity(int argc, char **argv) {
     }
     return app_finalize(0);
   }
-
-  if (d_set || n_set)
-    st = CORE_ERROR(CORE_ERR_ARG, "%s applies to one graph given with -edges; the survey takes "
-                    "-survey_d and -survey_n", d_set ? "-d" : "-n");
-  if (!st) st = survey_check(ns, (int)n_ns, ks, (int)n_ks, ds, (int)n_ds, samples);
-  st = core_agree(MPI_COMM_WORLD, st);
-  if (st) return app_finalize(app_report("rigidity", st));
 
   survey_cell *cells = malloc(sizeof(survey_cell) * (size_t)(n_ns * n_ks * n_ds));
   st = cells ? CORE_OK : CORE_ERROR(CORE_ERR_MEM, "cannot allocate the survey table");

@@ -7,6 +7,7 @@
  * spin_energy, spin_local_fields, spin_flip_delta: local.
  * spin_couplings_from_hv / _to_hv: the `eloss gs` layout of open 2D
  *   lattices.
+ * spin_*_names, spin_*_from_name: the command-line vocabulary; pure.
  *
  * The Hamiltonian is E(s) = -sum_<ij> J_ij s_i s_j - field sum_i s_i over
  * nearest-neighbour bonds, each bond counted once (stored at its lower
@@ -14,6 +15,7 @@
  * neighbour tables); they are the reference every sampler is checked
  * against. */
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "eloss/spin.h"
@@ -147,4 +149,43 @@ void spin_couplings_to_hv(const spin_lattice *lat, const double *J, double *H, d
     for (int c = 0; c < L; ++c) V[r * L + c] = J[lat->n_sites + r * L + c];
 }
 
-const char *const spin_coupling_names[SPIN_COUPLING_FERRO + 1] = {"uniform", "gaussian", "pm", "ferro"};
+const char *const spin_lattice_kind_names[SPIN_LATTICE_KIND_COUNT] = {"square", "cubic"};
+const char *const spin_boundary_names[SPIN_BOUNDARY_COUNT] = {"open", "periodic"};
+const char *const spin_coupling_names[SPIN_COUPLING_COUNT] = {"uniform", "gaussian", "pm", "ferro"};
+
+/* Index of name in a table of count names, or an error naming what was
+ * looked up and listing the table. */
+static core_status name_lookup(const char *what, const char *const *names, int count, const char *name, int *index) {
+  for (int k = 0; name && k < count; ++k)
+    if (!strcmp(name, names[k])) {
+      *index = k;
+      return CORE_OK;
+    }
+  char list[256] = "";
+  for (int k = 0; k < count; ++k) {
+    size_t used = strlen(list);
+    snprintf(list + used, sizeof list - used, "%s%s", k ? ", " : "", names[k]);
+  }
+  return CORE_ERROR(CORE_ERR_ARG, "unknown %s '%s': expected one of %s", what, name ? name : "", list);
+}
+
+core_status spin_lattice_kind_from_name(const char *name, spin_lattice_kind *kind) {
+  int k = 0;
+  CORE_CALL(name_lookup("lattice", spin_lattice_kind_names, SPIN_LATTICE_KIND_COUNT, name, &k));
+  *kind = (spin_lattice_kind)k;
+  return CORE_OK;
+}
+
+core_status spin_boundary_from_name(const char *name, spin_boundary *bc) {
+  int k = 0;
+  CORE_CALL(name_lookup("boundary condition", spin_boundary_names, SPIN_BOUNDARY_COUNT, name, &k));
+  *bc = (spin_boundary)k;
+  return CORE_OK;
+}
+
+core_status spin_coupling_from_name(const char *name, spin_coupling_law *law) {
+  int k = 0;
+  CORE_CALL(name_lookup("coupling law", spin_coupling_names, SPIN_COUPLING_COUNT, name, &k));
+  *law = (spin_coupling_law)k;
+  return CORE_OK;
+}

@@ -136,8 +136,12 @@ core_status atoms_kabsch_rmsd(int64_t n, int d, const double *p, const double *q
 
 /* Command-line names of the losses and coefficient laws, indexed by the
  * enums ("energy", "exp_dist", ...): the lists -help shows. */
-extern const char *const atoms_loss_names[ATOMS_LOSS_KABSCH + 1];
-extern const char *const atoms_coeff_names[ATOMS_COEFF_LJ + 1];
+enum { ATOMS_LOSS_COUNT = ATOMS_LOSS_KABSCH + 1, ATOMS_COEFF_COUNT = ATOMS_COEFF_LJ + 1 };
+extern const char *const atoms_loss_names[ATOMS_LOSS_COUNT];
+extern const char *const atoms_coeff_names[ATOMS_COEFF_COUNT];
+/* Name -> enum; CORE_ERR_ARG listing the allowed names otherwise. Pure. */
+core_status atoms_loss_from_name(const char *name, atoms_loss_kind *loss);
+core_status atoms_coeff_from_name(const char *name, atoms_coeff_law *coeff);
 const char *atoms_loss_name(atoms_loss_kind loss);
 const char *atoms_coeff_name(atoms_coeff_law coeff);
 

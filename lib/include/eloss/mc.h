@@ -65,6 +65,12 @@ void mc_exact_destroy(mc_exact **ex);
 
 typedef enum { MC_METROPOLIS, MC_HEATBATH } mc_algorithm;
 
+/* Command-line names ("metropolis", "heatbath"), indexed by mc_algorithm;
+ * name -> enum, CORE_ERR_ARG listing the names otherwise (pure). */
+enum { MC_ALGORITHM_COUNT = MC_HEATBATH + 1 };
+extern const char *const mc_algorithm_names[MC_ALGORITHM_COUNT];
+core_status mc_algorithm_from_name(const char *name, mc_algorithm *algorithm);
+
 typedef struct mc_chain mc_chain;
 
 /* Replicas first_replica .. first_replica + replicas - 1 (global numbers,
@@ -265,6 +271,12 @@ core_status mc_tempering(const spin_lattice *lat, const double *J, const mc_sear
 /* ---- spin-glass datasets ------------------------------------------------------ */
 
 typedef enum { MC_GS_EXACT, MC_GS_TEMPERING, MC_GS_ANNEAL } mc_gs_method;
+
+/* Command-line names ("exact", "pt", "sa"), indexed by mc_gs_method;
+ * name -> enum, CORE_ERR_ARG listing the names otherwise (pure). */
+enum { MC_GS_METHOD_COUNT = MC_GS_ANNEAL + 1 };
+extern const char *const mc_gs_method_names[MC_GS_METHOD_COUNT];
+core_status mc_gs_method_from_name(const char *name, mc_gs_method *method);
 
 typedef struct {
   spin_lattice_kind kind;    /* square or cubic */

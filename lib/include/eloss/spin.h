@@ -79,8 +79,23 @@ double spin_flip_delta(const spin_lattice *lat, const double *J, double field, c
 void spin_couplings_from_hv(const spin_lattice *lat, const double *H, const double *V, double *J);
 void spin_couplings_to_hv(const spin_lattice *lat, const double *J, double *H, double *V);
 
-/* Command-line names of the coupling laws, indexed by spin_coupling_law. */
-extern const char *const spin_coupling_names[SPIN_COUPLING_FERRO + 1];
+/* Command-line names, indexed by the enums ("square", "periodic",
+ * "uniform", ...): the one vocabulary of eloss options, decks and bindings.
+ * Name tables live once in the library. */
+enum {
+  SPIN_LATTICE_KIND_COUNT = SPIN_CUBIC + 1,
+  SPIN_BOUNDARY_COUNT = SPIN_PERIODIC + 1,
+  SPIN_COUPLING_COUNT = SPIN_COUPLING_FERRO + 1
+};
+extern const char *const spin_lattice_kind_names[SPIN_LATTICE_KIND_COUNT];
+extern const char *const spin_boundary_names[SPIN_BOUNDARY_COUNT];
+extern const char *const spin_coupling_names[SPIN_COUPLING_COUNT];
+
+/* Name -> enum. CORE_ERR_ARG, with a message listing the allowed names,
+ * for any other string. Pure. */
+core_status spin_lattice_kind_from_name(const char *name, spin_lattice_kind *kind);
+core_status spin_boundary_from_name(const char *name, spin_boundary *bc);
+core_status spin_coupling_from_name(const char *name, spin_coupling_law *law);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,210 @@
+#!/usr/bin/env bash
+# TAP test of option values across every eloss subcommand (issue 7, section 3):
+# - a bad value (not a number, nan, inf, out of range, an integer that
+#   overflows, an unknown or empty name, a stray word after a list, a
+#   missing deck) gives exit code 2, exactly one line on stderr naming the
+#   option and the value, no PETSc traceback and no output file, on 1 and on
+#   2 ranks, from the command line and from a deck;
+# - an option that means nothing in the chosen mode is refused the same way;
+# - -help still lists every option with its default and allowed values;
+# - spingen -lattice cubic works (periodic by default, as in eloss mc), and
+#   eloss gs names the right array for an L = 1 input.
+#   test_options.sh <eloss> <mpiexec>
+set -uo pipefail
+eloss=$(realpath "$1")
+mpiexec=$2
+py=/usr/bin/python3
+mpi=("$mpiexec" --allow-run-as-root --oversubscribe)
+limit=${ELOSS_TEST_LIMIT:-60} # seconds any one refusal may take
+source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
+tap_workdir
+echo "1..100"
+
+"$py" - <<'PY'
+import numpy as np
+rng = np.random.default_rng(2385)
+ref = rng.uniform(-1.5, 1.5, size=(3, 5, 3))
+np.save("ref.npy", ref)
+np.save("pred.npy", ref + 0.1 * rng.normal(size=ref.shape))
+np.save("H1.npy", np.zeros((1, 0))); np.save("V1.npy", np.zeros((0, 1)))
+np.save("H4.npy", rng.uniform(-1, 1, (4, 3))); np.save("V4.npy", rng.uniform(-1, 1, (3, 4)))
+np.save("k4.npy", np.array([[0, 1], [0, 2], [0, 3], [1, 2], [1, 3], [2, 3]], dtype=np.int32))
+PY
+
+# refused <ranks> <command> <needle> args...: exit 2, one stderr line
+# "eloss <command>: error: ..." containing needle, nothing on stdout, no
+# traceback, and none of the output files the command would write.
+refused() {
+  local np_=$1 cmd=$2 needle=$3
+  shift 3
+  rm -f out.h5 out.h5.partial out.h5.ckpt out.npy out.csv
+  local out=()
+  case $cmd in
+    spingen) out=(-out out.h5) ;;
+    loss) out=(-grad_out out.npy) ;;
+    gs) out=(-out out.npy) ;;
+  esac
+  # An -out given by the case itself replaces the default one.
+  for a in "$@"; do [ "$a" = -out ] && out=(); done
+  [ "${NOOUT:-}" = 1 ] && out=()
+  # A refusal is immediate; a value taken as valid would start a real run.
+  if [ "$np_" = 1 ]; then
+    timeout "$limit" "$eloss" "$cmd" "$@" "${out[@]}" > stdout.txt 2> stderr.txt
+  else
+    timeout "$limit" "${mpi[@]}" -n "$np_" "$eloss" "$cmd" "$@" "${out[@]}" > stdout.txt 2> stderr.txt
+  fi
+  local rc=$? lines
+  # Under mpirun, its own notice of a non-zero exit follows our line.
+  if [ "$np_" = 1 ]; then lines=$(wc -l < stderr.txt); else lines=$(grep -c "^eloss" stderr.txt); fi
+  if [ $rc = 2 ] && [ "$lines" = 1 ] && grep -q "^eloss $cmd: error: " stderr.txt && grep -qF -- "$needle" stderr.txt &&
+     [ ! -s stdout.txt ] && ! grep -q "PETSC ERROR" stderr.txt &&
+     [ ! -e out.h5 ] && [ ! -e out.h5.partial ] && [ ! -e out.npy ] && [ ! -e out.csv ]; then
+    ok 0 "$cmd $* ($np_ rank$([ "$np_" = 1 ] || echo s)): $(cat stderr.txt)"
+  else
+    ok 1 "$cmd $* ($np_ ranks): rc=$rc, $lines lines, want '$needle': $(head -c 600 stderr.txt)"
+  fi
+}
+
+L=(-pred pred.npy -ref ref.npy)
+
+# The values of issue 7.
+refused 1 loss "-loss energi: expected one of energy, mse, mae, kabsch" "${L[@]}" -loss energi
+refused 1 spingen "-instances 5.5: expected an integer >= 1" -instances 5.5
+refused 1 spingen "-options_file nothere.opts: cannot read the deck" -options_file nothere.opts
+refused 1 loss "-options_file nothere.opts: cannot read the deck" -options_file nothere.opts
+refused 1 spingen "-options_file (no value)" -options_file
+refused 1 spingen "-sample_betas -1,0,1e9,nan: expected comma-separated finite real numbers > 0" -samples 2 -sample_betas -1,0,1e9,nan
+refused 1 spingen "-sample_betas 0.5,-1: " -samples 2 -sample_betas 0.5,-1
+refused 1 spingen "-sample_betas 0: " -samples 2 -sample_betas 0
+refused 1 spingen "-sample_betas 2,1e9: " -samples 2 -sample_betas 2,1e9
+refused 1 spingen "-sample_betas 1,nan: " -samples 2 -sample_betas 1,nan
+refused 1 spingen "-sample_betas 1,,2: " -samples 2 -sample_betas 1,,2
+refused 1 spingen "-sample_betas 0.5 2: expected one value after -sample_betas" -samples 2 -sample_betas 0.5 2
+refused 1 spingen "-gs_sweeps -5: expected an integer >= 1" -gs sa -gs_sweeps -5
+refused 1 spingen "-gs_replicas 0: expected an integer >= 1" -gs sa -gs_replicas 0
+refused 1 spingen "-gs_replicas 1: expected an integer >= 2" -gs pt -gs_replicas 1
+# The same on two ranks: one line, exit 2 on every rank.
+refused 2 spingen "-instances 5.5: expected an integer >= 1" -instances 5.5
+refused 2 spingen "-sample_betas 0.5 2: expected one value" -samples 2 -sample_betas 0.5 2
+refused 2 spingen "-options_file nothere.opts: cannot read the deck" -options_file nothere.opts
+refused 2 mc "-pt_beta_min 0.2: applies only to parallel tempering" -pt_beta_min 0.2
+# A deck is read by the same rules.
+printf -- '-L 8          # fine\n-instances 5.5  # not an integer\n' > bad.opts
+refused 1 spingen "-instances 5.5: expected an integer >= 1" -options_file bad.opts
+mkdir -p adir
+refused 1 mc "-options_file adir: cannot read the deck (not a regular file)" -options_file adir
+
+# Numbers: nan, inf, negative sizes, overflow, trailing junk.
+refused 1 mc "-beta nan: expected a finite real number >= 0 and <= 1000" -beta nan
+refused 1 mc "-beta inf: expected a finite real number" -beta inf
+refused 1 mc "-beta -1: expected a finite real number >= 0" -beta -1
+refused 1 mc "-beta 1e9: expected a finite real number >= 0 and <= 1000" -beta 1e9
+refused 1 mc "-beta 0.4x: " -beta 0.4x
+refused 1 mc "-field -inf: expected a finite real number" -field -inf
+refused 1 mc "-L -3: expected an integer >= 2" -L -3
+refused 1 mc "-L 99999999999: expected an integer from 2 to 2147483647" -L 99999999999
+refused 1 mc "-L 1e3: expected an integer >= 2" -L 1e3
+refused 1 mc "-replicas 0: expected an integer >= 1" -replicas 0
+refused 1 mc "-therm -1: expected an integer >= 0" -therm -1
+refused 1 mc "-blocks 1: expected an integer >= 2" -blocks 1
+refused 1 mc "-seed -2: expected an integer >= 0" -seed -2
+refused 1 mc "-pt_temperatures 1: expected 0 (off) or an integer >= 2" -pt_temperatures 1
+refused 1 mc "-algorithm gibbs: expected one of metropolis, heatbath" -algorithm gibbs
+refused 1 mc "-couplings (no value): expected one of uniform, gaussian, pm, ferro" -couplings
+refused 1 mc "-cold maybe: expected nothing (the flag alone), true or false" -cold maybe
+refused 1 spingen "-L -4: expected an integer >= 2" -L -4
+refused 1 spingen "-instances 99999999999: expected an integer from 1 to 2147483647" -instances 99999999999
+refused 1 spingen "-instances inf: expected an integer >= 1" -instances inf
+refused 1 spingen "-instances -3: expected an integer >= 1" -instances -3
+refused 1 spingen "-checkpoint_seconds 0: expected a finite real number > 0" -checkpoint_seconds 0
+refused 1 spingen "-checkpoint_seconds nan: " -checkpoint_seconds nan
+refused 1 spingen "-batch 0: expected an integer >= 1" -batch 0
+refused 1 spingen "-lattice (no value): expected one of square, cubic" -lattice ""
+refused 1 spingen "-couplings gauss: expected one of uniform, gaussian, pm, ferro" -couplings gauss
+refused 1 spingen "-gs ilp: expected one of auto, exact, pt, sa" -gs ilp
+refused 1 spingen "-resume maybe: expected nothing (the flag alone), true or false" -resume maybe
+refused 1 spingen "-gs_beta_min nan: " -gs pt -gs_beta_min nan
+NOOUT=1 refused 1 spingen "-out: required" -L 4
+refused 1 spingen "-out (no value): expected a file name" -out
+refused 1 loss "-coeff exp: expected one of constant, exp_dist, inv_dist, inv_dist2, lj" "${L[@]}" -coeff exp
+refused 1 loss "-k0 nan: expected a finite real number > 0" "${L[@]}" -k0 nan
+refused 1 loss "-k0 -1: expected a finite real number > 0" "${L[@]}" -k0 -1
+refused 1 loss "-coeff_dmin 0: expected a finite real number > 0" "${L[@]}" -coeff_dmin 0
+refused 1 loss "-repeat -1: expected an integer >= 0" "${L[@]}" -repeat -1
+refused 1 loss "-repeat 99999999999: expected an integer from 0 to 2147483647" "${L[@]}" -repeat 99999999999
+refused 1 loss "-precision quad: expected one of double, single" "${L[@]}" -precision quad
+refused 1 loss "-edges foo: expected complete, regular, bonds or an (E,2) int .npy file" "${L[@]}" -edges foo
+refused 1 loss "-pool 0: expected an integer >= 1" "${L[@]}" -edges regular -pool 0
+refused 1 loss "-pred: required" -ref ref.npy
+refused 1 loss "foo: stray argument; options are written -name value" foo "${L[@]}"
+refused 1 loss "-ref ref.npy foo: expected one value after -ref" "${L[@]}" foo
+refused 1 rigidity "-d 4: expected an integer from 1 to 3" -edges k4.npy -d 4
+refused 1 rigidity "-survey_d 2,5: expected comma-separated integers from 1 to 3" -survey_d 2,5
+refused 1 rigidity "-survey_n 10,,20: " -survey_n 10,,20
+refused 1 rigidity "-samples 0: expected an integer >= 1" -samples 0
+refused 1 gs "-jh (no value): expected a file name" -jh
+
+# Options that mean nothing in the chosen mode.
+refused 1 mc "-pt_adapt 10: applies only to parallel tempering" -pt_adapt 10
+refused 1 mc "-pt_temperatures 4: does not combine with -replicas" -pt_temperatures 4 -replicas 4
+refused 1 mc "-pt_beta_min 0.9: needs -pt_beta_min <= -beta" -pt_temperatures 4 -beta 0.5 -pt_beta_min 0.9
+refused 1 mc "-split: does not combine with -cold" -split -cold
+refused 1 mc "-sweeps 10: needs -sweeps >= -blocks" -sweeps 10 -blocks 20
+refused 1 mc "-bc open: cubic lattices are periodic only" -lattice cubic -bc open -L 4
+refused 1 spingen "-gs_sweeps 100: tunes the -gs pt and -gs sa searches, but these ground states are exact" -gs_sweeps 100
+refused 1 spingen "-gs_replicas 4: tunes the -gs pt and -gs sa searches, not -gs exact" -gs exact -gs_replicas 4
+refused 1 spingen "-sample_therm 10: applies only to equilibrium samples; add -samples S" -sample_therm 10
+refused 1 spingen "-algorithm heatbath: applies only to equilibrium samples" -algorithm heatbath
+refused 1 spingen "-sample_betas 0.5: applies only to equilibrium samples" -sample_betas 0.5
+refused 1 spingen "-gs_beta_min 5: needs -gs_beta_min <= -gs_beta_max" -gs sa -gs_beta_min 5 -gs_beta_max 1
+refused 1 spingen "-bc open: cubic lattices are periodic only; give -bc periodic or leave -bc out" -lattice cubic -bc open -L 4
+refused 1 spingen "-gs exact: needs -lattice square -bc open; use -gs pt or -gs sa" -gs exact -lattice cubic -L 4
+refused 1 loss "-degree 3: applies only to -edges regular" "${L[@]}" -degree 3
+refused 1 loss "-bond_tolerance 0.3: applies only to -edges bonds" "${L[@]}" -bond_tolerance 0.3
+refused 1 loss "-coeff lj: applies only to -loss energy (this run: -loss mse)" "${L[@]}" -loss mse -coeff lj
+refused 1 loss "-per_atom: applies only to -loss energy (this run: -loss kabsch)" "${L[@]}" -loss kabsch -per_atom
+refused 1 rigidity "-samples 5: belongs to the survey; it cannot be combined with -edges" -edges k4.npy -d 2 -samples 5
+refused 1 rigidity "-n 4: applies to one graph given with -edges" -n 4
+
+# -help: every option with its default ("<now v : formerly v>") and what it allows.
+help_lists() {
+  local cmd=$1
+  shift
+  "$eloss" "$cmd" -help > help.txt 2>&1
+  local rc=$? missing=""
+  for o in "$@"; do grep -qE -- "^  $o <now .* : formerly .*>: .*\(.+\)" help.txt || missing="$missing $o"; done
+  [ $rc = 0 ] && [ -z "$missing" ] && ! grep -q "error" help.txt
+  ok $? "$cmd -help lists every option with its default (missing:${missing:- none})"
+}
+help_lists loss -pred -ref -loss -coeff -k0 -per_atom -coeff_dmin -edges -degree -pool -seed -bond_tolerance -natoms -precision -grad_out -repeat
+help_lists rigidity -edges -d -n -seed -survey_n -survey_k -survey_d -samples -csv
+help_lists gs -jh -jv -out
+help_lists mc -lattice -L -bc -couplings -instance -beta -field -algorithm -therm -sweeps -replicas -seed -blocks -cold -split -pt_temperatures -pt_beta_min -pt_adapt
+help_lists spingen -lattice -L -bc -couplings -instances -split -seed -gs -gs_replicas -gs_sweeps -gs_beta_min -gs_beta_max -samples -sample_betas -sample_therm -sample_sweeps -algorithm -batch -checkpoint_seconds -resume -force -out
+"$eloss" spingen -help 2>&1 | grep -qE -- "^  -sample_betas <now 1 : formerly 1>: .*comma-separated finite real numbers > 0 and <= 1000"
+ok $? "spingen -help: -sample_betas shows its default and the allowed values"
+
+# Accepted: cubic spingen (periodic by default), -force, good values of each kind.
+rm -f cubic.h5
+"$eloss" spingen -lattice cubic -L 4 -instances 2 -gs_sweeps 200 -out cubic.h5 > out.txt 2> err.txt
+rc=$?
+[ $rc = 0 ] && [ -s cubic.h5 ] && grep -q -- "-lattice cubic -bc periodic" err.txt
+ok $? "spingen -lattice cubic -L 4 runs with periodic boundaries by default (rc=$rc): $(grep -m1 error err.txt)"
+"$eloss" spingen -L 4 -instances 3 -samples 1 -sample_betas 0.25,1.5 -sample_therm 5 -sample_sweeps 2 -resume false -force -out ok.h5 > out.txt 2> err.txt
+rc=$?
+[ $rc = 0 ] && [ -s ok.h5 ] && grep -q -- "-sample_betas 0.25,1.5" err.txt
+ok $? "spingen accepts a valid beta list, a bool written out and -force (rc=$rc)"
+o=$("$eloss" loss "${L[@]}" -edges regular -degree 2 -pool 3 -seed 7 2>&1)
+echo "$o" | grep -q "^loss="
+ok $? "loss accepts the regular-graph options with -edges regular ($o)"
+
+# eloss gs: an L = 1 input names -jh and the shape rule, not -jv.
+rm -f out.npy
+"$eloss" gs -jh H1.npy -jv V1.npy -out out.npy > /dev/null 2> err.txt
+rc=$?
+[ $rc != 0 ] && [ ! -e out.npy ] && [ "$(wc -l < err.txt)" = 1 ] && grep -q "H1.npy: .* for -jh is a lattice of L = 1; expected (L, L-1) with L >= 2" err.txt
+ok $? "gs with L = 1 names -jh and L >= 2: $(cat err.txt)"
+"$eloss" gs -jh H4.npy -jv H4.npy > /dev/null 2> err.txt
+grep -q "H4.npy: expected shape (3, 4) for -jv" err.txt
+ok $? "gs with a wrong -jv shape says (L-1, L) = (3, 4): $(cat err.txt)"
+tap_exit
