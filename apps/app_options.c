@@ -27,12 +27,12 @@
  * reader refuses (naming the file and line).
  *
  * app_options_check reports the recorded error once, on rank 0, and every
- * rank stops with exit code 2 (with -help it only stops, with 0); the ranks agree by one MPI_Allreduce, so the
- * call is collective on MPI_COMM_WORLD. Nothing here allocates. */
+ * rank stops with exit code 2 (with -help it only stops, with 0); the
+ * ranks agree by one MPI_Allreduce, so the call is collective on
+ * MPI_COMM_WORLD. Nothing here allocates. */
 #include "app.h"
 
 #include <errno.h>
-#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -56,7 +56,8 @@ static void record(const char *fmt, ...) {
 
 int app_options_failed(void) { return failed; }
 
-/* "-name value" as the user wrote it; "-name" alone for a bare flag. */
+/* "-name value" as the user wrote it; "-name (no value)" when none was
+ * given to an option that needs one. */
 static void option_text(char *buf, size_t len, const char *name, const char *value) {
   if (value && value[0]) snprintf(buf, len, "%s %s", name, value);
   else snprintf(buf, len, "%s (no value)", name);
