@@ -23,15 +23,16 @@
  * app_argv_check, run by app_initialize before PetscInitialize, refuses
  * what PETSc would silently drop or turn into a traceback: a stray word
  * that is no option's value (the "2" of "-sample_betas 0.5 2", which PETSc
- * skips) and an -options_file that cannot be read.
+ * skips), an -options_file that cannot be read, and a deck line PETSc's
+ * reader refuses (naming the file and line).
  *
  * app_options_check reports the recorded error once, on rank 0, and every
- * rank stops with exit code 2 (with -help it only stops, with 0); the ranks agree by one MPI_Allreduce, so the
- * call is collective on MPI_COMM_WORLD. Nothing here allocates. */
+ * rank stops with exit code 2 (with -help it only stops, with 0); the
+ * ranks agree by one MPI_Allreduce, so the call is collective on
+ * MPI_COMM_WORLD. Nothing here allocates. */
 #include "app.h"
 
 #include <errno.h>
-#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -55,7 +56,8 @@ static void record(const char *fmt, ...) {
 
 int app_options_failed(void) { return failed; }
 
-/* "-name value" as the user wrote it; "-name" alone for a bare flag. */
+/* "-name value" as the user wrote it; "-name (no value)" when none was
+ * given to an option that needs one. */
 static void option_text(char *buf, size_t len, const char *name, const char *value) {
   if (value && value[0]) snprintf(buf, len, "%s %s", name, value);
   else snprintf(buf, len, "%s (no value)", name);
@@ -98,6 +100,88 @@ static int is_key(const char *s) {
   return 1;
 }
 
+static int deck_check(const char *path, int depth);
+
+/* A readable regular file, or record why not. */
+static int deck_readable(const char *path) {
+  struct stat sb;
+  FILE *f = NULL;
+  if (stat(path, &sb) != 0) {
+    record("-options_file %s: cannot read the deck (%s)", path, strerror(errno));
+    return 0;
+  }
+  if (!S_ISREG(sb.st_mode)) {
+    record("-options_file %s: cannot read the deck (not a regular file)", path);
+    return 0;
+  }
+  if (!(f = fopen(path, "r"))) {
+    record("-options_file %s: cannot read the deck (%s)", path, strerror(errno));
+    return 0;
+  }
+  fclose(f);
+  return 1;
+}
+
+/* The line rules of PETSc's PetscOptionsInsertFile, checked here so that a
+ * malformed deck gives one line naming the file and line instead of a
+ * traceback: '#', '!' and '%' start comments; a line is empty, an "alias"
+ * line, or one option followed by at most one value ("..." quotes a value
+ * with blanks). A deck may name further decks with -options_file. Returns
+ * 0 after recording the first problem. */
+static int deck_check(const char *path, int depth) {
+  if (!deck_readable(path)) return 0;
+  if (depth > 8) {
+    record("-options_file %s: decks nested more than 8 deep", path);
+    return 0;
+  }
+  FILE *f = fopen(path, "r");
+  char line[4096];
+  int ok = 1;
+  for (int number = 1; ok && fgets(line, sizeof line, f); ++number) {
+    line[strcspn(line, "#!%\r\n")] = '\0';
+    char *tok[3] = {NULL, NULL, NULL};
+    int n = 0;
+    for (char *p = line; n < 3;) {
+      while (*p == ' ' || *p == '\t') ++p;
+      if (!*p) break;
+      char *start = p;
+      if (*p == '"') {
+        start = ++p;
+        while (*p && *p != '"') ++p;
+      } else {
+        while (*p && *p != ' ' && *p != '\t') ++p;
+      }
+      if (*p) *p++ = '\0';
+      tok[n++] = start;
+    }
+    if (n == 0 || !strcmp(tok[0], "alias")) continue;
+    if (!is_key(tok[0])) {
+      record("-options_file %s: line %d: '%s' is not an option (options are written -name value)", path, number,
+             tok[0]);
+      ok = 0;
+    } else if ((n >= 2 && is_key(tok[1])) || (n == 3 && is_key(tok[2]))) {
+      record("-options_file %s: line %d: two options on one line (%s %s); give each its own line", path, number,
+             tok[0], is_key(tok[1]) ? tok[1] : tok[2]);
+      ok = 0;
+    } else if (n == 3) {
+      record("-options_file %s: line %d: %s %s %s: expected one value after %s (a list is comma-separated, without "
+             "spaces)", path, number, tok[0], tok[1], tok[2], tok[0]);
+      ok = 0;
+    } else if (!strcmp(tok[0], "-options_file")) {
+      if (n < 2) {
+        record("-options_file %s: line %d: -options_file needs the file name of a deck", path, number);
+        ok = 0;
+      } else {
+        char nested[4096];
+        snprintf(nested, sizeof nested, "%s", tok[1]);
+        ok = deck_check(nested, depth + 1);
+      }
+    }
+  }
+  fclose(f);
+  return ok;
+}
+
 int app_argv_check(int argc, char **argv) {
   for (int i = 1; i < argc; ++i) {
     if (!is_key(argv[i])) {
@@ -110,18 +194,11 @@ int app_argv_check(int argc, char **argv) {
     }
     const char *value = i + 1 < argc && !is_key(argv[i + 1]) ? argv[i + 1] : NULL;
     if (!strcmp(argv[i], "-options_file")) {
-      struct stat sb;
-      FILE *f = NULL;
       if (!value) {
         record("-options_file (no value): expected the file name of a deck");
         return 1;
       }
-      if (stat(value, &sb) != 0 || !S_ISREG(sb.st_mode) || !(f = fopen(value, "r"))) {
-        record("-options_file %s: cannot read the deck (%s)", value,
-               stat(value, &sb) != 0 ? strerror(errno) : !S_ISREG(sb.st_mode) ? "not a regular file" : strerror(errno));
-        return 1;
-      }
-      fclose(f);
+      if (!deck_check(value, 0)) return 1;
     }
     if (value) ++i;
   }

@@ -2,9 +2,9 @@
 # TAP test of option values across every eloss subcommand (issue 7, section 3):
 # - a bad value (not a number, nan, inf, out of range, an integer that
 #   overflows, an unknown or empty name, a stray word after a list, a
-#   missing deck) gives exit code 2, exactly one line on stderr naming the
-#   option and the value, no PETSc traceback and no output file, on 1 and on
-#   2 ranks, from the command line and from a deck;
+#   missing or malformed deck) gives exit code 2, exactly one line on stderr
+#   naming the option and the value, no PETSc traceback and no output file,
+#   on 1 and on 2 ranks, from the command line and from a deck;
 # - an option that means nothing in the chosen mode is refused the same way;
 # - -help still lists every option with its default and allowed values;
 # - spingen -lattice cubic works (periodic by default, as in eloss mc), and
@@ -18,7 +18,7 @@ mpi=("$mpiexec" --allow-run-as-root --oversubscribe)
 limit=${ELOSS_TEST_LIMIT:-60} # seconds any one refusal may take
 source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 tap_workdir
-echo "1..100"
+echo "1..104"
 
 "$py" - <<'PY'
 import numpy as np
@@ -91,6 +91,14 @@ refused 2 mc "-pt_beta_min 0.2: applies only to parallel tempering" -pt_beta_min
 # A deck is read by the same rules.
 printf -- '-L 8          # fine\n-instances 5.5  # not an integer\n' > bad.opts
 refused 1 spingen "-instances 5.5: expected an integer >= 1" -options_file bad.opts
+printf -- '-samples 2\n-sample_betas 0.5 2   # a stray 2\n' > stray.opts
+refused 1 spingen "-options_file stray.opts: line 2: -sample_betas 0.5 2: expected one value after -sample_betas" -options_file stray.opts
+printf -- 'L 16\n' > nodash.opts
+refused 1 mc "-options_file nodash.opts: line 1: 'L' is not an option" -options_file nodash.opts
+printf -- '-L 4 -instances 2\n' > two.opts
+refused 1 spingen "-options_file two.opts: line 1: two options on one line (-L -instances)" -options_file two.opts
+printf -- '-options_file nodash.opts\n' > nested.opts
+refused 2 mc "-options_file nodash.opts: line 1: 'L' is not an option" -options_file nested.opts
 mkdir -p adir
 refused 1 mc "-options_file adir: cannot read the deck (not a regular file)" -options_file adir
 
