@@ -13,6 +13,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <hdf5.h>
+
 #include "eloss/io.h"
 #include "tap.h"
 
@@ -50,13 +52,17 @@ static core_status write_block(io_h5 *f, int rank, int size, int shift, int64_t 
 int main(int argc, char **argv) {
   MPI_Init(&argc, &argv);
   int rank, size;
-  tap_mpi_start(13, &rank, &size);
+  tap_mpi_start(14, &rank, &size);
   const int last = size - 1;
   char dir[256] = "/tmp/eloss_h5_XXXXXX", path[300];
   if (rank == 0 && !mkdtemp(dir)) dir[0] = '\0';
   MPI_Bcast(dir, sizeof dir, MPI_CHAR, 0, MPI_COMM_WORLD);
   snprintf(path, sizeof path, "%s/t.h5", dir);
 
+  /* A caller's HDF5 error printing (h5py's, say) survives eloss's calls. */
+  H5E_auto2_t func_before, func_after;
+  void *data_before, *data_after;
+  H5Eget_auto2(H5E_DEFAULT, &func_before, &data_before);
   io_h5 *f = NULL;
   core_status st = io_h5_create(MPI_COMM_WORLD, path, &f);
   int64_t shape[2] = {ROWS, COLS};
@@ -114,6 +120,10 @@ int main(int argc, char **argv) {
          "a bad range on the last rank alone: every rank returns \"%s\"", core_error_message());
   st = io_h5_close(&f);
   tap_ok(same_everywhere(st, CORE_OK) && !f, "close");
+  H5Eget_auto2(H5E_DEFAULT, &func_after, &data_after);
+  int kept = func_before != NULL && func_after == func_before && data_after == data_before;
+  MPI_Allreduce(MPI_IN_PLACE, &kept, 1, MPI_INT, MPI_LAND, MPI_COMM_WORLD);
+  tap_ok(kept, "HDF5's automatic error printing is the caller's again after every call, failed ones included");
 
   char missing[400];
   snprintf(missing, sizeof missing, "%s/no/such/dir/t.h5", dir);

@@ -3,6 +3,7 @@
 # adversary would try it:
 # - a split name with the same seed gives other instances (no train/test leak);
 # - every instance's crc32 equals zlib.crc32 of its rows (h5py);
+# - heuristic ground states are searched twice: agreement stored and printed;
 # - a byte flipped in a checkpointed row of the .partial file is refused by
 #   -resume, with no final file published;
 # - two runs on one output: the second is refused at once, naming the holder;
@@ -27,7 +28,7 @@ mpi=("$2" --allow-run-as-root --oversubscribe)
 py=/usr/bin/python3
 source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 tap_workdir
-echo "1..28"
+echo "1..29"
 
 # same <a.h5> <b.h5>: exit 0 iff both files hold the same datasets, equal.
 same() {
@@ -69,6 +70,26 @@ for path in ("tr.h5", "crc.h5"):
             sys.exit(1)
 PY
 ok $? "crc32[i] = zlib.crc32 of instance i's rows (exact with no samples; annealing with samples and agreement)"
+
+# Heuristic ground states: searched twice, agreement stored and printed.
+"${mpi[@]}" -n 2 "$eloss" spingen -bc periodic -L 16 -instances 24 -seed 6 -out agree.h5 > /dev/null 2> err.txt
+rc=$?
+"$py" - <<'PY'
+import re
+import sys
+import h5py
+import numpy as np
+f = h5py.File("agree.h5", "r")
+a = f["ground_state_agreement"][...]
+line = re.search(r"agreed on (\d+) of (\d+) instances", open("err.txt").read())
+s = f["ground_state"][...].astype(float)
+E = -(f["couplings_h"][...] * s * np.roll(s, -1, axis=2)).sum((1, 2)) - (f["couplings_v"][...] * s * np.roll(s, -1, axis=1)).sum((1, 2))
+print(f"# agreement {a.sum()} of {a.size}")
+sys.exit(not (line and int(line.group(1)) == a.sum() and int(line.group(2)) == 24 and a.sum() >= 0.9 * 24
+              and set(np.unique(a)) <= {0, 1} and np.allclose(E, f["energy"][...], atol=1e-9)))
+PY
+[ $rc = 0 ] && [ $? = 0 ]
+ok $? "16 x 16 periodic (tempering, twice per instance): $(grep -o 'agreed on .*' err.txt), stored per instance"
 
 # An interrupted run to corrupt.
 long=(-L 16 -instances 400 -seed 3 -batch 2 -checkpoint_seconds 0.2)
