@@ -6,9 +6,9 @@
  *   mpirun -n 2 eloss spingen -options_file inputs/spin16.opts -split train -out train.h5
  *
  * SIGTERM, SIGINT or SIGUSR1 (Slurm preemption, Ctrl-C, a batch script's
- * forwarded signal): every rank finishes its
- * batch, a checkpoint is written and the program exits with code 3; run the
- * same command with -resume to continue. */
+ * forwarded signal): the batch in progress is abandoned at the next sweep,
+ * the finished ones are checkpointed and the program exits with code 3;
+ * run the same command with -resume to continue. */
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,12 +18,15 @@
 
 static const char help[] =
     "eloss spingen: spin-glass dataset generator. Per instance: couplings J ~ law(seed,\n"
-    "instance), the exact ground state (canonical sign s[0,0] = +1) and its energy, and\n"
-    "optional equilibrium samples at given inverse temperatures; one HDF5 file per split,\n"
-    "written collectively, identical in its datasets for any number of ranks.\n"
+    "instance) keyed by the split too (splits never share instances), the ground state\n"
+    "(canonical sign s[0,0] = +1) and its energy, optional equilibrium samples, and a\n"
+    "CRC-32 per instance; one HDF5 file per split, written by rank 0 for all ranks,\n"
+    "identical in its datasets for any number of ranks.\n"
     "Ground states: exact on open square lattices (L <= 20, ~15 ms for 16 x 16), else\n"
-    "parallel tempering (-gs pt) or simulated annealing (-gs sa). Checkpoints go to\n"
-    "<out>.ckpt; SIGTERM checkpoints and exits with code 3; -resume continues.\n";
+    "two independent searches by parallel tempering (-gs pt) or simulated annealing\n"
+    "(-gs sa), whose agreement is stored. <out>.lock keeps out a second run;\n"
+    "checkpoints go to <out>.ckpt; SIGTERM checkpoints and exits with code 3;\n"
+    "-resume checks the stored rows and continues; -force replaces a finished file.\n";
 
 static volatile sig_atomic_t stop_requested = 0;
 
@@ -64,7 +67,7 @@ int app_spingen(int argc, char **argv) {
   PetscCall(app_opt_enum(po, "-couplings", "coupling law", spin_coupling_names, SPIN_COUPLING_COUNT, &law, &set));
   PetscCall(app_opt_int(po, "-instances", "number of instances", 1, PETSC_MAX_INT, &instances, &set));
   PetscCall(app_opt_string(po, "-split", "split name stored in the file", "a name", split, sizeof split, &set));
-  PetscCall(app_opt_int(po, "-seed", "seed: instance i's couplings are a function of (seed, i)", 0, PETSC_MAX_INT,
+  PetscCall(app_opt_int(po, "-seed", "seed: instance i's couplings are a function of (seed, split, i)", 0, PETSC_MAX_INT,
                         &seed, &set));
   PetscCall(app_opt_enum(po, "-gs", "ground-state method: auto = exact on open square lattices with L <= 20, "
                          "parallel tempering otherwise", methods, 1 + MC_GS_METHOD_COUNT, &method, &method_set));
