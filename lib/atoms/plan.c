@@ -40,31 +40,17 @@ static size_t at_least_one(int64_t n) { return n > 0 ? (size_t)n : 1; }
 const char *const atoms_loss_names[ATOMS_LOSS_COUNT] = {"energy", "mse", "mae", "kabsch"};
 const char *const atoms_coeff_names[ATOMS_COEFF_COUNT] = {"constant", "exp_dist", "inv_dist", "inv_dist2", "lj"};
 
-/* Index of name in a table, or an error listing the table. */
-static core_status name_lookup(const char *what, const char *const *names, int count, const char *name, int *index) {
-  for (int k = 0; name && k < count; ++k)
-    if (!strcmp(name, names[k])) {
-      *index = k;
-      return CORE_OK;
-    }
-  char list[256] = "";
-  for (int k = 0; k < count; ++k) {
-    size_t used = strlen(list);
-    snprintf(list + used, sizeof list - used, "%s%s", k ? ", " : "", names[k]);
-  }
-  return CORE_ERROR(CORE_ERR_ARG, "unknown %s '%s': expected one of %s", what, name ? name : "", list);
-}
 
 core_status atoms_loss_from_name(const char *name, atoms_loss_kind *loss) {
   int k = 0;
-  CORE_CALL(name_lookup("loss", atoms_loss_names, ATOMS_LOSS_COUNT, name, &k));
+  CORE_CALL(core_name_lookup("loss", atoms_loss_names, ATOMS_LOSS_COUNT, name, &k));
   *loss = (atoms_loss_kind)k;
   return CORE_OK;
 }
 
 core_status atoms_coeff_from_name(const char *name, atoms_coeff_law *coeff) {
   int k = 0;
-  CORE_CALL(name_lookup("coefficient law", atoms_coeff_names, ATOMS_COEFF_COUNT, name, &k));
+  CORE_CALL(core_name_lookup("coefficient law", atoms_coeff_names, ATOMS_COEFF_COUNT, name, &k));
   *coeff = (atoms_coeff_law)k;
   return CORE_OK;
 }

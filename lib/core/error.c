@@ -55,6 +55,20 @@ void core_error_clear(void) {
   error_origin[0] = '\0';
 }
 
+core_status core_name_lookup(const char *what, const char *const *names, int count, const char *name, int *index) {
+  for (int k = 0; name && k < count; ++k)
+    if (!strcmp(name, names[k])) {
+      *index = k;
+      return CORE_OK;
+    }
+  char list[256] = "";
+  for (int k = 0; k < count; ++k) {
+    size_t used = strlen(list);
+    snprintf(list + used, sizeof list - used, "%s%s", k ? ", " : "", names[k]);
+  }
+  return CORE_ERROR(CORE_ERR_ARG, "unknown %s '%s': expected one of %s", what, name ? name : "", list);
+}
+
 core_status core_agree(MPI_Comm comm, core_status local) {
   int rank, size;
   MPI_Comm_rank(comm, &rank);

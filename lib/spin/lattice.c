@@ -153,39 +153,24 @@ const char *const spin_lattice_kind_names[SPIN_LATTICE_KIND_COUNT] = {"square", 
 const char *const spin_boundary_names[SPIN_BOUNDARY_COUNT] = {"open", "periodic"};
 const char *const spin_coupling_names[SPIN_COUPLING_COUNT] = {"uniform", "gaussian", "pm", "ferro"};
 
-/* Index of name in a table of count names, or an error naming what was
- * looked up and listing the table. */
-static core_status name_lookup(const char *what, const char *const *names, int count, const char *name, int *index) {
-  for (int k = 0; name && k < count; ++k)
-    if (!strcmp(name, names[k])) {
-      *index = k;
-      return CORE_OK;
-    }
-  char list[256] = "";
-  for (int k = 0; k < count; ++k) {
-    size_t used = strlen(list);
-    snprintf(list + used, sizeof list - used, "%s%s", k ? ", " : "", names[k]);
-  }
-  return CORE_ERROR(CORE_ERR_ARG, "unknown %s '%s': expected one of %s", what, name ? name : "", list);
-}
 
 core_status spin_lattice_kind_from_name(const char *name, spin_lattice_kind *kind) {
   int k = 0;
-  CORE_CALL(name_lookup("lattice", spin_lattice_kind_names, SPIN_LATTICE_KIND_COUNT, name, &k));
+  CORE_CALL(core_name_lookup("lattice", spin_lattice_kind_names, SPIN_LATTICE_KIND_COUNT, name, &k));
   *kind = (spin_lattice_kind)k;
   return CORE_OK;
 }
 
 core_status spin_boundary_from_name(const char *name, spin_boundary *bc) {
   int k = 0;
-  CORE_CALL(name_lookup("boundary condition", spin_boundary_names, SPIN_BOUNDARY_COUNT, name, &k));
+  CORE_CALL(core_name_lookup("boundary condition", spin_boundary_names, SPIN_BOUNDARY_COUNT, name, &k));
   *bc = (spin_boundary)k;
   return CORE_OK;
 }
 
 core_status spin_coupling_from_name(const char *name, spin_coupling_law *law) {
   int k = 0;
-  CORE_CALL(name_lookup("coupling law", spin_coupling_names, SPIN_COUPLING_COUNT, name, &k));
+  CORE_CALL(core_name_lookup("coupling law", spin_coupling_names, SPIN_COUPLING_COUNT, name, &k));
   *law = (spin_coupling_law)k;
   return CORE_OK;
 }

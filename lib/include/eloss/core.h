@@ -78,6 +78,11 @@ void core_error_clear(void);
     if (core_call_status_ != CORE_OK) return core_call_status_; \
   } while (0)
 
+/* Index of `name` in a table of `count` names (the library's option
+ * vocabularies: spin_coupling_names, ...), or CORE_ERR_ARG with a message
+ * naming `what` was looked up and listing the table. Local, pure. */
+core_status core_name_lookup(const char *what, const char *const *names, int count, const char *name, int *index);
+
 /* Collective on comm. Returns CORE_OK on every rank if `local` is CORE_OK on
  * every rank; otherwise every rank returns the status of the lowest failing
  * rank and holds its message, so rank 0 can print the one clear error and
