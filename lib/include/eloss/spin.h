@@ -97,6 +97,74 @@ core_status spin_lattice_kind_from_name(const char *name, spin_lattice_kind *kin
 core_status spin_boundary_from_name(const char *name, spin_boundary *bc);
 core_status spin_coupling_from_name(const char *name, spin_coupling_law *law);
 
+/* ---- Losses on spin predictions (lib/spin/loss.c; issue 8, section 1) ----
+ *
+ * A network predicts logits z (n_sites) per instance; q(s_i = +1) =
+ * sigma(z_i) independently, m_i = E_q[s_i] = tanh(z_i / 2) and S[q] =
+ * sum_i H(sigma(z_i)), H the binary entropy in nats. Target y (n_sites) int8
+ * of +-1, couplings J (slots) in the layout above. Per instance:
+ *   ce      mean_i softplus(-y_i z_i)
+ *   margin  mean_i max(0, 1 - y_i z_i)
+ *   local   (1/T) (-sum_i w_i y_i m_i - T S[q]),  w_i = y_i h_i(y) + h0
+ *           (paper Eq. 15-16, the reading of App. C.3; see loss.c)
+ *   true    -sum_<ij> J_ij m_i m_j - T S[q]     (no labels)
+ * flip_invariant (ce, margin only) takes per instance the better of y and
+ * -y. The batch loss is the mean over the instances.
+ *
+ *   spin_loss_options opt;
+ *   spin_loss_options_default(&opt);              // ce, T = 0.1, h0 = 5
+ *   spin_loss_from_name("local", &opt.kind);
+ *   spin_loss_plan *plan;
+ *   spin_loss_plan_create(&lat, &opt, &plan);     // once
+ *   spin_loss_execute(plan, B, J, z, y, &loss, grad);   // per batch
+ *   spin_loss_plan_destroy(&plan); */
+typedef enum { SPIN_LOSS_CE, SPIN_LOSS_MARGIN, SPIN_LOSS_LOCAL, SPIN_LOSS_TRUE } spin_loss_kind;
+enum { SPIN_LOSS_COUNT = SPIN_LOSS_TRUE + 1 };
+extern const char *const spin_loss_names[SPIN_LOSS_COUNT]; /* "ce", "margin", "local", "true" */
+core_status spin_loss_from_name(const char *name, spin_loss_kind *kind);
+
+typedef struct {
+  spin_loss_kind kind;
+  double T;           /* temperature of local and true, in units of J: > 0 for local, >= 0 for true */
+  double h0;          /* local only: the constant of w_i = y_i h_i(y) + h0 */
+  int flip_invariant; /* ce and margin only: loss of the better of y and -y */
+} spin_loss_options;
+
+/* ce, T = 0.1, h0 = 5, flip_invariant = 0 (the issue's defaults). Pure. */
+void spin_loss_options_default(spin_loss_options *opt);
+
+typedef struct spin_loss_plan spin_loss_plan;
+
+/* Check the options against the lattice and build the plan (a neighbour
+ * table of the lattice: 2 dim (site, slot) pairs per site). Refuses
+ * flip_invariant with local or true (CORE_ERR_UNSUPPORTED): the min over y
+ * and -y of those losses collapses a network to a constant prediction
+ * (DESIGN.md, "Flip invariance"). Local; *plan owned by the caller. */
+core_status spin_loss_plan_create(const spin_lattice *lat, const spin_loss_options *opt, spin_loss_plan **plan);
+/* Accepts NULL and *plan == NULL; sets *plan = NULL. */
+void spin_loss_plan_destroy(spin_loss_plan **plan);
+
+/* Loss of B instances and its gradient with respect to the logits.
+ *   J      (B, bond_slots) float64 couplings (read by local and true only;
+ *          may be NULL for ce and margin)
+ *   logits (B, n_sites), finite
+ *   target (B, n_sites) int8 of +-1; NULL allowed for true only
+ *   *loss  = (1/B) sum_b loss_b, the mean over the B instances given
+ *   grad   (B, n_sites) or NULL: overwritten with d(*loss)/d(logits), so
+ *          row b is (1/B) d loss_b / d z_b.
+ * A data-parallel caller holding B_local of B_global instances multiplies
+ * *loss and grad by B_local / B_global before summing over ranks (one
+ * MPI_Allreduce of the gradient of the network's parameters), so 1, 2 or 4
+ * ranks give the same update. Validates every input before computing (a
+ * target not +-1 or a non-finite logit is CORE_ERR_VALUE and leaves grad
+ * untouched). Sums in double. Local; const plan, allocates nothing,
+ * reentrant. */
+core_status spin_loss_execute(const spin_loss_plan *plan, int64_t B, const double *J, const double *logits,
+                              const int8_t *target, double *loss, double *grad);
+/* The same on float32 logits and gradient (a network's), computed in double. */
+core_status spin_loss_execute_f32(const spin_loss_plan *plan, int64_t B, const double *J, const float *logits,
+                                  const int8_t *target, double *loss, float *grad);
+
 #ifdef __cplusplus
 }
 #endif
