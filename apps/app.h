@@ -75,5 +75,6 @@ int app_rigidity(int argc, char **argv);
 int app_gs(int argc, char **argv);
 int app_mc(int argc, char **argv);
 int app_spingen(int argc, char **argv);
+int app_spinloss(int argc, char **argv);
 
 #endif

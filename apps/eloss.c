@@ -22,6 +22,7 @@ static const command commands[] = {
     {"spingen", app_spingen, "spin-glass dataset: couplings, exact ground states, samples (HDF5)"},
     {"mc", app_mc, "Metropolis / heat-bath Monte Carlo of a spin system, replicas over ranks"},
     {"gs", app_gs, "exact ground state of an open L x L Edwards-Anderson instance"},
+    {"spinloss", app_spinloss, "spin loss + gradient on logits (ce, margin, local Eq. 15-16, true)"},
 };
 
 static void usage(FILE *out) {

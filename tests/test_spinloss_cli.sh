@@ -1,2 +1,149 @@
 #!/usr/bin/env bash
-echo 1..0
+# TAP test of `eloss spinloss` (issue 8, section 1): for every loss, open
+# and periodic couplings, with and without -flip_invariant, the printed
+# loss equals an independent numpy implementation of the formulas written
+# below (relative 1e-12) and the -grad_out gradient equals numpy's analytic
+# gradient (1e-10 of its largest entry); bad input (wrong shapes,
+# mismatched B, a target not +-1, NaN logits, wrong dtypes, a missing file)
+# gives one error line, a non-zero exit and no gradient file; bad option
+# values and options of another loss exit 2 with one line.
+#   test_spinloss_cli.sh <eloss>
+set -uo pipefail
+eloss=$(realpath "$1")
+py=/usr/bin/python3
+source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
+tap_workdir
+echo "1..31"
+"$py" - <<'PY'
+import numpy as np
+rng = np.random.default_rng(2385)
+B, L = 3, 5
+np.save("Z.npy", rng.uniform(-3, 3, (B, L, L)))
+np.save("Y.npy", rng.choice(np.array([-1, 1], np.int8), (B, L, L)))
+np.save("Hopen.npy", rng.uniform(-1, 1, (B, L, L - 1)))
+np.save("Vopen.npy", rng.uniform(-1, 1, (B, L - 1, L)))
+np.save("Hper.npy", rng.uniform(-1, 1, (B, L, L)))
+np.save("Vper.npy", rng.uniform(-1, 1, (B, L, L)))
+# Bad inputs.
+np.save("V4.npy", rng.uniform(-1, 1, (B, 3, 4)))
+np.save("Z2.npy", rng.uniform(-3, 3, (2, L, L)))
+z = np.load("Z.npy"); z[1, 2, 3] = np.nan; np.save("Znan.npy", z)
+y = np.load("Y.npy"); y[2, 0, 1] = 0; np.save("Y0.npy", y)
+np.save("Yf.npy", np.load("Y.npy").astype(np.float64))
+np.save("Vper2.npy", rng.uniform(-1, 1, (2, L, L)))
+PY
+cat > check.py <<'PY'
+# check.py <bc> <loss> <flip> <T> <h0> <printed "loss=..."> <grad.npy>:
+# an independent numpy implementation of the issue's formulas.
+import sys
+import numpy as np
+bc, kind, flip, T, h0, printed, gpath = sys.argv[1], sys.argv[2], sys.argv[3] == "1", float(sys.argv[4]), float(sys.argv[5]), sys.argv[6], sys.argv[7]
+z, y = np.load("Z.npy"), np.load("Y.npy").astype(float)
+H, V = np.load("H%s.npy" % bc), np.load("V%s.npy" % bc)
+B, n = z.shape[0], z[0].size
+
+def field(s):
+    """h_i(s) = sum_j J_ij s_j, per instance."""
+    if bc == "open":
+        h = np.zeros_like(s)
+        h[:, :, :-1] += H * s[:, :, 1:]; h[:, :, 1:] += H * s[:, :, :-1]
+        h[:, :-1, :] += V * s[:, 1:, :]; h[:, 1:, :] += V * s[:, :-1, :]
+        return h
+    return (H * np.roll(s, -1, 2) + np.roll(H * s, 1, 2) + V * np.roll(s, -1, 1) + np.roll(V * s, 1, 1))
+
+def bond_energy(s):
+    """-sum_<ij> J_ij s_i s_j, each bond once, per instance."""
+    if bc == "open":
+        return -(H * s[:, :, :-1] * s[:, :, 1:]).sum((1, 2)) - (V * s[:, :-1, :] * s[:, 1:, :]).sum((1, 2))
+    return -(H * s * np.roll(s, -1, 2)).sum((1, 2)) - (V * s * np.roll(s, -1, 1)).sum((1, 2))
+
+p = 1 / (1 + np.exp(-z)); q = 1 - p
+m = 2 * p - 1                       # = tanh(z / 2)
+S = (-p * np.log(p) - q * np.log(q)).sum((1, 2))
+dm, dS = 2 * p * q, -z * p * q      # dm/dz, d(entropy)/dz
+
+def labelled(t):
+    if kind == "ce":
+        return np.log1p(np.exp(-t * z)).mean((1, 2)), -t / (1 + np.exp(t * z)) / n
+    return np.maximum(0, 1 - t * z).mean((1, 2)), np.where(t * z < 1, -t, 0.0) / n
+
+if kind in ("ce", "margin"):
+    l, g = labelled(y)
+    if flip:
+        lf, gf = labelled(-y)
+        take = lf < l
+        l = np.where(take, lf, l); g = np.where(take[:, None, None], gf, g)
+elif kind == "local":
+    w = y * field(y) + h0
+    l = (-(w * y * m).sum((1, 2)) - T * S) / T
+    g = -(w * y / T) * dm - dS
+else:
+    l = bond_energy(m) - T * S
+    g = -field(m) * dm - T * dS
+want, gwant = l.mean(), g / B
+got = float(printed.split("=")[1])
+gget = np.load(gpath)
+rel = abs(got - want) / abs(want)
+grel = np.abs(gget - gwant).max() / np.abs(gwant).max()
+ok = rel <= 1e-12 and gget.shape == z.shape and gget.dtype == np.float64 and grel <= 1e-10
+print("%s: loss %.17g vs numpy %.17g (rel %.1e), gradient max rel %.1e" % ("ok" if ok else "MISMATCH", got, want, rel, grel))
+sys.exit(0 if ok else 1)
+PY
+for bc in open per; do
+  for kind in ce margin local true; do
+    for flip in 0 1; do
+      case $kind in local|true) [ $flip = 1 ] && continue ;; esac
+      args=(-jh H$bc.npy -jv V$bc.npy -logits Z.npy -loss $kind -grad_out G.npy)
+      [ $kind != true ] && args+=(-target Y.npy)
+      [ $flip = 1 ] && args+=(-flip_invariant)
+      T=0.1 h0=5
+      # Non-default temperature and h0 on the periodic lattice.
+      if [ $bc = per ] && [ $kind = local ]; then T=0.37 h0=4.5; args+=(-T $T -h0 $h0); fi
+      if [ $bc = per ] && [ $kind = true ]; then T=0.7; args+=(-T $T); fi
+      rm -f G.npy
+      out=$("$eloss" spinloss "${args[@]}" 2> stderr.txt)
+      msg=$("$py" check.py $bc $kind $flip $T $h0 "$out" G.npy 2>&1)
+      ok $? "$kind$([ $flip = 1 ] && echo ' -flip_invariant') $bc T=$T h0=$h0: $msg"
+    done
+  done
+done
+# The comparison bites: the last periodic `true` output checked as if T were 0.71.
+"$py" check.py per true 0 0.71 5 "$out" G.npy > /dev/null 2>&1
+[ $? != 0 ]; ok $? "check.py refuses the same output checked against T = 0.71 instead of 0.7"
+# bad <expected rc: "nonzero" or 2> <what> <needle> args...: one error line,
+# the exit code, nothing on stdout, no gradient file.
+bad() {
+  local want=$1 what=$2 needle=$3
+  shift 3
+  rm -f G.npy
+  "$eloss" spinloss "$@" -grad_out G.npy > stdout.txt 2> stderr.txt
+  local rc=$?
+  local rc_ok=1
+  if [ "$want" = 2 ]; then [ $rc = 2 ] && rc_ok=0; else [ $rc != 0 ] && rc_ok=0; fi
+  if [ $rc_ok = 0 ] && [ ! -e G.npy ] && [ ! -s stdout.txt ] && [ "$(wc -l < stderr.txt)" = 1 ] &&
+     grep -q "^eloss spinloss: error: " stderr.txt && grep -qF -- "$needle" stderr.txt; then
+    ok 0 "$what (exit $rc): $(cat stderr.txt)"
+  else
+    ok 1 "$what (rc=$rc, $(head -3 stderr.txt))"
+  fi
+}
+open=(-jh Hopen.npy -jv Vopen.npy)
+bad nonzero "wrong -jv shape" "V4.npy: shape (3, 3, 4) for -jv; expected (3, 4, 5)" -jh Hopen.npy -jv V4.npy -logits Z.npy -target Y.npy
+bad nonzero "periodic -jh with open -jv" "expected (3, 5, 5) to match -jh Hper.npy (periodic)" -jh Hper.npy -jv Vopen.npy -logits Z.npy -target Y.npy
+bad nonzero "mismatched B in -jv" "Vper2.npy: shape (2, 5, 5)" -jh Hper.npy -jv Vper2.npy -logits Z.npy -target Y.npy
+bad nonzero "mismatched B in -logits" "Z2.npy: shape (2, 5, 5) for -logits; expected (3, 5, 5)" "${open[@]}" -logits Z2.npy -target Y.npy
+bad nonzero "target not +-1" "Y0.npy: target 0 at flat index 51" "${open[@]}" -logits Z.npy -target Y0.npy -loss local
+bad nonzero "float target" "Yf.npy: expected int8 target spins, found float64" "${open[@]}" -logits Z.npy -target Yf.npy
+bad nonzero "NaN logit" "Znan.npy: non-finite logit at flat index 38" "${open[@]}" -logits Znan.npy -target Y.npy
+bad nonzero "missing -logits" "-logits is required" "${open[@]}" -target Y.npy
+bad nonzero "missing -target" "-target is required" "${open[@]}" -logits Z.npy -loss margin
+bad nonzero "no such file" "nothere.npy" -jh nothere.npy -jv Vopen.npy -logits Z.npy -target Y.npy
+bad 2 "unknown loss" "-loss mse: expected one of ce, margin, local, true" "${open[@]}" -logits Z.npy -target Y.npy -loss mse
+bad 2 "negative T" "-T -1: expected a finite real number >= 0" "${open[@]}" -logits Z.npy -target Y.npy -loss local -T -1
+bad 2 "T = nan" "-T nan: expected" "${open[@]}" -logits Z.npy -loss true -T nan
+bad 2 "T = 0 with local" "-T 0: expected T > 0 for -loss local" "${open[@]}" -logits Z.npy -target Y.npy -loss local -T 0
+bad 2 "-flip_invariant with local" "-flip_invariant: is for -loss ce and margin only" "${open[@]}" -logits Z.npy -target Y.npy -loss local -flip_invariant
+bad 2 "-flip_invariant with true" "-flip_invariant: is for -loss ce and margin only" "${open[@]}" -logits Z.npy -loss true -flip_invariant
+bad 2 "-target with true" "-target Y.npy: -loss true uses no labels" "${open[@]}" -logits Z.npy -target Y.npy -loss true
+bad 2 "-h0 with ce" "-h0 3: -h0 is for -loss local only" "${open[@]}" -logits Z.npy -target Y.npy -h0 3
+tap_exit
