@@ -6,14 +6,18 @@
 # gradient (1e-10 of its largest entry); bad input (wrong shapes,
 # mismatched B, a target not +-1, NaN logits, wrong dtypes, a missing file)
 # gives one error line, a non-zero exit and no gradient file; bad option
-# values and options of another loss exit 2 with one line.
+# values and options of another loss exit 2 with one line. On datasets of
+# `eloss spingen` (open exact and periodic annealed ground states, the
+# coupling layouts as stored): `true` at z = 60 y is the stored energy,
+# and the `local` gradient at z = 0 with h0 = 0.01 points towards the
+# ground state at every site (App. C.3: w_i > 0 for any h0 > 0).
 #   test_spinloss_cli.sh <eloss>
 set -uo pipefail
 eloss=$(realpath "$1")
 py=/usr/bin/python3
 source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 tap_workdir
-echo "1..31"
+echo "1..35"
 "$py" - <<'PY'
 import numpy as np
 rng = np.random.default_rng(2385)
@@ -110,6 +114,27 @@ done
 # The comparison bites: the last periodic `true` output checked as if T were 0.71.
 "$py" check.py per true 0 0.71 5 "$out" G.npy > /dev/null 2>&1
 [ $? != 0 ]; ok $? "check.py refuses the same output checked against T = 0.71 instead of 0.7"
+for bc in open periodic; do
+  if [ $bc = open ]; then gen=(-L 5 -instances 3 -seed 9); else gen=(-bc periodic -L 6 -instances 3 -seed 8 -gs sa -gs_sweeps 400); fi
+  "$eloss" spingen "${gen[@]}" -out d$bc.h5 > /dev/null 2>&1
+  "$py" - d$bc.h5 $bc <<'PY'
+import sys
+import h5py
+import numpy as np
+f, bc = h5py.File(sys.argv[1], "r"), sys.argv[2]
+np.save(f"Hd{bc}.npy", f["couplings_h"][...]); np.save(f"Vd{bc}.npy", f["couplings_v"][...])
+gs = f["ground_state"][...]
+np.save(f"Yd{bc}.npy", gs); np.save(f"Zd{bc}.npy", 60.0 * gs); np.save(f"Z0{bc}.npy", np.zeros(gs.shape))
+open(f"E{bc}.txt", "w").write(repr(f["energy"][...].mean()))
+PY
+  out=$("$eloss" spinloss -jh Hd$bc.npy -jv Vd$bc.npy -logits Zd$bc.npy -loss true 2>&1)
+  "$py" -c "import sys; a=float('${out#loss=}'); b=float(open('E$bc.txt').read()); sys.exit(abs(a-b) > 1e-12*abs(b))"
+  ok $? "spingen $bc: true at z = 60 y is the mean stored ground-state energy ($out vs $(cat E$bc.txt))"
+  "$eloss" spinloss -jh Hd$bc.npy -jv Vd$bc.npy -logits Z0$bc.npy -target Yd$bc.npy -loss local -h0 0.01 \
+    -grad_out G.npy > /dev/null 2>&1
+  "$py" -c "import sys, numpy as np; sys.exit(not (np.sign(-np.load('G.npy')) == np.load('Yd$bc.npy')).all())"
+  ok $? "spingen $bc: local gradient at z = 0, h0 = 0.01, descends towards the ground state at every site"
+done
 # bad <expected rc: "nonzero" or 2> <what> <needle> args...: one error line,
 # the exit code, nothing on stdout, no gradient file.
 bad() {
