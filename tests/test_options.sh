@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# TAP test of option values across every eloss subcommand (issue 7, section 3):
+# TAP test of option values across every eloss subcommand (issue 7, section 3;
+# spinloss from issue 8):
 # - a bad value (not a number, nan, inf, out of range, an integer that
 #   overflows, an unknown or empty name, a stray word after a list, a
 #   missing or malformed deck) gives exit code 2, exactly one line on stderr
@@ -18,7 +19,7 @@ mpi=("$mpiexec" --allow-run-as-root --oversubscribe)
 limit=${ELOSS_TEST_LIMIT:-60} # seconds any one refusal may take
 source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 tap_workdir
-echo "1..104"
+echo "1..109"
 
 "$py" - <<'PY'
 import numpy as np
@@ -43,6 +44,7 @@ refused() {
     spingen) out=(-out out.h5) ;;
     loss) out=(-grad_out out.npy) ;;
     gs) out=(-out out.npy) ;;
+    spinloss) out=(-grad_out out.npy) ;;
   esac
   # An -out given by the case itself replaces the default one.
   for a in "$@"; do [ "$a" = -out ] && out=(); done
@@ -88,6 +90,11 @@ refused 2 spingen "-instances 5.5: expected an integer >= 1" -instances 5.5
 refused 2 spingen "-sample_betas 0.5 2: expected one value" -samples 2 -sample_betas 0.5 2
 refused 2 spingen "-options_file nothere.opts: cannot read the deck" -options_file nothere.opts
 refused 2 mc "-pt_beta_min 0.2: applies only to parallel tempering" -pt_beta_min 0.2
+refused 2 spinloss "-loss mse: expected one of ce, margin, local, true" -loss mse
+refused 2 spinloss "-flip_invariant: is for -loss ce and margin only" -loss local -flip_invariant
+refused 1 spinloss "-h0 inf: expected a finite real number" -loss local -h0 inf
+printf -- '-loss local   # fine\n-T -0.5       # negative\n' > spinloss.opts
+refused 1 spinloss "-T -0.5: expected a finite real number >= 0" -options_file spinloss.opts
 # A deck is read by the same rules.
 printf -- '-L 8          # fine\n-instances 5.5  # not an integer\n' > bad.opts
 refused 1 spingen "-instances 5.5: expected an integer >= 1" -options_file bad.opts
@@ -187,6 +194,7 @@ help_lists() {
 help_lists loss -pred -ref -loss -coeff -k0 -per_atom -coeff_dmin -edges -degree -pool -seed -bond_tolerance -natoms -precision -grad_out -repeat
 help_lists rigidity -edges -d -n -seed -survey_n -survey_k -survey_d -samples -csv
 help_lists gs -jh -jv -out
+help_lists spinloss -jh -jv -logits -target -loss -T -h0 -flip_invariant -grad_out
 help_lists mc -lattice -L -bc -couplings -instance -beta -field -algorithm -therm -sweeps -replicas -seed -blocks -cold -split -pt_temperatures -pt_beta_min -pt_adapt
 help_lists spingen -lattice -L -bc -couplings -instances -split -seed -gs -gs_replicas -gs_sweeps -gs_beta_min -gs_beta_max -samples -sample_betas -sample_therm -sample_sweeps -algorithm -batch -checkpoint_seconds -resume -force -out
 "$eloss" spingen -help 2>&1 | grep -qE -- "^  -sample_betas <now 1 : formerly 1>: .*comma-separated finite real numbers > 0 and <= 1000"
