@@ -10,14 +10,17 @@
 # `eloss spingen` (open exact and periodic annealed ground states, the
 # coupling layouts as stored): `true` at z = 60 y is the stored energy,
 # and the `local` gradient at z = 0 with h0 = 0.01 points towards the
-# ground state at every site (App. C.3: w_i > 0 for any h0 > 0).
-#   test_spinloss_cli.sh <eloss>
+# ground state at every site (App. C.3: w_i > 0 for any h0 > 0). Two
+# ranks print one identical line and write the same gradient bytes.
+#   test_spinloss_cli.sh <eloss> <mpiexec>
 set -uo pipefail
 eloss=$(realpath "$1")
+mpiexec=$2
+mpi=("$mpiexec" --allow-run-as-root --oversubscribe)
 py=/usr/bin/python3
 source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 tap_workdir
-echo "1..35"
+echo "1..36"
 "$py" - <<'PY'
 import numpy as np
 rng = np.random.default_rng(2385)
@@ -135,6 +138,9 @@ PY
   "$py" -c "import sys, numpy as np; sys.exit(not (np.sign(-np.load('G.npy')) == np.load('Yd$bc.npy')).all())"
   ok $? "spingen $bc: local gradient at z = 0, h0 = 0.01, descends towards the ground state at every site"
 done
+"$eloss" spinloss "${args[@]}" > one.txt 2>&1 && cp G.npy G1.npy &&
+  "${mpi[@]}" -n 2 "$eloss" spinloss "${args[@]}" > two.txt 2>&1 && cmp -s one.txt two.txt && cmp -s G.npy G1.npy
+ok $? "2 ranks: the same single line ($(cat two.txt)) and the same gradient bytes as 1 rank"
 # bad <expected rc: "nonzero" or 2> <what> <needle> args...: one error line,
 # the exit code, nothing on stdout, no gradient file.
 bad() {
