@@ -135,7 +135,8 @@ void spin_loss_options_default(spin_loss_options *opt);
 
 typedef struct spin_loss_plan spin_loss_plan;
 
-/* Check the options against the lattice and build the plan (a neighbour
+/* Any spin_lattice (tests cover open and periodic square lattices).
+ * Check the options against the lattice and build the plan (a neighbour
  * table of the lattice: 2 dim (site, slot) pairs per site). Refuses
  * flip_invariant with local or true (CORE_ERR_UNSUPPORTED): the min over y
  * and -y of those losses collapses a network to a constant prediction
@@ -148,7 +149,7 @@ void spin_loss_plan_destroy(spin_loss_plan **plan);
  *   J      (B, bond_slots) float64 couplings (read by local and true only;
  *          may be NULL for ce and margin)
  *   logits (B, n_sites), finite
- *   target (B, n_sites) int8 of +-1; NULL allowed for true only
+ *   target (B, n_sites) int8 of +-1; NULL allowed for (and ignored by) true
  *   *loss  = (1/B) sum_b loss_b, the mean over the B instances given
  *   grad   (B, n_sites) or NULL: overwritten with d(*loss)/d(logits), so
  *          row b is (1/B) d loss_b / d z_b.
