@@ -20,7 +20,7 @@ mpi=("$mpiexec" --allow-run-as-root --oversubscribe)
 py=/usr/bin/python3
 source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 tap_workdir
-echo "1..36"
+echo "1..38"
 "$py" - <<'PY'
 import numpy as np
 rng = np.random.default_rng(2385)
@@ -38,15 +38,21 @@ z = np.load("Z.npy"); z[1, 2, 3] = np.nan; np.save("Znan.npy", z)
 y = np.load("Y.npy"); y[2, 0, 1] = 0; np.save("Y0.npy", y)
 np.save("Yf.npy", np.load("Y.npy").astype(np.float64))
 np.save("Vper2.npy", rng.uniform(-1, 1, (2, L, L)))
+# The smallest lattice, L = 2 periodic: each pair of neighbours is joined
+# by two bonds (one each way round).
+np.save("sZ.npy", rng.uniform(-3, 3, (2, 2, 2))); np.save("sY.npy", rng.choice(np.array([-1, 1], np.int8), (2, 2, 2)))
+np.save("sHper.npy", rng.uniform(-1, 1, (2, 2, 2))); np.save("sVper.npy", rng.uniform(-1, 1, (2, 2, 2)))
 PY
 cat > check.py <<'PY'
-# check.py <bc> <loss> <flip> <T> <h0> <printed "loss=..."> <grad.npy>:
-# an independent numpy implementation of the issue's formulas.
+# check.py <bc> <loss> <flip> <T> <h0> <printed "loss=..."> <grad.npy> [prefix]:
+# an independent numpy implementation of the issue's formulas, on the
+# arrays <prefix>Z.npy, <prefix>Y.npy, <prefix>H<bc>.npy, <prefix>V<bc>.npy.
 import sys
 import numpy as np
 bc, kind, flip, T, h0, printed, gpath = sys.argv[1], sys.argv[2], sys.argv[3] == "1", float(sys.argv[4]), float(sys.argv[5]), sys.argv[6], sys.argv[7]
-z, y = np.load("Z.npy"), np.load("Y.npy").astype(float)
-H, V = np.load("H%s.npy" % bc), np.load("V%s.npy" % bc)
+pre = sys.argv[8] if len(sys.argv) > 8 else ""
+z, y = np.load(pre + "Z.npy"), np.load(pre + "Y.npy").astype(float)
+H, V = np.load(pre + "H%s.npy" % bc), np.load(pre + "V%s.npy" % bc)
 B, n = z.shape[0], z[0].size
 
 def field(s):
@@ -117,6 +123,12 @@ done
 # The comparison bites: the last periodic `true` output checked as if T were 0.71.
 "$py" check.py per true 0 0.71 5 "$out" G.npy > /dev/null 2>&1
 [ $? != 0 ]; ok $? "check.py refuses the same output checked against T = 0.71 instead of 0.7"
+for kind in local true; do
+  t=(-target sY.npy); [ $kind = true ] && t=()
+  out=$("$eloss" spinloss -jh sHper.npy -jv sVper.npy -logits sZ.npy "${t[@]}" -loss $kind -grad_out G.npy 2> stderr.txt)
+  msg=$("$py" check.py per $kind 0 0.1 5 "$out" G.npy s 2>&1)
+  ok $? "$kind, L = 2 periodic (two bonds per pair): $msg"
+done
 for bc in open periodic; do
   if [ $bc = open ]; then gen=(-L 5 -instances 3 -seed 9); else gen=(-bc periodic -L 6 -instances 3 -seed 8 -gs sa -gs_sweeps 400); fi
   "$eloss" spingen "${gen[@]}" -out d$bc.h5 > /dev/null 2>&1
