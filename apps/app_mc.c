@@ -301,7 +301,7 @@ int app_mc(int argc, char **argv) {
   PetscCall(app_opt_int(po, "-instance", "instance number: couplings are a function of (seed, instance)", 0,
                         PETSC_MAX_INT, &instance, &set));
   PetscCall(app_opt_real(po, "-beta", "inverse temperature (tempering: the coldest)", 0, APP_BETA_MAX, 0, &beta, &set));
-  PetscCall(app_opt_real(po, "-field", "uniform field", -INFINITY, INFINITY, 0, &field, &field_set));
+  PetscCall(app_opt_real(po, "-field", "uniform field", -1000, 1000, 0, &field, &field_set));
   PetscCall(app_opt_enum(po, "-algorithm", "single-spin update", algorithms, MC_ALGORITHM_COUNT, &algorithm, &set));
   PetscCall(app_opt_int(po, "-therm", "sweeps discarded before measuring", 0, PETSC_MAX_INT, &therm, &set));
   PetscCall(app_opt_int(po, "-sweeps", "measured sweeps (at least -blocks)", 1, PETSC_MAX_INT, &sweeps, &sweeps_set));
@@ -329,6 +329,21 @@ int app_mc(int argc, char **argv) {
     app_option_error(sweeps_set ? "-sweeps" : "-blocks", "needs -sweeps >= -blocks (here %d < %d)", (int)sweeps,
                      (int)blocks);
   if (pt_temps == 1) app_option_error("-pt_temperatures", "expected 0 (off) or an integer >= 2");
+  {
+    const int max_L = lattice == SPIN_CUBIC ? SPIN_CUBIC_MAX_L : SPIN_SQUARE_MAX_L;
+    if (L > max_L) app_option_error("-L", "expected an integer from 2 to %d for a %s lattice", max_L,
+                                    spin_lattice_kind_names[lattice]);
+  }
+  /* Metropolis accepts every flip at beta = 0 and, in float32, every flip
+   * below beta ~ 1e-8: each sweep then flips all spins, a deterministic
+   * two-state cycle; up to beta ~ 0.01 it is nearly so. Heat bath mixes at
+   * every temperature. */
+  if (algorithm == MC_METROPOLIS && (beta < 0.01 || (pt_temps >= 2 && pt_beta_min < 0.01)))
+    app_option_error(beta < 0.01 ? "-beta" : "-pt_beta_min", "Metropolis below beta = 0.01 flips nearly every spin "
+                     "at every sweep and barely mixes; use -algorithm heatbath");
+  if (pt_temps >= 2 && pt_adapt > therm)
+    app_option_error("-pt_adapt", "the ladder is retuned every N thermalisation sweeps, so N must be <= -therm (%d)",
+                     (int)therm);
   if (split) {
     if (field_set) app_option_error("-split", "does not combine with -field (the split sweep has no field)");
     if (cold_set) app_option_error("-split", "does not combine with -cold");

@@ -126,6 +126,19 @@ int app_spingen(int argc, char **argv) {
     app_option_error(beta_min_set ? "-gs_beta_min" : "-gs_beta_max", "needs -gs_beta_min <= -gs_beta_max (here %g > %g)",
                      (double)gs_beta_min, (double)gs_beta_max);
   }
+  {
+    const int max_L = lattice == SPIN_CUBIC ? SPIN_CUBIC_MAX_L : SPIN_SQUARE_MAX_L;
+    if (L > max_L) app_option_error("-L", "expected an integer from 2 to %d for a %s lattice", max_L,
+                                    spin_lattice_kind_names[lattice]);
+  }
+  /* Metropolis barely mixes below beta = 0.01 (see eloss mc): every flip
+   * is accepted, every sweep flips nearly all spins. */
+  for (PetscInt k = 0; samples > 0 && algorithm == MC_METROPOLIS && k < n_betas; ++k)
+    if (betas[k] < 0.01) {
+      app_option_error("-sample_betas", "beta %g: Metropolis below beta = 0.01 flips nearly every spin at every "
+                       "sweep and barely mixes; use -algorithm heatbath", (double)betas[k]);
+      break;
+    }
   if (samples == 0) {
     const char *why = "applies only to equilibrium samples; add -samples S (S >= 1)";
     app_option_inapplicable("-sample_betas", betas_set, why);

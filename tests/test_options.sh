@@ -19,7 +19,7 @@ mpi=("$mpiexec" --allow-run-as-root --oversubscribe)
 limit=${ELOSS_TEST_LIMIT:-60} # seconds any one refusal may take
 source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 tap_workdir
-echo "1..109"
+echo "1..114"
 
 "$py" - <<'PY'
 import numpy as np
@@ -158,6 +158,12 @@ refused 1 rigidity "-survey_d 2,5: expected comma-separated integers from 1 to 3
 refused 1 rigidity "-survey_n 10,,20: " -survey_n 10,,20
 refused 1 rigidity "-samples 0: expected an integer >= 1" -samples 0
 refused 1 gs "-jh (no value): expected a file name" -jh
+
+refused 1 mc "-beta 0: Metropolis below beta = 0.01" -beta 0
+refused 1 mc "-field 1e308: expected a finite real number >= -1000 and <= 1000" -field 1e308
+refused 1 mc "-pt_adapt 100: the ladder is retuned every N thermalisation sweeps, so N must be <= -therm (20)" -pt_temperatures 4 -pt_beta_min 0.2 -pt_adapt 100 -therm 20
+refused 1 spingen "-L 70000: expected an integer from 2 to 32768 for a square lattice" -L 70000 -bc periodic -gs sa
+refused 1 spingen "-sample_betas 0.5,0.001: beta 0.001: Metropolis below beta = 0.01" -samples 2 -sample_betas 0.5,0.001
 
 # Options that mean nothing in the chosen mode.
 refused 1 mc "-pt_adapt 10: applies only to parallel tempering" -pt_adapt 10

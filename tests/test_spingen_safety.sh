@@ -28,7 +28,7 @@ mpi=("$2" --allow-run-as-root --oversubscribe)
 py=/usr/bin/python3
 source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 tap_workdir
-echo "1..29"
+echo "1..33"
 
 # same <a.h5> <b.h5>: exit 0 iff both files hold the same datasets, equal.
 same() {
@@ -136,8 +136,14 @@ cp cut.h5.ckpt mixed.h5.ckpt
 rc=$?
 [ $rc = 1 ] && [ ! -e mixed.h5 ] && grep -q "do not match the checkpoint" err.txt
 ok $? "a row rewritten with a matching crc32 is caught by the checkpoint's checksum of checksums"
-"$eloss" spingen "${long[@]}" -out cut.h5 -resume > /dev/null 2>&1 && same cut.h5 ref.h5
-ok $? "the untouched copy resumes to the bytes of an uninterrupted run"
+"$py" -c "
+import h5py
+with h5py.File('cut.h5.partial', 'r+') as f:   # attributes are no rows: tampered ones are rewritten
+    f.attrs['seed'] = 8
+    f.attrs['split'] = 'test'"
+"$eloss" spingen "${long[@]}" -out cut.h5 -resume > /dev/null 2>&1 && same cut.h5 ref.h5 &&
+  "$py" -c "import h5py, sys; f = h5py.File('cut.h5', 'r'); sys.exit(not (f.attrs['seed'] == 3 and f.attrs['split'] == 'train'))"
+ok $? "the copy with untouched rows resumes to the bytes of an uninterrupted run, its edited attributes rewritten"
 
 # Two writers on one output.
 "${mpi[@]}" -n 2 "$eloss" spingen "${long[@]}" -seed 4 -out two.h5 > first.out 2> first.err &
@@ -153,6 +159,20 @@ rc1=$?
 [ $rc = 1 ] && [ $rc1 = 0 ] && [ $? = 0 ] && [ "$took" -le 5 ] && grep -q "being written by another run (host .* pid [0-9]*" err.txt &&
   [ ! -e two.h5.lock ]
 ok $? "a second run on the same -out is refused in ${took} s naming the holder; the first completes with its own data"
+
+# The lock file removed by hand under a running job, then a -force run:
+# the first run stops at its next checkpoint without publishing anything,
+# the second completes with its own bytes.
+"${mpi[@]}" -n 2 "$eloss" spingen "${long[@]}" -out stolen.h5 > /dev/null 2> first.err &
+pid=$!
+for _ in $(seq 50); do [ -e stolen.h5.ckpt ] && break; sleep 0.1; done
+rm -f stolen.h5.lock
+"${mpi[@]}" -n 2 "$eloss" spingen "${long[@]}" -out stolen.h5 -force > /dev/null 2> err.txt
+rc=$?
+wait $pid
+rc1=$?
+[ $rc = 0 ] && [ $rc1 = 1 ] && grep -q "was removed or replaced while this run held it" first.err && same stolen.h5 ref.h5
+ok $? "a lock removed by hand: the first run stops ($(grep -o 'stolen.h5.lock was removed[^;]*' first.err)), the -force run ends with the right bytes"
 
 # Overwrites and late failures.
 "$eloss" spingen -L 8 -instances 20 -seed 1 -out tr.h5 > /dev/null 2> err.txt
@@ -179,6 +199,18 @@ wait $pid
 rc=$?
 [ $rc = 1 ] && [ -e ckpt.h5.ckpt ] && grep -q "pass -resume to continue it, or -force" err.txt
 ok $? "a fresh start over an interrupted run is refused: $(grep error err.txt)"
+"$eloss" spingen "${long[@]}" -out ckpt.h5 -force > /dev/null 2> err.txt && same ckpt.h5 ref.h5 && [ ! -e ckpt.h5.ckpt ]
+ok $? "-force over an interrupted run starts over and ends with the bytes of an uninterrupted run"
+echo junk > junk.h5.partial
+"$eloss" spingen -L 8 -instances 20 -out junk.h5 > /dev/null 2> err.txt
+rc=$?
+[ $rc = 1 ] && grep -q "junk" junk.h5.partial && grep -q "exists but no checkpoint describes it" err.txt
+ok $? "a stray <out>.partial is not overwritten without -force: $(grep error err.txt)"
+echo precious > precious.txt
+ln -s precious.txt link.h5.partial
+"$eloss" spingen -L 8 -instances 20 -out link.h5 -force > /dev/null 2>&1 && grep -q precious precious.txt && [ -f link.h5 ] &&
+  [ ! -L link.h5 ]
+ok $? "-force replaces a symlinked <out>.partial instead of writing through it"
 start=$(date +%s%N)
 "$eloss" spingen -L 16 -instances 100000 -out . > /dev/null 2> err.txt
 rc=$?

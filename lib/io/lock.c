@@ -4,6 +4,8 @@
  *   exclusive non-blocking flock on it and writes "host pid time" into it;
  *   if another process holds it, fails with CORE_ERR_IO and a message that
  *   quotes what the holder wrote.
+ * io_lock_check(&lock): local; fails if the lock file is no longer the one
+ *   held (removed by hand), so a run stops before it publishes anything.
  * io_lock_release(&lock): local; removes the file, then drops the lock.
  *
  * flock locks belong to the open file, so a killed holder releases its lock
@@ -60,6 +62,15 @@ core_status io_lock_acquire(const char *path, io_lock *lock) {
     close(fd); /* the file was removed by a releasing holder: take the new one */
   }
   return CORE_ERROR(CORE_ERR_IO, "%s: the lock file keeps being replaced; is another run starting?", lock->path);
+}
+
+core_status io_lock_check(const io_lock *lock) {
+  struct stat held, now;
+  CORE_CHECK(lock->fd >= 0 && fstat(lock->fd, &held) == 0 && stat(lock->path, &now) == 0 &&
+                 held.st_ino == now.st_ino && held.st_dev == now.st_dev,
+             CORE_ERR_IO, "%s was removed or replaced while this run held it; another run may be writing the same "
+             "output: stopping", lock->path);
+  return CORE_OK;
 }
 
 void io_lock_release(io_lock *lock) {

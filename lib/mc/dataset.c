@@ -209,26 +209,13 @@ static const char *method_text(mc_gs_method method) {
   return "";
 }
 
-static core_status create_file(MPI_Comm comm, const mc_dataset_options *opt, const spin_lattice *lat,
-                               const char *path, io_h5 **file) {
+/* The root attributes: every option, the seed, the split, the method and
+ * the conventions. Written at creation and again before the finished file
+ * is published, so that attributes edited in <out>.partial meanwhile
+ * cannot describe data they do not belong to. Collective. */
+static core_status write_attributes(io_h5 *f, const mc_dataset_options *opt, const spin_lattice *lat) {
   const int64_t I = opt->instances, L = opt->L;
-  CORE_CALL(io_h5_create(comm, path, file));
-  io_h5 *f = *file;
-  for (int dir = 0; dir < lat->dim; ++dir) {
-    int64_t shape[4] = {I};
-    int nd = bond_shape(lat, dir, shape + 1);
-    CORE_CALL(io_h5_dataset_create(f, bond_names[dir], IO_F64, nd + 1, shape));
-  }
-  int64_t sg[4] = {I, L, L, L}, se[1] = {I};
-  CORE_CALL(io_h5_dataset_create(f, "ground_state", IO_I8, 1 + lat->dim, sg));
-  CORE_CALL(io_h5_dataset_create(f, "energy", IO_F64, 1, se));
-  if (opt->samples > 0) {
-    int64_t ss[6] = {I, opt->n_betas, opt->samples, L, L, L};
-    CORE_CALL(io_h5_dataset_create(f, "samples", IO_I8, 3 + lat->dim, ss));
-    CORE_CALL(io_h5_attr_double(f, "/", "sample_betas", opt->n_betas, opt->betas));
-  }
-  if (heuristic(opt)) CORE_CALL(io_h5_dataset_create(f, "ground_state_agreement", IO_I8, 1, se));
-  CORE_CALL(io_h5_dataset_create(f, "crc32", IO_I64, 1, se));
+  if (opt->samples > 0) CORE_CALL(io_h5_attr_double(f, "/", "sample_betas", opt->n_betas, opt->betas));
   char lattice[128];
   snprintf(lattice, sizeof lattice, "%s, %s boundaries", lat->kind == SPIN_SQUARE ? "square" : "cubic",
            lat->bc == SPIN_OPEN ? "open" : "periodic");
@@ -249,6 +236,29 @@ static core_status create_file(MPI_Comm comm, const mc_dataset_options *opt, con
   CORE_CALL(io_h5_attr_int64(f, "/", "seed", 1, &seed));
   CORE_CALL(io_h5_attr_int64(f, "/", "L", 1, &L64));
   CORE_CALL(io_h5_attr_int64(f, "/", "instances", 1, &instances));
+  return CORE_OK;
+}
+
+static core_status create_file(MPI_Comm comm, const mc_dataset_options *opt, const spin_lattice *lat,
+                               const char *path, io_h5 **file) {
+  const int64_t I = opt->instances, L = opt->L;
+  CORE_CALL(io_h5_create(comm, path, file));
+  io_h5 *f = *file;
+  for (int dir = 0; dir < lat->dim; ++dir) {
+    int64_t shape[4] = {I};
+    int nd = bond_shape(lat, dir, shape + 1);
+    CORE_CALL(io_h5_dataset_create(f, bond_names[dir], IO_F64, nd + 1, shape));
+  }
+  int64_t sg[4] = {I, L, L, L}, se[1] = {I};
+  CORE_CALL(io_h5_dataset_create(f, "ground_state", IO_I8, 1 + lat->dim, sg));
+  CORE_CALL(io_h5_dataset_create(f, "energy", IO_F64, 1, se));
+  if (opt->samples > 0) {
+    int64_t ss[6] = {I, opt->n_betas, opt->samples, L, L, L};
+    CORE_CALL(io_h5_dataset_create(f, "samples", IO_I8, 3 + lat->dim, ss));
+  }
+  if (heuristic(opt)) CORE_CALL(io_h5_dataset_create(f, "ground_state_agreement", IO_I8, 1, se));
+  CORE_CALL(io_h5_dataset_create(f, "crc32", IO_I64, 1, se));
+  CORE_CALL(write_attributes(f, opt, lat));
   return CORE_OK;
 }
 
@@ -512,20 +522,23 @@ static core_status decide_start(const mc_dataset_options *opt, const char *parti
   *resuming = 0;
   struct stat sb;
   const int finished = stat(opt->out, &sb) == 0;
+  CORE_CHECK(!(opt->resume && opt->force), CORE_ERR_ARG, "-resume and -force contradict each other: -resume "
+             "continues %s, -force starts it over; give one", ckpt_path);
   int found = 0;
   core_status st = checkpoint_read(ckpt_path, c, &found);
-  if (st && !(opt->force && !opt->resume)) return st;
+  if (st && !opt->force) return st;
   if (st) found = 0;
   if (opt->resume) {
-    CORE_CHECK(!finished || opt->force, CORE_ERR_ARG, "%s already exists (a finished dataset): nothing to resume; "
-               "pass -force (without -resume) to generate it again", opt->out);
+    CORE_CHECK(!finished, CORE_ERR_ARG, "%s already exists (a finished dataset): nothing to resume; pass -force "
+               "(without -resume) to generate it again", opt->out);
     CORE_CHECK(found, CORE_ERR_ARG, "-resume: no checkpoint %s: nothing to resume (is -out the same as in the "
                "interrupted run?); run without -resume to start", ckpt_path);
     CORE_CHECK(c->options_crc == options_crc && c->instances == opt->instances, CORE_ERR_ARG,
                "%s: the checkpoint was written with different options; rerun with them, or pass -force "
                "(without -resume) to start over", ckpt_path);
-    CORE_CHECK(access(partial, R_OK | W_OK) == 0, CORE_ERR_IO, "%s: checkpoint found but its data file %s is "
-               "missing; pass -force (without -resume) to start over", ckpt_path, partial);
+    CORE_CHECK(lstat(partial, &sb) == 0 && S_ISREG(sb.st_mode) && access(partial, R_OK | W_OK) == 0, CORE_ERR_IO,
+               "%s: checkpoint found but its data file %s is missing or not a regular file; pass -force (without "
+               "-resume) to start over", ckpt_path, partial);
     *resuming = 1;
     return CORE_OK;
   }
@@ -533,10 +546,20 @@ static core_status decide_start(const mc_dataset_options *opt, const char *parti
              "another -out", opt->out);
   CORE_CHECK(!found || opt->force, CORE_ERR_ARG, "%s: an interrupted run of this output can be continued: pass "
              "-resume to continue it, or -force to start over", ckpt_path);
+  const int partial_exists = lstat(partial, &sb) == 0;
+  CORE_CHECK(!partial_exists || !S_ISDIR(sb.st_mode), CORE_ERR_ARG, "%s is a directory, in the way of the data "
+             "file of %s; remove it or choose another -out", partial, opt->out);
+  CORE_CHECK(!partial_exists || opt->force, CORE_ERR_ARG, "%s exists but no checkpoint describes it; pass -force to "
+             "replace it, or choose another -out", partial);
   /* Starting over: the old checkpoint must not survive to describe the new
-   * partial file. */
+   * file, and the old file is unlinked, not truncated, so that a symlink is
+   * replaced instead of followed and a process still writing the old file
+   * (its lock file removed by hand) cannot publish the new one's rows. */
   CORE_CHECK(remove(ckpt_path) == 0 || errno == ENOENT, CORE_ERR_IO, "%s: cannot remove the old checkpoint: %s",
              ckpt_path, strerror(errno));
+  CORE_CHECK(unlink(partial) == 0 || errno == ENOENT, CORE_ERR_IO, "%s: cannot remove the old data file: %s",
+             partial, strerror(errno));
+  memset(c, 0, sizeof *c);
   return CORE_OK;
 }
 
@@ -646,6 +669,7 @@ core_status mc_dataset_generate(MPI_Comm comm, const mc_dataset_options *opt, vo
     if (flags[0] && done < opt->instances) st = CORE_ERR_STOPPED;
     if (flags[0] || flags[1] || done == opt->instances) {
       core_status ck = io_h5_flush(f);
+      if (!ck && rank == 0) ck = io_lock_check(&lock);
       if (!ck && rank == 0) ck = checkpoint_write(ckpt_path, options_crc, done, opt->instances, rows_crc);
       ck = core_agree(comm, ck);
       if (ck) st = ck;
@@ -661,15 +685,16 @@ core_status mc_dataset_generate(MPI_Comm comm, const mc_dataset_options *opt, vo
       st = core_agree(comm, st);
     }
   }
+  if (!st && !report->interrupted) st = write_attributes(f, opt, &lat);
   if (!st && !report->interrupted) st = verify_rows(comm, f, partial, opt, &lat, done, rows_crc, &b);
   if (!st) st = summarize(comm, f, opt, &lat, done, report);
   core_status close_st = io_h5_close(&f);
   if (!st) st = close_st;
   if (!st && !report->interrupted && rank == 0) {
-    if (rename(partial, opt->out) != 0)
+    st = io_lock_check(&lock);
+    if (!st && rename(partial, opt->out) != 0)
       st = CORE_ERROR(CORE_ERR_IO, "%s: cannot rename the finished dataset: %s", opt->out, strerror(errno));
-    else
-      remove(ckpt_path);
+    if (!st) remove(ckpt_path);
   }
   st = core_agree(comm, st);
   io_lock_release(&lock);

@@ -23,7 +23,7 @@
 core_status spin_lattice_init(spin_lattice *lat, spin_lattice_kind kind, spin_boundary bc, int L) {
   CORE_CHECK(kind == SPIN_SQUARE || kind == SPIN_CUBIC, CORE_ERR_ARG, "spin: unknown lattice kind %d", (int)kind);
   CORE_CHECK(bc == SPIN_OPEN || bc == SPIN_PERIODIC, CORE_ERR_ARG, "spin: unknown boundary %d", (int)bc);
-  CORE_CHECK(L >= 2 && L <= (kind == SPIN_SQUARE ? 1 << 15 : 1 << 10), CORE_ERR_ARG,
+  CORE_CHECK(L >= 2 && L <= (kind == SPIN_SQUARE ? SPIN_SQUARE_MAX_L : SPIN_CUBIC_MAX_L), CORE_ERR_ARG,
              "spin: lattice size L = %d out of range", L);
   CORE_CHECK(kind == SPIN_SQUARE || bc == SPIN_PERIODIC, CORE_ERR_ARG,
              "spin: cubic lattices are periodic only");

@@ -158,6 +158,9 @@ typedef struct {
 } io_lock;
 
 core_status io_lock_acquire(const char *path, io_lock *lock);
+/* CORE_ERR_IO if the lock file was removed or replaced since it was taken
+ * (someone deleted it by hand: another run may now hold a new one). */
+core_status io_lock_check(const io_lock *lock);
 void io_lock_release(io_lock *lock);
 
 /* ---- XYZ molecules ---------------------------------------------------------- */

@@ -27,6 +27,8 @@ extern "C" {
 
 typedef enum { SPIN_SQUARE, SPIN_CUBIC } spin_lattice_kind;
 typedef enum { SPIN_OPEN, SPIN_PERIODIC } spin_boundary;
+/* Largest linear sizes spin_lattice_init accepts. */
+enum { SPIN_SQUARE_MAX_L = 1 << 15, SPIN_CUBIC_MAX_L = 1 << 10 };
 typedef enum {
   SPIN_COUPLING_UNIFORM,  /* J ~ U[-1, 1], the paper's                      */
   SPIN_COUPLING_GAUSSIAN, /* J ~ N(0, 1)                                    */
