@@ -28,7 +28,7 @@ mpi=("$2" --allow-run-as-root --oversubscribe)
 py=/usr/bin/python3
 source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 tap_workdir
-echo "1..33"
+echo "1..34"
 
 # same <a.h5> <b.h5>: exit 0 iff both files hold the same datasets, equal.
 same() {
@@ -201,6 +201,10 @@ rc=$?
 ok $? "a fresh start over an interrupted run is refused: $(grep error err.txt)"
 "$eloss" spingen "${long[@]}" -out ckpt.h5 -force > /dev/null 2> err.txt && same ckpt.h5 ref.h5 && [ ! -e ckpt.h5.ckpt ]
 ok $? "-force over an interrupted run starts over and ends with the bytes of an uninterrupted run"
+"$eloss" spingen -L 8 -instances 20 -out both.h5 -resume -force > /dev/null 2> err.txt
+rc=$?
+[ $rc = 1 ] && [ ! -e both.h5 ] && grep -q "contradict each other" err.txt
+ok $? "-resume with -force is refused: $(grep error err.txt)"
 echo junk > junk.h5.partial
 "$eloss" spingen -L 8 -instances 20 -out junk.h5 > /dev/null 2> err.txt
 rc=$?
