@@ -52,7 +52,7 @@ static int expect_error(core_status st, core_status code, const char *needle) {
 int main(void) {
   snprintf(dir, sizeof dir, "/tmp/eloss-test-io-%ld", (long)getpid());
   mkdir(dir, 0700);
-  tap_plan(17);
+  tap_plan(24);
 
   /* Round trip of a (2, 3, 3) float64 array, then rows [1, 2). */
   double x[18];
@@ -157,6 +157,52 @@ int main(void) {
   st = io_xyz_read(path_of("alien.xyz"), &mol);
   tap_ok(expect_error(st, CORE_ERR_FORMAT, "alien.xyz:3: unknown element 'Xx'"), "unknown element: %s",
          core_error_message());
+
+  /* Checkpoints: round trip, then every way a file can be wrong. */
+  {
+    double params[5] = {2.385, -1.25, 0.5, 1e-300, 7.0};
+    int64_t step = 12345, step_in = 0;
+    double params_in[5] = {0};
+    io_ckpt_section out[2] = {{"step", &step, sizeof step}, {"params", params, sizeof params}};
+    io_ckpt_section in[2] = {{"step", &step_in, sizeof step_in}, {"params", params_in, sizeof params_in}};
+    const char *ck = path_of("run.ckpt");
+    uint32_t crc = 0;
+    int found = 1;
+    st = io_ckpt_read(path_of("none.ckpt"), "train", &crc, 2, in, &found);
+    tap_ok(!st && !found, "no checkpoint file: found = 0, no error");
+    st = io_ckpt_write(ck, "train", 0xC0FFEEu, 2, out);
+    if (!st) st = io_ckpt_read(ck, "train", &crc, 2, in, &found);
+    tap_ok(!st && found && crc == 0xC0FFEEu && step_in == step && !memcmp(params, params_in, sizeof params) &&
+               !exists(path_of("run.ckpt.tmp")),
+           "checkpoint round trip: sections, options CRC");
+    st = io_ckpt_read(ck, "spingen", &crc, 2, in, &found);
+    tap_ok(expect_error(st, CORE_ERR_FORMAT, "a checkpoint of 'train', not of 'spingen'"), "foreign kind: %s",
+           core_error_message());
+    io_ckpt_section small[2] = {{"step", &step_in, sizeof step_in}, {"params", params_in, 4 * sizeof(double)}};
+    st = io_ckpt_read(ck, "train", &crc, 2, small, &found);
+    tap_ok(expect_error(st, CORE_ERR_FORMAT, "section 'params' holds 40 bytes, expected 32"), "wrong size: %s",
+           core_error_message());
+    /* Flip one byte of the params payload: 48 header + 32 + 8 step + 32 section header + 9. */
+    FILE *fp = fopen(ck, "r+b");
+    fseek(fp, 48 + 32 + 8 + 32 + 9, SEEK_SET);
+    int byte = fgetc(fp);
+    fseek(fp, 48 + 32 + 8 + 32 + 9, SEEK_SET);
+    fputc(byte ^ 0x04, fp);
+    fclose(fp);
+    st = io_ckpt_read(ck, "train", &crc, 2, in, &found);
+    tap_ok(expect_error(st, CORE_ERR_FORMAT, "section 'params' does not match its checksum"), "flipped byte: %s",
+           core_error_message());
+    st = io_ckpt_write(ck, "train", 1, 2, out);
+    if (!st && truncate(ck, 48 + 32 + 8 + 32 + 20) != 0) st = CORE_ERR_IO;
+    st = io_ckpt_read(ck, "train", &crc, 2, in, &found);
+    tap_ok(expect_error(st, CORE_ERR_FORMAT, "section 'params' is truncated"), "truncated: %s", core_error_message());
+    {
+      const char *text = "not a checkpoint at all, just some text that is long enough";
+      write_bytes(ck, text, strlen(text));
+    }
+    st = io_ckpt_read(ck, "train", &crc, 2, in, &found);
+    tap_ok(expect_error(st, CORE_ERR_FORMAT, "not an eloss checkpoint"), "foreign file: %s", core_error_message());
+  }
 
   char cmd[300];
   snprintf(cmd, sizeof cmd, "rm -rf %s", dir);

@@ -34,10 +34,10 @@
  *   creation (a disk too small fails now, not after hours of work).
  * - After a batch is written, a checkpoint may be due: rank 0's clock
  *   decides and a reduction tells every rank, so all ranks enter the flush
- *   together. The checkpoint <out>.ckpt is a small binary record written
- *   atomically after the rows are fsynced: magic, version, CRC-32 of the
- *   options, instances done, the CRC-32 of the per-instance checksums of
- *   those instances, and the CRC-32 of the record.
+ *   together. The checkpoint <out>.ckpt is written (io_ckpt, atomically)
+ *   after the rows are fsynced: the CRC-32 of the options in its header and
+ *   one checksummed section, "progress": instances done and the CRC-32 of
+ *   the per-instance checksums of those instances.
  * - A resumed run verifies every checkpointed row against its checksum and
  *   the checksums against the checkpoint before continuing; the finished
  *   file is verified in full before it is renamed to <out>.
@@ -61,60 +61,44 @@
 #include "eloss/io.h"
 #include "eloss/mc.h"
 
-enum { CKPT_VERSION = 2 };
-
 /* Equilibrium samples at temperature b of an instance are its mc_chain
  * replica SAMPLE_REPLICA_BASE + b, far above the replicas of the
  * ground-state searches, so the two never share a random stream. */
 enum { SAMPLE_REPLICA_BASE = 1 << 19 };
-static const char ckpt_magic[8] = {'E', 'L', 'S', 'G', 'C', 'K', 'P', 'T'};
 
+/* The checkpoint: one io_ckpt section "progress" (the options' CRC-32 is
+ * in the header). */
 typedef struct {
-  char magic[8];
-  uint32_t version;
-  uint32_t options_crc;
-  int64_t done;
-  int64_t instances;
-  uint32_t rows_crc;   /* CRC-32 of the per-instance checksums of [0, done) */
-  uint32_t record_crc; /* CRC-32 of the bytes above */
+  int64_t done;      /* instances [0, done) are in <out>.partial, fsynced */
+  int64_t instances; /* of the run */
+  uint32_t rows_crc; /* CRC-32 of the per-instance checksums of [0, done) */
+  uint32_t pad;
 } checkpoint;
 
-static uint32_t checkpoint_crc(const checkpoint *c) {
-  return io_crc32(0, c, offsetof(checkpoint, record_crc));
-}
+static const char ckpt_kind[] = "spingen";
 
 static core_status checkpoint_write(const char *path, uint32_t options_crc, int64_t done, int64_t instances,
                                     uint32_t rows_crc) {
   if (core_fault("dataset.checkpoint"))
     return CORE_ERROR(CORE_ERR_IO, "%s: cannot write the checkpoint: injected fault (test)", path);
-  checkpoint c;
-  memset(&c, 0, sizeof c);
-  memcpy(c.magic, ckpt_magic, sizeof c.magic);
-  c.version = CKPT_VERSION, c.options_crc = options_crc, c.done = done, c.instances = instances;
-  c.rows_crc = rows_crc;
-  c.record_crc = checkpoint_crc(&c);
-  io_atomic_file f;
-  CORE_CALL(io_atomic_open(&f, path));
-  if (fwrite(&c, sizeof c, 1, f.fp) != 1) {
-    io_atomic_abort(&f);
-    return CORE_ERROR(CORE_ERR_IO, "%s: cannot write the checkpoint: %s", path, strerror(errno));
-  }
-  return io_atomic_commit(&f);
+  checkpoint c = {.done = done, .instances = instances, .rows_crc = rows_crc};
+  io_ckpt_section section = {"progress", &c, sizeof c};
+  return io_ckpt_write(path, ckpt_kind, options_crc, 1, &section);
 }
 
-/* *found = 1 if a valid checkpoint was read, 0 if there is none; an error
- * for a corrupt one. */
-static core_status checkpoint_read(const char *path, checkpoint *c, int *found) {
-  *found = 0;
-  FILE *fp = fopen(path, "rb");
-  if (!fp) return CORE_OK;
-  size_t got = fread(c, sizeof *c, 1, fp);
-  fclose(fp);
-  CORE_CHECK(got == 1 && !memcmp(c->magic, ckpt_magic, sizeof c->magic) && c->version == CKPT_VERSION &&
-                 c->record_crc == checkpoint_crc(c) && c->done >= 0 && c->done <= c->instances,
-             CORE_ERR_FORMAT, "%s: corrupt or foreign checkpoint (bad magic, version or checksum); "
-             "start over with -force", path);
-  *found = 1;
+/* *found = 1 if a valid checkpoint was read (its options CRC in
+ * *options_crc), 0 if there is none; an error for a damaged one. */
+static core_status checkpoint_read(const char *path, checkpoint *c, uint32_t *options_crc, int *found) {
+  io_ckpt_section section = {"progress", c, sizeof *c};
+  core_status st = io_ckpt_read(path, ckpt_kind, options_crc, 1, &section, found);
+  if (st) {
+    char why[1024];
+    snprintf(why, sizeof why, "%s", core_error_message());
+    return CORE_ERROR(st, "%s; start over with -force", why);
+  }
+  CORE_CHECK(!*found || (c->done >= 0 && c->done <= c->instances), CORE_ERR_FORMAT,
+             "%s: checkpoint says %lld of %lld instances done; start over with -force", path, (long long)c->done,
+             (long long)c->instances);
   return CORE_OK;
 }
 
@@ -525,7 +509,8 @@ static core_status decide_start(const mc_dataset_options *opt, const char *parti
   CORE_CHECK(!(opt->resume && opt->force), CORE_ERR_ARG, "-resume and -force contradict each other: -resume "
              "continues %s, -force starts it over; give one", ckpt_path);
   int found = 0;
-  core_status st = checkpoint_read(ckpt_path, c, &found);
+  uint32_t stored_crc = 0;
+  core_status st = checkpoint_read(ckpt_path, c, &stored_crc, &found);
   if (st && !opt->force) return st;
   if (st) found = 0;
   if (opt->resume) {
@@ -533,7 +518,7 @@ static core_status decide_start(const mc_dataset_options *opt, const char *parti
                "(without -resume) to generate it again", opt->out);
     CORE_CHECK(found, CORE_ERR_ARG, "-resume: no checkpoint %s: nothing to resume (is -out the same as in the "
                "interrupted run?); run without -resume to start", ckpt_path);
-    CORE_CHECK(c->options_crc == options_crc && c->instances == opt->instances, CORE_ERR_ARG,
+    CORE_CHECK(stored_crc == options_crc && c->instances == opt->instances, CORE_ERR_ARG,
                "%s: the checkpoint was written with different options; rerun with them, or pass -force "
                "(without -resume) to start over", ckpt_path);
     CORE_CHECK(lstat(partial, &sb) == 0 && S_ISREG(sb.st_mode) && access(partial, R_OK | W_OK) == 0, CORE_ERR_IO,

@@ -146,6 +146,27 @@ core_status io_h5_flush(io_h5 *file);
 /* Close; collective; accepts NULL. */
 core_status io_h5_close(io_h5 **file);
 
+/* ---- checkpoints ------------------------------------------------------------------ */
+
+/* One checkpoint format for every long job (lib/io/checkpoint.c has the
+ * layout): a header naming the job's kind and carrying the CRC-32 of the
+ * options that identify the run, then named sections, each with its own
+ * size and CRC-32. Writes are atomic. Reads fill the caller's buffers:
+ * every section must be there, in order, with the size asked for and its
+ * checksum right, or the read fails naming the file and the section. */
+typedef struct {
+  const char *name; /* at most 15 bytes */
+  const void *data; /* write: the payload; read: the buffer to fill */
+  uint64_t size;    /* bytes */
+} io_ckpt_section;
+
+/* Local. */
+core_status io_ckpt_write(const char *path, const char *kind, uint32_t options_crc, int count,
+                          const io_ckpt_section *sections);
+/* Local. *found = 0 (and CORE_OK) when there is no file at path. */
+core_status io_ckpt_read(const char *path, const char *kind, uint32_t *options_crc, int count,
+                         const io_ckpt_section *sections, int *found);
+
 /* ---- output locks --------------------------------------------------------------- */
 
 /* An exclusive advisory lock (flock) on "<path>.lock" held for a whole run:
