@@ -187,9 +187,9 @@ static double model_loss(void *ctx) {
   return f;
 }
 
-static void check_model_grad(nn_padding pad, core_rng *rng) {
+static void check_model_grad(nn_padding pad, int depth, core_rng *rng) {
   const int L = 4, B = 2;
-  nn_spin_config cfg = {.L = L, .pad = pad, .width = 4, .depth = 4, .max_batch = B};
+  nn_spin_config cfg = {.L = L, .pad = pad, .width = 4, .depth = depth, .max_batch = B};
   nn_spin_model *m = NULL;
   core_status st = nn_spin_model_create(&cfg, 2385, &m);
   spin_lattice lat;
@@ -218,8 +218,8 @@ static void check_model_grad(nn_padding pad, core_rng *rng) {
   /* About 640 ReLU units (5 ReLUs of (2, 4, 4, 4)): a step of 1e-3 crosses
    * a kink in a good share of the probes; at least two thirds must remain. */
   tap_ok(st == CORE_OK && e <= 2e-3 && skipped * 2 < used,
-         "spin model (L %d, W 4, depth 4, %s): parameter gradient = central differences on %d probes over %d tensors (max rel err %.2e <= 2e-3, %d kinks skipped)",
-         L, pad == NN_PAD_ZERO ? "open" : "periodic", used, p->n_tensors, e, skipped);
+         "spin model (L %d, W 4, depth %d, %s): parameter gradient = central differences on %d probes over %d tensors (max rel err %.2e <= 2e-3, %d kinks skipped)",
+         L, depth, pad == NN_PAD_ZERO ? "open" : "periodic", used, p->n_tensors, e, skipped);
 
   /* Backward accumulates: a second call doubles the gradient block. */
   float *g1 = zalloc(p->n);
@@ -229,6 +229,26 @@ static void check_model_grad(nn_padding pad, core_rng *rng) {
   for (size_t i = 0; i < p->n; ++i) d = fmax(d, fabs(p->grad[i] - 2.0f * g1[i]));
   d /= gmax;
   tap_ok(d < 1e-6, "spin model (%s): a second backward adds the same gradient again (max |g2 - 2 g1| / max |g1| = %.1e < 1e-6)",
+         pad == NN_PAD_ZERO ? "open" : "periodic", d);
+
+  /* The batch gradient is the sum of the per-instance gradients (what a
+   * data-parallel step relies on): instance 0 alone, then instance 1 alone,
+   * accumulated into one block, equals the batch of 2. */
+  nn_params_zero_grad(p);
+  nn_spin_model_forward(m, B, x, z);
+  nn_spin_model_backward(m, B, wz);
+  memcpy(g1, p->grad, sizeof(float) * p->n);
+  nn_params_zero_grad(p);
+  for (int b = 0; b < B; ++b) {
+    nn_spin_model_forward(m, 1, x + (size_t)b * 4 * L * L, z);
+    nn_spin_model_backward(m, 1, wz + (size_t)b * L * L);
+  }
+  d = 0.0;
+  for (size_t i = 0; i < p->n; ++i) d = fmax(d, fabs(p->grad[i] - g1[i]));
+  d /= gmax;
+  /* Bit for bit: every layer loops over instances and accumulates in
+   * instance order, so splitting the batch changes no rounding. */
+  tap_ok(d == 0.0, "spin model (%s): batch gradient = per-instance gradients accumulated in order, bit for bit (max diff / max |g| = %.1e)",
          pad == NN_PAD_ZERO ? "open" : "periodic", d);
   free(g1), free(J), free(x), free(z), free(wz);
   nn_spin_model_destroy(&m);
@@ -288,7 +308,7 @@ static void brute_ground_state(const spin_lattice *lat, const double *J, int8_t 
 
 int main(void) {
   MPI_Init(NULL, NULL);
-  tap_plan(27);
+  tap_plan(33);
   core_rng rng;
   core_rng_init(&rng, 2385, CORE_PURPOSE_TEST, 8);
 
@@ -361,8 +381,9 @@ int main(void) {
     tap_ok(ok, "nn_spin_input: channels right, left, down, up on open (0 off the lattice) and periodic 3x3");
   }
 
-  check_model_grad(NN_PAD_ZERO, &rng);
-  check_model_grad(NN_PAD_CIRCULAR, &rng);
+  check_model_grad(NN_PAD_ZERO, 4, &rng);
+  check_model_grad(NN_PAD_CIRCULAR, 4, &rng);
+  check_model_grad(NN_PAD_CIRCULAR, 0, &rng); /* no residual block */
 
   {
     double d1 = shift_defect(NN_PAD_CIRCULAR, 6, 2, 1), d2 = shift_defect(NN_PAD_CIRCULAR, 6, 5, 3);
@@ -400,6 +421,10 @@ int main(void) {
            core_error_message());
     nn_spin_model_destroy(&a), nn_spin_model_destroy(&b), nn_spin_model_destroy(&c), nn_spin_model_destroy(&d);
     tap_ok(a == NULL && d == NULL, "destroy nulls the handle and accepts NULL");
+    size_t sz[2] = {3, 0};
+    nn_params *q = NULL;
+    tap_ok(nn_params_create(2, sz, &q) == CORE_ERR_ARG && q == NULL, "a tensor of size 0 refused: %s",
+           core_error_message());
   }
 
   /* Adam: two steps against the hand computation of Kingma & Ba, Alg. 1. */
