@@ -23,13 +23,44 @@
 
 size_t nn_conv3x3_floats(int Ci, int L) { return (size_t)Ci * 9 * (size_t)L * (size_t)L; }
 
-/* Source row/column of tap k (0..2) at position i: i + k - 1, wrapped on a
- * torus, -1 outside an open lattice. */
+/* Source row of tap k (0..2) at row i: i + k - 1, wrapped on a torus, -1
+ * outside an open lattice. */
 static inline int tap_index(int i, int k, int L, nn_padding pad) {
   int j = i + k - 1;
   if (j >= 0 && j < L) return j;
   if (pad == NN_PAD_ZERO) return -1;
   return j < 0 ? j + L : j - L;
+}
+
+/* One row of a tap along x: dst[x] = src[x + kx - 1], the one column that
+ * falls off either edge wrapped (circular) or 0 (zero). The interior is a
+ * contiguous copy: the profile of a 16x16 model had im2col at 35 % of a
+ * training step with a per-element index computation. */
+static inline void tap_row(float *restrict dst, const float *restrict src, int kx, int L, nn_padding pad) {
+  const int circ = pad == NN_PAD_CIRCULAR;
+  if (kx == 1) {
+    memcpy(dst, src, sizeof(float) * (size_t)L);
+  } else if (kx == 0) { /* dst[x] = src[x - 1] */
+    dst[0] = circ ? src[L - 1] : 0.0f;
+    memcpy(dst + 1, src, sizeof(float) * (size_t)(L - 1));
+  } else { /* dst[x] = src[x + 1] */
+    memcpy(dst, src + 1, sizeof(float) * (size_t)(L - 1));
+    dst[L - 1] = circ ? src[0] : 0.0f;
+  }
+}
+
+/* The adjoint of tap_row: src[x + kx - 1] += dst[x]. */
+static inline void tap_row_adjoint(float *restrict src, const float *restrict dst, int kx, int L, nn_padding pad) {
+  const int circ = pad == NN_PAD_CIRCULAR;
+  if (kx == 1) {
+    for (int x = 0; x < L; ++x) src[x] += dst[x];
+  } else if (kx == 0) {
+    for (int x = 1; x < L; ++x) src[x - 1] += dst[x];
+    if (circ) src[L - 1] += dst[0];
+  } else {
+    for (int x = 0; x < L - 1; ++x) src[x + 1] += dst[x];
+    if (circ) src[0] += dst[L - 1];
+  }
 }
 
 /* col[(c*9 + ky*3 + kx), y*L + x] = in[c, y+ky-1, x+kx-1]; in (Ci, L, L). */
@@ -42,10 +73,10 @@ static void im2col(float *col, const float *in, int Ci, int L, nn_padding pad) {
         const float *src = in + (size_t)c * S;
         for (int y = 0; y < L; ++y) {
           int sy = tap_index(y, ky, L, pad);
-          for (int x = 0; x < L; ++x) {
-            int sx = tap_index(x, kx, L, pad);
-            row[(size_t)y * L + x] = (sy < 0 || sx < 0) ? 0.0f : src[(size_t)sy * L + sx];
-          }
+          if (sy < 0)
+            memset(row + (size_t)y * L, 0, sizeof(float) * (size_t)L);
+          else
+            tap_row(row + (size_t)y * L, src + (size_t)sy * L, kx, L, pad);
         }
       }
 }
@@ -60,11 +91,7 @@ static void col2im_add(float *din, const float *dcol, int Ci, int L, nn_padding 
         float *dst = din + (size_t)c * S;
         for (int y = 0; y < L; ++y) {
           int sy = tap_index(y, ky, L, pad);
-          if (sy < 0) continue;
-          for (int x = 0; x < L; ++x) {
-            int sx = tap_index(x, kx, L, pad);
-            if (sx >= 0) dst[(size_t)sy * L + sx] += row[(size_t)y * L + x];
-          }
+          if (sy >= 0) tap_row_adjoint(dst + (size_t)sy * L, row + (size_t)y * L, kx, L, pad);
         }
       }
 }
@@ -168,9 +195,11 @@ void nn_relu_forward(float *out, const float *in, size_t n) {
 }
 
 /* Forward: out = max(in, 0), so din += dout [in > 0] (subgradient 0 at the kink). */
-void nn_relu_backward(float *din, const float *dout, const float *in, size_t n) {
-  for (size_t i = 0; i < n; ++i)
-    if (in[i] > 0.0f) din[i] += dout[i];
+void nn_relu_backward(float *restrict din, const float *restrict dout, const float *restrict in, size_t n) {
+  /* A 0/1 mask times dout: GCC vectorises this form, not a select or a
+   * branch (which also mispredicts on random signs); it was 12 % of a
+   * training step. Equal to the branch for finite dout. */
+  for (size_t i = 0; i < n; ++i) din[i] += (float)(in[i] > 0.0f) * dout[i];
 }
 
 /* sigma(x) = 1 / (1 + e^-x); for x -> -inf, e^-x overflows to inf and

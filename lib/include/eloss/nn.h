@@ -111,7 +111,8 @@ void nn_dense_backward(float *din, float *dw, float *dbias, const float *dout, c
                        int B, int Ci, int Co);
 
 /* Elementwise on n floats: relu(x) = max(x, 0); silu(x) = x sigma(x).
- * Backward gets the forward input. out may equal in. */
+ * Backward gets the forward input. out may equal in; din must not alias
+ * dout or in. */
 void nn_relu_forward(float *out, const float *in, size_t n);
 void nn_relu_backward(float *din, const float *dout, const float *in, size_t n);
 void nn_silu_forward(float *out, const float *in, size_t n);
