@@ -8,7 +8,10 @@
  * gflops counts the 3x3 convolutions' multiply-adds as 2 flops each:
  * forward 2 S 9 (4 W + 2 R W^2) per instance (R = depth / 2 blocks), backward
  * the weight gradients of all and the input gradients of the blocks',
- * 2 S 9 (4 W + 4 R W^2); the rest (1x1, ReLU, im2col) is not counted. */
+ * 2 S 9 (4 W + 4 R W^2); the rest (1x1, ReLU, im2col) is not counted.
+ * A second line times cblas_sgemm alone on the forward GEMM of a residual
+ * convolution, (W x 9W) (9W x S), the ceiling the layers work against. */
+#include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -59,6 +62,23 @@ int main(int argc, char **argv) {
   const double R = depth / 2, flops = 2.0 * S * 9 * (8.0 * W + 6.0 * R * W * W) * B;
   printf("L=%d W=%d depth=%d B=%d params=%zu ms_per_step=%.3f us_per_instance=%.1f gflops=%.1f\n", L, W, depth, B,
          p->n, 1e3 * blocks[3], 1e6 * blocks[3] / B, 1e-9 * flops / blocks[3]);
+  {
+    const int M = W, N = S, K = 9 * W;
+    float *a = calloc((size_t)M * K, sizeof(float)), *bm = calloc((size_t)K * N, sizeof(float));
+    float *c = calloc((size_t)M * N, sizeof(float));
+    for (int k = 0; k < 7; ++k) {
+      long reps = 0;
+      double t0 = core_time(), t;
+      do {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, a, K, bm, N, 1.0f, c, N);
+        ++reps;
+      } while ((t = core_time() - t0) < 0.1);
+      blocks[k] = t / (double)reps;
+    }
+    qsort(blocks, 7, sizeof(double), cmp);
+    printf("sgemm M=%d N=%d K=%d gflops=%.1f\n", M, N, K, 1e-9 * 2.0 * M * N * K / blocks[3]);
+    free(a), free(bm), free(c);
+  }
   nn_spin_model_destroy(&m);
   free(J), free(x), free(z), free(dz);
   MPI_Finalize();
