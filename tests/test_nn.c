@@ -308,7 +308,7 @@ static void brute_ground_state(const spin_lattice *lat, const double *J, int8_t 
 
 int main(void) {
   MPI_Init(NULL, NULL);
-  tap_plan(33);
+  tap_plan(35);
   core_rng rng;
   core_rng_init(&rng, 2385, CORE_PURPOSE_TEST, 8);
 
@@ -414,6 +414,8 @@ int main(void) {
     core_status s3 = nn_spin_model_backward(a, 1, z);
     tap_ok(s1 == CORE_ERR_ARG && s2 == CORE_OK && s3 == CORE_ERR_ARG,
            "a batch above max_batch and a backward of another batch size are refused");
+    tap_ok(nn_spin_model_forward(a, 2, NULL, z) == CORE_ERR_ARG && nn_spin_model_backward(a, 2, NULL) == CORE_ERR_ARG,
+           "NULL input, logits or gradient refused: %s", core_error_message());
     nn_spin_config bad = cfg;
     bad.depth = 3;
     nn_spin_model *d = NULL;
@@ -441,6 +443,10 @@ int main(void) {
     for (int t = 1; t <= 2; ++t) {
       memcpy(p->grad, g[t - 1], sizeof(float) * 3);
       nn_adam_step(p, &opt);
+      if (t == 1) /* by hand, w[0]: m = 0.02, v = 5e-4, mh = 0.1, vh = 0.01, 0.5 - 0.01 * 0.1 / 0.101 */
+        tap_ok(fabs(p->param[0] - 0.49009900990099) < 1e-7 && p->param[2] == 2.0f,
+               "Adam step 1 by hand: w0 = 0.5 - 0.01 * 0.1 / (0.1 + 1e-3) = 0.490099010 (got %.9f); a zero gradient leaves w2 = 2",
+               p->param[0]);
       for (int i = 0; i < 3; ++i) {
         m[i] = 0.8 * m[i] + 0.2 * g[t - 1][i];
         v[i] = 0.95 * v[i] + 0.05 * (double)g[t - 1][i] * g[t - 1][i];
@@ -448,8 +454,6 @@ int main(void) {
         wh[i] -= 0.01 * mh / (sqrt(vh) + 1e-3);
       }
     }
-    /* Step 1 by hand for w[0]: m = 0.02, v = 5e-4, mh = 0.1, vh = 0.01,
-     * w = 0.5 - 0.01 * 0.1 / (0.1 + 1e-3) = 0.49009901. */
     double e = 0.0;
     for (int i = 0; i < 3; ++i) e = fmax(e, fabs(p->param[i] - wh[i]));
     tap_ok(e < 2e-7 && p->step == 2, "Adam, 2 bias-corrected steps = hand computation (max |dw| %.1e < 2e-7)", e);

@@ -149,6 +149,7 @@ core_status nn_spin_model_forward(nn_spin_model *m, int B, const float *x, float
   CORE_CHECK(B >= 1 && B <= m->cfg.max_batch, CORE_ERR_ARG,
              "nn_spin_model_forward: batch %d, expected 1..%d (the max_batch the workspace was sized for)", B,
              m->cfg.max_batch);
+  CORE_CHECK(x != NULL && z != NULL, CORE_ERR_ARG, "nn_spin_model_forward: x or z is NULL");
   const int W = m->cfg.width, L = m->cfg.L, R = m->R;
   const nn_padding pad = m->cfg.pad;
   const size_t S = (size_t)L * L, act = (size_t)m->cfg.max_batch * W * S, n = (size_t)B * W * S;
@@ -171,6 +172,7 @@ core_status nn_spin_model_forward(nn_spin_model *m, int B, const float *x, float
 core_status nn_spin_model_backward(nn_spin_model *m, int B, const float *dz) {
   CORE_CHECK(B >= 1 && B == m->last_B, CORE_ERR_ARG,
              "nn_spin_model_backward: batch %d, expected the %d of the last forward", B, m->last_B);
+  CORE_CHECK(dz != NULL, CORE_ERR_ARG, "nn_spin_model_backward: dz is NULL");
   const int W = m->cfg.width, L = m->cfg.L, R = m->R;
   const nn_padding pad = m->cfg.pad;
   const size_t S = (size_t)L * L, act = (size_t)m->cfg.max_batch * W * S, n = (size_t)B * W * S;
