@@ -118,7 +118,8 @@ enum {
   CORE_PURPOSE_MC = 6,         /* Monte Carlo moves of split lattices     */
   CORE_PURPOSE_INIT = 7,       /* initial configurations, weights         */
   CORE_PURPOSE_EXCHANGE = 8,   /* replica exchanges of parallel tempering */
-  CORE_PURPOSE_MC_LANES = 9    /* seeds of the chains' per-replica moves  */
+  CORE_PURPOSE_MC_LANES = 9,   /* seeds of the chains' per-replica moves  */
+  CORE_PURPOSE_NN = 10         /* initial weights of lib/nn models, index = tensor */
 };
 
 void core_rng_init(core_rng *rng, uint64_t seed, uint64_t purpose, uint64_t index);

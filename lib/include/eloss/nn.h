@@ -1,0 +1,170 @@
+/* eloss nn: small models in plain C with hand-written backward passes, for
+ * `eloss train` (spins now, atoms later). Parameters, gradients and the two
+ * Adam moments are each ONE contiguous float32 block (llm.c style), seen
+ * through per-tensor offsets built from a table of sizes, so one
+ * MPI_Allreduce moves every gradient and a checkpoint is one section.
+ *
+ * Worked example (the spin model, one training step):
+ *
+ *   spin_lattice lat;
+ *   spin_lattice_init(&lat, SPIN_SQUARE, SPIN_PERIODIC, 16);
+ *   nn_spin_config cfg = {.L = 16, .pad = NN_PAD_CIRCULAR, .width = 32,
+ *                         .depth = 4, .max_batch = 64};
+ *   nn_spin_model *model;
+ *   nn_spin_model_create(&cfg, seed, &model);         // deterministic init
+ *   nn_spin_input(&lat, B, J, x);                      // x: (B, 4, L, L)
+ *   nn_params *p = nn_spin_model_params(model);
+ *   nn_adam adam;
+ *   nn_adam_default(&adam);                            // lr 1e-3, 0.9, 0.999, 1e-8
+ *   nn_params_zero_grad(p);
+ *   nn_spin_model_forward(model, B, x, z);             // z: (B, L, L) logits
+ *   spin_loss_execute_f32(plan, B, J, z, y, &loss, dz);
+ *   nn_spin_model_backward(model, B, dz);              // p->grad += dloss/dparams
+ *   // (data-parallel: MPI_Allreduce(p->grad, p->n) here)
+ *   nn_adam_step(p, &adam);
+ *   nn_spin_model_destroy(&model);
+ *
+ * Shapes are row-major: (B, C, L, L) is batch, channel, row y, column x.
+ * Layer functions are local, reentrant and allocate nothing: the caller
+ * passes the workspace whose size the matching *_floats function gives.
+ * Backward functions ACCUMULATE (+=) into parameter and input gradients;
+ * a NULL input gradient skips that product. GEMMs go through cblas_sgemm
+ * (OpenBLAS, linked explicitly). */
+#ifndef ELOSS_NN_H
+#define ELOSS_NN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "eloss/core.h"
+#include "eloss/spin.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- the parameter block (lib/nn/params.c) ------------------------------ */
+
+typedef struct {
+  size_t n;          /* floats in each block */
+  int n_tensors;
+  size_t *offset;    /* (n_tensors): tensor t is param[offset[t] .. offset[t] + size[t]) */
+  size_t *size;      /* (n_tensors) */
+  float *param;      /* (n) */
+  float *grad;       /* (n) */
+  float *m, *v;      /* (n) Adam first and second moments */
+  int64_t step;      /* Adam steps taken */
+} nn_params;
+
+/* Allocate the four blocks for n_tensors tensors of the given sizes (each
+ * >= 1); everything zero. Local; *p owned by the caller. */
+core_status nn_params_create(int n_tensors, const size_t *sizes, nn_params **p);
+/* Accepts NULL and *p == NULL; sets *p = NULL. */
+void nn_params_destroy(nn_params **p);
+/* grad = 0, a flat loop. */
+void nn_params_zero_grad(nn_params *p);
+/* Tensor t of the parameter / gradient block. */
+float *nn_params_tensor(nn_params *p, int t);
+float *nn_params_grad(nn_params *p, int t);
+
+typedef struct {
+  double lr, beta1, beta2, eps;
+} nn_adam;
+
+/* lr = 1e-3, beta1 = 0.9, beta2 = 0.999, eps = 1e-8 (Kingma & Ba). */
+void nn_adam_default(nn_adam *opt);
+/* One bias-corrected Adam step over the whole block (Kingma & Ba, Alg. 1):
+ *   t += 1; m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
+ *   param -= lr (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps).
+ * A flat loop; local. */
+void nn_adam_step(nn_params *p, const nn_adam *opt);
+
+/* ---- layers (lib/nn/layers.c) -------------------------------------------- */
+
+typedef enum {
+  NN_PAD_ZERO,     /* open boundaries: zero outside the lattice   */
+  NN_PAD_CIRCULAR  /* periodic boundaries: the lattice is a torus */
+} nn_padding;
+
+/* 3x3 convolution (cross-correlation, as PyTorch), stride 1, same size:
+ *   out[b,o,y,x] = bias[o] + sum_{c,dy,dx} w[o,c,dy,dx] in[b,c,y+dy-1,x+dx-1]
+ * in (B, Ci, L, L), w (Co, Ci, 3, 3), bias (Co), out (B, Co, L, L).
+ * Forward: im2col + GEMM; workspace nn_conv3x3_floats(Ci, L). Backward:
+ * workspace 2 nn_conv3x3_floats(Ci, L); din may be NULL. */
+size_t nn_conv3x3_floats(int Ci, int L);
+void nn_conv3x3_forward(float *out, const float *in, const float *w, const float *bias, int B, int Ci, int Co,
+                        int L, nn_padding pad, float *ws);
+void nn_conv3x3_backward(float *din, float *dw, float *dbias, const float *dout, const float *in, const float *w,
+                         int B, int Ci, int Co, int L, nn_padding pad, float *ws);
+
+/* 1x1 convolution: out[b,o,s] = bias[o] + sum_c w[o,c] in[b,c,s], s a site;
+ * in (B, Ci, S), w (Co, Ci), out (B, Co, S). No workspace. */
+void nn_conv1x1_forward(float *out, const float *in, const float *w, const float *bias, int B, int Ci, int Co,
+                        int S);
+void nn_conv1x1_backward(float *din, float *dw, float *dbias, const float *dout, const float *in, const float *w,
+                         int B, int Ci, int Co, int S);
+
+/* Dense: out[b,o] = bias[o] + sum_i w[o,i] in[b,i]; in (B, Ci), w (Co, Ci),
+ * out (B, Co). No workspace. */
+void nn_dense_forward(float *out, const float *in, const float *w, const float *bias, int B, int Ci, int Co);
+void nn_dense_backward(float *din, float *dw, float *dbias, const float *dout, const float *in, const float *w,
+                       int B, int Ci, int Co);
+
+/* Elementwise on n floats: relu(x) = max(x, 0); silu(x) = x sigma(x).
+ * Backward gets the forward input. out may equal in; din must not alias
+ * dout or in. */
+void nn_relu_forward(float *out, const float *in, size_t n);
+void nn_relu_backward(float *din, const float *dout, const float *in, size_t n);
+void nn_silu_forward(float *out, const float *in, size_t n);
+void nn_silu_backward(float *din, const float *dout, const float *in, size_t n);
+
+/* Residual block out = x + conv2(relu(conv1(relu(x)))), C channels, both
+ * convolutions 3x3 C -> C. cache (3, B, C, L, L) holds relu(x), conv1 output
+ * and its relu for the backward; workspace nn_residual_floats(B, C, L)
+ * (forward and backward). */
+size_t nn_residual_floats(int B, int C, int L);
+void nn_residual_forward(float *out, const float *x, float *cache, const float *w1, const float *b1, const float *w2,
+                         const float *b2, int B, int C, int L, nn_padding pad, float *ws);
+void nn_residual_backward(float *dx, float *dw1, float *db1, float *dw2, float *db2, const float *dout,
+                          const float *x, const float *cache, const float *w1, const float *w2, int B, int C, int L,
+                          nn_padding pad, float *ws);
+
+/* ---- the spin model (lib/nn/spin_model.c) -------------------------------- */
+
+/* Network input of B instances of a 2D square lattice: channels 0..3 hold
+ * the coupling of the bond to the right (x+1), left (x-1), down (y+1) and up
+ * (y-1) of each site, 0 where the bond leaves an open lattice.
+ * J (B, 2 L^2) float64 in spin.h layout, x (B, 4, L, L) float32. Local, pure. */
+core_status nn_spin_input(const spin_lattice *lat, int64_t B, const double *J, float *x);
+
+typedef struct {
+  int L;          /* lattice size, >= 2 */
+  nn_padding pad; /* NN_PAD_ZERO for open lattices, NN_PAD_CIRCULAR for periodic */
+  int width;      /* channels W >= 1 */
+  int depth;      /* even >= 0: depth / 2 residual blocks */
+  int max_batch;  /* largest B forward/backward accept (the workspace is sized for it) */
+} nn_spin_config;
+
+/* Logits z (B, L, L) = conv1x1_{W->1}(relu(R_{depth/2}(... R_1(conv3x3_{4->W}(x))))).
+ * Tensors, in this order (their indices key the init streams):
+ *   0 w_in (W, 4, 3, 3), 1 b_in (W), then per block r: w1 (W, W, 3, 3), b1 (W),
+ *   w2 (W, W, 3, 3), b2 (W), then w_out (1, W), b_out (1). */
+typedef struct nn_spin_model nn_spin_model;
+
+/* Check cfg, allocate parameters and the workspace for cfg->max_batch, and
+ * initialise: weights and biases of a tensor with fan-in f ~ U(-1/sqrt f,
+ * 1/sqrt f) (PyTorch's default) from the stream (seed, CORE_PURPOSE_NN,
+ * tensor index), so the init is a pure function of (seed, cfg). Local. */
+core_status nn_spin_model_create(const nn_spin_config *cfg, uint64_t seed, nn_spin_model **model);
+void nn_spin_model_destroy(nn_spin_model **model);
+nn_params *nn_spin_model_params(nn_spin_model *model);
+/* x (B, 4, L, L) -> z (B, L, L); caches the activations. B > max_batch is
+ * CORE_ERR_ARG (nothing is reallocated). Local. */
+core_status nn_spin_model_forward(nn_spin_model *model, int B, const float *x, float *z);
+/* dz (B, L, L) = dloss/dz of the last forward (same B): grad += dloss/dparams. */
+core_status nn_spin_model_backward(nn_spin_model *model, int B, const float *dz);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

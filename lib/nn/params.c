@@ -1,0 +1,96 @@
+/* The parameter block of lib/nn models and the Adam optimizer.
+ *
+ * nn_params_create(n_tensors, sizes, &p): local; allocates the four
+ *   contiguous float32 blocks param, grad, m, v, each (n) with n = sum of
+ *   sizes, zeroed, and the offset table (tensor t starts at the sum of the
+ *   sizes before it). Owned by the caller; nn_params_destroy frees them.
+ * nn_params_zero_grad(p), nn_adam_step(p, opt): flat loops over the block,
+ *   local, allocate nothing.
+ *
+ * Why one block per quantity (karpathy/llm.c, train_gpt2.c): a
+ * data-parallel step reduces the gradient with one MPI_Allreduce of n
+ * floats, the optimizer is one loop that knows nothing of layers, and a
+ * checkpoint writes four arrays. Layers see their tensors through the
+ * offsets only. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "eloss/nn.h"
+
+core_status nn_params_create(int n_tensors, const size_t *sizes, nn_params **out) {
+  CORE_CHECK(out != NULL, CORE_ERR_ARG, "nn_params_create: out is NULL");
+  *out = NULL;
+  CORE_CHECK(n_tensors >= 1 && sizes != NULL, CORE_ERR_ARG, "nn_params_create: %d tensors, expected >= 1",
+             n_tensors);
+  size_t n = 0;
+  for (int t = 0; t < n_tensors; ++t) {
+    CORE_CHECK(sizes[t] >= 1, CORE_ERR_ARG, "nn_params_create: tensor %d has size 0", t);
+    n += sizes[t];
+  }
+  nn_params *p = calloc(1, sizeof *p);
+  if (p) {
+    p->offset = malloc(sizeof(size_t) * (size_t)n_tensors);
+    p->size = malloc(sizeof(size_t) * (size_t)n_tensors);
+    p->param = calloc(4 * n, sizeof(float)); /* param | grad | m | v */
+  }
+  if (!p || !p->offset || !p->size || !p->param) {
+    if (p) {
+      free(p->offset);
+      free(p->size);
+      free(p->param);
+    }
+    free(p);
+    return CORE_ERROR(CORE_ERR_MEM, "nn_params_create: cannot allocate 4 x %zu floats", n);
+  }
+  p->n = n;
+  p->n_tensors = n_tensors;
+  p->grad = p->param + n;
+  p->m = p->param + 2 * n;
+  p->v = p->param + 3 * n;
+  size_t off = 0;
+  for (int t = 0; t < n_tensors; ++t) {
+    p->offset[t] = off;
+    p->size[t] = sizes[t];
+    off += sizes[t];
+  }
+  *out = p;
+  return CORE_OK;
+}
+
+void nn_params_destroy(nn_params **pp) {
+  if (!pp || !*pp) return;
+  free((*pp)->offset);
+  free((*pp)->size);
+  free((*pp)->param);
+  free(*pp);
+  *pp = NULL;
+}
+
+void nn_params_zero_grad(nn_params *p) { memset(p->grad, 0, sizeof(float) * p->n); }
+
+float *nn_params_tensor(nn_params *p, int t) { return p->param + p->offset[t]; }
+float *nn_params_grad(nn_params *p, int t) { return p->grad + p->offset[t]; }
+
+void nn_adam_default(nn_adam *opt) {
+  opt->lr = 1e-3;
+  opt->beta1 = 0.9;
+  opt->beta2 = 0.999;
+  opt->eps = 1e-8;
+}
+
+void nn_adam_step(nn_params *p, const nn_adam *opt) {
+  p->step += 1;
+  /* The bias corrections 1 - beta^t, in double once per step. */
+  const double c1 = 1.0 - pow(opt->beta1, (double)p->step);
+  const double c2 = 1.0 - pow(opt->beta2, (double)p->step);
+  const float b1 = (float)opt->beta1, b2 = (float)opt->beta2;
+  const float lr1 = (float)(opt->lr / c1), inv_c2 = (float)(1.0 / c2), eps = (float)opt->eps;
+  float *restrict w = p->param, *restrict m = p->m, *restrict v = p->v;
+  const float *restrict g = p->grad;
+  for (size_t i = 0; i < p->n; ++i) {
+    m[i] = b1 * m[i] + (1.0f - b1) * g[i];
+    v[i] = b2 * v[i] + (1.0f - b2) * g[i] * g[i];
+    w[i] -= lr1 * m[i] / (sqrtf(v[i] * inv_c2) + eps);
+  }
+}
