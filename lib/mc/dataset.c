@@ -608,6 +608,13 @@ core_status mc_dataset_generate(MPI_Comm comm, const mc_dataset_options *opt, vo
     st = io_h5_open(comm, partial, &f);
     char stored[4096];
     if (!st) st = io_h5_attr_read_string(f, "/", "options", stored, sizeof stored);
+    if (st && st != CORE_ERR_MPI) {
+      /* Every rank holds the same agreed message. */
+      char why[1024];
+      snprintf(why, sizeof why, "%s", core_error_message());
+      st = CORE_ERROR(CORE_ERR_FORMAT, "%s: the interrupted run's data file is damaged (%s); start over with -force",
+                      partial, why);
+    }
     if (!st && strcmp(stored, opt->options_text) != 0)
       st = CORE_ERROR(CORE_ERR_ARG, "%s: written with other options than the checkpoint says; start over with -force",
                       partial);
