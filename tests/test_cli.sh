@@ -98,10 +98,10 @@ o=$(loss 1 -pred pred32.npy -ref ref.npy -coeff exp_dist -precision single -grad
 "$py" -c "import numpy as np, sys; g=np.load('g32.npy'); a=float('${o#loss=}'); b=float('${out#loss=}'); sys.exit(not (g.dtype==np.float32 and abs(a-b) < 1e-5*b))"
 ok $? "float32 path agrees with float64 ($o) and writes float32"
 o=$(loss 1 -pred pred.npy -ref ref.npy -loss kabsch -repeat 3)
-echo "$o" | grep -q '^loss=' && echo "$o" | grep -q '^ms_per_eval='
+grep -q '^loss=' <<< "$o" && grep -q '^ms_per_eval=' <<< "$o"
 ok $? "-repeat prints loss= and ms_per_eval="
 o=$(loss 2 -options_file "$repo/inputs/loss_demo.opts" -pred "$repo/inputs/demo/pred_noisy.xyz" -ref "$repo/inputs/demo/ref.xyz" -edges bonds)
-echo "$o" | grep -q '^loss=[0-9]'
+grep -q '^loss=[0-9]' <<< "$o"
 ok $? "XYZ molecules with covalent-bond edges from the deck ($o)"
 a=$(loss 1 -options_file "$repo/inputs/loss_demo.opts" -pred "$repo/inputs/demo/pred_noisy.xyz" -ref "$repo/inputs/demo/ref.xyz")
 b=$(loss 1 -options_file "$repo/inputs/loss_demo.opts" -pred "$repo/inputs/demo/pred_moved.xyz" -ref "$repo/inputs/demo/ref.xyz")

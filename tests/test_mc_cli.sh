@@ -13,8 +13,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 echo "1..16"
 args=(-L 8 -couplings ferro -beta 0.3 -therm 200 -sweeps 4000 -replicas 6 -seed 5)
 o1=$("${mpi[@]}" -n 1 "$eloss" mc "${args[@]}" 2>/dev/null)
-for name in energy_per_spin abs_m m2 binder abs_q q2 binder_q xi_sg; do echo "$o1" | grep -q "^$name=[-0-9.e]* err=[0-9.e-]*$" || bad=1; done
-echo "$o1" | grep -q '^ns_per_update=' && [ -z "${bad:-}" ]
+for name in energy_per_spin abs_m m2 binder abs_q q2 binder_q xi_sg; do grep -q "^$name=[-0-9.e]* err=[0-9.e-]*$" <<< "$o1" || bad=1; done
+grep -q '^ns_per_update=' <<< "$o1" && [ -z "${bad:-}" ]
 ok $? "prints energy_per_spin, abs_m, m2, binder, abs_q, q2, binder_q, xi_sg with err=, then ns_per_update"
 for np_ in 2 4; do
   o=$("${mpi[@]}" -n $np_ "$eloss" mc "${args[@]}" 2>/dev/null)
@@ -45,7 +45,7 @@ rm -f err.txt
 pt=(-L 8 -couplings ferro -beta 0.6 -pt_temperatures 6 -pt_beta_min 0.25 -pt_adapt 100 -therm 800 -sweeps 4000)
 p1=$("${mpi[@]}" -n 1 "$eloss" mc "${pt[@]}" 2>/dev/null)
 p2=$("${mpi[@]}" -n 2 "$eloss" mc "${pt[@]}" 2>/dev/null)
-[ "$(echo "$p1" | grep -v ns_per_update)" = "$(echo "$p2" | grep -v ns_per_update)" ] && echo "$p1" | grep -q "^pt_exchange_rates=0\."
+[ "$(echo "$p1" | grep -v ns_per_update)" = "$(echo "$p2" | grep -v ns_per_update)" ] && grep -q "^pt_exchange_rates=0\." <<< "$p1"
 ok $? "tempering: 1 and 2 ranks print the same estimates, ladder and exchange rates"
 "$py" - "$p1" <<'PY'
 import sys

@@ -203,7 +203,10 @@ help_lists gs -jh -jv -out
 help_lists spinloss -jh -jv -logits -target -loss -T -h0 -flip_invariant -grad_out
 help_lists mc -lattice -L -bc -couplings -instance -beta -field -algorithm -therm -sweeps -replicas -seed -blocks -cold -split -pt_temperatures -pt_beta_min -pt_adapt
 help_lists spingen -lattice -L -bc -couplings -instances -split -seed -gs -gs_replicas -gs_sweeps -gs_beta_min -gs_beta_max -samples -sample_betas -sample_therm -sample_sweeps -algorithm -batch -checkpoint_seconds -resume -force -out
-"$eloss" spingen -help 2>&1 | grep -qE -- "^  -sample_betas <now 1 : formerly 1>: .*comma-separated finite real numbers > 0 and <= 1000"
+# (to a file first: grep -q closing a pipe early would kill the writer with
+# SIGPIPE and, under pipefail, fail the check at random)
+"$eloss" spingen -help > help.txt 2>&1
+grep -qE -- "^  -sample_betas <now 1 : formerly 1>: .*comma-separated finite real numbers > 0 and <= 1000" help.txt
 ok $? "spingen -help: -sample_betas shows its default and the allowed values"
 
 # Accepted: cubic spingen (periodic by default), -force, good values of each kind.
@@ -217,7 +220,7 @@ rc=$?
 [ $rc = 0 ] && [ -s ok.h5 ] && grep -q -- "-sample_betas 0.25,1.5" err.txt
 ok $? "spingen accepts a valid beta list, a bool written out and -force (rc=$rc)"
 o=$("$eloss" loss "${L[@]}" -edges regular -degree 2 -pool 3 -seed 7 2>&1)
-echo "$o" | grep -q "^loss="
+grep -q "^loss=" <<< "$o"
 ok $? "loss accepts the regular-graph options with -edges regular ($o)"
 
 # eloss gs: an L = 1 input names -jh and the shape rule, not -jv.
