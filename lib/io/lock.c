@@ -6,7 +6,8 @@
  *   quotes what the holder wrote.
  * io_lock_check(&lock): local; fails if the lock file is no longer the one
  *   held (removed by hand), so a run stops before it publishes anything.
- * io_lock_release(&lock): local; removes the file, then drops the lock.
+ * io_lock_release(&lock): local; removes the file if it is still the one
+ *   held, then drops the lock.
  *
  * flock locks belong to the open file, so a killed holder releases its lock
  * with its last descriptor; a stale lock file without a holder is simply
@@ -64,18 +65,24 @@ core_status io_lock_acquire(const char *path, io_lock *lock) {
   return CORE_ERROR(CORE_ERR_IO, "%s: the lock file keeps being replaced; is another run starting?", lock->path);
 }
 
-core_status io_lock_check(const io_lock *lock) {
+/* 1 if the lock file at the path is still the file this lock holds. */
+static int still_held(const io_lock *lock) {
   struct stat held, now;
-  CORE_CHECK(lock->fd >= 0 && fstat(lock->fd, &held) == 0 && stat(lock->path, &now) == 0 &&
-                 held.st_ino == now.st_ino && held.st_dev == now.st_dev,
-             CORE_ERR_IO, "%s was removed or replaced while this run held it; another run may be writing the same "
-             "output: stopping", lock->path);
+  return lock->fd >= 0 && fstat(lock->fd, &held) == 0 && stat(lock->path, &now) == 0 && held.st_ino == now.st_ino &&
+         held.st_dev == now.st_dev;
+}
+
+core_status io_lock_check(const io_lock *lock) {
+  CORE_CHECK(still_held(lock), CORE_ERR_IO, "%s was removed or replaced while this run held it; another run may be "
+             "writing the same output: stopping", lock->path);
   return CORE_OK;
 }
 
 void io_lock_release(io_lock *lock) {
   if (lock->fd < 0) return;
-  unlink(lock->path);
+  /* A lock file removed by hand may have been replaced by another run's:
+   * only our own is removed. */
+  if (still_held(lock)) unlink(lock->path);
   close(lock->fd);
   lock->fd = -1;
 }
