@@ -54,7 +54,10 @@ int main(int argc, char **argv) {
   int rank, size;
   tap_mpi_start(14, &rank, &size);
   const int last = size - 1;
-  char dir[256] = "/tmp/eloss_h5_XXXXXX", path[300];
+  /* A fresh directory under $TMPDIR (or /tmp), made by rank 0, for all. */
+  char dir[256], path[300];
+  const char *tmp = getenv("TMPDIR");
+  snprintf(dir, sizeof dir, "%s/eloss_h5_XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
   if (rank == 0 && !mkdtemp(dir)) dir[0] = '\0';
   MPI_Bcast(dir, sizeof dir, MPI_CHAR, 0, MPI_COMM_WORLD);
   snprintf(path, sizeof path, "%s/t.h5", dir);

@@ -62,9 +62,9 @@
 #include "eloss/mc.h"
 
 /* Equilibrium samples at temperature b of an instance are its mc_chain
- * replica SAMPLE_REPLICA_BASE + b, far above the replicas of the
- * ground-state searches, so the two never share a random stream. */
-enum { SAMPLE_REPLICA_BASE = 1 << 19 };
+ * replica SAMPLE_REPLICA_BASE + b, above every replica of the ground-state
+ * searches (mc.h), so the two never share a random stream. */
+enum { SAMPLE_REPLICA_BASE = MC_SEARCH_REPLICA_LIMIT };
 
 /* The checkpoint: one io_ckpt section "progress" (the options' CRC-32 is
  * in the header). */
@@ -121,13 +121,14 @@ typedef struct {
   double *bonds[3], *energy, *J;
   int8_t *gs, *gs_other, *samples, *agree;
   int64_t *crc, *crc_stored;
-  uint32_t *crc_all; /* (per_rank * size) checksums of a whole batch */
+  uint32_t *crc_mine; /* (per_rank) this rank's checksums, as sent */
+  uint32_t *crc_all;  /* (per_rank * size) checksums of a whole batch */
 } batch_buffers;
 
 static void buffers_free(batch_buffers *b) {
   for (int d = 0; d < 3; ++d) free(b->bonds[d]);
   free(b->energy), free(b->J), free(b->gs), free(b->gs_other), free(b->samples), free(b->agree);
-  free(b->crc), free(b->crc_stored), free(b->crc_all);
+  free(b->crc), free(b->crc_stored), free(b->crc_mine), free(b->crc_all);
   memset(b, 0, sizeof *b);
 }
 
@@ -169,10 +170,11 @@ static core_status buffers_alloc(const mc_dataset_options *opt, const spin_latti
   b->agree = malloc(rows);
   b->crc = malloc(sizeof(int64_t) * rows);
   b->crc_stored = malloc(sizeof(int64_t) * rows);
+  b->crc_mine = malloc(sizeof(uint32_t) * rows);
   b->crc_all = malloc(sizeof(uint32_t) * rows * (size_t)size);
   const int injected = core_fault("dataset.alloc");
   if (injected || !b->bonds[0] || !b->bonds[1] || (lat->dim == 3 && !b->bonds[2]) || !b->energy ||
-      !b->J || !b->gs || !b->gs_other || !b->samples || !b->agree || !b->crc || !b->crc_stored || !b->crc_all) {
+      !b->J || !b->gs || !b->gs_other || !b->samples || !b->agree || !b->crc || !b->crc_stored || !b->crc_mine || !b->crc_all) {
     buffers_free(b);
     return CORE_ERROR(CORE_ERR_MEM, "cannot allocate a batch of %d instances%s", opt->batch,
                       injected ? ": injected fault (test)" : "");
@@ -399,14 +401,8 @@ static core_status chain_batch(MPI_Comm comm, int64_t batch_n, int64_t count, co
     core_partition(batch_n, size, r, &n_r, &start_r);
     counts[r] = (int)n_r, displs[r] = at, at += (int)n_r;
   }
-  uint32_t *send = NULL;
-  if (!st) {
-    send = malloc(sizeof *send * (size_t)(count > 0 ? count : 1));
-    if (!send) st = CORE_ERROR(CORE_ERR_MEM, "cannot allocate checksums");
-    for (int64_t k = 0; send && k < count; ++k) send[k] = (uint32_t)b->crc[k];
-  }
-  st = core_agree(comm, st);
-  if (!st && MPI_Allgatherv(send, (int)count, MPI_UINT32_T, b->crc_all, counts, displs, MPI_UINT32_T, comm) != MPI_SUCCESS)
+  for (int64_t k = 0; k < count; ++k) b->crc_mine[k] = (uint32_t)b->crc[k];
+  if (!st && MPI_Allgatherv(b->crc_mine, (int)count, MPI_UINT32_T, b->crc_all, counts, displs, MPI_UINT32_T, comm) != MPI_SUCCESS)
     st = CORE_ERROR(CORE_ERR_MPI, "MPI_Allgatherv of checksums failed");
   for (int64_t k = 0; !st && k < batch_n; ++k) {
     const uint32_t c = b->crc_all[k];
@@ -414,7 +410,7 @@ static core_status chain_batch(MPI_Comm comm, int64_t batch_n, int64_t count, co
                                  (unsigned char)(c >> 24)};
     *rows_crc = io_crc32(*rows_crc, le, 4);
   }
-  free(send), free(counts), free(displs);
+  free(counts), free(displs);
   return st;
 }
 

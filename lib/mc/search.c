@@ -40,10 +40,9 @@ void mc_search_options_tempering(mc_search_options *opt) {
 }
 
 /* Replicas of independent searches: search `stream` uses mc_chain replicas
- * [stream * replicas, (stream + 1) * replicas), below REPLICA_LIMIT, the
- * first replica number the dataset generator uses for its equilibrium
- * samples (mc_dataset_generate), so the two never share a stream. */
-enum { REPLICA_LIMIT = 1 << 19 };
+ * [stream * replicas, (stream + 1) * replicas), below
+ * MC_SEARCH_REPLICA_LIMIT (mc.h). */
+enum { REPLICA_LIMIT = MC_SEARCH_REPLICA_LIMIT };
 
 static core_status check(const mc_search_options *opt) {
   CORE_CHECK(opt->replicas >= 1 && opt->sweeps >= 1 && opt->beta_min > 0 && opt->beta_max >= opt->beta_min,

@@ -208,6 +208,11 @@ void mc_split_destroy(mc_split **split);
 
 /* ---- ground states by sampling ---------------------------------------------- */
 
+/* mc_chain replica numbers below this belong to the ground-state searches
+ * (all their streams); the dataset generator's equilibrium samples use the
+ * numbers from here up, so the two never share a random stream. */
+enum { MC_SEARCH_REPLICA_LIMIT = 1 << 19 };
+
 typedef struct {
   int replicas;            /* annealing: independent runs; tempering: temperatures */
   int sweeps;              /* sweeps of each run */
