@@ -23,6 +23,8 @@ static const command commands[] = {
     {"mc", app_mc, "Metropolis / heat-bath Monte Carlo of a spin system, replicas over ranks"},
     {"gs", app_gs, "exact ground state of an open L x L Edwards-Anderson instance"},
     {"spinloss", app_spinloss, "spin loss + gradient on logits (ce, margin, local Eq. 15-16, true)"},
+    {"train", app_train, "train a model with an energy loss or a baseline, data-parallel, bit-reproducible"},
+    {"eval", app_eval, "evaluate a trained model on a test set (energy gap, exact fraction, accuracy)"},
 };
 
 static void usage(FILE *out) {

@@ -81,8 +81,10 @@ core_status io_ckpt_write(const char *path, const char *kind, uint32_t options_c
   return io_atomic_commit(&f);
 }
 
-core_status io_ckpt_read(const char *path, const char *kind, uint32_t *options_crc, int count,
-                         const io_ckpt_section *sections, int *found) {
+/* Read the first `count` sections; whole = 1: the file must hold exactly
+ * those (io_ckpt_read), 0: at least those (io_ckpt_read_first). */
+static core_status ckpt_read(const char *path, const char *kind, uint32_t *options_crc, int count,
+                             const io_ckpt_section *sections, int whole, int *found) {
   *found = 0;
   FILE *fp = fopen(path, "rb");
   if (!fp) {
@@ -98,7 +100,7 @@ core_status io_ckpt_read(const char *path, const char *kind, uint32_t *options_c
     st = CORE_ERROR(CORE_ERR_FORMAT, "%s: damaged checkpoint header or unknown format %u", path, h.format);
   else if (!st && memcmp(h.kind, want_kind, NAME_BYTES) != 0)
     st = CORE_ERROR(CORE_ERR_FORMAT, "%s: a checkpoint of '%.16s', not of '%s'", path, h.kind, kind);
-  else if (!st && h.count != (uint32_t)count)
+  else if (!st && (whole ? h.count != (uint32_t)count : h.count < (uint32_t)count))
     st = CORE_ERROR(CORE_ERR_FORMAT, "%s: %u sections, expected %d", path, h.count, count);
   for (int k = 0; !st && k < count; ++k) {
     section_header s;
@@ -116,11 +118,24 @@ core_status io_ckpt_read(const char *path, const char *kind, uint32_t *options_c
       st = CORE_ERROR(CORE_ERR_FORMAT, "%s: section '%s' does not match its checksum (damaged file)", path,
                       sections[k].name);
   }
-  if (!st && fgetc(fp) != EOF) st = CORE_ERROR(CORE_ERR_FORMAT, "%s: trailing bytes after the last section", path);
+  if (!st && whole && fgetc(fp) != EOF) st = CORE_ERROR(CORE_ERR_FORMAT, "%s: trailing bytes after the last section", path);
   fclose(fp);
   if (!st) {
     *options_crc = h.options_crc;
     *found = 1;
   }
   return st;
+}
+
+core_status io_ckpt_read(const char *path, const char *kind, uint32_t *options_crc, int count,
+                         const io_ckpt_section *sections, int *found) {
+  return ckpt_read(path, kind, options_crc, count, sections, 1, found);
+}
+
+core_status io_ckpt_read_first(const char *path, const char *kind, uint32_t *options_crc,
+                               const io_ckpt_section *first) {
+  int found = 0;
+  CORE_CALL(ckpt_read(path, kind, options_crc, 1, first, 0, &found));
+  CORE_CHECK(found, CORE_ERR_IO, "%s: no such file", path);
+  return CORE_OK;
 }

@@ -115,7 +115,8 @@ static core_status h5_fail(const io_h5 *f, const char *what) {
 
 /* ---- files ---------------------------------------------------------------- */
 
-static core_status h5_open_common(MPI_Comm comm, const char *path, int create, io_h5 **file) {
+/* mode: 1 create (truncate), 0 open read-write, 2 open read-only. */
+static core_status h5_open_common(MPI_Comm comm, const char *path, int mode, io_h5 **file) {
   *file = NULL;
   io_h5 *f = calloc(1, sizeof *f);
   core_status st = f ? CORE_OK : CORE_ERROR(CORE_ERR_MEM, "%s: cannot allocate an HDF5 handle", path);
@@ -129,9 +130,9 @@ static core_status h5_open_common(MPI_Comm comm, const char *path, int create, i
     if (f->rank == 0) {
       h5_quiet q;
       quiet_begin(&q);
-      f->file = create ? H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT)
-                       : H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
-      if (f->file < 0) st = h5_fail(f, create ? "create the HDF5 file" : "open the HDF5 file");
+      f->file = mode == 1 ? H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT)
+                          : H5Fopen(path, mode == 2 ? H5F_ACC_RDONLY : H5F_ACC_RDWR, H5P_DEFAULT);
+      if (f->file < 0) st = h5_fail(f, mode == 1 ? "create the HDF5 file" : "open the HDF5 file");
       quiet_end(&q);
     }
   }
@@ -151,6 +152,10 @@ core_status io_h5_create(MPI_Comm comm, const char *path, io_h5 **file) {
 
 core_status io_h5_open(MPI_Comm comm, const char *path, io_h5 **file) {
   return h5_open_common(comm, path, 0, file);
+}
+
+core_status io_h5_open_read(MPI_Comm comm, const char *path, io_h5 **file) {
+  return h5_open_common(comm, path, 2, file);
 }
 
 core_status io_h5_dataset_create(io_h5 *f, const char *name, io_dtype dtype, int ndim, const int64_t *shape) {
@@ -181,8 +186,9 @@ core_status io_h5_dataset_create(io_h5 *f, const char *name, io_dtype dtype, int
 
 /* ---- rows ------------------------------------------------------------------- */
 
-/* Rank 0 opens dataset `name` and tells every rank its shape. */
-static core_status dataset_shape(io_h5 *f, const char *name, int *ndim, hsize_t *dims) {
+/* Rank 0 opens dataset `name` and tells every rank its shape; a missing
+ * dataset is an error unless `optional` (then *ndim = 0). */
+static core_status dataset_shape_opt(io_h5 *f, const char *name, int optional, int *ndim, hsize_t *dims) {
   core_status st = CORE_OK;
   int64_t info[1 + IO_NDIM_MAX] = {0};
   if (f->rank == 0) {
@@ -191,7 +197,7 @@ static core_status dataset_shape(io_h5 *f, const char *name, int *ndim, hsize_t 
     hid_t set = H5Dopen2(f->file, name, H5P_DEFAULT);
     if (set < 0) {
       H5Eclear2(H5E_DEFAULT);
-      st = CORE_ERROR(CORE_ERR_FORMAT, "%s: no dataset %s", f->path, name);
+      if (!optional) st = CORE_ERROR(CORE_ERR_FORMAT, "%s: no dataset %s", f->path, name);
     } else {
       hid_t space = H5Dget_space(set);
       int nd = H5Sget_simple_extent_ndims(space);
@@ -210,6 +216,17 @@ static core_status dataset_shape(io_h5 *f, const char *name, int *ndim, hsize_t 
     return CORE_ERROR(CORE_ERR_MPI, "%s: MPI_Bcast of the shape of %s failed", f->path, name);
   *ndim = (int)info[0];
   for (int k = 0; k < *ndim; ++k) dims[k] = (hsize_t)info[1 + k];
+  return CORE_OK;
+}
+
+static core_status dataset_shape(io_h5 *f, const char *name, int *ndim, hsize_t *dims) {
+  return dataset_shape_opt(f, name, 0, ndim, dims);
+}
+
+core_status io_h5_dataset_info(io_h5 *f, const char *name, int *ndim, int64_t *shape) {
+  hsize_t dims[IO_NDIM_MAX];
+  CORE_CALL(dataset_shape_opt(f, name, 1, ndim, dims));
+  for (int k = 0; k < *ndim; ++k) shape[k] = (int64_t)dims[k];
   return CORE_OK;
 }
 

@@ -119,7 +119,8 @@ enum {
   CORE_PURPOSE_INIT = 7,       /* initial configurations, weights         */
   CORE_PURPOSE_EXCHANGE = 8,   /* replica exchanges of parallel tempering */
   CORE_PURPOSE_MC_LANES = 9,   /* seeds of the chains' per-replica moves  */
-  CORE_PURPOSE_NN = 10         /* initial weights of lib/nn models, index = tensor */
+  CORE_PURPOSE_NN = 10,        /* initial weights of lib/nn models, index = tensor */
+  CORE_PURPOSE_BATCH = 11      /* training batches: the example order of epoch index */
 };
 
 void core_rng_init(core_rng *rng, uint64_t seed, uint64_t purpose, uint64_t index);

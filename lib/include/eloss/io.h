@@ -112,6 +112,13 @@ typedef struct io_h5 io_h5;
 /* Create (truncate) or open read-write; collective on comm. */
 core_status io_h5_create(MPI_Comm comm, const char *path, io_h5 **file);
 core_status io_h5_open(MPI_Comm comm, const char *path, io_h5 **file);
+/* Open read-only (a dataset to train on: a read never changes the file);
+ * collective. */
+core_status io_h5_open_read(MPI_Comm comm, const char *path, io_h5 **file);
+
+/* Rank and shape of dataset `name` on every rank; *ndim = 0 when the file
+ * has no such dataset (not an error); collective. */
+core_status io_h5_dataset_info(io_h5 *file, const char *name, int *ndim, int64_t *shape);
 
 /* Create dataset `name` of shape (ndim) and dtype, its space allocated in
  * the file at once; collective, same arguments on every rank. */
@@ -166,6 +173,11 @@ core_status io_ckpt_write(const char *path, const char *kind, uint32_t options_c
 /* Local. *found = 0 (and CORE_OK) when there is no file at path. */
 core_status io_ckpt_read(const char *path, const char *kind, uint32_t *options_crc, int count,
                          const io_ckpt_section *sections, int *found);
+/* Read the header and the first section only (its name, size and checksum
+ * checked as above): a description that tells the reader the sizes of the
+ * sections after it. Local; a missing file is an error here. */
+core_status io_ckpt_read_first(const char *path, const char *kind, uint32_t *options_crc,
+                               const io_ckpt_section *first);
 
 /* ---- output locks --------------------------------------------------------------- */
 

@@ -332,6 +332,26 @@ typedef struct {
 core_status mc_dataset_generate(MPI_Comm comm, const mc_dataset_options *opt, volatile sig_atomic_t *stop,
                                 FILE *progress, mc_dataset_report *report);
 
+/* A dataset written by mc_dataset_generate, read back whole (for training
+ * and evaluation; lib/mc/dataset_read.c). */
+typedef struct {
+  spin_lattice lat;   /* from the datasets' shapes */
+  int64_t count;      /* instances */
+  double *J;          /* (count, bond slots) couplings in spin.h's layout */
+  int8_t *gs;         /* (count, n_sites) ground states, +-1 */
+  double *energy;     /* (count) their energies */
+  char split[64];     /* the file's split attribute */
+} mc_spin_data;
+
+/* Read the dataset at path on every rank of comm, after checking every
+ * instance on rank 0: its crc32 against its rows, spins +-1, and the
+ * stored energy equal to the ground state's energy. A damaged, foreign or
+ * incomplete file is CORE_ERR_FORMAT naming the file and the instance; no
+ * rank keeps anything on failure. Collective; *data owned by the caller. */
+core_status mc_dataset_load(MPI_Comm comm, const char *path, mc_spin_data *data);
+/* Accepts a zeroed or freed struct. */
+void mc_spin_data_free(mc_spin_data *data);
+
 /* ---- overlaps and the spin-glass correlation length ---------------------- */
 
 typedef struct mc_overlap mc_overlap;

@@ -1,0 +1,102 @@
+#define _POSIX_C_SOURCE 200809L
+/* eloss eval: a trained model on a test set.
+ *
+ *   eloss eval -model model.ckpt -test test.h5 [-csv per_instance.csv]
+ *
+ * Prints energy_gap=<mean> err=<standard error> exact_fraction=<f>
+ * site_accuracy=<a>; the prediction is sign(z) per site, the gap
+ * E(prediction) - E(ground state), accuracy up to the global flip. The
+ * test instances are shared over the ranks; results do not depend on how
+ * many. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app.h"
+#include "eloss/io.h"
+#include "eloss/train.h"
+
+static const char help[] =
+    "eloss eval: evaluate a model file of eloss train on a test set (HDF5 from eloss spingen).\n"
+    "Prints energy_gap=<mean> err=<standard error> exact_fraction=<f> site_accuracy=<a>;\n"
+    "-csv writes one row per instance: instance, energy_gap, exact, site_accuracy,\n"
+    "predicted_energy, ground_state_energy.\n";
+
+/* The per-instance table, atomically (rank 0). */
+static core_status write_csv(const char *path, int64_t count, const double *gap, const int8_t *exact, const double *acc,
+                             const double *energy) {
+  io_atomic_file f;
+  CORE_CALL(io_atomic_open(&f, path));
+  fprintf(f.fp, "instance,energy_gap,exact,site_accuracy,predicted_energy,ground_state_energy\n");
+  for (int64_t i = 0; i < count; ++i)
+    fprintf(f.fp, "%lld,%.17g,%d,%.17g,%.17g,%.17g\n", (long long)i, gap[i], exact[i], acc[i], energy[i],
+            energy[i] - gap[i]);
+  return io_atomic_commit(&f);
+}
+
+int app_eval(int argc, char **argv) {
+  PetscCall(app_initialize(&argc, &argv, help));
+  int rank;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  char model[PETSC_MAX_PATH_LEN] = "", test[PETSC_MAX_PATH_LEN] = "", csv[PETSC_MAX_PATH_LEN] = "";
+  PetscInt batch = 64;
+  PetscBool model_set, test_set, csv_set, set;
+  PetscOptionsBegin(PETSC_COMM_WORLD, NULL, "eloss eval options", NULL);
+  PetscOptionItems *po = PetscOptionsObject;
+  PetscCall(app_opt_string(po, "-model", "model file of eloss train, required", "a file name", model, sizeof model,
+                           &model_set));
+  PetscCall(app_opt_string(po, "-test", "test set (HDF5 from eloss spingen), required", "a file name", test,
+                           sizeof test, &test_set));
+  PetscCall(app_opt_string(po, "-csv", "per-instance results", "a file name", csv, sizeof csv, &csv_set));
+  PetscCall(app_opt_int(po, "-batch", "instances per forward pass", 1, 65536, &batch, &set));
+  PetscOptionsEnd();
+  if (!model_set) app_option_error("-model", "required: a model file written by eloss train");
+  if (!test_set) app_option_error("-test", "required: the test set");
+  PetscBool stop;
+  int code;
+  PetscCall(app_options_check("eval", &stop, &code));
+  if (stop) return app_finalize(code);
+
+  /* Every rank reads the model file itself (small, read-only): its
+   * checks are local, so the ranks agree on them. */
+  char config[TRAIN_CONFIG_BYTES];
+  train_spin_options so;
+  core_status st = train_model_info(model, config);
+  if (!st) st = train_spin_options_from_config(config, &so);
+  st = core_agree(MPI_COMM_WORLD, st);
+  train_task *task = NULL;
+  int64_t step = 0;
+  if (!st) {
+    so.test = test;
+    so.shard = (int)batch;
+    st = train_spin_task_create(MPI_COMM_WORLD, &so, &task);
+  }
+  if (!st) st = core_agree(MPI_COMM_WORLD, train_model_load(model, config, task->params, &step));
+  const int64_t n_test = st ? 0 : train_spin_test_count(task);
+  double *gap = NULL, *acc = NULL, *energy = NULL;
+  int8_t *exact = NULL;
+  if (!st && rank == 0) {
+    gap = malloc(sizeof(double) * (size_t)n_test), acc = malloc(sizeof(double) * (size_t)n_test);
+    energy = malloc(sizeof(double) * (size_t)n_test), exact = malloc((size_t)n_test);
+    if (!gap || !acc || !energy || !exact) st = CORE_ERROR(CORE_ERR_MEM, "cannot allocate %lld results", (long long)n_test);
+  }
+  if (!st) st = core_agree(MPI_COMM_WORLD, st);
+  if (!st) st = train_spin_evaluate_instances(task, MPI_COMM_WORLD, gap, exact, acc, energy);
+  if (!st && rank == 0 && csv_set) st = write_csv(csv, n_test, gap, exact, acc, energy);
+  if (!st) st = core_agree(MPI_COMM_WORLD, st);
+  int exit_code = 0;
+  if (st) {
+    exit_code = app_report("eval", st);
+  } else if (rank == 0) {
+    double mean = 0, var = 0, ex = 0, a = 0;
+    for (int64_t i = 0; i < n_test; ++i) mean += gap[i], ex += exact[i], a += acc[i];
+    mean /= (double)n_test;
+    for (int64_t i = 0; i < n_test; ++i) var += (gap[i] - mean) * (gap[i] - mean);
+    const double err = n_test > 1 ? sqrt(var / (double)(n_test - 1) / (double)n_test) : 0.0;
+    printf("energy_gap=%.9g err=%.3g exact_fraction=%.6g site_accuracy=%.6g instances=%lld steps=%lld\n", mean, err,
+           ex / (double)n_test, a / (double)n_test, (long long)n_test, (long long)step);
+  }
+  free(gap), free(acc), free(energy), free(exact);
+  train_task_destroy(&task);
+  return app_finalize(exit_code);
+}

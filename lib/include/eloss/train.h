@@ -1,0 +1,162 @@
+/* eloss train: data-parallel training of lib/nn models, the same for every
+ * task (spins now, atoms next), bit-identical for any number of ranks.
+ *
+ * A task is the model, its data and its loss behind three functions: the
+ * loss and parameter gradient of a few training examples, the test-set
+ * metrics, and destruction. The trainer owns everything else: which
+ * examples make each step's batch, how gradients are reduced, Adam,
+ * checkpoints, resume, stop requests, metrics and progress.
+ *
+ * Worked example (what `eloss train -task spin` does):
+ *
+ *   train_spin_options so;                      // data paths, model, loss
+ *   train_spin_options_default(&so);
+ *   so.train = "train.h5"; so.test = "test.h5"; so.shard = 16;
+ *   train_task *task;
+ *   train_spin_task_create(MPI_COMM_WORLD, &so, &task);   // collective
+ *   train_options to;
+ *   train_options_default(&to);
+ *   to.steps = 1500; to.batch = 64; to.out = "model.ckpt"; ...
+ *   train_report rep;
+ *   train_run(MPI_COMM_WORLD, task, &to, &stop_flag, stderr, &rep);
+ *   train_task_destroy(&task);
+ *
+ * Determinism: step s's batch is a pure function of (seed, s); the batch
+ * is cut into `shards` micro-shards of batch / shards examples, rank r of
+ * P computes shards [r K/P, (r+1) K/P) one at a time, each from a zero
+ * gradient, and the shard gradients are added in shard order (a chain
+ * through the ranks; lib/train/train.c). So the sum, the Adam step and the
+ * parameters are the same bits on 1, 2 or 4 ranks (any P dividing K) as
+ * long as the ranks run the same code on the same kind of CPU. */
+#ifndef ELOSS_TRAIN_H
+#define ELOSS_TRAIN_H
+
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "eloss/core.h"
+#include "eloss/nn.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum { TRAIN_METRICS_MAX = 8, TRAIN_CONFIG_BYTES = 512 };
+
+/* Named test-set numbers of a task, in a fixed order. */
+typedef struct {
+  int count;
+  char name[TRAIN_METRICS_MAX][32];
+  double value[TRAIN_METRICS_MAX];
+} train_metrics;
+
+typedef struct train_task train_task;
+struct train_task {
+  const char *name;                /* "spin" */
+  char config[TRAIN_CONFIG_BYTES]; /* one line: the model and what it was trained on (stored in checkpoints) */
+  nn_params *params;               /* the model's parameter block */
+  int64_t n_train;                 /* training examples */
+  int shard;                       /* most examples per shard_grad call */
+  uint32_t data_crc;               /* fingerprint of the training data (keys resume) */
+  void *ctx;
+  /* p->grad += weight * d(mean loss over the n examples index[0..n))/dparams,
+   * *loss = that mean; n <= shard. Local. */
+  core_status (*shard_grad)(train_task *task, int64_t n, const int64_t *index, double weight, double *loss);
+  /* Metrics of the current parameters on the test set, the same on every
+   * rank; collective. */
+  core_status (*evaluate)(train_task *task, MPI_Comm comm, train_metrics *metrics);
+  void (*destroy)(train_task *task);
+};
+
+/* Accepts NULL and *task == NULL. */
+void train_task_destroy(train_task **task);
+
+typedef struct {
+  int64_t steps;             /* Adam steps in all (a resumed run counts the steps before) */
+  int64_t batch;             /* examples per step, a multiple of shards */
+  int shards;                /* micro-shards per batch; the rank count must divide it */
+  nn_adam adam;              /* lr, betas, eps */
+  uint64_t seed;             /* batches: the order of epoch e is a pure function of (seed, e) */
+  int64_t eval_every;        /* test metrics every this many steps, and at the last (0: last only) */
+  int64_t checkpoint_every;  /* checkpoint every this many steps (0: by time only) */
+  double checkpoint_seconds; /* and at least this often */
+  const char *out;           /* the model file: checkpoints go there too, atomically */
+  const char *metrics;       /* JSON lines, one per step with a loss, NULL: none */
+  int resume, force;         /* continue from out; replace out */
+  const char *options_text;  /* the options that define the run; its CRC-32 keys resume */
+} train_options;
+
+/* steps 1000, batch 64, shards 4, Adam defaults, seed 0, eval_every 100,
+ * checkpoint_every 0, checkpoint_seconds 60; paths NULL. */
+void train_options_default(train_options *opt);
+
+typedef struct {
+  int64_t step;            /* steps done (including those before a resume) */
+  int interrupted;         /* stopped by *stop: checkpoint written, exit 3 */
+  double loss;             /* training loss of the last step */
+  double samples_per_s;    /* training examples per second of this run's steps */
+  double seconds;          /* this run's wall time */
+  train_metrics metrics;   /* last evaluation */
+} train_report;
+
+/* Train task's model as configured, checkpointing to opt->out. Before any
+ * work rank 0 locks <out>.lock and decides: a new run refuses an existing
+ * out unless force; resume needs a checkpoint of the same run (options
+ * CRC and task config) with fewer than opt->steps steps. When *stop becomes
+ * non-zero on any rank (SIGTERM), the ranks finish the step, write a
+ * checkpoint and return with report->interrupted = 1. Progress lines (rank
+ * 0) go to `progress` if not NULL. Collective. */
+core_status train_run(MPI_Comm comm, train_task *task, const train_options *opt, volatile sig_atomic_t *stop,
+                      FILE *progress, train_report *report);
+
+/* ---- model files --------------------------------------------------------- */
+
+/* Read the config line of a model file written by train_run (any of its
+ * checkpoints): what to build before loading it. Local. */
+core_status train_model_info(const char *path, char config[TRAIN_CONFIG_BYTES]);
+/* Load its parameters into p, after checking that the file's config is
+ * `config`, every section's checksum and size, and that the parameters
+ * are finite; *step = the steps it was trained for. Local. */
+core_status train_model_load(const char *path, const char *config, nn_params *p, int64_t *step);
+
+/* ---- the spin task (lib/train/spin_task.c) -------------------------------- */
+
+typedef struct {
+  const char *train;   /* HDF5 from eloss spingen; NULL for evaluation only */
+  const char *test;    /* HDF5 from eloss spingen; NULL: no test metrics */
+  spin_loss_options loss;
+  int width, depth;    /* the model of nn.h */
+  uint64_t seed;       /* initial weights */
+  int shard;           /* most instances per forward pass */
+  /* The lattice when there is no training set (evaluation): */
+  spin_lattice_kind kind;
+  spin_boundary bc;
+  int L;
+} train_spin_options;
+
+/* no paths, ce, T 0.1, h0 5, width 32, depth 6, seed 0, shard 16. */
+void train_spin_options_default(train_spin_options *opt);
+
+/* Load and check the datasets (mc_dataset_load), build the model for their
+ * lattice (circular padding for periodic, zero for open), the inputs and
+ * the loss. Train and test must be the same lattice. Collective. */
+core_status train_spin_task_create(MPI_Comm comm, const train_spin_options *opt, train_task **task);
+
+/* Build the options of a spin task from a model file's config line (for
+ * evaluation). Pure. */
+core_status train_spin_options_from_config(const char *config, train_spin_options *opt);
+
+/* Per test instance, on rank 0 (NULL elsewhere allowed): energy gap
+ * E(sign z) - E(ground state), 1 if that gap is 0 (within 1e-9), the
+ * fraction of sites right up to the global flip, and E(sign z). Arrays of
+ * the test set's size. Collective. */
+core_status train_spin_evaluate_instances(train_task *task, MPI_Comm comm, double *gap, int8_t *exact,
+                                          double *accuracy, double *energy);
+/* Instances in the test set (0 without one). */
+int64_t train_spin_test_count(const train_task *task);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,286 @@
+/* The spin task of eloss train: predict the ground state of an
+ * Edwards-Anderson instance from its couplings (paper Sec. 6.3).
+ *
+ * train_spin_task_create(comm, opt, &task): collective; loads and checks
+ *   the datasets (mc_dataset_load), builds the nn.h spin model for their
+ *   lattice, the network inputs of every instance (once) and the loss.
+ * train_spin_evaluate_instances: collective; per-instance results on rank 0.
+ * The task's shard_grad is local and allocates nothing.
+ *
+ * Evaluation cuts the test set into chunks of `shard` instances, gives
+ * each rank whole chunks and gathers the per-instance numbers in instance
+ * order on rank 0, which sums them in that order: a chunk's forward pass
+ * is the same whatever the rank count, so are the metrics.
+ *
+ * The prediction is y_i = sign(z_i) (+1 at z = 0); its energy gap is
+ * E(y) - E(ground state) >= 0, zero for an exact ground state (either
+ * sign); site accuracy is the larger of the fractions of sites equal to
+ * the ground state and to its flip. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "eloss/io.h"
+#include "eloss/mc.h"
+#include "eloss/train.h"
+
+typedef struct {
+  train_spin_options opt;
+  spin_lattice lat;
+  mc_spin_data train, test;
+  float *x_train, *x_test;      /* (N, 4, S) network inputs */
+  nn_spin_model *model;
+  spin_loss_plan *plan;
+  float *xs, *z, *dz;           /* (shard, 4 S), (shard, S), (shard, S) */
+  double *Js;                   /* (shard, slots) */
+  int8_t *ys;                   /* (shard, S) */
+  train_task task;
+} spin_ctx;
+
+void train_spin_options_default(train_spin_options *o) {
+  memset(o, 0, sizeof *o);
+  spin_loss_options_default(&o->loss);
+  o->width = 32;
+  o->depth = 6;
+  o->shard = 16;
+  o->kind = SPIN_SQUARE;
+  o->bc = SPIN_PERIODIC;
+}
+
+static void describe(const spin_lattice *lat, const train_spin_options *o, char *config) {
+  snprintf(config, TRAIN_CONFIG_BYTES, "task=spin lattice=%s bc=%s L=%d width=%d depth=%d",
+           spin_lattice_kind_names[lat->kind], spin_boundary_names[lat->bc], lat->L, o->width, o->depth);
+}
+
+core_status train_spin_options_from_config(const char *config, train_spin_options *o) {
+  train_spin_options_default(o);
+  char kind[32], bc[32];
+  int L, width, depth, end = 0;
+  CORE_CHECK(sscanf(config, "task=spin lattice=%31s bc=%31s L=%d width=%d depth=%d%n", kind, bc, &L, &width, &depth,
+                    &end) == 5 && config[end] == '\0',
+             CORE_ERR_FORMAT, "not the config line of a spin model: '%s'", config);
+  int k;
+  CORE_CALL(core_name_lookup("lattice", spin_lattice_kind_names, SPIN_LATTICE_KIND_COUNT, kind, &k));
+  o->kind = (spin_lattice_kind)k;
+  CORE_CALL(core_name_lookup("boundary", spin_boundary_names, SPIN_BOUNDARY_COUNT, bc, &k));
+  o->bc = (spin_boundary)k;
+  o->L = L, o->width = width, o->depth = depth;
+  return CORE_OK;
+}
+
+static void destroy(train_task *t) {
+  spin_ctx *c = t->ctx;
+  mc_spin_data_free(&c->train);
+  mc_spin_data_free(&c->test);
+  free(c->x_train), free(c->x_test), free(c->xs), free(c->z), free(c->dz), free(c->Js), free(c->ys);
+  nn_spin_model_destroy(&c->model);
+  spin_loss_plan_destroy(&c->plan);
+  free(c);
+}
+
+static core_status shard_grad(train_task *t, int64_t n, const int64_t *index, double weight, double *loss) {
+  spin_ctx *c = t->ctx;
+  const int64_t S = c->lat.n_sites, slots = spin_lattice_bond_slots(&c->lat);
+  CORE_CHECK(n >= 1 && n <= c->opt.shard, CORE_ERR_ARG, "spin task: %lld instances in a shard of %d", (long long)n,
+             c->opt.shard);
+  for (int64_t k = 0; k < n; ++k) {
+    const int64_t i = index[k];
+    memcpy(c->xs + k * 4 * S, c->x_train + i * 4 * S, sizeof(float) * (size_t)(4 * S));
+    memcpy(c->Js + k * slots, c->train.J + i * slots, sizeof(double) * (size_t)slots);
+    memcpy(c->ys + k * S, c->train.gs + i * S, (size_t)S);
+  }
+  CORE_CALL(nn_spin_model_forward(c->model, (int)n, c->xs, c->z));
+  CORE_CALL(spin_loss_execute_f32(c->plan, n, c->Js, c->z, c->ys, loss, c->dz));
+  const float w = (float)weight;
+  for (int64_t k = 0; k < n * S; ++k) c->dz[k] *= w;
+  return nn_spin_model_backward(c->model, (int)n, c->dz);
+}
+
+int64_t train_spin_test_count(const train_task *t) { return ((const spin_ctx *)t->ctx)->test.count; }
+
+/* Per instance: gap, exact, accuracy, energy of instances [start, start + count). */
+static core_status evaluate_range(spin_ctx *c, int64_t start, int64_t count, double *out) {
+  const int64_t S = c->lat.n_sites, slots = spin_lattice_bond_slots(&c->lat);
+  for (int64_t at = 0; at < count; at += c->opt.shard) {
+    const int64_t b = count - at < c->opt.shard ? count - at : c->opt.shard;
+    CORE_CALL(nn_spin_model_forward(c->model, (int)b, c->x_test + (start + at) * 4 * S, c->z));
+    for (int64_t k = 0; k < b; ++k) {
+      const int64_t i = start + at + k;
+      int64_t same = 0;
+      for (int64_t s = 0; s < S; ++s) {
+        c->ys[s] = c->z[k * S + s] >= 0.0f ? 1 : -1;
+        same += c->ys[s] == c->test.gs[i * S + s];
+      }
+      const double e = spin_energy(&c->lat, c->test.J + i * slots, 0.0, c->ys);
+      const double gap = e - c->test.energy[i];
+      double *o = out + 4 * (at + k);
+      o[0] = gap;
+      o[1] = fabs(gap) <= 1e-9 * fmax(1.0, fabs(c->test.energy[i]));
+      o[2] = (double)(same > S - same ? same : S - same) / (double)S;
+      o[3] = e;
+    }
+  }
+  return CORE_OK;
+}
+
+/* Every rank's chunk range, then a Gatherv of 4 doubles per instance. */
+static core_status evaluate_all(spin_ctx *c, MPI_Comm comm, double *all) {
+  int rank, size;
+  MPI_Comm_rank(comm, &rank);
+  MPI_Comm_size(comm, &size);
+  const int64_t I = c->test.count, chunk = c->opt.shard, chunks = (I + chunk - 1) / chunk;
+  int64_t nc, c0;
+  core_partition(chunks, size, rank, &nc, &c0);
+  const int64_t start = c0 * chunk, count = nc == 0 ? 0 : (c0 + nc >= chunks ? I : (c0 + nc) * chunk) - start;
+  double *mine = malloc(sizeof(double) * 4 * (size_t)(count > 0 ? count : 1));
+  int *counts = malloc(sizeof(int) * (size_t)size), *displs = malloc(sizeof(int) * (size_t)size);
+  core_status st = mine && counts && displs ? CORE_OK : CORE_ERROR(CORE_ERR_MEM, "cannot allocate evaluation buffers");
+  if (!st) st = evaluate_range(c, start, count, mine);
+  st = core_agree(comm, st);
+  for (int r = 0; !st && r < size; ++r) {
+    int64_t n_r, c_r;
+    core_partition(chunks, size, r, &n_r, &c_r);
+    const int64_t s_r = c_r * chunk, e_r = n_r == 0 ? s_r : (c_r + n_r >= chunks ? I : (c_r + n_r) * chunk);
+    counts[r] = (int)(4 * (e_r - s_r)), displs[r] = (int)(4 * s_r);
+  }
+  if (!st && MPI_Gatherv(mine, (int)(4 * count), MPI_DOUBLE, all, counts, displs, MPI_DOUBLE, 0, comm) != MPI_SUCCESS)
+    st = CORE_ERROR(CORE_ERR_MPI, "MPI_Gatherv of the test results failed");
+  free(mine), free(counts), free(displs);
+  return st;
+}
+
+core_status train_spin_evaluate_instances(train_task *t, MPI_Comm comm, double *gap, int8_t *exact, double *accuracy,
+                                          double *energy) {
+  spin_ctx *c = t->ctx;
+  int rank;
+  MPI_Comm_rank(comm, &rank);
+  const int64_t I = c->test.count;
+  CORE_CHECK(I > 0, CORE_ERR_ARG, "spin task: no test set to evaluate");
+  double *all = rank == 0 ? malloc(sizeof(double) * 4 * (size_t)I) : NULL;
+  core_status st = core_agree(comm, rank == 0 && !all ? CORE_ERROR(CORE_ERR_MEM, "cannot allocate test results") : CORE_OK);
+  if (!st) st = evaluate_all(c, comm, all);
+  for (int64_t i = 0; !st && rank == 0 && i < I; ++i) {
+    if (gap) gap[i] = all[4 * i];
+    if (exact) exact[i] = (int8_t)all[4 * i + 1];
+    if (accuracy) accuracy[i] = all[4 * i + 2];
+    if (energy) energy[i] = all[4 * i + 3];
+  }
+  free(all);
+  return st;
+}
+
+static core_status evaluate(train_task *t, MPI_Comm comm, train_metrics *m) {
+  spin_ctx *c = t->ctx;
+  int rank;
+  MPI_Comm_rank(comm, &rank);
+  const int64_t I = c->test.count;
+  double *all = rank == 0 ? malloc(sizeof(double) * 4 * (size_t)I) : NULL;
+  core_status st = core_agree(comm, rank == 0 && !all ? CORE_ERROR(CORE_ERR_MEM, "cannot allocate test results") : CORE_OK);
+  if (!st) st = evaluate_all(c, comm, all);
+  double v[4] = {0, 0, 0, 0};
+  if (!st && rank == 0) {
+    /* Mean and standard error of the gap (two passes), in instance order. */
+    double mean = 0, var = 0, ex = 0, acc = 0;
+    for (int64_t i = 0; i < I; ++i) mean += all[4 * i], ex += all[4 * i + 1], acc += all[4 * i + 2];
+    mean /= (double)I;
+    for (int64_t i = 0; i < I; ++i) var += (all[4 * i] - mean) * (all[4 * i] - mean);
+    v[0] = mean;
+    v[1] = I > 1 ? sqrt(var / (double)(I - 1) / (double)I) : 0.0;
+    v[2] = ex / (double)I;
+    v[3] = acc / (double)I;
+  }
+  free(all);
+  if (!st && MPI_Bcast(v, 4, MPI_DOUBLE, 0, comm) != MPI_SUCCESS)
+    st = CORE_ERROR(CORE_ERR_MPI, "MPI_Bcast of the test metrics failed");
+  if (st) return st;
+  static const char *const names[4] = {"test_energy_gap", "test_energy_gap_err", "test_exact_fraction",
+                                        "test_site_accuracy"};
+  m->count = 4;
+  for (int k = 0; k < 4; ++k) {
+    snprintf(m->name[k], sizeof m->name[k], "%s", names[k]);
+    m->value[k] = v[k];
+  }
+  return CORE_OK;
+}
+
+static core_status inputs(const spin_lattice *lat, const mc_spin_data *d, float **x) {
+  *x = malloc(sizeof(float) * 4 * (size_t)(d->count * lat->n_sites));
+  CORE_CHECK(*x, CORE_ERR_MEM, "cannot allocate the network inputs of %lld instances", (long long)d->count);
+  return nn_spin_input(lat, d->count, d->J, *x);
+}
+
+static core_status same_lattice(const char *path, const spin_lattice *data, const spin_lattice *model) {
+  CORE_CHECK(data->kind == model->kind && data->bc == model->bc && data->L == model->L, CORE_ERR_ARG,
+             "%s holds %s %s lattices of L = %d, the model is for %s %s lattices of L = %d", path,
+             spin_boundary_names[data->bc], spin_lattice_kind_names[data->kind], data->L,
+             spin_boundary_names[model->bc], spin_lattice_kind_names[model->kind], model->L);
+  return CORE_OK;
+}
+
+static core_status create(MPI_Comm comm, spin_ctx *c) {
+  const train_spin_options *o = &c->opt;
+  core_status st = CORE_OK;
+  if (o->train) {
+    CORE_CALL(mc_dataset_load(comm, o->train, &c->train));
+    c->lat = c->train.lat;
+  } else {
+    CORE_CALL(spin_lattice_init(&c->lat, o->kind, o->bc, o->L));
+  }
+  if (o->test) {
+    CORE_CALL(mc_dataset_load(comm, o->test, &c->test));
+    CORE_CALL(same_lattice(o->test, &c->test.lat, &c->lat));
+  }
+  /* Local from here on: every rank holds the same data and options, so
+   * every rank succeeds or fails alike (the caller agrees anyway). */
+  CORE_CHECK(c->lat.kind == SPIN_SQUARE, CORE_ERR_UNSUPPORTED,
+             "%s: the spin model is for square lattices (nn.h); this is a cubic one", o->train ? o->train : o->test);
+  nn_spin_config cfg = {.L = c->lat.L, .pad = c->lat.bc == SPIN_PERIODIC ? NN_PAD_CIRCULAR : NN_PAD_ZERO,
+                        .width = o->width, .depth = o->depth, .max_batch = o->shard};
+  CORE_CALL(nn_spin_model_create(&cfg, o->seed, &c->model));
+  CORE_CALL(spin_loss_plan_create(&c->lat, &o->loss, &c->plan));
+  if (c->train.count) CORE_CALL(inputs(&c->lat, &c->train, &c->x_train));
+  if (c->test.count) CORE_CALL(inputs(&c->lat, &c->test, &c->x_test));
+  const size_t S = (size_t)c->lat.n_sites, m = (size_t)o->shard;
+  c->xs = malloc(sizeof(float) * 4 * S * m);
+  c->z = malloc(sizeof(float) * S * m);
+  c->dz = malloc(sizeof(float) * S * m);
+  c->Js = malloc(sizeof(double) * (size_t)spin_lattice_bond_slots(&c->lat) * m);
+  c->ys = malloc(S * m);
+  CORE_CHECK(c->xs && c->z && c->dz && c->Js && c->ys, CORE_ERR_MEM, "cannot allocate shard buffers");
+  return st;
+}
+
+core_status train_spin_task_create(MPI_Comm comm, const train_spin_options *opt, train_task **out) {
+  *out = NULL;
+  CORE_CHECK(opt->shard >= 1, CORE_ERR_ARG, "spin task: shard %d, expected >= 1", opt->shard);
+  spin_ctx *c = calloc(1, sizeof *c);
+  core_status st = c ? CORE_OK : CORE_ERROR(CORE_ERR_MEM, "cannot allocate the spin task");
+  st = core_agree(comm, st);
+  if (st) return st;
+  c->opt = *opt;
+  c->task.ctx = c;
+  c->task.destroy = destroy;
+  st = core_agree(comm, create(comm, c));
+  if (st) {
+    destroy(&c->task);
+    return st;
+  }
+  train_task *t = &c->task;
+  t->name = "spin";
+  describe(&c->lat, opt, t->config);
+  t->params = nn_spin_model_params(c->model);
+  t->n_train = c->train.count;
+  t->shard = opt->shard;
+  t->shard_grad = shard_grad;
+  t->evaluate = c->test.count ? evaluate : NULL;
+  /* The training data's fingerprint: the CRC of its instances' couplings
+   * and ground states, so a resume on other data is refused. */
+  uint32_t crc = 0;
+  if (c->train.count) {
+    crc = io_crc32(crc, c->train.J, sizeof(double) * (size_t)(c->train.count * spin_lattice_bond_slots(&c->lat)));
+    crc = io_crc32(crc, c->train.gs, (size_t)(c->train.count * c->lat.n_sites));
+  }
+  t->data_crc = crc;
+  *out = t;
+  return CORE_OK;
+}

@@ -1,0 +1,381 @@
+/* The trainer of eloss: data-parallel Adam for any train_task.
+ *
+ * train_run(comm, task, opt, stop, progress, &report): collective.
+ * train_model_info / train_model_load: local.
+ *
+ * One step, on P ranks with K = opt->shards micro-shards of m = batch / K:
+ *   1. positions s B .. s B + B - 1 of the example stream, where position
+ *      q is example order_e[q mod N] of epoch e = q / N, order_e a
+ *      Fisher-Yates permutation from the stream (seed, CORE_PURPOSE_BATCH, e);
+ *   2. rank r computes its shards k in [r K/P, (r+1) K/P), each from a
+ *      zero gradient, weight m / B (so the sum is the batch mean), and
+ *      keeps each shard's gradient apart;
+ *   3. the chain: rank 0 adds its shards' gradients in order, sends the
+ *      partial sum to rank 1, which adds its own in order, and so on; the
+ *      last rank broadcasts the sum. Every addition happens in shard order
+ *      whatever P is, so the sum has the same bits on any rank count. A
+ *      ring or tree allreduce would regroup the additions with P (what
+ *      PyTorch DDP and MPI_Allreduce do). The chain costs (P - 1) n floats
+ *      of point-to-point traffic and a broadcast per step: small against a
+ *      step's compute for this suite's models;
+ *   4. the same Adam step on every rank.
+ * Ranks agree on the shard computation's status before the chain, and on
+ * (stop requested, checkpoint due by rank 0's clock) in one MPI_Allreduce
+ * after each step, so every rank takes the same branch.
+ *
+ * The model file (-out) is an io_ckpt of kind "train" with sections
+ *   config  (TRAIN_CONFIG_BYTES) the task's config line
+ *   state   (4 int64) step, Adam's step, parameter count, batch
+ *   param, adam_m, adam_v (n floats each)
+ * written atomically by rank 0 at every checkpoint and at the end: a
+ * finished model and a checkpoint are the same thing, and eval reads
+ * either. The options CRC (train_options.options_text) keys resume.
+ *
+ * Fault-injection sites: "train.shard" (a rank's shard fails),
+ * "train.checkpoint" (rank 0 cannot write the model file). */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "eloss/io.h"
+#include "eloss/train.h"
+
+static const char kind[] = "train";
+
+/* No clock time in the file: the same training gives the same bytes. */
+typedef struct {
+  int64_t step, adam_step, n_params, batch;
+} model_state;
+
+void train_task_destroy(train_task **t) {
+  if (!t || !*t) return;
+  if ((*t)->destroy) (*t)->destroy(*t);
+  *t = NULL;
+}
+
+void train_options_default(train_options *o) {
+  memset(o, 0, sizeof *o);
+  o->steps = 1000;
+  o->batch = 64;
+  o->shards = 4;
+  nn_adam_default(&o->adam);
+  o->eval_every = 100;
+  o->checkpoint_seconds = 60.0;
+}
+
+/* ---- model files ------------------------------------------------------------ */
+
+static core_status write_model(const char *path, uint32_t options_crc, const train_task *task, const model_state *s) {
+  CORE_CHECK(!core_fault("train.checkpoint"), CORE_ERR_IO, "%s: cannot write the model: injected fault (test)", path);
+  const nn_params *p = task->params;
+  const size_t bytes = sizeof(float) * p->n;
+  io_ckpt_section sec[5] = {{"config", task->config, TRAIN_CONFIG_BYTES},
+                            {"state", s, sizeof *s},
+                            {"param", p->param, bytes},
+                            {"adam_m", p->m, bytes},
+                            {"adam_v", p->v, bytes}};
+  return io_ckpt_write(path, kind, options_crc, 5, sec);
+}
+
+core_status train_model_info(const char *path, char config[TRAIN_CONFIG_BYTES]) {
+  uint32_t crc;
+  io_ckpt_section first = {"config", config, TRAIN_CONFIG_BYTES};
+  CORE_CALL(io_ckpt_read_first(path, kind, &crc, &first));
+  CORE_CHECK(memchr(config, '\0', TRAIN_CONFIG_BYTES) != NULL, CORE_ERR_FORMAT, "%s: damaged config section", path);
+  return CORE_OK;
+}
+
+/* Read every section; the sizes come from p. */
+static core_status read_model(const char *path, const char *config, nn_params *p, model_state *s, uint32_t *crc) {
+  char stored[TRAIN_CONFIG_BYTES];
+  const size_t bytes = sizeof(float) * p->n;
+  io_ckpt_section first = {"config", stored, TRAIN_CONFIG_BYTES};
+  CORE_CALL(io_ckpt_read_first(path, kind, crc, &first));
+  CORE_CHECK(strncmp(stored, config, TRAIN_CONFIG_BYTES) == 0, CORE_ERR_FORMAT,
+             "%s: a model of another configuration:\n  file: %.*s\n  run:  %s", path, TRAIN_CONFIG_BYTES, stored, config);
+  int found;
+  io_ckpt_section sec[5] = {{"config", stored, TRAIN_CONFIG_BYTES},
+                            {"state", s, sizeof *s},
+                            {"param", p->param, bytes},
+                            {"adam_m", p->m, bytes},
+                            {"adam_v", p->v, bytes}};
+  CORE_CALL(io_ckpt_read(path, kind, crc, 5, sec, &found));
+  CORE_CHECK(found, CORE_ERR_IO, "%s: no such file", path);
+  CORE_CHECK(s->n_params == (int64_t)p->n && s->step >= 0 && s->adam_step >= 0, CORE_ERR_FORMAT,
+             "%s: damaged state section", path);
+  for (size_t i = 0; i < p->n; ++i)
+    CORE_CHECK(isfinite(p->param[i]), CORE_ERR_VALUE, "%s: parameter %zu is not finite", path, i);
+  return CORE_OK;
+}
+
+core_status train_model_load(const char *path, const char *config, nn_params *p, int64_t *step) {
+  model_state s;
+  uint32_t crc;
+  CORE_CALL(read_model(path, config, p, &s, &crc));
+  p->step = s.adam_step;
+  *step = s.step;
+  return CORE_OK;
+}
+
+/* ---- batches ------------------------------------------------------------------ */
+
+/* The order of the N training examples in epoch e. */
+static void epoch_order(uint64_t seed, int64_t e, int64_t N, int64_t *order) {
+  core_rng rng;
+  core_rng_init(&rng, seed, CORE_PURPOSE_BATCH, (uint64_t)e);
+  for (int64_t i = 0; i < N; ++i) order[i] = i;
+  for (int64_t i = N - 1; i > 0; --i) {
+    int64_t j = (int64_t)core_rng_below(&rng, (uint64_t)(i + 1));
+    int64_t t = order[i];
+    order[i] = order[j], order[j] = t;
+  }
+}
+
+typedef struct {
+  int64_t N, epoch[2];
+  int64_t *order[2]; /* two cached epochs: a batch spans at most two when B <= N */
+  uint64_t seed;
+} batch_source;
+
+static const int64_t *order_of(batch_source *b, int64_t e) {
+  for (int k = 0; k < 2; ++k)
+    if (b->epoch[k] == e) return b->order[k];
+  int k = b->epoch[0] < b->epoch[1] ? 0 : 1; /* replace the older */
+  epoch_order(b->seed, e, b->N, b->order[k]);
+  b->epoch[k] = e;
+  return b->order[k];
+}
+
+/* Examples at positions [first, first + n) of the stream. */
+static void batch_indices(batch_source *b, int64_t first, int64_t n, int64_t *index) {
+  for (int64_t k = 0; k < n; ++k) {
+    const int64_t q = first + k;
+    index[k] = order_of(b, q / b->N)[q % b->N];
+  }
+}
+
+/* ---- the deterministic gradient sum ------------------------------------------------ */
+
+/* p->grad on every rank = sum over shards in shard order; rank r holds
+ * its shards' gradients in bufs[0 .. mine). Collective. */
+static core_status chain_sum(MPI_Comm comm, float *const *bufs, int mine, float *restrict sum, size_t n) {
+  int rank, size;
+  MPI_Comm_rank(comm, &rank);
+  MPI_Comm_size(comm, &size);
+  int j = 0;
+  if (rank == 0) memcpy(sum, bufs[0], sizeof(float) * n), j = 1;
+  else if (MPI_Recv(sum, (int)n, MPI_FLOAT, rank - 1, 0, comm, MPI_STATUS_IGNORE) != MPI_SUCCESS)
+    return CORE_ERROR(CORE_ERR_MPI, "MPI_Recv of the gradient sum failed");
+  for (; j < mine; ++j) {
+    const float *restrict g = bufs[j];
+    for (size_t i = 0; i < n; ++i) sum[i] += g[i];
+  }
+  if (rank + 1 < size && MPI_Send(sum, (int)n, MPI_FLOAT, rank + 1, 0, comm) != MPI_SUCCESS)
+    return CORE_ERROR(CORE_ERR_MPI, "MPI_Send of the gradient sum failed");
+  if (MPI_Bcast(sum, (int)n, MPI_FLOAT, size - 1, comm) != MPI_SUCCESS)
+    return CORE_ERROR(CORE_ERR_MPI, "MPI_Bcast of the gradient sum failed");
+  return CORE_OK;
+}
+
+/* ---- metrics file ---------------------------------------------------------------- */
+
+/* Keep the lines of an existing metrics file up to step `upto` (a resumed
+ * run rewrites what came after its checkpoint), atomically; then open it
+ * for appending. Rank 0 only. */
+static core_status metrics_open(const char *path, int64_t upto, FILE **out) {
+  *out = NULL;
+  if (upto > 0) {
+    FILE *in = fopen(path, "r");
+    io_atomic_file f;
+    CORE_CALL(io_atomic_open(&f, path));
+    char line[4096];
+    while (in && fgets(line, sizeof line, in)) {
+      long long step;
+      if (sscanf(line, "{\"step\": %lld", &step) == 1 && step <= upto) fputs(line, f.fp);
+    }
+    if (in) fclose(in);
+    CORE_CALL(io_atomic_commit(&f));
+    *out = fopen(path, "a");
+  } else {
+    *out = fopen(path, "w");
+  }
+  CORE_CHECK(*out, CORE_ERR_IO, "%s: cannot open the metrics file: %s", path, strerror(errno));
+  return CORE_OK;
+}
+
+/* ---- the run ----------------------------------------------------------------------- */
+
+/* Rank 0: lock the output and decide how to start. *start_step = 0 for a
+ * fresh run, else the checkpoint's step (params and Adam state loaded). */
+static core_status decide_start(const train_options *opt, train_task *task, uint32_t options_crc, io_lock *lock,
+                                model_state *state) {
+  memset(state, 0, sizeof *state);
+  CORE_CALL(io_lock_acquire(opt->out, lock));
+  struct stat sb;
+  const int exists = lstat(opt->out, &sb) == 0;
+  CORE_CHECK(!exists || S_ISREG(sb.st_mode), CORE_ERR_IO, "%s exists and is not a regular file", opt->out);
+  if (!opt->resume) {
+    CORE_CHECK(!exists || opt->force, CORE_ERR_IO,
+               "%s exists: add -resume to continue its training, or -force to start over and replace it", opt->out);
+    return CORE_OK;
+  }
+  CORE_CHECK(exists, CORE_ERR_IO, "-resume: there is no %s to resume", opt->out);
+  uint32_t crc;
+  CORE_CALL(read_model(opt->out, task->config, task->params, state, &crc));
+  CORE_CHECK(crc == options_crc, CORE_ERR_ARG,
+             "-resume: %s was trained with other options (batch, shards, lr, seed, loss or data differ); run "
+             "with its options, or -force to start over", opt->out);
+  CORE_CHECK(state->step < opt->steps, CORE_ERR_ARG,
+             "-resume: %s already has %lld steps; give -steps above %lld to train further", opt->out,
+             (long long)state->step, (long long)state->step);
+  task->params->step = state->adam_step;
+  return CORE_OK;
+}
+
+static void metrics_line(FILE *fp, int64_t step, double loss, double rate, double seconds, const train_metrics *m) {
+  if (!fp) return;
+  fprintf(fp, "{\"step\": %lld, \"loss\": %.9g, \"samples_per_s\": %.6g, \"seconds\": %.3f", (long long)step, loss,
+          rate, seconds);
+  for (int k = 0; m && k < m->count; ++k) fprintf(fp, ", \"%s\": %.9g", m->name[k], m->value[k]);
+  fputs("}\n", fp);
+  fflush(fp);
+}
+
+core_status train_run(MPI_Comm comm, train_task *task, const train_options *opt, volatile sig_atomic_t *stop,
+                      FILE *progress, train_report *report) {
+  memset(report, 0, sizeof *report);
+  int rank, size;
+  MPI_Comm_rank(comm, &rank);
+  MPI_Comm_size(comm, &size);
+  const double t0 = core_time();
+  const int K = opt->shards;
+  CORE_CHECK(opt->out && opt->steps >= 1 && K >= 1 && opt->batch >= K && opt->batch % K == 0, CORE_ERR_ARG,
+             "train_run: batch %lld must be a positive multiple of shards %d; steps >= 1; out set",
+             (long long)opt->batch, K);
+  CORE_CHECK(K % size == 0, CORE_ERR_ARG,
+             "%d ranks do not divide the %d micro-shards of a batch: run on a divisor of %d ranks, or set -shards "
+             "(results are identical for every rank count dividing -shards)", size, K, K);
+  const int64_t m = opt->batch / K, B = opt->batch;
+  CORE_CHECK(m <= task->shard, CORE_ERR_ARG, "train_run: shards of %lld examples, the task takes at most %d",
+             (long long)m, task->shard);
+  CORE_CHECK(B <= task->n_train, CORE_ERR_ARG, "batch %lld is larger than the %lld training examples", (long long)B,
+             (long long)task->n_train);
+  const int mine = K / size;
+  nn_params *p = task->params;
+  const size_t n = p->n;
+  uint32_t options_crc = io_crc32(0, opt->options_text, strlen(opt->options_text));
+  options_crc = io_crc32(options_crc, task->config, strlen(task->config));
+  options_crc = io_crc32(options_crc, &task->data_crc, sizeof task->data_crc);
+
+  /* Everything allocated and the start decided before the first step. */
+  float **bufs = calloc((size_t)mine, sizeof *bufs);
+  int64_t *index = malloc(sizeof(int64_t) * (size_t)m);
+  double *shard_loss = malloc(sizeof(double) * (size_t)K);
+  batch_source src = {.N = task->n_train, .epoch = {-1, -1}, .seed = opt->seed};
+  src.order[0] = malloc(sizeof(int64_t) * (size_t)src.N);
+  src.order[1] = malloc(sizeof(int64_t) * (size_t)src.N);
+  core_status st = bufs && index && shard_loss && src.order[0] && src.order[1]
+                       ? CORE_OK
+                       : CORE_ERROR(CORE_ERR_MEM, "cannot allocate the trainer's buffers");
+  for (int j = 0; !st && j < mine; ++j)
+    if (!(bufs[j] = malloc(sizeof(float) * n)))
+      st = CORE_ERROR(CORE_ERR_MEM, "cannot allocate %d gradient buffers of %zu floats", mine, n);
+  io_lock lock = {.fd = -1};
+  model_state state = {0};
+  if (!st && rank == 0) st = decide_start(opt, task, options_crc, &lock, &state);
+  st = core_agree(comm, st);
+  /* Rank 0 may have loaded a checkpoint: everyone takes its state. */
+  if (!st && (MPI_Bcast(&state, sizeof state, MPI_BYTE, 0, comm) != MPI_SUCCESS ||
+              MPI_Bcast(p->param, (int)n, MPI_FLOAT, 0, comm) != MPI_SUCCESS ||
+              MPI_Bcast(p->m, (int)n, MPI_FLOAT, 0, comm) != MPI_SUCCESS ||
+              MPI_Bcast(p->v, (int)n, MPI_FLOAT, 0, comm) != MPI_SUCCESS))
+    st = CORE_ERROR(CORE_ERR_MPI, "MPI_Bcast of the starting parameters failed");
+  p->step = state.adam_step;
+  FILE *metrics = NULL;
+  if (!st && rank == 0 && opt->metrics) st = metrics_open(opt->metrics, state.step, &metrics);
+  st = core_agree(comm, st);
+
+  if (!st && rank == 0 && progress && state.step > 0)
+    fprintf(progress, "eloss train: resuming %s at step %lld of %lld\n", opt->out, (long long)state.step,
+            (long long)opt->steps);
+  /* Progress counts this run's steps, so its rate and ETA are right. */
+  core_progress prog;
+  core_progress_start(&prog, "train steps", opt->steps - state.step, rank == 0 ? progress : NULL);
+  double train_seconds = 0, last_ckpt = core_time(), loss = NAN;
+  int64_t step = state.step, steps_run = 0;
+  while (!st && step < opt->steps) {
+    const double ts = core_time();
+    /* 2. this rank's shards, each from a zero gradient */
+    for (int j = 0; !st && j < mine; ++j) {
+      const int k = rank * mine + j;
+      batch_indices(&src, step * B + (int64_t)k * m, m, index);
+      nn_params_zero_grad(p);
+      if (core_fault("train.shard")) st = CORE_ERROR(CORE_ERR_NUMERIC, "step %lld, shard %d: injected fault (test)",
+                                                     (long long)step, k);
+      else st = task->shard_grad(task, m, index, (double)m / (double)B, &shard_loss[k]);
+      if (!st) memcpy(bufs[j], p->grad, sizeof(float) * n);
+    }
+    st = core_agree(comm, st);
+    /* 3. the sum in shard order, and the losses */
+    if (!st) st = chain_sum(comm, bufs, mine, p->grad, n);
+    if (!st && MPI_Allgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, shard_loss, mine, MPI_DOUBLE, comm) != MPI_SUCCESS)
+      st = CORE_ERROR(CORE_ERR_MPI, "MPI_Allgather of the shard losses failed");
+    if (st) break;
+    loss = 0;
+    for (int k = 0; k < K; ++k) loss += shard_loss[k] * ((double)m / (double)B);
+    if (!isfinite(loss)) {
+      st = CORE_ERROR(CORE_ERR_NUMERIC, "step %lld: the training loss is %g; lower -lr", (long long)step, loss);
+      break;
+    }
+    /* 4. the same Adam step everywhere */
+    nn_adam_step(p, &opt->adam);
+    ++step, ++steps_run;
+    train_seconds += core_time() - ts;
+
+    /* Stop and checkpoint decisions: one reduction, the same on every rank. */
+    int flags[2] = {stop && *stop ? 1 : 0, 0};
+    if (rank == 0)
+      flags[1] = (opt->checkpoint_every > 0 && step % opt->checkpoint_every == 0) ||
+                 core_time() - last_ckpt >= opt->checkpoint_seconds;
+    if (MPI_Allreduce(MPI_IN_PLACE, flags, 2, MPI_INT, MPI_MAX, comm) != MPI_SUCCESS) {
+      st = CORE_ERROR(CORE_ERR_MPI, "MPI_Allreduce of the stop flags failed");
+      break;
+    }
+    const int last = step == opt->steps;
+    const double rate = (double)(steps_run * B) / fmax(train_seconds, 1e-9);
+    const int eval = last || (opt->eval_every > 0 && step % opt->eval_every == 0);
+    if (eval && task->evaluate) {
+      st = task->evaluate(task, comm, &report->metrics);
+      if (st) break;
+    }
+    if (rank == 0)
+      metrics_line(metrics, step, loss, rate, core_time() - t0, eval ? &report->metrics : NULL);
+    if (last || flags[0] || flags[1]) {
+      if (rank == 0) {
+        model_state s = {step, p->step, (int64_t)n, B};
+        st = io_lock_check(&lock);
+        if (!st) st = write_model(opt->out, options_crc, task, &s);
+      }
+      st = core_agree(comm, st);
+      last_ckpt = core_time();
+      if (st) break;
+    }
+    core_progress_update(&prog, step - state.step);
+    if (flags[0] && !last) {
+      report->interrupted = 1;
+      break;
+    }
+  }
+  if (metrics) fclose(metrics);
+  if (rank == 0) io_lock_release(&lock);
+  for (int j = 0; bufs && j < mine; ++j) free(bufs[j]);
+  free(bufs), free(index), free(shard_loss), free(src.order[0]), free(src.order[1]);
+  report->step = step;
+  report->loss = loss;
+  report->samples_per_s = steps_run > 0 ? (double)(steps_run * B) / fmax(train_seconds, 1e-9) : 0.0;
+  report->seconds = core_time() - t0;
+  return st;
+}
