@@ -27,6 +27,16 @@ static const char help[] =
 
 static volatile sig_atomic_t stop_requested = 0;
 
+/* A real as short as it can be and still read back to the same double
+ * (the options text is a fingerprint: it must be exact). */
+static const char *real_text(double v, char *buf) {
+  for (int digits = 6; digits <= 17; ++digits) {
+    snprintf(buf, 32, "%.*g", digits, v);
+    if (strtod(buf, NULL) == v) break;
+  }
+  return buf;
+}
+
 static void on_signal(int sig) {
   (void)sig;
   stop_requested = 1;
@@ -110,10 +120,10 @@ int app_train(int argc, char **argv) {
 
   train_options to;
   train_options_default(&to);
-  char text[1024];
-  snprintf(text, sizeof text, "-task %s -loss %s -flip_invariant %d -T %.17g -h0 %.17g -width %d -depth %d -batch %d "
-           "-shards %d -lr %.17g -seed %d", tasks[task_kind], spin_loss_names[loss], (int)flip, (double)T, (double)h0,
-           (int)width, (int)depth, (int)batch, (int)shards, (double)lr, (int)seed);
+  char text[1024], t_text[32], h0_text[32], lr_text[32];
+  snprintf(text, sizeof text, "-task %s -loss %s -flip_invariant %d -T %s -h0 %s -width %d -depth %d -batch %d "
+           "-shards %d -lr %s -seed %d", tasks[task_kind], spin_loss_names[loss], (int)flip, real_text(T, t_text),
+           real_text(h0, h0_text), (int)width, (int)depth, (int)batch, (int)shards, real_text(lr, lr_text), (int)seed);
   to.steps = steps, to.batch = batch, to.shards = (int)shards, to.adam.lr = lr, to.seed = (uint64_t)seed;
   to.eval_every = eval_every, to.checkpoint_every = checkpoint_every, to.checkpoint_seconds = checkpoint_seconds;
   to.out = out, to.metrics = metrics, to.resume = resume, to.force = force, to.options_text = text;

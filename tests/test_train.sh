@@ -1,0 +1,228 @@
+#!/usr/bin/env bash
+# TAP test of `eloss train` and `eloss eval` (issue 8, section 3), on
+# datasets of `eloss spingen`:
+# - the model file of 1, 2 and 4 ranks is the same bytes (the gradient sum
+#   follows a fixed shard order), for open and periodic lattices; 3 ranks
+#   with 4 shards are refused;
+# - SIGTERM checkpoints and exits 3; -resume (on another rank count) ends
+#   with the bytes of an uninterrupted run; -resume to a larger -steps
+#   equals training that long at once; a finished model is not replaced
+#   without -force and -resume of a different run is refused;
+# - a small network overfits 8 instances (every site right);
+# - the metrics file is JSON lines with the test metrics at eval steps,
+#   and eval prints the same metrics as the last line of training, the
+#   same on 1 and 2 ranks (its -csv too, checked against numpy);
+# - bad input: a test set of another lattice, a damaged data file, a
+#   file without crc32, a truncated or foreign model file, nonsense
+#   options: one error line, non-zero exit, nothing overwritten;
+# - a fault on one rank (a shard, the model write) ends both ranks with
+#   one error and leaves the previous model file intact.
+#   test_train.sh <eloss> <mpiexec>
+set -uo pipefail
+eloss=$(realpath "$1")
+mpiexec=$2
+mpi=("$mpiexec" --allow-run-as-root --oversubscribe)
+py=/usr/bin/python3
+source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
+tap_workdir
+echo "1..28"
+
+"$eloss" spingen -L 6 -instances 96 -seed 5 -split train -out train.h5 > /dev/null 2>&1 &&
+  "$eloss" spingen -L 6 -instances 40 -seed 5 -split test -out test.h5 > /dev/null 2>&1 &&
+  "$eloss" spingen -L 5 -bc periodic -instances 48 -seed 5 -split train -gs_sweeps 300 -out ptrain.h5 > /dev/null 2>&1 &&
+  "$eloss" spingen -L 5 -bc periodic -instances 16 -seed 5 -split test -gs_sweeps 300 -out ptest.h5 > /dev/null 2>&1 &&
+  "$eloss" spingen -L 7 -instances 8 -seed 5 -split test -out test7.h5 > /dev/null 2>&1
+ok $? "spingen writes the open 6 x 6, periodic 5 x 5 and open 7 x 7 datasets"
+
+base=(-train train.h5 -test test.h5 -width 8 -depth 2 -batch 16 -lr 3e-3 -seed 2 -eval_every 20)
+"$eloss" train "${base[@]}" -loss ce -steps 60 -out r1.ckpt > r1.out 2> r1.err
+rc1=$?
+"${mpi[@]}" -n 2 "$eloss" train "${base[@]}" -loss ce -steps 60 -out r2.ckpt > r2.out 2> /dev/null
+rc2=$?
+"${mpi[@]}" -n 4 "$eloss" train "${base[@]}" -loss ce -steps 60 -out r4.ckpt > r4.out 2> /dev/null
+rc4=$?
+[ $rc1 = 0 ] && [ $rc2 = 0 ] && [ $rc4 = 0 ] && cmp -s r1.ckpt r2.ckpt && cmp -s r1.ckpt r4.ckpt
+ok $? "open 6 x 6, ce: the model files of 1, 2 and 4 ranks are identical (exits $rc1 $rc2 $rc4)"
+grep -Eq '^steps=60 loss=[0-9.e+-]+ test_energy_gap=.* samples_per_s=[0-9.e+]+$' r1.out
+ok $? "train ends with one line of metrics and samples_per_s: $(cut -c1-60 r1.out)"
+grep -q "train steps: 60/60" r1.err
+ok $? "a progress line with rate and ETA"
+
+pbase=(-train ptrain.h5 -test ptest.h5 -width 8 -depth 2 -batch 8 -seed 4 -loss true -T 0.2 -steps 30 -eval_every 0)
+"$eloss" train "${pbase[@]}" -out p1.ckpt > /dev/null 2>&1 &&
+  "${mpi[@]}" -n 2 "$eloss" train "${pbase[@]}" -out p2.ckpt > /dev/null 2>&1 &&
+  "${mpi[@]}" -n 4 "$eloss" train "${pbase[@]}" -out p4.ckpt > /dev/null 2>&1 &&
+  cmp -s p1.ckpt p2.ckpt && cmp -s p1.ckpt p4.ckpt
+ok $? "periodic 5 x 5, true loss: the model files of 1, 2 and 4 ranks are identical"
+
+"${mpi[@]}" -n 3 "$eloss" train "${pbase[@]}" -out p3.ckpt > /dev/null 2> err.txt
+rc=$?
+[ $rc != 0 ] && grep -q "3 ranks do not divide the 4 micro-shards" err.txt && [ ! -e p3.ckpt ]
+ok $? "3 ranks with -shards 4 are refused: $(grep -o '3 ranks do not.*shards' err.txt | head -1)"
+
+"$py" - <<'PY'
+import json
+rows = [json.loads(l) for l in open("r1.ckpt.jsonl")]
+assert [r["step"] for r in rows] == list(range(1, 61)), "one line per step"
+evals = [r for r in rows if "test_energy_gap" in r]
+assert [r["step"] for r in evals] == [20, 40, 60], [r["step"] for r in evals]
+for r in rows: assert r["loss"] > 0 and r["samples_per_s"] > 0
+last = dict(kv.split("=") for kv in open("r1.out").read().split())
+assert abs(float(last["test_energy_gap"]) - evals[-1]["test_energy_gap"]) < 1e-6
+PY
+ok $? "the metrics file: one JSON line per step, test metrics at steps 20, 40, 60, as printed"
+
+# Evaluation: the same on 1 and 2 ranks, as training printed, and the CSV
+# agrees with an independent computation in numpy of the gap's ground truth.
+"$eloss" eval -model r1.ckpt -test test.h5 -csv e1.csv > e1.out 2> e1.err
+rc=$?
+"${mpi[@]}" -n 2 "$eloss" eval -model r1.ckpt -test test.h5 -csv e2.csv > e2.out 2> /dev/null
+gap_train=$(grep -o 'test_energy_gap=[^ ]*' r1.out | cut -d= -f2)
+gap_eval=$(grep -o '^energy_gap=[^ ]*' e1.out | cut -d= -f2)
+[ $rc = 0 ] && cmp -s e1.out e2.out && cmp -s e1.csv e2.csv && [ "$gap_train" = "$gap_eval" ]
+ok $? "eval: 1 and 2 ranks print and write the same, gap $gap_eval as training reported"
+grep -Eq '^energy_gap=[0-9.e+-]+ err=[0-9.e+-]+ exact_fraction=[0-9.e+-]+ site_accuracy=[0-9.e+-]+ ' e1.out
+ok $? "eval prints energy_gap, err, exact_fraction, site_accuracy"
+"$py" - <<'PY'
+import csv, h5py, numpy as np
+f = h5py.File("test.h5", "r")
+H, V, gs, E = f["couplings_h"][...], f["couplings_v"][...], f["ground_state"][...], f["energy"][...]
+rows = list(csv.DictReader(open("e1.csv")))
+assert len(rows) == len(E) == 40
+for i, r in enumerate(rows):
+    assert abs(float(r["ground_state_energy"]) - E[i]) < 1e-9
+    # The predicted energy is at least the ground state's; exact iff equal.
+    gap = float(r["energy_gap"])
+    assert gap >= -1e-9 and (int(r["exact"]) == 1) == (abs(gap) < 1e-9)
+    s = gs[i]
+    e = -np.sum(H[i] * s[:, :-1] * s[:, 1:]) - np.sum(V[i] * s[:-1, :] * s[1:, :])
+    assert abs(e - E[i]) < 1e-9
+    assert 0.5 <= float(r["site_accuracy"]) <= 1
+PY
+ok $? "the CSV's ground-state energies and gaps are consistent with numpy on the stored data"
+
+# SIGTERM and -resume.
+long=(-train train.h5 -test test.h5 -width 8 -depth 2 -batch 16 -seed 3 -loss local -steps 12000 -eval_every 3000
+      -checkpoint_seconds 0.3)
+"$eloss" train "${long[@]}" -out ref.ckpt > /dev/null 2>&1
+"$eloss" train "${long[@]}" -out cut.ckpt > /dev/null 2> cut.err &
+pid=$!
+for _ in $(seq 100); do grep -q "eloss train: -task" cut.err && break; sleep 0.05; done
+sleep 0.4
+kill -TERM $pid
+wait $pid
+rc=$?
+stopped=$(grep -o 'stopped after step [0-9]*' cut.err | grep -o '[0-9]*$')
+[ $rc = 3 ] && [ -e cut.ckpt ] && [ -n "$stopped" ] && [ "$stopped" -lt 12000 ]
+ok $? "SIGTERM: checkpoint at step ${stopped:-?} of 12000 and exit $rc"
+"$eloss" train "${long[@]}" -out cut.ckpt > /dev/null 2> err.txt
+rc=$?
+[ $rc != 0 ] && grep -q "exists: add -resume" err.txt
+ok $? "an interrupted model is not restarted without -resume or -force"
+"${mpi[@]}" -n 2 "$eloss" train "${long[@]}" -out cut.ckpt -resume > /dev/null 2> err.txt
+rc=$?
+[ $rc = 0 ] && cmp -s ref.ckpt cut.ckpt && grep -q "resuming cut.ckpt at step $stopped" err.txt
+ok $? "-resume on 2 ranks ends with the bytes of the uninterrupted run (exit $rc)"
+cut -d, -f1,2 ref.ckpt.jsonl > a.txt
+cut -d, -f1,2 cut.ckpt.jsonl > b.txt
+cmp -s a.txt b.txt
+ok $? "the resumed metrics file has each step once, with the losses of the uninterrupted run"
+
+"$eloss" train "${base[@]}" -loss ce -steps 30 -out ext.ckpt > /dev/null 2>&1 &&
+  "$eloss" train "${base[@]}" -loss ce -steps 60 -out ext.ckpt -resume > /dev/null 2>&1 && cmp -s ext.ckpt r1.ckpt
+ok $? "30 steps, then -resume -steps 60, equals 60 steps at once"
+cp r1.ckpt keep.ckpt
+"$eloss" train "${base[@]}" -loss ce -steps 60 -out r1.ckpt > /dev/null 2> err.txt
+rc1=$?
+"$eloss" train "${base[@]}" -loss margin -steps 90 -out r1.ckpt -resume > /dev/null 2> err2.txt
+rc2=$?
+"$eloss" train "${base[@]}" -loss ce -steps 60 -out r1.ckpt -resume > /dev/null 2> err3.txt
+rc3=$?
+[ $rc1 != 0 ] && [ $rc2 != 0 ] && [ $rc3 != 0 ] && cmp -s keep.ckpt r1.ckpt && grep -q "exists" err.txt &&
+  grep -q "other options" err2.txt && grep -q "already has 60 steps" err3.txt
+ok $? "a finished model is kept: no overwrite without -force, no -resume of another run or past its steps"
+"$eloss" train "${base[@]}" -loss ce -steps 60 -out r1.ckpt -force > /dev/null 2>&1 && cmp -s keep.ckpt r1.ckpt
+ok $? "-force trains again from scratch (the same bytes)"
+
+# A small model overfits 8 instances: evaluated on its own training set.
+"$eloss" spingen -L 6 -instances 8 -seed 9 -split tiny -out tiny.h5 > /dev/null 2>&1
+"$eloss" train -train tiny.h5 -test tiny.h5 -width 16 -depth 2 -batch 8 -shards 1 -lr 1e-2 -loss ce -steps 400 \
+  -eval_every 0 -out tiny.ckpt > /dev/null 2>&1
+"$eloss" eval -model tiny.ckpt -test tiny.h5 > tiny.out 2>&1
+grep -q "exact_fraction=1 site_accuracy=1 " tiny.out
+ok $? "width 16 overfits 8 instances with ce: $(cut -d' ' -f1,3,4 tiny.out)"
+
+# Bad input.
+cp r1.ckpt keep.ckpt
+"$eloss" eval -model r1.ckpt -test test7.h5 > out.txt 2> err.txt
+rc=$?
+[ $rc = 1 ] && [ "$(wc -l < err.txt)" = 1 ] && grep -q "test7.h5 holds open square lattices of L = 7, the model is for open square lattices of L = 6" err.txt
+ok $? "eval of a 6 x 6 model on 7 x 7 data: $(cut -c1-110 err.txt)"
+"$py" - <<'PY'
+import h5py, shutil
+shutil.copy("train.h5", "flip.h5")
+with h5py.File("flip.h5", "r+") as f:
+    f["couplings_v"][17, 2, 3] = -f["couplings_v"][17, 2, 3]
+shutil.copy("train.h5", "nocrc.h5")
+with h5py.File("nocrc.h5", "r+") as f:
+    del f["crc32"]
+PY
+"$eloss" train -train flip.h5 -steps 5 -out bad.ckpt > /dev/null 2> err.txt
+rc=$?
+[ $rc = 1 ] && grep -q "flip.h5: instance 17 does not match its stored checksum" err.txt && [ ! -e bad.ckpt ]
+ok $? "a flipped coupling is refused, naming instance 17, and no model is written"
+"$eloss" train -train nocrc.h5 -steps 5 -out bad.ckpt > /dev/null 2> err.txt
+rc=$?
+[ $rc = 1 ] && grep -q "no dataset crc32" err.txt && [ ! -e bad.ckpt ]
+ok $? "a data file without checksums is refused: $(grep error err.txt | cut -c1-90)"
+head -c 3000 r1.ckpt > trunc.ckpt
+"$eloss" eval -model trunc.ckpt -test test.h5 > /dev/null 2> err.txt
+rc1=$?
+"$eloss" eval -model train.h5 -test test.h5 > /dev/null 2> err2.txt
+rc2=$?
+"$eloss" train "${base[@]}" -loss ce -steps 90 -out trunc.ckpt -resume > /dev/null 2> err3.txt
+rc3=$?
+[ $rc1 = 1 ] && [ $rc2 = 1 ] && [ $rc3 = 1 ] && grep -q "trunc.ckpt: section 'param' is truncated" err.txt &&
+  grep -q "train.h5: not an eloss checkpoint" err2.txt && grep -q "trunc.ckpt" err3.txt &&
+  [ "$(head -c 3000 r1.ckpt | cmp - trunc.ckpt)" = "" ]
+ok $? "a truncated model file and a foreign file are refused by eval and -resume, and left as they were"
+"$eloss" train -train train.h5 -steps 10 -batch 12 -shards 8 -out x.ckpt > /dev/null 2> err.txt
+rc1=$?
+"$eloss" train -train train.h5 -steps 10 -loss local -flip_invariant -out x.ckpt > /dev/null 2> err2.txt
+rc2=$?
+"$eloss" train -train train.h5 -steps 10 -lr 0 -out x.ckpt > /dev/null 2> err3.txt
+rc3=$?
+[ $rc1 = 2 ] && [ $rc2 = 2 ] && [ $rc3 = 2 ] && grep -q "^eloss train: error: -batch 12: expected a multiple of -shards 8" err.txt &&
+  grep -q "flip_invariant" err2.txt && [ ! -e x.ckpt ]
+ok $? "nonsense options exit 2 with one line: $(cat err.txt)"
+"$eloss" train -train train.h5 -steps 10 -batch 256 -out x.ckpt > /dev/null 2> err.txt
+rc=$?
+[ $rc = 1 ] && grep -q "batch 256 is larger than the 96 training examples" err.txt && [ ! -e x.ckpt ]
+ok $? "a batch larger than the training set is refused"
+
+# Faults on one rank of two.
+ELOSS_FAULT=train.shard:1:7 "${mpi[@]}" -n 2 -x ELOSS_FAULT "$eloss" train "${base[@]}" -loss ce -steps 60 \
+  -out f.ckpt > /dev/null 2> err.txt
+rc=$?
+[ $rc != 0 ] && [ "$(grep -c 'eloss train: error' err.txt)" = 1 ] && grep -q "injected fault" err.txt
+ok $? "a failing shard on rank 1 ends both ranks with one error: $(grep 'eloss train: error' err.txt | cut -c1-80)"
+cp r1.ckpt f.ckpt
+ELOSS_FAULT=train.checkpoint:0:1 "${mpi[@]}" -n 2 -x ELOSS_FAULT "$eloss" train "${base[@]}" -loss ce -steps 90 \
+  -out f.ckpt -resume > /dev/null 2> err.txt
+rc=$?
+[ $rc != 0 ] && grep -q "cannot write the model" err.txt && cmp -s f.ckpt r1.ckpt && [ -z "$(ls f.ckpt.tmp* 2>/dev/null)" ]
+ok $? "a failing model write: one error, the previous model file intact, no temporary left"
+"$eloss" eval -model f.ckpt -test test.h5 > /dev/null 2>&1
+ok $? "which still evaluates"
+
+# Two runs on one output.
+"$eloss" train "${long[@]}" -out two.ckpt > /dev/null 2>&1 &
+pid=$!
+for _ in $(seq 100); do [ -e two.ckpt.lock ] && break; sleep 0.05; done
+"$eloss" train "${long[@]}" -out two.ckpt > /dev/null 2> err.txt
+rc=$?
+kill -TERM $pid
+wait $pid
+[ $rc = 1 ] && grep -q "two.ckpt" err.txt && grep -qi "lock\|held\|running" err.txt
+ok $? "a second run on the same -out is refused: $(grep error err.txt | cut -c1-100)"
+tap_exit
