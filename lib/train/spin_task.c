@@ -16,6 +16,7 @@
  * E(y) - E(ground state) >= 0, zero for an exact ground state (either
  * sign); site accuracy is the larger of the fractions of sites equal to
  * the ground state and to its flip. */
+#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,10 +129,10 @@ static core_status evaluate_all(spin_ctx *c, MPI_Comm comm, double *all) {
   int rank, size;
   MPI_Comm_rank(comm, &rank);
   MPI_Comm_size(comm, &size);
-  const int64_t I = c->test.count, chunk = c->opt.shard, chunks = (I + chunk - 1) / chunk;
+  const int64_t n_test = c->test.count, chunk = c->opt.shard, chunks = (n_test + chunk - 1) / chunk;
   int64_t nc, c0;
   core_partition(chunks, size, rank, &nc, &c0);
-  const int64_t start = c0 * chunk, count = nc == 0 ? 0 : (c0 + nc >= chunks ? I : (c0 + nc) * chunk) - start;
+  const int64_t start = c0 * chunk, count = nc == 0 ? 0 : (c0 + nc >= chunks ? n_test : (c0 + nc) * chunk) - start;
   double *mine = malloc(sizeof(double) * 4 * (size_t)(count > 0 ? count : 1));
   int *counts = malloc(sizeof(int) * (size_t)size), *displs = malloc(sizeof(int) * (size_t)size);
   core_status st = mine && counts && displs ? CORE_OK : CORE_ERROR(CORE_ERR_MEM, "cannot allocate evaluation buffers");
@@ -140,7 +141,7 @@ static core_status evaluate_all(spin_ctx *c, MPI_Comm comm, double *all) {
   for (int r = 0; !st && r < size; ++r) {
     int64_t n_r, c_r;
     core_partition(chunks, size, r, &n_r, &c_r);
-    const int64_t s_r = c_r * chunk, e_r = n_r == 0 ? s_r : (c_r + n_r >= chunks ? I : (c_r + n_r) * chunk);
+    const int64_t s_r = c_r * chunk, e_r = n_r == 0 ? s_r : (c_r + n_r >= chunks ? n_test : (c_r + n_r) * chunk);
     counts[r] = (int)(4 * (e_r - s_r)), displs[r] = (int)(4 * s_r);
   }
   if (!st && MPI_Gatherv(mine, (int)(4 * count), MPI_DOUBLE, all, counts, displs, MPI_DOUBLE, 0, comm) != MPI_SUCCESS)
@@ -154,12 +155,12 @@ core_status train_spin_evaluate_instances(train_task *t, MPI_Comm comm, double *
   spin_ctx *c = t->ctx;
   int rank;
   MPI_Comm_rank(comm, &rank);
-  const int64_t I = c->test.count;
-  CORE_CHECK(I > 0, CORE_ERR_ARG, "spin task: no test set to evaluate");
-  double *all = rank == 0 ? malloc(sizeof(double) * 4 * (size_t)I) : NULL;
+  const int64_t n_test = c->test.count;
+  CORE_CHECK(n_test > 0, CORE_ERR_ARG, "spin task: no test set to evaluate");
+  double *all = rank == 0 ? malloc(sizeof(double) * 4 * (size_t)n_test) : NULL;
   core_status st = core_agree(comm, rank == 0 && !all ? CORE_ERROR(CORE_ERR_MEM, "cannot allocate test results") : CORE_OK);
   if (!st) st = evaluate_all(c, comm, all);
-  for (int64_t i = 0; !st && rank == 0 && i < I; ++i) {
+  for (int64_t i = 0; !st && rank == 0 && i < n_test; ++i) {
     if (gap) gap[i] = all[4 * i];
     if (exact) exact[i] = (int8_t)all[4 * i + 1];
     if (accuracy) accuracy[i] = all[4 * i + 2];
@@ -173,21 +174,21 @@ static core_status evaluate(train_task *t, MPI_Comm comm, train_metrics *m) {
   spin_ctx *c = t->ctx;
   int rank;
   MPI_Comm_rank(comm, &rank);
-  const int64_t I = c->test.count;
-  double *all = rank == 0 ? malloc(sizeof(double) * 4 * (size_t)I) : NULL;
+  const int64_t n_test = c->test.count;
+  double *all = rank == 0 ? malloc(sizeof(double) * 4 * (size_t)n_test) : NULL;
   core_status st = core_agree(comm, rank == 0 && !all ? CORE_ERROR(CORE_ERR_MEM, "cannot allocate test results") : CORE_OK);
   if (!st) st = evaluate_all(c, comm, all);
   double v[4] = {0, 0, 0, 0};
   if (!st && rank == 0) {
     /* Mean and standard error of the gap (two passes), in instance order. */
     double mean = 0, var = 0, ex = 0, acc = 0;
-    for (int64_t i = 0; i < I; ++i) mean += all[4 * i], ex += all[4 * i + 1], acc += all[4 * i + 2];
-    mean /= (double)I;
-    for (int64_t i = 0; i < I; ++i) var += (all[4 * i] - mean) * (all[4 * i] - mean);
+    for (int64_t i = 0; i < n_test; ++i) mean += all[4 * i], ex += all[4 * i + 1], acc += all[4 * i + 2];
+    mean /= (double)n_test;
+    for (int64_t i = 0; i < n_test; ++i) var += (all[4 * i] - mean) * (all[4 * i] - mean);
     v[0] = mean;
-    v[1] = I > 1 ? sqrt(var / (double)(I - 1) / (double)I) : 0.0;
-    v[2] = ex / (double)I;
-    v[3] = acc / (double)I;
+    v[1] = n_test > 1 ? sqrt(var / (double)(n_test - 1) / (double)n_test) : 0.0;
+    v[2] = ex / (double)n_test;
+    v[3] = acc / (double)n_test;
   }
   free(all);
   if (!st && MPI_Bcast(v, 4, MPI_DOUBLE, 0, comm) != MPI_SUCCESS)
@@ -257,6 +258,10 @@ core_status train_spin_task_create(MPI_Comm comm, const train_spin_options *opt,
   core_status st = c ? CORE_OK : CORE_ERROR(CORE_ERR_MEM, "cannot allocate the spin task");
   st = core_agree(comm, st);
   if (st) return st;
+  /* One BLAS thread per rank: the ranks are the parallelism (two threads
+   * per rank on a core each oversubscribe the node), and a GEMM's bits
+   * must not depend on how many threads OpenBLAS happens to start. */
+  openblas_set_num_threads(1);
   c->opt = *opt;
   c->task.ctx = c;
   c->task.destroy = destroy;
