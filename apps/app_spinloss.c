@@ -3,7 +3,7 @@
  * section 1).
  *
  *   eloss spinloss -jh H.npy -jv V.npy -logits Z.npy -target Y.npy
- *                  -loss ce|margin|local|true [-T 0.1] [-h0 5]
+ *                  -loss ce|margin|local|true|bond [-T 0.1] [-h0 5]
  *                  [-flip_invariant] [-grad_out G.npy]
  *
  * Z (B, L, L) float64 (float32 accepted) logits, q(s = +1) = sigma(z);
@@ -28,13 +28,15 @@ static const char help[] =
     "  ce      mean over sites of softplus(-y z)\n"
     "  margin  mean over sites of max(0, 1 - y z) (subgradient 0 at y z = 1)\n"
     "  local   (1/T)(-sum_i w_i y_i m_i - T S[q]), w_i = y_i h_i(y) + h0 (Eq. 15-16)\n"
+    "  bond    (1/T)(-sum_<ij> w_ij y_i y_j m_i m_j - T S[q]), w_ij = J_ij y_i y_j + h0: the local loss on\n"
+    "          bonds, invariant under y -> -y (minimisers +-y for h0 > max |J|)\n"
     "  true    -sum_<ij> J_ij m_i m_j - T S[q] (no labels; do not give -target)\n"
     "with m = tanh(z/2), S the entropy of q(s = +1) = sigma(z); the loss is the mean over instances.\n"
     "Couplings: open lattice -jh (B, L, L-1) and -jv (B, L-1, L) as in eloss gs; periodic lattice\n"
     "-jh and -jv both (B, L, L): the bond from each site to its + neighbour along x resp. y,\n"
     "wrapping, as eloss spingen stores them. The shape of -jh tells which.\n"
     "-flip_invariant (ce, margin) takes per instance the better of y and -y; it is refused with\n"
-    "local and true, where that min collapses training to a constant prediction (README).\n";
+    "local and true, where that min collapses training to a constant prediction (README); bond needs none.\n";
 
 /* Read a .npy named by option; CORE_ERR_ARG if the option was not given. */
 static core_status array_read(const char *path, const char *option, io_array *a) {
@@ -127,7 +129,7 @@ int app_spinloss(int argc, char **argv) {
   PetscCall(app_opt_enum(PetscOptionsObject, "-loss", "the loss", spin_loss_names, SPIN_LOSS_COUNT, &kind, &set));
   PetscCall(app_opt_real(PetscOptionsObject, "-T", "temperature of local (> 0) and true (>= 0), in units of J", 0, INFINITY, 0,
                          &T, &set_T));
-  PetscCall(app_opt_real(PetscOptionsObject, "-h0", "local: constant of w_i = y_i h_i(y) + h0", -INFINITY, INFINITY,
+  PetscCall(app_opt_real(PetscOptionsObject, "-h0", "local, bond: constant of w_i = y_i h_i(y) + h0, w_ij = J_ij y_i y_j + h0", -INFINITY, INFINITY,
                          0, &h0, &set_h0));
   PetscCall(app_opt_bool(PetscOptionsObject, "-flip_invariant", "ce, margin: loss of the better of y and -y", &flip,
                          &set_flip));
@@ -135,12 +137,16 @@ int app_spinloss(int argc, char **argv) {
                            "a file name", gout, sizeof gout, &set));
   PetscOptionsEnd();
   const int labelled = kind == SPIN_LOSS_CE || kind == SPIN_LOSS_MARGIN;
-  if (flip && !labelled)
+  const int weighted = kind == SPIN_LOSS_LOCAL || kind == SPIN_LOSS_BOND;
+  if (flip && kind == SPIN_LOSS_BOND)
+    app_option_error("-flip_invariant", "-loss bond is invariant under y -> -y already");
+  else if (flip && !labelled)
     app_option_error("-flip_invariant", "is for -loss ce and margin only: with -loss %s the better of y and -y "
                      "collapses a network to a constant prediction (README)", spin_loss_names[kind]);
-  if (kind == SPIN_LOSS_LOCAL && T == 0) app_option_error("-T", "expected T > 0 for -loss local (it divides by T)");
-  app_option_inapplicable("-T", set_T && labelled, "-T is for -loss local and true only");
-  app_option_inapplicable("-h0", set_h0 && kind != SPIN_LOSS_LOCAL, "-h0 is for -loss local only");
+  if (weighted && T == 0)
+    app_option_error("-T", "expected T > 0 for -loss %s (it divides by T)", spin_loss_names[kind]);
+  app_option_inapplicable("-T", set_T && labelled, "-T is for -loss local, bond and true only");
+  app_option_inapplicable("-h0", set_h0 && !weighted, "-h0 is for -loss local and bond only");
   app_option_inapplicable("-target", set_target && kind == SPIN_LOSS_TRUE, "-loss true uses no labels");
   PetscBool stop;
   int code;

@@ -64,8 +64,9 @@ int app_train(int argc, char **argv) {
                            sizeof test, &set));
   PetscCall(app_opt_enum(po, "-loss", "loss", spin_loss_names, SPIN_LOSS_COUNT, &loss, &set));
   PetscCall(app_opt_bool(po, "-flip_invariant", "ce, margin: the loss of the better of y and -y", &flip, &set));
-  PetscCall(app_opt_real(po, "-T", "local, true: temperature", 0, 1e6, 0, &T, &T_set));
-  PetscCall(app_opt_real(po, "-h0", "local: the constant of w_i = y_i h_i(y) + h0", -1e6, 1e6, 0, &h0, &h0_set));
+  PetscCall(app_opt_real(po, "-T", "local, bond, true: temperature", 0, 1e6, 0, &T, &T_set));
+  PetscCall(app_opt_real(po, "-h0", "local, bond: the constant of w_i = y_i h_i(y) + h0, w_ij = J_ij y_i y_j + h0",
+                         -1e6, 1e6, 0, &h0, &h0_set));
   PetscCall(app_opt_int(po, "-width", "channels of the network", 1, 4096, &width, &set));
   PetscCall(app_opt_int(po, "-depth", "convolutions in residual blocks (even)", 0, 1000, &depth, &set));
   PetscCall(app_opt_int(po, "-steps", "Adam steps in all", 1, PETSC_MAX_INT, &steps, &set));
@@ -93,15 +94,19 @@ int app_train(int argc, char **argv) {
   if (!out_set) app_option_error("-out", "required: the model file to write");
   if (depth % 2) app_option_error("-depth", "expected an even number: depth / 2 residual blocks of 2 convolutions");
   if (batch % shards) app_option_error("-batch", "expected a multiple of -shards %d", (int)shards);
-  if (flip && loss != SPIN_LOSS_CE && loss != SPIN_LOSS_MARGIN)
+  if (flip && loss == SPIN_LOSS_BOND)
+    app_option_error("-flip_invariant", "-loss bond is invariant under y -> -y already");
+  else if (flip && loss != SPIN_LOSS_CE && loss != SPIN_LOSS_MARGIN)
     app_option_error("-flip_invariant", "applies to -loss ce and margin only: the min over y and -y of local or true "
-                     "collapses training to a constant prediction (README)");
+                     "collapses training to a constant prediction (README); -loss bond is the flip-invariant "
+                     "energy loss");
   if (loss == SPIN_LOSS_CE || loss == SPIN_LOSS_MARGIN) {
-    app_option_inapplicable("-T", T_set, "applies to -loss local and true");
-    app_option_inapplicable("-h0", h0_set, "applies to -loss local");
+    app_option_inapplicable("-T", T_set, "applies to -loss local, bond and true");
+    app_option_inapplicable("-h0", h0_set, "applies to -loss local and bond");
   }
-  if (loss == SPIN_LOSS_TRUE) app_option_inapplicable("-h0", h0_set, "applies to -loss local");
-  if (loss == SPIN_LOSS_LOCAL && T <= 0) app_option_error("-T", "-loss local needs T > 0");
+  if (loss == SPIN_LOSS_TRUE) app_option_inapplicable("-h0", h0_set, "applies to -loss local and bond");
+  if ((loss == SPIN_LOSS_LOCAL || loss == SPIN_LOSS_BOND) && T <= 0)
+    app_option_error("-T", "-loss %s needs T > 0", spin_loss_names[loss]);
   if (resume && force) app_option_error("-force", "contradicts -resume: continue, or start over, not both");
   PetscBool stop;
   int code;

@@ -90,7 +90,7 @@ refused 2 spingen "-instances 5.5: expected an integer >= 1" -instances 5.5
 refused 2 spingen "-sample_betas 0.5 2: expected one value" -samples 2 -sample_betas 0.5 2
 refused 2 spingen "-options_file nothere.opts: cannot read the deck" -options_file nothere.opts
 refused 2 mc "-pt_beta_min 0.2: applies only to parallel tempering" -pt_beta_min 0.2
-refused 2 spinloss "-loss mse: expected one of ce, margin, local, true" -loss mse
+refused 2 spinloss "-loss mse: expected one of ce, margin, local, true, bond" -loss mse
 refused 2 spinloss "-flip_invariant: is for -loss ce and margin only" -loss local -flip_invariant
 refused 1 spinloss "-h0 inf: expected a finite real number" -loss local -h0 inf
 printf -- '-loss local   # fine\n-T -0.5       # negative\n' > spinloss.opts

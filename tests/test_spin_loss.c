@@ -107,7 +107,7 @@ static void test_gradients(void) {
     z[N + 7] = -y[N + 7];
     for (int kind = 0; kind < SPIN_LOSS_COUNT; ++kind)
       for (int flip = 0; flip < 2; ++flip) {
-        if (flip && (kind == SPIN_LOSS_LOCAL || kind == SPIN_LOSS_TRUE)) continue;
+        if (flip && kind != SPIN_LOSS_CE && kind != SPIN_LOSS_MARGIN) continue;
         spin_loss_options opt;
         spin_loss_options_default(&opt);
         opt.kind = (spin_loss_kind)kind;
@@ -418,6 +418,78 @@ static void test_c3(void) {
 /* The data-parallel contract: instances split into two "ranks" of 1 and
  * B - 1, each scaled by B_local / B, sum to the whole batch's loss and
  * reproduce its gradient rows. */
+/* The bond loss (flip-invariant local energy): invariant under y -> -y
+ * and z -> -z exactly; its T -> 0 energy E_bond(s) = -sum_<ij> w_ij y_i
+ * y_j s_i s_j has exactly the two minimisers s = +-y over all 2^16 states
+ * of a 4 x 4 lattice when h0 > 1 (w_ij > 0), whatever y is. */
+static double e_bond(const spin_lattice *lat, const double *J, const int8_t *y, double h0, const int8_t *s) {
+  double e = 0;
+  for (int64_t i = 0; i < lat->n_sites; ++i)
+    for (int dir = 0; dir < lat->dim; ++dir) {
+      int64_t j = spin_neighbor(lat, i, dir, +1);
+      if (j < 0) continue;
+      const double w = J[dir * lat->n_sites + i] * y[i] * y[j] + h0;
+      e -= w * y[i] * y[j] * s[i] * s[j];
+    }
+  return e;
+}
+
+static void test_bond(void) {
+  spin_lattice lat;
+  spin_lattice_init(&lat, SPIN_SQUARE, SPIN_PERIODIC, L);
+  double J[B * 2 * N], z[B * N], zm[B * N], g[B * N], gm[B * N], gy[B * N];
+  int8_t y[B * N], ym[B * N];
+  random_couplings(&lat, B, 23, J);
+  random_target(B * N, y);
+  leaning_logits(y, z);
+  for (int i = 0; i < B * N; ++i) zm[i] = -z[i], ym[i] = (int8_t)-y[i];
+  spin_loss_options opt;
+  spin_loss_options_default(&opt);
+  opt.kind = SPIN_LOSS_BOND;
+  double l, lz, ly;
+  eval(&lat, &opt, B, J, z, y, &l, g);
+  eval(&lat, &opt, B, J, zm, y, &lz, gm);
+  eval(&lat, &opt, B, J, z, ym, &ly, gy);
+  double odd = 0, same = 0;
+  for (int i = 0; i < B * N; ++i) odd = fmax(odd, fabs(g[i] + gm[i])), same = fmax(same, fabs(g[i] - gy[i]));
+  tap_ok(fabs(l - lz) <= 1e-13 * fabs(l) && l == ly && odd <= 1e-15 && same == 0,
+         "bond: L(z, y) = L(-z, y) = L(z, -y) = %.10g, gradient odd in z and even in y", l);
+
+  for (int bc = 0; bc < 2; ++bc) {
+    spin_lattice sq;
+    spin_lattice_init(&sq, SPIN_SQUARE, (spin_boundary)bc, L);
+    int exact = 1, found = 0;
+    for (int t = 0; t < 4; ++t) {
+      double Jt[2 * N];
+      int8_t yt[N], s[N];
+      spin_couplings_generate(&sq, t & 1 ? SPIN_COUPLING_PM : SPIN_COUPLING_UNIFORM, 77 + bc, (uint64_t)t, Jt);
+      random_target(N, yt);
+      double best = INFINITY;
+      for (uint32_t c = 0; c < 1u << N; ++c) {
+        for (int i = 0; i < N; ++i) s[i] = c >> i & 1 ? 1 : -1;
+        best = fmin(best, e_bond(&sq, Jt, yt, 1.001, s));
+      }
+      for (uint32_t c = 0; c < 1u << N; ++c) {
+        int plus = 1, minus = 1;
+        for (int i = 0; i < N; ++i) {
+          s[i] = c >> i & 1 ? 1 : -1;
+          plus &= s[i] == yt[i], minus &= s[i] == -yt[i];
+        }
+        const int is_min = e_bond(&sq, Jt, yt, 1.001, s) <= best + 1e-12;
+        exact &= is_min == (plus || minus);
+        found += is_min;
+      }
+    }
+    tap_ok(exact && found == 8, "bond, %s 4x4, h0 = 1.001, 4 random y (2 with |J| = 1): over all 2^16 states the "
+           "minimisers of E_bond are exactly +-y (%d minima found)", spin_boundary_names[bc], found);
+  }
+  opt.flip_invariant = 1;
+  spin_loss_plan *plan = NULL;
+  core_status st = spin_loss_plan_create(&lat, &opt, &plan);
+  tap_ok(st == CORE_ERR_UNSUPPORTED && !plan && strstr(core_error_message(), "already"),
+         "bond with flip_invariant refused: %s", core_error_message());
+}
+
 static void test_split_batch(void) {
   spin_lattice lat;
   spin_lattice_init(&lat, SPIN_SQUARE, SPIN_PERIODIC, L);
@@ -482,11 +554,12 @@ static void report_timing(void) {
 
 int main(void) {
   core_rng_init(&rng, 2385, CORE_PURPOSE_TEST, 8);
-  tap_plan(33);
+  tap_plan(39);
   test_gradients();
   test_f32_and_refusals();
   test_invariants();
   test_c3();
+  test_bond();
   test_split_batch();
   report_timing();
   return tap_done();

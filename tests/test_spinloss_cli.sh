@@ -20,7 +20,7 @@ mpi=("$mpiexec" --allow-run-as-root --oversubscribe)
 py=/usr/bin/python3
 source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 tap_workdir
-echo "1..38"
+echo "1..41"
 "$py" - <<'PY'
 import numpy as np
 rng = np.random.default_rng(2385)
@@ -55,7 +55,7 @@ z, y = np.load(pre + "Z.npy"), np.load(pre + "Y.npy").astype(float)
 H, V = np.load(pre + "H%s.npy" % bc), np.load(pre + "V%s.npy" % bc)
 B, n = z.shape[0], z[0].size
 
-def field(s):
+def field(s, H=H, V=V):
     """h_i(s) = sum_j J_ij s_j, per instance."""
     if bc == "open":
         h = np.zeros_like(s)
@@ -64,7 +64,7 @@ def field(s):
         return h
     return (H * np.roll(s, -1, 2) + np.roll(H * s, 1, 2) + V * np.roll(s, -1, 1) + np.roll(V * s, 1, 1))
 
-def bond_energy(s):
+def bond_energy(s, H=H, V=V):
     """-sum_<ij> J_ij s_i s_j, each bond once, per instance."""
     if bc == "open":
         return -(H * s[:, :, :-1] * s[:, :, 1:]).sum((1, 2)) - (V * s[:, :-1, :] * s[:, 1:, :]).sum((1, 2))
@@ -90,6 +90,14 @@ elif kind == "local":
     w = y * field(y) + h0
     l = (-(w * y * m).sum((1, 2)) - T * S) / T
     g = -(w * y / T) * dm - dS
+elif kind == "bond":
+    # w_ij y_i y_j = J_ij + h0 y_i y_j: bonds with those couplings.
+    if bc == "open":
+        Hw, Vw = H + h0 * y[:, :, :-1] * y[:, :, 1:], V + h0 * y[:, :-1, :] * y[:, 1:, :]
+    else:
+        Hw, Vw = H + h0 * y * np.roll(y, -1, 2), V + h0 * y * np.roll(y, -1, 1)
+    l = (bond_energy(m, Hw, Vw) - T * S) / T
+    g = -field(m, Hw, Vw) / T * dm - dS
 else:
     l = bond_energy(m) - T * S
     g = -field(m) * dm - T * dS
@@ -103,9 +111,9 @@ print("%s: loss %.17g vs numpy %.17g (rel %.1e), gradient max rel %.1e" % ("ok" 
 sys.exit(0 if ok else 1)
 PY
 for bc in open per; do
-  for kind in ce margin local true; do
+  for kind in ce margin local true bond; do
     for flip in 0 1; do
-      case $kind in local|true) [ $flip = 1 ] && continue ;; esac
+      case $kind in local|true|bond) [ $flip = 1 ] && continue ;; esac
       args=(-jh H$bc.npy -jv V$bc.npy -logits Z.npy -loss $kind -grad_out G.npy)
       [ $kind != true ] && args+=(-target Y.npy)
       [ $flip = 1 ] && args+=(-flip_invariant)
@@ -113,6 +121,7 @@ for bc in open per; do
       # Non-default temperature and h0 on the periodic lattice.
       if [ $bc = per ] && [ $kind = local ]; then T=0.37 h0=4.5; args+=(-T $T -h0 $h0); fi
       if [ $bc = per ] && [ $kind = true ]; then T=0.7; args+=(-T $T); fi
+      if [ $bc = per ] && [ $kind = bond ]; then T=0.25 h0=1.5; args+=(-T $T -h0 $h0); fi
       rm -f G.npy
       out=$("$eloss" spinloss "${args[@]}" 2> stderr.txt)
       msg=$("$py" check.py $bc $kind $flip $T $h0 "$out" G.npy 2>&1)
@@ -123,7 +132,7 @@ done
 # The comparison bites: the last periodic `true` output checked as if T were 0.71.
 "$py" check.py per true 0 0.71 5 "$out" G.npy > /dev/null 2>&1
 [ $? != 0 ]; ok $? "check.py refuses the same output checked against T = 0.71 instead of 0.7"
-for kind in local true; do
+for kind in local true bond; do
   t=(-target sY.npy); [ $kind = true ] && t=()
   out=$("$eloss" spinloss -jh sHper.npy -jv sVper.npy -logits sZ.npy "${t[@]}" -loss $kind -grad_out G.npy 2> stderr.txt)
   msg=$("$py" check.py per $kind 0 0.1 5 "$out" G.npy s 2>&1)
@@ -181,12 +190,12 @@ bad nonzero "NaN logit" "Znan.npy: non-finite logit at flat index 38" "${open[@]
 bad nonzero "missing -logits" "-logits is required" "${open[@]}" -target Y.npy
 bad nonzero "missing -target" "-target is required" "${open[@]}" -logits Z.npy -loss margin
 bad nonzero "no such file" "nothere.npy" -jh nothere.npy -jv Vopen.npy -logits Z.npy -target Y.npy
-bad 2 "unknown loss" "-loss mse: expected one of ce, margin, local, true" "${open[@]}" -logits Z.npy -target Y.npy -loss mse
+bad 2 "unknown loss" "-loss mse: expected one of ce, margin, local, true, bond" "${open[@]}" -logits Z.npy -target Y.npy -loss mse
 bad 2 "negative T" "-T -1: expected a finite real number >= 0" "${open[@]}" -logits Z.npy -target Y.npy -loss local -T -1
 bad 2 "T = nan" "-T nan: expected" "${open[@]}" -logits Z.npy -loss true -T nan
 bad 2 "T = 0 with local" "-T 0: expected T > 0 for -loss local" "${open[@]}" -logits Z.npy -target Y.npy -loss local -T 0
 bad 2 "-flip_invariant with local" "-flip_invariant: is for -loss ce and margin only" "${open[@]}" -logits Z.npy -target Y.npy -loss local -flip_invariant
 bad 2 "-flip_invariant with true" "-flip_invariant: is for -loss ce and margin only" "${open[@]}" -logits Z.npy -loss true -flip_invariant
 bad 2 "-target with true" "-target Y.npy: -loss true uses no labels" "${open[@]}" -logits Z.npy -target Y.npy -loss true
-bad 2 "-h0 with ce" "-h0 3: -h0 is for -loss local only" "${open[@]}" -logits Z.npy -target Y.npy -h0 3
+bad 2 "-h0 with ce" "-h0 3: -h0 is for -loss local and bond only" "${open[@]}" -logits Z.npy -target Y.npy -h0 3
 tap_exit

@@ -46,7 +46,7 @@ struct spin_loss_plan {
   int64_t *slot;   /* (n_sites, degree) coupling slot of that bond, -1 likewise */
 };
 
-const char *const spin_loss_names[SPIN_LOSS_COUNT] = {"ce", "margin", "local", "true"};
+const char *const spin_loss_names[SPIN_LOSS_COUNT] = {"ce", "margin", "local", "true", "bond"};
 
 core_status spin_loss_from_name(const char *name, spin_loss_kind *kind) {
   int k = 0;
@@ -65,12 +65,15 @@ void spin_loss_options_default(spin_loss_options *opt) {
 core_status spin_loss_plan_create(const spin_lattice *lat, const spin_loss_options *opt, spin_loss_plan **plan) {
   *plan = NULL;
   CORE_CHECK((unsigned)opt->kind < SPIN_LOSS_COUNT, CORE_ERR_ARG, "spin loss: unknown kind %d", (int)opt->kind);
+  CORE_CHECK(!opt->flip_invariant || opt->kind != SPIN_LOSS_BOND, CORE_ERR_UNSUPPORTED,
+             "spin loss: bond is invariant under y -> -y already; flip_invariant is for ce and margin");
   CORE_CHECK(!opt->flip_invariant || opt->kind == SPIN_LOSS_CE || opt->kind == SPIN_LOSS_MARGIN,
              CORE_ERR_UNSUPPORTED,
              "spin loss: flip_invariant is for ce and margin only; with %s the better of y and -y collapses a "
-             "network to a constant prediction (see README)", spin_loss_names[opt->kind]);
-  CORE_CHECK(opt->kind != SPIN_LOSS_LOCAL || (isfinite(opt->T) && opt->T > 0), CORE_ERR_ARG,
-             "spin loss: local needs a temperature T > 0, got %g", opt->T);
+             "network to a constant prediction (see README; bond is the flip-invariant energy loss)",
+             spin_loss_names[opt->kind]);
+  CORE_CHECK((opt->kind != SPIN_LOSS_LOCAL && opt->kind != SPIN_LOSS_BOND) || (isfinite(opt->T) && opt->T > 0),
+             CORE_ERR_ARG, "spin loss: %s needs a temperature T > 0, got %g", spin_loss_names[opt->kind], opt->T);
   CORE_CHECK(opt->kind != SPIN_LOSS_TRUE || (isfinite(opt->T) && opt->T >= 0), CORE_ERR_ARG,
              "spin loss: true needs a temperature T >= 0, got %g", opt->T);
   CORE_CHECK(isfinite(opt->h0), CORE_ERR_ARG, "spin loss: h0 = %g is not finite", opt->h0);
@@ -265,6 +268,44 @@ static double true_value(const spin_loss_plan *p, const double *J, logit_row z, 
   return e - T * s;
 }
 
+/* The flip-invariant energy loss: the local-field loss moved from sites to
+ * bonds,
+ *   L_bond(q; y) = (1/T) (E_bond[q] - T S[q]),
+ *   E_bond[q] = -sum_<ij> w_ij y_i y_j m_i m_j,  w_ij = J_ij y_i y_j + h0.
+ * Why bonds: y and -y are equally ground states, and a site term w_i y_i m_i
+ * changes sign with y, so the min over y and -y of L_LF rewards a constant
+ * prediction (README: "Flip invariance"). The products y_i y_j and
+ * m_i m_j are invariant under y -> -y and z -> -z, so L_bond is too, with
+ * no min to take. With u_i = y_i m_i, E_bond = -sum_<ij> w_ij u_i u_j is a
+ * ferromagnet when every w_ij > 0 (h0 > max |J|, so h0 > 1 for |J| <= 1):
+ * on a connected lattice its minimisers over [-1, 1]^n are exactly u = +1
+ * and u = -1, i.e. m = y and m = -y (Mattis). Expanded,
+ *   E_bond = -sum_<ij> J_ij m_i m_j - h0 sum_<ij> y_i y_j m_i m_j,
+ * the true mean-field energy plus h0 times the energy of the Mattis model
+ * whose ground states are +-y. Gradient:
+ *   dL/dz_i = -(1/T) g_i dm_i/dz_i - dH/dz_i,
+ *   g_i = sum_j (J_ij + h0 y_i y_j) m_j. */
+static double bond_value(const spin_loss_plan *p, const double *J, logit_row z, const int8_t *y, double scale,
+                         grad_row g) {
+  const double T = p->opt.T, h0 = p->opt.h0;
+  const int64_t n = p->lat.n_sites;
+  double e = 0, s = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const double zi = logit_at(z, i), mi = tanh(0.5 * zi);
+    const int64_t *nb = p->nbr + i * p->degree, *sl = p->slot + i * p->degree;
+    double h = 0;
+    for (int k = 0; k < p->degree; ++k) {
+      if (nb[k] < 0) continue;
+      const double c = J[sl[k]] + h0 * y[i] * y[nb[k]], mj = tanh(0.5 * logit_at(z, nb[k]));
+      h += c * mj;
+      if ((k & 1) == 0) e -= c * mi * mj; /* the + bond, stored at i */
+    }
+    s += binary_entropy(zi);
+    if (grad_wanted(g)) grad_store(g, i, scale * (-(h / T) * 2.0 * sigmoid_pq(zi) - binary_entropy_grad(zi)));
+  }
+  return (e - T * s) / T;
+}
+
 /* ---- execute --------------------------------------------------------------- */
 
 static core_status execute(const spin_loss_plan *p, int64_t B, const double *J, logit_row z, const int8_t *target,
@@ -313,6 +354,7 @@ static core_status execute(const spin_loss_plan *p, int64_t B, const double *J, 
       }
       case SPIN_LOSS_LOCAL: lb = local_value(p, Jb, zb, yb, scale, gb); break;
       case SPIN_LOSS_TRUE: lb = true_value(p, Jb, zb, scale, gb); break;
+      case SPIN_LOSS_BOND: lb = bond_value(p, Jb, zb, yb, scale, gb); break;
     }
     total += lb;
   }

@@ -110,6 +110,9 @@ core_status spin_coupling_from_name(const char *name, spin_coupling_law *law);
  *   local   (1/T) (-sum_i w_i y_i m_i - T S[q]),  w_i = y_i h_i(y) + h0
  *           (paper Eq. 15-16, the reading of App. C.3; see loss.c)
  *   true    -sum_<ij> J_ij m_i m_j - T S[q]     (no labels)
+ *   bond    (1/T) (-sum_<ij> w_ij y_i y_j m_i m_j - T S[q]),
+ *           w_ij = J_ij y_i y_j + h0: the local loss on bonds, invariant
+ *           under y -> -y (minimisers +-y for h0 > max |J|; see loss.c)
  * flip_invariant (ce, margin only) takes per instance the better of y and
  * -y. The batch loss is the mean over the instances.
  *
@@ -120,15 +123,15 @@ core_status spin_coupling_from_name(const char *name, spin_coupling_law *law);
  *   spin_loss_plan_create(&lat, &opt, &plan);     // once
  *   spin_loss_execute(plan, B, J, z, y, &loss, grad);   // per batch
  *   spin_loss_plan_destroy(&plan); */
-typedef enum { SPIN_LOSS_CE, SPIN_LOSS_MARGIN, SPIN_LOSS_LOCAL, SPIN_LOSS_TRUE } spin_loss_kind;
-enum { SPIN_LOSS_COUNT = SPIN_LOSS_TRUE + 1 };
-extern const char *const spin_loss_names[SPIN_LOSS_COUNT]; /* "ce", "margin", "local", "true" */
+typedef enum { SPIN_LOSS_CE, SPIN_LOSS_MARGIN, SPIN_LOSS_LOCAL, SPIN_LOSS_TRUE, SPIN_LOSS_BOND } spin_loss_kind;
+enum { SPIN_LOSS_COUNT = SPIN_LOSS_BOND + 1 };
+extern const char *const spin_loss_names[SPIN_LOSS_COUNT]; /* "ce", "margin", "local", "true", "bond" */
 core_status spin_loss_from_name(const char *name, spin_loss_kind *kind);
 
 typedef struct {
   spin_loss_kind kind;
-  double T;           /* temperature of local and true, in units of J: > 0 for local, >= 0 for true */
-  double h0;          /* local only: the constant of w_i = y_i h_i(y) + h0 */
+  double T;           /* temperature of local, bond and true, in units of J: > 0 for local and bond, >= 0 for true */
+  double h0;          /* local and bond: the constant of w_i = y_i h_i(y) + h0, w_ij = J_ij y_i y_j + h0 */
   int flip_invariant; /* ce and margin only: loss of the better of y and -y */
 } spin_loss_options;
 
