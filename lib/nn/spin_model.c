@@ -7,7 +7,16 @@
  *   block and one workspace sized for cfg->max_batch; the caller owns
  *   *model and frees it with nn_spin_model_destroy (accepts NULL).
  * nn_spin_model_forward(model, B, x, z), nn_spin_model_backward(model, B,
- *   dz): local; allocate nothing; B > max_batch is refused.
+ *   dz): local; allocate nothing (the DNNL backend: except the first call
+ *   with a new B, which creates that B's oneDNN primitives); B > max_batch
+ *   is refused.
+ * nn_spin_model_set_backend(model, b): local; swaps the workspace.
+ *
+ * Backends (nn.h, nn_backend): BLAS runs the layer functions of layers.c
+ * on the workspace below; DNNL (lib/nn/spin_dnnl.c) keeps its own
+ * activations in oneDNN's blocked layout and is the default when the build
+ * has oneDNN: 1.5-1.7x PyTorch's samples/s on the paper's model (README,
+ * Performance). Both read and write the same parameter block.
  *
  * Architecture, with S = L^2 sites and R = depth / 2 blocks:
  *   h_0 = conv3x3_{4->W}(x)                           (B, W, L, L)
