@@ -29,7 +29,8 @@
  * passes the workspace whose size the matching *_floats function gives.
  * Backward functions ACCUMULATE (+=) into parameter and input gradients;
  * a NULL input gradient skips that product. GEMMs go through cblas_sgemm
- * (OpenBLAS, linked explicitly). */
+ * (OpenBLAS, linked explicitly); the spin model's convolutions run on
+ * oneDNN instead when the build has it (nn_backend below). */
 #ifndef ELOSS_NN_H
 #define ELOSS_NN_H
 
