@@ -187,11 +187,18 @@ static double model_loss(void *ctx) {
   return f;
 }
 
-static void check_model_grad(nn_padding pad, int depth, core_rng *rng) {
+static const char *backend_name(nn_backend b) { return b == NN_BACKEND_DNNL ? "oneDNN" : "BLAS"; }
+
+/* 4 TAP lines per call. Each (pad, depth) draws from its own stream, so
+ * both backends are probed at the same points. */
+static void check_model_grad(nn_padding pad, int depth, nn_backend be) {
+  core_rng stream, *rng = &stream;
+  core_rng_init(rng, 2385, CORE_PURPOSE_TEST, 100 + 2 * (uint64_t)depth + (uint64_t)pad);
   const int L = 4, B = 2;
   nn_spin_config cfg = {.L = L, .pad = pad, .width = 4, .depth = depth, .max_batch = B};
   nn_spin_model *m = NULL;
   core_status st = nn_spin_model_create(&cfg, 2385, &m);
+  if (!st) st = nn_spin_model_set_backend(m, be);
   spin_lattice lat;
   spin_lattice_init(&lat, SPIN_SQUARE, pad == NN_PAD_ZERO ? SPIN_OPEN : SPIN_PERIODIC, L);
   double *J = malloc(sizeof(double) * B * 2 * L * L);
@@ -218,8 +225,8 @@ static void check_model_grad(nn_padding pad, int depth, core_rng *rng) {
   /* About 640 ReLU units (5 ReLUs of (2, 4, 4, 4)): a step of 1e-3 crosses
    * a kink in a good share of the probes; at least two thirds must remain. */
   tap_ok(st == CORE_OK && e <= 2e-3 && skipped * 2 < used,
-         "spin model (L %d, W 4, depth %d, %s): parameter gradient = central differences on %d probes over %d tensors (max rel err %.2e <= 2e-3, %d kinks skipped)",
-         L, depth, pad == NN_PAD_ZERO ? "open" : "periodic", used, p->n_tensors, e, skipped);
+         "spin model (%s, L %d, W 4, depth %d, %s): parameter gradient = central differences on %d probes over %d tensors (max rel err %.2e <= 2e-3, %d kinks skipped)",
+         backend_name(be), L, depth, pad == NN_PAD_ZERO ? "open" : "periodic", used, p->n_tensors, e, skipped);
 
   /* Backward accumulates: a second call doubles the gradient block. */
   float *g1 = zalloc(p->n);
@@ -228,8 +235,25 @@ static void check_model_grad(nn_padding pad, int depth, core_rng *rng) {
   double d = 0.0;
   for (size_t i = 0; i < p->n; ++i) d = fmax(d, fabs(p->grad[i] - 2.0f * g1[i]));
   d /= gmax;
-  tap_ok(d < 1e-6, "spin model (%s): a second backward adds the same gradient again (max |g2 - 2 g1| / max |g1| = %.1e < 1e-6)",
-         pad == NN_PAD_ZERO ? "open" : "periodic", d);
+  tap_ok(d < 1e-6, "spin model (%s, %s): a second backward adds the same gradient again (max |g2 - 2 g1| / max |g1| = %.1e < 1e-6)",
+         backend_name(be), pad == NN_PAD_ZERO ? "open" : "periodic", d);
+
+  /* Reproducible: the same batch again (after other work) gives the same bits. */
+  nn_params_zero_grad(p);
+  nn_spin_model_forward(m, B, x, z);
+  nn_spin_model_backward(m, B, wz);
+  memcpy(g1, p->grad, sizeof(float) * p->n);
+  float *z1 = zalloc((size_t)B * L * L);
+  memcpy(z1, z, sizeof(float) * (size_t)B * L * L);
+  nn_spin_model_forward(m, 1, x + 4 * L * L, z); /* other work in between, another B */
+  nn_spin_model_backward(m, 1, wz);
+  nn_params_zero_grad(p);
+  nn_spin_model_forward(m, B, x, z);
+  nn_spin_model_backward(m, B, wz);
+  tap_ok(memcmp(g1, p->grad, sizeof(float) * p->n) == 0 && memcmp(z1, z, sizeof(float) * (size_t)B * L * L) == 0,
+         "spin model (%s, %s): the same batch twice gives the same logits and gradient, bit for bit", backend_name(be),
+         pad == NN_PAD_ZERO ? "open" : "periodic");
+  free(z1);
 
   /* The batch gradient is the sum of the per-instance gradients (what a
    * data-parallel step relies on): instance 0 alone, then instance 1 alone,
@@ -246,11 +270,45 @@ static void check_model_grad(nn_padding pad, int depth, core_rng *rng) {
   d = 0.0;
   for (size_t i = 0; i < p->n; ++i) d = fmax(d, fabs(p->grad[i] - g1[i]));
   d /= gmax;
-  /* Bit for bit: every layer loops over instances and accumulates in
-   * instance order, so splitting the batch changes no rounding. */
-  tap_ok(d == 0.0, "spin model (%s): batch gradient = per-instance gradients accumulated in order, bit for bit (max diff / max |g| = %.1e)",
-         pad == NN_PAD_ZERO ? "open" : "periodic", d);
+  /* BLAS, bit for bit: every layer loops over instances and accumulates
+   * in instance order, so splitting the batch changes no rounding. oneDNN
+   * sums the weight gradient over the batch inside its kernel: equal up to
+   * float32 rounding (a few ulps of the largest gradient). */
+  const double tol = be == NN_BACKEND_BLAS ? 0.0 : 1e-6;
+  tap_ok(d <= tol, "spin model (%s, %s): batch gradient = per-instance gradients accumulated in order (max diff / max |g| = %.1e <= %.0e)",
+         backend_name(be), pad == NN_PAD_ZERO ? "open" : "periodic", d, tol);
   free(g1), free(J), free(x), free(z), free(wz);
+  nn_spin_model_destroy(&m);
+}
+
+/* The same model, input and dz on both backends: logits and gradient
+ * agree to float32 rounding (relative to the largest of each). 1 TAP line. */
+static void check_backends_agree(nn_padding pad, int L, int W, core_rng *rng) {
+  const int B = 3, S = L * L;
+  nn_spin_config cfg = {.L = L, .pad = pad, .width = W, .depth = 4, .max_batch = B};
+  nn_spin_model *m = NULL;
+  core_status st = nn_spin_model_create(&cfg, 77, &m);
+  float *x = zalloc((size_t)B * 4 * S), *dz = zalloc((size_t)B * S), *z[2] = {NULL, NULL}, *g[2] = {NULL, NULL};
+  fill_uniform(x, (size_t)B * 4 * S, 1.1, rng);
+  fill_uniform(dz, (size_t)B * S, 0.7, rng);
+  nn_params *p = st ? NULL : nn_spin_model_params(m);
+  for (int k = 0; k < 2 && !st; ++k) {
+    z[k] = zalloc((size_t)B * S), g[k] = zalloc(p->n);
+    st = nn_spin_model_set_backend(m, k ? NN_BACKEND_DNNL : NN_BACKEND_BLAS);
+    nn_params_zero_grad(p);
+    if (!st) st = nn_spin_model_forward(m, B, x, z[k]);
+    if (!st) st = nn_spin_model_backward(m, B, dz);
+    memcpy(g[k], p->grad, sizeof(float) * p->n);
+  }
+  double ez = 0, zm = 0, eg = 0, gm = 0;
+  for (int i = 0; !st && i < B * S; ++i) ez = fmax(ez, fabs(z[0][i] - z[1][i])), zm = fmax(zm, fabs(z[0][i]));
+  for (size_t i = 0; !st && i < p->n; ++i) eg = fmax(eg, fabs(g[0][i] - g[1][i])), gm = fmax(gm, fabs(g[0][i]));
+  ez /= zm, eg /= gm;
+  tap_ok(st == CORE_OK && ez <= 1e-5 && eg <= 1e-5,
+         "spin model (L %d, W %d, depth 4, %s): oneDNN = BLAS, logits and gradient (max rel diff %.1e, %.1e <= 1e-5)", L, W,
+         pad == NN_PAD_ZERO ? "open" : "periodic", ez, eg);
+  for (int k = 0; k < 2; ++k) free(z[k]), free(g[k]);
+  free(x), free(dz);
   nn_spin_model_destroy(&m);
 }
 
@@ -308,7 +366,7 @@ static void brute_ground_state(const spin_lattice *lat, const double *J, int8_t 
 
 int main(void) {
   MPI_Init(NULL, NULL);
-  tap_plan(35);
+  tap_plan(35 - 9 + 2 * 12 + 4);
   core_rng rng;
   core_rng_init(&rng, 2385, CORE_PURPOSE_TEST, 8);
 
@@ -381,9 +439,24 @@ int main(void) {
     tap_ok(ok, "nn_spin_input: channels right, left, down, up on open (0 off the lattice) and periodic 3x3");
   }
 
-  check_model_grad(NN_PAD_ZERO, 4, &rng);
-  check_model_grad(NN_PAD_CIRCULAR, 4, &rng);
-  check_model_grad(NN_PAD_CIRCULAR, 0, &rng); /* no residual block */
+  for (int bi = 0; bi < 2; ++bi) {
+    nn_backend be = bi ? NN_BACKEND_DNNL : NN_BACKEND_BLAS;
+    if (!nn_backend_available(be)) {
+      for (int k = 0; k < 12 + 4; ++k) tap_ok(1, "# SKIP this build has no %s", backend_name(be));
+      continue;
+    }
+    check_model_grad(NN_PAD_ZERO, 4, be);
+    check_model_grad(NN_PAD_CIRCULAR, 4, be);
+    check_model_grad(NN_PAD_CIRCULAR, 0, be); /* no residual block */
+    if (be == NN_BACKEND_DNNL) {
+      /* oneDNN = BLAS on the layouts the gradient checks (W = 4, nhwc) do not
+       * reach: W = 16 and 32 (16-channel blocks), W = 6 (nhwc), odd L. */
+      check_backends_agree(NN_PAD_CIRCULAR, 5, 16, &rng);
+      check_backends_agree(NN_PAD_ZERO, 5, 16, &rng);
+      check_backends_agree(NN_PAD_CIRCULAR, 7, 32, &rng);
+      check_backends_agree(NN_PAD_CIRCULAR, 6, 6, &rng);
+    }
+  }
 
   {
     double d1 = shift_defect(NN_PAD_CIRCULAR, 6, 2, 1), d2 = shift_defect(NN_PAD_CIRCULAR, 6, 5, 3);

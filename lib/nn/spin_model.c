@@ -7,7 +7,16 @@
  *   block and one workspace sized for cfg->max_batch; the caller owns
  *   *model and frees it with nn_spin_model_destroy (accepts NULL).
  * nn_spin_model_forward(model, B, x, z), nn_spin_model_backward(model, B,
- *   dz): local; allocate nothing; B > max_batch is refused.
+ *   dz): local; allocate nothing (the DNNL backend: except the first call
+ *   with a new B, which creates that B's oneDNN primitives); B > max_batch
+ *   is refused.
+ * nn_spin_model_set_backend(model, b): local; swaps the workspace.
+ *
+ * Backends (nn.h, nn_backend): BLAS runs the layer functions of layers.c
+ * on the workspace below; DNNL (lib/nn/spin_dnnl.c) keeps its own
+ * activations in oneDNN's blocked layout and is the default when the build
+ * has oneDNN: 1.5-1.7x PyTorch's samples/s on the paper's model (README,
+ * Performance). Both read and write the same parameter block.
  *
  * Architecture, with S = L^2 sites and R = depth / 2 blocks:
  *   h_0 = conv3x3_{4->W}(x)                           (B, W, L, L)
@@ -25,14 +34,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "eloss/nn.h"
+#include "nn_impl.h"
 
 struct nn_spin_model {
   nn_spin_config cfg;
   int R;           /* residual blocks */
   nn_params *p;
   int last_B;      /* B of the last forward, 0 before any */
-  float *mem;      /* the one workspace allocation, carved below */
+  nn_backend backend;
+  nn_spin_dnnl *dnnl; /* the DNNL backend's state, NULL under BLAS */
+  float *mem;      /* the BLAS backend's one workspace allocation (NULL under DNNL), carved below */
   float *x;        /* (Bm, 4, S) copy of the input */
   float *h;        /* (R + 1, Bm, W, S) block inputs/outputs */
   float *cache;    /* (R, 3, Bm, W, S) residual caches */
@@ -83,7 +94,6 @@ core_status nn_spin_model_create(const nn_spin_config *cfg, uint64_t seed, nn_sp
   CORE_CHECK(cfg->max_batch >= 1, CORE_ERR_ARG, "nn_spin_model_create: max_batch = %d, expected >= 1",
              cfg->max_batch);
   const int W = cfg->width, R = cfg->depth / 2;
-  const size_t S = (size_t)cfg->L * cfg->L, Bm = (size_t)cfg->max_batch, act = Bm * W * S;
 
   /* The table of sizes, in the order of nn.h, and the fan-in of each. */
   const int nt = 2 + 4 * R + 2;
@@ -111,16 +121,28 @@ core_status nn_spin_model_create(const nn_spin_config *cfg, uint64_t seed, nn_sp
   for (t = 0; t < nt; ++t) init_tensor(nn_params_tensor(m->p, t), sizes[t], fan[t], seed, t);
   free(sizes);
 
+  m->cfg = *cfg;
+  m->R = R;
+  st = nn_spin_model_set_backend(m, nn_backend_available(NN_BACKEND_DNNL) ? NN_BACKEND_DNNL : NN_BACKEND_BLAS);
+  if (st) {
+    nn_spin_model_destroy(&m);
+    return st;
+  }
+  *out = m;
+  return CORE_OK;
+}
+
+/* The BLAS backend's workspace for cfg.max_batch. */
+static core_status blas_workspace_create(nn_spin_model *m) {
+  const nn_spin_config *cfg = &m->cfg;
+  const int W = cfg->width, R = m->R;
+  const size_t S = (size_t)cfg->L * cfg->L, Bm = (size_t)cfg->max_batch, act = Bm * W * S;
   size_t ws = nn_residual_floats((int)Bm, W, cfg->L);
   size_t wc = 2 * nn_conv3x3_floats(W > 4 ? W : 4, cfg->L);
   if (wc > ws) ws = wc;
   size_t total = Bm * 4 * S + (size_t)(R + 1) * act + (size_t)R * 3 * act + 3 * act + ws;
   m->mem = malloc(sizeof(float) * total);
-  if (!m->mem) {
-    nn_params_destroy(&m->p);
-    free(m);
-    return CORE_ERROR(CORE_ERR_MEM, "nn_spin_model_create: cannot allocate a workspace of %zu floats", total);
-  }
+  CORE_CHECK(m->mem != NULL, CORE_ERR_MEM, "nn_spin_model_create: cannot allocate a workspace of %zu floats", total);
   float *q = m->mem;
   m->x = q, q += Bm * 4 * S;
   m->h = q, q += (size_t)(R + 1) * act;
@@ -129,15 +151,39 @@ core_status nn_spin_model_create(const nn_spin_config *cfg, uint64_t seed, nn_sp
   m->dA = q, q += act;
   m->dB = q, q += act;
   m->ws = q;
-  m->cfg = *cfg;
-  m->R = R;
-  *out = m;
   return CORE_OK;
+}
+
+int nn_backend_available(nn_backend b) {
+#ifdef ELOSS_HAVE_DNNL
+  return b == NN_BACKEND_BLAS || b == NN_BACKEND_DNNL;
+#else
+  return b == NN_BACKEND_BLAS;
+#endif
+}
+
+nn_backend nn_spin_model_backend(const nn_spin_model *m) { return m->backend; }
+
+core_status nn_spin_model_set_backend(nn_spin_model *m, nn_backend b) {
+  CORE_CHECK(m != NULL, CORE_ERR_ARG, "nn_spin_model_set_backend: NULL model");
+  CORE_CHECK(b == NN_BACKEND_BLAS || b == NN_BACKEND_DNNL, CORE_ERR_ARG, "nn_spin_model_set_backend: unknown backend %d",
+             (int)b);
+  CORE_CHECK(nn_backend_available(b), CORE_ERR_UNSUPPORTED,
+             "nn_spin_model_set_backend: this build has no oneDNN (install libdnnl-dev and reconfigure)");
+  m->last_B = 0;
+  if (b == m->backend && (m->mem || m->dnnl)) return CORE_OK;
+  free(m->mem);
+  m->mem = NULL;
+  nn_spin_dnnl_destroy(&m->dnnl);
+  m->backend = b;
+  if (b == NN_BACKEND_DNNL) return nn_spin_dnnl_create(&m->cfg, &m->dnnl);
+  return blas_workspace_create(m);
 }
 
 void nn_spin_model_destroy(nn_spin_model **mp) {
   if (!mp || !*mp) return;
   nn_params_destroy(&(*mp)->p);
+  nn_spin_dnnl_destroy(&(*mp)->dnnl);
   free((*mp)->mem);
   free(*mp);
   *mp = NULL;
@@ -150,6 +196,12 @@ core_status nn_spin_model_forward(nn_spin_model *m, int B, const float *x, float
              "nn_spin_model_forward: batch %d, expected 1..%d (the max_batch the workspace was sized for)", B,
              m->cfg.max_batch);
   CORE_CHECK(x != NULL && z != NULL, CORE_ERR_ARG, "nn_spin_model_forward: x or z is NULL");
+  if (m->backend == NN_BACKEND_DNNL) {
+    m->last_B = 0;
+    CORE_CALL(nn_spin_dnnl_forward(m->dnnl, m->p, B, x, z));
+    m->last_B = B;
+    return CORE_OK;
+  }
   const int W = m->cfg.width, L = m->cfg.L, R = m->R;
   const nn_padding pad = m->cfg.pad;
   const size_t S = (size_t)L * L, act = (size_t)m->cfg.max_batch * W * S, n = (size_t)B * W * S;
@@ -173,6 +225,7 @@ core_status nn_spin_model_backward(nn_spin_model *m, int B, const float *dz) {
   CORE_CHECK(B >= 1 && B == m->last_B, CORE_ERR_ARG,
              "nn_spin_model_backward: batch %d, expected the %d of the last forward", B, m->last_B);
   CORE_CHECK(dz != NULL, CORE_ERR_ARG, "nn_spin_model_backward: dz is NULL");
+  if (m->backend == NN_BACKEND_DNNL) return nn_spin_dnnl_backward(m->dnnl, m->p, B, dz);
   const int W = m->cfg.width, L = m->cfg.L, R = m->R;
   const nn_padding pad = m->cfg.pad;
   const size_t S = (size_t)L * L, act = (size_t)m->cfg.max_batch * W * S, n = (size_t)B * W * S;

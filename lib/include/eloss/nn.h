@@ -29,7 +29,8 @@
  * passes the workspace whose size the matching *_floats function gives.
  * Backward functions ACCUMULATE (+=) into parameter and input gradients;
  * a NULL input gradient skips that product. GEMMs go through cblas_sgemm
- * (OpenBLAS, linked explicitly). */
+ * (OpenBLAS, linked explicitly); the spin model's convolutions run on
+ * oneDNN instead when the build has it (nn_backend below). */
 #ifndef ELOSS_NN_H
 #define ELOSS_NN_H
 
@@ -163,6 +164,26 @@ nn_params *nn_spin_model_params(nn_spin_model *model);
 core_status nn_spin_model_forward(nn_spin_model *model, int B, const float *x, float *z);
 /* dz (B, L, L) = dloss/dz of the last forward (same B): grad += dloss/dparams. */
 core_status nn_spin_model_backward(nn_spin_model *model, int B, const float *dz);
+
+/* Who computes the 3x3 convolutions. Both give the same function and
+ * gradient up to float32 rounding; each is deterministic (same inputs and
+ * B -> same bits; one thread per process). BLAS: the layer functions above
+ * (im2col + OpenBLAS); the batch gradient is the per-instance gradients
+ * accumulated in instance order, bit for bit. DNNL: oneDNN convolutions on
+ * activations kept in its blocked layout (lib/nn/spin_dnnl.c), several
+ * times fewer memory passes; the weight gradient is summed over the batch
+ * inside oneDNN, so splitting a batch changes the rounding. The first
+ * forward with a new B creates that B's oneDNN primitives (milliseconds). */
+typedef enum { NN_BACKEND_BLAS, NN_BACKEND_DNNL } nn_backend;
+
+/* 1 if this build can run backend b (DNNL needs oneDNN at build time). */
+int nn_backend_available(nn_backend b);
+/* The model's backend: DNNL after create when available, else BLAS. */
+nn_backend nn_spin_model_backend(const nn_spin_model *model);
+/* Switch to backend b, reallocating the workspace; parameters, gradients
+ * and Adam state are untouched; the next backward needs a new forward.
+ * CORE_ERR_UNSUPPORTED if this build lacks b. Local. */
+core_status nn_spin_model_set_backend(nn_spin_model *model, nn_backend b);
 
 #ifdef __cplusplus
 }

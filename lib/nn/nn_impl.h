@@ -1,0 +1,18 @@
+/* Internals shared by the files of lib/nn (not installed). */
+#ifndef ELOSS_NN_IMPL_H
+#define ELOSS_NN_IMPL_H
+
+#include "eloss/nn.h"
+
+/* The oneDNN path of the spin model (lib/nn/spin_dnnl.c), compiled when the
+ * build found oneDNN (ELOSS_HAVE_DNNL); otherwise create returns
+ * CORE_ERR_UNSUPPORTED. It owns its activations (sized for cfg->max_batch)
+ * and the oneDNN primitives; parameters and gradients stay in the model's
+ * nn_params block, in the layout nn.h documents. Local. */
+typedef struct nn_spin_dnnl nn_spin_dnnl;
+core_status nn_spin_dnnl_create(const nn_spin_config *cfg, nn_spin_dnnl **d);
+void nn_spin_dnnl_destroy(nn_spin_dnnl **d);
+core_status nn_spin_dnnl_forward(nn_spin_dnnl *d, nn_params *p, int B, const float *x, float *z);
+core_status nn_spin_dnnl_backward(nn_spin_dnnl *d, nn_params *p, int B, const float *dz);
+
+#endif
