@@ -39,7 +39,7 @@ int app_eval(int argc, char **argv) {
   int rank;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   char model[PETSC_MAX_PATH_LEN] = "", test[PETSC_MAX_PATH_LEN] = "", csv[PETSC_MAX_PATH_LEN] = "";
-  PetscInt batch = 64;
+  PetscInt batch = 0;
   PetscBool model_set, test_set, csv_set, set;
   PetscOptionsBegin(PETSC_COMM_WORLD, NULL, "eloss eval options", NULL);
   PetscOptionItems *po = PetscOptionsObject;
@@ -48,7 +48,8 @@ int app_eval(int argc, char **argv) {
   PetscCall(app_opt_string(po, "-test", "test set (HDF5 from eloss spingen), required", "a file name", test,
                            sizeof test, &test_set));
   PetscCall(app_opt_string(po, "-csv", "per-instance results", "a file name", csv, sizeof csv, &csv_set));
-  PetscCall(app_opt_int(po, "-batch", "instances per forward pass", 1, 65536, &batch, &set));
+  PetscCall(app_opt_int(po, "-batch", "instances per forward pass (0: the training's micro-shard, which reproduces "
+                        "its test metrics bit for bit)", 0, 65536, &batch, &set));
   PetscOptionsEnd();
   if (!model_set) app_option_error("-model", "required: a model file written by eloss train");
   if (!test_set) app_option_error("-test", "required: the test set");
@@ -61,17 +62,17 @@ int app_eval(int argc, char **argv) {
    * checks are local, so the ranks agree on them. */
   char config[TRAIN_CONFIG_BYTES];
   train_spin_options so;
-  core_status st = train_model_info(model, config);
+  train_model_meta meta;
+  core_status st = train_model_info(model, config, &meta);
   if (!st) st = train_spin_options_from_config(config, &so);
   st = core_agree(MPI_COMM_WORLD, st);
   train_task *task = NULL;
-  int64_t step = 0;
   if (!st) {
     so.test = test;
-    so.shard = (int)batch;
+    so.shard = batch > 0 ? (int)batch : (int)meta.shard;
     st = train_spin_task_create(MPI_COMM_WORLD, &so, &task);
   }
-  if (!st) st = core_agree(MPI_COMM_WORLD, train_model_load(model, config, task->params, &step));
+  if (!st) st = core_agree(MPI_COMM_WORLD, train_model_load(model, config, task->params, &meta));
   const int64_t n_test = st ? 0 : train_spin_test_count(task);
   double *gap = NULL, *acc = NULL, *energy = NULL;
   int8_t *exact = NULL;
@@ -94,7 +95,7 @@ int app_eval(int argc, char **argv) {
     for (int64_t i = 0; i < n_test; ++i) var += (gap[i] - mean) * (gap[i] - mean);
     const double err = n_test > 1 ? sqrt(var / (double)(n_test - 1) / (double)n_test) : 0.0;
     printf("energy_gap=%.9g err=%.3g exact_fraction=%.6g site_accuracy=%.6g instances=%lld steps=%lld\n", mean, err,
-           ex / (double)n_test, a / (double)n_test, (long long)n_test, (long long)step);
+           ex / (double)n_test, a / (double)n_test, (long long)n_test, (long long)meta.step);
   }
   free(gap), free(acc), free(energy), free(exact);
   train_task_destroy(&task);

@@ -48,12 +48,12 @@ ok $? "train ends with one line of metrics and samples_per_s: $(cut -c1-60 r1.ou
 grep -q "train steps: 60/60" r1.err
 ok $? "a progress line with rate and ETA"
 
-pbase=(-train ptrain.h5 -test ptest.h5 -width 8 -depth 2 -batch 8 -seed 4 -loss true -T 0.2 -steps 30 -eval_every 0)
+pbase=(-train ptrain.h5 -test ptest.h5 -width 16 -depth 2 -batch 8 -seed 4 -loss true -T 0.2 -steps 30 -eval_every 0)
 "$eloss" train "${pbase[@]}" -out p1.ckpt > /dev/null 2>&1 &&
   "${mpi[@]}" -n 2 "$eloss" train "${pbase[@]}" -out p2.ckpt > /dev/null 2>&1 &&
   "${mpi[@]}" -n 4 "$eloss" train "${pbase[@]}" -out p4.ckpt > /dev/null 2>&1 &&
   cmp -s p1.ckpt p2.ckpt && cmp -s p1.ckpt p4.ckpt
-ok $? "periodic 5 x 5, true loss: the model files of 1, 2 and 4 ranks are identical"
+ok $? "periodic 5 x 5, true loss, width 16 (oneDNN): the model files of 1, 2 and 4 ranks are identical"
 
 "${mpi[@]}" -n 3 "$eloss" train "${pbase[@]}" -out p3.ckpt > /dev/null 2> err.txt
 rc=$?

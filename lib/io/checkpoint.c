@@ -132,10 +132,10 @@ core_status io_ckpt_read(const char *path, const char *kind, uint32_t *options_c
   return ckpt_read(path, kind, options_crc, count, sections, 1, found);
 }
 
-core_status io_ckpt_read_first(const char *path, const char *kind, uint32_t *options_crc,
+core_status io_ckpt_read_first(const char *path, const char *kind, uint32_t *options_crc, int count,
                                const io_ckpt_section *first) {
   int found = 0;
-  CORE_CALL(ckpt_read(path, kind, options_crc, 1, first, 0, &found));
+  CORE_CALL(ckpt_read(path, kind, options_crc, count, first, 0, &found));
   CORE_CHECK(found, CORE_ERR_IO, "%s: no such file", path);
   return CORE_OK;
 }

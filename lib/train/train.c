@@ -25,7 +25,9 @@
  *
  * The model file (-out) is an io_ckpt of kind "train" with sections
  *   config  (TRAIN_CONFIG_BYTES) the task's config line
- *   state   (4 int64) step, Adam's step, parameter count, batch
+ *   state   (5 int64) step, Adam's step, parameter count, batch, examples
+ *           per micro-shard (eval's default chunk: with oneDNN a
+ *           forward's bits depend on its batch size)
  *   param, adam_m, adam_v (n floats each)
  * written atomically by rank 0 at every checkpoint and at the end: a
  * finished model and a checkpoint are the same thing, and eval reads
@@ -47,7 +49,7 @@ static const char kind[] = "train";
 
 /* No clock time in the file: the same training gives the same bytes. */
 typedef struct {
-  int64_t step, adam_step, n_params, batch;
+  int64_t step, adam_step, n_params, batch, shard;
 } model_state;
 
 void train_task_destroy(train_task **t) {
@@ -80,11 +82,14 @@ static core_status write_model(const char *path, uint32_t options_crc, const tra
   return io_ckpt_write(path, kind, options_crc, 5, sec);
 }
 
-core_status train_model_info(const char *path, char config[TRAIN_CONFIG_BYTES]) {
+core_status train_model_info(const char *path, char config[TRAIN_CONFIG_BYTES], train_model_meta *meta) {
   uint32_t crc;
-  io_ckpt_section first = {"config", config, TRAIN_CONFIG_BYTES};
-  CORE_CALL(io_ckpt_read_first(path, kind, &crc, &first));
-  CORE_CHECK(memchr(config, '\0', TRAIN_CONFIG_BYTES) != NULL, CORE_ERR_FORMAT, "%s: damaged config section", path);
+  model_state s;
+  io_ckpt_section first[2] = {{"config", config, TRAIN_CONFIG_BYTES}, {"state", &s, sizeof s}};
+  CORE_CALL(io_ckpt_read_first(path, kind, &crc, 2, first));
+  CORE_CHECK(memchr(config, '\0', TRAIN_CONFIG_BYTES) != NULL && s.batch >= 1 && s.shard >= 1, CORE_ERR_FORMAT,
+             "%s: damaged config or state section", path);
+  meta->step = s.step, meta->batch = s.batch, meta->shard = s.shard;
   return CORE_OK;
 }
 
@@ -93,7 +98,7 @@ static core_status read_model(const char *path, const char *config, nn_params *p
   char stored[TRAIN_CONFIG_BYTES];
   const size_t bytes = sizeof(float) * p->n;
   io_ckpt_section first = {"config", stored, TRAIN_CONFIG_BYTES};
-  CORE_CALL(io_ckpt_read_first(path, kind, crc, &first));
+  CORE_CALL(io_ckpt_read_first(path, kind, crc, 1, &first));
   CORE_CHECK(strncmp(stored, config, TRAIN_CONFIG_BYTES) == 0, CORE_ERR_FORMAT,
              "%s: a model of another configuration:\n  file: %.*s\n  run:  %s", path, TRAIN_CONFIG_BYTES, stored, config);
   int found;
@@ -104,19 +109,20 @@ static core_status read_model(const char *path, const char *config, nn_params *p
                             {"adam_v", p->v, bytes}};
   CORE_CALL(io_ckpt_read(path, kind, crc, 5, sec, &found));
   CORE_CHECK(found, CORE_ERR_IO, "%s: no such file", path);
-  CORE_CHECK(s->n_params == (int64_t)p->n && s->step >= 0 && s->adam_step >= 0, CORE_ERR_FORMAT,
+  CORE_CHECK(s->n_params == (int64_t)p->n && s->step >= 0 && s->adam_step >= 0 && s->batch >= 1 && s->shard >= 1,
+             CORE_ERR_FORMAT,
              "%s: damaged state section", path);
   for (size_t i = 0; i < p->n; ++i)
     CORE_CHECK(isfinite(p->param[i]), CORE_ERR_VALUE, "%s: parameter %zu is not finite", path, i);
   return CORE_OK;
 }
 
-core_status train_model_load(const char *path, const char *config, nn_params *p, int64_t *step) {
+core_status train_model_load(const char *path, const char *config, nn_params *p, train_model_meta *meta) {
   model_state s;
   uint32_t crc;
   CORE_CALL(read_model(path, config, p, &s, &crc));
   p->step = s.adam_step;
-  *step = s.step;
+  meta->step = s.step, meta->batch = s.batch, meta->shard = s.shard;
   return CORE_OK;
 }
 
@@ -355,7 +361,7 @@ core_status train_run(MPI_Comm comm, train_task *task, const train_options *opt,
       metrics_line(metrics, step, loss, rate, core_time() - t0, eval ? &report->metrics : NULL);
     if (last || flags[0] || flags[1]) {
       if (rank == 0) {
-        model_state s = {step, p->step, (int64_t)n, B};
+        model_state s = {step, p->step, (int64_t)n, B, m};
         st = io_lock_check(&lock);
         if (!st) st = write_model(opt->out, options_crc, task, &s);
       }

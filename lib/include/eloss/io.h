@@ -173,10 +173,10 @@ core_status io_ckpt_write(const char *path, const char *kind, uint32_t options_c
 /* Local. *found = 0 (and CORE_OK) when there is no file at path. */
 core_status io_ckpt_read(const char *path, const char *kind, uint32_t *options_crc, int count,
                          const io_ckpt_section *sections, int *found);
-/* Read the header and the first section only (its name, size and checksum
- * checked as above): a description that tells the reader the sizes of the
- * sections after it. Local; a missing file is an error here. */
-core_status io_ckpt_read_first(const char *path, const char *kind, uint32_t *options_crc,
+/* Read the header and the first `count` sections only (names, sizes and
+ * checksums checked as above): a description that tells the reader the
+ * sizes of the sections after them. Local; a missing file is an error. */
+core_status io_ckpt_read_first(const char *path, const char *kind, uint32_t *options_crc, int count,
                                const io_ckpt_section *first);
 
 /* ---- output locks --------------------------------------------------------------- */

@@ -178,7 +178,8 @@ typedef enum { NN_BACKEND_BLAS, NN_BACKEND_DNNL } nn_backend;
 
 /* 1 if this build can run backend b (DNNL needs oneDNN at build time). */
 int nn_backend_available(nn_backend b);
-/* The model's backend: DNNL after create when available, else BLAS. */
+/* The model's backend: after create, DNNL when available and the width is
+ * a multiple of 16 (oneDNN's fast kernels), else BLAS. */
 nn_backend nn_spin_model_backend(const nn_spin_model *model);
 /* Switch to backend b, reallocating the workspace; parameters, gradients
  * and Adam state are untouched; the next backward needs a new forward.

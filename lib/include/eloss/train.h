@@ -112,13 +112,21 @@ core_status train_run(MPI_Comm comm, train_task *task, const train_options *opt,
 
 /* ---- model files --------------------------------------------------------- */
 
+typedef struct {
+  int64_t step;  /* steps trained */
+  int64_t batch; /* examples per step */
+  int64_t shard; /* examples per micro-shard: the chunk of training's test
+                    metrics (a forward's bits may depend on its batch size) */
+} train_model_meta;
+
 /* Read the config line of a model file written by train_run (any of its
  * checkpoints): what to build before loading it. Local. */
-core_status train_model_info(const char *path, char config[TRAIN_CONFIG_BYTES]);
+core_status train_model_info(const char *path, char config[TRAIN_CONFIG_BYTES], train_model_meta *meta);
+
 /* Load its parameters into p, after checking that the file's config is
  * `config`, every section's checksum and size, and that the parameters
- * are finite; *step = the steps it was trained for. Local. */
-core_status train_model_load(const char *path, const char *config, nn_params *p, int64_t *step);
+ * are finite. Local. */
+core_status train_model_load(const char *path, const char *config, nn_params *p, train_model_meta *meta);
 
 /* ---- the spin task (lib/train/spin_task.c) -------------------------------- */
 
