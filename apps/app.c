@@ -1,6 +1,8 @@
 /* Start-up, option checking and error reporting shared by the subcommands. */
+#define _POSIX_C_SOURCE 200809L
 #include "app.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,4 +52,26 @@ int app_finalize(int exit_code) {
   PetscErrorCode ierr = PetscFinalize();
   if (ierr && exit_code == 0) exit_code = 1;
   return exit_code;
+}
+
+volatile sig_atomic_t app_stop_requested = 0;
+
+static void on_stop_signal(int sig) {
+  (void)sig;
+  app_stop_requested = 1;
+}
+
+void app_catch_stop_signals(void) {
+  struct sigaction action;
+  memset(&action, 0, sizeof action);
+  action.sa_handler = on_stop_signal;
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGTERM, &action, NULL);
+  sigaction(SIGINT, &action, NULL);
+  /* mpirun forwards SIGUSR1 to every rank on every node; batch scripts
+   * turn Slurm's SIGTERM into it (jobs/spingen.sbatch). */
+  sigaction(SIGUSR1, &action, NULL);
+  /* Past a file-size limit (ulimit -f) a write must fail with EFBIG and be
+   * reported, not kill the rank with SIGXFSZ. */
+  signal(SIGXFSZ, SIG_IGN);
 }

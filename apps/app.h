@@ -6,6 +6,7 @@
 #define ELOSS_APP_H
 
 #include <petscsys.h>
+#include <signal.h>
 
 #include "eloss/core.h"
 
@@ -66,6 +67,13 @@ PetscErrorCode app_options_check(const char *command, PetscBool *stop, int *exit
 /* Report a library failure once (rank 0), naming the subcommand; returns the
  * exit code to use (1). `st` must already be agreed by every rank. */
 int app_report(const char *command, core_status st);
+
+/* Long jobs stop cleanly on SIGTERM, SIGINT and SIGUSR1 (Slurm preemption,
+ * Ctrl-C, a batch script's forwarded signal): the handler only sets
+ * app_stop_requested, which the library polls; SIGXFSZ is ignored so a
+ * file-size limit is an I/O error, not a killed rank. */
+extern volatile sig_atomic_t app_stop_requested;
+void app_catch_stop_signals(void);
 
 /* Finalise PETSc and MPI, return exit_code. */
 int app_finalize(int exit_code);

@@ -28,12 +28,6 @@ static const char help[] =
     "checkpoints go to <out>.ckpt; SIGTERM checkpoints and exits with code 3;\n"
     "-resume checks the stored rows and continues; -force replaces a finished file.\n";
 
-static volatile sig_atomic_t stop_requested = 0;
-
-static void on_signal(int sig) {
-  (void)sig;
-  stop_requested = 1;
-}
 
 int app_spingen(int argc, char **argv) {
   PetscCall(app_initialize(&argc, &argv, help));
@@ -188,21 +182,10 @@ int app_spingen(int argc, char **argv) {
       .options_text = text};
   if (rank == 0) fprintf(stderr, "eloss spingen: %s -out %s\n", text, out);
 
-  struct sigaction action;
-  memset(&action, 0, sizeof action);
-  action.sa_handler = on_signal;
-  sigemptyset(&action.sa_mask);
-  sigaction(SIGTERM, &action, NULL);
-  sigaction(SIGINT, &action, NULL);
-  /* mpirun forwards SIGUSR1 to every rank on every node; batch scripts
-   * turn Slurm's SIGTERM into it (jobs/spingen.sbatch). */
-  sigaction(SIGUSR1, &action, NULL);
-  /* Past a file-size limit (ulimit -f) a write must fail with EFBIG and be
-   * reported, not kill the rank with SIGXFSZ. */
-  signal(SIGXFSZ, SIG_IGN);
+  app_catch_stop_signals();
 
   mc_dataset_report report = {0};
-  st = mc_dataset_generate(MPI_COMM_WORLD, &opt, &stop_requested, stderr, &report);
+  st = mc_dataset_generate(MPI_COMM_WORLD, &opt, &app_stop_requested, stderr, &report);
   int exit_code = 0;
   if (st) {
     exit_code = app_report("spingen", st);

@@ -25,8 +25,6 @@ static const char help[] =
     "the checkpoint (atomic, checksummed); SIGTERM checkpoints and exits with code 3; -resume\n"
     "continues it (also to a larger -steps). Metrics go to -metrics as JSON lines.\n";
 
-static volatile sig_atomic_t stop_requested = 0;
-
 /* A real as short as it can be and still read back to the same double
  * (the options text is a fingerprint: it must be exact). */
 static const char *real_text(double v, char *buf) {
@@ -35,11 +33,6 @@ static const char *real_text(double v, char *buf) {
     if (strtod(buf, NULL) == v) break;
   }
   return buf;
-}
-
-static void on_signal(int sig) {
-  (void)sig;
-  stop_requested = 1;
 }
 
 int app_train(int argc, char **argv) {
@@ -134,19 +127,12 @@ int app_train(int argc, char **argv) {
   to.out = out, to.metrics = metrics, to.resume = resume, to.force = force, to.options_text = text;
   if (rank == 0) fprintf(stderr, "eloss train: %s -steps %d -out %s\n", text, (int)steps, out);
 
-  struct sigaction action;
-  memset(&action, 0, sizeof action);
-  action.sa_handler = on_signal;
-  sigemptyset(&action.sa_mask);
-  sigaction(SIGTERM, &action, NULL);
-  sigaction(SIGINT, &action, NULL);
-  sigaction(SIGUSR1, &action, NULL);
-  signal(SIGXFSZ, SIG_IGN);
+  app_catch_stop_signals();
 
   train_task *task = NULL;
   core_status st = train_spin_task_create(MPI_COMM_WORLD, &so, &task);
   train_report rep;
-  if (!st) st = train_run(MPI_COMM_WORLD, task, &to, &stop_requested, stderr, &rep);
+  if (!st) st = train_run(MPI_COMM_WORLD, task, &to, &app_stop_requested, stderr, &rep);
   train_task_destroy(&task);
   int exit_code = 0;
   if (st) {

@@ -237,39 +237,17 @@ static double local_value(const spin_loss_plan *p, const double *J, logit_row z,
   return (e - T * s) / T;
 }
 
-/* The label-free loss: the entropy-regularised mean-field energy (the
- * variational free energy of a product distribution),
+/* The two pair energies, computed by one loop (pair_value below).
+ *
+ * true, the label-free loss: the entropy-regularised mean-field energy
+ * (the variational free energy of a product distribution),
  *   L_true(q) = -sum_<ij> J_ij m_i m_j - T S[q],
  * each bond once (at its lower site, spin.h). Gradient:
- *   dL/dz_i = -h_i(m) dm_i/dz_i - T dH/dz_i
- *           = sigma(z_i) sigma(-z_i) (-2 h_i(m) + T z_i),
- * h_i(m) = sum_j J_ij m_j. Uses no labels and is invariant under z -> -z
- * (m -> -m, H even). The magnetisations m are recomputed from z where
- * needed instead of stored, so that execute allocates nothing. */
-static double true_value(const spin_loss_plan *p, const double *J, logit_row z, double scale, grad_row g) {
-  const double T = p->opt.T;
-  const int64_t n = p->lat.n_sites;
-  double e = 0, s = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    const double zi = logit_at(z, i), mi = tanh(0.5 * zi);
-    const int64_t *nb = p->nbr + i * p->degree, *sl = p->slot + i * p->degree;
-    double h = 0;
-    for (int k = 0; k < p->degree; ++k) {
-      if (nb[k] < 0) continue;
-      const double mj = tanh(0.5 * logit_at(z, nb[k]));
-      h += J[sl[k]] * mj;
-      if ((k & 1) == 0) e -= J[sl[k]] * mi * mj; /* the + bond, stored at i */
-    }
-    s += binary_entropy(zi);
-    /* dL/dz_i = -h_i(m) dm_i/dz_i - T dH/dz_i. */
-    if (grad_wanted(g))
-      grad_store(g, i, scale * (-h * 2.0 * sigmoid_pq(zi) - T * binary_entropy_grad(zi)));
-  }
-  return e - T * s;
-}
-
-/* The flip-invariant energy loss: the local-field loss moved from sites to
- * bonds,
+ *   dL/dz_i = -h_i(m) dm_i/dz_i - T dH/dz_i,  h_i(m) = sum_j J_ij m_j.
+ * Uses no labels and is invariant under z -> -z (m -> -m, H even).
+ *
+ * bond, the flip-invariant energy loss: the local-field loss moved from
+ * sites to bonds,
  *   L_bond(q; y) = (1/T) (E_bond[q] - T S[q]),
  *   E_bond[q] = -sum_<ij> w_ij y_i y_j m_i m_j,  w_ij = J_ij y_i y_j + h0.
  * Why bonds: y and -y are equally ground states, and a site term w_i y_i m_i
@@ -280,14 +258,17 @@ static double true_value(const spin_loss_plan *p, const double *J, logit_row z, 
  * ferromagnet when every w_ij > 0 (h0 > max |J|, so h0 > 1 for |J| <= 1):
  * on a connected lattice its minimisers over [-1, 1]^n are exactly u = +1
  * and u = -1, i.e. m = y and m = -y (Mattis). Expanded,
- *   E_bond = -sum_<ij> J_ij m_i m_j - h0 sum_<ij> y_i y_j m_i m_j,
+ *   E_bond = -sum_<ij> (J_ij + h0 y_i y_j) m_i m_j,
  * the true mean-field energy plus h0 times the energy of the Mattis model
- * whose ground states are +-y. Gradient:
- *   dL/dz_i = -(1/T) g_i dm_i/dz_i - dH/dz_i,
- *   g_i = sum_j (J_ij + h0 y_i y_j) m_j. */
-static double bond_value(const spin_loss_plan *p, const double *J, logit_row z, const int8_t *y, double scale,
+ * whose ground states are +-y: the true loss's loop with the couplings
+ * J_ij + h0 y_i y_j, divided by T. Gradient:
+ *   dL/dz_i = -(1/T) g_i dm_i/dz_i - dH/dz_i,  g_i = sum_j (J_ij + h0 y_i y_j) m_j.
+ *
+ * y == NULL: true; else bond. The magnetisations m are recomputed from z
+ * where needed instead of stored, so that execute allocates nothing. */
+static double pair_value(const spin_loss_plan *p, const double *J, logit_row z, const int8_t *y, double scale,
                          grad_row g) {
-  const double T = p->opt.T, h0 = p->opt.h0;
+  const double T = p->opt.T, h0 = y ? p->opt.h0 : 0.0;
   const int64_t n = p->lat.n_sites;
   double e = 0, s = 0;
   for (int64_t i = 0; i < n; ++i) {
@@ -296,14 +277,16 @@ static double bond_value(const spin_loss_plan *p, const double *J, logit_row z, 
     double h = 0;
     for (int k = 0; k < p->degree; ++k) {
       if (nb[k] < 0) continue;
-      const double c = J[sl[k]] + h0 * y[i] * y[nb[k]], mj = tanh(0.5 * logit_at(z, nb[k]));
+      const double c = y ? J[sl[k]] + h0 * y[i] * y[nb[k]] : J[sl[k]], mj = tanh(0.5 * logit_at(z, nb[k]));
       h += c * mj;
       if ((k & 1) == 0) e -= c * mi * mj; /* the + bond, stored at i */
     }
     s += binary_entropy(zi);
-    if (grad_wanted(g)) grad_store(g, i, scale * (-(h / T) * 2.0 * sigmoid_pq(zi) - binary_entropy_grad(zi)));
+    if (grad_wanted(g))
+      grad_store(g, i, y ? scale * (-(h / T) * 2.0 * sigmoid_pq(zi) - binary_entropy_grad(zi))
+                         : scale * (-h * 2.0 * sigmoid_pq(zi) - T * binary_entropy_grad(zi)));
   }
-  return (e - T * s) / T;
+  return y ? (e - T * s) / T : e - T * s;
 }
 
 /* ---- execute --------------------------------------------------------------- */
@@ -353,8 +336,8 @@ static core_status execute(const spin_loss_plan *p, int64_t B, const double *J, 
         break;
       }
       case SPIN_LOSS_LOCAL: lb = local_value(p, Jb, zb, yb, scale, gb); break;
-      case SPIN_LOSS_TRUE: lb = true_value(p, Jb, zb, scale, gb); break;
-      case SPIN_LOSS_BOND: lb = bond_value(p, Jb, zb, yb, scale, gb); break;
+      case SPIN_LOSS_TRUE: lb = pair_value(p, Jb, zb, NULL, scale, gb); break;
+      case SPIN_LOSS_BOND: lb = pair_value(p, Jb, zb, yb, scale, gb); break;
     }
     total += lb;
   }
