@@ -254,12 +254,14 @@ void mc_chain_set_spins(mc_chain *chain, int replica, const int8_t *spins) {
   chain->cache_sweep[chain->replicas + chain->groups + g] = -1;
 }
 
-/* exp(x) for x in [-86, 88] in float arithmetic: x = n ln2 + r with
- * |r| <= ln2 / 2 (n by the round-to-nearest magic constant 1.5 2^23, ln2 in
- * two parts so n ln2 is exact), e^r = 1 + r + r^2 P(r) with the degree-5
- * minimax P of the Cephes expf (about 1 ulp), and 2^n added to the
- * exponent bits. exp(0) = 1 exactly. */
-#define LANES_EXP(x, out)                                                                          \
+/* 2^scale exp(x) for x in [-86, 88] in float arithmetic: x = n ln2 + r
+ * with |r| <= ln2 / 2 (n by the round-to-nearest magic constant 1.5 2^23,
+ * ln2 in two parts so n ln2 is exact), e^r = 1 + r + r^2 P(r) with the
+ * degree-5 minimax P of the Cephes expf (about 1 ulp), and n + scale added
+ * to the exponent bits: for scale = 0 exp(x), exp(0) = 1 exactly; for
+ * scale = 24 exactly 2^24 times that, as long as the result stays below
+ * FLT_MAX (x <= 0: e^r is normal from 2^-126, so the product is exact). */
+#define LANES_EXP(x, scale, out)                                                                   \
   do {                                                                                             \
     const lanes_f32 t_ = (x) * 1.44269504088896341f + 12582912.0f;                                  \
     const lanes_f32 n_ = t_ - 12582912.0f;                                                          \
@@ -271,7 +273,7 @@ void mc_chain_set_spins(mc_chain *chain, int replica, const int8_t *spins) {
     p_ = p_ * r_ + 1.6666665459e-1f;                                                                \
     p_ = p_ * r_ + 5.0000001201e-1f;                                                                \
     p_ = (p_ * (r_ * r_) + r_) + 1.0f;                                                              \
-    (out) = (lanes_f32)((lanes_u32)p_ + (((lanes_u32)t_ - 0x4b400000u) << 23));                    \
+    (out) = (lanes_f32)((lanes_u32)p_ + (((lanes_u32)t_ - (0x4b400000u - (scale))) << 23));        \
   } while (0)
 
 /* 32 x 32 -> 64-bit products of a constant and every lane: high and low
@@ -292,11 +294,27 @@ void mc_chain_set_spins(mc_chain *chain, int replica, const int8_t *spins) {
 /* One sweep of one group: every site in `order`, all lanes at once.
  * Metropolis: dE = 2 s h, flip if u < exp(min(-beta dE, 0)); heat bath:
  * s = +1 if u (1 + exp(-2 beta h)) < 1; h includes the field. Both satisfy
- * detailed balance for exp(-beta E). `degree` is 4 or 6. */
+ * detailed balance for exp(-beta E). `degree` is 4 or 6; `no_field` (the
+ * field is 0) drops the field from h.
+ *
+ * The vector code computes the documented expressions (the scalar model
+ * of tests/test_mc_kernel.c) with fewer operations, taking the same
+ * decisions bit for bit:
+ *  - h starts from the first product instead of 0 + field when the field
+ *    is 0: 0 + x = x except that -0 becomes +0, and a zero h gives
+ *    exp(+-0) = 1 and the same flip either way.
+ *  - Metropolis: -(beta ((2 s) h)) = ((-2 beta) s) h: the factors 2 s and
+ *    -2 beta s are exact, so both round the same real number -2 beta s h
+ *    (same sign of zero, too).
+ *  - u = U 2^-24 with the odd integer U = (x >> 9) << 1 | 1 = (x >> 8) | 1;
+ *    rather than scale U down, the comparisons scale up, exactly: u < p
+ *    iff U < 2^24 p (the exp's exponent gets 24 more, p <= 1 is normal),
+ *    and u (1 + p) < 1 iff U (1 + p) < 2^24 (a power of 2 commutes with
+ *    rounding; when U (1 + p) overflows to inf, u (1 + p) > 1 too). */
 static inline __attribute__((always_inline)) void sweep_group_body(
-    const int per_lane, int64_t n, int degree, const int32_t *restrict order, const int32_t *restrict neighbor,
-    const float *restrict coupling, float field, int heatbath, float *restrict spins_,
-    const uint32_t *restrict lane_key, const uint32_t *restrict lane_replica, int64_t sweep,
+    const int per_lane, const int no_field, int64_t n, int degree, const int32_t *restrict order,
+    const int32_t *restrict neighbor, const float *restrict coupling, float field, int heatbath,
+    float *restrict spins_, const uint32_t *restrict lane_key, const uint32_t *restrict lane_replica, int64_t sweep,
     const float *restrict beta) {
   lanes_f32 *spins = (lanes_f32 *)spins_;
   /* This sweep's generator state of each lane: the first Philox4x32-10
@@ -325,34 +343,35 @@ static inline __attribute__((always_inline)) void sweep_group_body(
   for (int64_t k = 0; k < n; ++k) {
     const int32_t i = order[k];
     const int32_t *nb = neighbor + (int64_t)i * degree;
-    lanes_f32 h = (lanes_f32){0} + field;
+    lanes_f32 h;
     if (per_lane) { /* a coupling vector per neighbour slot */
       const lanes_f32 *J = (const lanes_f32 *)coupling + (int64_t)i * degree;
-      for (int a = 0; a < degree; ++a) h = h + J[a] * spins[nb[a]];
+      h = no_field ? J[0] * spins[nb[0]] : ((lanes_f32){0} + field) + J[0] * spins[nb[0]];
+      for (int a = 1; a < degree; ++a) h = h + J[a] * spins[nb[a]];
     } else { /* one coupling for every lane */
       const float *J = coupling + (int64_t)i * degree;
-      for (int a = 0; a < degree; ++a) h = h + J[a] * spins[nb[a]];
+      h = no_field ? J[0] * spins[nb[0]] : ((lanes_f32){0} + field) + J[0] * spins[nb[0]];
+      for (int a = 1; a < degree; ++a) h = h + J[a] * spins[nb[a]];
     }
-    /* xoshiro128+ step; the top 23 bits make the uniform. */
+    /* xoshiro128+ step; the top 23 bits make U = 2^24 u, an odd integer. */
     const lanes_u32 x = s0 + s3, t = s1 << 9;
     s2 ^= s0, s3 ^= s1, s1 ^= s2, s0 ^= s3, s2 ^= t;
     s3 = (s3 << 11) | (s3 >> 21);
-    const lanes_f32 u = __builtin_convertvector((lanes_i32)((x >> 9) << 1 | 1), lanes_f32) * 0x1p-24f;
+    const lanes_f32 U = __builtin_convertvector((lanes_i32)((x >> 8) | 1), lanes_f32);
     const lanes_f32 s = spins[i];
-    const lanes_f32 delta = (2.0f * s) * h;
     lanes_i32 flip;
     if (!heatbath) {
-      lanes_f32 arg = -(b * delta), p;
+      lanes_f32 arg = (s * minus_2b) * h, p; /* -beta dE */
       arg = LANES_SELECT(arg < 0.0f, arg, (lanes_f32){0});
       arg = LANES_SELECT(arg > -86.0f, arg, (lanes_f32){0} - 86.0f);
-      LANES_EXP(arg, p);
-      flip = u < p;
+      LANES_EXP(arg, 24, p); /* 2^24 exp(arg) */
+      flip = U < p;
     } else {
       lanes_f32 arg = minus_2b * h, p;
       arg = LANES_SELECT(arg > -86.0f, arg, (lanes_f32){0} - 86.0f);
       arg = LANES_SELECT(arg < 88.0f, arg, (lanes_f32){0} + 88.0f);
-      LANES_EXP(arg, p);
-      flip = (u * (1.0f + p) < 1.0f) ^ (s > 0.0f);
+      LANES_EXP(arg, 0, p);
+      flip = (U * (1.0f + p) < 16777216.0f) ^ (s > 0.0f);
     }
     spins[i] = (lanes_f32)((lanes_i32)s ^ (flip & sign));
   }
@@ -363,11 +382,17 @@ static inline __attribute__((always_inline)) void sweep_group_body(
                                  const float *coupling, float field, int heatbath, float *spins,              \
                                  const uint32_t *lane_key, const uint32_t *lane_replica, int64_t sweep,        \
                                  const float *beta) {                                                         \
-    if (degree == 4)                                                                                          \
-      sweep_group_body(PER_LANE, n, 4, order, neighbor, coupling, field, heatbath, spins, lane_key,            \
+    if (degree == 4 && field == 0.0f)                                                                         \
+      sweep_group_body(PER_LANE, 1, n, 4, order, neighbor, coupling, field, heatbath, spins, lane_key,         \
+                       lane_replica, sweep, beta);                                                            \
+    else if (degree == 4)                                                                                     \
+      sweep_group_body(PER_LANE, 0, n, 4, order, neighbor, coupling, field, heatbath, spins, lane_key,         \
+                       lane_replica, sweep, beta);                                                            \
+    else if (field == 0.0f)                                                                                   \
+      sweep_group_body(PER_LANE, 1, n, 6, order, neighbor, coupling, field, heatbath, spins, lane_key,         \
                        lane_replica, sweep, beta);                                                            \
     else                                                                                                      \
-      sweep_group_body(PER_LANE, n, 6, order, neighbor, coupling, field, heatbath, spins, lane_key,            \
+      sweep_group_body(PER_LANE, 0, n, 6, order, neighbor, coupling, field, heatbath, spins, lane_key,         \
                        lane_replica, sweep, beta);                                                            \
   }
 SWEEP_VARIANT(sweep_group_shared, 0)
