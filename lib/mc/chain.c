@@ -260,11 +260,17 @@ void mc_chain_set_spins(mc_chain *chain, int replica, const int8_t *spins) {
  * degree-5 minimax P of the Cephes expf (about 1 ulp), and n + scale added
  * to the exponent bits: for scale = 0 exp(x), exp(0) = 1 exactly; for
  * scale = 24 exactly 2^24 times that, as long as the result stays below
- * FLT_MAX (x <= 0: e^r is normal from 2^-126, so the product is exact). */
+ * FLT_MAX (x <= 0: e^r is normal from 2^-126, so the product is exact).
+ * The scale rides in the magic constant: t = x log2(e) + (1.5 2^23 +
+ * scale) rounds exactly as without it (an even integer shift within the
+ * binade of ulp 1), and t's bits are 0x4b400000 + n + scale, whose low 9
+ * bits of 0x4b400000 are 0, so t << 23 is (n + scale) << 23 as it stands:
+ * the model's (t - 0x4b400000) << 23 without the subtraction. */
 #define LANES_EXP(x, scale, out)                                                                   \
   do {                                                                                             \
-    const lanes_f32 t_ = (x) * 1.44269504088896341f + 12582912.0f;                                  \
-    const lanes_f32 n_ = t_ - 12582912.0f;                                                          \
+    const float magic_ = 12582912.0f + (float)(scale);                                             \
+    const lanes_f32 t_ = (x) * 1.44269504088896341f + magic_;                                      \
+    const lanes_f32 n_ = t_ - magic_;                                                              \
     lanes_f32 r_ = (x) - n_ * 0.693359375f;                                                         \
     r_ = r_ - n_ * -2.12194440e-4f;                                                                 \
     lanes_f32 p_ = 1.9875691500e-4f * r_ + 1.3981999507e-3f;                                        \
@@ -273,7 +279,7 @@ void mc_chain_set_spins(mc_chain *chain, int replica, const int8_t *spins) {
     p_ = p_ * r_ + 1.6666665459e-1f;                                                                \
     p_ = p_ * r_ + 5.0000001201e-1f;                                                                \
     p_ = (p_ * (r_ * r_) + r_) + 1.0f;                                                              \
-    (out) = (lanes_f32)((lanes_u32)p_ + (((lanes_u32)t_ - (0x4b400000u - (scale))) << 23));        \
+    (out) = (lanes_f32)((lanes_u32)p_ + ((lanes_u32)t_ << 23));                                    \
   } while (0)
 
 /* 32 x 32 -> 64-bit products of a constant and every lane: high and low
@@ -359,21 +365,24 @@ static inline __attribute__((always_inline)) void sweep_group_body(
     s3 = (s3 << 11) | (s3 >> 21);
     const lanes_f32 U = __builtin_convertvector((lanes_i32)((x >> 8) | 1), lanes_f32);
     const lanes_f32 s = spins[i];
-    lanes_i32 flip;
     if (!heatbath) {
       lanes_f32 arg = (s * minus_2b) * h, p; /* -beta dE */
       arg = LANES_SELECT(arg < 0.0f, arg, (lanes_f32){0});
       arg = LANES_SELECT(arg > -86.0f, arg, (lanes_f32){0} - 86.0f);
       LANES_EXP(arg, 24, p); /* 2^24 exp(arg) */
-      flip = U < p;
+      /* Flip if U < p: both are positive floats, ordered as their bits,
+       * so the sign of the difference of the bits is the decision. */
+      spins[i] = (lanes_f32)((lanes_i32)s ^ (((lanes_i32)U - (lanes_i32)p) & sign));
     } else {
       lanes_f32 arg = minus_2b * h, p;
       arg = LANES_SELECT(arg > -86.0f, arg, (lanes_f32){0} - 86.0f);
       arg = LANES_SELECT(arg < 88.0f, arg, (lanes_f32){0} + 88.0f);
       LANES_EXP(arg, 0, p);
-      flip = (U * (1.0f + p) < 16777216.0f) ^ (s > 0.0f);
+      /* s = +1 if U (1 + p) < 2^24 (positive, or +inf: compared as bits,
+       * as above), else -1: the model's flip (up ^ (s > 0)) of s. */
+      const lanes_i32 up = (lanes_i32)(U * (1.0f + p)) - (lanes_i32)((lanes_f32){0} + 16777216.0f);
+      spins[i] = (lanes_f32)(((lanes_i32){0} + (int32_t)0x3f800000) | (~up & sign));
     }
-    spins[i] = (lanes_f32)((lanes_i32)s ^ (flip & sign));
   }
 }
 
