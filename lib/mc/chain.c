@@ -3,8 +3,11 @@
  *
  * mc_chain_create (replicas of one instance) / mc_chain_create_lanes (any
  *   (instance, replica) pairs) / mc_chain_destroy: neighbour tables (n,
- *   2 dim) with the coupling of each neighbour, the site order of a sweep,
- *   and the spins of every chain. Local.
+ *   2 dim) with the coupling of each neighbour (double, for energies), the
+ *   sweep's visiting table (each site and its neighbours as byte offsets,
+ *   in visiting order, so the sweep reads it and its float couplings
+ *   front to back with no index arithmetic), and the spins of every
+ *   chain. Local.
  * mc_chain_set_beta, mc_chain_sweep: the step; the caller owns the loop, so
  *   apps can print progress and stop between sweeps. Local.
  * mc_chain_energy / _magnetization / _spins: observables. Local.
@@ -13,7 +16,7 @@
  * MC_LANES; a group stores its spins as float +-1, site-major
  * (n, MC_LANES), so one site of all lanes is one vector, and each lane has
  * its own random stream and inverse temperature. One update of 16 replicas
- * is then ~50 vector instructions with no branch: the local field from
+ * is then ~48 vector instructions with no branch: the local field from
  * broadcast couplings (or per-lane coupling vectors when the lanes hold
  * different instances), the acceptance probability from a polynomial exp,
  * a xoshiro128+ draw, a compare and a sign flip. Lanes past the last
@@ -60,10 +63,13 @@ struct mc_chain {
   int64_t sweeps;
   int32_t *neighbor;   /* (n, degree); a missing neighbour is the site itself ... */
   int per_lane;        /* couplings differ between lanes (several instances) */
-  float *coupling;     /* ... with coupling 0: (n, degree), or per lane
-                          (groups, n, degree, MC_LANES) */
-  double *coupling64;  /* the same in double, for exact energies */
-  int32_t *order;      /* (n) visiting order of a sweep */
+  double *coupling64;  /* ... with coupling 0: (n, degree), or per lane
+                          (groups, n, degree, MC_LANES); for exact energies */
+  int32_t *visit;      /* (n, 1 + degree) the sweep's k-th site and its
+                          neighbour slots, as byte offsets into a group's
+                          spins (site * MC_LANES * 4 < 2^30) */
+  float *coupling;     /* the couplings in float, in the sweep's order:
+                          (n, degree) or (groups, n, degree, MC_LANES) */
   float *spins;        /* (groups, n, MC_LANES) +-1 */
   uint32_t *lane_key;  /* (groups, 2, MC_LANES) Philox key of (seed, MC_LANES | instance << 8) */
   uint32_t *lane_replica; /* (groups, MC_LANES) replica number of each lane */
@@ -160,7 +166,7 @@ core_status mc_chain_create_lanes(const spin_lattice *lat, int count, const doub
   c->neighbor = malloc(sizeof(int32_t) * (size_t)n * deg);
   c->coupling = aligned_calloc(sizeof(float) * coupling_count);
   c->coupling64 = aligned_calloc(sizeof(double) * coupling_count);
-  c->order = malloc(sizeof(int32_t) * (size_t)n);
+  c->visit = malloc(sizeof(int32_t) * (size_t)n * (deg + 1));
   c->spins = aligned_calloc(sizeof(float) * (size_t)n * lanes);
   c->lane_replica = aligned_calloc(sizeof(uint32_t) * lanes);
   c->lane_key = aligned_calloc(sizeof(uint32_t) * 2 * lanes);
@@ -169,7 +175,7 @@ core_status mc_chain_create_lanes(const spin_lattice *lat, int count, const doub
   c->magnetization = calloc(lanes + 1, sizeof(double));
   c->spin_cache = malloc((size_t)n * (size_t)(count > 0 ? count : 1));
   c->cache_sweep = malloc(sizeof(int64_t) * (size_t)(count + 2 * c->groups + 1));
-  if (!c->neighbor || !c->coupling || !c->coupling64 || !c->order || !c->spins || !c->lane_replica ||
+  if (!c->neighbor || !c->coupling || !c->coupling64 || !c->visit || !c->spins || !c->lane_replica ||
       !c->lane_key || !c->beta || !c->energy || !c->magnetization || !c->spin_cache || !c->cache_sweep) {
     mc_chain_destroy(&c);
     return CORE_ERROR(CORE_ERR_MEM, "mc: cannot allocate %d chains of %lld sites", count, (long long)n);
@@ -191,16 +197,30 @@ core_status mc_chain_create_lanes(const spin_lattice *lat, int count, const doub
       const int64_t owner = a % 2 ? c->neighbor[a] : i;
       const double j = c->neighbor[a] != i ? Jl[dir * n + owner] : 0.0;
       const int64_t at = c->per_lane ? (g * n * c->degree + a) * MC_LANES + l : a;
-      c->coupling64[at] = j, c->coupling[at] = (float)j;
+      c->coupling64[at] = j;
     }
   }
-  /* Checkerboard needs an even L on a torus; otherwise plain order. */
+  /* Checkerboard needs an even L on a torus; otherwise plain order. The
+   * k-th site visited gets row k of the visiting table and couplings. */
   int colours = lat->bc == SPIN_OPEN || lat->L % 2 == 0;
   int64_t k = 0;
+  const int64_t bytes = MC_LANES * (int64_t)sizeof(float), groups = c->per_lane ? c->groups : (count > 0);
   for (int colour = 0; colour < (colours ? 2 : 1); ++colour)
     for (int64_t i = 0; i < n; ++i) {
       int64_t x = i % lat->L, y = i / lat->L % lat->L, z = lat->dim == 3 ? i / ((int64_t)lat->L * lat->L) : 0;
-      if (!colours || (x + y + z) % 2 == colour) c->order[k++] = (int32_t)i;
+      if (colours && (x + y + z) % 2 != colour) continue;
+      int32_t *v = c->visit + k * (c->degree + 1);
+      v[0] = (int32_t)(i * bytes);
+      for (int a = 0; a < c->degree; ++a) v[1 + a] = (int32_t)(c->neighbor[i * c->degree + a] * bytes);
+      for (int64_t g = 0; g < groups; ++g)
+        for (int a = 0; a < c->degree; ++a)
+          if (c->per_lane)
+            for (int l = 0; l < MC_LANES; ++l)
+              c->coupling[((g * n + k) * c->degree + a) * MC_LANES + l] =
+                  (float)c->coupling64[((g * n + i) * c->degree + a) * MC_LANES + l];
+          else
+            c->coupling[k * c->degree + a] = (float)c->coupling64[i * c->degree + a];
+      ++k;
     }
   for (int64_t lane = 0; lane < (int64_t)lanes; ++lane) {
     const int g = (int)(lane / MC_LANES), l = (int)(lane % MC_LANES);
@@ -297,7 +317,8 @@ void mc_chain_set_spins(mc_chain *chain, int replica, const int8_t *spins) {
 /* Bitwise select: mask lanes (all ones) take a, the others b. */
 #define LANES_SELECT(mask, a, b) ((lanes_f32)(((lanes_i32)(a) & (mask)) | ((lanes_i32)(b) & ~(mask))))
 
-/* One sweep of one group: every site in `order`, all lanes at once.
+/* One sweep of one group: every site in the order of `visit`, all lanes
+ * at once.
  * Metropolis: dE = 2 s h, flip if u < exp(min(-beta dE, 0)); heat bath:
  * s = +1 if u (1 + exp(-2 beta h)) < 1; h includes the field. Both satisfy
  * detailed balance for exp(-beta E). `degree` is 4 or 6; `no_field` (the
@@ -318,11 +339,11 @@ void mc_chain_set_spins(mc_chain *chain, int replica, const int8_t *spins) {
  *    and u (1 + p) < 1 iff U (1 + p) < 2^24 (a power of 2 commutes with
  *    rounding; when U (1 + p) overflows to inf, u (1 + p) > 1 too). */
 static inline __attribute__((always_inline)) void sweep_group_body(
-    const int per_lane, const int no_field, int64_t n, int degree, const int32_t *restrict order,
-    const int32_t *restrict neighbor, const float *restrict coupling, float field, int heatbath,
-    float *restrict spins_, const uint32_t *restrict lane_key, const uint32_t *restrict lane_replica, int64_t sweep,
+    const int per_lane, const int no_field, int64_t n, int degree, const int32_t *restrict visit,
+    const float *restrict coupling, float field, int heatbath, float *restrict spins_, const uint32_t *restrict lane_key, const uint32_t *restrict lane_replica, int64_t sweep,
     const float *restrict beta) {
-  lanes_f32 *spins = (lanes_f32 *)spins_;
+  char *const base = (char *)spins_;
+#define SPIN_AT(offset) (*(lanes_f32 *)(base + (offset)))
   /* This sweep's generator state of each lane: the first Philox4x32-10
    * block of the stream (seed, MC_LANES | instance << 8, r << 40 | sweep),
    * as core_rng_init lays it out (counter = 0, 0, index low, index high),
@@ -347,24 +368,23 @@ static inline __attribute__((always_inline)) void sweep_group_body(
   const lanes_f32 minus_2b = -2.0f * b;
   const lanes_i32 sign = (lanes_i32){0} + (int32_t)0x80000000u;
   for (int64_t k = 0; k < n; ++k) {
-    const int32_t i = order[k];
-    const int32_t *nb = neighbor + (int64_t)i * degree;
+    const int32_t *v = visit + k * (degree + 1), *nb = v + 1; /* site, neighbours */
     lanes_f32 h;
     if (per_lane) { /* a coupling vector per neighbour slot */
-      const lanes_f32 *J = (const lanes_f32 *)coupling + (int64_t)i * degree;
-      h = no_field ? J[0] * spins[nb[0]] : ((lanes_f32){0} + field) + J[0] * spins[nb[0]];
-      for (int a = 1; a < degree; ++a) h = h + J[a] * spins[nb[a]];
+      const lanes_f32 *J = (const lanes_f32 *)coupling + k * degree;
+      h = no_field ? J[0] * SPIN_AT(nb[0]) : ((lanes_f32){0} + field) + J[0] * SPIN_AT(nb[0]);
+      for (int a = 1; a < degree; ++a) h = h + J[a] * SPIN_AT(nb[a]);
     } else { /* one coupling for every lane */
-      const float *J = coupling + (int64_t)i * degree;
-      h = no_field ? J[0] * spins[nb[0]] : ((lanes_f32){0} + field) + J[0] * spins[nb[0]];
-      for (int a = 1; a < degree; ++a) h = h + J[a] * spins[nb[a]];
+      const float *J = coupling + k * degree;
+      h = no_field ? J[0] * SPIN_AT(nb[0]) : ((lanes_f32){0} + field) + J[0] * SPIN_AT(nb[0]);
+      for (int a = 1; a < degree; ++a) h = h + J[a] * SPIN_AT(nb[a]);
     }
     /* xoshiro128+ step; the top 23 bits make U = 2^24 u, an odd integer. */
     const lanes_u32 x = s0 + s3, t = s1 << 9;
     s2 ^= s0, s3 ^= s1, s1 ^= s2, s0 ^= s3, s2 ^= t;
     s3 = (s3 << 11) | (s3 >> 21);
     const lanes_f32 U = __builtin_convertvector((lanes_i32)((x >> 8) | 1), lanes_f32);
-    const lanes_f32 s = spins[i];
+    const lanes_f32 s = SPIN_AT(v[0]);
     if (!heatbath) {
       lanes_f32 arg = (s * minus_2b) * h, p; /* -beta dE */
       arg = LANES_SELECT(arg < 0.0f, arg, (lanes_f32){0});
@@ -372,7 +392,7 @@ static inline __attribute__((always_inline)) void sweep_group_body(
       LANES_EXP(arg, 24, p); /* 2^24 exp(arg) */
       /* Flip if U < p: both are positive floats, ordered as their bits,
        * so the sign of the difference of the bits is the decision. */
-      spins[i] = (lanes_f32)((lanes_i32)s ^ (((lanes_i32)U - (lanes_i32)p) & sign));
+      SPIN_AT(v[0]) = (lanes_f32)((lanes_i32)s ^ (((lanes_i32)U - (lanes_i32)p) & sign));
     } else {
       lanes_f32 arg = minus_2b * h, p;
       arg = LANES_SELECT(arg > -86.0f, arg, (lanes_f32){0} - 86.0f);
@@ -381,27 +401,28 @@ static inline __attribute__((always_inline)) void sweep_group_body(
       /* s = +1 if U (1 + p) < 2^24 (positive, or +inf: compared as bits,
        * as above), else -1: the model's flip (up ^ (s > 0)) of s. */
       const lanes_i32 up = (lanes_i32)(U * (1.0f + p)) - (lanes_i32)((lanes_f32){0} + 16777216.0f);
-      spins[i] = (lanes_f32)(((lanes_i32){0} + (int32_t)0x3f800000) | (~up & sign));
+      SPIN_AT(v[0]) = (lanes_f32)(((lanes_i32){0} + (int32_t)0x3f800000) | (~up & sign));
     }
   }
+#undef SPIN_AT
 }
 
 #define SWEEP_VARIANT(NAME, PER_LANE)                                                                         \
-  TARGET_CLONES static void NAME(int64_t n, int degree, const int32_t *order, const int32_t *neighbor,       \
+  TARGET_CLONES static void NAME(int64_t n, int degree, const int32_t *visit,                               \
                                  const float *coupling, float field, int heatbath, float *spins,              \
                                  const uint32_t *lane_key, const uint32_t *lane_replica, int64_t sweep,        \
                                  const float *beta) {                                                         \
     if (degree == 4 && field == 0.0f)                                                                         \
-      sweep_group_body(PER_LANE, 1, n, 4, order, neighbor, coupling, field, heatbath, spins, lane_key,         \
+      sweep_group_body(PER_LANE, 1, n, 4, visit, coupling, field, heatbath, spins, lane_key,         \
                        lane_replica, sweep, beta);                                                            \
     else if (degree == 4)                                                                                     \
-      sweep_group_body(PER_LANE, 0, n, 4, order, neighbor, coupling, field, heatbath, spins, lane_key,         \
+      sweep_group_body(PER_LANE, 0, n, 4, visit, coupling, field, heatbath, spins, lane_key,         \
                        lane_replica, sweep, beta);                                                            \
     else if (field == 0.0f)                                                                                   \
-      sweep_group_body(PER_LANE, 1, n, 6, order, neighbor, coupling, field, heatbath, spins, lane_key,         \
+      sweep_group_body(PER_LANE, 1, n, 6, visit, coupling, field, heatbath, spins, lane_key,         \
                        lane_replica, sweep, beta);                                                            \
     else                                                                                                      \
-      sweep_group_body(PER_LANE, 0, n, 6, order, neighbor, coupling, field, heatbath, spins, lane_key,         \
+      sweep_group_body(PER_LANE, 0, n, 6, visit, coupling, field, heatbath, spins, lane_key,         \
                        lane_replica, sweep, beta);                                                            \
   }
 SWEEP_VARIANT(sweep_group_shared, 0)
@@ -413,7 +434,7 @@ void mc_chain_sweep(mc_chain *chain) {
   const int64_t per_group = chain->per_lane ? n * chain->degree * MC_LANES : 0;
   for (int g = 0; g < chain->groups; ++g)
     (chain->per_lane ? sweep_group_lanes : sweep_group_shared)(
-        n, chain->degree, chain->order, chain->neighbor, chain->coupling + g * per_group, (float)chain->field,
+        n, chain->degree, chain->visit, chain->coupling + g * per_group, (float)chain->field,
         chain->algorithm == MC_HEATBATH, chain->spins + (int64_t)g * n * MC_LANES, chain->lane_key + g * 2 * MC_LANES,
         chain->lane_replica + g * MC_LANES, chain->sweeps, chain->beta + g * MC_LANES);
   chain->sweeps++;
@@ -472,7 +493,7 @@ double mc_chain_magnetization(const mc_chain *chain, int replica) {
 void mc_chain_destroy(mc_chain **chain) {
   if (!chain || !*chain) return;
   mc_chain *c = *chain;
-  free(c->neighbor), free(c->coupling), free(c->coupling64), free(c->order);
+  free(c->neighbor), free(c->coupling), free(c->coupling64), free(c->visit);
   free(c->spins), free(c->lane_replica), free(c->lane_key), free(c->beta), free(c->energy), free(c->magnetization);
   free(c->spin_cache), free(c->cache_sweep);
   free(c);
