@@ -81,13 +81,15 @@ static int run_tempering(const tempering_run *run) {
     if (!st && run->adapt > 0 && t + 1 == run->base.therm) st = mc_pt_adapt(pt); /* rates below cover the measurement */
     if (!st && t >= run->base.therm) {
       mc_series_add(series, 0, mc_pt_energy_at(pt, run->temps - 1), mc_pt_magnetization_at(pt, run->temps - 1));
-      st = mc_series_next(series);
+      /* A series on MPI_COMM_SELF: its status is this rank's alone until
+       * agreed, and the next exchange is collective. */
+      st = core_agree(MPI_COMM_WORLD, mc_series_next(series));
     }
     core_progress_update(&progress, t + 1);
   }
   mc_estimate est[MC_SERIES_ESTIMATES];
   int count = 0;
-  if (!st) st = mc_series_estimate(series, run->base.blocks, est, &count);
+  if (!st) st = core_agree(MPI_COMM_WORLD, mc_series_estimate(series, run->base.blocks, est, &count));
   if (!st && rank == 0) print_estimates(est, count);
   double total_time = 0;
   MPI_Allreduce(&measured, &total_time, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
@@ -148,13 +150,13 @@ static int run_split(const split_run *run) {
         st = mc_split_overlap(sp, 2 * p, 2 * p + 1, &q, &chik);
         if (!st) mc_series_add_pair(series, p, q, chik);
       }
-      if (!st) st = mc_series_next(series);
+      if (!st) st = core_agree(MPI_COMM_WORLD, mc_series_next(series)); /* a series on MPI_COMM_SELF */
     }
     core_progress_update(&progress, t + 1);
   }
   mc_estimate est[MC_SERIES_ESTIMATES];
   int count = 0;
-  if (!st) st = mc_series_estimate(series, run->base.blocks, est, &count);
+  if (!st) st = core_agree(MPI_COMM_WORLD, mc_series_estimate(series, run->base.blocks, est, &count));
   if (!st && rank == 0) print_estimates(est, count);
   if (!st && rank == 0) {
     /* Wall time of the sweeps times the ranks sharing them. */
