@@ -52,6 +52,7 @@ struct mc_series {
   int replicas, mine;      /* global and local replicas */
   int64_t sweeps, flushed; /* measured sweeps; sweeps added into sum */
   int64_t current;         /* the sweep being filled */
+  int estimated;           /* the sums have become averages */
   int row;                 /* values per sweep on this rank: 4 mine + 5 (mine / 2) */
   double *sum;             /* rank 0 of comm: (9, sweeps) sums, then averages */
   double *local;           /* (CHUNK, row) this rank's values */
@@ -186,6 +187,9 @@ core_status mc_series_estimate(mc_series *s, int blocks, mc_estimate est[MC_SERI
   core_status st = CORE_OK;
   if (s->current != s->sweeps)
     st = CORE_ERROR(CORE_ERR_ARG, "mc: series has %lld of %lld sweeps", (long long)s->current, (long long)s->sweeps);
+  else if (s->estimated)
+    st = CORE_ERROR(CORE_ERR_ARG, "mc: a series is estimated once");
+  s->estimated |= !st;
   if (!st && s->rank == 0) {
     /* Replica and pair averages. */
     const int64_t T = s->sweeps;

@@ -424,7 +424,8 @@ core_status mc_series_next(mc_series *series);
  * blocks, energy_per_spin, abs_m, m2, binder and, with at least one pair,
  * abs_q, q2, binder_q (of q^2, q^4) and xi_sg (mc_estimate_xi); *count
  * is 4 or 8. Computed on rank 0 of comm and broadcast: the same on every
- * rank, and so is the status. Once per series. Collective on comm. */
+ * rank, and so is the status. Once per series (a second call is
+ * refused: the sums have become averages). Collective on comm. */
 core_status mc_series_estimate(mc_series *series, int blocks, mc_estimate est[MC_SERIES_ESTIMATES], int *count);
 /* Local; accepts NULL and nulls the handle. */
 void mc_series_destroy(mc_series **series);
