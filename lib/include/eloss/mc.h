@@ -14,6 +14,21 @@
  *   mc_estimate_mean(e, sweeps, 32, &mean, &err); // blocked jackknife
  *   mc_chain_destroy(&ch);
  *
+ * Worked example (what eloss mc measures, replicas first .. first + mine - 1
+ * of `replicas` on this rank, pairs kept whole):
+ *
+ *   mc_series *ser;
+ *   mc_series_create(MPI_COMM_WORLD, &lat, sweeps, replicas, first, mine, &ser);
+ *   for (int t = 0; t < sweeps; ++t) {
+ *     mc_chain_sweep(ch);
+ *     mc_series_add_chain(ser, ch, ov);          // E, m, overlaps of local pairs
+ *     mc_series_next(ser);                       // collective every 256 sweeps
+ *   }
+ *   mc_estimate est[MC_SERIES_ESTIMATES];
+ *   int count;
+ *   mc_series_estimate(ser, 20, est, &count);    // same bits on any rank count
+ *   mc_series_destroy(&ser);
+ *
  * Worked example (exact ground states):
  *
  *   mc_exact *ex;
