@@ -9,7 +9,7 @@
  * best kept. Prints ns per single-spin update and the ratio to the naive
  * sweep measured in the same run. The naive sweep (mc_naive.c) is
  * compiled with -O3 -march=native, the same freedom the production sweep
- * has through its AVX-512 / AVX2 clones. Run through bench/run. */
+ * has through its AVX-512 / AVX2 builds. Run through bench/run. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -3,7 +3,7 @@
  * neighbours recomputed with modulo arithmetic, one replica, one uniform
  * (core_rng) per proposed uphill move. No hand vectorisation; bench/meson.build
  * compiles this file alone with -O3 -march=native, so the compiler may use
- * every instruction this CPU has, as the production sweep's AVX-512 clone
+ * every instruction this CPU has, as the production sweep's AVX-512 build
  * does. */
 #include "mc_naive.h"
 

@@ -24,7 +24,8 @@
  *
  * Arithmetic is float32 (couplings and beta are rounded to float once),
  * in a fixed order without contraction (C11 mode: -ffp-contract=off), so
- * every target clone and the scalar model in tests/test_mc_kernel.c give
+ * the AVX-512, AVX2 and baseline sweeps (all three tested on one machine
+ * through ELOSS_MC_ISA) and the scalar model in tests/test_mc_kernel.c give
  * the same bits. Energies are exact: computed on demand in double from the
  * double couplings, once per sweep and group.
  *
@@ -55,6 +56,11 @@ typedef uint32_t half_u32 __attribute__((vector_size(MC_LANES / 2 * sizeof(uint3
 #define LANES_LO(v) __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7)
 #define LANES_HI(v) __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15)
 
+/* One sweep of one group of lanes (see sweep_group_body). */
+typedef void sweep_fn(int64_t n, int degree, const int32_t *visit, const float *coupling, float field, int heatbath,
+                      float *spins, const uint32_t *lane_key, const uint32_t *lane_replica, int64_t sweep,
+                      const float *beta);
+
 struct mc_chain {
   spin_lattice lat;
   int replicas, groups, degree; /* lanes in use; degree = 2 dim neighbour slots per site */
@@ -65,6 +71,7 @@ struct mc_chain {
   int per_lane;        /* couplings differ between lanes (several instances) */
   double *coupling64;  /* ... with coupling 0: (n, degree), or per lane
                           (groups, n, degree, MC_LANES); for exact energies */
+  sweep_fn *sweep;     /* the sweep for this CPU and layout, picked at the first sweep */
   int32_t *visit;      /* (n, 1 + degree) the sweep's k-th site and its
                           neighbour slots, as byte offsets into a group's
                           spins (site * MC_LANES * 4 < 2^30) */
@@ -317,6 +324,19 @@ void mc_chain_set_spins(mc_chain *chain, int replica, const int8_t *spins) {
 /* Bitwise select: mask lanes (all ones) take a, the others b. */
 #define LANES_SELECT(mask, a, b) ((lanes_f32)(((lanes_i32)(a) & (mask)) | ((lanes_i32)(b) & ~(mask))))
 
+/* x clamped to [-20, 20] without a comparison: GCC 12 turns comparisons
+ * of 64-byte vectors into one scalar compare per lane when it compiles for
+ * AVX2 or SSE2, so the AVX2 and baseline sweeps clamp with integer
+ * arithmetic on the bits: |x| and 20 are non-negative floats, ordered as
+ * their bits, d = |x| - 20 (as integers, no overflow) and
+ * min = 20 + (d & (d >> 31)), then x's sign back. */
+#define LANES_CLAMP20(x)                                                                              \
+  do {                                                                                                \
+    const lanes_i32 bits_ = (lanes_i32)(x), abs_ = bits_ & 0x7fffffff;                                \
+    const lanes_i32 d_ = abs_ - 0x41a00000; /* 20.0f */                                               \
+    (x) = (lanes_f32)(((d_ & (d_ >> 31)) + 0x41a00000) | (bits_ & (int32_t)0x80000000u));              \
+  } while (0)
+
 /* One sweep of one group: every site in the order of `visit`, all lanes
  * at once.
  * Metropolis: dE = 2 s h, flip if u < exp(min(-beta dE, 0)); heat bath:
@@ -337,9 +357,16 @@ void mc_chain_set_spins(mc_chain *chain, int replica, const int8_t *spins) {
  *    rather than scale U down, the comparisons scale up, exactly: u < p
  *    iff U < 2^24 p (the exp's exponent gets 24 more, p <= 1 is normal),
  *    and u (1 + p) < 1 iff U (1 + p) < 2^24 (a power of 2 commutes with
- *    rounding; when U (1 + p) overflows to inf, u (1 + p) > 1 too). */
+ *    rounding; when U (1 + p) overflows to inf, u (1 + p) > 1 too).
+ *  - cmp_free (the AVX2 and baseline builds) clamps the exp's argument to
+ *    [-20, 20] instead of the model's [-86, 0] (Metropolis) or [-86, 88]
+ *    (heat bath), with the same decisions: inside [-20, 20] nothing
+ *    changes; beyond, 2^24 e^-20 < 1 <= U (Metropolis: no flip either
+ *    way), 2^24 e^20 > U (flip, as the model's clamp to 0 gives 2^24 > U),
+ *    e^-20 < 2^-24 makes 1 + p round to 1 (heat bath: up either way) and
+ *    U (1 + e^20) > 2^24 (down either way). */
 static inline __attribute__((always_inline)) void sweep_group_body(
-    const int per_lane, const int no_field, int64_t n, int degree, const int32_t *restrict visit,
+    const int per_lane, const int no_field, const int cmp_free, int64_t n, int degree, const int32_t *restrict visit,
     const float *restrict coupling, float field, int heatbath, float *restrict spins_, const uint32_t *restrict lane_key, const uint32_t *restrict lane_replica, int64_t sweep,
     const float *restrict beta) {
   char *const base = (char *)spins_;
@@ -387,16 +414,24 @@ static inline __attribute__((always_inline)) void sweep_group_body(
     const lanes_f32 s = SPIN_AT(v[0]);
     if (!heatbath) {
       lanes_f32 arg = (s * minus_2b) * h, p; /* -beta dE */
-      arg = LANES_SELECT(arg < 0.0f, arg, (lanes_f32){0});
-      arg = LANES_SELECT(arg > -86.0f, arg, (lanes_f32){0} - 86.0f);
+      if (cmp_free) {
+        LANES_CLAMP20(arg);
+      } else {
+        arg = LANES_SELECT(arg < 0.0f, arg, (lanes_f32){0});
+        arg = LANES_SELECT(arg > -86.0f, arg, (lanes_f32){0} - 86.0f);
+      }
       LANES_EXP(arg, 24, p); /* 2^24 exp(arg) */
       /* Flip if U < p: both are positive floats, ordered as their bits,
        * so the sign of the difference of the bits is the decision. */
       SPIN_AT(v[0]) = (lanes_f32)((lanes_i32)s ^ (((lanes_i32)U - (lanes_i32)p) & sign));
     } else {
       lanes_f32 arg = minus_2b * h, p;
-      arg = LANES_SELECT(arg > -86.0f, arg, (lanes_f32){0} - 86.0f);
-      arg = LANES_SELECT(arg < 88.0f, arg, (lanes_f32){0} + 88.0f);
+      if (cmp_free) {
+        LANES_CLAMP20(arg);
+      } else {
+        arg = LANES_SELECT(arg > -86.0f, arg, (lanes_f32){0} - 86.0f);
+        arg = LANES_SELECT(arg < 88.0f, arg, (lanes_f32){0} + 88.0f);
+      }
       LANES_EXP(arg, 0, p);
       /* s = +1 if U (1 + p) < 2^24 (positive, or +inf: compared as bits,
        * as above), else -1: the model's flip (up ^ (s > 0)) of s. */
@@ -407,33 +442,61 @@ static inline __attribute__((always_inline)) void sweep_group_body(
 #undef SPIN_AT
 }
 
-#define SWEEP_VARIANT(NAME, PER_LANE)                                                                         \
-  TARGET_CLONES static void NAME(int64_t n, int degree, const int32_t *visit,                               \
-                                 const float *coupling, float field, int heatbath, float *spins,              \
-                                 const uint32_t *lane_key, const uint32_t *lane_replica, int64_t sweep,        \
-                                 const float *beta) {                                                         \
+/* The sweep for one instruction set: 16-lane vectors are one AVX-512
+ * register, or two AVX2 / four SSE2 ones; the latter clamp without
+ * comparisons (cmp_free, see LANES_CLAMP20), which is why these are
+ * separate functions with a dispatch of our own rather than target
+ * clones of one. */
+#define SWEEP_VARIANT(NAME, PER_LANE, TARGET, CMP_FREE)                                                      \
+  TARGET static void NAME(int64_t n, int degree, const int32_t *visit, const float *coupling, float field,    \
+                          int heatbath, float *spins, const uint32_t *lane_key, const uint32_t *lane_replica,    \
+                          int64_t sweep, const float *beta) {                                                \
     if (degree == 4 && field == 0.0f)                                                                         \
-      sweep_group_body(PER_LANE, 1, n, 4, visit, coupling, field, heatbath, spins, lane_key,         \
+      sweep_group_body(PER_LANE, 1, CMP_FREE, n, 4, visit, coupling, field, heatbath, spins, lane_key,        \
                        lane_replica, sweep, beta);                                                            \
     else if (degree == 4)                                                                                     \
-      sweep_group_body(PER_LANE, 0, n, 4, visit, coupling, field, heatbath, spins, lane_key,         \
+      sweep_group_body(PER_LANE, 0, CMP_FREE, n, 4, visit, coupling, field, heatbath, spins, lane_key,        \
                        lane_replica, sweep, beta);                                                            \
     else if (field == 0.0f)                                                                                   \
-      sweep_group_body(PER_LANE, 1, n, 6, visit, coupling, field, heatbath, spins, lane_key,         \
+      sweep_group_body(PER_LANE, 1, CMP_FREE, n, 6, visit, coupling, field, heatbath, spins, lane_key,        \
                        lane_replica, sweep, beta);                                                            \
     else                                                                                                      \
-      sweep_group_body(PER_LANE, 0, n, 6, visit, coupling, field, heatbath, spins, lane_key,         \
+      sweep_group_body(PER_LANE, 0, CMP_FREE, n, 6, visit, coupling, field, heatbath, spins, lane_key,        \
                        lane_replica, sweep, beta);                                                            \
   }
-SWEEP_VARIANT(sweep_group_shared, 0)
-SWEEP_VARIANT(sweep_group_lanes, 1)
+SWEEP_VARIANT(sweep_group_shared, 0, , 1)
+SWEEP_VARIANT(sweep_group_lanes, 1, , 1)
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define TARGET_V4 __attribute__((target("arch=x86-64-v4")))
+#define TARGET_V3 __attribute__((target("arch=x86-64-v3")))
+SWEEP_VARIANT(sweep_group_shared_v4, 0, TARGET_V4, 0)
+SWEEP_VARIANT(sweep_group_lanes_v4, 1, TARGET_V4, 0)
+SWEEP_VARIANT(sweep_group_shared_v3, 0, TARGET_V3, 1)
+SWEEP_VARIANT(sweep_group_lanes_v3, 1, TARGET_V3, 1)
+#endif
+
+/* The best sweep this CPU runs for the chain's coupling layout. The
+ * environment variable ELOSS_MC_ISA=v3 or =baseline asks for a lower
+ * level, so that tests can check on one machine that every build gives
+ * the same bits. */
+static sweep_fn *sweep_pick(int per_lane) {
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+  const char *want = getenv("ELOSS_MC_ISA");
+  const int level = want && strcmp(want, "baseline") == 0 ? 1 : want && strcmp(want, "v3") == 0 ? 3 : 4;
+  __builtin_cpu_init();
+  if (level >= 4 && __builtin_cpu_supports("x86-64-v4")) return per_lane ? sweep_group_lanes_v4 : sweep_group_shared_v4;
+  if (level >= 3 && __builtin_cpu_supports("x86-64-v3")) return per_lane ? sweep_group_lanes_v3 : sweep_group_shared_v3;
+#endif
+  return per_lane ? sweep_group_lanes : sweep_group_shared;
+}
 #undef SWEEP_VARIANT
 
 void mc_chain_sweep(mc_chain *chain) {
   const int64_t n = chain->lat.n_sites;
   const int64_t per_group = chain->per_lane ? n * chain->degree * MC_LANES : 0;
+  if (!chain->sweep) chain->sweep = sweep_pick(chain->per_lane);
   for (int g = 0; g < chain->groups; ++g)
-    (chain->per_lane ? sweep_group_lanes : sweep_group_shared)(
+    chain->sweep(
         n, chain->degree, chain->visit, chain->coupling + g * per_group, (float)chain->field,
         chain->algorithm == MC_HEATBATH, chain->spins + (int64_t)g * n * MC_LANES, chain->lane_key + g * 2 * MC_LANES,
         chain->lane_replica + g * MC_LANES, chain->sweeps, chain->beta + g * MC_LANES);
