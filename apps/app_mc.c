@@ -9,13 +9,13 @@
  * replica pairs (2p, 2p+1): |q|, q^2, its Binder ratio and the spin-glass
  * correlation length; errors from a blocked jackknife over the
  * replica-averaged series), then ns_per_update=<ns> for the measured sweeps
- * (core time per single-spin update). Ranks own whole replica pairs; rank
- * 0 sums the measurements in replica order, so the printed estimates are
- * the same digits on any number of ranks. Every mode agrees on a status
- * across the ranks before each collective call (fault-injection site
- * "mc.measure": the measurement buffers), so an error on one rank ends
- * all of them with exit code 1. */
-#include <math.h>
+ * (core time per single-spin update). Ranks own whole replica pairs; the
+ * measurements and their estimates are lib/mc's mc_series (rank 0 sums
+ * them in replica order, so the printed estimates are the same digits on
+ * any number of ranks). Every mode agrees on a status across the ranks
+ * before each collective call (fault-injection site "mc.measure": the
+ * measurement buffers), so an error on one rank ends all of them with
+ * exit code 1. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,28 +28,9 @@ static const char help[] =
     "Every random number is a function of (seed, instance, replica, sweep, site), so the\n"
     "chains do not depend on the number of ranks. Progress goes to stderr.\n";
 
-/* Series (4, sweeps) of E/N, |m|, m^2, m^4: add one measurement. */
-static void series_add(double *series, int64_t sweeps, int64_t k, double energy_per_spin, double m) {
-  series[k] += energy_per_spin;
-  series[sweeps + k] += fabs(m);
-  series[2 * sweeps + k] += m * m;
-  series[3 * sweeps + k] += m * m * m * m;
-}
-
 /* One line per estimate: <name>=<value> err=<error>. */
-static void print_estimates(const char *const names[4], const double *value, const double *err) {
-  for (int k = 0; k < 4; ++k) printf("%s=%.10g err=%.3g\n", names[k], value[k], err[k]);
-}
-
-/* Jackknife estimates of the four series; rank 0 prints them. */
-static core_status series_report(const double *series, int64_t sweeps, int blocks, int rank) {
-  double value[4], err[4];
-  core_status st = CORE_OK;
-  for (int k = 0; k < 3 && !st; ++k) st = mc_estimate_mean(series + k * sweeps, sweeps, blocks, &value[k], &err[k]);
-  if (!st) st = mc_estimate_binder(series + 2 * sweeps, series + 3 * sweeps, sweeps, blocks, &value[3], &err[3]);
-  static const char *const names[4] = {"energy_per_spin", "abs_m", "m2", "binder"};
-  if (!st && rank == 0) print_estimates(names, value, err);
-  return st;
+static void print_estimates(const mc_estimate *est, int count) {
+  for (int k = 0; k < count; ++k) printf("%s=%.10g err=%.3g\n", est[k].name, est[k].value, est[k].err);
 }
 
 /* What every mode of the command runs: the instance, the sampler and the
@@ -78,11 +59,12 @@ static int run_tempering(const tempering_run *run) {
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   const int64_t n = run->base.lat->n_sites;
   double *J = malloc(sizeof(double) * (size_t)spin_lattice_bond_slots(run->base.lat));
-  double *series = calloc((size_t)(4 * run->base.sweeps), sizeof(double)); /* E/N, |m|, m^2, m^4 at the coldest */
   double *rates = malloc(sizeof(double) * (size_t)run->temps);
   mc_pt *pt = NULL;
-  core_status st = J && series && rates ? CORE_OK : CORE_ERROR(CORE_ERR_MEM, "cannot allocate the tempering run");
+  mc_series *series = NULL; /* the coldest temperature, known on every rank */
+  core_status st = J && rates ? CORE_OK : CORE_ERROR(CORE_ERR_MEM, "cannot allocate the tempering run");
   if (!st) st = spin_couplings_generate(run->base.lat, run->base.law, run->base.seed, run->base.instance, J);
+  if (!st) st = mc_series_create(MPI_COMM_SELF, run->base.lat, run->base.sweeps, 1, 0, 1, &series);
   st = core_agree(MPI_COMM_WORLD, st);
   if (!st)
     st = mc_pt_create(MPI_COMM_WORLD, run->base.lat, J, run->base.field, run->temps, run->beta_min, run->base.beta,
@@ -97,12 +79,18 @@ static int run_tempering(const tempering_run *run) {
     st = mc_pt_exchange(pt);
     if (!st && run->adapt > 0 && t < run->base.therm && (t + 1) % run->adapt == 0) st = mc_pt_adapt(pt);
     if (!st && run->adapt > 0 && t + 1 == run->base.therm) st = mc_pt_adapt(pt); /* rates below cover the measurement */
-    if (t >= run->base.therm)
-      series_add(series, run->base.sweeps, t - run->base.therm, mc_pt_energy_at(pt, run->temps - 1) / (double)n,
-                 mc_pt_magnetization_at(pt, run->temps - 1));
+    if (!st && t >= run->base.therm) {
+      mc_series_add(series, 0, mc_pt_energy_at(pt, run->temps - 1), mc_pt_magnetization_at(pt, run->temps - 1));
+      /* A series on MPI_COMM_SELF: its status is this rank's alone until
+       * agreed, and the next exchange is collective. */
+      st = core_agree(MPI_COMM_WORLD, mc_series_next(series));
+    }
     core_progress_update(&progress, t + 1);
   }
-  if (!st) st = series_report(series, run->base.sweeps, run->base.blocks, rank);
+  mc_estimate est[MC_SERIES_ESTIMATES];
+  int count = 0;
+  if (!st) st = core_agree(MPI_COMM_WORLD, mc_series_estimate(series, run->base.blocks, est, &count));
+  if (!st && rank == 0) print_estimates(est, count);
   double total_time = 0;
   MPI_Allreduce(&measured, &total_time, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
   if (!st && rank == 0) {
@@ -116,107 +104,9 @@ static int run_tempering(const tempering_run *run) {
   }
   int code = st ? app_report("mc", st) : 0;
   mc_pt_destroy(&pt);
-  free(J), free(series), free(rates);
+  mc_series_destroy(&series);
+  free(J), free(rates);
   return code;
-}
-
-/* Per-sweep measurements of every local replica (4 values) and local
- * pair (5 values), gathered to rank 0 every CHUNK sweeps and added there
- * into the series (9, sweeps) in global replica order: the sums are the
- * same bits whatever the number of ranks, because ranks own consecutive
- * blocks of replicas. */
-enum { CHUNK = 256 };
-typedef struct {
-  double *series;          /* rank 0: the (9, sweeps) sums */
-  int64_t sweeps, flushed; /* sweeps measured into the series */
-  int row;                 /* values per sweep and rank: 4 mine + 5 (mine / 2) */
-  double *local;           /* (CHUNK, row) */
-  double *all;             /* rank 0: every rank's (CHUNK, row) blocks */
-  int *mine, *counts, *displs; /* per rank: replicas, and doubles sent */
-} ordered_sums;
-
-static core_status ordered_sums_create(ordered_sums *o, double *series, int64_t sweeps, int mine) {
-  int rank, size;
-  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  MPI_Comm_size(MPI_COMM_WORLD, &size);
-  memset(o, 0, sizeof *o);
-  o->series = series, o->sweeps = sweeps, o->row = 4 * mine + 5 * (mine / 2);
-  o->local = calloc((size_t)CHUNK * (size_t)(o->row > 0 ? o->row : 1), sizeof(double));
-  o->mine = malloc(sizeof(int) * (size_t)size);
-  o->counts = malloc(sizeof(int) * (size_t)size), o->displs = malloc(sizeof(int) * (size_t)size);
-  core_status st = CORE_OK;
-  if (!o->local || !o->mine || !o->counts || !o->displs || core_fault("mc.measure"))
-    st = CORE_ERROR(CORE_ERR_MEM, "cannot allocate the sums");
-  /* Agree before the gather: a rank that returned here alone would leave
-   * the others waiting in it. */
-  CORE_CALL(core_agree(MPI_COMM_WORLD, st));
-  CORE_CHECK(MPI_Allgather(&mine, 1, MPI_INT, o->mine, 1, MPI_INT, MPI_COMM_WORLD) == MPI_SUCCESS, CORE_ERR_MPI,
-             "MPI_Allgather failed");
-  int64_t total = 0;
-  for (int r = 0; r < size; ++r)
-    o->displs[r] = (int)total, total += o->counts[r] = CHUNK * (4 * o->mine[r] + 5 * (o->mine[r] / 2));
-  if (rank == 0) o->all = malloc(sizeof(double) * (size_t)(total > 0 ? total : 1));
-  CORE_CHECK(rank != 0 || o->all, CORE_ERR_MEM, "cannot allocate the sums");
-  return CORE_OK;
-}
-
-/* Where this rank writes sweep t's values. */
-static double *ordered_sums_row(ordered_sums *o, int64_t t) {
-  double *row = o->local + (t - o->flushed) * o->row;
-  memset(row, 0, sizeof(double) * (size_t)o->row);
-  return row;
-}
-
-/* After sweep done - 1: gather and add when the chunk is full or last. */
-static core_status ordered_sums_flush(ordered_sums *o, int64_t done) {
-  if (done - o->flushed < CHUNK && done < o->sweeps) return CORE_OK;
-  int rank, size;
-  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  MPI_Comm_size(MPI_COMM_WORLD, &size);
-  const int err = MPI_Gatherv(o->local, CHUNK * o->row, MPI_DOUBLE, o->all, o->counts, o->displs, MPI_DOUBLE, 0,
-                              MPI_COMM_WORLD);
-  /* Every rank leaves the measurement loop together or not at all. */
-  CORE_CALL(core_agree(MPI_COMM_WORLD,
-                       err == MPI_SUCCESS ? CORE_OK : CORE_ERROR(CORE_ERR_MPI, "gathering the measurements failed")));
-  const int64_t T = o->sweeps;
-  for (int q = 0; rank == 0 && q < size; ++q) {
-    const double *block = o->all + o->displs[q];
-    const int m = o->mine[q], row = 4 * m + 5 * (m / 2);
-    for (int64_t t = o->flushed; t < done; ++t) {
-      const double *v = block + (t - o->flushed) * row;
-      for (int r = 0; r < m; ++r)
-        for (int j = 0; j < 4; ++j) o->series[j * T + t] += v[4 * r + j];
-      for (int p = 0; p < m / 2; ++p)
-        for (int j = 0; j < 5; ++j) o->series[(4 + j) * T + t] += v[4 * m + 5 * p + j];
-    }
-  }
-  o->flushed = done;
-  return CORE_OK;
-}
-
-static void ordered_sums_destroy(ordered_sums *o) {
-  free(o->local), free(o->all), free(o->mine), free(o->counts), free(o->displs);
-}
-
-/* Series (5, sweeps) of |q|, q^2, q^4, chi(0), chi(k_min): add one pair. */
-static void overlap_add(double *series, int64_t sweeps, int64_t k, double n, double q, double chik) {
-  series[k] += fabs(q);
-  series[sweeps + k] += q * q;
-  series[2 * sweeps + k] += q * q * q * q;
-  series[3 * sweeps + k] += n * q * q;
-  series[4 * sweeps + k] += chik;
-}
-
-/* Jackknife estimates of the overlap series; rank 0 prints them. */
-static core_status overlap_report(const double *series, int64_t sweeps, int blocks, int L, int rank) {
-  double v[4], e[4];
-  core_status st = mc_estimate_mean(series, sweeps, blocks, &v[0], &e[0]);
-  if (!st) st = mc_estimate_mean(series + sweeps, sweeps, blocks, &v[1], &e[1]);
-  if (!st) st = mc_estimate_binder(series + sweeps, series + 2 * sweeps, sweeps, blocks, &v[2], &e[2]);
-  if (!st) st = mc_estimate_xi(L, series + 3 * sweeps, series + 4 * sweeps, sweeps, blocks, &v[3], &e[3]);
-  static const char *const names[4] = {"abs_q", "q2", "binder_q", "xi_sg"};
-  if (!st && rank == 0) print_estimates(names, v, e);
-  return st;
 }
 
 typedef struct {
@@ -231,11 +121,11 @@ static int run_split(const split_run *run) {
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &size);
   const int R = run->replicas, pairs = R / 2;
-  enum { NSERIES = 9 }; /* as in the chain mode */
-  double *series = calloc((size_t)(NSERIES * run->base.sweeps), sizeof(double));
   double *energy = malloc(sizeof(double) * (size_t)R), *m = malloc(sizeof(double) * (size_t)R);
   mc_split *sp = NULL;
-  core_status st = series && energy && m ? CORE_OK : CORE_ERROR(CORE_ERR_MEM, "cannot allocate the series");
+  mc_series *series = NULL; /* every rank measures every replica */
+  core_status st = energy && m ? CORE_OK : CORE_ERROR(CORE_ERR_MEM, "cannot allocate the measurements");
+  if (!st) st = mc_series_create(MPI_COMM_SELF, run->base.lat, run->base.sweeps, R, 0, R, &series);
   st = core_agree(MPI_COMM_WORLD, st);
   if (!st) st = mc_split_create(MPI_COMM_WORLD, run->base.lat, run->base.law, run->base.seed, run->base.instance, 0, R, run->base.algorithm, &sp);
   st = core_agree(MPI_COMM_WORLD, st);
@@ -254,27 +144,28 @@ static int run_split(const split_run *run) {
     if (!st && t >= run->base.therm) {
       measured += core_time() - t0;
       st = mc_split_measure(sp, energy, m);
-      const int64_t k = t - run->base.therm;
-      for (int r = 0; !st && r < R; ++r) series_add(series, T, k, energy[r] / n, m[r]);
+      for (int r = 0; !st && r < R; ++r) mc_series_add(series, r, energy[r], m[r]);
       for (int p = 0; !st && p < pairs; ++p) {
         double q, chik;
         st = mc_split_overlap(sp, 2 * p, 2 * p + 1, &q, &chik);
-        if (!st) overlap_add(series + 4 * T, T, k, n, q, chik);
+        if (!st) mc_series_add_pair(series, p, q, chik);
       }
-      /* Replica and pair averages. */
-      for (int j = 0; j < NSERIES; ++j) series[j * T + k] /= j < 4 ? R : (pairs > 0 ? pairs : 1);
+      if (!st) st = core_agree(MPI_COMM_WORLD, mc_series_next(series)); /* a series on MPI_COMM_SELF */
     }
     core_progress_update(&progress, t + 1);
   }
-  if (!st) st = series_report(series, T, run->base.blocks, rank);
-  if (!st && pairs > 0) st = overlap_report(series + 4 * T, T, run->base.blocks, run->base.lat->L, rank);
+  mc_estimate est[MC_SERIES_ESTIMATES];
+  int count = 0;
+  if (!st) st = core_agree(MPI_COMM_WORLD, mc_series_estimate(series, run->base.blocks, est, &count));
+  if (!st && rank == 0) print_estimates(est, count);
   if (!st && rank == 0) {
     /* Wall time of the sweeps times the ranks sharing them. */
     printf("ns_per_update=%.4g\n", 1e9 * measured * size / ((double)T * n * R));
   }
   int code = st ? app_report("mc", st) : 0;
   mc_split_destroy(&sp);
-  free(series), free(energy), free(m);
+  mc_series_destroy(&series);
+  free(energy), free(m);
   return code;
 }
 
@@ -395,13 +286,10 @@ int app_mc(int argc, char **argv) {
   if (mine < 0) mine = 0;
   const int overlaps = replicas >= 2;
   double *J = malloc(sizeof(double) * (size_t)spin_lattice_bond_slots(&lat));
-  /* (9, sweeps) sums: E/N, |m|, m^2, m^4 over replicas; |q|, q^2, q^4,
-   * chi(0), chi(k_min) over pairs. */
-  enum { NSERIES = 9 };
-  double *series = calloc((size_t)(NSERIES * sweeps), sizeof(double));
   mc_chain *chain = NULL;
   mc_overlap *overlap = NULL;
-  if (!J || !series) st = CORE_ERROR(CORE_ERR_MEM, "cannot allocate the couplings and series");
+  mc_series *series = NULL;
+  if (!J) st = CORE_ERROR(CORE_ERR_MEM, "cannot allocate the couplings");
   if (!st) st = spin_couplings_generate(&lat, (spin_coupling_law)law, (uint64_t)seed, (uint64_t)instance, J);
   if (!st)
     st = mc_chain_create(&lat, J, field, (int)first, (int)mine, algorithm ? MC_HEATBATH : MC_METROPOLIS,
@@ -427,40 +315,29 @@ int app_mc(int argc, char **argv) {
       core_progress_update(&progress, t + 1);
     }
     const double n = (double)lat.n_sites;
-    ordered_sums sums;
-    st = core_agree(MPI_COMM_WORLD, ordered_sums_create(&sums, series, sweeps, (int)mine));
+    st = mc_series_create(MPI_COMM_WORLD, &lat, sweeps, (int)replicas, (int)first, (int)mine, &series);
     for (PetscInt t = 0; !st && t < sweeps; ++t) {
       double t0 = core_time();
       mc_chain_sweep(chain);
       measured += core_time() - t0;
-      double *row = ordered_sums_row(&sums, t);
-      for (int r = 0; r < mine; ++r)
-        series_add(row, 1, 4 * r, mc_chain_energy(chain, r) / n, mc_chain_magnetization(chain, r));
-      for (int r = 0; overlaps && r + 1 < mine; r += 2) {
-        double q, chik;
-        mc_overlap_measure(overlap, mc_chain_spins(chain, r), mc_chain_spins(chain, r + 1), &q, &chik);
-        overlap_add(row + 4 * mine, 1, 5 * (r / 2), n, q, chik);
-      }
-      st = ordered_sums_flush(&sums, t + 1);
+      mc_series_add_chain(series, chain, overlaps ? overlap : NULL);
+      st = mc_series_next(series);
       core_progress_update(&progress, therm + t + 1);
     }
-    ordered_sums_destroy(&sums);
-    /* Replica and pair averages, on rank 0, which holds the sums. */
-    for (int64_t k = 0; k < 4 * sweeps; ++k) series[k] /= (double)replicas;
-    for (int64_t k = 4 * sweeps; k < NSERIES * sweeps; ++k) series[k] /= (double)(replicas / 2);
     double total_time;
     MPI_Allreduce(&measured, &total_time, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+    mc_estimate est[MC_SERIES_ESTIMATES];
+    int count = 0;
+    if (!st) st = mc_series_estimate(series, (int)blocks, est, &count);
     if (!st && rank == 0) {
-      st = series_report(series, sweeps, (int)blocks, rank);
-      if (!st && overlaps) st = overlap_report(series + 4 * sweeps, sweeps, (int)blocks, (int)L, rank);
-      if (!st) printf("ns_per_update=%.4g\n", 1e9 * total_time / ((double)sweeps * (double)replicas * n));
+      print_estimates(est, count);
+      printf("ns_per_update=%.4g\n", 1e9 * total_time / ((double)sweeps * (double)replicas * n));
     }
-    st = core_agree(MPI_COMM_WORLD, st);
   }
   int exit_code = st ? app_report("mc", st) : 0;
   mc_chain_destroy(&chain);
   mc_overlap_destroy(&overlap);
+  mc_series_destroy(&series);
   free(J);
-  free(series);
   return app_finalize(exit_code);
 }

@@ -14,6 +14,21 @@
  *   mc_estimate_mean(e, sweeps, 32, &mean, &err); // blocked jackknife
  *   mc_chain_destroy(&ch);
  *
+ * Worked example (what eloss mc measures, replicas first .. first + mine - 1
+ * of `replicas` on this rank, pairs kept whole):
+ *
+ *   mc_series *ser;
+ *   mc_series_create(MPI_COMM_WORLD, &lat, sweeps, replicas, first, mine, &ser);
+ *   for (int t = 0; t < sweeps; ++t) {
+ *     mc_chain_sweep(ch);
+ *     mc_series_add_chain(ser, ch, ov);          // E, m, overlaps of local pairs
+ *     mc_series_next(ser);                       // collective every 256 sweeps
+ *   }
+ *   mc_estimate est[MC_SERIES_ESTIMATES];
+ *   int count;
+ *   mc_series_estimate(ser, 20, est, &count);    // same bits on any rank count
+ *   mc_series_destroy(&ser);
+ *
  * Worked example (exact ground states):
  *
  *   mc_exact *ex;
@@ -396,6 +411,59 @@ core_status mc_estimate_xi(int L, const double *chi0, const double *chik, int64_
  * form of Ferdinand and Fisher, Phys. Rev. 185, 832 (1969)). The energy is
  * -d ln Z / d beta / N, differentiated numerically. Local, pure. */
 double mc_ising2d_exact_energy(int L, double beta);
+
+/* ---- measurement series (what eloss mc prints) ---------------------------- */
+
+typedef struct mc_series mc_series;
+
+/* Sweeps gathered at a time, and the most estimates a series gives. */
+enum { MC_SERIES_CHUNK = 256, MC_SERIES_ESTIMATES = 8 };
+
+/* One estimate: name ("energy_per_spin", ...; static storage), value and
+ * its blocked-jackknife error. */
+typedef struct {
+  const char *name;
+  double value, err;
+} mc_estimate;
+
+/* Per-sweep observables of replicas 0 .. replicas - 1 over `sweeps`
+ * measured sweeps, averaged over the replicas: E/N, |m|, m^2, m^4, and of
+ * the overlap pairs (2p, 2p + 1), p < replicas / 2: |q|, q^2, q^4,
+ * chi(0) = N q^2 and chi(k_min). The ranks of comm own consecutive blocks
+ * of replicas in rank order (this rank: first .. first + mine - 1, first
+ * even so that a pair stays on one rank); rank 0 of comm sums them in
+ * replica order every MC_SERIES_CHUNK sweeps, so the sums and the
+ * estimates are the same bits on any number of ranks. When every rank
+ * knows every replica's values (a lattice split across ranks, tempering's
+ * coldest temperature), pass MPI_COMM_SELF, first = 0, mine = replicas.
+ * Memory: 9 sweeps doubles on rank 0 of comm, MC_SERIES_CHUNK values per
+ * sweep and local replica on each rank, owned by the series. On failure
+ * every rank of comm returns the same error with *series = NULL
+ * (fault-injection site "mc.measure": the buffers). Collective on comm. */
+core_status mc_series_create(MPI_Comm comm, const spin_lattice *lat, int64_t sweeps, int replicas, int first,
+                             int mine, mc_series **series);
+/* This sweep's values: of local replica `replica` (E, the total energy,
+ * and m, the magnetisation per spin), of local pair `pair` (overlap q and
+ * chi(k_min), as mc_overlap_measure gives them), or of every local replica
+ * of a chain (its replicas 0 .. mine - 1, local indices) and, if ov is not
+ * NULL, of its pairs (0, 1), (2, 3), ... Each value is added once per
+ * sweep. Local. */
+void mc_series_add(mc_series *series, int replica, double energy, double magnetization);
+void mc_series_add_pair(mc_series *series, int pair, double q, double chi_kmin);
+void mc_series_add_chain(mc_series *series, const mc_chain *chain, mc_overlap *ov);
+/* Close the sweep; every MC_SERIES_CHUNK sweeps and after the last one,
+ * gather the values to rank 0 of comm. Every rank returns the same
+ * status. Collective on comm. */
+core_status mc_series_next(mc_series *series);
+/* After the last sweep: the estimates from a jackknife over `blocks`
+ * blocks, energy_per_spin, abs_m, m2, binder and, with at least one pair,
+ * abs_q, q2, binder_q (of q^2, q^4) and xi_sg (mc_estimate_xi); *count
+ * is 4 or 8. Computed on rank 0 of comm and broadcast: the same on every
+ * rank, and so is the status. Once per series (a second call is
+ * refused: the sums have become averages). Collective on comm. */
+core_status mc_series_estimate(mc_series *series, int blocks, mc_estimate est[MC_SERIES_ESTIMATES], int *count);
+/* Local; accepts NULL and nulls the handle. */
+void mc_series_destroy(mc_series **series);
 
 #ifdef __cplusplus
 }
