@@ -364,9 +364,62 @@ static void brute_ground_state(const spin_lattice *lat, const double *J, int8_t 
   free(s);
 }
 
+typedef struct {
+  nn_mlp *m;
+  int B;
+  float *x, *y, *wy;
+  size_t ny;
+} mlp_ctx;
+
+static double mlp_loss(void *ctx) {
+  mlp_ctx *c = ctx;
+  nn_mlp_forward(c->m, c->B, c->x, c->y);
+  double f = 0.0;
+  for (size_t i = 0; i < c->ny; ++i) f += (double)c->wy[i] * c->y[i];
+  return f;
+}
+
+/* The MLP {3, 7, 5, 4} (two SiLU layers; SiLU is smooth, so no kinks):
+ * every parameter's gradient against central differences, and a second
+ * backward doubling it. 2 TAP lines. */
+static void check_mlp(core_rng *rng) {
+  const int sizes[4] = {3, 7, 5, 4}, B = 3;
+  nn_mlp_config cfg = {.n_layers = 3, .sizes = sizes, .max_batch = B};
+  nn_mlp *m = NULL;
+  core_status st = nn_mlp_create(&cfg, 77, &m);
+  float *x = zalloc(B * 3), *y = zalloc(B * 4), *wy = zalloc(B * 4);
+  fill_uniform(x, B * 3, 2.0, rng);
+  fill_uniform(wy, B * 4, 1.3, rng);
+  mlp_ctx c = {m, B, x, y, wy, (size_t)B * 4};
+  nn_params *p = st ? NULL : nn_mlp_params(m);
+  double e = 1.0, d = 1.0;
+  int skipped = 0, used = 0;
+  if (p) {
+    nn_params_zero_grad(p);
+    mlp_loss(&c);
+    nn_mlp_backward(m, B, wy);
+    double gmax = 0.0;
+    for (size_t i = 0; i < p->n; ++i) gmax = fmax(gmax, fabs(p->grad[i]));
+    e = grad_error(mlp_loss, &c, p->param, p->grad, p->n, 1000, 1e-2f, INFINITY, gmax, &skipped, &used, rng);
+    float *g1 = zalloc(p->n);
+    memcpy(g1, p->grad, sizeof(float) * p->n);
+    nn_mlp_backward(m, B, wy);
+    d = 0.0;
+    for (size_t i = 0; i < p->n; ++i) d = fmax(d, fabs(p->grad[i] - 2.0f * g1[i]));
+    d /= gmax;
+    free(g1);
+  }
+  tap_ok(!st && e <= 1e-3 && used == (int)(p ? p->n : 1),
+         "MLP {3, 7, 5, 4} with SiLU: all %d parameter gradients = central differences (max rel err %.2e)", used, e);
+  tap_ok(!st && d < 1e-6, "MLP: a second backward adds the same gradient again (%.1e)", d);
+  nn_mlp_destroy(&m);
+  nn_mlp_destroy(&m); /* NULL: no-op */
+  free(x), free(y), free(wy);
+}
+
 int main(void) {
   MPI_Init(NULL, NULL);
-  tap_plan(35 - 9 + 2 * 12 + 4);
+  tap_plan(35 - 9 + 2 * 12 + 4 + 2);
   core_rng rng;
   core_rng_init(&rng, 2385, CORE_PURPOSE_TEST, 8);
 
@@ -387,6 +440,7 @@ int main(void) {
   check_layer("dense", K_DENSE, 6, 7, 5, 1, NN_PAD_ZERO, 1e-2f, INFINITY, 1e-3, &rng);
   check_layer("relu", K_RELU, 2, 3, 3, 4, NN_PAD_ZERO, 1e-2f, 1e-2, 1e-3, &rng);
   check_layer("silu", K_SILU, 2, 3, 3, 4, NN_PAD_ZERO, 1e-2f, INFINITY, 1e-3, &rng);
+  check_mlp(&rng);
 
   /* The checker bites: a wrong gradient entry is caught. */
   {

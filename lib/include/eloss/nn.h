@@ -186,6 +186,28 @@ nn_backend nn_spin_model_backend(const nn_spin_model *model);
  * CORE_ERR_UNSUPPORTED if this build lacks b. Local. */
 core_status nn_spin_model_set_backend(nn_spin_model *model, nn_backend b);
 
+/* ---- the multilayer perceptron (lib/nn/mlp.c) ------------------------------ */
+
+enum { NN_MLP_MAX_LAYERS = 8 };
+
+typedef struct {
+  int n_layers;       /* dense layers, 1..NN_MLP_MAX_LAYERS */
+  const int *sizes;   /* (n_layers + 1): input, hidden..., output widths */
+  int max_batch;      /* largest B forward/backward accept */
+} nn_mlp_config;
+
+/* y (B, s_n) = dense_n(silu(... silu(dense_1(x)))), x (B, s_0): SiLU
+ * between layers, none on the output. Tensors w_l (s_l, s_{l-1}), b_l (s_l)
+ * in layer order; init U(+-1/sqrt fan_in) from (seed, CORE_PURPOSE_NN,
+ * tensor index). Local; allocates nothing after create; backward
+ * accumulates into the parameter gradients (x gets none: it is data). */
+typedef struct nn_mlp nn_mlp;
+core_status nn_mlp_create(const nn_mlp_config *cfg, uint64_t seed, nn_mlp **mlp);
+void nn_mlp_destroy(nn_mlp **mlp);
+nn_params *nn_mlp_params(nn_mlp *mlp);
+core_status nn_mlp_forward(nn_mlp *mlp, int B, const float *x, float *y);
+core_status nn_mlp_backward(nn_mlp *mlp, int B, const float *dy);
+
 #ifdef __cplusplus
 }
 #endif
