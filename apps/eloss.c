@@ -24,6 +24,7 @@ static const command commands[] = {
     {"gs", app_gs, "exact ground state of an open L x L Edwards-Anderson instance"},
     {"spinloss", app_spinloss, "spin loss + gradient on logits (ce, margin, local Eq. 15-16, true)"},
     {"train", app_train, "train a model with an energy loss or a baseline, data-parallel, bit-reproducible"},
+    {"shapes", app_shapes, "regular shapes (paper Sec. 6.1): train an MLP with MSE, energy, Kabsch or sparse loss"},
     {"eval", app_eval, "evaluate a trained model on a test set (energy gap, exact fraction, accuracy)"},
 };
 

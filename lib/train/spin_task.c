@@ -79,7 +79,9 @@ static void destroy(train_task *t) {
   free(c);
 }
 
-static core_status shard_grad(train_task *t, int64_t n, const int64_t *index, double weight, double *loss) {
+static core_status shard_grad(train_task *t, int64_t step, int k_shard, int64_t n, const int64_t *index,
+                              double weight, double *loss) {
+  (void)step, (void)k_shard; /* nothing is redrawn per step */
   spin_ctx *c = t->ctx;
   const int64_t S = c->lat.n_sites, slots = spin_lattice_bond_slots(&c->lat);
   CORE_CHECK(n >= 1 && n <= c->opt.shard, CORE_ERR_ARG, "spin task: %lld instances in a shard of %d", (long long)n,

@@ -258,8 +258,8 @@ core_status train_run(MPI_Comm comm, train_task *task, const train_options *opt,
   MPI_Comm_size(comm, &size);
   const double t0 = core_time();
   const int K = opt->shards;
-  CORE_CHECK(opt->out && opt->steps >= 1 && K >= 1 && opt->batch >= K && opt->batch % K == 0, CORE_ERR_ARG,
-             "train_run: batch %lld must be a positive multiple of shards %d; steps >= 1; out set",
+  CORE_CHECK((opt->out || !opt->resume) && opt->steps >= 1 && K >= 1 && opt->batch >= K && opt->batch % K == 0,
+             CORE_ERR_ARG, "train_run: batch %lld must be a positive multiple of shards %d; steps >= 1; resume needs out",
              (long long)opt->batch, K);
   CORE_CHECK(K % size == 0, CORE_ERR_ARG,
              "%d ranks do not divide the %d micro-shards of a batch: run on a divisor of %d ranks, or set -shards "
@@ -291,7 +291,7 @@ core_status train_run(MPI_Comm comm, train_task *task, const train_options *opt,
       st = CORE_ERROR(CORE_ERR_MEM, "cannot allocate %d gradient buffers of %zu floats", mine, n);
   io_lock lock = {.fd = -1};
   model_state state = {0};
-  if (!st && rank == 0) st = decide_start(opt, task, options_crc, &lock, &state);
+  if (!st && rank == 0 && opt->out) st = decide_start(opt, task, options_crc, &lock, &state);
   st = core_agree(comm, st);
   /* Rank 0 may have loaded a checkpoint: everyone takes its state. */
   if (!st && (MPI_Bcast(&state, sizeof state, MPI_BYTE, 0, comm) != MPI_SUCCESS ||
@@ -321,7 +321,7 @@ core_status train_run(MPI_Comm comm, train_task *task, const train_options *opt,
       nn_params_zero_grad(p);
       if (core_fault("train.shard")) st = CORE_ERROR(CORE_ERR_NUMERIC, "step %lld, shard %d: injected fault (test)",
                                                      (long long)step, k);
-      else st = task->shard_grad(task, m, index, (double)m / (double)B, &shard_loss[k]);
+      else st = task->shard_grad(task, step, k, m, index, (double)m / (double)B, &shard_loss[k]);
       if (!st) memcpy(bufs[j], p->grad, sizeof(float) * n);
     }
     st = core_agree(comm, st);
@@ -359,7 +359,7 @@ core_status train_run(MPI_Comm comm, train_task *task, const train_options *opt,
     }
     if (rank == 0)
       metrics_line(metrics, step, loss, rate, core_time() - t0, eval ? &report->metrics : NULL);
-    if (last || flags[0] || flags[1]) {
+    if (opt->out && (last || flags[0] || flags[1])) {
       if (rank == 0) {
         model_state s = {step, p->step, (int64_t)n, B, m};
         st = io_lock_check(&lock);
@@ -376,7 +376,7 @@ core_status train_run(MPI_Comm comm, train_task *task, const train_options *opt,
     }
   }
   if (metrics) fclose(metrics);
-  if (rank == 0) io_lock_release(&lock);
+  if (rank == 0 && opt->out) io_lock_release(&lock);
   for (int j = 0; bufs && j < mine; ++j) free(bufs[j]);
   free(bufs), free(index), free(shard_loss), free(src.order[0]), free(src.order[1]);
   report->step = step;

@@ -120,7 +120,8 @@ enum {
   CORE_PURPOSE_EXCHANGE = 8,   /* replica exchanges of parallel tempering */
   CORE_PURPOSE_MC_LANES = 9,   /* seeds of the chains' per-replica moves  */
   CORE_PURPOSE_NN = 10,        /* initial weights of lib/nn models, index = tensor */
-  CORE_PURPOSE_BATCH = 11      /* training batches: the example order of epoch index */
+  CORE_PURPOSE_BATCH = 11,     /* training batches: the example order of epoch index */
+  CORE_PURPOSE_SHAPES = 12     /* regular-shape samples: radius and rotation of sample index */
 };
 
 void core_rng_init(core_rng *rng, uint64_t seed, uint64_t purpose, uint64_t index);

@@ -61,8 +61,11 @@ struct train_task {
   uint32_t data_crc;               /* fingerprint of the training data (keys resume) */
   void *ctx;
   /* p->grad += weight * d(mean loss over the n examples index[0..n))/dparams,
-   * *loss = that mean; n <= shard. Local. */
-  core_status (*shard_grad)(train_task *task, int64_t n, const int64_t *index, double weight, double *loss);
+   * *loss = that mean; n <= shard. step and shard number k say which draw
+   * this is (a task that redraws something per step keys it by them, so
+   * the draw does not depend on the rank count). Local. */
+  core_status (*shard_grad)(train_task *task, int64_t step, int k, int64_t n, const int64_t *index, double weight,
+                            double *loss);
   /* Metrics of the current parameters on the test set, the same on every
    * rank; collective. */
   core_status (*evaluate)(train_task *task, MPI_Comm comm, train_metrics *metrics);
@@ -81,7 +84,8 @@ typedef struct {
   int64_t eval_every;        /* test metrics every this many steps, and at the last (0: last only) */
   int64_t checkpoint_every;  /* checkpoint every this many steps (0: by time only) */
   double checkpoint_seconds; /* and at least this often */
-  const char *out;           /* the model file: checkpoints go there too, atomically */
+  const char *out;           /* the model file: checkpoints go there too, atomically;
+                                NULL: no file, no checkpoints (a short in-memory run) */
   const char *metrics;       /* JSON lines, one per step with a loss, NULL: none */
   int resume, force;         /* continue from out; replace out */
   const char *options_text;  /* the options that define the run; its CRC-32 keys resume */
@@ -163,6 +167,35 @@ core_status train_spin_evaluate_instances(train_task *task, MPI_Comm comm, doubl
                                           double *accuracy, double *energy);
 /* Instances in the test set (0 without one). */
 int64_t train_spin_test_count(const train_task *task);
+
+/* ---- the shapes task (lib/train/shapes_task.c; paper Sec. 6.1) ---------------- */
+
+typedef enum { TRAIN_SHAPES_MSE, TRAIN_SHAPES_ENERGY, TRAIN_SHAPES_KABSCH, TRAIN_SHAPES_SPARSE } train_shapes_loss;
+enum { TRAIN_SHAPES_LOSS_COUNT = TRAIN_SHAPES_SPARSE + 1 };
+extern const char *const train_shapes_loss_names[TRAIN_SHAPES_LOSS_COUNT]; /* mse energy kabsch sparse */
+
+typedef struct {
+  train_shapes_loss loss;
+  int vertices;        /* N */
+  double aug_angle;    /* targets rotated by U[-aug_angle, aug_angle] (radians) */
+  int64_t samples;     /* training samples */
+  int64_t test;        /* fresh test radii */
+  int hidden;          /* MLP {1, hidden, hidden, 2N} */
+  uint64_t seed;       /* data and initial weights */
+  int shard;           /* most samples per forward pass */
+  double r_min, r_max; /* radii ~ U[r_min, r_max] */
+} train_shapes_options;
+
+/* mse, 9 vertices, no rotation, 20000 samples, hidden 64, shard 32,
+ * radii U[0.3, 5]; test must be set. */
+void train_shapes_options_default(train_shapes_options *opt);
+/* Local: the data are a pure function of (seed, index) on every rank. */
+core_status train_shapes_task_create(const train_shapes_options *opt, train_task **task);
+/* Rank 0 gets (test, 1 + 2N): per test shape its radius and predicted
+ * vertices (x, y); collective. */
+core_status train_shapes_predict(train_task *task, MPI_Comm comm, double *radius_and_vertices);
+/* Quality of one predicted shape p (N, 2) of true radius r (App. C.1). Pure. */
+double train_shapes_quality(int N, const double *p, double r);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,253 @@
+/* The shapes task of eloss train (paper Sec. 6.1, App. C.1): from a radius
+ * r, predict the N vertices of a regular polygon of radius r centred at the
+ * origin, whose training targets are rotated by an angle drawn from
+ * U[-aug_angle, aug_angle]. The model is the MLP of nn.h, {1, H, H, 2N}
+ * with SiLU; the loss is MSE, the energy loss (Eq. 7, exp_dist coefficients,
+ * complete graph), Kabsch-aligned MSE or the sparse energy loss on random
+ * 2d-regular graphs redrawn every step, all from lib/atoms.
+ *
+ * train_shapes_task_create(opt, &task): local (the data are generated, a
+ *   pure function of (seed, sample index), on every rank alike).
+ * evaluate / train_shapes_predict: collective over the ranks.
+ *
+ * Sample i: r_i = r_min + (r_max - r_min) u, phi_i = aug (2 u' - 1) from
+ * the stream (seed, CORE_PURPOSE_SHAPES, i); test shape j uses index
+ * TEST_BASE + j, so training and test never share a stream. Vertex k of a
+ * target: r (cos(2 pi k / N + phi), sin(...)).
+ *
+ * Each shard's loss is an atoms plan over that shard's structures on
+ * MPI_COMM_SELF (the trainer reduces across ranks); the sparse graphs are
+ * redrawn with draw number step * shards + k, which does not depend on the
+ * rank count.
+ *
+ * Quality (App. C.1) of a predicted shape, about its own centroid (the
+ * invariant losses leave the position free): sort the vertex angles,
+ * take the N consecutive gaps (wrapping), sigma_gap their standard
+ * deviation and sigma_r that of the vertex radii (population, ddof 0);
+ * quality = -ln(sigma_gap / 2 pi + sigma_r / r). A perfect polygon scores
+ * +inf; the sum is floored at 1e-15 (quality <= 34.5). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "eloss/atoms.h"
+#include "eloss/train.h"
+
+enum { TEST_BASE_SHIFT = 40 };
+
+typedef struct {
+  train_shapes_options opt;
+  nn_mlp *mlp;
+  float *x, *pred, *dpred; /* (shard, 1), (shard, 2N), (shard, 2N) */
+  double *ref;             /* (shard, N, 2) */
+  train_task task;
+} shapes_ctx;
+
+const char *const train_shapes_loss_names[TRAIN_SHAPES_LOSS_COUNT] = {"mse", "energy", "kabsch", "sparse"};
+
+void train_shapes_options_default(train_shapes_options *o) {
+  memset(o, 0, sizeof *o);
+  o->loss = TRAIN_SHAPES_MSE;
+  o->vertices = 9;
+  o->samples = 20000;
+  o->hidden = 64;
+  o->shard = 32;
+  o->r_min = 0.3, o->r_max = 5.0;
+}
+
+/* Radius and rotation of sample (or test shape) index i. */
+static void draw(const train_shapes_options *o, uint64_t i, double *r, double *phi) {
+  core_rng rng;
+  core_rng_init(&rng, o->seed, CORE_PURPOSE_SHAPES, i);
+  *r = o->r_min + (o->r_max - o->r_min) * core_rng_uniform(&rng);
+  *phi = o->aug_angle * (2.0 * core_rng_uniform(&rng) - 1.0);
+}
+
+double train_shapes_quality(int N, const double *p, double r) {
+  double cx = 0, cy = 0;
+  for (int k = 0; k < N; ++k) cx += p[2 * k], cy += p[2 * k + 1];
+  cx /= N, cy /= N;
+  double ang[1024], rad[1024];
+  const int n = N < 1024 ? N : 1024;
+  for (int k = 0; k < n; ++k) {
+    const double dx = p[2 * k] - cx, dy = p[2 * k + 1] - cy;
+    ang[k] = atan2(dy, dx), rad[k] = hypot(dx, dy);
+  }
+  /* Insertion sort: N is small (the paper's largest is 128). */
+  for (int k = 1; k < n; ++k)
+    for (int j = k; j > 0 && ang[j] < ang[j - 1]; --j) {
+      const double t = ang[j];
+      ang[j] = ang[j - 1], ang[j - 1] = t;
+    }
+  double gm = 0, g2 = 0, rm = 0, r2 = 0;
+  for (int k = 0; k < n; ++k) {
+    const double gap = k + 1 < n ? ang[k + 1] - ang[k] : ang[0] + 2.0 * CORE_PI - ang[n - 1];
+    gm += gap, g2 += gap * gap, rm += rad[k], r2 += rad[k] * rad[k];
+  }
+  gm /= n, rm /= n;
+  const double sg = sqrt(fmax(g2 / n - gm * gm, 0.0)), sr = sqrt(fmax(r2 / n - rm * rm, 0.0));
+  return -log(fmax(sg / (2.0 * CORE_PI) + sr / r, 1e-15));
+}
+
+static core_status shard_grad(train_task *t, int64_t step, int k_shard, int64_t n, const int64_t *index,
+                              double weight, double *loss) {
+  shapes_ctx *c = t->ctx;
+  const train_shapes_options *o = &c->opt;
+  const int N = o->vertices;
+  CORE_CHECK(n >= 1 && n <= o->shard, CORE_ERR_ARG, "shapes task: %lld samples in a shard of %d", (long long)n,
+             o->shard);
+  for (int64_t b = 0; b < n; ++b) {
+    double r, phi;
+    draw(o, (uint64_t)index[b], &r, &phi);
+    c->x[b] = (float)r;
+    for (int k = 0; k < N; ++k) {
+      const double a = 2.0 * CORE_PI * k / N + phi;
+      c->ref[(b * N + k) * 2] = r * cos(a), c->ref[(b * N + k) * 2 + 1] = r * sin(a);
+    }
+  }
+  CORE_CALL(nn_mlp_forward(c->mlp, (int)n, c->x, c->pred));
+  atoms_options ao;
+  atoms_options_default(&ao);
+  ao.seed = o->seed;
+  switch (o->loss) {
+    case TRAIN_SHAPES_MSE: ao.loss = ATOMS_LOSS_MSE; break;
+    case TRAIN_SHAPES_KABSCH: ao.loss = ATOMS_LOSS_KABSCH; break;
+    case TRAIN_SHAPES_ENERGY: ao.loss = ATOMS_LOSS_ENERGY, ao.coeff = ATOMS_COEFF_EXP_DIST; break;
+    case TRAIN_SHAPES_SPARSE:
+      ao.loss = ATOMS_LOSS_ENERGY, ao.coeff = ATOMS_COEFF_EXP_DIST, ao.edges = ATOMS_EDGES_REGULAR;
+      break;
+  }
+  atoms_plan *plan = NULL;
+  core_status st = atoms_plan_create(MPI_COMM_SELF, &ao, n, 0, n, N, 2, c->ref, NULL, &plan);
+  if (!st && o->loss == TRAIN_SHAPES_SPARSE) st = atoms_plan_resample(plan, (uint64_t)step * 4096u + (uint64_t)k_shard);
+  if (!st) st = atoms_plan_execute_f32(plan, c->pred, loss, c->dpred);
+  atoms_plan_destroy(&plan);
+  if (st) return st;
+  const float w = (float)weight;
+  for (int64_t i = 0; i < n * 2 * N; ++i) c->dpred[i] *= w;
+  return nn_mlp_backward(c->mlp, (int)n, c->dpred);
+}
+
+/* Test shapes [start, start + count): radius and prediction (count, N, 2). */
+static core_status predict_range(shapes_ctx *c, int64_t start, int64_t count, double *out) {
+  const train_shapes_options *o = &c->opt;
+  const int N = o->vertices;
+  for (int64_t at = 0; at < count; at += o->shard) {
+    const int64_t b = count - at < o->shard ? count - at : o->shard;
+    for (int64_t k = 0; k < b; ++k) {
+      double r, phi;
+      draw(o, ((uint64_t)1 << TEST_BASE_SHIFT) + (uint64_t)(start + at + k), &r, &phi);
+      c->x[k] = (float)r;
+      out[(at + k) * (1 + 2 * N)] = r;
+    }
+    CORE_CALL(nn_mlp_forward(c->mlp, (int)b, c->x, c->pred));
+    for (int64_t k = 0; k < b; ++k)
+      for (int j = 0; j < 2 * N; ++j) out[(at + k) * (1 + 2 * N) + 1 + j] = c->pred[k * 2 * N + j];
+  }
+  return CORE_OK;
+}
+
+core_status train_shapes_predict(train_task *t, MPI_Comm comm, double *all) {
+  shapes_ctx *c = t->ctx;
+  int rank, size;
+  MPI_Comm_rank(comm, &rank);
+  MPI_Comm_size(comm, &size);
+  const int64_t I = c->opt.test, chunk = c->opt.shard, chunks = (I + chunk - 1) / chunk, row = 1 + 2 * c->opt.vertices;
+  int64_t nc, c0;
+  core_partition(chunks, size, rank, &nc, &c0);
+  const int64_t start = c0 * chunk, end = nc == 0 ? start : (c0 + nc >= chunks ? I : (c0 + nc) * chunk);
+  double *mine = malloc(sizeof(double) * (size_t)((end - start) * row + 1));
+  int *counts = malloc(sizeof(int) * (size_t)size), *displs = malloc(sizeof(int) * (size_t)size);
+  core_status st = mine && counts && displs ? CORE_OK : CORE_ERROR(CORE_ERR_MEM, "cannot allocate test predictions");
+  if (!st) st = predict_range(c, start, end - start, mine);
+  st = core_agree(comm, st);
+  for (int r = 0; !st && r < size; ++r) {
+    int64_t n_r, c_r;
+    core_partition(chunks, size, r, &n_r, &c_r);
+    const int64_t s_r = c_r * chunk, e_r = n_r == 0 ? s_r : (c_r + n_r >= chunks ? I : (c_r + n_r) * chunk);
+    counts[r] = (int)((e_r - s_r) * row), displs[r] = (int)(s_r * row);
+  }
+  if (!st && MPI_Gatherv(mine, (int)((end - start) * row), MPI_DOUBLE, all, counts, displs, MPI_DOUBLE, 0, comm) !=
+                 MPI_SUCCESS)
+    st = CORE_ERROR(CORE_ERR_MPI, "MPI_Gatherv of the test predictions failed");
+  free(mine), free(counts), free(displs);
+  return st;
+}
+
+static core_status evaluate(train_task *t, MPI_Comm comm, train_metrics *m) {
+  shapes_ctx *c = t->ctx;
+  int rank;
+  MPI_Comm_rank(comm, &rank);
+  const int64_t I = c->opt.test, row = 1 + 2 * c->opt.vertices;
+  double *all = rank == 0 ? malloc(sizeof(double) * (size_t)(I * row)) : NULL;
+  core_status st = core_agree(comm, rank == 0 && !all ? CORE_ERROR(CORE_ERR_MEM, "cannot allocate test results") : CORE_OK);
+  if (!st) st = train_shapes_predict(t, comm, all);
+  double v[2] = {0, 0};
+  if (!st && rank == 0) {
+    double mean = 0, var = 0;
+    for (int64_t i = 0; i < I; ++i) mean += train_shapes_quality(c->opt.vertices, all + i * row + 1, all[i * row]);
+    mean /= (double)I;
+    for (int64_t i = 0; i < I; ++i) {
+      const double q = train_shapes_quality(c->opt.vertices, all + i * row + 1, all[i * row]) - mean;
+      var += q * q;
+    }
+    v[0] = mean, v[1] = I > 1 ? sqrt(var / (double)(I - 1) / (double)I) : 0.0;
+  }
+  free(all);
+  if (!st && MPI_Bcast(v, 2, MPI_DOUBLE, 0, comm) != MPI_SUCCESS)
+    st = CORE_ERROR(CORE_ERR_MPI, "MPI_Bcast of the test metrics failed");
+  if (st) return st;
+  m->count = 2;
+  snprintf(m->name[0], sizeof m->name[0], "test_quality");
+  snprintf(m->name[1], sizeof m->name[1], "test_quality_err");
+  m->value[0] = v[0], m->value[1] = v[1];
+  return CORE_OK;
+}
+
+static void destroy(train_task *t) {
+  shapes_ctx *c = t->ctx;
+  nn_mlp_destroy(&c->mlp);
+  free(c->x), free(c->pred), free(c->dpred), free(c->ref);
+  free(c);
+}
+
+core_status train_shapes_task_create(const train_shapes_options *o, train_task **out) {
+  *out = NULL;
+  CORE_CHECK((unsigned)o->loss < TRAIN_SHAPES_LOSS_COUNT, CORE_ERR_ARG, "shapes task: unknown loss %d", (int)o->loss);
+  CORE_CHECK(o->vertices >= 3 && o->vertices <= 1024, CORE_ERR_ARG, "shapes task: %d vertices, expected 3..1024",
+             o->vertices);
+  CORE_CHECK(o->loss != TRAIN_SHAPES_SPARSE || o->vertices >= 5, CORE_ERR_ARG,
+             "shapes task: the sparse loss needs a 4-regular graph, so at least 5 vertices");
+  CORE_CHECK(o->samples >= 1 && o->test >= 1 && o->shard >= 1 && o->hidden >= 1, CORE_ERR_ARG,
+             "shapes task: samples, test, shard and hidden must be >= 1");
+  CORE_CHECK(isfinite(o->aug_angle) && o->aug_angle >= 0 && o->r_min > 0 && o->r_max >= o->r_min, CORE_ERR_ARG,
+             "shapes task: aug_angle >= 0 and 0 < r_min <= r_max");
+  shapes_ctx *c = calloc(1, sizeof *c);
+  CORE_CHECK(c, CORE_ERR_MEM, "cannot allocate the shapes task");
+  c->opt = *o;
+  c->task.ctx = c;
+  c->task.destroy = destroy;
+  const int N = o->vertices, sizes[4] = {1, o->hidden, o->hidden, 2 * N};
+  nn_mlp_config cfg = {.n_layers = 3, .sizes = sizes, .max_batch = o->shard};
+  core_status st = nn_mlp_create(&cfg, o->seed, &c->mlp);
+  const size_t m = (size_t)o->shard;
+  c->x = malloc(sizeof(float) * m);
+  c->pred = malloc(sizeof(float) * m * 2 * (size_t)N);
+  c->dpred = malloc(sizeof(float) * m * 2 * (size_t)N);
+  c->ref = malloc(sizeof(double) * m * 2 * (size_t)N);
+  if (!st && (!c->x || !c->pred || !c->dpred || !c->ref)) st = CORE_ERROR(CORE_ERR_MEM, "cannot allocate shard buffers");
+  if (st) {
+    destroy(&c->task);
+    return st;
+  }
+  train_task *t = &c->task;
+  t->name = "shapes";
+  snprintf(t->config, TRAIN_CONFIG_BYTES, "task=shapes vertices=%d hidden=%d", N, o->hidden);
+  t->params = nn_mlp_params(c->mlp);
+  t->n_train = o->samples;
+  t->shard = o->shard;
+  t->shard_grad = shard_grad;
+  t->evaluate = evaluate;
+  *out = t;
+  return CORE_OK;
+}
