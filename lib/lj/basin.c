@@ -25,8 +25,9 @@ struct lj_basin {
 };
 
 /* Gradient norms: loose while hopping (the minimum's energy is then exact
- * to ~gtol^2 / curvature, 1e-10, far below the gaps between minima),
- * tight for the best minimum, the one reported. */
+ * to ~gtol^2 / curvature, 1e-10, far below the gaps between minima);
+ * for the best minimum, the one reported, as far as the line search can
+ * go (it stops near |grad| ~ 1e-6, minimise.c). */
 static const double gtol_hop = 1e-5, gtol_best = 1e-10;
 enum { MAX_ITER = 100000 };
 
