@@ -343,6 +343,9 @@ core_status lj_cluster_generate(MPI_Comm comm, const lj_cluster_options *opt, vo
     if (!st) st = decide_start(opt, ckpt_path, options_crc, &resuming);
   }
   st = core_agree(comm, st);
+  /* Rank 0 decided alone: everyone follows its decision. */
+  if (!st && MPI_Bcast(&resuming, 1, MPI_INT, 0, comm) != MPI_SUCCESS)
+    st = CORE_ERROR(CORE_ERR_MPI, "MPI_Bcast of the start failed");
   if (st) {
     io_lock_release(&lock);
     return st;
