@@ -47,6 +47,9 @@ int app_clustergen(int argc, char **argv) {
                         &therm, &set));
   PetscCall(app_opt_int(po, "-sweeps", "sweeps per cycle (between samples and exchanges)", 1, PETSC_MAX_INT, &sweeps,
                         &set));
+  /* The radius defaults to a function of -n, read just above, so -help
+   * shows the value this run would use. */
+  radius = lj_default_radius((int)n);
   PetscCall(app_opt_real(po, "-radius", "containing sphere (default 2.5 for n <= 13, then 2.5 (n/13)^(1/3))", 0, 1e6,
                          1, &radius, &radius_set));
   PetscCall(app_opt_int(po, "-walks", "independent basin-hopping walks", 1, 1000000, &walks, &set));
@@ -74,7 +77,6 @@ int app_clustergen(int argc, char **argv) {
     }
   if (samples == 0 && temps_set)
     app_option_inapplicable("-temperatures", temps_set, "applies only to samples; add -samples K (K >= 1)");
-  if (!radius_set) radius = lj_default_radius((int)n);
   if (!out_set) app_option_error("-out", "required: the HDF5 file to write");
   PetscBool stop;
   int code;
