@@ -66,7 +66,7 @@ static double gradient_error(int n, const double *x0, int bad, double corrupt) {
 
 int main(int argc, char **argv) {
   MPI_Init(&argc, &argv);
-  tap_plan(38);
+  tap_plan(39);
   core_rng_init(&rng, 2385, CORE_PURPOSE_TEST, 9);
   enum { NMAX = 64 };
   double x[3 * NMAX], y[3 * NMAX], g[3 * NMAX], w[6 * NMAX];
@@ -82,6 +82,8 @@ int main(int argc, char **argv) {
   random_cluster(37, x);
   tap_close(lj_energy_gradient(37, x, NULL, w), reference_energy(37, x), 1e-12, "E(37 particles) = plain loop");
   tap_close(lj_energy_gradient(37, x, g, w), reference_energy(37, x), 1e-12, "E with gradient = plain loop");
+  random_cluster(13, y); /* below the kernel's small-cluster cut: the scalar path */
+  tap_close(lj_energy_gradient(13, y, g, w), reference_energy(13, y), 1e-12, "E with gradient, n = 13 = plain loop");
 
   /* Gradient against central differences. */
   random_cluster(5, x);
