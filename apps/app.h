@@ -87,5 +87,6 @@ int app_spinloss(int argc, char **argv);
 int app_train(int argc, char **argv);
 int app_eval(int argc, char **argv);
 int app_shapes(int argc, char **argv);
+int app_clustergen(int argc, char **argv);
 
 #endif

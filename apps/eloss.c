@@ -20,6 +20,7 @@ static const command commands[] = {
     {"loss", app_loss, "atomistic loss + gradient on .npy/.xyz arrays (Eq. 7 and baselines)"},
     {"rigidity", app_rigidity, "rigidity of a graph; Fig. 5 random regular graph survey"},
     {"spingen", app_spingen, "spin-glass dataset: couplings, exact ground states, samples (HDF5)"},
+    {"clustergen", app_clustergen, "Lennard-Jones clusters: tempering samples, basin-hopping global minimum (HDF5)"},
     {"mc", app_mc, "Metropolis / heat-bath Monte Carlo of a spin system, replicas over ranks"},
     {"gs", app_gs, "exact ground state of an open L x L Edwards-Anderson instance"},
     {"spinloss", app_spinloss, "spin loss + gradient on logits (ce, margin, local Eq. 15-16, true)"},

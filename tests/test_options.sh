@@ -19,7 +19,7 @@ mpi=("$mpiexec" --allow-run-as-root --oversubscribe)
 limit=${ELOSS_TEST_LIMIT:-60} # seconds any one refusal may take
 source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 tap_workdir
-echo "1..114"
+echo "1..115"
 
 "$py" - <<'PY'
 import numpy as np
@@ -202,6 +202,7 @@ help_lists rigidity -edges -d -n -seed -survey_n -survey_k -survey_d -samples -c
 help_lists gs -jh -jv -out
 help_lists spinloss -jh -jv -logits -target -loss -T -h0 -flip_invariant -grad_out
 help_lists mc -lattice -L -bc -couplings -instance -beta -field -algorithm -therm -sweeps -replicas -seed -blocks -cold -split -pt_temperatures -pt_beta_min -pt_adapt
+help_lists clustergen -n -temperatures -samples -therm -sweeps -radius -walks -bh_steps -bh_step -bh_temperature -seed -checkpoint_seconds -resume -force -out -xyz
 help_lists spingen -lattice -L -bc -couplings -instances -split -seed -gs -gs_replicas -gs_sweeps -gs_beta_min -gs_beta_max -samples -sample_betas -sample_therm -sample_sweeps -algorithm -batch -checkpoint_seconds -resume -force -out
 # (to a file first: grep -q closing a pipe early would kill the writer with
 # SIGPIPE and, under pipefail, fail the check at random)

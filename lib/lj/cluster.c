@@ -1,0 +1,482 @@
+/* Lennard-Jones cluster datasets: the job behind `eloss clustergen`.
+ *
+ * lj_cluster_generate(comm, opt, stop, progress, &report): collective.
+ *
+ * The run is a sequence of cycles, every one the same on any number of
+ * ranks:
+ *   start     temperature t's chain: a quenched random start (stream START,
+ *             t); walk w: a minimised random start (START, 2^32 + w).
+ *   cycles [0, P), P = therm + samples (0 without samples): parallel
+ *             tempering. Each rank runs `sweeps` Metropolis sweeps of its
+ *             block of temperatures (stream MOVES, t << 32 | cycle); the
+ *             rows (energy, step, coordinates) are gathered on every rank
+ *             (MPI_Allgatherv, a few KB), and every rank makes the same
+ *             exchanges from the stream (EXCHANGE, cycle). Step sizes
+ *             adapt during the first `therm` cycles; cycle therm + k stores
+ *             sample k of every temperature.
+ *   cycles [P, P + B), B = ceil(bh_steps / LJ_BASIN_CHUNK): basin hopping.
+ *             Each rank advances its block of walks by one chunk (stream
+ *             BASIN, w << 32 | chunk); rows gathered likewise.
+ * Every rank thus holds the whole state (rows, walks, samples so far)
+ * after every cycle, and a cycle's result depends only on the state before
+ * it: the data are a pure function of the options, whatever the rank
+ * count, and a resume may use another rank count.
+ *
+ * File layout (HDF5; T temperatures, K samples, N particles, W walks):
+ *   temperatures          (T,)          float64  ascending
+ *   positions             (T, K, N, 3)  float64  sample k at temperature t (K > 0)
+ *   energies              (T, K)        float64  E of each sample (K > 0)
+ *   crc32                 (T,)          int64    zlib CRC-32 of the bytes of
+ *                                                positions[t], energies[t] and
+ *                                                temperatures[t], in that order
+ *   global_min_positions  (N, 3)        float64  lowest minimum found, centred
+ *   global_min_energy     (1,)          float64  its energy
+ *   walk_min_energies     (W,)          float64  each walk's lowest minimum
+ * Root attributes: `options` (the canonical option line) and each option
+ * on its own (n, seed, samples, therm, sweeps, radius, walks, bh_steps,
+ * bh_step, bh_temperature, temperatures), `exchange_acceptance` (T - 1),
+ * `global_min_crc32` (CRC-32 of global_min_positions then
+ * global_min_energy), and text attributes naming the potential and units.
+ *
+ * Resilience, as spingen (lib/mc/dataset.c):
+ * - Rank 0 locks <out>.lock for the whole run, checks that <out> can be
+ *   written, never replaces a finished <out> without force, never discards
+ *   a checkpoint without resume or force, and refuses resume with nothing
+ *   to resume or with other options (the options' CRC-32 is in the
+ *   checkpoint header).
+ * - The checkpoint <out>.ckpt (io_ckpt: two checksummed sections,
+ *   "progress" and "state") holds the whole state, every double of it, so
+ *   a resume continues bit for bit. It is written at cycle 0, when rank 0's
+ *   clock says one is due (the decision reduced over the ranks), on a stop
+ *   request and at the end.
+ * - The HDF5 file is written once, at the end, to <out>.partial through
+ *   lib/io's one-writer io_h5 (rank 0 writes, the others send rows), and
+ *   renamed to <out> when complete.
+ * - A stop request (*stop on any rank) abandons the cycle in progress at
+ *   the next sweep (a cycle's work is done in scratch rows, so the state
+ *   stays that of the last finished cycle), checkpoints and returns. */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "eloss/io.h"
+#include "eloss/lj.h"
+
+static const char ckpt_kind[] = "clustergen";
+
+/* The checkpoint's "progress" section: where the run is, and the sizes
+ * that fix the length of the "state" section. */
+typedef struct {
+  int64_t cycle, cycles_total, n, n_temps, samples, walks;
+} progress_record;
+
+/* The whole state: one block of doubles, seen through named pointers. */
+typedef struct {
+  double *block;
+  int64_t count;
+  double *rows;      /* (T, lj_row_size(N)) chains, by temperature */
+  double *ex_acc;    /* (T) exchanges accepted between t and t + 1 */
+  double *ex_tried;  /* (T) ... and tried */
+  double *positions; /* (T, K, N, 3) samples */
+  double *energies;  /* (T, K) */
+  double *walks;     /* (W, lj_walk_size(N)) basin-hopping walks */
+} run_state;
+
+static core_status state_alloc(const lj_cluster_options *opt, run_state *s) {
+  const int64_t T = opt->n_temps, K = opt->samples, N = opt->n, W = opt->walks;
+  const int64_t sizes[6] = {T * lj_row_size(opt->n), T, T, T * K * N * 3, T * K, W * lj_walk_size(opt->n)};
+  s->count = 0;
+  for (int k = 0; k < 6; ++k) s->count += sizes[k];
+  s->block = calloc((size_t)s->count, sizeof(double));
+  CORE_CHECK(s->block, CORE_ERR_MEM, "cannot allocate the run's state (%lld doubles)", (long long)s->count);
+  double **views[6] = {&s->rows, &s->ex_acc, &s->ex_tried, &s->positions, &s->energies, &s->walks};
+  double *p = s->block;
+  for (int k = 0; k < 6; ++k) *views[k] = p, p += sizes[k];
+  return CORE_OK;
+}
+
+static int64_t pt_cycles(const lj_cluster_options *opt) {
+  return opt->samples > 0 ? (int64_t)opt->therm + opt->samples : 0;
+}
+
+static int64_t total_cycles(const lj_cluster_options *opt) {
+  return pt_cycles(opt) + ((int64_t)opt->bh_steps + LJ_BASIN_CHUNK - 1) / LJ_BASIN_CHUNK;
+}
+
+static core_status checkpoint_write(const char *path, uint32_t options_crc, const lj_cluster_options *opt,
+                                    int64_t cycle, const run_state *s) {
+  if (core_fault("cluster.checkpoint"))
+    return CORE_ERROR(CORE_ERR_IO, "%s: cannot write the checkpoint: injected fault (test)", path);
+  progress_record p = {cycle, total_cycles(opt), opt->n, opt->n_temps, opt->samples, opt->walks};
+  io_ckpt_section sections[2] = {{"progress", &p, sizeof p}, {"state", s->block, sizeof(double) * (uint64_t)s->count}};
+  return io_ckpt_write(path, ckpt_kind, options_crc, 2, sections);
+}
+
+/* Rank 0: can <out> be written at all? */
+static core_status check_output(const char *out) {
+  CORE_CHECK(out && out[0], CORE_ERR_ARG, "no output file given (-out)");
+  struct stat sb;
+  CORE_CHECK(!(stat(out, &sb) == 0 && !S_ISREG(sb.st_mode)), CORE_ERR_ARG,
+             "%s: exists and is not a regular file (a directory?); -out names the HDF5 file to write", out);
+  char dir[4096];
+  snprintf(dir, sizeof dir, "%s", out);
+  char *slash = strrchr(dir, '/');
+  if (!slash) snprintf(dir, sizeof dir, ".");
+  else if (slash == dir) dir[1] = '\0';
+  else *slash = '\0';
+  CORE_CHECK(stat(dir, &sb) == 0 && S_ISDIR(sb.st_mode), CORE_ERR_IO, "%s: directory %s does not exist", out, dir);
+  CORE_CHECK(access(dir, W_OK | X_OK) == 0, CORE_ERR_IO, "%s: directory %s is not writable: %s", out, dir,
+             strerror(errno));
+  return CORE_OK;
+}
+
+/* Rank 0, holding the lock: resume or start afresh, refusing whatever
+ * would lose work. *resuming = 1 when the checkpoint matches the run. */
+static core_status decide_start(const lj_cluster_options *opt, const char *ckpt_path, uint32_t options_crc,
+                                int *resuming) {
+  *resuming = 0;
+  struct stat sb;
+  const int finished = stat(opt->out, &sb) == 0, found = stat(ckpt_path, &sb) == 0;
+  CORE_CHECK(!(opt->resume && opt->force), CORE_ERR_ARG, "-resume and -force contradict each other: -resume "
+             "continues %s, -force starts it over; give one", ckpt_path);
+  if (opt->resume) {
+    CORE_CHECK(!finished, CORE_ERR_ARG, "%s already exists (a finished dataset): nothing to resume; pass -force "
+               "(without -resume) to generate it again", opt->out);
+    CORE_CHECK(found, CORE_ERR_ARG, "-resume: no checkpoint %s: nothing to resume (is -out the same as in the "
+               "interrupted run?); run without -resume to start", ckpt_path);
+    progress_record p;
+    uint32_t stored_crc = 0;
+    io_ckpt_section first = {"progress", &p, sizeof p};
+    core_status st = io_ckpt_read_first(ckpt_path, ckpt_kind, &stored_crc, 1, &first);
+    if (st) {
+      char why[1024];
+      snprintf(why, sizeof why, "%s", core_error_message());
+      return CORE_ERROR(st, "%s; start over with -force", why);
+    }
+    CORE_CHECK(stored_crc == options_crc && p.n == opt->n && p.n_temps == opt->n_temps && p.samples == opt->samples &&
+                   p.walks == opt->walks && p.cycles_total == total_cycles(opt),
+               CORE_ERR_ARG, "%s: the checkpoint was written with different options; rerun with them, or pass -force "
+               "(without -resume) to start over", ckpt_path);
+    *resuming = 1;
+    return CORE_OK;
+  }
+  CORE_CHECK(!finished || opt->force, CORE_ERR_ARG, "%s already exists; pass -force to replace it, or choose "
+             "another -out", opt->out);
+  CORE_CHECK(!found || opt->force, CORE_ERR_ARG, "%s: an interrupted run of this output can be continued: pass "
+             "-resume to continue it, or -force to start over", ckpt_path);
+  CORE_CHECK(remove(ckpt_path) == 0 || errno == ENOENT, CORE_ERR_IO, "%s: cannot remove the old checkpoint: %s",
+             ckpt_path, strerror(errno));
+  return CORE_OK;
+}
+
+/* Rank 0: the whole checkpoint into s; returns the cycle reached. */
+static core_status checkpoint_read(const char *path, const lj_cluster_options *opt, run_state *s, int64_t *cycle) {
+  progress_record p;
+  uint32_t crc;
+  int found = 0;
+  io_ckpt_section sections[2] = {{"progress", &p, sizeof p}, {"state", s->block, sizeof(double) * (uint64_t)s->count}};
+  core_status st = io_ckpt_read(path, ckpt_kind, &crc, 2, sections, &found);
+  if (!st && !found) st = CORE_ERROR(CORE_ERR_IO, "%s: the checkpoint disappeared", path);
+  if (st) {
+    char why[1024];
+    snprintf(why, sizeof why, "%s", core_error_message());
+    return CORE_ERROR(st, "%s; start over with -force", why);
+  }
+  CORE_CHECK(p.cycle >= 0 && p.cycle <= total_cycles(opt), CORE_ERR_FORMAT, "%s: checkpoint at cycle %lld of %lld; "
+             "start over with -force", path, (long long)p.cycle, (long long)total_cycles(opt));
+  *cycle = p.cycle;
+  return CORE_OK;
+}
+
+/* Allgatherv of blocks of `width` doubles: rank r sends its rows
+ * [start_r, start_r + n_r) of `total` from mine, everyone receives all.
+ * Collective; callers agree on their status before. */
+static core_status gather_rows(MPI_Comm comm, int64_t total, int64_t width, const double *mine, double *all) {
+  int size;
+  MPI_Comm_size(comm, &size);
+  int *counts = malloc(sizeof(int) * (size_t)size), *displs = malloc(sizeof(int) * (size_t)size);
+  core_status st = counts && displs ? CORE_OK : CORE_ERROR(CORE_ERR_MEM, "cannot allocate gather tables");
+  st = core_agree(comm, st);
+  int64_t mine_n = 0;
+  for (int r = 0; !st && r < size; ++r) {
+    int64_t n_r, start_r;
+    core_partition(total, size, r, &n_r, &start_r);
+    counts[r] = (int)(n_r * width), displs[r] = (int)(start_r * width);
+  }
+  if (!st) {
+    int rank;
+    MPI_Comm_rank(comm, &rank);
+    mine_n = counts[rank];
+    if (MPI_Allgatherv(mine, (int)mine_n, MPI_DOUBLE, all, counts, displs, MPI_DOUBLE, comm) != MPI_SUCCESS)
+      st = CORE_ERROR(CORE_ERR_MPI, "MPI_Allgatherv of the replica rows failed");
+  }
+  free(counts), free(displs);
+  return st;
+}
+
+/* Index of the walk with the lowest minimum (the first on a tie). */
+static int64_t best_walk(const lj_cluster_options *opt, const run_state *s) {
+  int64_t best = 0;
+  const int64_t width = lj_walk_size(opt->n);
+  for (int64_t w = 1; w < opt->walks; ++w)
+    if (s->walks[w * width + LJ_WALK_BEST_ENERGY] < s->walks[best * width + LJ_WALK_BEST_ENERGY]) best = w;
+  return best;
+}
+
+static core_status write_xyz(const char *path, int n, const double *x, double energy) {
+  io_atomic_file f;
+  CORE_CALL(io_atomic_open(&f, path));
+  /* Argon, the classic Lennard-Jones element, so viewers draw atoms. */
+  fprintf(f.fp, "%d\nLJ%d global minimum found by eloss clustergen: E = %.10f epsilon (sigma = 1)\n", n, n, energy);
+  for (int i = 0; i < n; ++i) fprintf(f.fp, "Ar %.12f %.12f %.12f\n", x[3 * i], x[3 * i + 1], x[3 * i + 2]);
+  if (ferror(f.fp)) {
+    io_atomic_abort(&f);
+    return CORE_ERROR(CORE_ERR_IO, "%s: write failed", path);
+  }
+  return io_atomic_commit(&f);
+}
+
+/* The HDF5 file, written collectively to `path` (the layout above). */
+static core_status write_output(MPI_Comm comm, const lj_cluster_options *opt, const run_state *s, const char *path) {
+  int rank, size;
+  MPI_Comm_rank(comm, &rank);
+  MPI_Comm_size(comm, &size);
+  const int64_t T = opt->n_temps, K = opt->samples, N = opt->n, W = opt->walks;
+  int64_t tn, t0, wn, w0;
+  core_partition(T, size, rank, &tn, &t0);
+  core_partition(W, size, rank, &wn, &w0);
+  const int64_t wb = best_walk(opt, s), width = lj_walk_size(opt->n);
+  const double *gm = lj_walk_best(s->walks + wb * width, opt->n), gm_e = s->walks[wb * width + LJ_WALK_BEST_ENERGY];
+  double *walk_e = malloc(sizeof(double) * (size_t)(W > 0 ? W : 1));
+  int64_t *crc = malloc(sizeof(int64_t) * (size_t)(T > 0 ? T : 1));
+  core_status st = walk_e && crc ? CORE_OK : CORE_ERROR(CORE_ERR_MEM, "cannot allocate the output rows");
+  for (int64_t w = 0; !st && w < W; ++w) walk_e[w] = s->walks[w * width + LJ_WALK_BEST_ENERGY];
+  for (int64_t t = 0; !st && t < T; ++t) {
+    uint32_t c = io_crc32(0, s->positions + t * K * N * 3, sizeof(double) * (size_t)(K * N * 3));
+    c = io_crc32(c, s->energies + t * K, sizeof(double) * (size_t)K);
+    crc[t] = io_crc32(c, &opt->temperatures[t], sizeof(double));
+  }
+  st = core_agree(comm, st);
+  io_h5 *f = NULL;
+  if (!st) st = io_h5_create(comm, path, &f);
+  const int64_t shape_pos[4] = {T, K, N, 3}, shape_e[2] = {T, K}, shape_gm[2] = {N, 3}, one = 1;
+  if (!st) st = io_h5_dataset_create(f, "temperatures", IO_F64, 1, &T);
+  if (!st && K > 0) st = io_h5_dataset_create(f, "positions", IO_F64, 4, shape_pos);
+  if (!st && K > 0) st = io_h5_dataset_create(f, "energies", IO_F64, 2, shape_e);
+  if (!st) st = io_h5_dataset_create(f, "crc32", IO_I64, 1, &T);
+  if (!st) st = io_h5_dataset_create(f, "global_min_positions", IO_F64, 2, shape_gm);
+  if (!st) st = io_h5_dataset_create(f, "global_min_energy", IO_F64, 1, &one);
+  if (!st) st = io_h5_dataset_create(f, "walk_min_energies", IO_F64, 1, &W);
+  if (!st) st = io_h5_write_rows(f, "temperatures", IO_F64, t0, tn, opt->temperatures + t0);
+  if (!st && K > 0) st = io_h5_write_rows(f, "positions", IO_F64, t0, tn, s->positions + t0 * K * N * 3);
+  if (!st && K > 0) st = io_h5_write_rows(f, "energies", IO_F64, t0, tn, s->energies + t0 * K);
+  if (!st) st = io_h5_write_rows(f, "crc32", IO_I64, t0, tn, crc + t0);
+  if (!st) st = io_h5_write_rows(f, "global_min_positions", IO_F64, 0, rank == 0 ? N : 0, gm);
+  if (!st) st = io_h5_write_rows(f, "global_min_energy", IO_F64, 0, rank == 0 ? 1 : 0, &gm_e);
+  if (!st) st = io_h5_write_rows(f, "walk_min_energies", IO_F64, w0, wn, walk_e + w0);
+  /* Attributes: the canonical option line, then every option on its own. */
+  const int64_t ints[7] = {opt->n, (int64_t)opt->seed, opt->samples, opt->therm, opt->sweeps, opt->walks, opt->bh_steps};
+  const char *int_names[7] = {"n", "seed", "samples", "therm", "sweeps", "walks", "bh_steps"};
+  const double reals[3] = {opt->radius, opt->bh_step, opt->bh_temperature};
+  const char *real_names[3] = {"radius", "bh_step", "bh_temperature"};
+  if (!st) st = io_h5_attr_string(f, "/", "options", opt->options_text);
+  for (int k = 0; !st && k < 7; ++k) st = io_h5_attr_int64(f, "/", int_names[k], 1, &ints[k]);
+  for (int k = 0; !st && k < 3; ++k) st = io_h5_attr_double(f, "/", real_names[k], 1, &reals[k]);
+  if (!st) st = io_h5_attr_double(f, "/", "temperatures", opt->n_temps, opt->temperatures);
+  if (!st && T > 1) {
+    double rates[256];
+    const int m = (int)(T - 1 < 256 ? T - 1 : 256);
+    for (int t = 0; t < m; ++t) rates[t] = s->ex_tried[t] > 0 ? s->ex_acc[t] / s->ex_tried[t] : 0.0;
+    st = io_h5_attr_double(f, "/", "exchange_acceptance", m, rates);
+  }
+  if (!st) {
+    uint32_t c = io_crc32(0, gm, sizeof(double) * (size_t)(N * 3));
+    const int64_t gm_crc = io_crc32(c, &gm_e, sizeof(double));
+    st = io_h5_attr_int64(f, "/", "global_min_crc32", 1, &gm_crc);
+  }
+  if (!st) st = io_h5_attr_string(f, "/", "potential", "Lennard-Jones E = 4 sum_{i<j} (r^-12 - r^-6), reduced units "
+                                  "epsilon = sigma = k_B = 1");
+  if (!st) st = io_h5_attr_string(f, "/", "sampling", "Metropolis single-particle moves in a hard sphere of the given "
+                                  "radius around the origin, parallel tempering over the temperatures; samples are "
+                                  "taken after therm cycles, one per cycle of sweeps sweeps");
+  if (!st) st = io_h5_attr_string(f, "/", "global_min_method", "basin hopping (Wales and Doye 1997) with BFGS "
+                                  "minimisation, the lowest of the walks (a putative global minimum, not proven)");
+  core_status close_st = io_h5_close(&f);
+  free(walk_e), free(crc);
+  return st ? st : close_st;
+}
+
+core_status lj_cluster_generate(MPI_Comm comm, const lj_cluster_options *opt, volatile sig_atomic_t *stop,
+                                FILE *progress, lj_cluster_report *report) {
+  double *rates_out = report->exchange_rates;
+  memset(report, 0, sizeof *report);
+  report->exchange_rates = rates_out;
+  const double t_start = core_time();
+  int rank, size;
+  MPI_Comm_rank(comm, &rank);
+  MPI_Comm_size(comm, &size);
+  core_status st = CORE_OK;
+  if (opt->n < 2 || opt->n > LJ_MAX_N || opt->n_temps < 1 || opt->samples < 0 || opt->therm < 0 ||
+      opt->sweeps < 1 || opt->walks < 1 || opt->bh_steps < 1 || !opt->out || !opt->options_text)
+    st = CORE_ERROR(CORE_ERR_ARG, "clustergen: need 2 <= n <= %d, at least one temperature, samples >= 0, "
+                    "therm >= 0, sweeps >= 1, walks >= 1, bh_steps >= 1 and an output", (int)LJ_MAX_N);
+  for (int t = 0; !st && t < opt->n_temps; ++t)
+    if (!(isfinite(opt->temperatures[t]) && opt->temperatures[t] > 0 && (t == 0 || opt->temperatures[t] > opt->temperatures[t - 1])))
+      st = CORE_ERROR(CORE_ERR_ARG, "temperatures must be finite, > 0 and strictly ascending (entry %d is %g)", t,
+                      opt->temperatures[t]);
+  CORE_CALL(core_agree(comm, st));
+  char partial[4200], ckpt_path[4200];
+  snprintf(partial, sizeof partial, "%s.partial", opt->out);
+  snprintf(ckpt_path, sizeof ckpt_path, "%s.ckpt", opt->out);
+  const uint32_t options_crc = io_crc32(0, opt->options_text, strlen(opt->options_text));
+
+  /* Before any work: rank 0 takes the output and decides how to start. */
+  io_lock lock = {.fd = -1};
+  int resuming = 0;
+  if (rank == 0) {
+    st = check_output(opt->out);
+    if (!st) st = io_lock_acquire(opt->out, &lock);
+    if (!st) st = decide_start(opt, ckpt_path, options_crc, &resuming);
+  }
+  st = core_agree(comm, st);
+  /* Rank 0 decided alone: everyone follows its decision. */
+  if (!st && MPI_Bcast(&resuming, 1, MPI_INT, 0, comm) != MPI_SUCCESS)
+    st = CORE_ERROR(CORE_ERR_MPI, "MPI_Bcast of the start failed");
+  if (st) {
+    io_lock_release(&lock);
+    return st;
+  }
+
+  const int64_t T = opt->n_temps, W = opt->walks, P = pt_cycles(opt), total = total_cycles(opt);
+  const int64_t row = lj_row_size(opt->n), wrow = lj_walk_size(opt->n);
+  int64_t tn, t0, wn, w0;
+  core_partition(T, size, rank, &tn, &t0);
+  core_partition(W, size, rank, &wn, &w0);
+  run_state s = {0};
+  lj_sampler *sampler = NULL;
+  lj_basin *basin = NULL;
+  double *rows_mine = NULL, *walks_mine = NULL;
+  st = state_alloc(opt, &s);
+  if (!st) {
+    rows_mine = malloc(sizeof(double) * (size_t)((tn > 0 ? tn : 1) * row));
+    walks_mine = malloc(sizeof(double) * (size_t)((wn > 0 ? wn : 1) * wrow));
+    if (!rows_mine || !walks_mine || core_fault("cluster.alloc"))
+      st = CORE_ERROR(CORE_ERR_MEM, "cannot allocate the rows of %lld temperatures and %lld walks", (long long)tn,
+                      (long long)wn);
+  }
+  if (!st) st = lj_sampler_create(opt->n, opt->radius, &sampler);
+  if (!st) st = lj_basin_create(opt->n, opt->radius, opt->bh_step, opt->bh_temperature, &basin);
+  st = core_agree(comm, st);
+
+  int64_t cycle = 0;
+  if (!st && resuming) {
+    if (rank == 0) st = checkpoint_read(ckpt_path, opt, &s, &cycle);
+    st = core_agree(comm, st);
+    if (!st && (MPI_Bcast(&cycle, 1, MPI_INT64_T, 0, comm) != MPI_SUCCESS ||
+                MPI_Bcast(s.block, (int)s.count, MPI_DOUBLE, 0, comm) != MPI_SUCCESS))
+      st = CORE_ERROR(CORE_ERR_MPI, "MPI_Bcast of the checkpoint failed");
+    if (!st && rank == 0 && progress)
+      fprintf(progress, "clustergen: resuming %s at cycle %lld of %lld\n", ckpt_path, (long long)cycle, (long long)total);
+  } else if (!st) {
+    for (int64_t k = 0; !st && k < tn; ++k) st = lj_sampler_start(sampler, opt->seed, (int)(t0 + k), rows_mine + k * row);
+    for (int64_t k = 0; !st && k < wn; ++k) st = lj_basin_start(basin, opt->seed, (uint64_t)(w0 + k), walks_mine + k * wrow);
+    st = core_agree(comm, st);
+    if (!st) st = gather_rows(comm, T, row, rows_mine, s.rows);
+    if (!st) st = gather_rows(comm, W, wrow, walks_mine, s.walks);
+    /* A checkpoint at 0: a run stopped before its first cycle resumes too. */
+    if (!st && rank == 0) st = checkpoint_write(ckpt_path, options_crc, opt, 0, &s);
+    st = core_agree(comm, st);
+  }
+
+  core_progress bar;
+  core_progress_start(&bar, "clustergen cycles", total, rank == 0 ? progress : NULL);
+  double last_checkpoint = core_time();
+  int checkpointed = 1;
+  while (!st && cycle < total) {
+    if (cycle < P) {
+      /* Parallel tempering: this rank's temperatures in scratch rows. */
+      memcpy(rows_mine, s.rows + t0 * row, sizeof(double) * (size_t)(tn * row));
+      for (int64_t k = 0; !st && k < tn; ++k)
+        st = lj_sampler_cycle(sampler, opt->seed, (int)(t0 + k), (uint64_t)cycle, opt->temperatures[t0 + k], opt->sweeps,
+                              cycle < opt->therm, rows_mine + k * row, NULL, stop);
+      if (!st && core_fault("cluster.compute")) st = CORE_ERROR(CORE_ERR_NUMERIC, "cycle %lld failed: injected fault "
+                                                                "(test)", (long long)cycle);
+      st = core_agree(comm, st);
+      if (!st) st = gather_rows(comm, T, row, rows_mine, s.rows);
+      if (st) break;
+      lj_exchange(opt->n, opt->n_temps, opt->temperatures, opt->seed, (uint64_t)cycle, s.rows, s.ex_acc, s.ex_tried);
+      if (cycle >= opt->therm) {
+        const int64_t k = cycle - opt->therm, K = opt->samples, N = opt->n;
+        for (int64_t t = 0; t < T; ++t) {
+          memcpy(s.positions + (t * K + k) * N * 3, s.rows + t * row + LJ_ROW_X, sizeof(double) * (size_t)(N * 3));
+          s.energies[t * K + k] = s.rows[t * row + LJ_ROW_ENERGY];
+        }
+      }
+    } else {
+      /* Basin hopping: this rank's walks by one chunk. */
+      if (stop && *stop) st = CORE_ERROR(CORE_ERR_STOPPED, "stopped on request");
+      memcpy(walks_mine, s.walks + w0 * wrow, sizeof(double) * (size_t)(wn * wrow));
+      for (int64_t k = 0; !st && k < wn; ++k)
+        st = lj_basin_steps(basin, opt->seed, (uint64_t)(w0 + k), (uint64_t)(cycle - P), walks_mine + k * wrow);
+      st = core_agree(comm, st);
+      if (!st) st = gather_rows(comm, W, wrow, walks_mine, s.walks);
+      if (st) break;
+    }
+    ++cycle;
+    checkpointed = 0;
+    core_progress_update(&bar, cycle);
+    /* Whether to stop or checkpoint now, decided jointly: any rank's stop
+     * request, rank 0's clock. */
+    int flags[2] = {stop && *stop, rank == 0 && core_time() - last_checkpoint >= opt->checkpoint_seconds};
+    if (MPI_Allreduce(MPI_IN_PLACE, flags, 2, MPI_INT, MPI_MAX, comm) != MPI_SUCCESS) {
+      st = CORE_ERROR(CORE_ERR_MPI, "MPI_Allreduce of the stop flags failed");
+      break;
+    }
+    if (flags[0] && cycle < total) st = CORE_ERR_STOPPED;
+    if (flags[0] || flags[1] || cycle == total) {
+      core_status ck = CORE_OK;
+      if (rank == 0) ck = io_lock_check(&lock);
+      if (!ck && rank == 0) ck = checkpoint_write(ckpt_path, options_crc, opt, cycle, &s);
+      ck = core_agree(comm, ck);
+      if (ck) st = ck;
+      else checkpointed = 1, last_checkpoint = core_time();
+    }
+  }
+  if (st == CORE_ERR_STOPPED) {
+    /* The cycle in progress is abandoned; the state is the last finished
+     * cycle's on every rank. */
+    st = CORE_OK;
+    report->interrupted = 1;
+    if (!checkpointed && rank == 0) st = checkpoint_write(ckpt_path, options_crc, opt, cycle, &s);
+    st = core_agree(comm, st);
+  }
+  if (!st && !report->interrupted) {
+    st = write_output(comm, opt, &s, partial);
+    const int64_t wb = best_walk(opt, &s);
+    if (!st && rank == 0 && opt->xyz)
+      st = write_xyz(opt->xyz, opt->n, lj_walk_best(s.walks + wb * wrow, opt->n), s.walks[wb * wrow + LJ_WALK_BEST_ENERGY]);
+    if (!st && rank == 0) st = io_lock_check(&lock);
+    if (!st && rank == 0 && rename(partial, opt->out) != 0)
+      st = CORE_ERROR(CORE_ERR_IO, "%s: cannot rename the finished dataset: %s", opt->out, strerror(errno));
+    if (!st && rank == 0) remove(ckpt_path);
+    st = core_agree(comm, st);
+  }
+  if (s.block) {
+    const int64_t wb = best_walk(opt, &s);
+    report->global_min_energy = s.walks[wb * wrow + LJ_WALK_BEST_ENERGY];
+    for (int64_t t = 0; report->exchange_rates && t + 1 < T; ++t)
+      report->exchange_rates[t] = s.ex_tried[t] > 0 ? s.ex_acc[t] / s.ex_tried[t] : 0.0;
+  }
+  report->cycles = cycle;
+  report->cycles_total = total;
+  report->seconds = core_time() - t_start;
+  io_lock_release(&lock);
+  lj_sampler_destroy(&sampler);
+  lj_basin_destroy(&basin);
+  free(rows_mine), free(walks_mine), free(s.block);
+  return st;
+}
