@@ -78,12 +78,15 @@ PY
 ok $? "shapes, crc32 = zlib, energies = numpy LJ of the positions, samples inside the sphere, global minimum and XYZ consistent, options as attributes"
 
 # SIGTERM, then -resume on 2 ranks = an uninterrupted run.
-long=(-n 38 -samples 150 -therm 150 -sweeps 100 -walks 2 -bh_steps 40 -seed 3 -checkpoint_seconds 0.3)
+long=(-n 38 -samples 1500 -therm 150 -sweeps 100 -walks 2 -bh_steps 40 -seed 3 -checkpoint_seconds 0.3)
 "$eloss" clustergen "${long[@]}" -out ref.h5 > /dev/null 2>&1 &
 ref_pid=$!
 "$eloss" clustergen "${long[@]}" -out cut.h5 > /dev/null 2> cut.err &
 pid=$!
-sleep 2
+# Signal once the sampling has started (the progress line), well before
+# its end (about 8 s here).
+for _ in $(seq 100); do grep -q "cycles" cut.err && break; sleep 0.05; done
+sleep 0.5
 kill -TERM $pid
 wait $pid
 rc=$?
