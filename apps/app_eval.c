@@ -11,6 +11,8 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "app.h"
 #include "eloss/io.h"
@@ -21,6 +23,13 @@ static const char help[] =
     "Prints energy_gap=<mean> err=<standard error> exact_fraction=<f> site_accuracy=<a>;\n"
     "-csv writes one row per instance: instance, energy_gap, exact, site_accuracy,\n"
     "predicted_energy, ground_state_energy.\n";
+
+/* 1 if a and b are the same path or the same existing file. */
+static int same_file(const char *a, const char *b) {
+  struct stat sa, sb;
+  return strcmp(a, b) == 0 ||
+         (stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino);
+}
 
 /* The per-instance table, atomically (rank 0). */
 static core_status write_csv(const char *path, int64_t count, const double *gap, const int8_t *exact, const double *acc,
@@ -40,7 +49,7 @@ int app_eval(int argc, char **argv) {
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   char model[PETSC_MAX_PATH_LEN] = "", test[PETSC_MAX_PATH_LEN] = "", csv[PETSC_MAX_PATH_LEN] = "";
   PetscInt batch = 0;
-  PetscBool model_set, test_set, csv_set, set;
+  PetscBool model_set, test_set, csv_set, set, force = PETSC_FALSE;
   PetscOptionsBegin(PETSC_COMM_WORLD, NULL, "eloss eval options", NULL);
   PetscOptionItems *po = PetscOptionsObject;
   PetscCall(app_opt_string(po, "-model", "model file of eloss train, required", "a file name", model, sizeof model,
@@ -48,11 +57,16 @@ int app_eval(int argc, char **argv) {
   PetscCall(app_opt_string(po, "-test", "test set (HDF5 from eloss spingen), required", "a file name", test,
                            sizeof test, &test_set));
   PetscCall(app_opt_string(po, "-csv", "per-instance results", "a file name", csv, sizeof csv, &csv_set));
+  PetscCall(app_opt_bool(po, "-force", "replace an existing -csv", &force, &set));
   PetscCall(app_opt_int(po, "-batch", "instances per forward pass (0: the training's micro-shard, which reproduces "
                         "its test metrics bit for bit)", 0, 65536, &batch, &set));
   PetscOptionsEnd();
   if (!model_set) app_option_error("-model", "required: a model file written by eloss train");
   if (!test_set) app_option_error("-test", "required: the test set");
+  if (csv_set && (same_file(csv, model) || same_file(csv, test)))
+    app_option_error("-csv", "is an input of the run (-model or -test): choose another file");
+  else if (csv_set && !force && access(csv, F_OK) == 0)
+    app_option_error("-csv", "exists: add -force to replace it, or choose another file");
   PetscBool stop;
   int code;
   PetscCall(app_options_check("eval", &stop, &code));
@@ -81,10 +95,10 @@ int app_eval(int argc, char **argv) {
     energy = malloc(sizeof(double) * (size_t)n_test), exact = malloc((size_t)n_test);
     if (!gap || !acc || !energy || !exact) st = CORE_ERROR(CORE_ERR_MEM, "cannot allocate %lld results", (long long)n_test);
   }
-  if (!st) st = core_agree(MPI_COMM_WORLD, st);
+  st = core_agree(MPI_COMM_WORLD, st);
   if (!st) st = train_spin_evaluate_instances(task, MPI_COMM_WORLD, gap, exact, acc, energy);
   if (!st && rank == 0 && csv_set) st = write_csv(csv, n_test, gap, exact, acc, energy);
-  if (!st) st = core_agree(MPI_COMM_WORLD, st);
+  st = core_agree(MPI_COMM_WORLD, st);
   int exit_code = 0;
   if (st) {
     exit_code = app_report("eval", st);
@@ -93,7 +107,13 @@ int app_eval(int argc, char **argv) {
     for (int64_t i = 0; i < n_test; ++i) mean += gap[i], ex += exact[i], a += acc[i];
     mean /= (double)n_test;
     for (int64_t i = 0; i < n_test; ++i) var += (gap[i] - mean) * (gap[i] - mean);
-    const double err = n_test > 1 ? sqrt(var / (double)(n_test - 1) / (double)n_test) : 0.0;
+    const double err = n_test > 1 ? sqrt(var / (double)(n_test - 1) / (double)n_test) : NAN;
+    int64_t below = 0;
+    for (int64_t i = 0; i < n_test; ++i) below += gap[i] < -1e-9;
+    if (below)
+      fprintf(stderr, "eloss eval: warning: on %lld instances the prediction has a lower energy than the stored ground "
+                      "state, which is then not a ground state (heuristic -gs pt or sa data); their gaps are negative\n",
+              (long long)below);
     printf("energy_gap=%.9g err=%.3g exact_fraction=%.6g site_accuracy=%.6g instances=%lld steps=%lld\n", mean, err,
            ex / (double)n_test, a / (double)n_test, (long long)n_test, (long long)meta.step);
   }

@@ -11,6 +11,8 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "app.h"
 #include "eloss/io.h"
@@ -47,7 +49,7 @@ int app_shapes(int argc, char **argv) {
   PetscInt loss = so.loss, vertices = so.vertices, samples = so.samples, epochs = 20, batch = 128, shards = 4;
   PetscInt hidden = so.hidden, seed = 0, test = 1000, eval_every = 0;
   PetscReal aug = 0.0, lr = 1e-3;
-  PetscBool set, out_set, metrics_set;
+  PetscBool set, out_set, metrics_set, force = PETSC_FALSE;
   char out[PETSC_MAX_PATH_LEN] = "", metrics[PETSC_MAX_PATH_LEN] = "";
   PetscOptionsBegin(PETSC_COMM_WORLD, NULL, "eloss shapes options", NULL);
   PetscOptionItems *po = PetscOptionsObject;
@@ -68,10 +70,17 @@ int app_shapes(int argc, char **argv) {
   PetscCall(app_opt_string(po, "-metrics", "JSON lines of step, loss and test quality", "a file name", metrics,
                            sizeof metrics, &metrics_set));
   PetscCall(app_opt_string(po, "-out", "CSV of the predicted test shapes", "a file name", out, sizeof out, &out_set));
+  PetscCall(app_opt_bool(po, "-force", "replace an existing -out or -metrics", &force, &set));
   PetscOptionsEnd();
   if (batch % shards) app_option_error("-batch", "expected a multiple of -shards %d", (int)shards);
   if (loss == TRAIN_SHAPES_SPARSE && vertices < 5)
     app_option_error("-vertices", "-loss sparse draws 4-regular graphs, which need at least 5 vertices");
+  if (out_set && metrics_set && !strcmp(out, metrics)) app_option_error("-metrics", "is the -out file");
+  if (out_set && !force && access(out, F_OK) == 0)
+    app_option_error("-out", "exists: add -force to replace it, or choose another file");
+  int size;
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  if (shards % size) app_option_error("-shards", "%d ranks do not divide it: run on a divisor of %d ranks", size, (int)shards);
   PetscBool stop;
   int code;
   PetscCall(app_options_check("shapes", &stop, &code));
@@ -84,6 +93,7 @@ int app_shapes(int argc, char **argv) {
   to.batch = batch, to.shards = (int)shards, to.adam.lr = lr, to.seed = (uint64_t)seed;
   to.steps = (epochs * samples + batch - 1) / batch;
   to.eval_every = eval_every, to.out = NULL, to.metrics = metrics_set ? metrics : NULL, to.options_text = "";
+  to.force = force;
   app_catch_stop_signals();
   train_task *task = NULL;
   core_status st = core_agree(MPI_COMM_WORLD, train_shapes_task_create(&so, &task));

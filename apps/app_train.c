@@ -57,7 +57,7 @@ int app_train(int argc, char **argv) {
                            sizeof test, &set));
   PetscCall(app_opt_enum(po, "-loss", "loss", spin_loss_names, SPIN_LOSS_COUNT, &loss, &set));
   PetscCall(app_opt_bool(po, "-flip_invariant", "ce, margin: the loss of the better of y and -y", &flip, &set));
-  PetscCall(app_opt_real(po, "-T", "local, bond, true: temperature", 0, 1e6, 0, &T, &T_set));
+  PetscCall(app_opt_real(po, "-T", "temperature: > 0 for local and bond, >= 0 for true", 0, 1e6, 0, &T, &T_set));
   PetscCall(app_opt_real(po, "-h0", "local, bond: the constant of w_i = y_i h_i(y) + h0, w_ij = J_ij y_i y_j + h0",
                          -1e6, 1e6, 0, &h0, &h0_set));
   PetscCall(app_opt_int(po, "-width", "channels of the network", 1, 4096, &width, &set));
@@ -80,7 +80,7 @@ int app_train(int argc, char **argv) {
   PetscCall(app_opt_string(po, "-metrics", "JSON lines of step, loss, test metrics, samples/s (default <out>.jsonl)",
                            "a file name", metrics, sizeof metrics, &metrics_set));
   PetscCall(app_opt_bool(po, "-resume", "continue the training in -out", &resume, &set));
-  PetscCall(app_opt_bool(po, "-force", "start over, replacing -out", &force, &set));
+  PetscCall(app_opt_bool(po, "-force", "start over, replacing -out and -metrics", &force, &set));
   PetscOptionsEnd();
 
   if (!train_set) app_option_error("-train", "required: the training set (eloss spingen -split train ...)");
@@ -101,6 +101,12 @@ int app_train(int argc, char **argv) {
   if ((loss == SPIN_LOSS_LOCAL || loss == SPIN_LOSS_BOND) && T <= 0)
     app_option_error("-T", "-loss %s needs T > 0", spin_loss_names[loss]);
   if (resume && force) app_option_error("-force", "contradicts -resume: continue, or start over, not both");
+  int size;
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  if (shards % size)
+    app_option_error("-shards", "%d ranks do not divide the %d micro-shards of a batch: run on a divisor of %d ranks, "
+                     "or set -shards to a multiple of %d (results are identical for every rank count dividing -shards)",
+                     size, (int)shards, (int)shards, size);
   PetscBool stop;
   int code;
   PetscCall(app_options_check("train", &stop, &code));
@@ -125,6 +131,7 @@ int app_train(int argc, char **argv) {
   to.steps = steps, to.batch = batch, to.shards = (int)shards, to.adam.lr = lr, to.seed = (uint64_t)seed;
   to.eval_every = eval_every, to.checkpoint_every = checkpoint_every, to.checkpoint_seconds = checkpoint_seconds;
   to.out = out, to.metrics = metrics, to.resume = resume, to.force = force, to.options_text = text;
+  to.inputs[0] = train, to.inputs[1] = test[0] ? test : NULL;
   if (rank == 0) fprintf(stderr, "eloss train: %s -steps %d -out %s\n", text, (int)steps, out);
 
   app_catch_stop_signals();

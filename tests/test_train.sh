@@ -25,7 +25,7 @@ mpi=("$mpiexec" --allow-run-as-root --oversubscribe)
 py=/usr/bin/python3
 source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 tap_workdir
-echo "1..28"
+echo "1..33"
 
 "$eloss" spingen -L 6 -instances 96 -seed 5 -split train -out train.h5 > /dev/null 2>&1 &&
   "$eloss" spingen -L 6 -instances 40 -seed 5 -split test -out test.h5 > /dev/null 2>&1 &&
@@ -146,7 +146,7 @@ ok $? "-force trains again from scratch (the same bytes)"
 
 # A small model overfits 8 instances: evaluated on its own training set.
 "$eloss" spingen -L 6 -instances 8 -seed 9 -split tiny -out tiny.h5 > /dev/null 2>&1
-"$eloss" train -train tiny.h5 -test tiny.h5 -width 16 -depth 2 -batch 8 -shards 1 -lr 1e-2 -loss ce -steps 400 \
+"$eloss" train -train tiny.h5 -width 16 -depth 2 -batch 8 -shards 1 -lr 1e-2 -loss ce -steps 400 \
   -eval_every 0 -out tiny.ckpt > /dev/null 2>&1
 "$eloss" eval -model tiny.ckpt -test tiny.h5 > tiny.out 2>&1
 grep -q "exact_fraction=1 site_accuracy=1 " tiny.out
@@ -199,6 +199,43 @@ ok $? "nonsense options exit 2 with one line: $(cat err.txt)"
 rc=$?
 [ $rc = 1 ] && grep -q "batch 256 is larger than the 96 training examples" err.txt && [ ! -e x.ckpt ]
 ok $? "a batch larger than the training set is refused"
+
+# Outputs never clobber inputs or earlier results.
+cp train.h5 train.copy
+"$eloss" train "${base[@]}" -loss ce -steps 5 -out train.h5 -force > /dev/null 2> err.txt
+rc1=$?
+"$eloss" train "${base[@]}" -loss ce -steps 5 -out y.ckpt -metrics test.h5 -force > /dev/null 2> err2.txt
+rc2=$?
+[ $rc1 = 1 ] && [ $rc2 = 1 ] && cmp -s train.h5 train.copy && grep -q "is an input of the run" err.txt &&
+  grep -q "is an input of the run" err2.txt && [ ! -e y.ckpt ]
+ok $? "-out or -metrics naming an input is refused even with -force: $(grep error err.txt | cut -c1-90)"
+"$eloss" train "${base[@]}" -loss bond -steps 20 -out keep2.ckpt > /dev/null 2>&1
+cp keep2.ckpt keep2.copy
+cp keep2.ckpt.jsonl keep2.jsonl.copy
+"$eloss" train "${base[@]}" -loss bond -T 1e-300 -steps 50 -out keep2.ckpt -force > /dev/null 2> err.txt
+rc=$?
+[ $rc = 1 ] && grep -q "diverged" err.txt && cmp -s keep2.ckpt keep2.copy && cmp -s keep2.ckpt.jsonl keep2.jsonl.copy &&
+  [ ! -e keep2.ckpt.jsonl.partial ]
+ok $? "a -force run that fails before its first model keeps the old model and its metrics: $(grep error err.txt | cut -c1-90)"
+"$eloss" train "${base[@]}" -loss ce -steps 5 -out z.ckpt -metrics keep2.ckpt.jsonl > /dev/null 2> err.txt
+rc=$?
+[ $rc = 1 ] && grep -q "keep2.ckpt.jsonl exists: add -force" err.txt && cmp -s keep2.ckpt.jsonl keep2.jsonl.copy
+ok $? "an existing metrics file is not replaced without -force"
+"$eloss" spingen -L 6 -instances 30 -seed 5 -split train -out part.h5 > /dev/null 2>&1
+"$eloss" train -train train.h5 -test part.h5 -steps 5 -out x.ckpt > /dev/null 2> err.txt
+rc=$?
+[ $rc = 1 ] && grep -q "30 of the 30 instances of -test part.h5 are also in -train train.h5" err.txt && [ ! -e x.ckpt ]
+ok $? "a test set that shares instances with the training set is refused: $(grep error err.txt | cut -c1-100)"
+cp e1.csv e1.copy
+"$eloss" eval -model r1.ckpt -test test.h5 -csv r1.ckpt > /dev/null 2> err.txt
+rc1=$?
+"$eloss" eval -model r1.ckpt -test test.h5 -csv e1.csv > /dev/null 2> err2.txt
+rc2=$?
+"$eloss" eval -model r1.ckpt -test test.h5 -csv e1.csv -force > /dev/null 2>&1
+rc3=$?
+[ $rc1 = 2 ] && [ $rc2 = 2 ] && [ $rc3 = 0 ] && cmp -s keep.ckpt r1.ckpt && cmp -s e1.csv e1.copy &&
+  grep -q "is an input" err.txt && grep -q "exists: add -force" err2.txt
+ok $? "eval -csv: never an input, an existing file only with -force"
 
 # Faults on one rank of two.
 ELOSS_FAULT=train.shard:1:7 "${mpi[@]}" -n 2 -x ELOSS_FAULT "$eloss" train "${base[@]}" -loss ce -steps 60 \

@@ -96,7 +96,8 @@ static core_status ckpt_read(const char *path, const char *kind, uint32_t *optio
   core_status st = name_field("kind", kind, want_kind);
   if (!st && (fread(&h, sizeof h, 1, fp) != 1 || memcmp(h.magic, magic, sizeof magic) != 0))
     st = CORE_ERROR(CORE_ERR_FORMAT, "%s: not an eloss checkpoint (too short or bad magic)", path);
-  else if (!st && (h.header_crc != io_crc32(0, &h, offsetof(header, header_crc)) || h.format != CKPT_FORMAT))
+  else if (!st && (h.header_crc != io_crc32(0, &h, offsetof(header, header_crc)) || h.format != CKPT_FORMAT ||
+                   h.pad1 != 0))
     st = CORE_ERROR(CORE_ERR_FORMAT, "%s: damaged checkpoint header or unknown format %u", path, h.format);
   else if (!st && memcmp(h.kind, want_kind, NAME_BYTES) != 0)
     st = CORE_ERROR(CORE_ERR_FORMAT, "%s: a checkpoint of '%.16s', not of '%s'", path, h.kind, kind);
@@ -109,6 +110,8 @@ static core_status ckpt_read(const char *path, const char *kind, uint32_t *optio
     if (!st && (fread(&s, sizeof s, 1, fp) != 1 || memcmp(s.name, want, NAME_BYTES) != 0))
       st = CORE_ERROR(CORE_ERR_FORMAT, "%s: section %d is not '%s' (truncated or foreign file)", path, k,
                       sections[k].name);
+    else if (!st && s.pad != 0)
+      st = CORE_ERROR(CORE_ERR_FORMAT, "%s: damaged header of section '%s'", path, sections[k].name);
     else if (!st && s.size != sections[k].size)
       st = CORE_ERROR(CORE_ERR_FORMAT, "%s: section '%s' holds %llu bytes, expected %llu", path, sections[k].name,
                       (unsigned long long)s.size, (unsigned long long)sections[k].size);

@@ -120,13 +120,14 @@ core_status mc_dataset_load(MPI_Comm comm, const char *path, mc_spin_data *d) {
     d->J = malloc(sizeof(double) * (size_t)(count * slots));
     d->gs = malloc((size_t)(count * n));
     d->energy = malloc(sizeof(double) * (size_t)count);
+    d->crc = malloc(sizeof(uint32_t) * (size_t)count);
     if (rank == 0) {
       for (int dir = 0; dir < lat->dim; ++dir) bonds[dir] = malloc(sizeof(double) * (size_t)(chunk * bond_rows[dir]));
       samples = sd ? malloc((size_t)(chunk * sample_row)) : NULL;
       agree = malloc((size_t)chunk);
       crc = malloc(sizeof(int64_t) * (size_t)chunk);
     }
-    int missing = !d->J || !d->gs || !d->energy;
+    int missing = !d->J || !d->gs || !d->energy || !d->crc;
     if (rank == 0) missing |= !bonds[0] || !bonds[1] || (lat->dim == 3 && !bonds[2]) || (sd && !samples) || !agree || !crc;
     if (missing) st = CORE_ERROR(CORE_ERR_MEM, "%s: cannot allocate %lld instances", path, (long long)count);
   }
@@ -152,6 +153,7 @@ core_status mc_dataset_load(MPI_Comm comm, const char *path, mc_spin_data *d) {
       sum = io_crc32(sum, &energy[k], sizeof(double));
       if (sd) sum = io_crc32(sum, samples + k * sample_row, (size_t)sample_row);
       if (ad) sum = io_crc32(sum, &agree[k], 1);
+      d->crc[i] = sum;
       if ((int64_t)sum != crc[k]) {
         check = CORE_ERROR(CORE_ERR_FORMAT, "%s: instance %lld does not match its stored checksum (crc32): the file "
                            "is damaged; regenerate it with eloss spingen", path, (long long)i);
@@ -165,7 +167,9 @@ core_status mc_dataset_load(MPI_Comm comm, const char *path, mc_spin_data *d) {
       int spins_ok = 1;
       for (int64_t s = 0; s < n; ++s) spins_ok &= gs[k * n + s] == 1 || gs[k * n + s] == -1;
       double e = spins_ok ? spin_energy(lat, J, 0.0, gs + k * n) : NAN;
-      if (!spins_ok || !(fabs(e - energy[k]) <= 1e-9 * fmax(1.0, fabs(e))))
+      if (!spins_ok)
+        check = CORE_ERROR(CORE_ERR_FORMAT, "%s: instance %lld: a ground-state spin is not +1 or -1", path, (long long)i);
+      else if (!(fabs(e - energy[k]) <= 1e-9 * fmax(1.0, fabs(e))))
         check = CORE_ERROR(CORE_ERR_FORMAT, "%s: instance %lld: the stored energy %.17g is not the energy of the "
                            "stored ground state (%.17g)", path, (long long)i, energy[k], e);
     }
@@ -177,6 +181,7 @@ core_status mc_dataset_load(MPI_Comm comm, const char *path, mc_spin_data *d) {
   if (!st) st = bcast_bytes(comm, d->J, sizeof(double) * (size_t)(count * slots), path);
   if (!st) st = bcast_bytes(comm, d->gs, (size_t)(count * n), path);
   if (!st) st = bcast_bytes(comm, d->energy, sizeof(double) * (size_t)count, path);
+  if (!st) st = bcast_bytes(comm, d->crc, sizeof(uint32_t) * (size_t)count, path);
   for (int dir = 0; dir < 3; ++dir) free(bonds[dir]);
   free(samples), free(agree), free(crc);
   if (st) mc_spin_data_free(d);
@@ -185,6 +190,6 @@ core_status mc_dataset_load(MPI_Comm comm, const char *path, mc_spin_data *d) {
 
 void mc_spin_data_free(mc_spin_data *d) {
   if (!d) return;
-  free(d->J), free(d->gs), free(d->energy);
+  free(d->J), free(d->gs), free(d->energy), free(d->crc);
   memset(d, 0, sizeof *d);
 }

@@ -220,6 +220,39 @@ static core_status same_lattice(const char *path, const spin_lattice *data, cons
   return CORE_OK;
 }
 
+static int crc_compare(const void *a, const void *b) {
+  const uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+  return (x > y) - (x < y);
+}
+
+/* Test instances that are also training instances make "test" metrics
+ * training metrics: refuse them. Candidates by CRC-32 (sorted copy of the
+ * training CRCs, binary search), confirmed by comparing the couplings. */
+static core_status disjoint(const spin_ctx *c) {
+  const int64_t slots = spin_lattice_bond_slots(&c->lat), N = c->train.count;
+  uint32_t *sorted = malloc(sizeof(uint32_t) * (size_t)N);
+  CORE_CHECK(sorted, CORE_ERR_MEM, "cannot allocate the overlap check");
+  memcpy(sorted, c->train.crc, sizeof(uint32_t) * (size_t)N);
+  qsort(sorted, (size_t)N, sizeof(uint32_t), crc_compare);
+  int64_t shared = 0, first_test = -1, first_train = -1;
+  for (int64_t i = 0; i < c->test.count; ++i) {
+    if (!bsearch(&c->test.crc[i], sorted, (size_t)N, sizeof(uint32_t), crc_compare)) continue;
+    for (int64_t j = 0; j < N; ++j)
+      if (c->train.crc[j] == c->test.crc[i] &&
+          memcmp(c->train.J + j * slots, c->test.J + i * slots, sizeof(double) * (size_t)slots) == 0) {
+        if (!shared++) first_test = i, first_train = j;
+        break;
+      }
+  }
+  free(sorted);
+  CORE_CHECK(shared == 0, CORE_ERR_ARG,
+             "%lld of the %lld instances of -test %s are also in -train %s (test instance %lld is training instance "
+             "%lld): generate the test set with its own -split (eloss spingen -split test)",
+             (long long)shared, (long long)c->test.count, c->opt.test, c->opt.train, (long long)first_test,
+             (long long)first_train);
+  return CORE_OK;
+}
+
 static core_status create(MPI_Comm comm, spin_ctx *c) {
   const train_spin_options *o = &c->opt;
   core_status st = CORE_OK;
@@ -232,7 +265,10 @@ static core_status create(MPI_Comm comm, spin_ctx *c) {
   if (o->test) {
     CORE_CALL(mc_dataset_load(comm, o->test, &c->test));
     CORE_CALL(same_lattice(o->test, &c->test.lat, &c->lat));
+    if (o->train) CORE_CALL(disjoint(c));
   }
+  /* Evaluation alone needs no chunk larger than the test set. */
+  if (!o->train && c->test.count > 0 && c->opt.shard > c->test.count) c->opt.shard = (int)c->test.count;
   /* Local from here on: every rank holds the same data and options, so
    * every rank succeeds or fails alike (the caller agrees anyway). */
   CORE_CHECK(c->lat.kind == SPIN_SQUARE, CORE_ERR_UNSUPPORTED,
@@ -277,7 +313,7 @@ core_status train_spin_task_create(MPI_Comm comm, const train_spin_options *opt,
   describe(&c->lat, opt, t->config);
   t->params = nn_spin_model_params(c->model);
   t->n_train = c->train.count;
-  t->shard = opt->shard;
+  t->shard = c->opt.shard;
   t->shard_grad = shard_grad;
   t->evaluate = c->test.count ? evaluate : NULL;
   /* The training data's fingerprint: the CRC of its instances' couplings

@@ -28,6 +28,8 @@
  *   state   (5 int64) step, Adam's step, parameter count, batch, examples
  *           per micro-shard (eval's default chunk: with oneDNN a
  *           forward's bits depend on its batch size)
+ *   options (1024 bytes) the options text of the run, so a refused resume
+ *           can name the option that differs
  *   param, adam_m, adam_v (n floats each)
  * written atomically by rank 0 at every checkpoint and at the end: a
  * finished model and a checkpoint are the same thing, and eval reads
@@ -36,8 +38,11 @@
  * Fault-injection sites: "train.shard" (a rank's shard fails),
  * "train.checkpoint" (rank 0 cannot write the model file). */
 #define _POSIX_C_SOURCE 200809L
+#include <dirent.h>
 #include <errno.h>
+#include <libgen.h>
 #include <math.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -70,16 +75,22 @@ void train_options_default(train_options *o) {
 
 /* ---- model files ------------------------------------------------------------ */
 
-static core_status write_model(const char *path, uint32_t options_crc, const train_task *task, const model_state *s) {
+enum { OPTIONS_BYTES = 1024 };
+
+static core_status write_model(const char *path, uint32_t options_crc, const train_task *task, const model_state *s,
+                               const char *options_text) {
   CORE_CHECK(!core_fault("train.checkpoint"), CORE_ERR_IO, "%s: cannot write the model: injected fault (test)", path);
   const nn_params *p = task->params;
   const size_t bytes = sizeof(float) * p->n;
-  io_ckpt_section sec[5] = {{"config", task->config, TRAIN_CONFIG_BYTES},
+  char options[OPTIONS_BYTES] = {0};
+  snprintf(options, sizeof options, "%s", options_text);
+  io_ckpt_section sec[6] = {{"config", task->config, TRAIN_CONFIG_BYTES},
                             {"state", s, sizeof *s},
+                            {"options", options, OPTIONS_BYTES},
                             {"param", p->param, bytes},
                             {"adam_m", p->m, bytes},
                             {"adam_v", p->v, bytes}};
-  return io_ckpt_write(path, kind, options_crc, 5, sec);
+  return io_ckpt_write(path, kind, options_crc, 6, sec);
 }
 
 core_status train_model_info(const char *path, char config[TRAIN_CONFIG_BYTES], train_model_meta *meta) {
@@ -93,8 +104,12 @@ core_status train_model_info(const char *path, char config[TRAIN_CONFIG_BYTES], 
   return CORE_OK;
 }
 
-/* Read every section; the sizes come from p. */
-static core_status read_model(const char *path, const char *config, nn_params *p, model_state *s, uint32_t *crc) {
+/* Read every section; the sizes come from p. options (OPTIONS_BYTES) may
+ * be NULL. */
+static core_status read_model(const char *path, const char *config, nn_params *p, model_state *s, uint32_t *crc,
+                              char *options) {
+  char options_buf[OPTIONS_BYTES];
+  if (!options) options = options_buf;
   char stored[TRAIN_CONFIG_BYTES];
   const size_t bytes = sizeof(float) * p->n;
   io_ckpt_section first = {"config", stored, TRAIN_CONFIG_BYTES};
@@ -102,12 +117,14 @@ static core_status read_model(const char *path, const char *config, nn_params *p
   CORE_CHECK(strncmp(stored, config, TRAIN_CONFIG_BYTES) == 0, CORE_ERR_FORMAT,
              "%s: a model of another configuration:\n  file: %.*s\n  run:  %s", path, TRAIN_CONFIG_BYTES, stored, config);
   int found;
-  io_ckpt_section sec[5] = {{"config", stored, TRAIN_CONFIG_BYTES},
+  io_ckpt_section sec[6] = {{"config", stored, TRAIN_CONFIG_BYTES},
                             {"state", s, sizeof *s},
+                            {"options", options, OPTIONS_BYTES},
                             {"param", p->param, bytes},
                             {"adam_m", p->m, bytes},
                             {"adam_v", p->v, bytes}};
-  CORE_CALL(io_ckpt_read(path, kind, crc, 5, sec, &found));
+  CORE_CALL(io_ckpt_read(path, kind, crc, 6, sec, &found));
+  options[OPTIONS_BYTES - 1] = '\0';
   CORE_CHECK(found, CORE_ERR_IO, "%s: no such file", path);
   CORE_CHECK(s->n_params == (int64_t)p->n && s->step >= 0 && s->adam_step >= 0 && s->batch >= 1 && s->shard >= 1,
              CORE_ERR_FORMAT,
@@ -120,7 +137,7 @@ static core_status read_model(const char *path, const char *config, nn_params *p
 core_status train_model_load(const char *path, const char *config, nn_params *p, train_model_meta *meta) {
   model_state s;
   uint32_t crc;
-  CORE_CALL(read_model(path, config, p, &s, &crc));
+  CORE_CALL(read_model(path, config, p, &s, &crc, NULL));
   p->step = s.adam_step;
   meta->step = s.step, meta->batch = s.batch, meta->shard = s.shard;
   return CORE_OK;
@@ -186,12 +203,71 @@ static core_status chain_sum(MPI_Comm comm, float *const *bufs, int mine, float 
   return CORE_OK;
 }
 
-/* ---- metrics file ---------------------------------------------------------------- */
+/* ---- outputs ------------------------------------------------------------------------ */
+
+/* 1 if a and b are the same path or name the same existing file. */
+static int same_file(const char *a, const char *b) {
+  if (!a || !b) return 0;
+  if (strcmp(a, b) == 0) return 1;
+  struct stat sa, sb;
+  return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+/* Remove "<path>.tmp.<pid>" files a killed run left behind (io_atomic's
+ * temporaries). Called with the output's lock held, so no live writer of
+ * this output owns one. */
+static void remove_stale_temporaries(const char *path) {
+  char dir_buf[4096], base_buf[4096];
+  snprintf(dir_buf, sizeof dir_buf, "%s", path);
+  snprintf(base_buf, sizeof base_buf, "%s", path);
+  const char *dir = dirname(dir_buf), *base = basename(base_buf);
+  char prefix[4200];
+  const int len = snprintf(prefix, sizeof prefix, "%s.tmp.", base);
+  DIR *d = opendir(dir);
+  if (!d) return;
+  for (struct dirent *e; (e = readdir(d));) {
+    if (strncmp(e->d_name, prefix, (size_t)len) != 0 || !e->d_name[len]) continue;
+    if (strspn(e->d_name + len, "0123456789") != strlen(e->d_name + len)) continue;
+    char full[8400];
+    snprintf(full, sizeof full, "%s/%s", dir, e->d_name);
+    unlink(full);
+  }
+  closedir(d);
+}
+
+/* The first "-name value" pair of two options texts that differs, for the
+ * message of a refused resume. */
+static void first_difference(const char *was, const char *now, char *out, size_t len) {
+  snprintf(out, len, "the training data");
+  const char *p = was, *q = now;
+  while (*p || *q) {
+    size_t lp = strcspn(p, " "), lq = strcspn(q, " ");
+    if (lp != lq || strncmp(p, q, lp) != 0) {
+      /* Back up to the option name when the value differs. */
+      const char *sp = p, *sq = q;
+      if (*p != '-' && p > was) {
+        sp = p - 2;
+        while (sp > was && sp[-1] != ' ') --sp;
+        sq = q - 2;
+        while (sq > now && sq[-1] != ' ') --sq;
+      }
+      size_t np = strcspn(sp, " "), nq = strcspn(sq, " ");
+      const char *vp = sp + np + (sp[np] ? 1 : 0), *vq = sq + nq + (sq[nq] ? 1 : 0);
+      snprintf(out, len, "%.*s %.*s (the file has %.*s)", (int)nq, sq, (int)strcspn(vq, " "), vq,
+               (int)strcspn(vp, " "), vp);
+      return;
+    }
+    p += lp + (p[lp] ? 1 : 0), q += lq + (q[lq] ? 1 : 0);
+  }
+}
 
 /* Keep the lines of an existing metrics file up to step `upto` (a resumed
  * run rewrites what came after its checkpoint), atomically; then open it
- * for appending. Rank 0 only. */
-static core_status metrics_open(const char *path, int64_t upto, FILE **out) {
+ * for appending. A fresh run writes to <path>.partial, renamed over <path>
+ * when the run first writes its model (or at once without a model file),
+ * so a run that fails early leaves the old metrics beside the old model.
+ * Rank 0 only. */
+static core_status metrics_open(const char *path, int64_t upto, int fresh_partial, FILE **out) {
   *out = NULL;
   if (upto > 0) {
     FILE *in = fopen(path, "r");
@@ -205,6 +281,10 @@ static core_status metrics_open(const char *path, int64_t upto, FILE **out) {
     if (in) fclose(in);
     CORE_CALL(io_atomic_commit(&f));
     *out = fopen(path, "a");
+  } else if (fresh_partial) {
+    char partial[4200];
+    snprintf(partial, sizeof partial, "%s.partial", path);
+    *out = fopen(partial, "w");
   } else {
     *out = fopen(path, "w");
   }
@@ -212,28 +292,55 @@ static core_status metrics_open(const char *path, int64_t upto, FILE **out) {
   return CORE_OK;
 }
 
+/* The partial metrics of a fresh run become the metrics file. */
+static core_status metrics_publish(const char *path) {
+  char partial[4200];
+  snprintf(partial, sizeof partial, "%s.partial", path);
+  CORE_CHECK(rename(partial, path) == 0, CORE_ERR_IO, "%s: cannot rename %s over it: %s", path, partial,
+             strerror(errno));
+  return CORE_OK;
+}
+
 /* ---- the run ----------------------------------------------------------------------- */
 
-/* Rank 0: lock the output and decide how to start. *start_step = 0 for a
- * fresh run, else the checkpoint's step (params and Adam state loaded). */
+/* Rank 0: refuse outputs that are inputs or each other, lock the outputs
+ * and decide how to start: state->step = 0 for a fresh run, else the
+ * checkpoint's step (params and Adam state loaded). */
 static core_status decide_start(const train_options *opt, train_task *task, uint32_t options_crc, io_lock *lock,
-                                model_state *state) {
+                                io_lock *metrics_lock, model_state *state) {
   memset(state, 0, sizeof *state);
-  CORE_CALL(io_lock_acquire(opt->out, lock));
+  for (int k = 0; k < TRAIN_INPUTS_MAX && opt->inputs[k]; ++k) {
+    CORE_CHECK(!same_file(opt->out, opt->inputs[k]), CORE_ERR_ARG, "-out %s is an input of the run (%s): choose "
+               "another file for the model", opt->out, opt->inputs[k]);
+    CORE_CHECK(!same_file(opt->metrics, opt->inputs[k]), CORE_ERR_ARG, "-metrics %s is an input of the run (%s): "
+               "choose another file", opt->metrics, opt->inputs[k]);
+  }
+  CORE_CHECK(!same_file(opt->out, opt->metrics), CORE_ERR_ARG, "-metrics %s is the model file: choose another file",
+             opt->metrics);
+  if (opt->out) CORE_CALL(io_lock_acquire(opt->out, lock));
+  if (opt->metrics) CORE_CALL(io_lock_acquire(opt->metrics, metrics_lock));
   struct stat sb;
-  const int exists = lstat(opt->out, &sb) == 0;
+  const int exists = opt->out && lstat(opt->out, &sb) == 0;
   CORE_CHECK(!exists || S_ISREG(sb.st_mode), CORE_ERR_IO, "%s exists and is not a regular file", opt->out);
+  if (opt->out) remove_stale_temporaries(opt->out);
+  if (opt->metrics) remove_stale_temporaries(opt->metrics);
   if (!opt->resume) {
     CORE_CHECK(!exists || opt->force, CORE_ERR_IO,
                "%s exists: add -resume to continue its training, or -force to start over and replace it", opt->out);
+    CORE_CHECK(!opt->metrics || opt->force || access(opt->metrics, F_OK) != 0, CORE_ERR_IO,
+               "%s exists: add -force to replace it, or choose another -metrics", opt->metrics);
     return CORE_OK;
   }
   CORE_CHECK(exists, CORE_ERR_IO, "-resume: there is no %s to resume", opt->out);
   uint32_t crc;
-  CORE_CALL(read_model(opt->out, task->config, task->params, state, &crc));
-  CORE_CHECK(crc == options_crc, CORE_ERR_ARG,
-             "-resume: %s was trained with other options (batch, shards, lr, seed, loss or data differ); run "
-             "with its options, or -force to start over", opt->out);
+  char options[OPTIONS_BYTES];
+  CORE_CALL(read_model(opt->out, task->config, task->params, state, &crc, options));
+  if (crc != options_crc) {
+    char what[512];
+    first_difference(options, opt->options_text, what, sizeof what);
+    return CORE_ERROR(CORE_ERR_ARG, "-resume: %s was trained with other options or data: %s; run with its options, "
+                      "or -force to start over", opt->out, what);
+  }
   CORE_CHECK(state->step < opt->steps, CORE_ERR_ARG,
              "-resume: %s already has %lld steps; give -steps above %lld to train further", opt->out,
              (long long)state->step, (long long)state->step);
@@ -241,11 +348,20 @@ static core_status decide_start(const train_options *opt, train_task *task, uint
   return CORE_OK;
 }
 
+/* A JSON number, or null for inf and nan (which JSON has no words for). */
+static void json_number(FILE *fp, const char *name, double v, const char *format) {
+  fprintf(fp, ", \"%s\": ", name);
+  if (isfinite(v)) fprintf(fp, format, v);
+  else fputs("null", fp);
+}
+
 static void metrics_line(FILE *fp, int64_t step, double loss, double rate, double seconds, const train_metrics *m) {
   if (!fp) return;
-  fprintf(fp, "{\"step\": %lld, \"loss\": %.9g, \"samples_per_s\": %.6g, \"seconds\": %.3f", (long long)step, loss,
-          rate, seconds);
-  for (int k = 0; m && k < m->count; ++k) fprintf(fp, ", \"%s\": %.9g", m->name[k], m->value[k]);
+  fprintf(fp, "{\"step\": %lld", (long long)step);
+  json_number(fp, "loss", loss, "%.9g");
+  json_number(fp, "samples_per_s", rate, "%.6g");
+  json_number(fp, "seconds", seconds, "%.3f");
+  for (int k = 0; m && k < m->count; ++k) json_number(fp, m->name[k], m->value[k], "%.9g");
   fputs("}\n", fp);
   fflush(fp);
 }
@@ -289,9 +405,9 @@ core_status train_run(MPI_Comm comm, train_task *task, const train_options *opt,
   for (int j = 0; !st && j < mine; ++j)
     if (!(bufs[j] = malloc(sizeof(float) * n)))
       st = CORE_ERROR(CORE_ERR_MEM, "cannot allocate %d gradient buffers of %zu floats", mine, n);
-  io_lock lock = {.fd = -1};
+  io_lock lock = {.fd = -1}, metrics_lock = {.fd = -1};
   model_state state = {0};
-  if (!st && rank == 0 && opt->out) st = decide_start(opt, task, options_crc, &lock, &state);
+  if (!st && rank == 0) st = decide_start(opt, task, options_crc, &lock, &metrics_lock, &state);
   st = core_agree(comm, st);
   /* Rank 0 may have loaded a checkpoint: everyone takes its state. */
   if (!st && (MPI_Bcast(&state, sizeof state, MPI_BYTE, 0, comm) != MPI_SUCCESS ||
@@ -301,7 +417,11 @@ core_status train_run(MPI_Comm comm, train_task *task, const train_options *opt,
     st = CORE_ERROR(CORE_ERR_MPI, "MPI_Bcast of the starting parameters failed");
   p->step = state.adam_step;
   FILE *metrics = NULL;
-  if (!st && rank == 0 && opt->metrics) st = metrics_open(opt->metrics, state.step, &metrics);
+  int metrics_pending = 0; /* a fresh run's metrics still at <metrics>.partial */
+  if (!st && rank == 0 && opt->metrics) {
+    metrics_pending = state.step == 0 && opt->out;
+    st = metrics_open(opt->metrics, state.step, metrics_pending, &metrics);
+  }
   st = core_agree(comm, st);
 
   if (!st && rank == 0 && progress && state.step > 0)
@@ -322,6 +442,9 @@ core_status train_run(MPI_Comm comm, train_task *task, const train_options *opt,
       if (core_fault("train.shard")) st = CORE_ERROR(CORE_ERR_NUMERIC, "step %lld, shard %d: injected fault (test)",
                                                      (long long)step, k);
       else st = task->shard_grad(task, step, k, m, index, (double)m / (double)B, &shard_loss[k]);
+      if (st == CORE_ERR_VALUE) /* a non-finite network output: the training diverged */
+        st = CORE_ERROR(CORE_ERR_NUMERIC, "step %lld: %s: the training diverged; lower -lr", (long long)step + 1,
+                        core_error_message());
       if (!st) memcpy(bufs[j], p->grad, sizeof(float) * n);
     }
     st = core_agree(comm, st);
@@ -333,7 +456,8 @@ core_status train_run(MPI_Comm comm, train_task *task, const train_options *opt,
     loss = 0;
     for (int k = 0; k < K; ++k) loss += shard_loss[k] * ((double)m / (double)B);
     if (!isfinite(loss)) {
-      st = CORE_ERROR(CORE_ERR_NUMERIC, "step %lld: the training loss is %g; lower -lr", (long long)step, loss);
+      st = CORE_ERROR(CORE_ERR_NUMERIC, "step %lld: the training loss is %g: the training diverged; lower -lr",
+                      (long long)step + 1, loss);
       break;
     }
     /* 4. the same Adam step everywhere */
@@ -363,7 +487,11 @@ core_status train_run(MPI_Comm comm, train_task *task, const train_options *opt,
       if (rank == 0) {
         model_state s = {step, p->step, (int64_t)n, B, m};
         st = io_lock_check(&lock);
-        if (!st) st = write_model(opt->out, options_crc, task, &s);
+        if (!st) st = write_model(opt->out, options_crc, task, &s, opt->options_text);
+        if (!st && metrics_pending) {
+          st = metrics_publish(opt->metrics);
+          metrics_pending = 0;
+        }
       }
       st = core_agree(comm, st);
       last_ckpt = core_time();
@@ -376,7 +504,12 @@ core_status train_run(MPI_Comm comm, train_task *task, const train_options *opt,
     }
   }
   if (metrics) fclose(metrics);
-  if (rank == 0 && opt->out) io_lock_release(&lock);
+  if (metrics_pending) { /* the run never wrote a model: its metrics go too */
+    char partial[4200];
+    snprintf(partial, sizeof partial, "%s.partial", opt->metrics);
+    unlink(partial);
+  }
+  if (rank == 0) io_lock_release(&lock), io_lock_release(&metrics_lock);
   for (int j = 0; bufs && j < mine; ++j) free(bufs[j]);
   free(bufs), free(index), free(shard_loss), free(src.order[0]), free(src.order[1]);
   report->step = step;

@@ -355,6 +355,7 @@ typedef struct {
   double *J;          /* (count, bond slots) couplings in spin.h's layout */
   int8_t *gs;         /* (count, n_sites) ground states, +-1 */
   double *energy;     /* (count) their energies */
+  uint32_t *crc;      /* (count) each instance's verified CRC-32 (a fingerprint) */
   char split[64];     /* the file's split attribute */
 } mc_spin_data;
 

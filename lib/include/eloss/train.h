@@ -42,7 +42,7 @@
 extern "C" {
 #endif
 
-enum { TRAIN_METRICS_MAX = 8, TRAIN_CONFIG_BYTES = 512 };
+enum { TRAIN_METRICS_MAX = 8, TRAIN_CONFIG_BYTES = 512, TRAIN_INPUTS_MAX = 4 };
 
 /* Named test-set numbers of a task, in a fixed order. */
 typedef struct {
@@ -86,8 +86,11 @@ typedef struct {
   double checkpoint_seconds; /* and at least this often */
   const char *out;           /* the model file: checkpoints go there too, atomically;
                                 NULL: no file, no checkpoints (a short in-memory run) */
-  const char *metrics;       /* JSON lines, one per step with a loss, NULL: none */
-  int resume, force;         /* continue from out; replace out */
+  const char *metrics;       /* JSON lines, one per step with a loss, NULL: none; never
+                                replaced without force; a fresh run writes <metrics>.partial
+                                until its first model file */
+  int resume, force;         /* continue from out; replace out (and metrics) */
+  const char *inputs[TRAIN_INPUTS_MAX]; /* files the run reads (NULL-ended): out and metrics must be none of them */
   const char *options_text;  /* the options that define the run; its CRC-32 keys resume */
 } train_options;
 
