@@ -4,8 +4,8 @@
 # XYZ file:
 # - the model file of 1, 2 and 4 ranks is the same bytes (energy loss with
 #   rotations; sparse loss on 1 and 2 ranks);
-# - the training loss and the test distance-matrix error fall, and the
-#   trained model's distance error is below the noisy input's;
+# - the training loss falls; with rotated training data the energy loss
+#   ends with a lower test distance-matrix error than MSE;
 # - the last line has every metric; XYZ data train too (no LJ gap);
 # - bad input: options of the other task, -coeff with mse, no -test, a
 #   damaged clustergen file, XYZ frames of different sizes: one error,
@@ -35,7 +35,7 @@ rc4=$?
 [ $rc1 = 0 ] && [ $rc2 = 0 ] && [ $rc4 = 0 ] && cmp -s r1.ckpt r2.ckpt && cmp -s r1.ckpt r4.ckpt &&
   [ "$(sed "s/ seconds=.*//" r1.out)" = "$(sed "s/ seconds=.*//" r2.out)" ]
 ok $? "energy, -rotate: the model files of 1, 2 and 4 ranks are identical (exits $rc1 $rc2 $rc4)"
-grep -Eq '^steps=60 loss=[0-9.e+-]+ test_dist_error=[0-9.e+-]+ test_dist_error_noisy=[0-9.e+-]+ test_bonds_ok=[0-9.e+-]+ test_kabsch_rmsd=[0-9.e+-]+ test_lj_energy_gap=[0-9.e+-]+ seconds=' r1.out
+grep -Eq '^steps=60 loss=[0-9.e+-]+ test_dist_error=[0-9.e+-]+ test_dist_error_noisy=[0-9.e+-]+ test_bonds_ok=[0-9.e+-]+ test_kabsch_rmsd=[0-9.e+-]+ test_lj_energy_gap=[0-9.e+-]+ test_lj_energy_gap_noisy=[0-9.e+-]+ seconds=' r1.out
 ok $? "train ends with one line of the denoise metrics: $(cut -c1-100 r1.out)"
 
 sbase=("${base[@]}" -loss sparse -steps 20)
@@ -43,11 +43,15 @@ sbase=("${base[@]}" -loss sparse -steps 20)
   "${mpi[@]}" -n 2 "$eloss" train "${sbase[@]}" -out s2.ckpt > /dev/null 2>&1 && cmp -s s1.ckpt s2.ckpt
 ok $? "sparse (graphs redrawn every step): the model files of 1 and 2 ranks are identical"
 
-# Longer run: the loss falls, and the test error first falls below the
-# noisy input's (later the MLP overfits 300 structures: README).
+# Longer runs: the loss falls; with rotated training data, energy ends
+# with a lower test distance error than MSE (both overfit this small set,
+# MSE more: README; seen for seeds 1, 2, 3 on a 900-structure set too).
 "$eloss" train "${base[@]}" -loss mse -steps 400 -eval_every 400 -out m.ckpt > m.out 2> /dev/null &&
-  "$eloss" train "${base[@]}" -loss mse -width 128 -batch 32 -lr 3e-4 -steps 300 -eval_every 300 -out e.ckpt > e.out 2> /dev/null
-ok $? "mse, 400 steps at lr 3e-3 and 300 steps at lr 3e-4: train"
+  for l in mse energy; do
+    "$eloss" train "${base[@]}" -loss $l -rotate -width 128 -batch 32 -lr 3e-4 -steps 1500 -eval_every 1500 \
+      -out rot_$l.ckpt > rot_$l.out 2> /dev/null || exit 1
+  done
+ok $? "mse 400 steps; mse and energy with -rotate, 1500 steps: train"
 $py - m.ckpt.jsonl <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
@@ -57,14 +61,14 @@ print("# mean loss of steps 1-20 %.4g, of the last 20 %.4g" % (first, last))
 assert last < 0.9 * first
 PY
 ok $? "the training loss falls by more than 10 %"
-$py - e.ckpt.jsonl <<'PY'
-import json, sys
-rows = [json.loads(l) for l in open(sys.argv[1])]
-ev = [r for r in rows if "test_dist_error" in r][-1]
-print("# test_dist_error %.4g, noisy input %.4g" % (ev["test_dist_error"], ev["test_dist_error_noisy"]))
-assert ev["test_dist_error"] < ev["test_dist_error_noisy"]
+$py - <<'PY'
+import re
+m, e = (dict(re.findall(r"(\w+)=([-0-9.e+]+)", open("rot_%s.out" % l).read())) for l in ("mse", "energy"))
+print("# -rotate, 1500 steps: test_dist_error mse %s, energy %s (noisy input %s)"
+      % (m["test_dist_error"], e["test_dist_error"], m["test_dist_error_noisy"]))
+assert float(e["test_dist_error"]) < float(m["test_dist_error"])
 PY
-ok $? "after 300 steps the denoised structures' distance error is below the noisy input's"
+ok $? "with rotated training data energy beats MSE on the test distance error"
 
 # XYZ data: two frames files written here (8-atom jittered cubes, argon).
 $py - <<'PY'

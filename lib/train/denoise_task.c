@@ -55,7 +55,8 @@
  *   test_kabsch_rmsd       mean RMSD of x_hat to x after the best rotation
  *   test_lj_energy_gap     clustergen only: MEDIAN over draws of E_LJ(x_hat) - E_LJ(x); a
  *                          median because one squeezed pair sends r^-12 to any size and a
- *                          mean would report that one draw */
+ *                          mean would report that one draw
+ *   test_lj_energy_gap_noisy  the same for the input x_t */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,7 +65,7 @@
 #include "eloss/lj.h"
 #include "eloss/train.h"
 
-enum { STREAM_TRAIN = 0, STREAM_TEST = 1, ROW = 5 };
+enum { STREAM_TRAIN = 0, STREAM_TEST = 1, ROW = 6 };
 
 const char *const train_denoise_loss_names[TRAIN_DENOISE_LOSS_COUNT] = {"mse", "energy", "kabsch", "sparse"};
 
@@ -309,7 +310,7 @@ static double dist_error(const denoise_ctx *c, int64_t j0, const double *x, cons
 }
 
 /* Test draws [start, start + count): ROW numbers each (dist error, noisy
- * dist error, bonds ok, Kabsch RMSD, LJ energy gap). */
+ * dist error, bonds ok, Kabsch RMSD, LJ energy gap, noisy LJ energy gap). */
 static core_status evaluate_range(denoise_ctx *c, int64_t start, int64_t count, double *out) {
   const train_denoise_options *o = &c->opt;
   const int N = c->N, D = 3 * N, L = o->n_levels;
@@ -335,7 +336,9 @@ static core_status evaluate_range(denoise_ctx *c, int64_t start, int64_t count, 
       r[1] = dist_error(c, q / L, x, xt, NULL);
       r[2] = ok;
       CORE_CALL(atoms_kabsch_rmsd(N, 3, x, xh, &r[3]));
-      r[4] = c->lj ? lj_energy_gradient(N, xh, NULL, c->work) - lj_energy_gradient(N, x, NULL, c->work) : 0.0;
+      const double e0 = c->lj ? lj_energy_gradient(N, x, NULL, c->work) : 0.0;
+      r[4] = c->lj ? lj_energy_gradient(N, xh, NULL, c->work) - e0 : 0.0;
+      r[5] = c->lj ? lj_energy_gradient(N, xt, NULL, c->work) - e0 : 0.0;
     }
   }
   return CORE_OK;
@@ -357,7 +360,7 @@ static core_status evaluate(train_task *t, MPI_Comm comm, train_metrics *m) {
   const int64_t start = c0 * chunk, end = nc == 0 ? start : (c0 + nc >= chunks ? I : (c0 + nc) * chunk);
   double *mine = malloc(sizeof(double) * (size_t)((end - start) * ROW + 1));
   double *all = rank == 0 ? malloc(sizeof(double) * (size_t)(I * ROW)) : NULL;
-  double *gaps = rank == 0 ? malloc(sizeof(double) * (size_t)I) : NULL;
+  double *gaps = rank == 0 ? malloc(sizeof(double) * (size_t)(2 * I)) : NULL;
   int *counts = malloc(sizeof(int) * (size_t)size), *displs = malloc(sizeof(int) * (size_t)size);
   core_status st = mine && counts && displs && (rank != 0 || (all && gaps))
                        ? CORE_OK
@@ -377,19 +380,22 @@ static core_status evaluate(train_task *t, MPI_Comm comm, train_metrics *m) {
   if (!st && rank == 0) {
     for (int64_t i = 0; i < I; ++i) {
       for (int k = 0; k < 4; ++k) v[k] += all[i * ROW + k];
-      gaps[i] = all[i * ROW + 4];
+      gaps[i] = all[i * ROW + 4], gaps[I + i] = all[i * ROW + 5];
     }
     for (int k = 0; k < 4; ++k) v[k] /= (double)I;
-    qsort(gaps, (size_t)I, sizeof(double), compare_double);
-    v[4] = I % 2 ? gaps[I / 2] : 0.5 * (gaps[I / 2 - 1] + gaps[I / 2]);
+    for (int k = 0; k < 2; ++k) {
+      double *g = gaps + k * I;
+      qsort(g, (size_t)I, sizeof(double), compare_double);
+      v[4 + k] = I % 2 ? g[I / 2] : 0.5 * (g[I / 2 - 1] + g[I / 2]);
+    }
   }
   free(mine), free(all), free(gaps), free(counts), free(displs);
   if (!st && MPI_Bcast(v, ROW, MPI_DOUBLE, 0, comm) != MPI_SUCCESS)
     st = CORE_ERROR(CORE_ERR_MPI, "MPI_Bcast of the test metrics failed");
   if (st) return st;
   static const char *const names[ROW] = {"test_dist_error", "test_dist_error_noisy", "test_bonds_ok",
-                                         "test_kabsch_rmsd", "test_lj_energy_gap"};
-  m->count = c->lj ? 5 : 4;
+                                         "test_kabsch_rmsd", "test_lj_energy_gap", "test_lj_energy_gap_noisy"};
+  m->count = c->lj ? 6 : 4;
   for (int k = 0; k < m->count; ++k) {
     snprintf(m->name[k], sizeof m->name[k], "%s", names[k]);
     m->value[k] = v[k];
