@@ -47,7 +47,8 @@ int app_train(int argc, char **argv) {
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   static const char *const tasks[] = {"spin", "denoise"};
   enum { TASK_SPIN, TASK_DENOISE };
-  PetscInt task_kind = TASK_SPIN, loss = SPIN_LOSS_CE, coeff = ATOMS_COEFF_EXP_DIST, width = 32, depth = 6, steps = 1000, batch = 64, shards = 4, seed = 0;
+  PetscInt task_kind = TASK_SPIN, loss = SPIN_LOSS_CE, coeff = ATOMS_COEFF_EXP_DIST, width = 32, depth = 6;
+  PetscInt steps = 1000, batch = 64, shards = 4, seed = 0;
   PetscInt eval_every = 100, checkpoint_every = 0;
   PetscReal T = 0.1, h0 = 5.0, lr = 1e-3, checkpoint_seconds = 60.0;
   PetscBool flip = PETSC_FALSE, resume = PETSC_FALSE, force = PETSC_FALSE, set, train_set, out_set, metrics_set;

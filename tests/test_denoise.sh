@@ -6,7 +6,8 @@
 #   rotations; sparse loss on 1 and 2 ranks);
 # - the training loss falls; with rotated training data the energy loss
 #   ends with a lower test distance-matrix error than MSE;
-# - the last line has every metric; XYZ data train too (no LJ gap);
+# - the last line has every metric; eval prints the same metrics on 1 and
+#   2 ranks; XYZ data train too (no LJ gap);
 # - bad input: options of the other task, -coeff with mse, no -test, a
 #   damaged clustergen file, XYZ frames of different sizes: one error,
 #   non-zero exit.
@@ -18,7 +19,7 @@ mpi=("$mpiexec" --allow-run-as-root --oversubscribe)
 py=/usr/bin/python3
 source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 tap_workdir
-echo "1..14"
+echo "1..16"
 
 cg=(-n 13 -samples 100 -therm 10 -sweeps 4 -walks 1 -bh_steps 10 -temperatures 0.1,0.2,0.3)
 "$eloss" clustergen "${cg[@]}" -seed 5 -out train.h5 > /dev/null 2>&1 &&
@@ -37,6 +38,15 @@ rc4=$?
 ok $? "energy, -rotate: the model files of 1, 2 and 4 ranks are identical (exits $rc1 $rc2 $rc4)"
 grep -Eq '^steps=60 loss=[0-9.e+-]+ test_dist_error=[0-9.e+-]+ test_dist_error_noisy=[0-9.e+-]+ test_bonds_ok=[0-9.e+-]+ test_kabsch_rmsd=[0-9.e+-]+ test_lj_energy_gap=[0-9.e+-]+ test_lj_energy_gap_noisy=[0-9.e+-]+ seconds=' r1.out
 ok $? "train ends with one line of the denoise metrics: $(cut -c1-100 r1.out)"
+
+"$eloss" eval -model r1.ckpt -test test.h5 > e1.out 2> /dev/null &&
+  "${mpi[@]}" -n 2 "$eloss" eval -model r1.ckpt -test test.h5 > e2.out 2> /dev/null &&
+  [ "$(sed 's/ steps=.*//' e1.out)" = "$(sed 's/^steps=60 loss=[^ ]* //; s/ seconds=.*//' r1.out)" ] && cmp -s e1.out e2.out
+ok $? "eval prints the training's last metrics, on 1 and 2 ranks: $(cut -c1-60 e1.out)"
+"$eloss" eval -model r1.ckpt -test test.h5 -csv e.csv > /dev/null 2> err.txt
+rc=$?
+[ $rc != 0 ] && grep -q "denoise model" err.txt && [ ! -e e.csv ]
+ok $? "eval -csv of a denoise model is refused: $(head -c 100 err.txt)"
 
 sbase=("${base[@]}" -loss sparse -steps 20)
 "$eloss" train "${sbase[@]}" -out s1.ckpt > /dev/null 2>&1 &&

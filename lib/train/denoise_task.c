@@ -5,7 +5,11 @@
  *
  * train_denoise_task_create(comm, opt, &task): collective; reads both
  *   files (on rank 0 for HDF5, broadcast; every rank itself for XYZ),
- *   checks them, centres every structure and builds the MLP.
+ *   checks them, centres every structure and builds the MLP. Without a
+ *   training file the task only evaluates (eloss eval).
+ * train_denoise_options_from_config: pure; what eval builds for a model
+ *   file (atom count, data kind, width and noise levels are in its config
+ *   line, so a test set of another kind or size is refused on load).
  * shard_grad: local. evaluate: collective.
  *
  * Data. An `eloss clustergen` file gives its sampled conformations,
@@ -27,8 +31,9 @@
  * geometry and not the noise), then the 3N normals of eps. With rotate the
  * clean target is R x and the input R x + sigma eps. The draw depends on
  * (seed, s, i) only, so on no rank count. Test draw q = j L + l (test
- * structure j, level l of L) uses (seed, CORE_PURPOSE_DENOISE | TEST << 8,
- * q) at the fixed level l, no rotation: the metrics are deterministic.
+ * structure j, level l of L) uses (0, CORE_PURPOSE_DENOISE | TEST << 8, q)
+ * at the fixed level l, no rotation: seed 0 whatever the run's seed, so
+ * every model is scored on the same draws.
  *
  * Model: the MLP of nn.h, {3N + 1, W, W, 3N} with SiLU. Its input is x_t
  * flattened and sigma; its output is the noise estimate eps_hat, and the
@@ -66,6 +71,9 @@
 #include "eloss/train.h"
 
 enum { STREAM_TRAIN = 0, STREAM_TEST = 1, ROW = 6 };
+/* The test draws' seed: fixed, not the run's -seed, so that every model
+ * (any seed, any loss, and eloss eval) is scored on the same noise. */
+enum { TEST_SEED = 0 };
 
 const char *const train_denoise_loss_names[TRAIN_DENOISE_LOSS_COUNT] = {"mse", "energy", "kabsch", "sparse"};
 
@@ -135,7 +143,8 @@ static core_status read_clustergen(MPI_Comm comm, const char *path, int *N, deno
     d->x = malloc(sizeof(double) * (size_t)(T * row));
     temps = malloc(sizeof(double) * (size_t)T), en = malloc(sizeof(double) * (size_t)(T * K));
     sums = malloc(sizeof(int64_t) * (size_t)T);
-    st = core_agree(comm, d->x && temps && en && sums ? CORE_OK : CORE_ERROR(CORE_ERR_MEM, "%s: cannot allocate", path));
+    st = core_agree(comm, d->x && temps && en && sums ? CORE_OK
+                                                      : CORE_ERROR(CORE_ERR_MEM, "%s: cannot allocate", path));
   }
   const int64_t mine = rank == 0 ? T : 0;
   if (!st) st = io_h5_read_rows(f, "positions", IO_F64, 0, mine, d->x);
@@ -216,12 +225,12 @@ static core_status read_data(MPI_Comm comm, const char *path, int *N, int *lj, d
 
 /* One draw: *sigma, the clean target (N, 3) and the network input
  * (3N + 1) from structure x (N, 3) (header comment). level < 0 draws it. */
-static void corrupt(const denoise_ctx *c, uint64_t what, uint64_t index, int level, int rotate, const double *x,
-                    double *clean, float *in, double *sigma) {
+static void corrupt(const denoise_ctx *c, uint64_t seed, uint64_t what, uint64_t index, int level, int rotate,
+                    const double *x, double *clean, float *in, double *sigma) {
   const train_denoise_options *o = &c->opt;
   const int N = c->N;
   core_rng rng;
-  core_rng_init(&rng, o->seed, CORE_PURPOSE_DENOISE | what << 8, index);
+  core_rng_init(&rng, seed, CORE_PURPOSE_DENOISE | what << 8, index);
   const int l = level >= 0 ? level : (int)core_rng_below(&rng, (uint64_t)o->n_levels);
   const double s = o->levels[l];
   /* A unit quaternion of four normals is uniform on S^3, hence R uniform
@@ -249,8 +258,8 @@ static core_status shard_grad(train_task *t, int64_t step, int k_shard, int64_t 
   CORE_CHECK(n >= 1 && n <= o->shard, CORE_ERR_ARG, "denoise task: %lld draws in a shard of %d", (long long)n,
              o->shard);
   for (int64_t b = 0; b < n; ++b)
-    corrupt(c, STREAM_TRAIN, (uint64_t)step << 32 | (uint64_t)index[b], -1, o->rotate, c->train.x + index[b] * D,
-            c->ref + b * D, c->in + b * (D + 1), &c->sigma[b]);
+    corrupt(c, o->seed, STREAM_TRAIN, (uint64_t)step << 32 | (uint64_t)index[b], -1, o->rotate,
+            c->train.x + index[b] * D, c->ref + b * D, c->in + b * (D + 1), &c->sigma[b]);
   CORE_CALL(nn_mlp_forward(c->mlp, (int)n, c->in, c->eps_hat));
   /* x_hat = x_t - sigma eps_hat */
   for (int64_t b = 0; b < n; ++b)
@@ -319,7 +328,7 @@ static core_status evaluate_range(denoise_ctx *c, int64_t start, int64_t count, 
     const int64_t n = count - at < o->shard ? count - at : o->shard;
     for (int64_t b = 0; b < n; ++b) {
       const int64_t q = start + at + b;
-      corrupt(c, STREAM_TEST, (uint64_t)q, (int)(q % L), 0, c->test.x + (q / L) * D, c->ref + b * D,
+      corrupt(c, TEST_SEED, STREAM_TEST, (uint64_t)q, (int)(q % L), 0, c->test.x + (q / L) * D, c->ref + b * D,
               c->in + b * (D + 1), &c->sigma[b]);
     }
     CORE_CALL(nn_mlp_forward(c->mlp, (int)n, c->in, c->eps_hat));
@@ -413,7 +422,7 @@ static void destroy(train_task *t) {
 
 core_status train_denoise_task_create(MPI_Comm comm, const train_denoise_options *o, train_task **out) {
   *out = NULL;
-  CORE_CHECK(o->train && o->test, CORE_ERR_ARG, "denoise task: both a training and a test file are needed");
+  CORE_CHECK(o->test, CORE_ERR_ARG, "denoise task: a test file is needed (the metrics)");
   CORE_CHECK((unsigned)o->loss < TRAIN_DENOISE_LOSS_COUNT, CORE_ERR_ARG, "denoise task: unknown loss %d", (int)o->loss);
   CORE_CHECK((unsigned)o->coeff < ATOMS_COEFF_COUNT, CORE_ERR_ARG, "denoise task: unknown coefficient law %d",
              (int)o->coeff);
@@ -430,13 +439,14 @@ core_status train_denoise_task_create(MPI_Comm comm, const train_denoise_options
   c->task.destroy = destroy;
   int Nt = 0, lj_test = 0;
   uint32_t crc = 0, crc_test = 0;
-  core_status st = read_data(comm, o->train, &c->N, &c->lj, &c->train, &crc);
+  core_status st = o->train ? read_data(comm, o->train, &c->N, &c->lj, &c->train, &crc) : CORE_OK;
   if (!st) st = read_data(comm, o->test, &Nt, &lj_test, &c->test, &crc_test);
+  if (!st && !o->train) c->N = Nt, c->lj = lj_test; /* evaluation only */
   if (!st && (Nt != c->N || lj_test != c->lj))
     st = CORE_ERROR(CORE_ERR_ARG, "denoise task: the test set %s (%s, %d atoms) is not like the training set %s "
                     "(%s, %d atoms)", o->test, lj_test ? "clustergen" : "XYZ", Nt, o->train,
                     c->lj ? "clustergen" : "XYZ", c->N);
-  if (!st && (c->train.count < 1 || c->test.count < 1 || c->train.count >= (int64_t)1 << 32))
+  if (!st && ((o->train && c->train.count < 1) || c->test.count < 1 || c->train.count >= (int64_t)1 << 32))
     st = CORE_ERROR(CORE_ERR_ARG, "denoise task: %lld training and %lld test structures, expected 1 .. 2^32 - 1 and "
                     ">= 1", (long long)c->train.count, (long long)c->test.count);
   if (!st && (o->loss == TRAIN_DENOISE_SPARSE) && c->N < 7)
@@ -465,8 +475,11 @@ core_status train_denoise_task_create(MPI_Comm comm, const train_denoise_options
   }
   train_task *t = &c->task;
   t->name = "denoise";
-  snprintf(t->config, TRAIN_CONFIG_BYTES, "task=denoise atoms=%d data=%s width=%d", N, c->lj ? "clustergen" : "xyz",
-           o->width);
+  /* Levels as %.17g: the config must read back to the same doubles. */
+  int used = snprintf(t->config, TRAIN_CONFIG_BYTES, "task=denoise atoms=%d data=%s width=%d noise=", N,
+                      c->lj ? "clustergen" : "xyz", o->width);
+  for (int l = 0; l < o->n_levels && used < TRAIN_CONFIG_BYTES; ++l)
+    used += snprintf(t->config + used, TRAIN_CONFIG_BYTES - (size_t)used, "%s%.17g", l ? "," : "", o->levels[l]);
   t->params = nn_mlp_params(c->mlp);
   t->n_train = c->train.count;
   t->shard = o->shard;
@@ -474,5 +487,28 @@ core_status train_denoise_task_create(MPI_Comm comm, const train_denoise_options
   t->shard_grad = shard_grad;
   t->evaluate = evaluate;
   *out = t;
+  return CORE_OK;
+}
+
+core_status train_denoise_options_from_config(const char *config, train_denoise_options *o) {
+  train_denoise_options_default(o);
+  int atoms, width, at = 0;
+  char data[16];
+  CORE_CHECK(sscanf(config, "task=denoise atoms=%d data=%15s width=%d noise=%n", &atoms, data, &width, &at) == 3 &&
+                 at > 0 && atoms >= 2 && width >= 1 && (!strcmp(data, "clustergen") || !strcmp(data, "xyz")),
+             CORE_ERR_FORMAT, "not the config line of a denoise model: '%s'", config);
+  o->width = width;
+  o->n_levels = 0;
+  const char *p = config + at;
+  for (;;) {
+    char *end;
+    const double v = strtod(p, &end);
+    CORE_CHECK(end != p && o->n_levels < TRAIN_DENOISE_MAX_LEVELS && isfinite(v) && v > 0, CORE_ERR_FORMAT,
+               "not the config line of a denoise model (noise levels): '%s'", config);
+    o->levels[o->n_levels++] = v;
+    if (*end == '\0') break;
+    CORE_CHECK(*end == ',', CORE_ERR_FORMAT, "not the config line of a denoise model (noise levels): '%s'", config);
+    p = end + 1;
+  }
   return CORE_OK;
 }

@@ -205,7 +205,7 @@ enum { TRAIN_DENOISE_LOSS_COUNT = TRAIN_DENOISE_SPARSE + 1, TRAIN_DENOISE_MAX_LE
 extern const char *const train_denoise_loss_names[TRAIN_DENOISE_LOSS_COUNT]; /* mse energy kabsch sparse */
 
 typedef struct {
-  const char *train;      /* eloss clustergen HDF5 or multi-frame XYZ (one atom count); required */
+  const char *train;      /* eloss clustergen HDF5 or multi-frame XYZ (one atom count); NULL: evaluation only */
   const char *test;       /* the same kind of file; required (the metrics) */
   train_denoise_loss loss;
   atoms_coeff_law coeff;  /* energy, sparse: Eq. 7 coefficient law (exp_dist) */
@@ -223,6 +223,9 @@ void train_denoise_options_default(train_denoise_options *opt);
 /* Read and check both files (clustergen: every crc32 row; XYZ: one atom
  * count), centre every structure and build the model. Collective. */
 core_status train_denoise_task_create(MPI_Comm comm, const train_denoise_options *opt, train_task **task);
+/* The options of a denoise model file's config line (width, noise levels;
+ * paths NULL), for evaluation: train NULL, test set. Pure. */
+core_status train_denoise_options_from_config(const char *config, train_denoise_options *opt);
 
 #ifdef __cplusplus
 }
