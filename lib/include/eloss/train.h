@@ -1,5 +1,6 @@
 /* eloss train: data-parallel training of lib/nn models, the same for every
- * task (spins now, atoms next), bit-identical for any number of ranks.
+ * task (spins, regular shapes, denoising of atomic structures), bit-identical
+ * for any number of ranks.
  *
  * A task is the model, its data and its loss behind three functions: the
  * loss and parameter gradient of a few training examples, the test-set
