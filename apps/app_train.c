@@ -7,7 +7,10 @@
  *
  * SIGTERM, SIGINT or SIGUSR1: the step in progress finishes, the model file
  * is checkpointed and the program exits with code 3; the same command with
- * -resume continues to the same final parameters. */
+ * -resume continues to the same final parameters.
+ *
+ *   eloss train -task denoise -train lj13a.h5 -test lj13b.h5 -loss energy -noise 0.05,0.1,0.2 \
+ *          -rotate -steps 2000 -batch 64 -out denoise.ckpt */
 #include <math.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -20,6 +23,9 @@ static const char help[] =
     "eloss train: train a model on an eloss dataset with an energy loss or a baseline.\n"
     "-task spin: the ground state of an Edwards-Anderson instance from its couplings (data from eloss\n"
     "spingen); the model is nn.h's convolutional network, the losses those of eloss spinloss.\n"
+    "-task denoise: a clean structure x from x + sigma eps (sigma from -noise, eps ~ N(0, I)); data from\n"
+    "eloss clustergen (HDF5) or a multi-frame XYZ file of one atom count; the model is the MLP\n"
+    "{3N + 1, W, W, 3N} predicting eps, x_hat = x_t - sigma eps_hat; losses mse, energy, kabsch, sparse.\n"
     "Each step's batch (-batch) is cut into -shards micro-shards added in a fixed order, so 1, 2 or 4\n"
     "ranks (any divisor of -shards) give the same parameters, bit for bit. -out is the model file and\n"
     "the checkpoint (atomic, checksummed); SIGTERM checkpoints and exits with code 3; -resume\n"
@@ -39,29 +45,50 @@ int app_train(int argc, char **argv) {
   PetscCall(app_initialize(&argc, &argv, help));
   int rank;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  static const char *const tasks[] = {"spin"};
-  PetscInt task_kind = 0, loss = SPIN_LOSS_CE, width = 32, depth = 6, steps = 1000, batch = 64, shards = 4, seed = 0;
+  static const char *const tasks[] = {"spin", "denoise"};
+  enum { TASK_SPIN, TASK_DENOISE };
+  PetscInt task_kind = TASK_SPIN, loss = SPIN_LOSS_CE, coeff = ATOMS_COEFF_EXP_DIST, width = 32, depth = 6;
+  PetscInt steps = 1000, batch = 64, shards = 4, seed = 0;
   PetscInt eval_every = 100, checkpoint_every = 0;
   PetscReal T = 0.1, h0 = 5.0, lr = 1e-3, checkpoint_seconds = 60.0;
   PetscBool flip = PETSC_FALSE, resume = PETSC_FALSE, force = PETSC_FALSE, set, train_set, out_set, metrics_set;
-  PetscBool T_set, h0_set;
+  PetscBool T_set, h0_set, flip_set, depth_set, test_set, noise_set, rotate_set, coeff_set;
+  PetscBool rotate = PETSC_FALSE;
+  PetscReal noise[TRAIN_DENOISE_MAX_LEVELS] = {0.05, 0.1, 0.2};
+  PetscInt n_noise = 3;
+  int denoise = 0;
   char train[PETSC_MAX_PATH_LEN] = "", test[PETSC_MAX_PATH_LEN] = "", out[PETSC_MAX_PATH_LEN] = "";
   char metrics[PETSC_MAX_PATH_LEN] = "";
 
   PetscOptionsBegin(PETSC_COMM_WORLD, NULL, "eloss train options", NULL);
   PetscOptionItems *po = PetscOptionsObject;
-  PetscCall(app_opt_enum(po, "-task", "what to learn", tasks, 1, &task_kind, &set));
-  PetscCall(app_opt_string(po, "-train", "training set (HDF5 from eloss spingen), required", "a file name", train,
-                           sizeof train, &train_set));
-  PetscCall(app_opt_string(po, "-test", "test set for the metrics (HDF5 from eloss spingen)", "a file name", test,
-                           sizeof test, &set));
-  PetscCall(app_opt_enum(po, "-loss", "loss", spin_loss_names, SPIN_LOSS_COUNT, &loss, &set));
-  PetscCall(app_opt_bool(po, "-flip_invariant", "ce, margin: the loss of the better of y and -y", &flip, &set));
+  PetscCall(app_opt_enum(po, "-task", "what to learn", tasks, 2, &task_kind, &set));
+  denoise = task_kind == TASK_DENOISE;
+  PetscCall(app_opt_string(po, "-train", "training set (spin: HDF5 from eloss spingen; denoise: HDF5 from eloss "
+                           "clustergen or XYZ), required", "a file name", train, sizeof train, &train_set));
+  PetscCall(app_opt_string(po, "-test", "test set for the metrics (the same kind; required for denoise)",
+                           "a file name", test, sizeof test, &test_set));
+  /* -loss names the losses of the task chosen above (the block reads
+   * options in order, so -task is known here). */
+  if (denoise) loss = TRAIN_DENOISE_MSE;
+  if (denoise)
+    PetscCall(app_opt_enum(po, "-loss", "loss", train_denoise_loss_names, TRAIN_DENOISE_LOSS_COUNT, &loss, &set));
+  else
+    PetscCall(app_opt_enum(po, "-loss", "loss", spin_loss_names, SPIN_LOSS_COUNT, &loss, &set));
+  PetscCall(app_opt_real_list(po, "-noise", "denoise: noise levels sigma, each draw picks one uniformly", 0, INFINITY,
+                              1, TRAIN_DENOISE_MAX_LEVELS, noise, &n_noise, &noise_set));
+  PetscCall(app_opt_bool(po, "-rotate", "denoise: rotate every training draw uniformly at random", &rotate,
+                         &rotate_set));
+  PetscCall(app_opt_enum(po, "-coeff", "denoise, -loss energy and sparse: Eq. 7 coefficient law", atoms_coeff_names,
+                         ATOMS_COEFF_COUNT, &coeff, &coeff_set));
+  PetscCall(app_opt_bool(po, "-flip_invariant", "ce, margin: the loss of the better of y and -y", &flip, &flip_set));
   PetscCall(app_opt_real(po, "-T", "temperature: > 0 for local and bond, >= 0 for true", 0, 1e6, 0, &T, &T_set));
   PetscCall(app_opt_real(po, "-h0", "local, bond: the constant of w_i = y_i h_i(y) + h0, w_ij = J_ij y_i y_j + h0",
                          -1e6, 1e6, 0, &h0, &h0_set));
-  PetscCall(app_opt_int(po, "-width", "channels of the network", 1, 4096, &width, &set));
-  PetscCall(app_opt_int(po, "-depth", "convolutions in residual blocks (even)", 0, 1000, &depth, &set));
+  if (denoise) width = 128;
+  PetscCall(app_opt_int(po, "-width", "channels of the network (denoise: MLP hidden width)", 1, 4096, &width,
+                        &set));
+  PetscCall(app_opt_int(po, "-depth", "spin: convolutions in residual blocks (even)", 0, 1000, &depth, &depth_set));
   PetscCall(app_opt_int(po, "-steps", "Adam steps in all", 1, PETSC_MAX_INT, &steps, &set));
   PetscCall(app_opt_int(po, "-batch", "instances per step", 1, PETSC_MAX_INT, &batch, &set));
   PetscCall(app_opt_int(po, "-shards", "micro-shards per batch, added in a fixed order; the rank count must divide it",
@@ -83,23 +110,41 @@ int app_train(int argc, char **argv) {
   PetscCall(app_opt_bool(po, "-force", "start over, replacing -out and -metrics", &force, &set));
   PetscOptionsEnd();
 
-  if (!train_set) app_option_error("-train", "required: the training set (eloss spingen -split train ...)");
+  if (!train_set)
+    app_option_error("-train", denoise ? "required: the training set (eloss clustergen or XYZ)"
+                                       : "required: the training set (eloss spingen -split train ...)");
   if (!out_set) app_option_error("-out", "required: the model file to write");
-  if (depth % 2) app_option_error("-depth", "expected an even number: depth / 2 residual blocks of 2 convolutions");
-  if (batch % shards) app_option_error("-batch", "expected a multiple of -shards %d", (int)shards);
-  if (flip && loss == SPIN_LOSS_BOND)
-    app_option_error("-flip_invariant", "-loss bond is invariant under y -> -y already");
-  else if (flip && loss != SPIN_LOSS_CE && loss != SPIN_LOSS_MARGIN)
-    app_option_error("-flip_invariant", "applies to -loss ce and margin only: the min over y and -y of local or true "
-                     "collapses training to a constant prediction (README); -loss bond is the flip-invariant "
-                     "energy loss");
-  if (loss == SPIN_LOSS_CE || loss == SPIN_LOSS_MARGIN) {
-    app_option_inapplicable("-T", T_set, "applies to -loss local, bond and true");
-    app_option_inapplicable("-h0", h0_set, "applies to -loss local and bond");
+  if (denoise) {
+    if (!test_set) app_option_error("-test", "required for -task denoise: the test structures of the metrics");
+    app_option_inapplicable("-depth", depth_set, "applies to -task spin (the denoise MLP has 2 hidden layers)");
+  } else {
+    app_option_inapplicable("-noise", noise_set, "applies to -task denoise");
+    app_option_inapplicable("-rotate", rotate_set, "applies to -task denoise");
+    app_option_inapplicable("-coeff", coeff_set, "applies to -task denoise");
+    if (depth % 2) app_option_error("-depth", "expected an even number: depth / 2 residual blocks of 2 convolutions");
   }
-  if (loss == SPIN_LOSS_TRUE) app_option_inapplicable("-h0", h0_set, "applies to -loss local and bond");
-  if ((loss == SPIN_LOSS_LOCAL || loss == SPIN_LOSS_BOND) && T <= 0)
-    app_option_error("-T", "-loss %s needs T > 0", spin_loss_names[loss]);
+  if (batch % shards) app_option_error("-batch", "expected a multiple of -shards %d", (int)shards);
+  if (denoise) {
+    app_option_inapplicable("-flip_invariant", flip_set, "applies to -task spin");
+    app_option_inapplicable("-T", T_set, "applies to -task spin");
+    app_option_inapplicable("-h0", h0_set, "applies to -task spin");
+    if (loss != TRAIN_DENOISE_ENERGY && loss != TRAIN_DENOISE_SPARSE)
+      app_option_inapplicable("-coeff", coeff_set, "applies to -loss energy and sparse");
+  } else {
+    if (flip && loss == SPIN_LOSS_BOND)
+      app_option_error("-flip_invariant", "-loss bond is invariant under y -> -y already");
+    else if (flip && loss != SPIN_LOSS_CE && loss != SPIN_LOSS_MARGIN)
+      app_option_error("-flip_invariant", "applies to -loss ce and margin only: the min over y and -y of local or "
+                       "true collapses training to a constant prediction (README); -loss bond is the flip-invariant "
+                       "energy loss");
+    if (loss == SPIN_LOSS_CE || loss == SPIN_LOSS_MARGIN) {
+      app_option_inapplicable("-T", T_set, "applies to -loss local, bond and true");
+      app_option_inapplicable("-h0", h0_set, "applies to -loss local and bond");
+    }
+    if (loss == SPIN_LOSS_TRUE) app_option_inapplicable("-h0", h0_set, "applies to -loss local and bond");
+    if ((loss == SPIN_LOSS_LOCAL || loss == SPIN_LOSS_BOND) && T <= 0)
+      app_option_error("-T", "-loss %s needs T > 0", spin_loss_names[loss]);
+  }
   if (resume && force) app_option_error("-force", "contradicts -resume: continue, or start over, not both");
   int size;
   MPI_Comm_size(MPI_COMM_WORLD, &size);
@@ -122,12 +167,31 @@ int app_train(int argc, char **argv) {
   so.width = (int)width, so.depth = (int)depth, so.seed = (uint64_t)seed;
   so.shard = (int)(batch / shards);
 
+  train_denoise_options dn;
+  train_denoise_options_default(&dn);
+  dn.train = train, dn.test = test;
+  dn.loss = (train_denoise_loss)loss, dn.coeff = (atoms_coeff_law)coeff;
+  dn.n_levels = (int)n_noise;
+  for (int l = 0; l < dn.n_levels; ++l) dn.levels[l] = noise[l];
+  dn.rotate = rotate, dn.width = (int)width, dn.seed = (uint64_t)seed, dn.shard = (int)(batch / shards);
+
   train_options to;
   train_options_default(&to);
   char text[1024], t_text[32], h0_text[32], lr_text[32];
-  snprintf(text, sizeof text, "-task %s -loss %s -flip_invariant %d -T %s -h0 %s -width %d -depth %d -batch %d "
-           "-shards %d -lr %s -seed %d", tasks[task_kind], spin_loss_names[loss], (int)flip, real_text(T, t_text),
-           real_text(h0, h0_text), (int)width, (int)depth, (int)batch, (int)shards, real_text(lr, lr_text), (int)seed);
+  if (denoise) {
+    /* The options that define the run, exactly (their CRC-32 keys resume). */
+    char levels[TRAIN_DENOISE_MAX_LEVELS * 32] = "", buf[32];
+    for (int l = 0; l < dn.n_levels; ++l)
+      snprintf(levels + strlen(levels), sizeof levels - strlen(levels), "%s%s", l ? "," : "", real_text(noise[l], buf));
+    snprintf(text, sizeof text, "-task denoise -loss %s -coeff %s -noise %s -rotate %d -width %d -batch %d -shards %d "
+             "-lr %s -seed %d", train_denoise_loss_names[loss], atoms_coeff_names[coeff], levels, (int)rotate,
+             (int)width, (int)batch, (int)shards, real_text(lr, lr_text), (int)seed);
+  } else {
+    snprintf(text, sizeof text, "-task %s -loss %s -flip_invariant %d -T %s -h0 %s -width %d -depth %d -batch %d "
+             "-shards %d -lr %s -seed %d", tasks[task_kind], spin_loss_names[loss], (int)flip, real_text(T, t_text),
+             real_text(h0, h0_text), (int)width, (int)depth, (int)batch, (int)shards, real_text(lr, lr_text),
+             (int)seed);
+  }
   to.steps = steps, to.batch = batch, to.shards = (int)shards, to.adam.lr = lr, to.seed = (uint64_t)seed;
   to.eval_every = eval_every, to.checkpoint_every = checkpoint_every, to.checkpoint_seconds = checkpoint_seconds;
   to.out = out, to.metrics = metrics, to.resume = resume, to.force = force, to.options_text = text;
@@ -137,7 +201,8 @@ int app_train(int argc, char **argv) {
   app_catch_stop_signals();
 
   train_task *task = NULL;
-  core_status st = train_spin_task_create(MPI_COMM_WORLD, &so, &task);
+  core_status st = denoise ? train_denoise_task_create(MPI_COMM_WORLD, &dn, &task)
+                           : train_spin_task_create(MPI_COMM_WORLD, &so, &task);
   train_report rep;
   if (!st) st = train_run(MPI_COMM_WORLD, task, &to, &app_stop_requested, stderr, &rep);
   train_task_destroy(&task);

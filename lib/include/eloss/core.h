@@ -122,8 +122,10 @@ enum {
   CORE_PURPOSE_NN = 10,        /* initial weights of lib/nn models, index = tensor */
   CORE_PURPOSE_BATCH = 11,     /* training batches: the example order of epoch index */
   CORE_PURPOSE_SHAPES = 12,    /* regular-shape samples: radius and rotation of sample index */
-  CORE_PURPOSE_LJ = 13         /* Lennard-Jones clusters: starts, moves, exchanges,
+  CORE_PURPOSE_LJ = 13,        /* Lennard-Jones clusters: starts, moves, exchanges,
                                   basin hopping (lj.h folds which one in above bit 8) */
+  CORE_PURPOSE_DENOISE = 14    /* denoising: noise level, rotation and noise of a
+                                  training draw or test draw (train.h folds which in above bit 8) */
 };
 
 void core_rng_init(core_rng *rng, uint64_t seed, uint64_t purpose, uint64_t index);

@@ -1,5 +1,6 @@
 /* eloss train: data-parallel training of lib/nn models, the same for every
- * task (spins now, atoms next), bit-identical for any number of ranks.
+ * task (spins, regular shapes, denoising of atomic structures), bit-identical
+ * for any number of ranks.
  *
  * A task is the model, its data and its loss behind three functions: the
  * loss and parameter gradient of a few training examples, the test-set
@@ -35,6 +36,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "eloss/atoms.h"
 #include "eloss/core.h"
 #include "eloss/nn.h"
 
@@ -199,6 +201,35 @@ core_status train_shapes_task_create(const train_shapes_options *opt, train_task
 core_status train_shapes_predict(train_task *task, MPI_Comm comm, double *radius_and_vertices);
 /* Quality of one predicted shape p (N, 2) of true radius r (App. C.1). Pure. */
 double train_shapes_quality(int N, const double *p, double r);
+
+/* ---- the denoise task (lib/train/denoise_task.c; paper Sec. 4.2) ------------ */
+
+typedef enum { TRAIN_DENOISE_MSE, TRAIN_DENOISE_ENERGY, TRAIN_DENOISE_KABSCH, TRAIN_DENOISE_SPARSE } train_denoise_loss;
+enum { TRAIN_DENOISE_LOSS_COUNT = TRAIN_DENOISE_SPARSE + 1, TRAIN_DENOISE_MAX_LEVELS = 8 };
+extern const char *const train_denoise_loss_names[TRAIN_DENOISE_LOSS_COUNT]; /* mse energy kabsch sparse */
+
+typedef struct {
+  const char *train;      /* eloss clustergen HDF5 or multi-frame XYZ (one atom count); NULL: evaluation only */
+  const char *test;       /* the same kind of file; required (the metrics) */
+  train_denoise_loss loss;
+  atoms_coeff_law coeff;  /* energy, sparse: Eq. 7 coefficient law (exp_dist) */
+  int n_levels;           /* noise levels sigma (length units of the data) */
+  double levels[TRAIN_DENOISE_MAX_LEVELS];
+  int rotate;             /* rotate every training draw uniformly at random */
+  int width;              /* MLP {3N + 1, width, width, 3N} */
+  uint64_t seed;          /* initial weights and every noise draw */
+  int shard;              /* most draws per forward pass */
+} train_denoise_options;
+
+/* mse, exp_dist, levels 0.05 0.1 0.2, no rotation, width 128, seed 0,
+ * shard 16; paths NULL. */
+void train_denoise_options_default(train_denoise_options *opt);
+/* Read and check both files (clustergen: every crc32 row; XYZ: one atom
+ * count), centre every structure and build the model. Collective. */
+core_status train_denoise_task_create(MPI_Comm comm, const train_denoise_options *opt, train_task **task);
+/* The options of a denoise model file's config line (width, noise levels;
+ * paths NULL), for evaluation: train NULL, test set. Pure. */
+core_status train_denoise_options_from_config(const char *config, train_denoise_options *opt);
 
 #ifdef __cplusplus
 }

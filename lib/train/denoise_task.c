@@ -1,0 +1,514 @@
+/* The denoise task of eloss train (paper Sec. 4.2; issue 9 §3): recover a
+ * clean structure x (N atoms, 3 d) from a noisy copy x_t = x + sigma eps,
+ * eps ~ N(0, I), with one of lib/atoms' losses between the prediction and
+ * x.
+ *
+ * train_denoise_task_create(comm, opt, &task): collective; reads both
+ *   files (on rank 0 for HDF5, broadcast; every rank itself for XYZ),
+ *   checks them, centres every structure and builds the MLP. Without a
+ *   training file the task only evaluates (eloss eval).
+ * train_denoise_options_from_config: pure; what eval builds for a model
+ *   file (atom count, data kind, width and noise levels are in its config
+ *   line, so a test set of another kind or size is refused on load).
+ * shard_grad: local. evaluate: collective.
+ *
+ * Data. An `eloss clustergen` file gives its sampled conformations,
+ * positions (T, K, N, 3), every temperature's crc32 row checked as
+ * lib/mc/dataset_read.c checks spins (zlib CRC-32 of positions[t],
+ * energies[t], temperatures[t]); the T K samples are the examples, in
+ * (t, k) order. A multi-frame XYZ file gives its frames, which must all
+ * have the same atom count. The kind is told by the file's first bytes
+ * (the HDF5 signature), not its name. Every structure is moved to its
+ * centroid: the noise and the losses do not care about a translation, and
+ * the network then sees coordinates of order the cluster's size.
+ *
+ * Noise (variance exploding: alpha_t = 1, x_t = x + sigma eps, the form
+ * whose sample prediction the paper trains). A training draw of example i
+ * at step s uses the stream (seed, CORE_PURPOSE_DENOISE | TRAIN << 8,
+ * s << 32 | i): first the level, uniform over opt->levels, then four
+ * normals whose normalised quaternion is a uniformly random rotation R
+ * (drawn always, used with opt->rotate, so that -rotate changes the
+ * geometry and not the noise), then the 3N normals of eps. With rotate the
+ * clean target is R x and the input R x + sigma eps. The draw depends on
+ * (seed, s, i) only, so on no rank count. Test draw q = j L + l (test
+ * structure j, level l of L) uses (0, CORE_PURPOSE_DENOISE | TEST << 8, q)
+ * at the fixed level l, no rotation: seed 0 whatever the run's seed, so
+ * every model is scored on the same draws.
+ *
+ * Model: the MLP of nn.h, {3N + 1, W, W, 3N} with SiLU. Its input is x_t
+ * flattened and sigma; its output is the noise estimate eps_hat, and the
+ * prediction is x_hat = x_t - sigma eps_hat (sample prediction from a
+ * noise-prediction network, so the identity x_hat = x_t is what a zero
+ * network gives and small sigma is easy from the start). The network is
+ * not equivariant: the invariance of the energy and Kabsch losses is what
+ * makes rotations of the data free for them (the paper's argument).
+ *
+ * Loss: an atoms plan over the shard's clean structures on MPI_COMM_SELF
+ * (the trainer reduces across ranks): mse, energy (Eq. 7, complete graph,
+ * opt->coeff), kabsch, or sparse (energy on random 2d-regular graphs,
+ * redrawn with draw number step * 4096 + k, which does not depend on the
+ * rank count). Chain rule: dL/d eps_hat = -sigma dL/d x_hat.
+ *
+ * Metrics, over every test draw (test structures x levels), summed in
+ * draw order on rank 0:
+ *   test_dist_error        mean over pairs of |D_ij(x_hat) - D_ij(x)|, then over draws
+ *   test_dist_error_noisy  the same for the input x_t (what doing nothing scores)
+ *   test_bonds_ok          fraction of draws whose bonded pairs all keep |D_hat - D| <= 0.1 D;
+ *                          bonded: D < 1.5 for clustergen data (reduced LJ units, the
+ *                          first-neighbour shell ends near 1.5), D < r_i + r_j + 0.45 for
+ *                          XYZ molecules (covalent radii, as ATOMS_EDGES_BONDS)
+ *   test_kabsch_rmsd       mean RMSD of x_hat to x after the best rotation
+ *   test_lj_energy_gap     clustergen only: MEDIAN over draws of E_LJ(x_hat) - E_LJ(x); a
+ *                          median because one squeezed pair sends r^-12 to any size and a
+ *                          mean would report that one draw
+ *   test_lj_energy_gap_noisy  the same for the input x_t */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "eloss/io.h"
+#include "eloss/lj.h"
+#include "eloss/train.h"
+
+enum { STREAM_TRAIN = 0, STREAM_TEST = 1, ROW = 6 };
+/* The test draws' seed: fixed, not the run's -seed, so that every model
+ * (any seed, any loss, and eloss eval) is scored on the same noise. */
+enum { TEST_SEED = 0 };
+
+const char *const train_denoise_loss_names[TRAIN_DENOISE_LOSS_COUNT] = {"mse", "energy", "kabsch", "sparse"};
+
+/* Structures of one file, centred. */
+typedef struct {
+  int64_t count;
+  double *x;    /* (count, N, 3) */
+  int *element; /* (count, N) atomic numbers; NULL for clustergen (LJ) data */
+} denoise_data;
+
+typedef struct {
+  train_denoise_options opt;
+  int N, lj;                     /* atoms; 1 for clustergen data */
+  denoise_data train, test;
+  nn_mlp *mlp;
+  float *in, *eps_hat, *x_hat, *d; /* (shard, 3N + 1), (shard, 3N) x 3 */
+  double *ref, *sigma;             /* (shard, N, 3), (shard) */
+  double *work;                    /* (6N + 2 * 3N) LJ scratch and double copies */
+  train_task task;
+} denoise_ctx;
+
+void train_denoise_options_default(train_denoise_options *o) {
+  memset(o, 0, sizeof *o);
+  o->loss = TRAIN_DENOISE_MSE;
+  o->coeff = ATOMS_COEFF_EXP_DIST;
+  o->n_levels = 3;
+  o->levels[0] = 0.05, o->levels[1] = 0.1, o->levels[2] = 0.2;
+  o->width = 128;
+  o->shard = 16;
+}
+
+static void data_free(denoise_data *d) {
+  free(d->x), free(d->element);
+  memset(d, 0, sizeof *d);
+}
+
+static void centre(int N, double *x) {
+  double c[3] = {0, 0, 0};
+  for (int a = 0; a < N; ++a)
+    for (int k = 0; k < 3; ++k) c[k] += x[3 * a + k];
+  for (int a = 0; a < N; ++a)
+    for (int k = 0; k < 3; ++k) x[3 * a + k] -= c[k] / N;
+}
+
+/* A clustergen file: positions (T, K, N, 3) with its checksums, read by
+ * rank 0 through io_h5 and broadcast. Collective. */
+static core_status read_clustergen(MPI_Comm comm, const char *path, int *N, denoise_data *d, uint32_t *crc) {
+  int rank;
+  MPI_Comm_rank(comm, &rank);
+  io_h5 *f = NULL;
+  CORE_CALL(io_h5_open_read(comm, path, &f));
+  int nd, td, ed, cd;
+  int64_t ps[8], ts[8], es[8], cs[8];
+  core_status st = io_h5_dataset_info(f, "positions", &nd, ps);
+  if (!st) st = io_h5_dataset_info(f, "temperatures", &td, ts);
+  if (!st) st = io_h5_dataset_info(f, "energies", &ed, es);
+  if (!st) st = io_h5_dataset_info(f, "crc32", &cd, cs);
+  if (!st && !(nd == 4 && ps[0] >= 1 && ps[1] >= 1 && ps[2] >= 2 && ps[2] <= LJ_MAX_N && ps[3] == 3))
+    st = CORE_ERROR(CORE_ERR_FORMAT, "%s: expected clustergen positions (T, K, N, 3) with K >= 1 and N >= 2", path);
+  if (!st && !(td == 1 && ts[0] == ps[0] && ed == 2 && es[0] == ps[0] && es[1] == ps[1] && cd == 1 && cs[0] == ps[0]))
+    st = CORE_ERROR(CORE_ERR_FORMAT, "%s: temperatures (T), energies (T, K) and crc32 (T) must match positions", path);
+  const int64_t T = st ? 0 : ps[0], K = st ? 0 : ps[1], n = st ? 0 : ps[2], row = K * n * 3;
+  double *temps = NULL, *en = NULL;
+  int64_t *sums = NULL;
+  if (!st) {
+    d->count = T * K;
+    d->x = malloc(sizeof(double) * (size_t)(T * row));
+    temps = malloc(sizeof(double) * (size_t)T), en = malloc(sizeof(double) * (size_t)(T * K));
+    sums = malloc(sizeof(int64_t) * (size_t)T);
+    st = core_agree(comm, d->x && temps && en && sums ? CORE_OK
+                                                      : CORE_ERROR(CORE_ERR_MEM, "%s: cannot allocate", path));
+  }
+  const int64_t mine = rank == 0 ? T : 0;
+  if (!st) st = io_h5_read_rows(f, "positions", IO_F64, 0, mine, d->x);
+  if (!st) st = io_h5_read_rows(f, "temperatures", IO_F64, 0, mine, temps);
+  if (!st) st = io_h5_read_rows(f, "energies", IO_F64, 0, mine, en);
+  if (!st) st = io_h5_read_rows(f, "crc32", IO_I64, 0, mine, sums);
+  core_status cl = io_h5_close(&f);
+  if (!st) st = cl;
+  if (!st && rank == 0) {
+    *crc = 0;
+    for (int64_t t = 0; t < T && !st; ++t) {
+      uint32_t sum = io_crc32(0, d->x + t * row, sizeof(double) * (size_t)row);
+      sum = io_crc32(sum, en + t * K, sizeof(double) * (size_t)K);
+      sum = io_crc32(sum, temps + t, sizeof(double));
+      if ((int64_t)sum != sums[t])
+        st = CORE_ERROR(CORE_ERR_FORMAT, "%s: temperature %lld does not match its stored checksum (crc32): the file "
+                        "is damaged", path, (long long)t);
+      *crc = io_crc32(*crc, &sum, sizeof sum);
+    }
+  }
+  st = core_agree(comm, st);
+  if (!st && (MPI_Bcast(d->x, (int)(T * row), MPI_DOUBLE, 0, comm) != MPI_SUCCESS ||
+              MPI_Bcast(crc, 1, MPI_UINT32_T, 0, comm) != MPI_SUCCESS))
+    st = CORE_ERROR(CORE_ERR_MPI, "%s: MPI_Bcast of the positions failed", path);
+  free(temps), free(en), free(sums);
+  if (st) return st;
+  *N = (int)n;
+  return CORE_OK;
+}
+
+/* An XYZ file, read by every rank (text, small). Local. */
+static core_status read_xyz(const char *path, int *N, denoise_data *d, uint32_t *crc) {
+  io_molecules mol;
+  memset(&mol, 0, sizeof mol);
+  CORE_CALL(io_xyz_read(path, &mol));
+  core_status st = CORE_OK;
+  for (int64_t b = 0; b < mol.count && !st; ++b)
+    if (mol.natoms[b] != mol.max_atoms || mol.max_atoms < 2)
+      st = CORE_ERROR(CORE_ERR_FORMAT, "%s: frame %lld has %lld atoms, frame 0 %lld: denoising needs one atom count "
+                      "(at least 2)", path, (long long)b, (long long)mol.natoms[b], (long long)mol.natoms[0]);
+  if (!st && mol.max_atoms > LJ_MAX_N)
+    st = CORE_ERROR(CORE_ERR_ARG, "%s: %lld atoms, at most %d", path, (long long)mol.max_atoms, (int)LJ_MAX_N);
+  if (!st) {
+    *N = (int)mol.max_atoms;
+    d->count = mol.count;
+    d->x = mol.coords, d->element = mol.element;
+    mol.coords = NULL, mol.element = NULL;
+    *crc = io_crc32(io_crc32(0, d->x, sizeof(double) * (size_t)(d->count * *N * 3)), d->element,
+                    sizeof(int) * (size_t)(d->count * *N));
+  }
+  io_molecules_free(&mol);
+  return st;
+}
+
+/* Either kind, told by the HDF5 signature; then centred. Collective. */
+static core_status read_data(MPI_Comm comm, const char *path, int *N, int *lj, denoise_data *d, uint32_t *crc) {
+  static const unsigned char sig[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
+  unsigned char head[8] = {0};
+  *lj = 0;
+  FILE *fp = fopen(path, "rb");
+  core_status st = fp ? CORE_OK : CORE_ERROR(CORE_ERR_IO, "%s: cannot open the data file", path);
+  if (fp) {
+    *lj = fread(head, 1, 8, fp) == 8 && !memcmp(head, sig, 8);
+    fclose(fp);
+  }
+  CORE_CALL(core_agree(comm, st));
+  if (*lj)
+    st = read_clustergen(comm, path, N, d, crc);
+  else
+    st = core_agree(comm, read_xyz(path, N, d, crc));
+  if (st) {
+    data_free(d);
+    return st;
+  }
+  for (int64_t b = 0; b < d->count; ++b) centre(*N, d->x + b * *N * 3);
+  return CORE_OK;
+}
+
+/* One draw: *sigma, the clean target (N, 3) and the network input
+ * (3N + 1) from structure x (N, 3) (header comment). level < 0 draws it. */
+static void corrupt(const denoise_ctx *c, uint64_t seed, uint64_t what, uint64_t index, int level, int rotate,
+                    const double *x, double *clean, float *in, double *sigma) {
+  const train_denoise_options *o = &c->opt;
+  const int N = c->N;
+  core_rng rng;
+  core_rng_init(&rng, seed, CORE_PURPOSE_DENOISE | what << 8, index);
+  const int l = level >= 0 ? level : (int)core_rng_below(&rng, (uint64_t)o->n_levels);
+  const double s = o->levels[l];
+  /* A unit quaternion of four normals is uniform on S^3, hence R uniform
+   * on SO(3). */
+  double q[4], qq = 0;
+  for (int k = 0; k < 4; ++k) q[k] = core_rng_normal(&rng), qq += q[k] * q[k];
+  const double qn = 1.0 / sqrt(qq), w = q[0] * qn, a = q[1] * qn, b = q[2] * qn, e = q[3] * qn;
+  const double R[9] = {1 - 2 * (b * b + e * e), 2 * (a * b - w * e),     2 * (a * e + w * b),
+                       2 * (a * b + w * e),     1 - 2 * (a * a + e * e), 2 * (b * e - w * a),
+                       2 * (a * e - w * b),     2 * (b * e + w * a),     1 - 2 * (a * a + b * b)};
+  for (int i = 0; i < N; ++i)
+    for (int k = 0; k < 3; ++k)
+      clean[3 * i + k] = rotate ? R[3 * k] * x[3 * i] + R[3 * k + 1] * x[3 * i + 1] + R[3 * k + 2] * x[3 * i + 2]
+                                : x[3 * i + k];
+  for (int i = 0; i < 3 * N; ++i) in[i] = (float)(clean[i] + s * core_rng_normal(&rng));
+  in[3 * N] = (float)s;
+  *sigma = s;
+}
+
+static core_status shard_grad(train_task *t, int64_t step, int k_shard, int64_t n, const int64_t *index,
+                              double weight, double *loss) {
+  denoise_ctx *c = t->ctx;
+  const train_denoise_options *o = &c->opt;
+  const int N = c->N, D = 3 * N;
+  CORE_CHECK(n >= 1 && n <= o->shard, CORE_ERR_ARG, "denoise task: %lld draws in a shard of %d", (long long)n,
+             o->shard);
+  for (int64_t b = 0; b < n; ++b)
+    corrupt(c, o->seed, STREAM_TRAIN, (uint64_t)step << 32 | (uint64_t)index[b], -1, o->rotate,
+            c->train.x + index[b] * D, c->ref + b * D, c->in + b * (D + 1), &c->sigma[b]);
+  CORE_CALL(nn_mlp_forward(c->mlp, (int)n, c->in, c->eps_hat));
+  /* x_hat = x_t - sigma eps_hat */
+  for (int64_t b = 0; b < n; ++b)
+    for (int i = 0; i < D; ++i)
+      c->x_hat[b * D + i] = c->in[b * (D + 1) + i] - (float)c->sigma[b] * c->eps_hat[b * D + i];
+  atoms_options ao;
+  atoms_options_default(&ao);
+  ao.seed = o->seed;
+  switch (o->loss) {
+    case TRAIN_DENOISE_MSE: ao.loss = ATOMS_LOSS_MSE; break;
+    case TRAIN_DENOISE_KABSCH: ao.loss = ATOMS_LOSS_KABSCH; break;
+    case TRAIN_DENOISE_ENERGY: ao.loss = ATOMS_LOSS_ENERGY, ao.coeff = o->coeff; break;
+    case TRAIN_DENOISE_SPARSE: ao.loss = ATOMS_LOSS_ENERGY, ao.coeff = o->coeff, ao.edges = ATOMS_EDGES_REGULAR; break;
+  }
+  atoms_plan *plan = NULL;
+  core_status st = atoms_plan_create(MPI_COMM_SELF, &ao, n, 0, n, N, 3, c->ref, NULL, &plan);
+  if (!st && o->loss == TRAIN_DENOISE_SPARSE)
+    st = atoms_plan_resample(plan, (uint64_t)step * 4096u + (uint64_t)k_shard);
+  if (!st) st = atoms_plan_execute_f32(plan, c->x_hat, loss, c->d);
+  atoms_plan_destroy(&plan);
+  if (st) return st;
+  /* d eps_hat = -sigma d x_hat, times the trainer's weight */
+  for (int64_t b = 0; b < n; ++b) {
+    const float g = (float)(-c->sigma[b] * weight);
+    for (int i = 0; i < D; ++i) c->d[b * D + i] *= g;
+  }
+  return nn_mlp_backward(c->mlp, (int)n, c->d);
+}
+
+/* Is pair (i, j) of reference structure x (N, 3), test structure j0,
+ * bonded? (header comment) */
+static int bonded(const denoise_ctx *c, int64_t j0, int i, int j, double dist) {
+  if (c->lj) return dist < 1.5;
+  const int *el = c->test.element + j0 * c->N;
+  return dist < atoms_covalent_radius(el[i]) + atoms_covalent_radius(el[j]) + 0.45;
+}
+
+/* Mean |D(p) - D(x)| over pairs, and whether every bonded pair is within
+ * 10 %. */
+static double dist_error(const denoise_ctx *c, int64_t j0, const double *x, const double *p, int *bonds_ok) {
+  const int N = c->N;
+  double sum = 0;
+  int ok = 1;
+  for (int i = 0; i < N; ++i)
+    for (int j = i + 1; j < N; ++j) {
+      double d0 = 0, d1 = 0;
+      for (int k = 0; k < 3; ++k) {
+        const double u = x[3 * i + k] - x[3 * j + k], v = p[3 * i + k] - p[3 * j + k];
+        d0 += u * u, d1 += v * v;
+      }
+      d0 = sqrt(d0), d1 = sqrt(d1);
+      sum += fabs(d1 - d0);
+      if (bonds_ok && bonded(c, j0, i, j, d0) && fabs(d1 - d0) > 0.1 * d0) ok = 0;
+    }
+  if (bonds_ok) *bonds_ok = ok;
+  return sum / (0.5 * N * (N - 1));
+}
+
+/* Test draws [start, start + count): ROW numbers each (dist error, noisy
+ * dist error, bonds ok, Kabsch RMSD, LJ energy gap, noisy LJ energy gap). */
+static core_status evaluate_range(denoise_ctx *c, int64_t start, int64_t count, double *out) {
+  const train_denoise_options *o = &c->opt;
+  const int N = c->N, D = 3 * N, L = o->n_levels;
+  double *xh = c->work + 6 * N, *xt = xh + D;
+  for (int64_t at = 0; at < count; at += o->shard) {
+    const int64_t n = count - at < o->shard ? count - at : o->shard;
+    for (int64_t b = 0; b < n; ++b) {
+      const int64_t q = start + at + b;
+      corrupt(c, TEST_SEED, STREAM_TEST, (uint64_t)q, (int)(q % L), 0, c->test.x + (q / L) * D, c->ref + b * D,
+              c->in + b * (D + 1), &c->sigma[b]);
+    }
+    CORE_CALL(nn_mlp_forward(c->mlp, (int)n, c->in, c->eps_hat));
+    for (int64_t b = 0; b < n; ++b) {
+      const int64_t q = start + at + b;
+      const double *x = c->ref + b * D;
+      for (int i = 0; i < D; ++i) {
+        xt[i] = c->in[b * (D + 1) + i];
+        xh[i] = (double)(c->in[b * (D + 1) + i] - (float)c->sigma[b] * c->eps_hat[b * D + i]);
+      }
+      double *r = out + (at + b) * ROW;
+      int ok;
+      r[0] = dist_error(c, q / L, x, xh, &ok);
+      r[1] = dist_error(c, q / L, x, xt, NULL);
+      r[2] = ok;
+      CORE_CALL(atoms_kabsch_rmsd(N, 3, x, xh, &r[3]));
+      const double e0 = c->lj ? lj_energy_gradient(N, x, NULL, c->work) : 0.0;
+      r[4] = c->lj ? lj_energy_gradient(N, xh, NULL, c->work) - e0 : 0.0;
+      r[5] = c->lj ? lj_energy_gradient(N, xt, NULL, c->work) - e0 : 0.0;
+    }
+  }
+  return CORE_OK;
+}
+
+static int compare_double(const void *a, const void *b) {
+  const double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
+static core_status evaluate(train_task *t, MPI_Comm comm, train_metrics *m) {
+  denoise_ctx *c = t->ctx;
+  int rank, size;
+  MPI_Comm_rank(comm, &rank);
+  MPI_Comm_size(comm, &size);
+  const int64_t I = c->test.count * c->opt.n_levels, chunk = c->opt.shard, chunks = (I + chunk - 1) / chunk;
+  int64_t nc, c0;
+  core_partition(chunks, size, rank, &nc, &c0);
+  const int64_t start = c0 * chunk, end = nc == 0 ? start : (c0 + nc >= chunks ? I : (c0 + nc) * chunk);
+  double *mine = malloc(sizeof(double) * (size_t)((end - start) * ROW + 1));
+  double *all = rank == 0 ? malloc(sizeof(double) * (size_t)(I * ROW)) : NULL;
+  double *gaps = rank == 0 ? malloc(sizeof(double) * (size_t)(2 * I)) : NULL;
+  int *counts = malloc(sizeof(int) * (size_t)size), *displs = malloc(sizeof(int) * (size_t)size);
+  core_status st = mine && counts && displs && (rank != 0 || (all && gaps))
+                       ? CORE_OK
+                       : CORE_ERROR(CORE_ERR_MEM, "cannot allocate test results");
+  if (!st) st = evaluate_range(c, start, end - start, mine);
+  st = core_agree(comm, st);
+  for (int r = 0; !st && r < size; ++r) {
+    int64_t n_r, c_r;
+    core_partition(chunks, size, r, &n_r, &c_r);
+    const int64_t s_r = c_r * chunk, e_r = n_r == 0 ? s_r : (c_r + n_r >= chunks ? I : (c_r + n_r) * chunk);
+    counts[r] = (int)((e_r - s_r) * ROW), displs[r] = (int)(s_r * ROW);
+  }
+  if (!st && MPI_Gatherv(mine, (int)((end - start) * ROW), MPI_DOUBLE, all, counts, displs, MPI_DOUBLE, 0, comm) !=
+                 MPI_SUCCESS)
+    st = CORE_ERROR(CORE_ERR_MPI, "MPI_Gatherv of the test results failed");
+  double v[ROW] = {0};
+  if (!st && rank == 0) {
+    for (int64_t i = 0; i < I; ++i) {
+      for (int k = 0; k < 4; ++k) v[k] += all[i * ROW + k];
+      gaps[i] = all[i * ROW + 4], gaps[I + i] = all[i * ROW + 5];
+    }
+    for (int k = 0; k < 4; ++k) v[k] /= (double)I;
+    for (int k = 0; k < 2; ++k) {
+      double *g = gaps + k * I;
+      qsort(g, (size_t)I, sizeof(double), compare_double);
+      v[4 + k] = I % 2 ? g[I / 2] : 0.5 * (g[I / 2 - 1] + g[I / 2]);
+    }
+  }
+  free(mine), free(all), free(gaps), free(counts), free(displs);
+  if (!st && MPI_Bcast(v, ROW, MPI_DOUBLE, 0, comm) != MPI_SUCCESS)
+    st = CORE_ERROR(CORE_ERR_MPI, "MPI_Bcast of the test metrics failed");
+  if (st) return st;
+  static const char *const names[ROW] = {"test_dist_error", "test_dist_error_noisy", "test_bonds_ok",
+                                         "test_kabsch_rmsd", "test_lj_energy_gap", "test_lj_energy_gap_noisy"};
+  m->count = c->lj ? 6 : 4;
+  for (int k = 0; k < m->count; ++k) {
+    snprintf(m->name[k], sizeof m->name[k], "%s", names[k]);
+    m->value[k] = v[k];
+  }
+  return CORE_OK;
+}
+
+static void destroy(train_task *t) {
+  denoise_ctx *c = t->ctx;
+  nn_mlp_destroy(&c->mlp);
+  data_free(&c->train), data_free(&c->test);
+  free(c->in), free(c->eps_hat), free(c->x_hat), free(c->d), free(c->ref), free(c->sigma), free(c->work);
+  free(c);
+}
+
+core_status train_denoise_task_create(MPI_Comm comm, const train_denoise_options *o, train_task **out) {
+  *out = NULL;
+  CORE_CHECK(o->test, CORE_ERR_ARG, "denoise task: a test file is needed (the metrics)");
+  CORE_CHECK((unsigned)o->loss < TRAIN_DENOISE_LOSS_COUNT, CORE_ERR_ARG, "denoise task: unknown loss %d", (int)o->loss);
+  CORE_CHECK((unsigned)o->coeff < ATOMS_COEFF_COUNT, CORE_ERR_ARG, "denoise task: unknown coefficient law %d",
+             (int)o->coeff);
+  CORE_CHECK(o->n_levels >= 1 && o->n_levels <= TRAIN_DENOISE_MAX_LEVELS, CORE_ERR_ARG,
+             "denoise task: %d noise levels, expected 1..%d", o->n_levels, (int)TRAIN_DENOISE_MAX_LEVELS);
+  for (int l = 0; l < o->n_levels; ++l)
+    CORE_CHECK(isfinite(o->levels[l]) && o->levels[l] > 0, CORE_ERR_ARG, "denoise task: noise level %g, expected > 0",
+               o->levels[l]);
+  CORE_CHECK(o->width >= 1 && o->shard >= 1, CORE_ERR_ARG, "denoise task: width and shard must be >= 1");
+  denoise_ctx *c = calloc(1, sizeof *c);
+  CORE_CHECK(c, CORE_ERR_MEM, "cannot allocate the denoise task");
+  c->opt = *o;
+  c->task.ctx = c;
+  c->task.destroy = destroy;
+  int Nt = 0, lj_test = 0;
+  uint32_t crc = 0, crc_test = 0;
+  core_status st = o->train ? read_data(comm, o->train, &c->N, &c->lj, &c->train, &crc) : CORE_OK;
+  if (!st) st = read_data(comm, o->test, &Nt, &lj_test, &c->test, &crc_test);
+  if (!st && !o->train) c->N = Nt, c->lj = lj_test; /* evaluation only */
+  if (!st && (Nt != c->N || lj_test != c->lj))
+    st = CORE_ERROR(CORE_ERR_ARG, "denoise task: the test set %s (%s, %d atoms) is not like the training set %s "
+                    "(%s, %d atoms)", o->test, lj_test ? "clustergen" : "XYZ", Nt, o->train,
+                    c->lj ? "clustergen" : "XYZ", c->N);
+  if (!st && ((o->train && c->train.count < 1) || c->test.count < 1 || c->train.count >= (int64_t)1 << 32))
+    st = CORE_ERROR(CORE_ERR_ARG, "denoise task: %lld training and %lld test structures, expected 1 .. 2^32 - 1 and "
+                    ">= 1", (long long)c->train.count, (long long)c->test.count);
+  if (!st && (o->loss == TRAIN_DENOISE_SPARSE) && c->N < 7)
+    st = CORE_ERROR(CORE_ERR_ARG, "denoise task: the sparse loss needs a 6-regular graph, so at least 7 atoms, not %d",
+                    c->N);
+  if (st) {
+    destroy(&c->task);
+    return st;
+  }
+  const int N = c->N, D = 3 * N, sizes[4] = {D + 1, o->width, o->width, D};
+  nn_mlp_config cfg = {.n_layers = 3, .sizes = sizes, .max_batch = o->shard};
+  st = nn_mlp_create(&cfg, o->seed, &c->mlp);
+  const size_t m = (size_t)o->shard;
+  c->in = malloc(sizeof(float) * m * (size_t)(D + 1));
+  c->eps_hat = malloc(sizeof(float) * m * (size_t)D);
+  c->x_hat = malloc(sizeof(float) * m * (size_t)D);
+  c->d = malloc(sizeof(float) * m * (size_t)D);
+  c->ref = malloc(sizeof(double) * m * (size_t)D);
+  c->sigma = malloc(sizeof(double) * m);
+  c->work = malloc(sizeof(double) * (size_t)(6 * N + 2 * D));
+  if (!st && (!c->in || !c->eps_hat || !c->x_hat || !c->d || !c->ref || !c->sigma || !c->work))
+    st = CORE_ERROR(CORE_ERR_MEM, "cannot allocate shard buffers");
+  if (st) {
+    destroy(&c->task);
+    return st;
+  }
+  train_task *t = &c->task;
+  t->name = "denoise";
+  /* Levels as %.17g: the config must read back to the same doubles. */
+  int used = snprintf(t->config, TRAIN_CONFIG_BYTES, "task=denoise atoms=%d data=%s width=%d noise=", N,
+                      c->lj ? "clustergen" : "xyz", o->width);
+  for (int l = 0; l < o->n_levels && used < TRAIN_CONFIG_BYTES; ++l)
+    used += snprintf(t->config + used, TRAIN_CONFIG_BYTES - (size_t)used, "%s%.17g", l ? "," : "", o->levels[l]);
+  t->params = nn_mlp_params(c->mlp);
+  t->n_train = c->train.count;
+  t->shard = o->shard;
+  t->data_crc = crc;
+  t->shard_grad = shard_grad;
+  t->evaluate = evaluate;
+  *out = t;
+  return CORE_OK;
+}
+
+core_status train_denoise_options_from_config(const char *config, train_denoise_options *o) {
+  train_denoise_options_default(o);
+  int atoms, width, at = 0;
+  char data[16];
+  CORE_CHECK(sscanf(config, "task=denoise atoms=%d data=%15s width=%d noise=%n", &atoms, data, &width, &at) == 3 &&
+                 at > 0 && atoms >= 2 && width >= 1 && (!strcmp(data, "clustergen") || !strcmp(data, "xyz")),
+             CORE_ERR_FORMAT, "not the config line of a denoise model: '%s'", config);
+  o->width = width;
+  o->n_levels = 0;
+  const char *p = config + at;
+  for (;;) {
+    char *end;
+    const double v = strtod(p, &end);
+    CORE_CHECK(end != p && o->n_levels < TRAIN_DENOISE_MAX_LEVELS && isfinite(v) && v > 0, CORE_ERR_FORMAT,
+               "not the config line of a denoise model (noise levels): '%s'", config);
+    o->levels[o->n_levels++] = v;
+    if (*end == '\0') break;
+    CORE_CHECK(*end == ',', CORE_ERR_FORMAT, "not the config line of a denoise model (noise levels): '%s'", config);
+    p = end + 1;
+  }
+  return CORE_OK;
+}
