@@ -12,6 +12,7 @@
 #include "eloss/io.h"
 
 #include <errno.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -59,4 +60,21 @@ uint32_t io_crc32(uint32_t crc, const void *data, size_t n) {
   crc = ~crc;
   for (size_t i = 0; i < n; ++i) crc = table[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
   return ~crc;
+}
+
+core_status io_output_check(const char *out) {
+  CORE_CHECK(out && out[0], CORE_ERR_ARG, "no output file given (-out)");
+  struct stat sb;
+  CORE_CHECK(!(stat(out, &sb) == 0 && !S_ISREG(sb.st_mode)), CORE_ERR_ARG,
+             "%s: exists and is not a regular file (a directory?); -out names the file to write", out);
+  char dir[4096];
+  snprintf(dir, sizeof dir, "%s", out);
+  char *slash = strrchr(dir, '/');
+  if (!slash) snprintf(dir, sizeof dir, ".");
+  else if (slash == dir) dir[1] = '\0';
+  else *slash = '\0';
+  CORE_CHECK(stat(dir, &sb) == 0 && S_ISDIR(sb.st_mode), CORE_ERR_IO, "%s: directory %s does not exist", out, dir);
+  CORE_CHECK(access(dir, W_OK | X_OK) == 0, CORE_ERR_IO, "%s: directory %s is not writable: %s", out, dir,
+             strerror(errno));
+  return CORE_OK;
 }

@@ -116,24 +116,6 @@ static core_status checkpoint_write(const char *path, uint32_t options_crc, cons
   return io_ckpt_write(path, ckpt_kind, options_crc, 2, sections);
 }
 
-/* Rank 0: can <out> be written at all? */
-static core_status check_output(const char *out) {
-  CORE_CHECK(out && out[0], CORE_ERR_ARG, "no output file given (-out)");
-  struct stat sb;
-  CORE_CHECK(!(stat(out, &sb) == 0 && !S_ISREG(sb.st_mode)), CORE_ERR_ARG,
-             "%s: exists and is not a regular file (a directory?); -out names the HDF5 file to write", out);
-  char dir[4096];
-  snprintf(dir, sizeof dir, "%s", out);
-  char *slash = strrchr(dir, '/');
-  if (!slash) snprintf(dir, sizeof dir, ".");
-  else if (slash == dir) dir[1] = '\0';
-  else *slash = '\0';
-  CORE_CHECK(stat(dir, &sb) == 0 && S_ISDIR(sb.st_mode), CORE_ERR_IO, "%s: directory %s does not exist", out, dir);
-  CORE_CHECK(access(dir, W_OK | X_OK) == 0, CORE_ERR_IO, "%s: directory %s is not writable: %s", out, dir,
-             strerror(errno));
-  return CORE_OK;
-}
-
 /* Rank 0, holding the lock: resume or start afresh, refusing whatever
  * would lose work. *resuming = 1 when the checkpoint matches the run. */
 static core_status decide_start(const lj_cluster_options *opt, const char *ckpt_path, uint32_t options_crc,
@@ -338,7 +320,7 @@ core_status lj_cluster_generate(MPI_Comm comm, const lj_cluster_options *opt, vo
   io_lock lock = {.fd = -1};
   int resuming = 0;
   if (rank == 0) {
-    st = check_output(opt->out);
+    st = io_output_check(opt->out);
     if (!st) st = io_lock_acquire(opt->out, &lock);
     if (!st) st = decide_start(opt, ckpt_path, options_crc, &resuming);
   }

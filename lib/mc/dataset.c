@@ -477,24 +477,6 @@ static core_status summarize(MPI_Comm comm, io_h5 *f, const mc_dataset_options *
   return st;
 }
 
-/* Rank 0, before any work: can <out> be written at all? */
-static core_status check_output(const char *out) {
-  CORE_CHECK(out && out[0], CORE_ERR_ARG, "no output file given (-out)");
-  struct stat sb;
-  CORE_CHECK(!(stat(out, &sb) == 0 && !S_ISREG(sb.st_mode)), CORE_ERR_ARG,
-             "%s: exists and is not a regular file (a directory?); -out names the HDF5 file to write", out);
-  char dir[4096];
-  snprintf(dir, sizeof dir, "%s", out);
-  char *slash = strrchr(dir, '/');
-  if (!slash) snprintf(dir, sizeof dir, ".");
-  else if (slash == dir) dir[1] = '\0';
-  else *slash = '\0';
-  CORE_CHECK(stat(dir, &sb) == 0 && S_ISDIR(sb.st_mode), CORE_ERR_IO, "%s: directory %s does not exist", out, dir);
-  CORE_CHECK(access(dir, W_OK | X_OK) == 0, CORE_ERR_IO, "%s: directory %s is not writable: %s", out, dir,
-             strerror(errno));
-  return CORE_OK;
-}
-
 /* Rank 0, holding the lock: resume or start afresh, refusing whatever
  * would lose data (a finished file, an interrupted run). */
 static core_status decide_start(const mc_dataset_options *opt, const char *partial, const char *ckpt_path,
@@ -575,7 +557,7 @@ core_status mc_dataset_generate(MPI_Comm comm, const mc_dataset_options *opt, vo
   memset(&c, 0, sizeof c);
   int resuming = 0;
   if (rank == 0) {
-    st = check_output(opt->out);
+    st = io_output_check(opt->out);
     if (!st) st = io_lock_acquire(opt->out, &lock);
     if (!st) st = decide_start(opt, partial, ckpt_path, options_crc, &c, &resuming);
   }

@@ -358,33 +358,20 @@ static int compare_double(const void *a, const void *b) {
   return x < y ? -1 : x > y;
 }
 
+static core_status rows_fn(void *ctx, int64_t start, int64_t n, double *out) {
+  return evaluate_range(ctx, start, n, out);
+}
+
 static core_status evaluate(train_task *t, MPI_Comm comm, train_metrics *m) {
   denoise_ctx *c = t->ctx;
-  int rank, size;
+  int rank;
   MPI_Comm_rank(comm, &rank);
-  MPI_Comm_size(comm, &size);
-  const int64_t I = c->test.count * c->opt.n_levels, chunk = c->opt.shard, chunks = (I + chunk - 1) / chunk;
-  int64_t nc, c0;
-  core_partition(chunks, size, rank, &nc, &c0);
-  const int64_t start = c0 * chunk, end = nc == 0 ? start : (c0 + nc >= chunks ? I : (c0 + nc) * chunk);
-  double *mine = malloc(sizeof(double) * (size_t)((end - start) * ROW + 1));
+  const int64_t I = c->test.count * c->opt.n_levels;
   double *all = rank == 0 ? malloc(sizeof(double) * (size_t)(I * ROW)) : NULL;
   double *gaps = rank == 0 ? malloc(sizeof(double) * (size_t)(2 * I)) : NULL;
-  int *counts = malloc(sizeof(int) * (size_t)size), *displs = malloc(sizeof(int) * (size_t)size);
-  core_status st = mine && counts && displs && (rank != 0 || (all && gaps))
-                       ? CORE_OK
-                       : CORE_ERROR(CORE_ERR_MEM, "cannot allocate test results");
-  if (!st) st = evaluate_range(c, start, end - start, mine);
+  core_status st = rank != 0 || (all && gaps) ? CORE_OK : CORE_ERROR(CORE_ERR_MEM, "cannot allocate test results");
   st = core_agree(comm, st);
-  for (int r = 0; !st && r < size; ++r) {
-    int64_t n_r, c_r;
-    core_partition(chunks, size, r, &n_r, &c_r);
-    const int64_t s_r = c_r * chunk, e_r = n_r == 0 ? s_r : (c_r + n_r >= chunks ? I : (c_r + n_r) * chunk);
-    counts[r] = (int)((e_r - s_r) * ROW), displs[r] = (int)(s_r * ROW);
-  }
-  if (!st && MPI_Gatherv(mine, (int)((end - start) * ROW), MPI_DOUBLE, all, counts, displs, MPI_DOUBLE, 0, comm) !=
-                 MPI_SUCCESS)
-    st = CORE_ERROR(CORE_ERR_MPI, "MPI_Gatherv of the test results failed");
+  if (!st) st = train_gather_rows(comm, I, c->opt.shard, ROW, rows_fn, c, all);
   double v[ROW] = {0};
   if (!st && rank == 0) {
     for (int64_t i = 0; i < I; ++i) {
@@ -398,7 +385,7 @@ static core_status evaluate(train_task *t, MPI_Comm comm, train_metrics *m) {
       v[4 + k] = I % 2 ? g[I / 2] : 0.5 * (g[I / 2 - 1] + g[I / 2]);
     }
   }
-  free(mine), free(all), free(gaps), free(counts), free(displs);
+  free(all), free(gaps);
   if (!st && MPI_Bcast(v, ROW, MPI_DOUBLE, 0, comm) != MPI_SUCCESS)
     st = CORE_ERROR(CORE_ERR_MPI, "MPI_Bcast of the test metrics failed");
   if (st) return st;

@@ -147,31 +147,13 @@ static core_status predict_range(shapes_ctx *c, int64_t start, int64_t count, do
   return CORE_OK;
 }
 
+static core_status rows_fn(void *ctx, int64_t start, int64_t n, double *out) {
+  return predict_range(ctx, start, n, out);
+}
+
 core_status train_shapes_predict(train_task *t, MPI_Comm comm, double *all) {
   shapes_ctx *c = t->ctx;
-  int rank, size;
-  MPI_Comm_rank(comm, &rank);
-  MPI_Comm_size(comm, &size);
-  const int64_t I = c->opt.test, chunk = c->opt.shard, chunks = (I + chunk - 1) / chunk, row = 1 + 2 * c->opt.vertices;
-  int64_t nc, c0;
-  core_partition(chunks, size, rank, &nc, &c0);
-  const int64_t start = c0 * chunk, end = nc == 0 ? start : (c0 + nc >= chunks ? I : (c0 + nc) * chunk);
-  double *mine = malloc(sizeof(double) * (size_t)((end - start) * row + 1));
-  int *counts = malloc(sizeof(int) * (size_t)size), *displs = malloc(sizeof(int) * (size_t)size);
-  core_status st = mine && counts && displs ? CORE_OK : CORE_ERROR(CORE_ERR_MEM, "cannot allocate test predictions");
-  if (!st) st = predict_range(c, start, end - start, mine);
-  st = core_agree(comm, st);
-  for (int r = 0; !st && r < size; ++r) {
-    int64_t n_r, c_r;
-    core_partition(chunks, size, r, &n_r, &c_r);
-    const int64_t s_r = c_r * chunk, e_r = n_r == 0 ? s_r : (c_r + n_r >= chunks ? I : (c_r + n_r) * chunk);
-    counts[r] = (int)((e_r - s_r) * row), displs[r] = (int)(s_r * row);
-  }
-  if (!st && MPI_Gatherv(mine, (int)((end - start) * row), MPI_DOUBLE, all, counts, displs, MPI_DOUBLE, 0, comm) !=
-                 MPI_SUCCESS)
-    st = CORE_ERROR(CORE_ERR_MPI, "MPI_Gatherv of the test predictions failed");
-  free(mine), free(counts), free(displs);
-  return st;
+  return train_gather_rows(comm, c->opt.test, c->opt.shard, 1 + 2 * c->opt.vertices, rows_fn, c, all);
 }
 
 static core_status evaluate(train_task *t, MPI_Comm comm, train_metrics *m) {

@@ -126,30 +126,13 @@ static core_status evaluate_range(spin_ctx *c, int64_t start, int64_t count, dou
   return CORE_OK;
 }
 
-/* Every rank's chunk range, then a Gatherv of 4 doubles per instance. */
+static core_status rows_fn(void *ctx, int64_t start, int64_t n, double *out) {
+  return evaluate_range(ctx, start, n, out);
+}
+
+/* 4 doubles per test instance on rank 0, in instance order. */
 static core_status evaluate_all(spin_ctx *c, MPI_Comm comm, double *all) {
-  int rank, size;
-  MPI_Comm_rank(comm, &rank);
-  MPI_Comm_size(comm, &size);
-  const int64_t n_test = c->test.count, chunk = c->opt.shard, chunks = (n_test + chunk - 1) / chunk;
-  int64_t nc, c0;
-  core_partition(chunks, size, rank, &nc, &c0);
-  const int64_t start = c0 * chunk, count = nc == 0 ? 0 : (c0 + nc >= chunks ? n_test : (c0 + nc) * chunk) - start;
-  double *mine = malloc(sizeof(double) * 4 * (size_t)(count > 0 ? count : 1));
-  int *counts = malloc(sizeof(int) * (size_t)size), *displs = malloc(sizeof(int) * (size_t)size);
-  core_status st = mine && counts && displs ? CORE_OK : CORE_ERROR(CORE_ERR_MEM, "cannot allocate evaluation buffers");
-  if (!st) st = evaluate_range(c, start, count, mine);
-  st = core_agree(comm, st);
-  for (int r = 0; !st && r < size; ++r) {
-    int64_t n_r, c_r;
-    core_partition(chunks, size, r, &n_r, &c_r);
-    const int64_t s_r = c_r * chunk, e_r = n_r == 0 ? s_r : (c_r + n_r >= chunks ? n_test : (c_r + n_r) * chunk);
-    counts[r] = (int)(4 * (e_r - s_r)), displs[r] = (int)(4 * s_r);
-  }
-  if (!st && MPI_Gatherv(mine, (int)(4 * count), MPI_DOUBLE, all, counts, displs, MPI_DOUBLE, 0, comm) != MPI_SUCCESS)
-    st = CORE_ERROR(CORE_ERR_MPI, "MPI_Gatherv of the test results failed");
-  free(mine), free(counts), free(displs);
-  return st;
+  return train_gather_rows(comm, c->test.count, c->opt.shard, 4, rows_fn, c, all);
 }
 
 core_status train_spin_evaluate_instances(train_task *t, MPI_Comm comm, double *gap, int8_t *exact, double *accuracy,

@@ -203,6 +203,36 @@ static core_status chain_sum(MPI_Comm comm, float *const *bufs, int mine, float 
   return CORE_OK;
 }
 
+/* ---- evaluation ------------------------------------------------------------------- */
+
+core_status train_gather_rows(MPI_Comm comm, int64_t count, int64_t chunk, int64_t row, train_rows_fn range, void *ctx,
+                              double *all) {
+  int rank, size;
+  MPI_Comm_rank(comm, &rank);
+  MPI_Comm_size(comm, &size);
+  const int64_t chunks = (count + chunk - 1) / chunk;
+  /* Rows of rank r: its block of whole chunks. */
+  int64_t start = 0, end = 0;
+  int *counts = malloc(sizeof(int) * (size_t)size), *displs = malloc(sizeof(int) * (size_t)size);
+  core_status st = counts && displs ? CORE_OK : CORE_ERROR(CORE_ERR_MEM, "cannot allocate gather tables");
+  for (int r = 0; !st && r < size; ++r) {
+    int64_t n_r, c_r;
+    core_partition(chunks, size, r, &n_r, &c_r);
+    const int64_t s_r = c_r * chunk, e_r = n_r == 0 ? s_r : (c_r + n_r >= chunks ? count : (c_r + n_r) * chunk);
+    counts[r] = (int)((e_r - s_r) * row), displs[r] = (int)(s_r * row);
+    if (r == rank) start = s_r, end = e_r;
+  }
+  double *mine = st ? NULL : malloc(sizeof(double) * (size_t)((end - start) * row + 1));
+  if (!st && !mine) st = CORE_ERROR(CORE_ERR_MEM, "cannot allocate %lld test rows", (long long)(end - start));
+  if (!st && end > start) st = range(ctx, start, end - start, mine);
+  st = core_agree(comm, st);
+  if (!st && MPI_Gatherv(mine, (int)((end - start) * row), MPI_DOUBLE, all, counts, displs, MPI_DOUBLE, 0, comm) !=
+                 MPI_SUCCESS)
+    st = CORE_ERROR(CORE_ERR_MPI, "MPI_Gatherv of the test results failed");
+  free(mine), free(counts), free(displs);
+  return st;
+}
+
 /* ---- outputs ------------------------------------------------------------------------ */
 
 /* 1 if a and b are the same path or name the same existing file. */
@@ -317,6 +347,8 @@ static core_status decide_start(const train_options *opt, train_task *task, uint
   }
   CORE_CHECK(!same_file(opt->out, opt->metrics), CORE_ERR_ARG, "-metrics %s is the model file: choose another file",
              opt->metrics);
+  if (opt->out) CORE_CALL(io_output_check(opt->out));
+  if (opt->metrics) CORE_CALL(io_output_check(opt->metrics));
   if (opt->out) CORE_CALL(io_lock_acquire(opt->out, lock));
   if (opt->metrics) CORE_CALL(io_lock_acquire(opt->metrics, metrics_lock));
   struct stat sb;

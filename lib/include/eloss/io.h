@@ -92,6 +92,11 @@ core_status io_atomic_commit(io_atomic_file *f);
 /* Close and remove the temporary file (after an error). */
 void io_atomic_abort(io_atomic_file *f);
 
+/* Before any work: can `out` be written? It must be a regular file or
+ * absent, in an existing, writable directory; the error names the file
+ * and the problem. Local. */
+core_status io_output_check(const char *out);
+
 /* ---- checksums ------------------------------------------------------------ */
 
 /* CRC-32 (IEEE 802.3 polynomial, as zlib's crc32); start with crc = 0. */

@@ -119,6 +119,17 @@ typedef struct {
 core_status train_run(MPI_Comm comm, train_task *task, const train_options *opt, volatile sig_atomic_t *stop,
                       FILE *progress, train_report *report);
 
+/* ---- evaluation --------------------------------------------------------- */
+
+/* Rows [0, count) of a test set, `row` doubles each, computed in chunks of
+ * `chunk` rows given whole to the ranks (a chunk's forward pass is then
+ * the same whatever the rank count, and so are its numbers) and gathered
+ * in order on rank 0 into all (count, row); all may be NULL elsewhere.
+ * range(ctx, start, n, out) fills rows [start, start + n). Collective. */
+typedef core_status (*train_rows_fn)(void *ctx, int64_t start, int64_t n, double *out);
+core_status train_gather_rows(MPI_Comm comm, int64_t count, int64_t chunk, int64_t row, train_rows_fn range, void *ctx,
+                              double *all);
+
 /* ---- model files --------------------------------------------------------- */
 
 typedef struct {
