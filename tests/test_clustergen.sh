@@ -18,7 +18,7 @@ mpi=("$2" --allow-run-as-root --oversubscribe)
 py=/usr/bin/python3
 source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 tap_workdir
-echo "1..19"
+echo "1..22"
 
 # same <a.h5> <b.h5>: exit 0 iff both files hold the same datasets, equal, and the same options.
 same() {
@@ -146,4 +146,15 @@ sleep 0.8
 fails "a second run on an output being written" "being written by another run" "${long[@]}" -out busy.h5
 kill -TERM $pid
 wait $pid
+# A failure on one rank of two at each fault-injection site: one error on
+# every rank, no hang, no output file.
+for site in cluster.alloc:1:1 cluster.compute:1:3 cluster.checkpoint:0:1; do
+  rm -f f.h5 f.h5.ckpt f.h5.partial
+  ELOSS_FAULT=$site timeout 60 "${mpi[@]}" -n 2 -x ELOSS_FAULT "$eloss" clustergen "${small[@]}" -checkpoint_seconds 0.001 \
+    -out f.h5 > /dev/null 2> err.txt
+  rc=$?
+  [ $rc != 0 ] && [ $rc != 124 ] && [ "$(grep -c 'eloss clustergen: error' err.txt)" = 1 ] && grep -q "injected fault\|cannot allocate" err.txt &&
+    [ ! -e f.h5 ]
+  ok $? "ELOSS_FAULT=$site under 2 ranks: exit $rc, one error, no output ($(grep 'error' err.txt | cut -c1-70))"
+done
 tap_exit
