@@ -45,6 +45,11 @@ static core_status eval_denoise(const char *model, const char *config, const cha
   dn.shard = shard;
   train_task *task = NULL;
   core_status st = train_denoise_task_create(MPI_COMM_WORLD, &dn, &task);
+  /* The task's config line comes from the test set (data kind, atom
+   * count): it must be the model's, or the test set is of another kind. */
+  if (!st && strcmp(task->config, config) != 0)
+    st = CORE_ERROR(CORE_ERR_ARG, "-test %s is not data of the kind %s was trained on (model: %s; test set: %s)", test,
+                    model, config, task->config);
   if (!st) st = core_agree(MPI_COMM_WORLD, train_model_load(model, config, task->params, &meta));
   train_metrics m;
   if (!st) st = task->evaluate(task, MPI_COMM_WORLD, &m);

@@ -209,6 +209,25 @@ static int64_t best_walk(const lj_cluster_options *opt, const run_state *s) {
   return best;
 }
 
+/* Rank 0, before any work: -xyz must be writable, none of the run's own
+ * files (-out, its .partial, .ckpt, .lock) and no existing file unless
+ * force (a resume may rewrite its own run's XYZ). */
+static core_status xyz_check(const lj_cluster_options *opt, const char *partial, const char *ckpt_path) {
+  char lock_path[4200];
+  snprintf(lock_path, sizeof lock_path, "%s.lock", opt->out);
+  const char *own[4] = {opt->out, partial, ckpt_path, lock_path};
+  for (int k = 0; k < 4; ++k) {
+    struct stat sa, sb;
+    const int same = strcmp(opt->xyz, own[k]) == 0 || (stat(opt->xyz, &sa) == 0 && stat(own[k], &sb) == 0 &&
+                                                        sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino);
+    CORE_CHECK(!same, CORE_ERR_ARG, "-xyz %s is one of the run's own files (%s): choose another name", opt->xyz, own[k]);
+  }
+  CORE_CALL(io_output_check(opt->xyz));
+  CORE_CHECK(opt->force || opt->resume || access(opt->xyz, F_OK) != 0, CORE_ERR_IO,
+             "%s exists: add -force to replace it, or choose another -xyz", opt->xyz);
+  return CORE_OK;
+}
+
 static core_status write_xyz(const char *path, int n, const double *x, double energy) {
   io_atomic_file f;
   CORE_CALL(io_atomic_open(&f, path));
@@ -321,6 +340,7 @@ core_status lj_cluster_generate(MPI_Comm comm, const lj_cluster_options *opt, vo
   int resuming = 0;
   if (rank == 0) {
     st = io_output_check(opt->out);
+    if (!st && opt->xyz) st = xyz_check(opt, partial, ckpt_path);
     if (!st) st = io_lock_acquire(opt->out, &lock);
     if (!st) st = decide_start(opt, ckpt_path, options_crc, &resuming);
   }

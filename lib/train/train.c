@@ -339,6 +339,10 @@ static core_status metrics_publish(const char *path) {
 static core_status decide_start(const train_options *opt, train_task *task, uint32_t options_crc, io_lock *lock,
                                 io_lock *metrics_lock, model_state *state) {
   memset(state, 0, sizeof *state);
+  /* inputs[0] is the training set, inputs[1] the test set: test metrics
+   * on training data would be training metrics. */
+  CORE_CHECK(!(opt->inputs[0] && opt->inputs[1] && same_file(opt->inputs[0], opt->inputs[1])), CORE_ERR_ARG,
+             "-test %s is the -train file: evaluate on a test set of its own", opt->inputs[1]);
   for (int k = 0; k < TRAIN_INPUTS_MAX && opt->inputs[k]; ++k) {
     CORE_CHECK(!same_file(opt->out, opt->inputs[k]), CORE_ERR_ARG, "-out %s is an input of the run (%s): choose "
                "another file for the model", opt->out, opt->inputs[k]);
@@ -387,15 +391,19 @@ static void json_number(FILE *fp, const char *name, double v, const char *format
   else fputs("null", fp);
 }
 
-static void metrics_line(FILE *fp, int64_t step, double loss, double rate, double seconds, const train_metrics *m) {
-  if (!fp) return;
+/* One line, flushed; a failed write (a full disk) is an error, not a
+ * silently shorter file. */
+static core_status metrics_line(FILE *fp, const char *path, int64_t step, double loss, double rate, double seconds,
+                                const train_metrics *m) {
+  if (!fp) return CORE_OK;
   fprintf(fp, "{\"step\": %lld", (long long)step);
   json_number(fp, "loss", loss, "%.9g");
   json_number(fp, "samples_per_s", rate, "%.6g");
   json_number(fp, "seconds", seconds, "%.3f");
   for (int k = 0; m && k < m->count; ++k) json_number(fp, m->name[k], m->value[k], "%.9g");
   fputs("}\n", fp);
-  fflush(fp);
+  CORE_CHECK(fflush(fp) == 0 && !ferror(fp), CORE_ERR_IO, "%s: cannot write the metrics: %s", path, strerror(errno));
+  return CORE_OK;
 }
 
 core_status train_run(MPI_Comm comm, train_task *task, const train_options *opt, volatile sig_atomic_t *stop,
@@ -514,7 +522,10 @@ core_status train_run(MPI_Comm comm, train_task *task, const train_options *opt,
       if (st) break;
     }
     if (rank == 0)
-      metrics_line(metrics, step, loss, rate, core_time() - t0, eval ? &report->metrics : NULL);
+      st = metrics_line(metrics, opt->metrics, step, loss, rate, core_time() - t0, eval ? &report->metrics : NULL);
+    /* Only with a metrics file can rank 0 fail here. */
+    if (opt->metrics) st = core_agree(comm, st);
+    if (st) break;
     if (opt->out && (last || flags[0] || flags[1])) {
       if (rank == 0) {
         model_state s = {step, p->step, (int64_t)n, B, m};

@@ -92,7 +92,8 @@ typedef struct {
                                 replaced without force; a fresh run writes <metrics>.partial
                                 until its first model file */
   int resume, force;         /* continue from out; replace out (and metrics) */
-  const char *inputs[TRAIN_INPUTS_MAX]; /* files the run reads (NULL-ended): out and metrics must be none of them */
+  const char *inputs[TRAIN_INPUTS_MAX]; /* files the run reads (NULL-ended; [0] training, [1] test set, which
+                                           must differ): out and metrics must be none of them */
   const char *options_text;  /* the options that define the run; its CRC-32 keys resume */
 } train_options;
 
