@@ -17,7 +17,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "app.h"
@@ -61,13 +60,6 @@ static core_status eval_denoise(const char *model, const char *config, const cha
   return st;
 }
 
-/* 1 if a and b are the same path or the same existing file. */
-static int same_file(const char *a, const char *b) {
-  struct stat sa, sb;
-  return strcmp(a, b) == 0 ||
-         (stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino);
-}
-
 /* The per-instance table, atomically (rank 0). */
 static core_status write_csv(const char *path, int64_t count, const double *gap, const int8_t *exact, const double *acc,
                              const double *energy) {
@@ -100,7 +92,7 @@ int app_eval(int argc, char **argv) {
   PetscOptionsEnd();
   if (!model_set) app_option_error("-model", "required: a model file written by eloss train");
   if (!test_set) app_option_error("-test", "required: the test set");
-  if (csv_set && (same_file(csv, model) || same_file(csv, test)))
+  if (csv_set && (io_same_file(csv, model) || io_same_file(csv, test)))
     app_option_error("-csv", "is an input of the run (-model or -test): choose another file");
   else if (csv_set && !force && access(csv, F_OK) == 0)
     app_option_error("-csv", "exists: add -force to replace it, or choose another file");

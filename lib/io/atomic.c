@@ -78,3 +78,10 @@ core_status io_output_check(const char *out) {
              strerror(errno));
   return CORE_OK;
 }
+
+int io_same_file(const char *a, const char *b) {
+  if (!a || !b) return 0;
+  if (strcmp(a, b) == 0) return 1;
+  struct stat sa, sb;
+  return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}

@@ -216,12 +216,9 @@ static core_status xyz_check(const lj_cluster_options *opt, const char *partial,
   char lock_path[4200];
   snprintf(lock_path, sizeof lock_path, "%s.lock", opt->out);
   const char *own[4] = {opt->out, partial, ckpt_path, lock_path};
-  for (int k = 0; k < 4; ++k) {
-    struct stat sa, sb;
-    const int same = strcmp(opt->xyz, own[k]) == 0 || (stat(opt->xyz, &sa) == 0 && stat(own[k], &sb) == 0 &&
-                                                        sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino);
-    CORE_CHECK(!same, CORE_ERR_ARG, "-xyz %s is one of the run's own files (%s): choose another name", opt->xyz, own[k]);
-  }
+  for (int k = 0; k < 4; ++k)
+    CORE_CHECK(!io_same_file(opt->xyz, own[k]), CORE_ERR_ARG,
+               "-xyz %s is one of the run's own files (%s): choose another name", opt->xyz, own[k]);
   CORE_CALL(io_output_check(opt->xyz));
   CORE_CHECK(opt->force || opt->resume || access(opt->xyz, F_OK) != 0, CORE_ERR_IO,
              "%s exists: add -force to replace it, or choose another -xyz", opt->xyz);

@@ -235,14 +235,6 @@ core_status train_gather_rows(MPI_Comm comm, int64_t count, int64_t chunk, int64
 
 /* ---- outputs ------------------------------------------------------------------------ */
 
-/* 1 if a and b are the same path or name the same existing file. */
-static int same_file(const char *a, const char *b) {
-  if (!a || !b) return 0;
-  if (strcmp(a, b) == 0) return 1;
-  struct stat sa, sb;
-  return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
-}
-
 /* Remove "<path>.tmp.<pid>" files a killed run left behind (io_atomic's
  * temporaries). Called with the output's lock held, so no live writer of
  * this output owns one. */
@@ -341,15 +333,15 @@ static core_status decide_start(const train_options *opt, train_task *task, uint
   memset(state, 0, sizeof *state);
   /* inputs[0] is the training set, inputs[1] the test set: test metrics
    * on training data would be training metrics. */
-  CORE_CHECK(!(opt->inputs[0] && opt->inputs[1] && same_file(opt->inputs[0], opt->inputs[1])), CORE_ERR_ARG,
+  CORE_CHECK(!(opt->inputs[0] && opt->inputs[1] && io_same_file(opt->inputs[0], opt->inputs[1])), CORE_ERR_ARG,
              "-test %s is the -train file: evaluate on a test set of its own", opt->inputs[1]);
   for (int k = 0; k < TRAIN_INPUTS_MAX && opt->inputs[k]; ++k) {
-    CORE_CHECK(!same_file(opt->out, opt->inputs[k]), CORE_ERR_ARG, "-out %s is an input of the run (%s): choose "
+    CORE_CHECK(!io_same_file(opt->out, opt->inputs[k]), CORE_ERR_ARG, "-out %s is an input of the run (%s): choose "
                "another file for the model", opt->out, opt->inputs[k]);
-    CORE_CHECK(!same_file(opt->metrics, opt->inputs[k]), CORE_ERR_ARG, "-metrics %s is an input of the run (%s): "
+    CORE_CHECK(!io_same_file(opt->metrics, opt->inputs[k]), CORE_ERR_ARG, "-metrics %s is an input of the run (%s): "
                "choose another file", opt->metrics, opt->inputs[k]);
   }
-  CORE_CHECK(!same_file(opt->out, opt->metrics), CORE_ERR_ARG, "-metrics %s is the model file: choose another file",
+  CORE_CHECK(!io_same_file(opt->out, opt->metrics), CORE_ERR_ARG, "-metrics %s is the model file: choose another file",
              opt->metrics);
   if (opt->out) CORE_CALL(io_output_check(opt->out));
   if (opt->metrics) CORE_CALL(io_output_check(opt->metrics));

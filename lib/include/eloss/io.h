@@ -97,6 +97,10 @@ void io_atomic_abort(io_atomic_file *f);
  * and the problem. Local. */
 core_status io_output_check(const char *out);
 
+/* 1 if a and b are the same path or name the same existing file (an
+ * output that would overwrite an input); 0 for NULL. Local. */
+int io_same_file(const char *a, const char *b);
+
 /* ---- checksums ------------------------------------------------------------ */
 
 /* CRC-32 (IEEE 802.3 polynomial, as zlib's crc32); start with crc = 0. */
