@@ -39,10 +39,15 @@ const char *core_status_string(core_status code) {
 
 core_status core_error_set(core_status code, const char *file, int line,
                            const char *func, const char *fmt, ...) {
+  /* Format into a copy first: a caller may wrap the previous message
+   * (CORE_ERROR(..., "step %d: %s", k, core_error_message())), and
+   * vsnprintf must not read the buffer it writes. */
+  char text[CORE_MESSAGE_MAX];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(error_message, sizeof error_message, fmt, ap);
+  vsnprintf(text, sizeof text, fmt, ap);
   va_end(ap);
+  memcpy(error_message, text, sizeof text);
   snprintf(error_origin, sizeof error_origin, "%s:%d (%s)", file, line, func);
   return code;
 }
