@@ -140,19 +140,16 @@ int app_eval(int argc, char **argv) {
   if (st) {
     exit_code = app_report("eval", st);
   } else if (rank == 0) {
-    double mean = 0, var = 0, ex = 0, a = 0;
-    for (int64_t i = 0; i < n_test; ++i) mean += gap[i], ex += exact[i], a += acc[i];
-    mean /= (double)n_test;
-    for (int64_t i = 0; i < n_test; ++i) var += (gap[i] - mean) * (gap[i] - mean);
-    const double err = n_test > 1 ? sqrt(var / (double)(n_test - 1) / (double)n_test) : NAN;
+    double v[4];
+    train_spin_summary(n_test, gap, exact, acc, v);
     int64_t below = 0;
     for (int64_t i = 0; i < n_test; ++i) below += gap[i] < -1e-9;
     if (below)
       fprintf(stderr, "eloss eval: warning: on %lld instances the prediction has a lower energy than the stored ground "
                       "state, which is then not a ground state (heuristic -gs pt or sa data); their gaps are negative\n",
               (long long)below);
-    printf("energy_gap=%.9g err=%.3g exact_fraction=%.6g site_accuracy=%.6g instances=%lld steps=%lld\n", mean, err,
-           ex / (double)n_test, a / (double)n_test, (long long)n_test, (long long)meta.step);
+    printf("energy_gap=%.9g err=%.3g exact_fraction=%.6g site_accuracy=%.6g instances=%lld steps=%lld\n", v[0], v[1],
+           v[2], v[3], (long long)n_test, (long long)meta.step);
   }
   free(gap), free(acc), free(energy), free(exact);
   train_task_destroy(&task);

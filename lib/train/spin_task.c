@@ -155,27 +155,36 @@ core_status train_spin_evaluate_instances(train_task *t, MPI_Comm comm, double *
   return st;
 }
 
+void train_spin_summary(int64_t n, const double *gap, const int8_t *exact, const double *accuracy, double v[4]) {
+  /* Two passes for the variance, in instance order (the same bits on any
+   * rank count). */
+  double mean = 0, var = 0, ex = 0, acc = 0;
+  for (int64_t i = 0; i < n; ++i) mean += gap[i], ex += exact[i], acc += accuracy[i];
+  mean /= (double)n;
+  for (int64_t i = 0; i < n; ++i) var += (gap[i] - mean) * (gap[i] - mean);
+  v[0] = mean;
+  v[1] = n > 1 ? sqrt(var / (double)(n - 1) / (double)n) : NAN;
+  v[2] = ex / (double)n;
+  v[3] = acc / (double)n;
+}
+
 static core_status evaluate(train_task *t, MPI_Comm comm, train_metrics *m) {
   spin_ctx *c = t->ctx;
   int rank;
   MPI_Comm_rank(comm, &rank);
   const int64_t n_test = c->test.count;
-  double *all = rank == 0 ? malloc(sizeof(double) * 4 * (size_t)n_test) : NULL;
-  core_status st = core_agree(comm, rank == 0 && !all ? CORE_ERROR(CORE_ERR_MEM, "cannot allocate test results") : CORE_OK);
-  if (!st) st = evaluate_all(c, comm, all);
-  double v[4] = {0, 0, 0, 0};
-  if (!st && rank == 0) {
-    /* Mean and standard error of the gap (two passes), in instance order. */
-    double mean = 0, var = 0, ex = 0, acc = 0;
-    for (int64_t i = 0; i < n_test; ++i) mean += all[4 * i], ex += all[4 * i + 1], acc += all[4 * i + 2];
-    mean /= (double)n_test;
-    for (int64_t i = 0; i < n_test; ++i) var += (all[4 * i] - mean) * (all[4 * i] - mean);
-    v[0] = mean;
-    v[1] = n_test > 1 ? sqrt(var / (double)(n_test - 1) / (double)n_test) : 0.0;
-    v[2] = ex / (double)n_test;
-    v[3] = acc / (double)n_test;
+  double *gap = NULL, *acc = NULL;
+  int8_t *exact = NULL;
+  if (rank == 0) {
+    gap = malloc(sizeof(double) * (size_t)n_test), acc = malloc(sizeof(double) * (size_t)n_test);
+    exact = malloc((size_t)n_test);
   }
-  free(all);
+  core_status st = core_agree(comm, rank == 0 && !(gap && acc && exact)
+                                        ? CORE_ERROR(CORE_ERR_MEM, "cannot allocate test results") : CORE_OK);
+  if (!st) st = train_spin_evaluate_instances(t, comm, gap, exact, acc, NULL);
+  double v[4] = {0, 0, 0, 0};
+  if (!st && rank == 0) train_spin_summary(n_test, gap, exact, acc, v);
+  free(gap), free(acc), free(exact);
   if (!st && MPI_Bcast(v, 4, MPI_DOUBLE, 0, comm) != MPI_SUCCESS)
     st = CORE_ERROR(CORE_ERR_MPI, "MPI_Bcast of the test metrics failed");
   if (st) return st;

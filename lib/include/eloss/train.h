@@ -182,6 +182,9 @@ core_status train_spin_options_from_config(const char *config, train_spin_option
  * the test set's size. Collective. */
 core_status train_spin_evaluate_instances(train_task *task, MPI_Comm comm, double *gap, int8_t *exact,
                                           double *accuracy, double *energy);
+/* Mean gap, its standard error (nan for one instance), exact fraction and
+ * mean site accuracy of n instances, summed in instance order. Pure. */
+void train_spin_summary(int64_t n, const double *gap, const int8_t *exact, const double *accuracy, double v[4]);
 /* Instances in the test set (0 without one). */
 int64_t train_spin_test_count(const train_task *task);
 
