@@ -416,6 +416,10 @@ else:
             loss={elt.mse_loss: "mse", elt.mae_loss: "mae", elt.kabsch_loss: "kabsch"}.get(fn, "energy"))[1],
             rtol=0, atol=1e-15)
     ok(fine, "torch wrappers of mse, mae, kabsch and explicit-edge energy: backward = grad_output x eloss gradient")
+    as_array = elt.energy_loss(pred, ref_t.numpy())
+    as_tensor = elt.energy_loss(pred, ref_t)
+    ok(float(as_array) == float(as_tensor) and as_array.requires_grad,
+       "torch wrapper: ref as an ndarray = ref as a tensor, and the loss requires grad")
 
 # ---- bad arrays raise eloss.Error with the message, never crash ---------------
 
@@ -478,6 +482,7 @@ if have_torch:
         ("torch float32 pred", lambda: elt.energy_loss(pred_t.float(), torch.tensor(ref)), "pred: expected dtype float64, got float32"),
         ("torch non-contiguous pred", lambda: elt.mse_loss(pred_t.transpose(0, 1), torch.tensor(ref).transpose(0, 1)), "pred: expected a C-contiguous array"),
         ("torch NaN pred", lambda: elt.energy_loss(torch.tensor(nan_pred, requires_grad=True), torch.tensor(ref)), "pred has a non-finite value (nan) at structure 1, atom 2"),
+        ("torch wrapper given an ndarray pred", lambda: elt.mse_loss(pred, torch.tensor(ref)), "pred: expected a torch.Tensor, got ndarray"),
     ]
 for what, call, message in bad_cases:
     try:

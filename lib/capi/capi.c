@@ -13,8 +13,10 @@
  * MPI_Comm is an int in MPICH, a pointer in Open MPI), so capi picks it,
  * and initialises MPI itself on first use when the host process has not
  * (an interpreter never calls MPI_Init). It asks for MPI_THREAD_SERIALIZED
- * and holds one mutex over every call that may reach MPI, because a ctypes
- * caller releases Python's lock during the call and threads may overlap.
+ * and holds one mutex over every call that may reach MPI (atoms plan
+ * creation and execution), because a ctypes caller releases Python's lock
+ * during the call and threads may overlap. One rank's execute makes no MPI
+ * call today, but atoms.h promises only "collective on the plan's comm".
  *
  * Validation. What the command line checks while reading its files is
  * checked here on the caller's buffers, with the same kind of message: a
@@ -25,6 +27,7 @@
  * non-finite logits or references) is the library's own check. */
 #include "eloss/capi.h"
 
+#include <limits.h>
 #include <math.h>
 #include <mpi.h>
 #include <pthread.h>
@@ -149,7 +152,7 @@ static core_status atoms_plan_create_locked(const char *loss, const char *coeff,
     if (!st && !(element_int = malloc(sizeof(int) * (size_t)(batch * n_atoms > 0 ? batch * n_atoms : 1))))
       st = CORE_ERROR(CORE_ERR_MEM, "eloss: cannot allocate the elements of %lld structures", (long long)batch);
     for (int64_t a = 0; !st && a < batch * n_atoms; ++a) {
-      if (elements[a] < 0 || elements[a] > 1000)
+      if (elements[a] < INT_MIN || elements[a] > INT_MAX) /* the library refuses any Z without a radius */
         st = CORE_ERROR(CORE_ERR_ARG, "eloss: element %lld at structure %lld, atom %lld is not an atomic number",
                         (long long)elements[a], (long long)(a / n_atoms), (long long)(a % n_atoms));
       else

@@ -7,10 +7,12 @@
 Forward runs the C library on the tensors' memory (no copy) and keeps the
 gradient it returns; backward multiplies it by the incoming gradient. The
 loss is differentiated with respect to the prediction (pred or logits)
-only: the reference, targets and couplings are data. Tensors follow the
-rules of the NumPy functions (float64, CPU, contiguous; int8 targets), and
-anything else raises eloss.Error. Double backward is not supported.
+only: the reference, targets and couplings are data (tensors or ndarrays).
+Tensors follow the rules of the NumPy functions (float64, CPU, contiguous;
+int8 targets), and anything else raises eloss.Error. Double backward is
+not supported.
 """
+import numpy as np
 import torch
 
 import eloss
@@ -19,11 +21,12 @@ __all__ = ["energy_loss", "mse_loss", "mae_loss", "kabsch_loss", "atoms_loss", "
            "AtomsLossFunction", "SpinLossFunction"]
 
 
-def _numpy(name, t):
+def _numpy(name, t, differentiated=False):
     """The ndarray sharing t's memory; refuses what eloss would refuse, with
-    the same words, before .numpy() could raise its own error."""
-    if t is None:
-        return None
+    the same words, before .numpy() could raise its own error. Data that
+    needs no gradient (ref, target, couplings) may also be an ndarray."""
+    if not differentiated and (t is None or isinstance(t, np.ndarray)):
+        return t
     if not isinstance(t, torch.Tensor):
         raise eloss.Error("%s: expected a torch.Tensor, got %s" % (name, type(t).__name__))
     if t.device.type != "cpu":
@@ -37,7 +40,7 @@ class AtomsLossFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, pred, ref, options):
-        value, grad = eloss.atoms_loss(_numpy("pred", pred), _numpy("ref", ref), **options)
+        value, grad = eloss.atoms_loss(_numpy("pred", pred, True), _numpy("ref", ref), **options)
         ctx.save_for_backward(torch.from_numpy(grad))
         return torch.tensor(value, dtype=pred.dtype)
 
@@ -54,7 +57,7 @@ class SpinLossFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, logits, target, jh, jv, options):
-        value, grad = eloss.spin_loss(_numpy("logits", logits), _numpy("target", target), _numpy("jh", jh),
+        value, grad = eloss.spin_loss(_numpy("logits", logits, True), _numpy("target", target), _numpy("jh", jh),
                                       _numpy("jv", jv), **options)
         ctx.save_for_backward(torch.from_numpy(grad))
         return torch.tensor(value, dtype=logits.dtype)

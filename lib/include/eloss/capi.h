@@ -29,9 +29,10 @@
  * MPI. The first call initialises MPI (MPI_Init_thread, serialized) unless
  * the process already did, and every loss runs on MPI_COMM_SELF: one
  * process computes the whole batch, as `eloss loss` on one rank, with the
- * same numbers. Calls from several threads are serialised where they touch
- * MPI (plan creation); executing distinct plans concurrently is safe, one
- * plan is not reentrant. capi_finalize() ends MPI if capi started it. */
+ * same numbers. Calls from several threads are serialised where they may
+ * touch MPI (creating and executing atoms plans; the spin losses make no
+ * MPI call and run concurrently); one plan is not reentrant.
+ * capi_finalize() ends MPI if capi started it. */
 #ifndef ELOSS_CAPI_H
 #define ELOSS_CAPI_H
 
