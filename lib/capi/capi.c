@@ -101,7 +101,8 @@ static core_status atoms_shape_check(int64_t batch, int64_t n_atoms, int d, int6
   return CORE_OK;
 }
 
-/* Everything but MPI of plan creation; the caller holds mpi_lock. */
+/* Plan creation proper: names resolved, int64 arrays narrowed, the plan
+ * built on MPI_COMM_SELF. The caller holds mpi_lock and has MPI ready. */
 static core_status atoms_plan_create_locked(const char *loss, const char *coeff, const char *edges, int64_t batch,
                                             int64_t n_atoms, int d, const double *ref, const int64_t *natoms,
                                             double k0, int per_atom, double dmin, const int64_t *edge_list,
