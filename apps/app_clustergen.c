@@ -24,7 +24,12 @@ static const char help[] =
     "run; checkpoints go to <out>.ckpt; SIGTERM checkpoints and exits with code 3; -resume continues.\n";
 
 int app_clustergen(int argc, char **argv) {
+  /* A stop request that arrives while MPI and PETSc start is kept (the
+   * first step sees it), not the default death by signal; PETSc installs
+   * its own handlers on the way, so ours go back right after. */
+  app_catch_stop_signals();
   PetscCall(app_initialize(&argc, &argv, help));
+  app_catch_stop_signals();
   int rank;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   enum { MAX_TEMPS = 64 };
@@ -131,7 +136,6 @@ int app_clustergen(int argc, char **argv) {
       .start = start_set ? start_mol.coords : NULL};
   if (rank == 0) fprintf(stderr, "eloss clustergen: %s -out %s\n", text, out);
 
-  app_catch_stop_signals();
 
   double rates[MAX_TEMPS];
   lj_cluster_report report = {.exchange_rates = rates};

@@ -11,8 +11,9 @@
 #   2 ranks; XYZ data train too (no LJ gap), molecules of several sizes
 #   padded;
 # - bad input: options of the other task, -coeff with mse, no -test, a
-#   damaged clustergen file, a test set of larger molecules than the
-#   training set: one error, non-zero exit.
+#   damaged clustergen file, energies that are not the positions' (with
+#   matching checksums), a noise level twice, a test set of larger
+#   molecules than the training set: one error, non-zero exit.
 #   test_denoise.sh <eloss> <mpiexec>
 set -uo pipefail
 eloss=$(realpath "$1")
@@ -22,7 +23,7 @@ py=/usr/bin/python3
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 tap_workdir
-echo "1..17"
+echo "1..20"
 
 # Both sets are sampled from one start (the minimum of a first run), so
 # they share atom labels: a denoiser can only learn labelled structures.
@@ -111,6 +112,17 @@ rc=$?
 [ $rc = 0 ] && grep -q "test_bonds_ok=" x.out && ! grep -q "test_lj_energy_gap" x.out
 ok $? "XYZ data (kabsch): trains, reports bonds and no LJ energy gap (exit $rc)"
 
+# SIGTERM while MPI and PETSc start (0.3 s in) is a stop request like any
+# other: exit 3, not death by the signal (143).
+"$eloss" train "${base[@]}" -loss mse -steps 1000000 -out early.ckpt > /dev/null 2> early.err &
+pid=$!
+sleep 0.3
+kill -TERM $pid
+wait $pid
+rc=$?
+[ $rc = 3 ]
+ok $? "SIGTERM 0.3 s after the start: exit $rc, $(tail -1 early.err | head -c 80)"
+
 refuse() { # refuse <description> <expected text> <command...>
   local what=$1 text=$2
   shift 2
@@ -130,6 +142,18 @@ with h5py.File("damaged.h5", "r+") as f:
     f["positions"][1, 2, 3, 0] += 1e-9
 PY
 refuse "a damaged clustergen file" "checksum" "$eloss" train -task denoise -train damaged.h5 -test test.h5 -out bad.ckpt
+cp train.h5 forged.h5
+$py - <<'PY'
+import h5py, zlib
+with h5py.File("forged.h5", "r+") as f:
+    f["energies"][1, 2] += 0.5      # an energy that is not its positions', with a matching checksum
+    c = zlib.crc32(f["positions"][1].tobytes())
+    c = zlib.crc32(f["energies"][1].tobytes(), c)
+    f["crc32"][1] = zlib.crc32(f["temperatures"][1:2].tobytes(), c)
+PY
+refuse "a clustergen file whose energies are not its positions' (checksums match)" "its positions give" \
+  "$eloss" train -task denoise -train forged.h5 -test test.h5 -out bad.ckpt
+refuse "a noise level given twice" "given twice" "$eloss" train "${base[@]}" -noise 0.1,0.2,0.1 -out bad.ckpt
 "$eloss" train -task denoise -train mixed.xyz -test b.xyz -loss energy -width 16 -batch 8 -steps 20 -out p.ckpt > p.out 2>&1 &&
   "$eloss" eval -model p.ckpt -test mixed.xyz > p_eval.out 2>&1
 ok $? "XYZ frames of 8 and 3 atoms train (padded) and evaluate: $(grep -o 'test_dist_error=[^ ]*' p_eval.out)"

@@ -16,7 +16,8 @@
  * positions (T, K, N, 3), every temperature's crc32 row checked as
  * lib/mc/dataset_read.c checks spins (zlib CRC-32 of positions[t],
  * energies[t], temperatures[t]); the T K samples are the examples, in
- * (t, k) order. A multi-frame XYZ file gives its frames (at least 2
+ * (t, k) order; every stored energy must be the LJ energy of its
+ * positions. A multi-frame XYZ file gives its frames (at least 2
  * atoms each). The kind is told by the file's first bytes
  * (the HDF5 signature), not its name. Every structure is moved to its
  * centroid: the noise and the losses do not care about a translation, and
@@ -176,6 +177,18 @@ static core_status read_clustergen(MPI_Comm comm, const char *path, int *N, deno
                         "is damaged", path, (long long)t);
       *crc = io_crc32(*crc, &sum, sizeof sum);
     }
+    /* A checksum vouches for the bytes, not for what wrote them: every
+     * stored energy must be the LJ energy of its positions. */
+    double *work = st ? NULL : malloc(sizeof(double) * 6 * (size_t)n);
+    if (!st && !work) st = CORE_ERROR(CORE_ERR_MEM, "%s: cannot allocate", path);
+    for (int64_t i = 0; !st && i < T * K; ++i) {
+      const double e = lj_energy_gradient((int)n, d->x + i * n * 3, NULL, work);
+      if (!(fabs(e - en[i]) <= 1e-8 * (1 + fabs(e))))
+        st = CORE_ERROR(CORE_ERR_FORMAT, "%s: sample %lld of temperature %lld has energy %.10g, but its positions give "
+                        "%.10g: not Lennard-Jones clusters of eloss clustergen", path, (long long)(i % K),
+                        (long long)(i / K), en[i], e);
+    }
+    free(work);
   }
   st = core_agree(comm, st);
   if (!st && (MPI_Bcast(d->x, (int)(T * row), MPI_DOUBLE, 0, comm) != MPI_SUCCESS ||
