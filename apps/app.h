@@ -83,6 +83,7 @@ int app_rigidity(int argc, char **argv);
 int app_gs(int argc, char **argv);
 int app_mc(int argc, char **argv);
 int app_spingen(int argc, char **argv);
+int app_spingen_merge(int argc, char **argv);
 int app_spinloss(int argc, char **argv);
 int app_train(int argc, char **argv);
 int app_eval(int argc, char **argv);

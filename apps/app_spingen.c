@@ -43,11 +43,11 @@ int app_spingen(int argc, char **argv) {
   for (int k = 0; k < MC_GS_METHOD_COUNT; ++k) methods[1 + k] = mc_gs_method_names[k];
   enum { GS_AUTO, GS_EXACT = 1 + MC_GS_EXACT, GS_PT = 1 + MC_GS_TEMPERING, GS_SA = 1 + MC_GS_ANNEAL, MAX_BETAS = 64 };
   PetscInt lattice = SPIN_SQUARE, bc = SPIN_OPEN, law = SPIN_COUPLING_UNIFORM, method = GS_AUTO, algorithm = MC_METROPOLIS;
-  PetscInt L = 16, instances = 1000, seed = 0, samples = 0, sample_therm = 1000, sample_sweeps = 10, batch = 16;
+  PetscInt L = 16, instances = 1000, first = 0, count = 0, seed = 0, samples = 0, sample_therm = 1000, sample_sweeps = 10, batch = 16;
   PetscReal betas[MAX_BETAS] = {1.0}, checkpoint_seconds = 5.0;
   PetscInt n_betas = 1;
   char split[256] = "train", out[PETSC_MAX_PATH_LEN] = "";
-  PetscBool resume = PETSC_FALSE, force = PETSC_FALSE, set, bc_set, method_set, out_set;
+  PetscBool resume = PETSC_FALSE, force = PETSC_FALSE, set, bc_set, method_set, out_set, first_set, count_set;
   PetscBool replicas_set, sweeps_set, beta_min_set, beta_max_set, betas_set, therm_set, every_set, algorithm_set;
   mc_search_options search;
   PetscInt gs_replicas, gs_sweeps;
@@ -65,6 +65,10 @@ int app_spingen(int argc, char **argv) {
                          spin_boundary_names, SPIN_BOUNDARY_COUNT, &bc, &bc_set));
   PetscCall(app_opt_enum(po, "-couplings", "coupling law", spin_coupling_names, SPIN_COUPLING_COUNT, &law, &set));
   PetscCall(app_opt_int(po, "-instances", "number of instances", 1, PETSC_MAX_INT, &instances, &set));
+  PetscCall(app_opt_int(po, "-first", "write only instances [first, first + count) of the split: a part for "
+                        "eloss spingen-merge (default 0)", 0, PETSC_MAX_INT, &first, &first_set));
+  PetscCall(app_opt_int(po, "-count", "with -first: instances in the part (default: to the end of the split)", 1,
+                        PETSC_MAX_INT, &count, &count_set));
   PetscCall(app_opt_string(po, "-split", "split name stored in the file", "a name", split, sizeof split, &set));
   PetscCall(app_opt_int(po, "-seed", "seed: instance i's couplings are a function of (seed, split, i)", 0, PETSC_MAX_INT,
                         &seed, &set));
@@ -146,6 +150,15 @@ int app_spingen(int argc, char **argv) {
     app_option_inapplicable("-algorithm", algorithm_set, why);
   }
   if (!out_set) app_option_error("-out", "required: the HDF5 file to write");
+  /* A part: instances [first, first + count) of the split's -instances. */
+  if (first_set && first >= instances)
+    app_option_error("-first", "the split has instances 0 to %lld; a part must start within them",
+                     (long long)instances - 1);
+  else if (count_set && first + count > instances)
+    app_option_error("-count", "instances [%lld, %lld) run past the split's %lld", (long long)first,
+                     (long long)(first + count), (long long)instances);
+  else if ((first_set || count_set) && !count_set)
+    count = instances - first;
   PetscBool stop;
   int code;
   PetscCall(app_options_check("spingen", &stop, &code));
@@ -180,12 +193,15 @@ int app_spingen(int argc, char **argv) {
   mc_dataset_options opt = {
       .kind = lattice ? SPIN_CUBIC : SPIN_SQUARE, .bc = bc ? SPIN_PERIODIC : SPIN_OPEN,
       .method = (mc_gs_method)(method - 1), .search = search,
-      .L = (int)L, .law = (spin_coupling_law)law, .instances = instances, .seed = (uint64_t)seed, .split = split,
+      .L = (int)L, .law = (spin_coupling_law)law, .instances = instances, .first = first, .count = count, .seed = (uint64_t)seed, .split = split,
       .n_betas = (int)n_betas, .betas = beta_values, .samples = (int)samples, .sample_therm = (int)sample_therm,
       .sample_sweeps = (int)sample_sweeps, .algorithm = algorithm ? MC_HEATBATH : MC_METROPOLIS,
       .batch = (int)batch, .checkpoint_seconds = checkpoint_seconds, .resume = resume, .force = force, .out = out,
       .options_text = text};
-  if (rank == 0) fprintf(stderr, "eloss spingen: %s -out %s\n", text, out);
+  if (rank == 0 && count > 0)
+    fprintf(stderr, "eloss spingen: %s -first %lld -count %lld -out %s\n", text, (long long)first, (long long)count, out);
+  else if (rank == 0)
+    fprintf(stderr, "eloss spingen: %s -out %s\n", text, out);
 
 
   mc_dataset_report report = {0};
@@ -196,9 +212,11 @@ int app_spingen(int argc, char **argv) {
   } else if (report.interrupted) {
     if (rank == 0)
       fprintf(stderr, "eloss spingen: stopped after %lld of %lld instances, checkpoint written; "
-                      "run the same command with -resume to continue\n", (long long)report.done, (long long)instances);
+                      "run the same command with -resume to continue\n", (long long)report.done,
+              (long long)(count > 0 ? count : instances));
     exit_code = 3;
   } else if (rank == 0) {
+    if (count > 0) printf("first=%lld ", (long long)first);
     printf("instances=%lld mean_energy_per_spin=%.10g err=%.3g seconds=%.2f out=%s\n", (long long)report.done,
            report.mean_energy, report.mean_energy_err, report.seconds, out);
     /* Heuristic ground states searched twice: how often the two agree is

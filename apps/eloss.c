@@ -20,6 +20,7 @@ static const command commands[] = {
     {"loss", app_loss, "atomistic loss + gradient on .npy/.xyz arrays (Eq. 7 and baselines)"},
     {"rigidity", app_rigidity, "rigidity of a graph; Fig. 5 random regular graph survey"},
     {"spingen", app_spingen, "spin-glass dataset: couplings, exact ground states, samples (HDF5)"},
+    {"spingen-merge", app_spingen_merge, "join the parts of a split (spingen -first -count) into one file"},
     {"clustergen", app_clustergen, "Lennard-Jones clusters: tempering samples, basin-hopping global minimum (HDF5)"},
     {"mc", app_mc, "Metropolis / heat-bath Monte Carlo of a spin system, replicas over ranks"},
     {"gs", app_gs, "exact ground state of an open L x L Edwards-Anderson instance"},
@@ -32,7 +33,7 @@ static const command commands[] = {
 static void usage(FILE *out) {
   fprintf(out, "usage: eloss <command> [options]   (eloss <command> -help lists options)\n\ncommands:\n");
   for (size_t i = 0; i < sizeof commands / sizeof commands[0]; ++i)
-    fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "  %-13s %s\n", commands[i].name, commands[i].summary);
 }
 
 int main(int argc, char **argv) {

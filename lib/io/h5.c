@@ -490,3 +490,112 @@ core_status io_h5_close(io_h5 **file) {
   *file = NULL;
   return st;
 }
+
+core_status io_h5_attr_read_int64(io_h5 *f, const char *object, const char *name, int count, int64_t *values,
+                                  int *found) {
+  core_status st = CORE_OK;
+  int64_t have = 0;
+  if (count < 1) st = CORE_ERROR(CORE_ERR_ARG, "%s: attribute %s: count %d < 1", f->path, name, count);
+  st = core_agree(f->comm, st);
+  if (st) return st;
+  if (f->rank == 0) {
+    h5_quiet q;
+    quiet_begin(&q);
+    htri_t exists = H5Aexists_by_name(f->file, object, name, H5P_DEFAULT);
+    hid_t attr = exists > 0 ? H5Aopen_by_name(f->file, object, name, H5P_DEFAULT, H5P_DEFAULT) : -1;
+    if (exists < 0) {
+      H5Eclear2(H5E_DEFAULT);
+      st = CORE_ERROR(CORE_ERR_FORMAT, "%s: no object %s for attribute %s", f->path, object, name);
+    } else if (exists > 0) {
+      hid_t type = attr >= 0 ? H5Aget_type(attr) : -1, space = attr >= 0 ? H5Aget_space(attr) : -1;
+      const hssize_t n = space >= 0 ? H5Sget_simple_extent_npoints(space) : -1;
+      if (attr < 0 || type < 0 || H5Tget_class(type) != H5T_INTEGER || n != count ||
+          H5Aread(attr, H5T_NATIVE_INT64, values) < 0) {
+        H5Eclear2(H5E_DEFAULT);
+        st = CORE_ERROR(CORE_ERR_FORMAT, "%s: attribute %s on %s is not %d integer%s", f->path, name, object, count,
+                        count == 1 ? "" : "s");
+      } else {
+        have = 1;
+      }
+      if (type >= 0) H5Tclose(type);
+      if (space >= 0) H5Sclose(space);
+    }
+    if (attr >= 0) H5Aclose(attr);
+    quiet_end(&q);
+  }
+  CORE_CALL(core_agree(f->comm, st));
+  if (MPI_Bcast(&have, 1, MPI_INT64_T, 0, f->comm) != MPI_SUCCESS ||
+      (have && MPI_Bcast(values, count, MPI_INT64_T, 0, f->comm) != MPI_SUCCESS))
+    return CORE_ERROR(CORE_ERR_MPI, "%s: MPI_Bcast of attribute %s failed", f->path, name);
+  *found = (int)have;
+  return CORE_OK;
+}
+
+/* H5Aiterate2 callback of io_h5_attrs_copy: one attribute, type, shape
+ * and bytes as they are. */
+typedef struct {
+  hid_t to;
+  const char *const *skip;
+  int n_skip;
+  const char *failed; /* the attribute that could not be copied */
+} attrs_copy_ctx;
+
+static herr_t attr_copy_one(hid_t loc, const char *name, const H5A_info_t *info, void *data) {
+  (void)info;
+  attrs_copy_ctx *ctx = data;
+  for (int k = 0; k < ctx->n_skip; ++k)
+    if (strcmp(name, ctx->skip[k]) == 0) return 0;
+  hid_t attr = H5Aopen(loc, name, H5P_DEFAULT);
+  hid_t type = attr >= 0 ? H5Aget_type(attr) : -1, space = attr >= 0 ? H5Aget_space(attr) : -1;
+  herr_t err = attr < 0 || type < 0 || space < 0 ? -1 : 0;
+  void *buffer = NULL;
+  if (!err) {
+    /* A variable-length string is read as a char * and written back as one. */
+    const size_t size = H5Tis_variable_str(type) > 0 ? sizeof(char *) : H5Tget_size(type);
+    const hssize_t n = H5Sget_simple_extent_npoints(space);
+    buffer = n >= 0 && size > 0 ? calloc((size_t)(n > 0 ? n : 1), size) : NULL;
+    if (!buffer || H5Aread(attr, type, buffer) < 0) err = -1;
+    if (!err && H5Aexists(ctx->to, name) > 0 && H5Adelete(ctx->to, name) < 0) err = -1;
+    hid_t out = err ? -1 : H5Acreate2(ctx->to, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
+    if (out < 0 || H5Awrite(out, type, buffer) < 0) err = -1;
+    if (out >= 0) H5Aclose(out);
+    if (buffer && H5Tis_variable_str(type) > 0) H5Dvlen_reclaim(type, space, H5P_DEFAULT, buffer);
+  }
+  free(buffer);
+  if (space >= 0) H5Sclose(space);
+  if (type >= 0) H5Tclose(type);
+  if (attr >= 0) H5Aclose(attr);
+  if (err) ctx->failed = name;
+  return err ? -1 : 0;
+}
+
+core_status io_h5_attrs_copy(io_h5 *from, io_h5 *to, const char *object, const char *const *skip, int n_skip) {
+  core_status st = CORE_OK;
+  if (from->comm != to->comm && from->rank != to->rank)
+    st = CORE_ERROR(CORE_ERR_ARG, "%s, %s: attributes copied between files of different ranks", from->path, to->path);
+  st = core_agree(from->comm, st);
+  if (st) return st;
+  if (from->rank == 0) {
+    h5_quiet q;
+    quiet_begin(&q);
+    hid_t src = H5Oopen(from->file, object, H5P_DEFAULT), dst = H5Oopen(to->file, object, H5P_DEFAULT);
+    if (src < 0 || dst < 0) {
+      H5Eclear2(H5E_DEFAULT);
+      st = CORE_ERROR(CORE_ERR_FORMAT, "%s: no object %s to copy attributes %s", src < 0 ? from->path : to->path,
+                      object, src < 0 ? "from" : "to");
+    } else {
+      attrs_copy_ctx ctx = {dst, skip, n_skip, NULL};
+      hsize_t at = 0;
+      if (H5Aiterate2(src, H5_INDEX_NAME, H5_ITER_INC, &at, attr_copy_one, &ctx) < 0) {
+        char what[4800];
+        snprintf(what, sizeof what, "copy attribute %.200s of %.200s from %.4096s", ctx.failed ? ctx.failed : "?",
+                 object, from->path);
+        st = h5_fail(to, what);
+      }
+    }
+    if (src >= 0) H5Oclose(src);
+    if (dst >= 0) H5Oclose(dst);
+    quiet_end(&q);
+  }
+  return core_agree(from->comm, st);
+}

@@ -116,6 +116,13 @@ static uint64_t split_seed(uint64_t seed, const char *split) {
 
 static int heuristic(const mc_dataset_options *opt) { return opt->method != MC_GS_EXACT; }
 
+/* A part (opt->count > 0) holds the split's instances [first, first +
+ * count); a whole run all of them. rows() is the file's row count; row r
+ * holds instance first + r. */
+static int is_part(const mc_dataset_options *opt) { return opt->count > 0; }
+static int64_t rows_of(const mc_dataset_options *opt) { return is_part(opt) ? opt->count : opt->instances; }
+static int64_t first_of(const mc_dataset_options *opt) { return is_part(opt) ? opt->first : 0; }
+
 /* Per-rank buffers of one batch (rows of `per_rank` instances). */
 typedef struct {
   double *bonds[3], *energy, *J;
@@ -222,12 +229,19 @@ static core_status write_attributes(io_h5 *f, const mc_dataset_options *opt, con
   CORE_CALL(io_h5_attr_int64(f, "/", "seed", 1, &seed));
   CORE_CALL(io_h5_attr_int64(f, "/", "L", 1, &L64));
   CORE_CALL(io_h5_attr_int64(f, "/", "instances", 1, &instances));
+  if (is_part(opt)) {
+    /* What mc_dataset_merge needs to place the rows; the merged file drops
+     * these two and is then a whole run's file. */
+    int64_t range[2] = {opt->first, opt->count};
+    CORE_CALL(io_h5_attr_int64(f, "/", "part_first", 1, &range[0]));
+    CORE_CALL(io_h5_attr_int64(f, "/", "part_count", 1, &range[1]));
+  }
   return CORE_OK;
 }
 
 static core_status create_file(MPI_Comm comm, const mc_dataset_options *opt, const spin_lattice *lat,
                                const char *path, io_h5 **file) {
-  const int64_t I = opt->instances, L = opt->L;
+  const int64_t I = rows_of(opt), L = opt->L;
   CORE_CALL(io_h5_create(comm, path, file));
   io_h5 *f = *file;
   for (int dir = 0; dir < lat->dim; ++dir) {
@@ -434,7 +448,7 @@ static core_status verify_rows(MPI_Comm comm, io_h5 *f, const char *path, const 
       b->crc[k] = row_crc(opt, lat, b, k);
       if (b->crc[k] != b->crc_stored[k])
         st = CORE_ERROR(CORE_ERR_FORMAT, "%s: instance %lld does not match its checksum: the file was modified or "
-                        "damaged; start over with -force", path, (long long)(done + offset + k));
+                        "damaged; start over with -force", path, (long long)(first_of(opt) + done + offset + k));
     }
     CORE_CALL(core_agree(comm, st));
     CORE_CALL(chain_batch(comm, batch_n, count, b, &chain));
@@ -496,7 +510,7 @@ static core_status decide_start(const mc_dataset_options *opt, const char *parti
                "(without -resume) to generate it again", opt->out);
     CORE_CHECK(found, CORE_ERR_ARG, "-resume: no checkpoint %s: nothing to resume (is -out the same as in the "
                "interrupted run?); run without -resume to start", ckpt_path);
-    CORE_CHECK(stored_crc == options_crc && c->instances == opt->instances, CORE_ERR_ARG,
+    CORE_CHECK(stored_crc == options_crc && c->instances == rows_of(opt), CORE_ERR_ARG,
                "%s: the checkpoint was written with different options; rerun with them, or pass -force "
                "(without -resume) to start over", ckpt_path);
     CORE_CHECK(lstat(partial, &sb) == 0 && S_ISREG(sb.st_mode) && access(partial, R_OK | W_OK) == 0, CORE_ERR_IO,
@@ -539,6 +553,10 @@ core_status mc_dataset_generate(MPI_Comm comm, const mc_dataset_options *opt, vo
   if (!st && opt->method == MC_GS_EXACT && (opt->kind != SPIN_SQUARE || opt->bc != SPIN_OPEN || opt->L > MC_EXACT_MAX_L))
     st = CORE_ERROR(CORE_ERR_UNSUPPORTED, "exact ground states need an open square lattice with L <= %d; "
                                           "use -gs pt or -gs sa", (int)MC_EXACT_MAX_L);
+  if (!st && (opt->count < 0 || opt->first < 0 || (opt->count == 0 && opt->first != 0) ||
+              (opt->count > 0 && opt->first > opt->instances - opt->count)))
+    st = CORE_ERROR(CORE_ERR_ARG, "instances [%lld, %lld + %lld) are not a range of the split's %lld instances",
+                    (long long)opt->first, (long long)opt->first, (long long)opt->count, (long long)opt->instances);
   if (!st && (opt->instances < 1 || opt->batch < 1 || !opt->split || !opt->out ||
               (opt->samples > 0 && (opt->n_betas < 1 || opt->sample_sweeps < 1 || opt->sample_therm < 0))))
     st = CORE_ERROR(CORE_ERR_ARG, "need instances >= 1, batch >= 1, a split, an output and, with samples, "
@@ -547,7 +565,15 @@ core_status mc_dataset_generate(MPI_Comm comm, const mc_dataset_options *opt, vo
   char partial[4200], ckpt_path[4200];
   snprintf(partial, sizeof partial, "%s.partial", opt->out);
   snprintf(ckpt_path, sizeof ckpt_path, "%s.ckpt", opt->out);
-  const uint32_t options_crc = io_crc32(0, opt->options_text, strlen(opt->options_text));
+  /* A part's checkpoint also names its range: a resume of another range
+   * is refused like one of other options. */
+  uint32_t options_crc = io_crc32(0, opt->options_text, strlen(opt->options_text));
+  if (is_part(opt)) {
+    char range[96];
+    int n = snprintf(range, sizeof range, " -first %lld -count %lld", (long long)opt->first, (long long)opt->count);
+    options_crc = io_crc32(options_crc, range, (size_t)n);
+  }
+  const int64_t n_rows = rows_of(opt), first = first_of(opt);
   const uint64_t seed = split_seed(opt->seed, opt->split);
 
   /* Before any work, rank 0 takes the output, checks it can be written and
@@ -581,7 +607,7 @@ core_status mc_dataset_generate(MPI_Comm comm, const mc_dataset_options *opt, vo
   if (!st && rank == 0 && progress)
     fprintf(progress, resuming ? "spingen: resuming %s at instance %lld of %lld (checking its rows)\n"
                                : "spingen: writing %s (%lld of %lld done)\n",
-            partial, (long long)done, (long long)opt->instances);
+            partial, (long long)done, (long long)n_rows);
   if (!st && resuming) {
     st = io_h5_open(comm, partial, &f);
     char stored[4096];
@@ -603,7 +629,7 @@ core_status mc_dataset_generate(MPI_Comm comm, const mc_dataset_options *opt, vo
     if (!st) st = io_h5_reserve(f);
     /* A checkpoint at 0: a run stopped before its first batch resumes too. */
     if (!st) st = io_h5_flush(f);
-    if (!st && rank == 0) st = checkpoint_write(ckpt_path, options_crc, 0, opt->instances, 0);
+    if (!st && rank == 0) st = checkpoint_write(ckpt_path, options_crc, 0, n_rows, 0);
     st = core_agree(comm, st);
     if (st) {
       /* A new file that could not be set up holds nothing worth keeping. */
@@ -613,15 +639,15 @@ core_status mc_dataset_generate(MPI_Comm comm, const mc_dataset_options *opt, vo
   }
 
   core_progress bar;
-  core_progress_start(&bar, "spingen instances", opt->instances, rank == 0 ? progress : NULL);
+  core_progress_start(&bar, "spingen instances", n_rows, rank == 0 ? progress : NULL);
   double last_checkpoint = core_time();
   int checkpointed = 1;
   const int64_t global_batch = (int64_t)opt->batch * size;
-  while (!st && done < opt->instances) {
-    const int64_t batch_n = opt->instances - done < global_batch ? opt->instances - done : global_batch;
+  while (!st && done < n_rows) {
+    const int64_t batch_n = n_rows - done < global_batch ? n_rows - done : global_batch;
     int64_t count, offset;
     core_partition(batch_n, size, rank, &count, &offset);
-    st = core_agree(comm, compute_batch(opt, seed, ex, &lat, done + offset, count, &b, stop));
+    st = core_agree(comm, compute_batch(opt, seed, ex, &lat, first + done + offset, count, &b, stop));
     if (st == CORE_ERR_STOPPED) break; /* the batch is abandoned; finished ones are checkpointed below */
     if (!st) st = write_batch(f, opt, &lat, done + offset, count, &b);
     if (!st) st = chain_batch(comm, batch_n, count, &b, &rows_crc);
@@ -636,11 +662,11 @@ core_status mc_dataset_generate(MPI_Comm comm, const mc_dataset_options *opt, vo
       st = CORE_ERROR(CORE_ERR_MPI, "MPI_Allreduce of the stop flags failed");
       break;
     }
-    if (flags[0] && done < opt->instances) st = CORE_ERR_STOPPED;
-    if (flags[0] || flags[1] || done == opt->instances) {
+    if (flags[0] && done < n_rows) st = CORE_ERR_STOPPED;
+    if (flags[0] || flags[1] || done == n_rows) {
       core_status ck = io_h5_flush(f);
       if (!ck && rank == 0) ck = io_lock_check(&lock);
-      if (!ck && rank == 0) ck = checkpoint_write(ckpt_path, options_crc, done, opt->instances, rows_crc);
+      if (!ck && rank == 0) ck = checkpoint_write(ckpt_path, options_crc, done, n_rows, rows_crc);
       ck = core_agree(comm, ck);
       if (ck) st = ck;
       else checkpointed = 1, last_checkpoint = core_time();
@@ -651,7 +677,7 @@ core_status mc_dataset_generate(MPI_Comm comm, const mc_dataset_options *opt, vo
     report->interrupted = 1;
     if (!checkpointed) {
       st = io_h5_flush(f);
-      if (!st && rank == 0) st = checkpoint_write(ckpt_path, options_crc, done, opt->instances, rows_crc);
+      if (!st && rank == 0) st = checkpoint_write(ckpt_path, options_crc, done, n_rows, rows_crc);
       st = core_agree(comm, st);
     }
   }

@@ -152,6 +152,16 @@ core_status io_h5_attr_int64(io_h5 *file, const char *object, const char *name, 
 /* Read a string attribute into value (size bytes, truncated) on every rank;
  * collective. */
 core_status io_h5_attr_read_string(io_h5 *file, const char *object, const char *name, char *value, size_t size);
+/* Read an integer attribute of `count` values (stored as any integer
+ * type) on every rank; *found = 0 and values untouched when it is absent,
+ * an error when it has another type or count; collective. */
+core_status io_h5_attr_read_int64(io_h5 *file, const char *object, const char *name, int count, int64_t *values,
+                                  int *found);
+/* Copy every attribute of `object` in `from` to the same object in `to`
+ * (type, shape and bytes as they are; existing ones replaced), except the
+ * n_skip names in skip; both files opened on the same communicator;
+ * collective. */
+core_status io_h5_attrs_copy(io_h5 *from, io_h5 *to, const char *object, const char *const *skip, int n_skip);
 
 /* Claim the disk blocks of everything allocated so far (posix_fallocate), so
  * that a disk too small for the datasets is refused before any work;

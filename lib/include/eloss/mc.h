@@ -305,7 +305,9 @@ typedef struct {
   spin_coupling_law law;     /* couplings of instance i: function of (seed, i) */
   mc_gs_method method;       /* how ground states are found */
   mc_search_options search;  /* settings of tempering / annealing */
-  int64_t instances;
+  int64_t instances;         /* of the split */
+  int64_t first, count;      /* count > 0: a part, holding only instances [first, first + count)
+                                of the split (mc_dataset_merge joins parts); 0, 0: all */
   uint64_t seed;
   const char *split;         /* name recorded in the file ("train", "test") */
   int n_betas;               /* equilibrium samples at these inverse temperatures */
@@ -346,6 +348,21 @@ typedef struct {
  * appears by rename only when every instance is in. Collective. */
 core_status mc_dataset_generate(MPI_Comm comm, const mc_dataset_options *opt, volatile sig_atomic_t *stop,
                                 FILE *progress, mc_dataset_report *report);
+
+/* Join the parts of one split (files of mc_dataset_generate with count
+ * > 0) into `out`, which then equals, dataset for dataset and attribute
+ * for attribute, the file of one run over all instances with the same
+ * options. Every part is checked first: the same `options` attribute
+ * (every option but the range), the same dataset shapes apart from the
+ * rows, ranges that tile [0, instances) with no gap and no overlap (in
+ * any order on the command line), and every row against its crc32. The
+ * merged file is written to <out>.partial, reread and checked, then
+ * renamed; <out>.lock keeps out a second merge; an existing out is
+ * replaced only with force, and out may not be one of the parts.
+ * Collective on comm (rank 0 does the file I/O, every rank checks its
+ * share of the rows); *instances (may be NULL) gets the merged count. */
+core_status mc_dataset_merge(MPI_Comm comm, int n_parts, const char *const *parts, const char *out, int force,
+                             int64_t *instances);
 
 /* A dataset written by mc_dataset_generate, read back whole (for training
  * and evaluation; lib/mc/dataset_read.c). */

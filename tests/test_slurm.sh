@@ -1,0 +1,156 @@
+#!/usr/bin/env bash
+# TAP test of the Slurm scripts in jobs/, submitted for real to a one-node
+# Slurm (slurm-local: munge, slurmctld, slurmd) started under the test's
+# temporary directory on free ports and stopped at the end, also on failure.
+# Every output is compared with the same work run without Slurm:
+# - jobs/submit-spingen, run from another directory, 3 array tasks then the
+#   dependent merge (default launcher srun --mpi=pmix): the merged file =
+#   one `eloss spingen` run, dataset for dataset; the parts are removed;
+# - the same with LAUNCH=mpirun and 2 tasks;
+# - jobs/train.sbatch: the model file = `eloss train` run directly, byte for byte;
+# - jobs/clustergen.sbatch stopped by `scancel --batch --signal=TERM`
+#   mid-run: the ranks checkpoint (exit 3), the job resubmits itself
+#   (ON_STOP=resubmit: Slurm holds a requeued job ~2 min here), the new job
+#   resumes, and the file = an uninterrupted `eloss clustergen`;
+# - jobs/submit-table5 (data, array of trainings, report, afterok): the
+#   table's numbers (csv without the timings, and table5.md) = jobs/table5
+#   run locally with the same tiny settings;
+# - with ELOSS_SLURM_REQUEUE=1 (jobs/local test-slurm): a spingen array task
+#   stopped the same way is requeued (the default ON_STOP, ~2 min here) and
+#   the merge waits for it; the merged file = one run.
+# Prints "1..0 # SKIP <reason>" when Slurm cannot start here.
+#   test_slurm.sh <eloss> <mpiexec> <repo>
+set -uo pipefail
+eloss=$(realpath "$1")
+mpi=("$2" --allow-run-as-root --oversubscribe)
+repo=$(realpath "$3")
+py=/usr/bin/python3
+source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
+
+skip() { echo "1..0 # SKIP $*"; exit 0; }
+slurm_local=${ELOSS_SLURM_LOCAL:-$(command -v slurm-local || echo /work/shared/tools/slurm-local)}
+[ -x "$slurm_local" ] || skip "no slurm-local (set ELOSS_SLURM_LOCAL to the tool)"
+[ "$(id -u)" = 0 ] || skip "slurm-local needs root"
+command -v sbatch > /dev/null && command -v slurmctld > /dev/null && command -v munged > /dev/null \
+  || skip "Slurm is not installed (Debian: slurm-wlm munge; jobs/local test installs them)"
+
+work=$(mktemp -d) || exit 1
+chmod 755 "$work"
+export SLURM_LOCAL_DIR=$work/slurm SLURM_LOCAL_WAIT_MAX=300
+# Two free ports, away from Slurm's defaults and other engineers' clusters.
+free_port() {
+  local p
+  for _ in $(seq 50); do
+    p=$(( 20000 + RANDOM % 20000 ))
+    ss -ltn 2> /dev/null | grep -q ":$p\b" || { echo $p; return; }
+  done
+  echo 0
+}
+export SLURM_LOCAL_PORTS="$(free_port) $(free_port)"
+trap '"$slurm_local" stop > /dev/null 2>&1; cd /; rm -rf "$work"' EXIT
+if ! "$slurm_local" start > "$work/start.out" 2> "$work/start.err"; then
+  skip "slurm-local did not start: $(tail -n 1 "$work/start.err")"
+fi
+eval "$(grep '^export SLURM_CONF=' "$work/start.out")"
+nreq=0
+[ "${ELOSS_SLURM_REQUEUE:-0}" = 1 ] && nreq=2
+echo "1..$((12 + nreq))"
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+cd "$work" && mkdir elsewhere && cd elsewhere || exit 1
+export ELOSS=$eloss
+
+# same A B: exit 0 iff A and B hold the same datasets (in order) and root attributes.
+same() {
+  "$py" - "$1" "$2" <<'PY'
+import sys
+import h5py
+import numpy as np
+a, b = h5py.File(sys.argv[1], "r"), h5py.File(sys.argv[2], "r")
+ok = list(a) == list(b) and all(a[d].dtype == b[d].dtype and np.array_equal(a[d][...], b[d][...]) for d in a)
+ok = ok and sorted(a.attrs) == sorted(b.attrs) and all(
+    np.array_equal(np.asarray(a.attrs[k]), np.asarray(b.attrs[k])) for k in a.attrs)
+sys.exit(not ok)
+PY
+}
+# wait_job ID: exit 0 iff the job (every array task) COMPLETED.
+wait_job() { "$slurm_local" wait "$@" > /dev/null; }
+
+deck=$repo/inputs/spin16.opts
+opts=(-L 8 -instances 45 -checkpoint_seconds 1)
+"${mpi[@]}" -n 2 "$eloss" spingen -options_file "$deck" -split train -seed 7 "${opts[@]}" -out single.h5 > /dev/null 2>&1
+"$repo/jobs/submit-spingen" -options_file "$(realpath --relative-to="$PWD" "$deck")" -split train -seed 7 \
+  -out merged.h5 -tasks 3 "${opts[@]}" > submit.out 2> submit.err
+merge=$(sed -n 's/^merge_job=//p' submit.out)
+[ -n "$merge" ] && wait_job "$merge"
+ok $? "submit-spingen from another directory: 3 array tasks and the afterok merge complete ($(tr '\n' ' ' < submit.out))"
+same single.h5 merged.h5
+ok $? "srun --mpi=pmix: the merged file = one eloss spingen run (every dataset and root attribute)"
+[ ! -e merged.h5.part0 ] && [ ! -e merged.h5.part2 ] && grep -q 'first=30 instances=15' eloss-spingen-*.log
+ok $? "the parts held [0,15), [15,30), [30,45) and were removed after the merge"
+
+LAUNCH=mpirun "$repo/jobs/submit-spingen" -options_file "$deck" -split train -seed 7 -out merged_mpirun.h5 -tasks 2 \
+  "${opts[@]}" > submit2.out 2> submit2.err
+merge=$(sed -n 's/^merge_job=//p' submit2.out)
+[ -n "$merge" ] && wait_job "$merge" && same single.h5 merged_mpirun.h5
+ok $? "LAUNCH=mpirun: 2 array tasks and the merge = the same single run"
+
+# Training: one eloss train job against the same run without Slurm.
+"${mpi[@]}" -n 2 "$eloss" spingen -L 6 -instances 48 -seed 3 -split train -out tr.h5 > /dev/null 2>&1
+"${mpi[@]}" -n 2 "$eloss" spingen -L 6 -instances 12 -seed 3 -split test -out te.h5 > /dev/null 2>&1
+targs=(-steps 24 -eval_every 12 -width 8 -depth 2 -batch 16)
+"${mpi[@]}" -n 2 "$eloss" train -options_file "$repo/inputs/table5.opts" -train tr.h5 -test te.h5 -loss local -seed 2 \
+  "${targs[@]}" -out direct.ckpt > /dev/null 2>&1
+id=$(TRAIN=tr.h5 TEST=te.h5 LOSS=local SEED=2 OUT=slurm.ckpt DECK=$repo/inputs/table5.opts JOBS_DIR=$repo/jobs \
+     EXTRA="${targs[*]}" sbatch --parsable "$repo/jobs/train.sbatch")
+wait_job "$id" && cmp -s direct.ckpt slurm.ckpt
+ok $? "train.sbatch (srun --mpi=pmix, 2 ranks): the model file = eloss train without Slurm, byte for byte"
+
+# Preemption: clustergen stopped mid-run through the batch shell.
+cargs="-n 38 -seed 2 -samples 400 -therm 100 -sweeps 400 -walks 2 -bh_steps 100 -checkpoint_seconds 1"
+# shellcheck disable=SC2086
+"${mpi[@]}" -n 2 "$eloss" clustergen $cargs -out lj_direct.h5 > /dev/null 2>&1
+id=$(ARGS="$cargs" OUT=lj.h5 JOBS_DIR=$repo/jobs ON_STOP=resubmit sbatch --parsable "$repo/jobs/clustergen.sbatch")
+log=eloss-clustergen-$id.log
+for _ in $(seq 600); do tr '\r' '\n' < "$log" 2> /dev/null | grep -q 'clustergen cycles: [1-9]' && break; sleep 0.1; done
+scancel --batch --signal=TERM "$id"
+"$slurm_local" wait "$id" > /dev/null
+new=
+for _ in $(seq 100); do new=$(sed -n 's/.*resubmitted as job \([0-9]*\).*/\1/p' "$log"); [ -n "$new" ] && break; sleep 0.1; done
+grep -q 'stopped after\|checkpoint' "$log" && [ -n "$new" ]
+ok $? "scancel --batch --signal=TERM: the ranks checkpoint and exit 3, the job resubmits itself (job ${new:-none})"
+[ -n "$new" ] && wait_job "$new" && grep -q 'restart 0, -resume' "eloss-clustergen-$new.log"
+ok $? "the resubmitted job resumes from the checkpoint and completes"
+same lj_direct.h5 lj.h5 && [ ! -e lj.h5.ckpt ]
+ok $? "stopped and resumed under Slurm = an uninterrupted eloss clustergen (every dataset and attribute)"
+
+# Table 5: the chain against jobs/table5 run locally, tiny settings.
+t5=(L=6 TRAIN=64 TEST=16 SEEDS=1 "LOSSES=ce local" "EXTRA=-steps 20 -eval_every 10 -width 8 -depth 2")
+env "${t5[@]}" ELOSS="$eloss" OUT_DIR="$work/t5_local" NP=2 "$repo/jobs/table5" > t5_local.out 2>&1
+ok $? "jobs/table5 runs locally with the tiny settings"
+env "${t5[@]}" OUT_DIR="$work/t5_slurm" "$repo/jobs/submit-table5" > t5.out 2> t5.err
+report=$(sed -n 's/^report_job=//p' t5.out)
+[ -n "$report" ] && wait_job "$(sed -n 's/^data_job=//p' t5.out)" "$(sed -n 's/^train_job=//p' t5.out)" "$report"
+ok $? "submit-table5: data, the array of 2 trainings and the report complete ($(tr '\n' ' ' < t5.out))"
+cut -d, -f1-6 "$work/t5_local/table5.csv" > a.csv
+cut -d, -f1-6 "$work/t5_slurm/table5.csv" > b.csv
+[ "$(wc -l < a.csv)" = 3 ] && cmp -s a.csv b.csv
+ok $? "the table's numbers (loss, seed, gap, err, exact fraction, site accuracy) = the local run's"
+cmp -s "$work/t5_local/table5.md" "$work/t5_slurm/table5.md" && [ -s "$work/t5_slurm/table5.png" ]
+ok $? "table5.md identical, table5.png written"
+
+if [ "$nreq" != 0 ]; then
+  # Requeue: the default ON_STOP, which keeps the merge's dependency.
+  "${mpi[@]}" -n 2 "$eloss" spingen -L 16 -instances 600 -seed 4 -split test -batch 2 -out rq_single.h5 > /dev/null 2>&1
+  "$repo/jobs/submit-spingen" -options_file "$deck" -split test -seed 4 -out rq.h5 -tasks 2 -instances 600 -batch 2 \
+    > rq.out 2>&1
+  array=$(sed -n 's/^array_job=//p' rq.out) merge=$(sed -n 's/^merge_job=//p' rq.out)
+  log=eloss-spingen-${array}_0.log
+  for _ in $(seq 600); do grep -q 'spingen instances: [1-9]' "$log" 2> /dev/null && break; sleep 0.1; done
+  scancel --batch --signal=TERM "${array}_0"
+  wait_job "$merge"
+  grep -q 'requeueing' "$log" && grep -q 'restart 1, -resume' "$log"
+  ok $? "an array task stopped by TERM is requeued and resumes (after Slurm's requeue hold)"
+  same rq_single.h5 rq.h5
+  ok $? "the merge waited for it: merged = one eloss spingen run"
+fi
+tap_exit
