@@ -7,10 +7,12 @@
 #   slurm_run CMD...         run CMD, forward a stop to it, requeue on exit 3
 #
 # LAUNCH is the MPI launcher, a command line the program's arguments follow:
-#   LAUNCH="srun --mpi=pmix"  (default) Slurm starts the ranks; Debian's Open MPI needs PMIx
+#   LAUNCH="srun --mpi=pmix --kill-on-bad-exit=1"  (default) Slurm starts the ranks; Debian's
+#                             Open MPI needs PMIx; a rank that dies ends the step (Slurm's
+#                             default KillOnBadExit=0 would leave the others waiting)
 #                             (bare srun or --mpi=pmi2 starts singletons that never meet)
 #   LAUNCH=mpirun             Open MPI's mpirun inside the allocation (it reads the node list)
-LAUNCH=${LAUNCH:-srun --mpi=pmix}
+LAUNCH=${LAUNCH:-srun --mpi=pmix --kill-on-bad-exit=1}
 # ON_STOP: what a stopped job (exit 3, checkpoint written) does next:
 #   requeue   (default) scontrol requeue: the same job id, so jobs that depend
 #             on it still wait for it; Slurm holds a requeued job for about
