@@ -49,6 +49,7 @@
 
 #include "eloss/io.h"
 #include "eloss/train.h"
+#include "train_impl.h"
 
 static const char kind[] = "train";
 
@@ -201,6 +202,20 @@ static core_status chain_sum(MPI_Comm comm, float *const *bufs, int mine, float 
   if (MPI_Bcast(sum, (int)n, MPI_FLOAT, size - 1, comm) != MPI_SUCCESS)
     return CORE_ERROR(CORE_ERR_MPI, "MPI_Bcast of the gradient sum failed");
   return CORE_OK;
+}
+
+/* ---- the loss plans of the atomistic tasks ---------------------------------------- */
+
+/* A new plan per shard cost an allocation of every buffer, two collectives
+ * on MPI_COMM_SELF and, for the sparse loss, a fresh pool of random regular
+ * graphs at every step; kept, the pool fills once and stays. */
+core_status train_loss_plan(atoms_plan **cache, const atoms_options *opt, int64_t n, int64_t N, int d,
+                            const double *ref, const int64_t *natoms) {
+  if (*cache && atoms_plan_matches(*cache, n, N, d, natoms) &&
+      !(opt->loss == ATOMS_LOSS_ENERGY && opt->edges == ATOMS_EDGES_BONDS))
+    return atoms_plan_set_reference(*cache, ref, natoms);
+  atoms_plan_destroy(cache);
+  return atoms_plan_create(MPI_COMM_SELF, opt, n, 0, n, N, d, ref, natoms, cache);
 }
 
 /* ---- evaluation ------------------------------------------------------------------- */
