@@ -422,6 +422,7 @@ core_status train_denoise_task_create(MPI_Comm comm, const train_denoise_options
   CORE_CHECK(o->width >= 1 && o->shard >= 1, CORE_ERR_ARG, "denoise task: width and shard must be >= 1");
   denoise_ctx *c = calloc(1, sizeof *c);
   CORE_CHECK(c, CORE_ERR_MEM, "cannot allocate the denoise task");
+  train_blas_one_thread(); /* the ranks are the parallelism (train_impl.h) */
   c->opt = *o;
   c->task.ctx = c;
   c->task.destroy = destroy;

@@ -207,6 +207,7 @@ core_status train_shapes_task_create(const train_shapes_options *o, train_task *
              "shapes task: aug_angle >= 0 and 0 < r_min <= r_max");
   shapes_ctx *c = calloc(1, sizeof *c);
   CORE_CHECK(c, CORE_ERR_MEM, "cannot allocate the shapes task");
+  train_blas_one_thread();
   c->opt = *o;
   c->task.ctx = c;
   c->task.destroy = destroy;

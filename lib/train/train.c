@@ -38,6 +38,7 @@
  * Fault-injection sites: "train.shard" (a rank's shard fails),
  * "train.checkpoint" (rank 0 cannot write the model file). */
 #define _POSIX_C_SOURCE 200809L
+#include <cblas.h>
 #include <dirent.h>
 #include <errno.h>
 #include <libgen.h>
@@ -203,6 +204,8 @@ static core_status chain_sum(MPI_Comm comm, float *const *bufs, int mine, float 
     return CORE_ERROR(CORE_ERR_MPI, "MPI_Bcast of the gradient sum failed");
   return CORE_OK;
 }
+
+void train_blas_one_thread(void) { openblas_set_num_threads(1); }
 
 /* ---- the loss plans of the atomistic tasks ---------------------------------------- */
 

@@ -15,4 +15,12 @@
 core_status train_loss_plan(atoms_plan **cache, const atoms_options *opt, int64_t n, int64_t N, int d,
                             const double *ref, const int64_t *natoms);
 
+/* One OpenBLAS thread in this process: the ranks are the parallelism (a
+ * second BLAS thread per rank oversubscribes the cores, and an idle one
+ * spins in sched_yield: 40 % of a denoise step's cycles on this 2-core
+ * machine), and a GEMM's bits must not depend on how many threads
+ * OpenBLAS starts. What the spin task does at creation, for the MLP tasks
+ * (shapes, denoise: training and eval alike). Process-wide. */
+void train_blas_one_thread(void);
+
 #endif
