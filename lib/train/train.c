@@ -484,10 +484,13 @@ core_status train_run(MPI_Comm comm, train_task *task, const train_options *opt,
   int64_t step = state.step, steps_run = 0;
   while (!st && step < opt->steps) {
     const double ts = core_time();
-    /* 2. this rank's shards, each from a zero gradient */
+    /* 2. this rank's shards, each from a zero gradient, computed in its
+     * buffer (p->grad points there meanwhile: no copy afterwards) */
+    float *const grad = p->grad;
     for (int j = 0; !st && j < mine; ++j) {
       const int k = rank * mine + j;
       batch_indices(&src, step * B + (int64_t)k * m, m, index);
+      p->grad = bufs[j];
       nn_params_zero_grad(p);
       if (core_fault("train.shard")) st = CORE_ERROR(CORE_ERR_NUMERIC, "step %lld, shard %d: injected fault (test)",
                                                      (long long)step, k);
@@ -495,8 +498,8 @@ core_status train_run(MPI_Comm comm, train_task *task, const train_options *opt,
       if (st == CORE_ERR_VALUE) /* a non-finite network output: the training diverged */
         st = CORE_ERROR(CORE_ERR_NUMERIC, "step %lld: %s: the training diverged; lower -lr", (long long)step + 1,
                         core_error_message());
-      if (!st) memcpy(bufs[j], p->grad, sizeof(float) * n);
     }
+    p->grad = grad;
     st = core_agree(comm, st);
     /* 3. the sum in shard order, and the losses */
     if (!st) st = chain_sum(comm, bufs, mine, p->grad, n);
