@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "app.h"
+#include "eloss/io.h"
 #include "eloss/lj.h"
 
 static const char help[] =
@@ -23,7 +24,12 @@ static const char help[] =
     "run; checkpoints go to <out>.ckpt; SIGTERM checkpoints and exits with code 3; -resume continues.\n";
 
 int app_clustergen(int argc, char **argv) {
+  /* A stop request that arrives while MPI and PETSc start is kept (the
+   * first step sees it), not the default death by signal; PETSc installs
+   * its own handlers on the way, so ours go back right after. */
+  app_catch_stop_signals();
   PetscCall(app_initialize(&argc, &argv, help));
+  app_catch_stop_signals();
   int rank;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   enum { MAX_TEMPS = 64 };
@@ -33,8 +39,8 @@ int app_clustergen(int argc, char **argv) {
   PetscReal temps[MAX_TEMPS] = {0.05, 0.0705, 0.0994, 0.14, 0.198, 0.279, 0.393};
   PetscInt n_temps = 7, n = 13, samples = 100, therm = 200, sweeps = 10, walks = 4, bh_steps = 1000, seed = 0;
   PetscReal radius = 0, bh_step = 0.4, bh_temperature = 0.8, checkpoint_seconds = 5.0;
-  char out[PETSC_MAX_PATH_LEN] = "", xyz[PETSC_MAX_PATH_LEN] = "";
-  PetscBool resume = PETSC_FALSE, force = PETSC_FALSE, set, out_set, xyz_set, radius_set, temps_set;
+  char out[PETSC_MAX_PATH_LEN] = "", xyz[PETSC_MAX_PATH_LEN] = "", start[PETSC_MAX_PATH_LEN] = "";
+  PetscBool resume = PETSC_FALSE, force = PETSC_FALSE, set, out_set, xyz_set, radius_set, temps_set, start_set;
 
   PetscOptionsBegin(PETSC_COMM_WORLD, NULL, "eloss clustergen options", NULL);
   PetscOptionItems *po = PetscOptionsObject;
@@ -67,6 +73,10 @@ int app_clustergen(int argc, char **argv) {
                          &force, &set));
   PetscCall(app_opt_string(po, "-out", "output HDF5 file, required", "a file name", out, sizeof out, &out_set));
   PetscCall(app_opt_string(po, "-xyz", "also write the global minimum as XYZ", "a file name", xyz, sizeof xyz, &xyz_set));
+  PetscCall(app_opt_string(po, "-start",
+                           "XYZ file of one structure of -n atoms: every chain starts there instead of at a quenched "
+                           "random start, so all samples keep its atom labels (e.g. the -xyz of another run)",
+                           "a file name", start, sizeof start, &start_set));
   PetscOptionsEnd();
 
   for (PetscInt k = 1; k < n_temps; ++k)
@@ -77,6 +87,8 @@ int app_clustergen(int argc, char **argv) {
     }
   if (samples == 0 && temps_set)
     app_option_inapplicable("-temperatures", temps_set, "applies only to samples; add -samples K (K >= 1)");
+  if (samples == 0 && start_set)
+    app_option_inapplicable("-start", start_set, "applies only to samples; add -samples K (K >= 1)");
   if (!out_set) app_option_error("-out", "required: the HDF5 file to write");
   PetscBool stop;
   int code;
@@ -85,7 +97,7 @@ int app_clustergen(int argc, char **argv) {
 
   /* The options that shape the data, in one canonical line: stored in the
    * file and fingerprinted by the checkpoint. */
-  char text[4096];
+  char text[2048 + PETSC_MAX_PATH_LEN];
   int len = snprintf(text, sizeof text,
                      "-n %d -seed %lld -samples %d -therm %d -sweeps %d -radius %.17g -walks %d -bh_steps %d "
                      "-bh_step %.17g -bh_temperature %.17g -temperatures",
@@ -96,14 +108,34 @@ int app_clustergen(int argc, char **argv) {
     t_values[k] = temps[k];
     len += snprintf(text + len, sizeof text - (size_t)len, "%s%.17g", k ? "," : " ", (double)temps[k]);
   }
+  /* The start structure: its coordinates' CRC-32 joins the option line,
+   * so a resume with an edited start file is refused. */
+  io_molecules start_mol;
+  memset(&start_mol, 0, sizeof start_mol);
+  if (start_set) {
+    core_status st = io_xyz_read(start, &start_mol);
+    if (!st && (start_mol.count != 1 || start_mol.natoms[0] != n))
+      st = CORE_ERROR(CORE_ERR_ARG, "%s: -start needs one structure of -n %d atoms, the file has %lld frame%s of %lld",
+                      start, (int)n, (long long)start_mol.count, start_mol.count == 1 ? "" : "s",
+                      start_mol.count ? (long long)start_mol.natoms[0] : 0LL);
+    st = core_agree(MPI_COMM_WORLD, st);
+    if (st) {
+      io_molecules_free(&start_mol);
+      return app_finalize(app_report("clustergen", st));
+    }
+    /* text holds the other options (< 1600 bytes with 64 temperatures) and
+     * one path (< PETSC_MAX_PATH_LEN). */
+    len += snprintf(text + len, sizeof text - (size_t)len, " -start %s -start_crc32 %u", start,
+                    (unsigned)io_crc32(0, start_mol.coords, sizeof(double) * 3 * (size_t)n));
+  }
   lj_cluster_options opt = {
       .n = (int)n, .n_temps = (int)n_temps, .temperatures = t_values, .samples = (int)samples, .therm = (int)therm,
       .sweeps = (int)sweeps, .radius = radius, .walks = (int)walks, .bh_steps = (int)bh_steps, .bh_step = bh_step,
       .bh_temperature = bh_temperature, .seed = (uint64_t)seed, .checkpoint_seconds = checkpoint_seconds,
-      .resume = resume, .force = force, .out = out, .xyz = xyz_set ? xyz : NULL, .options_text = text};
+      .resume = resume, .force = force, .out = out, .xyz = xyz_set ? xyz : NULL, .options_text = text,
+      .start = start_set ? start_mol.coords : NULL};
   if (rank == 0) fprintf(stderr, "eloss clustergen: %s -out %s\n", text, out);
 
-  app_catch_stop_signals();
 
   double rates[MAX_TEMPS];
   lj_cluster_report report = {.exchange_rates = rates};
@@ -125,5 +157,6 @@ int app_clustergen(int argc, char **argv) {
     printf("global_min_energy=%.10g n=%d samples=%d temperatures=%d walks=%d seconds=%.2f out=%s\n",
            report.global_min_energy, (int)n, (int)samples, (int)n_temps, (int)walks, report.seconds, out);
   }
+  io_molecules_free(&start_mol);
   return app_finalize(exit_code);
 }

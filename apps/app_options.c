@@ -262,11 +262,22 @@ PetscErrorCode app_opt_int(PetscOptionItems *po, const char *name, const char *h
   return 0;
 }
 
+/* The shortest text of v that reads back as v: a bound shown as 6.28319
+ * would refuse the 6.28319 a user copies from it, when the bound is 2 pi. */
+static void shortest_real(char *buf, size_t len, double v) {
+  for (int digits = 6; digits <= 17; ++digits) {
+    snprintf(buf, len, "%.*g", digits, v);
+    if (strtod(buf, NULL) == v) return;
+  }
+}
+
 static void real_allowed(char *buf, size_t len, double lo, double hi, int lo_open, int plural) {
   const char *what = plural ? "finite real numbers" : "a finite real number";
+  char l[32], h[32];
+  shortest_real(l, sizeof l, lo), shortest_real(h, sizeof h, hi);
   if (isinf(lo) && isinf(hi)) snprintf(buf, len, "%s", what);
-  else if (isinf(hi)) snprintf(buf, len, "%s %s %g", what, lo_open ? ">" : ">=", lo);
-  else snprintf(buf, len, "%s %s %g and <= %g", what, lo_open ? ">" : ">=", lo, hi);
+  else if (isinf(hi)) snprintf(buf, len, "%s %s %s", what, lo_open ? ">" : ">=", l);
+  else snprintf(buf, len, "%s %s %s and <= %s", what, lo_open ? ">" : ">=", l, h);
 }
 
 static int real_ok(double v, double lo, double hi, int lo_open) {
@@ -277,7 +288,7 @@ PetscErrorCode app_opt_real(PetscOptionItems *po, const char *name, const char *
                             int lo_open, PetscReal *value, PetscBool *set) {
   char allowed[128], def[64], buf[256];
   real_allowed(allowed, sizeof allowed, lo, hi, lo_open, 0);
-  snprintf(def, sizeof def, "%g", (double)*value);
+  shortest_real(def, sizeof def, (double)*value);
   PetscCall(read_text(po, name, help, allowed, def, buf, sizeof buf, set));
   if (!*set) return 0;
   double v;

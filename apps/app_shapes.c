@@ -41,7 +41,12 @@ static core_status write_shapes(const char *path, int64_t count, int N, const do
 }
 
 int app_shapes(int argc, char **argv) {
+  /* A stop request that arrives while MPI and PETSc start is kept (the
+   * first step sees it), not the default death by signal; PETSc installs
+   * its own handlers on the way, so ours go back right after. */
+  app_catch_stop_signals();
   PetscCall(app_initialize(&argc, &argv, help));
+  app_catch_stop_signals();
   int rank;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   train_shapes_options so;
@@ -49,7 +54,7 @@ int app_shapes(int argc, char **argv) {
   PetscInt loss = so.loss, vertices = so.vertices, samples = so.samples, epochs = 20, batch = 128, shards = 4;
   PetscInt hidden = so.hidden, seed = 0, test = 1000, eval_every = 0;
   PetscReal aug = 0.0, lr = 1e-3;
-  PetscBool set, out_set, metrics_set, force = PETSC_FALSE;
+  PetscBool set, out_set, metrics_set, eval_every_set, force = PETSC_FALSE;
   char out[PETSC_MAX_PATH_LEN] = "", metrics[PETSC_MAX_PATH_LEN] = "";
   PetscOptionsBegin(PETSC_COMM_WORLD, NULL, "eloss shapes options", NULL);
   PetscOptionItems *po = PetscOptionsObject;
@@ -64,9 +69,10 @@ int app_shapes(int argc, char **argv) {
   PetscCall(app_opt_int(po, "-hidden", "width of the two hidden layers", 1, 65536, &hidden, &set));
   PetscCall(app_opt_real(po, "-lr", "Adam learning rate", 0, 10, 1, &lr, &set));
   PetscCall(app_opt_int(po, "-seed", "seed of the data and the initial weights", 0, PETSC_MAX_INT, &seed, &set));
-  PetscCall(app_opt_int(po, "-test", "fresh radii to evaluate", 1, 10000000, &test, &set));
+  PetscCall(app_opt_int(po, "-test", "fresh radii to evaluate (2 at least: the standard error)", 2, 10000000, &test,
+                        &set));
   PetscCall(app_opt_int(po, "-eval_every", "test quality every this many steps into -metrics (0: at the end)", 0,
-                        PETSC_MAX_INT, &eval_every, &set));
+                        PETSC_MAX_INT, &eval_every, &eval_every_set));
   PetscCall(app_opt_string(po, "-metrics", "JSON lines of step, loss and test quality", "a file name", metrics,
                            sizeof metrics, &metrics_set));
   PetscCall(app_opt_string(po, "-out", "CSV of the predicted test shapes", "a file name", out, sizeof out, &out_set));
@@ -76,6 +82,8 @@ int app_shapes(int argc, char **argv) {
   if (loss == TRAIN_SHAPES_SPARSE && vertices < 5)
     app_option_error("-vertices", "-loss sparse draws 4-regular graphs, which need at least 5 vertices");
   if (out_set && metrics_set && !strcmp(out, metrics)) app_option_error("-metrics", "is the -out file");
+  if (eval_every_set && !metrics_set)
+    app_option_error("-eval_every", "writes into -metrics: give -metrics FILE too (the end's quality is printed anyway)");
   if (out_set && !force && access(out, F_OK) == 0)
     app_option_error("-out", "exists: add -force to replace it, or choose another file");
   int size;
@@ -94,10 +102,14 @@ int app_shapes(int argc, char **argv) {
   to.steps = (epochs * samples + batch - 1) / batch;
   to.eval_every = eval_every, to.out = NULL, to.metrics = metrics_set ? metrics : NULL, to.options_text = "";
   to.force = force;
-  app_catch_stop_signals();
+  /* One run per -out: rank 0 holds <out>.lock until the CSV is written. */
+  io_lock out_lock = {.fd = -1};
+  core_status st = rank == 0 && out_set ? io_lock_acquire(out, &out_lock) : CORE_OK;
+  st = core_agree(MPI_COMM_WORLD, st);
   train_task *task = NULL;
-  core_status st = core_agree(MPI_COMM_WORLD, train_shapes_task_create(&so, &task));
+  if (!st) st = core_agree(MPI_COMM_WORLD, train_shapes_task_create(&so, &task));
   train_report rep;
+  memset(&rep, 0, sizeof rep);
   if (!st) st = train_run(MPI_COMM_WORLD, task, &to, &app_stop_requested, stderr, &rep);
   if (!st && !rep.interrupted && out_set) {
     double *all = rank == 0 ? malloc(sizeof(double) * (size_t)(test * (1 + 2 * vertices))) : NULL;
@@ -108,6 +120,7 @@ int app_shapes(int argc, char **argv) {
     free(all);
   }
   train_task_destroy(&task);
+  io_lock_release(&out_lock);
   int exit_code = 0;
   if (st) {
     exit_code = app_report("shapes", st);

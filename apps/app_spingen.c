@@ -30,7 +30,12 @@ static const char help[] =
 
 
 int app_spingen(int argc, char **argv) {
+  /* A stop request that arrives while MPI and PETSc start is kept (the
+   * first step sees it), not the default death by signal; PETSc installs
+   * its own handlers on the way, so ours go back right after. */
+  app_catch_stop_signals();
   PetscCall(app_initialize(&argc, &argv, help));
+  app_catch_stop_signals();
   int rank;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   /* -gs: "auto", then the library's methods in mc_gs_method order. */
@@ -182,7 +187,6 @@ int app_spingen(int argc, char **argv) {
       .options_text = text};
   if (rank == 0) fprintf(stderr, "eloss spingen: %s -out %s\n", text, out);
 
-  app_catch_stop_signals();
 
   mc_dataset_report report = {0};
   st = mc_dataset_generate(MPI_COMM_WORLD, &opt, &app_stop_requested, stderr, &report);

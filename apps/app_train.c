@@ -42,7 +42,12 @@ static const char *real_text(double v, char *buf) {
 }
 
 int app_train(int argc, char **argv) {
+  /* A stop request that arrives while MPI and PETSc start is kept (the
+   * first step sees it), not the default death by signal; PETSc installs
+   * its own handlers on the way, so ours go back right after. */
+  app_catch_stop_signals();
   PetscCall(app_initialize(&argc, &argv, help));
+  app_catch_stop_signals();
   int rank;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   static const char *const tasks[] = {"spin", "denoise"};
@@ -75,8 +80,10 @@ int app_train(int argc, char **argv) {
     PetscCall(app_opt_enum(po, "-loss", "loss", train_denoise_loss_names, TRAIN_DENOISE_LOSS_COUNT, &loss, &set));
   else
     PetscCall(app_opt_enum(po, "-loss", "loss", spin_loss_names, SPIN_LOSS_COUNT, &loss, &set));
-  PetscCall(app_opt_real_list(po, "-noise", "denoise: noise levels sigma, each draw picks one uniformly", 0, INFINITY,
-                              1, TRAIN_DENOISE_MAX_LEVELS, noise, &n_noise, &noise_set));
+  /* sigma beyond 100 data lengths leaves no structure to recover: a
+   * typo, refused. */
+  PetscCall(app_opt_real_list(po, "-noise", "denoise: distinct noise levels sigma, each draw picks one uniformly", 0,
+                              100, 1, TRAIN_DENOISE_MAX_LEVELS, noise, &n_noise, &noise_set));
   PetscCall(app_opt_bool(po, "-rotate", "denoise: rotate every training draw uniformly at random", &rotate,
                          &rotate_set));
   PetscCall(app_opt_enum(po, "-coeff", "denoise, -loss energy and sparse: Eq. 7 coefficient law", atoms_coeff_names,
@@ -124,6 +131,9 @@ int app_train(int argc, char **argv) {
     if (depth % 2) app_option_error("-depth", "expected an even number: depth / 2 residual blocks of 2 convolutions");
   }
   if (batch % shards) app_option_error("-batch", "expected a multiple of -shards %d", (int)shards);
+  for (PetscInt i = 0; i < n_noise; ++i)
+    for (PetscInt j = 0; j < i; ++j)
+      if (noise[i] == noise[j]) app_option_error("-noise", "level %g is given twice", (double)noise[i]);
   if (denoise) {
     app_option_inapplicable("-flip_invariant", flip_set, "applies to -task spin");
     app_option_inapplicable("-T", T_set, "applies to -task spin");
@@ -198,7 +208,6 @@ int app_train(int argc, char **argv) {
   to.inputs[0] = train, to.inputs[1] = test[0] ? test : NULL;
   if (rank == 0) fprintf(stderr, "eloss train: %s -steps %d -out %s\n", text, (int)steps, out);
 
-  app_catch_stop_signals();
 
   train_task *task = NULL;
   core_status st = denoise ? train_denoise_task_create(MPI_COMM_WORLD, &dn, &task)

@@ -10,7 +10,9 @@
 #   an uninterrupted run;
 # - bad options: exit 2 and one line; bad -resume: nothing to resume,
 #   other options, a damaged checkpoint, a finished output: exit 1 and one
-#   error; a second run on a locked output is refused.
+#   error; a second run on a locked output is refused;
+# - -start: samples keep the start's atom labels; a changed start file is
+#   refused on -resume; a start of another atom count is refused.
 #   test_clustergen.sh <eloss> <mpiexec>
 set -uo pipefail
 eloss=$(realpath "$1")
@@ -18,7 +20,7 @@ mpi=("$2" --allow-run-as-root --oversubscribe)
 py=/usr/bin/python3
 source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 tap_workdir
-echo "1..22"
+echo "1..26"
 
 # same <a.h5> <b.h5>: exit 0 iff both files hold the same datasets, equal, and the same options.
 same() {
@@ -98,6 +100,50 @@ wait $ref_pid
 [ $rc = 0 ] && same cut.h5 ref.h5 && [ ! -e cut.h5.ckpt ] && grep -q "resuming" resume.err
 ok $? "-resume on 2 ranks = uninterrupted run on 1 (exit $rc), checkpoint removed"
 
+# -start: every chain starts at the given structure (the -xyz of the run
+# above), so at low temperature every sample keeps its atom labels: each
+# is within 0.3 of the start after the best rotation (a relabelled or
+# other isomer is not); 1 and 2 ranks agree; the start's CRC-32 is in the
+# options line; an edited start file makes -resume refuse.
+st=(-n 13 -samples 20 -therm 5 -sweeps 4 -walks 1 -bh_steps 10 -seed 9 -temperatures 0.02,0.05 -start m1.xyz)
+"$eloss" clustergen "${st[@]}" -out s1.h5 > /dev/null 2> s1.err &&
+  "${mpi[@]}" -n 2 "$eloss" clustergen "${st[@]}" -out s2.h5 > /dev/null 2>&1 && same s1.h5 s2.h5 &&
+  "$py" - <<'PY'
+import h5py
+import numpy as np
+f = h5py.File("s1.h5", "r")
+lines = open("m1.xyz").read().split("\n")
+start = np.array([[float(v) for v in l.split()[1:4]] for l in lines[2:15]])
+start -= start.mean(0)
+worst = 0
+for x in f["positions"][...].reshape(-1, 13, 3):
+    x = x - x.mean(0)
+    u, s, vt = np.linalg.svd(x.T @ start)
+    d = np.sign(np.linalg.det(u @ vt))
+    r = u @ np.diag([1, 1, d]) @ vt
+    worst = max(worst, np.sqrt(((x @ r - start) ** 2).sum(1).mean()))
+print("# worst aligned RMSD of a sample to the start: %.3f" % worst)
+assert worst < 0.3
+assert "-start m1.xyz -start_crc32 " in f.attrs["options"].decode() if isinstance(f.attrs["options"], bytes) else f.attrs["options"]
+PY
+ok $? "-start: 1 and 2 ranks agree, every sample is the start's structure with its labels, the start's CRC in the options"
+"$eloss" clustergen "${st[@]}" -samples 20000 -sweeps 40 -out sr.h5 > /dev/null 2>&1 &
+pid=$!
+sleep 1
+kill -TERM $pid
+wait $pid
+awk 'NR == 3 { $2 = sprintf("%.12f", $2 + 1e-6) } { print }' m1.xyz > m1e.xyz && mv m1e.xyz m1.xyz
+"$eloss" clustergen "${st[@]}" -samples 20000 -sweeps 40 -out sr.h5 -resume > /dev/null 2> e.txt
+rc=$?
+[ $rc = 1 ] && grep -q "different options" e.txt && [ ! -e sr.h5 ]
+ok $? "-resume after the start file changed is refused: exit $rc, $(grep error e.txt | head -c 120)"
+printf '3\nthree\nAr 0 0 0\nAr 1 0 0\nAr 0 1 0\n' > three.xyz
+"$eloss" clustergen -n 13 -samples 2 -start three.xyz -out bad.h5 > /dev/null 2> e.txt
+rc=$?
+[ $rc = 1 ] && grep -q "three.xyz: -start needs one structure of -n 13 atoms, the file has 1 frame of 3" e.txt &&
+  [ ! -e bad.h5 ]
+ok $? "-start of 3 atoms for -n 13: exit $rc, $(grep error e.txt | head -c 120)"
+
 # Bad options: exit 2, one line, no output.
 bad() {
   "$eloss" clustergen "$@" > o.txt 2> e.txt
@@ -112,6 +158,7 @@ bad -n 13 -temperatures 0.1,nan -out bad.h5
 bad -n 13 -bogus 3 -out bad.h5
 bad -n 13
 bad -n 13 -samples 0 -temperatures 0.1,0.2 -out bad.h5
+bad -n 13 -samples 0 -start three.xyz -out bad.h5
 
 # Bad -resume and unsafe starts: exit 1, one error.
 tiny=(-n 8 -samples 2 -therm 2 -sweeps 2 -walks 1 -bh_steps 10)

@@ -4,7 +4,8 @@
  * random direction in parameter space. This checks the whole chain: the
  * MLP, x_hat = x_t - sigma eps_hat, the atoms loss and the weight. Also:
  * shard_grad is a pure function of (step, shard, indices) and accumulates.
- * Data: a small XYZ file of perturbed 8-atom clusters written here. */
+ * Data: a small XYZ file of perturbed 8- and 7-atom clusters written here
+ * (padded to 8). */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdlib.h>
@@ -21,10 +22,12 @@ static core_status write_xyz(const char *path, uint64_t seed) {
   CORE_CHECK(fp, CORE_ERR_IO, "cannot write %s", path);
   core_rng rng;
   core_rng_init(&rng, seed, CORE_PURPOSE_TEST, 0);
-  /* A cube of side 1.1 (the 8 atoms of an LJ-like cluster), jittered. */
+  /* A cube of side 1.1 (the 8 atoms of an LJ-like cluster), jittered;
+   * odd frames lose an atom, so the batch is padded (molecules). */
   for (int f = 0; f < FRAMES; ++f) {
-    fprintf(fp, "%d\nframe %d\n", N, f);
-    for (int a = 0; a < N; ++a)
+    const int n = N - (f & 1);
+    fprintf(fp, "%d\nframe %d\n", n, f);
+    for (int a = 0; a < n; ++a)
       fprintf(fp, "Ar %.10f %.10f %.10f\n", 1.1 * (a & 1) + 0.1 * core_rng_normal(&rng),
               1.1 * (a >> 1 & 1) + 0.1 * core_rng_normal(&rng), 1.1 * (a >> 2 & 1) + 0.1 * core_rng_normal(&rng));
   }
@@ -79,11 +82,11 @@ done:
 
 int main(int argc, char **argv) {
   MPI_Init(&argc, &argv);
-  tap_plan(11);
+  tap_plan(12);
   char path[96];
   snprintf(path, sizeof path, "/tmp/test_denoise_grad_%d.xyz", (int)getpid());
   core_status st = write_xyz(path, 3);
-  tap_ok(!st, "an XYZ file of %d frames of %d atoms written", FRAMES, N);
+  tap_ok(!st, "an XYZ file of %d frames of %d and %d atoms written", FRAMES, N, N - 1);
   core_rng rng;
   core_rng_init(&rng, 11, CORE_PURPOSE_TEST, 1);
   const int64_t index[NB] = {3, 0, 5, 3};
@@ -122,6 +125,22 @@ int main(int argc, char **argv) {
         nn_params_zero_grad(t->params);
         t->shard_grad(t, 8, 1, NB, index, 1.0, &l4);
         tap_ok(l4 != l1, "another step draws other noise (loss %.6g, then %.6g)", l1, l4);
+        /* Padding: on a shard of 7-atom frames only, the network's outputs
+         * for atom 8 reach no loss, so the rows of the last layer that
+         * make them get an exact zero gradient, the others do not. */
+        const int64_t odd[3] = {1, 3, 5};
+        nn_params_zero_grad(t->params);
+        double l5;
+        t->shard_grad(t, 7, 1, 3, odd, 1.0, &l5);
+        const float *gw = nn_params_grad(t->params, 4), *gb = nn_params_grad(t->params, 5);
+        double pad = 0, real = 0;
+        for (int r = 0; r < 3 * N; ++r) {
+          double row = fabs(gb[r]);
+          for (int k = 0; k < o.width; ++k) row += fabs(gw[r * o.width + k]);
+          if (r >= 3 * (N - 1)) pad += row; else real += row;
+        }
+        tap_ok(pad == 0 && real > 0, "padded atoms get no gradient (|grad| of their output rows %g, of the others %.3g)",
+               pad, real);
         free(once);
       }
       train_task_destroy(&t);

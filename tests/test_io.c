@@ -52,7 +52,7 @@ static int expect_error(core_status st, core_status code, const char *needle) {
 int main(void) {
   snprintf(dir, sizeof dir, "/tmp/eloss-test-io-%ld", (long)getpid());
   mkdir(dir, 0700);
-  tap_plan(24);
+  tap_plan(25);
 
   /* Round trip of a (2, 3, 3) float64 array, then rows [1, 2). */
   double x[18];
@@ -157,6 +157,11 @@ int main(void) {
   st = io_xyz_read(path_of("alien.xyz"), &mol);
   tap_ok(expect_error(st, CORE_ERR_FORMAT, "alien.xyz:3: unknown element 'Xx'"), "unknown element: %s",
          core_error_message());
+  const char *glued = "2\nx\nH 0 0 0 0.5\nH 0 0 0.74abc\n";
+  write_bytes(path_of("glued.xyz"), glued, strlen(glued));
+  st = io_xyz_read(path_of("glued.xyz"), &mol);
+  tap_ok(expect_error(st, CORE_ERR_FORMAT, "glued.xyz:4: expected 'Symbol x y z'"),
+         "a coordinate with glued characters (an extra column is fine): %s", core_error_message());
 
   /* Checkpoints: round trip, then every way a file can be wrong. */
   {

@@ -8,7 +8,9 @@
 # - the paper's claim at a small budget: with targets rotated by up to pi
 #   the energy and Kabsch losses beat MSE by a wide margin, and without
 #   rotation MSE is fine;
-# - bad options exit 2 with one line.
+# - bad options exit 2 with one line (-eval_every without -metrics, -test 1,
+#   -aug_angle above 2 pi, which the message prints to 16 digits); a second
+#   run on an -out being written is refused.
 #   test_shapes.sh <eloss> <mpiexec>
 set -uo pipefail
 eloss=$(realpath "$1")
@@ -17,7 +19,7 @@ mpi=("$mpiexec" --allow-run-as-root --oversubscribe)
 py=/usr/bin/python3
 source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 tap_workdir
-echo "1..6"
+echo "1..11"
 
 small=(-loss sparse -vertices 7 -aug_angle 1 -samples 1000 -epochs 3 -seed 2 -test 50)
 "$eloss" shapes "${small[@]}" -out s1.csv > s1.out 2> /dev/null &&
@@ -66,4 +68,26 @@ ok $? "-loss sparse with 4 vertices: exit 2, one line: $(cat err.txt)"
 rc=$?
 [ $rc = 2 ] && grep -q "multiple of -shards 3" err.txt
 ok $? "a batch that is not a multiple of -shards: exit 2"
+bad() { # bad <expected text> <options...>: exit 2, one line
+  local text=$1
+  shift
+  "$eloss" shapes "$@" > /dev/null 2> err.txt
+  local rc=$?
+  [ $rc = 2 ] && [ "$(wc -l < err.txt)" = 1 ] && grep -q -- "$text" err.txt
+  ok $? "$*: exit $rc, one line: $(cat err.txt)"
+}
+bad "writes into -metrics" -eval_every 10
+bad "from 2 to" -test 1
+bad "<= 6.283185307179586" -aug_angle 6.2831853072
+"$eloss" shapes -aug_angle 6.283185307179586 -samples 256 -epochs 1 -test 10 > /dev/null 2>&1
+ok $? "-aug_angle at the bound the message shows (2 pi to 16 digits) is accepted"
+"$eloss" shapes -samples 20000 -epochs 1000 -out busy.csv > /dev/null 2>&1 &
+pid=$!
+for _ in $(seq 50); do [ -e busy.csv.lock ] && break; sleep 0.1; done
+"$eloss" shapes -samples 256 -epochs 1 -out busy.csv -force > /dev/null 2> err.txt
+rc=$?
+kill -TERM $pid
+wait $pid
+[ $rc = 1 ] && grep -q "being written by another run" err.txt && [ ! -e busy.csv ]
+ok $? "a second run on an -out being written is refused: exit $rc, $(head -c 100 err.txt)"
 tap_exit

@@ -42,6 +42,7 @@ static size_t at_least_one(int64_t n) { return n > 0 ? (size_t)n : 1; }
 
 const char *const atoms_loss_names[ATOMS_LOSS_COUNT] = {"energy", "mse", "mae", "kabsch"};
 const char *const atoms_coeff_names[ATOMS_COEFF_COUNT] = {"constant", "exp_dist", "inv_dist", "inv_dist2", "lj"};
+const char *const atoms_edges_names[ATOMS_EDGES_COUNT] = {"complete", "explicit", "regular", "bonds"};
 
 
 core_status atoms_loss_from_name(const char *name, atoms_loss_kind *loss) {
@@ -55,6 +56,13 @@ core_status atoms_coeff_from_name(const char *name, atoms_coeff_law *coeff) {
   int k = 0;
   CORE_CALL(core_name_lookup("coefficient law", atoms_coeff_names, ATOMS_COEFF_COUNT, name, &k));
   *coeff = (atoms_coeff_law)k;
+  return CORE_OK;
+}
+
+core_status atoms_edges_from_name(const char *name, atoms_edge_kind *edges) {
+  int k = 0;
+  CORE_CALL(core_name_lookup("edge set", atoms_edges_names, ATOMS_EDGES_COUNT, name, &k));
+  *edges = (atoms_edge_kind)k;
   return CORE_OK;
 }
 
@@ -385,6 +393,34 @@ core_status atoms_plan_set_reference(atoms_plan *plan, const double *ref, const 
 int64_t atoms_plan_edge_count(const atoms_plan *plan) {
   if (plan->opt.loss != ATOMS_LOSS_ENERGY) return 0;
   return plan->n_edges;
+}
+
+core_status atoms_plan_structure_edges(const atoms_plan *plan, int64_t b, int64_t capacity, int32_t *edges,
+                                       int64_t *count) {
+  CORE_CHECK(b >= 0 && b < plan->b_count, CORE_ERR_ARG, "atoms: structure %lld outside the plan's %lld structures",
+             (long long)b, (long long)plan->b_count);
+  CORE_CHECK(capacity >= 0 && (edges || capacity == 0), CORE_ERR_ARG,
+             "atoms: room for %lld edges but no buffer", (long long)capacity);
+  *count = 0;
+  if (plan->opt.loss != ATOMS_LOSS_ENERGY) return CORE_OK;
+  if (plan->complete) { /* pairs are implicit: enumerate the upper triangle */
+    const int64_t n = plan->natoms[b];
+    *count = n * (n - 1) / 2;
+    int64_t e = 0;
+    for (int64_t i = 0; i < n && e < capacity; ++i)
+      for (int64_t j = i + 1; j < n && e < capacity; ++j, ++e) {
+        edges[2 * e] = (int32_t)i;
+        edges[2 * e + 1] = (int32_t)j;
+      }
+    return CORE_OK;
+  }
+  const int64_t first = plan->edge_offset[b], n_edges = plan->edge_offset[b + 1] - first;
+  *count = n_edges;
+  for (int64_t e = 0; e < n_edges && e < capacity; ++e) {
+    edges[2 * e] = plan->edge_i[first + e];
+    edges[2 * e + 1] = plan->edge_j[first + e];
+  }
+  return CORE_OK;
 }
 
 double atoms_plan_bytes_per_structure(const atoms_plan *plan) {

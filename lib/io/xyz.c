@@ -87,7 +87,11 @@ core_status io_xyz_read(const char *path, io_molecules *mol) {
         if (pass == 0) continue;
         char symbol[16];
         double x, y, z;
-        if (sscanf(line, "%15s %lf %lf %lf", symbol, &x, &y, &z) != 4) {
+        int used = 0;
+        /* z must end at a blank or the line's end: "1.5abc" is no number
+         * (extra columns are fine, glued characters are not). */
+        if (sscanf(line, "%15s %lf %lf %lf%n", symbol, &x, &y, &z, &used) != 4 ||
+            (line[used] && !isspace((unsigned char)line[used]))) {
           st = CORE_ERROR(CORE_ERR_FORMAT, "%s:%lld: expected 'Symbol x y z'", path, (long long)line_no);
           goto done;
         }

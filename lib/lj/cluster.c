@@ -5,7 +5,10 @@
  * The run is a sequence of cycles, every one the same on any number of
  * ranks:
  *   start     temperature t's chain: a quenched random start (stream START,
- *             t); walk w: a minimised random start (START, 2^32 + w).
+ *             t), or with opt->start that structure (every chain, so every
+ *             sample keeps its atom labels: a denoiser's training and test
+ *             sets sampled from one start share them); walk w: a minimised
+ *             random start (START, 2^32 + w).
  *   cycles [0, P), P = therm + samples (0 without samples): parallel
  *             tempering. Each rank runs `sweeps` Metropolis sweeps of its
  *             block of temperatures (stream MOVES, t << 32 | cycle); the
@@ -381,7 +384,9 @@ core_status lj_cluster_generate(MPI_Comm comm, const lj_cluster_options *opt, vo
     if (!st && rank == 0 && progress)
       fprintf(progress, "clustergen: resuming %s at cycle %lld of %lld\n", ckpt_path, (long long)cycle, (long long)total);
   } else if (!st) {
-    for (int64_t k = 0; !st && k < tn; ++k) st = lj_sampler_start(sampler, opt->seed, (int)(t0 + k), rows_mine + k * row);
+    for (int64_t k = 0; !st && k < tn; ++k)
+      st = opt->start ? lj_sampler_start_at(sampler, (int)(t0 + k), opt->start, rows_mine + k * row)
+                      : lj_sampler_start(sampler, opt->seed, (int)(t0 + k), rows_mine + k * row);
     for (int64_t k = 0; !st && k < wn; ++k) st = lj_basin_start(basin, opt->seed, (uint64_t)(w0 + k), walks_mine + k * wrow);
     st = core_agree(comm, st);
     if (!st) st = gather_rows(comm, T, row, rows_mine, s.rows);

@@ -3,6 +3,7 @@
  *
  * lj_sampler_create / lj_sampler_destroy: local; workspace for n.
  * lj_sampler_start(s, seed, t, row): local; temperature t's first row.
+ * lj_sampler_start_at(s, t, x, row): local; the same, at a given structure.
  * lj_sampler_cycle(s, seed, t, cycle, T, sweeps, adapt, row, &acc, stop):
  *   local; one cycle of sweeps at temperature T.
  * lj_exchange(n, n_temps, temperatures, seed, cycle, rows, acc, tried):
@@ -81,6 +82,20 @@ core_status lj_sampler_start(lj_sampler *s, uint64_t seed, int t, double *row) {
   CORE_CHECK(rmax <= s->radius, CORE_ERR_ARG, "the quenched start of temperature %d reaches %.3g from its centre, "
              "outside the container radius %g: give a larger radius", t, rmax, s->radius);
   row[LJ_ROW_ENERGY] = lj_energy_gradient(s->n, x, NULL, s->work);
+  row[LJ_ROW_STEP] = 0.1;
+  return CORE_OK;
+}
+
+core_status lj_sampler_start_at(lj_sampler *s, int t, const double *x, double *row) {
+  double *y = row + LJ_ROW_X;
+  for (int i = 0; i < 3 * s->n; ++i) {
+    CORE_CHECK(isfinite(x[i]), CORE_ERR_ARG, "the start structure has a non-finite coordinate (atom %d)", i / 3);
+    y[i] = x[i];
+  }
+  const double rmax = lj_center(s->n, y);
+  CORE_CHECK(rmax <= s->radius, CORE_ERR_ARG, "the start structure of temperature %d reaches %.3g from its centre, "
+             "outside the container radius %g: give a larger radius", t, rmax, s->radius);
+  row[LJ_ROW_ENERGY] = lj_energy_gradient(s->n, y, NULL, s->work);
   row[LJ_ROW_STEP] = 0.1;
   return CORE_OK;
 }

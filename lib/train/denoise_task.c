@@ -16,11 +16,16 @@
  * positions (T, K, N, 3), every temperature's crc32 row checked as
  * lib/mc/dataset_read.c checks spins (zlib CRC-32 of positions[t],
  * energies[t], temperatures[t]); the T K samples are the examples, in
- * (t, k) order. A multi-frame XYZ file gives its frames, which must all
- * have the same atom count. The kind is told by the file's first bytes
+ * (t, k) order; every stored energy must be the LJ energy of its
+ * positions. A multi-frame XYZ file gives its frames (at least 2
+ * atoms each). The kind is told by the file's first bytes
  * (the HDF5 signature), not its name. Every structure is moved to its
  * centroid: the noise and the losses do not care about a translation, and
  * the network then sees coordinates of order the cluster's size.
+ * Molecules of an XYZ file may differ in size: they are padded with zero
+ * rows to the largest, N (a test set to the training set's N); padding
+ * gets no noise, the losses ignore it (atoms_plan natoms) and the metrics
+ * skip it.
  *
  * Noise (variance exploding: alpha_t = 1, x_t = x + sigma eps, the form
  * whose sample prediction the paper trains). A training draw of example i
@@ -36,7 +41,8 @@
  * every model is scored on the same draws.
  *
  * Model: the MLP of nn.h, {3N + 1, W, W, 3N} with SiLU. Its input is x_t
- * flattened and sigma; its output is the noise estimate eps_hat, and the
+ * flattened and sigma (XYZ data: x_t, the N atomic numbers / 10, sigma:
+ * {4N + 1, W, W, 3N}); its output is the noise estimate eps_hat, and the
  * prediction is x_hat = x_t - sigma eps_hat (sample prediction from a
  * noise-prediction network, so the identity x_hat = x_t is what a zero
  * network gives and small sigma is easy from the start). The network is
@@ -53,7 +59,8 @@
  * draw order on rank 0:
  *   test_dist_error        mean over pairs of |D_ij(x_hat) - D_ij(x)|, then over draws
  *   test_dist_error_noisy  the same for the input x_t (what doing nothing scores)
- *   test_bonds_ok          fraction of draws whose bonded pairs all keep |D_hat - D| <= 0.1 D;
+ *   test_bonds_ok          fraction of draws whose bonded pairs all keep |D_hat - D| <= 0.1 D
+ *                          (test_bonds_ok_noisy: the same for x_t);
  *                          bonded: D < 1.5 for clustergen data (reduced LJ units, the
  *                          first-neighbour shell ends near 1.5), D < r_i + r_j + 0.45 for
  *                          XYZ molecules (covalent radii, as ATOMS_EDGES_BONDS)
@@ -71,27 +78,30 @@
 #include "eloss/train.h"
 #include "train_impl.h"
 
-enum { STREAM_TRAIN = 0, STREAM_TEST = 1, ROW = 6 };
+enum { STREAM_TRAIN = 0, STREAM_TEST = 1, ROW = 7 };
 /* The test draws' seed: fixed, not the run's -seed, so that every model
  * (any seed, any loss, and eloss eval) is scored on the same noise. */
 enum { TEST_SEED = 0 };
 
 const char *const train_denoise_loss_names[TRAIN_DENOISE_LOSS_COUNT] = {"mse", "energy", "kabsch", "sparse"};
 
-/* Structures of one file, centred. */
+/* Structures of one file, centred, padded to N atoms. */
 typedef struct {
   int64_t count;
-  double *x;    /* (count, N, 3) */
-  int *element; /* (count, N) atomic numbers; NULL for clustergen (LJ) data */
+  double *x;       /* (count, N, 3), zeros past natoms */
+  int *element;    /* (count, N) atomic numbers, 0 past natoms; NULL for clustergen (LJ) data */
+  int64_t *natoms; /* (count) real atoms; NULL for clustergen data (all N) */
 } denoise_data;
 
 typedef struct {
   train_denoise_options opt;
-  int N, lj;                     /* atoms; 1 for clustergen data */
+  int N, lj;                     /* atoms (padded); 1 for clustergen data */
+  int in_size;                   /* network input: 3N + 1 (clustergen) or 4N + 1 (XYZ: atomic numbers too) */
   denoise_data train, test;
   nn_mlp *mlp;
-  float *in, *eps_hat, *x_hat, *d; /* (shard, 3N + 1), (shard, 3N) x 3 */
+  float *in, *eps_hat, *x_hat, *d; /* (shard, in_size), (shard, 3N) x 3 */
   double *ref, *sigma;             /* (shard, N, 3), (shard) */
+  int64_t *natoms;                 /* (shard) real atoms of the shard's draws */
   double *work;                    /* (6N + 2 * 3N) LJ scratch and double copies */
   atoms_plan *plan;                /* the last shard's loss plan (train_loss_plan) */
   train_task task;
@@ -108,16 +118,19 @@ void train_denoise_options_default(train_denoise_options *o) {
 }
 
 static void data_free(denoise_data *d) {
-  free(d->x), free(d->element);
+  free(d->x), free(d->element), free(d->natoms);
   memset(d, 0, sizeof *d);
 }
 
-static void centre(int N, double *x) {
+static int real_atoms(const denoise_data *d, int N, int64_t b) { return d->natoms ? (int)d->natoms[b] : N; }
+
+/* The first n atoms of x to their centroid (padding stays at 0). */
+static void centre(int n, double *x) {
   double c[3] = {0, 0, 0};
-  for (int a = 0; a < N; ++a)
+  for (int a = 0; a < n; ++a)
     for (int k = 0; k < 3; ++k) c[k] += x[3 * a + k];
-  for (int a = 0; a < N; ++a)
-    for (int k = 0; k < 3; ++k) x[3 * a + k] -= c[k] / N;
+  for (int a = 0; a < n; ++a)
+    for (int k = 0; k < 3; ++k) x[3 * a + k] -= c[k] / n;
 }
 
 /* A clustergen file: positions (T, K, N, 3) with its checksums, read by
@@ -166,6 +179,18 @@ static core_status read_clustergen(MPI_Comm comm, const char *path, int *N, deno
                         "is damaged", path, (long long)t);
       *crc = io_crc32(*crc, &sum, sizeof sum);
     }
+    /* A checksum vouches for the bytes, not for what wrote them: every
+     * stored energy must be the LJ energy of its positions. */
+    double *work = st ? NULL : malloc(sizeof(double) * 6 * (size_t)n);
+    if (!st && !work) st = CORE_ERROR(CORE_ERR_MEM, "%s: cannot allocate", path);
+    for (int64_t i = 0; !st && i < T * K; ++i) {
+      const double e = lj_energy_gradient((int)n, d->x + i * n * 3, NULL, work);
+      if (!(fabs(e - en[i]) <= 1e-8 * (1 + fabs(e))))
+        st = CORE_ERROR(CORE_ERR_FORMAT, "%s: sample %lld of temperature %lld has energy %.10g, but its positions give "
+                        "%.10g: not Lennard-Jones clusters of eloss clustergen", path, (long long)(i % K),
+                        (long long)(i / K), en[i], e);
+    }
+    free(work);
   }
   st = core_agree(comm, st);
   if (!st && (MPI_Bcast(d->x, (int)(T * row), MPI_DOUBLE, 0, comm) != MPI_SUCCESS ||
@@ -177,28 +202,49 @@ static core_status read_clustergen(MPI_Comm comm, const char *path, int *N, deno
   return CORE_OK;
 }
 
-/* An XYZ file, read by every rank (text, small). Local. */
+/* An XYZ file, read by every rank (text, small). Frames may differ in
+ * size (molecules): they are padded to the largest. Local. */
 static core_status read_xyz(const char *path, int *N, denoise_data *d, uint32_t *crc) {
   io_molecules mol;
   memset(&mol, 0, sizeof mol);
   CORE_CALL(io_xyz_read(path, &mol));
   core_status st = CORE_OK;
   for (int64_t b = 0; b < mol.count && !st; ++b)
-    if (mol.natoms[b] != mol.max_atoms || mol.max_atoms < 2)
-      st = CORE_ERROR(CORE_ERR_FORMAT, "%s: frame %lld has %lld atoms, frame 0 %lld: denoising needs one atom count "
-                      "(at least 2)", path, (long long)b, (long long)mol.natoms[b], (long long)mol.natoms[0]);
+    if (mol.natoms[b] < 2)
+      st = CORE_ERROR(CORE_ERR_FORMAT, "%s: frame %lld has %lld atom%s: denoising needs at least 2 per structure",
+                      path, (long long)b, (long long)mol.natoms[b], mol.natoms[b] == 1 ? "" : "s");
   if (!st && mol.max_atoms > LJ_MAX_N)
     st = CORE_ERROR(CORE_ERR_ARG, "%s: %lld atoms, at most %d", path, (long long)mol.max_atoms, (int)LJ_MAX_N);
   if (!st) {
     *N = (int)mol.max_atoms;
     d->count = mol.count;
-    d->x = mol.coords, d->element = mol.element;
-    mol.coords = NULL, mol.element = NULL;
-    *crc = io_crc32(io_crc32(0, d->x, sizeof(double) * (size_t)(d->count * *N * 3)), d->element,
-                    sizeof(int) * (size_t)(d->count * *N));
+    d->x = mol.coords, d->element = mol.element, d->natoms = mol.natoms;
+    mol.coords = NULL, mol.element = NULL, mol.natoms = NULL;
+    uint32_t sum = io_crc32(0, d->x, sizeof(double) * (size_t)(d->count * *N * 3));
+    sum = io_crc32(sum, d->element, sizeof(int) * (size_t)(d->count * *N));
+    *crc = io_crc32(sum, d->natoms, sizeof(int64_t) * (size_t)d->count);
   }
   io_molecules_free(&mol);
   return st;
+}
+
+/* Pad d from n0 to N atoms per structure (a test set of smaller molecules
+ * than the model's). Local. */
+static core_status pad_to(denoise_data *d, int n0, int N) {
+  if (n0 == N) return CORE_OK;
+  double *x = calloc((size_t)(d->count * N * 3), sizeof(double));
+  int *el = calloc((size_t)(d->count * N), sizeof(int));
+  if (!x || !el) {
+    free(x), free(el);
+    return CORE_ERROR(CORE_ERR_MEM, "cannot allocate the padded test set");
+  }
+  for (int64_t b = 0; b < d->count; ++b) {
+    memcpy(x + b * N * 3, d->x + b * n0 * 3, sizeof(double) * 3 * (size_t)n0);
+    memcpy(el + b * N, d->element + b * n0, sizeof(int) * (size_t)n0);
+  }
+  free(d->x), free(d->element);
+  d->x = x, d->element = el;
+  return CORE_OK;
 }
 
 /* Either kind, told by the HDF5 signature; then centred. Collective. */
@@ -221,14 +267,15 @@ static core_status read_data(MPI_Comm comm, const char *path, int *N, int *lj, d
     data_free(d);
     return st;
   }
-  for (int64_t b = 0; b < d->count; ++b) centre(*N, d->x + b * *N * 3);
+  for (int64_t b = 0; b < d->count; ++b) centre(real_atoms(d, *N, b), d->x + b * *N * 3);
   return CORE_OK;
 }
 
 /* One draw: *sigma, the clean target (N, 3) and the network input
- * (3N + 1) from structure x (N, 3) (header comment). level < 0 draws it. */
+ * (in_size) from structure x (N, 3) of n real atoms and atomic numbers
+ * element (NULL for LJ) (header comment). level < 0 draws it. */
 static void corrupt(const denoise_ctx *c, uint64_t seed, uint64_t what, uint64_t index, int level, int rotate,
-                    const double *x, double *clean, float *in, double *sigma) {
+                    int n, const int *element, const double *x, double *clean, float *in, double *sigma) {
   const train_denoise_options *o = &c->opt;
   const int N = c->N;
   core_rng rng;
@@ -247,8 +294,13 @@ static void corrupt(const denoise_ctx *c, uint64_t seed, uint64_t what, uint64_t
     for (int k = 0; k < 3; ++k)
       clean[3 * i + k] = rotate ? R[3 * k] * x[3 * i] + R[3 * k + 1] * x[3 * i + 1] + R[3 * k + 2] * x[3 * i + 2]
                                 : x[3 * i + k];
-  for (int i = 0; i < 3 * N; ++i) in[i] = (float)(clean[i] + s * core_rng_normal(&rng));
-  in[3 * N] = (float)s;
+  for (int i = 0; i < 3 * n; ++i) in[i] = (float)(clean[i] + s * core_rng_normal(&rng));
+  for (int i = 3 * n; i < 3 * N; ++i) in[i] = 0.0f;
+  /* Atomic numbers tell the network which atoms are real and what they
+   * are; scaled to order 1. */
+  if (element)
+    for (int i = 0; i < N; ++i) in[3 * N + i] = (float)(element[i] / 10.0);
+  in[c->in_size - 1] = (float)s;
   *sigma = s;
 }
 
@@ -259,14 +311,18 @@ static core_status shard_grad(train_task *t, int64_t step, int k_shard, int64_t 
   const int N = c->N, D = 3 * N;
   CORE_CHECK(n >= 1 && n <= o->shard, CORE_ERR_ARG, "denoise task: %lld draws in a shard of %d", (long long)n,
              o->shard);
-  for (int64_t b = 0; b < n; ++b)
-    corrupt(c, o->seed, STREAM_TRAIN, (uint64_t)step << 32 | (uint64_t)index[b], -1, o->rotate,
-            c->train.x + index[b] * D, c->ref + b * D, c->in + b * (D + 1), &c->sigma[b]);
+  const denoise_data *tr = &c->train;
+  for (int64_t b = 0; b < n; ++b) {
+    c->natoms[b] = real_atoms(tr, N, index[b]);
+    corrupt(c, o->seed, STREAM_TRAIN, (uint64_t)step << 32 | (uint64_t)index[b], -1, o->rotate, (int)c->natoms[b],
+            tr->element ? tr->element + index[b] * N : NULL, tr->x + index[b] * D, c->ref + b * D,
+            c->in + b * c->in_size, &c->sigma[b]);
+  }
   CORE_CALL(nn_mlp_forward(c->mlp, (int)n, c->in, c->eps_hat));
   /* x_hat = x_t - sigma eps_hat */
   for (int64_t b = 0; b < n; ++b)
     for (int i = 0; i < D; ++i)
-      c->x_hat[b * D + i] = c->in[b * (D + 1) + i] - (float)c->sigma[b] * c->eps_hat[b * D + i];
+      c->x_hat[b * D + i] = c->in[b * c->in_size + i] - (float)c->sigma[b] * c->eps_hat[b * D + i];
   atoms_options ao;
   atoms_options_default(&ao);
   ao.seed = o->seed;
@@ -276,8 +332,9 @@ static core_status shard_grad(train_task *t, int64_t step, int k_shard, int64_t 
     case TRAIN_DENOISE_ENERGY: ao.loss = ATOMS_LOSS_ENERGY, ao.coeff = o->coeff; break;
     case TRAIN_DENOISE_SPARSE: ao.loss = ATOMS_LOSS_ENERGY, ao.coeff = o->coeff, ao.edges = ATOMS_EDGES_REGULAR; break;
   }
-  /* The shard's loss plan, reused from shard to shard (train_loss_plan). */
-  CORE_CALL(train_loss_plan(&c->plan, &ao, n, N, 3, c->ref, NULL));
+  /* The shard's loss plan, reused from shard to shard while the atom
+   * counts stay (train_loss_plan). */
+  CORE_CALL(train_loss_plan(&c->plan, &ao, n, N, 3, c->ref, tr->natoms ? c->natoms : NULL));
   if (o->loss == TRAIN_DENOISE_SPARSE)
     CORE_CALL(atoms_plan_resample(c->plan, (uint64_t)step * 4096u + (uint64_t)k_shard));
   CORE_CALL(atoms_plan_execute_f32(c->plan, c->x_hat, loss, c->d));
@@ -297,10 +354,9 @@ static int bonded(const denoise_ctx *c, int64_t j0, int i, int j, double dist) {
   return dist < atoms_covalent_radius(el[i]) + atoms_covalent_radius(el[j]) + 0.45;
 }
 
-/* Mean |D(p) - D(x)| over pairs, and whether every bonded pair is within
- * 10 %. */
-static double dist_error(const denoise_ctx *c, int64_t j0, const double *x, const double *p, int *bonds_ok) {
-  const int N = c->N;
+/* Mean |D(p) - D(x)| over the pairs of the first N atoms, and whether
+ * every bonded pair is within 10 %. */
+static double dist_error(const denoise_ctx *c, int64_t j0, int N, const double *x, const double *p, int *bonds_ok) {
   double sum = 0;
   int ok = 1;
   for (int i = 0; i < N; ++i)
@@ -319,35 +375,39 @@ static double dist_error(const denoise_ctx *c, int64_t j0, const double *x, cons
 }
 
 /* Test draws [start, start + count): ROW numbers each (dist error, noisy
- * dist error, bonds ok, Kabsch RMSD, LJ energy gap, noisy LJ energy gap). */
+ * dist error, bonds ok, noisy bonds ok, Kabsch RMSD, LJ energy gap, noisy
+ * LJ energy gap). */
 static core_status evaluate_range(denoise_ctx *c, int64_t start, int64_t count, double *out) {
   const train_denoise_options *o = &c->opt;
   const int N = c->N, D = 3 * N, L = o->n_levels;
   double *xh = c->work + 6 * N, *xt = xh + D;
   for (int64_t at = 0; at < count; at += o->shard) {
     const int64_t n = count - at < o->shard ? count - at : o->shard;
+    const denoise_data *te = &c->test;
     for (int64_t b = 0; b < n; ++b) {
-      const int64_t q = start + at + b;
-      corrupt(c, TEST_SEED, STREAM_TEST, (uint64_t)q, (int)(q % L), 0, c->test.x + (q / L) * D, c->ref + b * D,
-              c->in + b * (D + 1), &c->sigma[b]);
+      const int64_t q = start + at + b, j = q / L;
+      corrupt(c, TEST_SEED, STREAM_TEST, (uint64_t)q, (int)(q % L), 0, real_atoms(te, N, j),
+              te->element ? te->element + j * N : NULL, te->x + j * D, c->ref + b * D, c->in + b * c->in_size,
+              &c->sigma[b]);
     }
     CORE_CALL(nn_mlp_forward(c->mlp, (int)n, c->in, c->eps_hat));
     for (int64_t b = 0; b < n; ++b) {
       const int64_t q = start + at + b;
       const double *x = c->ref + b * D;
+      const int na = real_atoms(&c->test, N, q / L);
       for (int i = 0; i < D; ++i) {
-        xt[i] = c->in[b * (D + 1) + i];
-        xh[i] = (double)(c->in[b * (D + 1) + i] - (float)c->sigma[b] * c->eps_hat[b * D + i]);
+        xt[i] = c->in[b * c->in_size + i];
+        xh[i] = (double)(c->in[b * c->in_size + i] - (float)c->sigma[b] * c->eps_hat[b * D + i]);
       }
       double *r = out + (at + b) * ROW;
-      int ok;
-      r[0] = dist_error(c, q / L, x, xh, &ok);
-      r[1] = dist_error(c, q / L, x, xt, NULL);
-      r[2] = ok;
-      CORE_CALL(atoms_kabsch_rmsd(N, 3, x, xh, &r[3]));
+      int ok, ok_noisy;
+      r[0] = dist_error(c, q / L, na, x, xh, &ok);
+      r[1] = dist_error(c, q / L, na, x, xt, &ok_noisy);
+      r[2] = ok, r[3] = ok_noisy;
+      CORE_CALL(atoms_kabsch_rmsd(na, 3, x, xh, &r[4]));
       const double e0 = c->lj ? lj_energy_gradient(N, x, NULL, c->work) : 0.0;
-      r[4] = c->lj ? lj_energy_gradient(N, xh, NULL, c->work) - e0 : 0.0;
-      r[5] = c->lj ? lj_energy_gradient(N, xt, NULL, c->work) - e0 : 0.0;
+      r[5] = c->lj ? lj_energy_gradient(N, xh, NULL, c->work) - e0 : 0.0;
+      r[6] = c->lj ? lj_energy_gradient(N, xt, NULL, c->work) - e0 : 0.0;
     }
   }
   return CORE_OK;
@@ -375,23 +435,24 @@ static core_status evaluate(train_task *t, MPI_Comm comm, train_metrics *m) {
   double v[ROW] = {0};
   if (!st && rank == 0) {
     for (int64_t i = 0; i < I; ++i) {
-      for (int k = 0; k < 4; ++k) v[k] += all[i * ROW + k];
-      gaps[i] = all[i * ROW + 4], gaps[I + i] = all[i * ROW + 5];
+      for (int k = 0; k < 5; ++k) v[k] += all[i * ROW + k];
+      gaps[i] = all[i * ROW + 5], gaps[I + i] = all[i * ROW + 6];
     }
-    for (int k = 0; k < 4; ++k) v[k] /= (double)I;
+    for (int k = 0; k < 5; ++k) v[k] /= (double)I;
     for (int k = 0; k < 2; ++k) {
       double *g = gaps + k * I;
       qsort(g, (size_t)I, sizeof(double), compare_double);
-      v[4 + k] = I % 2 ? g[I / 2] : 0.5 * (g[I / 2 - 1] + g[I / 2]);
+      v[5 + k] = I % 2 ? g[I / 2] : 0.5 * (g[I / 2 - 1] + g[I / 2]);
     }
   }
   free(all), free(gaps);
   if (!st && MPI_Bcast(v, ROW, MPI_DOUBLE, 0, comm) != MPI_SUCCESS)
     st = CORE_ERROR(CORE_ERR_MPI, "MPI_Bcast of the test metrics failed");
   if (st) return st;
-  static const char *const names[ROW] = {"test_dist_error", "test_dist_error_noisy", "test_bonds_ok",
-                                         "test_kabsch_rmsd", "test_lj_energy_gap", "test_lj_energy_gap_noisy"};
-  m->count = c->lj ? 6 : 4;
+  static const char *const names[ROW] = {"test_dist_error",  "test_dist_error_noisy", "test_bonds_ok",
+                                         "test_bonds_ok_noisy", "test_kabsch_rmsd", "test_lj_energy_gap",
+                                         "test_lj_energy_gap_noisy"};
+  m->count = c->lj ? 7 : 5;
   for (int k = 0; k < m->count; ++k) {
     snprintf(m->name[k], sizeof m->name[k], "%s", names[k]);
     m->value[k] = v[k];
@@ -404,7 +465,8 @@ static void destroy(train_task *t) {
   nn_mlp_destroy(&c->mlp);
   atoms_plan_destroy(&c->plan);
   data_free(&c->train), data_free(&c->test);
-  free(c->in), free(c->eps_hat), free(c->x_hat), free(c->d), free(c->ref), free(c->sigma), free(c->work);
+  free(c->in), free(c->eps_hat), free(c->x_hat), free(c->d), free(c->ref), free(c->sigma), free(c->natoms);
+  free(c->work);
   free(c);
 }
 
@@ -430,33 +492,39 @@ core_status train_denoise_task_create(MPI_Comm comm, const train_denoise_options
   uint32_t crc = 0, crc_test = 0;
   core_status st = o->train ? read_data(comm, o->train, &c->N, &c->lj, &c->train, &crc) : CORE_OK;
   if (!st) st = read_data(comm, o->test, &Nt, &lj_test, &c->test, &crc_test);
-  if (!st && !o->train) c->N = Nt, c->lj = lj_test; /* evaluation only */
-  if (!st && (Nt != c->N || lj_test != c->lj))
-    st = CORE_ERROR(CORE_ERR_ARG, "denoise task: the test set %s (%s, %d atoms) is not like the training set %s "
-                    "(%s, %d atoms)", o->test, lj_test ? "clustergen" : "XYZ", Nt, o->train,
-                    c->lj ? "clustergen" : "XYZ", c->N);
+  if (!st && !o->train) c->N = o->atoms > 0 ? o->atoms : Nt, c->lj = lj_test; /* evaluation only */
+  /* XYZ molecules are padded to the model's size, so a test set of
+   * smaller molecules is fine; LJ clusters have one size. */
+  if (!st && (lj_test != c->lj || (c->lj ? Nt != c->N : Nt > c->N)))
+    st = CORE_ERROR(CORE_ERR_ARG, "denoise task: the test set %s (%s, %d atoms) is not like the %s (%s, %s%d atoms)",
+                    o->test, lj_test ? "clustergen" : "XYZ", Nt, o->train ? "training set" : "model",
+                    c->lj ? "clustergen" : "XYZ", c->lj ? "" : "at most ", c->N);
+  if (!st && !c->lj) st = pad_to(&c->test, Nt, c->N);
   if (!st && ((o->train && c->train.count < 1) || c->test.count < 1 || c->train.count >= (int64_t)1 << 32))
     st = CORE_ERROR(CORE_ERR_ARG, "denoise task: %lld training and %lld test structures, expected 1 .. 2^32 - 1 and "
                     ">= 1", (long long)c->train.count, (long long)c->test.count);
-  if (!st && (o->loss == TRAIN_DENOISE_SPARSE) && c->N < 7)
-    st = CORE_ERROR(CORE_ERR_ARG, "denoise task: the sparse loss needs a 6-regular graph, so at least 7 atoms, not %d",
-                    c->N);
+  for (int64_t b = 0; !st && o->loss == TRAIN_DENOISE_SPARSE && b < c->train.count; ++b)
+    if (real_atoms(&c->train, c->N, b) < 7)
+      st = CORE_ERROR(CORE_ERR_ARG, "denoise task: the sparse loss needs a 6-regular graph, so at least 7 atoms; "
+                      "training structure %lld has %d", (long long)b, real_atoms(&c->train, c->N, b));
   if (st) {
     destroy(&c->task);
     return st;
   }
-  const int N = c->N, D = 3 * N, sizes[4] = {D + 1, o->width, o->width, D};
+  c->in_size = c->lj ? 3 * c->N + 1 : 4 * c->N + 1;
+  const int N = c->N, D = 3 * N, sizes[4] = {c->in_size, o->width, o->width, D};
   nn_mlp_config cfg = {.n_layers = 3, .sizes = sizes, .max_batch = o->shard};
   st = nn_mlp_create(&cfg, o->seed, &c->mlp);
   const size_t m = (size_t)o->shard;
-  c->in = malloc(sizeof(float) * m * (size_t)(D + 1));
+  c->in = malloc(sizeof(float) * m * (size_t)c->in_size);
+  c->natoms = malloc(sizeof(int64_t) * m);
   c->eps_hat = malloc(sizeof(float) * m * (size_t)D);
   c->x_hat = malloc(sizeof(float) * m * (size_t)D);
   c->d = malloc(sizeof(float) * m * (size_t)D);
   c->ref = malloc(sizeof(double) * m * (size_t)D);
   c->sigma = malloc(sizeof(double) * m);
   c->work = malloc(sizeof(double) * (size_t)(6 * N + 2 * D));
-  if (!st && (!c->in || !c->eps_hat || !c->x_hat || !c->d || !c->ref || !c->sigma || !c->work))
+  if (!st && (!c->in || !c->eps_hat || !c->x_hat || !c->d || !c->ref || !c->sigma || !c->natoms || !c->work))
     st = CORE_ERROR(CORE_ERR_MEM, "cannot allocate shard buffers");
   if (st) {
     destroy(&c->task);
@@ -487,6 +555,7 @@ core_status train_denoise_options_from_config(const char *config, train_denoise_
                  at > 0 && atoms >= 2 && width >= 1 && (!strcmp(data, "clustergen") || !strcmp(data, "xyz")),
              CORE_ERR_FORMAT, "not the config line of a denoise model: '%s'", config);
   o->width = width;
+  o->atoms = atoms;
   o->n_levels = 0;
   const char *p = config + at;
   for (;;) {

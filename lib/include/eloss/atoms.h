@@ -129,6 +129,17 @@ int atoms_plan_matches(const atoms_plan *plan, int64_t b_count, int64_t n_max, i
 
 /* Number of edges the plan holds for the rank's structures. */
 int64_t atoms_plan_edge_count(const atoms_plan *plan);
+/* The edges the plan holds for owned structure b (0 <= b < b_count), as
+ * (count, 2) pairs with i < j, ordered by i: the pool graph of the last
+ * draw (REGULAR), the bonds found (BONDS), the given list (EXPLICIT, each
+ * row turned to i < j), every pair in row-major upper-triangle order
+ * (COMPLETE); none for the baselines. Writes min(count, capacity) rows of edges (may be NULL when
+ * capacity is 0) and sets *count to the full number, so a caller can ask
+ * for the size first. What a binding shows its users and what its tests
+ * check the loss against. Local. */
+core_status atoms_plan_structure_edges(const atoms_plan *plan, int64_t b, int64_t capacity, int32_t *edges,
+                                       int64_t *count);
+
 /* Bytes the plan holds per structure on average (what README quotes). */
 double atoms_plan_bytes_per_structure(const atoms_plan *plan);
 
@@ -152,12 +163,20 @@ core_status atoms_kabsch_rmsd(int64_t n, int d, const double *p, const double *q
 
 /* Command-line names of the losses and coefficient laws, indexed by the
  * enums ("energy", "exp_dist", ...): the lists -help shows. */
-enum { ATOMS_LOSS_COUNT = ATOMS_LOSS_KABSCH + 1, ATOMS_COEFF_COUNT = ATOMS_COEFF_LJ + 1 };
+enum {
+  ATOMS_LOSS_COUNT = ATOMS_LOSS_KABSCH + 1,
+  ATOMS_COEFF_COUNT = ATOMS_COEFF_LJ + 1,
+  ATOMS_EDGES_COUNT = ATOMS_EDGES_BONDS + 1
+};
 extern const char *const atoms_loss_names[ATOMS_LOSS_COUNT];
 extern const char *const atoms_coeff_names[ATOMS_COEFF_COUNT];
+/* "complete", "explicit", "regular", "bonds": the edge sets by name, for
+ * bindings (the CLI's -edges takes a file name in place of "explicit"). */
+extern const char *const atoms_edges_names[ATOMS_EDGES_COUNT];
 /* Name -> enum; CORE_ERR_ARG listing the allowed names otherwise. Pure. */
 core_status atoms_loss_from_name(const char *name, atoms_loss_kind *loss);
 core_status atoms_coeff_from_name(const char *name, atoms_coeff_law *coeff);
+core_status atoms_edges_from_name(const char *name, atoms_edge_kind *edges);
 const char *atoms_loss_name(atoms_loss_kind loss);
 const char *atoms_coeff_name(atoms_coeff_law coeff);
 

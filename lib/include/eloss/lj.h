@@ -97,6 +97,9 @@ core_status lj_sampler_create(int n, double radius, lj_sampler **s);
 /* Start row of temperature index t: a random configuration (stream
  * START, index t) quenched by lj_minimise, step size 0.1. Local. */
 core_status lj_sampler_start(lj_sampler *s, uint64_t seed, int t, double *row);
+/* Temperature t's first row at the given structure x (n, 3), centred;
+ * refused if it does not fit the container. Local. */
+core_status lj_sampler_start_at(lj_sampler *s, int t, const double *x, double *row);
 /* One cycle of temperature index t at `temperature`: `sweeps` sweeps, each
  * a displacement attempt of every particle in order, uniform in a cube of
  * half-side row[LJ_ROW_STEP], rejected if it leaves the sphere, accepted
@@ -166,6 +169,8 @@ typedef struct {
   int resume, force;
   const char *out;             /* HDF5 file; <out>.ckpt and <out>.partial meanwhile */
   const char *xyz;             /* NULL, or an XYZ file for the global minimum */
+  const double *start;         /* NULL: each chain starts from a quenched random start; else (n, 3): every
+                                  chain starts here, so all samples share its atom labels (-start) */
   const char *options_text;    /* every effective option; its CRC-32 identifies the run */
 } lj_cluster_options;
 

@@ -224,14 +224,16 @@ enum { TRAIN_DENOISE_LOSS_COUNT = TRAIN_DENOISE_SPARSE + 1, TRAIN_DENOISE_MAX_LE
 extern const char *const train_denoise_loss_names[TRAIN_DENOISE_LOSS_COUNT]; /* mse energy kabsch sparse */
 
 typedef struct {
-  const char *train;      /* eloss clustergen HDF5 or multi-frame XYZ (one atom count); NULL: evaluation only */
+  const char *train;      /* eloss clustergen HDF5 or multi-frame XYZ (molecules, padded to the largest); NULL:
+                             evaluation only */
   const char *test;       /* the same kind of file; required (the metrics) */
   train_denoise_loss loss;
   atoms_coeff_law coeff;  /* energy, sparse: Eq. 7 coefficient law (exp_dist) */
   int n_levels;           /* noise levels sigma (length units of the data) */
   double levels[TRAIN_DENOISE_MAX_LEVELS];
   int rotate;             /* rotate every training draw uniformly at random */
-  int width;              /* MLP {3N + 1, width, width, 3N} */
+  int width;              /* MLP {3N + 1, width, width, 3N}; XYZ data: {4N + 1, ...} (atomic numbers too) */
+  int atoms;              /* evaluation only: the model's (padded) atom count; 0: the test set's */
   uint64_t seed;          /* initial weights and every noise draw */
   int shard;              /* most draws per forward pass */
 } train_denoise_options;
@@ -239,8 +241,9 @@ typedef struct {
 /* mse, exp_dist, levels 0.05 0.1 0.2, no rotation, width 128, seed 0,
  * shard 16; paths NULL. */
 void train_denoise_options_default(train_denoise_options *opt);
-/* Read and check both files (clustergen: every crc32 row; XYZ: one atom
- * count), centre every structure and build the model. Collective. */
+/* Read and check both files (clustergen: every crc32 row; XYZ: at least 2
+ * atoms per frame, padded to the largest), centre every structure and
+ * build the model. Collective. */
 core_status train_denoise_task_create(MPI_Comm comm, const train_denoise_options *opt, train_task **task);
 /* The options of a denoise model file's config line (width, noise levels;
  * paths NULL), for evaluation: train NULL, test set. Pure. */

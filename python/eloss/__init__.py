@@ -1,0 +1,386 @@
+"""eloss: the energy loss functions of *Energy Loss Functions for Physical
+Systems* (arXiv:2511.02087) on NumPy arrays, computed by the C library
+libeloss through its flat interface (lib/include/eloss/capi.h).
+
+    import eloss
+    loss, grad = eloss.energy_loss(pred, ref, coeff="exp_dist")   # (B, N, d)
+    loss, grad = eloss.spin_loss(logits, target, jh, jv, loss="local")
+
+Every function returns ``(loss, grad)``: the loss as a float and its
+gradient with respect to the prediction (pred or logits), shaped like it.
+The definitions are those of ``eloss loss`` and ``eloss spinloss`` (README.md):
+the same names, defaults (except ``coeff``, "exp_dist" here), numbers and
+error messages. ``eloss.torch`` wraps them as ``torch.autograd.Function``.
+
+Arrays are taken as they are, never copied or converted: float64 (int8 for
+spin targets), C-contiguous, native byte order, of the documented shape.
+Anything else raises :class:`eloss.Error` naming the argument; so does
+every failure of the library (a NaN, an edge outside a structure, an
+unknown name), with the library's message.
+
+The library is found through, in order: the ``ELOSS_LIBRARY`` environment
+variable (a path to libeloss.so), ``pkg-config --variable=libdir eloss``
+(an installed eloss, also under a custom prefix on PKG_CONFIG_PATH), the
+dynamic linker's search (``ctypes.util.find_library``), and the usual
+install directories of ``meson install``. Only NumPy is imported.
+"""
+import atexit
+import ctypes
+import ctypes.util
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+__all__ = [
+    "Error", "energy_loss", "mse_loss", "mae_loss", "kabsch_loss", "atoms_loss", "AtomsLoss",
+    "spin_loss", "library_path", "__version__",
+    "ATOMS_LOSSES", "COEFF_LAWS", "EDGE_SETS", "SPIN_LOSSES",
+]
+
+# The command line's names (apps/app_loss.c, apps/app_spinloss.c). The
+# library resolves them itself; these lists are for users and tests.
+ATOMS_LOSSES = ("energy", "mse", "mae", "kabsch")
+COEFF_LAWS = ("constant", "exp_dist", "inv_dist", "inv_dist2", "lj")
+EDGE_SETS = ("complete", "explicit", "regular", "bonds")
+SPIN_LOSSES = ("ce", "margin", "local", "true", "bond")
+
+
+class Error(ValueError):
+    """A bad argument or a failure of libeloss; ``str(e)`` is the message,
+    ``e.status`` the library's core_status code (0 for checks made here)."""
+
+    def __init__(self, message, status=0):
+        super().__init__(message)
+        self.status = status
+
+
+# ---- finding and loading the library --------------------------------------
+
+def _candidates():
+    """Paths to try, with where each came from, in order of preference."""
+    env = os.environ.get("ELOSS_LIBRARY")
+    if env:
+        # An explicit choice is never second-guessed: it works or we say why.
+        return [(env, "ELOSS_LIBRARY")]
+    found = []
+    try:
+        libdir = subprocess.run(["pkg-config", "--variable=libdir", "eloss"], capture_output=True,
+                                text=True, timeout=10).stdout.strip()
+        if libdir:
+            found.append((os.path.join(libdir, "libeloss.so"), "pkg-config eloss"))
+    except (OSError, subprocess.SubprocessError):
+        pass
+    name = ctypes.util.find_library("eloss")
+    if name:
+        found.append((name, "the dynamic linker's search path"))
+    multiarch = getattr(sys.implementation, "_multiarch", "")
+    for prefix in dict.fromkeys([sys.prefix, "/usr/local", "/usr"]):
+        for sub in ("lib/" + multiarch if multiarch else None, "lib", "lib64"):
+            if sub:
+                found.append((os.path.join(prefix, sub, "libeloss.so"), "the prefix " + prefix))
+    return found
+
+
+def _load():
+    tried = []
+    for path, source in _candidates():
+        if os.sep in path and not os.path.exists(path):
+            tried.append("%s (%s): no such file" % (path, source))
+            continue
+        try:
+            # RTLD_GLOBAL: Open MPI loads its components with dlopen and they
+            # need libmpi's symbols to be global, as in a linked program.
+            return ctypes.CDLL(path, mode=ctypes.RTLD_GLOBAL), path
+        except OSError as e:
+            tried.append("%s (%s): %s" % (path, source, e))
+    raise ImportError(
+        "eloss: cannot load libeloss. Build it (meson setup build && ninja -C build) and set "
+        "ELOSS_LIBRARY=build/lib/libeloss.so, or `meson install` it. Tried:\n  " + "\n  ".join(tried))
+
+
+_lib, library_path = _load()
+
+_dp = ctypes.POINTER(ctypes.c_double)
+_i64p = ctypes.POINTER(ctypes.c_int64)
+_i32p = ctypes.POINTER(ctypes.c_int32)
+_i8p = ctypes.POINTER(ctypes.c_int8)
+_i64, _u64, _int, _dbl, _str = ctypes.c_int64, ctypes.c_uint64, ctypes.c_int, ctypes.c_double, ctypes.c_char_p
+_plan_p = ctypes.c_void_p
+
+_lib.capi_version.restype = ctypes.c_char_p
+_lib.capi_version.argtypes = []
+_lib.capi_error_message.restype = ctypes.c_char_p
+_lib.capi_error_message.argtypes = []
+_lib.capi_finalize.restype = _int
+_lib.capi_finalize.argtypes = []
+_atoms_options = [_str, _str, _str, _i64, _i64, _int, _dp, _i64p, _dbl, _int, _dbl, _i64p, _i64, _int, _int, _u64]
+_lib.capi_atoms_plan_create.restype = _int
+_lib.capi_atoms_plan_create.argtypes = _atoms_options + [_i64p, _dbl, ctypes.POINTER(_plan_p)]
+_lib.capi_atoms_plan_execute.restype = _int
+_lib.capi_atoms_plan_execute.argtypes = [_plan_p, _dp, ctypes.POINTER(_dbl), _dp]
+_lib.capi_atoms_plan_resample.restype = _int
+_lib.capi_atoms_plan_resample.argtypes = [_plan_p, _u64]
+_lib.capi_atoms_plan_edges.restype = _int
+_lib.capi_atoms_plan_edges.argtypes = [_plan_p, _i64, _i64, _i32p, ctypes.POINTER(_i64)]
+_lib.capi_atoms_plan_destroy.restype = None
+_lib.capi_atoms_plan_destroy.argtypes = [ctypes.POINTER(_plan_p)]
+_lib.capi_atoms_loss.restype = _int
+_lib.capi_atoms_loss.argtypes = _atoms_options + [_u64, _i64p, _dbl, _dp, ctypes.POINTER(_dbl), _dp]
+_lib.capi_spin_loss.restype = _int
+_lib.capi_spin_loss.argtypes = [_str, _dbl, _dbl, _int, _i64, _int, _int, _dp, _dp, _dp, _i8p,
+                                ctypes.POINTER(_dbl), _dp]
+
+__version__ = _lib.capi_version().decode()
+
+# MPI, if the library started it, ends with the interpreter.
+atexit.register(_lib.capi_finalize)
+
+
+def _check(status):
+    if status:
+        raise Error(_lib.capi_error_message().decode(errors="replace"), status)
+
+
+# ---- argument checks --------------------------------------------------------
+
+def _shape(a):
+    return "(" + ", ".join(str(s) for s in a.shape) + ("," if a.ndim == 1 else "") + ")"
+
+
+def _array(name, a, dtype, ndim):
+    """a itself if it is an ndarray of dtype, ndim dimensions, C order."""
+    if not isinstance(a, np.ndarray):
+        raise Error("%s: expected a numpy.ndarray of %s, got %s" % (name, np.dtype(dtype).name, type(a).__name__))
+    if a.dtype != np.dtype(dtype):
+        got = a.dtype.name if a.dtype.name != np.dtype(dtype).name else "%s of non-native byte order" % a.dtype.str
+        raise Error("%s: expected dtype %s, got %s (convert with .astype(np.%s))"
+                    % (name, np.dtype(dtype).name, got, np.dtype(dtype).name))
+    if a.ndim != ndim:
+        raise Error("%s: expected a %d-dimensional array, got shape %s" % (name, ndim, _shape(a)))
+    if not a.flags.c_contiguous or not a.flags.aligned:
+        raise Error("%s: expected a C-contiguous array (np.ascontiguousarray), got strides %s"
+                    % (name, a.strides))
+    return a
+
+
+def _indices(name, a, ndim):
+    """An integer index array (edges, elements, natoms) as C-ordered int64:
+    these are small and read once, so any integer dtype is converted."""
+    if not isinstance(a, np.ndarray):
+        a = np.asarray(a)
+    if a.dtype.kind not in "iu":
+        raise Error("%s: expected an integer array, got dtype %s" % (name, a.dtype.name))
+    if a.ndim != ndim:
+        raise Error("%s: expected a %d-dimensional array, got shape %s" % (name, ndim, _shape(a)))
+    return np.ascontiguousarray(a, dtype=np.int64)
+
+
+def _ptr(a, ptype):
+    return None if a is None else a.ctypes.data_as(ptype)
+
+
+def _coordinates(pred, ref):
+    pred = _array("pred", pred, np.float64, 3)
+    ref = _array("ref", ref, np.float64, 3)
+    if pred.shape != ref.shape:
+        raise Error("pred has shape %s but ref has %s" % (_shape(pred), _shape(ref)))
+    if pred.shape[2] not in (2, 3):
+        raise Error("pred: expected shape (B, N, d) with d = 2 or 3, got %s" % _shape(pred))
+    return pred, ref
+
+
+# ---- atoms ------------------------------------------------------------------
+
+class _AtomsArgs:
+    """The options of `eloss loss`, checked and in ctypes form."""
+
+    def __init__(self, ref, loss, coeff, edges, k0, per_atom, dmin, degree, pool, seed, elements,
+                 bond_tolerance, natoms):
+        for what, name, names in (("loss", loss, ATOMS_LOSSES), ("coeff", coeff, COEFF_LAWS)):
+            if not isinstance(name, str):
+                raise Error("%s: expected one of %s, got %r" % (what, ", ".join(names), name))
+        B, N = ref.shape[0], ref.shape[1]
+        self.edge_list = None
+        if edges is None:
+            edges = "complete"
+        elif isinstance(edges, str):
+            if edges == "explicit":
+                raise Error("edges: give the (m, 2) array of pairs itself for explicit edges")
+        else:
+            self.edge_list = _indices("edges", edges, 2)
+            if self.edge_list.shape[1] != 2:
+                raise Error("edges: expected an (m, 2) array of atom pairs, got shape %s" % _shape(self.edge_list))
+            edges = "explicit"
+        self.elements = None
+        if elements is not None:
+            self.elements = _indices("elements", elements, 2)
+            if self.elements.shape != (B, N):
+                raise Error("elements: expected shape (%d, %d) (one atomic number per atom of ref), got %s"
+                            % (B, N, _shape(self.elements)))
+        self.natoms = None
+        if natoms is not None:
+            self.natoms = _indices("natoms", natoms, 1)
+            if self.natoms.shape != (B,):
+                raise Error("natoms: expected shape (%d,), got %s" % (B, _shape(self.natoms)))
+        self.ref = ref
+        n_edges = 0 if self.edge_list is None else self.edge_list.shape[0]
+        self.head = [str(loss).encode(), str(coeff).encode(), str(edges).encode(), B, N, ref.shape[2],
+                     _ptr(ref, _dp), _ptr(self.natoms, _i64p), float(k0), int(bool(per_atom)), float(dmin),
+                     _ptr(self.edge_list, _i64p), n_edges, int(degree), int(pool), int(seed)]
+        self.tail = [_ptr(self.elements, _i64p), float(bond_tolerance)]
+
+
+def atoms_loss(pred, ref, loss="energy", coeff="exp_dist", edges=None, *, k0=1.0, per_atom=False, dmin=1e-6,
+               degree=0, pool=100, seed=0, draw=0, elements=None, bond_tolerance=0.45, natoms=None):
+    """Any atomistic loss of `eloss loss` and its gradient: ``(loss, grad)``.
+
+    pred, ref  float64 (B, N, d), d = 2 or 3, C order; finite.
+    loss       "energy" (Eq. 7) | "mse" | "mae" | "kabsch".
+    coeff      energy: k(d) "constant" | "exp_dist" | "inv_dist" | "inv_dist2" | "lj".
+    edges      energy: None or "complete" (every pair), an (m, 2) int array of
+               unordered pairs (each row once stands for both orientations of
+               Eq. 7), "regular" (random degree-regular graphs from a pool,
+               draw `draw`) or "bonds" (covalent bonds of ref; needs `elements`,
+               (B, N) atomic numbers, and ref in Angstrom).
+    k0, per_atom, dmin, degree, pool, seed, bond_tolerance: as `eloss loss`
+               -k0, -per_atom, -coeff_dmin, -degree, -pool, -seed, -bond_tolerance.
+    natoms     (B,) real atom counts of a padded batch (rows past them get
+               zero gradient), or None.
+    The energy loss is the mean over the B structures; mse, mae and kabsch
+    are means over the real coordinates.
+    """
+    pred, ref = _coordinates(pred, ref)
+    args = _AtomsArgs(ref, loss, coeff, edges, k0, per_atom, dmin, degree, pool, seed, elements, bond_tolerance,
+                      natoms)
+    value = _dbl()
+    grad = np.empty_like(pred)
+    _check(_lib.capi_atoms_loss(*args.head, int(draw), *args.tail, _ptr(pred, _dp), ctypes.byref(value),
+                                _ptr(grad, _dp)))
+    return value.value, grad
+
+
+def energy_loss(pred, ref, coeff="exp_dist", edges=None, **options):
+    """The paper's energy loss (Eq. 7) and its gradient: ``(loss, grad)``.
+    See :func:`atoms_loss` for the arguments."""
+    return atoms_loss(pred, ref, "energy", coeff, edges, **options)
+
+
+def mse_loss(pred, ref, natoms=None):
+    """Mean squared error over the coordinates and its gradient."""
+    return atoms_loss(pred, ref, "mse", natoms=natoms)
+
+
+def mae_loss(pred, ref, natoms=None):
+    """Mean absolute error over the coordinates and its (sub)gradient."""
+    return atoms_loss(pred, ref, "mae", natoms=natoms)
+
+
+def kabsch_loss(pred, ref, natoms=None):
+    """MSE after the optimal proper rotation of the centred reference onto the
+    centred prediction, the rotation held fixed in the gradient."""
+    return atoms_loss(pred, ref, "kabsch", natoms=natoms)
+
+
+class AtomsLoss:
+    """A plan: everything that depends only on the reference (edges,
+    distances, coefficients) computed once, then ``loss, grad = plan(pred)``
+    per prediction. Same arguments as :func:`atoms_loss` (without pred and
+    draw). ``resample(draw)`` redraws regular graphs; ``edges(b)`` returns the
+    (m, 2) int32 pairs i < j structure b uses. One plan is not for
+    concurrent use from several threads."""
+
+    def __init__(self, ref, loss="energy", coeff="exp_dist", edges=None, *, k0=1.0, per_atom=False, dmin=1e-6,
+                 degree=0, pool=100, seed=0, elements=None, bond_tolerance=0.45, natoms=None):
+        self._plan = _plan_p()
+        ref = _array("ref", ref, np.float64, 3)
+        if ref.shape[2] not in (2, 3):
+            raise Error("ref: expected shape (B, N, d) with d = 2 or 3, got %s" % _shape(ref))
+        args = _AtomsArgs(ref, loss, coeff, edges, k0, per_atom, dmin, degree, pool, seed, elements,
+                          bond_tolerance, natoms)
+        self.shape = ref.shape
+        _check(_lib.capi_atoms_plan_create(*args.head, *args.tail, ctypes.byref(self._plan)))
+
+    def __call__(self, pred):
+        pred = _array("pred", pred, np.float64, 3)
+        if pred.shape != self.shape:
+            raise Error("pred has shape %s but the plan's ref has %s"
+                        % (_shape(pred), "(" + ", ".join(map(str, self.shape)) + ")"))
+        self._alive()
+        value = _dbl()
+        grad = np.empty_like(pred)
+        _check(_lib.capi_atoms_plan_execute(self._plan, _ptr(pred, _dp), ctypes.byref(value), _ptr(grad, _dp)))
+        return value.value, grad
+
+    def resample(self, draw):
+        self._alive()
+        _check(_lib.capi_atoms_plan_resample(self._plan, int(draw)))
+
+    def edges(self, b):
+        self._alive()
+        count = _i64()
+        _check(_lib.capi_atoms_plan_edges(self._plan, int(b), 0, None, ctypes.byref(count)))
+        out = np.empty((count.value, 2), dtype=np.int32)
+        _check(_lib.capi_atoms_plan_edges(self._plan, int(b), count.value, _ptr(out, _i32p), ctypes.byref(count)))
+        return out
+
+    def close(self):
+        if getattr(self, "_plan", None):
+            _lib.capi_atoms_plan_destroy(ctypes.byref(self._plan))
+
+    def _alive(self):
+        if not self._plan:
+            raise Error("AtomsLoss: the plan is closed")
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        self.close()
+
+
+# ---- spins ------------------------------------------------------------------
+
+def spin_loss(logits, target, jh, jv, loss="local", T=0.1, h0=5.0, flip_invariant=False):
+    """A spin loss of `eloss spinloss` and its gradient: ``(loss, grad)``.
+
+    logits  float64 (B, L, L), C order, finite; q(s_i = +1) = sigmoid(z_i).
+    target  int8 (B, L, L) of +-1; None for (and ignored by) loss="true".
+    jh, jv  float64 couplings: open lattice (B, L, L-1) and (B, L-1, L) as
+            `eloss gs`; periodic (B, L, L) both, each site's bond to its +
+            neighbour along x resp. y, wrapping. The shape of jh decides.
+    loss    "ce" | "margin" | "local" (Eq. 15-16) | "true" | "bond".
+    T, h0   temperature (local, bond: > 0; true: >= 0) and the constant of
+            the weights w_i = y_i h_i(y) + h0 (local, bond).
+    flip_invariant  ce, margin: the better of y and -y per instance.
+    The loss is the mean over the B instances; grad is d loss / d logits.
+    """
+    logits = _array("logits", logits, np.float64, 3)
+    jh = _array("jh", jh, np.float64, 3)
+    jv = _array("jv", jv, np.float64, 3)
+    B, L = jh.shape[0], jh.shape[1]
+    if B < 1 or L < 2 or jh.shape[2] not in (L, L - 1):
+        raise Error("jh: shape %s; expected (B, L, L-1) (open) or (B, L, L) (periodic) with B >= 1, L >= 2"
+                    % _shape(jh))
+    periodic = jh.shape[2] == L
+    want_v = (B, L if periodic else L - 1, L)
+    if jv.shape != want_v:
+        raise Error("jv: shape %s; expected %s to match jh %s (%s)"
+                    % (_shape(jv), str(want_v), _shape(jh), "periodic" if periodic else "open"))
+    if logits.shape != (B, L, L):
+        raise Error("logits: shape %s; expected %s to match jh %s" % (_shape(logits), str((B, L, L)), _shape(jh)))
+    if target is not None:
+        target = _array("target", target, np.int8, 3)
+        if target.shape != (B, L, L):
+            raise Error("target: shape %s; expected %s to match jh %s"
+                        % (_shape(target), str((B, L, L)), _shape(jh)))
+    value = _dbl()
+    grad = np.empty_like(logits)
+    _check(_lib.capi_spin_loss(str(loss).encode(), float(T), float(h0), int(bool(flip_invariant)), B, L,
+                               int(periodic), _ptr(jh, _dp), _ptr(jv, _dp), _ptr(logits, _dp),
+                               _ptr(target, _i8p), ctypes.byref(value), _ptr(grad, _dp)))
+    return value.value, grad

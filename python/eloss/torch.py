@@ -1,0 +1,107 @@
+"""eloss losses as PyTorch autograd functions: the C loss in a training loop.
+
+    import eloss.torch as elt
+    loss = elt.energy_loss(model(x), ref, coeff="exp_dist")   # 0-dim tensor
+    loss.backward()                                            # d loss / d pred
+
+Forward runs the C library on the tensors' memory (no copy) and keeps the
+gradient it returns; backward multiplies it by the incoming gradient. The
+loss is differentiated with respect to the prediction (pred or logits)
+only: the reference, targets and couplings are data (tensors or ndarrays).
+Tensors follow the rules of the NumPy functions (float64, CPU, contiguous;
+int8 targets), and anything else raises eloss.Error. Double backward is
+not supported.
+"""
+import numpy as np
+import torch
+
+import eloss
+
+__all__ = ["energy_loss", "mse_loss", "mae_loss", "kabsch_loss", "atoms_loss", "spin_loss",
+           "AtomsLossFunction", "SpinLossFunction"]
+
+
+def _numpy(name, t, differentiated=False):
+    """The ndarray sharing t's memory; refuses what eloss would refuse, with
+    the same words, before .numpy() could raise its own error. Data that
+    needs no gradient (ref, target, couplings) may also be an ndarray."""
+    if not differentiated and (t is None or isinstance(t, np.ndarray)):
+        return t
+    if not isinstance(t, torch.Tensor):
+        raise eloss.Error("%s: expected a torch.Tensor, got %s" % (name, type(t).__name__))
+    if t.device.type != "cpu":
+        raise eloss.Error("%s: expected a CPU tensor, got one on %s" % (name, t.device))
+    return t.detach().numpy()
+
+
+class AtomsLossFunction(torch.autograd.Function):
+    """apply(pred, ref, options) with options a dict of eloss.atoms_loss's
+    keyword arguments (loss, coeff, edges, ...)."""
+
+    @staticmethod
+    def forward(ctx, pred, ref, options):
+        value, grad = eloss.atoms_loss(_numpy("pred", pred, True), _numpy("ref", ref), **options)
+        ctx.save_for_backward(torch.from_numpy(grad))
+        return torch.tensor(value, dtype=pred.dtype)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_output):
+        (grad,) = ctx.saved_tensors
+        return grad_output * grad, None, None
+
+
+class SpinLossFunction(torch.autograd.Function):
+    """apply(logits, target, jh, jv, options) with options a dict of
+    eloss.spin_loss's keyword arguments (loss, T, h0, flip_invariant)."""
+
+    @staticmethod
+    def forward(ctx, logits, target, jh, jv, options):
+        value, grad = eloss.spin_loss(_numpy("logits", logits, True), _numpy("target", target), _numpy("jh", jh),
+                                      _numpy("jv", jv), **options)
+        ctx.save_for_backward(torch.from_numpy(grad))
+        return torch.tensor(value, dtype=logits.dtype)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_output):
+        (grad,) = ctx.saved_tensors
+        return grad_output * grad, None, None, None, None
+
+
+def _edges(edges):
+    """Explicit edges may be a tensor; the library takes them as an array."""
+    return edges.detach().cpu().numpy() if isinstance(edges, torch.Tensor) else edges
+
+
+def atoms_loss(pred, ref, loss="energy", coeff="exp_dist", edges=None, **options):
+    """eloss.atoms_loss as a differentiable 0-dim tensor of pred."""
+    opts = dict(options, loss=loss, coeff=coeff, edges=_edges(edges))
+    for key in ("elements", "natoms"):
+        if isinstance(opts.get(key), torch.Tensor):
+            opts[key] = opts[key].detach().cpu().numpy()
+    return AtomsLossFunction.apply(pred, ref, opts)
+
+
+def energy_loss(pred, ref, coeff="exp_dist", edges=None, **options):
+    """The paper's energy loss (Eq. 7) of pred (B, N, d) against ref."""
+    return atoms_loss(pred, ref, "energy", coeff, edges, **options)
+
+
+def mse_loss(pred, ref, natoms=None):
+    return atoms_loss(pred, ref, "mse", natoms=natoms)
+
+
+def mae_loss(pred, ref, natoms=None):
+    return atoms_loss(pred, ref, "mae", natoms=natoms)
+
+
+def kabsch_loss(pred, ref, natoms=None):
+    return atoms_loss(pred, ref, "kabsch", natoms=natoms)
+
+
+def spin_loss(logits, target, jh, jv, loss="local", T=0.1, h0=5.0, flip_invariant=False):
+    """eloss.spin_loss as a differentiable 0-dim tensor of logits (B, L, L)."""
+    return SpinLossFunction.apply(logits, target, jh, jv,
+                                  dict(loss=loss, T=T, h0=h0, flip_invariant=flip_invariant))
+
