@@ -87,7 +87,7 @@ static void rigid_motion(int64_t count_atoms, int d, const double *Q, const doub
 int main(int argc, char **argv) {
   MPI_Init(&argc, &argv);
   core_rng_init(&rng, 2385, CORE_PURPOSE_TEST, 0);
-  tap_plan(2 * (5 * 4 + 3) + 2 * 6 + 8 + 5 + 1 + 1);
+  tap_plan(2 * (5 * 4 + 3) + 2 * 6 + 8 + 5 + 1 + 1 + 5 + 1 + 2);
 
   double ref[B * N * 3], pred[B * N * 3];
   int element[B * N];
@@ -321,6 +321,63 @@ int main(int argc, char **argv) {
            (long long)atoms_plan_edge_count(pr));
     atoms_plan_destroy(&pc);
     atoms_plan_destroy(&pr);
+  }
+
+  /* atoms_plan_set_reference: a plan given new references (and, for
+   * regular graphs, a new draw) gives the bits of a plan created from them,
+   * in single precision as the training tasks call it. */
+  {
+    double r1[B * N * 3], r2[B * N * 3];
+    float pf[B * N * 3], g_new[B * N * 3], g_reused[B * N * 3];
+    random_coords(r1, B * N * 3, 1.6);
+    random_coords(r2, B * N * 3, 1.6);
+    for (int a = 0; a < B * N * 3; ++a) pf[a] = (float)(r2[a] + 0.3 * core_rng_normal(&rng));
+    static const struct { atoms_loss_kind loss; atoms_edge_kind edges; const char *name; } cases[5] = {
+        {ATOMS_LOSS_ENERGY, ATOMS_EDGES_COMPLETE, "energy, complete"},
+        {ATOMS_LOSS_ENERGY, ATOMS_EDGES_REGULAR, "energy, 6-regular redrawn"},
+        {ATOMS_LOSS_KABSCH, ATOMS_EDGES_COMPLETE, "kabsch"},
+        {ATOMS_LOSS_MSE, ATOMS_EDGES_COMPLETE, "mse"},
+        {ATOMS_LOSS_MAE, ATOMS_EDGES_COMPLETE, "mae"}};
+    for (int c = 0; c < 5; ++c) {
+      atoms_options opt;
+      atoms_options_default(&opt);
+      opt.loss = cases[c].loss, opt.edges = cases[c].edges, opt.coeff = ATOMS_COEFF_EXP_DIST, opt.seed = 3;
+      atoms_plan *fresh = NULL, *reused = NULL;
+      double l_new = 0, l_reused = 1, l_stale = 0;
+      core_status st = atoms_plan_create(MPI_COMM_SELF, &opt, B, 0, B, N, 3, r2, NULL, &fresh);
+      if (!st) st = atoms_plan_create(MPI_COMM_SELF, &opt, B, 0, B, N, 3, r1, NULL, &reused);
+      if (!st) st = atoms_plan_resample(fresh, 7);
+      if (!st) st = atoms_plan_execute_f32(fresh, pf, &l_new, g_new);
+      if (!st) st = atoms_plan_execute_f32(reused, pf, &l_stale, g_reused);
+      if (!st) st = atoms_plan_set_reference(reused, r2, NULL);
+      if (!st) st = atoms_plan_resample(reused, 7);
+      if (!st) st = atoms_plan_execute_f32(reused, pf, &l_reused, g_reused);
+      tap_ok(!st && l_new == l_reused && !memcmp(g_new, g_reused, sizeof g_new),
+             "set_reference, %s: loss and gradient bit-identical to a new plan (%.17g, %.17g)", cases[c].name, l_new,
+             l_reused);
+      if (c == 0) /* the comparison bites: the plan before set_reference scores the old reference */
+        tap_ok(!st && l_stale != l_new, "set_reference check bites: the old reference gives %.9g, not %.9g", l_stale,
+               l_new);
+      atoms_plan_destroy(&fresh);
+      atoms_plan_destroy(&reused);
+    }
+    atoms_options opt;
+    atoms_options_default(&opt);
+    atoms_plan *plan = NULL;
+    int64_t fewer[B];
+    for (int b = 0; b < B; ++b) fewer[b] = b ? N : N - 1;
+    core_status st = atoms_plan_create(MPI_COMM_SELF, &opt, B, 0, B, N, 3, r1, NULL, &plan);
+    if (!st) st = atoms_plan_set_reference(plan, r2, fewer);
+    tap_ok(st == CORE_ERR_ARG && strstr(core_error_message(), "atom counts"), "set_reference with other atom counts "
+           "refused: %s", core_error_message());
+    atoms_plan_destroy(&plan);
+    opt.edges = ATOMS_EDGES_BONDS;
+    opt.element = element;
+    st = atoms_plan_create(MPI_COMM_SELF, &opt, B, 0, B, N, 3, r1, NULL, &plan);
+    if (!st) st = atoms_plan_set_reference(plan, r2, NULL);
+    tap_ok(st == CORE_ERR_ARG && strstr(core_error_message(), "bonds"), "set_reference on bonds refused: %s",
+           core_error_message());
+    atoms_plan_destroy(&plan);
   }
 
   /* Bad arguments are refused with a message. */

@@ -10,6 +10,9 @@
  *   would change the summation order with the rank count).
  * atoms_plan_execute_local: local.
  * atoms_plan_resample(plan, draw): local; REGULAR edges only.
+ * atoms_plan_set_reference(plan, ref, natoms), atoms_plan_matches: local;
+ *   reuse a plan for new reference structures of the same shape (a
+ *   training step's targets), keeping its buffers and graph pool.
  *
  * Normalisation, fixed here once for every kernel: the energy loss is
  * (1/B) sum_b E_b [/ n_b if per_atom]; MSE, MAE and Kabsch are means over
@@ -139,7 +142,29 @@ static core_status build_groups(atoms_plan *p) {
 
 /* Kabsch: each group's centred reference as (n, d, lanes) and each lane's
  * sum of squares, fixed by the reference, so execute only touches the
- * prediction. Unused lanes stay zero. */
+ * prediction. Unused lanes stay zero. fill_kabsch_reference recomputes
+ * them from p->ref (plan creation and atoms_plan_set_reference). */
+static void fill_kabsch_reference(atoms_plan *p) {
+  const int d = p->d;
+  for (int64_t g = 0; g < p->n_groups; ++g) {
+    const int64_t first = p->group_first[g], n = p->natoms[first];
+    double *q = p->qref + p->group_offset[g];
+    for (int l = 0; l < p->group_size[g]; ++l) {
+      const double *y = p->ref + (first + l) * p->n_max * d;
+      double c[3] = {0, 0, 0};
+      for (int64_t i = 0; i < n; ++i)
+        for (int k = 0; k < d; ++k) c[k] += y[i * d + k] / (double)n;
+      p->qsq[g * ATOMS_LANES + l] = 0;
+      for (int64_t i = 0; i < n; ++i)
+        for (int k = 0; k < d; ++k) {
+          double v = y[i * d + k] - c[k];
+          q[(i * d + k) * ATOMS_LANES + l] = v;
+          p->qsq[g * ATOMS_LANES + l] += v * v;
+        }
+    }
+  }
+}
+
 static core_status build_kabsch_reference(atoms_plan *p) {
   const int d = p->d;
   int64_t total = 0;
@@ -150,22 +175,17 @@ static core_status build_kabsch_reference(atoms_plan *p) {
   p->qref = calloc(at_least_one(total), sizeof(double));
   p->qsq = calloc(at_least_one(p->n_groups * ATOMS_LANES), sizeof(double));
   CORE_CHECK(p->qref && p->qsq, CORE_ERR_MEM, "atoms: cannot allocate the Kabsch reference");
-  for (int64_t g = 0; g < p->n_groups; ++g) {
-    const int64_t first = p->group_first[g], n = p->natoms[first];
-    double *q = p->qref + p->group_offset[g];
-    for (int l = 0; l < p->group_size[g]; ++l) {
-      const double *y = p->ref + (first + l) * p->n_max * d;
-      double c[3] = {0, 0, 0};
-      for (int64_t i = 0; i < n; ++i)
-        for (int k = 0; k < d; ++k) c[k] += y[i * d + k] / (double)n;
-      for (int64_t i = 0; i < n; ++i)
-        for (int k = 0; k < d; ++k) {
-          double v = y[i * d + k] - c[k];
-          q[(i * d + k) * ATOMS_LANES + l] = v;
-          p->qsq[g * ATOMS_LANES + l] += v * v;
-        }
-    }
-  }
+  fill_kabsch_reference(p);
+  return CORE_OK;
+}
+
+/* Every real coordinate of the rank's reference structures is finite. */
+static core_status check_reference(const atoms_plan *p, const double *ref) {
+  for (int64_t b = 0; b < p->b_count; ++b)
+    for (int64_t a = 0; a < p->natoms[b] * p->d; ++a)
+      CORE_CHECK(isfinite(ref[b * p->n_max * p->d + a]), CORE_ERR_VALUE,
+                 "atoms: reference structure %lld has a non-finite coordinate (atom %lld)",
+                 (long long)(p->b_start + b), (long long)(a / p->d));
   return CORE_OK;
 }
 
@@ -203,11 +223,8 @@ static core_status plan_build(atoms_plan *p, const atoms_options *opt, const dou
     CORE_CHECK(p->natoms[b] >= 0 && p->natoms[b] <= n, CORE_ERR_ARG,
                "atoms: structure %lld has %lld atoms, outside [0, %lld]",
                (long long)(p->b_start + b), (long long)p->natoms[b], (long long)n);
-    for (int64_t a = 0; a < p->natoms[b] * d; ++a)
-      CORE_CHECK(isfinite(ref[b * n * d + a]), CORE_ERR_VALUE,
-                 "atoms: reference structure %lld has a non-finite coordinate (atom %lld)",
-                 (long long)(p->b_start + b), (long long)(a / d));
   }
+  CORE_CALL(check_reference(p, ref));
   if (opt->loss == ATOMS_LOSS_KABSCH) {
     CORE_CALL(build_groups(p));
     return build_kabsch_reference(p);
@@ -343,6 +360,33 @@ core_status atoms_plan_resample(atoms_plan *plan, uint64_t draw) {
     CORE_CALL(atoms_edges_fill(plan, &plan->opt, b, draw));
     atoms_edges_weigh(plan, b);
   }
+  return CORE_OK;
+}
+
+int atoms_plan_matches(const atoms_plan *plan, int64_t b_count, int64_t n_max, int d, const int64_t *natoms) {
+  if (!plan || plan->b_count != b_count || plan->n_max != n_max || plan->d != d) return 0;
+  for (int64_t b = 0; b < b_count; ++b)
+    if (plan->natoms[b] != (natoms ? natoms[b] : n_max)) return 0;
+  return 1;
+}
+
+/* The same computation as plan creation, on the arrays the plan already
+ * has: the complete graph's and the current edges' reference distances and
+ * coefficients (atoms_edges_weigh), Kabsch's centred reference, or the
+ * copy MSE and MAE read. Bonds depend on the reference geometry, so a
+ * BONDS plan cannot keep its edges and is refused. */
+core_status atoms_plan_set_reference(atoms_plan *plan, const double *ref, const int64_t *natoms) {
+  CORE_CHECK(plan && ref, CORE_ERR_ARG, "atoms_plan_set_reference: NULL argument");
+  CORE_CHECK(!(plan->opt.loss == ATOMS_LOSS_ENERGY && plan->opt.edges == ATOMS_EDGES_BONDS), CORE_ERR_ARG,
+             "atoms_plan_set_reference: bonds come from the reference geometry; create a new plan");
+  CORE_CHECK(atoms_plan_matches(plan, plan->b_count, plan->n_max, plan->d, natoms), CORE_ERR_ARG,
+             "atoms_plan_set_reference: the atom counts differ from the plan's; create a new plan");
+  CORE_CALL(check_reference(plan, ref));
+  const int64_t bc = plan->b_count;
+  if (bc * plan->n_max * plan->d > 0) memcpy(plan->ref, ref, sizeof *ref * (size_t)(bc * plan->n_max * plan->d));
+  if (plan->opt.loss == ATOMS_LOSS_KABSCH) fill_kabsch_reference(plan);
+  if (plan->opt.loss == ATOMS_LOSS_ENERGY)
+    for (int64_t b = 0; b < bc; ++b) atoms_edges_weigh(plan, b);
   return CORE_OK;
 }
 

@@ -63,7 +63,10 @@ void core_rng_seek(core_rng *rng, uint64_t word) {
   rng->used = (int)(word % 4);
 }
 
-uint32_t core_rng_u32(core_rng *rng) {
+/* The next word, inlined into every draw below: core_rng_u32 is an
+ * exported symbol, so calls to it inside the library went through the PLT
+ * (four per normal: the denoise task draws 3N + 4 normals per example). */
+static inline uint32_t next_word(core_rng *rng) {
   if (rng->used == 4) {
     core_philox4x32(rng->key, rng->ctr, rng->buf);
     if (++rng->ctr[0] == 0) ++rng->ctr[1];
@@ -72,26 +75,30 @@ uint32_t core_rng_u32(core_rng *rng) {
   return rng->buf[rng->used++];
 }
 
-uint64_t core_rng_u64(core_rng *rng) {
-  uint64_t hi = core_rng_u32(rng);
-  return (hi << 32) | core_rng_u32(rng);
+static inline uint64_t next_u64(core_rng *rng) {
+  uint64_t hi = next_word(rng);
+  return (hi << 32) | next_word(rng);
 }
 
-double core_rng_uniform(core_rng *rng) {
-  return (double)(core_rng_u64(rng) >> 11) * 0x1.0p-53;
-}
+static inline double next_uniform(core_rng *rng) { return (double)(next_u64(rng) >> 11) * 0x1.0p-53; }
+
+uint32_t core_rng_u32(core_rng *rng) { return next_word(rng); }
+
+uint64_t core_rng_u64(core_rng *rng) { return next_u64(rng); }
+
+double core_rng_uniform(core_rng *rng) { return next_uniform(rng); }
 
 uint64_t core_rng_below(core_rng *rng, uint64_t n) {
   /* Reject the top partial copy of [0, n) so every residue is equally likely. */
   uint64_t limit = UINT64_MAX - UINT64_MAX % n;
   uint64_t x;
-  do x = core_rng_u64(rng);
+  do x = next_u64(rng);
   while (x >= limit);
   return x % n;
 }
 
 double core_rng_normal(core_rng *rng) {
-  double u1 = 1.0 - core_rng_uniform(rng); /* (0, 1]: log stays finite */
-  double u2 = core_rng_uniform(rng);
+  double u1 = 1.0 - next_uniform(rng); /* (0, 1]: log stays finite */
+  double u2 = next_uniform(rng);
   return sqrt(-2.0 * log(u1)) * cos(2.0 * CORE_PI * u2);
 }

@@ -228,6 +228,22 @@ void nn_silu_backward(float *din, const float *dout, const float *in, size_t n) 
   }
 }
 
+void nn_silu_forward_keep(float *restrict out, float *restrict sigma, const float *restrict in, size_t n) {
+  for (size_t i = 0; i < n; ++i) {
+    sigma[i] = sigmoidf(in[i]);
+    out[i] = in[i] * sigma[i];
+  }
+}
+
+/* nn_silu_backward with s = sigma[i] read instead of recomputed. */
+void nn_silu_backward_kept(float *restrict din, const float *restrict dout, const float *restrict in,
+                           const float *restrict sigma, size_t n) {
+  for (size_t i = 0; i < n; ++i) {
+    const float s = sigma[i];
+    din[i] += dout[i] * s * (1.0f + in[i] * (1.0f - s));
+  }
+}
+
 /* ---- residual block ----------------------------------------------------------- */
 
 size_t nn_residual_floats(int B, int C, int L) {

@@ -25,6 +25,7 @@ struct nn_mlp {
   float *mem;
   float *h[NN_MLP_MAX_LAYERS]; /* pre-activations of the hidden layers, (Bm, s_l) */
   float *a[NN_MLP_MAX_LAYERS]; /* their activations */
+  float *sg[NN_MLP_MAX_LAYERS]; /* sigma(h), kept for the backward (no exp there) */
   float *x;                    /* (Bm, s_0) copy of the input */
   float *dA, *dB;              /* (Bm, widest) gradient ping-pong */
 };
@@ -65,7 +66,7 @@ core_status nn_mlp_create(const nn_mlp_config *cfg, uint64_t seed, nn_mlp **out)
   }
   const size_t Bm = (size_t)cfg->max_batch;
   size_t total = Bm * (size_t)cfg->sizes[0] + 2 * Bm * (size_t)widest;
-  for (int l = 1; l < n; ++l) total += 2 * Bm * (size_t)cfg->sizes[l];
+  for (int l = 1; l < n; ++l) total += 3 * Bm * (size_t)cfg->sizes[l];
   m->mem = malloc(sizeof(float) * total);
   if (!m->mem) {
     nn_mlp_destroy(&m);
@@ -76,6 +77,7 @@ core_status nn_mlp_create(const nn_mlp_config *cfg, uint64_t seed, nn_mlp **out)
   for (int l = 1; l < n; ++l) {
     m->h[l] = q, q += Bm * (size_t)cfg->sizes[l];
     m->a[l] = q, q += Bm * (size_t)cfg->sizes[l];
+    m->sg[l] = q, q += Bm * (size_t)cfg->sizes[l];
   }
   m->dA = q, q += Bm * (size_t)widest;
   m->dB = q;
@@ -106,7 +108,7 @@ core_status nn_mlp_forward(nn_mlp *m, int B, const float *x, float *y) {
     nn_dense_forward(h, in, nn_params_tensor(m->p, 2 * (l - 1)), nn_params_tensor(m->p, 2 * (l - 1) + 1), B, s[l - 1],
                      s[l]);
     if (l < n) {
-      nn_silu_forward(m->a[l], h, (size_t)B * (size_t)s[l]);
+      nn_silu_forward_keep(m->a[l], m->sg[l], h, (size_t)B * (size_t)s[l]);
       in = m->a[l];
     }
   }
@@ -135,7 +137,7 @@ core_status nn_mlp_backward(nn_mlp *m, int B, const float *dy) {
       /* a = silu(h): dh = da silu'(h), into the other buffer. */
       float *dh = da == m->dA ? m->dB : m->dA;
       memset(dh, 0, sizeof(float) * (size_t)B * (size_t)s[l - 1]);
-      nn_silu_backward(dh, da, m->h[l - 1], (size_t)B * (size_t)s[l - 1]);
+      nn_silu_backward_kept(dh, da, m->h[l - 1], m->sg[l - 1], (size_t)B * (size_t)s[l - 1]);
       dout = dh;
     }
   }

@@ -76,6 +76,7 @@
 #include "eloss/io.h"
 #include "eloss/lj.h"
 #include "eloss/train.h"
+#include "train_impl.h"
 
 enum { STREAM_TRAIN = 0, STREAM_TEST = 1, ROW = 7 };
 /* The test draws' seed: fixed, not the run's -seed, so that every model
@@ -102,6 +103,7 @@ typedef struct {
   double *ref, *sigma;             /* (shard, N, 3), (shard) */
   int64_t *natoms;                 /* (shard) real atoms of the shard's draws */
   double *work;                    /* (6N + 2 * 3N) LJ scratch and double copies */
+  atoms_plan *plan;                /* the last shard's loss plan (train_loss_plan) */
   train_task task;
 } denoise_ctx;
 
@@ -330,13 +332,12 @@ static core_status shard_grad(train_task *t, int64_t step, int k_shard, int64_t 
     case TRAIN_DENOISE_ENERGY: ao.loss = ATOMS_LOSS_ENERGY, ao.coeff = o->coeff; break;
     case TRAIN_DENOISE_SPARSE: ao.loss = ATOMS_LOSS_ENERGY, ao.coeff = o->coeff, ao.edges = ATOMS_EDGES_REGULAR; break;
   }
-  atoms_plan *plan = NULL;
-  core_status st = atoms_plan_create(MPI_COMM_SELF, &ao, n, 0, n, N, 3, c->ref, tr->natoms ? c->natoms : NULL, &plan);
-  if (!st && o->loss == TRAIN_DENOISE_SPARSE)
-    st = atoms_plan_resample(plan, (uint64_t)step * 4096u + (uint64_t)k_shard);
-  if (!st) st = atoms_plan_execute_f32(plan, c->x_hat, loss, c->d);
-  atoms_plan_destroy(&plan);
-  if (st) return st;
+  /* The shard's loss plan, reused from shard to shard while the atom
+   * counts stay (train_loss_plan). */
+  CORE_CALL(train_loss_plan(&c->plan, &ao, n, N, 3, c->ref, tr->natoms ? c->natoms : NULL));
+  if (o->loss == TRAIN_DENOISE_SPARSE)
+    CORE_CALL(atoms_plan_resample(c->plan, (uint64_t)step * 4096u + (uint64_t)k_shard));
+  CORE_CALL(atoms_plan_execute_f32(c->plan, c->x_hat, loss, c->d));
   /* d eps_hat = -sigma d x_hat, times the trainer's weight */
   for (int64_t b = 0; b < n; ++b) {
     const float g = (float)(-c->sigma[b] * weight);
@@ -462,6 +463,7 @@ static core_status evaluate(train_task *t, MPI_Comm comm, train_metrics *m) {
 static void destroy(train_task *t) {
   denoise_ctx *c = t->ctx;
   nn_mlp_destroy(&c->mlp);
+  atoms_plan_destroy(&c->plan);
   data_free(&c->train), data_free(&c->test);
   free(c->in), free(c->eps_hat), free(c->x_hat), free(c->d), free(c->ref), free(c->sigma), free(c->natoms);
   free(c->work);
@@ -482,6 +484,7 @@ core_status train_denoise_task_create(MPI_Comm comm, const train_denoise_options
   CORE_CHECK(o->width >= 1 && o->shard >= 1, CORE_ERR_ARG, "denoise task: width and shard must be >= 1");
   denoise_ctx *c = calloc(1, sizeof *c);
   CORE_CHECK(c, CORE_ERR_MEM, "cannot allocate the denoise task");
+  train_blas_one_thread(); /* the ranks are the parallelism (train_impl.h) */
   c->opt = *o;
   c->task.ctx = c;
   c->task.destroy = destroy;

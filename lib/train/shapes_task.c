@@ -16,7 +16,8 @@
  * target: r (cos(2 pi k / N + phi), sin(...)).
  *
  * Each shard's loss is an atoms plan over that shard's structures on
- * MPI_COMM_SELF (the trainer reduces across ranks); the sparse graphs are
+ * MPI_COMM_SELF (the trainer reduces across ranks), kept from shard to
+ * shard and given the new targets (train_loss_plan); the sparse graphs are
  * redrawn with draw number step * shards + k, which does not depend on the
  * rank count.
  *
@@ -32,6 +33,7 @@
 
 #include "eloss/atoms.h"
 #include "eloss/train.h"
+#include "train_impl.h"
 
 enum { TEST_BASE_SHIFT = 40 };
 
@@ -40,6 +42,7 @@ typedef struct {
   nn_mlp *mlp;
   float *x, *pred, *dpred; /* (shard, 1), (shard, 2N), (shard, 2N) */
   double *ref;             /* (shard, N, 2) */
+  atoms_plan *plan;        /* the loss of the last shard, reused (train_loss_plan) */
   train_task task;
 } shapes_ctx;
 
@@ -117,12 +120,9 @@ static core_status shard_grad(train_task *t, int64_t step, int k_shard, int64_t 
       ao.loss = ATOMS_LOSS_ENERGY, ao.coeff = ATOMS_COEFF_EXP_DIST, ao.edges = ATOMS_EDGES_REGULAR;
       break;
   }
-  atoms_plan *plan = NULL;
-  core_status st = atoms_plan_create(MPI_COMM_SELF, &ao, n, 0, n, N, 2, c->ref, NULL, &plan);
-  if (!st && o->loss == TRAIN_SHAPES_SPARSE) st = atoms_plan_resample(plan, (uint64_t)step * 4096u + (uint64_t)k_shard);
-  if (!st) st = atoms_plan_execute_f32(plan, c->pred, loss, c->dpred);
-  atoms_plan_destroy(&plan);
-  if (st) return st;
+  CORE_CALL(train_loss_plan(&c->plan, &ao, n, N, 2, c->ref, NULL));
+  if (o->loss == TRAIN_SHAPES_SPARSE) CORE_CALL(atoms_plan_resample(c->plan, (uint64_t)step * 4096u + (uint64_t)k_shard));
+  CORE_CALL(atoms_plan_execute_f32(c->plan, c->pred, loss, c->dpred));
   const float w = (float)weight;
   for (int64_t i = 0; i < n * 2 * N; ++i) c->dpred[i] *= w;
   return nn_mlp_backward(c->mlp, (int)n, c->dpred);
@@ -189,6 +189,7 @@ static core_status evaluate(train_task *t, MPI_Comm comm, train_metrics *m) {
 static void destroy(train_task *t) {
   shapes_ctx *c = t->ctx;
   nn_mlp_destroy(&c->mlp);
+  atoms_plan_destroy(&c->plan);
   free(c->x), free(c->pred), free(c->dpred), free(c->ref);
   free(c);
 }
@@ -206,6 +207,7 @@ core_status train_shapes_task_create(const train_shapes_options *o, train_task *
              "shapes task: aug_angle >= 0 and 0 < r_min <= r_max");
   shapes_ctx *c = calloc(1, sizeof *c);
   CORE_CHECK(c, CORE_ERR_MEM, "cannot allocate the shapes task");
+  train_blas_one_thread();
   c->opt = *o;
   c->task.ctx = c;
   c->task.destroy = destroy;

@@ -38,6 +38,7 @@
  * Fault-injection sites: "train.shard" (a rank's shard fails),
  * "train.checkpoint" (rank 0 cannot write the model file). */
 #define _POSIX_C_SOURCE 200809L
+#include <cblas.h>
 #include <dirent.h>
 #include <errno.h>
 #include <libgen.h>
@@ -49,6 +50,7 @@
 
 #include "eloss/io.h"
 #include "eloss/train.h"
+#include "train_impl.h"
 
 static const char kind[] = "train";
 
@@ -201,6 +203,22 @@ static core_status chain_sum(MPI_Comm comm, float *const *bufs, int mine, float 
   if (MPI_Bcast(sum, (int)n, MPI_FLOAT, size - 1, comm) != MPI_SUCCESS)
     return CORE_ERROR(CORE_ERR_MPI, "MPI_Bcast of the gradient sum failed");
   return CORE_OK;
+}
+
+void train_blas_one_thread(void) { openblas_set_num_threads(1); }
+
+/* ---- the loss plans of the atomistic tasks ---------------------------------------- */
+
+/* A new plan per shard cost an allocation of every buffer, two collectives
+ * on MPI_COMM_SELF and, for the sparse loss, a fresh pool of random regular
+ * graphs at every step; kept, the pool fills once and stays. */
+core_status train_loss_plan(atoms_plan **cache, const atoms_options *opt, int64_t n, int64_t N, int d,
+                            const double *ref, const int64_t *natoms) {
+  if (*cache && atoms_plan_matches(*cache, n, N, d, natoms) &&
+      !(opt->loss == ATOMS_LOSS_ENERGY && opt->edges == ATOMS_EDGES_BONDS))
+    return atoms_plan_set_reference(*cache, ref, natoms);
+  atoms_plan_destroy(cache);
+  return atoms_plan_create(MPI_COMM_SELF, opt, n, 0, n, N, d, ref, natoms, cache);
 }
 
 /* ---- evaluation ------------------------------------------------------------------- */
@@ -466,10 +484,13 @@ core_status train_run(MPI_Comm comm, train_task *task, const train_options *opt,
   int64_t step = state.step, steps_run = 0;
   while (!st && step < opt->steps) {
     const double ts = core_time();
-    /* 2. this rank's shards, each from a zero gradient */
+    /* 2. this rank's shards, each from a zero gradient, computed in its
+     * buffer (p->grad points there meanwhile: no copy afterwards) */
+    float *const grad = p->grad;
     for (int j = 0; !st && j < mine; ++j) {
       const int k = rank * mine + j;
       batch_indices(&src, step * B + (int64_t)k * m, m, index);
+      p->grad = bufs[j];
       nn_params_zero_grad(p);
       if (core_fault("train.shard")) st = CORE_ERROR(CORE_ERR_NUMERIC, "step %lld, shard %d: injected fault (test)",
                                                      (long long)step, k);
@@ -477,8 +498,8 @@ core_status train_run(MPI_Comm comm, train_task *task, const train_options *opt,
       if (st == CORE_ERR_VALUE) /* a non-finite network output: the training diverged */
         st = CORE_ERROR(CORE_ERR_NUMERIC, "step %lld: %s: the training diverged; lower -lr", (long long)step + 1,
                         core_error_message());
-      if (!st) memcpy(bufs[j], p->grad, sizeof(float) * n);
     }
+    p->grad = grad;
     st = core_agree(comm, st);
     /* 3. the sum in shard order, and the losses */
     if (!st) st = chain_sum(comm, bufs, mine, p->grad, n);

@@ -111,6 +111,22 @@ core_status atoms_plan_execute_local(atoms_plan *plan, const double *pred,
  * Local. */
 core_status atoms_plan_resample(atoms_plan *plan, uint64_t draw);
 
+/* New reference structures for an existing plan, of the same shape: ref
+ * (b_count, N, d) as at creation, natoms equal to the plan's (NULL: all N).
+ * Recomputes everything the reference decides (reference distances and
+ * coefficients of the current edges, Kabsch's centred reference), with the
+ * same bits as a new plan for ref; REGULAR edges keep their current draw
+ * (call atoms_plan_resample after it for a new one). Local; allocates
+ * nothing. Errors: other atom counts, a non-finite coordinate, BONDS
+ * edges (they depend on the reference: create a new plan). The training
+ * tasks call it every step instead of creating a plan, which kept the
+ * graph pool of the sparse loss from being reused. */
+core_status atoms_plan_set_reference(atoms_plan *plan, const double *ref, const int64_t *natoms);
+/* 1 if a plan holds b_count structures of n_max atoms in d dimensions with
+ * these atom counts (NULL: all n_max), so atoms_plan_set_reference takes
+ * them; 0 otherwise, and for a NULL plan. Pure. */
+int atoms_plan_matches(const atoms_plan *plan, int64_t b_count, int64_t n_max, int d, const int64_t *natoms);
+
 /* Number of edges the plan holds for the rank's structures. */
 int64_t atoms_plan_edge_count(const atoms_plan *plan);
 /* The edges the plan holds for owned structure b (0 <= b < b_count), as

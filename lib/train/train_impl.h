@@ -1,0 +1,26 @@
+/* Internals shared by the files of lib/train (not installed). */
+#ifndef ELOSS_TRAIN_IMPL_H
+#define ELOSS_TRAIN_IMPL_H
+
+#include "eloss/atoms.h"
+
+/* The loss plan of a shard of the atomistic tasks (shapes, denoise): on
+ * MPI_COMM_SELF (the trainer reduces across ranks), for n structures of N
+ * atoms in d dimensions with reference ref (n, N, d) and atom counts
+ * natoms (n; NULL: all N). *cache is reused through
+ * atoms_plan_set_reference when it has that shape, else replaced by a new
+ * plan; either way the plan's numbers are those of a fresh plan for ref.
+ * opt must be the same at every call with one cache (a task's loss
+ * options). The caller destroys *cache at the end. Local. */
+core_status train_loss_plan(atoms_plan **cache, const atoms_options *opt, int64_t n, int64_t N, int d,
+                            const double *ref, const int64_t *natoms);
+
+/* One OpenBLAS thread in this process: the ranks are the parallelism (a
+ * second BLAS thread per rank oversubscribes the cores, and an idle one
+ * spins in sched_yield: 40 % of a denoise step's cycles on this 2-core
+ * machine), and a GEMM's bits must not depend on how many threads
+ * OpenBLAS starts. What the spin task does at creation, for the MLP tasks
+ * (shapes, denoise: training and eval alike). Process-wide. */
+void train_blas_one_thread(void);
+
+#endif
