@@ -1,0 +1,71 @@
+/* Shared by the libFuzzer harnesses of tests/fuzz (meson -Dfuzz=true, clang).
+ *
+ * fuzz_file(name, data, size): write the fuzz input to a file in /dev/shm
+ *   (one per harness and process, overwritten by every input) and return its
+ *   path; the readers take paths, and tmpfs keeps the round trip cheap.
+ * fuzz_bytes: a cursor over the input for the structured harnesses, which
+ *   draw their choices (shapes, dtypes, values) from it; past the end it
+ *   yields zeros, so every input decodes to some file.
+ * fuzz_mpi_init(): MPI_Init once, for readers that take a communicator
+ *   (they get MPI_COMM_SELF).
+ *
+ * A harness calls the reader, frees what it returned, and never checks the
+ * status: any error is a correct answer to a hostile file. A crash, a
+ * sanitizer report or a leak is a finding. */
+#ifndef ELOSS_FUZZ_COMMON_H
+#define ELOSS_FUZZ_COMMON_H
+
+#define _POSIX_C_SOURCE 200809L
+#include <mpi.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static inline const char *fuzz_file(const char *name, const uint8_t *data, size_t size) {
+  static char path[256];
+  snprintf(path, sizeof path, "/dev/shm/eloss-fuzz-%s-%ld", name, (long)getpid());
+  FILE *fp = fopen(path, "wb");
+  if (!fp) abort(); /* the harness, not the reader, is broken */
+  if (size && fwrite(data, 1, size, fp) != size) abort();
+  if (fclose(fp) != 0) abort();
+  return path;
+}
+
+static inline void fuzz_mpi_init(void) {
+  int done = 0;
+  MPI_Initialized(&done);
+  if (!done) MPI_Init(NULL, NULL);
+}
+
+typedef struct {
+  const uint8_t *p;
+  size_t n;
+} fuzz_bytes;
+
+static inline uint8_t fuzz_u8(fuzz_bytes *b) {
+  if (!b->n) return 0;
+  --b->n;
+  return *b->p++;
+}
+
+static inline uint32_t fuzz_u32(fuzz_bytes *b) {
+  uint32_t v = 0;
+  for (int k = 0; k < 4; ++k) v |= (uint32_t)fuzz_u8(b) << (8 * k);
+  return v;
+}
+
+static inline double fuzz_f64(fuzz_bytes *b) {
+  uint64_t v = 0;
+  for (int k = 0; k < 8; ++k) v |= (uint64_t)fuzz_u8(b) << (8 * k);
+  double d;
+  memcpy(&d, &v, sizeof d);
+  return d;
+}
+
+#endif
