@@ -8,8 +8,7 @@
  *   control byte from b decides: 0xff omit it; else bits 0-2 the file
  *   dtype (as asked, f64, f32, i8, i32, i64, u8, a 4-byte string), bits
  *   3-5 the shape (as asked; one extent redrawn 0..5; a rank redrawn
- *   1..5; a leading extent up to 2^40 (chunked, nothing written), or
- *   scalar). values (mem_type, dims elements) are written when the shape
+ *   1..5; one extent up to 2^40 (chunked, nothing written), or scalar). values (mem_type, dims elements) are written when the shape
  *   is as asked. Returns 1 if the dataset has the shape asked for. */
 #ifndef ELOSS_FUZZ_H5_COMMON_H
 #define ELOSS_FUZZ_H5_COMMON_H
@@ -36,7 +35,7 @@ static inline int h5_put(hid_t file, const char *name, fuzz_bytes *b, int ndim, 
       nd = 1 + fuzz_u8(b) % 5, as_asked = 0;
       for (int k = 0; k < nd; ++k) d[k] = fuzz_u8(b) % 5;
       break;
-    case 6: d[0] = (hsize_t)1 + ((hsize_t)fuzz_u32(b) << 8), as_asked = 0, chunked = 1; break;
+    case 6: d[fuzz_u8(b) % ndim] = (hsize_t)1 + ((hsize_t)fuzz_u32(b) << 8), as_asked = 0, chunked = 1; break;
     case 7: nd = 0, as_asked = 0; break;
     default: break;
   }

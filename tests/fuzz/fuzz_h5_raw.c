@@ -15,6 +15,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   (void)argc, (void)argv;
   fuzz_mpi_init();
   H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+  static const uint8_t warm[] = {0};
+  LLVMFuzzerTestOneInput(warm, sizeof warm);
   return 0;
 }
 
