@@ -63,10 +63,10 @@ static inline void fuzz_mpi_init(void) {
   MPI_Initialized(&done);
   if (!done) MPI_Init(NULL, NULL);
   int64_t a[2] = {1, 2}, b[2];
-  int one = 1, zero = 0;
+  int one = 1, zero = 0, min = 0;
   MPI_Datatype row;
   MPI_Allreduce(a, b, 1, MPI_INT64_T, MPI_MAX, MPI_COMM_SELF);
-  MPI_Allreduce(&one, &zero, 1, MPI_INT, MPI_MIN, MPI_COMM_SELF);
+  MPI_Allreduce(&one, &min, 1, MPI_INT, MPI_MIN, MPI_COMM_SELF);
   MPI_Bcast(a, 2, MPI_INT64_T, 0, MPI_COMM_SELF);
   MPI_Gather(a, 2, MPI_INT64_T, b, 2, MPI_INT64_T, 0, MPI_COMM_SELF);
   MPI_Type_contiguous(16, MPI_BYTE, &row);

@@ -23,6 +23,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   char *args[] = {"fuzz_options", NULL}, **a = args;
   if (PetscInitialize(&n, &a, NULL, NULL)) abort();
   PetscPushErrorHandler(PetscIgnoreErrorHandler, NULL);
+  fuzz_mpi_init();
   static const char warm[] = "-i 3\n-rl 0.5,1\n-e ce\n-b\n";
   LLVMFuzzerTestOneInput((const uint8_t *)warm, sizeof warm - 1);
   return 0;
