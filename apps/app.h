@@ -46,6 +46,9 @@ void app_option_error(const char *name, const char *fmt, ...) __attribute__((for
 void app_option_inapplicable(const char *name, PetscBool set, const char *why);
 /* Nonzero once a value was refused in this process. */
 int app_options_failed(void);
+/* Forget the recorded error: for a process that judges several option sets
+ * in turn (tests/fuzz/fuzz_options.c). */
+void app_options_reset(void);
 
 /* Refuse a stray word (one not an option's value) and an unreadable
  * -options_file in argv; records the error and returns nonzero. Called by

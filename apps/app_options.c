@@ -56,6 +56,11 @@ static void record(const char *fmt, ...) {
 
 int app_options_failed(void) { return failed; }
 
+void app_options_reset(void) {
+  failed = 0;
+  pending[0] = '\0';
+}
+
 /* "-name value" as the user wrote it; "-name (no value)" when none was
  * given to an option that needs one. */
 static void option_text(char *buf, size_t len, const char *name, const char *value) {

@@ -44,6 +44,7 @@ struct io_h5 {
   hid_t file; /* rank 0 only; -1 elsewhere */
   MPI_Comm comm;
   int rank, size;
+  int read_only; /* io_h5_open_read: datasets are inputs, held whole */
   char path[4096];
 };
 
@@ -125,6 +126,7 @@ static core_status h5_open_common(MPI_Comm comm, const char *path, int mode, io_
     snprintf(f->path, sizeof f->path, "%s", path);
     f->comm = comm;
     f->file = -1;
+    f->read_only = mode == 2;
     MPI_Comm_rank(comm, &f->rank);
     MPI_Comm_size(comm, &f->size);
     if (f->rank == 0) {
@@ -202,8 +204,15 @@ static core_status dataset_shape_opt(io_h5 *f, const char *name, int optional, i
       hid_t space = H5Dget_space(set);
       int nd = H5Sget_simple_extent_ndims(space);
       hsize_t d[IO_NDIM_MAX];
+      H5D_space_status_t stored = H5D_SPACE_STATUS_ERROR;
       if (nd < 1 || nd > IO_NDIM_MAX) st = CORE_ERROR(CORE_ERR_FORMAT, "%s: dataset %s has rank %d", f->path, name, nd);
       else H5Sget_simple_extent_dims(space, d, NULL);
+      /* An input whose storage was never (fully) written is not a dataset
+       * eloss wrote (they are allocated at creation): its shape may promise
+       * terabytes in a file of a few kilobytes (found by fuzz_h5_spin). */
+      if (!st && f->read_only && (H5Dget_space_status(set, &stored) < 0 || stored != H5D_SPACE_STATUS_ALLOCATED))
+        st = CORE_ERROR(CORE_ERR_FORMAT, "%s: dataset %s is incomplete: its storage was never %swritten", f->path,
+                        name, stored == H5D_SPACE_STATUS_PART_ALLOCATED ? "fully " : "");
       info[0] = nd;
       for (int k = 0; !st && k < nd; ++k) info[1 + k] = (int64_t)d[k];
       H5Sclose(space);
@@ -271,10 +280,17 @@ static core_status rows_transfer(io_h5 *f, const char *name, io_dtype dtype, int
   int ndim = 0;
   hsize_t dims[IO_NDIM_MAX];
   CORE_CALL(dataset_shape(f, name, &ndim, dims));
+  /* A row travels as one MPI type of row_bytes bytes: at most INT_MAX. */
   size_t row_bytes = io_dtype_size(dtype);
-  for (int k = 1; k < ndim; ++k) row_bytes *= (size_t)dims[k];
+  int row_fits = 1;
+  for (int k = 1; k < ndim; ++k) {
+    if (dims[k] && row_bytes > (size_t)INT_MAX / dims[k]) row_fits = 0;
+    else row_bytes *= (size_t)dims[k];
+  }
   core_status st = CORE_OK;
-  if (row_start < 0 || row_count < 0 || (hsize_t)(row_start + row_count) > dims[0] || row_count > INT_MAX)
+  if (!row_fits)
+    st = CORE_ERROR(CORE_ERR_FORMAT, "%s: a row of dataset %s holds more than %d bytes", f->path, name, INT_MAX);
+  else if (row_start < 0 || row_count < 0 || (hsize_t)(row_start + row_count) > dims[0] || row_count > INT_MAX)
     st = CORE_ERROR(CORE_ERR_ARG, "%s: rows [%lld, %lld) outside dataset %s of %llu rows", f->path,
                     (long long)row_start, (long long)(row_start + row_count), name, (unsigned long long)dims[0]);
   else if (core_fault("h5.rows"))
@@ -402,9 +418,16 @@ core_status io_h5_attr_read_string(io_h5 *f, const char *object, const char *nam
     h5_quiet q;
     quiet_begin(&q);
     hid_t attr = H5Aopen_by_name(f->file, object, name, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t aspace = attr < 0 ? -1 : H5Aget_space(attr);
     if (attr < 0) {
       H5Eclear2(H5E_DEFAULT);
       st = CORE_ERROR(CORE_ERR_FORMAT, "%s: no attribute %s on %s", f->path, name, object);
+    } else if (H5Sget_simple_extent_npoints(aspace) != 1) {
+      /* H5Aread fills one pointer per element: an array of strings would
+       * write past `text` (found reading fuzz_h5_spin's attribute forms). */
+      H5Eclear2(H5E_DEFAULT);
+      st = CORE_ERROR(CORE_ERR_FORMAT, "%s: attribute %s on %s is not one string", f->path, name, object);
+      H5Aclose(attr);
     } else {
       hid_t type = H5Tcopy(H5T_C_S1);
       H5Tset_size(type, H5T_VARIABLE);
@@ -420,6 +443,7 @@ core_status io_h5_attr_read_string(io_h5 *f, const char *object, const char *nam
       H5Tclose(type);
       H5Aclose(attr);
     }
+    if (aspace >= 0) H5Sclose(aspace);
     quiet_end(&q);
   }
   CORE_CALL(core_agree(f->comm, st));

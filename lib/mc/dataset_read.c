@@ -28,9 +28,13 @@ static const char *const bond_names[3] = {"couplings_h", "couplings_v", "couplin
 
 enum { CHUNK = 256 };
 
+/* Product of n extents; -1 past INT64_MAX. */
 static int64_t product(int n, const int64_t *d) {
   int64_t p = 1;
-  for (int k = 0; k < n; ++k) p *= d[k];
+  for (int k = 0; k < n; ++k) {
+    if (d[k] < 0 || (d[k] && p > INT64_MAX / d[k])) return -1;
+    p *= d[k];
+  }
   return p;
 }
 
@@ -112,6 +116,12 @@ core_status mc_dataset_load(MPI_Comm comm, const char *path, mc_spin_data *d) {
   const int64_t n = lat->n_sites, slots = spin_lattice_bond_slots(lat);
   const int64_t sample_row = sd ? product(sd - 1, sshape + 1) : 0;
   const int64_t chunk = count < CHUNK ? count : CHUNK;
+  /* Every size below fits an int64 and a size_t (a file's shapes are
+   * hostile until checked): the bytes of one instance, times count. */
+  const int64_t instance_bytes = 8 * (slots + 1 + 1) + n + sample_row + 1;
+  if (!st && (sample_row < 0 || sample_row > INT_MAX || count > (INT64_MAX / 2) / instance_bytes))
+    st = CORE_ERROR(CORE_ERR_FORMAT, "%s: %lld instances of %lld bytes are more than this loader holds", path,
+                    (long long)count, (long long)instance_bytes);
   double *bonds[3] = {NULL, NULL, NULL};
   int8_t *samples = NULL, *agree = NULL;
   int64_t *crc = NULL;

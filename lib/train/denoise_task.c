@@ -69,6 +69,7 @@
  *                          median because one squeezed pair sends r^-12 to any size and a
  *                          mean would report that one draw
  *   test_lj_energy_gap_noisy  the same for the input x_t */
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -150,6 +151,10 @@ static core_status read_clustergen(MPI_Comm comm, const char *path, int *N, deno
     st = CORE_ERROR(CORE_ERR_FORMAT, "%s: expected clustergen positions (T, K, N, 3) with K >= 1 and N >= 2", path);
   if (!st && !(td == 1 && ts[0] == ps[0] && ed == 2 && es[0] == ps[0] && es[1] == ps[1] && cd == 1 && cs[0] == ps[0]))
     st = CORE_ERROR(CORE_ERR_FORMAT, "%s: temperatures (T), energies (T, K) and crc32 (T) must match positions", path);
+  /* The positions are broadcast in one call: T K N 3 doubles fit an int. */
+  if (!st && (ps[1] > INT_MAX / (3 * ps[2]) || ps[0] > INT_MAX / (3 * ps[2] * ps[1])))
+    st = CORE_ERROR(CORE_ERR_FORMAT, "%s: positions (%lld, %lld, %lld, 3) hold more than %d values", path,
+                    (long long)ps[0], (long long)ps[1], (long long)ps[2], INT_MAX);
   const int64_t T = st ? 0 : ps[0], K = st ? 0 : ps[1], n = st ? 0 : ps[2], row = K * n * 3;
   double *temps = NULL, *en = NULL;
   int64_t *sums = NULL;

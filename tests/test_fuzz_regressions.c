@@ -1,0 +1,128 @@
+/* Regression tests of the fuzzers' findings (README "Hostile input"): every
+ * input that once crashed a reader, kept in tests/fuzz/regressions/, is
+ * read again under the normal build and must be refused with a status and
+ * a message, without a crash. The file name says the reader:
+ *   npy-*   io_npy_read            edges-*  io_edges_read
+ *   xyz-*   io_xyz_read            ckpt-*   io_ckpt_read (fuzz_checkpoint's sections)
+ *   spin-*  mc_dataset_load        cluster-* the denoise task's clustergen reader
+ * (the HDF5 files are those the structured harnesses built from the crashing
+ * input). So that the test can fail, a valid seed of each reader from
+ * tests/fuzz/corpus must be accepted by the same calls.
+ *
+ * Usage: test_fuzz_regressions <source root>. Runs on MPI_COMM_SELF. */
+#define _POSIX_C_SOURCE 200809L
+#include <dirent.h>
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "eloss/io.h"
+#include "eloss/mc.h"
+#include "eloss/train.h"
+
+static int test_no;
+static int failures;
+
+static void tap(int ok, const char *fmt, const char *a, const char *b) {
+  printf("%s %d - ", ok ? "ok" : "not ok", ++test_no);
+  printf(fmt, a, b);
+  printf("\n");
+  failures += !ok;
+}
+
+/* Run the reader the name's prefix selects; returns its status, or -1 if
+ * no reader goes by that prefix. */
+static int read_with(const char *name, const char *path) {
+  if (!strncmp(name, "npy-", 4)) {
+    io_array a;
+    core_status st = io_npy_read(path, &a);
+    if (!st) io_array_free(&a);
+    return (int)st;
+  }
+  if (!strncmp(name, "edges-", 6)) {
+    int32_t *edges = NULL;
+    int64_t m, n;
+    core_status st = io_edges_read(path, 0, &edges, &m, &n);
+    if (!st) free(edges);
+    return (int)st;
+  }
+  if (!strncmp(name, "xyz-", 4)) {
+    io_molecules mol;
+    core_status st = io_xyz_read(path, &mol);
+    io_molecules_free(&mol);
+    return (int)st;
+  }
+  if (!strncmp(name, "ckpt-", 5)) {
+    unsigned char head[16], empty[1], body[40];
+    const io_ckpt_section s[3] = {{"head", head, sizeof head}, {"empty", empty, 0}, {"body", body, sizeof body}};
+    uint32_t crc;
+    int found;
+    core_status st = io_ckpt_read(path, "fuzz", &crc, 3, s, &found);
+    return !st && !found ? -2 : (int)st;
+  }
+  if (!strncmp(name, "spin-", 5)) {
+    mc_spin_data d;
+    core_status st = mc_dataset_load(MPI_COMM_SELF, path, &d);
+    mc_spin_data_free(&d);
+    return (int)st;
+  }
+  if (!strncmp(name, "cluster-", 8)) {
+    train_denoise_options o;
+    train_denoise_options_default(&o);
+    o.test = path, o.width = 2, o.shard = 1;
+    train_task *task = NULL;
+    core_status st = train_denoise_task_create(MPI_COMM_SELF, &o, &task);
+    train_task_destroy(&task);
+    return (int)st;
+  }
+  return -1;
+}
+
+static int by_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+int main(int argc, char **argv) {
+  MPI_Init(&argc, &argv);
+  if (argc < 2) {
+    fprintf(stderr, "usage: %s <source root>\n", argv[0]);
+    MPI_Finalize();
+    return 2;
+  }
+  char dir[4096], path[8192];
+  /* Valid seeds: accepted, or the refusals below prove nothing. */
+  static const char *const seeds[][2] = {{"npy", "f64_2x3.npy"}, {"edges", "triangle_i32.npy"},
+                                         {"xyz", "water.xyz"}, {"checkpoint", "valid.ckpt"}};
+  static const char *const prefix[] = {"npy-", "edges-", "xyz-", "ckpt-"};
+  for (int k = 0; k < 4; ++k) {
+    snprintf(path, sizeof path, "%s/tests/fuzz/corpus/%s/%s", argv[1], seeds[k][0], seeds[k][1]);
+    char name[64];
+    snprintf(name, sizeof name, "%sseed", prefix[k]);
+    int st = read_with(name, path);
+    tap(st == 0, "valid seed %s/%s is accepted", seeds[k][0], seeds[k][1]);
+    if (st) printf("# %s\n", core_error_message());
+  }
+  snprintf(dir, sizeof dir, "%s/tests/fuzz/regressions", argv[1]);
+  DIR *d = opendir(dir);
+  tap(d != NULL, "%s%s exists", dir, "");
+  char *names[1024];
+  int count = 0;
+  for (struct dirent *e; d && (e = readdir(d)) && count < 1024;)
+    if (e->d_name[0] != '.' && strcmp(e->d_name, "README")) names[count++] = strdup(e->d_name);
+  if (d) closedir(d);
+  qsort(names, (size_t)count, sizeof *names, by_name);
+  for (int k = 0; k < count; ++k) {
+    snprintf(path, sizeof path, "%s/%s", dir, names[k]);
+    core_error_clear();
+    int st = read_with(names[k], path);
+    if (st == -1) {
+      tap(0, "%s: no reader for this name%s", names[k], "");
+    } else {
+      tap(st > 0 && core_error_message()[0] != '\0', "%s refused with a message%s", names[k], "");
+      printf("# %s\n", core_error_message());
+    }
+    free(names[k]);
+  }
+  printf("1..%d\n", test_no);
+  MPI_Finalize();
+  return failures ? 1 : 0;
+}
