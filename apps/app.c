@@ -48,7 +48,19 @@ int app_report(const char *command, core_status st) {
   return 1;
 }
 
+static int stop_signals_caught = 0;
+
 int app_finalize(int exit_code) {
+  /* The work is done (or failed) and its outputs are written: a stop
+   * request from now on has nothing left to save. PETSc's finalize puts
+   * the default handlers back, under which it would kill the process
+   * (exit 143) and hide this exit code from a batch script; block it. */
+  if (stop_signals_caught) {
+    sigset_t stops;
+    sigemptyset(&stops);
+    sigaddset(&stops, SIGTERM), sigaddset(&stops, SIGINT), sigaddset(&stops, SIGUSR1);
+    sigprocmask(SIG_BLOCK, &stops, NULL);
+  }
   PetscErrorCode ierr = PetscFinalize();
   if (ierr && exit_code == 0) exit_code = 1;
   return exit_code;
@@ -62,6 +74,7 @@ static void on_stop_signal(int sig) {
 }
 
 void app_catch_stop_signals(void) {
+  stop_signals_caught = 1;
   struct sigaction action;
   memset(&action, 0, sizeof action);
   action.sa_handler = on_stop_signal;

@@ -89,6 +89,8 @@ int app_clustergen(int argc, char **argv) {
     app_option_inapplicable("-temperatures", temps_set, "applies only to samples; add -samples K (K >= 1)");
   if (samples == 0 && start_set)
     app_option_inapplicable("-start", start_set, "applies only to samples; add -samples K (K >= 1)");
+  if (start_set && (io_same_file(start, out_set ? out : NULL) || io_same_file(start, xyz_set ? xyz : NULL)))
+    app_option_error("-start", "is also an output (-out or -xyz): an input is never overwritten, even with -force");
   if (!out_set) app_option_error("-out", "required: the HDF5 file to write");
   PetscBool stop;
   int code;

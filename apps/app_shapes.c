@@ -105,6 +105,8 @@ int app_shapes(int argc, char **argv) {
   /* One run per -out: rank 0 holds <out>.lock until the CSV is written. */
   io_lock out_lock = {.fd = -1};
   core_status st = rank == 0 && out_set ? io_lock_acquire(out, &out_lock) : CORE_OK;
+  /* Before the training, not after it: -out must be writable. */
+  if (!st && rank == 0 && out_set) st = io_output_check(out);
   st = core_agree(MPI_COMM_WORLD, st);
   train_task *task = NULL;
   if (!st) st = core_agree(MPI_COMM_WORLD, train_shapes_task_create(&so, &task));

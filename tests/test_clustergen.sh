@@ -20,7 +20,7 @@ mpi=("$2" --allow-run-as-root --oversubscribe)
 py=/usr/bin/python3
 source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 tap_workdir
-echo "1..26"
+echo "1..27"
 
 # same <a.h5> <b.h5>: exit 0 iff both files hold the same datasets, equal, and the same options.
 same() {
@@ -159,6 +159,7 @@ bad -n 13 -bogus 3 -out bad.h5
 bad -n 13
 bad -n 13 -samples 0 -temperatures 0.1,0.2 -out bad.h5
 bad -n 13 -samples 0 -start three.xyz -out bad.h5
+bad -n 13 -samples 2 -start three.xyz -out three.xyz -force
 
 # Bad -resume and unsafe starts: exit 1, one error.
 tiny=(-n 8 -samples 2 -therm 2 -sweeps 2 -walks 1 -bh_steps 10)

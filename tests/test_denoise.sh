@@ -23,7 +23,7 @@ py=/usr/bin/python3
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 tap_workdir
-echo "1..20"
+echo "1..23"
 
 # Both sets are sampled from one start (the minimum of a first run), so
 # they share atom labels: a denoiser can only learn labelled structures.
@@ -154,6 +154,14 @@ PY
 refuse "a clustergen file whose energies are not its positions' (checksums match)" "its positions give" \
   "$eloss" train -task denoise -train forged.h5 -test test.h5 -out bad.ckpt
 refuse "a noise level given twice" "given twice" "$eloss" train "${base[@]}" -noise 0.1,0.2,0.1 -out bad.ckpt
+"$eloss" clustergen "${cg[@]}" -seed 5 -samples 10 -out same_seed.h5 > /dev/null 2>&1
+refuse "a test set holding training structures (clustergen, the training run's seed)" "test structure 0 of same_seed.h5 is training structure 0" \
+  "$eloss" train -task denoise -train train.h5 -test same_seed.h5 -out bad.ckpt
+"$eloss" clustergen "${cg[@]:0:14}" -seed 6 -samples 10 -out no_start.h5 > /dev/null 2>&1
+refuse "a test set sampled without the training set's -start" "different starts" \
+  "$eloss" train -task denoise -train train.h5 -test no_start.h5 -out bad.ckpt
+refuse "eval of an LJ model on molecules names the model's kind" "not like the model (clustergen, 13 atoms)" \
+  "$eloss" eval -model r1.ckpt -test a.xyz
 "$eloss" train -task denoise -train mixed.xyz -test b.xyz -loss energy -width 16 -batch 8 -steps 20 -out p.ckpt > p.out 2>&1 &&
   "$eloss" eval -model p.ckpt -test mixed.xyz > p_eval.out 2>&1
 ok $? "XYZ frames of 8 and 3 atoms train (padded) and evaluate: $(grep -o 'test_dist_error=[^ ]*' p_eval.out)"

@@ -92,6 +92,7 @@ typedef struct {
   double *x;       /* (count, N, 3), zeros past natoms */
   int *element;    /* (count, N) atomic numbers, 0 past natoms; NULL for clustergen (LJ) data */
   int64_t *natoms; /* (count) real atoms; NULL for clustergen data (all N) */
+  char start[32];  /* clustergen: the -start_crc32 of its options, "" without -start */
 } denoise_data;
 
 typedef struct {
@@ -171,6 +172,11 @@ static core_status read_clustergen(MPI_Comm comm, const char *path, int *N, deno
   if (!st) st = io_h5_read_rows(f, "temperatures", IO_F64, 0, mine, temps);
   if (!st) st = io_h5_read_rows(f, "energies", IO_F64, 0, mine, en);
   if (!st) st = io_h5_read_rows(f, "crc32", IO_I64, 0, mine, sums);
+  /* The start the samples were drawn from (their atom labels). */
+  char options[4096] = "";
+  if (!st) st = io_h5_attr_read_string(f, "/", "options", options, sizeof options);
+  const char *tag = strstr(options, "-start_crc32 ");
+  if (tag) sscanf(tag + 13, "%31s", d->start);
   core_status cl = io_h5_close(&f);
   if (!st) st = cl;
   if (!st && rank == 0) {
@@ -273,7 +279,62 @@ static core_status read_data(MPI_Comm comm, const char *path, int *N, int *lj, d
     return st;
   }
   for (int64_t b = 0; b < d->count; ++b) centre(real_atoms(d, *N, b), d->x + b * *N * 3);
+  /* Coordinates beyond 1e6 data lengths from the centroid are a broken
+   * file, not a structure: float32 inputs and pair distances would lose
+   * every digit (and training report a "divergence" the data caused). */
+  for (int64_t i = 0; i < d->count * *N * 3; ++i)
+    if (!(fabs(d->x[i]) <= 1e6)) {
+      const int64_t b = i / (*N * 3);
+      data_free(d);
+      return CORE_ERROR(CORE_ERR_FORMAT, "%s: structure %lld has a coordinate beyond 1e6 from its centroid: not a "
+                        "structure to denoise", path, (long long)b);
+    }
   return CORE_OK;
+}
+
+/* Structure b's bytes (coordinates, then atomic numbers). */
+static uint32_t structure_crc(const denoise_data *d, int N, int64_t b) {
+  uint32_t sum = io_crc32(0, d->x + b * N * 3, sizeof(double) * 3 * (size_t)N);
+  return d->element ? io_crc32(sum, d->element + b * N, sizeof(int) * (size_t)N) : sum;
+}
+
+typedef struct {
+  uint32_t crc;
+  int64_t index;
+} crc_index;
+
+static int compare_crc(const void *a, const void *b) {
+  const crc_index *x = a, *y = b;
+  return x->crc < y->crc ? -1 : x->crc > y->crc;
+}
+
+/* A test set must not hold a training structure (found by CRC, confirmed
+ * on the bytes): a copy of the training file, or a clustergen run of the
+ * training run's seed, would score memorisation. Local. */
+static core_status check_disjoint(const train_denoise_options *o, const denoise_ctx *c) {
+  const int N = c->N;
+  const int64_t n = c->train.count;
+  crc_index *sums = malloc(sizeof(crc_index) * (size_t)n);
+  CORE_CHECK(sums, CORE_ERR_MEM, "cannot allocate %lld checksums", (long long)n);
+  for (int64_t b = 0; b < n; ++b) sums[b].crc = structure_crc(&c->train, N, b), sums[b].index = b;
+  qsort(sums, (size_t)n, sizeof *sums, compare_crc);
+  core_status st = CORE_OK;
+  for (int64_t j = 0; j < c->test.count && !st; ++j) {
+    crc_index key = {structure_crc(&c->test, N, j), 0};
+    const crc_index *hit = bsearch(&key, sums, (size_t)n, sizeof *sums, compare_crc);
+    /* bsearch finds one of equal CRCs: walk to the first, then try each. */
+    while (hit && hit > sums && hit[-1].crc == key.crc) --hit;
+    for (; !st && hit && hit < sums + n && hit->crc == key.crc; ++hit) {
+      const int64_t b = hit->index;
+      if (!memcmp(c->train.x + b * N * 3, c->test.x + j * N * 3, sizeof(double) * 3 * (size_t)N) &&
+          (!c->train.element || !memcmp(c->train.element + b * N, c->test.element + j * N, sizeof(int) * (size_t)N)))
+        st = CORE_ERROR(CORE_ERR_ARG, "denoise task: test structure %lld of %s is training structure %lld of %s: a "
+                        "test set must not share structures with the training set (for clustergen data, sample it "
+                        "with another -seed)", (long long)j, o->test, (long long)b, o->train);
+    }
+  }
+  free(sums);
+  return st;
 }
 
 /* One draw: *sigma, the clean target (N, 3) and the network input
@@ -373,7 +434,8 @@ static double dist_error(const denoise_ctx *c, int64_t j0, int N, const double *
       }
       d0 = sqrt(d0), d1 = sqrt(d1);
       sum += fabs(d1 - d0);
-      if (bonds_ok && bonded(c, j0, i, j, d0) && fabs(d1 - d0) > 0.1 * d0) ok = 0;
+      /* not "> 0.1 d0": a NaN distance is a broken bond too */
+      if (bonds_ok && bonded(c, j0, i, j, d0) && !(fabs(d1 - d0) <= 0.1 * d0)) ok = 0;
     }
   if (bonds_ok) *bonds_ok = ok;
   return sum / (0.5 * N * (N - 1));
@@ -497,7 +559,8 @@ core_status train_denoise_task_create(MPI_Comm comm, const train_denoise_options
   uint32_t crc = 0, crc_test = 0;
   core_status st = o->train ? read_data(comm, o->train, &c->N, &c->lj, &c->train, &crc) : CORE_OK;
   if (!st) st = read_data(comm, o->test, &Nt, &lj_test, &c->test, &crc_test);
-  if (!st && !o->train) c->N = o->atoms > 0 ? o->atoms : Nt, c->lj = lj_test; /* evaluation only */
+  if (!st && !o->train) /* evaluation only: the model's size and kind, when its config gave them */
+    c->N = o->atoms > 0 ? o->atoms : Nt, c->lj = o->data_kind > 0 ? o->data_kind == 1 : lj_test;
   /* XYZ molecules are padded to the model's size, so a test set of
    * smaller molecules is fine; LJ clusters have one size. */
   if (!st && (lj_test != c->lj || (c->lj ? Nt != c->N : Nt > c->N)))
@@ -505,6 +568,11 @@ core_status train_denoise_task_create(MPI_Comm comm, const train_denoise_options
                     o->test, lj_test ? "clustergen" : "XYZ", Nt, o->train ? "training set" : "model",
                     c->lj ? "clustergen" : "XYZ", c->lj ? "" : "at most ", c->N);
   if (!st && !c->lj) st = pad_to(&c->test, Nt, c->N);
+  if (!st && o->train && c->lj && strcmp(c->train.start, c->test.start))
+    st = CORE_ERROR(CORE_ERR_ARG, "denoise task: %s and %s were sampled from different starts (clustergen -start_crc32 "
+                    "'%s' and '%s'): their atom labels differ, and no model can learn to denoise across them; "
+                    "sample both with one -start", o->train, o->test, c->train.start, c->test.start);
+  if (!st && o->train) st = check_disjoint(o, c);
   if (!st && ((o->train && c->train.count < 1) || c->test.count < 1 || c->train.count >= (int64_t)1 << 32))
     st = CORE_ERROR(CORE_ERR_ARG, "denoise task: %lld training and %lld test structures, expected 1 .. 2^32 - 1 and "
                     ">= 1", (long long)c->train.count, (long long)c->test.count);
@@ -561,6 +629,7 @@ core_status train_denoise_options_from_config(const char *config, train_denoise_
              CORE_ERR_FORMAT, "not the config line of a denoise model: '%s'", config);
   o->width = width;
   o->atoms = atoms;
+  o->data_kind = strcmp(data, "clustergen") ? 2 : 1;
   o->n_levels = 0;
   const char *p = config + at;
   for (;;) {

@@ -234,6 +234,7 @@ typedef struct {
   int rotate;             /* rotate every training draw uniformly at random */
   int width;              /* MLP {3N + 1, width, width, 3N}; XYZ data: {4N + 1, ...} (atomic numbers too) */
   int atoms;              /* evaluation only: the model's (padded) atom count; 0: the test set's */
+  int data_kind;          /* evaluation only: the model's data, 1 clustergen, 2 XYZ; 0: the test set's */
   uint64_t seed;          /* initial weights and every noise draw */
   int shard;              /* most draws per forward pass */
 } train_denoise_options;
