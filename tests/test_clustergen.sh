@@ -20,7 +20,7 @@ mpi=("$2" --allow-run-as-root --oversubscribe)
 py=/usr/bin/python3
 source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 tap_workdir
-echo "1..27"
+echo "1..28"
 
 # same <a.h5> <b.h5>: exit 0 iff both files hold the same datasets, equal, and the same options.
 same() {
@@ -172,6 +172,8 @@ fails() {
   ok $? "$what → exit $rc: $(grep error e.txt | head -c 160)"
 }
 fails "-resume with no checkpoint" "nothing to resume" "${tiny[@]}" -out none.h5 -resume
+printf '3\nc\nAr 0 0 0\nAr 0.1 0 0\nAr 1 1 0\n' > close.xyz
+fails "-start with two atoms 0.1 apart" "closer than 0.5 sigma" -n 3 -samples 2 -start close.xyz -out none.h5
 cp cut.h5 done.h5 2>/dev/null
 fails "an existing output without -force" "already exists" "${tiny[@]}" -out done.h5
 "$eloss" clustergen "${long[@]}" -out other.h5 > /dev/null 2>&1 &

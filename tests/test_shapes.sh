@@ -19,7 +19,7 @@ mpi=("$mpiexec" --allow-run-as-root --oversubscribe)
 py=/usr/bin/python3
 source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 tap_workdir
-echo "1..12"
+echo "1..13"
 
 small=(-loss sparse -vertices 7 -aug_angle 1 -samples 1000 -epochs 3 -seed 2 -test 50)
 "$eloss" shapes "${small[@]}" -out s1.csv > s1.out 2> /dev/null &&
@@ -82,6 +82,10 @@ mkdir -p adir
 rc=$?
 [ $rc = 1 ] && grep -q "adir: exists and is not a regular file" err.txt && ! grep -q "train steps" err.txt
 ok $? "-out naming a directory is refused before training: exit $rc, $(head -c 100 err.txt)"
+"$eloss" shapes -samples 256 -epochs 1 -metrics other.csv.lock > /dev/null 2> err.txt
+rc=$?
+[ $rc = 1 ] && grep -q "names ending in .lock" err.txt && [ ! -e other.csv.lock ]
+ok $? "-metrics naming a lock file is refused: exit $rc, $(head -c 100 err.txt)"
 bad "from 2 to" -test 1
 bad "<= 6.283185307179586" -aug_angle 6.2831853072
 "$eloss" shapes -aug_angle 6.283185307179586 -samples 256 -epochs 1 -test 10 > /dev/null 2>&1

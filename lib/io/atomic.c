@@ -64,6 +64,11 @@ uint32_t io_crc32(uint32_t crc, const void *data, size_t n) {
 
 core_status io_output_check(const char *out) {
   CORE_CHECK(out && out[0], CORE_ERR_ARG, "no output file given (-out)");
+  const size_t len = strlen(out);
+  /* <output>.lock is another run's lock (io_lock): writing into it would
+   * take the lock's holder text and lose the data when that run ends. */
+  CORE_CHECK(!(len >= 5 && !strcmp(out + len - 5, ".lock")), CORE_ERR_ARG,
+             "%s: names ending in .lock are the locks of outputs being written; choose another file", out);
   struct stat sb;
   CORE_CHECK(!(stat(out, &sb) == 0 && !S_ISREG(sb.st_mode)), CORE_ERR_ARG,
              "%s: exists and is not a regular file (a directory?); -out names the file to write", out);

@@ -92,6 +92,16 @@ core_status lj_sampler_start_at(lj_sampler *s, int t, const double *x, double *r
     CORE_CHECK(isfinite(x[i]), CORE_ERR_ARG, "the start structure has a non-finite coordinate (atom %d)", i / 3);
     y[i] = x[i];
   }
+  /* Two atoms within 0.5 sigma (E > 1.6e4 for that pair alone) are no
+   * conformation to sample around: Metropolis would spend the run
+   * separating them and store its way out as "equilibrium". */
+  for (int i = 0; i < s->n; ++i)
+    for (int j = i + 1; j < s->n; ++j) {
+      double r2 = 0;
+      for (int k = 0; k < 3; ++k) r2 += (y[3 * i + k] - y[3 * j + k]) * (y[3 * i + k] - y[3 * j + k]);
+      CORE_CHECK(r2 >= 0.25, CORE_ERR_ARG, "the start structure has atoms %d and %d %.3g apart, closer than 0.5 "
+                 "sigma: not a cluster to sample around", i, j, sqrt(r2));
+    }
   const double rmax = lj_center(s->n, y);
   CORE_CHECK(rmax <= s->radius, CORE_ERR_ARG, "the start structure of temperature %d reaches %.3g from its centre, "
              "outside the container radius %g: give a larger radius", t, rmax, s->radius);

@@ -93,8 +93,9 @@ core_status io_atomic_commit(io_atomic_file *f);
 void io_atomic_abort(io_atomic_file *f);
 
 /* Before any work: can `out` be written? It must be a regular file or
- * absent, in an existing, writable directory; the error names the file
- * and the problem. Local. */
+ * absent, in an existing, writable directory, and not end in ".lock" (the
+ * locks of io_lock_acquire); the error names the file and the problem.
+ * Local. */
 core_status io_output_check(const char *out);
 
 /* 1 if a and b are the same path or name the same existing file (an
