@@ -83,9 +83,13 @@ done:
 int main(int argc, char **argv) {
   MPI_Init(&argc, &argv);
   tap_plan(12);
-  char path[96];
+  char path[96], test_path[96];
   snprintf(path, sizeof path, "/tmp/test_denoise_grad_%d.xyz", (int)getpid());
+  snprintf(test_path, sizeof test_path, "/tmp/test_denoise_grad_%d_test.xyz", (int)getpid());
+  /* A test set of other structures: the task refuses one that shares
+   * structures with the training set. */
   core_status st = write_xyz(path, 3);
+  if (!st) st = write_xyz(test_path, 4);
   tap_ok(!st, "an XYZ file of %d frames of %d and %d atoms written", FRAMES, N, N - 1);
   core_rng rng;
   core_rng_init(&rng, 11, CORE_PURPOSE_TEST, 1);
@@ -94,7 +98,7 @@ int main(int argc, char **argv) {
     for (int rotate = 0; rotate <= 1; ++rotate) {
       train_denoise_options o;
       train_denoise_options_default(&o);
-      o.train = path, o.test = path;
+      o.train = path, o.test = test_path;
       o.loss = (train_denoise_loss)loss;
       o.rotate = rotate;
       /* large levels: the loss must depend on the network, not be the
@@ -145,7 +149,7 @@ int main(int argc, char **argv) {
       }
       train_task_destroy(&t);
     }
-  remove(path);
+  remove(path), remove(test_path);
   MPI_Finalize();
   return tap_done();
 }

@@ -70,6 +70,18 @@ void lj_sampler_destroy(lj_sampler **s) {
  * their 0.4-spheres about 0.15), never beyond the container. */
 static double start_ball(int n, double radius) { return fmin(radius, 0.75 * cbrt((double)n) + 0.5); }
 
+/* The rest of a first row whose coordinates are in place: centred, inside
+ * the container, energy and initial step. `what` names the start. */
+static core_status finish_start(lj_sampler *s, int t, const char *what, double *row) {
+  double *x = row + LJ_ROW_X;
+  const double rmax = lj_center(s->n, x);
+  CORE_CHECK(rmax <= s->radius, CORE_ERR_ARG, "the %s of temperature %d reaches %.3g from its centre, outside the "
+             "container radius %g: give a larger radius", what, t, rmax, s->radius);
+  row[LJ_ROW_ENERGY] = lj_energy_gradient(s->n, x, NULL, s->work);
+  row[LJ_ROW_STEP] = 0.1;
+  return CORE_OK;
+}
+
 core_status lj_sampler_start(lj_sampler *s, uint64_t seed, int t, double *row) {
   core_rng rng;
   core_rng_init(&rng, seed, purpose(LJ_STREAM_START), (uint64_t)t);
@@ -78,12 +90,7 @@ core_status lj_sampler_start(lj_sampler *s, uint64_t seed, int t, double *row) {
   /* A quenched start: the cold chains begin inside a basin instead of
    * spending their equilibration condensing a gas. */
   CORE_CALL(lj_minimise(s->min, x, 1e-6, 100000, &e));
-  const double rmax = lj_center(s->n, x);
-  CORE_CHECK(rmax <= s->radius, CORE_ERR_ARG, "the quenched start of temperature %d reaches %.3g from its centre, "
-             "outside the container radius %g: give a larger radius", t, rmax, s->radius);
-  row[LJ_ROW_ENERGY] = lj_energy_gradient(s->n, x, NULL, s->work);
-  row[LJ_ROW_STEP] = 0.1;
-  return CORE_OK;
+  return finish_start(s, t, "quenched start", row);
 }
 
 core_status lj_sampler_start_at(lj_sampler *s, int t, const double *x, double *row) {
@@ -102,12 +109,7 @@ core_status lj_sampler_start_at(lj_sampler *s, int t, const double *x, double *r
       CORE_CHECK(r2 >= 0.25, CORE_ERR_ARG, "the start structure has atoms %d and %d %.3g apart, closer than 0.5 "
                  "sigma: not a cluster to sample around", i, j, sqrt(r2));
     }
-  const double rmax = lj_center(s->n, y);
-  CORE_CHECK(rmax <= s->radius, CORE_ERR_ARG, "the start structure of temperature %d reaches %.3g from its centre, "
-             "outside the container radius %g: give a larger radius", t, rmax, s->radius);
-  row[LJ_ROW_ENERGY] = lj_energy_gradient(s->n, y, NULL, s->work);
-  row[LJ_ROW_STEP] = 0.1;
-  return CORE_OK;
+  return finish_start(s, t, "start structure", row);
 }
 
 core_status lj_sampler_cycle(lj_sampler *s, uint64_t seed, int t, uint64_t cycle, double temperature, int sweeps,

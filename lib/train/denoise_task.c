@@ -172,9 +172,11 @@ static core_status read_clustergen(MPI_Comm comm, const char *path, int *N, deno
   if (!st) st = io_h5_read_rows(f, "temperatures", IO_F64, 0, mine, temps);
   if (!st) st = io_h5_read_rows(f, "energies", IO_F64, 0, mine, en);
   if (!st) st = io_h5_read_rows(f, "crc32", IO_I64, 0, mine, sums);
-  /* The start the samples were drawn from (their atom labels). */
+  /* The start the samples were drawn from (their atom labels); a file
+   * without the options line (not written by clustergen) has none. The
+   * read is collective, so every rank gets the same answer. */
   char options[4096] = "";
-  if (!st) st = io_h5_attr_read_string(f, "/", "options", options, sizeof options);
+  if (!st && io_h5_attr_read_string(f, "/", "options", options, sizeof options)) options[0] = '\0';
   const char *tag = strstr(options, "-start_crc32 ");
   if (tag) sscanf(tag + 13, "%31s", d->start);
   core_status cl = io_h5_close(&f);
