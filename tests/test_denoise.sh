@@ -155,7 +155,7 @@ refuse "a clustergen file whose energies are not its positions' (checksums match
   "$eloss" train -task denoise -train forged.h5 -test test.h5 -out bad.ckpt
 refuse "a noise level given twice" "given twice" "$eloss" train "${base[@]}" -noise 0.1,0.2,0.1 -out bad.ckpt
 "$eloss" clustergen "${cg[@]}" -seed 5 -samples 10 -out same_seed.h5 > /dev/null 2>&1
-refuse "a test set holding training structures (clustergen, the training run's seed)" "test structure 0 of same_seed.h5 is training structure 0" \
+refuse "a test set holding training structures (clustergen, the training run's seed)" "test structures of same_seed.h5 are training structures of train.h5 (test structure 0 is training structure 0)" \
   "$eloss" train -task denoise -train train.h5 -test same_seed.h5 -out bad.ckpt
 "$eloss" clustergen "${cg[@]:0:14}" -seed 6 -samples 10 -out no_start.h5 > /dev/null 2>&1
 refuse "a test set sampled without the training set's -start" "different starts" \

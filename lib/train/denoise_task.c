@@ -300,43 +300,33 @@ static uint32_t structure_crc(const denoise_data *d, int N, int64_t b) {
   return d->element ? io_crc32(sum, d->element + b * N, sizeof(int) * (size_t)N) : sum;
 }
 
-typedef struct {
-  uint32_t crc;
-  int64_t index;
-} crc_index;
-
-static int compare_crc(const void *a, const void *b) {
-  const crc_index *x = a, *y = b;
-  return x->crc < y->crc ? -1 : x->crc > y->crc;
+/* The same structure (train_find_shared's confirmation). */
+static int same_structure(const void *ctx, int64_t train, int64_t test) {
+  const denoise_ctx *c = ctx;
+  const int N = c->N;
+  return !memcmp(c->train.x + train * N * 3, c->test.x + test * N * 3, sizeof(double) * 3 * (size_t)N) &&
+         (!c->train.element ||
+          !memcmp(c->train.element + train * N, c->test.element + test * N, sizeof(int) * (size_t)N));
 }
 
-/* A test set must not hold a training structure (found by CRC, confirmed
- * on the bytes): a copy of the training file, or a clustergen run of the
- * training run's seed, would score memorisation. Local. */
+/* A test set must not hold a training structure (train_find_shared): a
+ * copy of the training file, or a clustergen run of the training run's
+ * seed, would score memorisation. Local. */
 static core_status check_disjoint(const train_denoise_options *o, const denoise_ctx *c) {
-  const int N = c->N;
-  const int64_t n = c->train.count;
-  crc_index *sums = malloc(sizeof(crc_index) * (size_t)n);
-  CORE_CHECK(sums, CORE_ERR_MEM, "cannot allocate %lld checksums", (long long)n);
-  for (int64_t b = 0; b < n; ++b) sums[b].crc = structure_crc(&c->train, N, b), sums[b].index = b;
-  qsort(sums, (size_t)n, sizeof *sums, compare_crc);
-  core_status st = CORE_OK;
-  for (int64_t j = 0; j < c->test.count && !st; ++j) {
-    crc_index key = {structure_crc(&c->test, N, j), 0};
-    const crc_index *hit = bsearch(&key, sums, (size_t)n, sizeof *sums, compare_crc);
-    /* bsearch finds one of equal CRCs: walk to the first, then try each. */
-    while (hit && hit > sums && hit[-1].crc == key.crc) --hit;
-    for (; !st && hit && hit < sums + n && hit->crc == key.crc; ++hit) {
-      const int64_t b = hit->index;
-      if (!memcmp(c->train.x + b * N * 3, c->test.x + j * N * 3, sizeof(double) * 3 * (size_t)N) &&
-          (!c->train.element || !memcmp(c->train.element + b * N, c->test.element + j * N, sizeof(int) * (size_t)N)))
-        st = CORE_ERROR(CORE_ERR_ARG, "denoise task: test structure %lld of %s is training structure %lld of %s: a "
-                        "test set must not share structures with the training set (for clustergen data, sample it "
-                        "with another -seed)", (long long)j, o->test, (long long)b, o->train);
-    }
-  }
+  const int64_t n = c->train.count, m = c->test.count;
+  uint32_t *sums = malloc(sizeof(uint32_t) * (size_t)(n + m));
+  CORE_CHECK(sums, CORE_ERR_MEM, "cannot allocate %lld checksums", (long long)(n + m));
+  for (int64_t b = 0; b < n; ++b) sums[b] = structure_crc(&c->train, c->N, b);
+  for (int64_t j = 0; j < m; ++j) sums[n + j] = structure_crc(&c->test, c->N, j);
+  int64_t shared = 0, first_test = -1, first_train = -1;
+  core_status st = train_find_shared(n, sums, m, sums + n, same_structure, c, &shared, &first_test, &first_train);
   free(sums);
-  return st;
+  if (st) return st;
+  CORE_CHECK(shared == 0, CORE_ERR_ARG, "denoise task: %lld of the %lld test structures of %s are training structures "
+             "of %s (test structure %lld is training structure %lld): a test set must not share structures with the "
+             "training set (for clustergen data, sample it with another -seed)", (long long)shared, (long long)m,
+             o->test, o->train, (long long)first_test, (long long)first_train);
+  return CORE_OK;
 }
 
 /* One draw: *sigma, the clean target (N, 3) and the network input

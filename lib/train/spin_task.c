@@ -24,6 +24,7 @@
 #include "eloss/io.h"
 #include "eloss/mc.h"
 #include "eloss/train.h"
+#include "train_impl.h"
 
 typedef struct {
   train_spin_options opt;
@@ -212,31 +213,19 @@ static core_status same_lattice(const char *path, const spin_lattice *data, cons
   return CORE_OK;
 }
 
-static int crc_compare(const void *a, const void *b) {
-  const uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-  return (x > y) - (x < y);
+/* Same couplings: one instance (train_find_shared's confirmation). */
+static int same_instance(const void *ctx, int64_t train, int64_t test) {
+  const spin_ctx *c = ctx;
+  const int64_t slots = spin_lattice_bond_slots(&c->lat);
+  return !memcmp(c->train.J + train * slots, c->test.J + test * slots, sizeof(double) * (size_t)slots);
 }
 
-/* Test instances that are also training instances make "test" metrics
- * training metrics: refuse them. Candidates by CRC-32 (sorted copy of the
- * training CRCs, binary search), confirmed by comparing the couplings. */
+/* A test set that shares instances with the training set is refused
+ * (train_find_shared). */
 static core_status disjoint(const spin_ctx *c) {
-  const int64_t slots = spin_lattice_bond_slots(&c->lat), N = c->train.count;
-  uint32_t *sorted = malloc(sizeof(uint32_t) * (size_t)N);
-  CORE_CHECK(sorted, CORE_ERR_MEM, "cannot allocate the overlap check");
-  memcpy(sorted, c->train.crc, sizeof(uint32_t) * (size_t)N);
-  qsort(sorted, (size_t)N, sizeof(uint32_t), crc_compare);
-  int64_t shared = 0, first_test = -1, first_train = -1;
-  for (int64_t i = 0; i < c->test.count; ++i) {
-    if (!bsearch(&c->test.crc[i], sorted, (size_t)N, sizeof(uint32_t), crc_compare)) continue;
-    for (int64_t j = 0; j < N; ++j)
-      if (c->train.crc[j] == c->test.crc[i] &&
-          memcmp(c->train.J + j * slots, c->test.J + i * slots, sizeof(double) * (size_t)slots) == 0) {
-        if (!shared++) first_test = i, first_train = j;
-        break;
-      }
-  }
-  free(sorted);
+  int64_t shared, first_test, first_train;
+  CORE_CALL(train_find_shared(c->train.count, c->train.crc, c->test.count, c->test.crc, same_instance, c, &shared,
+                              &first_test, &first_train));
   CORE_CHECK(shared == 0, CORE_ERR_ARG,
              "%lld of the %lld instances of -test %s are also in -train %s (test instance %lld is training instance "
              "%lld): generate the test set with its own -split (eloss spingen -split test)",

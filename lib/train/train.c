@@ -574,3 +574,36 @@ core_status train_run(MPI_Comm comm, train_task *task, const train_options *opt,
   report->seconds = core_time() - t0;
   return st;
 }
+
+typedef struct {
+  uint32_t crc;
+  int64_t index;
+} crc_index;
+
+static int crc_index_compare(const void *a, const void *b) {
+  const crc_index *x = a, *y = b;
+  return (x->crc > y->crc) - (x->crc < y->crc);
+}
+
+core_status train_find_shared(int64_t n_train, const uint32_t *train_crc, int64_t n_test, const uint32_t *test_crc,
+                              int (*same)(const void *ctx, int64_t train, int64_t test), const void *ctx,
+                              int64_t *shared, int64_t *first_test, int64_t *first_train) {
+  *shared = 0, *first_test = -1, *first_train = -1;
+  crc_index *sorted = malloc(sizeof(crc_index) * (size_t)(n_train > 0 ? n_train : 1));
+  CORE_CHECK(sorted, CORE_ERR_MEM, "cannot allocate the train/test overlap check");
+  for (int64_t j = 0; j < n_train; ++j) sorted[j].crc = train_crc[j], sorted[j].index = j;
+  qsort(sorted, (size_t)n_train, sizeof *sorted, crc_index_compare);
+  for (int64_t i = 0; i < n_test; ++i) {
+    const crc_index key = {test_crc[i], 0};
+    const crc_index *hit = bsearch(&key, sorted, (size_t)n_train, sizeof *sorted, crc_index_compare);
+    /* bsearch lands on one of the equal CRCs: back to the first, then each. */
+    while (hit && hit > sorted && hit[-1].crc == key.crc) --hit;
+    for (; hit && hit < sorted + n_train && hit->crc == key.crc; ++hit)
+      if (same(ctx, hit->index, i)) {
+        if (!(*shared)++) *first_test = i, *first_train = hit->index;
+        break;
+      }
+  }
+  free(sorted);
+  return CORE_OK;
+}

@@ -23,4 +23,14 @@ core_status train_loss_plan(atoms_plan **cache, const atoms_options *opt, int64_
  * (shapes, denoise: training and eval alike). Process-wide. */
 void train_blas_one_thread(void);
 
+/* Test items that are also training items make "test" metrics training
+ * metrics. Candidates by CRC-32 (a sorted copy of the training CRCs,
+ * binary search, every training item of an equal CRC tried), confirmed by
+ * same(ctx, training index, test index). *shared = how many test items
+ * have an equal training item; the first such pair in *first_test,
+ * *first_train (-1 when none). Local. */
+core_status train_find_shared(int64_t n_train, const uint32_t *train_crc, int64_t n_test, const uint32_t *test_crc,
+                              int (*same)(const void *ctx, int64_t train, int64_t test), const void *ctx,
+                              int64_t *shared, int64_t *first_test, int64_t *first_train);
+
 #endif
