@@ -23,7 +23,7 @@ py=/usr/bin/python3
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 tap_workdir
-echo "1..23"
+echo "1..24"
 
 # Both sets are sampled from one start (the minimum of a first run), so
 # they share atom labels: a denoiser can only learn labelled structures.
@@ -122,6 +122,14 @@ wait $pid
 rc=$?
 [ $rc = 3 ]
 ok $? "SIGTERM 0.3 s after the start: exit $rc, $(tail -1 early.err | head -c 80)"
+
+# jobs/denoise end to end at a tiny budget (1 seed, 40 steps): the data,
+# 22 runs, the table with its three data sets and the PNG.
+ELOSS=$eloss SEEDS=1 EXTRA="-steps 40 -eval_every 20" OUT_DIR=$PWD/dn_job "$repo/jobs/denoise" > dn_job.out 2> dn_job.err
+rc=$?
+[ $rc = 0 ] && [ "$(grep -c '^## ' dn_job/denoise.md)" = 3 ] && [ "$(wc -l < dn_job/denoise.csv)" = 23 ] &&
+  [ -s dn_job/denoise.png ] && grep -q "noisy input" dn_job/denoise.md
+ok $? "jobs/denoise at 40 steps: exit $rc, denoise.md with 3 data sets, 22 rows in denoise.csv, denoise.png"
 
 refuse() { # refuse <description> <expected text> <command...>
   local what=$1 text=$2
