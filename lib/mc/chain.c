@@ -16,17 +16,20 @@
  * MC_LANES; a group stores its spins as float +-1, site-major
  * (n, MC_LANES), so one site of all lanes is one vector, and each lane has
  * its own random stream and inverse temperature. One update of 16 replicas
- * is then ~48 vector instructions with no branch: the local field from
+ * is then ~30 AVX-512 instructions with no branch: the local field from
  * broadcast couplings (or per-lane coupling vectors when the lanes hold
- * different instances), the acceptance probability from a polynomial exp,
- * a xoshiro128+ draw, a compare and a sign flip. Lanes past the last
- * replica of the last group run a dummy chain that nothing reads.
+ * different instances), the acceptance probability as 2^y from a 16-entry
+ * table (one permute) and a cubic, a xoshiro128+ draw, a compare and a
+ * sign flip. Lanes past the last replica of the last group run a dummy
+ * chain that nothing reads.
  *
  * Arithmetic is float32 (couplings and beta are rounded to float once),
- * in a fixed order without contraction (C11 mode: -ffp-contract=off), so
- * the AVX-512, AVX2 and baseline sweeps (all three tested on one machine
- * through ELOSS_MC_ISA) and the scalar model in tests/test_mc_kernel.c give
- * the same bits. Energies are exact: computed on demand in double from the
+ * in a fixed order, fused multiply-adds only where the rules say so (C11
+ * mode: -ffp-contract=off), so the AVX-512, AVX2 and portable sweeps (all
+ * three tested on one machine through ELOSS_MC_ISA) and the scalar model
+ * in tests/test_mc_kernel.c give the same bits. The portable build calls
+ * fmaf lane by lane, slow where the CPU has no FMA (x86-64 before AVX2).
+ * Energies are exact: computed on demand in double from the
  * double couplings, once per sweep and group.
  *
  * Randomness: in sweep t, replica r draws from a xoshiro128+ generator
@@ -45,6 +48,15 @@
 
 #include "eloss/mc.h"
 
+/* GCC on x86-64 also builds the sweep for AVX-512 and for AVX2 and picks
+ * one at run time; other compilers and CPUs get the portable build. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define MC_X86_BUILDS 1
+#include <immintrin.h>
+#else
+#define MC_X86_BUILDS 0
+#endif
+
 enum { MC_LANES = 16 };
 
 typedef float lanes_f32 __attribute__((vector_size(MC_LANES * sizeof(float))));
@@ -53,13 +65,21 @@ typedef uint32_t lanes_u32 __attribute__((vector_size(MC_LANES * sizeof(uint32_t
 typedef double lanes_f64 __attribute__((vector_size(MC_LANES / 2 * sizeof(double))));
 typedef uint64_t lanes_u64 __attribute__((vector_size(MC_LANES / 2 * sizeof(uint64_t))));
 typedef uint32_t half_u32 __attribute__((vector_size(MC_LANES / 2 * sizeof(uint32_t))));
+/* The sweep's vectors (lib/mc/sweep_body.h): a whole group, or half of one. */
+typedef lanes_f32 f32x16;
+typedef lanes_i32 i32x16;
+typedef lanes_u32 u32x16;
+typedef float f32x8 __attribute__((vector_size(8 * sizeof(float))));
+typedef int32_t i32x8 __attribute__((vector_size(8 * sizeof(int32_t))));
+typedef uint32_t u32x8 __attribute__((vector_size(8 * sizeof(uint32_t))));
 #define LANES_LO(v) __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7)
 #define LANES_HI(v) __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15)
 
-/* One sweep of one group of lanes (see sweep_group_body). */
-typedef void sweep_fn(int64_t n, int degree, const int32_t *visit, const float *coupling, float field, int heatbath,
-                      float *spins, const uint32_t *lane_key, const uint32_t *lane_replica, int64_t sweep,
-                      const float *beta);
+/* One sweep of one group of lanes (lib/mc/sweep_body.h; the rules are
+ * above sweep_rules below); state is the lanes' xoshiro128+ states,
+ * (4, MC_LANES). */
+typedef void sweep_fn(int per_lane, int64_t n, int degree, const int32_t *visit, const float *coupling, float field,
+                      int heatbath, float *spins, const uint32_t *state, const float *beta);
 
 struct mc_chain {
   spin_lattice lat;
@@ -97,7 +117,7 @@ static void *aligned_calloc(size_t bytes) {
   return p;
 }
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#if MC_X86_BUILDS
 #define TARGET_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define TARGET_CLONES
@@ -281,34 +301,6 @@ void mc_chain_set_spins(mc_chain *chain, int replica, const int8_t *spins) {
   chain->cache_sweep[chain->replicas + chain->groups + g] = -1;
 }
 
-/* 2^scale exp(x) for x in [-86, 88] in float arithmetic: x = n ln2 + r
- * with |r| <= ln2 / 2 (n by the round-to-nearest magic constant 1.5 2^23,
- * ln2 in two parts so n ln2 is exact), e^r = 1 + r + r^2 P(r) with the
- * degree-5 minimax P of the Cephes expf (about 1 ulp), and n + scale added
- * to the exponent bits: for scale = 0 exp(x), exp(0) = 1 exactly; for
- * scale = 24 exactly 2^24 times that, as long as the result stays below
- * FLT_MAX (x <= 0: e^r is normal from 2^-126, so the product is exact).
- * The scale rides in the magic constant: t = x log2(e) + (1.5 2^23 +
- * scale) rounds exactly as without it (an even integer shift within the
- * binade of ulp 1), and t's bits are 0x4b400000 + n + scale, whose low 9
- * bits of 0x4b400000 are 0, so t << 23 is (n + scale) << 23 as it stands:
- * the model's (t - 0x4b400000) << 23 without the subtraction. */
-#define LANES_EXP(x, scale, out)                                                                   \
-  do {                                                                                             \
-    const float magic_ = 12582912.0f + (float)(scale);                                             \
-    const lanes_f32 t_ = (x) * 1.44269504088896341f + magic_;                                      \
-    const lanes_f32 n_ = t_ - magic_;                                                              \
-    lanes_f32 r_ = (x) - n_ * 0.693359375f;                                                         \
-    r_ = r_ - n_ * -2.12194440e-4f;                                                                 \
-    lanes_f32 p_ = 1.9875691500e-4f * r_ + 1.3981999507e-3f;                                        \
-    p_ = p_ * r_ + 8.3334519073e-3f;                                                                \
-    p_ = p_ * r_ + 4.1665795894e-2f;                                                                \
-    p_ = p_ * r_ + 1.6666665459e-1f;                                                                \
-    p_ = p_ * r_ + 5.0000001201e-1f;                                                                \
-    p_ = (p_ * (r_ * r_) + r_) + 1.0f;                                                              \
-    (out) = (lanes_f32)((lanes_u32)p_ + ((lanes_u32)t_ << 23));                                    \
-  } while (0)
-
 /* 32 x 32 -> 64-bit products of a constant and every lane: high and low
  * words, through two halves of 64-bit lanes. */
 #define LANES_MULHILO(m, x, hi, lo)                                                                   \
@@ -321,60 +313,12 @@ void mc_chain_set_spins(mc_chain *chain, int replica, const int8_t *spins) {
     (lo) = __builtin_shufflevector(l0_, l1_, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);     \
   } while (0)
 
-/* Bitwise select: mask lanes (all ones) take a, the others b. */
-#define LANES_SELECT(mask, a, b) ((lanes_f32)(((lanes_i32)(a) & (mask)) | ((lanes_i32)(b) & ~(mask))))
-
-/* x clamped to [-20, 20] without a comparison: GCC 12 turns comparisons
- * of 64-byte vectors into one scalar compare per lane when it compiles for
- * AVX2 or SSE2, so the AVX2 and baseline sweeps clamp with integer
- * arithmetic on the bits: |x| and 20 are non-negative floats, ordered as
- * their bits, d = |x| - 20 (as integers, no overflow) and
- * min = 20 + (d & (d >> 31)), then x's sign back. */
-#define LANES_CLAMP20(x)                                                                              \
-  do {                                                                                                \
-    const lanes_i32 bits_ = (lanes_i32)(x), abs_ = bits_ & 0x7fffffff;                                \
-    const lanes_i32 d_ = abs_ - 0x41a00000; /* 20.0f */                                               \
-    (x) = (lanes_f32)(((d_ & (d_ >> 31)) + 0x41a00000) | (bits_ & (int32_t)0x80000000u));              \
-  } while (0)
-
-/* One sweep of one group: every site in the order of `visit`, all lanes
- * at once.
- * Metropolis: dE = 2 s h, flip if u < exp(min(-beta dE, 0)); heat bath:
- * s = +1 if u (1 + exp(-2 beta h)) < 1; h includes the field. Both satisfy
- * detailed balance for exp(-beta E). `degree` is 4 or 6; `no_field` (the
- * field is 0) drops the field from h.
- *
- * The vector code computes the documented expressions (the scalar model
- * of tests/test_mc_kernel.c) with fewer operations, taking the same
- * decisions bit for bit:
- *  - h starts from the first product instead of 0 + field when the field
- *    is 0: 0 + x = x except that -0 becomes +0, and a zero h gives
- *    exp(+-0) = 1 and the same flip either way.
- *  - Metropolis: -(beta ((2 s) h)) = ((-2 beta) s) h: the factors 2 s and
- *    -2 beta s are exact, so both round the same real number -2 beta s h
- *    (same sign of zero, too).
- *  - u = U 2^-24 with the odd integer U = (x >> 9) << 1 | 1 = (x >> 8) | 1;
- *    rather than scale U down, the comparisons scale up, exactly: u < p
- *    iff U < 2^24 p (the exp's exponent gets 24 more, p <= 1 is normal),
- *    and u (1 + p) < 1 iff U (1 + p) < 2^24 (a power of 2 commutes with
- *    rounding; when U (1 + p) overflows to inf, u (1 + p) > 1 too).
- *  - cmp_free (the AVX2 and baseline builds) clamps the exp's argument to
- *    [-20, 20] instead of the model's [-86, 0] (Metropolis) or [-86, 88]
- *    (heat bath), with the same decisions: inside [-20, 20] nothing
- *    changes; beyond, 2^24 e^-20 < 1 <= U (Metropolis: no flip either
- *    way), 2^24 e^20 > U (flip, as the model's clamp to 0 gives 2^24 > U),
- *    e^-20 < 2^-24 makes 1 + p round to 1 (heat bath: up either way) and
- *    U (1 + e^20) > 2^24 (down either way). */
-static inline __attribute__((always_inline)) void sweep_group_body(
-    const int per_lane, const int no_field, const int cmp_free, int64_t n, int degree, const int32_t *restrict visit,
-    const float *restrict coupling, float field, int heatbath, float *restrict spins_, const uint32_t *restrict lane_key, const uint32_t *restrict lane_replica, int64_t sweep,
-    const float *restrict beta) {
-  char *const base = (char *)spins_;
-#define SPIN_AT(offset) (*(lanes_f32 *)(base + (offset)))
-  /* This sweep's generator state of each lane: the first Philox4x32-10
-   * block of the stream (seed, MC_LANES | instance << 8, r << 40 | sweep),
-   * as core_rng_init lays it out (counter = 0, 0, index low, index high),
-   * all lanes at once. */
+/* This sweep's generator state of each lane of a group, (4, MC_LANES):
+ * the first Philox4x32-10 block of the stream (seed, MC_LANES | instance
+ * << 8, r << 40 | sweep), as core_rng_init lays it out (counter = 0, 0,
+ * index low, index high), all lanes at once. */
+TARGET_CLONES static void lane_states(const uint32_t *lane_key, const uint32_t *lane_replica, int64_t sweep,
+                                      uint32_t *state) {
   lanes_u32 replica;
   memcpy(&replica, lane_replica, sizeof replica);
   const uint64_t index_low = (uint64_t)sweep & 0xffffffffu;
@@ -390,118 +334,118 @@ static inline __attribute__((always_inline)) void sweep_group_body(
     k0 += 0x9E3779B9u, k1 += 0xBB67AE85u;
   }
   s0 |= ((s0 | s1 | s2 | s3) == 0) & 1; /* xoshiro's one forbidden state */
-  lanes_f32 b;
-  memcpy(&b, beta, sizeof b);
-  const lanes_f32 minus_2b = -2.0f * b;
-  const lanes_i32 sign = (lanes_i32){0} + (int32_t)0x80000000u;
-  for (int64_t k = 0; k < n; ++k) {
-    const int32_t *v = visit + k * (degree + 1), *nb = v + 1; /* site, neighbours */
-    lanes_f32 h;
-    if (per_lane) { /* a coupling vector per neighbour slot */
-      const lanes_f32 *J = (const lanes_f32 *)coupling + k * degree;
-      h = no_field ? J[0] * SPIN_AT(nb[0]) : ((lanes_f32){0} + field) + J[0] * SPIN_AT(nb[0]);
-      for (int a = 1; a < degree; ++a) h = h + J[a] * SPIN_AT(nb[a]);
-    } else { /* one coupling for every lane */
-      const float *J = coupling + k * degree;
-      h = no_field ? J[0] * SPIN_AT(nb[0]) : ((lanes_f32){0} + field) + J[0] * SPIN_AT(nb[0]);
-      for (int a = 1; a < degree; ++a) h = h + J[a] * SPIN_AT(nb[a]);
-    }
-    /* xoshiro128+ step; the top 23 bits make U = 2^24 u, an odd integer. */
-    const lanes_u32 x = s0 + s3, t = s1 << 9;
-    s2 ^= s0, s3 ^= s1, s1 ^= s2, s0 ^= s3, s2 ^= t;
-    s3 = (s3 << 11) | (s3 >> 21);
-    const lanes_f32 U = __builtin_convertvector((lanes_i32)((x >> 8) | 1), lanes_f32);
-    const lanes_f32 s = SPIN_AT(v[0]);
-    if (!heatbath) {
-      lanes_f32 arg = (s * minus_2b) * h, p; /* -beta dE */
-      if (cmp_free) {
-        LANES_CLAMP20(arg);
-      } else {
-        arg = LANES_SELECT(arg < 0.0f, arg, (lanes_f32){0});
-        arg = LANES_SELECT(arg > -86.0f, arg, (lanes_f32){0} - 86.0f);
-      }
-      LANES_EXP(arg, 24, p); /* 2^24 exp(arg) */
-      /* Flip if U < p: both are positive floats, ordered as their bits,
-       * so the sign of the difference of the bits is the decision. */
-      SPIN_AT(v[0]) = (lanes_f32)((lanes_i32)s ^ (((lanes_i32)U - (lanes_i32)p) & sign));
-    } else {
-      lanes_f32 arg = minus_2b * h, p;
-      if (cmp_free) {
-        LANES_CLAMP20(arg);
-      } else {
-        arg = LANES_SELECT(arg > -86.0f, arg, (lanes_f32){0} - 86.0f);
-        arg = LANES_SELECT(arg < 88.0f, arg, (lanes_f32){0} + 88.0f);
-      }
-      LANES_EXP(arg, 0, p);
-      /* s = +1 if U (1 + p) < 2^24 (positive, or +inf: compared as bits,
-       * as above), else -1: the model's flip (up ^ (s > 0)) of s. */
-      const lanes_i32 up = (lanes_i32)(U * (1.0f + p)) - (lanes_i32)((lanes_f32){0} + 16777216.0f);
-      SPIN_AT(v[0]) = (lanes_f32)(((lanes_i32){0} + (int32_t)0x3f800000) | (~up & sign));
-    }
-  }
-#undef SPIN_AT
+  memcpy(state, &s0, sizeof s0), memcpy(state + MC_LANES, &s1, sizeof s1);
+  memcpy(state + 2 * MC_LANES, &s2, sizeof s2), memcpy(state + 3 * MC_LANES, &s3, sizeof s3);
 }
 
-/* The sweep for one instruction set: 16-lane vectors are one AVX-512
- * register, or two AVX2 / four SSE2 ones; the latter clamp without
- * comparisons (cmp_free, see LANES_CLAMP20), which is why these are
- * separate functions with a dispatch of our own rather than target
- * clones of one. */
-#define SWEEP_VARIANT(NAME, PER_LANE, TARGET, CMP_FREE)                                                      \
-  TARGET static void NAME(int64_t n, int degree, const int32_t *visit, const float *coupling, float field,    \
-                          int heatbath, float *spins, const uint32_t *lane_key, const uint32_t *lane_replica,    \
-                          int64_t sweep, const float *beta) {                                                \
-    if (degree == 4 && field == 0.0f)                                                                         \
-      sweep_group_body(PER_LANE, 1, CMP_FREE, n, 4, visit, coupling, field, heatbath, spins, lane_key,        \
-                       lane_replica, sweep, beta);                                                            \
-    else if (degree == 4)                                                                                     \
-      sweep_group_body(PER_LANE, 0, CMP_FREE, n, 4, visit, coupling, field, heatbath, spins, lane_key,        \
-                       lane_replica, sweep, beta);                                                            \
-    else if (field == 0.0f)                                                                                   \
-      sweep_group_body(PER_LANE, 1, CMP_FREE, n, 6, visit, coupling, field, heatbath, spins, lane_key,        \
-                       lane_replica, sweep, beta);                                                            \
-    else                                                                                                      \
-      sweep_group_body(PER_LANE, 0, CMP_FREE, n, 6, visit, coupling, field, heatbath, spins, lane_key,        \
-                       lane_replica, sweep, beta);                                                            \
-  }
-SWEEP_VARIANT(sweep_group_shared, 0, , 1)
-SWEEP_VARIANT(sweep_group_lanes, 1, , 1)
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
-#define TARGET_V4 __attribute__((target("arch=x86-64-v4")))
-#define TARGET_V3 __attribute__((target("arch=x86-64-v3")))
-SWEEP_VARIANT(sweep_group_shared_v4, 0, TARGET_V4, 0)
-SWEEP_VARIANT(sweep_group_lanes_v4, 1, TARGET_V4, 0)
-SWEEP_VARIANT(sweep_group_shared_v3, 0, TARGET_V3, 1)
-SWEEP_VARIANT(sweep_group_lanes_v3, 1, TARGET_V3, 1)
+/* sweep_rules: one sweep of one group visits every site in the order of
+ * `visit`, all lanes at once. Per site, in float32 arithmetic:
+ *   h = field + sum_a J_a s_a   (in slot order; J_a s_a is exact)
+ *   c = beta fl(-2 log2 e)      (per lane, once per sweep)
+ *   Metropolis: y = (s c) h = log2 exp(-beta dE) with dE = 2 s h, and
+ *     flip if U < 2^24 P(y) (u < P(y));
+ *   heat bath: y = c h = log2 exp(-2 beta h), and s = +1 if
+ *     U (1 + P(y)) < 2^24 (u < 1 / (1 + exp(-2 beta h))), else -1;
+ * both detailed balance for exp(-beta E). P(y) is 2^y for y clamped to
+ * [-25, 25] (beyond, every decision is already certain: 2^24 2^-25 < 1 <= U,
+ * 2^24 2^25 > U, 1 + 2^-25 rounds to 1 and U (1 + 2^25) > 2^24):
+ *   k = y rounded to the nearest sixteenth (t = y + 1.5 2^19 has ulp 1/16;
+ *     k = t - 1.5 2^19 and f = y - k are exact, |f| <= 1/32),
+ *   P(y) = 2^floor(k) (T[16 (k - floor(k))] q(f)), T[j] = fl(2^(j/16)),
+ *   q(f) = fma(fma(fma(f, C3, C2), f, C1), f, 1), the cubic of 2^f
+ *   (truncation error below 1e-8),
+ * where 2^24 is folded into the table for Metropolis (exact). P is within
+ * 2.5e-7 of 2^y (tests/test_mc_kernel.c measures it). The uniform is
+ * u = U 2^-24 with U = (x >> 9) << 1 | 1 = (x >> 8) | 1 an odd integer, x
+ * the lane's next xoshiro128+ output; comparisons are scaled up by 2^24
+ * instead, exactly (a power of 2 commutes with rounding).
+ *
+ * Why the builds agree bit for bit: the table index floor(16 k) mod 16 is
+ * the low 4 bits of t's bits (t = 0x49400000 + 16 k as bits, and the low
+ * 4 bits of 0x49400000 are 0), and floor(k) << 23 is (t >> 4) << 23 as
+ * it stands (the low 9 bits of 0x49400000 >> 4 are 0), so adding it to
+ * the exponent bits equals vscalefps while the result is normal (it is:
+ * 2^-25 to 2^49). Fused multiply-adds are explicit (fmaf lane by lane in
+ * the portable build) and nothing else is contracted (-ffp-contract=off);
+ * h's products are exact, so fusing them changes nothing. */
+#define SWEEP_MINUS_2_LOG2E (-0x1.715476p+1f)
+#define SWEEP_EXP2_C1 0x1.62e430p-1f /* ln 2, ln^2 2 / 2, ln^3 2 / 6 */
+#define SWEEP_EXP2_C2 0x1.ebfbe0p-3f
+#define SWEEP_EXP2_C3 0x1.c6b08ep-5f
+static const float sweep_exp2_table[16] __attribute__((aligned(64))) = {
+    0x1.000000p+0f, 0x1.0b5586p+0f, 0x1.172b84p+0f, 0x1.2387a6p+0f, 0x1.306fe0p+0f, 0x1.3dea64p+0f,
+    0x1.4bfdaep+0f, 0x1.5ab07ep+0f, 0x1.6a09e6p+0f, 0x1.7a1148p+0f, 0x1.8ace54p+0f, 0x1.9c4918p+0f,
+    0x1.ae89fap+0f, 0x1.c199bep+0f, 0x1.d5818ep+0f, 0x1.ea4afap+0f};
+static const float sweep_exp2_table_24[16] __attribute__((aligned(64))) = {
+    0x1.000000p+24f, 0x1.0b5586p+24f, 0x1.172b84p+24f, 0x1.2387a6p+24f, 0x1.306fe0p+24f, 0x1.3dea64p+24f,
+    0x1.4bfdaep+24f, 0x1.5ab07ep+24f, 0x1.6a09e6p+24f, 0x1.7a1148p+24f, 0x1.8ace54p+24f, 0x1.9c4918p+24f,
+    0x1.ae89fap+24f, 0x1.c199bep+24f, 0x1.d5818ep+24f, 0x1.ea4afap+24f};
+
+/* The sweep for each instruction set, from lib/mc/sweep_body.h: 16-lane
+ * vectors are one AVX-512 register; AVX2 sweeps a group as two halves of
+ * 8 lanes (16-lane vectors would be register pairs, and spill); the
+ * portable build keeps 16 lanes and lets the compiler split them. */
+/* The helpers pass vectors by value but are always inlined, so no call
+ * ABI is involved (GCC reports this at the end of the file, hence no pop). */
+#pragma GCC diagnostic ignored "-Wpsabi"
+#define SWEEP_W 16
+#define SWEEP_ISA 0
+#define SWEEP_NAME(x) portable_##x
+#define SWEEP_TARGET
+#include "sweep_body.h"
+#undef SWEEP_W
+#undef SWEEP_ISA
+#undef SWEEP_NAME
+#undef SWEEP_TARGET
+#if MC_X86_BUILDS
+#define SWEEP_W 16
+#define SWEEP_ISA 4
+#define SWEEP_NAME(x) v4_##x
+#define SWEEP_TARGET __attribute__((target("arch=x86-64-v4")))
+#include "sweep_body.h"
+#undef SWEEP_W
+#undef SWEEP_ISA
+#undef SWEEP_NAME
+#undef SWEEP_TARGET
+#define SWEEP_W 8
+#define SWEEP_ISA 3
+#define SWEEP_NAME(x) v3_##x
+#define SWEEP_TARGET __attribute__((target("arch=x86-64-v3")))
+#include "sweep_body.h"
+#undef SWEEP_W
+#undef SWEEP_ISA
+#undef SWEEP_NAME
+#undef SWEEP_TARGET
 #endif
 
-/* The best sweep this CPU runs for the chain's coupling layout. The
- * environment variable ELOSS_MC_ISA=v3 or =baseline asks for a lower
- * level, so that tests can check on one machine that every build gives
- * the same bits. */
-static sweep_fn *sweep_pick(int per_lane) {
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+/* The best sweep this CPU runs. The environment variable ELOSS_MC_ISA=v3
+ * or =baseline asks for a lower level, so that tests can check on one
+ * machine that every build gives the same bits. */
+static sweep_fn *sweep_pick(void) {
+#if MC_X86_BUILDS
   const char *want = getenv("ELOSS_MC_ISA");
   const int level = want && strcmp(want, "baseline") == 0 ? 1 : want && strcmp(want, "v3") == 0 ? 3 : 4;
   __builtin_cpu_init();
-  if (level >= 4 && __builtin_cpu_supports("x86-64-v4")) return per_lane ? sweep_group_lanes_v4 : sweep_group_shared_v4;
-  if (level >= 3 && __builtin_cpu_supports("x86-64-v3")) return per_lane ? sweep_group_lanes_v3 : sweep_group_shared_v3;
+  if (level >= 4 && __builtin_cpu_supports("x86-64-v4")) return v4_sweep;
+  if (level >= 3 && __builtin_cpu_supports("x86-64-v3")) return v3_sweep;
 #endif
-  return per_lane ? sweep_group_lanes : sweep_group_shared;
+  return portable_sweep;
 }
-#undef SWEEP_VARIANT
 
 void mc_chain_sweep(mc_chain *chain) {
   const int64_t n = chain->lat.n_sites;
   const int64_t per_group = chain->per_lane ? n * chain->degree * MC_LANES : 0;
-  if (!chain->sweep) chain->sweep = sweep_pick(chain->per_lane);
-  for (int g = 0; g < chain->groups; ++g)
-    chain->sweep(
-        n, chain->degree, chain->visit, chain->coupling + g * per_group, (float)chain->field,
-        chain->algorithm == MC_HEATBATH, chain->spins + (int64_t)g * n * MC_LANES, chain->lane_key + g * 2 * MC_LANES,
-        chain->lane_replica + g * MC_LANES, chain->sweeps, chain->beta + g * MC_LANES);
+  if (!chain->sweep) chain->sweep = sweep_pick();
+  uint32_t state[4 * MC_LANES] __attribute__((aligned(64)));
+  for (int g = 0; g < chain->groups; ++g) {
+    lane_states(chain->lane_key + g * 2 * MC_LANES, chain->lane_replica + g * MC_LANES, chain->sweeps, state);
+    chain->sweep(chain->per_lane, n, chain->degree, chain->visit, chain->coupling + g * per_group,
+                 (float)chain->field, chain->algorithm == MC_HEATBATH, chain->spins + (int64_t)g * n * MC_LANES,
+                 state, chain->beta + g * MC_LANES);
+  }
   chain->sweeps++;
 }
+
 
 int64_t mc_chain_sweeps(const mc_chain *chain) { return chain->sweeps; }
 
