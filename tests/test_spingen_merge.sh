@@ -18,7 +18,7 @@ mpi=("$2" --allow-run-as-root --oversubscribe)
 py=/usr/bin/python3
 source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 tap_workdir
-echo "1..15"
+echo "1..16"
 
 # same A B: exit 0 iff A and B hold the same datasets (in order) and root attributes.
 same() {
@@ -96,6 +96,13 @@ with h5py.File("damaged.h5", "r+") as f:
     f["couplings_h"][3, 2, 1] += 2.385e-9
 '
 refused "a damaged row" "damaged.h5: instance 14 does not match its stored checksum" -parts p0.h5,damaged.h5,p2.h5 -out x.h5
+cp p1.h5 older.h5
+"$py" -c '
+import h5py
+with h5py.File("older.h5", "r+") as f:
+    del f.attrs["mc_sweep_rules"]
+'
+refused "a part of older Monte Carlo rules" "older.h5: written by an eloss with Monte Carlo rules 1" -parts p0.h5,older.h5,p2.h5 -out x.h5
 refused "a whole file (not a part)" "single.h5: no part_first" -parts single.h5 -out x.h5
 touch x.h5.keep
 cp merged1.h5 exists.h5

@@ -225,7 +225,8 @@ static core_status write_attributes(io_h5 *f, const mc_dataset_options *opt, con
                                                   "rows of couplings_*, ground_state, energy, samples, "
                                                   "ground_state_agreement (those present, in that order)"));
   CORE_CALL(io_h5_attr_string(f, "/", "program", "eloss " ELOSS_VERSION));
-  int64_t seed = (int64_t)opt->seed, L64 = L, instances = I;
+  int64_t seed = (int64_t)opt->seed, L64 = L, instances = I, rules = MC_SWEEP_RULES;
+  CORE_CALL(io_h5_attr_int64(f, "/", "mc_sweep_rules", 1, &rules));
   CORE_CALL(io_h5_attr_int64(f, "/", "seed", 1, &seed));
   CORE_CALL(io_h5_attr_int64(f, "/", "L", 1, &L64));
   CORE_CALL(io_h5_attr_int64(f, "/", "instances", 1, &instances));
@@ -511,8 +512,8 @@ static core_status decide_start(const mc_dataset_options *opt, const char *parti
     CORE_CHECK(found, CORE_ERR_ARG, "-resume: no checkpoint %s: nothing to resume (is -out the same as in the "
                "interrupted run?); run without -resume to start", ckpt_path);
     CORE_CHECK(stored_crc == options_crc && c->instances == rows_of(opt), CORE_ERR_ARG,
-               "%s: the checkpoint was written with different options; rerun with them, or pass -force "
-               "(without -resume) to start over", ckpt_path);
+               "%s: the checkpoint was written with different options (or by an eloss with other Monte Carlo "
+               "rules); rerun with them, or pass -force (without -resume) to start over", ckpt_path);
     CORE_CHECK(lstat(partial, &sb) == 0 && S_ISREG(sb.st_mode) && access(partial, R_OK | W_OK) == 0, CORE_ERR_IO,
                "%s: checkpoint found but its data file %s is missing or not a regular file; pass -force (without "
                "-resume) to start over", ckpt_path, partial);
@@ -568,6 +569,10 @@ core_status mc_dataset_generate(MPI_Comm comm, const mc_dataset_options *opt, vo
   /* A part's checkpoint also names its range: a resume of another range
    * is refused like one of other options. */
   uint32_t options_crc = io_crc32(0, opt->options_text, strlen(opt->options_text));
+  /* ... and the sweep's rules: another version's chains would not continue
+   * this run's bits. */
+  char rules[32];
+  options_crc = io_crc32(options_crc, rules, (size_t)snprintf(rules, sizeof rules, " mc_sweep_rules %d", MC_SWEEP_RULES));
   if (is_part(opt)) {
     char range[96];
     int n = snprintf(range, sizeof range, " -first %lld -count %lld", (long long)opt->first, (long long)opt->count);

@@ -74,14 +74,15 @@ static core_status part_read_info(MPI_Comm comm, const char *path, const char *f
   io_h5 *f;
   CORE_CALL(io_h5_open_read(comm, path, &f));
   char text[OPTIONS_MAX];
-  int64_t range[2], total = 0;
-  int found[3] = {0, 0, 0};
+  int64_t range[2], total = 0, rules = 1; /* files before the attribute: rules 1 */
+  int found[4] = {0, 0, 0, 0};
   core_status st = io_h5_attr_read_string(f, "/", "options", text, sizeof text);
   if (st == CORE_ERR_FORMAT)
     st = CORE_ERROR(CORE_ERR_FORMAT, "%s: no options attribute: not a dataset written by eloss spingen", path);
   if (!st) st = io_h5_attr_read_int64(f, "/", "part_first", 1, &range[0], &found[0]);
   if (!st) st = io_h5_attr_read_int64(f, "/", "part_count", 1, &range[1], &found[1]);
   if (!st) st = io_h5_attr_read_int64(f, "/", "instances", 1, &total, &found[2]);
+  if (!st) st = io_h5_attr_read_int64(f, "/", "mc_sweep_rules", 1, &rules, &found[3]);
   for (int c = 0; !st && c < N_COLUMNS; ++c) st = io_h5_dataset_info(f, columns[c].name, &p->nd[c], p->shape[c]);
   io_h5_close(&f);
   CORE_CALL(st);
@@ -92,6 +93,9 @@ static core_status part_read_info(MPI_Comm comm, const char *path, const char *f
     snprintf(options, OPTIONS_MAX, "%s", text);
     *instances = total;
   }
+  CORE_CHECK(rules == MC_SWEEP_RULES, CORE_ERR_ARG, "%s: written by an eloss with Monte Carlo rules %lld, not this "
+             "one's %d: its chains would not match the other parts'; generate it again", path, (long long)rules,
+             MC_SWEEP_RULES);
   CORE_CHECK(strcmp(text, options) == 0 && total == *instances, CORE_ERR_ARG,
              "%s: written with other options than %s: \"%s\" against \"%s\"", path, first_path, text, options);
   CORE_CHECK(p->count >= 1 && p->first >= 0 && p->first <= total - p->count, CORE_ERR_FORMAT,

@@ -127,8 +127,15 @@ void mc_chain_set_replica_beta(mc_chain *chain, int replica, double beta);
  * with probability min(1, exp(-beta dE)); heat bath sets s_i = +1 with
  * probability 1 / (1 + exp(-2 beta (h_i + field))). Both satisfy detailed
  * balance for the Boltzmann weight exp(-beta E), up to float32 rounding
- * (exp to ~1 ulp, uniforms on a 2^-23 grid). */
+ * (exp to ~2 ulp, uniforms on a 2^-23 grid). */
 void mc_chain_sweep(mc_chain *chain);
+
+/* The number of the sweep's rules (lib/mc/chain.c): a chain is
+ * reproducible to the bit only under the same rules, so datasets record
+ * it and checkpoints and merges of parts refuse another. 1: exp by a
+ * degree-5 polynomial (before 2026-11-30); 2: 2^y by a 16-entry table and
+ * a cubic. */
+enum { MC_SWEEP_RULES = 2 };
 
 int64_t mc_chain_sweeps(const mc_chain *chain);
 /* Observables of the chain's local replica index 0 .. replicas - 1,
