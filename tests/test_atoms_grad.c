@@ -97,9 +97,15 @@ int main(int argc, char **argv) {
   for (int d = 2; d <= 3; ++d) {
     random_coords(ref, B * N * d, 1.6);
     for (int a = 0; a < B * N * d; ++a) pred[a] = ref[a] + 0.3 * core_rng_normal(&rng);
-    for (int e = 0; e < 12; ++e) {
+    /* 12 distinct random pairs, in random orientation (a repeat is refused). */
+    for (int e = 0; e < 12;) {
       explicit_edges[2 * e] = (int32_t)core_rng_below(&rng, N);
       explicit_edges[2 * e + 1] = (int32_t)((explicit_edges[2 * e] + 1 + core_rng_below(&rng, N - 1)) % N);
+      int repeat = 0;
+      for (int f = 0; f < e; ++f)
+        repeat |= (explicit_edges[2 * f] == explicit_edges[2 * e] && explicit_edges[2 * f + 1] == explicit_edges[2 * e + 1]) ||
+                  (explicit_edges[2 * f] == explicit_edges[2 * e + 1] && explicit_edges[2 * f + 1] == explicit_edges[2 * e]);
+      e += !repeat;
     }
     /* Energy loss: every coefficient law on every edge set. */
     const atoms_edge_kind kinds[4] = {ATOMS_EDGES_COMPLETE, ATOMS_EDGES_EXPLICIT, ATOMS_EDGES_REGULAR,

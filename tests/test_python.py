@@ -236,7 +236,7 @@ else:
     B, N = 5, 10
     for d in (2, 3):
         pred, ref = atoms_case(B, N, d)
-        explicit = np.array([[0, 1], [2, 1], [3, 7], [9, 4], [0, 1], [5, 6], [8, 2]])  # a reversed row, a repeat
+        explicit = np.array([[0, 1], [2, 1], [3, 7], [9, 4], [5, 6], [8, 2]])  # a reversed row (2, 1)
         for law in eloss.COEFF_LAWS:
             got = eloss.energy_loss(pred, ref, coeff=law)
             good, text = agree(got, autograd(energy_reference(ref, [None] * B, law), pred))
@@ -456,6 +456,9 @@ bad_cases = [
     ("unknown edge set", lambda: eloss.energy_loss(pred, ref, edges="knn"), "unknown edge set 'knn'"),
     ("edge outside", lambda: eloss.energy_loss(pred, ref, edges=np.array([[0, 4]])), "edge 0 (0, 4) is outside"),
     ("self-loop edge", lambda: eloss.energy_loss(pred, ref, edges=np.array([[0, 1], [2, 2]])), "edge 1 joins atom 2 to itself"),
+    ("a pair given twice", lambda: eloss.energy_loss(pred, ref, edges=np.array([[0, 1], [2, 3], [1, 0]])), "edge 2 (1, 0) repeats edge 0"),
+    ("coeff with mse", lambda: eloss.atoms_loss(pred, ref, loss="mse", coeff="lj"), "coeff applies to the energy loss only, not to 'mse'"),
+    ("edges with kabsch (plan)", lambda: eloss.AtomsLoss(ref, loss="kabsch", edges="regular"), "edges applies to the energy loss only"),
     ("float edges", lambda: eloss.energy_loss(pred, ref, edges=np.array([[0.0, 1.0]])), "edges: expected an integer array"),
     ("edges of 3 columns", lambda: eloss.energy_loss(pred, ref, edges=np.array([[0, 1, 2]])), "edges: expected an (m, 2) array"),
     ("impossible regular graph", lambda: eloss.energy_loss(pred, ref, edges="regular"), "no 6-regular graph exists"),
@@ -479,8 +482,12 @@ bad_cases = [
 if have_torch:
     pred_t = torch.tensor(pred, requires_grad=True)
     bad_cases += [
-        ("torch float32 pred", lambda: elt.energy_loss(pred_t.float(), torch.tensor(ref)), "pred: expected dtype float64, got float32"),
-        ("torch non-contiguous pred", lambda: elt.mse_loss(pred_t.transpose(0, 1), torch.tensor(ref).transpose(0, 1)), "pred: expected a C-contiguous array"),
+        ("torch float32 pred", lambda: elt.energy_loss(pred_t.float(), torch.tensor(ref)), "pred: expected dtype float64, got float32 (convert with .double())"),
+        ("torch int64 target", lambda: elt.spin_loss(torch.tensor(logits, requires_grad=True), torch.tensor(target).long(), jh, jv), "target: expected dtype int8, got int64 (convert with .to(torch.int8))"),
+        ("torch non-contiguous pred", lambda: elt.mse_loss(pred_t.transpose(0, 1), torch.tensor(ref).transpose(0, 1)), "pred: expected a C-contiguous tensor (.contiguous())"),
+        ("torch ref that requires grad", lambda: elt.energy_loss(pred_t, torch.tensor(ref, requires_grad=True)), "ref: requires grad, but eloss differentiates only the prediction (pass ref.detach())"),
+        ("torch couplings that require grad", lambda: elt.spin_loss(torch.tensor(logits, requires_grad=True), target, torch.tensor(jh, requires_grad=True), jv), "jh: requires grad"),
+        ("torch coeff with mse", lambda: elt.atoms_loss(pred_t, torch.tensor(ref), loss="mse", coeff="lj"), "coeff applies to the energy loss only"),
         ("torch NaN pred", lambda: elt.energy_loss(torch.tensor(nan_pred, requires_grad=True), torch.tensor(ref)), "pred has a non-finite value (nan) at structure 1, atom 2"),
         ("torch wrapper given an ndarray pred", lambda: elt.mse_loss(pred, torch.tensor(ref)), "pred: expected a torch.Tensor, got ndarray"),
     ]

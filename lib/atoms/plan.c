@@ -105,6 +105,38 @@ void atoms_plan_destroy(atoms_plan **plan) {
   *plan = NULL;
 }
 
+/* Explicit edges as (min, max, row) triples, sorted: a repeated unordered
+ * pair sits next to its first occurrence. */
+static int compare_edges(const void *a, const void *b) {
+  const int64_t *x = a, *y = b;
+  for (int k = 0; k < 3; ++k)
+    if (x[k] != y[k]) return x[k] < y[k] ? -1 : 1;
+  return 0;
+}
+
+/* Each row of an explicit list already stands for both orientations of a
+ * pair (Eq. 7), so a pair given twice, in either order, would count its
+ * spring twice: refused, naming both rows. */
+static core_status check_distinct_edges(const int32_t *edges, int64_t m) {
+  if (m < 2) return CORE_OK;
+  int64_t *key = malloc(sizeof(int64_t) * 3 * (size_t)m);
+  CORE_CHECK(key, CORE_ERR_MEM, "atoms: cannot allocate %lld edges", (long long)m);
+  for (int64_t e = 0; e < m; ++e) {
+    const int64_t i = edges[2 * e], j = edges[2 * e + 1];
+    key[3 * e] = i < j ? i : j, key[3 * e + 1] = i < j ? j : i, key[3 * e + 2] = e;
+  }
+  qsort(key, (size_t)m, 3 * sizeof(int64_t), compare_edges);
+  core_status st = CORE_OK;
+  for (int64_t e = 1; e < m && !st; ++e)
+    if (key[3 * e] == key[3 * e - 3] && key[3 * e + 1] == key[3 * e - 2])
+      st = CORE_ERROR(CORE_ERR_ARG, "atoms: edge %lld (%lld, %lld) repeats edge %lld: each row stands for both "
+                                    "orientations of its pair, so give a pair once",
+                      (long long)key[3 * e + 2], (long long)edges[2 * key[3 * e + 2]],
+                      (long long)edges[2 * key[3 * e + 2] + 1], (long long)key[3 * e - 1]);
+  free(key);
+  return st;
+}
+
 static core_status check_options(const atoms_options *opt, int d) {
   CORE_CHECK(d == 2 || d == 3, CORE_ERR_ARG, "atoms: dimension must be 2 or 3, got %d", d);
   CORE_CHECK((unsigned)opt->loss <= ATOMS_LOSS_KABSCH, CORE_ERR_ARG, "atoms: unknown loss %d", (int)opt->loss);
@@ -115,6 +147,8 @@ static core_status check_options(const atoms_options *opt, int d) {
     CORE_CHECK(opt->pool >= 1, CORE_ERR_ARG, "atoms: the graph pool must hold at least one graph, got %d", opt->pool);
   if (opt->loss == ATOMS_LOSS_ENERGY && opt->edges == ATOMS_EDGES_EXPLICIT)
     CORE_CHECK(opt->edge_list || opt->n_edges == 0, CORE_ERR_ARG, "atoms: explicit edges requested without an edge list");
+  if (opt->loss == ATOMS_LOSS_ENERGY && opt->edges == ATOMS_EDGES_EXPLICIT && opt->edge_list)
+    CORE_CALL(check_distinct_edges(opt->edge_list, opt->n_edges));
   if (opt->loss == ATOMS_LOSS_ENERGY && opt->edges == ATOMS_EDGES_BONDS)
     CORE_CHECK(opt->element, CORE_ERR_ARG, "atoms: bond edges need the atoms' elements (an XYZ reference)");
   return CORE_OK;

@@ -232,16 +232,28 @@ class _AtomsArgs:
         self.tail = [_ptr(self.elements, _i64p), float(bond_tolerance)]
 
 
-def atoms_loss(pred, ref, loss="energy", coeff="exp_dist", edges=None, *, k0=1.0, per_atom=False, dmin=1e-6,
+def _energy_only(loss, coeff, edges):
+    """coeff and edges shape the energy loss only: given with another loss
+    they are refused, as `eloss loss` refuses them, rather than ignored.
+    The energy loss's default law is exp_dist."""
+    if loss != "energy":
+        for name, value in (("coeff", coeff), ("edges", edges)):
+            if value is not None:
+                raise Error("%s applies to the energy loss only, not to %r" % (name, loss))
+    return "exp_dist" if coeff is None else coeff
+
+
+def atoms_loss(pred, ref, loss="energy", coeff=None, edges=None, *, k0=1.0, per_atom=False, dmin=1e-6,
                degree=0, pool=100, seed=0, draw=0, elements=None, bond_tolerance=0.45, natoms=None):
     """Any atomistic loss of `eloss loss` and its gradient: ``(loss, grad)``.
 
     pred, ref  float64 (B, N, d), d = 2 or 3, C order; finite.
     loss       "energy" (Eq. 7) | "mse" | "mae" | "kabsch".
-    coeff      energy: k(d) "constant" | "exp_dist" | "inv_dist" | "inv_dist2" | "lj".
+    coeff      energy: k(d) "constant" | "exp_dist" (None: the default) | "inv_dist" |
+               "inv_dist2" | "lj"; refused with another loss.
     edges      energy: None or "complete" (every pair), an (m, 2) int array of
-               unordered pairs (each row once stands for both orientations of
-               Eq. 7), "regular" (random degree-regular graphs from a pool,
+               unordered pairs (each row stands for both orientations of
+               Eq. 7, so a pair given twice is refused), "regular" (random degree-regular graphs from a pool,
                draw `draw`) or "bonds" (covalent bonds of ref; needs `elements`,
                (B, N) atomic numbers, and ref in Angstrom).
     k0, per_atom, dmin, degree, pool, seed, bond_tolerance: as `eloss loss`
@@ -252,6 +264,7 @@ def atoms_loss(pred, ref, loss="energy", coeff="exp_dist", edges=None, *, k0=1.0
     are means over the real coordinates.
     """
     pred, ref = _coordinates(pred, ref)
+    coeff = _energy_only(loss, coeff, edges)
     args = _AtomsArgs(ref, loss, coeff, edges, k0, per_atom, dmin, degree, pool, seed, elements, bond_tolerance,
                       natoms)
     value = _dbl()
@@ -291,9 +304,10 @@ class AtomsLoss:
     (m, 2) int32 pairs i < j structure b uses. One plan is not for
     concurrent use from several threads."""
 
-    def __init__(self, ref, loss="energy", coeff="exp_dist", edges=None, *, k0=1.0, per_atom=False, dmin=1e-6,
+    def __init__(self, ref, loss="energy", coeff=None, edges=None, *, k0=1.0, per_atom=False, dmin=1e-6,
                  degree=0, pool=100, seed=0, elements=None, bond_tolerance=0.45, natoms=None):
         self._plan = _plan_p()
+        coeff = _energy_only(loss, coeff, edges)
         ref = _array("ref", ref, np.float64, 3)
         if ref.shape[2] not in (2, 3):
             raise Error("ref: expected shape (B, N, d) with d = 2 or 3, got %s" % _shape(ref))

@@ -9,7 +9,8 @@ gradient it returns; backward multiplies it by the incoming gradient. The
 loss is differentiated with respect to the prediction (pred or logits)
 only: the reference, targets and couplings are data (tensors or ndarrays).
 Tensors follow the rules of the NumPy functions (float64, CPU, contiguous;
-int8 targets), and anything else raises eloss.Error. Double backward is
+int8 targets), data tensors must not require grad, and anything else
+raises eloss.Error with PyTorch's remedy. Double backward is
 not supported.
 """
 import numpy as np
@@ -21,16 +22,31 @@ __all__ = ["energy_loss", "mse_loss", "mae_loss", "kabsch_loss", "atoms_loss", "
            "AtomsLossFunction", "SpinLossFunction"]
 
 
-def _numpy(name, t, differentiated=False):
+_CONVERT = {torch.float64: ".double()", torch.int8: ".to(torch.int8)"}
+
+
+def _numpy(name, t, dtype=torch.float64, differentiated=False):
     """The ndarray sharing t's memory; refuses what eloss would refuse, with
-    the same words, before .numpy() could raise its own error. Data that
-    needs no gradient (ref, target, couplings) may also be an ndarray."""
+    the same words and PyTorch's remedies, before .numpy() could raise its
+    own error. Data that needs no gradient (ref, target, couplings) may also
+    be an ndarray; as a tensor it must not ask for a gradient, which eloss
+    would silently not compute."""
     if not differentiated and (t is None or isinstance(t, np.ndarray)):
         return t
     if not isinstance(t, torch.Tensor):
         raise eloss.Error("%s: expected a torch.Tensor, got %s" % (name, type(t).__name__))
     if t.device.type != "cpu":
-        raise eloss.Error("%s: expected a CPU tensor, got one on %s" % (name, t.device))
+        raise eloss.Error("%s: expected a CPU tensor, got one on %s (move it with .cpu())" % (name, t.device))
+    if t.dtype != dtype:
+        raise eloss.Error("%s: expected dtype %s, got %s (convert with %s)"
+                          % (name, str(dtype).replace("torch.", ""), str(t.dtype).replace("torch.", ""),
+                             _CONVERT[dtype]))
+    if not t.is_contiguous():
+        raise eloss.Error("%s: expected a C-contiguous tensor (.contiguous()), got strides %s"
+                          % (name, tuple(t.stride())))
+    if not differentiated and t.requires_grad:
+        raise eloss.Error("%s: requires grad, but eloss differentiates only the prediction (pass %s.detach())"
+                          % (name, name))
     return t.detach().numpy()
 
 
@@ -40,7 +56,7 @@ class AtomsLossFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, pred, ref, options):
-        value, grad = eloss.atoms_loss(_numpy("pred", pred, True), _numpy("ref", ref), **options)
+        value, grad = eloss.atoms_loss(_numpy("pred", pred, differentiated=True), _numpy("ref", ref), **options)
         ctx.save_for_backward(torch.from_numpy(grad))
         return torch.tensor(value, dtype=pred.dtype)
 
@@ -57,7 +73,8 @@ class SpinLossFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, logits, target, jh, jv, options):
-        value, grad = eloss.spin_loss(_numpy("logits", logits, True), _numpy("target", target), _numpy("jh", jh),
+        value, grad = eloss.spin_loss(_numpy("logits", logits, differentiated=True), _numpy("target", target, torch.int8),
+                                      _numpy("jh", jh),
                                       _numpy("jv", jv), **options)
         ctx.save_for_backward(torch.from_numpy(grad))
         return torch.tensor(value, dtype=logits.dtype)
@@ -74,7 +91,7 @@ def _edges(edges):
     return edges.detach().cpu().numpy() if isinstance(edges, torch.Tensor) else edges
 
 
-def atoms_loss(pred, ref, loss="energy", coeff="exp_dist", edges=None, **options):
+def atoms_loss(pred, ref, loss="energy", coeff=None, edges=None, **options):
     """eloss.atoms_loss as a differentiable 0-dim tensor of pred."""
     opts = dict(options, loss=loss, coeff=coeff, edges=_edges(edges))
     for key in ("elements", "natoms"):
