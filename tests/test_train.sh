@@ -25,13 +25,14 @@ mpi=("$mpiexec" --allow-run-as-root --oversubscribe)
 py=/usr/bin/python3
 source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 tap_workdir
-echo "1..33"
+echo "1..34"
 
 "$eloss" spingen -L 6 -instances 96 -seed 5 -split train -out train.h5 > /dev/null 2>&1 &&
   "$eloss" spingen -L 6 -instances 40 -seed 5 -split test -out test.h5 > /dev/null 2>&1 &&
   "$eloss" spingen -L 5 -bc periodic -instances 48 -seed 5 -split train -gs_sweeps 300 -out ptrain.h5 > /dev/null 2>&1 &&
   "$eloss" spingen -L 5 -bc periodic -instances 16 -seed 5 -split test -gs_sweeps 300 -out ptest.h5 > /dev/null 2>&1 &&
-  "$eloss" spingen -L 7 -instances 8 -seed 5 -split test -out test7.h5 > /dev/null 2>&1
+  "$eloss" spingen -L 7 -instances 8 -seed 5 -split test -out test7.h5 > /dev/null 2>&1 &&
+  "$eloss" spingen -L 6 -instances 40 -seed 6 -split test -out test2.h5 > /dev/null 2>&1
 ok $? "spingen writes the open 6 x 6, periodic 5 x 5 and open 7 x 7 datasets"
 
 base=(-train train.h5 -test test.h5 -width 8 -depth 2 -batch 16 -lr 3e-3 -seed 2 -eval_every 20)
@@ -141,6 +142,9 @@ rc3=$?
 [ $rc1 != 0 ] && [ $rc2 != 0 ] && [ $rc3 != 0 ] && cmp -s keep.ckpt r1.ckpt && grep -q "exists" err.txt &&
   grep -q "other options" err2.txt && grep -q "already has 60 steps" err3.txt
 ok $? "a finished model is kept: no overwrite without -force, no -resume of another run or past its steps"
+"$eloss" train "${base[@]/test.h5/test2.h5}" -loss ce -steps 90 -out r1.ckpt -resume > /dev/null 2> err.txt
+[ $? = 1 ] && grep -q "other options or data: the training or test data" err.txt && cmp -s keep.ckpt r1.ckpt
+ok $? "-resume with another -test set is refused (its metrics would mix two test sets)"
 "$eloss" train "${base[@]}" -loss ce -steps 60 -out r1.ckpt -force > /dev/null 2>&1 && cmp -s keep.ckpt r1.ckpt
 ok $? "-force trains again from scratch (the same bytes)"
 

@@ -606,6 +606,7 @@ core_status train_denoise_task_create(MPI_Comm comm, const train_denoise_options
   t->n_train = c->train.count;
   t->shard = o->shard;
   t->data_crc = crc;
+  t->test_crc = crc_test;
   t->shard_grad = shard_grad;
   t->evaluate = evaluate;
   *out = t;

@@ -305,6 +305,11 @@ core_status train_spin_task_create(MPI_Comm comm, const train_spin_options *opt,
     crc = io_crc32(crc, c->train.gs, (size_t)(c->train.count * c->lat.n_sites));
   }
   t->data_crc = crc;
+  t->test_crc = 0;
+  if (c->test.count) {
+    t->test_crc = io_crc32(0, c->test.J, sizeof(double) * (size_t)(c->test.count * spin_lattice_bond_slots(&c->lat)));
+    t->test_crc = io_crc32(t->test_crc, c->test.gs, (size_t)(c->test.count * c->lat.n_sites));
+  }
   *out = t;
   return CORE_OK;
 }

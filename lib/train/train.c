@@ -33,7 +33,9 @@
  *   param, adam_m, adam_v (n floats each)
  * written atomically by rank 0 at every checkpoint and at the end: a
  * finished model and a checkpoint are the same thing, and eval reads
- * either. The options CRC (train_options.options_text) keys resume.
+ * either. The CRC of the options text, the task's config and its
+ * training and test data's fingerprints keys resume: a resume on another
+ * test set would leave metrics of two test sets in one file.
  *
  * Fault-injection sites: "train.shard" (a rank's shard fails),
  * "train.checkpoint" (rank 0 cannot write the model file). */
@@ -278,7 +280,7 @@ static void remove_stale_temporaries(const char *path) {
 /* The first "-name value" pair of two options texts that differs, for the
  * message of a refused resume. */
 static void first_difference(const char *was, const char *now, char *out, size_t len) {
-  snprintf(out, len, "the training data");
+  snprintf(out, len, "the training or test data (-train or -test holds other examples)");
   const char *p = was, *q = now;
   while (*p || *q) {
     size_t lp = strcspn(p, " "), lq = strcspn(q, " ");
@@ -441,6 +443,7 @@ core_status train_run(MPI_Comm comm, train_task *task, const train_options *opt,
   uint32_t options_crc = io_crc32(0, opt->options_text, strlen(opt->options_text));
   options_crc = io_crc32(options_crc, task->config, strlen(task->config));
   options_crc = io_crc32(options_crc, &task->data_crc, sizeof task->data_crc);
+  if (task->test_crc) options_crc = io_crc32(options_crc, &task->test_crc, sizeof task->test_crc);
 
   /* Everything allocated and the start decided before the first step. */
   float **bufs = calloc((size_t)mine, sizeof *bufs);

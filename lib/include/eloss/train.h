@@ -61,6 +61,8 @@ struct train_task {
   int64_t n_train;                 /* training examples */
   int shard;                       /* most examples per shard_grad call */
   uint32_t data_crc;               /* fingerprint of the training data (keys resume) */
+  uint32_t test_crc;               /* ... and of the test data, 0 without (keys resume: the
+                                      metrics of one run are of one test set) */
   void *ctx;
   /* p->grad += weight * d(mean loss over the n examples index[0..n))/dparams,
    * *loss = that mean; n <= shard. step and shard number k say which draw
