@@ -10,6 +10,7 @@
  * starts mid-group and spans two groups. Also: the model's exp2 is within
  * 2.5e-7 of libm's over the range the sweep uses, and the chain's exact
  * energies and magnetisations equal spin_energy of its spins. */
+#define _POSIX_C_SOURCE 200809L /* setenv */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,7 +89,7 @@ static void model_replica(const model_setup *m, int r, float beta, int sweeps, i
 
 int main(int argc, char **argv) {
   MPI_Init(&argc, &argv);
-  tap_plan(1 + 4 * 2 + 2);
+  tap_plan(1 + 4 * 2 + 2 + 1);
 
   double worst = 0;
   for (int k = 0; k <= 400000; ++k) {
@@ -178,6 +179,41 @@ int main(int argc, char **argv) {
     tap_ok(energies, "20 lanes of 5 instances: energies exact with each lane's own couplings");
     mc_chain_destroy(&ch);
     free(J), free(want);
+  }
+  /* The three builds in one process (ELOSS_MC_ISA is read when a chain is
+   * created): the same spins and the same energies, bit for bit, so that
+   * tempering, which decides on energies, is the same on every CPU. */
+  {
+    static const char *const isa[3] = {NULL, "v3", "baseline"};
+    int same = 1;
+    for (int c = 0; c < 4; ++c) {
+      spin_lattice lat;
+      spin_lattice_init(&lat, cases[c].kind, cases[c].bc, cases[c].L);
+      const int64_t n = lat.n_sites;
+      const int R = cases[c].replicas;
+      double *J = malloc(sizeof(double) * (size_t)spin_lattice_bond_slots(&lat));
+      double *e = malloc(sizeof(double) * 3 * (size_t)R);
+      int8_t *spins = malloc(3 * (size_t)(R * n));
+      spin_couplings_generate(&lat, cases[c].law, 41, 7, J);
+      for (int k = 0; k < 3; ++k) {
+        if (isa[k]) setenv("ELOSS_MC_ISA", isa[k], 1);
+        mc_chain *ch;
+        mc_chain_create(&lat, J, cases[c].field, cases[c].first, R, cases[c].alg, 41, 7, &ch);
+        unsetenv("ELOSS_MC_ISA");
+        for (int r = 0; r < R; ++r) mc_chain_set_replica_beta(ch, r, cases[c].beta * (1.0 + 0.05 * r));
+        for (int t = 0; t < cases[c].sweeps; ++t) mc_chain_sweep(ch);
+        for (int r = 0; r < R; ++r) {
+          e[k * R + r] = mc_chain_energy(ch, r);
+          memcpy(spins + (k * R + r) * n, mc_chain_spins(ch, r), (size_t)n);
+        }
+        mc_chain_destroy(&ch);
+      }
+      same &= !memcmp(e, e + R, sizeof(double) * (size_t)R) && !memcmp(e, e + 2 * R, sizeof(double) * (size_t)R) &&
+              !memcmp(spins, spins + R * n, (size_t)(R * n)) && !memcmp(spins, spins + 2 * R * n, (size_t)(R * n));
+      free(J), free(e), free(spins);
+    }
+    tap_ok(same, "the AVX-512, AVX2 and portable builds in one process: the same spins and energies, bit for bit, "
+                 "in all four cases");
   }
   MPI_Finalize();
   return tap_done();

@@ -80,6 +80,9 @@ typedef uint32_t u32x8 __attribute__((vector_size(8 * sizeof(uint32_t))));
  * (4, MC_LANES). */
 typedef void sweep_fn(int per_lane, int64_t n, int degree, const int32_t *visit, const float *coupling, float field,
                       int heatbath, float *spins, const uint32_t *state, const float *beta);
+/* E(s) of a group's lanes (lib/mc/sweep_body.h). */
+typedef void energy_fn(int per_lane, int dim, int64_t n, const int32_t *neighbor, const double *coupling64,
+                       double field, const float *spins, double *e);
 
 struct mc_chain {
   spin_lattice lat;
@@ -91,7 +94,8 @@ struct mc_chain {
   int per_lane;        /* couplings differ between lanes (several instances) */
   double *coupling64;  /* ... with coupling 0: (n, degree), or per lane
                           (groups, n, degree, MC_LANES); for exact energies */
-  sweep_fn *sweep;     /* the sweep for this CPU and layout, picked at the first sweep */
+  sweep_fn *sweep;     /* the sweep for this CPU, picked at creation */
+  energy_fn *group_energy; /* ... and the energies */
   int32_t *visit;      /* (n, 1 + degree) the sweep's k-th site and its
                           neighbour slots, as byte offsets into a group's
                           spins (site * MC_LANES * 4 < 2^30) */
@@ -123,47 +127,7 @@ static void *aligned_calloc(size_t bytes) {
 #define TARGET_CLONES
 #endif
 
-/* E(s) of every lane of a group, in double: each bond once, as the +
- * neighbour of its first site; s_i s_j = +-1 exactly in float. */
-static inline __attribute__((always_inline)) void group_energy_body(
-    const int per_lane, int64_t n, int dim, const int32_t *restrict neighbor, const double *restrict coupling64,
-    double field, const float *restrict spins_, double *restrict e) {
-  const lanes_f32 *spins = (const lanes_f32 *)spins_;
-  lanes_f64 bonds_lo = {0}, bonds_hi = {0};
-  lanes_f32 m = {0}; /* integer sums: exact below 2^24 sites */
-  for (int64_t i = 0; i < n; ++i) {
-    const lanes_f32 si = spins[i];
-    for (int dir = 0; dir < dim; ++dir) {
-      const int64_t a = i * 2 * dim + 2 * dir;
-      const lanes_f32 ss = si * spins[neighbor[a]];
-      if (per_lane) {
-        lanes_f64 lo, hi;
-        memcpy(&lo, coupling64 + a * MC_LANES, sizeof lo);
-        memcpy(&hi, coupling64 + a * MC_LANES + MC_LANES / 2, sizeof hi);
-        bonds_lo += lo * __builtin_convertvector(LANES_LO(ss), lanes_f64);
-        bonds_hi += hi * __builtin_convertvector(LANES_HI(ss), lanes_f64);
-      } else {
-        bonds_lo += coupling64[a] * __builtin_convertvector(LANES_LO(ss), lanes_f64);
-        bonds_hi += coupling64[a] * __builtin_convertvector(LANES_HI(ss), lanes_f64);
-      }
-    }
-    m += si;
-  }
-  for (int l = 0; l < MC_LANES / 2; ++l) {
-    e[l] = -bonds_lo[l] - field * (double)m[l];
-    e[l + MC_LANES / 2] = -bonds_hi[l] - field * (double)m[l + MC_LANES / 2];
-  }
-}
-
-TARGET_CLONES static void group_energy_shared(int64_t n, int dim, const int32_t *neighbor, const double *coupling64,
-                                              double field, const float *spins, double *e) {
-  group_energy_body(0, n, dim, neighbor, coupling64, field, spins, e);
-}
-
-TARGET_CLONES static void group_energy_lanes(int64_t n, int dim, const int32_t *neighbor, const double *coupling64,
-                                             double field, const float *spins, double *e) {
-  group_energy_body(1, n, dim, neighbor, coupling64, field, spins, e);
-}
+static void kernels_pick(mc_chain *c);
 
 core_status mc_chain_create_lanes(const spin_lattice *lat, int count, const double *const *J,
                                   const uint64_t *instance, const int *replica, double field, mc_algorithm algorithm,
@@ -266,6 +230,7 @@ core_status mc_chain_create_lanes(const spin_lattice *lat, int count, const doub
     core_rng_init(&init, seed, CORE_PURPOSE_INIT | instance[lane] << 8, (uint64_t)replica[lane]);
     for (int64_t i = 0; i < n; ++i) s[i * MC_LANES] = core_rng_u32(&init) & 1 ? 1.0f : -1.0f;
   }
+  kernels_pick(c);
   *chain = c;
   return CORE_OK;
 }
@@ -421,21 +386,22 @@ static const float sweep_exp2_table_24[16] __attribute__((aligned(64))) = {
 /* The best sweep this CPU runs. The environment variable ELOSS_MC_ISA=v3
  * or =baseline asks for a lower level, so that tests can check on one
  * machine that every build gives the same bits. */
-static sweep_fn *sweep_pick(void) {
+static void kernels_pick(mc_chain *c) {
+  c->sweep = portable_sweep, c->group_energy = portable_energy;
 #if MC_X86_BUILDS
   const char *want = getenv("ELOSS_MC_ISA");
   const int level = want && strcmp(want, "baseline") == 0 ? 1 : want && strcmp(want, "v3") == 0 ? 3 : 4;
   __builtin_cpu_init();
-  if (level >= 4 && __builtin_cpu_supports("x86-64-v4")) return v4_sweep;
-  if (level >= 3 && __builtin_cpu_supports("x86-64-v3")) return v3_sweep;
+  if (level >= 4 && __builtin_cpu_supports("x86-64-v4"))
+    c->sweep = v4_sweep, c->group_energy = v4_energy;
+  else if (level >= 3 && __builtin_cpu_supports("x86-64-v3"))
+    c->sweep = v3_sweep, c->group_energy = v3_energy;
 #endif
-  return portable_sweep;
 }
 
 void mc_chain_sweep(mc_chain *chain) {
   const int64_t n = chain->lat.n_sites;
   const int64_t per_group = chain->per_lane ? n * chain->degree * MC_LANES : 0;
-  if (!chain->sweep) chain->sweep = sweep_pick();
   uint32_t state[4 * MC_LANES] __attribute__((aligned(64)));
   for (int g = 0; g < chain->groups; ++g) {
     lane_states(chain->lane_key + g * 2 * MC_LANES, chain->lane_replica + g * MC_LANES, chain->sweeps, state);
@@ -474,9 +440,8 @@ double mc_chain_energy(const mc_chain *chain, int replica) {
   int64_t *stamp = chain->cache_sweep + chain->replicas + chain->groups + g;
   if (*stamp != chain->sweeps) {
     const int64_t per_group = chain->per_lane ? n * chain->degree * MC_LANES : 0;
-    (chain->per_lane ? group_energy_lanes : group_energy_shared)(n, chain->lat.dim, chain->neighbor,
-                                                                 chain->coupling64 + g * per_group, chain->field,
-                                                                 chain->spins + (int64_t)g * n * MC_LANES, e);
+    chain->group_energy(chain->per_lane, chain->lat.dim, n, chain->neighbor, chain->coupling64 + g * per_group,
+                        chain->field, chain->spins + (int64_t)g * n * MC_LANES, e);
     *stamp = chain->sweeps;
   }
   return e[replica % MC_LANES];

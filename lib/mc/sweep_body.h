@@ -1,4 +1,5 @@
-/* One Monte Carlo sweep of SWEEP_W lanes of a group: a template that
+/* One Monte Carlo sweep of SWEEP_W lanes of a group, and the energies of
+ * a group's lanes: a template that
  * lib/mc/chain.c includes once per instruction set. The rules it
  * implements, and why its shortcuts keep the bits of the scalar model in
  * tests/test_mc_kernel.c, are in chain.c's header and above sweep_rules
@@ -10,7 +11,10 @@
  *                  0: portable vector extensions
  *   SWEEP_NAME(x)  this instantiation's name for x
  *   SWEEP_TARGET   its target attribute (may be empty)
- * and the vector types f32x16, u32x16, i32x16, f32x8, u32x8, i32x8. */
+ * and the vector types f32x16, u32x16, i32x16, f32x8, u32x8, i32x8,
+ * lanes_f32 and lanes_f64 (a group, and half of one in double). It also
+ * holds the exact energy of a group's lanes, which tempering reads after
+ * every sweep. */
 
 #if SWEEP_W == 16
 #define VF f32x16
@@ -187,6 +191,78 @@ SWEEP_TARGET static void SWEEP_NAME(sweep)(int per_lane, int64_t n, int degree, 
       no_field ? (heatbath ? CALL(0, 1, 1) : CALL(0, 1, 0)) : (heatbath ? CALL(0, 0, 1) : CALL(0, 0, 0));
 #undef CALL
   }
+}
+
+/* The 16 floats of x as two halves of 8 doubles (exact). AVX-512 has one
+ * instruction per half; GCC 12 widens a generic half 4 lanes at a time
+ * with a shuffle around each. */
+INLINE void SWEEP_NAME(widen)(lanes_f32 x, lanes_f64 *lo, lanes_f64 *hi) {
+#if SWEEP_ISA == 4
+  *lo = (lanes_f64)_mm512_cvtps_pd(_mm512_castps512_ps256((__m512)x));
+  *hi = (lanes_f64)_mm512_cvtps_pd(_mm512_extractf32x8_ps((__m512)x, 1));
+#else
+  *lo = __builtin_convertvector(LANES_LO(x), lanes_f64);
+  *hi = __builtin_convertvector(LANES_HI(x), lanes_f64);
+#endif
+}
+
+/* acc + J ss with ss = +-1: the product is exact, so the fused form has
+ * the same bits. */
+INLINE lanes_f64 SWEEP_NAME(add_bond)(lanes_f64 acc, lanes_f64 J, lanes_f64 ss) {
+#if SWEEP_ISA == 4
+  return (lanes_f64)_mm512_fmadd_pd((__m512d)J, (__m512d)ss, (__m512d)acc);
+#else
+  return acc + J * ss;
+#endif
+}
+
+/* E(s) of every lane of a group, in double: each bond once, as the +
+ * neighbour of its first site; s_i s_j = +-1 exactly in float, so J s_i s_j
+ * is exact and the builds agree. One sum per direction, added at the end:
+ * a single sum would chain dim dependent adds per site, whose latency
+ * would set the pace (tempering reads every energy after every sweep). */
+INLINE void SWEEP_NAME(energy_body)(const int per_lane, const int dim, int64_t n, const int32_t *restrict neighbor,
+                                    const double *restrict coupling64, double field, const float *restrict spins_,
+                                    double *restrict e) {
+  const lanes_f32 *spins = (const lanes_f32 *)spins_;
+  lanes_f64 bonds_lo[3] = {{0}, {0}, {0}}, bonds_hi[3] = {{0}, {0}, {0}};
+  lanes_f32 m = {0}; /* integer sums: exact below 2^24 sites */
+  for (int64_t i = 0; i < n; ++i) {
+    const lanes_f32 si = spins[i];
+    for (int dir = 0; dir < dim; ++dir) {
+      const int64_t a = i * 2 * dim + 2 * dir;
+      lanes_f64 ss_lo, ss_hi;
+      SWEEP_NAME(widen)(si * spins[neighbor[a]], &ss_lo, &ss_hi);
+      if (per_lane) {
+        lanes_f64 lo, hi;
+        memcpy(&lo, coupling64 + a * MC_LANES, sizeof lo);
+        memcpy(&hi, coupling64 + a * MC_LANES + MC_LANES / 2, sizeof hi);
+        bonds_lo[dir] = SWEEP_NAME(add_bond)(bonds_lo[dir], lo, ss_lo);
+        bonds_hi[dir] = SWEEP_NAME(add_bond)(bonds_hi[dir], hi, ss_hi);
+      } else {
+        const double j = coupling64[a];
+        const lanes_f64 J = {j, j, j, j, j, j, j, j};
+        bonds_lo[dir] = SWEEP_NAME(add_bond)(bonds_lo[dir], J, ss_lo);
+        bonds_hi[dir] = SWEEP_NAME(add_bond)(bonds_hi[dir], J, ss_hi);
+      }
+    }
+    m += si;
+  }
+  for (int dir = 1; dir < dim; ++dir) bonds_lo[0] += bonds_lo[dir], bonds_hi[0] += bonds_hi[dir];
+  for (int l = 0; l < MC_LANES / 2; ++l) {
+    e[l] = -bonds_lo[0][l] - field * (double)m[l];
+    e[l + MC_LANES / 2] = -bonds_hi[0][l] - field * (double)m[l + MC_LANES / 2];
+  }
+}
+
+SWEEP_TARGET static void SWEEP_NAME(energy)(int per_lane, int dim, int64_t n, const int32_t *neighbor,
+                                            const double *coupling64, double field, const float *spins, double *e) {
+  if (per_lane)
+    dim == 2 ? SWEEP_NAME(energy_body)(1, 2, n, neighbor, coupling64, field, spins, e)
+             : SWEEP_NAME(energy_body)(1, 3, n, neighbor, coupling64, field, spins, e);
+  else
+    dim == 2 ? SWEEP_NAME(energy_body)(0, 2, n, neighbor, coupling64, field, spins, e)
+             : SWEEP_NAME(energy_body)(0, 3, n, neighbor, coupling64, field, spins, e);
 }
 
 #undef VF
