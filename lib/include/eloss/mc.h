@@ -134,7 +134,8 @@ void mc_chain_sweep(mc_chain *chain);
  * reproducible to the bit only under the same rules, so datasets record
  * it and checkpoints and merges of parts refuse another. 1: exp by a
  * degree-5 polynomial (before 2026-11-30); 2: 2^y by a 16-entry table and
- * a cubic. */
+ * a cubic, and energies summed per lattice direction (tempering decides on
+ * them). */
 enum { MC_SWEEP_RULES = 2 };
 
 int64_t mc_chain_sweeps(const mc_chain *chain);
