@@ -23,16 +23,7 @@ tap_workdir
 echo "1..28"
 
 # same <a.h5> <b.h5>: exit 0 iff both files hold the same datasets, equal, and the same options.
-same() {
-  "$py" - "$1" "$2" <<'PY'
-import sys
-import h5py
-import numpy as np
-a, b = h5py.File(sys.argv[1], "r"), h5py.File(sys.argv[2], "r")
-sys.exit(not (set(a) == set(b) and all(np.array_equal(a[d][...], b[d][...]) for d in a)
-              and a.attrs["options"] == b.attrs["options"]))
-PY
-}
+same() { "$py" "$tap_h5same" "$1" "$2" --attributes options; }
 one_error() { [ "$(grep -c 'error' "$1")" = 1 ] && [ "$(wc -l < "$1")" -le 3 ]; }
 
 small=(-n 13 -samples 6 -therm 10 -sweeps 4 -walks 3 -bh_steps 60 -seed 5 -temperatures 0.1,0.2,0.3)

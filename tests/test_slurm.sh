@@ -60,18 +60,7 @@ cd "$work" && mkdir elsewhere && cd elsewhere || exit 1
 export ELOSS=$eloss
 
 # same A B: exit 0 iff A and B hold the same datasets (in order) and root attributes.
-same() {
-  "$py" - "$1" "$2" <<'PY'
-import sys
-import h5py
-import numpy as np
-a, b = h5py.File(sys.argv[1], "r"), h5py.File(sys.argv[2], "r")
-ok = list(a) == list(b) and all(a[d].dtype == b[d].dtype and np.array_equal(a[d][...], b[d][...]) for d in a)
-ok = ok and sorted(a.attrs) == sorted(b.attrs) and all(
-    np.array_equal(np.asarray(a.attrs[k]), np.asarray(b.attrs[k])) for k in a.attrs)
-sys.exit(not ok)
-PY
-}
+same() { "$py" "$tap_h5same" "$1" "$2" --attributes all; }
 # wait_job ID: exit 0 iff the job (every array task) COMPLETED.
 wait_job() { "$slurm_local" wait "$@" > /dev/null; }
 

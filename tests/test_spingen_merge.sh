@@ -21,21 +21,7 @@ tap_workdir
 echo "1..16"
 
 # same A B: exit 0 iff A and B hold the same datasets (in order) and root attributes.
-same() {
-  "$py" - "$1" "$2" <<'PY'
-import sys
-import h5py
-import numpy as np
-a, b = h5py.File(sys.argv[1], "r"), h5py.File(sys.argv[2], "r")
-ok = list(a) == list(b) and all(a[d].dtype == b[d].dtype and a[d].shape == b[d].shape
-                                and np.array_equal(a[d][...], b[d][...]) for d in a)
-ok = ok and sorted(a.attrs) == sorted(b.attrs) and all(
-    type(a.attrs[k]) is type(b.attrs[k]) and np.array_equal(np.asarray(a.attrs[k]), np.asarray(b.attrs[k])) for k in a.attrs)
-if not ok:
-    print("# datasets", list(a), list(b), "attributes", sorted(a.attrs), sorted(b.attrs))
-sys.exit(not ok)
-PY
-}
+same() { "$py" "$tap_h5same" "$1" "$2" --attributes all; }
 
 args=(-L 7 -instances 29 -seed 13 -split train -samples 2 -sample_betas 0.7,2.385 -sample_therm 20 -sample_sweeps 3)
 "$eloss" spingen "${args[@]}" -out single.h5 > /dev/null 2>&1
