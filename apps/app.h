@@ -44,6 +44,10 @@ PetscErrorCode app_opt_bool(PetscOptionItems *po, const char *name, const char *
  * option was given (set) but means nothing in the chosen mode. */
 void app_option_error(const char *name, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void app_option_inapplicable(const char *name, PetscBool set, const char *why);
+/* An option error on `name` when its file `out` is one of the inputs
+ * (io_same_file: the same path or the same file under another name):
+ * writing it would destroy the input before anything is computed. */
+void app_output_not_input(const char *name, const char *out, const char *const *inputs, int count);
 /* Nonzero once a value was refused in this process. */
 int app_options_failed(void);
 /* Forget the recorded error: for a process that judges several option sets

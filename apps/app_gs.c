@@ -59,6 +59,8 @@ int app_gs(int argc, char **argv) {
   PetscCall(app_opt_string(PetscOptionsObject, "-out", "write the ground-state spins (L, L) int8 .npy here",
                            "a file name", out, sizeof out, &set));
   PetscOptionsEnd();
+  const char *inputs[] = {jh, jv};
+  app_output_not_input("-out", out, inputs, 2);
   PetscBool stop;
   int code;
   PetscCall(app_options_check("gs", &stop, &code));

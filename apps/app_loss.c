@@ -185,6 +185,8 @@ int app_loss(int argc, char **argv) {
   app_option_inapplicable("-seed", seed_set && !is_regular, regular_why);
   app_option_inapplicable("-bond_tolerance", tol_set && !is_bonds, "applies only to -edges bonds");
   if (!pred_set || !ref_set) app_option_error(pred_set ? "-ref" : "-pred", "required (both -pred and -ref are)");
+  const char *inputs[] = {pred_path, ref_path, natoms_path, edges};
+  app_output_not_input("-grad_out", grad_path, inputs, 4);
 
   PetscBool stop;
   int code;

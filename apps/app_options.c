@@ -31,6 +31,7 @@
  * ranks agree by one MPI_Allreduce, so the call is collective on
  * MPI_COMM_WORLD. Nothing here allocates. */
 #include "app.h"
+#include "eloss/io.h"
 
 #include <errno.h>
 #include <math.h>
@@ -86,6 +87,14 @@ void app_option_error(const char *name, const char *fmt, ...) {
 
 void app_option_inapplicable(const char *name, PetscBool set, const char *why) {
   if (set) app_option_error(name, "%s", why);
+}
+
+void app_output_not_input(const char *name, const char *out, const char *const *inputs, int count) {
+  for (int k = 0; out && out[0] && k < count; ++k)
+    if (inputs[k] && inputs[k][0] && io_same_file(out, inputs[k])) {
+      app_option_error(name, "is the input %s: choose another file (it would be overwritten)", inputs[k]);
+      return;
+    }
 }
 
 /* ---- the command line before PETSc sees it ---------------------------------- */

@@ -148,6 +148,8 @@ int app_spinloss(int argc, char **argv) {
   app_option_inapplicable("-T", set_T && labelled, "-T is for -loss local, bond and true only");
   app_option_inapplicable("-h0", set_h0 && !weighted, "-h0 is for -loss local and bond only");
   app_option_inapplicable("-target", set_target && kind == SPIN_LOSS_TRUE, "-loss true uses no labels");
+  const char *inputs[] = {jh, jv, zpath, ypath};
+  app_output_not_input("-grad_out", gout, inputs, 4);
   PetscBool stop;
   int code;
   PetscCall(app_options_check("spinloss", &stop, &code));

@@ -8,7 +8,7 @@ eloss=$(realpath "$1")
 py=/usr/bin/python3
 source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 tap_workdir
-echo "1..7"
+echo "1..8"
 "$py" - <<'PY'
 import itertools
 import numpy as np
@@ -34,6 +34,10 @@ out=$("$eloss" gs -jh H12.npy -jv V12.npy -out S12.npy)
 e=$(energy_of H12.npy V12.npy S12.npy)
 "$py" -c "import sys; sys.exit(abs(float('${out#energy=}') - float('$e')) > 1e-11)"
 ok $? "12 x 12: printed $out equals the energy of the written spins ($e), S[0,0] = +1"
+cp H3.npy Hkeep.npy
+"$eloss" gs -jh H3.npy -jv V3.npy -out "$PWD/H3.npy" > /dev/null 2> stderr.txt
+[ $? = 2 ] && grep -q "is the input H3.npy" stderr.txt && cmp -s H3.npy Hkeep.npy
+ok $? "-out naming the -jh file (by another path) is refused, the couplings intact"
 bad() {
   local what=$1 needle=$2
   shift 2

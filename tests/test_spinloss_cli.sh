@@ -20,7 +20,7 @@ mpi=("$mpiexec" --allow-run-as-root --oversubscribe)
 py=/usr/bin/python3
 source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 tap_workdir
-echo "1..41"
+echo "1..42"
 "$py" - <<'PY'
 import numpy as np
 rng = np.random.default_rng(2385)
@@ -198,4 +198,8 @@ bad 2 "-flip_invariant with local" "-flip_invariant: is for -loss ce and margin 
 bad 2 "-flip_invariant with true" "-flip_invariant: is for -loss ce and margin only" "${open[@]}" -logits Z.npy -loss true -flip_invariant
 bad 2 "-target with true" "-target Y.npy: -loss true uses no labels" "${open[@]}" -logits Z.npy -target Y.npy -loss true
 bad 2 "-h0 with ce" "-h0 3: -h0 is for -loss local and bond only" "${open[@]}" -logits Z.npy -target Y.npy -h0 3
+cp Z.npy Zkeep.npy
+"$eloss" spinloss "${open[@]}" -logits Z.npy -target Y.npy -grad_out ./Z.npy > /dev/null 2> stderr.txt
+[ $? = 2 ] && grep -qF -- "-grad_out ./Z.npy: is the input Z.npy" stderr.txt && cmp -s Z.npy Zkeep.npy
+ok $? "-grad_out naming the -logits file is refused, the logits intact: $(cat stderr.txt)"
 tap_exit
