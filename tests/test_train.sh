@@ -25,7 +25,7 @@ mpi=("$mpiexec" --allow-run-as-root --oversubscribe)
 py=/usr/bin/python3
 source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 tap_workdir
-echo "1..34"
+echo "1..35"
 
 "$eloss" spingen -L 6 -instances 96 -seed 5 -split train -out train.h5 > /dev/null 2>&1 &&
   "$eloss" spingen -L 6 -instances 40 -seed 5 -split test -out test.h5 > /dev/null 2>&1 &&
@@ -132,6 +132,17 @@ ok $? "the resumed metrics file has each step once, with the losses of the unint
 "$eloss" train "${base[@]}" -loss ce -steps 30 -out ext.ckpt > /dev/null 2>&1 &&
   "$eloss" train "${base[@]}" -loss ce -steps 60 -out ext.ckpt -resume > /dev/null 2>&1 && cmp -s ext.ckpt r1.ckpt
 ok $? "30 steps, then -resume -steps 60, equals 60 steps at once"
+"$eloss" train "${base[@]}" -loss ce -steps 30 -out mt.ckpt > /dev/null 2>&1 && cp mt.ckpt mt.keep &&
+  head -c 300 mt.ckpt.jsonl > cut.jsonl && cp cut.jsonl mt.ckpt.jsonl
+"$eloss" train "${base[@]}" -loss ce -steps 60 -out mt.ckpt -resume > /dev/null 2> err.txt
+rc1=$?
+grep -q "metrics file mt.ckpt.jsonl has steps 1 to [0-9]* whole, but the model is at step 30" err.txt && cmp -s mt.ckpt mt.keep &&
+  cmp -s cut.jsonl mt.ckpt.jsonl && rm mt.ckpt.jsonl
+rc2=$?
+"$eloss" train "${base[@]}" -loss ce -steps 60 -out mt.ckpt -resume > /dev/null 2> err2.txt
+rc3=$?
+[ $rc1 = 1 ] && [ $rc2 = 0 ] && [ $rc3 = 1 ] && grep -q "has steps 1 to 0 whole" err2.txt && [ ! -e mt.ckpt.jsonl ]
+ok $? "-resume with its metrics file cut mid-line or removed is refused, model and file as they were: $(grep error err.txt)"
 cp r1.ckpt keep.ckpt
 "$eloss" train "${base[@]}" -loss ce -steps 60 -out r1.ckpt > /dev/null 2> err.txt
 rc1=$?
@@ -247,7 +258,7 @@ ELOSS_FAULT=train.shard:1:7 "${mpi[@]}" -n 2 -x ELOSS_FAULT "$eloss" train "${ba
 rc=$?
 [ $rc != 0 ] && [ "$(grep -c 'eloss train: error' err.txt)" = 1 ] && grep -q "injected fault" err.txt
 ok $? "a failing shard on rank 1 ends both ranks with one error: $(grep 'eloss train: error' err.txt | cut -c1-80)"
-cp r1.ckpt f.ckpt
+cp r1.ckpt f.ckpt && cp r1.ckpt.jsonl f.ckpt.jsonl
 ELOSS_FAULT=train.checkpoint:0:1 "${mpi[@]}" -n 2 -x ELOSS_FAULT "$eloss" train "${base[@]}" -loss ce -steps 90 \
   -out f.ckpt -resume > /dev/null 2> err.txt
 rc=$?

@@ -305,7 +305,9 @@ static void first_difference(const char *was, const char *now, char *out, size_t
 
 /* Keep the lines of an existing metrics file up to step `upto` (a resumed
  * run rewrites what came after its checkpoint), atomically; then open it
- * for appending. A fresh run writes to <path>.partial, renamed over <path>
+ * for appending. They must be there, one whole line per step 1 .. upto in
+ * order: a file that was truncated, damaged or removed would otherwise
+ * continue as a run with steps missing. A fresh run writes to <path>.partial, renamed over <path>
  * when the run first writes its model (or at once without a model file),
  * so a run that fails early leaves the old metrics beside the old model.
  * Rank 0 only. */
@@ -314,13 +316,29 @@ static core_status metrics_open(const char *path, int64_t upto, int fresh_partia
   if (upto > 0) {
     FILE *in = fopen(path, "r");
     io_atomic_file f;
-    CORE_CALL(io_atomic_open(&f, path));
+    core_status st = io_atomic_open(&f, path);
+    if (st) {
+      if (in) fclose(in);
+      return st;
+    }
     char line[4096];
-    while (in && fgets(line, sizeof line, in)) {
+    int64_t next = 1;
+    while (in && next <= upto && fgets(line, sizeof line, in)) {
       long long step;
-      if (sscanf(line, "{\"step\": %lld", &step) == 1 && step <= upto) fputs(line, f.fp);
+      const size_t len = strlen(line);
+      if (len < 2 || line[len - 1] != '\n' || line[len - 2] != '}' || sscanf(line, "{\"step\": %lld", &step) != 1 ||
+          step != next)
+        break;
+      fputs(line, f.fp);
+      ++next;
     }
     if (in) fclose(in);
+    if (next <= upto) {
+      io_atomic_abort(&f);
+      return CORE_ERROR(CORE_ERR_FORMAT, "-resume: the metrics file %s has steps 1 to %lld whole, but the model is at "
+                        "step %lld (the file was truncated, damaged or removed): restore it, or start over with -force",
+                        path, (long long)(next - 1), (long long)upto);
+    }
     CORE_CALL(io_atomic_commit(&f));
     *out = fopen(path, "a");
   } else if (fresh_partial) {
