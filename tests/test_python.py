@@ -313,7 +313,10 @@ else:
             flips = (False, True) if kind in ("ce", "margin") else (False,)
             for flip in flips:
                 y = None if kind == "true" else target
-                got = eloss.spin_loss(logits, y, jh, jv, loss=kind, T=0.37, h0=4.5, flip_invariant=flip)
+                # T and h0 only where the loss takes them (else refused, as the CLI refuses)
+                temps = dict(T=0.37) if kind in ("local", "bond", "true") else {}
+                temps.update(h0=4.5) if kind in ("local", "bond") else None
+                got = eloss.spin_loss(logits, y, jh, jv, loss=kind, flip_invariant=flip, **temps)
                 want = autograd(spin_reference(y, jh, jv, kind, T=0.37, h0=4.5, flip=flip), logits)
                 good, text = agree(got, want)
                 ok(good, "spin %s%s %s = autograd" % (kind, " flip_invariant" if flip else "", where), text)
@@ -439,6 +442,9 @@ nan_logits = logits.copy()
 nan_logits[0, 1, 1] = np.nan
 nan_jh = jh.copy()
 nan_jh[1, 0, 2] = np.nan
+raw = np.zeros(pred.size * 8 + 1, np.uint8)
+misaligned = np.ndarray(pred.shape, np.float64, raw.data, 1)
+misaligned[...] = pred
 bad_cases = [
     ("pred of 2 dimensions", lambda: eloss.mse_loss(pred[0], ref[0]), "pred: expected a 3-dimensional array"),
     ("pred float32", lambda: eloss.energy_loss(pred.astype(np.float32), ref), "pred: expected dtype float64, got float32"),
@@ -456,6 +462,18 @@ bad_cases = [
     ("unknown edge set", lambda: eloss.energy_loss(pred, ref, edges="knn"), "unknown edge set 'knn'"),
     ("edge outside", lambda: eloss.energy_loss(pred, ref, edges=np.array([[0, 4]])), "edge 0 (0, 4) is outside"),
     ("self-loop edge", lambda: eloss.energy_loss(pred, ref, edges=np.array([[0, 1], [2, 2]])), "edge 1 joins atom 2 to itself"),
+    ("pool beyond 32 bits", lambda: eloss.energy_loss(pred, ref, edges="regular", degree=2, pool=2 ** 32 + 5), "pool: 4294967301 is outside [1, 2147483647]"),
+    ("a float seed", lambda: eloss.energy_loss(pred, ref, edges="regular", degree=2, seed=1.7), "seed: expected an integer, got 1.7"),
+    ("draw beyond 64 bits", lambda: eloss.energy_loss(pred, ref, edges="regular", degree=2, draw=2 ** 64), "draw: 18446744073709551616 is outside"),
+    ("degree with complete edges", lambda: eloss.energy_loss(pred, ref, degree=4), "degree applies to edges='regular' only, not to 'complete'"),
+    ("bond_tolerance with regular edges", lambda: eloss.energy_loss(pred, ref, edges="regular", bond_tolerance=0.3), "bond_tolerance applies to edges='bonds' only"),
+    ("k0 with mse", lambda: eloss.atoms_loss(pred, ref, loss="mse", k0=2.0), "k0 applies to the energy loss only"),
+    ("an empty batch", lambda: eloss.mse_loss(np.zeros((0, 4, 3)), np.zeros((0, 4, 3))), "an empty batch"),
+    ("no atoms (plan)", lambda: eloss.AtomsLoss(np.zeros((2, 0, 3))), "an empty batch"),
+    ("a misaligned array", lambda: eloss.mse_loss(misaligned, ref), "pred: expected an aligned array"),
+    ("resample without regular edges", lambda: eloss.AtomsLoss(ref).resample(1), "only a plan with edges='regular' draws graphs"),
+    ("T with ce", lambda: eloss.spin_loss(logits, target, jh, jv, loss="ce", T=7.0), "T is for loss local, bond and true only"),
+    ("h0 with true", lambda: eloss.spin_loss(logits, None, jh, jv, loss="true", h0=99.0), "h0 is for loss local and bond only"),
     ("a pair given twice", lambda: eloss.energy_loss(pred, ref, edges=np.array([[0, 1], [2, 3], [1, 0]])), "edge 2 (1, 0) repeats edge 0"),
     ("coeff with mse", lambda: eloss.atoms_loss(pred, ref, loss="mse", coeff="lj"), "coeff applies to the energy loss only, not to 'mse'"),
     ("edges with kabsch (plan)", lambda: eloss.AtomsLoss(ref, loss="kabsch", edges="regular"), "edges applies to the energy loss only"),
@@ -487,6 +505,7 @@ if have_torch:
         ("torch non-contiguous pred", lambda: elt.mse_loss(pred_t.transpose(0, 1), torch.tensor(ref).transpose(0, 1)), "pred: expected a C-contiguous tensor (.contiguous())"),
         ("torch ref that requires grad", lambda: elt.energy_loss(pred_t, torch.tensor(ref, requires_grad=True)), "ref: requires grad, but eloss differentiates only the prediction (pass ref.detach())"),
         ("torch couplings that require grad", lambda: elt.spin_loss(torch.tensor(logits, requires_grad=True), target, torch.tensor(jh, requires_grad=True), jv), "jh: requires grad"),
+        ("torch double backward", lambda: torch.autograd.grad(torch.autograd.grad(elt.mse_loss(pred_t, torch.tensor(ref)), pred_t, create_graph=True)[0].sum(), pred_t), "differentiable once"),
         ("torch coeff with mse", lambda: elt.atoms_loss(pred_t, torch.tensor(ref), loss="mse", coeff="lj"), "coeff applies to the energy loss only"),
         ("torch NaN pred", lambda: elt.energy_loss(torch.tensor(nan_pred, requires_grad=True), torch.tensor(ref)), "pred has a non-finite value (nan) at structure 1, atom 2"),
         ("torch wrapper given an ndarray pred", lambda: elt.mse_loss(pred, torch.tensor(ref)), "pred: expected a torch.Tensor, got ndarray"),
@@ -501,6 +520,25 @@ for what, call, message in bad_cases:
         ok(False, "%s raises eloss.Error" % what, "%s: %s" % (type(e).__name__, e))
 value, _ = eloss.energy_loss(pred, ref)
 ok(np.isfinite(value), "after every refusal the library still computes (the process never crashed)")
+
+# close() while another thread runs the plan: the call finishes first or
+# is refused; never a crash.
+import threading
+outcomes = set()
+for _ in range(200):
+    plan = eloss.AtomsLoss(ref)
+    def run():
+        try:
+            plan(pred)
+            outcomes.add("ran")
+        except eloss.Error as e:
+            outcomes.add("refused" if "closed" in str(e) else str(e))
+    worker = threading.Thread(target=run)
+    worker.start()
+    plan.close()
+    worker.join()
+ok(outcomes <= {"ran", "refused"}, "close() racing a call from another thread, 200 times: each call ran or was refused (%s)"
+   % ", ".join(sorted(outcomes)))
 
 closed = eloss.AtomsLoss(ref)
 closed.close()

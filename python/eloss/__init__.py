@@ -30,6 +30,7 @@ import ctypes.util
 import os
 import subprocess
 import sys
+import threading
 
 import numpy as np
 
@@ -159,10 +160,32 @@ def _array(name, a, dtype, ndim):
                     % (name, np.dtype(dtype).name, got, np.dtype(dtype).name))
     if a.ndim != ndim:
         raise Error("%s: expected a %d-dimensional array, got shape %s" % (name, ndim, _shape(a)))
-    if not a.flags.c_contiguous or not a.flags.aligned:
+    if not a.flags.c_contiguous:
         raise Error("%s: expected a C-contiguous array (np.ascontiguousarray), got strides %s"
                     % (name, a.strides))
+    if not a.flags.aligned:
+        raise Error("%s: expected an aligned array (its data address is not a multiple of %d; a copy is)"
+                    % (name, a.dtype.alignment))
     return a
+
+
+def _integer(name, value, low, high):
+    """A Python or NumPy integer within [low, high], as the C library takes
+    it: a float, a bool or a value out of range is refused, never cut."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise Error("%s: expected an integer, got %r" % (name, value))
+    if not low <= int(value) <= high:
+        raise Error("%s: %d is outside [%d, %d]" % (name, int(value), low, high))
+    return int(value)
+
+
+def _real(name, value):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise Error("%s: expected a real number, got %r" % (name, value))
+    return float(value)
+
+
+_INT_MAX, _U64_MAX = 2 ** 31 - 1, 2 ** 64 - 1
 
 
 def _indices(name, a, ndim):
@@ -184,6 +207,8 @@ def _ptr(a, ptype):
 def _coordinates(pred, ref):
     pred = _array("pred", pred, np.float64, 3)
     ref = _array("ref", ref, np.float64, 3)
+    if 0 in pred.shape[:2]:
+        raise Error("pred: an empty batch, shape %s: the mean over it is undefined" % _shape(pred))
     if pred.shape != ref.shape:
         raise Error("pred has shape %s but ref has %s" % (_shape(pred), _shape(ref)))
     if pred.shape[2] not in (2, 3):
@@ -232,19 +257,44 @@ class _AtomsArgs:
         self.tail = [_ptr(self.elements, _i64p), float(bond_tolerance)]
 
 
-def _energy_only(loss, coeff, edges):
-    """coeff and edges shape the energy loss only: given with another loss
-    they are refused, as `eloss loss` refuses them, rather than ignored.
-    The energy loss's default law is exp_dist."""
-    if loss != "energy":
-        for name, value in (("coeff", coeff), ("edges", edges)):
-            if value is not None:
-                raise Error("%s applies to the energy loss only, not to %r" % (name, loss))
-    return "exp_dist" if coeff is None else coeff
+# Which options shape which loss, as `eloss loss` has it: the energy loss's
+# own, then those of one edge set; given elsewhere they are refused, never
+# ignored. None means "not given": the default.
+_ENERGY_OPTIONS = {"k0": 1.0, "per_atom": False, "dmin": 1e-6}
+_REGULAR_OPTIONS = {"degree": 0, "pool": 100, "seed": 0, "draw": 0}
+_BONDS_OPTIONS = {"bond_tolerance": 0.45, "elements": None}
 
 
-def atoms_loss(pred, ref, loss="energy", coeff=None, edges=None, *, k0=1.0, per_atom=False, dmin=1e-6,
-               degree=0, pool=100, seed=0, draw=0, elements=None, bond_tolerance=0.45, natoms=None):
+def _options(loss, coeff, edges, given):
+    """(coeff, options) with the defaults filled in, after refusing options
+    that mean nothing for this loss and edge set."""
+    if not isinstance(loss, str):
+        raise Error("loss: expected one of %s, got %r" % (", ".join(ATOMS_LOSSES), loss))
+    kind = "complete" if edges is None else edges if isinstance(edges, str) else "explicit"
+    for name, value in dict(given, coeff=coeff, edges=edges).items():
+        if value is None:
+            continue
+        if loss != "energy":
+            raise Error("%s applies to the energy loss only, not to %r" % (name, loss))
+        if name in _REGULAR_OPTIONS and kind != "regular":
+            raise Error("%s applies to edges='regular' only, not to %r" % (name, kind))
+        if name in _BONDS_OPTIONS and kind != "bonds":
+            raise Error("%s applies to edges='bonds' only, not to %r" % (name, kind))
+    o = {k: given.get(k) if given.get(k) is not None else v
+         for k, v in {**_ENERGY_OPTIONS, **_REGULAR_OPTIONS, **_BONDS_OPTIONS}.items()}
+    o["k0"], o["dmin"] = _real("k0", o["k0"]), _real("dmin", o["dmin"])
+    o["bond_tolerance"] = _real("bond_tolerance", o["bond_tolerance"])
+    if not isinstance(o["per_atom"], (bool, np.bool_)) and o["per_atom"] not in (0, 1):
+        raise Error("per_atom: expected True or False, got %r" % (o["per_atom"],))
+    o["degree"] = _integer("degree", o["degree"], 0, _INT_MAX)
+    o["pool"] = _integer("pool", o["pool"], 1, _INT_MAX)
+    o["seed"] = _integer("seed", o["seed"], 0, _U64_MAX)
+    o["draw"] = _integer("draw", o["draw"], 0, _U64_MAX)
+    return "exp_dist" if coeff is None else coeff, o
+
+
+def atoms_loss(pred, ref, loss="energy", coeff=None, edges=None, *, k0=None, per_atom=None, dmin=None,
+               degree=None, pool=None, seed=None, draw=None, elements=None, bond_tolerance=None, natoms=None):
     """Any atomistic loss of `eloss loss` and its gradient: ``(loss, grad)``.
 
     pred, ref  float64 (B, N, d), d = 2 or 3, C order; finite.
@@ -257,19 +307,23 @@ def atoms_loss(pred, ref, loss="energy", coeff=None, edges=None, *, k0=1.0, per_
                draw `draw`) or "bonds" (covalent bonds of ref; needs `elements`,
                (B, N) atomic numbers, and ref in Angstrom).
     k0, per_atom, dmin, degree, pool, seed, bond_tolerance: as `eloss loss`
-               -k0, -per_atom, -coeff_dmin, -degree, -pool, -seed, -bond_tolerance.
+               -k0 (1), -per_atom (False), -coeff_dmin (1e-6), -degree (0: 2 d),
+               -pool (100), -seed (0), -bond_tolerance (0.45); each only where
+               the CLI takes it (energy; regular; bonds), else refused.
     natoms     (B,) real atom counts of a padded batch (rows past them get
                zero gradient), or None.
     The energy loss is the mean over the B structures; mse, mae and kabsch
     are means over the real coordinates.
     """
     pred, ref = _coordinates(pred, ref)
-    coeff = _energy_only(loss, coeff, edges)
-    args = _AtomsArgs(ref, loss, coeff, edges, k0, per_atom, dmin, degree, pool, seed, elements, bond_tolerance,
-                      natoms)
+    coeff, o = _options(loss, coeff, edges, dict(k0=k0, per_atom=per_atom, dmin=dmin, degree=degree, pool=pool,
+                                                 seed=seed, draw=draw, elements=elements,
+                                                 bond_tolerance=bond_tolerance))
+    args = _AtomsArgs(ref, loss, coeff, edges, o["k0"], o["per_atom"], o["dmin"], o["degree"], o["pool"], o["seed"],
+                      o["elements"], o["bond_tolerance"], natoms)
     value = _dbl()
     grad = np.empty_like(pred)
-    _check(_lib.capi_atoms_loss(*args.head, int(draw), *args.tail, _ptr(pred, _dp), ctypes.byref(value),
+    _check(_lib.capi_atoms_loss(*args.head, o["draw"], *args.tail, _ptr(pred, _dp), ctypes.byref(value),
                                 _ptr(grad, _dp)))
     return value.value, grad
 
@@ -301,19 +355,24 @@ class AtomsLoss:
     distances, coefficients) computed once, then ``loss, grad = plan(pred)``
     per prediction. Same arguments as :func:`atoms_loss` (without pred and
     draw). ``resample(draw)`` redraws regular graphs; ``edges(b)`` returns the
-    (m, 2) int32 pairs i < j structure b uses. One plan is not for
-    concurrent use from several threads."""
+    (m, 2) int32 pairs i < j structure b uses. Calls from several threads
+    take turns (one lock per plan), and close() waits for a running call."""
 
-    def __init__(self, ref, loss="energy", coeff=None, edges=None, *, k0=1.0, per_atom=False, dmin=1e-6,
-                 degree=0, pool=100, seed=0, elements=None, bond_tolerance=0.45, natoms=None):
+    def __init__(self, ref, loss="energy", coeff=None, edges=None, *, k0=None, per_atom=None, dmin=None,
+                 degree=None, pool=None, seed=None, elements=None, bond_tolerance=None, natoms=None):
         self._plan = _plan_p()
-        coeff = _energy_only(loss, coeff, edges)
+        self._lock = threading.Lock()
+        coeff, o = _options(loss, coeff, edges, dict(k0=k0, per_atom=per_atom, dmin=dmin, degree=degree, pool=pool,
+                                                     seed=seed, elements=elements, bond_tolerance=bond_tolerance))
         ref = _array("ref", ref, np.float64, 3)
         if ref.shape[2] not in (2, 3):
             raise Error("ref: expected shape (B, N, d) with d = 2 or 3, got %s" % _shape(ref))
-        args = _AtomsArgs(ref, loss, coeff, edges, k0, per_atom, dmin, degree, pool, seed, elements,
-                          bond_tolerance, natoms)
+        if 0 in ref.shape[:2]:
+            raise Error("ref: an empty batch, shape %s: the mean over it is undefined" % _shape(ref))
+        args = _AtomsArgs(ref, loss, coeff, edges, o["k0"], o["per_atom"], o["dmin"], o["degree"], o["pool"],
+                          o["seed"], o["elements"], o["bond_tolerance"], natoms)
         self.shape = ref.shape
+        self._regular = edges == "regular"
         _check(_lib.capi_atoms_plan_create(*args.head, *args.tail, ctypes.byref(self._plan)))
 
     def __call__(self, pred):
@@ -321,27 +380,38 @@ class AtomsLoss:
         if pred.shape != self.shape:
             raise Error("pred has shape %s but the plan's ref has %s"
                         % (_shape(pred), "(" + ", ".join(map(str, self.shape)) + ")"))
-        self._alive()
         value = _dbl()
         grad = np.empty_like(pred)
-        _check(_lib.capi_atoms_plan_execute(self._plan, _ptr(pred, _dp), ctypes.byref(value), _ptr(grad, _dp)))
+        with self._lock:
+            self._alive()
+            _check(_lib.capi_atoms_plan_execute(self._plan, _ptr(pred, _dp), ctypes.byref(value), _ptr(grad, _dp)))
         return value.value, grad
 
     def resample(self, draw):
-        self._alive()
-        _check(_lib.capi_atoms_plan_resample(self._plan, int(draw)))
+        if not self._regular:
+            raise Error("resample: only a plan with edges='regular' draws graphs")
+        draw = _integer("draw", draw, 0, _U64_MAX)
+        with self._lock:
+            self._alive()
+            _check(_lib.capi_atoms_plan_resample(self._plan, draw))
 
     def edges(self, b):
-        self._alive()
+        b = _integer("b", b, 0, self.shape[0] - 1)
         count = _i64()
-        _check(_lib.capi_atoms_plan_edges(self._plan, int(b), 0, None, ctypes.byref(count)))
-        out = np.empty((count.value, 2), dtype=np.int32)
-        _check(_lib.capi_atoms_plan_edges(self._plan, int(b), count.value, _ptr(out, _i32p), ctypes.byref(count)))
+        with self._lock:
+            self._alive()
+            _check(_lib.capi_atoms_plan_edges(self._plan, b, 0, None, ctypes.byref(count)))
+            out = np.empty((count.value, 2), dtype=np.int32)
+            _check(_lib.capi_atoms_plan_edges(self._plan, b, count.value, _ptr(out, _i32p), ctypes.byref(count)))
         return out
 
     def close(self):
-        if getattr(self, "_plan", None):
-            _lib.capi_atoms_plan_destroy(ctypes.byref(self._plan))
+        lock = getattr(self, "_lock", None)
+        if lock is None:  # __init__ failed before the plan existed
+            return
+        with lock:
+            if self._plan:
+                _lib.capi_atoms_plan_destroy(ctypes.byref(self._plan))
 
     def _alive(self):
         if not self._plan:
@@ -359,7 +429,11 @@ class AtomsLoss:
 
 # ---- spins ------------------------------------------------------------------
 
-def spin_loss(logits, target, jh, jv, loss="local", T=0.1, h0=5.0, flip_invariant=False):
+_SPIN_T = ("local", "bond", "true")
+_SPIN_H0 = ("local", "bond")
+
+
+def spin_loss(logits, target, jh, jv, loss="local", T=None, h0=None, flip_invariant=False):
     """A spin loss of `eloss spinloss` and its gradient: ``(loss, grad)``.
 
     logits  float64 (B, L, L), C order, finite; q(s_i = +1) = sigmoid(z_i).
@@ -368,11 +442,19 @@ def spin_loss(logits, target, jh, jv, loss="local", T=0.1, h0=5.0, flip_invarian
             `eloss gs`; periodic (B, L, L) both, each site's bond to its +
             neighbour along x resp. y, wrapping. The shape of jh decides.
     loss    "ce" | "margin" | "local" (Eq. 15-16) | "true" | "bond".
-    T, h0   temperature (local, bond: > 0; true: >= 0) and the constant of
-            the weights w_i = y_i h_i(y) + h0 (local, bond).
+    T, h0   temperature (local, bond: > 0; true: >= 0; default 0.1) and the
+            constant of the weights w_i = y_i h_i(y) + h0 (local, bond;
+            default 5); given with another loss they are refused, as
+            `eloss spinloss` refuses them.
     flip_invariant  ce, margin: the better of y and -y per instance.
     The loss is the mean over the B instances; grad is d loss / d logits.
     """
+    if T is not None and loss not in _SPIN_T:
+        raise Error("T is for loss local, bond and true only, not %r" % (loss,))
+    if h0 is not None and loss not in _SPIN_H0:
+        raise Error("h0 is for loss local and bond only, not %r" % (loss,))
+    T = 0.1 if T is None else _real("T", T)
+    h0 = 5.0 if h0 is None else _real("h0", h0)
     logits = _array("logits", logits, np.float64, 3)
     jh = _array("jh", jh, np.float64, 3)
     jv = _array("jv", jv, np.float64, 3)

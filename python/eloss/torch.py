@@ -10,8 +10,8 @@ loss is differentiated with respect to the prediction (pred or logits)
 only: the reference, targets and couplings are data (tensors or ndarrays).
 Tensors follow the rules of the NumPy functions (float64, CPU, contiguous;
 int8 targets), data tensors must not require grad, and anything else
-raises eloss.Error with PyTorch's remedy. Double backward is
-not supported.
+raises eloss.Error with PyTorch's remedy. Double backward (create_graph=True)
+raises eloss.Error rather than give a wrong second derivative.
 """
 import numpy as np
 import torch
@@ -50,6 +50,16 @@ def _numpy(name, t, dtype=torch.float64, differentiated=False):
     return t.detach().numpy()
 
 
+def _first_order_only():
+    """The C gradient is a constant to autograd: a backward that builds a
+    graph (create_graph=True, as a gradient penalty does) would differentiate
+    it as zero, silently. Autograd runs backward with grad mode on exactly
+    then."""
+    if torch.is_grad_enabled():
+        raise eloss.Error("eloss losses are differentiable once: a backward with create_graph=True (a gradient "
+                          "penalty, double backward) is not supported")
+
+
 class AtomsLossFunction(torch.autograd.Function):
     """apply(pred, ref, options) with options a dict of eloss.atoms_loss's
     keyword arguments (loss, coeff, edges, ...)."""
@@ -61,8 +71,8 @@ class AtomsLossFunction(torch.autograd.Function):
         return torch.tensor(value, dtype=pred.dtype)
 
     @staticmethod
-    @torch.autograd.function.once_differentiable
     def backward(ctx, grad_output):
+        _first_order_only()
         (grad,) = ctx.saved_tensors
         return grad_output * grad, None, None
 
@@ -80,8 +90,8 @@ class SpinLossFunction(torch.autograd.Function):
         return torch.tensor(value, dtype=logits.dtype)
 
     @staticmethod
-    @torch.autograd.function.once_differentiable
     def backward(ctx, grad_output):
+        _first_order_only()
         (grad,) = ctx.saved_tensors
         return grad_output * grad, None, None, None, None
 
@@ -117,7 +127,7 @@ def kabsch_loss(pred, ref, natoms=None):
     return atoms_loss(pred, ref, "kabsch", natoms=natoms)
 
 
-def spin_loss(logits, target, jh, jv, loss="local", T=0.1, h0=5.0, flip_invariant=False):
+def spin_loss(logits, target, jh, jv, loss="local", T=None, h0=None, flip_invariant=False):
     """eloss.spin_loss as a differentiable 0-dim tensor of logits (B, L, L)."""
     return SpinLossFunction.apply(logits, target, jh, jv,
                                   dict(loss=loss, T=T, h0=h0, flip_invariant=flip_invariant))
