@@ -12,8 +12,10 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "app.h"
+#include "eloss/io.h"
 #include "eloss/mc.h"
 
 static const char help[] =
@@ -47,7 +49,7 @@ int app_spingen(int argc, char **argv) {
   PetscReal betas[MAX_BETAS] = {1.0}, checkpoint_seconds = 5.0;
   PetscInt n_betas = 1;
   char split[256] = "train", out[PETSC_MAX_PATH_LEN] = "";
-  PetscBool resume = PETSC_FALSE, force = PETSC_FALSE, set, bc_set, method_set, out_set, first_set, count_set;
+  PetscBool resume = PETSC_FALSE, force = PETSC_FALSE, dry_run = PETSC_FALSE, set, bc_set, method_set, out_set, first_set, count_set;
   PetscBool replicas_set, sweeps_set, beta_min_set, beta_max_set, betas_set, therm_set, every_set, algorithm_set;
   mc_search_options search;
   PetscInt gs_replicas, gs_sweeps;
@@ -106,6 +108,8 @@ int app_spingen(int argc, char **argv) {
   PetscCall(app_opt_bool(po, "-resume", "continue from <out>.ckpt if present", &resume, &set));
   PetscCall(app_opt_bool(po, "-force", "replace an existing finished -out, or discard an interrupted run's checkpoint", &force, &set));
   PetscCall(app_opt_string(po, "-out", "output HDF5 file, required", "a file name", out, sizeof out, &out_set));
+  PetscCall(app_opt_bool(po, "-dry_run", "check the options and -out, print the split's size, write nothing "
+                         "(what jobs/submit-spingen does before it submits)", &dry_run, &set));
   PetscOptionsEnd();
 
   /* What applies in which mode: the search settings to -gs pt and sa,
@@ -198,6 +202,26 @@ int app_spingen(int argc, char **argv) {
       .sample_sweeps = (int)sample_sweeps, .algorithm = algorithm ? MC_HEATBATH : MC_METROPOLIS,
       .batch = (int)batch, .checkpoint_seconds = checkpoint_seconds, .resume = resume, .force = force, .out = out,
       .options_text = text};
+  if (dry_run) {
+    /* Everything a run would refuse before its work, without the work. */
+    char ckpt[PETSC_MAX_PATH_LEN + 8];
+    snprintf(ckpt, sizeof ckpt, "%s.ckpt", out);
+    if (rank == 0) {
+      st = io_output_check(out);
+      if (!st && !force && !resume && access(out, F_OK) == 0)
+        st = CORE_ERROR(CORE_ERR_ARG, "%s already exists; pass -force to replace it, or choose another -out", out);
+      if (!st && !force && !resume && access(ckpt, F_OK) == 0)
+        st = CORE_ERROR(CORE_ERR_ARG, "%s: an interrupted run of this output can be continued: pass -resume to "
+                        "continue it, or -force to start over", ckpt);
+      if (!st && resume && access(ckpt, F_OK) != 0)
+        st = CORE_ERROR(CORE_ERR_ARG, "-resume: no checkpoint %s: nothing to resume", ckpt);
+    }
+    st = core_agree(MPI_COMM_WORLD, st);
+    if (!st && rank == 0)
+      printf("dry_run instances=%lld rows=%lld out=%s options=%s\n", (long long)instances,
+             (long long)(count > 0 ? count : instances), out, text);
+    return app_finalize(st ? app_report("spingen", st) : 0);
+  }
   if (rank == 0 && count > 0)
     fprintf(stderr, "eloss spingen: %s -first %lld -count %lld -out %s\n", text, (long long)first, (long long)count, out);
   else if (rank == 0)

@@ -54,7 +54,7 @@ fi
 eval "$(grep '^export SLURM_CONF=' "$work/start.out")"
 nreq=0
 [ "${ELOSS_SLURM_REQUEUE:-0}" = 1 ] && nreq=2
-echo "1..$((12 + nreq))"
+echo "1..$((14 + nreq))"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 cd "$work" && mkdir elsewhere && cd elsewhere || exit 1
 export ELOSS=$eloss
@@ -74,12 +74,21 @@ merge=$(sed -n 's/^merge_job=//p' submit.out)
 ok $? "submit-spingen from another directory: 3 array tasks and the afterok merge complete ($(tr '\n' ' ' < submit.out))"
 same single.h5 merged.h5
 ok $? "srun --mpi=pmix: the merged file = one eloss spingen run (every dataset and root attribute)"
-[ ! -e merged.h5.part0 ] && [ ! -e merged.h5.part2 ] && grep -q 'first=30 instances=15' eloss-spingen-*.log
-ok $? "the parts held [0,15), [15,30), [30,45) and were removed after the merge"
+[ ! -e merged.h5.part0 ] && [ ! -e merged.h5.part2 ] && [ ! -e merged.h5.submitted ] &&
+  grep -q 'first=30 instances=15' eloss-spingen-*.log
+ok $? "the parts held [0,15), [15,30), [30,45) and were removed after the merge, with the submission's marker"
+"$repo/jobs/submit-spingen" -options_file "$deck" -split train -seed 7 -out bad.h5 -tasks 2 "${opts[@]}" -bogus 3 \
+  > bad.out 2> bad.err
+[ $? = 2 ] && grep -q "unknown or unused option -bogus" bad.err && [ ! -s bad.out ] && [ ! -e bad.h5.submitted ]
+ok $? "an unknown spingen option is refused at submission, nothing submitted: $(cat bad.err)"
 
 LAUNCH=mpirun "$repo/jobs/submit-spingen" -options_file "$deck" -split train -seed 7 -out merged_mpirun.h5 -tasks 2 \
   "${opts[@]}" > submit2.out 2> submit2.err
 merge=$(sed -n 's/^merge_job=//p' submit2.out)
+"$repo/jobs/submit-spingen" -options_file "$deck" -split train -seed 7 -out merged_mpirun.h5 -tasks 2 "${opts[@]}" \
+  > again.out 2> again.err
+[ $? = 2 ] && grep -q "a submission for .*merged_mpirun.h5 is pending" again.err && [ ! -s again.out ]
+ok $? "a second submission for the same -out while the first is pending is refused"
 [ -n "$merge" ] && wait_job "$merge" && same single.h5 merged_mpirun.h5
 ok $? "LAUNCH=mpirun: 2 array tasks and the merge = the same single run"
 

@@ -13,7 +13,7 @@ mpi=("$2" --allow-run-as-root --oversubscribe)
 py=/usr/bin/python3
 source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 tap_workdir
-echo "1..12"
+echo "1..13"
 args=(-L 10 -instances 37 -seed 11 -samples 3 -sample_betas 0.4,1.5 -sample_therm 50 -sample_sweeps 5)
 for np_ in 1 2 4; do "${mpi[@]}" -n $np_ "$eloss" spingen "${args[@]}" -batch 4 -out np$np_.h5 > np$np_.out 2> np$np_.err; done
 "$py" - <<'PY'
@@ -145,4 +145,16 @@ sys.exit(not good)
 PY
 [ $rc = 0 ] && [ $? = 0 ]
 ok $? "periodic square (sa) and cubic (pt, the default there) datasets: rank-independent, energies match the stored wrap-around bonds"
+# -dry_run: the options and -out checked as a run checks them, nothing written.
+out=$("$eloss" spingen -L 6 -instances 40 -first 10 -count 5 -seed 1 -out dry.h5 -dry_run 2> err.txt)
+rc1=$?
+touch taken.h5
+"$eloss" spingen -L 6 -instances 40 -seed 1 -out taken.h5 -dry_run > /dev/null 2> err2.txt
+rc2=$?
+"$eloss" spingen -L 6 -instances 40 -seed 1 -out nodir/x.h5 -dry_run > /dev/null 2> err3.txt
+rc3=$?
+[ $rc1 = 0 ] && grep -q "^dry_run instances=40 rows=5 out=dry.h5 options=-lattice square" <<< "$out" && [ ! -e dry.h5 ] &&
+  [ ! -e dry.h5.partial ] && [ $rc2 = 1 ] && grep -q "taken.h5 already exists" err2.txt && [ ! -s taken.h5 ] &&
+  [ $rc3 = 1 ] && grep -q "directory nodir does not exist" err3.txt
+ok $? "-dry_run prints the split's size and writes nothing; an existing -out and a missing directory are refused"
 tap_exit
