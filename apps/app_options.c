@@ -151,7 +151,14 @@ static int deck_check(const char *path, int depth) {
   FILE *f = fopen(path, "r");
   char line[4096];
   int ok = 1;
-  for (int number = 1; ok && fgets(line, sizeof line, f); ++number) {
+  for (int number = 1; ok; ++number) {
+    const int got = io_text_line(f, line, sizeof line);
+    if (got == IO_LINE_TOO_LONG || got == IO_LINE_NUL) {
+      record("-options_file %s: line %d: %s", path, number,
+             got == IO_LINE_NUL ? "a NUL byte: not a text file" : "longer than 4094 characters");
+      ok = 0;
+    }
+    if (got != IO_LINE) break;
     line[strcspn(line, "#!%\r\n")] = '\0';
     char *tok[3] = {NULL, NULL, NULL};
     int n = 0;

@@ -11,7 +11,7 @@ py=/usr/bin/python3
 mpi=("$mpiexec" --allow-run-as-root --oversubscribe)
 source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 tap_workdir
-echo "1..23"
+echo "1..24"
 
 # Data: 7 structures of 11 atoms in 3D, a prediction, a complete edge list.
 "$py" - <<'PY'
@@ -111,6 +111,10 @@ ok $? "demo molecules: energy loss unchanged by rotating and translating each on
 rc=$?
 [ $rc = 0 ] && grep -q -- '-coeff' help.txt && grep -q -- '-grad_out' help.txt && grep -q 'exp_dist' help.txt
 ok $? "-help lists the options and exits 0"
+"$py" -c "open('long.xyz', 'w').write('2\\n' + 'c' * 4095 + 'H 0 0 0\\nH 0.74 0 0\\n')"
+"$eloss" loss -pred long.xyz -ref long.xyz > out.txt 2> err.txt
+[ $? = 1 ] && grep -q "long.xyz:2: a line longer than 4094 characters" err.txt && [ ! -s out.txt ]
+ok $? "an XYZ line too long for the reader is refused, not read as two lines: $(cat err.txt)"
 cp pred.npy keep.npy
 "$eloss" loss -pred pred.npy -ref ref.npy -grad_out pred.npy > /dev/null 2> err.txt
 [ $? = 2 ] && grep -q "is the input pred.npy" err.txt && cmp -s pred.npy keep.npy

@@ -19,7 +19,7 @@ mpi=("$mpiexec" --allow-run-as-root --oversubscribe)
 limit=${ELOSS_TEST_LIMIT:-60} # seconds any one refusal may take
 source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 tap_workdir
-echo "1..115"
+echo "1..117"
 
 "$py" - <<'PY'
 import numpy as np
@@ -105,6 +105,10 @@ printf -- 'L 16\n' > nodash.opts
 refused 1 mc "-options_file nodash.opts: line 1: 'L' is not an option" -options_file nodash.opts
 printf -- '-L 4 -instances 2\n' > two.opts
 refused 1 spingen "-options_file two.opts: line 1: two options on one line (-L -instances)" -options_file two.opts
+printf -- '-L 5\0-instances 9\n' > nul.opts
+refused 1 spingen "-options_file nul.opts: line 1: a NUL byte: not a text file" -options_file nul.opts
+{ printf '#%.0s' $(seq 5000); printf '\n-L 5\n'; } > long.opts
+refused 1 spingen "-options_file long.opts: line 1: longer than 4094 characters" -options_file long.opts
 printf -- '-options_file nodash.opts\n' > nested.opts
 refused 2 mc "-options_file nodash.opts: line 1: 'L' is not an option" -options_file nested.opts
 mkdir -p adir

@@ -27,6 +27,19 @@ static const char *const element_symbols[] = {
     "Re", "Os", "Ir", "Pt", "Au", "Hg", "Tl", "Pb", "Bi", "Po", "At", "Rn"};
 enum { ELEMENT_MAX = (int)(sizeof element_symbols / sizeof element_symbols[0]) - 1 };
 
+int io_text_line(FILE *fp, char *buf, size_t size) {
+  size_t n = 0;
+  int c, nul = 0;
+  while ((c = getc(fp)) != EOF) {
+    if (n + 1 >= size) return IO_LINE_TOO_LONG;
+    nul |= c == '\0';
+    buf[n++] = (char)c;
+    if (c == '\n') break;
+  }
+  buf[n] = '\0';
+  return nul ? IO_LINE_NUL : n ? IO_LINE : IO_LINE_END;
+}
+
 int io_element_number(const char *symbol) {
   if (isdigit((unsigned char)symbol[0])) {
     int z = atoi(symbol);
@@ -45,6 +58,17 @@ void io_molecules_free(io_molecules *mol) {
   memset(mol, 0, sizeof *mol);
 }
 
+/* The next line, or an error naming the line when it is too long for the
+ * buffer or holds a NUL byte (*got = 0 at the end of the file). */
+static core_status xyz_line(FILE *fp, const char *path, int64_t line_no, char *line, size_t size, int *got) {
+  const int r = io_text_line(fp, line, size);
+  *got = r == IO_LINE;
+  CORE_CHECK(r != IO_LINE_TOO_LONG, CORE_ERR_FORMAT, "%s:%lld: a line longer than %zu characters: not an XYZ file?",
+             path, (long long)line_no, size - 2);
+  CORE_CHECK(r != IO_LINE_NUL, CORE_ERR_FORMAT, "%s:%lld: a NUL byte: not a text file", path, (long long)line_no);
+  return CORE_OK;
+}
+
 /* Frames are read in two passes (count, then fill) so the padded arrays are
  * allocated once. */
 core_status io_xyz_read(const char *path, io_molecules *mol) {
@@ -58,7 +82,9 @@ core_status io_xyz_read(const char *path, io_molecules *mol) {
     rewind(fp);
     line_no = 0;
     int64_t frame = 0;
-    while (fgets(line, sizeof line, fp)) {
+    for (;;) {
+      int got;
+      if ((st = xyz_line(fp, path, line_no + 1, line, sizeof line, &got)) || !got) break;
       ++line_no;
       char *p = line;
       while (isspace((unsigned char)*p)) ++p;
@@ -71,14 +97,16 @@ core_status io_xyz_read(const char *path, io_molecules *mol) {
                         path, (long long)line_no, p);
         goto done;
       }
-      if (!fgets(line, sizeof line, fp)) {
+      if ((st = xyz_line(fp, path, line_no + 1, line, sizeof line, &got))) goto done;
+      if (!got) {
         st = CORE_ERROR(CORE_ERR_FORMAT, "%s: truncated: frame %lld has no comment line", path,
                         (long long)frame);
         goto done;
       }
       ++line_no;
       for (long long a = 0; a < n; ++a) {
-        if (!fgets(line, sizeof line, fp)) {
+        if ((st = xyz_line(fp, path, line_no + 1, line, sizeof line, &got))) goto done;
+        if (!got) {
           st = CORE_ERROR(CORE_ERR_FORMAT, "%s: truncated: frame %lld promises %lld atoms, found %lld",
                           path, (long long)frame, n, a);
           goto done;
@@ -115,6 +143,7 @@ core_status io_xyz_read(const char *path, io_molecules *mol) {
       }
       ++frame;
     }
+    if (st) goto done;
     if (pass == 0) {
       if (frame == 0) {
         st = CORE_ERROR(CORE_ERR_FORMAT, "%s: no XYZ frames found", path);

@@ -236,6 +236,17 @@ void io_molecules_free(io_molecules *mol);
 /* Atomic number of an element symbol, 0 if unknown. */
 int io_element_number(const char *symbol);
 
+/* ---- text lines ------------------------------------------------------------- */
+
+/* The next line of a text file into buf, newline included when there is
+ * one: IO_LINE, or IO_LINE_END at the end of the file. A line that does not
+ * fit in size - 1 bytes (IO_LINE_TOO_LONG) or holds a NUL byte
+ * (IO_LINE_NUL) is an error for the caller to name, never cut or read
+ * short: fgets would hand back its first part and then its rest as the
+ * next line. Local. */
+enum { IO_LINE = 1, IO_LINE_END = 0, IO_LINE_TOO_LONG = -1, IO_LINE_NUL = -2 };
+int io_text_line(FILE *fp, char *buf, size_t size);
+
 #ifdef __cplusplus
 }
 #endif
