@@ -52,7 +52,7 @@ static int expect_error(core_status st, core_status code, const char *needle) {
 int main(void) {
   snprintf(dir, sizeof dir, "/tmp/eloss-test-io-%ld", (long)getpid());
   mkdir(dir, 0700);
-  tap_plan(25);
+  tap_plan(28);
 
   /* Round trip of a (2, 3, 3) float64 array, then rows [1, 2). */
   double x[18];
@@ -115,6 +115,19 @@ int main(void) {
   write_npy_raw(path_of("fortran.npy"), 1, "{'descr': '<f8', 'fortran_order': True, 'shape': (2,), }", x, 16);
   st = io_npy_read(path_of("fortran.npy"), &a);
   tap_ok(expect_error(st, CORE_ERR_FORMAT, "Fortran"), "Fortran order refused: %s", core_error_message());
+  write_npy_raw(path_of("twice.npy"), 1, "{'descr': '<f8', 'shape': (1,), 'fortran_order': False, 'shape': (2,), }",
+                x, 16);
+  st = io_npy_read(path_of("twice.npy"), &a);
+  tap_ok(expect_error(st, CORE_ERR_FORMAT, "gives 'shape' twice"), "a key given twice (numpy takes the last): %s",
+         core_error_message());
+  write_npy_raw(path_of("quoted.npy"), 1, "{'descr': '<f8', 'fortran_order': 'False', 'shape': (2,), }", x, 16);
+  st = io_npy_read(path_of("quoted.npy"), &a);
+  tap_ok(expect_error(st, CORE_ERR_FORMAT, "malformed 'fortran_order'"), "fortran_order as a string: %s",
+         core_error_message());
+  write_npy_raw(path_of("long.npy"), 1, "{'descr': '<f8', 'fortran_order': False, 'shape': (1,), }", x, 16);
+  st = io_npy_read(path_of("long.npy"), &a);
+  tap_ok(expect_error(st, CORE_ERR_FORMAT, "8 bytes follow the array"), "bytes after the array: %s",
+         core_error_message());
   write_npy_raw(path_of("complex.npy"), 1, "{'descr': '<c16', 'fortran_order': False, 'shape': (1,), }", x, 16);
   st = io_npy_read(path_of("complex.npy"), &a);
   tap_ok(expect_error(st, CORE_ERR_FORMAT, "unsupported dtype '<c16'"), "complex dtype refused: %s",

@@ -70,6 +70,18 @@ typedef struct {
   int64_t file_size;
 } npy_header;
 
+/* How often 'key' (in either quotes) appears in the dict text: a key
+ * given twice is refused, since numpy would take the last and we the first. */
+static int dict_key_count(const char *dict, const char *key) {
+  char quoted[64];
+  int count = 0;
+  for (int q = 0; q < 2; ++q) {
+    snprintf(quoted, sizeof quoted, q ? "\"%s\"" : "'%s'", key);
+    for (const char *p = strstr(dict, quoted); p; p = strstr(p + 1, quoted)) ++count;
+  }
+  return count;
+}
+
 /* Find 'key' in the dict text and return a pointer just after its colon. */
 static const char *dict_value(const char *dict, const char *key) {
   char quoted[64];
@@ -175,6 +187,12 @@ static core_status read_header(const char *path, FILE *fp, npy_header *h) {
     goto done;
   }
   dict[hlen] = '\0';
+  static const char *const keys[3] = {"descr", "fortran_order", "shape"};
+  for (int k = 0; k < 3; ++k)
+    if (dict_key_count(dict, keys[k]) > 1) {
+      st = CORE_ERROR(CORE_ERR_FORMAT, "%s: .npy header gives '%s' twice", path, keys[k]);
+      goto done;
+    }
   const char *v = dict_value(dict, "descr");
   if (!v) {
     st = CORE_ERROR(CORE_ERR_FORMAT, "%s: .npy header lacks 'descr'", path);
@@ -186,7 +204,13 @@ static core_status read_header(const char *path, FILE *fp, npy_header *h) {
     st = CORE_ERROR(CORE_ERR_FORMAT, "%s: .npy header lacks 'fortran_order'", path);
     goto done;
   }
-  if (!strncmp(v, "True", 4)) {
+  const int is_true = !strncmp(v, "True", 4), is_false = !strncmp(v, "False", 5);
+  const char after = is_true ? v[4] : is_false ? v[5] : 'x';
+  if (!(after == ',' || after == '}' || isspace((unsigned char)after))) {
+    st = CORE_ERROR(CORE_ERR_FORMAT, "%s: .npy header has a malformed 'fortran_order' (expected True or False)", path);
+    goto done;
+  }
+  if (is_true) {
     st = CORE_ERROR(CORE_ERR_FORMAT,
                     "%s: Fortran-ordered array; save it with numpy.ascontiguousarray first", path);
     goto done;
@@ -208,6 +232,10 @@ static core_status read_header(const char *path, FILE *fp, npy_header *h) {
     st = CORE_ERROR(CORE_ERR_FORMAT,
                     "%s: truncated .npy file: the header promises %" PRId64 " bytes of data, the file holds %" PRId64,
                     path, need - h->data_offset, h->file_size - h->data_offset);
+  else if (h->file_size > need)
+    st = CORE_ERROR(CORE_ERR_FORMAT,
+                    "%s: %" PRId64 " bytes follow the array the header describes: a damaged or concatenated file",
+                    path, h->file_size - need);
 done:
   free(dict);
   return st;
