@@ -107,9 +107,12 @@ static core_status ckpt_read(const char *path, const char *kind, uint32_t *optio
     section_header s;
     char want[NAME_BYTES];
     st = name_field("section", sections[k].name, want);
-    if (!st && (fread(&s, sizeof s, 1, fp) != 1 || memcmp(s.name, want, NAME_BYTES) != 0))
-      st = CORE_ERROR(CORE_ERR_FORMAT, "%s: section %d is not '%s' (truncated or foreign file)", path, k,
-                      sections[k].name);
+    const int got = !st && fread(&s, sizeof s, 1, fp) == 1;
+    if (!st && !got)
+      st = CORE_ERROR(CORE_ERR_FORMAT, "%s: truncated before section %d ('%s')", path, k, sections[k].name);
+    else if (!st && memcmp(s.name, want, NAME_BYTES) != 0)
+      st = CORE_ERROR(CORE_ERR_FORMAT, "%s: section %d is named '%.16s', not '%s': a damaged file, or one of another "
+                      "program", path, k, s.name, sections[k].name);
     else if (!st && s.pad != 0)
       st = CORE_ERROR(CORE_ERR_FORMAT, "%s: damaged header of section '%s'", path, sections[k].name);
     else if (!st && s.size != sections[k].size)
