@@ -271,6 +271,11 @@ int app_loss(int argc, char **argv) {
     st = single ? atoms_plan_execute_f32(plan, pred_data, &value, grad)
                 : atoms_plan_execute(plan, pred_data, &value, grad);
   }
+  /* Finite inputs can still overflow the squares of large coordinates;
+   * say so rather than print loss=nan (the value is the same on every rank). */
+  if (!st && !isfinite(value))
+    st = CORE_ERROR(CORE_ERR_VALUE, "the loss overflowed to %g: coordinates too large for %s precision (scale them "
+                    "down)", value, single ? "single" : "double");
   if (!st && repeat > 0) {
     double elapsed = core_time() - ms_per_eval, max_elapsed;
     MPI_Allreduce(&elapsed, &max_elapsed, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);

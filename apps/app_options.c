@@ -273,8 +273,11 @@ PetscErrorCode app_opt_int(PetscOptionItems *po, const char *name, const char *h
   if (!parse_int(buf, &v) || v < lo || v > hi) {
     char head[320];
     option_text(head, sizeof head, name, buf);
-    /* An integer beyond PetscInt is out of range above: say the bound. */
-    if (parse_int(buf, &v) && v > hi && hi == PETSC_MAX_INT)
+    /* An integer beyond PetscInt, or beyond long long, is out of range:
+     * say the bound. */
+    const size_t sign = buf[0] == '-' || buf[0] == '+';
+    const int digits = buf[sign] && strspn(buf + sign, "0123456789") == strlen(buf + sign);
+    if (hi == PETSC_MAX_INT && ((parse_int(buf, &v) && v > hi) || (!parse_int(buf, &v) && digits)))
       snprintf(allowed, sizeof allowed, "an integer from %lld to %lld", (long long)lo, (long long)hi);
     record("%s: expected %s", head, allowed);
     return 0;

@@ -468,6 +468,7 @@ bad_cases = [
     ("degree with complete edges", lambda: eloss.energy_loss(pred, ref, degree=4), "degree applies to edges='regular' only, not to 'complete'"),
     ("bond_tolerance with regular edges", lambda: eloss.energy_loss(pred, ref, edges="regular", bond_tolerance=0.3), "bond_tolerance applies to edges='bonds' only"),
     ("k0 with mse", lambda: eloss.atoms_loss(pred, ref, loss="mse", k0=2.0), "k0 applies to the energy loss only"),
+    ("coordinates that overflow the loss", lambda: eloss.energy_loss(pred * 1e160, ref * 1e160, coeff="constant"), "the loss overflowed to"),
     ("an empty batch", lambda: eloss.mse_loss(np.zeros((0, 4, 3)), np.zeros((0, 4, 3))), "an empty batch"),
     ("no atoms (plan)", lambda: eloss.AtomsLoss(np.zeros((2, 0, 3))), "an empty batch"),
     ("a misaligned array", lambda: eloss.mse_loss(misaligned, ref), "pred: expected an aligned array"),

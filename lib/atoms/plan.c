@@ -309,7 +309,8 @@ static core_status plan_build(atoms_plan *p, const atoms_options *opt, const dou
   }
   CORE_CHECK(p->complete ? p->dref && p->kcoef && p->dref_f && p->kcoef_f
                          : p->edge_i && p->edge_j && p->slice_base && p->chunk_energy,
-             CORE_ERR_MEM, "atoms: cannot allocate %lld edges", (long long)p->n_slots);
+             CORE_ERR_MEM, "atoms: cannot allocate %.3g GB for the pairs of %lld structures of up to %lld atoms: split "
+             "the batch", (double)p->n_slots * (p->complete ? 24.0 : 8.0) / 1e9, (long long)bc, (long long)n);
   /* Coefficients are weighed once the batch-wide normalisers are known. */
   for (int64_t b = 0; b < bc; ++b) CORE_CALL(atoms_edges_fill(p, opt, b, 0));
   if (!p->complete) CORE_CALL(atoms_edges_slice_layout(p));

@@ -208,6 +208,10 @@ int capi_atoms_plan_execute(capi_atoms_plan *plan, const double *pred, double *l
   pthread_mutex_lock(&mpi_lock);
   core_status st = atoms_plan_execute(plan->plan, pred, loss, grad);
   pthread_mutex_unlock(&mpi_lock);
+  /* Finite inputs can still overflow (squares of coordinates near 1e154). */
+  if (!st && !isfinite(*loss))
+    st = CORE_ERROR(CORE_ERR_VALUE, "eloss: the loss overflowed to %g: coordinates too large for double precision "
+                    "(scale them down)", *loss);
   return st;
 }
 
