@@ -4,10 +4,13 @@
  *   local and pure: every kernel loops over its owned range in global indices.
  * core_time(): monotonic seconds.
  * core_progress_start/update: one line per interval on the given stream with
- *   rate and ETA; pass out = NULL on ranks that should stay quiet. */
+ *   rate and ETA; pass out = NULL on ranks that should stay quiet.
+ * core_options_difference(was, now, ...): the option a refused resume names. */
 #define _POSIX_C_SOURCE 200809L
 #include "eloss/core.h"
 
+#include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 void core_partition(int64_t n, int size, int rank, int64_t *local_n,
@@ -45,4 +48,28 @@ void core_progress_update(core_progress *p, int64_t done) {
           p->total ? 100.0 * (double)done / (double)p->total : 100.0, rate,
           elapsed, eta);
   fflush(p->out);
+}
+
+int core_options_difference(const char *was, const char *now, char *out, size_t len) {
+  const char *p = was, *q = now;
+  while (*p || *q) {
+    size_t lp = strcspn(p, " "), lq = strcspn(q, " ");
+    if (lp != lq || strncmp(p, q, lp) != 0) {
+      /* Back up to the option name when the value differs. */
+      const char *sp = p, *sq = q;
+      if (*p != '-' && p > was) {
+        sp = p - 2;
+        while (sp > was && sp[-1] != ' ') --sp;
+        sq = q - 2;
+        while (sq > now && sq[-1] != ' ') --sq;
+      }
+      size_t np = strcspn(sp, " "), nq = strcspn(sq, " ");
+      const char *vp = sp + np + (sp[np] ? 1 : 0), *vq = sq + nq + (sq[nq] ? 1 : 0);
+      snprintf(out, len, "%.*s %.*s (the file has %.*s)", (int)nq, sq, (int)strcspn(vq, " "), vq,
+               (int)strcspn(vp, " "), vp);
+      return 1;
+    }
+    p += lp + (p[lp] ? 1 : 0), q += lq + (q[lq] ? 1 : 0);
+  }
+  return 0;
 }

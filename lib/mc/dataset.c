@@ -511,9 +511,23 @@ static core_status decide_start(const mc_dataset_options *opt, const char *parti
                "(without -resume) to generate it again", opt->out);
     CORE_CHECK(found, CORE_ERR_ARG, "-resume: no checkpoint %s: nothing to resume (is -out the same as in the "
                "interrupted run?); run without -resume to start", ckpt_path);
-    CORE_CHECK(stored_crc == options_crc && c->instances == rows_of(opt), CORE_ERR_ARG,
-               "%s: the checkpoint was written with different options (or by an eloss with other Monte Carlo "
-               "rules); rerun with them, or pass -force (without -resume) to start over", ckpt_path);
+    if (stored_crc != options_crc || c->instances != rows_of(opt)) {
+      /* Name the option that differs: the interrupted run's options are
+       * the `options` attribute of its <out>.partial. */
+      char was[4096] = "", what[600] = "";
+      io_h5 *f;
+      if (!io_h5_open_read(MPI_COMM_SELF, partial, &f)) {
+        if (io_h5_attr_read_string(f, "/", "options", was, sizeof was)) was[0] = '\0';
+        io_h5_close(&f);
+      }
+      core_error_clear();
+      if (was[0] && core_options_difference(was, opt->options_text, what, sizeof what))
+        return CORE_ERROR(CORE_ERR_ARG, "-resume: %s was written with other options: %s; rerun with them, or pass "
+                          "-force (without -resume) to start over", ckpt_path, what);
+      return CORE_ERROR(CORE_ERR_ARG, "%s: the checkpoint was written with different options (another -first or "
+                        "-count, or an eloss with other Monte Carlo rules); rerun with them, or pass -force (without "
+                        "-resume) to start over", ckpt_path);
+    }
     CORE_CHECK(lstat(partial, &sb) == 0 && S_ISREG(sb.st_mode) && access(partial, R_OK | W_OK) == 0, CORE_ERR_IO,
                "%s: checkpoint found but its data file %s is missing or not a regular file; pass -force (without "
                "-resume) to start over", ckpt_path, partial);

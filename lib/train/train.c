@@ -277,32 +277,6 @@ static void remove_stale_temporaries(const char *path) {
   closedir(d);
 }
 
-/* The first "-name value" pair of two options texts that differs, for the
- * message of a refused resume. */
-static void first_difference(const char *was, const char *now, char *out, size_t len) {
-  snprintf(out, len, "the training or test data (-train or -test holds other examples)");
-  const char *p = was, *q = now;
-  while (*p || *q) {
-    size_t lp = strcspn(p, " "), lq = strcspn(q, " ");
-    if (lp != lq || strncmp(p, q, lp) != 0) {
-      /* Back up to the option name when the value differs. */
-      const char *sp = p, *sq = q;
-      if (*p != '-' && p > was) {
-        sp = p - 2;
-        while (sp > was && sp[-1] != ' ') --sp;
-        sq = q - 2;
-        while (sq > now && sq[-1] != ' ') --sq;
-      }
-      size_t np = strcspn(sp, " "), nq = strcspn(sq, " ");
-      const char *vp = sp + np + (sp[np] ? 1 : 0), *vq = sq + nq + (sq[nq] ? 1 : 0);
-      snprintf(out, len, "%.*s %.*s (the file has %.*s)", (int)nq, sq, (int)strcspn(vq, " "), vq,
-               (int)strcspn(vp, " "), vp);
-      return;
-    }
-    p += lp + (p[lp] ? 1 : 0), q += lq + (q[lq] ? 1 : 0);
-  }
-}
-
 /* Keep the lines of an existing metrics file up to step `upto` (a resumed
  * run rewrites what came after its checkpoint), atomically; then open it
  * for appending. They must be there, one whole line per step 1 .. upto in
@@ -403,7 +377,8 @@ static core_status decide_start(const train_options *opt, train_task *task, uint
   CORE_CALL(read_model(opt->out, task->config, task->params, state, &crc, options));
   if (crc != options_crc) {
     char what[512];
-    first_difference(options, opt->options_text, what, sizeof what);
+    if (!core_options_difference(options, opt->options_text, what, sizeof what))
+      snprintf(what, sizeof what, "the training or test data (-train or -test holds other examples)");
     return CORE_ERROR(CORE_ERR_ARG, "-resume: %s was trained with other options or data: %s; run with its options, "
                       "or -force to start over", opt->out, what);
   }

@@ -83,6 +83,12 @@ void core_error_clear(void);
  * naming `what` was looked up and listing the table. Local, pure. */
 core_status core_name_lookup(const char *what, const char *const *names, int count, const char *name, int *index);
 
+/* The first "-name value" pair that differs between two canonical option
+ * lines (was: a file's, now: this run's), as "-name now (the file has
+ * was)" in out: what a refused resume names. Returns 0, out untouched, if
+ * the lines are equal. Local, pure. */
+int core_options_difference(const char *was, const char *now, char *out, size_t len);
+
 /* Collective on comm. Returns CORE_OK on every rank if `local` is CORE_OK on
  * every rank; otherwise every rank returns the status of the lowest failing
  * rank and holds its message, so rank 0 can print the one clear error and
