@@ -1,9 +1,10 @@
-/* One Monte Carlo sweep of SWEEP_W lanes of a group, and the energies of
- * a group's lanes: a template that
- * lib/mc/chain.c includes once per instruction set. The rules it
- * implements, and why its shortcuts keep the bits of the scalar model in
- * tests/test_mc_kernel.c, are in chain.c's header and above sweep_rules
- * there; this file holds only the code. The includer defines
+/* The Monte Carlo kernels of lib/mc/chain.c, a template it includes once
+ * per instruction set: the sweep of SWEEP_W lanes of a group, and the
+ * exact energies of a group's lanes (which tempering reads after every
+ * sweep). The rules they implement, and why the shortcuts keep the bits of
+ * the scalar model in tests/test_mc_kernel.c, are in chain.c's header and
+ * above sweep_rules there; this file holds only the code. The includer
+ * defines
  *   SWEEP_W        lanes per vector: 16, or 8 for AVX2 (a group of 16
  *                  lanes is then swept as two independent halves: the
  *                  lanes of a group never interact)
@@ -12,9 +13,7 @@
  *   SWEEP_NAME(x)  this instantiation's name for x
  *   SWEEP_TARGET   its target attribute (may be empty)
  * and the vector types f32x16, u32x16, i32x16, f32x8, u32x8, i32x8,
- * lanes_f32 and lanes_f64 (a group, and half of one in double). It also
- * holds the exact energy of a group's lanes, which tempering reads after
- * every sweep. */
+ * lanes_f32 and lanes_f64 (a group, and half of one in double). */
 
 #if SWEEP_W == 16
 #define VF f32x16
