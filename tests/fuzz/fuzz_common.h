@@ -19,6 +19,7 @@
 
 #define _POSIX_C_SOURCE 200809L
 #include <mpi.h>
+#include <sanitizer/lsan_interface.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -57,8 +58,15 @@ static inline const char *fuzz_file(const char *name, const uint8_t *data, size_
 /* MPI_Init, then one call of each collective the readers use, so that
  * Open MPI's lazily loaded components allocate what they keep for good
  * before the first input (libFuzzer would report it as that input's leak).
- * Each MPI harness also runs one warm-up input from LLVMFuzzerInitialize. */
+ * Each MPI harness also runs one warm-up input from LLVMFuzzerInitialize.
+ * LeakSanitizer ignores what this thread allocates in here: Open MPI keeps
+ * some of it reachable only from dead stack slots, which a deep enough
+ * input later overwrites (fuzz_h5_raw did after 445 inputs), and with the
+ * fast unwinding of the HDF5 harnesses the stacks are too short for
+ * tests/fuzz/lsan.supp to see that the leak is Open MPI's. No eloss code
+ * runs here. */
 static inline void fuzz_mpi_init(void) {
+  __lsan_disable();
   int done = 0;
   MPI_Initialized(&done);
   if (!done) MPI_Init(NULL, NULL);
@@ -74,6 +82,7 @@ static inline void fuzz_mpi_init(void) {
   MPI_Gatherv(a, 1, row, b, &one, &zero, row, 0, MPI_COMM_SELF);
   MPI_Scatterv(a, &one, &zero, row, b, 1, row, 0, MPI_COMM_SELF);
   MPI_Type_free(&row);
+  __lsan_enable();
 }
 
 typedef struct {
