@@ -17,6 +17,15 @@
 
 #include "fuzz_common.h"
 
+/* Read a whole dataset back as mem_type into buf; 0 on success. */
+static inline int h5_get(hid_t file, const char *name, hid_t mem_type, void *buf) {
+  hid_t set = H5Dopen2(file, name, H5P_DEFAULT);
+  if (set < 0) return -1;
+  herr_t err = H5Dread(set, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf);
+  H5Dclose(set);
+  return err < 0 ? -1 : 0;
+}
+
 static inline int h5_put(hid_t file, const char *name, fuzz_bytes *b, int ndim, const hsize_t *dims, hid_t mem_type,
                          const void *values) {
   const uint8_t c = fuzz_u8(b);

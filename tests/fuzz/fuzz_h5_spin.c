@@ -26,15 +26,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
 
 enum { MAX_I = 3, MAX_N = 125 };
 
-/* Read a whole dataset as mem_type into buf (n elements); 0 on success. */
-static int h5_get(hid_t file, const char *name, hid_t mem_type, void *buf) {
-  hid_t set = H5Dopen2(file, name, H5P_DEFAULT);
-  if (set < 0) return -1;
-  herr_t err = H5Dread(set, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf);
-  H5Dclose(set);
-  return err < 0 ? -1 : 0;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   fuzz_bytes b = {data, size};
   const uint8_t shape = fuzz_u8(&b), flags = fuzz_u8(&b);
