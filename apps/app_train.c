@@ -53,11 +53,12 @@ int app_train(int argc, char **argv) {
   static const char *const tasks[] = {"spin", "denoise"};
   enum { TASK_SPIN, TASK_DENOISE };
   PetscInt task_kind = TASK_SPIN, loss = SPIN_LOSS_CE, coeff = ATOMS_COEFF_EXP_DIST, width = 32, depth = 6;
+  PetscInt conv = NN_CONV_WINOGRAD;
   PetscInt steps = 1000, batch = 64, shards = 4, seed = 0;
   PetscInt eval_every = 100, checkpoint_every = 0;
   PetscReal T = 0.1, h0 = 5.0, lr = 1e-3, checkpoint_seconds = 60.0;
   PetscBool flip = PETSC_FALSE, resume = PETSC_FALSE, force = PETSC_FALSE, set, train_set, out_set, metrics_set;
-  PetscBool T_set, h0_set, flip_set, depth_set, test_set, noise_set, rotate_set, coeff_set;
+  PetscBool T_set, h0_set, flip_set, depth_set, test_set, noise_set, rotate_set, coeff_set, conv_set;
   PetscBool rotate = PETSC_FALSE;
   PetscReal noise[TRAIN_DENOISE_MAX_LEVELS] = {0.05, 0.1, 0.2};
   PetscInt n_noise = 3;
@@ -96,6 +97,9 @@ int app_train(int argc, char **argv) {
   PetscCall(app_opt_int(po, "-width", "channels of the network (denoise: MLP hidden width)", 1, 4096, &width,
                         &set));
   PetscCall(app_opt_int(po, "-depth", "spin: convolutions in residual blocks (even)", 0, 1000, &depth, &depth_set));
+  PetscCall(app_opt_enum(po, "-conv", "spin: the residual convolutions' algorithm (winograd: oneDNN's where it has "
+                         "one, AVX-512 and -width a multiple of 16, else direct)", nn_conv_algorithm_names, NN_CONV_COUNT,
+                         &conv, &conv_set));
   PetscCall(app_opt_int(po, "-steps", "Adam steps in all", 1, PETSC_MAX_INT, &steps, &set));
   PetscCall(app_opt_int(po, "-batch", "instances per step", 1, PETSC_MAX_INT, &batch, &set));
   PetscCall(app_opt_int(po, "-shards", "micro-shards per batch, added in a fixed order; the rank count must divide it",
@@ -124,6 +128,7 @@ int app_train(int argc, char **argv) {
   if (denoise) {
     if (!test_set) app_option_error("-test", "required for -task denoise: the test structures of the metrics");
     app_option_inapplicable("-depth", depth_set, "applies to -task spin (the denoise MLP has 2 hidden layers)");
+    app_option_inapplicable("-conv", conv_set, "applies to -task spin (the denoise MLP has no convolutions)");
   } else {
     app_option_inapplicable("-noise", noise_set, "applies to -task denoise");
     app_option_inapplicable("-rotate", rotate_set, "applies to -task denoise");
@@ -174,7 +179,7 @@ int app_train(int argc, char **argv) {
   so.test = test[0] ? test : NULL;
   so.loss.kind = (spin_loss_kind)loss;
   so.loss.T = T, so.loss.h0 = h0, so.loss.flip_invariant = flip;
-  so.width = (int)width, so.depth = (int)depth, so.seed = (uint64_t)seed;
+  so.width = (int)width, so.depth = (int)depth, so.seed = (uint64_t)seed, so.conv = (nn_conv_algorithm)conv;
   so.shard = (int)(batch / shards);
 
   train_denoise_options dn;
@@ -201,6 +206,12 @@ int app_train(int argc, char **argv) {
              "-shards %d -lr %s -seed %d", tasks[task_kind], spin_loss_names[loss], (int)flip, real_text(T, t_text),
              real_text(h0, h0_text), (int)width, (int)depth, (int)batch, (int)shards, real_text(lr, lr_text),
              (int)seed);
+    /* Checkpoints written before -conv existed ran direct convolutions and
+     * have no -conv in their text: the direct text stays the same, so they
+     * resume under -conv direct and are refused, naming -conv, otherwise
+     * (Winograd rounds differently: their run would not continue the same). */
+    if (conv != NN_CONV_DIRECT) snprintf(text + strlen(text), sizeof text - strlen(text), " -conv %s",
+                                         nn_conv_algorithm_names[conv]);
   }
   to.steps = steps, to.batch = batch, to.shards = (int)shards, to.adam.lr = lr, to.seed = (uint64_t)seed;
   to.eval_every = eval_every, to.checkpoint_every = checkpoint_every, to.checkpoint_seconds = checkpoint_seconds;

@@ -16,7 +16,7 @@ static int philox_matches(uint32_t c0, uint32_t c1, uint32_t c2, uint32_t c3, ui
 
 int main(int argc, char **argv) {
   MPI_Init(&argc, &argv);
-  tap_plan(13);
+  tap_plan(14);
 
   /* Known answers: Random123 tests/kat_vectors, "philox4x32 10" lines
    * (counter[4], key[2], result[4]). */
@@ -118,6 +118,19 @@ int main(int argc, char **argv) {
          "CORE_ERROR records the message and its origin");
   tap_ok(core_agree(MPI_COMM_WORLD, st) == CORE_ERR_FORMAT && core_agree(MPI_COMM_WORLD, CORE_OK) == CORE_OK,
          "core_agree returns the failing status and success otherwise");
+
+  /* What a refused resume names: a changed value, an option only this run
+   * has (newer than the file), an option only the file has, no difference. */
+  char what[128], left[16] = "untouched";
+  const int d1 = core_options_difference("-a 1 -b 2 -c 3", "-a 1 -b 5 -c 3", what, sizeof what);
+  const int ok1 = d1 && !strcmp(what, "-b 5 (the file has 2)");
+  const int d2 = core_options_difference("-a 1 -b 2", "-a 1 -b 2 -conv winograd", what, sizeof what);
+  const int ok2 = d2 && !strcmp(what, "-conv winograd (the file has no -conv)");
+  const int d3 = core_options_difference("-a 1 -b 2 -conv winograd", "-a 1 -b 2", what, sizeof what);
+  const int ok3 = d3 && !strcmp(what, "no -conv (the file has -conv winograd)");
+  const int d4 = core_options_difference("-a 1 -b 2", "-a 1 -b 2", left, sizeof left);
+  tap_ok(ok1 && ok2 && ok3 && !d4 && !strcmp(left, "untouched"),
+         "core_options_difference names a changed value, an option new in this run, one only the file has");
   MPI_Finalize();
   return tap_done();
 }

@@ -312,6 +312,52 @@ static void check_backends_agree(nn_padding pad, int L, int W, core_rng *rng) {
   nn_spin_model_destroy(&m);
 }
 
+/* The DNNL backend's Winograd convolutions against its direct ones on the
+ * small spin model's shape: logits and gradient agree to float32 rounding,
+ * and the model says which ran: Winograd on a CPU with AVX-512 (oneDNN's
+ * jit_wino_4x3 needs avx512_core), direct when asked for. 1 TAP line. */
+static void check_winograd(nn_padding pad, core_rng *rng) {
+  const int B = 3, L = 12, W = 32, S = L * L;
+  float *x = zalloc((size_t)B * 4 * S), *dz = zalloc((size_t)B * S), *z[2] = {NULL, NULL}, *g[2] = {NULL, NULL};
+  fill_uniform(x, (size_t)B * 4 * S, 1.1, rng);
+  fill_uniform(dz, (size_t)B * S, 0.7, rng);
+  core_status st = CORE_OK;
+  nn_conv_algorithm used[2] = {NN_CONV_COUNT, NN_CONV_COUNT};
+  size_t n = 0;
+  for (int k = 0; k < 2 && !st; ++k) {
+    nn_spin_config cfg = {.L = L, .pad = pad, .width = W, .depth = 4, .max_batch = B,
+                          .conv = k ? NN_CONV_DIRECT : NN_CONV_WINOGRAD};
+    nn_spin_model *m = NULL;
+    st = nn_spin_model_create(&cfg, 78, &m);
+    if (!st) st = nn_spin_model_set_backend(m, NN_BACKEND_DNNL);
+    nn_params *p = st ? NULL : nn_spin_model_params(m);
+    if (p) {
+      n = p->n, z[k] = zalloc((size_t)B * S), g[k] = zalloc(n);
+      nn_params_zero_grad(p);
+      st = nn_spin_model_forward(m, B, x, z[k]);
+      if (!st) st = nn_spin_model_backward(m, B, dz);
+      memcpy(g[k], p->grad, sizeof(float) * n);
+      used[k] = nn_spin_model_conv_in_use(m);
+    }
+    nn_spin_model_destroy(&m);
+  }
+  double ez = 0, zm = 0, eg = 0, gm = 0;
+  for (int i = 0; !st && i < B * S; ++i) ez = fmax(ez, fabs(z[0][i] - z[1][i])), zm = fmax(zm, fabs(z[0][i]));
+  for (size_t i = 0; !st && i < n; ++i) eg = fmax(eg, fabs(g[0][i] - g[1][i])), gm = fmax(gm, fabs(g[0][i]));
+  ez /= zm, eg /= gm;
+  __builtin_cpu_init();
+  const int avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                     __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+  const nn_conv_algorithm expect = avx512 ? NN_CONV_WINOGRAD : NN_CONV_DIRECT;
+  tap_ok(st == CORE_OK && ez <= 1e-5 && eg <= 1e-5 && used[0] == expect && used[1] == NN_CONV_DIRECT,
+         "spin model (oneDNN, L %d, W %d, depth 4, %s): Winograd = direct, logits and gradient (max rel diff %.1e, %.1e "
+         "<= 1e-5); ran %s (expected %s on this CPU) and %s",
+         L, W, pad == NN_PAD_ZERO ? "open" : "periodic", ez, eg, used[0] < NN_CONV_COUNT ? nn_conv_algorithm_names[used[0]] : "?",
+         nn_conv_algorithm_names[expect], used[1] < NN_CONV_COUNT ? nn_conv_algorithm_names[used[1]] : "?");
+  for (int k = 0; k < 2; ++k) free(z[k]), free(g[k]);
+  free(x), free(dz);
+}
+
 /* ---- translation equivariance ----------------------------------------------------------- */
 
 /* J shifted by (dx, dy) on the torus: the bond of site (y, x) moves to
@@ -419,7 +465,7 @@ static void check_mlp(core_rng *rng) {
 
 int main(void) {
   MPI_Init(NULL, NULL);
-  tap_plan(35 - 9 + 2 * 12 + 4 + 2);
+  tap_plan(35 - 9 + 2 * 12 + 6 + 2);
   core_rng rng;
   core_rng_init(&rng, 2385, CORE_PURPOSE_TEST, 8);
 
@@ -496,7 +542,7 @@ int main(void) {
   for (int bi = 0; bi < 2; ++bi) {
     nn_backend be = bi ? NN_BACKEND_DNNL : NN_BACKEND_BLAS;
     if (!nn_backend_available(be)) {
-      for (int k = 0; k < 12 + 4; ++k) tap_ok(1, "# SKIP this build has no %s", backend_name(be));
+      for (int k = 0; k < 12 + (bi ? 6 : 0); ++k) tap_ok(1, "# SKIP this build has no %s", backend_name(be));
       continue;
     }
     check_model_grad(NN_PAD_ZERO, 4, be);
@@ -509,6 +555,8 @@ int main(void) {
       check_backends_agree(NN_PAD_ZERO, 5, 16, &rng);
       check_backends_agree(NN_PAD_CIRCULAR, 7, 32, &rng);
       check_backends_agree(NN_PAD_CIRCULAR, 6, 6, &rng);
+      check_winograd(NN_PAD_ZERO, &rng);
+      check_winograd(NN_PAD_CIRCULAR, &rng);
     }
   }
 

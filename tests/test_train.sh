@@ -25,7 +25,7 @@ mpi=("$mpiexec" --allow-run-as-root --oversubscribe)
 py=/usr/bin/python3
 source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 tap_workdir
-echo "1..35"
+echo "1..36"
 
 "$eloss" spingen -L 6 -instances 96 -seed 5 -split train -out train.h5 > /dev/null 2>&1 &&
   "$eloss" spingen -L 6 -instances 40 -seed 5 -split test -out test.h5 > /dev/null 2>&1 &&
@@ -156,6 +156,15 @@ ok $? "a finished model is kept: no overwrite without -force, no -resume of anot
 "$eloss" train "${base[@]/test.h5/test2.h5}" -loss ce -steps 90 -out r1.ckpt -resume > /dev/null 2> err.txt
 [ $? = 1 ] && grep -q "other options or data: the training or test data" err.txt && cmp -s keep.ckpt r1.ckpt
 ok $? "-resume with another -test set is refused (its metrics would mix two test sets)"
+# -conv: a run of direct convolutions continues under -conv direct only
+# (Winograd would round differently); the refusal names the option.
+pd=(-train ptrain.h5 -test ptest.h5 -width 16 -depth 2 -batch 8 -seed 4 -loss true -T 0.2 -eval_every 0)
+"$eloss" train "${pd[@]}" -steps 20 -conv direct -out pd.ckpt > /dev/null 2>&1 && cp pd.ckpt pd_keep.ckpt
+"$eloss" train "${pd[@]}" -steps 30 -out pd.ckpt -resume > /dev/null 2> err.txt
+rc=$?
+cmp -s pd.ckpt pd_keep.ckpt && [ $rc = 1 ] && grep -q -- "-conv winograd (the file has no -conv)" err.txt &&
+  "$eloss" train "${pd[@]}" -steps 30 -conv direct -out pd.ckpt -resume > /dev/null 2>&1
+ok $? "-conv direct: resumed under -conv direct; without it refused, naming -conv: $(grep -o -- '-conv winograd.*-conv)' err.txt)"
 "$eloss" train "${base[@]}" -loss ce -steps 60 -out r1.ckpt -force > /dev/null 2>&1 && cmp -s keep.ckpt r1.ckpt
 ok $? "-force trains again from scratch (the same bytes)"
 

@@ -55,6 +55,17 @@ int core_options_difference(const char *was, const char *now, char *out, size_t 
   while (*p || *q) {
     size_t lp = strcspn(p, " "), lq = strcspn(q, " ");
     if (lp != lq || strncmp(p, q, lp) != 0) {
+      /* An option only one side has (a newer option, absent from an older file). */
+      if (!*p || !*q) {
+        const char *o = *p ? p : q, *v = o + strcspn(o, " ");
+        v += *v ? 1 : 0;
+        size_t no = strcspn(o, " "), nv = *v == '-' ? 0 : strcspn(v, " ");
+        if (*p)
+          snprintf(out, len, "no %.*s (the file has %.*s%s%.*s)", (int)no, o, (int)no, o, nv ? " " : "", (int)nv, v);
+        else
+          snprintf(out, len, "%.*s%s%.*s (the file has no %.*s)", (int)no, o, nv ? " " : "", (int)nv, v, (int)no, o);
+        return 1;
+      }
       /* Back up to the option name when the value differs. */
       const char *sp = p, *sq = q;
       if (*p != '-' && p > was) {

@@ -93,6 +93,8 @@ core_status nn_spin_model_create(const nn_spin_config *cfg, uint64_t seed, nn_sp
              "nn_spin_model_create: depth = %d, expected an even number 0..1000", cfg->depth);
   CORE_CHECK(cfg->max_batch >= 1, CORE_ERR_ARG, "nn_spin_model_create: max_batch = %d, expected >= 1",
              cfg->max_batch);
+  CORE_CHECK(cfg->conv == NN_CONV_WINOGRAD || cfg->conv == NN_CONV_DIRECT, CORE_ERR_ARG,
+             "nn_spin_model_create: conv = %d, expected NN_CONV_WINOGRAD or NN_CONV_DIRECT", (int)cfg->conv);
   const int W = cfg->width, R = cfg->depth / 2;
 
   /* The table of sizes, in the order of nn.h, and the fan-in of each. */
@@ -168,6 +170,12 @@ int nn_backend_available(nn_backend b) {
 }
 
 nn_backend nn_spin_model_backend(const nn_spin_model *m) { return m->backend; }
+
+const char *const nn_conv_algorithm_names[NN_CONV_COUNT] = {"winograd", "direct"};
+
+nn_conv_algorithm nn_spin_model_conv_in_use(const nn_spin_model *m) {
+  return m->dnnl && nn_spin_dnnl_winograd(m->dnnl) ? NN_CONV_WINOGRAD : NN_CONV_DIRECT;
+}
 
 core_status nn_spin_model_set_backend(nn_spin_model *m, nn_backend b) {
   CORE_CHECK(m != NULL, CORE_ERR_ARG, "nn_spin_model_set_backend: NULL model");

@@ -255,7 +255,7 @@ static core_status create(MPI_Comm comm, spin_ctx *c) {
   CORE_CHECK(c->lat.kind == SPIN_SQUARE, CORE_ERR_UNSUPPORTED,
              "%s: the spin model is for square lattices (nn.h); this is a cubic one", o->train ? o->train : o->test);
   nn_spin_config cfg = {.L = c->lat.L, .pad = c->lat.bc == SPIN_PERIODIC ? NN_PAD_CIRCULAR : NN_PAD_ZERO,
-                        .width = o->width, .depth = o->depth, .max_batch = o->shard};
+                        .width = o->width, .depth = o->depth, .max_batch = o->shard, .conv = o->conv};
   CORE_CALL(nn_spin_model_create(&cfg, o->seed, &c->model));
   CORE_CALL(spin_loss_plan_create(&c->lat, &o->loss, &c->plan));
   if (c->train.count) CORE_CALL(inputs(&c->lat, &c->train, &c->x_train));

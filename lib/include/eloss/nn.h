@@ -143,12 +143,22 @@ void nn_residual_backward(float *dx, float *dw1, float *db1, float *dw2, float *
  * J (B, 2 L^2) float64 in spin.h layout, x (B, 4, L, L) float32. Local, pure. */
 core_status nn_spin_input(const spin_lattice *lat, int64_t B, const double *J, float *x);
 
+/* How the DNNL backend computes the forward W -> W convolutions of the
+ * residual blocks and of their adjoints in backward. WINOGRAD: oneDNN's
+ * F(4x4, 3x3) Winograd kernel where it has one (AVX-512 CPUs, W a multiple
+ * of 16), direct elsewhere; 2.25x fewer multiplications, the same function
+ * up to float32 rounding (relative 1e-6 here). DIRECT: always direct. The
+ * BLAS backend and the weight gradients are always direct. */
+typedef enum { NN_CONV_WINOGRAD, NN_CONV_DIRECT, NN_CONV_COUNT } nn_conv_algorithm;
+extern const char *const nn_conv_algorithm_names[NN_CONV_COUNT]; /* "winograd", "direct" */
+
 typedef struct {
   int L;          /* lattice size, >= 2 */
   nn_padding pad; /* NN_PAD_ZERO for open lattices, NN_PAD_CIRCULAR for periodic */
   int width;      /* channels W >= 1 */
   int depth;      /* even >= 0: depth / 2 residual blocks */
   int max_batch;  /* largest B forward/backward accept (the workspace is sized for it) */
+  nn_conv_algorithm conv; /* 0 = NN_CONV_WINOGRAD */
 } nn_spin_config;
 
 /* Logits z (B, L, L) = conv1x1_{W->1}(relu(R_{depth/2}(... R_1(conv3x3_{4->W}(x))))).
@@ -190,6 +200,9 @@ nn_backend nn_spin_model_backend(const nn_spin_model *model);
  * and Adam state are untouched; the next backward needs a new forward.
  * CORE_ERR_UNSUPPORTED if this build lacks b. Local. */
 core_status nn_spin_model_set_backend(nn_spin_model *model, nn_backend b);
+/* The algorithm the last forward's W -> W convolutions ran (DIRECT before
+ * any forward, under BLAS, and where oneDNN has no Winograd kernel). */
+nn_conv_algorithm nn_spin_model_conv_in_use(const nn_spin_model *model);
 
 /* ---- the multilayer perceptron (lib/nn/mlp.c) ------------------------------ */
 

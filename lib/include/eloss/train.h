@@ -158,6 +158,7 @@ typedef struct {
   const char *test;    /* HDF5 from eloss spingen; NULL: no test metrics */
   spin_loss_options loss;
   int width, depth;    /* the model of nn.h */
+  nn_conv_algorithm conv; /* its convolutions (nn.h); 0 = Winograd where oneDNN has it */
   uint64_t seed;       /* initial weights */
   int shard;           /* most instances per forward pass */
   /* The lattice when there is no training set (evaluation): */
