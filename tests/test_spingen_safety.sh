@@ -303,7 +303,7 @@ ctrl_c() {
   local pid=$!
   for _ in $(seq 100); do grep -q "writing ctrl.h5.partial\|resuming ctrl.h5.partial" err.txt && break; sleep 0.1; done
   # Ctrl-C once a batch of this run is done (its first progress line), not
-  # after a fixed time: a batch takes 1 s here, 8 s under AddressSanitizer.
+  # after a fixed time: a batch takes 1.5 s here, 8 s under AddressSanitizer.
   for _ in $(seq 600); do grep -q "spingen instances: " err.txt && break; sleep 0.1; done
   kill -INT $pid
   wait $pid
