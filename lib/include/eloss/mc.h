@@ -491,6 +491,43 @@ core_status mc_series_estimate(mc_series *series, int blocks, mc_estimate est[MC
 /* Local; accepts NULL and nulls the handle. */
 void mc_series_destroy(mc_series **series);
 
+/* ---- measurement runs (lib/mc/run.c): the modes of eloss mc ------------- */
+
+/* One instance, how to sample it and how long to measure. */
+typedef struct {
+  const spin_lattice *lat;
+  spin_coupling_law law;
+  uint64_t seed, instance;  /* the couplings are those of (seed, instance) */
+  mc_algorithm algorithm;
+  double beta;              /* tempering: the coldest, where it measures */
+  double field;             /* uniform field (0 for split runs) */
+  int64_t therm, sweeps;    /* sweeps discarded, then measured */
+  int blocks;               /* jackknife blocks, 2 .. sweeps */
+  FILE *progress;           /* the progress line's stream, or NULL (give it on one rank) */
+} mc_run_options;
+
+typedef struct {
+  mc_estimate est[MC_SERIES_ESTIMATES]; /* as mc_series_estimate gives them */
+  int count;
+  double ns_per_update;     /* core time per single-spin update of the measured sweeps */
+} mc_run_result;
+
+/* Independent replica chains 0 .. replicas - 1, ranks owning whole
+ * overlap pairs (2p, 2p+1); cold: every replica starts all up.
+ * Collective; *res the same on every rank. */
+core_status mc_run_replicas(MPI_Comm comm, const mc_run_options *opt, int replicas, int cold, mc_run_result *res);
+/* Parallel tempering (mc_pt) of temps temperatures from beta_min to
+ * opt->beta over the ranks, the ladder retuned every `adapt`
+ * thermalisation sweeps (0: fixed) and once at their end; observables of
+ * the coldest. betas (temps) and rates (temps - 1): the final ladder and
+ * its exchange rates over the measurement. Collective; all on every rank. */
+core_status mc_run_tempering(MPI_Comm comm, const mc_run_options *opt, int temps, double beta_min, int adapt,
+                             mc_run_result *res, double *betas, double *rates);
+/* Split lattices (mc_split): replicas 0 .. replicas - 1, each spread over
+ * every rank; overlaps of pairs (2p, 2p+1). Collective; *res the same on
+ * every rank. */
+core_status mc_run_split(MPI_Comm comm, const mc_run_options *opt, int replicas, mc_run_result *res);
+
 #ifdef __cplusplus
 }
 #endif
