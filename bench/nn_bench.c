@@ -2,11 +2,14 @@
  * (no loss, dz = a fixed random array) on B instances of L x L, per step
  * and per instance. Median of 7 blocks of >= 0.2 s after one warm-up.
  *
- *   OPENBLAS_NUM_THREADS=1 build/bench/nn_bench [L W depth B [blas|dnnl]]   (defaults 16 32 8 32, the
- *   model's default backend: dnnl when the build has oneDNN)
+ *   OPENBLAS_NUM_THREADS=1 build/bench/nn_bench [L W depth B [blas|dnnl [winograd|direct]]]
+ *   (defaults 16 32 8 32, the model's default backend: dnnl when the build
+ *   has oneDNN, and its default convolutions: Winograd where oneDNN has them;
+ *   circular padding)
  *
  * Prints one line: L=.. W=.. depth=.. B=.. params=.. ms_per_step=.. us_per_instance=.. gflops=..
- * samples_per_s=.. backend=.. (bench/spin_train_torch.py prints the same keys).
+ * samples_per_s=.. backend=.. (bench/spin_train_torch.py prints the same keys;
+ * backend=dnnl+winograd when the block convolutions ran Winograd).
  * gflops counts the 3x3 convolutions' multiply-adds as 2 flops each:
  * forward 2 S 9 (4 W + 2 R W^2) per instance (R = depth / 2 blocks), backward
  * the weight gradients of all and the input gradients of the blocks',
@@ -77,10 +80,11 @@ int main(int argc, char **argv) {
   }
   int L = argc > 1 ? atoi(argv[1]) : 16, W = argc > 2 ? atoi(argv[2]) : 32;
   int depth = argc > 3 ? atoi(argv[3]) : 8, B = argc > 4 ? atoi(argv[4]) : 32;
-  const char *backend = argc > 5 ? argv[5] : NULL;
+  const char *backend = argc > 5 ? argv[5] : NULL, *conv = argc > 6 ? argv[6] : "winograd";
   MPI_Init(NULL, NULL);
   spin_lattice lat;
-  nn_spin_config cfg = {.L = L, .pad = NN_PAD_CIRCULAR, .width = W, .depth = depth, .max_batch = B};
+  nn_spin_config cfg = {.L = L, .pad = NN_PAD_CIRCULAR, .width = W, .depth = depth, .max_batch = B,
+                        .conv = strcmp(conv, "direct") == 0 ? NN_CONV_DIRECT : NN_CONV_WINOGRAD};
   nn_spin_model *m = NULL;
   if (spin_lattice_init(&lat, SPIN_SQUARE, SPIN_PERIODIC, L) || nn_spin_model_create(&cfg, 1, &m)) {
     fprintf(stderr, "nn_bench: %s\n", core_error_message());
@@ -121,7 +125,9 @@ int main(int argc, char **argv) {
   printf("L=%d W=%d depth=%d B=%d params=%zu ms_per_step=%.3f us_per_instance=%.1f gflops=%.1f samples_per_s=%.1f "
          "backend=%s\n",
          L, W, depth, B, p->n, 1e3 * blocks[3], 1e6 * blocks[3] / B, 1e-9 * flops / blocks[3], B / blocks[3],
-         nn_spin_model_backend(m) == NN_BACKEND_DNNL ? "dnnl" : "blas");
+         nn_spin_model_backend(m) == NN_BACKEND_BLAS            ? "blas"
+         : nn_spin_model_conv_in_use(m) == NN_CONV_WINOGRAD ? "dnnl+winograd"
+                                                            : "dnnl");
   {
     const int M = W, N = S, K = 9 * W;
     float *a = calloc((size_t)M * K, sizeof(float)), *bm = calloc((size_t)K * N, sizeof(float));
