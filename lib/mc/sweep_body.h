@@ -54,6 +54,20 @@ INLINE VF SWEEP_NAME(fma)(VF a, VF b, VF c) {
 #endif
 }
 
+/* x in every lane. A broadcast: (VF){0} + x costs an add besides (GCC
+ * keeps it, as -0 + 0 = +0), and the intrinsic lets the AVX-512 FMA read x
+ * from memory as an embedded broadcast. The sign of a zero coupling does
+ * not reach any decision: it only signs a zero y. */
+INLINE VF SWEEP_NAME(splat)(float x) {
+#if SWEEP_ISA == 4
+  return (VF)_mm512_set1_ps(x);
+#elif SWEEP_ISA == 3
+  return (VF)_mm256_set1_ps(x);
+#else
+  return (VF){0} + x;
+#endif
+}
+
 /* h + J s for s = +-1: J s is exact, so fusing changes nothing; only the
  * builds with FMA fuse. */
 INLINE VF SWEEP_NAME(add_product)(VF h, VF J, VF s) {
@@ -140,8 +154,8 @@ INLINE void SWEEP_NAME(body)(const int per_lane, const int no_field, const int h
 #undef J_AT
     } else { /* one coupling for every lane */
       const float *J = coupling + k * degree;
-      h = no_field ? J[0] * SPIN_AT(nb[0]) : SWEEP_NAME(add_product)((VF){0} + field, (VF){0} + J[0], SPIN_AT(nb[0]));
-      for (int a = 1; a < degree; ++a) h = SWEEP_NAME(add_product)(h, (VF){0} + J[a], SPIN_AT(nb[a]));
+      h = no_field ? J[0] * SPIN_AT(nb[0]) : SWEEP_NAME(add_product)((VF){0} + field, SWEEP_NAME(splat)(J[0]), SPIN_AT(nb[0]));
+      for (int a = 1; a < degree; ++a) h = SWEEP_NAME(add_product)(h, SWEEP_NAME(splat)(J[a]), SPIN_AT(nb[a]));
     }
     /* xoshiro128+ step; the top 23 bits make U = 2^24 u, an odd integer. */
     const VU x = s0 + s3, t = s1 << 9;
