@@ -77,8 +77,8 @@ int app_eval(int argc, char **argv) {
   int rank;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   char model[PETSC_MAX_PATH_LEN] = "", test[PETSC_MAX_PATH_LEN] = "", csv[PETSC_MAX_PATH_LEN] = "";
-  PetscInt batch = 0;
-  PetscBool model_set, test_set, csv_set, set, force = PETSC_FALSE;
+  PetscInt batch = 0, conv = NN_CONV_WINOGRAD;
+  PetscBool model_set, test_set, csv_set, set, conv_set, force = PETSC_FALSE;
   PetscOptionsBegin(PETSC_COMM_WORLD, NULL, "eloss eval options", NULL);
   PetscOptionItems *po = PetscOptionsObject;
   PetscCall(app_opt_string(po, "-model", "model file of eloss train, required", "a file name", model, sizeof model,
@@ -89,6 +89,9 @@ int app_eval(int argc, char **argv) {
   PetscCall(app_opt_bool(po, "-force", "replace an existing -csv", &force, &set));
   PetscCall(app_opt_int(po, "-batch", "instances per forward pass (0: the training's micro-shard, which reproduces "
                         "its test metrics bit for bit)", 0, 65536, &batch, &set));
+  PetscCall(app_opt_enum(po, "-conv", "spin models: the convolutions' algorithm (default: the training's, which "
+                         "reproduces its test metrics bit for bit)", nn_conv_algorithm_names, NN_CONV_COUNT, &conv,
+                         &conv_set));
   PetscOptionsEnd();
   if (!model_set) app_option_error("-model", "required: a model file written by eloss train");
   if (!test_set) app_option_error("-test", "required: the test set");
@@ -108,7 +111,9 @@ int app_eval(int argc, char **argv) {
   train_model_meta meta;
   core_status st = core_agree(MPI_COMM_WORLD, train_model_info(model, config, &meta));
   if (!st && !strncmp(config, "task=denoise ", 13)) {
-    if (csv_set)
+    if (conv_set)
+      st = CORE_ERROR(CORE_ERR_ARG, "-conv: applies to spin models; %s is a denoise model", model);
+    else if (csv_set)
       st = CORE_ERROR(CORE_ERR_ARG, "-csv: per-instance tables are written for spin models; %s is a denoise model",
                       model);
     else
@@ -121,6 +126,10 @@ int app_eval(int argc, char **argv) {
   if (!st) {
     so.test = test;
     so.shard = batch > 0 ? (int)batch : (int)meta.shard;
+    /* The training's: eloss train writes "-conv winograd" into the options
+     * text, and nothing for direct convolutions (and before -conv existed). */
+    so.conv = conv_set ? (nn_conv_algorithm)conv
+                       : strstr(meta.options, " -conv winograd") ? NN_CONV_WINOGRAD : NN_CONV_DIRECT;
     st = train_spin_task_create(MPI_COMM_WORLD, &so, &task);
   }
   if (!st) st = core_agree(MPI_COMM_WORLD, train_model_load(model, config, task->params, &meta));

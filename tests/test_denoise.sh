@@ -52,8 +52,11 @@ ok $? "train ends with one line of the denoise metrics: $(cut -c1-100 r1.out)"
 ok $? "eval prints the training's last metrics, on 1 and 2 ranks: $(cut -c1-60 e1.out)"
 "$eloss" eval -model r1.ckpt -test test.h5 -csv e.csv > /dev/null 2> err.txt
 rc=$?
-[ $rc != 0 ] && grep -q "denoise model" err.txt && [ ! -e e.csv ]
-ok $? "eval -csv of a denoise model is refused: $(head -c 100 err.txt)"
+"$eloss" eval -model r1.ckpt -test test.h5 -conv direct > out.txt 2> err2.txt
+rc2=$?
+[ $rc != 0 ] && grep -q "denoise model" err.txt && [ ! -e e.csv ] && [ $rc2 != 0 ] && grep -q "error: -conv: applies to spin" err2.txt &&
+  [ ! -s out.txt ]
+ok $? "eval -csv and -conv of a denoise model are refused: $(head -c 100 err.txt)"
 
 sbase=("${base[@]}" -loss sparse -steps 20)
 "$eloss" train "${sbase[@]}" -out s1.ckpt > /dev/null 2>&1 &&

@@ -25,7 +25,7 @@ mpi=("$mpiexec" --allow-run-as-root --oversubscribe)
 py=/usr/bin/python3
 source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 tap_workdir
-echo "1..36"
+echo "1..37"
 
 "$eloss" spingen -L 6 -instances 96 -seed 5 -split train -out train.h5 > /dev/null 2>&1 &&
   "$eloss" spingen -L 6 -instances 40 -seed 5 -split test -out test.h5 > /dev/null 2>&1 &&
@@ -163,8 +163,14 @@ pd=(-train ptrain.h5 -test ptest.h5 -width 16 -depth 2 -batch 8 -seed 4 -loss tr
 "$eloss" train "${pd[@]}" -steps 30 -out pd.ckpt -resume > /dev/null 2> err.txt
 rc=$?
 cmp -s pd.ckpt pd_keep.ckpt && [ $rc = 1 ] && grep -q -- "-conv winograd (the file has no -conv)" err.txt &&
-  "$eloss" train "${pd[@]}" -steps 30 -conv direct -out pd.ckpt -resume > /dev/null 2>&1
+  "$eloss" train "${pd[@]}" -steps 30 -conv direct -out pd.ckpt -resume > pd.out 2>&1
 ok $? "-conv direct: resumed under -conv direct; without it refused, naming -conv: $(grep -o -- '-conv winograd.*-conv)' err.txt)"
+# eval runs the training's convolutions: its gap is the one training printed.
+"$eloss" eval -model pd.ckpt -test ptest.h5 > pde.out 2> err.txt
+gap_train=$(grep -o 'test_energy_gap=[^ ]*' pd.out | cut -d= -f2)
+gap_eval=$(grep -o '^energy_gap=[^ ]*' pde.out | cut -d= -f2)
+[ -n "$gap_eval" ] && [ "$gap_train" = "$gap_eval" ]
+ok $? "eval of a -conv direct model runs direct convolutions: gap $gap_eval as training printed"
 "$eloss" train "${base[@]}" -loss ce -steps 60 -out r1.ckpt -force > /dev/null 2>&1 && cmp -s keep.ckpt r1.ckpt
 ok $? "-force trains again from scratch (the same bytes)"
 

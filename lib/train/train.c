@@ -79,7 +79,7 @@ void train_options_default(train_options *o) {
 
 /* ---- model files ------------------------------------------------------------ */
 
-enum { OPTIONS_BYTES = 1024 };
+enum { OPTIONS_BYTES = TRAIN_OPTIONS_BYTES };
 
 static core_status write_model(const char *path, uint32_t options_crc, const train_task *task, const model_state *s,
                                const char *options_text) {
@@ -100,10 +100,12 @@ static core_status write_model(const char *path, uint32_t options_crc, const tra
 core_status train_model_info(const char *path, char config[TRAIN_CONFIG_BYTES], train_model_meta *meta) {
   uint32_t crc;
   model_state s;
-  io_ckpt_section first[2] = {{"config", config, TRAIN_CONFIG_BYTES}, {"state", &s, sizeof s}};
-  CORE_CALL(io_ckpt_read_first(path, kind, &crc, 2, first));
-  CORE_CHECK(memchr(config, '\0', TRAIN_CONFIG_BYTES) != NULL && s.batch >= 1 && s.shard >= 1, CORE_ERR_FORMAT,
-             "%s: damaged config or state section", path);
+  io_ckpt_section first[3] = {
+      {"config", config, TRAIN_CONFIG_BYTES}, {"state", &s, sizeof s}, {"options", meta->options, OPTIONS_BYTES}};
+  CORE_CALL(io_ckpt_read_first(path, kind, &crc, 3, first));
+  CORE_CHECK(memchr(config, '\0', TRAIN_CONFIG_BYTES) != NULL && memchr(meta->options, '\0', OPTIONS_BYTES) != NULL &&
+                 s.batch >= 1 && s.shard >= 1,
+             CORE_ERR_FORMAT, "%s: damaged config, state or options section", path);
   meta->step = s.step, meta->batch = s.batch, meta->shard = s.shard;
   return CORE_OK;
 }
@@ -141,7 +143,7 @@ static core_status read_model(const char *path, const char *config, nn_params *p
 core_status train_model_load(const char *path, const char *config, nn_params *p, train_model_meta *meta) {
   model_state s;
   uint32_t crc;
-  CORE_CALL(read_model(path, config, p, &s, &crc, NULL));
+  CORE_CALL(read_model(path, config, p, &s, &crc, meta->options));
   p->step = s.adam_step;
   meta->step = s.step, meta->batch = s.batch, meta->shard = s.shard;
   return CORE_OK;

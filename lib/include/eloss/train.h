@@ -44,7 +44,7 @@
 extern "C" {
 #endif
 
-enum { TRAIN_METRICS_MAX = 8, TRAIN_CONFIG_BYTES = 512, TRAIN_INPUTS_MAX = 4 };
+enum { TRAIN_METRICS_MAX = 8, TRAIN_CONFIG_BYTES = 512, TRAIN_INPUTS_MAX = 4, TRAIN_OPTIONS_BYTES = 1024 };
 
 /* Named test-set numbers of a task, in a fixed order. */
 typedef struct {
@@ -140,6 +140,7 @@ typedef struct {
   int64_t batch; /* examples per step */
   int64_t shard; /* examples per micro-shard: the chunk of training's test
                     metrics (a forward's bits may depend on its batch size) */
+  char options[TRAIN_OPTIONS_BYTES]; /* the options text of the run (train_options.options_text) */
 } train_model_meta;
 
 /* Read the config line of a model file written by train_run (any of its
