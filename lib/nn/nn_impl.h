@@ -15,5 +15,6 @@ void nn_spin_dnnl_destroy(nn_spin_dnnl **d);
 core_status nn_spin_dnnl_forward(nn_spin_dnnl *d, nn_params *p, int B, const float *x, float *z);
 core_status nn_spin_dnnl_backward(nn_spin_dnnl *d, nn_params *p, int B, const float *dz);
 int nn_spin_dnnl_winograd(const nn_spin_dnnl *d);
+int nn_spin_dnnl_block(int width);
 
 #endif

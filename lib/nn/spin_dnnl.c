@@ -12,11 +12,13 @@
  *   kept); later calls with that B allocate nothing.
  * nn_spin_dnnl_winograd(d): 1 if the last forward's block convolutions
  *   were Winograd ones (block_conv_pds). Local.
+ * nn_spin_dnnl_block(W): the channel block oneDNN has fast kernels for on
+ *   this CPU (16 on AVX-512, 8 on AVX2) if it divides W, else 0. Local.
  *
  * Why this is faster than PyTorch on oneDNN as well: the block
  * convolutions run oneDNN's Winograd kernel (block_conv_pds) where PyTorch
  * runs its direct one; and, kernels aside, activations
- * stay in oneDNN's blocked layout (nChw16c when W % 16 == 0, else nhwc)
+ * stay in oneDNN's blocked layout (nChw16c or nChw8c, nn_spin_dnnl_block)
  * for the whole model, so no convolution pays a reorder of its input or
  * output (PyTorch reorders around every call); ReLU and the residual sum
  * are fused into the convolutions as post-ops; circular padding is one
@@ -59,6 +61,10 @@ core_status nn_spin_dnnl_forward(nn_spin_dnnl *d, nn_params *p, int B, const flo
 }
 int nn_spin_dnnl_winograd(const nn_spin_dnnl *d) {
   (void)d;
+  return 0;
+}
+int nn_spin_dnnl_block(int width) {
+  (void)width;
   return 0;
 }
 core_status nn_spin_dnnl_backward(nn_spin_dnnl *d, nn_params *p, int B, const float *dz) {
@@ -478,8 +484,9 @@ static core_status create_one_thread(const nn_spin_config *cfg, nn_spin_dnnl *d)
   const int W = cfg->width, L = cfg->L, R = cfg->depth / 2;
   d->cfg = *cfg;
   d->R = R;
-  if (W % 16 == 0)
-    d->tag = dnnl_aBcd16b, d->nblk = W / 16, d->cb = 16;
+  const int blk = nn_spin_dnnl_block(W);
+  if (blk)
+    d->tag = blk == 16 ? dnnl_aBcd16b : dnnl_aBcd8b, d->nblk = W / blk, d->cb = blk;
   else
     d->tag = dnnl_acdb, d->nblk = 1, d->cb = W;
   DN(dnnl_engine_create(&d->eng, dnnl_cpu, 0));
@@ -675,6 +682,19 @@ core_status nn_spin_dnnl_forward(nn_spin_dnnl *d, nn_params *p, int B, const flo
 }
 
 int nn_spin_dnnl_winograd(const nn_spin_dnnl *d) { return d->winograd; }
+
+/* oneDNN's JIT convolutions want channel blocks of the vector width: 16
+ * on AVX-512, 8 on AVX2. With a block it has no kernel for (16 on an AVX2
+ * CPU) it runs its reference kernels, over 1000x slower (measured with
+ * DNNL_MAX_CPU_ISA=AVX2, width 32); with nhwc, 5-10x slower than im2col +
+ * OpenBLAS (width 8 on 8 x 8). dnnl_get_effective_cpu_isa honours
+ * DNNL_MAX_CPU_ISA. */
+int nn_spin_dnnl_block(int width) {
+  const dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
+  if ((isa & dnnl_cpu_isa_avx512_core) == dnnl_cpu_isa_avx512_core) return width % 16 == 0 ? 16 : 0;
+  if ((isa & dnnl_cpu_isa_avx2) == dnnl_cpu_isa_avx2) return width % 8 == 0 ? 8 : 0;
+  return 0;
+}
 
 core_status nn_spin_dnnl_backward(nn_spin_dnnl *d, nn_params *p, int B, const float *dz) {
   const int saved = omp_get_max_threads();

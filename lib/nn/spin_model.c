@@ -125,10 +125,11 @@ core_status nn_spin_model_create(const nn_spin_config *cfg, uint64_t seed, nn_sp
 
   m->cfg = *cfg;
   m->R = R;
-  /* oneDNN's fast (JIT) convolutions want 16-channel blocks; for other
-   * widths it falls back to kernels 5-10x slower than im2col + OpenBLAS
-   * (measured: width 8 on 8 x 8, batch 4). */
-  const int dnnl_fast = cfg->width % 16 == 0;
+  /* oneDNN's fast (JIT) convolutions want channel blocks of the CPU's
+   * vector width (nn_spin_dnnl_block); for other widths it falls back to
+   * kernels 5-10x slower than im2col + OpenBLAS (measured: width 8 on
+   * 8 x 8, batch 4). */
+  const int dnnl_fast = nn_spin_dnnl_block(cfg->width) > 0;
   st = nn_spin_model_set_backend(m, nn_backend_available(NN_BACKEND_DNNL) && dnnl_fast ? NN_BACKEND_DNNL
                                                                                     : NN_BACKEND_BLAS);
   if (st) {
