@@ -131,6 +131,10 @@ int app_eval(int argc, char **argv) {
     so.conv = conv_set ? (nn_conv_algorithm)conv
                        : strstr(meta.options, " -conv winograd") ? NN_CONV_WINOGRAD : NN_CONV_DIRECT;
     st = train_spin_task_create(MPI_COMM_WORLD, &so, &task);
+    if (!st && rank == 0 && train_spin_task_conv(task) != so.conv)
+      fprintf(stderr, "eloss eval: -conv %s: oneDNN has no Winograd kernel for this model on this CPU; direct "
+                      "convolutions give the numbers to float32 rounding, not the training's bits\n",
+              nn_conv_algorithm_names[so.conv]);
   }
   if (!st) st = core_agree(MPI_COMM_WORLD, train_model_load(model, config, task->params, &meta));
   const int64_t n_test = st ? 0 : train_spin_test_count(task);

@@ -190,9 +190,18 @@ int app_train(int argc, char **argv) {
   for (int l = 0; l < dn.n_levels; ++l) dn.levels[l] = noise[l];
   dn.rotate = rotate, dn.width = (int)width, dn.seed = (uint64_t)seed, dn.shard = (int)(batch / shards);
 
+  /* The task first: the spin model decides which convolutions run here. */
+  train_task *task = NULL;
+  core_status st = denoise ? train_denoise_task_create(MPI_COMM_WORLD, &dn, &task)
+                           : train_spin_task_create(MPI_COMM_WORLD, &so, &task);
+  const nn_conv_algorithm conv_run = st || denoise ? NN_CONV_DIRECT : train_spin_task_conv(task);
+  if (!st && !denoise && (PetscInt)conv_run != conv && rank == 0)
+    fprintf(stderr, "eloss train: -conv %s: oneDNN has no Winograd kernel for this model on this CPU (it needs AVX-512 "
+                    "and -width a multiple of 16); running direct convolutions\n", nn_conv_algorithm_names[conv]);
+
   train_options to;
   train_options_default(&to);
-  char text[1024], t_text[32], h0_text[32], lr_text[32];
+  char text[1024], legacy[1024], t_text[32], h0_text[32], lr_text[32];
   if (denoise) {
     /* The options that define the run, exactly (their CRC-32 keys resume). */
     char levels[TRAIN_DENOISE_MAX_LEVELS * 32] = "", buf[32];
@@ -206,23 +215,21 @@ int app_train(int argc, char **argv) {
              "-shards %d -lr %s -seed %d", tasks[task_kind], spin_loss_names[loss], (int)flip, real_text(T, t_text),
              real_text(h0, h0_text), (int)width, (int)depth, (int)batch, (int)shards, real_text(lr, lr_text),
              (int)seed);
-    /* Checkpoints written before -conv existed ran direct convolutions and
-     * have no -conv in their text: the direct text stays the same, so they
-     * resume under -conv direct and are refused, naming -conv, otherwise
-     * (Winograd rounds differently: their run would not continue the same). */
-    if (conv != NN_CONV_DIRECT) snprintf(text + strlen(text), sizeof text - strlen(text), " -conv %s",
-                                         nn_conv_algorithm_names[conv]);
+    /* The convolutions that run, not those asked for: Winograd rounds
+     * differently, so a run continues only with the algorithm it started
+     * with, on any CPU. Model files written before -conv existed ran direct
+     * convolutions and have no -conv in their text: they resume as
+     * -conv direct (options_text_legacy). */
+    snprintf(legacy, sizeof legacy, "%s", text);
+    snprintf(text + strlen(text), sizeof text - strlen(text), " -conv %s", nn_conv_algorithm_names[conv_run]);
+    if (conv_run == NN_CONV_DIRECT) to.options_text_legacy = legacy;
   }
   to.steps = steps, to.batch = batch, to.shards = (int)shards, to.adam.lr = lr, to.seed = (uint64_t)seed;
   to.eval_every = eval_every, to.checkpoint_every = checkpoint_every, to.checkpoint_seconds = checkpoint_seconds;
   to.out = out, to.metrics = metrics, to.resume = resume, to.force = force, to.options_text = text;
   to.inputs[0] = train, to.inputs[1] = test[0] ? test : NULL;
-  if (rank == 0) fprintf(stderr, "eloss train: %s -steps %d -out %s\n", text, (int)steps, out);
+  if (!st && rank == 0) fprintf(stderr, "eloss train: %s -steps %d -out %s\n", text, (int)steps, out);
 
-
-  train_task *task = NULL;
-  core_status st = denoise ? train_denoise_task_create(MPI_COMM_WORLD, &dn, &task)
-                           : train_spin_task_create(MPI_COMM_WORLD, &so, &task);
   train_report rep;
   if (!st) st = train_run(MPI_COMM_WORLD, task, &to, &app_stop_requested, stderr, &rep);
   train_task_destroy(&task);

@@ -71,7 +71,8 @@ core_status io_output_check(const char *out) {
              "%s: names ending in .lock are the locks of outputs being written; choose another file", out);
   struct stat sb;
   CORE_CHECK(!(stat(out, &sb) == 0 && !S_ISREG(sb.st_mode)), CORE_ERR_ARG,
-             "%s: exists and is not a regular file (a directory?); -out names the file to write", out);
+             "%s: exists and is not a regular file (%s): an output is written beside it and renamed onto it; "
+             "choose a file name", out, S_ISDIR(sb.st_mode) ? "a directory" : "a device, pipe or socket");
   char dir[4096];
   snprintf(dir, sizeof dir, "%s", out);
   char *slash = strrchr(dir, '/');

@@ -42,7 +42,7 @@ core_status io_lock_acquire(const char *path, io_lock *lock) {
       holder[strcspn(holder, "\n")] = '\0';
       if (err == EWOULDBLOCK)
         return CORE_ERROR(CORE_ERR_IO, "%s is being written by another run (%s, lock %s); wait for it to end or "
-                                       "choose another -out", path, holder[0] ? holder : "holder unknown", lock->path);
+                                       "choose another output file", path, holder[0] ? holder : "holder unknown", lock->path);
       return CORE_ERROR(CORE_ERR_IO, "%s: cannot lock: %s", lock->path, strerror(err));
     }
     struct stat held, now;

@@ -10,8 +10,8 @@
  *   Both local. The first call with a batch size B creates oneDNN
  *   primitives for it (JIT code, milliseconds; up to N_PLANS sizes are
  *   kept); later calls with that B allocate nothing.
- * nn_spin_dnnl_winograd(d): 1 if the last forward's block convolutions
- *   were Winograd ones (block_conv_pds). Local.
+ * nn_spin_dnnl_winograd(d): 1 if the block convolutions are Winograd
+ *   ones (decided at creation: winograd_available). Local.
  * nn_spin_dnnl_block(W): the channel block oneDNN has fast kernels for on
  *   this CPU (16 on AVX-512, 8 on AVX2) if it divides W, else 0. Local.
  *
@@ -106,7 +106,6 @@ typedef struct {
   float *w_in, *w_relu, *w_sum, *w_flip, *dw_in, *dw;
   op re_g;                    /* dL/dh_0 to IN_TAG */
   float *g_in;                /* (B, W, L, L) in IN_TAG */
-  int winograd;               /* 1: c_relu, c_sum, c_flip are Winograd convolutions */
 } bplan;
 
 #define N_PLANS 4
@@ -120,7 +119,6 @@ struct nn_spin_dnnl {
   dnnl_stream_t strm;
   bplan plan[N_PLANS];
   int next_plan;
-  int winograd;            /* the last forward's plan's winograd */
   float *mem;              /* one allocation, carved below */
   float *P0;               /* (Bm, 4, L+2, L+2) nchw: the padded input */
   float *P0b;              /* (Bm, L+2, L+2, IN_BLOCK): the same, channels padded to IN_BLOCK */
@@ -230,32 +228,22 @@ static core_status conv_pd(dnnl_primitive_desc_t *pd, dnnl_engine_t eng, int B, 
 }
 
 /* The W -> W forward convolutions of the blocks and of the adjoints (RELU,
- * SUM, FLIP of plan_build) by Winograd F(4x4, 3x3) when cfg asks for it and
- * oneDNN has a kernel for the shape on this CPU (its jit_wino_4x3 needs
- * AVX-512 and 16-channel blocks), else direct; all three alike. Winograd
+ * SUM, FLIP of plan_build): by Winograd F(4x4, 3x3) when d->cfg.conv says
+ * so (winograd_available decided it at creation), else direct. Winograd
  * does 2.25x fewer multiplications than direct for a 3 x 3 kernel, and
  * made a training step of the small spin model 22 % faster (12 x 12,
  * W 32, depth 6, batch 16; bench/nn_bench). oneDNN's Winograd weight gradient was
- * slower than its direct one there, so the weight gradients stay direct.
- * *winograd: 1 if Winograd is used. */
+ * slower than its direct one there, so the weight gradients stay direct. */
 static core_status block_conv_pds(const nn_spin_dnnl *d, dnnl_primitive_desc_t *relu, dnnl_primitive_desc_t *sum,
-                                  dnnl_primitive_desc_t *flip, int B, int *winograd) {
+                                  dnnl_primitive_desc_t *flip, int B) {
   const int W = d->cfg.width, L = d->cfg.L;
   const dnnl_format_tag_t T = d->tag;
-  *winograd = 0;
-  if (d->cfg.conv == NN_CONV_WINOGRAD && d->cb == 16) {
-    dnnl_status_t s = conv_pd_status(relu, d->eng, B, W, W, L, T, T, 1, POST_RELU, dnnl_convolution_winograd);
-    if (s == dnnl_success) s = conv_pd_status(sum, d->eng, B, W, W, L, T, T, 1, POST_SUM, dnnl_convolution_winograd);
-    if (s == dnnl_success) s = conv_pd_status(flip, d->eng, B, W, W, L, T, T, 0, POST_NONE, dnnl_convolution_winograd);
-    if (s == dnnl_success) {
-      *winograd = 1;
-      return CORE_OK;
-    }
-    dnnl_primitive_desc_t *made[3] = {relu, sum, flip};
-    for (int i = 0; i < 3; ++i)
-      if (*made[i]) dnnl_primitive_desc_destroy(*made[i]), *made[i] = NULL;
-    if (s != dnnl_unimplemented)
-      return CORE_ERROR(CORE_ERR_UNSUPPORTED, "nn (oneDNN): a Winograd convolution failed: %s", dnnl_status2str(s));
+  if (d->cfg.conv == NN_CONV_WINOGRAD) {
+    const dnnl_alg_kind_t w = dnnl_convolution_winograd;
+    DN(conv_pd_status(relu, d->eng, B, W, W, L, T, T, 1, POST_RELU, w));
+    DN(conv_pd_status(sum, d->eng, B, W, W, L, T, T, 1, POST_SUM, w));
+    DN(conv_pd_status(flip, d->eng, B, W, W, L, T, T, 0, POST_NONE, w));
+    return CORE_OK;
   }
   CORE_CALL(conv_pd(relu, d->eng, B, W, W, L, T, T, 1, POST_RELU));
   CORE_CALL(conv_pd(sum, d->eng, B, W, W, L, T, T, 1, POST_SUM));
@@ -315,7 +303,7 @@ static core_status plan_build(nn_spin_dnnl *d, bplan *pl, int B, dnnl_primitive_
   CORE_CALL(conv_pd(&pds[IN_FWD], e, B, 4, W, L, dnnl_nchw, T, 1, POST_NONE));
   CORE_CALL(conv_pd(&pds[IN_HINT], e, B, 4, W, L, IN_TAG, IN_TAG, 1, POST_NONE));
   CORE_CALL(bww_pd(&pds[IN_BWW], e, B, 4, W, L, IN_TAG, IN_TAG, pds[IN_HINT]));
-  CORE_CALL(block_conv_pds(d, &pds[RELU], &pds[SUM], &pds[FLIP], B, &pl->winograd));
+  CORE_CALL(block_conv_pds(d, &pds[RELU], &pds[SUM], &pds[FLIP], B));
   CORE_CALL(conv_pd(&pds[HINT], e, B, W, W, L, T, T, 1, POST_NONE));
   CORE_CALL(bww_pd(&pds[BWW], e, B, W, W, L, T, T, pds[HINT]));
   static const int fwd_b[4] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_BIAS, DNNL_ARG_DST};
@@ -480,6 +468,24 @@ static void add_to(float *restrict g, const float *restrict d, size_t n) {
 
 /* ---- create / destroy ---------------------------------------------------------------- */
 
+/* 1 if oneDNN has Winograd kernels for the block convolutions on this CPU
+ * (its jit_wino_4x3 needs AVX-512 and 16-channel blocks), probed at the
+ * largest batch. Decided once, at creation, so that every batch size runs
+ * the same algorithm and the model can say which before it runs. */
+static int winograd_available(const nn_spin_dnnl *d) {
+  if (d->cb != 16) return 0;
+  const int W = d->cfg.width, L = d->cfg.L, B = d->cfg.max_batch;
+  const dnnl_format_tag_t T = d->tag;
+  const dnnl_alg_kind_t w = dnnl_convolution_winograd;
+  dnnl_primitive_desc_t pd[3] = {NULL, NULL, NULL};
+  dnnl_status_t s = conv_pd_status(&pd[0], d->eng, B, W, W, L, T, T, 1, POST_RELU, w);
+  if (s == dnnl_success) s = conv_pd_status(&pd[1], d->eng, B, W, W, L, T, T, 1, POST_SUM, w);
+  if (s == dnnl_success) s = conv_pd_status(&pd[2], d->eng, B, W, W, L, T, T, 0, POST_NONE, w);
+  for (int i = 0; i < 3; ++i)
+    if (pd[i]) dnnl_primitive_desc_destroy(pd[i]);
+  return s == dnnl_success;
+}
+
 static core_status create_one_thread(const nn_spin_config *cfg, nn_spin_dnnl *d) {
   const int W = cfg->width, L = cfg->L, R = cfg->depth / 2;
   d->cfg = *cfg;
@@ -491,6 +497,7 @@ static core_status create_one_thread(const nn_spin_config *cfg, nn_spin_dnnl *d)
     d->tag = dnnl_acdb, d->nblk = 1, d->cb = W;
   DN(dnnl_engine_create(&d->eng, dnnl_cpu, 0));
   DN(dnnl_stream_create(&d->strm, d->eng, dnnl_stream_default_flags));
+  if (d->cfg.conv == NN_CONV_WINOGRAD && !winograd_available(d)) d->cfg.conv = NN_CONV_DIRECT;
   const size_t Bm = (size_t)cfg->max_batch, S = (size_t)L * L, Sp = (size_t)(L + 2) * (L + 2);
   const size_t act = Bm * W * S, pact = Bm * W * Sp;
   size_t total = Bm * (4 + IN_BLOCK) * Sp + (size_t)R * 2 * pact + 5 * act + pact + (size_t)W * W * 9 +
@@ -551,7 +558,6 @@ static inline size_t at(const nn_spin_dnnl *d, size_t b, int c, size_t s, size_t
 static core_status forward_one_thread(nn_spin_dnnl *d, nn_params *p, int B, const float *x, float *z) {
   bplan *pl;
   CORE_CALL(plan_get(d, B, &pl));
-  d->winograd = pl->winograd;
   const int W = d->cfg.width, L = d->cfg.L, R = d->R;
   const nn_padding pad = d->cfg.pad;
   const size_t S = (size_t)L * L, n = (size_t)B * W * S, planes = (size_t)B * d->nblk;
@@ -681,7 +687,7 @@ core_status nn_spin_dnnl_forward(nn_spin_dnnl *d, nn_params *p, int B, const flo
   return st;
 }
 
-int nn_spin_dnnl_winograd(const nn_spin_dnnl *d) { return d->winograd; }
+int nn_spin_dnnl_winograd(const nn_spin_dnnl *d) { return d->cfg.conv == NN_CONV_WINOGRAD; }
 
 /* oneDNN's JIT convolutions want channel blocks of the vector width: 16
  * on AVX-512, 8 on AVX2. With a block it has no kernel for (16 on an AVX2

@@ -313,3 +313,8 @@ core_status train_spin_task_create(MPI_Comm comm, const train_spin_options *opt,
   *out = t;
   return CORE_OK;
 }
+
+nn_conv_algorithm train_spin_task_conv(const train_task *task) {
+  const spin_ctx *c = task->ctx;
+  return nn_spin_model_conv_in_use(c->model);
+}

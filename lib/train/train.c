@@ -291,6 +291,8 @@ static core_status metrics_open(const char *path, int64_t upto, int fresh_partia
   *out = NULL;
   if (upto > 0) {
     FILE *in = fopen(path, "r");
+    CORE_CHECK(in || errno != ENOENT, CORE_ERR_IO, "-resume: the metrics file %s does not exist, but the model is at "
+               "step %lld: restore it (or name it with -metrics), or start over with -force", path, (long long)upto);
     io_atomic_file f;
     core_status st = io_atomic_open(&f, path);
     if (st) {
@@ -342,8 +344,8 @@ static core_status metrics_publish(const char *path) {
 /* Rank 0: refuse outputs that are inputs or each other, lock the outputs
  * and decide how to start: state->step = 0 for a fresh run, else the
  * checkpoint's step (params and Adam state loaded). */
-static core_status decide_start(const train_options *opt, train_task *task, uint32_t options_crc, io_lock *lock,
-                                io_lock *metrics_lock, model_state *state) {
+static core_status decide_start(const train_options *opt, train_task *task, uint32_t options_crc,
+                                uint32_t legacy_crc, io_lock *lock, io_lock *metrics_lock, model_state *state) {
   memset(state, 0, sizeof *state);
   /* inputs[0] is the training set, inputs[1] the test set: test metrics
    * on training data would be training metrics. */
@@ -377,7 +379,7 @@ static core_status decide_start(const train_options *opt, train_task *task, uint
   uint32_t crc;
   char options[OPTIONS_BYTES];
   CORE_CALL(read_model(opt->out, task->config, task->params, state, &crc, options));
-  if (crc != options_crc) {
+  if (crc != options_crc && !(opt->options_text_legacy && crc == legacy_crc)) {
     char what[512];
     if (!core_options_difference(options, opt->options_text, what, sizeof what))
       snprintf(what, sizeof what, "the training or test data (-train or -test holds other examples)");
@@ -389,6 +391,16 @@ static core_status decide_start(const train_options *opt, train_task *task, uint
              (long long)state->step, (long long)state->step);
   task->params->step = state->adam_step;
   return CORE_OK;
+}
+
+/* What keys resume: the options text, the task's config and its training
+ * and test data's fingerprints. */
+static uint32_t run_key(const train_task *task, const char *options_text) {
+  uint32_t crc = io_crc32(0, options_text, strlen(options_text));
+  crc = io_crc32(crc, task->config, strlen(task->config));
+  crc = io_crc32(crc, &task->data_crc, sizeof task->data_crc);
+  if (task->test_crc) crc = io_crc32(crc, &task->test_crc, sizeof task->test_crc);
+  return crc;
 }
 
 /* A JSON number, or null for inf and nan (which JSON has no words for). */
@@ -435,10 +447,8 @@ core_status train_run(MPI_Comm comm, train_task *task, const train_options *opt,
   const int mine = K / size;
   nn_params *p = task->params;
   const size_t n = p->n;
-  uint32_t options_crc = io_crc32(0, opt->options_text, strlen(opt->options_text));
-  options_crc = io_crc32(options_crc, task->config, strlen(task->config));
-  options_crc = io_crc32(options_crc, &task->data_crc, sizeof task->data_crc);
-  if (task->test_crc) options_crc = io_crc32(options_crc, &task->test_crc, sizeof task->test_crc);
+  const uint32_t options_crc = run_key(task, opt->options_text);
+  const uint32_t legacy_crc = opt->options_text_legacy ? run_key(task, opt->options_text_legacy) : 0;
 
   /* Everything allocated and the start decided before the first step. */
   float **bufs = calloc((size_t)mine, sizeof *bufs);
@@ -455,7 +465,7 @@ core_status train_run(MPI_Comm comm, train_task *task, const train_options *opt,
       st = CORE_ERROR(CORE_ERR_MEM, "cannot allocate %d gradient buffers of %zu floats", mine, n);
   io_lock lock = {.fd = -1}, metrics_lock = {.fd = -1};
   model_state state = {0};
-  if (!st && rank == 0) st = decide_start(opt, task, options_crc, &lock, &metrics_lock, &state);
+  if (!st && rank == 0) st = decide_start(opt, task, options_crc, legacy_crc, &lock, &metrics_lock, &state);
   st = core_agree(comm, st);
   /* Rank 0 may have loaded a checkpoint: everyone takes its state. */
   if (!st && (MPI_Bcast(&state, sizeof state, MPI_BYTE, 0, comm) != MPI_SUCCESS ||

@@ -200,8 +200,9 @@ nn_backend nn_spin_model_backend(const nn_spin_model *model);
  * and Adam state are untouched; the next backward needs a new forward.
  * CORE_ERR_UNSUPPORTED if this build lacks b. Local. */
 core_status nn_spin_model_set_backend(nn_spin_model *model, nn_backend b);
-/* The algorithm the last forward's W -> W convolutions ran (DIRECT before
- * any forward, under BLAS, and where oneDNN has no Winograd kernel). */
+/* The algorithm the model's W -> W convolutions run: cfg.conv where oneDNN
+ * has it on this CPU for this shape (decided when the backend is set up),
+ * DIRECT under BLAS and where it has no Winograd kernel. Local. */
 nn_conv_algorithm nn_spin_model_conv_in_use(const nn_spin_model *model);
 
 /* ---- the multilayer perceptron (lib/nn/mlp.c) ------------------------------ */

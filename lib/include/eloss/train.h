@@ -97,6 +97,8 @@ typedef struct {
   const char *inputs[TRAIN_INPUTS_MAX]; /* files the run reads (NULL-ended; [0] training, [1] test set, which
                                            must differ): out and metrics must be none of them */
   const char *options_text;  /* the options that define the run; its CRC-32 keys resume */
+  const char *options_text_legacy; /* NULL, or the same run's text as written before an
+                                      option existed: a model file keyed by it resumes too */
 } train_options;
 
 /* steps 1000, batch 64, shards 4, Adam defaults, seed 0, eval_every 100,
@@ -175,6 +177,9 @@ void train_spin_options_default(train_spin_options *opt);
  * lattice (circular padding for periodic, zero for open), the inputs and
  * the loss. Train and test must be the same lattice. Collective. */
 core_status train_spin_task_create(MPI_Comm comm, const train_spin_options *opt, train_task **task);
+
+/* The algorithm its model's convolutions run (nn_spin_model_conv_in_use). Local. */
+nn_conv_algorithm train_spin_task_conv(const train_task *task);
 
 /* Build the options of a spin task from a model file's config line (for
  * evaluation). Pure. */
