@@ -25,7 +25,7 @@ mpi=("$mpiexec" --allow-run-as-root --oversubscribe)
 py=/usr/bin/python3
 source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 tap_workdir
-echo "1..38"
+echo "1..39"
 
 "$eloss" spingen -L 6 -instances 96 -seed 5 -split train -out train.h5 > /dev/null 2>&1 &&
   "$eloss" spingen -L 6 -instances 40 -seed 5 -split test -out test.h5 > /dev/null 2>&1 &&
@@ -219,6 +219,15 @@ PY
 rc=$?
 [ $rc = 1 ] && grep -q "flip.h5: instance 17 does not match its stored checksum" err.txt && [ ! -e bad.ckpt ]
 ok $? "a flipped coupling is refused, naming instance 17, and no model is written"
+# An unfinished spingen output (a fault on instance 199, checkpoints after
+# every batch) is named as such, not as damaged.
+ELOSS_FAULT=dataset.compute:0:200 "$eloss" spingen -L 6 -instances 500 -seed 3 -checkpoint_seconds 0.000001 \
+  -out unf.h5 > /dev/null 2>&1
+"$eloss" train -train unf.h5.partial -width 8 -depth 2 -steps 2 -out unf.ckpt > /dev/null 2> err.txt
+rc=$?
+[ $rc = 1 ] && grep -q "unf.h5.partial: instance [0-9]* was never written: an unfinished eloss spingen output" err.txt &&
+  [ ! -e unf.ckpt ]
+ok $? "an unfinished spingen output (.partial) is named as such: $(grep -o 'instance [0-9]* was never written' err.txt)"
 "$eloss" train -train nocrc.h5 -steps 5 -out bad.ckpt > /dev/null 2> err.txt
 rc=$?
 [ $rc = 1 ] && grep -q "no dataset crc32" err.txt && [ ! -e bad.ckpt ]

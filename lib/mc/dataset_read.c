@@ -165,8 +165,17 @@ core_status mc_dataset_load(MPI_Comm comm, const char *path, mc_spin_data *d) {
       if (ad) sum = io_crc32(sum, &agree[k], 1);
       d->crc[i] = sum;
       if ((int64_t)sum != crc[k]) {
-        check = CORE_ERROR(CORE_ERR_FORMAT, "%s: instance %lld does not match its stored checksum (crc32): the file "
-                           "is damaged; regenerate it with eloss spingen", path, (long long)i);
+        /* Rows never written read as zeros (spins are +-1): an unfinished
+         * eloss spingen output, not a damaged one. */
+        int64_t zeros = 0;
+        for (int64_t s = 0; s < n; ++s) zeros += gs[k * n + s] == 0;
+        if (zeros == n && crc[k] == 0)
+          check = CORE_ERROR(CORE_ERR_FORMAT, "%s: instance %lld was never written: an unfinished eloss spingen output "
+                             "(its <out>.partial)? finish it with the same spingen command and -resume", path,
+                             (long long)i);
+        else
+          check = CORE_ERROR(CORE_ERR_FORMAT, "%s: instance %lld does not match its stored checksum (crc32): the "
+                             "file is damaged; regenerate it with eloss spingen", path, (long long)i);
         break;
       }
       double *J = d->J + i * slots;
