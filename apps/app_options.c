@@ -39,6 +39,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 /* The first refused value of this process: one line without the
@@ -115,6 +116,30 @@ static int is_key(const char *s) {
 }
 
 static int deck_check(const char *path, int depth);
+
+/* Where each option of a deck was read, so that an unknown one is named
+ * with its deck and line (PETSc reports only the name). */
+enum { DECK_KEYS_MAX = 512 };
+static struct {
+  char key[64];
+  char where[300];
+} deck_keys[DECK_KEYS_MAX];
+static int n_deck_keys;
+
+static void deck_key_note(const char *key, const char *path, int line) {
+  if (n_deck_keys == DECK_KEYS_MAX) return;
+  snprintf(deck_keys[n_deck_keys].key, sizeof deck_keys[n_deck_keys].key, "%s", key + 1);
+  snprintf(deck_keys[n_deck_keys].where, sizeof deck_keys[n_deck_keys].where, "%s line %d", path, line);
+  ++n_deck_keys;
+}
+
+/* The deck and line of option `name` (without its '-'), or NULL; the last
+ * deck wins, as in PETSc. */
+static const char *deck_key_where(const char *name) {
+  for (int i = n_deck_keys - 1; i >= 0; --i)
+    if (!strcasecmp(deck_keys[i].key, name)) return deck_keys[i].where;
+  return NULL;
+}
 
 /* A readable regular file, or record why not. */
 static int deck_readable(const char *path) {
@@ -197,6 +222,8 @@ static int deck_check(const char *path, int depth) {
         snprintf(nested, sizeof nested, "%s", tok[1]);
         ok = deck_check(nested, depth + 1);
       }
+    } else {
+      deck_key_note(tok[0], path, number);
     }
   }
   fclose(f);
@@ -495,7 +522,9 @@ PetscErrorCode app_options_check(const char *command, PetscBool *stop, int *exit
     char list[1024] = "";
     for (PetscInt i = 0; i < n_left; ++i) {
       size_t used = strlen(list);
-      snprintf(list + used, sizeof list - used, "%s-%s", i ? ", " : "", names[i]);
+      const char *where = deck_key_where(names[i]);
+      snprintf(list + used, sizeof list - used, "%s-%s%s%s%s", i ? ", " : "", names[i], where ? " (-options_file " : "",
+               where ? where : "", where ? ")" : "");
     }
     if (rank == 0)
       fprintf(stderr, "eloss %s: error: unknown or unused option%s %s (run 'eloss %s -help' for the list)\n",

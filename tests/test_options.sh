@@ -19,7 +19,7 @@ mpi=("$mpiexec" --allow-run-as-root --oversubscribe)
 limit=${ELOSS_TEST_LIMIT:-60} # seconds any one refusal may take
 source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 tap_workdir
-echo "1..117"
+echo "1..118"
 
 "$py" - <<'PY'
 import numpy as np
@@ -101,6 +101,8 @@ printf -- '-L 8          # fine\n-instances 5.5  # not an integer\n' > bad.opts
 refused 1 spingen "-instances 5.5: expected an integer >= 1" -options_file bad.opts
 printf -- '-samples 2\n-sample_betas 0.5 2   # a stray 2\n' > stray.opts
 refused 1 spingen "-options_file stray.opts: line 2: -sample_betas 0.5 2: expected one value after -sample_betas" -options_file stray.opts
+printf -- '-L 8\n# a typo\n-instnces 5\n' > typo.opts
+refused 1 spingen "unknown or unused option -instnces (-options_file typo.opts line 3)" -options_file typo.opts
 printf -- 'L 16\n' > nodash.opts
 refused 1 mc "-options_file nodash.opts: line 1: 'L' is not an option" -options_file nodash.opts
 printf -- '-L 4 -instances 2\n' > two.opts
