@@ -98,6 +98,9 @@ int app_mc(int argc, char **argv) {
   if (split) {
     if (field_set) app_option_error("-split", "does not combine with -field (the split sweep has no field)");
     if (cold_set) app_option_error("-split", "does not combine with -cold");
+    if (bc == SPIN_PERIODIC && L % 2)
+      app_option_error("-L", "-split on a periodic lattice needs an even L (the checkerboard wraps around), got %d",
+                       (int)L);
     if (pt_set) app_option_error("-split", "does not combine with -pt_temperatures");
   }
   if (pt_temps >= 2) {

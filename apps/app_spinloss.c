@@ -116,14 +116,14 @@ int app_spinloss(int argc, char **argv) {
   spin_loss_options_default(&opt);
   PetscInt kind = SPIN_LOSS_CE;
   PetscReal T = opt.T, h0 = opt.h0;
-  PetscBool flip = PETSC_FALSE, set, set_target, set_T, set_h0, set_flip;
+  PetscBool flip = PETSC_FALSE, set, set_jh, set_jv, set_logits, set_target, set_T, set_h0, set_flip;
   PetscOptionsBegin(PETSC_COMM_WORLD, NULL, "eloss spinloss options", NULL);
   PetscCall(app_opt_string(PetscOptionsObject, "-jh", "horizontal couplings (B, L, L-1) open or (B, L, L) periodic .npy",
-                           "a file name", jh, sizeof jh, &set));
+                           "a file name", jh, sizeof jh, &set_jh));
   PetscCall(app_opt_string(PetscOptionsObject, "-jv", "vertical couplings (B, L-1, L) open or (B, L, L) periodic .npy",
-                           "a file name", jv, sizeof jv, &set));
+                           "a file name", jv, sizeof jv, &set_jv));
   PetscCall(app_opt_string(PetscOptionsObject, "-logits", "logits Z (B, L, L) float64 .npy, q(s = +1) = sigma(z)",
-                           "a file name", zpath, sizeof zpath, &set));
+                           "a file name", zpath, sizeof zpath, &set_logits));
   PetscCall(app_opt_string(PetscOptionsObject, "-target", "target spins Y (B, L, L) int8 of +-1 .npy (not for true)",
                            "a file name", ypath, sizeof ypath, &set_target));
   PetscCall(app_opt_enum(PetscOptionsObject, "-loss", "the loss", spin_loss_names, SPIN_LOSS_COUNT, &kind, &set));
@@ -138,6 +138,12 @@ int app_spinloss(int argc, char **argv) {
   PetscOptionsEnd();
   const int labelled = kind == SPIN_LOSS_CE || kind == SPIN_LOSS_MARGIN;
   const int weighted = kind == SPIN_LOSS_LOCAL || kind == SPIN_LOSS_BOND;
+  if (!set_jh) app_option_error("-jh", "required: the horizontal couplings (.npy)");
+  if (!set_jv) app_option_error("-jv", "required: the vertical couplings (.npy)");
+  if (!set_logits) app_option_error("-logits", "required: the logits (.npy)");
+  if (!set_target && kind != SPIN_LOSS_TRUE)
+    app_option_error("-target", "required for -loss %s: the target spins (.npy; only -loss true uses none)",
+                     spin_loss_names[kind]);
   if (flip && kind == SPIN_LOSS_BOND)
     app_option_error("-flip_invariant", "-loss bond is invariant under y -> -y already");
   else if (flip && !labelled)

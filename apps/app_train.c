@@ -159,8 +159,19 @@ int app_train(int argc, char **argv) {
     if (loss == SPIN_LOSS_TRUE) app_option_inapplicable("-h0", h0_set, "applies to -loss local and bond");
     if ((loss == SPIN_LOSS_LOCAL || loss == SPIN_LOSS_BOND) && T <= 0)
       app_option_error("-T", "-loss %s needs T > 0", spin_loss_names[loss]);
+    else if ((loss == SPIN_LOSS_LOCAL || loss == SPIN_LOSS_BOND) && T < 1e-6)
+      app_option_error("-T", "-loss %s scales as 1/T: below 1e-6 its values and gradients overflow float32",
+                       spin_loss_names[loss]);
   }
   if (resume && force) app_option_error("-force", "contradicts -resume: continue, or start over, not both");
+  {
+    /* The outputs (metrics default: <out>.jsonl) never name an input. */
+    char metrics_name[PETSC_MAX_PATH_LEN + 8];
+    snprintf(metrics_name, sizeof metrics_name, "%s%s", metrics_set ? metrics : out, metrics_set ? "" : ".jsonl");
+    const char *inputs[] = {train, test[0] ? test : NULL};
+    app_output_not_input("-out", out, inputs, 2);
+    app_output_not_input("-metrics", metrics_name, inputs, 2);
+  }
   int size;
   MPI_Comm_size(MPI_COMM_WORLD, &size);
   if (shards % size)

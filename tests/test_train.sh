@@ -263,8 +263,8 @@ cp train.h5 train.copy
 rc1=$?
 "$eloss" train "${base[@]}" -loss ce -steps 5 -out y.ckpt -metrics test.h5 -force > /dev/null 2> err2.txt
 rc2=$?
-[ $rc1 = 1 ] && [ $rc2 = 1 ] && cmp -s train.h5 train.copy && grep -q "is an input of the run" err.txt &&
-  grep -q "is an input of the run" err2.txt && [ ! -e y.ckpt ]
+[ $rc1 = 2 ] && [ $rc2 = 2 ] && cmp -s train.h5 train.copy && grep -q -- "-out train.h5: is the input train.h5" err.txt &&
+  grep -q -- "-metrics test.h5: is the input test.h5" err2.txt && [ ! -e y.ckpt ]
 ok $? "-out or -metrics naming an input is refused even with -force: $(grep error err.txt | cut -c1-90)"
 "$eloss" train "${base[@]}" -loss bond -steps 20 -out keep2.ckpt > /dev/null 2>&1
 cp keep2.ckpt keep2.copy

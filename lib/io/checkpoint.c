@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "eloss/io.h"
 
@@ -93,6 +94,11 @@ static core_status ckpt_read(const char *path, const char *kind, uint32_t *optio
   }
   header h;
   char want_kind[NAME_BYTES];
+  struct stat sb;
+  if (fstat(fileno(fp), &sb) == 0 && S_ISDIR(sb.st_mode)) {
+    fclose(fp);
+    return CORE_ERROR(CORE_ERR_IO, "%s: is a directory, not a checkpoint", path);
+  }
   core_status st = name_field("kind", kind, want_kind);
   if (!st && (fread(&h, sizeof h, 1, fp) != 1 || memcmp(h.magic, magic, sizeof magic) != 0))
     st = CORE_ERROR(CORE_ERR_FORMAT, "%s: not an eloss checkpoint (too short or bad magic)", path);

@@ -115,6 +115,12 @@ core_status nn_spin_model_create(const nn_spin_config *cfg, uint64_t seed, nn_sp
 
   nn_spin_model *m = calloc(1, sizeof *m);
   core_status st = m ? nn_params_create(nt, sizes, &m->p) : CORE_ERROR(CORE_ERR_MEM, "nn_spin_model_create: out of memory");
+  if (st == CORE_ERR_MEM) {
+    double n = 0;
+    for (int k = 0; k < nt; ++k) n += (double)sizes[k];
+    st = CORE_ERROR(CORE_ERR_MEM, "a spin model of width %d and depth %d has %.3g parameters: cannot allocate the "
+                    "%.3g GB of them, their gradients and Adam's moments", W, cfg->depth, n, 4 * 4 * n / 1e9);
+  }
   if (st) {
     free(sizes);
     free(m);

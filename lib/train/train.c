@@ -368,6 +368,13 @@ static core_status decide_start(const train_options *opt, train_task *task, uint
   CORE_CHECK(!exists || S_ISREG(sb.st_mode), CORE_ERR_IO, "%s exists and is not a regular file", opt->out);
   if (opt->out) remove_stale_temporaries(opt->out);
   if (opt->metrics) remove_stale_temporaries(opt->metrics);
+  if (opt->metrics && opt->resume) {
+    /* The metrics of a fresh run killed before its first model write:
+     * this run holds the lock, so nobody writes them any more. */
+    char partial[4200];
+    snprintf(partial, sizeof partial, "%s.partial", opt->metrics);
+    unlink(partial);
+  }
   if (!opt->resume) {
     CORE_CHECK(!exists || opt->force, CORE_ERR_IO,
                "%s exists: add -resume to continue its training, or -force to start over and replace it", opt->out);
