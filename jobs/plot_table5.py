@@ -42,9 +42,10 @@ def main():
         if not runs:
             continue
         cells = []
-        for key, fmt in (("energy_gap", "{:.1f} ± {:.1f}"), ("exact_fraction", "{:.3f} ± {:.3f}"),
-                         ("site_accuracy", "{:.3f} ± {:.3f}")):
-            cells.append(fmt.format(*mean_se([float(r[key]) for r in runs])))
+        for key, digits in (("energy_gap", 1), ("exact_fraction", 3), ("site_accuracy", 3)):
+            m, se = mean_se([float(r[key]) for r in runs])
+            # One seed has no standard error: the mean alone, not "± nan".
+            cells.append(f"{m:.{digits}f}" + (f" ± {se:.{digits}f}" if len(runs) > 1 else ""))
         lines.append(f"| {NAMES.get(loss, loss)} | " + " | ".join(cells) +
                      f" | {len(runs)} | {PAPER.get(loss, '–')} |")
     tmp = os.path.join(out_dir, "table5.md.tmp")
