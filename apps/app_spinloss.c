@@ -138,12 +138,6 @@ int app_spinloss(int argc, char **argv) {
   PetscOptionsEnd();
   const int labelled = kind == SPIN_LOSS_CE || kind == SPIN_LOSS_MARGIN;
   const int weighted = kind == SPIN_LOSS_LOCAL || kind == SPIN_LOSS_BOND;
-  if (!set_jh) app_option_error("-jh", "required: the horizontal couplings (.npy)");
-  if (!set_jv) app_option_error("-jv", "required: the vertical couplings (.npy)");
-  if (!set_logits) app_option_error("-logits", "required: the logits (.npy)");
-  if (!set_target && kind != SPIN_LOSS_TRUE)
-    app_option_error("-target", "required for -loss %s: the target spins (.npy; only -loss true uses none)",
-                     spin_loss_names[kind]);
   if (flip && kind == SPIN_LOSS_BOND)
     app_option_error("-flip_invariant", "-loss bond is invariant under y -> -y already");
   else if (flip && !labelled)
@@ -154,6 +148,13 @@ int app_spinloss(int argc, char **argv) {
   app_option_inapplicable("-T", set_T && labelled, "-T is for -loss local, bond and true only");
   app_option_inapplicable("-h0", set_h0 && !weighted, "-h0 is for -loss local and bond only");
   app_option_inapplicable("-target", set_target && kind == SPIN_LOSS_TRUE, "-loss true uses no labels");
+  /* After the checks of values: a wrong value is the first thing to hear of. */
+  if (!set_jh) app_option_error("-jh", "required: the horizontal couplings (.npy)");
+  if (!set_jv) app_option_error("-jv", "required: the vertical couplings (.npy)");
+  if (!set_logits) app_option_error("-logits", "required: the logits (.npy)");
+  if (!set_target && kind != SPIN_LOSS_TRUE)
+    app_option_error("-target", "required for -loss %s: the target spins (.npy; only -loss true uses none)",
+                     spin_loss_names[kind]);
   const char *inputs[] = {jh, jv, zpath, ypath};
   app_output_not_input("-grad_out", gout, inputs, 4);
   PetscBool stop;

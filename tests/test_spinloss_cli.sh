@@ -187,8 +187,8 @@ bad nonzero "mismatched B in -logits" "Z2.npy: shape (2, 5, 5) for -logits; expe
 bad nonzero "target not +-1" "Y0.npy: target 0 at flat index 51" "${open[@]}" -logits Z.npy -target Y0.npy -loss local
 bad nonzero "float target" "Yf.npy: expected int8 target spins, found float64" "${open[@]}" -logits Z.npy -target Yf.npy
 bad nonzero "NaN logit" "Znan.npy: non-finite logit at flat index 38" "${open[@]}" -logits Znan.npy -target Y.npy
-bad nonzero "missing -logits" "-logits is required" "${open[@]}" -target Y.npy
-bad nonzero "missing -target" "-target is required" "${open[@]}" -logits Z.npy -loss margin
+bad nonzero "missing -logits" "-logits: required" "${open[@]}" -target Y.npy
+bad nonzero "missing -target" "-target: required for -loss margin" "${open[@]}" -logits Z.npy -loss margin
 bad nonzero "no such file" "nothere.npy" -jh nothere.npy -jv Vopen.npy -logits Z.npy -target Y.npy
 bad 2 "unknown loss" "-loss mse: expected one of ce, margin, local, true, bond" "${open[@]}" -logits Z.npy -target Y.npy -loss mse
 bad 2 "negative T" "-T -1: expected a finite real number >= 0" "${open[@]}" -logits Z.npy -target Y.npy -loss local -T -1
