@@ -161,7 +161,7 @@ int app_eval(int argc, char **argv) {
       fprintf(stderr, "eloss eval: warning: on %lld instances the prediction has a lower energy than the stored ground "
                       "state, which is then not a ground state (heuristic -gs pt or sa data); their gaps are negative\n",
               (long long)below);
-    printf("energy_gap=%.9g err=%.3g exact_fraction=%.6g site_accuracy=%.6g instances=%lld steps=%lld\n", v[0], v[1],
+    printf("energy_gap=%.9g err=%.9g exact_fraction=%.9g site_accuracy=%.9g instances=%lld steps=%lld\n", v[0], v[1],
            v[2], v[3], (long long)n_test, (long long)meta.step);
   }
   free(gap), free(acc), free(energy), free(exact);

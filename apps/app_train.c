@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "app.h"
+#include "eloss/io.h"
 #include "eloss/train.h"
 
 static const char help[] =
@@ -171,6 +172,12 @@ int app_train(int argc, char **argv) {
     const char *inputs[] = {train, test[0] ? test : NULL};
     app_output_not_input("-out", out, inputs, 2);
     app_output_not_input("-metrics", metrics_name, inputs, 2);
+    /* A new run writes its metrics to <metrics>.partial first. */
+    char partial[sizeof metrics_name + 8];
+    snprintf(partial, sizeof partial, "%s.partial", metrics_name);
+    if (io_same_file(out, metrics_name)) app_option_error("-metrics", "is the model file -out: choose another file");
+    else if (!strcmp(out, partial) || io_same_file(out, partial))
+      app_option_error("-out", "is where the metrics (%s) are written first: choose another file", partial);
   }
   int size;
   MPI_Comm_size(MPI_COMM_WORLD, &size);
@@ -207,8 +214,26 @@ int app_train(int argc, char **argv) {
                            : train_spin_task_create(MPI_COMM_WORLD, &so, &task);
   const nn_conv_algorithm conv_run = st || denoise ? NN_CONV_DIRECT : train_spin_task_conv(task);
   if (!st && !denoise && (PetscInt)conv_run != conv && rank == 0)
-    fprintf(stderr, "eloss train: -conv %s: oneDNN has no Winograd kernel for this model on this CPU (it needs AVX-512 "
-                    "and -width a multiple of 16); running direct convolutions\n", nn_conv_algorithm_names[conv]);
+    fprintf(stderr, "eloss train: -conv %s: oneDNN has no Winograd kernel for this model on this CPU (it needs AVX-512, "
+                    "-width a multiple of 16 and -depth > 0); running direct convolutions\n",
+            nn_conv_algorithm_names[conv]);
+  if (!st && !denoise && resume) {
+    /* The two -conv refusals whose generic message ("run with its
+     * options") would not help. Every rank reads the file (small). */
+    char config[TRAIN_CONFIG_BYTES];
+    train_model_meta meta;
+    if (train_model_info(out, config, &meta) == CORE_OK) {
+      const int file_winograd = strstr(meta.options, " -conv winograd") != NULL;
+      const int file_has_conv = strstr(meta.options, " -conv ") != NULL;
+      if (file_winograd && conv_run == NN_CONV_DIRECT && conv == NN_CONV_WINOGRAD)
+        st = CORE_ERROR(CORE_ERR_ARG, "-resume: %s ran Winograd convolutions, which oneDNN has not for this model on "
+                        "this CPU: continue it on a CPU with AVX-512 (or start over with -force)", out);
+      else if (!file_has_conv && conv_run == NN_CONV_WINOGRAD)
+        st = CORE_ERROR(CORE_ERR_ARG, "-resume: %s was written before -conv existed and ran direct convolutions: add "
+                        "-conv direct to continue it", out);
+    }
+    st = core_agree(MPI_COMM_WORLD, st);
+  }
 
   train_options to;
   train_options_default(&to);

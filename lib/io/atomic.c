@@ -69,6 +69,12 @@ core_status io_output_check(const char *out) {
    * take the lock's holder text and lose the data when that run ends. */
   CORE_CHECK(!(len >= 5 && !strcmp(out + len - 5, ".lock")), CORE_ERR_ARG,
              "%s: names ending in .lock are the locks of outputs being written; choose another file", out);
+  /* <output>.tmp.<digits> is another output's temporary (io_atomic_open),
+   * which that output's next run removes as stale. */
+  const char *tmp = strstr(out, ".tmp.");
+  while (tmp && strstr(tmp + 1, ".tmp.")) tmp = strstr(tmp + 1, ".tmp.");
+  CORE_CHECK(!(tmp && tmp[5] && strspn(tmp + 5, "0123456789") == strlen(tmp + 5)), CORE_ERR_ARG,
+             "%s: names ending in .tmp.<digits> are the temporaries of outputs being written; choose another file", out);
   struct stat sb;
   CORE_CHECK(!(stat(out, &sb) == 0 && !S_ISREG(sb.st_mode)), CORE_ERR_ARG,
              "%s: exists and is not a regular file (%s): an output is written beside it and renamed onto it; "

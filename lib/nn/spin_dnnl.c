@@ -497,7 +497,8 @@ static core_status create_one_thread(const nn_spin_config *cfg, nn_spin_dnnl *d)
     d->tag = dnnl_acdb, d->nblk = 1, d->cb = W;
   DN(dnnl_engine_create(&d->eng, dnnl_cpu, 0));
   DN(dnnl_stream_create(&d->strm, d->eng, dnnl_stream_default_flags));
-  if (d->cfg.conv == NN_CONV_WINOGRAD && !winograd_available(d)) d->cfg.conv = NN_CONV_DIRECT;
+  /* Without residual blocks (depth 0) there is no W -> W convolution to run. */
+  if (d->cfg.conv == NN_CONV_WINOGRAD && (R == 0 || !winograd_available(d))) d->cfg.conv = NN_CONV_DIRECT;
   const size_t Bm = (size_t)cfg->max_batch, S = (size_t)L * L, Sp = (size_t)(L + 2) * (L + 2);
   const size_t act = Bm * W * S, pact = Bm * W * Sp;
   size_t total = Bm * (4 + IN_BLOCK) * Sp + (size_t)R * 2 * pact + 5 * act + pact + (size_t)W * W * 9 +

@@ -287,7 +287,8 @@ static void remove_stale_temporaries(const char *path) {
  * when the run first writes its model (or at once without a model file),
  * so a run that fails early leaves the old metrics beside the old model.
  * Rank 0 only. */
-static core_status metrics_open(const char *path, int64_t upto, int fresh_partial, FILE **out) {
+static core_status metrics_open(const char *path, int64_t upto, uint32_t run, uint32_t legacy_run, int fresh_partial,
+                                FILE **out) {
   *out = NULL;
   if (upto > 0) {
     FILE *in = fopen(path, "r");
@@ -307,6 +308,19 @@ static core_status metrics_open(const char *path, int64_t upto, int fresh_partia
       if (len < 2 || line[len - 1] != '\n' || line[len - 2] != '}' || sscanf(line, "{\"step\": %lld", &step) != 1 ||
           step != next)
         break;
+      /* The run key of each line: a metrics file shared by two runs (one
+       * with -force over the other's) would otherwise continue silently
+       * with the other run's steps. Lines written before the key existed
+       * have none. */
+      unsigned key;
+      long long skip;
+      if (sscanf(line, "{\"step\": %lld, \"run\": \"%8x\"", &skip, &key) == 2 && key != run && key != legacy_run) {
+        fclose(in);
+        io_atomic_abort(&f);
+        return CORE_ERROR(CORE_ERR_FORMAT, "-resume: the metrics file %s: step %lld is of another run (run %08x, "
+                          "this one %08x): another training wrote it (the same -metrics?); restore this run's, or "
+                          "start over with -force", path, step, key, run);
+      }
       fputs(line, f.fp);
       ++next;
     }
@@ -419,10 +433,10 @@ static void json_number(FILE *fp, const char *name, double v, const char *format
 
 /* One line, flushed; a failed write (a full disk) is an error, not a
  * silently shorter file. */
-static core_status metrics_line(FILE *fp, const char *path, int64_t step, double loss, double rate, double seconds,
-                                const train_metrics *m) {
+static core_status metrics_line(FILE *fp, const char *path, int64_t step, uint32_t run, double loss, double rate,
+                                double seconds, const train_metrics *m) {
   if (!fp) return CORE_OK;
-  fprintf(fp, "{\"step\": %lld", (long long)step);
+  fprintf(fp, "{\"step\": %lld, \"run\": \"%08x\"", (long long)step, run);
   json_number(fp, "loss", loss, "%.9g");
   json_number(fp, "samples_per_s", rate, "%.6g");
   json_number(fp, "seconds", seconds, "%.3f");
@@ -485,7 +499,8 @@ core_status train_run(MPI_Comm comm, train_task *task, const train_options *opt,
   int metrics_pending = 0; /* a fresh run's metrics still at <metrics>.partial */
   if (!st && rank == 0 && opt->metrics) {
     metrics_pending = state.step == 0 && opt->out;
-    st = metrics_open(opt->metrics, state.step, metrics_pending, &metrics);
+    st = metrics_open(opt->metrics, state.step, options_crc, opt->options_text_legacy ? legacy_crc : options_crc,
+                      metrics_pending, &metrics);
   }
   st = core_agree(comm, st);
 
@@ -550,7 +565,8 @@ core_status train_run(MPI_Comm comm, train_task *task, const train_options *opt,
       if (st) break;
     }
     if (rank == 0)
-      st = metrics_line(metrics, opt->metrics, step, loss, rate, core_time() - t0, eval ? &report->metrics : NULL);
+      st = metrics_line(metrics, opt->metrics, step, options_crc, loss, rate, core_time() - t0,
+                        eval ? &report->metrics : NULL);
     /* Only with a metrics file can rank 0 fail here. */
     if (opt->metrics) st = core_agree(comm, st);
     if (st) break;
