@@ -48,6 +48,10 @@ void app_option_inapplicable(const char *name, PetscBool set, const char *why);
  * (io_same_file: the same path or the same file under another name):
  * writing it would destroy the input before anything is computed. */
 void app_output_not_input(const char *name, const char *out, const char *const *inputs, int count);
+/* Option error (exit 2) if output `out` of option `name` has a name that
+ * outputs' own files use: <file>.lock (a lock), <file>.tmp.<digits> (a
+ * temporary, removed as stale by that file's next run). */
+void app_output_name(const char *name, const char *out);
 /* Nonzero once a value was refused in this process. */
 int app_options_failed(void);
 /* Forget the recorded error: for a process that judges several option sets

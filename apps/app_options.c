@@ -98,6 +98,11 @@ void app_output_not_input(const char *name, const char *out, const char *const *
     }
 }
 
+void app_output_name(const char *name, const char *out) {
+  const char *reserved = io_output_name_reserved(out);
+  if (reserved) app_option_error(name, "%s: choose another file", reserved);
+}
+
 /* ---- the command line before PETSc sees it ---------------------------------- */
 
 /* PETSc's rule for an option name (PetscOptionsValidKey): '-' or '--',

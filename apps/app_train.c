@@ -172,6 +172,8 @@ int app_train(int argc, char **argv) {
     const char *inputs[] = {train, test[0] ? test : NULL};
     app_output_not_input("-out", out, inputs, 2);
     app_output_not_input("-metrics", metrics_name, inputs, 2);
+    app_output_name("-out", out);
+    app_output_name("-metrics", metrics_name);
     /* A new run writes its metrics to <metrics>.partial first. */
     char partial[sizeof metrics_name + 8];
     snprintf(partial, sizeof partial, "%s.partial", metrics_name);

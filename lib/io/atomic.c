@@ -62,19 +62,24 @@ uint32_t io_crc32(uint32_t crc, const void *data, size_t n) {
   return ~crc;
 }
 
-core_status io_output_check(const char *out) {
-  CORE_CHECK(out && out[0], CORE_ERR_ARG, "no output file given (-out)");
-  const size_t len = strlen(out);
+const char *io_output_name_reserved(const char *path) {
+  const size_t len = path ? strlen(path) : 0;
   /* <output>.lock is another run's lock (io_lock): writing into it would
    * take the lock's holder text and lose the data when that run ends. */
-  CORE_CHECK(!(len >= 5 && !strcmp(out + len - 5, ".lock")), CORE_ERR_ARG,
-             "%s: names ending in .lock are the locks of outputs being written; choose another file", out);
+  if (len >= 5 && !strcmp(path + len - 5, ".lock")) return "names ending in .lock are the locks of outputs being written";
   /* <output>.tmp.<digits> is another output's temporary (io_atomic_open),
    * which that output's next run removes as stale. */
-  const char *tmp = strstr(out, ".tmp.");
+  const char *tmp = path ? strstr(path, ".tmp.") : NULL;
   while (tmp && strstr(tmp + 1, ".tmp.")) tmp = strstr(tmp + 1, ".tmp.");
-  CORE_CHECK(!(tmp && tmp[5] && strspn(tmp + 5, "0123456789") == strlen(tmp + 5)), CORE_ERR_ARG,
-             "%s: names ending in .tmp.<digits> are the temporaries of outputs being written; choose another file", out);
+  if (tmp && tmp[5] && strspn(tmp + 5, "0123456789") == strlen(tmp + 5))
+    return "names ending in .tmp.<digits> are the temporaries of outputs being written";
+  return NULL;
+}
+
+core_status io_output_check(const char *out) {
+  CORE_CHECK(out && out[0], CORE_ERR_ARG, "no output file given (-out)");
+  const char *reserved = io_output_name_reserved(out);
+  CORE_CHECK(!reserved, CORE_ERR_ARG, "%s: %s; choose another file", out, reserved);
   struct stat sb;
   CORE_CHECK(!(stat(out, &sb) == 0 && !S_ISREG(sb.st_mode)), CORE_ERR_ARG,
              "%s: exists and is not a regular file (%s): an output is written beside it and renamed onto it; "

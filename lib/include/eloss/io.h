@@ -97,6 +97,9 @@ void io_atomic_abort(io_atomic_file *f);
  * locks of io_lock_acquire); the error names the file and the problem.
  * Local. */
 core_status io_output_check(const char *out);
+/* Why `path` is a name outputs' own files use (<file>.lock, a lock;
+ * <file>.tmp.<digits>, a temporary), or NULL. Pure. */
+const char *io_output_name_reserved(const char *path);
 
 /* 1 if a and b are the same path or name the same existing file (an
  * output that would overwrite an input); 0 for NULL. Local. */
