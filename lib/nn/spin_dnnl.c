@@ -228,27 +228,21 @@ static core_status conv_pd(dnnl_primitive_desc_t *pd, dnnl_engine_t eng, int B, 
 }
 
 /* The W -> W forward convolutions of the blocks and of the adjoints (RELU,
- * SUM, FLIP of plan_build): by Winograd F(4x4, 3x3) when d->cfg.conv says
- * so (winograd_available decided it at creation), else direct. Winograd
+ * SUM, FLIP of plan_build) with algorithm alg; the first oneDNN failure.
+ * plan_build asks for Winograd F(4x4, 3x3) when d->cfg.conv says so
+ * (winograd_available decided it at creation), else direct. Winograd
  * does 2.25x fewer multiplications than direct for a 3 x 3 kernel, and
  * made a training step of the small spin model 22 % faster (12 x 12,
  * W 32, depth 6, batch 16; bench/nn_bench). oneDNN's Winograd weight gradient was
  * slower than its direct one there, so the weight gradients stay direct. */
-static core_status block_conv_pds(const nn_spin_dnnl *d, dnnl_primitive_desc_t *relu, dnnl_primitive_desc_t *sum,
-                                  dnnl_primitive_desc_t *flip, int B) {
+static dnnl_status_t block_conv_pds(const nn_spin_dnnl *d, dnnl_primitive_desc_t *relu, dnnl_primitive_desc_t *sum,
+                                    dnnl_primitive_desc_t *flip, int B, dnnl_alg_kind_t alg) {
   const int W = d->cfg.width, L = d->cfg.L;
   const dnnl_format_tag_t T = d->tag;
-  if (d->cfg.conv == NN_CONV_WINOGRAD) {
-    const dnnl_alg_kind_t w = dnnl_convolution_winograd;
-    DN(conv_pd_status(relu, d->eng, B, W, W, L, T, T, 1, POST_RELU, w));
-    DN(conv_pd_status(sum, d->eng, B, W, W, L, T, T, 1, POST_SUM, w));
-    DN(conv_pd_status(flip, d->eng, B, W, W, L, T, T, 0, POST_NONE, w));
-    return CORE_OK;
-  }
-  CORE_CALL(conv_pd(relu, d->eng, B, W, W, L, T, T, 1, POST_RELU));
-  CORE_CALL(conv_pd(sum, d->eng, B, W, W, L, T, T, 1, POST_SUM));
-  CORE_CALL(conv_pd(flip, d->eng, B, W, W, L, T, T, 0, POST_NONE));
-  return CORE_OK;
+  dnnl_status_t s = conv_pd_status(relu, d->eng, B, W, W, L, T, T, 1, POST_RELU, alg);
+  if (s == dnnl_success) s = conv_pd_status(sum, d->eng, B, W, W, L, T, T, 1, POST_SUM, alg);
+  if (s == dnnl_success) s = conv_pd_status(flip, d->eng, B, W, W, L, T, T, 0, POST_NONE, alg);
+  return s;
 }
 
 /* Weight and bias gradient of that convolution; hint: a forward pd of it. */
@@ -303,7 +297,8 @@ static core_status plan_build(nn_spin_dnnl *d, bplan *pl, int B, dnnl_primitive_
   CORE_CALL(conv_pd(&pds[IN_FWD], e, B, 4, W, L, dnnl_nchw, T, 1, POST_NONE));
   CORE_CALL(conv_pd(&pds[IN_HINT], e, B, 4, W, L, IN_TAG, IN_TAG, 1, POST_NONE));
   CORE_CALL(bww_pd(&pds[IN_BWW], e, B, 4, W, L, IN_TAG, IN_TAG, pds[IN_HINT]));
-  CORE_CALL(block_conv_pds(d, &pds[RELU], &pds[SUM], &pds[FLIP], B));
+  DN(block_conv_pds(d, &pds[RELU], &pds[SUM], &pds[FLIP], B,
+                    d->cfg.conv == NN_CONV_WINOGRAD ? dnnl_convolution_winograd : dnnl_convolution_direct));
   CORE_CALL(conv_pd(&pds[HINT], e, B, W, W, L, T, T, 1, POST_NONE));
   CORE_CALL(bww_pd(&pds[BWW], e, B, W, W, L, T, T, pds[HINT]));
   static const int fwd_b[4] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_BIAS, DNNL_ARG_DST};
@@ -474,13 +469,8 @@ static void add_to(float *restrict g, const float *restrict d, size_t n) {
  * the same algorithm and the model can say which before it runs. */
 static int winograd_available(const nn_spin_dnnl *d) {
   if (d->cb != 16) return 0;
-  const int W = d->cfg.width, L = d->cfg.L, B = d->cfg.max_batch;
-  const dnnl_format_tag_t T = d->tag;
-  const dnnl_alg_kind_t w = dnnl_convolution_winograd;
   dnnl_primitive_desc_t pd[3] = {NULL, NULL, NULL};
-  dnnl_status_t s = conv_pd_status(&pd[0], d->eng, B, W, W, L, T, T, 1, POST_RELU, w);
-  if (s == dnnl_success) s = conv_pd_status(&pd[1], d->eng, B, W, W, L, T, T, 1, POST_SUM, w);
-  if (s == dnnl_success) s = conv_pd_status(&pd[2], d->eng, B, W, W, L, T, T, 0, POST_NONE, w);
+  const dnnl_status_t s = block_conv_pds(d, &pd[0], &pd[1], &pd[2], d->cfg.max_batch, dnnl_convolution_winograd);
   for (int i = 0; i < 3; ++i)
     if (pd[i]) dnnl_primitive_desc_destroy(pd[i]);
   return s == dnnl_success;

@@ -147,7 +147,7 @@ core_status nn_spin_input(const spin_lattice *lat, int64_t B, const double *J, f
  * residual blocks and of their adjoints in backward. WINOGRAD: oneDNN's
  * F(4x4, 3x3) Winograd kernel where it has one (AVX-512 CPUs, W a multiple
  * of 16), direct elsewhere; 2.25x fewer multiplications, the same function
- * up to float32 rounding (relative 1e-6 here). DIRECT: always direct. The
+ * up to float32 rounding (relative 3e-7 in the nn test). DIRECT: always direct. The
  * BLAS backend and the weight gradients are always direct. */
 typedef enum { NN_CONV_WINOGRAD, NN_CONV_DIRECT, NN_CONV_COUNT } nn_conv_algorithm;
 extern const char *const nn_conv_algorithm_names[NN_CONV_COUNT]; /* "winograd", "direct" */
