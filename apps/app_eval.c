@@ -126,10 +126,8 @@ int app_eval(int argc, char **argv) {
   if (!st) {
     so.test = test;
     so.shard = batch > 0 ? (int)batch : (int)meta.shard;
-    /* The training's: eloss train writes "-conv winograd" into the options
-     * text, and nothing for direct convolutions (and before -conv existed). */
-    so.conv = conv_set ? (nn_conv_algorithm)conv
-                       : strstr(meta.options, " -conv winograd") ? NN_CONV_WINOGRAD : NN_CONV_DIRECT;
+    int recorded;
+    so.conv = conv_set ? (nn_conv_algorithm)conv : train_spin_recorded_conv(meta.options, &recorded);
     st = train_spin_task_create(MPI_COMM_WORLD, &so, &task);
     if (!st && rank == 0 && train_spin_task_conv(task) != so.conv)
       fprintf(stderr, "eloss eval: -conv %s: oneDNN has no Winograd kernel for this model on this CPU; direct "

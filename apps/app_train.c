@@ -225,8 +225,8 @@ int app_train(int argc, char **argv) {
     char config[TRAIN_CONFIG_BYTES];
     train_model_meta meta;
     if (train_model_info(out, config, &meta) == CORE_OK) {
-      const int file_winograd = strstr(meta.options, " -conv winograd") != NULL;
-      const int file_has_conv = strstr(meta.options, " -conv ") != NULL;
+      int file_has_conv;
+      const int file_winograd = train_spin_recorded_conv(meta.options, &file_has_conv) == NN_CONV_WINOGRAD;
       if (file_winograd && conv_run == NN_CONV_DIRECT && conv == NN_CONV_WINOGRAD)
         st = CORE_ERROR(CORE_ERR_ARG, "-resume: %s ran Winograd convolutions, which oneDNN has not for this model on "
                         "this CPU: continue it on a CPU with AVX-512 (or start over with -force)", out);

@@ -318,3 +318,8 @@ nn_conv_algorithm train_spin_task_conv(const train_task *task) {
   const spin_ctx *c = task->ctx;
   return nn_spin_model_conv_in_use(c->model);
 }
+
+nn_conv_algorithm train_spin_recorded_conv(const char *options_text, int *recorded) {
+  *recorded = strstr(options_text, " -conv ") != NULL;
+  return strstr(options_text, " -conv winograd") ? NN_CONV_WINOGRAD : NN_CONV_DIRECT;
+}

@@ -180,6 +180,11 @@ core_status train_spin_task_create(MPI_Comm comm, const train_spin_options *opt,
 
 /* The algorithm its model's convolutions run (nn_spin_model_conv_in_use). Local. */
 nn_conv_algorithm train_spin_task_conv(const train_task *task);
+/* The convolutions a spin run's options text (a model file's
+ * train_model_meta.options) records: its -conv, or DIRECT for a text
+ * written before -conv existed (*recorded = 0), when every run was
+ * direct. Pure. */
+nn_conv_algorithm train_spin_recorded_conv(const char *options_text, int *recorded);
 
 /* Build the options of a spin task from a model file's config line (for
  * evaluation). Pure. */
