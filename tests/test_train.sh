@@ -25,7 +25,7 @@ mpi=("$mpiexec" --allow-run-as-root --oversubscribe)
 py=/usr/bin/python3
 source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 tap_workdir
-echo "1..40"
+echo "1..41"
 
 "$eloss" spingen -L 6 -instances 96 -seed 5 -split train -out train.h5 > /dev/null 2>&1 &&
   "$eloss" spingen -L 6 -instances 40 -seed 5 -split test -out test.h5 > /dev/null 2>&1 &&
@@ -333,4 +333,17 @@ kill -TERM $pid
 wait $pid
 [ $rc = 1 ] && grep -q "two.ckpt" err.txt && grep -qi "lock\|held\|running" err.txt
 ok $? "a second run on the same -out is refused: $(grep error err.txt | cut -c1-100)"
+
+# jobs/table5 checks its losses, seeds and EXTRA before any work.
+t5=$(dirname "${BASH_SOURCE[0]}")/../jobs/table5
+t5ok=1
+for spec in "LOSSES=ce bogus|unknown loss 'bogus'" "LOSSES=ce ce|ce is given twice" "SEEDS=1 01|write '01' as 1" \
+            "SEEDS=2 2|2 is given twice" "SEEDS=99999999999|not a seed" "EXTRA=-steps 5 -seed 3|-seed is set by jobs/table5"; do
+  var=${spec%%=*} rest=${spec#*=}
+  env "$var=${rest%%|*}" ELOSS="$eloss" OUT_DIR="$PWD/t5bad" "$t5" > /dev/null 2> err.txt
+  rc=$?
+  { [ $rc = 2 ] && grep -q -- "${rest#*|}" err.txt && [ ! -e t5bad ]; } || { t5ok=0; echo "# $spec: rc $rc: $(cat err.txt)"; }
+done
+[ $t5ok = 1 ]
+ok $? "jobs/table5 refuses unknown or repeated losses, repeated or malformed seeds and per-run options in EXTRA, before any work"
 tap_exit
