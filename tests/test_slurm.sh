@@ -123,8 +123,9 @@ ok $? "stopped and resumed under Slurm = an uninterrupted eloss clustergen (ever
 
 # Table 5: the chain against jobs/table5 run locally, tiny settings.
 t5=(L=6 TRAIN=64 TEST=16 SEEDS=1 "LOSSES=ce local" "EXTRA=-steps 20 -eval_every 10 -width 8 -depth 2")
-env "${t5[@]}" ELOSS="$eloss" OUT_DIR="$work/t5_local" NP=2 "$repo/jobs/table5" > t5_local.out 2>&1
-ok $? "jobs/table5 runs locally with the tiny settings"
+env "${t5[@]}" ELOSS="$eloss" OUT_DIR="$work/t5_local" NP=2 "$repo/jobs/table5" > t5_local.out 2>&1 &&
+  grep -q '^| cross-entropy | [0-9.]* | ' "$work/t5_local/table5.md" && ! grep -q nan "$work/t5_local/table5.md"
+ok $? "jobs/table5 runs locally with the tiny settings (one seed: means without a ± nan)"
 env "${t5[@]}" OUT_DIR="$work/t5_slurm" "$repo/jobs/submit-table5" > t5.out 2> t5.err
 report=$(sed -n 's/^report_job=//p' t5.out)
 [ -n "$report" ] && wait_job "$(sed -n 's/^data_job=//p' t5.out)" "$(sed -n 's/^train_job=//p' t5.out)" "$report"

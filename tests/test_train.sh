@@ -25,7 +25,7 @@ mpi=("$mpiexec" --allow-run-as-root --oversubscribe)
 py=/usr/bin/python3
 source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 tap_workdir
-echo "1..41"
+echo "1..43"
 
 "$eloss" spingen -L 6 -instances 96 -seed 5 -split train -out train.h5 > /dev/null 2>&1 &&
   "$eloss" spingen -L 6 -instances 40 -seed 5 -split test -out test.h5 > /dev/null 2>&1 &&
@@ -333,6 +333,23 @@ kill -TERM $pid
 wait $pid
 [ $rc = 1 ] && grep -q "two.ckpt" err.txt && grep -qi "lock\|held\|running" err.txt
 ok $? "a second run on the same -out is refused: $(grep error err.txt | cut -c1-100)"
+
+# More bad input: each one line, the right exit code, no model file.
+mkdir -p adir
+"$eloss" eval -model adir/ -test test.h5 > /dev/null 2> e1.txt
+r1=$?
+"$eloss" train "${base[@]}" -loss bond -T 1e-7 -steps 2 -out tiny.ckpt > /dev/null 2> e2.txt
+r2=$?
+"$eloss" train "${base[@]}" -loss ce -width 4096 -depth 1000 -steps 2 -out huge.ckpt > /dev/null 2> e3.txt
+r3=$?
+[ $r1 = 1 ] && grep -q "adir/: is a directory, not a checkpoint" e1.txt &&
+  [ $r2 = 2 ] && grep -q -- "-T 1e-7: -loss bond scales as 1/T" e2.txt && [ ! -e tiny.ckpt ] &&
+  [ $r3 = 1 ] && grep -q "width 4096 and depth 1000 has .* parameters: cannot allocate" e3.txt && [ ! -e huge.ckpt ]
+ok $? "eval of a directory, a -T that overflows, a model too large for memory: one error each, no model file"
+# A fresh run's metrics .partial left by a kill is removed by a -resume.
+"$eloss" train "${base[@]}" -loss ce -steps 4 -out st.ckpt > /dev/null 2>&1 && echo junk > st.ckpt.jsonl.partial &&
+  "$eloss" train "${base[@]}" -loss ce -steps 6 -out st.ckpt -resume > /dev/null 2>&1 && [ ! -e st.ckpt.jsonl.partial ]
+ok $? "-resume removes a stale <metrics>.partial"
 
 # jobs/table5 checks its losses, seeds and EXTRA before any work.
 t5=$(dirname "${BASH_SOURCE[0]}")/../jobs/table5
