@@ -338,14 +338,14 @@ ok $? "a second run on the same -out is refused: $(grep error err.txt | cut -c1-
 mkdir -p adir
 "$eloss" eval -model adir/ -test test.h5 > /dev/null 2> e1.txt
 r1=$?
-"$eloss" train "${base[@]}" -loss bond -T 1e-7 -steps 2 -out tiny.ckpt > /dev/null 2> e2.txt
+"$eloss" train "${base[@]}" -loss bond -T 1e-7 -steps 2 -out smallT.ckpt > /dev/null 2> e2.txt
 r2=$?
 "$eloss" train "${base[@]}" -loss ce -width 4096 -depth 1000 -steps 2 -out huge.ckpt > /dev/null 2> e3.txt
 r3=$?
 [ $r1 = 1 ] && grep -q "adir/: is a directory, not a checkpoint" e1.txt &&
-  [ $r2 = 2 ] && grep -q -- "-T 1e-7: -loss bond scales as 1/T" e2.txt && [ ! -e tiny.ckpt ] &&
+  [ $r2 = 2 ] && grep -q -- "-T 1e-7: -loss bond scales as 1/T" e2.txt && [ ! -e smallT.ckpt ] &&
   [ $r3 = 1 ] && grep -q "width 4096 and depth 1000 has .* parameters: cannot allocate" e3.txt && [ ! -e huge.ckpt ]
-ok $? "eval of a directory, a -T that overflows, a model too large for memory: one error each, no model file"
+ok $? "eval of a directory, a -T that overflows, a model too large for memory: one error each, no model file (exits $r1 $r2 $r3)"
 # A fresh run's metrics .partial left by a kill is removed by a -resume.
 "$eloss" train "${base[@]}" -loss ce -steps 4 -out st.ckpt > /dev/null 2>&1 && echo junk > st.ckpt.jsonl.partial &&
   "$eloss" train "${base[@]}" -loss ce -steps 6 -out st.ckpt -resume > /dev/null 2>&1 && [ ! -e st.ckpt.jsonl.partial ]
