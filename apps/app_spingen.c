@@ -204,19 +204,9 @@ int app_spingen(int argc, char **argv) {
       .options_text = text};
   if (dry_run) {
     /* Everything a run would refuse before its work, without the work. */
-    char ckpt[PETSC_MAX_PATH_LEN + 8];
-    snprintf(ckpt, sizeof ckpt, "%s.ckpt", out);
-    if (rank == 0) {
-      st = io_output_check(out);
-      if (!st && !force && !resume && access(out, F_OK) == 0)
-        st = CORE_ERROR(CORE_ERR_ARG, "%s already exists; pass -force to replace it, or choose another -out", out);
-      if (!st && !force && !resume && access(ckpt, F_OK) == 0)
-        st = CORE_ERROR(CORE_ERR_ARG, "%s: an interrupted run of this output can be continued: pass -resume to "
-                        "continue it, or -force to start over", ckpt);
-      if (!st && resume && access(ckpt, F_OK) != 0)
-        st = CORE_ERROR(CORE_ERR_ARG, "-resume: no checkpoint %s: nothing to resume", ckpt);
-    }
-    st = core_agree(MPI_COMM_WORLD, st);
+    opt.dry_run = 1;
+    mc_dataset_report report = {0};
+    st = mc_dataset_generate(MPI_COMM_WORLD, &opt, NULL, NULL, &report);
     if (!st && rank == 0)
       printf("dry_run instances=%lld rows=%lld out=%s options=%s\n", (long long)instances,
              (long long)(count > 0 ? count : instances), out, text);

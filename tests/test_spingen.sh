@@ -106,7 +106,7 @@ kill -TERM $pid
 wait $pid
 "$eloss" spingen -L 16 -instances 600 -seed 4 -batch 2 -out stop.h5 -resume > /dev/null 2> err.txt
 rc=$?
-[ $rc != 0 ] && grep -q "other options: -seed 4 (the file has" err.txt && [ ! -e stop.h5 ]
+[ $rc != 0 ] && grep -q "other options or data: -seed 4 (the file has" err.txt && [ ! -e stop.h5 ]
 ok $? "resume with other options refused: $(grep error err.txt)"
 "$eloss" spingen -gs exact -L 21 -instances 2 -out wide.h5 > /dev/null 2> err.txt
 rc=$?

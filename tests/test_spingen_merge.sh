@@ -56,7 +56,7 @@ wait $pid
 code=$?
 "$eloss" spingen -L 20 -instances 400 -first 100 -count 200 -resume -out r.h5 > /dev/null 2> r2.err
 code2=$?
-[ $code = 3 ] && [ $code2 = 1 ] && grep -q 'different options' r2.err
+[ $code = 3 ] && [ $code2 = 1 ] && grep -q 'other options or data: -count 200 (the file has 300)' r2.err
 ok $? "a part's checkpoint names its range: -resume with another -count is refused (stop exit $code)"
 
 # refused CASE_NAME EXPECTED_MESSAGE merge-args...: exit 1, one stderr line with the message, no output.

@@ -180,7 +180,7 @@ rc=$?
 ok $? "-resume over a finished file refuses and leaves it: $(grep error err.txt)"
 "$eloss" spingen -L 8 -instances 20 -seed 9 -out nothing.h5 -resume > /dev/null 2> err.txt
 rc=$?
-[ $rc = 1 ] && [ ! -e nothing.h5 ] && [ ! -e nothing.h5.partial ] && grep -q "no checkpoint nothing.h5.ckpt" err.txt
+[ $rc = 1 ] && [ ! -e nothing.h5 ] && [ ! -e nothing.h5.partial ] && grep -q "nothing to resume: no nothing.h5.ckpt" err.txt
 ok $? "-resume with nothing to resume says so: $(grep error err.txt)"
 "$eloss" spingen "${long[@]}" -out ckpt.h5 > /dev/null 2>&1 &
 pid=$!

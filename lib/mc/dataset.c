@@ -77,29 +77,10 @@ typedef struct {
 
 static const char ckpt_kind[] = "spingen";
 
-static core_status checkpoint_write(const char *path, uint32_t options_crc, int64_t done, int64_t instances,
-                                    uint32_t rows_crc) {
-  if (core_fault("dataset.checkpoint"))
-    return CORE_ERROR(CORE_ERR_IO, "%s: cannot write the checkpoint: injected fault (test)", path);
+static core_status checkpoint_write(io_job *job, int64_t done, int64_t instances, uint32_t rows_crc) {
   checkpoint c = {.done = done, .instances = instances, .rows_crc = rows_crc};
   io_ckpt_section section = {"progress", &c, sizeof c};
-  return io_ckpt_write(path, ckpt_kind, options_crc, 1, &section);
-}
-
-/* *found = 1 if a valid checkpoint was read (its options CRC in
- * *options_crc), 0 if there is none; an error for a damaged one. */
-static core_status checkpoint_read(const char *path, checkpoint *c, uint32_t *options_crc, int *found) {
-  io_ckpt_section section = {"progress", c, sizeof *c};
-  core_status st = io_ckpt_read(path, ckpt_kind, options_crc, 1, &section, found);
-  if (st) {
-    char why[1024];
-    snprintf(why, sizeof why, "%s", core_error_message());
-    return CORE_ERROR(st, "%s; start over with -force", why);
-  }
-  CORE_CHECK(!*found || (c->done >= 0 && c->done <= c->instances), CORE_ERR_FORMAT,
-             "%s: checkpoint says %lld of %lld instances done; start over with -force", path, (long long)c->done,
-             (long long)c->instances);
-  return CORE_OK;
+  return io_job_checkpoint(job, 1, &section);
 }
 
 /* The seed of every stream of a split: the split name hashed into the
@@ -492,69 +473,6 @@ static core_status summarize(MPI_Comm comm, io_h5 *f, const mc_dataset_options *
   return st;
 }
 
-/* Rank 0, holding the lock: resume or start afresh, refusing whatever
- * would lose data (a finished file, an interrupted run). */
-static core_status decide_start(const mc_dataset_options *opt, const char *partial, const char *ckpt_path,
-                                uint32_t options_crc, checkpoint *c, int *resuming) {
-  *resuming = 0;
-  struct stat sb;
-  const int finished = stat(opt->out, &sb) == 0;
-  CORE_CHECK(!(opt->resume && opt->force), CORE_ERR_ARG, "-resume and -force contradict each other: -resume "
-             "continues %s, -force starts it over; give one", ckpt_path);
-  int found = 0;
-  uint32_t stored_crc = 0;
-  core_status st = checkpoint_read(ckpt_path, c, &stored_crc, &found);
-  if (st && !opt->force) return st;
-  if (st) found = 0;
-  if (opt->resume) {
-    CORE_CHECK(!finished, CORE_ERR_ARG, "%s already exists (a finished dataset): nothing to resume; pass -force "
-               "(without -resume) to generate it again", opt->out);
-    CORE_CHECK(found, CORE_ERR_ARG, "-resume: no checkpoint %s: nothing to resume (is -out the same as in the "
-               "interrupted run?); run without -resume to start", ckpt_path);
-    if (stored_crc != options_crc || c->instances != rows_of(opt)) {
-      /* Name the option that differs: the interrupted run's options are
-       * the `options` attribute of its <out>.partial. */
-      char was[4096] = "", what[600] = "";
-      io_h5 *f;
-      if (!io_h5_open_read(MPI_COMM_SELF, partial, &f)) {
-        if (io_h5_attr_read_string(f, "/", "options", was, sizeof was)) was[0] = '\0';
-        io_h5_close(&f);
-      }
-      core_error_clear();
-      if (was[0] && core_options_difference(was, opt->options_text, what, sizeof what))
-        return CORE_ERROR(CORE_ERR_ARG, "-resume: %s was written with other options: %s; rerun with them, or pass "
-                          "-force (without -resume) to start over", ckpt_path, what);
-      return CORE_ERROR(CORE_ERR_ARG, "%s: the checkpoint was written with different options (another -first or "
-                        "-count, or an eloss with other Monte Carlo rules); rerun with them, or pass -force (without "
-                        "-resume) to start over", ckpt_path);
-    }
-    CORE_CHECK(lstat(partial, &sb) == 0 && S_ISREG(sb.st_mode) && access(partial, R_OK | W_OK) == 0, CORE_ERR_IO,
-               "%s: checkpoint found but its data file %s is missing or not a regular file; pass -force (without "
-               "-resume) to start over", ckpt_path, partial);
-    *resuming = 1;
-    return CORE_OK;
-  }
-  CORE_CHECK(!finished || opt->force, CORE_ERR_ARG, "%s already exists; pass -force to replace it, or choose "
-             "another -out", opt->out);
-  CORE_CHECK(!found || opt->force, CORE_ERR_ARG, "%s: an interrupted run of this output can be continued: pass "
-             "-resume to continue it, or -force to start over", ckpt_path);
-  const int partial_exists = lstat(partial, &sb) == 0;
-  CORE_CHECK(!partial_exists || !S_ISDIR(sb.st_mode), CORE_ERR_ARG, "%s is a directory, in the way of the data "
-             "file of %s; remove it or choose another -out", partial, opt->out);
-  CORE_CHECK(!partial_exists || opt->force, CORE_ERR_ARG, "%s exists but no checkpoint describes it; pass -force to "
-             "replace it, or choose another -out", partial);
-  /* Starting over: the old checkpoint must not survive to describe the new
-   * file, and the old file is unlinked, not truncated, so that a symlink is
-   * replaced instead of followed and a process still writing the old file
-   * (its lock file removed by hand) cannot publish the new one's rows. */
-  CORE_CHECK(remove(ckpt_path) == 0 || errno == ENOENT, CORE_ERR_IO, "%s: cannot remove the old checkpoint: %s",
-             ckpt_path, strerror(errno));
-  CORE_CHECK(unlink(partial) == 0 || errno == ENOENT, CORE_ERR_IO, "%s: cannot remove the old data file: %s",
-             partial, strerror(errno));
-  memset(c, 0, sizeof *c);
-  return CORE_OK;
-}
-
 core_status mc_dataset_generate(MPI_Comm comm, const mc_dataset_options *opt, volatile sig_atomic_t *stop,
                                 FILE *progress, mc_dataset_report *report) {
   memset(report, 0, sizeof *report);
@@ -577,46 +495,50 @@ core_status mc_dataset_generate(MPI_Comm comm, const mc_dataset_options *opt, vo
     st = CORE_ERROR(CORE_ERR_ARG, "need instances >= 1, batch >= 1, a split, an output and, with samples, "
                                   "at least one beta and sample_sweeps >= 1");
   CORE_CALL(core_agree(comm, st));
-  char partial[4200], ckpt_path[4200];
-  snprintf(partial, sizeof partial, "%s.partial", opt->out);
-  snprintf(ckpt_path, sizeof ckpt_path, "%s.ckpt", opt->out);
-  /* A part's checkpoint also names its range: a resume of another range
-   * is refused like one of other options. */
-  uint32_t options_crc = io_crc32(0, opt->options_text, strlen(opt->options_text));
-  /* ... and the sweep's rules: another version's chains would not continue
-   * this run's bits. */
-  char rules[32];
-  options_crc = io_crc32(options_crc, rules, (size_t)snprintf(rules, sizeof rules, " mc_sweep_rules %d", MC_SWEEP_RULES));
-  if (is_part(opt)) {
-    char range[96];
-    int n = snprintf(range, sizeof range, " -first %lld -count %lld", (long long)opt->first, (long long)opt->count);
-    options_crc = io_crc32(options_crc, range, (size_t)n);
-  }
+  /* The run's identity: its options, the sweep's rules (another
+   * version's chains would not continue this run's bits) and, for a part
+   * of a split, its range. */
+  char identity[IO_JOB_IDENTITY_BYTES];
+  int len = snprintf(identity, sizeof identity, "%s -mc_sweep_rules %d", opt->options_text, MC_SWEEP_RULES);
+  if (is_part(opt) && len > 0 && (size_t)len < sizeof identity)
+    snprintf(identity + len, sizeof identity - (size_t)len, " -first %lld -count %lld", (long long)opt->first,
+             (long long)opt->count);
   const int64_t n_rows = rows_of(opt), first = first_of(opt);
   const uint64_t seed = split_seed(opt->seed, opt->split);
 
-  /* Before any work, rank 0 takes the output, checks it can be written and
-   * decides how to start; everyone follows. */
-  io_lock lock = {.fd = -1};
-  checkpoint c;
-  memset(&c, 0, sizeof c);
-  int resuming = 0;
-  if (rank == 0) {
-    st = io_output_check(opt->out);
-    if (!st) st = io_lock_acquire(opt->out, &lock);
-    if (!st) st = decide_start(opt, partial, ckpt_path, options_crc, &c, &resuming);
+  /* Before any work: the output checked, locked, and the start decided. */
+  io_job_spec spec = {.command = "spingen", .out = opt->out, .kind = ckpt_kind, .identity = identity,
+                      .mode = IO_JOB_STAGED, .resume = opt->resume, .force = opt->force, .dry_run = opt->dry_run,
+                      .checkpoint_seconds = opt->checkpoint_seconds, .fault_site = "dataset.checkpoint",
+                      .progress = rank == 0 ? progress : NULL};
+  io_job *job = NULL;
+  CORE_CALL(io_job_begin(comm, &spec, &job));
+  const char *partial = io_job_partial(job);
+  int resuming = io_job_resuming(job);
+  if (opt->dry_run) {
+    io_job_end(&job);
+    return CORE_OK;
   }
-  st = core_agree(comm, st);
-  int64_t shared[3] = {c.done, resuming, c.rows_crc};
-  if (!st && MPI_Bcast(shared, 3, MPI_INT64_T, 0, comm) != MPI_SUCCESS)
-    st = CORE_ERROR(CORE_ERR_MPI, "MPI_Bcast of the start failed");
+  checkpoint c = {0};
+  if (resuming) {
+    io_ckpt_section section = {"progress", &c, sizeof c};
+    st = io_job_read(job, 1, &section);
+    if (!st && !(c.done >= 0 && c.done <= c.instances && c.instances == n_rows))
+      st = CORE_ERROR(CORE_ERR_FORMAT, "%s: checkpoint says %lld of %lld instances done, of a run of %lld; start "
+                      "over with -force", io_job_checkpoint_path(job), (long long)c.done, (long long)c.instances,
+                      (long long)n_rows);
+    struct stat sb;
+    if (!st && rank == 0 && !(lstat(partial, &sb) == 0 && S_ISREG(sb.st_mode) && access(partial, R_OK | W_OK) == 0))
+      st = CORE_ERROR(CORE_ERR_IO, "%s: checkpoint found but its data file %s is missing or not a regular file; "
+                      "pass -force (without -resume) to start over", io_job_checkpoint_path(job), partial);
+    st = core_agree(comm, st);
+  }
   if (st) {
-    io_lock_release(&lock);
+    io_job_end(&job);
     return st;
   }
-  int64_t done = shared[0];
-  resuming = (int)shared[1];
-  uint32_t rows_crc = (uint32_t)shared[2];
+  int64_t done = c.done;
+  uint32_t rows_crc = c.rows_crc;
 
   batch_buffers b;
   mc_exact *ex = NULL;
@@ -648,8 +570,7 @@ core_status mc_dataset_generate(MPI_Comm comm, const mc_dataset_options *opt, vo
     if (!st) st = io_h5_reserve(f);
     /* A checkpoint at 0: a run stopped before its first batch resumes too. */
     if (!st) st = io_h5_flush(f);
-    if (!st && rank == 0) st = checkpoint_write(ckpt_path, options_crc, 0, n_rows, 0);
-    st = core_agree(comm, st);
+    if (!st) st = checkpoint_write(job, 0, n_rows, 0);
     if (st) {
       /* A new file that could not be set up holds nothing worth keeping. */
       io_h5_close(&f);
@@ -659,8 +580,7 @@ core_status mc_dataset_generate(MPI_Comm comm, const mc_dataset_options *opt, vo
 
   core_progress bar;
   core_progress_start(&bar, "spingen instances", n_rows, rank == 0 ? progress : NULL);
-  double last_checkpoint = core_time();
-  int checkpointed = 1;
+  int checkpointed = 1, announced = 0;
   const int64_t global_batch = (int64_t)opt->batch * size;
   while (!st && done < n_rows) {
     const int64_t batch_n = n_rows - done < global_batch ? n_rows - done : global_batch;
@@ -674,45 +594,35 @@ core_status mc_dataset_generate(MPI_Comm comm, const mc_dataset_options *opt, vo
     done += batch_n;
     checkpointed = 0;
     core_progress_update(&bar, done);
-    /* Whether to stop or checkpoint now, decided jointly: any rank's stop
-     * request, rank 0's clock. */
-    int flags[2] = {stop && *stop, rank == 0 && core_time() - last_checkpoint >= opt->checkpoint_seconds};
-    if (MPI_Allreduce(MPI_IN_PLACE, flags, 2, MPI_INT, MPI_MAX, comm) != MPI_SUCCESS) {
-      st = CORE_ERROR(CORE_ERR_MPI, "MPI_Allreduce of the stop flags failed");
-      break;
-    }
-    if (flags[0] && done < n_rows) st = CORE_ERR_STOPPED;
-    if (flags[0] || flags[1] || done == n_rows) {
+    int stop_now, due;
+    st = io_job_poll(job, stop, &stop_now, &due);
+    if (st) break;
+    announced = stop_now;
+    if (stop_now && done < n_rows) st = CORE_ERR_STOPPED;
+    if (stop_now || due || done == n_rows) {
       core_status ck = io_h5_flush(f);
-      if (!ck && rank == 0) ck = io_lock_check(&lock);
-      if (!ck && rank == 0) ck = checkpoint_write(ckpt_path, options_crc, done, n_rows, rows_crc);
-      ck = core_agree(comm, ck);
+      if (!ck) ck = checkpoint_write(job, done, n_rows, rows_crc);
       if (ck) st = ck;
-      else checkpointed = 1, last_checkpoint = core_time();
+      else checkpointed = 1;
     }
   }
   if (st == CORE_ERR_STOPPED) {
     st = CORE_OK;
     report->interrupted = 1;
-    if (!checkpointed) {
-      st = io_h5_flush(f);
-      if (!st && rank == 0) st = checkpoint_write(ckpt_path, options_crc, done, n_rows, rows_crc);
-      st = core_agree(comm, st);
-    }
+    /* Stopped inside a batch: the poll says what to do before the slow
+     * part (a flush of the finished rows and the checkpoint). */
+    int stop_now, due;
+    if (!announced) st = io_job_poll(job, stop, &stop_now, &due);
+    if (!st && !checkpointed) st = io_h5_flush(f);
+    if (!st && !checkpointed) st = checkpoint_write(job, done, n_rows, rows_crc);
   }
   if (!st && !report->interrupted) st = write_attributes(f, opt, &lat);
   if (!st && !report->interrupted) st = verify_rows(comm, f, partial, opt, &lat, done, rows_crc, &b);
   if (!st) st = summarize(comm, f, opt, &lat, done, report);
   core_status close_st = io_h5_close(&f);
   if (!st) st = close_st;
-  if (!st && !report->interrupted && rank == 0) {
-    st = io_lock_check(&lock);
-    if (!st && rename(partial, opt->out) != 0)
-      st = CORE_ERROR(CORE_ERR_IO, "%s: cannot rename the finished dataset: %s", opt->out, strerror(errno));
-    if (!st) remove(ckpt_path);
-  }
-  st = core_agree(comm, st);
-  io_lock_release(&lock);
+  if (!st && !report->interrupted) st = io_job_publish(job);
+  io_job_end(&job);
   report->done = done;
   report->seconds = core_time() - t_start;
   mc_exact_destroy(&ex);

@@ -17,6 +17,7 @@
 #ifndef ELOSS_IO_H
 #define ELOSS_IO_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -201,6 +202,105 @@ core_status io_ckpt_read(const char *path, const char *kind, uint32_t *options_c
  * sizes of the sections after them. Local; a missing file is an error. */
 core_status io_ckpt_read_first(const char *path, const char *kind, uint32_t *options_crc, int count,
                                const io_ckpt_section *first);
+
+/* ---- long jobs: one lifecycle ------------------------------------------------------ */
+
+/* The life of every job that builds one output over a long time and may be
+ * stopped and resumed (spingen, spingen-merge, clustergen, train): check
+ * the outputs, lock them, decide how to start, checkpoint when all ranks
+ * agree it is due, publish, release. Jobs keep only their science:
+ *
+ *   io_job_spec spec = {.command = "spingen", .out = out, .kind = "spingen",
+ *                       .identity = text, .mode = IO_JOB_STAGED, .resume = r,
+ *                       .force = f, .checkpoint_seconds = 60, .progress = stderr};
+ *   io_job *job;
+ *   CORE_CALL(io_job_begin(comm, &spec, &job));      // refusals, lock, fresh or resumed
+ *   if (io_job_resuming(job)) st = io_job_read(job, n, sections);
+ *   while (!st && work left) {
+ *     ... one step, its status agreed ...
+ *     int stop_now, due;
+ *     st = io_job_poll(job, stop_flag, &stop_now, &due);   // one reduction
+ *     if (!st && (stop_now || due)) st = io_job_checkpoint(job, n, sections);
+ *     if (stop_now) break;
+ *   }
+ *   if (!st && finished) st = io_job_publish(job);   // <out>.partial -> <out>
+ *   io_job_end(&job);
+ *
+ * Files: STAGED jobs build <out>.partial (the job writes it) and keep their
+ * checkpoint in <out>.ckpt; publish renames the one and removes the other.
+ * IN_PLACE jobs (a model) have no partial file: the output is its own
+ * checkpoint, rewritten atomically each time. Every checkpoint opens with a
+ * section "run" holding the identity text, whose CRC-32 is the header's
+ * key: a resume with another identity is refused naming what differs.
+ * Every refusal happens on rank 0 before any work, with one wording for
+ * every command, and every rank returns it (core_agree). */
+typedef enum {
+  IO_JOB_STAGED,  /* <out>.partial + <out>.ckpt, renamed into place at the end */
+  IO_JOB_IN_PLACE /* the output is the checkpoint (a model file)                */
+} io_job_mode;
+
+enum { IO_JOB_FILES_MAX = 8, IO_JOB_IDENTITY_BYTES = 4096 };
+
+typedef struct {
+  const char *command;  /* "spingen": names the job in its messages        */
+  const char *out;      /* the output                                        */
+  const char *kind;     /* checkpoint kind (io_ckpt), at most 15 bytes       */
+  const char *identity; /* what identifies the run (its options and data
+                           fingerprints), < IO_JOB_IDENTITY_BYTES bytes      */
+  io_job_mode mode;
+  int no_checkpoint;    /* a short job that is never resumed (no .ckpt)     */
+  int resume, force;
+  int dry_run;          /* every refusal, no lock taken, nothing removed    */
+  const char *inputs[IO_JOB_FILES_MAX];     /* read by the run; NULL-ended  */
+  const char *companions[IO_JOB_FILES_MAX]; /* further outputs (a metrics
+                                               file): checked and locked    */
+  double checkpoint_seconds; /* a checkpoint is due this long after the last
+                                (rank 0's clock)                            */
+  int64_t checkpoint_every;  /* ... or every this many polls (0: by clock)  */
+  const char *fault_site;    /* core_fault site of a checkpoint write       */
+  FILE *progress;            /* rank 0's messages (a stop); may be NULL     */
+} io_job_spec;
+
+typedef struct io_job io_job;
+
+/* Check the outputs (io_output_check; none an input or another output),
+ * lock them, remove their stale temporaries and decide how to start:
+ * fresh (a -force run's old checkpoint and partial file removed; an
+ * IN_PLACE output stays until its first checkpoint replaces it) or
+ * resumed (the checkpoint's identity must match). Refuses what would lose
+ * data: a finished output, a checkpoint or a stray partial file without
+ * -force, -resume with nothing to resume. Collective; on error *job is
+ * NULL on every rank and nothing is held. */
+core_status io_job_begin(MPI_Comm comm, const io_job_spec *spec, io_job **job);
+/* 1 if the run continues a checkpoint. Local. */
+int io_job_resuming(const io_job *job);
+/* Where a STAGED job builds its output: "<out>.partial". Local. */
+const char *io_job_partial(const io_job *job);
+/* The checkpoint's path ("<out>.ckpt", or out itself IN_PLACE). Local. */
+const char *io_job_checkpoint_path(const io_job *job);
+/* Read the checkpoint's sections after "run" into the buffers (the same
+ * sizes on every rank): rank 0 reads, every rank receives. Collective. */
+core_status io_job_read(io_job *job, int count, const io_ckpt_section *sections);
+/* Read only the first `count` sections after "run" (to learn the sizes of
+ * the rest), on every rank. Collective. */
+core_status io_job_read_first(io_job *job, int count, const io_ckpt_section *sections);
+/* After a step: is a stop requested (any rank's *stop) or a checkpoint
+ * due (rank 0's clock, or every checkpoint_every polls)? One reduction;
+ * the same answers on every rank. Prints, on a stop, what to run next,
+ * before the checkpoint is written. Collective. */
+core_status io_job_poll(io_job *job, volatile sig_atomic_t *stop, int *stop_now, int *due);
+/* Write the checkpoint ("run" + sections, data from rank 0) after
+ * checking that this run still holds its lock. Collective. */
+core_status io_job_checkpoint(io_job *job, int count, const io_ckpt_section *sections);
+/* A STAGED job's finished output: <out>.partial renamed to <out>, the
+ * checkpoint removed. Collective. */
+core_status io_job_publish(io_job *job);
+/* Release the locks and free; accepts NULL, nulls the handle. Local. */
+void io_job_end(io_job **job);
+
+/* Remove "<path>.tmp.<digits>" files (io_atomic temporaries a killed run
+ * left behind). Call holding the output's lock. Local. */
+void io_remove_stale_temporaries(const char *path);
 
 /* ---- output locks --------------------------------------------------------------- */
 

@@ -328,6 +328,7 @@ typedef struct {
   double checkpoint_seconds; /* at most this long between checkpoints */
   int resume;                /* continue from <out>.ckpt if it matches */
   int force;                 /* replace an existing finished <out> */
+  int dry_run;               /* every refusal of a run, no work, no files */
   const char *out;           /* final file; <out>.partial and <out>.ckpt meanwhile */
   const char *options_text;  /* every effective option, stored as an attribute;
                                 its CRC-32 identifies the run in checkpoints */
