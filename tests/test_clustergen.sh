@@ -126,7 +126,7 @@ wait $pid
 awk 'NR == 3 { $2 = sprintf("%.12f", $2 + 1e-6) } { print }' m1.xyz > m1e.xyz && mv m1e.xyz m1.xyz
 "$eloss" clustergen "${st[@]}" -samples 20000 -sweeps 40 -out sr.h5 -resume > /dev/null 2> e.txt
 rc=$?
-[ $rc = 1 ] && grep -q "different options" e.txt && [ ! -e sr.h5 ]
+[ $rc = 1 ] && grep -q "other options or data: -start_crc32" e.txt && [ ! -e sr.h5 ]
 ok $? "-resume after the start file changed is refused: exit $rc, $(grep error e.txt | head -c 120)"
 printf '3\nthree\nAr 0 0 0\nAr 1 0 0\nAr 0 1 0\n' > three.xyz
 "$eloss" clustergen -n 13 -samples 2 -start three.xyz -out bad.h5 > /dev/null 2> e.txt
@@ -173,7 +173,7 @@ sleep 1.5
 kill -TERM $pid
 wait $pid
 cp other.h5.ckpt keep.ckpt
-fails "-resume with other options (-seed 4)" "different options" "${long[@]}" -seed 4 -out other.h5 -resume
+fails "-resume with other options (-seed 4)" "other options or data: -seed 4 (the file has 3)" "${long[@]}" -seed 4 -out other.h5 -resume
 "$py" - <<'PY'
 data = bytearray(open("other.h5.ckpt", "rb").read())
 data[-20] ^= 0x10          # a byte of the state section

@@ -76,7 +76,8 @@ static int exists(const char *path) {
 }
 
 /* The refusals that need no lock: names, directories, inputs. */
-static core_status check_outputs(const io_job_spec *s) {
+static core_status check_outputs(const io_job *job) {
+  const io_job_spec *s = &job->spec;
   CORE_CHECK(!(s->resume && s->force), CORE_ERR_ARG, "-resume and -force contradict each other: -resume continues "
              "the run of %s, -force starts it over; give one", s->out);
   CORE_CHECK(!(s->resume && s->no_checkpoint), CORE_ERR_ARG, "-resume: %s keeps no checkpoint (a short job): run it "
@@ -91,6 +92,10 @@ static core_status check_outputs(const io_job_spec *s) {
                  "choose another output", s->companions[c], s->inputs[k]);
   }
   for (int c = 0; c < IO_JOB_FILES_MAX && s->companions[c]; ++c) {
+    const char *own[2] = {job->ckpt, job->partial};
+    for (int k = 0; k < 2; ++k)
+      CORE_CHECK(!io_same_file(s->companions[c], own[k]), CORE_ERR_ARG, "%s is one of the run's own files (%s): "
+                 "choose another name", s->companions[c], own[k]);
     CORE_CHECK(!io_same_file(s->companions[c], s->out), CORE_ERR_ARG, "%s is also the output %s: choose another file",
                s->companions[c], s->out);
     for (int d = 0; d < c; ++d)
@@ -173,7 +178,7 @@ static core_status decide_start(io_job *job) {
 
 static core_status begin_rank0(io_job *job) {
   const io_job_spec *s = &job->spec;
-  CORE_CALL(check_outputs(s));
+  CORE_CALL(check_outputs(job));
   if (!s->dry_run) {
     CORE_CALL(io_lock_acquire(s->out, &job->lock));
     for (int c = 0; c < IO_JOB_FILES_MAX && s->companions[c]; ++c)

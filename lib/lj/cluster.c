@@ -110,69 +110,21 @@ static int64_t total_cycles(const lj_cluster_options *opt) {
   return pt_cycles(opt) + ((int64_t)opt->bh_steps + LJ_BASIN_CHUNK - 1) / LJ_BASIN_CHUNK;
 }
 
-static core_status checkpoint_write(const char *path, uint32_t options_crc, const lj_cluster_options *opt,
-                                    int64_t cycle, const run_state *s) {
-  if (core_fault("cluster.checkpoint"))
-    return CORE_ERROR(CORE_ERR_IO, "%s: cannot write the checkpoint: injected fault (test)", path);
+static core_status checkpoint_write(io_job *job, const lj_cluster_options *opt, int64_t cycle, const run_state *s) {
   progress_record p = {cycle, total_cycles(opt), opt->n, opt->n_temps, opt->samples, opt->walks};
   io_ckpt_section sections[2] = {{"progress", &p, sizeof p}, {"state", s->block, sizeof(double) * (uint64_t)s->count}};
-  return io_ckpt_write(path, ckpt_kind, options_crc, 2, sections);
+  return io_job_checkpoint(job, 2, sections);
 }
 
-/* Rank 0, holding the lock: resume or start afresh, refusing whatever
- * would lose work. *resuming = 1 when the checkpoint matches the run. */
-static core_status decide_start(const lj_cluster_options *opt, const char *ckpt_path, uint32_t options_crc,
-                                int *resuming) {
-  *resuming = 0;
-  struct stat sb;
-  const int finished = stat(opt->out, &sb) == 0, found = stat(ckpt_path, &sb) == 0;
-  CORE_CHECK(!(opt->resume && opt->force), CORE_ERR_ARG, "-resume and -force contradict each other: -resume "
-             "continues %s, -force starts it over; give one", ckpt_path);
-  if (opt->resume) {
-    CORE_CHECK(!finished, CORE_ERR_ARG, "%s already exists (a finished dataset): nothing to resume; pass -force "
-               "(without -resume) to generate it again", opt->out);
-    CORE_CHECK(found, CORE_ERR_ARG, "-resume: no checkpoint %s: nothing to resume (is -out the same as in the "
-               "interrupted run?); run without -resume to start", ckpt_path);
-    progress_record p;
-    uint32_t stored_crc = 0;
-    io_ckpt_section first = {"progress", &p, sizeof p};
-    core_status st = io_ckpt_read_first(ckpt_path, ckpt_kind, &stored_crc, 1, &first);
-    if (st) {
-      char why[1024];
-      snprintf(why, sizeof why, "%s", core_error_message());
-      return CORE_ERROR(st, "%s; start over with -force", why);
-    }
-    CORE_CHECK(stored_crc == options_crc && p.n == opt->n && p.n_temps == opt->n_temps && p.samples == opt->samples &&
-                   p.walks == opt->walks && p.cycles_total == total_cycles(opt),
-               CORE_ERR_ARG, "%s: the checkpoint was written with different options; rerun with them, or pass -force "
-               "(without -resume) to start over", ckpt_path);
-    *resuming = 1;
-    return CORE_OK;
-  }
-  CORE_CHECK(!finished || opt->force, CORE_ERR_ARG, "%s already exists; pass -force to replace it, or choose "
-             "another -out", opt->out);
-  CORE_CHECK(!found || opt->force, CORE_ERR_ARG, "%s: an interrupted run of this output can be continued: pass "
-             "-resume to continue it, or -force to start over", ckpt_path);
-  CORE_CHECK(remove(ckpt_path) == 0 || errno == ENOENT, CORE_ERR_IO, "%s: cannot remove the old checkpoint: %s",
-             ckpt_path, strerror(errno));
-  return CORE_OK;
-}
-
-/* Rank 0: the whole checkpoint into s; returns the cycle reached. */
-static core_status checkpoint_read(const char *path, const lj_cluster_options *opt, run_state *s, int64_t *cycle) {
+/* The whole checkpoint into s, on every rank; the cycle reached. */
+static core_status checkpoint_read(io_job *job, const lj_cluster_options *opt, run_state *s, int64_t *cycle) {
   progress_record p;
-  uint32_t crc;
-  int found = 0;
   io_ckpt_section sections[2] = {{"progress", &p, sizeof p}, {"state", s->block, sizeof(double) * (uint64_t)s->count}};
-  core_status st = io_ckpt_read(path, ckpt_kind, &crc, 2, sections, &found);
-  if (!st && !found) st = CORE_ERROR(CORE_ERR_IO, "%s: the checkpoint disappeared", path);
-  if (st) {
-    char why[1024];
-    snprintf(why, sizeof why, "%s", core_error_message());
-    return CORE_ERROR(st, "%s; start over with -force", why);
-  }
-  CORE_CHECK(p.cycle >= 0 && p.cycle <= total_cycles(opt), CORE_ERR_FORMAT, "%s: checkpoint at cycle %lld of %lld; "
-             "start over with -force", path, (long long)p.cycle, (long long)total_cycles(opt));
+  CORE_CALL(io_job_read(job, 2, sections));
+  CORE_CHECK(p.cycle >= 0 && p.cycle <= total_cycles(opt) && p.cycles_total == total_cycles(opt) && p.n == opt->n &&
+                 p.n_temps == opt->n_temps && p.samples == opt->samples && p.walks == opt->walks,
+             CORE_ERR_FORMAT, "%s: a damaged checkpoint (cycle %lld of %lld); start over with -force",
+             io_job_checkpoint_path(job), (long long)p.cycle, (long long)p.cycles_total);
   *cycle = p.cycle;
   return CORE_OK;
 }
@@ -215,19 +167,6 @@ static int64_t best_walk(const lj_cluster_options *opt, const run_state *s) {
 /* Rank 0, before any work: -xyz must be writable, none of the run's own
  * files (-out, its .partial, .ckpt, .lock) and no existing file unless
  * force (a resume may rewrite its own run's XYZ). */
-static core_status xyz_check(const lj_cluster_options *opt, const char *partial, const char *ckpt_path) {
-  char lock_path[4200];
-  snprintf(lock_path, sizeof lock_path, "%s.lock", opt->out);
-  const char *own[4] = {opt->out, partial, ckpt_path, lock_path};
-  for (int k = 0; k < 4; ++k)
-    CORE_CHECK(!io_same_file(opt->xyz, own[k]), CORE_ERR_ARG,
-               "-xyz %s is one of the run's own files (%s): choose another name", opt->xyz, own[k]);
-  CORE_CALL(io_output_check(opt->xyz));
-  CORE_CHECK(opt->force || opt->resume || access(opt->xyz, F_OK) != 0, CORE_ERR_IO,
-             "%s exists: add -force to replace it, or choose another -xyz", opt->xyz);
-  return CORE_OK;
-}
-
 static core_status write_xyz(const char *path, int n, const double *x, double energy) {
   io_atomic_file f;
   CORE_CALL(io_atomic_open(&f, path));
@@ -330,28 +269,15 @@ core_status lj_cluster_generate(MPI_Comm comm, const lj_cluster_options *opt, vo
       st = CORE_ERROR(CORE_ERR_ARG, "temperatures must be finite, > 0 and strictly ascending (entry %d is %g)", t,
                       opt->temperatures[t]);
   CORE_CALL(core_agree(comm, st));
-  char partial[4200], ckpt_path[4200];
-  snprintf(partial, sizeof partial, "%s.partial", opt->out);
-  snprintf(ckpt_path, sizeof ckpt_path, "%s.ckpt", opt->out);
-  const uint32_t options_crc = io_crc32(0, opt->options_text, strlen(opt->options_text));
-
-  /* Before any work: rank 0 takes the output and decides how to start. */
-  io_lock lock = {.fd = -1};
-  int resuming = 0;
-  if (rank == 0) {
-    st = io_output_check(opt->out);
-    if (!st && opt->xyz) st = xyz_check(opt, partial, ckpt_path);
-    if (!st) st = io_lock_acquire(opt->out, &lock);
-    if (!st) st = decide_start(opt, ckpt_path, options_crc, &resuming);
-  }
-  st = core_agree(comm, st);
-  /* Rank 0 decided alone: everyone follows its decision. */
-  if (!st && MPI_Bcast(&resuming, 1, MPI_INT, 0, comm) != MPI_SUCCESS)
-    st = CORE_ERROR(CORE_ERR_MPI, "MPI_Bcast of the start failed");
-  if (st) {
-    io_lock_release(&lock);
-    return st;
-  }
+  /* Before any work: the outputs checked, locked, and the start decided. */
+  io_job_spec spec = {.command = "clustergen", .out = opt->out, .kind = ckpt_kind, .identity = opt->options_text,
+                      .mode = IO_JOB_STAGED, .resume = opt->resume, .force = opt->force,
+                      .companions = {opt->xyz},
+                      .checkpoint_seconds = opt->checkpoint_seconds, .fault_site = "cluster.checkpoint",
+                      .progress = rank == 0 ? progress : NULL};
+  io_job *job = NULL;
+  CORE_CALL(io_job_begin(comm, &spec, &job));
+  const int resuming = io_job_resuming(job);
 
   const int64_t T = opt->n_temps, W = opt->walks, P = pt_cycles(opt), total = total_cycles(opt);
   const int64_t row = lj_row_size(opt->n), wrow = lj_walk_size(opt->n);
@@ -376,13 +302,10 @@ core_status lj_cluster_generate(MPI_Comm comm, const lj_cluster_options *opt, vo
 
   int64_t cycle = 0;
   if (!st && resuming) {
-    if (rank == 0) st = checkpoint_read(ckpt_path, opt, &s, &cycle);
-    st = core_agree(comm, st);
-    if (!st && (MPI_Bcast(&cycle, 1, MPI_INT64_T, 0, comm) != MPI_SUCCESS ||
-                MPI_Bcast(s.block, (int)s.count, MPI_DOUBLE, 0, comm) != MPI_SUCCESS))
-      st = CORE_ERROR(CORE_ERR_MPI, "MPI_Bcast of the checkpoint failed");
+    st = checkpoint_read(job, opt, &s, &cycle);
     if (!st && rank == 0 && progress)
-      fprintf(progress, "clustergen: resuming %s at cycle %lld of %lld\n", ckpt_path, (long long)cycle, (long long)total);
+      fprintf(progress, "clustergen: resuming %s at cycle %lld of %lld\n", io_job_checkpoint_path(job), (long long)cycle,
+              (long long)total);
   } else if (!st) {
     for (int64_t k = 0; !st && k < tn; ++k)
       st = opt->start ? lj_sampler_start_at(sampler, (int)(t0 + k), opt->start, rows_mine + k * row)
@@ -392,14 +315,12 @@ core_status lj_cluster_generate(MPI_Comm comm, const lj_cluster_options *opt, vo
     if (!st) st = gather_rows(comm, T, row, rows_mine, s.rows);
     if (!st) st = gather_rows(comm, W, wrow, walks_mine, s.walks);
     /* A checkpoint at 0: a run stopped before its first cycle resumes too. */
-    if (!st && rank == 0) st = checkpoint_write(ckpt_path, options_crc, opt, 0, &s);
-    st = core_agree(comm, st);
+    if (!st) st = checkpoint_write(job, opt, 0, &s);
   }
 
   core_progress bar;
   core_progress_start(&bar, "clustergen cycles", total, rank == 0 ? progress : NULL);
-  double last_checkpoint = core_time();
-  int checkpointed = 1;
+  int checkpointed = 1, announced = 0;
   while (!st && cycle < total) {
     if (cycle < P) {
       /* Parallel tempering: this rank's temperatures in scratch rows. */
@@ -433,21 +354,15 @@ core_status lj_cluster_generate(MPI_Comm comm, const lj_cluster_options *opt, vo
     ++cycle;
     checkpointed = 0;
     core_progress_update(&bar, cycle);
-    /* Whether to stop or checkpoint now, decided jointly: any rank's stop
-     * request, rank 0's clock. */
-    int flags[2] = {stop && *stop, rank == 0 && core_time() - last_checkpoint >= opt->checkpoint_seconds};
-    if (MPI_Allreduce(MPI_IN_PLACE, flags, 2, MPI_INT, MPI_MAX, comm) != MPI_SUCCESS) {
-      st = CORE_ERROR(CORE_ERR_MPI, "MPI_Allreduce of the stop flags failed");
-      break;
-    }
-    if (flags[0] && cycle < total) st = CORE_ERR_STOPPED;
-    if (flags[0] || flags[1] || cycle == total) {
-      core_status ck = CORE_OK;
-      if (rank == 0) ck = io_lock_check(&lock);
-      if (!ck && rank == 0) ck = checkpoint_write(ckpt_path, options_crc, opt, cycle, &s);
-      ck = core_agree(comm, ck);
+    int stop_now, due;
+    st = io_job_poll(job, stop, &stop_now, &due);
+    if (st) break;
+    announced = stop_now;
+    if (stop_now && cycle < total) st = CORE_ERR_STOPPED;
+    if (stop_now || due || cycle == total) {
+      core_status ck = checkpoint_write(job, opt, cycle, &s);
       if (ck) st = ck;
-      else checkpointed = 1, last_checkpoint = core_time();
+      else checkpointed = 1;
     }
   }
   if (st == CORE_ERR_STOPPED) {
@@ -455,19 +370,17 @@ core_status lj_cluster_generate(MPI_Comm comm, const lj_cluster_options *opt, vo
      * cycle's on every rank. */
     st = CORE_OK;
     report->interrupted = 1;
-    if (!checkpointed && rank == 0) st = checkpoint_write(ckpt_path, options_crc, opt, cycle, &s);
-    st = core_agree(comm, st);
+    int stop_now, due;
+    if (!announced) st = io_job_poll(job, stop, &stop_now, &due);
+    if (!st && !checkpointed) st = checkpoint_write(job, opt, cycle, &s);
   }
   if (!st && !report->interrupted) {
-    st = write_output(comm, opt, &s, partial);
+    st = write_output(comm, opt, &s, io_job_partial(job));
     const int64_t wb = best_walk(opt, &s);
     if (!st && rank == 0 && opt->xyz)
       st = write_xyz(opt->xyz, opt->n, lj_walk_best(s.walks + wb * wrow, opt->n), s.walks[wb * wrow + LJ_WALK_BEST_ENERGY]);
-    if (!st && rank == 0) st = io_lock_check(&lock);
-    if (!st && rank == 0 && rename(partial, opt->out) != 0)
-      st = CORE_ERROR(CORE_ERR_IO, "%s: cannot rename the finished dataset: %s", opt->out, strerror(errno));
-    if (!st && rank == 0) remove(ckpt_path);
     st = core_agree(comm, st);
+    if (!st) st = io_job_publish(job);
   }
   if (s.block) {
     const int64_t wb = best_walk(opt, &s);
@@ -478,7 +391,7 @@ core_status lj_cluster_generate(MPI_Comm comm, const lj_cluster_options *opt, vo
   report->cycles = cycle;
   report->cycles_total = total;
   report->seconds = core_time() - t_start;
-  io_lock_release(&lock);
+  io_job_end(&job);
   lj_sampler_destroy(&sampler);
   lj_basin_destroy(&basin);
   free(rows_mine), free(walks_mine), free(s.block);
