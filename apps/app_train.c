@@ -230,16 +230,13 @@ int app_train(int argc, char **argv) {
       if (file_winograd && conv_run == NN_CONV_DIRECT && conv == NN_CONV_WINOGRAD)
         st = CORE_ERROR(CORE_ERR_ARG, "-resume: %s ran Winograd convolutions, which oneDNN has not for this model on "
                         "this CPU: continue it on a CPU with AVX-512 (or start over with -force)", out);
-      else if (!file_has_conv && conv_run == NN_CONV_WINOGRAD)
-        st = CORE_ERROR(CORE_ERR_ARG, "-resume: %s was written before -conv existed and ran direct convolutions: add "
-                        "-conv direct to continue it", out);
     }
     st = core_agree(MPI_COMM_WORLD, st);
   }
 
   train_options to;
   train_options_default(&to);
-  char text[1024], legacy[1024], t_text[32], h0_text[32], lr_text[32];
+  char text[1024], t_text[32], h0_text[32], lr_text[32];
   if (denoise) {
     /* The options that define the run, exactly (their CRC-32 keys resume). */
     char levels[TRAIN_DENOISE_MAX_LEVELS * 32] = "", buf[32];
@@ -255,12 +252,8 @@ int app_train(int argc, char **argv) {
              (int)seed);
     /* The convolutions that run, not those asked for: Winograd rounds
      * differently, so a run continues only with the algorithm it started
-     * with, on any CPU. Model files written before -conv existed ran direct
-     * convolutions and have no -conv in their text: they resume as
-     * -conv direct (options_text_legacy). */
-    snprintf(legacy, sizeof legacy, "%s", text);
+     * with, on any CPU. */
     snprintf(text + strlen(text), sizeof text - strlen(text), " -conv %s", nn_conv_algorithm_names[conv_run]);
-    if (conv_run == NN_CONV_DIRECT) to.options_text_legacy = legacy;
   }
   to.steps = steps, to.batch = batch, to.shards = (int)shards, to.adam.lr = lr, to.seed = (uint64_t)seed;
   to.eval_every = eval_every, to.checkpoint_every = checkpoint_every, to.checkpoint_seconds = checkpoint_seconds;

@@ -48,7 +48,6 @@ struct io_job {
   io_lock lock, companion_lock[IO_JOB_FILES_MAX];
   char partial[4200], ckpt[4200];
   double last_checkpoint;
-  int64_t polls;
 };
 
 void io_remove_stale_temporaries(const char *path) {
@@ -271,12 +270,11 @@ core_status io_job_read_first(io_job *job, int count, const io_ckpt_section *sec
   return read_sections(job, count, sections, 0);
 }
 
-core_status io_job_poll(io_job *job, volatile sig_atomic_t *stop, int *stop_now, int *due) {
-  ++job->polls;
+core_status io_job_poll(io_job *job, int64_t step, volatile sig_atomic_t *stop, int *stop_now, int *due) {
   const io_job_spec *s = &job->spec;
   int flags[2] = {stop && *stop ? 1 : 0, 0};
   if (job->rank == 0)
-    flags[1] = (s->checkpoint_every > 0 && job->polls % s->checkpoint_every == 0) ||
+    flags[1] = (s->checkpoint_every > 0 && step % s->checkpoint_every == 0) ||
                core_time() - job->last_checkpoint >= s->checkpoint_seconds;
   CORE_CHECK(MPI_Allreduce(MPI_IN_PLACE, flags, 2, MPI_INT, MPI_MAX, job->comm) == MPI_SUCCESS, CORE_ERR_MPI,
              "MPI_Allreduce of the stop flags failed");

@@ -355,7 +355,7 @@ core_status lj_cluster_generate(MPI_Comm comm, const lj_cluster_options *opt, vo
     checkpointed = 0;
     core_progress_update(&bar, cycle);
     int stop_now, due;
-    st = io_job_poll(job, stop, &stop_now, &due);
+    st = io_job_poll(job, cycle, stop, &stop_now, &due);
     if (st) break;
     announced = stop_now;
     if (stop_now && cycle < total) st = CORE_ERR_STOPPED;
@@ -371,7 +371,7 @@ core_status lj_cluster_generate(MPI_Comm comm, const lj_cluster_options *opt, vo
     st = CORE_OK;
     report->interrupted = 1;
     int stop_now, due;
-    if (!announced) st = io_job_poll(job, stop, &stop_now, &due);
+    if (!announced) st = io_job_poll(job, cycle, stop, &stop_now, &due);
     if (!st && !checkpointed) st = checkpoint_write(job, opt, cycle, &s);
   }
   if (!st && !report->interrupted) {

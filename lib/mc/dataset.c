@@ -595,7 +595,7 @@ core_status mc_dataset_generate(MPI_Comm comm, const mc_dataset_options *opt, vo
     checkpointed = 0;
     core_progress_update(&bar, done);
     int stop_now, due;
-    st = io_job_poll(job, stop, &stop_now, &due);
+    st = io_job_poll(job, done, stop, &stop_now, &due);
     if (st) break;
     announced = stop_now;
     if (stop_now && done < n_rows) st = CORE_ERR_STOPPED;
@@ -612,7 +612,7 @@ core_status mc_dataset_generate(MPI_Comm comm, const mc_dataset_options *opt, vo
     /* Stopped inside a batch: the poll says what to do before the slow
      * part (a flush of the finished rows and the checkpoint). */
     int stop_now, due;
-    if (!announced) st = io_job_poll(job, stop, &stop_now, &due);
+    if (!announced) st = io_job_poll(job, done, stop, &stop_now, &due);
     if (!st && !checkpointed) st = io_h5_flush(f);
     if (!st && !checkpointed) st = checkpoint_write(job, done, n_rows, rows_crc);
   }

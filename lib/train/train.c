@@ -79,71 +79,55 @@ void train_options_default(train_options *o) {
 
 /* ---- model files ------------------------------------------------------------ */
 
-enum { OPTIONS_BYTES = TRAIN_OPTIONS_BYTES };
-
-static core_status write_model(const char *path, uint32_t options_crc, const train_task *task, const model_state *s,
-                               const char *options_text) {
-  CORE_CHECK(!core_fault("train.checkpoint"), CORE_ERR_IO, "%s: cannot write the model: injected fault (test)", path);
+/* The sections of a model file after its "run" (io_job's identity). */
+static void model_sections(const train_task *task, const model_state *s, io_ckpt_section sec[5]) {
   const nn_params *p = task->params;
   const size_t bytes = sizeof(float) * p->n;
-  char options[OPTIONS_BYTES] = {0};
-  snprintf(options, sizeof options, "%s", options_text);
-  io_ckpt_section sec[6] = {{"config", task->config, TRAIN_CONFIG_BYTES},
-                            {"state", s, sizeof *s},
-                            {"options", options, OPTIONS_BYTES},
-                            {"param", p->param, bytes},
-                            {"adam_m", p->m, bytes},
-                            {"adam_v", p->v, bytes}};
-  return io_ckpt_write(path, kind, options_crc, 6, sec);
+  sec[0] = (io_ckpt_section){"config", task->config, TRAIN_CONFIG_BYTES};
+  sec[1] = (io_ckpt_section){"state", s, sizeof *s};
+  sec[2] = (io_ckpt_section){"param", p->param, bytes};
+  sec[3] = (io_ckpt_section){"adam_m", p->m, bytes};
+  sec[4] = (io_ckpt_section){"adam_v", p->v, bytes};
+}
+
+static core_status check_state(const char *path, const model_state *s, const nn_params *p) {
+  CORE_CHECK(s->n_params == (int64_t)p->n && s->step >= 0 && s->adam_step >= 0 && s->batch >= 1 && s->shard >= 1,
+             CORE_ERR_FORMAT, "%s: damaged state section", path);
+  for (size_t i = 0; i < p->n; ++i)
+    CORE_CHECK(isfinite(p->param[i]), CORE_ERR_VALUE, "%s: parameter %zu is not finite", path, i);
+  return CORE_OK;
 }
 
 core_status train_model_info(const char *path, char config[TRAIN_CONFIG_BYTES], train_model_meta *meta) {
   uint32_t crc;
   model_state s;
   io_ckpt_section first[3] = {
-      {"config", config, TRAIN_CONFIG_BYTES}, {"state", &s, sizeof s}, {"options", meta->options, OPTIONS_BYTES}};
+      {"run", meta->options, TRAIN_OPTIONS_BYTES}, {"config", config, TRAIN_CONFIG_BYTES}, {"state", &s, sizeof s}};
   CORE_CALL(io_ckpt_read_first(path, kind, &crc, 3, first));
-  CORE_CHECK(memchr(config, '\0', TRAIN_CONFIG_BYTES) != NULL && memchr(meta->options, '\0', OPTIONS_BYTES) != NULL &&
+  CORE_CHECK(memchr(config, '\0', TRAIN_CONFIG_BYTES) != NULL && memchr(meta->options, '\0', TRAIN_OPTIONS_BYTES) != NULL &&
                  s.batch >= 1 && s.shard >= 1,
-             CORE_ERR_FORMAT, "%s: damaged config, state or options section", path);
+             CORE_ERR_FORMAT, "%s: damaged run, config or state section", path);
   meta->step = s.step, meta->batch = s.batch, meta->shard = s.shard;
-  return CORE_OK;
-}
-
-/* Read every section; the sizes come from p. options (OPTIONS_BYTES) may
- * be NULL. */
-static core_status read_model(const char *path, const char *config, nn_params *p, model_state *s, uint32_t *crc,
-                              char *options) {
-  char options_buf[OPTIONS_BYTES];
-  if (!options) options = options_buf;
-  char stored[TRAIN_CONFIG_BYTES];
-  const size_t bytes = sizeof(float) * p->n;
-  io_ckpt_section first = {"config", stored, TRAIN_CONFIG_BYTES};
-  CORE_CALL(io_ckpt_read_first(path, kind, crc, 1, &first));
-  CORE_CHECK(strncmp(stored, config, TRAIN_CONFIG_BYTES) == 0, CORE_ERR_FORMAT,
-             "%s: a model of another configuration:\n  file: %.*s\n  run:  %s", path, TRAIN_CONFIG_BYTES, stored, config);
-  int found;
-  io_ckpt_section sec[6] = {{"config", stored, TRAIN_CONFIG_BYTES},
-                            {"state", s, sizeof *s},
-                            {"options", options, OPTIONS_BYTES},
-                            {"param", p->param, bytes},
-                            {"adam_m", p->m, bytes},
-                            {"adam_v", p->v, bytes}};
-  CORE_CALL(io_ckpt_read(path, kind, crc, 6, sec, &found));
-  options[OPTIONS_BYTES - 1] = '\0';
-  CORE_CHECK(found, CORE_ERR_IO, "%s: no such file", path);
-  CORE_CHECK(s->n_params == (int64_t)p->n && s->step >= 0 && s->adam_step >= 0 && s->batch >= 1 && s->shard >= 1,
-             CORE_ERR_FORMAT,
-             "%s: damaged state section", path);
-  for (size_t i = 0; i < p->n; ++i)
-    CORE_CHECK(isfinite(p->param[i]), CORE_ERR_VALUE, "%s: parameter %zu is not finite", path, i);
   return CORE_OK;
 }
 
 core_status train_model_load(const char *path, const char *config, nn_params *p, train_model_meta *meta) {
   model_state s;
   uint32_t crc;
-  CORE_CALL(read_model(path, config, p, &s, &crc, meta->options));
+  char stored[TRAIN_CONFIG_BYTES];
+  io_ckpt_section first[2] = {{"run", meta->options, TRAIN_OPTIONS_BYTES}, {"config", stored, TRAIN_CONFIG_BYTES}};
+  CORE_CALL(io_ckpt_read_first(path, kind, &crc, 2, first));
+  CORE_CHECK(strncmp(stored, config, TRAIN_CONFIG_BYTES) == 0, CORE_ERR_FORMAT,
+             "%s: a model of another configuration:\n  file: %.*s\n  run:  %s", path, TRAIN_CONFIG_BYTES, stored, config);
+  const size_t bytes = sizeof(float) * p->n;
+  io_ckpt_section sec[6] = {{"run", meta->options, TRAIN_OPTIONS_BYTES}, {"config", stored, TRAIN_CONFIG_BYTES},
+                            {"state", &s, sizeof s},  {"param", p->param, bytes},
+                            {"adam_m", p->m, bytes},  {"adam_v", p->v, bytes}};
+  int found;
+  CORE_CALL(io_ckpt_read(path, kind, &crc, 6, sec, &found));
+  CORE_CHECK(found, CORE_ERR_IO, "%s: no such file", path);
+  meta->options[TRAIN_OPTIONS_BYTES - 1] = '\0';
+  CORE_CALL(check_state(path, &s, p));
   p->step = s.adam_step;
   meta->step = s.step, meta->batch = s.batch, meta->shard = s.shard;
   return CORE_OK;
@@ -257,28 +241,6 @@ core_status train_gather_rows(MPI_Comm comm, int64_t count, int64_t chunk, int64
 
 /* ---- outputs ------------------------------------------------------------------------ */
 
-/* Remove "<path>.tmp.<pid>" files a killed run left behind (io_atomic's
- * temporaries). Called with the output's lock held, so no live writer of
- * this output owns one. */
-static void remove_stale_temporaries(const char *path) {
-  char dir_buf[4096], base_buf[4096];
-  snprintf(dir_buf, sizeof dir_buf, "%s", path);
-  snprintf(base_buf, sizeof base_buf, "%s", path);
-  const char *dir = dirname(dir_buf), *base = basename(base_buf);
-  char prefix[4200];
-  const int len = snprintf(prefix, sizeof prefix, "%s.tmp.", base);
-  DIR *d = opendir(dir);
-  if (!d) return;
-  for (struct dirent *e; (e = readdir(d));) {
-    if (strncmp(e->d_name, prefix, (size_t)len) != 0 || !e->d_name[len]) continue;
-    if (strspn(e->d_name + len, "0123456789") != strlen(e->d_name + len)) continue;
-    char full[8400];
-    snprintf(full, sizeof full, "%s/%s", dir, e->d_name);
-    unlink(full);
-  }
-  closedir(d);
-}
-
 /* Keep the lines of an existing metrics file up to step `upto` (a resumed
  * run rewrites what came after its checkpoint), atomically; then open it
  * for appending. They must be there, one whole line per step 1 .. upto in
@@ -287,8 +249,7 @@ static void remove_stale_temporaries(const char *path) {
  * when the run first writes its model (or at once without a model file),
  * so a run that fails early leaves the old metrics beside the old model.
  * Rank 0 only. */
-static core_status metrics_open(const char *path, int64_t upto, uint32_t run, uint32_t legacy_run, int fresh_partial,
-                                FILE **out) {
+static core_status metrics_open(const char *path, int64_t upto, uint32_t run, int fresh_partial, FILE **out) {
   *out = NULL;
   if (upto > 0) {
     FILE *in = fopen(path, "r");
@@ -310,11 +271,10 @@ static core_status metrics_open(const char *path, int64_t upto, uint32_t run, ui
         break;
       /* The run key of each line: a metrics file shared by two runs (one
        * with -force over the other's) would otherwise continue silently
-       * with the other run's steps. Lines written before the key existed
-       * have none. */
-      unsigned key;
+       * with the other run's steps. */
+      unsigned key = 0;
       long long skip;
-      if (sscanf(line, "{\"step\": %lld, \"run\": \"%8x\"", &skip, &key) == 2 && key != run && key != legacy_run) {
+      if (sscanf(line, "{\"step\": %lld, \"run\": \"%8x\"", &skip, &key) != 2 || key != run) {
         fclose(in);
         io_atomic_abort(&f);
         return CORE_ERROR(CORE_ERR_FORMAT, "-resume: the metrics file %s: step %lld is of another run (run %08x, "
@@ -355,73 +315,32 @@ static core_status metrics_publish(const char *path) {
 
 /* ---- the run ----------------------------------------------------------------------- */
 
-/* Rank 0: refuse outputs that are inputs or each other, lock the outputs
- * and decide how to start: state->step = 0 for a fresh run, else the
- * checkpoint's step (params and Adam state loaded). */
-static core_status decide_start(const train_options *opt, train_task *task, uint32_t options_crc,
-                                uint32_t legacy_crc, io_lock *lock, io_lock *metrics_lock, model_state *state) {
-  memset(state, 0, sizeof *state);
-  /* inputs[0] is the training set, inputs[1] the test set: test metrics
-   * on training data would be training metrics. */
-  CORE_CHECK(!(opt->inputs[0] && opt->inputs[1] && io_same_file(opt->inputs[0], opt->inputs[1])), CORE_ERR_ARG,
-             "-test %s is the -train file: evaluate on a test set of its own", opt->inputs[1]);
-  for (int k = 0; k < TRAIN_INPUTS_MAX && opt->inputs[k]; ++k) {
-    CORE_CHECK(!io_same_file(opt->out, opt->inputs[k]), CORE_ERR_ARG, "-out %s is an input of the run (%s): choose "
-               "another file for the model", opt->out, opt->inputs[k]);
-    CORE_CHECK(!io_same_file(opt->metrics, opt->inputs[k]), CORE_ERR_ARG, "-metrics %s is an input of the run (%s): "
-               "choose another file", opt->metrics, opt->inputs[k]);
-  }
-  CORE_CHECK(!io_same_file(opt->out, opt->metrics), CORE_ERR_ARG, "-metrics %s is the model file: choose another file",
-             opt->metrics);
-  if (opt->out) CORE_CALL(io_output_check(opt->out));
-  if (opt->metrics) CORE_CALL(io_output_check(opt->metrics));
-  if (opt->out) CORE_CALL(io_lock_acquire(opt->out, lock));
-  if (opt->metrics) CORE_CALL(io_lock_acquire(opt->metrics, metrics_lock));
-  struct stat sb;
-  const int exists = opt->out && lstat(opt->out, &sb) == 0;
-  CORE_CHECK(!exists || S_ISREG(sb.st_mode), CORE_ERR_IO, "%s exists and is not a regular file", opt->out);
-  if (opt->out) remove_stale_temporaries(opt->out);
-  if (opt->metrics) remove_stale_temporaries(opt->metrics);
-  if (opt->metrics && opt->resume) {
-    /* The metrics of a fresh run killed before its first model write:
-     * this run holds the lock, so nobody writes them any more. */
-    char partial[4200];
-    snprintf(partial, sizeof partial, "%s.partial", opt->metrics);
-    unlink(partial);
-  }
-  if (!opt->resume) {
-    CORE_CHECK(!exists || opt->force, CORE_ERR_IO,
-               "%s exists: add -resume to continue its training, or -force to start over and replace it", opt->out);
-    CORE_CHECK(!opt->metrics || opt->force || access(opt->metrics, F_OK) != 0, CORE_ERR_IO,
-               "%s exists: add -force to replace it, or choose another -metrics", opt->metrics);
-    return CORE_OK;
-  }
-  CORE_CHECK(exists, CORE_ERR_IO, "-resume: there is no %s to resume", opt->out);
-  uint32_t crc;
-  char options[OPTIONS_BYTES];
-  CORE_CALL(read_model(opt->out, task->config, task->params, state, &crc, options));
-  if (crc != options_crc && !(opt->options_text_legacy && crc == legacy_crc)) {
-    char what[512];
-    if (!core_options_difference(options, opt->options_text, what, sizeof what))
-      snprintf(what, sizeof what, "the training or test data (-train or -test holds other examples)");
-    return CORE_ERROR(CORE_ERR_ARG, "-resume: %s was trained with other options or data: %s; run with its options, "
-                      "or -force to start over", opt->out, what);
-  }
+/* What keys resume: the options text and the training and test data's
+ * fingerprints (a resume on another test set would leave metrics of two
+ * test sets in one file). */
+static void run_identity(const train_task *task, const char *options_text, char *identity, size_t size) {
+  snprintf(identity, size, "%s -data_crc32 %08x -test_crc32 %08x", options_text, task->data_crc, task->test_crc);
+}
+
+/* A resumed run's model, on every rank: its state, parameters and Adam's
+ * moments. Collective. */
+static core_status resume_model(io_job *job, const train_options *opt, train_task *task, model_state *state) {
+  char stored[TRAIN_CONFIG_BYTES];
+  io_ckpt_section config = {"config", stored, TRAIN_CONFIG_BYTES};
+  CORE_CALL(io_job_read_first(job, 1, &config));
+  CORE_CHECK(strncmp(stored, task->config, TRAIN_CONFIG_BYTES) == 0, CORE_ERR_FORMAT,
+             "%s: a model of another configuration:\n  file: %.*s\n  run:  %s", opt->out, TRAIN_CONFIG_BYTES, stored,
+             task->config);
+  io_ckpt_section sec[5];
+  model_sections(task, state, sec);
+  sec[0].data = stored;
+  CORE_CALL(io_job_read(job, 5, sec));
+  CORE_CALL(check_state(opt->out, state, task->params));
   CORE_CHECK(state->step < opt->steps, CORE_ERR_ARG,
              "-resume: %s already has %lld steps; give -steps above %lld to train further", opt->out,
              (long long)state->step, (long long)state->step);
   task->params->step = state->adam_step;
   return CORE_OK;
-}
-
-/* What keys resume: the options text, the task's config and its training
- * and test data's fingerprints. */
-static uint32_t run_key(const train_task *task, const char *options_text) {
-  uint32_t crc = io_crc32(0, options_text, strlen(options_text));
-  crc = io_crc32(crc, task->config, strlen(task->config));
-  crc = io_crc32(crc, &task->data_crc, sizeof task->data_crc);
-  if (task->test_crc) crc = io_crc32(crc, &task->test_crc, sizeof task->test_crc);
-  return crc;
 }
 
 /* A JSON number, or null for inf and nan (which JSON has no words for). */
@@ -468,8 +387,9 @@ core_status train_run(MPI_Comm comm, train_task *task, const train_options *opt,
   const int mine = K / size;
   nn_params *p = task->params;
   const size_t n = p->n;
-  const uint32_t options_crc = run_key(task, opt->options_text);
-  const uint32_t legacy_crc = opt->options_text_legacy ? run_key(task, opt->options_text_legacy) : 0;
+  char identity[IO_JOB_IDENTITY_BYTES];
+  run_identity(task, opt->options_text ? opt->options_text : "", identity, sizeof identity);
+  const uint32_t run = io_crc32(0, identity, strlen(identity));
 
   /* Everything allocated and the start decided before the first step. */
   float **bufs = calloc((size_t)mine, sizeof *bufs);
@@ -484,23 +404,36 @@ core_status train_run(MPI_Comm comm, train_task *task, const train_options *opt,
   for (int j = 0; !st && j < mine; ++j)
     if (!(bufs[j] = malloc(sizeof(float) * n)))
       st = CORE_ERROR(CORE_ERR_MEM, "cannot allocate %d gradient buffers of %zu floats", mine, n);
-  io_lock lock = {.fd = -1}, metrics_lock = {.fd = -1};
-  model_state state = {0};
-  if (!st && rank == 0) st = decide_start(opt, task, options_crc, legacy_crc, &lock, &metrics_lock, &state);
+  /* inputs[0] is the training set, inputs[1] the test set: test metrics
+   * on training data would be training metrics. */
+  if (!st && rank == 0 && opt->inputs[0] && opt->inputs[1] && io_same_file(opt->inputs[0], opt->inputs[1]))
+    st = CORE_ERROR(CORE_ERR_ARG, "-test %s is the -train file: evaluate on a test set of its own", opt->inputs[1]);
   st = core_agree(comm, st);
-  /* Rank 0 may have loaded a checkpoint: everyone takes its state. */
-  if (!st && (MPI_Bcast(&state, sizeof state, MPI_BYTE, 0, comm) != MPI_SUCCESS ||
-              MPI_Bcast(p->param, (int)n, MPI_FLOAT, 0, comm) != MPI_SUCCESS ||
-              MPI_Bcast(p->m, (int)n, MPI_FLOAT, 0, comm) != MPI_SUCCESS ||
-              MPI_Bcast(p->v, (int)n, MPI_FLOAT, 0, comm) != MPI_SUCCESS))
-    st = CORE_ERROR(CORE_ERR_MPI, "MPI_Bcast of the starting parameters failed");
+  /* The model file is the run's checkpoint; without one, the metrics file
+   * is the run's only output. */
+  io_job_spec spec = {.command = "train", .out = opt->out ? opt->out : opt->metrics, .kind = kind,
+                      .identity = identity, .mode = IO_JOB_IN_PLACE, .no_checkpoint = !opt->out,
+                      .resume = opt->resume, .force = opt->force, .companions = {opt->out ? opt->metrics : NULL},
+                      .checkpoint_seconds = opt->checkpoint_seconds, .checkpoint_every = opt->checkpoint_every,
+                      .fault_site = "train.checkpoint", .progress = rank == 0 ? progress : NULL};
+  for (int k = 0; k < TRAIN_INPUTS_MAX && k < IO_JOB_FILES_MAX; ++k) spec.inputs[k] = opt->inputs[k];
+  io_job *job = NULL;
+  if (!st && spec.out) st = io_job_begin(comm, &spec, &job);
+  model_state state = {0};
+  if (!st && job && io_job_resuming(job)) st = resume_model(job, opt, task, &state);
+  if (!st && rank == 0 && opt->metrics && opt->resume) {
+    /* The metrics of a fresh run killed before its first model write:
+     * this run holds the lock, so nobody writes them any more. */
+    char partial[4200];
+    snprintf(partial, sizeof partial, "%s.partial", opt->metrics);
+    unlink(partial);
+  }
   p->step = state.adam_step;
   FILE *metrics = NULL;
   int metrics_pending = 0; /* a fresh run's metrics still at <metrics>.partial */
   if (!st && rank == 0 && opt->metrics) {
     metrics_pending = state.step == 0 && opt->out;
-    st = metrics_open(opt->metrics, state.step, options_crc, opt->options_text_legacy ? legacy_crc : options_crc,
-                      metrics_pending, &metrics);
+    st = metrics_open(opt->metrics, state.step, run, metrics_pending, &metrics);
   }
   st = core_agree(comm, st);
 
@@ -510,7 +443,7 @@ core_status train_run(MPI_Comm comm, train_task *task, const train_options *opt,
   /* Progress counts this run's steps, so its rate and ETA are right. */
   core_progress prog;
   core_progress_start(&prog, "train steps", opt->steps - state.step, rank == 0 ? progress : NULL);
-  double train_seconds = 0, last_ckpt = core_time(), loss = NAN;
+  double train_seconds = 0, loss = NAN;
   int64_t step = state.step, steps_run = 0;
   while (!st && step < opt->steps) {
     const double ts = core_time();
@@ -549,14 +482,15 @@ core_status train_run(MPI_Comm comm, train_task *task, const train_options *opt,
     train_seconds += core_time() - ts;
 
     /* Stop and checkpoint decisions: one reduction, the same on every rank. */
-    int flags[2] = {stop && *stop ? 1 : 0, 0};
-    if (rank == 0)
-      flags[1] = (opt->checkpoint_every > 0 && step % opt->checkpoint_every == 0) ||
-                 core_time() - last_ckpt >= opt->checkpoint_seconds;
-    if (MPI_Allreduce(MPI_IN_PLACE, flags, 2, MPI_INT, MPI_MAX, comm) != MPI_SUCCESS) {
-      st = CORE_ERROR(CORE_ERR_MPI, "MPI_Allreduce of the stop flags failed");
-      break;
+    int flags[2] = {0, 0};
+    if (job) {
+      st = io_job_poll(job, step, stop, &flags[0], &flags[1]);
+    } else {
+      flags[0] = stop && *stop;
+      if (MPI_Allreduce(MPI_IN_PLACE, flags, 1, MPI_INT, MPI_MAX, comm) != MPI_SUCCESS)
+        st = CORE_ERROR(CORE_ERR_MPI, "MPI_Allreduce of the stop flag failed");
     }
+    if (st) break;
     const int last = step == opt->steps;
     const double rate = (double)(steps_run * B) / fmax(train_seconds, 1e-9);
     const int eval = last || (opt->eval_every > 0 && step % opt->eval_every == 0);
@@ -565,23 +499,20 @@ core_status train_run(MPI_Comm comm, train_task *task, const train_options *opt,
       if (st) break;
     }
     if (rank == 0)
-      st = metrics_line(metrics, opt->metrics, step, options_crc, loss, rate, core_time() - t0,
-                        eval ? &report->metrics : NULL);
+      st = metrics_line(metrics, opt->metrics, step, run, loss, rate, core_time() - t0, eval ? &report->metrics : NULL);
     /* Only with a metrics file can rank 0 fail here. */
     if (opt->metrics) st = core_agree(comm, st);
     if (st) break;
     if (opt->out && (last || flags[0] || flags[1])) {
-      if (rank == 0) {
-        model_state s = {step, p->step, (int64_t)n, B, m};
-        st = io_lock_check(&lock);
-        if (!st) st = write_model(opt->out, options_crc, task, &s, opt->options_text);
-        if (!st && metrics_pending) {
-          st = metrics_publish(opt->metrics);
-          metrics_pending = 0;
-        }
+      model_state now = {step, p->step, (int64_t)n, B, m};
+      io_ckpt_section sec[5];
+      model_sections(task, &now, sec);
+      st = io_job_checkpoint(job, 5, sec);
+      if (!st && rank == 0 && metrics_pending) {
+        st = metrics_publish(opt->metrics);
+        if (!st) metrics_pending = 0;
       }
       st = core_agree(comm, st);
-      last_ckpt = core_time();
       if (st) break;
     }
     core_progress_update(&prog, step - state.step);
@@ -596,7 +527,7 @@ core_status train_run(MPI_Comm comm, train_task *task, const train_options *opt,
     snprintf(partial, sizeof partial, "%s.partial", opt->metrics);
     unlink(partial);
   }
-  if (rank == 0) io_lock_release(&lock), io_lock_release(&metrics_lock);
+  io_job_end(&job);
   for (int j = 0; bufs && j < mine; ++j) free(bufs[j]);
   free(bufs), free(index), free(shard_loss), free(src.order[0]), free(src.order[1]);
   report->step = step;

@@ -219,7 +219,7 @@ core_status io_ckpt_read_first(const char *path, const char *kind, uint32_t *opt
  *   while (!st && work left) {
  *     ... one step, its status agreed ...
  *     int stop_now, due;
- *     st = io_job_poll(job, stop_flag, &stop_now, &due);   // one reduction
+ *     st = io_job_poll(job, step, stop_flag, &stop_now, &due);   // one reduction
  *     if (!st && (stop_now || due)) st = io_job_checkpoint(job, n, sections);
  *     if (stop_now) break;
  *   }
@@ -256,7 +256,7 @@ typedef struct {
                                                file): checked and locked    */
   double checkpoint_seconds; /* a checkpoint is due this long after the last
                                 (rank 0's clock)                            */
-  int64_t checkpoint_every;  /* ... or every this many polls (0: by clock)  */
+  int64_t checkpoint_every;  /* ... or every this many steps (0: by clock)  */
   const char *fault_site;    /* core_fault site of a checkpoint write       */
   FILE *progress;            /* rank 0's messages (a stop); may be NULL     */
 } io_job_spec;
@@ -284,11 +284,12 @@ core_status io_job_read(io_job *job, int count, const io_ckpt_section *sections)
 /* Read only the first `count` sections after "run" (to learn the sizes of
  * the rest), on every rank. Collective. */
 core_status io_job_read_first(io_job *job, int count, const io_ckpt_section *sections);
-/* After a step: is a stop requested (any rank's *stop) or a checkpoint
- * due (rank 0's clock, or every checkpoint_every polls)? One reduction;
+/* After step `step` (counted from the run's start, resumes included): is
+ * a stop requested (any rank's *stop) or a checkpoint due (rank 0's clock,
+ * or step a multiple of checkpoint_every)? One reduction;
  * the same answers on every rank. Prints, on a stop, what to run next,
  * before the checkpoint is written. Collective. */
-core_status io_job_poll(io_job *job, volatile sig_atomic_t *stop, int *stop_now, int *due);
+core_status io_job_poll(io_job *job, int64_t step, volatile sig_atomic_t *stop, int *stop_now, int *due);
 /* Write the checkpoint ("run" + sections, data from rank 0) after
  * checking that this run still holds its lock. Collective. */
 core_status io_job_checkpoint(io_job *job, int count, const io_ckpt_section *sections);

@@ -38,13 +38,14 @@
 
 #include "eloss/atoms.h"
 #include "eloss/core.h"
+#include "eloss/io.h"
 #include "eloss/nn.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-enum { TRAIN_METRICS_MAX = 8, TRAIN_CONFIG_BYTES = 512, TRAIN_INPUTS_MAX = 4, TRAIN_OPTIONS_BYTES = 1024 };
+enum { TRAIN_METRICS_MAX = 8, TRAIN_CONFIG_BYTES = 512, TRAIN_INPUTS_MAX = 4, TRAIN_OPTIONS_BYTES = IO_JOB_IDENTITY_BYTES };
 
 /* Named test-set numbers of a task, in a fixed order. */
 typedef struct {
@@ -97,8 +98,6 @@ typedef struct {
   const char *inputs[TRAIN_INPUTS_MAX]; /* files the run reads (NULL-ended; [0] training, [1] test set, which
                                            must differ): out and metrics must be none of them */
   const char *options_text;  /* the options that define the run; its CRC-32 keys resume */
-  const char *options_text_legacy; /* NULL, or the same run's text as written before an
-                                      option existed: a model file keyed by it resumes too */
 } train_options;
 
 /* steps 1000, batch 64, shards 4, Adam defaults, seed 0, eval_every 100,
@@ -142,7 +141,8 @@ typedef struct {
   int64_t batch; /* examples per step */
   int64_t shard; /* examples per micro-shard: the chunk of training's test
                     metrics (a forward's bits may depend on its batch size) */
-  char options[TRAIN_OPTIONS_BYTES]; /* the options text of the run (train_options.options_text) */
+  char options[TRAIN_OPTIONS_BYTES]; /* the run's identity: its options text, then -data_crc32 and
+                                        -test_crc32 of its training and test data */
 } train_model_meta;
 
 /* Read the config line of a model file written by train_run (any of its
