@@ -2,8 +2,10 @@
  *
  * io_atomic_open(f, path): create "<path>.tmp.<pid>" next to the target so
  *   the final rename stays within one file system (and hence atomic).
- * io_atomic_commit(f): fflush + fsync + fclose + rename; on any failure the
- *   temporary file is removed and nothing appears at path.
+ * io_atomic_commit(f): fflush + fsync + fclose + rename; on any failure,
+ *   including an earlier write that failed (the stream's error flag), the
+ *   temporary file is removed and nothing appears at path. Every text,
+ *   CSV, .npy and checkpoint output of the suite goes through it.
  * io_atomic_abort(f): discard.
  * io_crc32(crc, data, n): reflected CRC-32, polynomial 0xEDB88320, the value
  *   zlib and Python's zlib.crc32 give, so checksums can be checked from
@@ -28,15 +30,21 @@ core_status io_atomic_open(io_atomic_file *f, const char *path) {
 }
 
 core_status io_atomic_commit(io_atomic_file *f) {
-  int ok = fflush(f->fp) == 0;
+  /* Every write is checked here: a stream's error flag is sticky, and an
+   * earlier fprintf that lost its buffer to a full disk leaves the final
+   * fflush nothing to fail on. */
+  const int earlier = ferror(f->fp);
   int saved = errno;
+  int ok = fflush(f->fp) == 0 && !earlier;
+  if (!earlier) saved = errno;
   if (ok) ok = fsync(fileno(f->fp)) == 0 || errno == EINVAL;
   if (fclose(f->fp) != 0 && ok) ok = 0, saved = errno;
   f->fp = NULL;
   if (ok && rename(f->tmp_path, f->path) != 0) ok = 0, saved = errno;
   if (!ok) {
     remove(f->tmp_path);
-    return CORE_ERROR(CORE_ERR_IO, "%s: cannot write: %s", f->path, strerror(saved));
+    return CORE_ERROR(CORE_ERR_IO, "%s: cannot write%s: %s", f->path, earlier ? " (an earlier write failed)" : "",
+                      strerror(saved));
   }
   return CORE_OK;
 }

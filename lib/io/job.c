@@ -83,7 +83,8 @@ static core_status check_outputs(const io_job *job) {
              "again without -resume", s->command);
   CORE_CALL(io_output_check(s->out));
   for (int c = 0; c < IO_JOB_FILES_MAX && s->companions[c]; ++c) CORE_CALL(io_output_check(s->companions[c]));
-  for (int k = 0; k < IO_JOB_FILES_MAX && s->inputs[k]; ++k) {
+  for (int k = 0; k < s->n_inputs; ++k) {
+    if (!s->inputs[k]) continue;
     CORE_CHECK(!io_same_file(s->out, s->inputs[k]), CORE_ERR_ARG, "%s is an input of the run (%s): choose another "
                "output", s->out, s->inputs[k]);
     for (int c = 0; c < IO_JOB_FILES_MAX && s->companions[c]; ++c)
@@ -128,7 +129,7 @@ static core_status check_identity(io_job *job) {
 static core_status decide_start(io_job *job) {
   const io_job_spec *s = &job->spec;
   const int staged = s->mode == IO_JOB_STAGED;
-  const int finished = staged && exists(s->out);
+  const int finished = (staged || s->no_checkpoint) && exists(s->out);
   const int found = !s->no_checkpoint && exists(job->ckpt);
   struct stat sb;
   if (found)
@@ -158,7 +159,7 @@ static core_status decide_start(io_job *job) {
     const int partial = lstat(job->partial, &sb) == 0;
     CORE_CHECK(!partial || !S_ISDIR(sb.st_mode), CORE_ERR_ARG, "%s is a directory, in the way of the partial output "
                "of %s; remove it or choose another -out", job->partial, s->out);
-    CORE_CHECK(!partial || s->force || found, CORE_ERR_ARG, "%s exists but no checkpoint describes it; pass -force "
+    CORE_CHECK(!partial || s->force || found || s->no_checkpoint, CORE_ERR_ARG, "%s exists but no checkpoint describes it; pass -force "
                "to replace it, or choose another -out", job->partial);
   }
   if (s->dry_run) return CORE_OK;
@@ -166,12 +167,12 @@ static core_status decide_start(io_job *job) {
    * output, and the old partial file is unlinked, not truncated, so that a
    * symlink is replaced instead of followed and a process still writing
    * the old file (its lock removed by hand) cannot publish the new rows. */
-  if (staged) {
+  if (staged && !s->no_checkpoint)
     CORE_CHECK(remove(job->ckpt) == 0 || errno == ENOENT, CORE_ERR_IO, "%s: cannot remove the old checkpoint: %s",
                job->ckpt, strerror(errno));
+  if (staged)
     CORE_CHECK(unlink(job->partial) == 0 || errno == ENOENT, CORE_ERR_IO, "%s: cannot remove the old partial "
                "output: %s", job->partial, strerror(errno));
-  }
   return CORE_OK;
 }
 

@@ -209,19 +209,6 @@ static core_status check_tiling(int n, const char *const *parts, const part_info
   return CORE_OK;
 }
 
-/* Rank 0: may out be written? Not a part, not an existing file without
- * force, a writable place. */
-static core_status check_output(int n, const char *const *parts, const char *out, int force, io_lock *lock) {
-  for (int k = 0; k < n; ++k)
-    CORE_CHECK(!io_same_file(out, parts[k]), CORE_ERR_ARG, "-out %s is one of the parts; choose another file", out);
-  CORE_CALL(io_output_check(out));
-  CORE_CALL(io_lock_acquire(out, lock));
-  struct stat sb;
-  CORE_CHECK(force || stat(out, &sb) != 0, CORE_ERR_ARG, "%s already exists; pass -force to replace it, or choose "
-             "another -out", out);
-  return CORE_OK;
-}
-
 core_status mc_dataset_merge(MPI_Comm comm, int n_parts, const char *const *parts, const char *out, int force,
                              int64_t *instances_out) {
   int rank;
@@ -241,21 +228,20 @@ core_status mc_dataset_merge(MPI_Comm comm, int n_parts, const char *const *part
     order_parts(n_parts, info, order);
     st = check_tiling(n_parts, parts, info, order, instances);
   }
-  io_lock lock = {.fd = -1};
-  if (!st && rank == 0) st = check_output(n_parts, parts, out, force, &lock);
-  st = core_agree(comm, st);
-
-  char partial[4200];
-  snprintf(partial, sizeof partial, "%s.partial", out);
+  /* A short job: no checkpoint, the output staged and published. */
+  io_job_spec spec = {.command = "spingen-merge", .out = out, .kind = "spingen-merge", .identity = "",
+                      .mode = IO_JOB_STAGED, .no_checkpoint = 1, .force = force, .inputs = parts,
+                      .n_inputs = n_parts};
+  io_job *job = NULL;
+  if (!st) st = io_job_begin(comm, &spec, &job);
+  const char *partial = job ? io_job_partial(job) : "";
   io_h5 *f = NULL, *part = NULL;
   chunk b = {{NULL}};
   if (!st) st = core_agree(comm, chunk_alloc(&info[0], &b));
-  int created = 0;
   if (!st) {
     /* The datasets of a whole run, in its order (lib/mc/dataset.c), then
      * its attributes: those of the part at 0 without the range. */
     st = io_h5_create(comm, partial, &f);
-    created = !st;
     for (int c = 0; !st && c < N_COLUMNS; ++c) {
       if (info[0].nd[c] == 0) continue;
       int64_t shape[IO_NDIM_MAX];
@@ -284,14 +270,11 @@ core_status mc_dataset_merge(MPI_Comm comm, int n_parts, const char *const *part
   }
   core_status close_st = io_h5_close(&f);
   if (!st) st = close_st;
-  if (!st && rank == 0) {
-    st = io_lock_check(&lock);
-    if (!st && rename(partial, out) != 0)
-      st = CORE_ERROR(CORE_ERR_IO, "%s: cannot rename the merged dataset: %s", out, strerror(errno));
-  }
-  if (st && created && rank == 0) remove(partial);
   st = core_agree(comm, st);
-  if (rank == 0) io_lock_release(&lock);
+  if (!st) st = io_job_publish(job);
+  /* A merge keeps no checkpoint: its partial file is worth nothing. */
+  if (st && job && rank == 0) remove(partial);
+  io_job_end(&job);
   chunk_free(&b);
   free(info), free(order), free(options);
   if (!st && instances_out) *instances_out = instances;

@@ -414,9 +414,9 @@ core_status train_run(MPI_Comm comm, train_task *task, const train_options *opt,
   io_job_spec spec = {.command = "train", .out = opt->out ? opt->out : opt->metrics, .kind = kind,
                       .identity = identity, .mode = IO_JOB_IN_PLACE, .no_checkpoint = !opt->out,
                       .resume = opt->resume, .force = opt->force, .companions = {opt->out ? opt->metrics : NULL},
+                      .inputs = opt->inputs, .n_inputs = TRAIN_INPUTS_MAX,
                       .checkpoint_seconds = opt->checkpoint_seconds, .checkpoint_every = opt->checkpoint_every,
                       .fault_site = "train.checkpoint", .progress = rank == 0 ? progress : NULL};
-  for (int k = 0; k < TRAIN_INPUTS_MAX && k < IO_JOB_FILES_MAX; ++k) spec.inputs[k] = opt->inputs[k];
   io_job *job = NULL;
   if (!st && spec.out) st = io_job_begin(comm, &spec, &job);
   model_state state = {0};
@@ -432,7 +432,7 @@ core_status train_run(MPI_Comm comm, train_task *task, const train_options *opt,
   FILE *metrics = NULL;
   int metrics_pending = 0; /* a fresh run's metrics still at <metrics>.partial */
   if (!st && rank == 0 && opt->metrics) {
-    metrics_pending = state.step == 0 && opt->out;
+    metrics_pending = state.step == 0;
     st = metrics_open(opt->metrics, state.step, run, metrics_pending, &metrics);
   }
   st = core_agree(comm, st);
@@ -521,7 +521,15 @@ core_status train_run(MPI_Comm comm, train_task *task, const train_options *opt,
       break;
     }
   }
-  if (metrics) fclose(metrics);
+  if (metrics && fclose(metrics) != 0 && !st) st = CORE_ERROR(CORE_ERR_IO, "%s: cannot write the metrics: %s",
+                                                                 opt->metrics, strerror(errno));
+  metrics = NULL;
+  /* Without a model file, the metrics are the run's output: published
+   * when the run ends well. */
+  if (rank == 0 && !st && !report->interrupted && !opt->out && metrics_pending && opt->metrics &&
+      !(st = metrics_publish(opt->metrics)))
+    metrics_pending = 0;
+  st = core_agree(comm, st);
   if (metrics_pending) { /* the run never wrote a model: its metrics go too */
     char partial[4200];
     snprintf(partial, sizeof partial, "%s.partial", opt->metrics);

@@ -248,10 +248,12 @@ typedef struct {
   const char *identity; /* what identifies the run (its options and data
                            fingerprints), < IO_JOB_IDENTITY_BYTES bytes      */
   io_job_mode mode;
-  int no_checkpoint;    /* a short job that is never resumed (no .ckpt)     */
+  int no_checkpoint;    /* a short job that is never resumed (no .ckpt; a
+                           stale partial file is removed, not refused)     */
   int resume, force;
   int dry_run;          /* every refusal, no lock taken, nothing removed    */
-  const char *inputs[IO_JOB_FILES_MAX];     /* read by the run; NULL-ended  */
+  const char *const *inputs; /* (n_inputs) files the run reads; NULLs skipped */
+  int n_inputs;
   const char *companions[IO_JOB_FILES_MAX]; /* further outputs (a metrics
                                                file): checked and locked    */
   double checkpoint_seconds; /* a checkpoint is due this long after the last
