@@ -136,35 +136,26 @@ int app_spinloss(int argc, char **argv) {
   PetscCall(app_opt_string(PetscOptionsObject, "-grad_out", "write d loss / d logits (B, L, L) float64 .npy here",
                            "a file name", gout, sizeof gout, &set));
   PetscOptionsEnd();
-  const int labelled = kind == SPIN_LOSS_CE || kind == SPIN_LOSS_MARGIN;
-  const int weighted = kind == SPIN_LOSS_LOCAL || kind == SPIN_LOSS_BOND;
-  if (flip && kind == SPIN_LOSS_BOND)
-    app_option_error("-flip_invariant", "-loss bond is invariant under y -> -y already");
-  else if (flip && !labelled)
-    app_option_error("-flip_invariant", "is for -loss ce and margin only: with -loss %s the better of y and -y "
-                     "collapses a network to a constant prediction (README)", spin_loss_names[kind]);
-  if (weighted && T == 0)
-    app_option_error("-T", "expected T > 0 for -loss %s (it divides by T)", spin_loss_names[kind]);
-  app_option_inapplicable("-T", set_T && labelled, "-T is for -loss local, bond and true only");
-  app_option_inapplicable("-h0", set_h0 && !weighted, "-h0 is for -loss local and bond only");
-  app_option_inapplicable("-target", set_target && kind == SPIN_LOSS_TRUE, "-loss true uses no labels");
+  opt.kind = (spin_loss_kind)kind;
+  opt.T = T;
+  opt.h0 = h0;
+  opt.flip_invariant = flip == PETSC_TRUE;
+  const char *refused;
+  if (spin_loss_options_check(&opt, (set_T ? SPIN_LOSS_GIVEN_T : 0) | (set_h0 ? SPIN_LOSS_GIVEN_H0 : 0) |
+                                        (set_target ? SPIN_LOSS_GIVEN_TARGET : 0), &refused))
+    app_option_error(refused, "%s", core_error_message());
   /* After the checks of values: a wrong value is the first thing to hear of. */
   if (!set_jh) app_option_error("-jh", "required: the horizontal couplings (.npy)");
   if (!set_jv) app_option_error("-jv", "required: the vertical couplings (.npy)");
   if (!set_logits) app_option_error("-logits", "required: the logits (.npy)");
-  if (!set_target && kind != SPIN_LOSS_TRUE)
-    app_option_error("-target", "required for -loss %s: the target spins (.npy; only -loss true uses none)",
-                     spin_loss_names[kind]);
+  if (!set_target && (spin_loss_table[kind].flags & SPIN_LOSS_NEEDS_LABELS))
+    app_option_error("-target", "required for -loss %s: the target spins (.npy)", spin_loss_names[kind]);
   const char *inputs[] = {jh, jv, zpath, ypath};
   app_output_not_input("-grad_out", gout, inputs, 4);
   PetscBool stop;
   int code;
   PetscCall(app_options_check("spinloss", &stop, &code));
   if (stop) return app_finalize(code);
-  opt.kind = (spin_loss_kind)kind;
-  opt.T = T;
-  opt.h0 = h0;
-  opt.flip_invariant = flip == PETSC_TRUE;
 
   int rank;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
@@ -186,7 +177,7 @@ int app_spinloss(int argc, char **argv) {
   for (int64_t k = 0; !st && k < Z.count; ++k)
     if (!isfinite(((const double *)Z.data)[k]))
       st = CORE_ERROR(CORE_ERR_VALUE, "%s: non-finite logit at flat index %lld", zpath, (long long)k);
-  if (!st && kind != SPIN_LOSS_TRUE) {
+  if (!st && (spin_loss_table[kind].flags & SPIN_LOSS_NEEDS_LABELS)) {
     st = array_read(ypath, "-target", &Y);
     if (!st && Y.dtype != IO_I8)
       st = CORE_ERROR(CORE_ERR_FORMAT, "%s: expected int8 target spins, found %s", ypath, io_dtype_name(Y.dtype));

@@ -147,20 +147,12 @@ int app_train(int argc, char **argv) {
     if (loss != TRAIN_DENOISE_ENERGY && loss != TRAIN_DENOISE_SPARSE)
       app_option_inapplicable("-coeff", coeff_set, "applies to -loss energy and sparse");
   } else {
-    if (flip && loss == SPIN_LOSS_BOND)
-      app_option_error("-flip_invariant", "-loss bond is invariant under y -> -y already");
-    else if (flip && loss != SPIN_LOSS_CE && loss != SPIN_LOSS_MARGIN)
-      app_option_error("-flip_invariant", "applies to -loss ce and margin only: the min over y and -y of local or "
-                       "true collapses training to a constant prediction (README); -loss bond is the flip-invariant "
-                       "energy loss");
-    if (loss == SPIN_LOSS_CE || loss == SPIN_LOSS_MARGIN) {
-      app_option_inapplicable("-T", T_set, "applies to -loss local, bond and true");
-      app_option_inapplicable("-h0", h0_set, "applies to -loss local and bond");
-    }
-    if (loss == SPIN_LOSS_TRUE) app_option_inapplicable("-h0", h0_set, "applies to -loss local and bond");
-    if ((loss == SPIN_LOSS_LOCAL || loss == SPIN_LOSS_BOND) && T <= 0)
-      app_option_error("-T", "-loss %s needs T > 0", spin_loss_names[loss]);
-    else if ((loss == SPIN_LOSS_LOCAL || loss == SPIN_LOSS_BOND) && T < 1e-6)
+    spin_loss_options check = {.kind = (spin_loss_kind)loss, .T = T, .h0 = h0, .flip_invariant = flip};
+    const char *refused;
+    if (spin_loss_options_check(&check, (T_set ? SPIN_LOSS_GIVEN_T : 0) | (h0_set ? SPIN_LOSS_GIVEN_H0 : 0), &refused))
+      app_option_error(refused, "%s", core_error_message());
+    /* Training runs in float32. */
+    else if ((spin_loss_table[loss].flags & SPIN_LOSS_DIVIDES_BY_T) && T < 1e-6)
       app_option_error("-T", "-loss %s scales as 1/T: below 1e-6 its values and gradients overflow float32",
                        spin_loss_names[loss]);
   }

@@ -1,10 +1,10 @@
 #!/usr/bin/python3
-"""TAP test of the Python binding (python/eloss, issue 10 section 4).
+"""TAP test of the Python binding (python/eloss).
 
   test_python.py <source root> <libeloss.so> <eloss program> <version>
 
-Against PyTorch autograd on the formulas written out below from README.md
-and the paper (never by calling eloss), in float64, to 1e-10 relative:
+Against PyTorch autograd on the formulas written out below from
+docs/loss.md, docs/spinloss.md and the paper (never by calling eloss), in float64, to 1e-10 relative:
 the value and gradient of the energy loss (Eq. 7) for 5 coefficient laws x
 4 edge sets (complete, explicit, regular, bonds) x d = 2, 3, with k0,
 per_atom, dmin and padded batches; MSE, MAE and Kabsch-aligned MSE; every
@@ -89,7 +89,7 @@ def autograd(fn, x):
     return float(value), t.grad.numpy()
 
 
-# ---- reference formulas (README.md "eloss loss", paper Eq. 7) ----------------
+# ---- reference formulas (docs/loss.md, paper Eq. 7) --------------------------
 
 def coefficient(law, d, dmin):
     """k(d) of Eq. 7; laws that decay as a power see max(d, dmin)."""
@@ -167,7 +167,7 @@ def bonds_of(ref_b, elements_b, tolerance=0.45):
                      + tolerance], dtype=np.int64).reshape(-1, 2)
 
 
-# ---- reference spin losses (README.md "eloss spinloss", Eq. 15-16) -----------
+# ---- reference spin losses (docs/spinloss.md, Eq. 15-16) ---------------------
 
 def lattice_bonds(L, periodic):
     """(i, j, array, r, c): site i = r L + c joined to its + neighbour j
@@ -306,7 +306,7 @@ else:
         target = rng.choice(np.array([-1, 1], np.int8), (B, L, L))
         jh = rng.uniform(-1, 1, (B, L, L if periodic else L - 1))
         jv = rng.uniform(-1, 1, (B, L if periodic else L - 1, L))
-        # Keep logits off the hinge's kink y z = 1 (README: subgradient 0 there).
+        # Keep logits off the hinge's kink y z = 1 (docs/spinloss.md: subgradient 0 there).
         logits[np.abs(logits * target - 1) < 1e-3] += 0.01
         where = "%s L=%d" % ("periodic" if periodic else "open", L)
         for kind in eloss.SPIN_LOSSES:
@@ -473,7 +473,7 @@ bad_cases = [
     ("no atoms (plan)", lambda: eloss.AtomsLoss(np.zeros((2, 0, 3))), "an empty batch"),
     ("a misaligned array", lambda: eloss.mse_loss(misaligned, ref), "pred: expected an aligned array"),
     ("resample without regular edges", lambda: eloss.AtomsLoss(ref).resample(1), "only a plan with edges='regular' draws graphs"),
-    ("T with ce", lambda: eloss.spin_loss(logits, target, jh, jv, loss="ce", T=7.0), "T is for loss local, bond and true only"),
+    ("T with ce", lambda: eloss.spin_loss(logits, target, jh, jv, loss="ce", T=7.0), "T is for loss local, true and bond only"),
     ("h0 with true", lambda: eloss.spin_loss(logits, None, jh, jv, loss="true", h0=99.0), "h0 is for loss local and bond only"),
     ("a pair given twice", lambda: eloss.energy_loss(pred, ref, edges=np.array([[0, 1], [2, 3], [1, 0]])), "edge 2 (1, 0) repeats edge 0"),
     ("coeff with mse", lambda: eloss.atoms_loss(pred, ref, loss="mse", coeff="lj"), "coeff applies to the energy loss only, not to 'mse'"),
@@ -493,8 +493,8 @@ bad_cases = [
     ("jv of the wrong shape", lambda: eloss.spin_loss(logits, target, jh, jv[:, :2].copy()), "jv: shape (2, 2, 4); expected (2, 3, 4)"),
     ("logits of another L", lambda: eloss.spin_loss(logits[:, :3, :3].copy(), target, jh, jv), "logits: shape (2, 3, 3); expected (2, 4, 4)"),
     ("non-contiguous logits", lambda: eloss.spin_loss(logits.transpose(0, 2, 1), target, jh, jv), "logits: expected a C-contiguous array"),
-    ("flip_invariant local", lambda: eloss.spin_loss(logits, target, jh, jv, loss="local", flip_invariant=True), "flip_invariant is for ce and margin only"),
-    ("T = 0 local", lambda: eloss.spin_loss(logits, target, jh, jv, loss="local", T=0.0), "local needs a temperature T > 0"),
+    ("flip_invariant local", lambda: eloss.spin_loss(logits, target, jh, jv, loss="local", flip_invariant=True), "flip_invariant: is for -loss ce and margin only"),
+    ("T = 0 local", lambda: eloss.spin_loss(logits, target, jh, jv, loss="local", T=0.0), "T: expected T > 0 for -loss local"),
     ("no target for ce", lambda: eloss.spin_loss(logits, None, jh, jv, loss="ce"), "ce needs a target"),
     ("unknown spin loss", lambda: eloss.spin_loss(logits, target, jh, jv, loss="hinge"), "unknown spin loss 'hinge'"),
 ]

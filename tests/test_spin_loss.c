@@ -1,4 +1,4 @@
-/* TAP test of the spin losses of lib/spin/loss.c (issue 8, section 1), on
+/* TAP test of the spin losses of lib/spin/loss.c (docs/spinloss.md), on
  * one process:
  * - gradients against central differences for every loss x open/periodic x
  *   flip_invariant on/off (hinge kinks skipped on purpose, step per loss),
@@ -552,9 +552,62 @@ static void report_timing(void) {
   free(J), free(z), free(g), free(zf), free(gf), free(y);
 }
 
+/* The vocabulary table says what each kernel reads: a loss whose row says
+ * it reads no labels (no couplings) must run with target (J) NULL, and one
+ * that reads them must refuse NULL; options a row does not use are refused
+ * when given, and T's range follows the row. */
+static void test_table(void) {
+  spin_lattice lat;
+  spin_lattice_init(&lat, SPIN_SQUARE, SPIN_OPEN, 4);
+  const int64_t B = 2, n = lat.n_sites;
+  double J[2 * 32], z[2 * 16], loss, grad[2 * 16];
+  int8_t y[2 * 16];
+  random_couplings(&lat, B, 11, J);
+  random_target(B * n, y);
+  for (int64_t i = 0; i < B * n; ++i) z[i] = uniform(-2.0, 2.0);
+  int agree = 1;
+  char why[256] = "";
+  for (int k = 0; k < SPIN_LOSS_COUNT; ++k) {
+    const unsigned f = spin_loss_table[k].flags;
+    spin_loss_options opt;
+    spin_loss_options_default(&opt);
+    opt.kind = (spin_loss_kind)k;
+    spin_loss_plan *plan = NULL;
+    if (spin_loss_plan_create(&lat, &opt, &plan)) {
+      agree = 0, snprintf(why, sizeof why, "%s: no plan", spin_loss_table[k].name);
+      continue;
+    }
+    const int no_y = spin_loss_execute(plan, B, J, z, NULL, &loss, grad) == CORE_OK;
+    const int no_J = spin_loss_execute(plan, B, NULL, z, y, &loss, grad) == CORE_OK;
+    if (no_y != !(f & SPIN_LOSS_NEEDS_LABELS) || no_J != !(f & SPIN_LOSS_NEEDS_COUPLINGS))
+      agree = 0, snprintf(why, sizeof why, "%s: runs without y %d, without J %d", spin_loss_table[k].name, no_y, no_J);
+    spin_loss_plan_destroy(&plan);
+    const char *option;
+    opt.T = 0.0;
+    const int t0 = spin_loss_options_check(&opt, SPIN_LOSS_GIVEN_T, &option) == CORE_OK;
+    if (t0 != ((f & SPIN_LOSS_USES_T) && !(f & SPIN_LOSS_DIVIDES_BY_T)))
+      agree = 0, snprintf(why, sizeof why, "%s: T = 0 given: accepted %d", spin_loss_table[k].name, t0);
+    spin_loss_options_default(&opt);
+    opt.kind = (spin_loss_kind)k;
+    const int h0 = spin_loss_options_check(&opt, SPIN_LOSS_GIVEN_H0, &option) == CORE_OK;
+    opt.flip_invariant = 1;
+    const int flip = spin_loss_options_check(&opt, 0, &option) == CORE_OK;
+    if (h0 != !!(f & SPIN_LOSS_USES_H0) || flip != !!(f & SPIN_LOSS_FLIP_OPTION))
+      agree = 0, snprintf(why, sizeof why, "%s: h0 given accepted %d, flip_invariant accepted %d",
+                          spin_loss_table[k].name, h0, flip);
+  }
+  tap_ok(agree, "every row of spin_loss_table says what its kernel reads and which options it takes %s", why);
+  char list[128];
+  tap_ok(!strcmp(spin_loss_list(SPIN_LOSS_USES_H0, list, sizeof list), "local and bond") &&
+             !strcmp(spin_loss_list(SPIN_LOSS_USES_T, list, sizeof list), "local, true and bond") &&
+             !strcmp(spin_loss_list(SPIN_LOSS_NEEDS_LABELS | SPIN_LOSS_FLIP_OPTION, list, sizeof list), "ce and margin"),
+         "spin_loss_list names the losses with given flags (%s)", list);
+}
+
 int main(void) {
   core_rng_init(&rng, 2385, CORE_PURPOSE_TEST, 8);
-  tap_plan(39);
+  tap_plan(41);
+  test_table();
   test_gradients();
   test_f32_and_refusals();
   test_invariants();

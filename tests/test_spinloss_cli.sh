@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# TAP test of `eloss spinloss` (issue 8, section 1): for every loss, open
+# TAP test of `eloss spinloss` (docs/spinloss.md): for every loss, open
 # and periodic couplings, with and without -flip_invariant, the printed
 # loss equals an independent numpy implementation of the formulas written
 # below (relative 1e-12) and the -grad_out gradient equals numpy's analytic
@@ -45,7 +45,7 @@ np.save("sHper.npy", rng.uniform(-1, 1, (2, 2, 2))); np.save("sVper.npy", rng.un
 PY
 cat > check.py <<'PY'
 # check.py <bc> <loss> <flip> <T> <h0> <printed "loss=..."> <grad.npy> [prefix]:
-# an independent numpy implementation of the issue's formulas, on the
+# an independent numpy implementation of docs/spinloss.md's formulas, on the
 # arrays <prefix>Z.npy, <prefix>Y.npy, <prefix>H<bc>.npy, <prefix>V<bc>.npy.
 import sys
 import numpy as np
@@ -197,7 +197,7 @@ bad 2 "T = 0 with local" "-T 0: expected T > 0 for -loss local" "${open[@]}" -lo
 bad 2 "-flip_invariant with local" "-flip_invariant: is for -loss ce and margin only" "${open[@]}" -logits Z.npy -target Y.npy -loss local -flip_invariant
 bad 2 "-flip_invariant with true" "-flip_invariant: is for -loss ce and margin only" "${open[@]}" -logits Z.npy -loss true -flip_invariant
 bad 2 "-target with true" "-target Y.npy: -loss true uses no labels" "${open[@]}" -logits Z.npy -target Y.npy -loss true
-bad 2 "-h0 with ce" "-h0 3: -h0 is for -loss local and bond only" "${open[@]}" -logits Z.npy -target Y.npy -h0 3
+bad 2 "-h0 with ce" "-h0 3: is for -loss local and bond only" "${open[@]}" -logits Z.npy -target Y.npy -h0 3
 cp Z.npy Zkeep.npy
 "$eloss" spinloss "${open[@]}" -logits Z.npy -target Y.npy -grad_out ./Z.npy > /dev/null 2> stderr.txt
 [ $? = 2 ] && grep -qF -- "-grad_out ./Z.npy: is the input Z.npy" stderr.txt && cmp -s Z.npy Zkeep.npy

@@ -270,6 +270,14 @@ static core_status spin_couplings_gather(const spin_lattice *lat, int64_t batch,
   return CORE_OK;
 }
 
+int capi_spin_loss_count(void) { return SPIN_LOSS_COUNT; }
+
+int capi_spin_loss_info(int k, const char **name, const char **summary, unsigned *flags) {
+  CORE_CHECK(k >= 0 && k < SPIN_LOSS_COUNT, CORE_ERR_ARG, "eloss: spin loss %d of %d", k, (int)SPIN_LOSS_COUNT);
+  *name = spin_loss_table[k].name, *summary = spin_loss_table[k].summary, *flags = spin_loss_table[k].flags;
+  return CORE_OK;
+}
+
 int capi_spin_loss(const char *loss, double T, double h0, int flip_invariant, int64_t batch, int L, int periodic,
                    const double *jh, const double *jv, const double *logits, const int8_t *target,
                    double *loss_value, double *grad) {
@@ -287,7 +295,7 @@ int capi_spin_loss(const char *loss, double T, double h0, int flip_invariant, in
              (long long)batch, L, L);
   CORE_CHECK(logits, CORE_ERR_ARG, "eloss: no logits array");
   CORE_CHECK(loss_value, CORE_ERR_ARG, "eloss: no place for the loss");
-  const int couplings_needed = opt.kind != SPIN_LOSS_CE && opt.kind != SPIN_LOSS_MARGIN;
+  const int couplings_needed = (spin_loss_table[opt.kind].flags & SPIN_LOSS_NEEDS_COUPLINGS) != 0;
   CORE_CHECK((jh && jv) || !couplings_needed, CORE_ERR_ARG, "eloss: spin loss %s needs the couplings jh and jv",
              spin_loss_names[opt.kind]);
   double *J = NULL;

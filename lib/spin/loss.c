@@ -1,7 +1,7 @@
 /* Losses on spin predictions: the labelled baselines (cross-entropy,
  * margin), the local-field energy loss of the paper (Eq. 15-16) and the
  * label-free entropy-regularised mean-field energy; value and gradient with
- * respect to the logits (issue 8, section 1).
+ * respect to the logits.
  *
  * spin_loss_names, spin_loss_from_name, spin_loss_options_default: pure.
  * spin_loss_plan_create(lat, opt, &plan): local; checks the options and
@@ -34,6 +34,7 @@
  * on a tie, the one of y (also a subgradient choice: the min is not
  * differentiable there). */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "eloss/spin.h"
@@ -47,6 +48,72 @@ struct spin_loss_plan {
 };
 
 const char *const spin_loss_names[SPIN_LOSS_COUNT] = {"ce", "margin", "local", "true", "bond"};
+
+/* Why local and true refuse flip_invariant: whatever fixed pattern p a
+ * network outputs, the min over y and -y picks the sign with a gain
+ * |sum_i w_i y_i p_i| > 0, a positive feedback no label breaks, and
+ * training collapses to a constant prediction (docs/train.md, "Flip
+ * invariance"). */
+#define COLLAPSES "the better of y and -y collapses a network to a constant prediction (docs/train.md); bond is the " \
+                  "flip-invariant energy loss"
+const spin_loss_info spin_loss_table[SPIN_LOSS_COUNT] = {
+    [SPIN_LOSS_CE] = {"ce", "cross-entropy of the spins against the labels",
+                      SPIN_LOSS_NEEDS_LABELS | SPIN_LOSS_FLIP_OPTION, NULL},
+    [SPIN_LOSS_MARGIN] = {"margin", "hinge max(0, 1 - y z) against the labels",
+                          SPIN_LOSS_NEEDS_LABELS | SPIN_LOSS_FLIP_OPTION, NULL},
+    [SPIN_LOSS_LOCAL] = {"local", "the paper's local-field energy loss (Eq. 15-16)",
+                         SPIN_LOSS_NEEDS_LABELS | SPIN_LOSS_NEEDS_COUPLINGS | SPIN_LOSS_USES_T |
+                             SPIN_LOSS_DIVIDES_BY_T | SPIN_LOSS_USES_H0,
+                         COLLAPSES},
+    [SPIN_LOSS_TRUE] = {"true", "mean-field energy of the prediction, no labels",
+                        SPIN_LOSS_NEEDS_COUPLINGS | SPIN_LOSS_USES_T, COLLAPSES},
+    [SPIN_LOSS_BOND] = {"bond", "the local-field loss on bonds, invariant under y -> -y",
+                        SPIN_LOSS_NEEDS_LABELS | SPIN_LOSS_NEEDS_COUPLINGS | SPIN_LOSS_USES_T |
+                            SPIN_LOSS_DIVIDES_BY_T | SPIN_LOSS_USES_H0,
+                        "bond is invariant under y -> -y already"},
+};
+
+const char *spin_loss_list(unsigned flags, char *buf, size_t size) {
+  int matches = 0, k;
+  for (k = 0; k < SPIN_LOSS_COUNT; ++k) matches += (spin_loss_table[k].flags & flags) == flags;
+  size_t used = 0;
+  buf[0] = '\0';
+  for (k = 0; k < SPIN_LOSS_COUNT && used < size; ++k) {
+    if ((spin_loss_table[k].flags & flags) != flags) continue;
+    --matches;
+    const int n = snprintf(buf + used, size - used, "%s%s", spin_loss_table[k].name,
+                           matches > 1 ? ", " : matches == 1 ? " and " : "");
+    used += n > 0 ? (size_t)n : 0;
+  }
+  return buf;
+}
+
+core_status spin_loss_options_check(const spin_loss_options *opt, unsigned given, const char **option) {
+  *option = NULL;
+  CORE_CHECK((unsigned)opt->kind < SPIN_LOSS_COUNT, CORE_ERR_ARG, "spin loss: unknown kind %d", (int)opt->kind);
+  const spin_loss_info *info = &spin_loss_table[opt->kind];
+  const unsigned f = info->flags;
+  char list[128];
+  *option = "-flip_invariant";
+  CORE_CHECK(!opt->flip_invariant || (f & SPIN_LOSS_FLIP_OPTION), CORE_ERR_UNSUPPORTED, "is for -loss %s only: with "
+             "-loss %s %s", spin_loss_list(SPIN_LOSS_FLIP_OPTION, list, sizeof list), info->name, info->no_flip);
+  *option = "-T";
+  CORE_CHECK(!(given & SPIN_LOSS_GIVEN_T) || (f & SPIN_LOSS_USES_T), CORE_ERR_ARG, "is for -loss %s only",
+             spin_loss_list(SPIN_LOSS_USES_T, list, sizeof list));
+  CORE_CHECK(!(f & SPIN_LOSS_DIVIDES_BY_T) || (isfinite(opt->T) && opt->T > 0), CORE_ERR_ARG,
+             "expected T > 0 for -loss %s (it divides by T)", info->name);
+  CORE_CHECK(!(f & SPIN_LOSS_USES_T) || (isfinite(opt->T) && opt->T >= 0), CORE_ERR_ARG,
+             "expected a finite T >= 0 for -loss %s", info->name);
+  *option = "-h0";
+  CORE_CHECK(!(given & SPIN_LOSS_GIVEN_H0) || (f & SPIN_LOSS_USES_H0), CORE_ERR_ARG, "is for -loss %s only",
+             spin_loss_list(SPIN_LOSS_USES_H0, list, sizeof list));
+  CORE_CHECK(isfinite(opt->h0), CORE_ERR_ARG, "expected a finite real number");
+  *option = "-target";
+  CORE_CHECK(!(given & SPIN_LOSS_GIVEN_TARGET) || (f & SPIN_LOSS_NEEDS_LABELS), CORE_ERR_ARG,
+             "-loss %s uses no labels", info->name);
+  *option = NULL;
+  return CORE_OK;
+}
 
 core_status spin_loss_from_name(const char *name, spin_loss_kind *kind) {
   int k = 0;
@@ -64,19 +131,14 @@ void spin_loss_options_default(spin_loss_options *opt) {
 
 core_status spin_loss_plan_create(const spin_lattice *lat, const spin_loss_options *opt, spin_loss_plan **plan) {
   *plan = NULL;
-  CORE_CHECK((unsigned)opt->kind < SPIN_LOSS_COUNT, CORE_ERR_ARG, "spin loss: unknown kind %d", (int)opt->kind);
-  CORE_CHECK(!opt->flip_invariant || opt->kind != SPIN_LOSS_BOND, CORE_ERR_UNSUPPORTED,
-             "spin loss: bond is invariant under y -> -y already; flip_invariant is for ce and margin");
-  CORE_CHECK(!opt->flip_invariant || opt->kind == SPIN_LOSS_CE || opt->kind == SPIN_LOSS_MARGIN,
-             CORE_ERR_UNSUPPORTED,
-             "spin loss: flip_invariant is for ce and margin only; with %s the better of y and -y collapses a "
-             "network to a constant prediction (see README; bond is the flip-invariant energy loss)",
-             spin_loss_names[opt->kind]);
-  CORE_CHECK((opt->kind != SPIN_LOSS_LOCAL && opt->kind != SPIN_LOSS_BOND) || (isfinite(opt->T) && opt->T > 0),
-             CORE_ERR_ARG, "spin loss: %s needs a temperature T > 0, got %g", spin_loss_names[opt->kind], opt->T);
-  CORE_CHECK(opt->kind != SPIN_LOSS_TRUE || (isfinite(opt->T) && opt->T >= 0), CORE_ERR_ARG,
-             "spin loss: true needs a temperature T >= 0, got %g", opt->T);
-  CORE_CHECK(isfinite(opt->h0), CORE_ERR_ARG, "spin loss: h0 = %g is not finite", opt->h0);
+  const char *option;
+  const core_status refused = spin_loss_options_check(opt, 0, &option);
+  if (refused) {
+    char why[512];
+    snprintf(why, sizeof why, "%s", core_error_message());
+    return CORE_ERROR(refused, "spin loss %s: %s%s%s", (unsigned)opt->kind < SPIN_LOSS_COUNT ?
+                      spin_loss_names[opt->kind] : "?", option ? option + 1 : "", option ? ": " : "", why);
+  }
   spin_loss_plan *p = calloc(1, sizeof *p);
   CORE_CHECK(p, CORE_ERR_MEM, "spin loss: cannot allocate a plan");
   p->lat = *lat;
@@ -298,9 +360,9 @@ static core_status execute(const spin_loss_plan *p, int64_t B, const double *J, 
   CORE_CHECK(loss, CORE_ERR_ARG, "spin loss: no loss pointer");
   const spin_loss_kind kind = p->opt.kind;
   const int64_t n = p->lat.n_sites, slots = spin_lattice_bond_slots(&p->lat);
-  CORE_CHECK(target || kind == SPIN_LOSS_TRUE, CORE_ERR_ARG, "spin loss: %s needs a target",
+  CORE_CHECK(target || !(spin_loss_table[kind].flags & SPIN_LOSS_NEEDS_LABELS), CORE_ERR_ARG, "spin loss: %s needs a target",
              spin_loss_names[kind]);
-  CORE_CHECK(J || kind == SPIN_LOSS_CE || kind == SPIN_LOSS_MARGIN, CORE_ERR_ARG, "spin loss: %s needs couplings",
+  CORE_CHECK(J || !(spin_loss_table[kind].flags & SPIN_LOSS_NEEDS_COUPLINGS), CORE_ERR_ARG, "spin loss: %s needs couplings",
              spin_loss_names[kind]);
   /* Validate everything first, so a refused batch leaves grad untouched. */
   for (int64_t k = 0; k < B * n; ++k) {

@@ -8,7 +8,8 @@ libeloss through its flat interface (lib/include/eloss/capi.h).
 
 Every function returns ``(loss, grad)``: the loss as a float and its
 gradient with respect to the prediction (pred or logits), shaped like it.
-The definitions are those of ``eloss loss`` and ``eloss spinloss`` (README.md):
+The definitions are those of ``eloss loss`` and ``eloss spinloss``
+(docs/loss.md, docs/spinloss.md):
 the same names, defaults (except ``coeff``, "exp_dist" here), numbers and
 error messages. ``eloss.torch`` wraps them as ``torch.autograd.Function``.
 
@@ -45,7 +46,6 @@ __all__ = [
 ATOMS_LOSSES = ("energy", "mse", "mae", "kabsch")
 COEFF_LAWS = ("constant", "exp_dist", "inv_dist", "inv_dist2", "lj")
 EDGE_SETS = ("complete", "explicit", "regular", "bonds")
-SPIN_LOSSES = ("ce", "margin", "local", "true", "bond")
 
 
 class Error(ValueError):
@@ -132,6 +132,11 @@ _lib.capi_atoms_loss.argtypes = _atoms_options + [_u64, _i64p, _dbl, _dp, ctypes
 _lib.capi_spin_loss.restype = _int
 _lib.capi_spin_loss.argtypes = [_str, _dbl, _dbl, _int, _i64, _int, _int, _dp, _dp, _dp, _i8p,
                                 ctypes.POINTER(_dbl), _dp]
+_lib.capi_spin_loss_count.restype = _int
+_lib.capi_spin_loss_count.argtypes = []
+_lib.capi_spin_loss_info.restype = _int
+_lib.capi_spin_loss_info.argtypes = [_int, ctypes.POINTER(ctypes.c_char_p), ctypes.POINTER(ctypes.c_char_p),
+                                     ctypes.POINTER(ctypes.c_uint)]
 
 __version__ = _lib.capi_version().decode()
 
@@ -429,8 +434,25 @@ class AtomsLoss:
 
 # ---- spins ------------------------------------------------------------------
 
-_SPIN_T = ("local", "bond", "true")
-_SPIN_H0 = ("local", "bond")
+# The vocabulary of spin losses, read from the library (spin_loss_table):
+# name -> flags (1 labels, 2 couplings, 4 T, 8 T > 0, 16 h0, 32 flip_invariant).
+def _spin_losses():
+    name, summary, flags = ctypes.c_char_p(), ctypes.c_char_p(), ctypes.c_uint()
+    table = {}
+    for k in range(_lib.capi_spin_loss_count()):
+        _check(_lib.capi_spin_loss_info(k, ctypes.byref(name), ctypes.byref(summary), ctypes.byref(flags)))
+        table[name.value.decode()] = flags.value
+    return table
+
+
+_SPIN_TABLE = _spin_losses()
+SPIN_LOSSES = tuple(_SPIN_TABLE)
+_SPIN_T = tuple(n for n, f in _SPIN_TABLE.items() if f & 4)
+_SPIN_H0 = tuple(n for n, f in _SPIN_TABLE.items() if f & 16)
+
+
+def _names(names):
+    return ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else names[0]
 
 
 def spin_loss(logits, target, jh, jv, loss="local", T=None, h0=None, flip_invariant=False):
@@ -450,9 +472,9 @@ def spin_loss(logits, target, jh, jv, loss="local", T=None, h0=None, flip_invari
     The loss is the mean over the B instances; grad is d loss / d logits.
     """
     if T is not None and loss not in _SPIN_T:
-        raise Error("T is for loss local, bond and true only, not %r" % (loss,))
+        raise Error("T is for loss %s only, not %r" % (_names(_SPIN_T), loss))
     if h0 is not None and loss not in _SPIN_H0:
-        raise Error("h0 is for loss local and bond only, not %r" % (loss,))
+        raise Error("h0 is for loss %s only, not %r" % (_names(_SPIN_H0), loss))
     T = 0.1 if T is None else _real("T", T)
     h0 = 5.0 if h0 is None else _real("h0", h0)
     logits = _array("logits", logits, np.float64, 3)

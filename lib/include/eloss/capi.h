@@ -105,6 +105,14 @@ int capi_atoms_loss(const char *loss, const char *coeff, const char *edges, int6
 
 /* ---- spins (eloss/spin.h, `eloss spinloss`) ---- */
 
+/* The spin losses' vocabulary, spin_loss_table row by row: the number of
+ * losses, and loss k's name, one-line summary and flags (1 reads labels,
+ * 2 reads couplings, 4 uses T, 8 divides by T, 16 uses h0, 32 takes
+ * flip_invariant; SPIN_LOSS_* of eloss/spin.h). The strings are static.
+ * Returns 0, or non-zero for k out of range. Pure. */
+int capi_spin_loss_count(void);
+int capi_spin_loss_info(int k, const char **name, const char **summary, unsigned *flags);
+
 /* A spin loss and its gradient for B instances of an L x L square lattice,
  * the arrays of `eloss spinloss`:
  *   loss      "ce" | "margin" | "local" | "true" | "bond"

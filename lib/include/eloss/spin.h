@@ -99,7 +99,7 @@ core_status spin_lattice_kind_from_name(const char *name, spin_lattice_kind *kin
 core_status spin_boundary_from_name(const char *name, spin_boundary *bc);
 core_status spin_coupling_from_name(const char *name, spin_coupling_law *law);
 
-/* ---- Losses on spin predictions (lib/spin/loss.c; issue 8, section 1) ----
+/* ---- Losses on spin predictions (lib/spin/loss.c) ----
  *
  * A network predicts logits z (n_sites) per instance; q(s_i = +1) =
  * sigma(z_i) independently, m_i = E_q[s_i] = tanh(z_i / 2) and S[q] =
@@ -128,14 +128,49 @@ enum { SPIN_LOSS_COUNT = SPIN_LOSS_BOND + 1 };
 extern const char *const spin_loss_names[SPIN_LOSS_COUNT]; /* "ce", "margin", "local", "true", "bond" */
 core_status spin_loss_from_name(const char *name, spin_loss_kind *kind);
 
+/* The vocabulary of spin losses, one row per loss: what each reads and
+ * which options apply. The apps, the C API and the Python package read
+ * their rules from here (a new loss is its kernel and its row). */
+enum {
+  SPIN_LOSS_NEEDS_LABELS = 1 << 0,    /* reads the target spins y              */
+  SPIN_LOSS_NEEDS_COUPLINGS = 1 << 1, /* reads the couplings J                 */
+  SPIN_LOSS_USES_T = 1 << 2,          /* a temperature T >= 0 enters            */
+  SPIN_LOSS_DIVIDES_BY_T = 1 << 3,    /* ... and divides it: T > 0              */
+  SPIN_LOSS_USES_H0 = 1 << 4,         /* the weights' constant h0 enters        */
+  SPIN_LOSS_FLIP_OPTION = 1 << 5      /* flip_invariant may be asked for        */
+};
 typedef struct {
+  const char *name;
+  const char *summary;  /* one line, for -help and the docs */
+  unsigned flags;       /* SPIN_LOSS_* above */
+  const char *no_flip;  /* why flip_invariant is refused (NULL where allowed) */
+} spin_loss_info;
+extern const spin_loss_info spin_loss_table[SPIN_LOSS_COUNT];
+
+/* The losses with every flag of `flags`, as "local, bond and true" into
+ * buf (size bytes). Pure. */
+const char *spin_loss_list(unsigned flags, char *buf, size_t size);
+
+/* Options a caller gave explicitly (the rest are defaults). */
+enum { SPIN_LOSS_GIVEN_T = 1 << 0, SPIN_LOSS_GIVEN_H0 = 1 << 1, SPIN_LOSS_GIVEN_TARGET = 1 << 2 };
+
+typedef struct spin_loss_options spin_loss_options;
+/* The table's rules applied to opt: an option the loss does not use given
+ * explicitly (`given`), T or h0 out of range, flip_invariant where the
+ * loss refuses it. On error *option names the option ("-T", "-h0",
+ * "-flip_invariant", "-target") and the message says why, without the
+ * option's name, so that every front end can prefix its own spelling.
+ * Pure. */
+core_status spin_loss_options_check(const spin_loss_options *opt, unsigned given, const char **option);
+
+struct spin_loss_options {
   spin_loss_kind kind;
   double T;           /* temperature of local, bond and true, in units of J: > 0 for local and bond, >= 0 for true */
   double h0;          /* local and bond: the constant of w_i = y_i h_i(y) + h0, w_ij = J_ij y_i y_j + h0 */
   int flip_invariant; /* ce and margin only: loss of the better of y and -y */
-} spin_loss_options;
+};
 
-/* ce, T = 0.1, h0 = 5, flip_invariant = 0 (the issue's defaults). Pure. */
+/* ce, T = 0.1, h0 = 5, flip_invariant = 0. Pure. */
 void spin_loss_options_default(spin_loss_options *opt);
 
 typedef struct spin_loss_plan spin_loss_plan;
