@@ -58,7 +58,7 @@ int app_shapes(int argc, char **argv) {
   char out[PETSC_MAX_PATH_LEN] = "", metrics[PETSC_MAX_PATH_LEN] = "";
   PetscOptionsBegin(PETSC_COMM_WORLD, NULL, "eloss shapes options", NULL);
   PetscOptionItems *po = PetscOptionsObject;
-  PetscCall(app_opt_enum(po, "-loss", "loss", train_shapes_loss_names, TRAIN_SHAPES_LOSS_COUNT, &loss, &set));
+  PetscCall(app_opt_enum(po, "-loss", "loss", atoms_preset_names, ATOMS_PRESET_COUNT, &loss, &set));
   PetscCall(app_opt_int(po, "-vertices", "N, vertices of the polygon", 3, 1024, &vertices, &set));
   PetscCall(app_opt_real(po, "-aug_angle", "targets rotated by U[-A, A], radians (pi = 3.14159...)", 0, 2 * CORE_PI, 0,
                          &aug, &set));
@@ -79,7 +79,7 @@ int app_shapes(int argc, char **argv) {
   PetscCall(app_opt_bool(po, "-force", "replace an existing -out or -metrics", &force, &set));
   PetscOptionsEnd();
   if (batch % shards) app_option_error("-batch", "expected a multiple of -shards %d", (int)shards);
-  if (loss == TRAIN_SHAPES_SPARSE && vertices < 5)
+  if (atoms_preset_table[loss].redrawn && vertices < 5)
     app_option_error("-vertices", "-loss sparse draws 4-regular graphs, which need at least 5 vertices");
   if (out_set && metrics_set && !strcmp(out, metrics)) app_option_error("-metrics", "is the -out file");
   if (eval_every_set && !metrics_set)
@@ -94,7 +94,7 @@ int app_shapes(int argc, char **argv) {
   PetscCall(app_options_check("shapes", &stop, &code));
   if (stop) return app_finalize(code);
 
-  so.loss = (train_shapes_loss)loss, so.vertices = (int)vertices, so.aug_angle = aug, so.samples = samples;
+  so.loss = (atoms_preset)loss, so.vertices = (int)vertices, so.aug_angle = aug, so.samples = samples;
   so.test = test, so.hidden = (int)hidden, so.seed = (uint64_t)seed, so.shard = (int)(batch / shards);
   train_options to;
   train_options_default(&to);
@@ -131,7 +131,7 @@ int app_shapes(int argc, char **argv) {
     exit_code = 3;
   } else if (rank == 0) {
     printf("quality=%.6g err=%.3g loss=%s vertices=%d aug_angle=%g steps=%lld seconds=%.2f samples_per_s=%.6g\n",
-           rep.metrics.value[0], rep.metrics.value[1], train_shapes_loss_names[loss], (int)vertices, (double)aug,
+           rep.metrics.value[0], rep.metrics.value[1], atoms_preset_names[loss], (int)vertices, (double)aug,
            (long long)rep.step, rep.seconds, rep.samples_per_s);
   }
   return app_finalize(exit_code);

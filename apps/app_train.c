@@ -77,9 +77,9 @@ int app_train(int argc, char **argv) {
                            "a file name", test, sizeof test, &test_set));
   /* -loss names the losses of the task chosen above (the block reads
    * options in order, so -task is known here). */
-  if (denoise) loss = TRAIN_DENOISE_MSE;
+  if (denoise) loss = ATOMS_PRESET_MSE;
   if (denoise)
-    PetscCall(app_opt_enum(po, "-loss", "loss", train_denoise_loss_names, TRAIN_DENOISE_LOSS_COUNT, &loss, &set));
+    PetscCall(app_opt_enum(po, "-loss", "loss", atoms_preset_names, ATOMS_PRESET_COUNT, &loss, &set));
   else
     PetscCall(app_opt_enum(po, "-loss", "loss", spin_loss_names, SPIN_LOSS_COUNT, &loss, &set));
   /* sigma beyond 100 data lengths leaves no structure to recover: a
@@ -144,7 +144,7 @@ int app_train(int argc, char **argv) {
     app_option_inapplicable("-flip_invariant", flip_set, "applies to -task spin");
     app_option_inapplicable("-T", T_set, "applies to -task spin");
     app_option_inapplicable("-h0", h0_set, "applies to -task spin");
-    if (loss != TRAIN_DENOISE_ENERGY && loss != TRAIN_DENOISE_SPARSE)
+    if (!atoms_preset_table[loss].uses_coeff)
       app_option_inapplicable("-coeff", coeff_set, "applies to -loss energy and sparse");
   } else {
     spin_loss_options check = {.kind = (spin_loss_kind)loss, .T = T, .h0 = h0, .flip_invariant = flip};
@@ -197,7 +197,7 @@ int app_train(int argc, char **argv) {
   train_denoise_options dn;
   train_denoise_options_default(&dn);
   dn.train = train, dn.test = test;
-  dn.loss = (train_denoise_loss)loss, dn.coeff = (atoms_coeff_law)coeff;
+  dn.loss = (atoms_preset)loss, dn.coeff = (atoms_coeff_law)coeff;
   dn.n_levels = (int)n_noise;
   for (int l = 0; l < dn.n_levels; ++l) dn.levels[l] = noise[l];
   dn.rotate = rotate, dn.width = (int)width, dn.seed = (uint64_t)seed, dn.shard = (int)(batch / shards);
@@ -235,7 +235,7 @@ int app_train(int argc, char **argv) {
     for (int l = 0; l < dn.n_levels; ++l)
       snprintf(levels + strlen(levels), sizeof levels - strlen(levels), "%s%s", l ? "," : "", real_text(noise[l], buf));
     snprintf(text, sizeof text, "-task denoise -loss %s -coeff %s -noise %s -rotate %d -width %d -batch %d -shards %d "
-             "-lr %s -seed %d", train_denoise_loss_names[loss], atoms_coeff_names[coeff], levels, (int)rotate,
+             "-lr %s -seed %d", atoms_preset_names[loss], atoms_coeff_names[coeff], levels, (int)rotate,
              (int)width, (int)batch, (int)shards, real_text(lr, lr_text), (int)seed);
   } else {
     snprintf(text, sizeof text, "-task %s -loss %s -flip_invariant %d -T %s -h0 %s -width %d -depth %d -batch %d "

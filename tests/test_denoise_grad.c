@@ -94,12 +94,12 @@ int main(int argc, char **argv) {
   core_rng rng;
   core_rng_init(&rng, 11, CORE_PURPOSE_TEST, 1);
   const int64_t index[NB] = {3, 0, 5, 3};
-  for (int loss = 0; loss < TRAIN_DENOISE_LOSS_COUNT; ++loss)
+  for (int loss = 0; loss < ATOMS_PRESET_COUNT; ++loss)
     for (int rotate = 0; rotate <= 1; ++rotate) {
       train_denoise_options o;
       train_denoise_options_default(&o);
       o.train = path, o.test = test_path;
-      o.loss = (train_denoise_loss)loss;
+      o.loss = (atoms_preset)loss;
       o.rotate = rotate;
       /* large levels: the loss must depend on the network, not be the
        * clean structure's */
@@ -109,8 +109,8 @@ int main(int argc, char **argv) {
       double gv = 0, err = INFINITY;
       if (!train_denoise_task_create(MPI_COMM_SELF, &o, &t)) err = direction_error(t, index, &rng, &gv);
       tap_ok(err < 2e-2, "%s%s: directional derivative of the shard loss matches central differences (rel err %.2e, "
-             "g.v %.3g)", train_denoise_loss_names[loss], rotate ? ", rotated" : "", err, gv);
-      if (loss == TRAIN_DENOISE_SPARSE && rotate) {
+             "g.v %.3g)", atoms_preset_names[loss], rotate ? ", rotated" : "", err, gv);
+      if (loss == ATOMS_PRESET_SPARSE && rotate) {
         /* Purity and accumulation: twice with weight 0.5 = once with 1. */
         double l1, l2, l3;
         nn_params_zero_grad(t->params);

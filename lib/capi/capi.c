@@ -270,6 +270,21 @@ static core_status spin_couplings_gather(const spin_lattice *lat, int64_t batch,
   return CORE_OK;
 }
 
+const char *capi_name(const char *vocabulary, int k) {
+  static const struct {
+    const char *vocabulary;
+    const char *const *names;
+    int count;
+  } table[] = {{"atoms_loss", atoms_loss_names, ATOMS_LOSS_COUNT},
+               {"atoms_coeff", atoms_coeff_names, ATOMS_COEFF_COUNT},
+               {"atoms_edges", atoms_edges_names, ATOMS_EDGES_COUNT},
+               {"atoms_preset", atoms_preset_names, ATOMS_PRESET_COUNT},
+               {"spin_loss", spin_loss_names, SPIN_LOSS_COUNT}};
+  for (size_t v = 0; vocabulary && v < sizeof table / sizeof table[0]; ++v)
+    if (!strcmp(vocabulary, table[v].vocabulary)) return k >= 0 && k < table[v].count ? table[v].names[k] : NULL;
+  return NULL;
+}
+
 int capi_spin_loss_count(void) { return SPIN_LOSS_COUNT; }
 
 int capi_spin_loss_info(int k, const char **name, const char **summary, unsigned *flags) {

@@ -84,7 +84,6 @@ enum { STREAM_TRAIN = 0, STREAM_TEST = 1, ROW = 7 };
  * (any seed, any loss, and eloss eval) is scored on the same noise. */
 enum { TEST_SEED = 0 };
 
-const char *const train_denoise_loss_names[TRAIN_DENOISE_LOSS_COUNT] = {"mse", "energy", "kabsch", "sparse"};
 
 /* Structures of one file, centred, padded to N atoms. */
 typedef struct {
@@ -111,7 +110,7 @@ typedef struct {
 
 void train_denoise_options_default(train_denoise_options *o) {
   memset(o, 0, sizeof *o);
-  o->loss = TRAIN_DENOISE_MSE;
+  o->loss = ATOMS_PRESET_MSE;
   o->coeff = ATOMS_COEFF_EXP_DIST;
   o->n_levels = 3;
   o->levels[0] = 0.05, o->levels[1] = 0.1, o->levels[2] = 0.2;
@@ -382,18 +381,11 @@ static core_status shard_grad(train_task *t, int64_t step, int k_shard, int64_t 
     for (int i = 0; i < D; ++i)
       c->x_hat[b * D + i] = c->in[b * c->in_size + i] - (float)c->sigma[b] * c->eps_hat[b * D + i];
   atoms_options ao;
-  atoms_options_default(&ao);
-  ao.seed = o->seed;
-  switch (o->loss) {
-    case TRAIN_DENOISE_MSE: ao.loss = ATOMS_LOSS_MSE; break;
-    case TRAIN_DENOISE_KABSCH: ao.loss = ATOMS_LOSS_KABSCH; break;
-    case TRAIN_DENOISE_ENERGY: ao.loss = ATOMS_LOSS_ENERGY, ao.coeff = o->coeff; break;
-    case TRAIN_DENOISE_SPARSE: ao.loss = ATOMS_LOSS_ENERGY, ao.coeff = o->coeff, ao.edges = ATOMS_EDGES_REGULAR; break;
-  }
+  atoms_preset_options(o->loss, o->coeff, o->seed, &ao);
   /* The shard's loss plan, reused from shard to shard while the atom
    * counts stay (train_loss_plan). */
   CORE_CALL(train_loss_plan(&c->plan, &ao, n, N, 3, c->ref, tr->natoms ? c->natoms : NULL));
-  if (o->loss == TRAIN_DENOISE_SPARSE)
+  if (atoms_preset_table[o->loss].redrawn)
     CORE_CALL(atoms_plan_resample(c->plan, (uint64_t)step * 4096u + (uint64_t)k_shard));
   CORE_CALL(atoms_plan_execute_f32(c->plan, c->x_hat, loss, c->d));
   /* d eps_hat = -sigma d x_hat, times the trainer's weight */
@@ -532,7 +524,7 @@ static void destroy(train_task *t) {
 core_status train_denoise_task_create(MPI_Comm comm, const train_denoise_options *o, train_task **out) {
   *out = NULL;
   CORE_CHECK(o->test, CORE_ERR_ARG, "denoise task: a test file is needed (the metrics)");
-  CORE_CHECK((unsigned)o->loss < TRAIN_DENOISE_LOSS_COUNT, CORE_ERR_ARG, "denoise task: unknown loss %d", (int)o->loss);
+  CORE_CHECK((unsigned)o->loss < ATOMS_PRESET_COUNT, CORE_ERR_ARG, "denoise task: unknown loss %d", (int)o->loss);
   CORE_CHECK((unsigned)o->coeff < ATOMS_COEFF_COUNT, CORE_ERR_ARG, "denoise task: unknown coefficient law %d",
              (int)o->coeff);
   CORE_CHECK(o->n_levels >= 1 && o->n_levels <= TRAIN_DENOISE_MAX_LEVELS, CORE_ERR_ARG,
@@ -568,7 +560,7 @@ core_status train_denoise_task_create(MPI_Comm comm, const train_denoise_options
   if (!st && ((o->train && c->train.count < 1) || c->test.count < 1 || c->train.count >= (int64_t)1 << 32))
     st = CORE_ERROR(CORE_ERR_ARG, "denoise task: %lld training and %lld test structures, expected 1 .. 2^32 - 1 and "
                     ">= 1", (long long)c->train.count, (long long)c->test.count);
-  for (int64_t b = 0; !st && o->loss == TRAIN_DENOISE_SPARSE && b < c->train.count; ++b)
+  for (int64_t b = 0; !st && atoms_preset_table[o->loss].redrawn && b < c->train.count; ++b)
     if (real_atoms(&c->train, c->N, b) < 7)
       st = CORE_ERROR(CORE_ERR_ARG, "denoise task: the sparse loss needs a 6-regular graph, so at least 7 atoms; "
                       "training structure %lld has %d", (long long)b, real_atoms(&c->train, c->N, b));

@@ -46,11 +46,10 @@ typedef struct {
   train_task task;
 } shapes_ctx;
 
-const char *const train_shapes_loss_names[TRAIN_SHAPES_LOSS_COUNT] = {"mse", "energy", "kabsch", "sparse"};
 
 void train_shapes_options_default(train_shapes_options *o) {
   memset(o, 0, sizeof *o);
-  o->loss = TRAIN_SHAPES_MSE;
+  o->loss = ATOMS_PRESET_MSE;
   o->vertices = 9;
   o->samples = 20000;
   o->hidden = 64;
@@ -110,18 +109,9 @@ static core_status shard_grad(train_task *t, int64_t step, int k_shard, int64_t 
   }
   CORE_CALL(nn_mlp_forward(c->mlp, (int)n, c->x, c->pred));
   atoms_options ao;
-  atoms_options_default(&ao);
-  ao.seed = o->seed;
-  switch (o->loss) {
-    case TRAIN_SHAPES_MSE: ao.loss = ATOMS_LOSS_MSE; break;
-    case TRAIN_SHAPES_KABSCH: ao.loss = ATOMS_LOSS_KABSCH; break;
-    case TRAIN_SHAPES_ENERGY: ao.loss = ATOMS_LOSS_ENERGY, ao.coeff = ATOMS_COEFF_EXP_DIST; break;
-    case TRAIN_SHAPES_SPARSE:
-      ao.loss = ATOMS_LOSS_ENERGY, ao.coeff = ATOMS_COEFF_EXP_DIST, ao.edges = ATOMS_EDGES_REGULAR;
-      break;
-  }
+  atoms_preset_options(o->loss, ATOMS_COEFF_EXP_DIST, o->seed, &ao);
   CORE_CALL(train_loss_plan(&c->plan, &ao, n, N, 2, c->ref, NULL));
-  if (o->loss == TRAIN_SHAPES_SPARSE) CORE_CALL(atoms_plan_resample(c->plan, (uint64_t)step * 4096u + (uint64_t)k_shard));
+  if (atoms_preset_table[o->loss].redrawn) CORE_CALL(atoms_plan_resample(c->plan, (uint64_t)step * 4096u + (uint64_t)k_shard));
   CORE_CALL(atoms_plan_execute_f32(c->plan, c->pred, loss, c->dpred));
   const float w = (float)weight;
   for (int64_t i = 0; i < n * 2 * N; ++i) c->dpred[i] *= w;
@@ -196,10 +186,10 @@ static void destroy(train_task *t) {
 
 core_status train_shapes_task_create(const train_shapes_options *o, train_task **out) {
   *out = NULL;
-  CORE_CHECK((unsigned)o->loss < TRAIN_SHAPES_LOSS_COUNT, CORE_ERR_ARG, "shapes task: unknown loss %d", (int)o->loss);
+  CORE_CHECK((unsigned)o->loss < ATOMS_PRESET_COUNT, CORE_ERR_ARG, "shapes task: unknown loss %d", (int)o->loss);
   CORE_CHECK(o->vertices >= 3 && o->vertices <= 1024, CORE_ERR_ARG, "shapes task: %d vertices, expected 3..1024",
              o->vertices);
-  CORE_CHECK(o->loss != TRAIN_SHAPES_SPARSE || o->vertices >= 5, CORE_ERR_ARG,
+  CORE_CHECK(!atoms_preset_table[o->loss].redrawn || o->vertices >= 5, CORE_ERR_ARG,
              "shapes task: the sparse loss needs a 4-regular graph, so at least 5 vertices");
   CORE_CHECK(o->samples >= 1 && o->test >= 1 && o->shard >= 1 && o->hidden >= 1, CORE_ERR_ARG,
              "shapes task: samples, test, shard and hidden must be >= 1");

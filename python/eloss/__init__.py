@@ -38,14 +38,9 @@ import numpy as np
 __all__ = [
     "Error", "energy_loss", "mse_loss", "mae_loss", "kabsch_loss", "atoms_loss", "AtomsLoss",
     "spin_loss", "library_path", "__version__",
-    "ATOMS_LOSSES", "COEFF_LAWS", "EDGE_SETS", "SPIN_LOSSES",
+    "ATOMS_LOSSES", "COEFF_LAWS", "EDGE_SETS", "SPIN_LOSSES", "TRAINING_LOSSES",
 ]
 
-# The command line's names (apps/app_loss.c, apps/app_spinloss.c). The
-# library resolves them itself; these lists are for users and tests.
-ATOMS_LOSSES = ("energy", "mse", "mae", "kabsch")
-COEFF_LAWS = ("constant", "exp_dist", "inv_dist", "inv_dist2", "lj")
-EDGE_SETS = ("complete", "explicit", "regular", "bonds")
 
 
 class Error(ValueError):
@@ -132,6 +127,8 @@ _lib.capi_atoms_loss.argtypes = _atoms_options + [_u64, _i64p, _dbl, _dp, ctypes
 _lib.capi_spin_loss.restype = _int
 _lib.capi_spin_loss.argtypes = [_str, _dbl, _dbl, _int, _i64, _int, _int, _dp, _dp, _dp, _i8p,
                                 ctypes.POINTER(_dbl), _dp]
+_lib.capi_name.restype = ctypes.c_char_p
+_lib.capi_name.argtypes = [_str, _int]
 _lib.capi_spin_loss_count.restype = _int
 _lib.capi_spin_loss_count.argtypes = []
 _lib.capi_spin_loss_info.restype = _int
@@ -433,6 +430,21 @@ class AtomsLoss:
 
 
 # ---- spins ------------------------------------------------------------------
+
+def _vocabulary(name):
+    names, k = [], 0
+    while (n := _lib.capi_name(name.encode(), k)) is not None:
+        names.append(n.decode())
+        k += 1
+    return tuple(names)
+
+
+# The library's names (the command line's): read from it, not copied.
+ATOMS_LOSSES = _vocabulary("atoms_loss")       # eloss loss -loss
+COEFF_LAWS = _vocabulary("atoms_coeff")        # -coeff
+EDGE_SETS = _vocabulary("atoms_edges")         # -edges
+TRAINING_LOSSES = _vocabulary("atoms_preset")  # eloss shapes / train -task denoise -loss
+
 
 # The vocabulary of spin losses, read from the library (spin_loss_table):
 # name -> flags (1 labels, 2 couplings, 4 T, 8 T > 0, 16 h0, 32 flip_invariant).

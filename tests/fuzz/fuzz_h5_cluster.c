@@ -56,7 +56,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   o.test = path;
   o.width = 2;
   o.shard = 1;
-  o.loss = (train_denoise_loss)((flags >> 1) % TRAIN_DENOISE_LOSS_COUNT);
+  o.loss = (atoms_preset)((flags >> 1) % ATOMS_PRESET_COUNT);
   train_task *task = NULL;
   if (!train_denoise_task_create(MPI_COMM_SELF, &o, &task)) train_task_destroy(&task);
   return 0;

@@ -180,6 +180,30 @@ core_status atoms_edges_from_name(const char *name, atoms_edge_kind *edges);
 const char *atoms_loss_name(atoms_loss_kind loss);
 const char *atoms_coeff_name(atoms_coeff_law coeff);
 
+/* ---- training losses by name (lib/atoms/presets.c) ----
+ *
+ * The losses a model of atoms trains with (eloss shapes, train -task
+ * denoise), one row each: the loss and edges they set in atoms_options.
+ *   atoms_options o;
+ *   atoms_preset_options(ATOMS_PRESET_SPARSE, ATOMS_COEFF_EXP_DIST, seed, &o);
+ * A new training loss is a row here (and its kernel in atoms, if new). */
+typedef enum { ATOMS_PRESET_MSE, ATOMS_PRESET_ENERGY, ATOMS_PRESET_KABSCH, ATOMS_PRESET_SPARSE } atoms_preset;
+enum { ATOMS_PRESET_COUNT = ATOMS_PRESET_SPARSE + 1 };
+typedef struct {
+  const char *name;
+  const char *summary;    /* one line, for -help and the docs */
+  atoms_loss_kind loss;
+  atoms_edge_kind edges;
+  int uses_coeff;         /* the coefficient law k(d) of Eq. 7 applies */
+  int redrawn;            /* random edges, redrawn every step (atoms_plan_resample) */
+} atoms_preset_info;
+extern const atoms_preset_info atoms_preset_table[ATOMS_PRESET_COUNT];
+extern const char *const atoms_preset_names[ATOMS_PRESET_COUNT]; /* "mse", "energy", "kabsch", "sparse" */
+core_status atoms_preset_from_name(const char *name, atoms_preset *preset);
+/* atoms_options_default, then the preset's loss and edges, coeff where
+ * the preset uses one, and the edges' seed. Pure. */
+void atoms_preset_options(atoms_preset preset, atoms_coeff_law coeff, uint64_t seed, atoms_options *opt);
+
 #ifdef __cplusplus
 }
 #endif

@@ -103,6 +103,12 @@ int capi_atoms_loss(const char *loss, const char *coeff, const char *edges, int6
                     const int64_t *elements, double bond_tolerance, const double *pred, double *loss_value,
                     double *grad);
 
+/* The library's vocabularies by name, for bindings: name k of
+ * `vocabulary` ("atoms_loss", "atoms_coeff", "atoms_edges",
+ * "atoms_preset", "spin_loss"), or NULL past its end or for an unknown
+ * vocabulary. The strings are static. Pure. */
+const char *capi_name(const char *vocabulary, int k);
+
 /* ---- spins (eloss/spin.h, `eloss spinloss`) ---- */
 
 /* The spin losses' vocabulary, spin_loss_table row by row: the number of

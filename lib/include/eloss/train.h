@@ -204,12 +204,8 @@ int64_t train_spin_test_count(const train_task *task);
 
 /* ---- the shapes task (lib/train/shapes_task.c; paper Sec. 6.1) ---------------- */
 
-typedef enum { TRAIN_SHAPES_MSE, TRAIN_SHAPES_ENERGY, TRAIN_SHAPES_KABSCH, TRAIN_SHAPES_SPARSE } train_shapes_loss;
-enum { TRAIN_SHAPES_LOSS_COUNT = TRAIN_SHAPES_SPARSE + 1 };
-extern const char *const train_shapes_loss_names[TRAIN_SHAPES_LOSS_COUNT]; /* mse energy kabsch sparse */
-
 typedef struct {
-  train_shapes_loss loss;
+  atoms_preset loss;   /* its coefficient law, where it has one: exp_dist */
   int vertices;        /* N */
   double aug_angle;    /* targets rotated by U[-aug_angle, aug_angle] (radians) */
   int64_t samples;     /* training samples */
@@ -233,15 +229,13 @@ double train_shapes_quality(int N, const double *p, double r);
 
 /* ---- the denoise task (lib/train/denoise_task.c; paper Sec. 4.2) ------------ */
 
-typedef enum { TRAIN_DENOISE_MSE, TRAIN_DENOISE_ENERGY, TRAIN_DENOISE_KABSCH, TRAIN_DENOISE_SPARSE } train_denoise_loss;
-enum { TRAIN_DENOISE_LOSS_COUNT = TRAIN_DENOISE_SPARSE + 1, TRAIN_DENOISE_MAX_LEVELS = 8 };
-extern const char *const train_denoise_loss_names[TRAIN_DENOISE_LOSS_COUNT]; /* mse energy kabsch sparse */
+enum { TRAIN_DENOISE_MAX_LEVELS = 8 };
 
 typedef struct {
   const char *train;      /* eloss clustergen HDF5 or multi-frame XYZ (molecules, padded to the largest); NULL:
                              evaluation only */
   const char *test;       /* the same kind of file; required (the metrics) */
-  train_denoise_loss loss;
+  atoms_preset loss;
   atoms_coeff_law coeff;  /* energy, sparse: Eq. 7 coefficient law (exp_dist) */
   int n_levels;           /* noise levels sigma (length units of the data) */
   double levels[TRAIN_DENOISE_MAX_LEVELS];
