@@ -5,10 +5,11 @@
 
 Reads OUT_DIR/fig3b.csv, fig3c.csv and fig3a_<loss>.csv; writes fig3.md
 (quality, mean +- standard error over seeds, per loss and rotation range,
-and per N for the complete and sparse energy) and fig3a.png (six predicted
-test shapes per loss at aug_angle = pi, each about its centroid, with the
-true polygon), fig3b.png, fig3c.png. Files are written to temporary names
-and renamed. Needs matplotlib (python3-matplotlib).
+and per N for the complete and sparse energy; with one seed, the value
+alone) and fig3a.png (six predicted test shapes per loss at aug_angle =
+pi, each about its centroid, with the true polygon), fig3b.png, fig3c.png
+(error bars where there are two seeds or more). Files are written to
+temporary names and renamed. Needs matplotlib (python3-matplotlib).
 """
 import csv
 import math
@@ -24,6 +25,22 @@ def mean_se(v):
     if len(v) < 2:
         return m, float("nan")
     return m, math.sqrt(sum((x - m) ** 2 for x in v) / (len(v) - 1) / len(v))
+
+
+def cell(v):
+    """A table cell: the mean +- its standard error; one seed has no
+    standard error, so the mean alone (not "± nan")."""
+    m, se = mean_se(v)
+    return f"{m:.2f}" + (f" ± {se:.2f}" if len(v) > 1 else "")
+
+
+def yerr(ms):
+    """Error bars of errorbar(): None when no point has a standard error
+    (one seed), which matplotlib would refuse as all-NaN."""
+    errs = [e for _, e in ms]
+    if all(math.isnan(e) for e in errs):
+        return None
+    return [0.0 if math.isnan(e) else e for e in errs]
 
 
 def group(rows, key):
@@ -45,17 +62,18 @@ def main():
     c = group(list(csv.DictReader(open(os.path.join(out, "fig3c.csv")))), "vertices")
     angles = sorted({a for _, a in b})
     ns = sorted({n for _, n in c})
-    lines = ["Quality against the rotation range of the training targets (N = 9):", "",
+    seeds = max(len(v) for v in list(b.values()) + list(c.values()))
+    lines = [f"Mean ± standard error over {seeds} seeds." if seeds > 1 else
+             "One seed: the values alone (no standard error).", "",
+             "Quality against the rotation range of the training targets (N = 9):", "",
              "| loss | " + " | ".join(f"θ_aug = {a / math.pi:g}π" for a in angles) + " |",
              "|---|" + "---:|" * len(angles)]
     for loss in LOSSES:
-        lines.append(f"| {NAMES[loss]} | " + " | ".join("{:.2f} ± {:.2f}".format(*mean_se(b[(loss, a)]))
-                                                       for a in angles) + " |")
+        lines.append(f"| {NAMES[loss]} | " + " | ".join(cell(b[(loss, a)]) for a in angles) + " |")
     lines += ["", "Quality against the number of vertices (θ_aug = π):", "",
               "| loss | " + " | ".join(f"N = {n:g}" for n in ns) + " |", "|---|" + "---:|" * len(ns)]
     for loss in ("energy", "sparse"):
-        lines.append(f"| {NAMES[loss]} | " + " | ".join("{:.2f} ± {:.2f}".format(*mean_se(c[(loss, n)]))
-                                                       for n in ns) + " |")
+        lines.append(f"| {NAMES[loss]} | " + " | ".join(cell(c[(loss, n)]) for n in ns) + " |")
     tmp = os.path.join(out, "fig3.md.tmp")
     with open(tmp, "w") as f:
         f.write("\n".join(lines) + "\n")
@@ -90,7 +108,7 @@ def main():
     fig, ax = plt.subplots(figsize=(5.6, 3.8))
     for loss in LOSSES:
         ms = [mean_se(b[(loss, a)]) for a in angles]
-        ax.errorbar([a / math.pi for a in angles], [m for m, _ in ms], yerr=[e for _, e in ms], marker="o", ms=3,
+        ax.errorbar([a / math.pi for a in angles], [m for m, _ in ms], yerr=yerr(ms), marker="o", ms=3,
                     capsize=2, label=NAMES[loss])
     ax.set_xlabel("θ_aug / π")
     ax.set_ylabel("quality")
@@ -102,7 +120,7 @@ def main():
     fig, ax = plt.subplots(figsize=(5.6, 3.8))
     for loss in ("energy", "sparse"):
         ms = [mean_se(c[(loss, n)]) for n in ns]
-        ax.errorbar(ns, [m for m, _ in ms], yerr=[e for _, e in ms], marker="o", ms=3, capsize=2, label=NAMES[loss])
+        ax.errorbar(ns, [m for m, _ in ms], yerr=yerr(ms), marker="o", ms=3, capsize=2, label=NAMES[loss])
     ax.set_xscale("log", base=2)
     ax.set_xlabel("vertices N")
     ax.set_ylabel("quality")

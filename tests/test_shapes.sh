@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# TAP test of `eloss shapes` (issue 9 §1, paper Sec. 6.1):
+# TAP test of `eloss shapes` (docs/shapes.md, paper Sec. 6.1):
 # - the predicted shapes (CSV) of 1, 2 and 4 ranks are the same bytes, for
 #   the sparse loss whose graphs are redrawn every step;
 # - the quality column equals an independent numpy computation of App.
@@ -10,7 +10,10 @@
 #   rotation MSE is fine;
 # - bad options exit 2 with one line (-eval_every without -metrics, -test 1,
 #   -aug_angle above 2 pi, which the message prints to 16 digits); a second
-#   run on an -out being written is refused.
+#   run on an -out being written is refused;
+# - jobs/plot_fig3.py (the tables and figures of jobs/fig3) on the CSV files
+#   of a one-seed run: fig3.md holds the values alone (no "± nan") and the
+#   three PNGs are written; with two seeds the cells are mean ± s.e.
 #   test_shapes.sh <eloss> <mpiexec>
 set -uo pipefail
 eloss=$(realpath "$1")
@@ -19,7 +22,7 @@ mpi=("$mpiexec" --allow-run-as-root --oversubscribe)
 py=/usr/bin/python3
 source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 tap_workdir
-echo "1..13"
+echo "1..14"
 
 small=(-loss sparse -vertices 7 -aug_angle 1 -samples 1000 -epochs 3 -seed 2 -test 50)
 "$eloss" shapes "${small[@]}" -out s1.csv > s1.out 2> /dev/null &&
@@ -99,4 +102,42 @@ kill -TERM $pid
 wait $pid
 [ $rc = 1 ] && grep -q "being written by another run" err.txt && [ ! -e busy.csv ]
 ok $? "a second run on an -out being written is refused: exit $rc, $(head -c 100 err.txt)"
+
+# jobs/fig3's plot step with SEEDS=1: the CSV files jobs/fig3 writes, at a
+# tiny size (fig3a_<loss>.csv from eloss shapes -out, as jobs/fig3 runs it).
+plot=$(dirname "$tap_h5same")/plot_fig3.py   # jobs/, found before tap_workdir
+mplpy=
+for candidate in python3 /usr/bin/python3; do
+  "$candidate" -c 'import matplotlib' 2> /dev/null && { mplpy=$candidate; break; }
+done
+if [ -n "$mplpy" ]; then
+  mkdir one two
+  for loss in mse energy kabsch sparse; do
+    "$eloss" shapes -loss $loss -vertices 9 -aug_angle 3.141592653589793 -samples 256 -epochs 1 -seed 1 -test 6 \
+      -out one/fig3a_$loss.csv > /dev/null 2>&1
+  done
+  cp one/fig3a_*.csv two/
+  # rows <dir> <seeds...>: fig3b.csv and fig3c.csv with a row per point and seed.
+  rows() {
+    local dir=$1 loss k n seed
+    shift
+    echo "loss,aug_angle,seed,quality,err" > "$dir/fig3b.csv"
+    echo "loss,vertices,seed,quality,err" > "$dir/fig3c.csv"
+    for loss in mse energy kabsch sparse; do for k in 0 1 2 3 4; do for seed in "$@"; do
+      echo "$loss,$(awk -v k=$k 'BEGIN { printf "%.17g", k * 3.141592653589793 / 4 }'),$seed,$((k + seed)).5,0.1" >> "$dir/fig3b.csv"
+    done; done; done
+    for loss in energy sparse; do for n in 8 16 32 64 128; do for seed in "$@"; do
+      echo "$loss,$n,$seed,6.$seed,0.1" >> "$dir/fig3c.csv"
+    done; done; done
+  }
+  rows one 1
+  rows two 1 2
+  "$mplpy" "$plot" one > /dev/null 2> one.err && "$mplpy" "$plot" two > /dev/null 2> two.err &&
+    [ -s one/fig3a.png ] && [ -s one/fig3b.png ] && [ -s one/fig3c.png ] &&
+    grep -q '^| MSE | 1.50 | 2.50 | 3.50 | 4.50 | 5.50 |$' one/fig3.md && ! grep -q '±\|nan' one/fig3.md &&
+    grep -q '^| MSE | 2.00 ± 0.50 | ' two/fig3.md && grep -q '^| energy (sparse) | 6.15 ± 0.05 | ' two/fig3.md
+  ok $? "plot_fig3.py with one seed: fig3.md without ± or nan, fig3a/b/c.png written; with two, mean ± s.e. $(cat one.err two.err 2> /dev/null | tail -n 1 | cut -c1-200)"
+else
+  ok 0 "# SKIP plot_fig3.py: no python3 with matplotlib (Debian: python3-matplotlib)"
+fi
 tap_exit
