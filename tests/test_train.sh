@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# TAP test of `eloss train` and `eloss eval` (issue 8, section 3), on
+# TAP test of `eloss train` and `eloss eval` (docs/train.md), on
 # datasets of `eloss spingen`:
 # - the model file of 1, 2 and 4 ranks is the same bytes (the gradient sum
 #   follows a fixed shard order), for open and periodic lattices; 3 ranks
@@ -16,7 +16,11 @@
 #   file without crc32, a truncated or foreign model file, nonsense
 #   options: one error line, non-zero exit, nothing overwritten;
 # - a fault on one rank (a shard, the model write) ends both ranks with
-#   one error and leaves the previous model file intact.
+#   one error and leaves the previous model file intact;
+# - jobs/table5 refuses bad losses, seeds, EXTRA and an NP that does not
+#   divide -shards before any work, and a second run on a locked OUT_DIR;
+#   Ctrl-C during its training exits 3 advising a rerun of jobs/table5; NP
+#   may change between runs on one OUT_DIR.
 #   test_train.sh <eloss> <mpiexec>
 set -uo pipefail
 eloss=$(realpath "$1")
@@ -25,7 +29,7 @@ mpi=("$mpiexec" --allow-run-as-root --oversubscribe)
 py=/usr/bin/python3
 source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 tap_workdir
-echo "1..43"
+echo "1..46"
 
 "$eloss" spingen -L 6 -instances 96 -seed 5 -split train -out train.h5 > /dev/null 2>&1 &&
   "$eloss" spingen -L 6 -instances 40 -seed 5 -split test -out test.h5 > /dev/null 2>&1 &&
@@ -352,7 +356,7 @@ ok $? "eval of a directory, a -T that overflows, a model too large for memory: o
 ok $? "-resume removes a stale <metrics>.partial"
 
 # jobs/table5 checks its losses, seeds and EXTRA before any work.
-t5=$(dirname "${BASH_SOURCE[0]}")/../jobs/table5
+t5=$(dirname "$tap_h5same")/table5   # jobs/, found before tap_workdir
 t5ok=1
 for spec in "LOSSES=ce bogus|unknown loss 'bogus'" "LOSSES=ce ce|ce is given twice" "SEEDS=1 01|write '01' as 1" \
             "SEEDS=2 2|2 is given twice" "SEEDS=99999999999|not a seed" "EXTRA=-steps 5 -seed 3|-seed is set by jobs/table5"; do
@@ -363,4 +367,44 @@ for spec in "LOSSES=ce bogus|unknown loss 'bogus'" "LOSSES=ce ce|ce is given twi
 done
 [ $t5ok = 1 ]
 ok $? "jobs/table5 refuses unknown or repeated losses, repeated or malformed seeds and per-run options in EXTRA, before any work"
+# NP must divide the training's -shards (the deck's 4, or EXTRA's): refused
+# before the data are generated (tiny sizes, so that a late refusal is cheap).
+t5tiny=(L=4 TRAIN=16 TEST=8 SEEDS=1 LOSSES=ce ELOSS="$eloss")
+t5ok=1
+for spec in "3||does not divide the training's -shards 4" "4|-shards 2|NP=4 does not divide the training's -shards 2" \
+            "two||'two' is not a rank count"; do
+  np=${spec%%|*} rest=${spec#*|}
+  env "${t5tiny[@]}" NP="$np" EXTRA="${rest%%|*}" OUT_DIR="$PWD/t5np" "$t5" > /dev/null 2> err.txt
+  rc=$?
+  { [ $rc = 2 ] && grep -q -- "${rest#*|}" err.txt && [ ! -e t5np ]; } || { t5ok=0; echo "# NP=$np: rc $rc: $(cat err.txt)"; }
+done
+[ $t5ok = 1 ]
+ok $? "jobs/table5 refuses an NP that does not divide -shards (the deck's or EXTRA's) before any work, nothing generated"
+# A second run on the same OUT_DIR is refused at the start, naming it: here
+# the lock a running jobs/table5 holds is held by flock.
+mkdir t5lock
+(flock -n 9 && env "${t5tiny[@]}" OUT_DIR="$PWD/t5lock" "$t5" data > /dev/null 2> err.txt) 9>> t5lock/.lock
+rc=$?
+[ $rc = 1 ] && grep -q "table5: OUT_DIR $PWD/t5lock is in use: another jobs/table5 run holds $PWD/t5lock/.lock" err.txt &&
+  [ ! -e t5lock/train.h5 ] && [ ! -e t5lock/settings ]
+ok $? "jobs/table5 on an OUT_DIR whose lock is held: refused at once, nothing written: $(head -n 1 err.txt)"
+# Ctrl-C (SIGINT to the job's process group) during a training: exit 3 and
+# the advice to rerun jobs/table5 with the same settings. NP is not part of
+# the settings: the data of 2 ranks serve a training on 1.
+t5int=("${t5tiny[@]}" "EXTRA=-steps 1000000 -eval_every 0 -width 8 -depth 2 -batch 16")
+env "${t5int[@]}" NP=2 OUT_DIR="$PWD/t5int" "$t5" data > /dev/null 2> data.err
+rc0=$?
+rm -f int.err
+set -m
+env "${t5int[@]}" NP=1 OUT_DIR="$PWD/t5int" "$t5" train ce 1 > /dev/null 2> int.err &
+pid=$!
+set +m
+for _ in $(seq 600); do grep -q "eloss train: -task" int.err 2> /dev/null && break; sleep 0.1; done
+kill -INT -- -$pid
+wait $pid
+rc=$?
+[ $rc0 = 0 ] && [ $rc = 3 ] &&
+  tail -n 1 int.err | grep -q "^table5: stopped; to continue, run jobs/table5 again with the same settings" &&
+  env "${t5int[@]}" NP=1 OUT_DIR="$PWD/t5int" "$t5" data > /dev/null 2>&1
+ok $? "Ctrl-C during a jobs/table5 training: exit $rc, \"$(tail -n 1 int.err | cut -c1-90)\"; another NP is accepted on the same OUT_DIR"
 tap_exit
