@@ -6,21 +6,23 @@
 # - heuristic ground states are searched twice: agreement stored and printed;
 # - a byte flipped in a checkpointed row of the .partial file is refused by
 #   -resume, with no final file published;
-# - two runs on one output: the second is refused at once, naming the holder;
+# - two runs on one output: the second is refused (not queued), naming the holder;
 # - an existing output is never replaced without -force; -resume with nothing
 #   to resume, or over a finished file, says so; an interrupted run is not
 #   discarded without -force; -out . and a missing directory fail before work;
 # - checkpoints due every few milliseconds on 2 ranks never deadlock;
 # - a failure injected on one rank in each collective step (allocation,
 #   compute, row range, HDF5 write, flush, checkpoint) ends every rank with
-#   exit 1 and one message, promptly, and -resume then completes the run
+#   exit 1 and one message, and -resume then completes the run
 #   with the bytes of an uninterrupted one;
-# - a full disk: at creation, refused at once with "No space left on device"
+# - a full disk: at creation, refused with "No space left on device"
 #   and no file left; in the middle of a run, the run ends with that message,
 #   its last checkpoint intact, and the files moved elsewhere resume to the
 #   bytes of an uninterrupted run;
-# - SIGTERM to mpirun stops a 1000 x 1000 search within seconds, with a
-#   checkpoint; SIGINT to mpirun (Ctrl-C) ends in a checkpoint that -resume accepts.
+# - SIGTERM to mpirun stops a 1000 x 1000 search (before its first
+#   instance is done) with a checkpoint; SIGINT to mpirun (Ctrl-C) ends in
+#   a checkpoint that -resume accepts. No check depends on how long
+#   anything takes (the test's timeout bounds a hang).
 #   test_spingen_safety.sh <eloss> <mpiexec>
 set -uo pipefail
 eloss=$(realpath "$1")
@@ -141,16 +143,14 @@ ok $? "the copy with untouched rows resumes to the bytes of an uninterrupted run
 "${mpi[@]}" -n 2 "$eloss" spingen "${long[@]}" -seed 4 -out two.h5 > first.out 2> first.err &
 pid=$!
 for _ in $(seq 50); do [ -e two.h5.lock ] && break; sleep 0.1; done
-start=$(date +%s)
 "${mpi[@]}" -n 2 "$eloss" spingen "${long[@]}" -seed 100 -out two.h5 > /dev/null 2> err.txt
 rc=$?
-took=$(($(date +%s) - start))
 wait $pid
 rc1=$?
-"$py" -c "import h5py, sys; sys.exit(h5py.File('two.h5', 'r').attrs['seed'] != 4)"
-[ $rc = 1 ] && [ $rc1 = 0 ] && [ $? = 0 ] && [ "$took" -le 5 ] && grep -q "being written by another run (host .* pid [0-9]*" err.txt &&
+"$py" -c "import h5py, sys; sys.exit(0 if int(h5py.File('two.h5', 'r').attrs['seed']) == 4 else 1)"
+[ $? = 0 ] && [ $rc = 1 ] && [ $rc1 = 0 ] && grep -q "being written by another run (host .* pid [0-9]*" err.txt &&
   [ ! -e two.h5.lock ]
-ok $? "a second run on the same -out is refused in ${took} s naming the holder; the first completes with its own data"
+ok $? "a second run on the same -out is refused naming the holder; the first completes with its own data"
 
 # The lock file removed by hand under a running job, then a -force run:
 # the first run stops at its next checkpoint without publishing anything,
@@ -274,7 +274,7 @@ if mount -t tmpfs -o size=3m tmpfs small 2> /dev/null; then
   "${mpi[@]}" -n 1 "$eloss" spingen "${mid[@]}" -out elsewhere/y.h5 -resume > /dev/null 2>&1
   "$eloss" spingen "${mid[@]}" -out full.h5 > /dev/null 2>&1
   [ $rc = 1 ] && grep -q "No space left on device" err.txt && same elsewhere/y.h5 full.h5
-  ok $? "the disk fills during a run: exit $rc within ${took} s ($(grep error err.txt)); its checkpoint resumes elsewhere to the same bytes"
+  ok $? "the disk fills during a run: exit $rc after ${took} s ($(grep error err.txt)); its checkpoint resumes elsewhere to the same bytes"
   umount small
 else
   ok 0 "# SKIP cannot mount a tmpfs here (not root?)"
@@ -286,14 +286,11 @@ fi
 pid=$!
 for _ in $(seq 100); do grep -q "writing big.h5.partial" err.txt && break; sleep 0.1; done
 sleep 2
-start=$(date +%s%N)
 kill -TERM $pid
-timeout 20 tail --pid=$pid -f /dev/null
 wait $pid
 rc=$?
-ms=$((($(date +%s%N) - start) / 1000000))
-[ $rc != 0 ] && [ $ms -lt 10000 ] && [ -e big.h5.ckpt ] && grep -q "stopped after 0 of 2" err.txt
-ok $? "SIGTERM to mpirun during a 1000 x 1000 ground-state search: checkpoint and exit $rc in $ms ms"
+[ $rc != 0 ] && [ -e big.h5.ckpt ] && grep -q "stopped after 0 of 2" err.txt
+ok $? "SIGTERM to mpirun during a 1000 x 1000 ground-state search: checkpoint and exit $rc (stopped after 0 of 2)"
 
 # Ctrl-C: SIGINT to mpirun, twice: the run, then its resume (which must
 # first accept every checkpointed row).
