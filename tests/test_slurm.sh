@@ -18,7 +18,11 @@
 # - with ELOSS_SLURM_REQUEUE=1 (jobs/local test-slurm): a spingen array task
 #   stopped the same way is requeued (the default ON_STOP, ~2 min here) and
 #   the merge waits for it; the merged file = one run.
-# Prints "1..0 # SKIP <reason>" when Slurm cannot start here.
+# Two checks need no Slurm and always run: jobs/submit-spingen without a
+# deck (and with one) against a stand-in sbatch that records what it would
+# submit, and jobs/spingen.sbatch with DECK=none run outside Slurm = one
+# `eloss spingen` run. The others are skipped, with the reason, when Slurm
+# cannot start here.
 #   test_slurm.sh <eloss> <mpiexec> <repo>
 set -uo pipefail
 eloss=$(realpath "$1")
@@ -26,16 +30,65 @@ mpi=("$2" --allow-run-as-root --oversubscribe)
 repo=$(realpath "$3")
 py=/usr/bin/python3
 source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
+nreq=0
+[ "${ELOSS_SLURM_REQUEUE:-0}" = 1 ] && nreq=2
+nslurm=$((14 + nreq))
+echo "1..$((2 + nslurm))"
+work=$(mktemp -d) || exit 1
+chmod 755 "$work"
+trap 'cd /; rm -rf "$work"' EXIT
 
-skip() { echo "1..0 # SKIP $*"; exit 0; }
+# same A B: exit 0 iff A and B hold the same datasets (in order) and root attributes.
+same() { "$py" "$tap_h5same" "$1" "$2" --attributes all; }
+
+# Without Slurm: submit-spingen against a stand-in sbatch, which records its
+# arguments and the settings the batch scripts would get, and prints a job id.
+mkdir -p "$work/bin" "$work/noslurm"
+cat > "$work/bin/sbatch" <<'SH'
+#!/usr/bin/env bash
+n=$(($(cat "$SBATCH_LOG.n" 2> /dev/null || echo 0) + 1))
+echo $n > "$SBATCH_LOG.n"
+printf 'args=%s\nDECK=%s\nEXTRA=%s\nINSTANCES=%s\nTASKS=%s\n' "$*" "${DECK-unset}" "${EXTRA-}" "${INSTANCES-}" \
+  "${TASKS-}" > "$SBATCH_LOG.$n"
+echo "10$n"
+SH
+chmod +x "$work/bin/sbatch"
+cd "$work/noslurm" || exit 1
+PATH=$work/bin:$PATH SBATCH_LOG=$PWD/nodeck ELOSS=$eloss "$repo/jobs/submit-spingen" -split train -seed 7 \
+  -out nodeck.h5 -tasks 3 -L 6 -instances 30 > nodeck.out 2> nodeck.err
+rc1=$?
+PATH=$work/bin:$PATH SBATCH_LOG=$PWD/deck ELOSS=$eloss "$repo/jobs/submit-spingen" -options_file "$repo/inputs/spin16.opts" \
+  -split train -seed 7 -out deck.h5 -tasks 2 -L 6 -instances 30 > deck.out 2> deck.err
+rc2=$?
+[ $rc1 = 0 ] && [ "$(cat nodeck.out)" = "$(printf 'array_job=101\nmerge_job=102')" ] && [ -e nodeck.h5.submitted ] &&
+  grep -q -- '--array=0-2 .*/jobs/spingen.sbatch$' nodeck.1 && grep -q '^DECK=none$' nodeck.1 &&
+  grep -q '^EXTRA=-L 6 -instances 30$' nodeck.1 && grep -q '^INSTANCES=30$' nodeck.1 && grep -q '^TASKS=3$' nodeck.1 &&
+  grep -q -- '--dependency=afterok:101 .*/jobs/spingen-merge.sbatch$' nodeck.2 &&
+  [ $rc2 = 0 ] && grep -q "^DECK=$repo/inputs/spin16.opts$" deck.1 && grep -q '^INSTANCES=30$' deck.1
+ok $? "submit-spingen without a deck (options on the command line; the jobs get DECK=none) and with one, against a stand-in sbatch (exits $rc1 $rc2) $(cat nodeck.err deck.err | head -n 1)"
+# spingen.sbatch outside Slurm (no SLURM_* settings, LAUNCH=mpiexec) with
+# DECK=none: the file of one eloss spingen run with the same options.
+env -u SLURM_SUBMIT_DIR DECK=none EXTRA="-L 6 -instances 30" SPLIT=train SEED=7 OUT=sb.h5 JOBS_DIR="$repo/jobs" \
+  ELOSS="$eloss" LAUNCH="$2 -n 1" bash "$repo/jobs/spingen.sbatch" > sb.out 2>&1
+rc=$?
+"$eloss" spingen -split train -seed 7 -L 6 -instances 30 -out direct.h5 > /dev/null 2>&1
+[ $rc = 0 ] && same direct.h5 sb.h5
+ok $? "spingen.sbatch with DECK=none (the options in EXTRA), outside Slurm: exit $rc, the file = eloss spingen run directly"
+cd "$work" || exit 1
+
+# skip <reason>: the checks that need Slurm, each skipped.
+skip() {
+  local i
+  for ((i = 0; i < nslurm; i++)); do ok 0 "# SKIP $*"; done
+  tap_exit
+  exit $?
+}
 slurm_local=${ELOSS_SLURM_LOCAL:-$(command -v slurm-local || echo /work/shared/tools/slurm-local)}
 [ -x "$slurm_local" ] || skip "no slurm-local (set ELOSS_SLURM_LOCAL to the tool)"
 [ "$(id -u)" = 0 ] || skip "slurm-local needs root"
 command -v sbatch > /dev/null && command -v slurmctld > /dev/null && command -v munged > /dev/null \
   || skip "Slurm is not installed (Debian: slurm-wlm munge; jobs/local test installs them)"
 
-work=$(mktemp -d) || exit 1
-chmod 755 "$work"
 export SLURM_LOCAL_DIR=$work/slurm SLURM_LOCAL_WAIT_MAX=300
 # Two free ports, away from Slurm's defaults and other engineers' clusters.
 free_port() {
@@ -52,15 +105,10 @@ if ! "$slurm_local" start > "$work/start.out" 2> "$work/start.err"; then
   skip "slurm-local did not start: $(tail -n 1 "$work/start.err")"
 fi
 eval "$(grep '^export SLURM_CONF=' "$work/start.out")"
-nreq=0
-[ "${ELOSS_SLURM_REQUEUE:-0}" = 1 ] && nreq=2
-echo "1..$((14 + nreq))"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 cd "$work" && mkdir elsewhere && cd elsewhere || exit 1
 export ELOSS=$eloss
 
-# same A B: exit 0 iff A and B hold the same datasets (in order) and root attributes.
-same() { "$py" "$tap_h5same" "$1" "$2" --attributes all; }
 # wait_job ID: exit 0 iff the job (every array task) COMPLETED.
 wait_job() { "$slurm_local" wait "$@" > /dev/null; }
 
