@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""PyTorch CPU baseline of the atomistic training tasks (issue 9 §4): the
+"""PyTorch CPU baseline of the atomistic training tasks (docs/performance.md): the
 same MLP, batch, loss maths, optimizer and precision (float32) as
 `eloss shapes` and `eloss train -task denoise`, timed over a fixed number
 of Adam steps.

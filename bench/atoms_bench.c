@@ -1,5 +1,5 @@
 /* Benchmark of the atomistic losses: loss + gradient per evaluation, in the
- * cases the README quotes. One line per case:
+ * cases docs/performance.md quotes. One line per case:
  *
  *   case=<name> precision=<f64|f32> ms=<median ms per evaluation> bytes_per_structure=<plan bytes>
  *

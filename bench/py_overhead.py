@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Per-call cost of the Python binding against PyTorch's own loss, on the
-README's batch: B = 512 structures of N = 30 atoms in d = 3, float64, one
+batch of docs/performance.md ("Python calls"): B = 512 structures of N = 30 atoms in d = 3, float64, one
 thread; loss + gradient per call (forward + backward for the torch sides).
 
   ELOSS_LIBRARY=build/lib/libeloss.so PYTHONPATH=python bench/py_overhead.py

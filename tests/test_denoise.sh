@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# TAP test of `eloss train -task denoise` (issue 9 §3), on two small
+# TAP test of `eloss train -task denoise` (docs/train.md), on two small
 # `eloss clustergen` LJ13 datasets (different seeds: train and test), XYZ
 # files written here and the G2 molecules of inputs/molecules:
 # - the model file of 1, 2 and 4 ranks is the same bytes (energy loss with

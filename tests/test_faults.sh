@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# TAP test of the fault behaviour (issue 10 §2): jobs/faults with 3
+# TAP test of the fault behaviour (docs/faults.md): jobs/faults with 3
 # SIGKILLs per program instead of the 20 of `jobs/local test-faults`
 # (see jobs/faults for every check).
 #   test_faults.sh <eloss>

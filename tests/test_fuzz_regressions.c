@@ -1,4 +1,4 @@
-/* Regression tests of the fuzzers' findings (README "Hostile input"): every
+/* Regression tests of the fuzzers' findings (docs/hostile-input.md): every
  * input that once crashed a reader, kept in tests/fuzz/regressions/, is
  * read again under the normal build and must be refused with a status and
  * a message, without a crash. The file name says the reader:

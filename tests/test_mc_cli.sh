@@ -84,8 +84,8 @@ ok $? "-split energy agrees with 16 replica chains within 3 sigma ($(echo "$s2" 
 grep -q "does not combine with .*-field" err.txt && [ ! -s out.txt ] &&
   ! "$eloss" mc -split -lattice cubic -L 5 -sweeps 100 2> err.txt > out.txt && grep -q "even L" err.txt && [ ! -s out.txt ] && [ $rc1 != 0 ]
 ok $? "-split refuses -field and an odd periodic L, with one error and no output"
-# A failure injected on rank 1 of a collective path (README.md, fault
-# injection): every rank stops with exit code 1 and one error, no hang.
+# A failure injected on rank 1 of a collective path (docs/design.md, "Fault
+# injection"): every rank stops with exit code 1 and one error, no hang.
 fault_case() { # site, then eloss mc arguments
   local site=$1; shift
   ELOSS_FAULT=$site:1:1 timeout 60 "${mpi[@]}" -x ELOSS_FAULT -n 2 "$eloss" mc "$@" > out.txt 2> err.txt

@@ -1,5 +1,5 @@
 /* TAP test of collective discipline in lib/mc (run at 2 and 4 ranks): for
- * each fault-injection site of a collective path (README.md, "Fault
+ * each fault-injection site of a collective path (docs/design.md, "Fault
  * injection"), one rank other than 0 (the last) is made to fail at that
  * site, every rank calls the collective function, and every rank must
  * return the same non-OK status, promptly: a rank that returned alone would

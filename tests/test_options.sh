@@ -1,6 +1,5 @@
 #!/usr/bin/env bash
-# TAP test of option values across every eloss subcommand (issue 7, section 3;
-# spinloss from issue 8):
+# TAP test of option values across every eloss subcommand (docs/options.md):
 # - a bad value (not a number, nan, inf, out of range, an integer that
 #   overflows, an unknown or empty name, a stray word after a list, a
 #   missing or malformed deck) gives exit code 2, exactly one line on stderr
@@ -70,7 +69,7 @@ refused() {
 
 L=(-pred pred.npy -ref ref.npy)
 
-# The values of issue 7.
+# Values a user once tried, each refused with one line.
 refused 1 loss "-loss energi: expected one of energy, mse, mae, kabsch" "${L[@]}" -loss energi
 refused 1 spingen "-instances 5.5: expected an integer >= 1" -instances 5.5
 refused 1 spingen "-options_file nothere.opts: cannot read the deck" -options_file nothere.opts

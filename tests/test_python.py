@@ -4,7 +4,8 @@
   test_python.py <source root> <libeloss.so> <eloss program> <version>
 
 Against PyTorch autograd on the formulas written out below from
-docs/loss.md, docs/spinloss.md and the paper (never by calling eloss), in float64, to 1e-10 relative:
+docs/loss.md, docs/spinloss.md and the paper (never by calling eloss), in
+float64, to 1e-10 relative:
 the value and gradient of the energy loss (Eq. 7) for 5 coefficient laws x
 4 edge sets (complete, explicit, regular, bonds) x d = 2, 3, with k0,
 per_atom, dmin and padded batches; MSE, MAE and Kabsch-aligned MSE; every
