@@ -97,21 +97,9 @@ int app_clustergen(int argc, char **argv) {
   PetscCall(app_options_check("clustergen", &stop, &code));
   if (stop) return app_finalize(code);
 
-  /* The options that shape the data, in one canonical line: stored in the
-   * file and fingerprinted by the checkpoint. */
-  char text[2048 + PETSC_MAX_PATH_LEN];
-  int len = snprintf(text, sizeof text,
-                     "-n %d -seed %lld -samples %d -therm %d -sweeps %d -radius %.17g -walks %d -bh_steps %d "
-                     "-bh_step %.17g -bh_temperature %.17g -temperatures",
-                     (int)n, (long long)seed, (int)samples, (int)therm, (int)sweeps, (double)radius, (int)walks,
-                     (int)bh_steps, (double)bh_step, (double)bh_temperature);
   double t_values[MAX_TEMPS];
-  for (PetscInt k = 0; k < n_temps; ++k) {
-    t_values[k] = temps[k];
-    len += snprintf(text + len, sizeof text - (size_t)len, "%s%.17g", k ? "," : " ", (double)temps[k]);
-  }
-  /* The start structure: its coordinates' CRC-32 joins the option line,
-   * so a resume with an edited start file is refused. */
+  for (PetscInt k = 0; k < n_temps; ++k) t_values[k] = temps[k];
+  /* The start structure (its CRC-32 joins the run's identity). */
   io_molecules start_mol;
   memset(&start_mol, 0, sizeof start_mol);
   if (start_set) {
@@ -125,17 +113,15 @@ int app_clustergen(int argc, char **argv) {
       io_molecules_free(&start_mol);
       return app_finalize(app_report("clustergen", st));
     }
-    /* text holds the other options (< 1600 bytes with 64 temperatures) and
-     * one path (< PETSC_MAX_PATH_LEN). */
-    len += snprintf(text + len, sizeof text - (size_t)len, " -start %s -start_crc32 %u", start,
-                    (unsigned)io_crc32(0, start_mol.coords, sizeof(double) * 3 * (size_t)n));
   }
   lj_cluster_options opt = {
       .n = (int)n, .n_temps = (int)n_temps, .temperatures = t_values, .samples = (int)samples, .therm = (int)therm,
       .sweeps = (int)sweeps, .radius = radius, .walks = (int)walks, .bh_steps = (int)bh_steps, .bh_step = bh_step,
       .bh_temperature = bh_temperature, .seed = (uint64_t)seed, .checkpoint_seconds = checkpoint_seconds,
-      .resume = resume, .force = force, .out = out, .xyz = xyz_set ? xyz : NULL, .options_text = text,
-      .start = start_set ? start_mol.coords : NULL};
+      .resume = resume, .force = force, .out = out, .xyz = xyz_set ? xyz : NULL,
+      .start = start_set ? start_mol.coords : NULL, .start_name = start_set ? start : NULL};
+  char text[2048 + PETSC_MAX_PATH_LEN];
+  lj_cluster_options_text(&opt, text, sizeof text);
   if (rank == 0) fprintf(stderr, "eloss clustergen: %s -out %s\n", text, out);
 
 

@@ -170,27 +170,8 @@ int app_spingen(int argc, char **argv) {
 
   search.replicas = (int)gs_replicas, search.sweeps = (int)gs_sweeps;
   search.beta_min = gs_beta_min, search.beta_max = gs_beta_max;
-  const char *const *lattices = spin_lattice_kind_names, *const *bcs = spin_boundary_names;
-  const char *const *laws = spin_coupling_names, *const *algorithms = mc_algorithm_names;
   core_status st = CORE_OK;
 
-  /* The options that shape the data, in one canonical line: stored in the
-   * file and fingerprinted by the checkpoint. */
-  char text[4096];
-  int len = snprintf(text, sizeof text,
-                     "-lattice %s -bc %s -L %d -couplings %s -instances %lld -seed %lld -gs %s -samples %d",
-                     lattices[lattice], bcs[bc], (int)L, laws[law], (long long)instances, (long long)seed,
-                     methods[method], (int)samples);
-  if (method != GS_EXACT)
-    len += snprintf(text + len, sizeof text - (size_t)len, " -gs_replicas %d -gs_sweeps %d -gs_beta_min %.17g -gs_beta_max %.17g",
-                    search.replicas, search.sweeps, search.beta_min, search.beta_max);
-  if (samples > 0) {
-    len += snprintf(text + len, sizeof text - (size_t)len, " -sample_therm %d -sample_sweeps %d -algorithm %s -sample_betas",
-                    (int)sample_therm, (int)sample_sweeps, algorithms[algorithm]);
-    for (PetscInt k = 0; k < n_betas; ++k)
-      len += snprintf(text + len, sizeof text - (size_t)len, "%s%.17g", k ? "," : " ", (double)betas[k]);
-  }
-  len += snprintf(text + len, sizeof text - (size_t)len, " -split %s", split);
   double beta_values[MAX_BETAS];
   for (PetscInt k = 0; k < n_betas; ++k) beta_values[k] = betas[k];
 
@@ -200,8 +181,9 @@ int app_spingen(int argc, char **argv) {
       .L = (int)L, .law = (spin_coupling_law)law, .instances = instances, .first = first, .count = count, .seed = (uint64_t)seed, .split = split,
       .n_betas = (int)n_betas, .betas = beta_values, .samples = (int)samples, .sample_therm = (int)sample_therm,
       .sample_sweeps = (int)sample_sweeps, .algorithm = algorithm ? MC_HEATBATH : MC_METROPOLIS,
-      .batch = (int)batch, .checkpoint_seconds = checkpoint_seconds, .resume = resume, .force = force, .out = out,
-      .options_text = text};
+      .batch = (int)batch, .checkpoint_seconds = checkpoint_seconds, .resume = resume, .force = force, .out = out};
+  char text[4096];
+  mc_dataset_options_text(&opt, text, sizeof text);
   if (dry_run) {
     /* Everything a run would refuse before its work, without the work. */
     opt.dry_run = 1;

@@ -115,7 +115,8 @@ for x in f["positions"][...].reshape(-1, 13, 3):
     worst = max(worst, np.sqrt(((x @ r - start) ** 2).sum(1).mean()))
 print("# worst aligned RMSD of a sample to the start: %.3f" % worst)
 assert worst < 0.3
-assert "-start m1.xyz -start_crc32 " in f.attrs["options"].decode() if isinstance(f.attrs["options"], bytes) else f.attrs["options"]
+opts = f.attrs["options"].decode() if isinstance(f.attrs["options"], bytes) else f.attrs["options"]
+assert "-start m1.xyz -start_crc32 %d" % int(np.ravel(f.attrs["start_crc32"])[0]) in opts, opts
 PY
 ok $? "-start: 1 and 2 ranks agree, every sample is the start's structure with its labels, the start's CRC in the options"
 "$eloss" clustergen "${st[@]}" -samples 20000 -sweeps 40 -out sr.h5 > /dev/null 2>&1 &

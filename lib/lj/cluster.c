@@ -223,7 +223,11 @@ static core_status write_output(MPI_Comm comm, const lj_cluster_options *opt, co
   const char *int_names[7] = {"n", "seed", "samples", "therm", "sweeps", "walks", "bh_steps"};
   const double reals[3] = {opt->radius, opt->bh_step, opt->bh_temperature};
   const char *real_names[3] = {"radius", "bh_step", "bh_temperature"};
-  if (!st) st = io_h5_attr_string(f, "/", "options", opt->options_text);
+  char text[IO_JOB_IDENTITY_BYTES];
+  lj_cluster_options_text(opt, text, sizeof text);
+  const int64_t start_crc = lj_cluster_start_crc(opt);
+  if (!st) st = io_h5_attr_string(f, "/", "options", text);
+  if (!st) st = io_h5_attr_int64(f, "/", "start_crc32", 1, &start_crc);
   for (int k = 0; !st && k < 7; ++k) st = io_h5_attr_int64(f, "/", int_names[k], 1, &ints[k]);
   for (int k = 0; !st && k < 3; ++k) st = io_h5_attr_double(f, "/", real_names[k], 1, &reals[k]);
   if (!st) st = io_h5_attr_double(f, "/", "temperatures", opt->n_temps, opt->temperatures);
@@ -250,6 +254,28 @@ static core_status write_output(MPI_Comm comm, const lj_cluster_options *opt, co
   return st ? st : close_st;
 }
 
+int64_t lj_cluster_start_crc(const lj_cluster_options *opt) {
+  return opt->start ? (int64_t)io_crc32(0, opt->start, sizeof(double) * 3 * (size_t)opt->n) : -1;
+}
+
+void lj_cluster_options_text(const lj_cluster_options *opt, char *text, size_t size) {
+  size_t len = 0;
+#define APPEND(...)                                                                 \
+  do {                                                                              \
+    const int n_ = snprintf(text + len, len < size ? size - len : 0, __VA_ARGS__); \
+    len += n_ > 0 ? (size_t)n_ : 0;                                                 \
+  } while (0)
+  APPEND("-n %d -seed %lld -samples %d -therm %d -sweeps %d -radius %.17g -walks %d -bh_steps %d -bh_step %.17g "
+         "-bh_temperature %.17g -temperatures", opt->n, (long long)opt->seed, opt->samples, opt->therm, opt->sweeps,
+         opt->radius, opt->walks, opt->bh_steps, opt->bh_step, opt->bh_temperature);
+  for (int k = 0; k < opt->n_temps; ++k) APPEND("%s%.17g", k ? "," : " ", opt->temperatures[k]);
+  /* The start's CRC-32 joins the line: a resume with an edited start file
+   * is refused. */
+  if (opt->start)
+    APPEND(" -start %s -start_crc32 %u", opt->start_name ? opt->start_name : "", (unsigned)lj_cluster_start_crc(opt));
+#undef APPEND
+}
+
 core_status lj_cluster_generate(MPI_Comm comm, const lj_cluster_options *opt, volatile sig_atomic_t *stop,
                                 FILE *progress, lj_cluster_report *report) {
   double *rates_out = report->exchange_rates;
@@ -261,7 +287,7 @@ core_status lj_cluster_generate(MPI_Comm comm, const lj_cluster_options *opt, vo
   MPI_Comm_size(comm, &size);
   core_status st = CORE_OK;
   if (opt->n < 2 || opt->n > LJ_MAX_N || opt->n_temps < 1 || opt->samples < 0 || opt->therm < 0 ||
-      opt->sweeps < 1 || opt->walks < 1 || opt->bh_steps < 1 || !opt->out || !opt->options_text)
+      opt->sweeps < 1 || opt->walks < 1 || opt->bh_steps < 1 || !opt->out)
     st = CORE_ERROR(CORE_ERR_ARG, "clustergen: need 2 <= n <= %d, at least one temperature, samples >= 0, "
                     "therm >= 0, sweeps >= 1, walks >= 1, bh_steps >= 1 and an output", (int)LJ_MAX_N);
   for (int t = 0; !st && t < opt->n_temps; ++t)
@@ -270,7 +296,9 @@ core_status lj_cluster_generate(MPI_Comm comm, const lj_cluster_options *opt, vo
                       opt->temperatures[t]);
   CORE_CALL(core_agree(comm, st));
   /* Before any work: the outputs checked, locked, and the start decided. */
-  io_job_spec spec = {.command = "clustergen", .out = opt->out, .kind = ckpt_kind, .identity = opt->options_text,
+  char identity[IO_JOB_IDENTITY_BYTES];
+  lj_cluster_options_text(opt, identity, sizeof identity);
+  io_job_spec spec = {.command = "clustergen", .out = opt->out, .kind = ckpt_kind, .identity = identity,
                       .mode = IO_JOB_STAGED, .resume = opt->resume, .force = opt->force,
                       .companions = {opt->xyz},
                       .checkpoint_seconds = opt->checkpoint_seconds, .fault_site = "cluster.checkpoint",

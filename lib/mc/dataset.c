@@ -97,6 +97,28 @@ static uint64_t split_seed(uint64_t seed, const char *split) {
 
 static int heuristic(const mc_dataset_options *opt) { return opt->method != MC_GS_EXACT; }
 
+void mc_dataset_options_text(const mc_dataset_options *opt, char *text, size_t size) {
+  size_t len = 0;
+#define APPEND(...)                                                             \
+  do {                                                                          \
+    const int n_ = snprintf(text + len, len < size ? size - len : 0, __VA_ARGS__); \
+    len += n_ > 0 ? (size_t)n_ : 0;                                             \
+  } while (0)
+  APPEND("-lattice %s -bc %s -L %d -couplings %s -instances %lld -seed %lld -gs %s -samples %d",
+         spin_lattice_kind_names[opt->kind], spin_boundary_names[opt->bc], opt->L, spin_coupling_names[opt->law],
+         (long long)opt->instances, (long long)opt->seed, mc_gs_method_names[opt->method], opt->samples);
+  if (heuristic(opt))
+    APPEND(" -gs_replicas %d -gs_sweeps %d -gs_beta_min %.17g -gs_beta_max %.17g", opt->search.replicas,
+           opt->search.sweeps, opt->search.beta_min, opt->search.beta_max);
+  if (opt->samples > 0) {
+    APPEND(" -sample_therm %d -sample_sweeps %d -algorithm %s -sample_betas", opt->sample_therm, opt->sample_sweeps,
+           mc_algorithm_names[opt->algorithm]);
+    for (int k = 0; k < opt->n_betas; ++k) APPEND("%s%.17g", k ? "," : " ", opt->betas[k]);
+  }
+  APPEND(" -split %s", opt->split);
+#undef APPEND
+}
+
 /* A part (opt->count > 0) holds the split's instances [first, first +
  * count); a whole run all of them. rows() is the file's row count; row r
  * holds instance first + r. */
@@ -193,7 +215,9 @@ static core_status write_attributes(io_h5 *f, const mc_dataset_options *opt, con
   char lattice[128];
   snprintf(lattice, sizeof lattice, "%s, %s boundaries", lat->kind == SPIN_SQUARE ? "square" : "cubic",
            lat->bc == SPIN_OPEN ? "open" : "periodic");
-  CORE_CALL(io_h5_attr_string(f, "/", "options", opt->options_text));
+  char text[IO_JOB_IDENTITY_BYTES - 128];
+  mc_dataset_options_text(opt, text, sizeof text);
+  CORE_CALL(io_h5_attr_string(f, "/", "options", text));
   CORE_CALL(io_h5_attr_string(f, "/", "split", opt->split));
   CORE_CALL(io_h5_attr_string(f, "/", "streams", "every random number of instance i is keyed by (seed, split, i): "
                                                  "splits with the same seed hold different instances"));
@@ -498,8 +522,9 @@ core_status mc_dataset_generate(MPI_Comm comm, const mc_dataset_options *opt, vo
   /* The run's identity: its options, the sweep's rules (another
    * version's chains would not continue this run's bits) and, for a part
    * of a split, its range. */
-  char identity[IO_JOB_IDENTITY_BYTES];
-  int len = snprintf(identity, sizeof identity, "%s -mc_sweep_rules %d", opt->options_text, MC_SWEEP_RULES);
+  char identity[IO_JOB_IDENTITY_BYTES], text[IO_JOB_IDENTITY_BYTES - 128];
+  mc_dataset_options_text(opt, text, sizeof text);
+  int len = snprintf(identity, sizeof identity, "%s -mc_sweep_rules %d", text, MC_SWEEP_RULES);
   if (is_part(opt) && len > 0 && (size_t)len < sizeof identity)
     snprintf(identity + len, sizeof identity - (size_t)len, " -first %lld -count %lld", (long long)opt->first,
              (long long)opt->count);
@@ -560,7 +585,7 @@ core_status mc_dataset_generate(MPI_Comm comm, const mc_dataset_options *opt, vo
       st = CORE_ERROR(CORE_ERR_FORMAT, "%s: the interrupted run's data file is damaged (%s); start over with -force",
                       partial, why);
     }
-    if (!st && strcmp(stored, opt->options_text) != 0)
+    if (!st && strcmp(stored, text) != 0)
       st = CORE_ERROR(CORE_ERR_ARG, "%s: written with other options than the checkpoint says; start over with -force",
                       partial);
     st = core_agree(comm, st);

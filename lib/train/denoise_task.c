@@ -91,7 +91,7 @@ typedef struct {
   double *x;       /* (count, N, 3), zeros past natoms */
   int *element;    /* (count, N) atomic numbers, 0 past natoms; NULL for clustergen (LJ) data */
   int64_t *natoms; /* (count) real atoms; NULL for clustergen data (all N) */
-  char start[32];  /* clustergen: the -start_crc32 of its options, "" without -start */
+  int64_t start;   /* clustergen: the CRC-32 of the start the chains began from, -1 without */
 } denoise_data;
 
 typedef struct {
@@ -171,13 +171,11 @@ static core_status read_clustergen(MPI_Comm comm, const char *path, int *N, deno
   if (!st) st = io_h5_read_rows(f, "temperatures", IO_F64, 0, mine, temps);
   if (!st) st = io_h5_read_rows(f, "energies", IO_F64, 0, mine, en);
   if (!st) st = io_h5_read_rows(f, "crc32", IO_I64, 0, mine, sums);
-  /* The start the samples were drawn from (their atom labels); a file
-   * without the options line (not written by clustergen) has none. The
-   * read is collective, so every rank gets the same answer. */
-  char options[4096] = "";
-  if (!st && io_h5_attr_read_string(f, "/", "options", options, sizeof options)) options[0] = '\0';
-  const char *tag = strstr(options, "-start_crc32 ");
-  if (tag) sscanf(tag + 13, "%31s", d->start);
+  /* The start the samples were drawn from (their atom labels); -1 for a
+   * file without one. The read is collective: every rank gets it. */
+  d->start = -1;
+  int found = 0;
+  if (!st) st = io_h5_attr_read_int64(f, "/", "start_crc32", 1, &d->start, &found);
   core_status cl = io_h5_close(&f);
   if (!st) st = cl;
   if (!st && rank == 0) {
@@ -552,10 +550,11 @@ core_status train_denoise_task_create(MPI_Comm comm, const train_denoise_options
                     o->test, lj_test ? "clustergen" : "XYZ", Nt, o->train ? "training set" : "model",
                     c->lj ? "clustergen" : "XYZ", c->lj ? "" : "at most ", c->N);
   if (!st && !c->lj) st = pad_to(&c->test, Nt, c->N);
-  if (!st && o->train && c->lj && strcmp(c->train.start, c->test.start))
-    st = CORE_ERROR(CORE_ERR_ARG, "denoise task: %s and %s were sampled from different starts (clustergen -start_crc32 "
-                    "'%s' and '%s'): their atom labels differ, and no model can learn to denoise across them; "
-                    "sample both with one -start", o->train, o->test, c->train.start, c->test.start);
+  if (!st && o->train && c->lj && c->train.start != c->test.start)
+    st = CORE_ERROR(CORE_ERR_ARG, "denoise task: %s and %s were sampled from different starts (clustergen start_crc32 "
+                    "%lld and %lld, -1 for none): their atom labels differ, and no model can learn to denoise across "
+                    "them; sample both with one -start", o->train, o->test, (long long)c->train.start,
+                    (long long)c->test.start);
   if (!st && o->train) st = check_disjoint(o, c);
   if (!st && ((o->train && c->train.count < 1) || c->test.count < 1 || c->train.count >= (int64_t)1 << 32))
     st = CORE_ERROR(CORE_ERR_ARG, "denoise task: %lld training and %lld test structures, expected 1 .. 2^32 - 1 and "

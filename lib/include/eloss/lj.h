@@ -171,8 +171,17 @@ typedef struct {
   const char *xyz;             /* NULL, or an XYZ file for the global minimum */
   const double *start;         /* NULL: each chain starts from a quenched random start; else (n, 3): every
                                   chain starts here, so all samples share its atom labels (-start) */
-  const char *options_text;    /* every effective option; its CRC-32 identifies the run */
+  const char *start_name;      /* the file start was read from, recorded with its CRC-32 */
 } lj_cluster_options;
+
+/* The options that shape the data as one canonical line, the file's
+ * `options` attribute and the run's identity: "-n 13 -seed 1 ...", reals
+ * in %.17g, then "-start <name> -start_crc32 <CRC-32 of start>" with a
+ * start. Pure; cut at size - 1 bytes. */
+void lj_cluster_options_text(const lj_cluster_options *opt, char *text, size_t size);
+/* The CRC-32 of the start's coordinates ((n, 3) doubles), -1 without a
+ * start: the file's `start_crc32` attribute. Pure. */
+int64_t lj_cluster_start_crc(const lj_cluster_options *opt);
 
 typedef struct {
   double global_min_energy;    /* lowest minimum found by any walk */

@@ -330,9 +330,13 @@ typedef struct {
   int force;                 /* replace an existing finished <out> */
   int dry_run;               /* every refusal of a run, no work, no files */
   const char *out;           /* final file; <out>.partial and <out>.ckpt meanwhile */
-  const char *options_text;  /* every effective option, stored as an attribute;
-                                its CRC-32 identifies the run in checkpoints */
 } mc_dataset_options;
+
+/* The options that shape the data, as one canonical line (stored as the
+ * file's `options` attribute; with the sweep's rules and a part's range
+ * it is the run's identity): "-lattice square -bc open -L 12 ...". Reals
+ * in %.17g. Pure; the line is cut at size - 1 bytes. */
+void mc_dataset_options_text(const mc_dataset_options *opt, char *text, size_t size);
 
 typedef struct {
   int64_t done;              /* instances in the file */
