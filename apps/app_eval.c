@@ -110,7 +110,9 @@ int app_eval(int argc, char **argv) {
   train_spin_options so;
   train_model_meta meta;
   core_status st = core_agree(MPI_COMM_WORLD, train_model_info(model, config, &meta));
-  if (!st && !strncmp(config, "task=denoise ", 13)) {
+  if (!st && meta.kind == TRAIN_TASK_SHAPES)
+    st = CORE_ERROR(CORE_ERR_ARG, "%s is a shapes model: eloss shapes evaluates its own models", model);
+  if (!st && meta.kind == TRAIN_TASK_DENOISE) {
     if (conv_set)
       st = CORE_ERROR(CORE_ERR_ARG, "-conv: applies to spin models; %s is a denoise model", model);
     else if (csv_set)
@@ -126,8 +128,7 @@ int app_eval(int argc, char **argv) {
   if (!st) {
     so.test = test;
     so.shard = batch > 0 ? (int)batch : (int)meta.shard;
-    int recorded;
-    so.conv = conv_set ? (nn_conv_algorithm)conv : train_spin_recorded_conv(meta.options, &recorded);
+    so.conv = conv_set ? (nn_conv_algorithm)conv : (nn_conv_algorithm)meta.conv;
     st = train_spin_task_create(MPI_COMM_WORLD, &so, &task);
     if (!st && rank == 0 && train_spin_task_conv(task) != so.conv)
       fprintf(stderr, "eloss eval: -conv %s: oneDNN has no Winograd kernel for this model on this CPU; direct "

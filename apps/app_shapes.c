@@ -100,7 +100,7 @@ int app_shapes(int argc, char **argv) {
   train_options_default(&to);
   to.batch = batch, to.shards = (int)shards, to.adam.lr = lr, to.seed = (uint64_t)seed;
   to.steps = (epochs * samples + batch - 1) / batch;
-  to.eval_every = eval_every, to.out = NULL, to.metrics = metrics_set ? metrics : NULL, to.options_text = "";
+  to.eval_every = eval_every, to.out = NULL, to.metrics = metrics_set ? metrics : NULL;
   to.force = force;
   /* One run per -out: rank 0 holds <out>.lock until the CSV is written. */
   io_lock out_lock = {.fd = -1};

@@ -32,16 +32,6 @@ static const char help[] =
     "the checkpoint (atomic, checksummed); SIGTERM checkpoints and exits with code 3; -resume\n"
     "continues it (also to a larger -steps). Metrics go to -metrics as JSON lines.\n";
 
-/* A real as short as it can be and still read back to the same double
- * (the options text is a fingerprint: it must be exact). */
-static const char *real_text(double v, char *buf) {
-  for (int digits = 6; digits <= 17; ++digits) {
-    snprintf(buf, 32, "%.*g", digits, v);
-    if (strtod(buf, NULL) == v) break;
-  }
-  return buf;
-}
-
 int app_train(int argc, char **argv) {
   /* A stop request that arrives while MPI and PETSc start is kept (the
    * first step sees it), not the default death by signal; PETSc installs
@@ -217,9 +207,8 @@ int app_train(int argc, char **argv) {
     char config[TRAIN_CONFIG_BYTES];
     train_model_meta meta;
     if (train_model_info(out, config, &meta) == CORE_OK) {
-      int file_has_conv;
-      const int file_winograd = train_spin_recorded_conv(meta.options, &file_has_conv) == NN_CONV_WINOGRAD;
-      if (file_winograd && conv_run == NN_CONV_DIRECT && conv == NN_CONV_WINOGRAD)
+      if (meta.kind == TRAIN_TASK_SPIN && meta.conv == NN_CONV_WINOGRAD && conv_run == NN_CONV_DIRECT &&
+          conv == NN_CONV_WINOGRAD)
         st = CORE_ERROR(CORE_ERR_ARG, "-resume: %s ran Winograd convolutions, which oneDNN has not for this model on "
                         "this CPU: continue it on a CPU with AVX-512 (or start over with -force)", out);
     }
@@ -228,30 +217,15 @@ int app_train(int argc, char **argv) {
 
   train_options to;
   train_options_default(&to);
-  char text[1024], t_text[32], h0_text[32], lr_text[32];
-  if (denoise) {
-    /* The options that define the run, exactly (their CRC-32 keys resume). */
-    char levels[TRAIN_DENOISE_MAX_LEVELS * 32] = "", buf[32];
-    for (int l = 0; l < dn.n_levels; ++l)
-      snprintf(levels + strlen(levels), sizeof levels - strlen(levels), "%s%s", l ? "," : "", real_text(noise[l], buf));
-    snprintf(text, sizeof text, "-task denoise -loss %s -coeff %s -noise %s -rotate %d -width %d -batch %d -shards %d "
-             "-lr %s -seed %d", atoms_preset_names[loss], atoms_coeff_names[coeff], levels, (int)rotate,
-             (int)width, (int)batch, (int)shards, real_text(lr, lr_text), (int)seed);
-  } else {
-    snprintf(text, sizeof text, "-task %s -loss %s -flip_invariant %d -T %s -h0 %s -width %d -depth %d -batch %d "
-             "-shards %d -lr %s -seed %d", tasks[task_kind], spin_loss_names[loss], (int)flip, real_text(T, t_text),
-             real_text(h0, h0_text), (int)width, (int)depth, (int)batch, (int)shards, real_text(lr, lr_text),
-             (int)seed);
-    /* The convolutions that run, not those asked for: Winograd rounds
-     * differently, so a run continues only with the algorithm it started
-     * with, on any CPU. */
-    snprintf(text + strlen(text), sizeof text - strlen(text), " -conv %s", nn_conv_algorithm_names[conv_run]);
-  }
   to.steps = steps, to.batch = batch, to.shards = (int)shards, to.adam.lr = lr, to.seed = (uint64_t)seed;
   to.eval_every = eval_every, to.checkpoint_every = checkpoint_every, to.checkpoint_seconds = checkpoint_seconds;
-  to.out = out, to.metrics = metrics, to.resume = resume, to.force = force, to.options_text = text;
+  to.out = out, to.metrics = metrics, to.resume = resume, to.force = force;
   to.inputs[0] = train, to.inputs[1] = test[0] ? test : NULL;
-  if (!st && rank == 0) fprintf(stderr, "eloss train: %s -steps %d -out %s\n", text, (int)steps, out);
+  if (!st && rank == 0) {
+    char identity[IO_JOB_IDENTITY_BYTES];
+    train_identity(task, &to, identity, sizeof identity);
+    fprintf(stderr, "eloss train: %s -steps %d -out %s\n", identity, (int)steps, out);
+  }
 
   train_report rep;
   if (!st) st = train_run(MPI_COMM_WORLD, task, &to, &app_stop_requested, stderr, &rep);

@@ -10,6 +10,7 @@
 #include "eloss/core.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -48,6 +49,14 @@ void core_progress_update(core_progress *p, int64_t done) {
           p->total ? 100.0 * (double)done / (double)p->total : 100.0, rate,
           elapsed, eta);
   fflush(p->out);
+}
+
+const char *core_real_text(double v, char buf[32]) {
+  for (int digits = 1; digits <= 17; ++digits) {
+    snprintf(buf, 32, "%.*g", digits, v);
+    if (strtod(buf, NULL) == v || v != v) break;
+  }
+  return buf;
 }
 
 int core_options_difference(const char *was, const char *now, char *out, size_t len) {

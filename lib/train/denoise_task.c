@@ -588,6 +588,16 @@ core_status train_denoise_task_create(MPI_Comm comm, const train_denoise_options
   }
   train_task *t = &c->task;
   t->name = "denoise";
+  t->kind = TRAIN_TASK_DENOISE;
+  int at = snprintf(t->options, sizeof t->options, "-task denoise -loss %s -coeff %s -noise",
+                    atoms_preset_names[o->loss], atoms_coeff_names[o->coeff]);
+  for (int l = 0; l < o->n_levels && at > 0 && (size_t)at < sizeof t->options; ++l) {
+    char level[32];
+    at += snprintf(t->options + at, sizeof t->options - (size_t)at, "%s%s", l ? "," : " ",
+                   core_real_text(o->levels[l], level));
+  }
+  if (at > 0 && (size_t)at < sizeof t->options)
+    snprintf(t->options + at, sizeof t->options - (size_t)at, " -rotate %d -width %d", o->rotate, o->width);
   /* Levels as %.17g: the config must read back to the same doubles. */
   int used = snprintf(t->config, TRAIN_CONFIG_BYTES, "task=denoise atoms=%d data=%s width=%d noise=", N,
                       c->lj ? "clustergen" : "xyz", o->width);

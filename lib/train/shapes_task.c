@@ -216,6 +216,12 @@ core_status train_shapes_task_create(const train_shapes_options *o, train_task *
   }
   train_task *t = &c->task;
   t->name = "shapes";
+  t->kind = TRAIN_TASK_SHAPES;
+  char aug[32], r_min[32], r_max[32];
+  snprintf(t->options, sizeof t->options, "-task shapes -loss %s -vertices %d -aug_angle %s -samples %lld -test %lld "
+           "-hidden %d -r_min %s -r_max %s", atoms_preset_names[o->loss], N, core_real_text(o->aug_angle, aug),
+           (long long)o->samples, (long long)o->test, o->hidden, core_real_text(o->r_min, r_min),
+           core_real_text(o->r_max, r_max));
   snprintf(t->config, TRAIN_CONFIG_BYTES, "task=shapes vertices=%d hidden=%d", N, o->hidden);
   t->params = nn_mlp_params(c->mlp);
   t->n_train = o->samples;

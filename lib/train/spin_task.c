@@ -291,6 +291,15 @@ core_status train_spin_task_create(MPI_Comm comm, const train_spin_options *opt,
   }
   train_task *t = &c->task;
   t->name = "spin";
+  t->kind = TRAIN_TASK_SPIN;
+  /* The convolutions that run, not those asked for: Winograd rounds
+   * differently, so a run continues only with the algorithm it started
+   * with, on any CPU. */
+  t->conv = (int)nn_spin_model_conv_in_use(c->model);
+  char T[32], h0[32];
+  snprintf(t->options, sizeof t->options, "-task spin -loss %s -flip_invariant %d -T %s -h0 %s -width %d -depth %d "
+           "-conv %s", spin_loss_names[opt->loss.kind], opt->loss.flip_invariant, core_real_text(opt->loss.T, T),
+           core_real_text(opt->loss.h0, h0), opt->width, opt->depth, nn_conv_algorithm_names[t->conv]);
   describe(&c->lat, opt, t->config);
   t->params = nn_spin_model_params(c->model);
   t->n_train = c->train.count;
@@ -319,7 +328,4 @@ nn_conv_algorithm train_spin_task_conv(const train_task *task) {
   return nn_spin_model_conv_in_use(c->model);
 }
 
-nn_conv_algorithm train_spin_recorded_conv(const char *options_text, int *recorded) {
-  *recorded = strstr(options_text, " -conv ") != NULL;
-  return strstr(options_text, " -conv winograd") ? NN_CONV_WINOGRAD : NN_CONV_DIRECT;
-}
+

@@ -79,15 +79,27 @@ void train_options_default(train_options *o) {
 
 /* ---- model files ------------------------------------------------------------ */
 
+const char *const train_task_names[TRAIN_TASK_COUNT] = {"spin", "denoise", "shapes"};
+
+/* What a reader of the model needs back from the run, typed. */
+typedef struct {
+  int32_t kind, conv;
+} task_record;
+
+enum { MODEL_SECTIONS = 6 };
+
 /* The sections of a model file after its "run" (io_job's identity). */
-static void model_sections(const train_task *task, const model_state *s, io_ckpt_section sec[5]) {
+static void model_sections(const train_task *task, const model_state *s, task_record *r,
+                           io_ckpt_section sec[MODEL_SECTIONS]) {
   const nn_params *p = task->params;
   const size_t bytes = sizeof(float) * p->n;
+  r->kind = task->kind, r->conv = task->conv;
   sec[0] = (io_ckpt_section){"config", task->config, TRAIN_CONFIG_BYTES};
-  sec[1] = (io_ckpt_section){"state", s, sizeof *s};
-  sec[2] = (io_ckpt_section){"param", p->param, bytes};
-  sec[3] = (io_ckpt_section){"adam_m", p->m, bytes};
-  sec[4] = (io_ckpt_section){"adam_v", p->v, bytes};
+  sec[1] = (io_ckpt_section){"task", r, sizeof *r};
+  sec[2] = (io_ckpt_section){"state", s, sizeof *s};
+  sec[3] = (io_ckpt_section){"param", p->param, bytes};
+  sec[4] = (io_ckpt_section){"adam_m", p->m, bytes};
+  sec[5] = (io_ckpt_section){"adam_v", p->v, bytes};
 }
 
 static core_status check_state(const char *path, const model_state *s, const nn_params *p) {
@@ -98,16 +110,24 @@ static core_status check_state(const char *path, const model_state *s, const nn_
   return CORE_OK;
 }
 
+static void meta_set(train_model_meta *meta, const task_record *r, const model_state *s) {
+  meta->kind = (train_task_kind)r->kind, meta->conv = r->conv;
+  meta->step = s->step, meta->batch = s->batch, meta->shard = s->shard;
+}
+
 core_status train_model_info(const char *path, char config[TRAIN_CONFIG_BYTES], train_model_meta *meta) {
   uint32_t crc;
   model_state s;
-  io_ckpt_section first[3] = {
-      {"run", meta->options, TRAIN_OPTIONS_BYTES}, {"config", config, TRAIN_CONFIG_BYTES}, {"state", &s, sizeof s}};
-  CORE_CALL(io_ckpt_read_first(path, kind, &crc, 3, first));
+  task_record r;
+  io_ckpt_section first[4] = {{"run", meta->options, TRAIN_OPTIONS_BYTES},
+                              {"config", config, TRAIN_CONFIG_BYTES},
+                              {"task", &r, sizeof r},
+                              {"state", &s, sizeof s}};
+  CORE_CALL(io_ckpt_read_first(path, kind, &crc, 4, first));
   CORE_CHECK(memchr(config, '\0', TRAIN_CONFIG_BYTES) != NULL && memchr(meta->options, '\0', TRAIN_OPTIONS_BYTES) != NULL &&
-                 s.batch >= 1 && s.shard >= 1,
-             CORE_ERR_FORMAT, "%s: damaged run, config or state section", path);
-  meta->step = s.step, meta->batch = s.batch, meta->shard = s.shard;
+                 s.batch >= 1 && s.shard >= 1 && r.kind >= 0 && r.kind < TRAIN_TASK_COUNT,
+             CORE_ERR_FORMAT, "%s: damaged run, config, task or state section", path);
+  meta_set(meta, &r, &s);
   return CORE_OK;
 }
 
@@ -120,16 +140,17 @@ core_status train_model_load(const char *path, const char *config, nn_params *p,
   CORE_CHECK(strncmp(stored, config, TRAIN_CONFIG_BYTES) == 0, CORE_ERR_FORMAT,
              "%s: a model of another configuration:\n  file: %.*s\n  run:  %s", path, TRAIN_CONFIG_BYTES, stored, config);
   const size_t bytes = sizeof(float) * p->n;
-  io_ckpt_section sec[6] = {{"run", meta->options, TRAIN_OPTIONS_BYTES}, {"config", stored, TRAIN_CONFIG_BYTES},
-                            {"state", &s, sizeof s},  {"param", p->param, bytes},
-                            {"adam_m", p->m, bytes},  {"adam_v", p->v, bytes}};
+  task_record r;
+  io_ckpt_section sec[7] = {{"run", meta->options, TRAIN_OPTIONS_BYTES}, {"config", stored, TRAIN_CONFIG_BYTES},
+                            {"task", &r, sizeof r},  {"state", &s, sizeof s},  {"param", p->param, bytes},
+                            {"adam_m", p->m, bytes}, {"adam_v", p->v, bytes}};
   int found;
-  CORE_CALL(io_ckpt_read(path, kind, &crc, 6, sec, &found));
+  CORE_CALL(io_ckpt_read(path, kind, &crc, 7, sec, &found));
   CORE_CHECK(found, CORE_ERR_IO, "%s: no such file", path);
   meta->options[TRAIN_OPTIONS_BYTES - 1] = '\0';
   CORE_CALL(check_state(path, &s, p));
   p->step = s.adam_step;
-  meta->step = s.step, meta->batch = s.batch, meta->shard = s.shard;
+  meta_set(meta, &r, &s);
   return CORE_OK;
 }
 
@@ -315,11 +336,14 @@ static core_status metrics_publish(const char *path) {
 
 /* ---- the run ----------------------------------------------------------------------- */
 
-/* What keys resume: the options text and the training and test data's
- * fingerprints (a resume on another test set would leave metrics of two
- * test sets in one file). */
-static void run_identity(const train_task *task, const char *options_text, char *identity, size_t size) {
-  snprintf(identity, size, "%s -data_crc32 %08x -test_crc32 %08x", options_text, task->data_crc, task->test_crc);
+/* What keys resume: the task's options, the trainer's, and the training
+ * and test data's fingerprints (a resume on another test set would leave
+ * metrics of two test sets in one file). */
+void train_identity(const train_task *task, const train_options *opt, char *text, size_t size) {
+  char lr[32];
+  snprintf(text, size, "%s -batch %lld -shards %d -lr %s -seed %llu -data_crc32 %08x -test_crc32 %08x", task->options,
+           (long long)opt->batch, opt->shards, core_real_text(opt->adam.lr, lr), (unsigned long long)opt->seed,
+           task->data_crc, task->test_crc);
 }
 
 /* A resumed run's model, on every rank: its state, parameters and Adam's
@@ -331,10 +355,13 @@ static core_status resume_model(io_job *job, const train_options *opt, train_tas
   CORE_CHECK(strncmp(stored, task->config, TRAIN_CONFIG_BYTES) == 0, CORE_ERR_FORMAT,
              "%s: a model of another configuration:\n  file: %.*s\n  run:  %s", opt->out, TRAIN_CONFIG_BYTES, stored,
              task->config);
-  io_ckpt_section sec[5];
-  model_sections(task, state, sec);
+  io_ckpt_section sec[MODEL_SECTIONS];
+  task_record r;
+  model_sections(task, state, &r, sec);
   sec[0].data = stored;
-  CORE_CALL(io_job_read(job, 5, sec));
+  CORE_CALL(io_job_read(job, MODEL_SECTIONS, sec));
+  CORE_CHECK(r.kind == (int32_t)task->kind && r.conv == task->conv, CORE_ERR_FORMAT, "%s: a model of another task or "
+             "convolutions (task %d, conv %d; this run: %d, %d)", opt->out, r.kind, r.conv, task->kind, task->conv);
   CORE_CALL(check_state(opt->out, state, task->params));
   CORE_CHECK(state->step < opt->steps, CORE_ERR_ARG,
              "-resume: %s already has %lld steps; give -steps above %lld to train further", opt->out,
@@ -388,7 +415,7 @@ core_status train_run(MPI_Comm comm, train_task *task, const train_options *opt,
   nn_params *p = task->params;
   const size_t n = p->n;
   char identity[IO_JOB_IDENTITY_BYTES];
-  run_identity(task, opt->options_text ? opt->options_text : "", identity, sizeof identity);
+  train_identity(task, opt, identity, sizeof identity);
   const uint32_t run = io_crc32(0, identity, strlen(identity));
 
   /* Everything allocated and the start decided before the first step. */
@@ -505,9 +532,10 @@ core_status train_run(MPI_Comm comm, train_task *task, const train_options *opt,
     if (st) break;
     if (opt->out && (last || flags[0] || flags[1])) {
       model_state now = {step, p->step, (int64_t)n, B, m};
-      io_ckpt_section sec[5];
-      model_sections(task, &now, sec);
-      st = io_job_checkpoint(job, 5, sec);
+      io_ckpt_section sec[MODEL_SECTIONS];
+      task_record r;
+      model_sections(task, &now, &r, sec);
+      st = io_job_checkpoint(job, MODEL_SECTIONS, sec);
       if (!st && rank == 0 && metrics_pending) {
         st = metrics_publish(opt->metrics);
         if (!st) metrics_pending = 0;

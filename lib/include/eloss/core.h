@@ -83,6 +83,12 @@ void core_error_clear(void);
  * naming `what` was looked up and listing the table. Local, pure. */
 core_status core_name_lookup(const char *what, const char *const *names, int count, const char *name, int *index);
 
+/* v as the shortest %g text that reads back (strtod) to the same double:
+ * the reals of a run's identity, exact and short ("0.001", not
+ * "0.0010000000000000000208"). buf holds at least 32 bytes; returns buf.
+ * Pure. */
+const char *core_real_text(double v, char buf[32]);
+
 /* The first "-name value" pair that differs between two canonical option
  * lines (was: a file's, now: this run's), as "-name now (the file has
  * was)" in out: what a refused resume names. Returns 0, out untouched, if

@@ -54,9 +54,18 @@ typedef struct {
   double value[TRAIN_METRICS_MAX];
 } train_metrics;
 
+/* The kinds of task, recorded in every model file. */
+typedef enum { TRAIN_TASK_SPIN, TRAIN_TASK_DENOISE, TRAIN_TASK_SHAPES } train_task_kind;
+enum { TRAIN_TASK_COUNT = TRAIN_TASK_SHAPES + 1, TRAIN_TASK_OPTIONS_BYTES = 1024 };
+extern const char *const train_task_names[TRAIN_TASK_COUNT]; /* "spin", "denoise", "shapes" */
+
 typedef struct train_task train_task;
 struct train_task {
   const char *name;                /* "spin" */
+  train_task_kind kind;
+  int conv;                        /* spin: the nn_conv_algorithm its model runs (0 elsewhere) */
+  char options[TRAIN_TASK_OPTIONS_BYTES]; /* the task's part of the run's identity, composed
+                                             from its option struct ("-task spin -loss ce ...") */
   char config[TRAIN_CONFIG_BYTES]; /* one line: the model and what it was trained on (stored in checkpoints) */
   nn_params *params;               /* the model's parameter block */
   int64_t n_train;                 /* training examples */
@@ -97,7 +106,6 @@ typedef struct {
   int resume, force;         /* continue from out; replace out (and metrics) */
   const char *inputs[TRAIN_INPUTS_MAX]; /* files the run reads (NULL-ended; [0] training, [1] test set, which
                                            must differ): out and metrics must be none of them */
-  const char *options_text;  /* the options that define the run; its CRC-32 keys resume */
 } train_options;
 
 /* steps 1000, batch 64, shards 4, Adam defaults, seed 0, eval_every 100,
@@ -136,7 +144,14 @@ core_status train_gather_rows(MPI_Comm comm, int64_t count, int64_t chunk, int64
 
 /* ---- model files --------------------------------------------------------- */
 
+/* The run's identity: the task's options, the trainer's (-batch, -shards,
+ * -lr, -seed) and the CRC-32s of the training and test data, one line
+ * (what keys -resume, and what a refused resume compares). Pure. */
+void train_identity(const train_task *task, const train_options *opt, char *text, size_t size);
+
 typedef struct {
+  train_task_kind kind; /* the task the model was trained for */
+  int conv;             /* spin: the nn_conv_algorithm its training ran */
   int64_t step;  /* steps trained */
   int64_t batch; /* examples per step */
   int64_t shard; /* examples per micro-shard: the chunk of training's test
@@ -180,11 +195,6 @@ core_status train_spin_task_create(MPI_Comm comm, const train_spin_options *opt,
 
 /* The algorithm its model's convolutions run (nn_spin_model_conv_in_use). Local. */
 nn_conv_algorithm train_spin_task_conv(const train_task *task);
-/* The convolutions a spin run's options text (a model file's
- * train_model_meta.options) records: its -conv, or DIRECT for a text
- * written before -conv existed (*recorded = 0), when every run was
- * direct. Pure. */
-nn_conv_algorithm train_spin_recorded_conv(const char *options_text, int *recorded);
 
 /* Build the options of a spin task from a model file's config line (for
  * evaluation). Pure. */
