@@ -77,8 +77,9 @@ int app_eval(int argc, char **argv) {
   int rank;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   char model[PETSC_MAX_PATH_LEN] = "", test[PETSC_MAX_PATH_LEN] = "", csv[PETSC_MAX_PATH_LEN] = "";
+  char pred[PETSC_MAX_PATH_LEN] = "";
   PetscInt batch = 0, conv = NN_CONV_WINOGRAD;
-  PetscBool model_set, test_set, csv_set, set, conv_set, force = PETSC_FALSE;
+  PetscBool model_set, test_set, csv_set, pred_set, set, conv_set, force = PETSC_FALSE;
   PetscOptionsBegin(PETSC_COMM_WORLD, NULL, "eloss eval options", NULL);
   PetscOptionItems *po = PetscOptionsObject;
   PetscCall(app_opt_string(po, "-model", "model file of eloss train, required", "a file name", model, sizeof model,
@@ -86,7 +87,9 @@ int app_eval(int argc, char **argv) {
   PetscCall(app_opt_string(po, "-test", "test set (HDF5 from eloss spingen), required", "a file name", test,
                            sizeof test, &test_set));
   PetscCall(app_opt_string(po, "-csv", "per-instance results", "a file name", csv, sizeof csv, &csv_set));
-  PetscCall(app_opt_bool(po, "-force", "replace an existing -csv", &force, &set));
+  PetscCall(app_opt_string(po, "-pred_out", "spin models: the test set's logits and predicted spins (HDF5)",
+                           "a file name", pred, sizeof pred, &pred_set));
+  PetscCall(app_opt_bool(po, "-force", "replace an existing -csv or -pred_out", &force, &set));
   PetscCall(app_opt_int(po, "-batch", "instances per forward pass (0: the training's micro-shard, which reproduces "
                         "its test metrics bit for bit)", 0, 65536, &batch, &set));
   PetscCall(app_opt_enum(po, "-conv", "spin models: the convolutions' algorithm (default: the training's, which "
@@ -118,6 +121,9 @@ int app_eval(int argc, char **argv) {
     else if (csv_set)
       st = CORE_ERROR(CORE_ERR_ARG, "-csv: per-instance tables are written for spin models; %s is a denoise model",
                       model);
+    else if (pred_set)
+      st = CORE_ERROR(CORE_ERR_ARG, "-pred_out: predictions are written for spin models; %s is a denoise model",
+                      model);
     else
       st = eval_denoise(model, config, test, batch > 0 ? (int)batch : (int)meta.shard);
     return app_finalize(st ? app_report("eval", st) : 0);
@@ -148,6 +154,7 @@ int app_eval(int argc, char **argv) {
   if (!st) st = train_spin_evaluate_instances(task, MPI_COMM_WORLD, gap, exact, acc, energy);
   if (!st && rank == 0 && csv_set) st = write_csv(csv, n_test, gap, exact, acc, energy);
   st = core_agree(MPI_COMM_WORLD, st);
+  if (!st && pred_set) st = train_spin_write_predictions(task, MPI_COMM_WORLD, pred, force);
   int exit_code = 0;
   if (st) {
     exit_code = app_report("eval", st);

@@ -69,6 +69,8 @@ void io_remove_stale_temporaries(const char *path) {
   closedir(d);
 }
 
+static const char *out_option(const io_job_spec *s) { return s->out_option ? s->out_option : "-out"; }
+
 static int exists(const char *path) {
   struct stat sb;
   return lstat(path, &sb) == 0;
@@ -134,7 +136,8 @@ static core_status decide_start(io_job *job) {
   struct stat sb;
   if (found)
     CORE_CHECK(stat(job->ckpt, &sb) == 0 && S_ISREG(sb.st_mode), CORE_ERR_ARG, "%s exists and is not a regular file: "
-               "it is in the way of the checkpoint of %s; remove it or choose another -out", job->ckpt, s->out);
+               "it is in the way of the checkpoint of %s; remove it or choose another %s", job->ckpt, s->out,
+               out_option(s));
   if (s->resume) {
     CORE_CHECK(!finished, CORE_ERR_ARG, "%s already exists (a finished output): nothing to resume; pass -force "
                "(without -resume) to make it again", s->out);
@@ -145,7 +148,7 @@ static core_status decide_start(io_job *job) {
     return CORE_OK;
   }
   CORE_CHECK(!finished || s->force, CORE_ERR_ARG, "%s already exists; pass -force to replace it, or choose another "
-             "-out", s->out);
+             "%s", s->out, out_option(s));
   if (staged)
     CORE_CHECK(!found || s->force, CORE_ERR_ARG, "%s: an interrupted run of %s can be continued: pass -resume to "
                "continue it, or -force to start over", job->ckpt, s->out);
@@ -158,9 +161,9 @@ static core_status decide_start(io_job *job) {
   if (staged) {
     const int partial = lstat(job->partial, &sb) == 0;
     CORE_CHECK(!partial || !S_ISDIR(sb.st_mode), CORE_ERR_ARG, "%s is a directory, in the way of the partial output "
-               "of %s; remove it or choose another -out", job->partial, s->out);
-    CORE_CHECK(!partial || s->force || found || s->no_checkpoint, CORE_ERR_ARG, "%s exists but no checkpoint describes it; pass -force "
-               "to replace it, or choose another -out", job->partial);
+               "of %s; remove it or choose another %s", job->partial, s->out, out_option(s));
+    CORE_CHECK(!partial || s->force || found || s->no_checkpoint, CORE_ERR_ARG, "%s exists but no checkpoint "
+               "describes it; pass -force to replace it, or choose another %s", job->partial, out_option(s));
   }
   if (s->dry_run) return CORE_OK;
   /* Starting over: the old checkpoint must not survive to describe the new

@@ -12,6 +12,7 @@
  * weights and biases U(-1/sqrt fan_in, 1/sqrt fan_in) from the stream
  * (seed, CORE_PURPOSE_NN, tensor index), as the spin model. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -57,6 +58,20 @@ core_status nn_mlp_create(const nn_mlp_config *cfg, uint64_t seed, nn_mlp **out)
   m->cfg = *cfg;
   memcpy(m->sizes, cfg->sizes, sizeof(int) * (size_t)(n + 1));
   m->cfg.sizes = m->sizes;
+  /* The names and shapes of python/eloss/torch.py's MLP (torch.nn.Linear). */
+  for (int l = 0; !st && l < n; ++l) {
+    char name[NN_TENSOR_NAME_BYTES];
+    const int64_t w[2] = {cfg->sizes[l + 1], cfg->sizes[l]}, b[1] = {cfg->sizes[l + 1]};
+    snprintf(name, sizeof name, "layers.%d.weight", l);
+    st = nn_params_name(m->p, 2 * l, name, 2, w);
+    snprintf(name, sizeof name, "layers.%d.bias", l);
+    if (!st) st = nn_params_name(m->p, 2 * l + 1, name, 1, b);
+  }
+  if (st) {
+    nn_params_destroy(&m->p);
+    free(m);
+    return st;
+  }
   for (int t = 0; t < 2 * n; ++t) {
     core_rng rng;
     core_rng_init(&rng, seed, CORE_PURPOSE_NN, (uint64_t)t);

@@ -13,6 +13,7 @@
  * checkpoint writes four arrays. Layers see their tensors through the
  * offsets only. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,12 +34,14 @@ core_status nn_params_create(int n_tensors, const size_t *sizes, nn_params **out
     p->offset = malloc(sizeof(size_t) * (size_t)n_tensors);
     p->size = malloc(sizeof(size_t) * (size_t)n_tensors);
     p->param = calloc(4 * n, sizeof(float)); /* param | grad | m | v */
+    p->info = calloc((size_t)n_tensors, sizeof *p->info);
   }
-  if (!p || !p->offset || !p->size || !p->param) {
+  if (!p || !p->offset || !p->size || !p->param || !p->info) {
     if (p) {
       free(p->offset);
       free(p->size);
       free(p->param);
+      free(p->info);
     }
     free(p);
     return CORE_ERROR(CORE_ERR_MEM, "nn_params_create: cannot allocate 4 x %zu floats", n);
@@ -52,6 +55,8 @@ core_status nn_params_create(int n_tensors, const size_t *sizes, nn_params **out
   for (int t = 0; t < n_tensors; ++t) {
     p->offset[t] = off;
     p->size[t] = sizes[t];
+    snprintf(p->info[t].name, sizeof p->info[t].name, "t%d", t);
+    p->info[t].ndim = 1, p->info[t].shape[0] = (int64_t)sizes[t], p->info[t].offset = (int64_t)off;
     off += sizes[t];
   }
   *out = p;
@@ -63,11 +68,28 @@ void nn_params_destroy(nn_params **pp) {
   free((*pp)->offset);
   free((*pp)->size);
   free((*pp)->param);
+  free((*pp)->info);
   free(*pp);
   *pp = NULL;
 }
 
 void nn_params_zero_grad(nn_params *p) { memset(p->grad, 0, sizeof(float) * p->n); }
+
+core_status nn_params_name(nn_params *p, int t, const char *name, int ndim, const int64_t *shape) {
+  CORE_CHECK(t >= 0 && t < p->n_tensors && ndim >= 1 && ndim <= NN_TENSOR_NDIM_MAX && name &&
+                 strlen(name) < NN_TENSOR_NAME_BYTES,
+             CORE_ERR_ARG, "nn_params_name: tensor %d of %d, ndim %d, name '%s'", t, p->n_tensors, ndim,
+             name ? name : "");
+  int64_t count = 1;
+  for (int k = 0; k < ndim; ++k) count *= shape[k];
+  CORE_CHECK(count == (int64_t)p->size[t], CORE_ERR_ARG, "nn_params_name: %s has %lld values, tensor %d holds %zu",
+             name, (long long)count, t, p->size[t]);
+  nn_tensor_info *info = &p->info[t];
+  snprintf(info->name, sizeof info->name, "%s", name);
+  info->ndim = ndim;
+  for (int k = 0; k < NN_TENSOR_NDIM_MAX; ++k) info->shape[k] = k < ndim ? shape[k] : 0;
+  return CORE_OK;
+}
 
 float *nn_params_tensor(nn_params *p, int t) { return p->param + p->offset[t]; }
 float *nn_params_grad(nn_params *p, int t) { return p->grad + p->offset[t]; }

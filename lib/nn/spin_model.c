@@ -31,6 +31,7 @@
  * local, symmetric description (a 3x3 kernel sees all bonds of the site and
  * its neighbours). */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -128,6 +129,28 @@ core_status nn_spin_model_create(const nn_spin_config *cfg, uint64_t seed, nn_sp
   }
   for (t = 0; t < nt; ++t) init_tensor(nn_params_tensor(m->p, t), sizes[t], fan[t], seed, t);
   free(sizes);
+  /* The names and shapes of python/eloss/torch.py's SpinModel. */
+  {
+    const int64_t in_w[4] = {W, 4, 3, 3}, b[1] = {W}, blk_w[4] = {W, W, 3, 3}, out_w[4] = {1, W, 1, 1}, out_b[1] = {1};
+    char name[NN_TENSOR_NAME_BYTES];
+    t = 0;
+    st = nn_params_name(m->p, t++, "input.weight", 4, in_w);
+    if (!st) st = nn_params_name(m->p, t++, "input.bias", 1, b);
+    for (int r = 0; !st && r < R; ++r)
+      for (int k = 1; !st && k <= 2; ++k) {
+        snprintf(name, sizeof name, "blocks.%d.conv%d.weight", r, k);
+        st = nn_params_name(m->p, t++, name, 4, blk_w);
+        snprintf(name, sizeof name, "blocks.%d.conv%d.bias", r, k);
+        if (!st) st = nn_params_name(m->p, t++, name, 1, b);
+      }
+    if (!st) st = nn_params_name(m->p, t++, "output.weight", 4, out_w);
+    if (!st) st = nn_params_name(m->p, t++, "output.bias", 1, out_b);
+    if (st) {
+      nn_params_destroy(&m->p);
+      free(m);
+      return st;
+    }
+  }
 
   m->cfg = *cfg;
   m->R = R;

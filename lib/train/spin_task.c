@@ -131,6 +131,77 @@ static core_status rows_fn(void *ctx, int64_t start, int64_t n, double *out) {
   return evaluate_range(ctx, start, n, out);
 }
 
+/* The logits of instances [start, start + count), as doubles. */
+static core_status logits_fn(void *ctx, int64_t start, int64_t count, double *out) {
+  spin_ctx *c = ctx;
+  const int64_t S = c->lat.n_sites;
+  for (int64_t at = 0; at < count; at += c->opt.shard) {
+    const int64_t b = count - at < c->opt.shard ? count - at : c->opt.shard;
+    CORE_CALL(nn_spin_model_forward(c->model, (int)b, c->x_test + (start + at) * 4 * S, c->z));
+    for (int64_t k = 0; k < b * S; ++k) out[at * S + k] = c->z[k];
+  }
+  return CORE_OK;
+}
+
+core_status train_spin_predict(train_task *t, MPI_Comm comm, float *logits) {
+  spin_ctx *c = t->ctx;
+  int rank;
+  MPI_Comm_rank(comm, &rank);
+  const int64_t n = c->test.count, S = c->lat.n_sites;
+  CORE_CHECK(n > 0, CORE_ERR_ARG, "spin task: no test set to predict");
+  double *all = rank == 0 ? malloc(sizeof(double) * (size_t)(n * S)) : NULL;
+  core_status st = core_agree(comm, rank == 0 && !all ? CORE_ERROR(CORE_ERR_MEM, "cannot allocate %lld predictions",
+                                                                     (long long)n) : CORE_OK);
+  if (!st) st = train_gather_rows(comm, n, c->opt.shard, S, logits_fn, c, all);
+  for (int64_t k = 0; !st && rank == 0 && k < n * S; ++k) logits[k] = (float)all[k];
+  free(all);
+  return st;
+}
+
+core_status train_spin_write_predictions(train_task *t, MPI_Comm comm, const char *path, int force) {
+  spin_ctx *c = t->ctx;
+  int rank;
+  MPI_Comm_rank(comm, &rank);
+  const int64_t n = c->test.count, S = c->lat.n_sites;
+  float *logits = rank == 0 ? malloc(sizeof(float) * (size_t)(n > 0 ? n * S : 1)) : NULL;
+  int8_t *spins = rank == 0 ? malloc((size_t)(n > 0 ? n * S : 1)) : NULL;
+  core_status st = core_agree(comm, rank == 0 && (!logits || !spins)
+                                        ? CORE_ERROR(CORE_ERR_MEM, "cannot allocate %lld predictions", (long long)n)
+                                        : CORE_OK);
+  if (!st) st = train_spin_predict(t, comm, logits);
+  for (int64_t k = 0; !st && rank == 0 && k < n * S; ++k) spins[k] = logits[k] >= 0.0f ? 1 : -1;
+  /* A short output of one writer: checked, locked, staged, published. */
+  io_job_spec spec = {.command = "eval", .out = path, .out_option = "-pred_out", .kind = "predictions", .identity = "", .mode = IO_JOB_STAGED,
+                      .no_checkpoint = 1, .force = force, .inputs = (const char *const[]){c->opt.test},
+                      .n_inputs = 1};
+  io_job *job = NULL;
+  if (!st) st = io_job_begin(comm, &spec, &job);
+  io_h5 *f = NULL;
+  int64_t shape[4] = {n, c->lat.L, c->lat.L, c->lat.L};
+  const int64_t mine = rank == 0 ? n : 0;
+  if (!st) st = io_h5_create(comm, io_job_partial(job), &f);
+  if (!st) st = io_h5_dataset_create(f, "logits", IO_F32, 1 + c->lat.dim, shape);
+  if (!st) st = io_h5_dataset_create(f, "spins", IO_I8, 1 + c->lat.dim, shape);
+  const int64_t in_shape[4] = {n, 4, c->lat.L, c->lat.L};
+  if (!st) st = io_h5_dataset_create(f, "inputs", IO_F32, 4, in_shape);
+  if (!st) st = io_h5_write_rows(f, "inputs", IO_F32, 0, mine, c->x_test);
+  if (!st) st = io_h5_write_rows(f, "logits", IO_F32, 0, mine, logits);
+  if (!st) st = io_h5_write_rows(f, "spins", IO_I8, 0, mine, spins);
+  if (!st) st = io_h5_attr_string(f, "/", "model", t->options);
+  if (!st) st = io_h5_attr_string(f, "/", "test", c->opt.test);
+  if (!st) st = io_h5_attr_string(f, "/", "spins_rule", "spins = +1 where logits >= 0, else -1 (q(s = +1) = "
+                                  "sigmoid(logit))");
+  if (!st) st = io_h5_attr_string(f, "/", "inputs_rule", "the network's input: per site the couplings of its bonds "
+                                  "to the right, left, down and up neighbours (0 where an open lattice ends)");
+  core_status closed = f ? io_h5_close(&f) : CORE_OK;
+  if (!st) st = closed;
+  if (!st) st = io_job_publish(job);
+  if (st && job && rank == 0) remove(io_job_partial(job));
+  io_job_end(&job);
+  free(logits), free(spins);
+  return st;
+}
+
 /* 4 doubles per test instance on rank 0, in instance order. */
 static core_status evaluate_all(spin_ctx *c, MPI_Comm comm, double *all) {
   return train_gather_rows(comm, c->test.count, c->opt.shard, 4, rows_fn, c, all);

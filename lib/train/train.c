@@ -58,7 +58,7 @@ static const char kind[] = "train";
 
 /* No clock time in the file: the same training gives the same bytes. */
 typedef struct {
-  int64_t step, adam_step, n_params, batch, shard;
+  int64_t step, adam_step, n_params, batch, shard, n_tensors;
 } model_state;
 
 void train_task_destroy(train_task **t) {
@@ -86,7 +86,7 @@ typedef struct {
   int32_t kind, conv;
 } task_record;
 
-enum { MODEL_SECTIONS = 6 };
+enum { MODEL_SECTIONS = 7 };
 
 /* The sections of a model file after its "run" (io_job's identity). */
 static void model_sections(const train_task *task, const model_state *s, task_record *r,
@@ -97,13 +97,14 @@ static void model_sections(const train_task *task, const model_state *s, task_re
   sec[0] = (io_ckpt_section){"config", task->config, TRAIN_CONFIG_BYTES};
   sec[1] = (io_ckpt_section){"task", r, sizeof *r};
   sec[2] = (io_ckpt_section){"state", s, sizeof *s};
-  sec[3] = (io_ckpt_section){"param", p->param, bytes};
-  sec[4] = (io_ckpt_section){"adam_m", p->m, bytes};
-  sec[5] = (io_ckpt_section){"adam_v", p->v, bytes};
+  sec[3] = (io_ckpt_section){"tensors", p->info, sizeof(nn_tensor_info) * (size_t)p->n_tensors};
+  sec[4] = (io_ckpt_section){"param", p->param, bytes};
+  sec[5] = (io_ckpt_section){"adam_m", p->m, bytes};
+  sec[6] = (io_ckpt_section){"adam_v", p->v, bytes};
 }
 
 static core_status check_state(const char *path, const model_state *s, const nn_params *p) {
-  CORE_CHECK(s->n_params == (int64_t)p->n && s->step >= 0 && s->adam_step >= 0 && s->batch >= 1 && s->shard >= 1,
+  CORE_CHECK(s->n_params == (int64_t)p->n && s->n_tensors == p->n_tensors && s->step >= 0 && s->adam_step >= 0 && s->batch >= 1 && s->shard >= 1,
              CORE_ERR_FORMAT, "%s: damaged state section", path);
   for (size_t i = 0; i < p->n; ++i)
     CORE_CHECK(isfinite(p->param[i]), CORE_ERR_VALUE, "%s: parameter %zu is not finite", path, i);
@@ -141,11 +142,22 @@ core_status train_model_load(const char *path, const char *config, nn_params *p,
              "%s: a model of another configuration:\n  file: %.*s\n  run:  %s", path, TRAIN_CONFIG_BYTES, stored, config);
   const size_t bytes = sizeof(float) * p->n;
   task_record r;
-  io_ckpt_section sec[7] = {{"run", meta->options, TRAIN_OPTIONS_BYTES}, {"config", stored, TRAIN_CONFIG_BYTES},
-                            {"task", &r, sizeof r},  {"state", &s, sizeof s},  {"param", p->param, bytes},
-                            {"adam_m", p->m, bytes}, {"adam_v", p->v, bytes}};
+  nn_tensor_info *info = malloc(sizeof *info * (size_t)p->n_tensors);
+  CORE_CHECK(info, CORE_ERR_MEM, "%s: cannot allocate the tensor table", path);
+  io_ckpt_section sec[8] = {{"run", meta->options, TRAIN_OPTIONS_BYTES},
+                            {"config", stored, TRAIN_CONFIG_BYTES},
+                            {"task", &r, sizeof r},
+                            {"state", &s, sizeof s},
+                            {"tensors", info, sizeof *info * (size_t)p->n_tensors},
+                            {"param", p->param, bytes},
+                            {"adam_m", p->m, bytes},
+                            {"adam_v", p->v, bytes}};
   int found;
-  CORE_CALL(io_ckpt_read(path, kind, &crc, 7, sec, &found));
+  core_status st = io_ckpt_read(path, kind, &crc, 8, sec, &found);
+  if (!st && memcmp(info, p->info, sizeof *info * (size_t)p->n_tensors) != 0)
+    st = CORE_ERROR(CORE_ERR_FORMAT, "%s: its tensor table (names, shapes) is not this model's", path);
+  free(info);
+  CORE_CALL(st);
   CORE_CHECK(found, CORE_ERR_IO, "%s: no such file", path);
   meta->options[TRAIN_OPTIONS_BYTES - 1] = '\0';
   CORE_CALL(check_state(path, &s, p));
@@ -359,7 +371,15 @@ static core_status resume_model(io_job *job, const train_options *opt, train_tas
   task_record r;
   model_sections(task, state, &r, sec);
   sec[0].data = stored;
-  CORE_CALL(io_job_read(job, MODEL_SECTIONS, sec));
+  /* The file's tensor table, compared with this model's, not read over it. */
+  nn_tensor_info *info = malloc(sec[3].size ? (size_t)sec[3].size : 1);
+  CORE_CHECK(info, CORE_ERR_MEM, "cannot allocate the tensor table");
+  sec[3].data = info;
+  core_status st = io_job_read(job, MODEL_SECTIONS, sec);
+  if (!st && memcmp(info, task->params->info, (size_t)sec[3].size) != 0)
+    st = CORE_ERROR(CORE_ERR_FORMAT, "%s: its tensor table (names, shapes) is not this model's", opt->out);
+  free(info);
+  CORE_CALL(st);
   CORE_CHECK(r.kind == (int32_t)task->kind && r.conv == task->conv, CORE_ERR_FORMAT, "%s: a model of another task or "
              "convolutions (task %d, conv %d; this run: %d, %d)", opt->out, r.kind, r.conv, task->kind, task->conv);
   CORE_CALL(check_state(opt->out, state, task->params));
@@ -531,7 +551,7 @@ core_status train_run(MPI_Comm comm, train_task *task, const train_options *opt,
     if (opt->metrics) st = core_agree(comm, st);
     if (st) break;
     if (opt->out && (last || flags[0] || flags[1])) {
-      model_state now = {step, p->step, (int64_t)n, B, m};
+      model_state now = {step, p->step, (int64_t)n, B, m, p->n_tensors};
       io_ckpt_section sec[MODEL_SECTIONS];
       task_record r;
       model_sections(task, &now, &r, sec);

@@ -37,7 +37,7 @@ import numpy as np
 
 __all__ = [
     "Error", "energy_loss", "mse_loss", "mae_loss", "kabsch_loss", "atoms_loss", "AtomsLoss",
-    "spin_loss", "library_path", "__version__",
+    "spin_loss", "load_model", "library_path", "__version__",
     "ATOMS_LOSSES", "COEFF_LAWS", "EDGE_SETS", "SPIN_LOSSES", "TRAINING_LOSSES",
 ]
 
@@ -514,3 +514,91 @@ def spin_loss(logits, target, jh, jv, loss="local", T=None, h0=None, flip_invari
                                int(periodic), _ptr(jh, _dp), _ptr(jv, _dp), _ptr(logits, _dp),
                                _ptr(target, _i8p), ctypes.byref(value), _ptr(grad, _dp)))
     return value.value, grad
+
+
+# ---- model files ------------------------------------------------------------
+
+_TASKS = ("spin", "denoise", "shapes")
+_CONVS = ("winograd", "direct")
+
+
+def _sections(path):
+    """The sections of an eloss checkpoint file (docs/design.md): name ->
+    bytes, every checksum checked."""
+    import struct
+    import zlib
+    with open(path, "rb") as f:
+        data = f.read()
+    if len(data) < 48 or data[:8] != b"ELOSCKPT":
+        raise Error("%s: not an eloss model file (no ELOSCKPT header)" % path)
+    _fmt, count = struct.unpack_from("<II", data, 8)
+    kind = data[16:32].rstrip(b"\0").decode()
+    if struct.unpack_from("<I", data, 40)[0] != zlib.crc32(data[:40]):
+        raise Error("%s: the header's checksum does not match: a damaged file" % path)
+    if kind != "train":
+        raise Error("%s: a checkpoint of %r, not a model file of eloss train" % (path, kind))
+    out, at = {}, 48
+    for _ in range(count):
+        if at + 32 > len(data):
+            raise Error("%s: truncated" % path)
+        name = data[at:at + 16].rstrip(b"\0").decode()
+        size, crc = struct.unpack_from("<QI", data, at + 16)
+        payload = data[at + 32:at + 32 + size]
+        if len(payload) != size:
+            raise Error("%s: section %r is truncated" % (path, name))
+        if zlib.crc32(payload) != crc:
+            raise Error("%s: section %r does not match its checksum: a damaged file" % (path, name))
+        out[name] = payload
+        at += 32 + size
+    return out
+
+
+def load_model(path):
+    """A model file of `eloss train` as ``(config, tensors)``.
+
+    config   dict: "task" ("spin", "denoise", "shapes"), "identity" (the
+             run's options and data fingerprints, what keys -resume),
+             "step", "batch", "shard", "conv" (spin), and the model's
+             config line as keys and values ("L", "width", "depth", ...;
+             numbers as int or float).
+    tensors  dict name -> float32 ndarray of the tensor's shape, with the
+             names and shapes of the PyTorch modules of eloss.torch
+             (``eloss.torch.load_module(path)`` builds one).
+    Every section's checksum is checked; a foreign or damaged file raises
+    eloss.Error naming the file.
+    """
+    import struct
+    s = _sections(path)
+    for need in ("run", "config", "task", "state", "tensors", "param"):
+        if need not in s:
+            raise Error("%s: no %r section: not a model file of this eloss" % (path, need))
+    kind, conv = struct.unpack_from("<ii", s["task"])
+    step, _adam, n_params, batch, shard, n_tensors = struct.unpack_from("<6q", s["state"])
+    config = {"task": _TASKS[kind] if 0 <= kind < len(_TASKS) else kind,
+              "identity": s["run"].split(b"\0", 1)[0].decode(),
+              "step": step, "batch": batch, "shard": shard}
+    if config["task"] == "spin":
+        config["conv"] = _CONVS[conv] if 0 <= conv < len(_CONVS) else conv
+    for item in s["config"].split(b"\0", 1)[0].decode().split():
+        key, _, value = item.partition("=")
+        if key == "task":
+            continue
+        for cast in (int, float):
+            try:
+                value = cast(value)
+                break
+            except ValueError:
+                pass
+        config[key] = value
+    param = np.frombuffer(s["param"], dtype="<f4")
+    if param.size != n_params or len(s["tensors"]) != 88 * n_tensors:
+        raise Error("%s: the parameter block or the tensor table has the wrong size" % path)
+    tensors = {}
+    for t in range(n_tensors):
+        name, ndim, _pad, d0, d1, d2, d3, offset = struct.unpack_from("<40sii4qq", s["tensors"], 88 * t)
+        shape = (d0, d1, d2, d3)[:ndim]
+        count = int(np.prod(shape))
+        if offset < 0 or offset + count > param.size:
+            raise Error("%s: tensor %d lies outside the parameter block" % (path, t))
+        tensors[name.rstrip(b"\0").decode()] = param[offset:offset + count].reshape(shape).copy()
+    return config, tensors

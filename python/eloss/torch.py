@@ -19,7 +19,7 @@ import torch
 import eloss
 
 __all__ = ["energy_loss", "mse_loss", "mae_loss", "kabsch_loss", "atoms_loss", "spin_loss",
-           "AtomsLossFunction", "SpinLossFunction"]
+           "AtomsLossFunction", "SpinLossFunction", "SpinModel", "MLP", "state_dict", "load_module"]
 
 
 _CONVERT = {torch.float64: ".double()", torch.int8: ".to(torch.int8)"}
@@ -132,3 +132,75 @@ def spin_loss(logits, target, jh, jv, loss="local", T=None, h0=None, flip_invari
     return SpinLossFunction.apply(logits, target, jh, jv,
                                   dict(loss=loss, T=T, h0=h0, flip_invariant=flip_invariant))
 
+
+
+# ---- eloss's models as PyTorch modules ----------------------------------------
+#
+# The same architectures as lib/nn, with the same tensor names and shapes,
+# so a model file of `eloss train` loads as a state_dict.
+
+
+class SpinModel(torch.nn.Module):
+    """lib/nn's spin model: h0 = conv3x3(4 -> W)(x); R residual blocks
+    h = h + conv2(relu(conv1(relu(h)))); logits = conv1x1(W -> 1)(relu(h)).
+    x (B, 4, L, L): the bond channels right, left, down, up of each site
+    (`eloss eval -pred_out` writes them as "inputs"); returns (B, L, L).
+    circular: periodic lattices (padding wraps), else zero padding."""
+
+    def __init__(self, width, depth, circular):
+        super().__init__()
+        mode = "circular" if circular else "zeros"
+
+        def conv(ci, co):
+            return torch.nn.Conv2d(ci, co, 3, padding=1, padding_mode=mode)
+
+        self.input = conv(4, width)
+        self.blocks = torch.nn.ModuleList()
+        for _ in range(depth // 2):
+            block = torch.nn.Module()
+            block.conv1, block.conv2 = conv(width, width), conv(width, width)
+            self.blocks.append(block)
+        self.output = torch.nn.Conv2d(width, 1, 1)
+
+    def forward(self, x):
+        h = self.input(x)
+        for b in self.blocks:
+            h = h + b.conv2(torch.relu(b.conv1(torch.relu(h))))
+        return self.output(torch.relu(h)).squeeze(1)
+
+
+class MLP(torch.nn.Module):
+    """lib/nn's MLP: dense layers with SiLU between them, none after the
+    last; sizes = (input, hidden..., output)."""
+
+    def __init__(self, sizes):
+        super().__init__()
+        self.layers = torch.nn.ModuleList(torch.nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
+
+    def forward(self, x):
+        for k, layer in enumerate(self.layers):
+            x = layer(x)
+            if k + 1 < len(self.layers):
+                x = torch.nn.functional.silu(x)
+        return x
+
+
+def state_dict(path):
+    """The parameters of a model file as a PyTorch state_dict (float32)."""
+    _config, tensors = eloss.load_model(path)
+    return {name: torch.from_numpy(a) for name, a in tensors.items()}
+
+
+def load_module(path):
+    """The PyTorch module of a model file's architecture with its
+    parameters loaded (strict: every name and shape must match); eval mode."""
+    config, tensors = eloss.load_model(path)
+    if config["task"] == "spin":
+        module = SpinModel(tensors["input.weight"].shape[0], 2 * sum(1 for n in tensors if n.endswith("conv1.weight")),
+                           config.get("bc") == "periodic")
+    else:
+        n = sum(1 for name in tensors if name.endswith(".weight"))
+        sizes = [tensors["layers.0.weight"].shape[1]] + [tensors["layers.%d.weight" % k].shape[0] for k in range(n)]
+        module = MLP(sizes)
+    module.load_state_dict({name: torch.from_numpy(a) for name, a in tensors.items()}, strict=True)
+    return module.eval()

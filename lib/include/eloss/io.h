@@ -244,6 +244,7 @@ enum { IO_JOB_FILES_MAX = 8, IO_JOB_IDENTITY_BYTES = 4096 };
 typedef struct {
   const char *command;  /* "spingen": names the job in its messages        */
   const char *out;      /* the output                                        */
+  const char *out_option; /* its option, for messages (NULL: "-out")         */
   const char *kind;     /* checkpoint kind (io_ckpt), at most 15 bytes       */
   const char *identity; /* what identifies the run (its options and data
                            fingerprints), < IO_JOB_IDENTITY_BYTES bytes      */

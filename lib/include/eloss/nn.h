@@ -46,9 +46,23 @@ extern "C" {
 
 /* ---- the parameter block (lib/nn/params.c) ------------------------------ */
 
+enum { NN_TENSOR_NAME_BYTES = 40, NN_TENSOR_NDIM_MAX = 4 };
+
+/* A tensor of the block by name: the name and shape of the same tensor in
+ * the PyTorch module of the architecture (python/eloss/torch.py), so a
+ * model file loads into it as a state_dict. Stored in model files as is
+ * (88 bytes, little-endian). */
+typedef struct {
+  char name[NN_TENSOR_NAME_BYTES]; /* "blocks.0.conv1.weight" */
+  int32_t ndim, pad;
+  int64_t shape[NN_TENSOR_NDIM_MAX];
+  int64_t offset;                  /* floats into the block */
+} nn_tensor_info;
+
 typedef struct {
   size_t n;          /* floats in each block */
   int n_tensors;
+  nn_tensor_info *info; /* (n_tensors): names "t<index>", shape (size), until nn_params_name */
   size_t *offset;    /* (n_tensors): tensor t is param[offset[t] .. offset[t] + size[t]) */
   size_t *size;      /* (n_tensors) */
   float *param;      /* (n) */
@@ -64,6 +78,9 @@ core_status nn_params_create(int n_tensors, const size_t *sizes, nn_params **p);
 void nn_params_destroy(nn_params **p);
 /* grad = 0, a flat loop. */
 void nn_params_zero_grad(nn_params *p);
+/* Name tensor t and give its shape (ndim <= 4, product = its size);
+ * CORE_ERR_ARG otherwise. Local. */
+core_status nn_params_name(nn_params *p, int t, const char *name, int ndim, const int64_t *shape);
 /* Tensor t of the parameter / gradient block. */
 float *nn_params_tensor(nn_params *p, int t);
 float *nn_params_grad(nn_params *p, int t);

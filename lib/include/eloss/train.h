@@ -206,6 +206,15 @@ core_status train_spin_options_from_config(const char *config, train_spin_option
  * the test set's size. Collective. */
 core_status train_spin_evaluate_instances(train_task *task, MPI_Comm comm, double *gap, int8_t *exact,
                                           double *accuracy, double *energy);
+/* The network's logits of every test instance, (n_test, n_sites) float32
+ * on rank 0 (logits may be NULL elsewhere), computed in the chunks of the
+ * evaluation: the numbers the metrics come from. Collective. */
+core_status train_spin_predict(train_task *task, MPI_Comm comm, float *logits);
+/* Write the test set's predictions to an HDF5 file: "logits" (n_test,
+ * L, L) float32, "spins" (n_test, L, L) int8 (+1 where the logit >= 0)
+ * and the network's "inputs" (n_test, 4, L, L) float32; through io_job (checked, locked, staged,
+ * never over an existing file without force). Collective. */
+core_status train_spin_write_predictions(train_task *task, MPI_Comm comm, const char *path, int force);
 /* Mean gap, its standard error (nan for one instance), exact fraction and
  * mean site accuracy of n instances, summed in instance order. Pure. */
 void train_spin_summary(int64_t n, const double *gap, const int8_t *exact, const double *accuracy, double v[4]);

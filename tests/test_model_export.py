@@ -1,0 +1,138 @@
+#!/usr/bin/python3
+"""TAP test: trained models usable outside eloss.
+
+  test_model_export.py <source root> <libeloss.so> <eloss program> <mpiexec>
+
+- eloss.load_model reads a model file of `eloss train` into (config,
+  tensors) with the names and shapes of eloss.torch's modules, and refuses
+  a damaged or foreign file naming it;
+- `eloss eval -pred_out` writes the test set's inputs, logits and spins
+  (HDF5), the same bytes of data on 1 and 2 ranks, and refuses an existing
+  file without -force and a denoise model;
+- the PyTorch module of the same architecture (eloss.torch.load_module),
+  run on those inputs, gives eloss's logits to 1e-5 (open and periodic
+  lattices, a residual model), and its spins give eval's energy gap;
+- a denoise model loads into eloss.torch.MLP strictly (every name and
+  shape).
+Skips without numpy, h5py or torch."""
+import os
+import subprocess
+import sys
+import tempfile
+
+source_root, library, eloss_program, mpiexec = sys.argv[1:5]
+library, eloss_program = os.path.abspath(library), os.path.abspath(eloss_program)
+os.environ["ELOSS_LIBRARY"] = library
+sys.path.insert(0, os.path.join(source_root, "python"))
+mpi = [mpiexec, "--allow-run-as-root", "--oversubscribe"]
+PLAN = 11
+print("1..%d" % PLAN, flush=True)
+try:
+    import h5py
+    import numpy as np
+    import torch
+except ImportError as e:
+    for k in range(PLAN):
+        print("ok %d # SKIP %s" % (k + 1, e))
+    sys.exit(0)
+import eloss
+import eloss.torch as elt
+
+count = failed = 0
+
+
+def ok(cond, what):
+    global count, failed
+    count += 1
+    failed += 0 if cond else 1
+    print("%s %d - %s" % ("ok" if cond else "not ok", count, what), flush=True)
+
+
+def run(*args, ranks=1):
+    cmd = ([*mpi, "-n", str(ranks)] if ranks > 1 else []) + [eloss_program, *args]
+    return subprocess.run(cmd, capture_output=True, text=True)
+
+
+os.chdir(tempfile.mkdtemp())
+torch.set_num_threads(1)
+for bc in ("open", "periodic"):
+    run("spingen", "-bc", bc, "-L", "6", "-instances", "48", "-seed", "3", "-gs", "sa", "-out", "tr_%s.h5" % bc)
+    run("spingen", "-bc", bc, "-L", "6", "-instances", "20", "-seed", "4", "-gs", "sa", "-split", "test",
+        "-out", "te_%s.h5" % bc)
+    r = run("train", "-train", "tr_%s.h5" % bc, "-test", "te_%s.h5" % bc, "-width", "8", "-depth", "2", "-steps", "15",
+            "-batch", "8", "-lr", "3e-3", "-conv", "direct", "-out", "m_%s.ckpt" % bc)
+    if r.returncode:
+        print("Bail out! training failed: %s" % r.stderr[-300:])
+        sys.exit(1)
+
+config, tensors = eloss.load_model("m_open.ckpt")
+ok(config["task"] == "spin" and config["L"] == 6 and config["width"] == 8 and config["depth"] == 2 and
+   config["step"] == 15 and "-loss ce" in config["identity"] and
+   sorted(tensors) == sorted(["input.weight", "input.bias", "blocks.0.conv1.weight", "blocks.0.conv1.bias",
+                              "blocks.0.conv2.weight", "blocks.0.conv2.bias", "output.weight", "output.bias"]) and
+   tensors["input.weight"].shape == (8, 4, 3, 3) and tensors["output.weight"].shape == (1, 8, 1, 1),
+   "load_model: config %s, tensors %s" % ({k: config[k] for k in ("task", "L", "width", "step")},
+                                          {k: v.shape for k, v in list(tensors.items())[:2]}))
+
+data = open("m_open.ckpt", "rb").read()
+open("bad.ckpt", "wb").write(data[:-100] + bytes([data[-100] ^ 1]) + data[-99:])
+try:
+    eloss.load_model("bad.ckpt")
+    ok(False, "a flipped byte in the file is refused")
+except eloss.Error as e:
+    ok("bad.ckpt" in str(e) and "checksum" in str(e), "a flipped byte in the file is refused: %s" % e)
+try:
+    eloss.load_model("te_open.h5")
+    ok(False, "an HDF5 file is refused")
+except eloss.Error as e:
+    ok("te_open.h5" in str(e), "a file that is no model is refused: %s" % e)
+
+for bc in ("open", "periodic"):
+    r = run("eval", "-model", "m_%s.ckpt" % bc, "-test", "te_%s.h5" % bc, "-pred_out", "p_%s.h5" % bc)
+    gap = float(r.stdout.split("energy_gap=")[1].split()[0]) if "energy_gap=" in r.stdout else None
+    module = elt.load_module("m_%s.ckpt" % bc)
+    with h5py.File("p_%s.h5" % bc, "r") as f, h5py.File("te_%s.h5" % bc, "r") as t:
+        x, logits, spins = f["inputs"][...], f["logits"][...], f["spins"][...]
+        with torch.no_grad():
+            z = module(torch.from_numpy(x)).numpy()
+        diff = float(np.abs(z - logits).max() / max(1.0, np.abs(logits).max()))
+        # The energy gap of the PyTorch spins, from the stored couplings.
+        s = np.where(z >= 0, 1, -1).astype(np.float64)
+        if bc == "open":
+            e = -(t["couplings_h"][...] * s[:, :, :-1] * s[:, :, 1:]).sum((1, 2)) \
+                - (t["couplings_v"][...] * s[:, :-1, :] * s[:, 1:, :]).sum((1, 2))
+        else:
+            e = -(t["couplings_h"][...] * s * np.roll(s, -1, 2)).sum((1, 2)) \
+                - (t["couplings_v"][...] * s * np.roll(s, -1, 1)).sum((1, 2))
+        torch_gap = float((e - t["energy"][...]).mean())
+    ok(r.returncode == 0 and diff < 1e-5 and (np.where(logits >= 0, 1, -1) == spins).all(),
+       "%s: PyTorch's forward of the exported model = eloss's logits (max rel diff %.2e)" % (bc, diff))
+    ok(gap is not None and abs(torch_gap - gap) < 1e-7 * max(1.0, abs(gap)),
+       "%s: the PyTorch spins' mean energy gap %.9g = eval's %s" % (bc, torch_gap, gap))
+
+r2 = run("eval", "-model", "m_open.ckpt", "-test", "te_open.h5", "-pred_out", "p2.h5", ranks=2)
+with h5py.File("p_open.h5", "r") as a, h5py.File("p2.h5", "r") as b:
+    same = r2.returncode == 0 and all((a[k][...] == b[k][...]).all() for k in ("inputs", "logits", "spins"))
+ok(same, "-pred_out on 2 ranks holds the data of 1 rank")
+before = open("p2.h5", "rb").read()
+r3 = run("eval", "-model", "m_open.ckpt", "-test", "te_open.h5", "-pred_out", "p2.h5")
+r4 = run("eval", "-model", "m_open.ckpt", "-test", "te_open.h5", "-pred_out", "p2.h5", "-force")
+ok(r3.returncode != 0 and "already exists" in r3.stderr and r4.returncode == 0,
+   "-pred_out over an existing file: refused without -force (%s), replaced with it" % r3.stderr.strip()[-80:])
+r5 = run("eval", "-model", "m_open.ckpt", "-test", "te_open.h5", "-pred_out", "te_open.h5", "-force")
+ok(r5.returncode != 0 and os.path.getsize("te_open.h5") > 0 and h5py.is_hdf5("te_open.h5"),
+   "-pred_out naming the test set is refused: %s" % r5.stderr.strip()[-90:])
+
+g2 = os.path.join(source_root, "inputs", "molecules", "g2.xyz")
+r = run("train", "-task", "denoise", "-train", g2, "-test", os.path.join(source_root, "inputs", "molecules",
+                                                                         "g2_rotated.xyz"),
+        "-width", "16", "-steps", "3", "-batch", "8", "-out", "dn.ckpt")
+try:
+    module = elt.load_module("dn.ckpt")
+    config, tensors = eloss.load_model("dn.ckpt")
+    ok(r.returncode == 0 and isinstance(module, elt.MLP) and config["task"] == "denoise" and
+       len(module.layers) == 3 and module.layers[1].weight.shape == (16, 16),
+       "a denoise model loads into eloss.torch.MLP strictly: %s" % [tuple(l.weight.shape) for l in module.layers])
+except Exception as e:  # noqa: BLE001 - any failure is the test's finding
+    ok(False, "a denoise model loads into eloss.torch.MLP: %s %s" % (e, r.stderr[-200:]))
+sys.exit(1 if failed or count != PLAN else 0)
