@@ -8,10 +8,10 @@
 #include <string.h>
 
 PetscErrorCode app_initialize(int *argc, char ***argv, const char *help) {
-  /* PETSc's own -help lists dozens of library-wide options before ours.
-   * Take -help out of argv, start quietly, then put it back in the database
-   * so the subcommand's PetscOptionsBegin block lists its options (with
-   * defaults) after our description. */
+  /* PETSc's own -help lists dozens of library-wide options, its viewers
+   * among them, and adds "(None)" to every line: take -help out of argv,
+   * start quietly, and list the subcommand's options ourselves
+   * (app_options.c, after the options are read). */
   int asked = 0;
   for (int i = 1; i < *argc; ++i)
     if (!strcmp((*argv)[i], "-help") || !strcmp((*argv)[i], "--help")) {
@@ -33,8 +33,8 @@ PetscErrorCode app_initialize(int *argc, char ***argv, const char *help) {
   if (core_fault_configure(getenv("ELOSS_FAULT")) != CORE_OK)
     fprintf(stderr, "eloss: warning: %s; no fault injected\n", core_error_message());
   if (asked) {
-    PetscCall(PetscOptionsSetValue(NULL, "-help", NULL));
-    PetscCall(PetscPrintf(PETSC_COMM_WORLD, "%s", help));
+    const char *format = getenv("ELOSS_HELP_FORMAT");
+    app_help_request(format && !strcmp(format, "man"), help);
   }
   return 0;
 }

@@ -10,6 +10,11 @@
 
 #include "eloss/core.h"
 
+/* -help was given: app_options_check lists the options the subcommand
+ * read (as text, or as a man page when man is set) after `description`,
+ * and stops. */
+void app_help_request(int man, const char *description);
+
 /* Initialise MPI and PETSc with the subcommand's help text. */
 PetscErrorCode app_initialize(int *argc, char ***argv, const char *help);
 

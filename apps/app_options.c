@@ -63,6 +63,99 @@ void app_options_reset(void) {
   pending[0] = '\0';
 }
 
+/* ---- -help: the options as this subcommand reads them ---------------------- */
+
+/* With -help, every option read through read_text is kept here, and
+ * app_options_check prints them (text) or a man page (roff, under
+ * ELOSS_HELP_FORMAT=man): one table serves both, so the man pages never
+ * drift from -help. */
+typedef struct {
+  char name[48], help[640], allowed[320], value[320];
+} help_item;
+enum { HELP_MAX = 96 };
+static help_item help_items[HELP_MAX];
+static int help_count, help_mode; /* 0: none, 1: text, 2: man */
+static const char *help_description = "";
+
+void app_help_request(int man, const char *description) {
+  help_mode = man ? 2 : 1;
+  help_description = description ? description : "";
+}
+
+static void help_keep(const char *name, const char *help, const char *allowed, const char *value) {
+  if (!help_mode || help_count >= HELP_MAX) return;
+  for (int k = 0; k < help_count; ++k)
+    if (!strcmp(help_items[k].name, name)) return;
+  help_item *h = &help_items[help_count++];
+  snprintf(h->name, sizeof h->name, "%s", name);
+  snprintf(h->help, sizeof h->help, "%s", help);
+  snprintf(h->allowed, sizeof h->allowed, "%s", allowed);
+  snprintf(h->value, sizeof h->value, "%s", value);
+}
+
+/* roff text: backslashes and hyphens escaped, no line opening with a
+ * control character. */
+static void roff(FILE *out, const char *text) {
+  int at_start = 1;
+  for (const char *c = text; *c; ++c) {
+    if (at_start && (*c == '.' || *c == '\'')) fputs("\\&", out);
+    if (*c == '\\') fputs("\\e", out);
+    else if (*c == '-') fputs("\\-", out);
+    else fputc(*c, out);
+    at_start = *c == '\n';
+  }
+}
+
+static void help_print(const char *command) {
+  if (help_mode == 1) {
+    printf("%s\noptions of eloss %s (the value shown is the default):\n", help_description, command);
+    for (int k = 0; k < help_count; ++k) {
+      const help_item *h = &help_items[k];
+      if (h->value[0]) printf("  %s <%s>: %s (%s)\n", h->name, h->value, h->help, h->allowed);
+      else printf("  %s: %s (%s)\n", h->name, h->help, h->allowed);
+    }
+    return;
+  }
+  char upper[64];
+  size_t n = 0;
+  for (; command[n] && n + 1 < sizeof upper; ++n) upper[n] = (char)(command[n] >= 'a' && command[n] <= 'z' ? command[n] - 32 : command[n]);
+  upper[n] = '\0';
+  /* NAME: the description's first line after "eloss <command>: ". */
+  char first[512];
+  const char *d = help_description, *colon = strstr(d, ": ");
+  const char *start = colon && colon < d + strcspn(d, "\n") ? colon + 2 : d;
+  snprintf(first, sizeof first, "%.*s", (int)strcspn(start, "\n"), start);
+  printf(".TH ELOSS\\-%s 1 \"\" \"eloss\" \"eloss manual\"\n.SH NAME\neloss\\-", upper);
+  roff(stdout, command);
+  fputs(" \\- ", stdout);
+  roff(stdout, first);
+  printf("\n.SH SYNOPSIS\n.B eloss ");
+  roff(stdout, command);
+  printf("\n[\\fIoptions\\fR]\n.br\n.B mpirun \\-n\n.I P\n.B eloss ");
+  roff(stdout, command);
+  printf("\n[\\fIoptions\\fR]\n.SH DESCRIPTION\n");
+  roff(stdout, help_description);
+  printf("\n.SH OPTIONS\nEvery option also reads from a deck (\\fB\\-options_file\\fR \\fIfile\\fR); an option this "
+         "command does not use is an error.\n");
+  for (int k = 0; k < help_count; ++k) {
+    const help_item *h = &help_items[k];
+    printf(".TP\n.B ");
+    roff(stdout, h->name);
+    printf("\n");
+    roff(stdout, h->help);
+    printf(" (");
+    roff(stdout, h->allowed);
+    printf(").");
+    if (h->value[0]) {
+      printf(" Default: ");
+      roff(stdout, h->value);
+      printf(".");
+    }
+    printf("\n");
+  }
+  printf(".SH SEE ALSO\n.BR eloss (1);\nthe guides in docs/ of the source tree (docs/README.md).\n");
+}
+
 /* "-name value" as the user wrote it; "-name (no value)" when none was
  * given to an option that needs one. */
 static void option_text(char *buf, size_t len, const char *name, const char *value) {
@@ -267,6 +360,7 @@ static PetscErrorCode read_text(PetscOptionItems *po, const char *name, const ch
   char line[1024];
   snprintf(line, sizeof line, "%s (%s)", help, allowed);
   snprintf(buf, len, "%s", default_text);
+  help_keep(name, help, allowed, default_text);
   PetscCall(PetscOptionsString_Private(po, name, line, NULL, default_text, buf, len, set));
   return 0;
 }
@@ -507,9 +601,9 @@ PetscErrorCode app_options_check(const char *command, PetscBool *stop, int *exit
   *stop = PETSC_FALSE;
   *exit_code = 0;
   /* -help only lists the options: values are not judged then. */
-  PetscBool help = PETSC_FALSE;
-  PetscCall(PetscOptionsHasHelp(NULL, &help));
-  if (help) {
+  if (help_mode) {
+    if (rank == 0) help_print(command);
+    fflush(stdout);
     *stop = PETSC_TRUE;
     return 0;
   }

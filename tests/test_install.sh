@@ -7,7 +7,7 @@ set -uo pipefail
 build=$(realpath "$1")
 dest=$(mktemp -d)
 trap 'rm -rf "$dest"' EXIT
-echo "1..4"
+echo "1..5"
 meson install -C "$build" --destdir "$dest" > "$dest/install.log" 2>&1
 [ $? = 0 ] && echo "ok 1 - meson install succeeds" || { echo "not ok 1 - meson install failed"; cat "$dest/install.log" | sed 's/^/# /'; }
 pc=$(find "$dest" -name eloss.pc | head -1)
@@ -44,3 +44,14 @@ cc -std=c11 "$dest/user.c" -o "$dest/user" $flags -Wl,-rpath,"$libdir" > "$dest/
 got=$(OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "$dest/user" 2>/dev/null)
 want=$(awk 'BEGIN { printf "%.15f", 1 + (sqrt(5) - sqrt(2))^2 }')
 [ "$got" = "$want" ] && echo "ok 4 - it runs and gets the expected loss ($got)" || echo "not ok 4 - got '$got', want $want"
+# The man pages: one per subcommand, generated from -help's option table.
+pages=$(find "$dest" -path '*man1/eloss-*.1' | wc -l)
+train_page=$(find "$dest" -path '*man1/eloss-train.1' | head -1)
+rendered=$(MANWIDTH=100 man -l "$train_page" 2>/dev/null | col -b 2>/dev/null)
+missing=""
+for o in -train -test -loss -steps -batch -shards -out -resume -force -metrics; do
+  grep -q -- "^ *$o\b" <<< "$rendered" || missing="$missing $o"
+done
+[ "$pages" = 11 ] && [ -z "$missing" ] && grep -q "^NAME" <<< "$rendered" &&
+  echo "ok 5 - 11 man pages installed (man1/eloss-<command>.1); eloss-train.1 renders with every option" ||
+  echo "not ok 5 - man pages: $pages installed, eloss-train.1 misses:${missing:- nothing}"
