@@ -1,5 +1,5 @@
 #define _POSIX_C_SOURCE 200809L
-/* eloss clustergen: Lennard-Jones cluster datasets (issue 9 §2): K
+/* eloss clustergen: Lennard-Jones cluster datasets: K
  * equilibrium conformations per temperature by parallel tempering, and the
  * global minimum by basin hopping, into one HDF5 file.
  *

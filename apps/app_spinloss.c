@@ -1,6 +1,5 @@
 /* eloss spinloss: a spin loss and its gradient with respect to the logits,
- * for a batch of square-lattice instances given as .npy arrays (issue 8,
- * section 1).
+ * for a batch of square-lattice instances given as .npy arrays.
  *
  *   eloss spinloss -jh H.npy -jv V.npy -logits Z.npy -target Y.npy
  *                  -loss ce|margin|local|true|bond [-T 0.1] [-h0 5]
@@ -24,7 +23,7 @@
 #include "eloss/spin.h"
 
 static const char help[] =
-    "eloss spinloss: a spin loss and its gradient with respect to the logits (issue 8, section 1)\n"
+    "eloss spinloss: a spin loss and its gradient with respect to the logits\n"
     "  ce      mean over sites of softplus(-y z)\n"
     "  margin  mean over sites of max(0, 1 - y z) (subgradient 0 at y z = 1)\n"
     "  local   (1/T)(-sum_i w_i y_i m_i - T S[q]), w_i = y_i h_i(y) + h0 (Eq. 15-16)\n"
@@ -36,7 +35,7 @@ static const char help[] =
     "-jh and -jv both (B, L, L): the bond from each site to its + neighbour along x resp. y,\n"
     "wrapping, as eloss spingen stores them. The shape of -jh tells which.\n"
     "-flip_invariant (ce, margin) takes per instance the better of y and -y; it is refused with\n"
-    "local and true, where that min collapses training to a constant prediction (README); bond needs none.\n";
+    "local and true, where that min collapses training to a constant prediction (docs/train.md); bond needs none.\n";
 
 /* Read a .npy named by option; CORE_ERR_ARG if the option was not given. */
 static core_status array_read(const char *path, const char *option, io_array *a) {

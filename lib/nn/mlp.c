@@ -1,5 +1,5 @@
 /* The multilayer perceptron of lib/nn: dense layers with SiLU between
- * them, for the atomistic tasks (issue 9; the paper's App. C.1 shapes
+ * them, for the atomistic tasks (the paper's App. C.1 shapes
  * model is sizes {1, 64, 64, 2N}).
  *
  * nn_mlp_create(cfg, seed, &mlp): local; one parameter block and one

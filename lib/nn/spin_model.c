@@ -1,5 +1,5 @@
 /* The spin model of lib/nn: a fully convolutional network from the
- * couplings of an L x L square lattice to one logit per site (issue 8, §2).
+ * couplings of an L x L square lattice to one logit per site.
  *
  * nn_spin_input(lat, B, J, x): local, pure; J (B, 2 S) float64 in spin.h
  *   layout -> x (B, 4, L, L) float32, channels = bond right, left, down, up.
@@ -15,8 +15,8 @@
  * Backends (nn.h, nn_backend): BLAS runs the layer functions of layers.c
  * on the workspace below; DNNL (lib/nn/spin_dnnl.c) keeps its own
  * activations in oneDNN's blocked layout and is the default when the build
- * has oneDNN: 1.5-1.7x PyTorch's samples/s on the paper's model (README,
- * Performance). Both read and write the same parameter block.
+ * has oneDNN: 1.5-1.7x PyTorch's samples/s on the paper's model
+ * (docs/performance.md). Both read and write the same parameter block.
  *
  * Architecture, with S = L^2 sites and R = depth / 2 blocks:
  *   h_0 = conv3x3_{4->W}(x)                           (B, W, L, L)

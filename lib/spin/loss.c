@@ -314,7 +314,7 @@ static double local_value(const spin_loss_plan *p, const double *J, logit_row z,
  *   E_bond[q] = -sum_<ij> w_ij y_i y_j m_i m_j,  w_ij = J_ij y_i y_j + h0.
  * Why bonds: y and -y are equally ground states, and a site term w_i y_i m_i
  * changes sign with y, so the min over y and -y of L_LF rewards a constant
- * prediction (README: "Flip invariance"). The products y_i y_j and
+ * prediction (docs/train.md, "Flip invariance"). The products y_i y_j and
  * m_i m_j are invariant under y -> -y and z -> -z, so L_bond is too, with
  * no min to take. With u_i = y_i m_i, E_bond = -sum_<ij> w_ij u_i u_j is a
  * ferromagnet when every w_ij > 0 (h0 > max |J|, so h0 > 1 for |J| <= 1):

@@ -1,4 +1,4 @@
-/* The denoise task of eloss train (paper Sec. 4.2; issue 9 §3): recover a
+/* The denoise task of eloss train (paper Sec. 4.2): recover a
  * clean structure x (N atoms, 3 d) from a noisy copy x_t = x + sigma eps,
  * eps ~ N(0, I), with one of lib/atoms' losses between the prediction and
  * x.

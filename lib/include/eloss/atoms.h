@@ -140,7 +140,7 @@ int64_t atoms_plan_edge_count(const atoms_plan *plan);
 core_status atoms_plan_structure_edges(const atoms_plan *plan, int64_t b, int64_t capacity, int32_t *edges,
                                        int64_t *count);
 
-/* Bytes the plan holds per structure on average (what README quotes). */
+/* Bytes the plan holds per structure on average (what docs/performance.md quotes). */
 double atoms_plan_bytes_per_structure(const atoms_plan *plan);
 
 void atoms_plan_destroy(atoms_plan **plan);

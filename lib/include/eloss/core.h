@@ -193,7 +193,7 @@ void core_progress_update(core_progress *p, int64_t done);
  * one site fail on one rank. The spec is "site:rank:k" (k >= 1; rank -1
  * means every rank), read from the environment variable ELOSS_FAULT by
  * the eloss program at start-up or set by a test program; NULL or ""
- * disables injection. Sites in use are listed in README.md. Not
+ * disables injection. Sites in use are listed in docs/design.md. Not
  * thread-safe: sites are passed from one thread. */
 core_status core_fault_configure(const char *spec);
 /* 1 if this pass through `site` must fail on this rank, else 0. Local. */

@@ -1,4 +1,4 @@
-/* eloss lj: Lennard-Jones clusters (issue 9 §2): the energy and its
+/* eloss lj: Lennard-Jones clusters: the energy and its
  * gradient, local minimisation, Metropolis Monte Carlo in a containing
  * sphere with parallel tempering, basin hopping for the global minimum,
  * and the dataset generator behind `eloss clustergen`.
@@ -191,7 +191,7 @@ typedef struct {
   double *exchange_rates;      /* (n_temps - 1) accepted fractions, owned by the caller; may be NULL */
 } lj_cluster_report;
 
-/* Generate a cluster dataset (layout in lib/lj/cluster.c and README.md):
+/* Generate a cluster dataset (layout in lib/lj/cluster.c and docs/clustergen.md):
  * parallel tempering samples, then basin hopping. Temperatures and walks
  * are sharded over the ranks of comm; the file is identical for any rank
  * count. Rank 0 holds <out>.lock for the run; checkpoints go to

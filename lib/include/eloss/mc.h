@@ -258,7 +258,7 @@ typedef struct {
  * geometric, two replicas per temperature (houdayer = 1), 3000 sweeps,
  * after each sweep a Houdayer cluster move between the two replicas of
  * each temperature of the colder half and an exchange attempt between
- * neighbours in each ladder. Measured (bench/mc_search_bench, README.md):
+ * neighbours in each ladder. Measured (bench/mc_search_bench, docs/performance.md):
  * both find the exact ground state of >= 95% of random 10 x 10 open EA
  * instances (tested against the transfer matrix); on 16 x 16 periodic
  * instances with uniform couplings, where the earlier default (12
@@ -352,7 +352,7 @@ typedef struct {
  * in consecutive batches; per instance the couplings, the ground state
  * (exact, or the best state tempering / annealing found; canonical sign
  * s_0 = +1) and its energy, and optional equilibrium
- * samples; all written collectively to one HDF5 file (see README.md for the
+ * samples; all written collectively to one HDF5 file (see docs/spingen.md for the
  * layout). The data of instance i depend only on (options, i): the file's
  * datasets are identical for any number of ranks. Finished instances are
  * checkpointed at least every checkpoint_seconds; when *stop becomes
