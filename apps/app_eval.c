@@ -167,6 +167,11 @@ int app_eval(int argc, char **argv) {
       fprintf(stderr, "eloss eval: warning: on %lld instances the prediction has a lower energy than the stored ground "
                       "state, which is then not a ground state (heuristic -gs pt or sa data); their gaps are negative\n",
               (long long)below);
+    if (train_spin_test_fingerprint(task) == meta.data_crc)
+      fprintf(stderr, "eloss eval: warning: %s is the data %s was trained on: these are training numbers, not test "
+                      "ones\n", test, model);
+    if (n_test == 1)
+      fprintf(stderr, "eloss eval: note: one test instance: its standard error is not defined (err=nan)\n");
     printf("energy_gap=%.9g err=%.9g exact_fraction=%.9g site_accuracy=%.9g instances=%lld steps=%lld\n", v[0], v[1],
            v[2], v[3], (long long)n_test, (long long)meta.step);
   }

@@ -40,9 +40,10 @@ static core_status couplings_read(const char *path, const char *option, int64_t 
                     "with L >= 2", path, (long long)a->shape[0], (long long)a->shape[1], option,
                     (long long)a->shape[0]);
   if (!st) st = io_array_convert(a, IO_F64);
-  for (int64_t k = 0; !st && k < a->count; ++k)
-    if (!isfinite(((double *)a->data)[k]))
-      st = CORE_ERROR(CORE_ERR_VALUE, "%s: non-finite coupling at flat index %lld", path, (long long)k);
+  const int64_t bad = st ? -1 : spin_couplings_first_bad(a->data, a->count);
+  if (bad >= 0)
+    st = CORE_ERROR(CORE_ERR_VALUE, "%s: coupling %g at flat index %lld: expected a finite value of size <= %g", path,
+                    ((double *)a->data)[bad], (long long)bad, SPIN_COUPLING_MAX);
   if (st) io_array_free(a);
   return st;
 }

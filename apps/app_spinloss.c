@@ -84,9 +84,10 @@ static core_status couplings_load(const char *jh, const char *jv, spin_lattice *
   if (!st) st = io_array_convert(&V, IO_F64);
   for (int k = 0; k < 2 && !st; ++k) {
     const io_array *a = k ? &V : &H;
-    for (int64_t i = 0; i < a->count && !st; ++i)
-      if (!isfinite(((const double *)a->data)[i]))
-        st = CORE_ERROR(CORE_ERR_VALUE, "%s: non-finite coupling at flat index %lld", k ? jv : jh, (long long)i);
+    const int64_t bad = spin_couplings_first_bad(a->data, a->count);
+    if (bad >= 0)
+      st = CORE_ERROR(CORE_ERR_VALUE, "%s: coupling %g at flat index %lld: expected a finite value of size <= %g",
+                      k ? jv : jh, ((const double *)a->data)[bad], (long long)bad, SPIN_COUPLING_MAX);
   }
   const int64_t n = st ? 0 : lat->n_sites, slots = st ? 0 : spin_lattice_bond_slots(lat);
   if (!st && !(*J = malloc(sizeof(double) * (size_t)(B * slots))))

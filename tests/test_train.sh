@@ -29,7 +29,7 @@ mpi=("$mpiexec" --allow-run-as-root --oversubscribe)
 py=/usr/bin/python3
 source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 tap_workdir
-echo "1..46"
+echo "1..50"
 
 "$eloss" spingen -L 6 -instances 96 -seed 5 -split train -out train.h5 > /dev/null 2>&1 &&
   "$eloss" spingen -L 6 -instances 40 -seed 5 -split test -out test.h5 > /dev/null 2>&1 &&
@@ -407,4 +407,53 @@ rc=$?
   tail -n 1 int.err | grep -q "^table5: stopped; to continue, run jobs/table5 again with the same settings" &&
   env "${t5int[@]}" NP=1 OUT_DIR="$PWD/t5int" "$t5" data > /dev/null 2>&1
 ok $? "Ctrl-C during a jobs/table5 training: exit $rc, \"$(tail -n 1 int.err | cut -c1-90)\"; another NP is accepted on the same OUT_DIR"
+
+# What a new user ran into.
+# eval on the training data says so; one instance notes its undefined error.
+"$eloss" eval -model r1.ckpt -test train.h5 > /dev/null 2> err.txt
+rc1=$?
+"$eloss" spingen -L 6 -instances 1 -seed 9 -split test -out one.h5 > /dev/null 2>&1
+"$eloss" eval -model r1.ckpt -test one.h5 > one.out 2> err2.txt
+rc2=$?
+"$eloss" eval -model r1.ckpt -test test.h5 > /dev/null 2> err3.txt
+[ $rc1 = 0 ] && grep -q "train.h5 is the data r1.ckpt was trained on" err.txt && [ $rc2 = 0 ] &&
+  grep -q "one test instance" err2.txt && ! grep -q "warning\|note" err3.txt
+ok $? "eval on the training set warns ($(grep -o 'warning.*' err.txt | cut -c1-70)); one instance notes err=nan; a test set neither"
+# The progress line of a resumed run counts from the run's start.
+"$eloss" train "${base[@]}" -loss ce -steps 20 -out prog.ckpt > /dev/null 2>&1
+"$eloss" train "${base[@]}" -loss ce -steps 40 -out prog.ckpt -resume > /dev/null 2> err.txt
+grep -q "train steps: 40/40" err.txt && ! grep -q "train steps: 20/20" err.txt
+ok $? "a resumed run's progress counts from its start: $(grep -o 'train steps: [0-9]*/[0-9]*' err.txt | tail -1)"
+# Couplings beyond 1e6 (here 1e300: energies that cancel to a zero gap).
+"$py" - << 'PY'
+import zlib
+import h5py
+import numpy as np
+with h5py.File("test.h5", "r") as f, h5py.File("huge.h5", "w") as g:
+    for k in f:
+        g[k] = f[k][...]
+    for a in f.attrs:
+        g.attrs[a] = f.attrs[a]
+    g["couplings_h"][3, 2, 1] = 1e300
+    i = 3
+    row = b"".join(np.ascontiguousarray(g[k][i]).astype(g[k].dtype.newbyteorder("<")).tobytes()
+                   for k in ("couplings_h", "couplings_v", "ground_state", "energy"))
+    g["crc32"][i] = zlib.crc32(row)
+np.save("H.npy", np.full((5, 4), 1e300))
+np.save("V.npy", np.zeros((4, 5)))
+PY
+"$eloss" eval -model r1.ckpt -test huge.h5 > /dev/null 2> err.txt
+rc1=$?
+"$eloss" gs -jh H.npy -jv V.npy > /dev/null 2> err2.txt
+rc2=$?
+[ $rc1 = 1 ] && grep -q "huge.h5: instance 3: coupling 1e+300 is not a finite value of size <= 1e+06" err.txt &&
+  [ $rc2 != 0 ] && grep -q "H.npy: coupling 1e+300" err2.txt
+ok $? "couplings beyond 1e6 are refused, naming the instance: $(grep error err.txt | cut -c1-100)"
+# A denoise model resumed as a spin run names the task, not -conv.
+"$eloss" train -task denoise -train "$(dirname "$0")/../inputs/molecules/g2.xyz" \
+  -test "$(dirname "$0")/../inputs/molecules/g2_rotated.xyz" -width 16 -steps 3 -batch 8 -out dn.ckpt > /dev/null 2>&1
+"$eloss" train "${base[@]}" -loss ce -steps 60 -out dn.ckpt -resume > /dev/null 2> err.txt
+rc=$?
+[ $rc = 1 ] && grep -q -- "-task spin (the file has denoise)" err.txt && ! grep error err.txt | grep -q -- "-conv"
+ok $? "a denoise model resumed as a spin run: $(grep error err.txt | cut -c1-110)"
 tap_exit

@@ -31,10 +31,13 @@ void core_progress_start(core_progress *p, const char *label, int64_t total,
                          FILE *out) {
   p->label = label;
   p->total = total;
+  p->first = 0;
   p->t_start = p->t_last = core_time();
   p->interval = 2.0;
   p->out = out;
 }
+
+void core_progress_resume(core_progress *p, int64_t first) { p->first = first; }
 
 void core_progress_update(core_progress *p, int64_t done) {
   if (!p->out) return;
@@ -42,7 +45,7 @@ void core_progress_update(core_progress *p, int64_t done) {
   if (done < p->total && now - p->t_last < p->interval) return;
   p->t_last = now;
   double elapsed = now - p->t_start;
-  double rate = elapsed > 0 ? (double)done / elapsed : 0.0;
+  double rate = elapsed > 0 ? (double)(done - p->first) / elapsed : 0.0;
   double eta = rate > 0 ? (double)(p->total - done) / rate : 0.0;
   fprintf(p->out, "%s: %lld/%lld (%.1f%%) %.3g/s elapsed %.1fs ETA %.1fs\n",
           p->label, (long long)done, (long long)p->total,

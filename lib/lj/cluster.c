@@ -348,6 +348,7 @@ core_status lj_cluster_generate(MPI_Comm comm, const lj_cluster_options *opt, vo
 
   core_progress bar;
   core_progress_start(&bar, "clustergen cycles", total, rank == 0 ? progress : NULL);
+  core_progress_resume(&bar, cycle);
   int checkpointed = 1, announced = 0;
   while (!st && cycle < total) {
     if (cycle < P) {

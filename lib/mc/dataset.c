@@ -605,6 +605,7 @@ core_status mc_dataset_generate(MPI_Comm comm, const mc_dataset_options *opt, vo
 
   core_progress bar;
   core_progress_start(&bar, "spingen instances", n_rows, rank == 0 ? progress : NULL);
+  core_progress_resume(&bar, done);
   int checkpointed = 1, announced = 0;
   const int64_t global_batch = (int64_t)opt->batch * size;
   while (!st && done < n_rows) {

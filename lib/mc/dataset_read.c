@@ -183,6 +183,12 @@ core_status mc_dataset_load(MPI_Comm comm, const char *path, mc_spin_data *d) {
         spin_couplings_from_hv(lat, bonds[0] + k * bond_rows[0], bonds[1] + k * bond_rows[1], J);
       else
         for (int dir = 0; dir < lat->dim; ++dir) memcpy(J + dir * n, bonds[dir] + k * n, sizeof(double) * (size_t)n);
+      const int64_t bad = spin_couplings_first_bad(J, slots);
+      if (bad >= 0) {
+        check = CORE_ERROR(CORE_ERR_FORMAT, "%s: instance %lld: coupling %g is not a finite value of size <= %g",
+                           path, (long long)i, J[bad], SPIN_COUPLING_MAX);
+        break;
+      }
       int spins_ok = 1;
       for (int64_t s = 0; s < n; ++s) spins_ok &= gs[k * n + s] == 1 || gs[k * n + s] == -1;
       double e = spins_ok ? spin_energy(lat, J, 0.0, gs + k * n) : NAN;

@@ -174,3 +174,9 @@ core_status spin_coupling_from_name(const char *name, spin_coupling_law *law) {
   *law = (spin_coupling_law)k;
   return CORE_OK;
 }
+
+int64_t spin_couplings_first_bad(const double *J, int64_t n) {
+  for (int64_t k = 0; k < n; ++k)
+    if (!(fabs(J[k]) <= SPIN_COUPLING_MAX)) return k; /* NaN fails the comparison too */
+  return -1;
+}

@@ -84,6 +84,7 @@ const char *const train_task_names[TRAIN_TASK_COUNT] = {"spin", "denoise", "shap
 /* What a reader of the model needs back from the run, typed. */
 typedef struct {
   int32_t kind, conv;
+  uint32_t data_crc, test_crc; /* the training and test data's fingerprints */
 } task_record;
 
 enum { MODEL_SECTIONS = 7 };
@@ -93,7 +94,7 @@ static void model_sections(const train_task *task, const model_state *s, task_re
                            io_ckpt_section sec[MODEL_SECTIONS]) {
   const nn_params *p = task->params;
   const size_t bytes = sizeof(float) * p->n;
-  r->kind = task->kind, r->conv = task->conv;
+  r->kind = task->kind, r->conv = task->conv, r->data_crc = task->data_crc, r->test_crc = task->test_crc;
   sec[0] = (io_ckpt_section){"config", task->config, TRAIN_CONFIG_BYTES};
   sec[1] = (io_ckpt_section){"task", r, sizeof *r};
   sec[2] = (io_ckpt_section){"state", s, sizeof *s};
@@ -113,6 +114,7 @@ static core_status check_state(const char *path, const model_state *s, const nn_
 
 static void meta_set(train_model_meta *meta, const task_record *r, const model_state *s) {
   meta->kind = (train_task_kind)r->kind, meta->conv = r->conv;
+  meta->data_crc = r->data_crc, meta->test_crc = r->test_crc;
   meta->step = s->step, meta->batch = s->batch, meta->shard = s->shard;
 }
 
@@ -380,7 +382,7 @@ static core_status resume_model(io_job *job, const train_options *opt, train_tas
     st = CORE_ERROR(CORE_ERR_FORMAT, "%s: its tensor table (names, shapes) is not this model's", opt->out);
   free(info);
   CORE_CALL(st);
-  CORE_CHECK(r.kind == (int32_t)task->kind && r.conv == task->conv, CORE_ERR_FORMAT, "%s: a model of another task or "
+  CORE_CHECK(r.kind == (int32_t)task->kind && r.conv == task->conv && r.data_crc == task->data_crc, CORE_ERR_FORMAT, "%s: a model of another task or "
              "convolutions (task %d, conv %d; this run: %d, %d)", opt->out, r.kind, r.conv, task->kind, task->conv);
   CORE_CALL(check_state(opt->out, state, task->params));
   CORE_CHECK(state->step < opt->steps, CORE_ERR_ARG,
@@ -487,9 +489,11 @@ core_status train_run(MPI_Comm comm, train_task *task, const train_options *opt,
   if (!st && rank == 0 && progress && state.step > 0)
     fprintf(progress, "eloss train: resuming %s at step %lld of %lld\n", opt->out, (long long)state.step,
             (long long)opt->steps);
-  /* Progress counts this run's steps, so its rate and ETA are right. */
+  /* Progress counts the run's steps from its start; rate and ETA this
+   * run's. */
   core_progress prog;
-  core_progress_start(&prog, "train steps", opt->steps - state.step, rank == 0 ? progress : NULL);
+  core_progress_start(&prog, "train steps", opt->steps, rank == 0 ? progress : NULL);
+  core_progress_resume(&prog, state.step);
   double train_seconds = 0, loss = NAN;
   int64_t step = state.step, steps_run = 0;
   while (!st && step < opt->steps) {
@@ -563,7 +567,7 @@ core_status train_run(MPI_Comm comm, train_task *task, const train_options *opt,
       st = core_agree(comm, st);
       if (st) break;
     }
-    core_progress_update(&prog, step - state.step);
+    core_progress_update(&prog, step);
     if (flags[0] && !last) {
       report->interrupted = 1;
       break;

@@ -174,6 +174,7 @@ double core_time(void);
 typedef struct {
   const char *label;
   int64_t total;
+  int64_t first;   /* done at the start (a resumed run's): not this run's work */
   double t_start, t_last;
   double interval; /* seconds between lines */
   FILE *out;       /* NULL: silent (e.g. ranks other than 0) */
@@ -181,6 +182,9 @@ typedef struct {
 
 void core_progress_start(core_progress *p, const char *label, int64_t total,
                          FILE *out);
+/* A resumed job: `first` of `total` were done before this run; lines
+ * count from the job's start, the rate and ETA from this run's work. */
+void core_progress_resume(core_progress *p, int64_t first);
 /* Print "label: done/total (pct%) rate/s ETA" if `interval` has passed or
  * done == total. */
 void core_progress_update(core_progress *p, int64_t done);

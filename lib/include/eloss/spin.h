@@ -79,6 +79,14 @@ double spin_flip_delta(const spin_lattice *lat, const double *J, double field, c
  * (L-1, L) vertical arrays of `eloss gs`: H[r, c] couples (r, c)-(r, c+1),
  * V[r, c] couples (r, c)-(r+1, c). */
 void spin_couplings_from_hv(const spin_lattice *lat, const double *H, const double *V, double *J);
+
+/* The couplings eloss accepts: finite, |J| <= SPIN_COUPLING_MAX. Larger
+ * ones lose their scale in a network's float32 inputs, and energies of
+ * 1e300 cancel to a zero gap that scores a wrong prediction as exact. */
+#define SPIN_COUPLING_MAX 1e6
+/* Index of the first of n couplings that is not finite or beyond
+ * SPIN_COUPLING_MAX in size, -1 if none. Pure. */
+int64_t spin_couplings_first_bad(const double *J, int64_t n);
 void spin_couplings_to_hv(const spin_lattice *lat, const double *J, double *H, double *V);
 
 /* Command-line names, indexed by the enums ("square", "periodic",

@@ -152,6 +152,7 @@ void train_identity(const train_task *task, const train_options *opt, char *text
 typedef struct {
   train_task_kind kind; /* the task the model was trained for */
   int conv;             /* spin: the nn_conv_algorithm its training ran */
+  uint32_t data_crc, test_crc; /* its training and test data's fingerprints (train_task) */
   int64_t step;  /* steps trained */
   int64_t batch; /* examples per step */
   int64_t shard; /* examples per micro-shard: the chunk of training's test
@@ -218,6 +219,10 @@ core_status train_spin_write_predictions(train_task *task, MPI_Comm comm, const 
 /* Mean gap, its standard error (nan for one instance), exact fraction and
  * mean site accuracy of n instances, summed in instance order. Pure. */
 void train_spin_summary(int64_t n, const double *gap, const int8_t *exact, const double *accuracy, double v[4]);
+/* The fingerprint of the task's test set, computed as a training set's
+ * (train_task.data_crc): equal to a model's data_crc when the test set is
+ * the data the model was trained on. Local. */
+uint32_t train_spin_test_fingerprint(const train_task *task);
 /* Instances in the test set (0 without one). */
 int64_t train_spin_test_count(const train_task *task);
 
