@@ -9,6 +9,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "eloss/core.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +53,14 @@ void core_progress_update(core_progress *p, int64_t done) {
           p->total ? 100.0 * (double)done / (double)p->total : 100.0, rate,
           elapsed, eta);
   fflush(p->out);
+}
+
+void core_appendf(char *buf, size_t size, size_t *len, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  const int n = vsnprintf(buf + (*len < size ? *len : size), *len < size ? size - *len : 0, fmt, ap);
+  va_end(ap);
+  *len += n > 0 ? (size_t)n : 0;
 }
 
 const char *core_real_text(double v, char buf[32]) {

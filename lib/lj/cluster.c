@@ -260,20 +260,16 @@ int64_t lj_cluster_start_crc(const lj_cluster_options *opt) {
 
 void lj_cluster_options_text(const lj_cluster_options *opt, char *text, size_t size) {
   size_t len = 0;
-#define APPEND(...)                                                                 \
-  do {                                                                              \
-    const int n_ = snprintf(text + len, len < size ? size - len : 0, __VA_ARGS__); \
-    len += n_ > 0 ? (size_t)n_ : 0;                                                 \
-  } while (0)
-  APPEND("-n %d -seed %lld -samples %d -therm %d -sweeps %d -radius %.17g -walks %d -bh_steps %d -bh_step %.17g "
-         "-bh_temperature %.17g -temperatures", opt->n, (long long)opt->seed, opt->samples, opt->therm, opt->sweeps,
-         opt->radius, opt->walks, opt->bh_steps, opt->bh_step, opt->bh_temperature);
-  for (int k = 0; k < opt->n_temps; ++k) APPEND("%s%.17g", k ? "," : " ", opt->temperatures[k]);
+  core_appendf(text, size, &len, "-n %d -seed %lld -samples %d -therm %d -sweeps %d -radius %.17g -walks %d "
+               "-bh_steps %d -bh_step %.17g -bh_temperature %.17g -temperatures", opt->n, (long long)opt->seed,
+               opt->samples, opt->therm, opt->sweeps, opt->radius, opt->walks, opt->bh_steps, opt->bh_step,
+               opt->bh_temperature);
+  for (int k = 0; k < opt->n_temps; ++k) core_appendf(text, size, &len, "%s%.17g", k ? "," : " ", opt->temperatures[k]);
   /* The start's CRC-32 joins the line: a resume with an edited start file
    * is refused. */
   if (opt->start)
-    APPEND(" -start %s -start_crc32 %u", opt->start_name ? opt->start_name : "", (unsigned)lj_cluster_start_crc(opt));
-#undef APPEND
+    core_appendf(text, size, &len, " -start %s -start_crc32 %u", opt->start_name ? opt->start_name : "",
+                 (unsigned)lj_cluster_start_crc(opt));
 }
 
 core_status lj_cluster_generate(MPI_Comm comm, const lj_cluster_options *opt, volatile sig_atomic_t *stop,

@@ -99,24 +99,19 @@ static int heuristic(const mc_dataset_options *opt) { return opt->method != MC_G
 
 void mc_dataset_options_text(const mc_dataset_options *opt, char *text, size_t size) {
   size_t len = 0;
-#define APPEND(...)                                                             \
-  do {                                                                          \
-    const int n_ = snprintf(text + len, len < size ? size - len : 0, __VA_ARGS__); \
-    len += n_ > 0 ? (size_t)n_ : 0;                                             \
-  } while (0)
-  APPEND("-lattice %s -bc %s -L %d -couplings %s -instances %lld -seed %lld -gs %s -samples %d",
-         spin_lattice_kind_names[opt->kind], spin_boundary_names[opt->bc], opt->L, spin_coupling_names[opt->law],
-         (long long)opt->instances, (long long)opt->seed, mc_gs_method_names[opt->method], opt->samples);
+  core_appendf(text, size, &len, "-lattice %s -bc %s -L %d -couplings %s -instances %lld -seed %lld -gs %s -samples %d",
+               spin_lattice_kind_names[opt->kind], spin_boundary_names[opt->bc], opt->L,
+               spin_coupling_names[opt->law], (long long)opt->instances, (long long)opt->seed,
+               mc_gs_method_names[opt->method], opt->samples);
   if (heuristic(opt))
-    APPEND(" -gs_replicas %d -gs_sweeps %d -gs_beta_min %.17g -gs_beta_max %.17g", opt->search.replicas,
-           opt->search.sweeps, opt->search.beta_min, opt->search.beta_max);
+    core_appendf(text, size, &len, " -gs_replicas %d -gs_sweeps %d -gs_beta_min %.17g -gs_beta_max %.17g",
+                 opt->search.replicas, opt->search.sweeps, opt->search.beta_min, opt->search.beta_max);
   if (opt->samples > 0) {
-    APPEND(" -sample_therm %d -sample_sweeps %d -algorithm %s -sample_betas", opt->sample_therm, opt->sample_sweeps,
-           mc_algorithm_names[opt->algorithm]);
-    for (int k = 0; k < opt->n_betas; ++k) APPEND("%s%.17g", k ? "," : " ", opt->betas[k]);
+    core_appendf(text, size, &len, " -sample_therm %d -sample_sweeps %d -algorithm %s -sample_betas",
+                 opt->sample_therm, opt->sample_sweeps, mc_algorithm_names[opt->algorithm]);
+    for (int k = 0; k < opt->n_betas; ++k) core_appendf(text, size, &len, "%s%.17g", k ? "," : " ", opt->betas[k]);
   }
-  APPEND(" -split %s", opt->split);
-#undef APPEND
+  core_appendf(text, size, &len, " -split %s", opt->split);
 }
 
 /* A part (opt->count > 0) holds the split's instances [first, first +

@@ -83,6 +83,11 @@ void core_error_clear(void);
  * naming `what` was looked up and listing the table. Local, pure. */
 core_status core_name_lookup(const char *what, const char *const *names, int count, const char *name, int *index);
 
+/* Append printf-formatted text at buf + *len (size bytes in all), cut at
+ * size - 1; *len counts what was asked, so a cut line shows as *len >=
+ * size. Pure. */
+void core_appendf(char *buf, size_t size, size_t *len, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
 /* v as the shortest %g text that reads back (strtod) to the same double:
  * the reals of a run's identity, exact and short ("0.001", not
  * "0.0010000000000000000208"). buf holds at least 32 bytes; returns buf.
