@@ -58,17 +58,6 @@ static const char help[] =
     "Infinitesimal rigidity: rank of the rigidity matrix at a random generic placement.\n"
     "Global rigidity: Gortler-Healy-Thurston random equilibrium stress test.\n";
 
-/* Bits of the stream index given to each survey coordinate (see survey_index). */
-enum { BITS_SAMPLE = 32, BITS_D = 2, BITS_K = 10, BITS_N = 20, MAX_LIST = 64 };
-
-/* Unique stream index of sample s of (n, k, d): the four values packed into
- * disjoint bit fields, so a graph does not depend on which other (n, k, d)
- * the survey lists, or in which order. Ranges are checked by the caller. */
-static uint64_t survey_index(int64_t n, int k, int d, int64_t s) {
-  return ((uint64_t)n << (BITS_SAMPLE + BITS_D + BITS_K)) |
-         ((uint64_t)k << (BITS_SAMPLE + BITS_D)) | ((uint64_t)d << BITS_SAMPLE) | (uint64_t)s;
-}
-
 /* ---- one graph from a file ------------------------------------------------- */
 
 /* Read an (E, 2) int32/int64 .npy into int32 pairs, checking indices against
@@ -94,111 +83,6 @@ static core_status classify_file(const char *path, int d, int64_t n_given, uint6
   return st;
 }
 
-/* ---- the survey ------------------------------------------------------------- */
-
-typedef struct {
-  int64_t n;
-  int k, d;
-  int by_count;                 /* decided by the edge count, no sampling */
-  int64_t rigid, globally_rigid; /* counts over the samples (after reduce) */
-} survey_cell;
-
-/* The cells of the survey: every (d, k, n) of the lists with n k even and
- * k < n, in that nesting order. Returns the count written to cells. */
-static int survey_cells(const PetscInt *ns, int n_ns, const PetscInt *ks, int n_ks,
-                        const PetscInt *ds, int n_ds, survey_cell *cells) {
-  int count = 0;
-  for (int a = 0; a < n_ds; ++a)
-    for (int b = 0; b < n_ks; ++b)
-      for (int c = 0; c < n_ns; ++c) {
-        int64_t n = ns[c];
-        int k = (int)ks[b], d = (int)ds[a];
-        if ((n * k) % 2 != 0 || k >= n) continue;
-        survey_cell *cell = &cells[count++];
-        memset(cell, 0, sizeof *cell);
-        cell->n = n, cell->k = k, cell->d = d;
-        int64_t target = n <= d + 1 ? n * (n - 1) / 2 : d * n - (int64_t)d * (d + 1) / 2;
-        cell->by_count = n * k / 2 < target;
-      }
-  return count;
-}
-
-/* This rank's samples of every cell; counts are local on return. Stops at
- * the first failure (the caller agrees on it before any collective). */
-static core_status survey_run_local(survey_cell *cells, int n_cells, int64_t samples,
-                                    uint64_t seed, int size, int rank) {
-  int64_t local_n, local_start, total = 0, done = 0, max_edges = 0;
-  core_partition(samples, size, rank, &local_n, &local_start);
-  for (int c = 0; c < n_cells; ++c)
-    if (!cells[c].by_count) {
-      total += local_n;
-      int64_t m = cells[c].n * cells[c].k / 2;
-      if (m > max_edges) max_edges = m;
-    }
-  int32_t *edges = malloc(sizeof(int32_t) * 2 * (size_t)(max_edges > 0 ? max_edges : 1));
-  CORE_CHECK(edges != NULL, CORE_ERR_MEM, "cannot allocate %lld edges", (long long)max_edges);
-
-  core_progress progress;
-  core_progress_start(&progress, "eloss rigidity: samples on rank 0", total,
-                      rank == 0 ? stderr : NULL);
-  core_status st = CORE_OK;
-  for (int c = 0; c < n_cells && !st; ++c) {
-    survey_cell *cell = &cells[c];
-    if (cell->by_count) continue;
-    int64_t n_edges = cell->n * cell->k / 2;
-    for (int64_t s = local_start; s < local_start + local_n && !st; ++s) {
-      core_rng rng;
-      core_rng_init(&rng, seed, CORE_PURPOSE_EDGES, survey_index(cell->n, cell->k, cell->d, s));
-      st = rigidity_regular_graph(cell->n, cell->k, &rng, edges);
-      if (st) break;
-      uint64_t placement_seed = core_rng_u64(&rng);
-      rigidity_result r;
-      st = rigidity_classify(cell->n, cell->d, n_edges, edges, placement_seed, &r);
-      if (st) break;
-      cell->rigid += r.rigid;
-      cell->globally_rigid += r.globally_rigid;
-      core_progress_update(&progress, ++done);
-    }
-  }
-  free(edges);
-  return st;
-}
-
-static void survey_table(FILE *out, const survey_cell *cells, int n_cells, int64_t samples) {
-  fprintf(out, "| n | k | d | samples | rigid | globally rigid | decided by |\n");
-  fprintf(out, "|--:|--:|--:|--:|--:|--:|:--|\n");
-  for (int c = 0; c < n_cells; ++c) {
-    const survey_cell *cell = &cells[c];
-    fprintf(out, "| %lld | %d | %d | %lld | %.3f | %.3f | %s |\n", (long long)cell->n, cell->k,
-            cell->d, (long long)(cell->by_count ? 0 : samples),
-            cell->by_count ? 0.0 : (double)cell->rigid / (double)samples,
-            cell->by_count ? 0.0 : (double)cell->globally_rigid / (double)samples,
-            cell->by_count ? "edge count" : "sampling");
-  }
-  fflush(out);
-}
-
-static core_status survey_csv(const char *path, const survey_cell *cells, int n_cells,
-                              int64_t samples, uint64_t seed) {
-  io_atomic_file f;
-  CORE_CALL(io_atomic_open(&f, path));
-  fprintf(f.fp, "n,k,d,samples,rigid,globally_rigid,frac_rigid,frac_globally_rigid,by_count,seed\n");
-  for (int c = 0; c < n_cells; ++c) {
-    const survey_cell *cell = &cells[c];
-    int64_t m = cell->by_count ? 0 : samples;
-    fprintf(f.fp, "%lld,%d,%d,%lld,%lld,%lld,%.6f,%.6f,%d,%llu\n", (long long)cell->n, cell->k,
-            cell->d, (long long)m, (long long)cell->rigid, (long long)cell->globally_rigid,
-            m ? (double)cell->rigid / (double)m : 0.0,
-            m ? (double)cell->globally_rigid / (double)m : 0.0, cell->by_count,
-            (unsigned long long)seed);
-  }
-  if (ferror(f.fp)) {
-    io_atomic_abort(&f);
-    return CORE_ERROR(CORE_ERR_IO, "%s: writing the survey table failed", path);
-  }
-  return io_atomic_commit(&f);
-}
-
 int app_rigidity(int argc, char **argv) {
   PetscCall(app_initialize(&argc, &argv, help));
   int rank, size;
@@ -207,6 +91,7 @@ int app_rigidity(int argc, char **argv) {
 
   char edges_path[PETSC_MAX_PATH_LEN] = "", csv_path[PETSC_MAX_PATH_LEN] = "";
   PetscInt d = 0, n = 0, seed = 2511, samples = 300;
+  enum { MAX_LIST = RIGIDITY_SURVEY_MAX_LIST };
   PetscInt ns[MAX_LIST] = {10, 20, 50, 100}, ks[MAX_LIST] = {2, 3, 4, 5, 6}, ds[MAX_LIST] = {2, 3};
   PetscInt n_ns = 4, n_ks = 5, n_ds = 2; /* how many defaults each list holds */
   PetscBool edges_set = PETSC_FALSE, d_set = PETSC_FALSE, n_set = PETSC_FALSE;
@@ -222,10 +107,11 @@ int app_rigidity(int argc, char **argv) {
                         &n_set));
   PetscCall(app_opt_int(po, "-seed", "random seed of placements, stresses and survey graphs", 0, PETSC_MAX_INT,
                         &seed, &set));
-  /* The stream index packs n, k, d into bit fields (survey_index). */
-  PetscCall(app_opt_int_list(po, "-survey_n", "survey: vertex counts n", 2, (1 << BITS_N) - 1, MAX_LIST, ns, &n_ns,
-                             &ns_set));
-  PetscCall(app_opt_int_list(po, "-survey_k", "survey: degrees k", 1, (1 << BITS_K) - 1, MAX_LIST, ks, &n_ks, &ks_set));
+  /* The stream index packs n, k, d into bit fields (rigidity.h). */
+  PetscCall(app_opt_int_list(po, "-survey_n", "survey: vertex counts n", 2, (1 << RIGIDITY_SURVEY_BITS_N) - 1,
+                             MAX_LIST, ns, &n_ns, &ns_set));
+  PetscCall(app_opt_int_list(po, "-survey_k", "survey: degrees k", 1, (1 << RIGIDITY_SURVEY_BITS_K) - 1, MAX_LIST, ks,
+                             &n_ks, &ks_set));
   PetscCall(app_opt_int_list(po, "-survey_d", "survey: dimensions d", 1, 3, MAX_LIST, ds, &n_ds, &ds_set));
   PetscCall(app_opt_int(po, "-samples", "survey: random graphs per (n, k, d)", 1, PETSC_MAX_INT, &samples,
                         &samples_set));
@@ -274,54 +160,25 @@ int app_rigidity(int argc, char **argv) {
     return app_finalize(0);
   }
 
-  survey_cell *cells = malloc(sizeof(survey_cell) * (size_t)(n_ns * n_ks * n_ds));
-  st = cells ? CORE_OK : CORE_ERROR(CORE_ERR_MEM, "cannot allocate the survey table");
-  st = core_agree(MPI_COMM_WORLD, st);
-  if (st) {
-    free(cells);
-    return app_finalize(app_report("rigidity", st));
-  }
-  int n_cells = survey_cells(ns, (int)n_ns, ks, (int)n_ks, ds, (int)n_ds, cells);
-  if (n_cells == 0) {
-    free(cells);
-    st = CORE_ERROR(CORE_ERR_ARG, "the survey lists no (n, k, d) with n*k even and k < n");
-    return app_finalize(app_report("rigidity", st));
-  }
-  if (rank == 0) {
-    fprintf(stderr, "eloss rigidity: survey of %d (n, k, d) cells, %d samples each, seed %d, "
-            "%d rank%s, csv %s\n",
-            n_cells, (int)samples, (int)seed, size, size > 1 ? "s" : "",
-            csv_path[0] ? csv_path : "(none)");
-  }
-
-  double t0 = core_time();
-  st = survey_run_local(cells, n_cells, samples, (uint64_t)seed, size, rank);
-  st = core_agree(MPI_COMM_WORLD, st);
-  if (!st) {
-    /* Counts of every cell, summed over the ranks' blocks of samples. */
-    int64_t *counts = malloc(sizeof(int64_t) * 2 * (size_t)(n_cells > 0 ? n_cells : 1));
-    st = counts ? CORE_OK : CORE_ERROR(CORE_ERR_MEM, "cannot allocate the survey counts");
-    st = core_agree(MPI_COMM_WORLD, st);
-    if (!st) {
-      for (int c = 0; c < n_cells; ++c) {
-        counts[2 * c] = cells[c].rigid;
-        counts[2 * c + 1] = cells[c].globally_rigid;
-      }
-      if (MPI_Allreduce(MPI_IN_PLACE, counts, 2 * n_cells, MPI_INT64_T, MPI_SUM,
-                        MPI_COMM_WORLD) != MPI_SUCCESS)
-        st = CORE_ERROR(CORE_ERR_MPI, "MPI_Allreduce of the survey counts failed");
-      for (int c = 0; c < n_cells && !st; ++c) {
-        cells[c].rigid = counts[2 * c];
-        cells[c].globally_rigid = counts[2 * c + 1];
-      }
-    }
-    free(counts);
-  }
+  int64_t n_list[MAX_LIST];
+  int k_list[MAX_LIST], d_list[MAX_LIST];
+  for (PetscInt i = 0; i < n_ns; ++i) n_list[i] = ns[i];
+  for (PetscInt i = 0; i < n_ks; ++i) k_list[i] = (int)ks[i];
+  for (PetscInt i = 0; i < n_ds; ++i) d_list[i] = (int)ds[i];
+  rigidity_survey_cell *cells = malloc(sizeof *cells * (size_t)(n_ns * n_ks * n_ds));
+  st = core_agree(MPI_COMM_WORLD, cells ? CORE_OK : CORE_ERROR(CORE_ERR_MEM, "cannot allocate the survey table"));
+  const int n_cells = st ? 0 : rigidity_survey_cells(n_list, (int)n_ns, k_list, (int)n_ks, d_list, (int)n_ds, cells);
+  if (!st && n_cells == 0) st = CORE_ERROR(CORE_ERR_ARG, "the survey lists no (n, k, d) with n*k even and k < n");
+  if (!st && rank == 0)
+    fprintf(stderr, "eloss rigidity: survey of %d (n, k, d) cells, %d samples each, seed %d, %d rank%s, csv %s\n",
+            n_cells, (int)samples, (int)seed, size, size > 1 ? "s" : "", csv_path[0] ? csv_path : "(none)");
+  const double t0 = core_time();
+  if (!st) st = rigidity_survey_run(MPI_COMM_WORLD, cells, n_cells, samples, (uint64_t)seed, stderr);
   if (!st && rank == 0) {
     fprintf(stderr, "eloss rigidity: survey done in %.1f s\n", core_time() - t0);
     /* CSV first: if it cannot be written, nothing is printed either. */
-    if (csv_path[0]) st = survey_csv(csv_path, cells, n_cells, samples, (uint64_t)seed);
-    if (!st) survey_table(stdout, cells, n_cells, samples);
+    if (csv_path[0]) st = rigidity_survey_csv(csv_path, cells, n_cells, samples, (uint64_t)seed);
+    if (!st) rigidity_survey_table(stdout, cells, n_cells, samples);
   }
   st = core_agree(MPI_COMM_WORLD, st);
   free(cells);

@@ -18,6 +18,7 @@
 #define ELOSS_RIGIDITY_H
 
 #include <stdint.h>
+#include <stdio.h>
 
 #include "eloss/core.h"
 
@@ -57,6 +58,50 @@ typedef struct {
 core_status rigidity_classify(int64_t n, int d, int64_t n_edges,
                               const int32_t *edges, uint64_t seed,
                               rigidity_result *result);
+
+/* ---- the paper's Fig. 5 survey (lib/rigidity/survey.c) ----------------------
+ *
+ * How often are random k-regular graphs on n vertices rigid and globally
+ * rigid in d dimensions?
+ *
+ *   rigidity_survey_cell cells[RIGIDITY_SURVEY_MAX];
+ *   int count = rigidity_survey_cells(ns, n_ns, ks, n_ks, ds, n_ds, cells);
+ *   rigidity_survey_run(comm, cells, count, samples, seed, stderr);
+ *   rigidity_survey_table(stdout, cells, count, samples);   // Markdown
+ *   rigidity_survey_csv("fig5.csv", cells, count, samples, seed);
+ *
+ * Sample s of cell (n, k, d) draws its graph and placement from the stream
+ * (seed, CORE_PURPOSE_EDGES, n, k, d, s packed into bit fields): a graph
+ * depends neither on the other cells listed nor on the rank count. */
+enum {
+  RIGIDITY_SURVEY_BITS_SAMPLE = 32, RIGIDITY_SURVEY_BITS_D = 2, RIGIDITY_SURVEY_BITS_K = 10,
+  RIGIDITY_SURVEY_BITS_N = 20, RIGIDITY_SURVEY_MAX_LIST = 64
+};
+
+typedef struct {
+  int64_t n;
+  int k, d;
+  int by_count;                  /* decided by the edge count, no sampling */
+  int64_t rigid, globally_rigid; /* counts over the samples */
+} rigidity_survey_cell;
+
+/* The cells: every (d, k, n) of the lists (that nesting order) with n k
+ * even and k < n; n < 2^20, k < 2^10, d <= 3. Returns their count; cells
+ * holds n_ns n_ks n_ds. Pure. */
+int rigidity_survey_cells(const int64_t *ns, int n_ns, const int *ks, int n_ks, const int *ds, int n_ds,
+                          rigidity_survey_cell *cells);
+/* Classify `samples` graphs of every cell not decided by its edge count,
+ * the samples sharded over the ranks of comm, and sum the counts on every
+ * rank. A progress line (rank 0) goes to progress when not NULL.
+ * Collective. */
+core_status rigidity_survey_run(MPI_Comm comm, rigidity_survey_cell *cells, int n_cells, int64_t samples,
+                                uint64_t seed, FILE *progress);
+/* The table as Markdown (fractions of the samples). Local. */
+void rigidity_survey_table(FILE *out, const rigidity_survey_cell *cells, int n_cells, int64_t samples);
+/* The table as CSV, atomically (io_atomic: a failed write leaves no
+ * file). Local. */
+core_status rigidity_survey_csv(const char *path, const rigidity_survey_cell *cells, int n_cells, int64_t samples,
+                                uint64_t seed);
 
 #ifdef __cplusplus
 }
