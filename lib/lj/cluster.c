@@ -60,6 +60,7 @@
  *   stays that of the last finished cycle), checkpoints and returns. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -196,9 +197,7 @@ static core_status write_output(MPI_Comm comm, const lj_cluster_options *opt, co
   core_status st = walk_e && crc ? CORE_OK : CORE_ERROR(CORE_ERR_MEM, "cannot allocate the output rows");
   for (int64_t w = 0; !st && w < W; ++w) walk_e[w] = s->walks[w * width + LJ_WALK_BEST_ENERGY];
   for (int64_t t = 0; !st && t < T; ++t) {
-    uint32_t c = io_crc32(0, s->positions + t * K * N * 3, sizeof(double) * (size_t)(K * N * 3));
-    c = io_crc32(c, s->energies + t * K, sizeof(double) * (size_t)K);
-    crc[t] = io_crc32(c, &opt->temperatures[t], sizeof(double));
+    crc[t] = lj_cluster_row_crc(K, (int)N, s->positions + t * K * N * 3, s->energies + t * K, opt->temperatures[t]);
   }
   st = core_agree(comm, st);
   io_h5 *f = NULL;
@@ -252,6 +251,96 @@ static core_status write_output(MPI_Comm comm, const lj_cluster_options *opt, co
   core_status close_st = io_h5_close(&f);
   free(walk_e), free(crc);
   return st ? st : close_st;
+}
+
+uint32_t lj_cluster_row_crc(int64_t K, int N, const double *positions, const double *energies, double temperature) {
+  uint32_t c = io_crc32(0, positions, sizeof(double) * (size_t)(K * N * 3));
+  c = io_crc32(c, energies, sizeof(double) * (size_t)K);
+  return io_crc32(c, &temperature, sizeof(double));
+}
+
+void lj_cluster_data_free(lj_cluster_data *d) {
+  free(d->positions);
+  memset(d, 0, sizeof *d);
+}
+
+core_status lj_cluster_load(MPI_Comm comm, const char *path, lj_cluster_data *d) {
+  memset(d, 0, sizeof *d);
+  uint32_t *crc = &d->crc;
+  int rank;
+  MPI_Comm_rank(comm, &rank);
+  io_h5 *f = NULL;
+  CORE_CALL(io_h5_open_read(comm, path, &f));
+  int nd, td, ed, cd;
+  int64_t ps[8], ts[8], es[8], cs[8];
+  core_status st = io_h5_dataset_info(f, "positions", &nd, ps);
+  if (!st) st = io_h5_dataset_info(f, "temperatures", &td, ts);
+  if (!st) st = io_h5_dataset_info(f, "energies", &ed, es);
+  if (!st) st = io_h5_dataset_info(f, "crc32", &cd, cs);
+  if (!st && !(nd == 4 && ps[0] >= 1 && ps[1] >= 1 && ps[2] >= 2 && ps[2] <= LJ_MAX_N && ps[3] == 3))
+    st = CORE_ERROR(CORE_ERR_FORMAT, "%s: expected clustergen positions (T, K, N, 3) with K >= 1 and N >= 2", path);
+  if (!st && !(td == 1 && ts[0] == ps[0] && ed == 2 && es[0] == ps[0] && es[1] == ps[1] && cd == 1 && cs[0] == ps[0]))
+    st = CORE_ERROR(CORE_ERR_FORMAT, "%s: temperatures (T), energies (T, K) and crc32 (T) must match positions", path);
+  /* The positions are broadcast in one call: T K N 3 doubles fit an int. */
+  if (!st && (ps[1] > INT_MAX / (3 * ps[2]) || ps[0] > INT_MAX / (3 * ps[2] * ps[1])))
+    st = CORE_ERROR(CORE_ERR_FORMAT, "%s: positions (%lld, %lld, %lld, 3) hold more than %d values", path,
+                    (long long)ps[0], (long long)ps[1], (long long)ps[2], INT_MAX);
+  const int64_t T = st ? 0 : ps[0], K = st ? 0 : ps[1], n = st ? 0 : ps[2], row = K * n * 3;
+  double *temps = NULL, *en = NULL;
+  int64_t *sums = NULL;
+  if (!st) {
+    d->T = T, d->K = K;
+    d->positions = malloc(sizeof(double) * (size_t)(T * row));
+    temps = malloc(sizeof(double) * (size_t)T), en = malloc(sizeof(double) * (size_t)(T * K));
+    sums = malloc(sizeof(int64_t) * (size_t)T);
+    st = core_agree(comm, d->positions && temps && en && sums ? CORE_OK
+                                                      : CORE_ERROR(CORE_ERR_MEM, "%s: cannot allocate", path));
+  }
+  const int64_t mine = rank == 0 ? T : 0;
+  if (!st) st = io_h5_read_rows(f, "positions", IO_F64, 0, mine, d->positions);
+  if (!st) st = io_h5_read_rows(f, "temperatures", IO_F64, 0, mine, temps);
+  if (!st) st = io_h5_read_rows(f, "energies", IO_F64, 0, mine, en);
+  if (!st) st = io_h5_read_rows(f, "crc32", IO_I64, 0, mine, sums);
+  /* The start the samples were drawn from (their atom labels); -1 for a
+   * file without one. The read is collective: every rank gets it. */
+  d->start_crc = -1;
+  int found = 0;
+  if (!st) st = io_h5_attr_read_int64(f, "/", "start_crc32", 1, &d->start_crc, &found);
+  core_status cl = io_h5_close(&f);
+  if (!st) st = cl;
+  if (!st && rank == 0) {
+    *crc = 0;
+    for (int64_t t = 0; t < T && !st; ++t) {
+      uint32_t sum = lj_cluster_row_crc(K, (int)n, d->positions + t * row, en + t * K, temps[t]);
+      if ((int64_t)sum != sums[t])
+        st = CORE_ERROR(CORE_ERR_FORMAT, "%s: temperature %lld does not match its stored checksum (crc32): the file "
+                        "is damaged", path, (long long)t);
+      *crc = io_crc32(*crc, &sum, sizeof sum);
+    }
+    /* A checksum vouches for the bytes, not for what wrote them: every
+     * stored energy must be the LJ energy of its positions. */
+    double *work = st ? NULL : malloc(sizeof(double) * 6 * (size_t)n);
+    if (!st && !work) st = CORE_ERROR(CORE_ERR_MEM, "%s: cannot allocate", path);
+    for (int64_t i = 0; !st && i < T * K; ++i) {
+      const double e = lj_energy_gradient((int)n, d->positions + i * n * 3, NULL, work);
+      if (!(fabs(e - en[i]) <= 1e-8 * (1 + fabs(e))))
+        st = CORE_ERROR(CORE_ERR_FORMAT, "%s: sample %lld of temperature %lld has energy %.10g, but its positions give "
+                        "%.10g: not Lennard-Jones clusters of eloss clustergen", path, (long long)(i % K),
+                        (long long)(i / K), en[i], e);
+    }
+    free(work);
+  }
+  st = core_agree(comm, st);
+  if (!st && (MPI_Bcast(d->positions, (int)(T * row), MPI_DOUBLE, 0, comm) != MPI_SUCCESS ||
+              MPI_Bcast(crc, 1, MPI_UINT32_T, 0, comm) != MPI_SUCCESS))
+    st = CORE_ERROR(CORE_ERR_MPI, "%s: MPI_Bcast of the positions failed", path);
+  free(temps), free(en), free(sums);
+  if (st) {
+    lj_cluster_data_free(d);
+    return st;
+  }
+  d->N = (int)n;
+  return CORE_OK;
 }
 
 int64_t lj_cluster_start_crc(const lj_cluster_options *opt) {

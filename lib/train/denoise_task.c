@@ -134,81 +134,13 @@ static void centre(int n, double *x) {
     for (int k = 0; k < 3; ++k) x[3 * a + k] -= c[k] / n;
 }
 
-/* A clustergen file: positions (T, K, N, 3) with its checksums, read by
- * rank 0 through io_h5 and broadcast. Collective. */
+/* A clustergen file (lj_cluster_load): its samples, T K structures of N
+ * atoms. Collective. */
 static core_status read_clustergen(MPI_Comm comm, const char *path, int *N, denoise_data *d, uint32_t *crc) {
-  int rank;
-  MPI_Comm_rank(comm, &rank);
-  io_h5 *f = NULL;
-  CORE_CALL(io_h5_open_read(comm, path, &f));
-  int nd, td, ed, cd;
-  int64_t ps[8], ts[8], es[8], cs[8];
-  core_status st = io_h5_dataset_info(f, "positions", &nd, ps);
-  if (!st) st = io_h5_dataset_info(f, "temperatures", &td, ts);
-  if (!st) st = io_h5_dataset_info(f, "energies", &ed, es);
-  if (!st) st = io_h5_dataset_info(f, "crc32", &cd, cs);
-  if (!st && !(nd == 4 && ps[0] >= 1 && ps[1] >= 1 && ps[2] >= 2 && ps[2] <= LJ_MAX_N && ps[3] == 3))
-    st = CORE_ERROR(CORE_ERR_FORMAT, "%s: expected clustergen positions (T, K, N, 3) with K >= 1 and N >= 2", path);
-  if (!st && !(td == 1 && ts[0] == ps[0] && ed == 2 && es[0] == ps[0] && es[1] == ps[1] && cd == 1 && cs[0] == ps[0]))
-    st = CORE_ERROR(CORE_ERR_FORMAT, "%s: temperatures (T), energies (T, K) and crc32 (T) must match positions", path);
-  /* The positions are broadcast in one call: T K N 3 doubles fit an int. */
-  if (!st && (ps[1] > INT_MAX / (3 * ps[2]) || ps[0] > INT_MAX / (3 * ps[2] * ps[1])))
-    st = CORE_ERROR(CORE_ERR_FORMAT, "%s: positions (%lld, %lld, %lld, 3) hold more than %d values", path,
-                    (long long)ps[0], (long long)ps[1], (long long)ps[2], INT_MAX);
-  const int64_t T = st ? 0 : ps[0], K = st ? 0 : ps[1], n = st ? 0 : ps[2], row = K * n * 3;
-  double *temps = NULL, *en = NULL;
-  int64_t *sums = NULL;
-  if (!st) {
-    d->count = T * K;
-    d->x = malloc(sizeof(double) * (size_t)(T * row));
-    temps = malloc(sizeof(double) * (size_t)T), en = malloc(sizeof(double) * (size_t)(T * K));
-    sums = malloc(sizeof(int64_t) * (size_t)T);
-    st = core_agree(comm, d->x && temps && en && sums ? CORE_OK
-                                                      : CORE_ERROR(CORE_ERR_MEM, "%s: cannot allocate", path));
-  }
-  const int64_t mine = rank == 0 ? T : 0;
-  if (!st) st = io_h5_read_rows(f, "positions", IO_F64, 0, mine, d->x);
-  if (!st) st = io_h5_read_rows(f, "temperatures", IO_F64, 0, mine, temps);
-  if (!st) st = io_h5_read_rows(f, "energies", IO_F64, 0, mine, en);
-  if (!st) st = io_h5_read_rows(f, "crc32", IO_I64, 0, mine, sums);
-  /* The start the samples were drawn from (their atom labels); -1 for a
-   * file without one. The read is collective: every rank gets it. */
-  d->start = -1;
-  int found = 0;
-  if (!st) st = io_h5_attr_read_int64(f, "/", "start_crc32", 1, &d->start, &found);
-  core_status cl = io_h5_close(&f);
-  if (!st) st = cl;
-  if (!st && rank == 0) {
-    *crc = 0;
-    for (int64_t t = 0; t < T && !st; ++t) {
-      uint32_t sum = io_crc32(0, d->x + t * row, sizeof(double) * (size_t)row);
-      sum = io_crc32(sum, en + t * K, sizeof(double) * (size_t)K);
-      sum = io_crc32(sum, temps + t, sizeof(double));
-      if ((int64_t)sum != sums[t])
-        st = CORE_ERROR(CORE_ERR_FORMAT, "%s: temperature %lld does not match its stored checksum (crc32): the file "
-                        "is damaged", path, (long long)t);
-      *crc = io_crc32(*crc, &sum, sizeof sum);
-    }
-    /* A checksum vouches for the bytes, not for what wrote them: every
-     * stored energy must be the LJ energy of its positions. */
-    double *work = st ? NULL : malloc(sizeof(double) * 6 * (size_t)n);
-    if (!st && !work) st = CORE_ERROR(CORE_ERR_MEM, "%s: cannot allocate", path);
-    for (int64_t i = 0; !st && i < T * K; ++i) {
-      const double e = lj_energy_gradient((int)n, d->x + i * n * 3, NULL, work);
-      if (!(fabs(e - en[i]) <= 1e-8 * (1 + fabs(e))))
-        st = CORE_ERROR(CORE_ERR_FORMAT, "%s: sample %lld of temperature %lld has energy %.10g, but its positions give "
-                        "%.10g: not Lennard-Jones clusters of eloss clustergen", path, (long long)(i % K),
-                        (long long)(i / K), en[i], e);
-    }
-    free(work);
-  }
-  st = core_agree(comm, st);
-  if (!st && (MPI_Bcast(d->x, (int)(T * row), MPI_DOUBLE, 0, comm) != MPI_SUCCESS ||
-              MPI_Bcast(crc, 1, MPI_UINT32_T, 0, comm) != MPI_SUCCESS))
-    st = CORE_ERROR(CORE_ERR_MPI, "%s: MPI_Bcast of the positions failed", path);
-  free(temps), free(en), free(sums);
-  if (st) return st;
-  *N = (int)n;
+  lj_cluster_data lj;
+  CORE_CALL(lj_cluster_load(comm, path, &lj));
+  d->count = lj.T * lj.K, d->x = lj.positions, d->start = lj.start_crc;
+  *N = lj.N, *crc = lj.crc;
   return CORE_OK;
 }
 

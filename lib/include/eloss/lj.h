@@ -201,6 +201,26 @@ typedef struct {
 core_status lj_cluster_generate(MPI_Comm comm, const lj_cluster_options *opt, volatile sig_atomic_t *stop,
                                 FILE *progress, lj_cluster_report *report);
 
+/* The checksum of temperature t's rows of a cluster dataset, as its
+ * crc32 dataset stores it: CRC-32 of positions (K, N, 3), then energies
+ * (K), then the temperature, as little-endian doubles. Pure. */
+uint32_t lj_cluster_row_crc(int64_t K, int N, const double *positions, const double *energies, double temperature);
+
+/* A cluster dataset read back: every row checked against its checksum and
+ * every energy against the LJ energy of its positions (1e-8), then the
+ * positions broadcast to every rank of comm. */
+typedef struct {
+  int64_t T, K;        /* temperatures, samples each */
+  int N;               /* particles */
+  double *positions;   /* (T, K, N, 3) */
+  int64_t start_crc;   /* the file's start_crc32: -1 without a -start */
+  uint32_t crc;        /* CRC-32 of the T row checksums: the data's fingerprint */
+} lj_cluster_data;
+/* Collective; errors name the file and the row. */
+core_status lj_cluster_load(MPI_Comm comm, const char *path, lj_cluster_data *data);
+/* Accepts a zeroed struct. */
+void lj_cluster_data_free(lj_cluster_data *data);
+
 #ifdef __cplusplus
 }
 #endif
