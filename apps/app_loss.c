@@ -23,99 +23,6 @@ static int ends_with(const char *s, const char *suffix) {
   return n >= m && !strcmp(s + n - m, suffix);
 }
 
-typedef struct {
-  int64_t batch, n_max;
-  int d;
-  int64_t b_start, b_count;
-  double *coords;   /* (b_count, n_max, d) */
-  int64_t *natoms;  /* (b_count) or NULL */
-  int *element;     /* (b_count, n_max) or NULL (XYZ only) */
-} structures;
-
-static void structures_free(structures *s) {
-  free(s->coords);
-  free(s->natoms);
-  free(s->element);
-  memset(s, 0, sizeof *s);
-}
-
-/* Read this rank's rows of a (B, N, d) array from .npy or .xyz. */
-static core_status structures_read(const char *path, int size, int rank, structures *s) {
-  memset(s, 0, sizeof *s);
-  if (ends_with(path, ".xyz")) {
-    io_molecules mol;
-    CORE_CALL(io_xyz_read(path, &mol));
-    s->batch = mol.count, s->n_max = mol.max_atoms, s->d = 3;
-    core_partition(s->batch, size, rank, &s->b_count, &s->b_start);
-    size_t rows = (size_t)(s->b_count ? s->b_count : 1);
-    s->coords = malloc(sizeof(double) * rows * (size_t)(s->n_max * 3));
-    s->natoms = malloc(sizeof(int64_t) * rows);
-    s->element = malloc(sizeof(int) * rows * (size_t)s->n_max);
-    if (!s->coords || !s->natoms || !s->element) {
-      io_molecules_free(&mol);
-      structures_free(s);
-      return CORE_ERROR(CORE_ERR_MEM, "%s: cannot allocate the molecules", path);
-    }
-    memcpy(s->coords, mol.coords + s->b_start * s->n_max * 3,
-           sizeof(double) * (size_t)(s->b_count * s->n_max * 3));
-    memcpy(s->natoms, mol.natoms + s->b_start, sizeof(int64_t) * (size_t)s->b_count);
-    memcpy(s->element, mol.element + s->b_start * s->n_max, sizeof(int) * (size_t)(s->b_count * s->n_max));
-    io_molecules_free(&mol);
-    return CORE_OK;
-  }
-  io_array info, rows;
-  CORE_CALL(io_npy_info(path, &info));
-  if (info.ndim != 3 || (info.shape[2] != 2 && info.shape[2] != 3)) {
-    char shape[160] = "";
-    for (int k = 0; k < info.ndim; ++k) {
-      size_t used = strlen(shape);
-      snprintf(shape + used, sizeof shape - used, "%s%lld", k ? ", " : "", (long long)info.shape[k]);
-    }
-    return CORE_ERROR(CORE_ERR_FORMAT, "%s: expected a (B, N, d) array with d = 2 or 3, found shape (%s)",
-                      path, shape);
-  }
-  CORE_CHECK(info.dtype == IO_F64 || info.dtype == IO_F32, CORE_ERR_FORMAT,
-             "%s: expected float32 or float64 coordinates, found %s", path, io_dtype_name(info.dtype));
-  s->batch = info.shape[0], s->n_max = info.shape[1], s->d = (int)info.shape[2];
-  core_partition(s->batch, size, rank, &s->b_count, &s->b_start);
-  CORE_CALL(io_npy_read_rows(path, s->b_start, s->b_count, &rows));
-  core_status st = io_array_convert(&rows, IO_F64);
-  if (st) {
-    io_array_free(&rows);
-    return st;
-  }
-  s->coords = rows.data;
-  for (int64_t a = 0; a < rows.count; ++a)
-    if (!isfinite(s->coords[a])) {
-      int64_t per = s->n_max * s->d;
-      st = CORE_ERROR(CORE_ERR_VALUE, "%s: non-finite value at structure %lld, atom %lld", path,
-                      (long long)(s->b_start + a / per), (long long)(a % per / s->d));
-      structures_free(s);
-      return st;
-    }
-  return CORE_OK;
-}
-
-static core_status natoms_read(const char *path, structures *s) {
-  io_array info, a;
-  CORE_CALL(io_npy_info(path, &info));
-  CORE_CHECK(info.ndim == 1 && info.shape[0] == s->batch &&
-                 (info.dtype == IO_I32 || info.dtype == IO_I64),
-             CORE_ERR_FORMAT, "%s: expected an int32/int64 array of shape (%lld,)", path,
-             (long long)s->batch);
-  CORE_CALL(io_npy_read_rows(path, s->b_start, s->b_count, &a));
-  free(s->natoms);
-  s->natoms = malloc(sizeof(int64_t) * (size_t)(s->b_count ? s->b_count : 1));
-  if (!s->natoms) {
-    io_array_free(&a);
-    return CORE_ERROR(CORE_ERR_MEM, "%s: cannot allocate", path);
-  }
-  for (int64_t b = 0; b < s->b_count; ++b)
-    s->natoms[b] = a.dtype == IO_I32 ? ((int32_t *)a.data)[b] : ((int64_t *)a.data)[b];
-  io_array_free(&a);
-  return CORE_OK;
-}
-
 int app_loss(int argc, char **argv) {
   PetscCall(app_initialize(&argc, &argv, help));
   int rank, size;
@@ -194,18 +101,18 @@ int app_loss(int argc, char **argv) {
   if (stop) return app_finalize(code);
 
   core_status st = CORE_OK;
-  structures pred, ref;
+  io_structures pred, ref;
   memset(&pred, 0, sizeof pred);
   memset(&ref, 0, sizeof ref);
   int32_t *edge_list = NULL;
   int64_t n_edges = 0;
-  st = structures_read(ref_path, size, rank, &ref);
-  if (!st) st = structures_read(pred_path, size, rank, &pred);
+  st = io_structures_read(ref_path, size, rank, &ref);
+  if (!st) st = io_structures_read(pred_path, size, rank, &pred);
   if (!st && (pred.batch != ref.batch || pred.n_max != ref.n_max || pred.d != ref.d))
     st = CORE_ERROR(CORE_ERR_ARG, "%s has shape (%lld, %lld, %d) but %s has (%lld, %lld, %d)",
                     pred_path, (long long)pred.batch, (long long)pred.n_max, pred.d, ref_path,
                     (long long)ref.batch, (long long)ref.n_max, ref.d);
-  if (!st && natoms_path[0]) st = natoms_read(natoms_path, &ref);
+  if (!st && natoms_path[0]) st = io_structures_read_natoms(natoms_path, &ref);
   if (!st && pred.natoms && ref.natoms)
     for (int64_t b = 0; b < ref.b_count && !st; ++b)
       if (pred.natoms[b] != ref.natoms[b])
@@ -329,7 +236,7 @@ int app_loss(int argc, char **argv) {
   free(grad);
   free(pred_f);
   free(edge_list);
-  structures_free(&pred);
-  structures_free(&ref);
+  io_structures_free(&pred);
+  io_structures_free(&ref);
   return app_finalize(exit_code);
 }

@@ -343,6 +343,30 @@ void io_molecules_free(io_molecules *mol);
 /* Atomic number of an element symbol, 0 if unknown. */
 int io_element_number(const char *symbol);
 
+/* ---- structures sharded over ranks (lib/io/structures.c) ------------------ */
+
+/* The rows [b_start, b_start + b_count) of B structures that one rank of
+ * `size` owns (core_partition), from a (B, N, d) float32/float64 .npy (d
+ * = 2 or 3; values finite) or a multi-frame XYZ file (d = 3, padded to the
+ * largest frame, with atom counts and elements). */
+typedef struct {
+  int64_t batch, n_max;   /* B, N */
+  int d;
+  int64_t b_start, b_count;
+  double *coords;         /* (b_count, n_max, d) */
+  int64_t *natoms;        /* (b_count) or NULL */
+  int *element;           /* (b_count, n_max) or NULL (XYZ only) */
+} io_structures;
+
+/* Read this rank's rows; errors name the file, the structure and the
+ * atom. Local; io_structures_free frees. */
+core_status io_structures_read(const char *path, int size, int rank, io_structures *s);
+/* Atom counts of this rank's rows from an int32/int64 .npy of shape (B,).
+ * Local. */
+core_status io_structures_read_natoms(const char *path, io_structures *s);
+/* Accepts a zeroed struct. */
+void io_structures_free(io_structures *s);
+
 /* ---- text lines ------------------------------------------------------------- */
 
 /* The next line of a text file into buf, newline included when there is
