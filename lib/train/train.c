@@ -414,11 +414,149 @@ static core_status metrics_line(FILE *fp, const char *path, int64_t step, uint32
   return CORE_OK;
 }
 
+/* A run's working set: the rank's micro-shards and their buffers. */
+typedef struct {
+  MPI_Comm comm;
+  int rank, K, mine;   /* micro-shards per batch, this rank's */
+  int64_t m, B;        /* examples per micro-shard, per batch */
+  float **bufs;        /* (mine) gradient buffers of p->n floats */
+  int64_t *index;      /* (m) examples of one micro-shard */
+  double *shard_loss;  /* (K) */
+  batch_source src;
+  io_job *job;         /* NULL without a model file or a metrics file */
+  FILE *metrics;       /* rank 0 */
+  int metrics_pending; /* a fresh run's metrics still at <metrics>.partial */
+  uint32_t run;        /* the run key of the metrics lines */
+} trainer;
+
+static void trainer_free(trainer *t) {
+  for (int j = 0; t->bufs && j < t->mine; ++j) free(t->bufs[j]);
+  free(t->bufs), free(t->index), free(t->shard_loss), free(t->src.order[0]), free(t->src.order[1]);
+  io_job_end(&t->job);
+}
+
+/* The buffers; then the outputs checked and locked, fresh or resumed
+ * (state), the metrics file opened. Collective. */
+static core_status trainer_begin(trainer *t, train_task *task, const train_options *opt, FILE *progress,
+                                 model_state *state) {
+  const size_t n = task->params->n;
+  t->bufs = calloc((size_t)t->mine, sizeof *t->bufs);
+  t->index = malloc(sizeof(int64_t) * (size_t)t->m);
+  t->shard_loss = malloc(sizeof(double) * (size_t)t->K);
+  t->src = (batch_source){.N = task->n_train, .epoch = {-1, -1}, .seed = opt->seed};
+  t->src.order[0] = malloc(sizeof(int64_t) * (size_t)t->src.N);
+  t->src.order[1] = malloc(sizeof(int64_t) * (size_t)t->src.N);
+  core_status st = t->bufs && t->index && t->shard_loss && t->src.order[0] && t->src.order[1]
+                       ? CORE_OK
+                       : CORE_ERROR(CORE_ERR_MEM, "cannot allocate the trainer's buffers");
+  for (int j = 0; !st && j < t->mine; ++j)
+    if (!(t->bufs[j] = malloc(sizeof(float) * n)))
+      st = CORE_ERROR(CORE_ERR_MEM, "cannot allocate %d gradient buffers of %zu floats", t->mine, n);
+  /* inputs[0] is the training set, inputs[1] the test set: test metrics
+   * on training data would be training metrics. */
+  if (!st && t->rank == 0 && opt->inputs[0] && opt->inputs[1] && io_same_file(opt->inputs[0], opt->inputs[1]))
+    st = CORE_ERROR(CORE_ERR_ARG, "-test %s is the -train file: evaluate on a test set of its own", opt->inputs[1]);
+  st = core_agree(t->comm, st);
+  char identity[IO_JOB_IDENTITY_BYTES];
+  train_identity(task, opt, identity, sizeof identity);
+  t->run = io_crc32(0, identity, strlen(identity));
+  /* The model file is the run's checkpoint; without one, the metrics file
+   * is the run's only output. */
+  io_job_spec spec = {.command = "train", .out = opt->out ? opt->out : opt->metrics, .kind = kind,
+                      .identity = identity, .mode = IO_JOB_IN_PLACE, .no_checkpoint = !opt->out,
+                      .resume = opt->resume, .force = opt->force, .companions = {opt->out ? opt->metrics : NULL},
+                      .inputs = opt->inputs, .n_inputs = TRAIN_INPUTS_MAX,
+                      .checkpoint_seconds = opt->checkpoint_seconds, .checkpoint_every = opt->checkpoint_every,
+                      .fault_site = "train.checkpoint", .progress = t->rank == 0 ? progress : NULL};
+  if (!st && spec.out) st = io_job_begin(t->comm, &spec, &t->job);
+  if (!st && t->job && io_job_resuming(t->job)) st = resume_model(t->job, opt, task, state);
+  if (!st && t->rank == 0 && opt->metrics && opt->resume) {
+    /* The metrics of a fresh run killed before its first model write:
+     * this run holds the lock, so nobody writes them any more. */
+    char partial[4200];
+    snprintf(partial, sizeof partial, "%s.partial", opt->metrics);
+    unlink(partial);
+  }
+  task->params->step = state->adam_step;
+  if (!st && t->rank == 0 && opt->metrics) {
+    t->metrics_pending = state->step == 0;
+    st = metrics_open(opt->metrics, state->step, t->run, t->metrics_pending, &t->metrics);
+  }
+  return core_agree(t->comm, st);
+}
+
+/* One step: this rank's micro-shards, each from a zero gradient in its
+ * own buffer (p->grad points there meanwhile: no copy), the sum in shard
+ * order, the loss, the same Adam step everywhere. Collective. */
+static core_status trainer_step(trainer *t, train_task *task, const train_options *opt, int64_t step, double *loss) {
+  nn_params *p = task->params;
+  float *const grad = p->grad;
+  core_status st = CORE_OK;
+  for (int j = 0; !st && j < t->mine; ++j) {
+    const int k = t->rank * t->mine + j;
+    batch_indices(&t->src, step * t->B + (int64_t)k * t->m, t->m, t->index);
+    p->grad = t->bufs[j];
+    nn_params_zero_grad(p);
+    if (core_fault("train.shard"))
+      st = CORE_ERROR(CORE_ERR_NUMERIC, "step %lld, shard %d: injected fault (test)", (long long)step, k);
+    else
+      st = task->shard_grad(task, step, k, t->m, t->index, (double)t->m / (double)t->B, &t->shard_loss[k]);
+    if (st == CORE_ERR_VALUE) /* a non-finite network output: the training diverged */
+      st = CORE_ERROR(CORE_ERR_NUMERIC, "step %lld: %s: the training diverged; lower -lr", (long long)step + 1,
+                      core_error_message());
+  }
+  p->grad = grad;
+  CORE_CALL(core_agree(t->comm, st));
+  CORE_CALL(chain_sum(t->comm, t->bufs, t->mine, p->grad, p->n));
+  CORE_CHECK(MPI_Allgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, t->shard_loss, t->mine, MPI_DOUBLE, t->comm) ==
+                 MPI_SUCCESS,
+             CORE_ERR_MPI, "MPI_Allgather of the shard losses failed");
+  *loss = 0;
+  for (int k = 0; k < t->K; ++k) *loss += t->shard_loss[k] * ((double)t->m / (double)t->B);
+  CORE_CHECK(isfinite(*loss), CORE_ERR_NUMERIC, "step %lld: the training loss is %g: the training diverged; lower -lr",
+             (long long)step + 1, *loss);
+  nn_adam_step(p, &opt->adam);
+  return CORE_OK;
+}
+
+/* The model file at `step` (and, at the first one, the metrics put in
+ * place). Collective. */
+static core_status trainer_save(trainer *t, train_task *task, const train_options *opt, int64_t step) {
+  const nn_params *p = task->params;
+  model_state now = {step, p->step, (int64_t)p->n, t->B, t->m, p->n_tensors};
+  io_ckpt_section sec[MODEL_SECTIONS];
+  task_record r;
+  model_sections(task, &now, &r, sec);
+  core_status st = io_job_checkpoint(t->job, MODEL_SECTIONS, sec);
+  if (!st && t->rank == 0 && t->metrics_pending) {
+    st = metrics_publish(opt->metrics);
+    if (!st) t->metrics_pending = 0;
+  }
+  return core_agree(t->comm, st);
+}
+
+/* The metrics file closed; published (no model file, a finished run) or
+ * removed (a fresh run that never wrote its model). Collective. */
+static core_status trainer_end(trainer *t, const train_options *opt, core_status st, int interrupted) {
+  if (t->metrics && fclose(t->metrics) != 0 && !st)
+    st = CORE_ERROR(CORE_ERR_IO, "%s: cannot write the metrics: %s", opt->metrics, strerror(errno));
+  t->metrics = NULL;
+  if (t->rank == 0 && !st && !interrupted && !opt->out && t->metrics_pending && opt->metrics &&
+      !(st = metrics_publish(opt->metrics)))
+    t->metrics_pending = 0;
+  st = core_agree(t->comm, st);
+  if (t->metrics_pending) {
+    char partial[4200];
+    snprintf(partial, sizeof partial, "%s.partial", opt->metrics);
+    unlink(partial);
+  }
+  return st;
+}
+
 core_status train_run(MPI_Comm comm, train_task *task, const train_options *opt, volatile sig_atomic_t *stop,
                       FILE *progress, train_report *report) {
   memset(report, 0, sizeof *report);
-  int rank, size;
-  MPI_Comm_rank(comm, &rank);
+  int size;
   MPI_Comm_size(comm, &size);
   const double t0 = core_time();
   const int K = opt->shards;
@@ -428,171 +566,60 @@ core_status train_run(MPI_Comm comm, train_task *task, const train_options *opt,
   CORE_CHECK(K % size == 0, CORE_ERR_ARG,
              "%d ranks do not divide the %d micro-shards of a batch: run on a divisor of %d ranks, or set -shards "
              "(results are identical for every rank count dividing -shards)", size, K, K);
-  const int64_t m = opt->batch / K, B = opt->batch;
-  CORE_CHECK(m <= task->shard, CORE_ERR_ARG, "train_run: shards of %lld examples, the task takes at most %d",
-             (long long)m, task->shard);
-  CORE_CHECK(B <= task->n_train, CORE_ERR_ARG, "batch %lld is larger than the %lld training examples", (long long)B,
-             (long long)task->n_train);
-  const int mine = K / size;
-  nn_params *p = task->params;
-  const size_t n = p->n;
-  char identity[IO_JOB_IDENTITY_BYTES];
-  train_identity(task, opt, identity, sizeof identity);
-  const uint32_t run = io_crc32(0, identity, strlen(identity));
+  trainer t = {.comm = comm, .K = K, .mine = K / size, .m = opt->batch / K, .B = opt->batch};
+  MPI_Comm_rank(comm, &t.rank);
+  CORE_CHECK(t.m <= task->shard, CORE_ERR_ARG, "train_run: shards of %lld examples, the task takes at most %d",
+             (long long)t.m, task->shard);
+  CORE_CHECK(t.B <= task->n_train, CORE_ERR_ARG, "batch %lld is larger than the %lld training examples",
+             (long long)t.B, (long long)task->n_train);
 
-  /* Everything allocated and the start decided before the first step. */
-  float **bufs = calloc((size_t)mine, sizeof *bufs);
-  int64_t *index = malloc(sizeof(int64_t) * (size_t)m);
-  double *shard_loss = malloc(sizeof(double) * (size_t)K);
-  batch_source src = {.N = task->n_train, .epoch = {-1, -1}, .seed = opt->seed};
-  src.order[0] = malloc(sizeof(int64_t) * (size_t)src.N);
-  src.order[1] = malloc(sizeof(int64_t) * (size_t)src.N);
-  core_status st = bufs && index && shard_loss && src.order[0] && src.order[1]
-                       ? CORE_OK
-                       : CORE_ERROR(CORE_ERR_MEM, "cannot allocate the trainer's buffers");
-  for (int j = 0; !st && j < mine; ++j)
-    if (!(bufs[j] = malloc(sizeof(float) * n)))
-      st = CORE_ERROR(CORE_ERR_MEM, "cannot allocate %d gradient buffers of %zu floats", mine, n);
-  /* inputs[0] is the training set, inputs[1] the test set: test metrics
-   * on training data would be training metrics. */
-  if (!st && rank == 0 && opt->inputs[0] && opt->inputs[1] && io_same_file(opt->inputs[0], opt->inputs[1]))
-    st = CORE_ERROR(CORE_ERR_ARG, "-test %s is the -train file: evaluate on a test set of its own", opt->inputs[1]);
-  st = core_agree(comm, st);
-  /* The model file is the run's checkpoint; without one, the metrics file
-   * is the run's only output. */
-  io_job_spec spec = {.command = "train", .out = opt->out ? opt->out : opt->metrics, .kind = kind,
-                      .identity = identity, .mode = IO_JOB_IN_PLACE, .no_checkpoint = !opt->out,
-                      .resume = opt->resume, .force = opt->force, .companions = {opt->out ? opt->metrics : NULL},
-                      .inputs = opt->inputs, .n_inputs = TRAIN_INPUTS_MAX,
-                      .checkpoint_seconds = opt->checkpoint_seconds, .checkpoint_every = opt->checkpoint_every,
-                      .fault_site = "train.checkpoint", .progress = rank == 0 ? progress : NULL};
-  io_job *job = NULL;
-  if (!st && spec.out) st = io_job_begin(comm, &spec, &job);
   model_state state = {0};
-  if (!st && job && io_job_resuming(job)) st = resume_model(job, opt, task, &state);
-  if (!st && rank == 0 && opt->metrics && opt->resume) {
-    /* The metrics of a fresh run killed before its first model write:
-     * this run holds the lock, so nobody writes them any more. */
-    char partial[4200];
-    snprintf(partial, sizeof partial, "%s.partial", opt->metrics);
-    unlink(partial);
-  }
-  p->step = state.adam_step;
-  FILE *metrics = NULL;
-  int metrics_pending = 0; /* a fresh run's metrics still at <metrics>.partial */
-  if (!st && rank == 0 && opt->metrics) {
-    metrics_pending = state.step == 0;
-    st = metrics_open(opt->metrics, state.step, run, metrics_pending, &metrics);
-  }
-  st = core_agree(comm, st);
-
-  if (!st && rank == 0 && progress && state.step > 0)
+  core_status st = trainer_begin(&t, task, opt, progress, &state);
+  if (!st && t.rank == 0 && progress && state.step > 0)
     fprintf(progress, "eloss train: resuming %s at step %lld of %lld\n", opt->out, (long long)state.step,
             (long long)opt->steps);
   /* Progress counts the run's steps from its start; rate and ETA this
    * run's. */
   core_progress prog;
-  core_progress_start(&prog, "train steps", opt->steps, rank == 0 ? progress : NULL);
+  core_progress_start(&prog, "train steps", opt->steps, t.rank == 0 ? progress : NULL);
   core_progress_resume(&prog, state.step);
   double train_seconds = 0, loss = NAN;
   int64_t step = state.step, steps_run = 0;
   while (!st && step < opt->steps) {
     const double ts = core_time();
-    /* 2. this rank's shards, each from a zero gradient, computed in its
-     * buffer (p->grad points there meanwhile: no copy afterwards) */
-    float *const grad = p->grad;
-    for (int j = 0; !st && j < mine; ++j) {
-      const int k = rank * mine + j;
-      batch_indices(&src, step * B + (int64_t)k * m, m, index);
-      p->grad = bufs[j];
-      nn_params_zero_grad(p);
-      if (core_fault("train.shard")) st = CORE_ERROR(CORE_ERR_NUMERIC, "step %lld, shard %d: injected fault (test)",
-                                                     (long long)step, k);
-      else st = task->shard_grad(task, step, k, m, index, (double)m / (double)B, &shard_loss[k]);
-      if (st == CORE_ERR_VALUE) /* a non-finite network output: the training diverged */
-        st = CORE_ERROR(CORE_ERR_NUMERIC, "step %lld: %s: the training diverged; lower -lr", (long long)step + 1,
-                        core_error_message());
-    }
-    p->grad = grad;
-    st = core_agree(comm, st);
-    /* 3. the sum in shard order, and the losses */
-    if (!st) st = chain_sum(comm, bufs, mine, p->grad, n);
-    if (!st && MPI_Allgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, shard_loss, mine, MPI_DOUBLE, comm) != MPI_SUCCESS)
-      st = CORE_ERROR(CORE_ERR_MPI, "MPI_Allgather of the shard losses failed");
-    if (st) break;
-    loss = 0;
-    for (int k = 0; k < K; ++k) loss += shard_loss[k] * ((double)m / (double)B);
-    if (!isfinite(loss)) {
-      st = CORE_ERROR(CORE_ERR_NUMERIC, "step %lld: the training loss is %g: the training diverged; lower -lr",
-                      (long long)step + 1, loss);
-      break;
-    }
-    /* 4. the same Adam step everywhere */
-    nn_adam_step(p, &opt->adam);
+    if ((st = trainer_step(&t, task, opt, step, &loss))) break;
     ++step, ++steps_run;
     train_seconds += core_time() - ts;
-
     /* Stop and checkpoint decisions: one reduction, the same on every rank. */
-    int flags[2] = {0, 0};
-    if (job) {
-      st = io_job_poll(job, step, stop, &flags[0], &flags[1]);
+    int stop_now = 0, due = 0;
+    if (t.job) {
+      st = io_job_poll(t.job, step, stop, &stop_now, &due);
     } else {
-      flags[0] = stop && *stop;
-      if (MPI_Allreduce(MPI_IN_PLACE, flags, 1, MPI_INT, MPI_MAX, comm) != MPI_SUCCESS)
+      stop_now = stop && *stop;
+      if (MPI_Allreduce(MPI_IN_PLACE, &stop_now, 1, MPI_INT, MPI_MAX, comm) != MPI_SUCCESS)
         st = CORE_ERROR(CORE_ERR_MPI, "MPI_Allreduce of the stop flag failed");
     }
-    if (st) break;
     const int last = step == opt->steps;
-    const double rate = (double)(steps_run * B) / fmax(train_seconds, 1e-9);
     const int eval = last || (opt->eval_every > 0 && step % opt->eval_every == 0);
-    if (eval && task->evaluate) {
-      st = task->evaluate(task, comm, &report->metrics);
-      if (st) break;
-    }
-    if (rank == 0)
-      st = metrics_line(metrics, opt->metrics, step, run, loss, rate, core_time() - t0, eval ? &report->metrics : NULL);
-    /* Only with a metrics file can rank 0 fail here. */
+    if (!st && eval && task->evaluate) st = task->evaluate(task, comm, &report->metrics);
+    if (!st && t.rank == 0)
+      st = metrics_line(t.metrics, opt->metrics, step, t.run, loss, (double)(steps_run * t.B) / fmax(train_seconds, 1e-9),
+                        core_time() - t0, eval ? &report->metrics : NULL);
+    /* Only with a metrics file can rank 0 fail there. */
     if (opt->metrics) st = core_agree(comm, st);
+    if (!st && opt->out && (last || stop_now || due)) st = trainer_save(&t, task, opt, step);
     if (st) break;
-    if (opt->out && (last || flags[0] || flags[1])) {
-      model_state now = {step, p->step, (int64_t)n, B, m, p->n_tensors};
-      io_ckpt_section sec[MODEL_SECTIONS];
-      task_record r;
-      model_sections(task, &now, &r, sec);
-      st = io_job_checkpoint(job, MODEL_SECTIONS, sec);
-      if (!st && rank == 0 && metrics_pending) {
-        st = metrics_publish(opt->metrics);
-        if (!st) metrics_pending = 0;
-      }
-      st = core_agree(comm, st);
-      if (st) break;
-    }
     core_progress_update(&prog, step);
-    if (flags[0] && !last) {
+    if (stop_now && !last) {
       report->interrupted = 1;
       break;
     }
   }
-  if (metrics && fclose(metrics) != 0 && !st) st = CORE_ERROR(CORE_ERR_IO, "%s: cannot write the metrics: %s",
-                                                                 opt->metrics, strerror(errno));
-  metrics = NULL;
-  /* Without a model file, the metrics are the run's output: published
-   * when the run ends well. */
-  if (rank == 0 && !st && !report->interrupted && !opt->out && metrics_pending && opt->metrics &&
-      !(st = metrics_publish(opt->metrics)))
-    metrics_pending = 0;
-  st = core_agree(comm, st);
-  if (metrics_pending) { /* the run never wrote a model: its metrics go too */
-    char partial[4200];
-    snprintf(partial, sizeof partial, "%s.partial", opt->metrics);
-    unlink(partial);
-  }
-  io_job_end(&job);
-  for (int j = 0; bufs && j < mine; ++j) free(bufs[j]);
-  free(bufs), free(index), free(shard_loss), free(src.order[0]), free(src.order[1]);
+  st = trainer_end(&t, opt, st, report->interrupted);
+  trainer_free(&t);
   report->step = step;
   report->loss = loss;
-  report->samples_per_s = steps_run > 0 ? (double)(steps_run * B) / fmax(train_seconds, 1e-9) : 0.0;
+  report->samples_per_s = steps_run > 0 ? (double)(steps_run * t.B) / fmax(train_seconds, 1e-9) : 0.0;
   report->seconds = core_time() - t0;
   return st;
 }
