@@ -492,6 +492,82 @@ static core_status summarize(MPI_Comm comm, io_h5 *f, const mc_dataset_options *
   return st;
 }
 
+/* The options a dataset can be made with; the lattice. Local. */
+static core_status check_options(const mc_dataset_options *opt, spin_lattice *lat) {
+  CORE_CALL(spin_lattice_init(lat, opt->kind, opt->bc, opt->L));
+  CORE_CHECK(!(opt->method == MC_GS_EXACT &&
+               (opt->kind != SPIN_SQUARE || opt->bc != SPIN_OPEN || opt->L > MC_EXACT_MAX_L)),
+             CORE_ERR_UNSUPPORTED, "exact ground states need an open square lattice with L <= %d; use -gs pt or -gs sa",
+             (int)MC_EXACT_MAX_L);
+  CORE_CHECK(!(opt->count < 0 || opt->first < 0 || (opt->count == 0 && opt->first != 0) ||
+               (opt->count > 0 && opt->first > opt->instances - opt->count)),
+             CORE_ERR_ARG, "instances [%lld, %lld + %lld) are not a range of the split's %lld instances",
+             (long long)opt->first, (long long)opt->first, (long long)opt->count, (long long)opt->instances);
+  CORE_CHECK(!(opt->instances < 1 || opt->batch < 1 || !opt->split || !opt->out ||
+               (opt->samples > 0 && (opt->n_betas < 1 || opt->sample_sweeps < 1 || opt->sample_therm < 0))),
+             CORE_ERR_ARG, "need instances >= 1, batch >= 1, a split, an output and, with samples, at least one beta "
+             "and sample_sweeps >= 1");
+  return CORE_OK;
+}
+
+/* A resumed run's checkpoint, checked against the run and its data file.
+ * Collective. */
+static core_status read_checkpoint(MPI_Comm comm, io_job *job, int64_t n_rows, checkpoint *c) {
+  int rank;
+  MPI_Comm_rank(comm, &rank);
+  io_ckpt_section section = {"progress", c, sizeof *c};
+  core_status st = io_job_read(job, 1, &section);
+  if (!st && !(c->done >= 0 && c->done <= c->instances && c->instances == n_rows))
+    st = CORE_ERROR(CORE_ERR_FORMAT, "%s: checkpoint says %lld of %lld instances done, of a run of %lld; start over "
+                    "with -force", io_job_checkpoint_path(job), (long long)c->done, (long long)c->instances,
+                    (long long)n_rows);
+  const char *partial = io_job_partial(job);
+  struct stat sb;
+  if (!st && rank == 0 && !(lstat(partial, &sb) == 0 && S_ISREG(sb.st_mode) && access(partial, R_OK | W_OK) == 0))
+    st = CORE_ERROR(CORE_ERR_IO, "%s: checkpoint found but its data file %s is missing or not a regular file; pass "
+                    "-force (without -resume) to start over", io_job_checkpoint_path(job), partial);
+  return core_agree(comm, st);
+}
+
+/* The data file: a resumed run's, its rows [0, done) checked; or a new
+ * one, its disk blocks claimed and a checkpoint at 0 written (a run
+ * stopped before its first batch resumes too). Collective. */
+static core_status open_data(MPI_Comm comm, io_job *job, const mc_dataset_options *opt, const spin_lattice *lat,
+                             const char *text, int64_t done, uint32_t rows_crc, batch_buffers *b, io_h5 **f) {
+  int rank;
+  MPI_Comm_rank(comm, &rank);
+  const char *partial = io_job_partial(job);
+  core_status st;
+  if (io_job_resuming(job)) {
+    st = io_h5_open(comm, partial, f);
+    char stored[4096];
+    if (!st) st = io_h5_attr_read_string(*f, "/", "options", stored, sizeof stored);
+    if (st && st != CORE_ERR_MPI) {
+      /* Every rank holds the same agreed message. */
+      char why[1024];
+      snprintf(why, sizeof why, "%s", core_error_message());
+      st = CORE_ERROR(CORE_ERR_FORMAT, "%s: the interrupted run's data file is damaged (%s); start over with -force",
+                      partial, why);
+    }
+    if (!st && strcmp(stored, text) != 0)
+      st = CORE_ERROR(CORE_ERR_ARG, "%s: written with other options than the checkpoint says; start over with -force",
+                      partial);
+    st = core_agree(comm, st);
+    if (!st) st = verify_rows(comm, *f, partial, opt, lat, done, rows_crc, b);
+    return st;
+  }
+  st = create_file(comm, opt, lat, partial, f);
+  if (!st) st = io_h5_reserve(*f);
+  if (!st) st = io_h5_flush(*f);
+  if (!st) st = checkpoint_write(job, 0, rows_of(opt), 0);
+  if (st) {
+    /* A new file that could not be set up holds nothing worth keeping. */
+    io_h5_close(f);
+    if (rank == 0) remove(partial);
+  }
+  return st;
+}
+
 core_status mc_dataset_generate(MPI_Comm comm, const mc_dataset_options *opt, volatile sig_atomic_t *stop,
                                 FILE *progress, mc_dataset_report *report) {
   memset(report, 0, sizeof *report);
@@ -499,21 +575,9 @@ core_status mc_dataset_generate(MPI_Comm comm, const mc_dataset_options *opt, vo
   int rank, size;
   MPI_Comm_rank(comm, &rank);
   MPI_Comm_size(comm, &size);
-  core_status st = CORE_OK;
   spin_lattice lat;
-  st = spin_lattice_init(&lat, opt->kind, opt->bc, opt->L);
-  if (!st && opt->method == MC_GS_EXACT && (opt->kind != SPIN_SQUARE || opt->bc != SPIN_OPEN || opt->L > MC_EXACT_MAX_L))
-    st = CORE_ERROR(CORE_ERR_UNSUPPORTED, "exact ground states need an open square lattice with L <= %d; "
-                                          "use -gs pt or -gs sa", (int)MC_EXACT_MAX_L);
-  if (!st && (opt->count < 0 || opt->first < 0 || (opt->count == 0 && opt->first != 0) ||
-              (opt->count > 0 && opt->first > opt->instances - opt->count)))
-    st = CORE_ERROR(CORE_ERR_ARG, "instances [%lld, %lld + %lld) are not a range of the split's %lld instances",
-                    (long long)opt->first, (long long)opt->first, (long long)opt->count, (long long)opt->instances);
-  if (!st && (opt->instances < 1 || opt->batch < 1 || !opt->split || !opt->out ||
-              (opt->samples > 0 && (opt->n_betas < 1 || opt->sample_sweeps < 1 || opt->sample_therm < 0))))
-    st = CORE_ERROR(CORE_ERR_ARG, "need instances >= 1, batch >= 1, a split, an output and, with samples, "
-                                  "at least one beta and sample_sweeps >= 1");
-  CORE_CALL(core_agree(comm, st));
+  CORE_CALL(core_agree(comm, check_options(opt, &lat)));
+  core_status st = CORE_OK;
   /* The run's identity: its options, the sweep's rules (another
    * version's chains would not continue this run's bits) and, for a part
    * of a split, its range. */
@@ -540,19 +604,7 @@ core_status mc_dataset_generate(MPI_Comm comm, const mc_dataset_options *opt, vo
     return CORE_OK;
   }
   checkpoint c = {0};
-  if (resuming) {
-    io_ckpt_section section = {"progress", &c, sizeof c};
-    st = io_job_read(job, 1, &section);
-    if (!st && !(c.done >= 0 && c.done <= c.instances && c.instances == n_rows))
-      st = CORE_ERROR(CORE_ERR_FORMAT, "%s: checkpoint says %lld of %lld instances done, of a run of %lld; start "
-                      "over with -force", io_job_checkpoint_path(job), (long long)c.done, (long long)c.instances,
-                      (long long)n_rows);
-    struct stat sb;
-    if (!st && rank == 0 && !(lstat(partial, &sb) == 0 && S_ISREG(sb.st_mode) && access(partial, R_OK | W_OK) == 0))
-      st = CORE_ERROR(CORE_ERR_IO, "%s: checkpoint found but its data file %s is missing or not a regular file; "
-                      "pass -force (without -resume) to start over", io_job_checkpoint_path(job), partial);
-    st = core_agree(comm, st);
-  }
+  if (resuming) st = read_checkpoint(comm, job, n_rows, &c);
   if (st) {
     io_job_end(&job);
     return st;
@@ -569,34 +621,7 @@ core_status mc_dataset_generate(MPI_Comm comm, const mc_dataset_options *opt, vo
     fprintf(progress, resuming ? "spingen: resuming %s at instance %lld of %lld (checking its rows)\n"
                                : "spingen: writing %s (%lld of %lld done)\n",
             partial, (long long)done, (long long)n_rows);
-  if (!st && resuming) {
-    st = io_h5_open(comm, partial, &f);
-    char stored[4096];
-    if (!st) st = io_h5_attr_read_string(f, "/", "options", stored, sizeof stored);
-    if (st && st != CORE_ERR_MPI) {
-      /* Every rank holds the same agreed message. */
-      char why[1024];
-      snprintf(why, sizeof why, "%s", core_error_message());
-      st = CORE_ERROR(CORE_ERR_FORMAT, "%s: the interrupted run's data file is damaged (%s); start over with -force",
-                      partial, why);
-    }
-    if (!st && strcmp(stored, text) != 0)
-      st = CORE_ERROR(CORE_ERR_ARG, "%s: written with other options than the checkpoint says; start over with -force",
-                      partial);
-    st = core_agree(comm, st);
-    if (!st) st = verify_rows(comm, f, partial, opt, &lat, done, rows_crc, &b);
-  } else if (!st) {
-    st = create_file(comm, opt, &lat, partial, &f);
-    if (!st) st = io_h5_reserve(f);
-    /* A checkpoint at 0: a run stopped before its first batch resumes too. */
-    if (!st) st = io_h5_flush(f);
-    if (!st) st = checkpoint_write(job, 0, n_rows, 0);
-    if (st) {
-      /* A new file that could not be set up holds nothing worth keeping. */
-      io_h5_close(&f);
-      if (rank == 0) remove(partial);
-    }
-  }
+  if (!st) st = open_data(comm, job, opt, &lat, text, done, rows_crc, &b, &f);
 
   core_progress bar;
   core_progress_start(&bar, "spingen instances", n_rows, rank == 0 ? progress : NULL);
