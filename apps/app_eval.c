@@ -24,7 +24,7 @@
 #include "eloss/train.h"
 
 static const char help[] =
-    "eloss eval: evaluate a model file of eloss train on a test set (HDF5 from eloss spingen).\n"
+    "eloss eval: evaluate a model file of eloss train on a test set (spin models: HDF5 from eloss spingen).\n"
     "Prints energy_gap=<mean> err=<standard error> exact_fraction=<f> site_accuracy=<a>;\n"
     "-csv writes one row per instance: instance, energy_gap, exact, site_accuracy,\n"
     "predicted_energy, ground_state_energy.\n"
@@ -84,10 +84,10 @@ int app_eval(int argc, char **argv) {
   PetscOptionItems *po = PetscOptionsObject;
   PetscCall(app_opt_string(po, "-model", "model file of eloss train, required", "a file name", model, sizeof model,
                            &model_set));
-  PetscCall(app_opt_string(po, "-test", "test set (HDF5 from eloss spingen), required", "a file name", test,
+  PetscCall(app_opt_string(po, "-test", "test set (spin: HDF5 from eloss spingen; denoise: clustergen HDF5 or XYZ), required", "a file name", test,
                            sizeof test, &test_set));
   PetscCall(app_opt_string(po, "-csv", "per-instance results", "a file name", csv, sizeof csv, &csv_set));
-  PetscCall(app_opt_string(po, "-pred_out", "spin models: the test set's logits and predicted spins (HDF5)",
+  PetscCall(app_opt_string(po, "-pred_out", "spin models: the test set's network inputs, logits and predicted spins (HDF5)",
                            "a file name", pred, sizeof pred, &pred_set));
   PetscCall(app_opt_bool(po, "-force", "replace an existing -csv or -pred_out", &force, &set));
   PetscCall(app_opt_int(po, "-batch", "instances per forward pass (0: the training's micro-shard, which reproduces "
@@ -100,6 +100,10 @@ int app_eval(int argc, char **argv) {
   if (!test_set) app_option_error("-test", "required: the test set");
   if (csv_set && (io_same_file(csv, model) || io_same_file(csv, test)))
     app_option_error("-csv", "is an input of the run (-model or -test): choose another file");
+  else if (csv_set && pred_set && io_same_file(csv, pred))
+    app_option_error("-pred_out", "is also the -csv file: choose another file");
+  else if (pred_set && (io_same_file(pred, model) || io_same_file(pred, test)))
+    app_option_error("-pred_out", "is an input of the run (-model or -test): choose another file");
   else if (csv_set && !force && access(csv, F_OK) == 0)
     app_option_error("-csv", "exists: add -force to replace it, or choose another file");
   PetscBool stop;
@@ -154,7 +158,8 @@ int app_eval(int argc, char **argv) {
   if (!st) st = train_spin_evaluate_instances(task, MPI_COMM_WORLD, gap, exact, acc, energy);
   if (!st && rank == 0 && csv_set) st = write_csv(csv, n_test, gap, exact, acc, energy);
   st = core_agree(MPI_COMM_WORLD, st);
-  if (!st && pred_set) st = train_spin_write_predictions(task, MPI_COMM_WORLD, pred, force);
+  const char *inputs[3] = {model, test, csv_set ? csv : NULL};
+  if (!st && pred_set) st = train_spin_write_predictions(task, MPI_COMM_WORLD, pred, force, meta.options, inputs, 3);
   int exit_code = 0;
   if (st) {
     exit_code = app_report("eval", st);

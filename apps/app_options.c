@@ -267,6 +267,7 @@ static int deck_readable(const char *path) {
  * 0 after recording the first problem. */
 static int deck_check(const char *path, int depth) {
   if (!deck_readable(path)) return 0;
+  io_input_register(path);
   if (depth > 8) {
     record("-options_file %s: decks nested more than 8 deep", path);
     return 0;

@@ -25,8 +25,9 @@ static const char help[] =
     "-task spin: the ground state of an Edwards-Anderson instance from its couplings (data from eloss\n"
     "spingen); the model is nn.h's convolutional network, the losses those of eloss spinloss.\n"
     "-task denoise: a clean structure x from x + sigma eps (sigma from -noise, eps ~ N(0, I)); data from\n"
-    "eloss clustergen (HDF5) or a multi-frame XYZ file of one atom count; the model is the MLP\n"
-    "{3N + 1, W, W, 3N} predicting eps, x_hat = x_t - sigma eps_hat; losses mse, energy, kabsch, sparse.\n"
+    "eloss clustergen (HDF5) or a multi-frame XYZ file (frames padded to the largest); the model is the MLP\n"
+    "{3N + 1, W, W, 3N} ({4N + 1, ...} with atomic numbers for XYZ) predicting eps,\n"
+    "x_hat = x_t - sigma eps_hat; losses mse, energy, kabsch, sparse.\n"
     "Each step's batch (-batch) is cut into -shards micro-shards added in a fixed order, so 1, 2 or 4\n"
     "ranks (any divisor of -shards) give the same parameters, bit for bit. -out is the model file and\n"
     "the checkpoint (atomic, checksummed); SIGTERM checkpoints and exits with code 3; -resume\n"
@@ -69,9 +70,11 @@ int app_train(int argc, char **argv) {
    * options in order, so -task is known here). */
   if (denoise) loss = ATOMS_PRESET_MSE;
   if (denoise)
-    PetscCall(app_opt_enum(po, "-loss", "loss", atoms_preset_names, ATOMS_PRESET_COUNT, &loss, &set));
+    PetscCall(app_opt_enum(po, "-loss", "loss (with -task spin: ce, margin, local, true, bond; default ce)",
+                           atoms_preset_names, ATOMS_PRESET_COUNT, &loss, &set));
   else
-    PetscCall(app_opt_enum(po, "-loss", "loss", spin_loss_names, SPIN_LOSS_COUNT, &loss, &set));
+    PetscCall(app_opt_enum(po, "-loss", "loss (with -task denoise: mse, energy, kabsch, sparse; default mse)",
+                           spin_loss_names, SPIN_LOSS_COUNT, &loss, &set));
   /* sigma beyond 100 data lengths leaves no structure to recover: a
    * typo, refused. */
   PetscCall(app_opt_real_list(po, "-noise", "denoise: distinct noise levels sigma, each draw picks one uniformly", 0,
@@ -85,8 +88,8 @@ int app_train(int argc, char **argv) {
   PetscCall(app_opt_real(po, "-h0", "local, bond: the constant of w_i = y_i h_i(y) + h0, w_ij = J_ij y_i y_j + h0",
                          -1e6, 1e6, 0, &h0, &h0_set));
   if (denoise) width = 128;
-  PetscCall(app_opt_int(po, "-width", "channels of the network (denoise: MLP hidden width)", 1, 4096, &width,
-                        &set));
+  PetscCall(app_opt_int(po, "-width", "channels of the network (denoise: MLP hidden width, default 128)", 1, 4096,
+                        &width, &set));
   PetscCall(app_opt_int(po, "-depth", "spin: convolutions in residual blocks (even)", 0, 1000, &depth, &depth_set));
   PetscCall(app_opt_enum(po, "-conv", "spin: the residual convolutions' algorithm (winograd: oneDNN's where it has "
                          "one, AVX-512 and -width a multiple of 16, else direct)", nn_conv_algorithm_names, NN_CONV_COUNT,

@@ -25,7 +25,7 @@ library, eloss_program = os.path.abspath(library), os.path.abspath(eloss_program
 os.environ["ELOSS_LIBRARY"] = library
 sys.path.insert(0, os.path.join(source_root, "python"))
 mpi = [mpiexec, "--allow-run-as-root", "--oversubscribe"]
-PLAN = 11
+PLAN = 13
 print("1..%d" % PLAN, flush=True)
 try:
     import h5py
@@ -122,6 +122,18 @@ ok(r3.returncode != 0 and "already exists" in r3.stderr and r4.returncode == 0,
 r5 = run("eval", "-model", "m_open.ckpt", "-test", "te_open.h5", "-pred_out", "te_open.h5", "-force")
 ok(r5.returncode != 0 and os.path.getsize("te_open.h5") > 0 and h5py.is_hdf5("te_open.h5"),
    "-pred_out naming the test set is refused: %s" % r5.stderr.strip()[-90:])
+
+model_bytes = open("m_open.ckpt", "rb").read()
+r6 = run("eval", "-model", "m_open.ckpt", "-test", "te_open.h5", "-pred_out", "m_open.ckpt", "-force")
+r7 = run("eval", "-model", "m_open.ckpt", "-test", "te_open.h5", "-csv", "both.out", "-pred_out", "both.out", "-force")
+ok(r6.returncode == 2 and r7.returncode == 2 and open("m_open.ckpt", "rb").read() == model_bytes and
+   not os.path.exists("both.out"),
+   "-pred_out naming the model or the -csv file is refused even with -force: %s" % r6.stderr.strip()[-80:])
+with h5py.File("p_open.h5", "r") as f:
+    stored = f.attrs["model"]
+    stored = stored.decode() if isinstance(stored, bytes) else stored
+ok(stored == eloss.load_model("m_open.ckpt")[0]["identity"],
+   "the predictions' model attribute is the model's identity (%s...)" % stored[:40])
 
 g2 = os.path.join(source_root, "inputs", "molecules", "g2.xyz")
 r = run("train", "-task", "denoise", "-train", g2, "-test", os.path.join(source_root, "inputs", "molecules",

@@ -18,7 +18,7 @@ mpi=("$mpiexec" --allow-run-as-root --oversubscribe)
 limit=${ELOSS_TEST_LIMIT:-60} # seconds any one refusal may take
 source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 tap_workdir
-echo "1..118"
+echo "1..119"
 
 "$py" - <<'PY'
 import numpy as np
@@ -240,4 +240,17 @@ ok $? "gs with L = 1 names -jh and L >= 2: $(cat err.txt)"
 "$eloss" gs -jh H4.npy -jv H4.npy > /dev/null 2> err.txt
 grep -q "H4.npy: expected shape (3, 4) for -jv" err.txt
 ok $? "gs with a wrong -jv shape says (L-1, L) = (3, 4): $(cat err.txt)"
+
+# No output overwrites the options file a run reads, even with -force.
+printf -- '-L 4\n-instances 3\n' > deck.opts
+cp deck.opts deck.copy
+"$eloss" spingen -options_file deck.opts -out deck.opts -force > /dev/null 2> err.txt
+rc1=$?
+printf -- '-n 5\n-samples 2\n-walks 1\n-bh_steps 5\n' > cdeck.opts
+cp cdeck.opts cdeck.copy
+"$eloss" clustergen -options_file cdeck.opts -out c.h5 -xyz cdeck.opts -force > /dev/null 2> err2.txt
+rc2=$?
+[ $rc1 = 1 ] && [ $rc2 = 1 ] && cmp -s deck.opts deck.copy && cmp -s cdeck.opts cdeck.copy &&
+  grep -q "deck.opts is the options file deck.opts read" err.txt && grep -q "is the options file" err2.txt
+ok $? "an output naming the -options_file deck is refused even with -force: $(grep error err.txt | cut -c1-90)"
 tap_exit

@@ -19,8 +19,25 @@
 #include <string.h>
 #include <unistd.h>
 
+enum { INPUTS_MAX = 16 };
+static char registered[INPUTS_MAX][4096];
+static int n_registered;
+
+void io_input_register(const char *path) {
+  if (path && path[0] && n_registered < INPUTS_MAX)
+    snprintf(registered[n_registered++], sizeof registered[0], "%s", path);
+}
+
+const char *io_input_registered(const char *path) {
+  for (int k = 0; path && k < n_registered; ++k)
+    if (io_same_file(path, registered[k])) return registered[k];
+  return NULL;
+}
+
 core_status io_atomic_open(io_atomic_file *f, const char *path) {
   memset(f, 0, sizeof *f);
+  const char *input = io_input_registered(path);
+  CORE_CHECK(!input, CORE_ERR_ARG, "%s is the options file %s read: choose another output", path, input);
   CORE_CHECK(strlen(path) < sizeof f->path, CORE_ERR_ARG, "output path is too long: %s", path);
   snprintf(f->path, sizeof f->path, "%s", path);
   snprintf(f->tmp_path, sizeof f->tmp_path, "%s.tmp.%ld", path, (long)getpid());
@@ -86,6 +103,8 @@ const char *io_output_name_reserved(const char *path) {
 
 core_status io_output_check(const char *out) {
   CORE_CHECK(out && out[0], CORE_ERR_ARG, "no output file given (-out)");
+  const char *input = io_input_registered(out);
+  CORE_CHECK(!input, CORE_ERR_ARG, "%s is the options file %s read: choose another output", out, input);
   const char *reserved = io_output_name_reserved(out);
   CORE_CHECK(!reserved, CORE_ERR_ARG, "%s: %s; choose another file", out, reserved);
   struct stat sb;

@@ -119,6 +119,8 @@ static core_status h5_fail(const io_h5 *f, const char *what) {
 /* Create (truncate) path and claim 64 KiB of disk for it, then give the
  * blocks back: CORE_ERR_IO naming the file when there is no room. */
 static core_status h5_room(const char *path) {
+  const char *input = io_input_registered(path);
+  CORE_CHECK(!input, CORE_ERR_ARG, "%s is the options file %s read: choose another output", path, input);
   int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0666);
   CORE_CHECK(fd >= 0, CORE_ERR_IO, "%s: cannot create the HDF5 file: %s", path, strerror(errno));
   const int err = posix_fallocate(fd, 0, 65536);

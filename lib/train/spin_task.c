@@ -160,7 +160,8 @@ core_status train_spin_predict(train_task *t, MPI_Comm comm, float *logits) {
   return st;
 }
 
-core_status train_spin_write_predictions(train_task *t, MPI_Comm comm, const char *path, int force) {
+core_status train_spin_write_predictions(train_task *t, MPI_Comm comm, const char *path, int force,
+                                         const char *model_identity, const char *const *inputs, int n_inputs) {
   spin_ctx *c = t->ctx;
   int rank;
   MPI_Comm_rank(comm, &rank);
@@ -173,9 +174,9 @@ core_status train_spin_write_predictions(train_task *t, MPI_Comm comm, const cha
   if (!st) st = train_spin_predict(t, comm, logits);
   for (int64_t k = 0; !st && rank == 0 && k < n * S; ++k) spins[k] = logits[k] >= 0.0f ? 1 : -1;
   /* A short output of one writer: checked, locked, staged, published. */
-  io_job_spec spec = {.command = "eval", .out = path, .out_option = "-pred_out", .kind = "predictions", .identity = "", .mode = IO_JOB_STAGED,
-                      .no_checkpoint = 1, .force = force, .inputs = (const char *const[]){c->opt.test},
-                      .n_inputs = 1};
+  io_job_spec spec = {.command = "eval", .out = path, .out_option = "-pred_out", .kind = "predictions",
+                      .identity = "", .mode = IO_JOB_STAGED, .no_checkpoint = 1, .force = force, .inputs = inputs,
+                      .n_inputs = n_inputs};
   io_job *job = NULL;
   if (!st) st = io_job_begin(comm, &spec, &job);
   io_h5 *f = NULL;
@@ -189,7 +190,7 @@ core_status train_spin_write_predictions(train_task *t, MPI_Comm comm, const cha
   if (!st) st = io_h5_write_rows(f, "inputs", IO_F32, 0, mine, c->x_test);
   if (!st) st = io_h5_write_rows(f, "logits", IO_F32, 0, mine, logits);
   if (!st) st = io_h5_write_rows(f, "spins", IO_I8, 0, mine, spins);
-  if (!st) st = io_h5_attr_string(f, "/", "model", t->options);
+  if (!st) st = io_h5_attr_string(f, "/", "model", model_identity);
   if (!st) st = io_h5_attr_string(f, "/", "test", c->opt.test);
   if (!st) st = io_h5_attr_string(f, "/", "spins_rule", "spins = +1 where logits >= 0, else -1 (q(s = +1) = "
                                   "sigmoid(logit))");

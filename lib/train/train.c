@@ -354,10 +354,14 @@ static core_status metrics_publish(const char *path) {
  * and test data's fingerprints (a resume on another test set would leave
  * metrics of two test sets in one file). */
 void train_identity(const train_task *task, const train_options *opt, char *text, size_t size) {
-  char lr[32];
-  snprintf(text, size, "%s -batch %lld -shards %d -lr %s -seed %llu -data_crc32 %08x -test_crc32 %08x", task->options,
-           (long long)opt->batch, opt->shards, core_real_text(opt->adam.lr, lr), (unsigned long long)opt->seed,
-           task->data_crc, task->test_crc);
+  /* The data by their fingerprints, named as the options that give them:
+   * a resume on other data reads "-test_data crc32:... (the file has
+   * ...)", or "none" for a run without -test. */
+  char lr[32], test[32] = "none";
+  if (task->test_crc) snprintf(test, sizeof test, "crc32:%08x", task->test_crc);
+  snprintf(text, size, "%s -batch %lld -shards %d -lr %s -seed %llu -train_data crc32:%08x -test_data %s",
+           task->options, (long long)opt->batch, opt->shards, core_real_text(opt->adam.lr, lr),
+           (unsigned long long)opt->seed, task->data_crc, test);
 }
 
 /* A resumed run's model, on every rank: its state, parameters and Adam's

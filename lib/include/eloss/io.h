@@ -102,6 +102,14 @@ core_status io_output_check(const char *out);
  * <file>.tmp.<digits>, a temporary), or NULL. Pure. */
 const char *io_output_name_reserved(const char *path);
 
+/* The files a program read its configuration from (decks): no output may
+ * be one of them, whatever -force says. io_output_check, io_atomic_open
+ * and io_h5_create refuse them. Process-wide, up to 16 paths; not
+ * thread-safe (registered at start-up). */
+void io_input_register(const char *path);
+/* The registered input `path` names, or NULL. Local. */
+const char *io_input_registered(const char *path);
+
 /* 1 if a and b are the same path or name the same existing file (an
  * output that would overwrite an input); 0 for NULL. Local. */
 int io_same_file(const char *a, const char *b);

@@ -157,8 +157,8 @@ typedef struct {
   int64_t batch; /* examples per step */
   int64_t shard; /* examples per micro-shard: the chunk of training's test
                     metrics (a forward's bits may depend on its batch size) */
-  char options[TRAIN_OPTIONS_BYTES]; /* the run's identity: its options text, then -data_crc32 and
-                                        -test_crc32 of its training and test data */
+  char options[TRAIN_OPTIONS_BYTES]; /* the run's identity: its options, then -train_data and
+                                        -test_data, the fingerprints of its data */
 } train_model_meta;
 
 /* Read the config line of a model file written by train_run (any of its
@@ -214,8 +214,11 @@ core_status train_spin_predict(train_task *task, MPI_Comm comm, float *logits);
 /* Write the test set's predictions to an HDF5 file: "logits" (n_test,
  * L, L) float32, "spins" (n_test, L, L) int8 (+1 where the logit >= 0)
  * and the network's "inputs" (n_test, 4, L, L) float32; through io_job (checked, locked, staged,
- * never over an existing file without force). Collective. */
-core_status train_spin_write_predictions(train_task *task, MPI_Comm comm, const char *path, int force);
+ * never over an existing file without force, never over one of the n_inputs
+ * inputs); its `model` attribute is model_identity (the model file's
+ * train_model_meta.options). Collective. */
+core_status train_spin_write_predictions(train_task *task, MPI_Comm comm, const char *path, int force,
+                                         const char *model_identity, const char *const *inputs, int n_inputs);
 /* Mean gap, its standard error (nan for one instance), exact fraction and
  * mean site accuracy of n instances, summed in instance order. Pure. */
 void train_spin_summary(int64_t n, const double *gap, const int8_t *exact, const double *accuracy, double v[4]);
