@@ -92,6 +92,7 @@ int app_clustergen(int argc, char **argv) {
   if (start_set && (io_same_file(start, out_set ? out : NULL) || io_same_file(start, xyz_set ? xyz : NULL)))
     app_option_error("-start", "is also an output (-out or -xyz): an input is never overwritten, even with -force");
   if (!out_set) app_option_error("-out", "required: the HDF5 file to write");
+  if (resume && force) app_option_error("-force", "contradicts -resume: continue, or start over, not both");
   PetscBool stop;
   int code;
   PetscCall(app_options_check("clustergen", &stop, &code));

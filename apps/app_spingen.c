@@ -163,6 +163,7 @@ int app_spingen(int argc, char **argv) {
                      (long long)(first + count), (long long)instances);
   else if ((first_set || count_set) && !count_set)
     count = instances - first;
+  if (resume && force) app_option_error("-force", "contradicts -resume: continue, or start over, not both");
   PetscBool stop;
   int code;
   PetscCall(app_options_check("spingen", &stop, &code));

@@ -195,7 +195,7 @@ ok $? "a fresh start over an interrupted run is refused: $(grep error err.txt)"
 ok $? "-force over an interrupted run starts over and ends with the bytes of an uninterrupted run"
 "$eloss" spingen -L 8 -instances 20 -out both.h5 -resume -force > /dev/null 2> err.txt
 rc=$?
-[ $rc = 1 ] && [ ! -e both.h5 ] && grep -q "contradict each other" err.txt
+[ $rc = 2 ] && [ ! -e both.h5 ] && grep -q "contradicts -resume" err.txt
 ok $? "-resume with -force is refused: $(grep error err.txt)"
 echo junk > junk.h5.partial
 "$eloss" spingen -L 8 -instances 20 -out junk.h5 > /dev/null 2> err.txt

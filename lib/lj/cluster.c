@@ -174,11 +174,7 @@ static core_status write_xyz(const char *path, int n, const double *x, double en
   /* Argon, the classic Lennard-Jones element, so viewers draw atoms. */
   fprintf(f.fp, "%d\nLJ%d global minimum found by eloss clustergen: E = %.10f epsilon (sigma = 1)\n", n, n, energy);
   for (int i = 0; i < n; ++i) fprintf(f.fp, "Ar %.12f %.12f %.12f\n", x[3 * i], x[3 * i + 1], x[3 * i + 2]);
-  if (ferror(f.fp)) {
-    io_atomic_abort(&f);
-    return CORE_ERROR(CORE_ERR_IO, "%s: write failed", path);
-  }
-  return io_atomic_commit(&f);
+  return io_atomic_commit(&f); /* checks every write, names the reason */
 }
 
 /* The HDF5 file, written collectively to `path` (the layout above). */
