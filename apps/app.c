@@ -14,7 +14,7 @@ PetscErrorCode app_initialize(int *argc, char ***argv, const char *help) {
    * (app_options.c, after the options are read). */
   int asked = 0;
   for (int i = 1; i < *argc; ++i)
-    if (!strcmp((*argv)[i], "-help") || !strcmp((*argv)[i], "--help")) {
+    if (!strcmp((*argv)[i], "-help") || !strcmp((*argv)[i], "--help") || !strcmp((*argv)[i], "-h")) {
       asked = 1;
       for (int j = i; j + 1 < *argc; ++j) (*argv)[j] = (*argv)[j + 1];
       --*argc, --i;

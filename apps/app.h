@@ -10,6 +10,10 @@
 
 #include "eloss/core.h"
 
+/* The subcommand's one-line summary (the dispatcher's table): the NAME
+ * line of its man page. */
+extern const char *app_summary;
+
 /* -help was given: app_options_check lists the options the subcommand
  * read (as text, or as a man page when man is set) after `description`,
  * and stops. */

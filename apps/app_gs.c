@@ -42,7 +42,7 @@ static core_status couplings_read(const char *path, const char *option, int64_t 
   if (!st) st = io_array_convert(a, IO_F64);
   const int64_t bad = st ? -1 : spin_couplings_first_bad(a->data, a->count);
   if (bad >= 0)
-    st = CORE_ERROR(CORE_ERR_VALUE, "%s: coupling %g at flat index %lld: expected a finite value of size <= %g", path,
+    st = CORE_ERROR(CORE_ERR_VALUE, "%s: coupling %.15g at flat index %lld: expected a finite value of size <= %g", path,
                     ((double *)a->data)[bad], (long long)bad, SPIN_COUPLING_MAX);
   if (st) io_array_free(a);
   return st;

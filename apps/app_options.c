@@ -76,6 +76,7 @@ enum { HELP_MAX = 96 };
 static help_item help_items[HELP_MAX];
 static int help_count, help_mode; /* 0: none, 1: text, 2: man */
 static const char *help_description = "";
+const char *app_summary = NULL;
 
 void app_help_request(int man, const char *description) {
   help_mode = man ? 2 : 1;
@@ -120,11 +121,13 @@ static void help_print(const char *command) {
   size_t n = 0;
   for (; command[n] && n + 1 < sizeof upper; ++n) upper[n] = (char)(command[n] >= 'a' && command[n] <= 'z' ? command[n] - 32 : command[n]);
   upper[n] = '\0';
-  /* NAME: the description's first line after "eloss <command>: ". */
+  /* NAME: the dispatcher's summary, else the description's first line
+   * after "eloss <command>: ". */
   char first[512];
   const char *d = help_description, *colon = strstr(d, ": ");
   const char *start = colon && colon < d + strcspn(d, "\n") ? colon + 2 : d;
-  snprintf(first, sizeof first, "%.*s", (int)strcspn(start, "\n"), start);
+  if (app_summary) snprintf(first, sizeof first, "%s", app_summary);
+  else snprintf(first, sizeof first, "%.*s", (int)strcspn(start, "\n"), start);
   printf(".TH ELOSS\\-%s 1 \"\" \"eloss\" \"eloss manual\"\n.SH NAME\neloss\\-", upper);
   roff(stdout, command);
   fputs(" \\- ", stdout);
@@ -153,7 +156,8 @@ static void help_print(const char *command) {
     }
     printf("\n");
   }
-  printf(".SH SEE ALSO\n.BR eloss (1);\nthe guides in docs/ of the source tree (docs/README.md).\n");
+  printf(".SH SEE ALSO\n\\fBeloss \\-help\\fR lists the subcommands; the guides in docs/ of the source tree "
+         "(docs/README.md, docs/options.md).\n");
 }
 
 /* "-name value" as the user wrote it; "-name (no value)" when none was

@@ -86,7 +86,7 @@ static core_status couplings_load(const char *jh, const char *jv, spin_lattice *
     const io_array *a = k ? &V : &H;
     const int64_t bad = spin_couplings_first_bad(a->data, a->count);
     if (bad >= 0)
-      st = CORE_ERROR(CORE_ERR_VALUE, "%s: coupling %g at flat index %lld: expected a finite value of size <= %g",
+      st = CORE_ERROR(CORE_ERR_VALUE, "%s: coupling %.15g at flat index %lld: expected a finite value of size <= %g",
                       k ? jv : jh, ((const double *)a->data)[bad], (long long)bad, SPIN_COUPLING_MAX);
   }
   const int64_t n = st ? 0 : lat->n_sites, slots = st ? 0 : spin_lattice_bond_slots(lat);

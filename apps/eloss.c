@@ -24,7 +24,7 @@ static const command commands[] = {
     {"clustergen", app_clustergen, "Lennard-Jones clusters: tempering samples, basin-hopping global minimum (HDF5)"},
     {"mc", app_mc, "Metropolis / heat-bath Monte Carlo of a spin system, replicas over ranks"},
     {"gs", app_gs, "exact ground state of an open L x L Edwards-Anderson instance"},
-    {"spinloss", app_spinloss, "spin loss + gradient on logits (ce, margin, local Eq. 15-16, true)"},
+    {"spinloss", app_spinloss, "spin loss + gradient on logits (ce, margin, local Eq. 15-16, true, bond)"},
     {"train", app_train, "train a model with an energy loss or a baseline, data-parallel, bit-reproducible"},
     {"shapes", app_shapes, "regular shapes (paper Sec. 6.1): train an MLP with MSE, energy, Kabsch or sparse loss"},
     {"eval", app_eval, "evaluate a trained model on a test set (energy gap, exact fraction, accuracy)"},
@@ -46,6 +46,7 @@ int main(int argc, char **argv) {
   for (size_t i = 0; i < sizeof commands / sizeof commands[0]; ++i) {
     if (!strcmp(argv[1], commands[i].name)) {
       /* The subcommand sees argv without its own name, as a PETSc main would. */
+      app_summary = commands[i].summary;
       argv[1] = argv[0];
       return commands[i].run(argc - 1, argv + 1);
     }

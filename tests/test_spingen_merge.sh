@@ -71,7 +71,7 @@ refused() {
   ok $? "$name refused: exit $code, $(head -c 160 x.err)"
 }
 refused "a gap" "instances \[11, 16) are in no part" -parts p0.h5,p2.h5 -out x.h5
-refused "an overlap" "overlap: both hold instance 11" -parts p0.h5,p1.h5,p1.h5,p2.h5 -out x.h5
+refused "a part given twice" "p1.h5 is given twice" -parts p0.h5,p1.h5,p1.h5,p2.h5 -out x.h5
 refused "a missing end" "instances \[16, 29) of the split's 29 are in no part" -parts p0.h5,p1.h5 -out x.h5
 "$eloss" spingen "${args[@]/13/14}" -first 11 -count 5 -out other.h5 > /dev/null 2>&1
 refused "parts of another seed" "other.h5: written with other options" -parts p0.h5,other.h5,p2.h5 -out x.h5

@@ -254,9 +254,9 @@ static core_status spin_couplings_gather(const spin_lattice *lat, int64_t batch,
   const int periodic = lat->bc == SPIN_PERIODIC;
   const int64_t h_len = periodic ? n : L * (L - 1);
   const int64_t bad_h = spin_couplings_first_bad(jh, batch * h_len), bad_v = spin_couplings_first_bad(jv, batch * h_len);
-  CORE_CHECK(bad_h < 0, CORE_ERR_VALUE, "eloss: jh has a coupling %g at flat index %lld: expected a finite value of "
+  CORE_CHECK(bad_h < 0, CORE_ERR_VALUE, "eloss: jh has a coupling %.15g at flat index %lld: expected a finite value of "
              "size <= %g", bad_h >= 0 ? jh[bad_h] : 0.0, (long long)bad_h, SPIN_COUPLING_MAX);
-  CORE_CHECK(bad_v < 0, CORE_ERR_VALUE, "eloss: jv has a coupling %g at flat index %lld: expected a finite value of "
+  CORE_CHECK(bad_v < 0, CORE_ERR_VALUE, "eloss: jv has a coupling %.15g at flat index %lld: expected a finite value of "
              "size <= %g", bad_v >= 0 ? jv[bad_v] : 0.0, (long long)bad_v, SPIN_COUPLING_MAX);
   for (int64_t b = 0; b < batch; ++b) {
     double *Jb = J + b * slots;

@@ -185,7 +185,7 @@ core_status mc_dataset_load(MPI_Comm comm, const char *path, mc_spin_data *d) {
         for (int dir = 0; dir < lat->dim; ++dir) memcpy(J + dir * n, bonds[dir] + k * n, sizeof(double) * (size_t)n);
       const int64_t bad = spin_couplings_first_bad(J, slots);
       if (bad >= 0) {
-        check = CORE_ERROR(CORE_ERR_FORMAT, "%s: instance %lld: coupling %g is not a finite value of size <= %g",
+        check = CORE_ERROR(CORE_ERR_FORMAT, "%s: instance %lld: coupling %.15g is not a finite value of size <= %g",
                            path, (long long)i, J[bad], SPIN_COUPLING_MAX);
         break;
       }

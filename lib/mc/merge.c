@@ -200,6 +200,8 @@ static core_status check_tiling(int n, const char *const *parts, const part_info
     const part_info *p = &info[order[k]];
     CORE_CHECK(p->first <= expect, CORE_ERR_ARG, "instances [%lld, %lld) are in no part (a gap before %s)",
                (long long)expect, (long long)p->first, parts[order[k]]);
+    CORE_CHECK(p->first >= expect || !io_same_file(parts[order[k - 1]], parts[order[k]]), CORE_ERR_ARG,
+               "%s is given twice", parts[order[k]]);
     CORE_CHECK(p->first >= expect, CORE_ERR_ARG, "%s and %s overlap: both hold instance %lld", parts[order[k - 1]],
                parts[order[k]], (long long)p->first);
     expect = p->first + p->count;
