@@ -29,7 +29,7 @@ mpi=("$mpiexec" --allow-run-as-root --oversubscribe)
 py=/usr/bin/python3
 source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 tap_workdir
-echo "1..50"
+echo "1..51"
 
 "$eloss" spingen -L 6 -instances 96 -seed 5 -split train -out train.h5 > /dev/null 2>&1 &&
   "$eloss" spingen -L 6 -instances 40 -seed 5 -split test -out test.h5 > /dev/null 2>&1 &&
@@ -449,6 +449,19 @@ rc2=$?
 [ $rc1 = 1 ] && grep -q "huge.h5: instance 3: coupling 1e+300 is not a finite value of size <= 1e+06" err.txt &&
   [ $rc2 != 0 ] && grep -q "H.npy: coupling 1e+300" err2.txt
 ok $? "couplings beyond 1e6 are refused, naming the instance: $(grep error err.txt | cut -c1-100)"
+# A dataset of another dtype is named as such, not as a checksum mismatch.
+"$py" - << 'PY'
+import h5py
+with h5py.File("test.h5", "r") as f, h5py.File("f32.h5", "w") as g:
+    for k in f:
+        g[k] = f[k][...].astype("float32") if k == "couplings_h" else f[k][...]
+    for a in f.attrs:
+        g.attrs[a] = f.attrs[a]
+PY
+"$eloss" eval -model r1.ckpt -test f32.h5 > /dev/null 2> err.txt
+rc=$?
+[ $rc = 1 ] && grep -q "f32.h5: dataset couplings_h holds 4-byte floating-point values, expected float64" err.txt
+ok $? "a dataset of another dtype is named: $(grep error err.txt | cut -c1-100)"
 # A denoise model resumed as a spin run names the task, not -conv.
 "$eloss" train -task denoise -train "$(dirname "$0")/../inputs/molecules/g2.xyz" \
   -test "$(dirname "$0")/../inputs/molecules/g2_rotated.xyz" -width 16 -steps 3 -batch 8 -out dn.ckpt > /dev/null 2>&1

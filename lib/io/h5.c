@@ -297,6 +297,36 @@ static core_status root_transfer(io_h5 *f, const char *name, io_dtype dtype, int
   return st;
 }
 
+/* A read converts nothing: the dataset's stored type must be dtype's (a
+ * float32 set read as float64 would read as other numbers, and be
+ * reported further on as a damaged row). Collective. */
+static core_status dataset_type_check(io_h5 *f, const char *name, io_dtype dtype) {
+  core_status st = CORE_OK;
+  if (f->rank == 0) {
+    h5_quiet q;
+    quiet_begin(&q);
+    hid_t set = H5Dopen2(f->file, name, H5P_DEFAULT);
+    hid_t type = set >= 0 ? H5Dget_type(set) : -1;
+    const H5T_class_t cls = type >= 0 ? H5Tget_class(type) : H5T_NO_CLASS;
+    const size_t bytes = type >= 0 ? H5Tget_size(type) : 0;
+    const int is_signed = cls == H5T_INTEGER && H5Tget_sign(type) == H5T_SGN_2;
+    const int want_float = dtype == IO_F32 || dtype == IO_F64;
+    const int want_signed = dtype != IO_U8 && !want_float;
+    if (!(cls == (want_float ? H5T_FLOAT : H5T_INTEGER) && bytes == io_dtype_size(dtype) &&
+          (want_float || is_signed == want_signed))) {
+      const char *held = cls == H5T_FLOAT ? "floating-point" : cls == H5T_INTEGER ? (is_signed ? "signed integer"
+                                                                                                 : "unsigned integer")
+                                                                                  : "non-numeric";
+      st = CORE_ERROR(CORE_ERR_FORMAT, "%s: dataset %s holds %zu-byte %s values, expected %s", f->path, name, bytes,
+                      held, io_dtype_name(dtype));
+    }
+    if (type >= 0) H5Tclose(type);
+    if (set >= 0) H5Dclose(set);
+    quiet_end(&q);
+  }
+  return core_agree(f->comm, st);
+}
+
 /* The collective row transfer: agree on every rank's range, then move the
  * rows between the ranks and rank 0 in one MPI_Gatherv / MPI_Scatterv of a
  * row type (counts in rows fit an int where counts in bytes may not), with
@@ -306,6 +336,7 @@ static core_status rows_transfer(io_h5 *f, const char *name, io_dtype dtype, int
   int ndim = 0;
   hsize_t dims[IO_NDIM_MAX];
   CORE_CALL(dataset_shape(f, name, &ndim, dims));
+  if (!write) CORE_CALL(dataset_type_check(f, name, dtype));
   /* A row travels as one MPI type of row_bytes bytes: at most INT_MAX. */
   size_t row_bytes = io_dtype_size(dtype);
   int row_fits = 1;

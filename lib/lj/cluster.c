@@ -357,6 +357,87 @@ void lj_cluster_options_text(const lj_cluster_options *opt, char *text, size_t s
                  (unsigned)lj_cluster_start_crc(opt));
 }
 
+/* The options a cluster dataset can be made with. Local. */
+static core_status check_options(const lj_cluster_options *opt) {
+  CORE_CHECK(!(opt->n < 2 || opt->n > LJ_MAX_N || opt->n_temps < 1 || opt->samples < 0 || opt->therm < 0 ||
+               opt->sweeps < 1 || opt->walks < 1 || opt->bh_steps < 1 || !opt->out),
+             CORE_ERR_ARG, "clustergen: need 2 <= n <= %d, at least one temperature, samples >= 0, therm >= 0, "
+             "sweeps >= 1, walks >= 1, bh_steps >= 1 and an output", (int)LJ_MAX_N);
+  for (int t = 0; t < opt->n_temps; ++t)
+    CORE_CHECK(isfinite(opt->temperatures[t]) && opt->temperatures[t] > 0 &&
+                   (t == 0 || opt->temperatures[t] > opt->temperatures[t - 1]),
+               CORE_ERR_ARG, "temperatures must be finite, > 0 and strictly ascending (entry %d is %g)", t,
+               opt->temperatures[t]);
+  return CORE_OK;
+}
+
+/* A fresh run's starts: this rank's chains and walks, gathered on every
+ * rank, and a checkpoint at cycle 0 (a run stopped before its first
+ * cycle resumes too). Collective. */
+static core_status fresh_start(MPI_Comm comm, io_job *job, const lj_cluster_options *opt, lj_sampler *sampler,
+                               lj_basin *basin, double *rows_mine, double *walks_mine, run_state *s) {
+  int rank, size;
+  MPI_Comm_rank(comm, &rank);
+  MPI_Comm_size(comm, &size);
+  const int64_t row = lj_row_size(opt->n), wrow = lj_walk_size(opt->n);
+  int64_t tn, t0, wn, w0;
+  core_partition(opt->n_temps, size, rank, &tn, &t0);
+  core_partition(opt->walks, size, rank, &wn, &w0);
+  core_status st = CORE_OK;
+  for (int64_t k = 0; !st && k < tn; ++k)
+    st = opt->start ? lj_sampler_start_at(sampler, (int)(t0 + k), opt->start, rows_mine + k * row)
+                    : lj_sampler_start(sampler, opt->seed, (int)(t0 + k), rows_mine + k * row);
+  for (int64_t k = 0; !st && k < wn; ++k) st = lj_basin_start(basin, opt->seed, (uint64_t)(w0 + k), walks_mine + k * wrow);
+  CORE_CALL(core_agree(comm, st));
+  CORE_CALL(gather_rows(comm, opt->n_temps, row, rows_mine, s->rows));
+  CORE_CALL(gather_rows(comm, opt->walks, wrow, walks_mine, s->walks));
+  return checkpoint_write(job, opt, 0, s);
+}
+
+/* One cycle on every rank: a tempering cycle of this rank's temperatures
+ * (then the exchanges and, after thermalisation, the samples), or a chunk
+ * of basin hopping of its walks; the rows gathered everywhere. Collective. */
+static core_status advance(MPI_Comm comm, const lj_cluster_options *opt, lj_sampler *sampler, lj_basin *basin,
+                           int64_t cycle, double *rows_mine, double *walks_mine, run_state *s,
+                           volatile sig_atomic_t *stop) {
+  int rank, size;
+  MPI_Comm_rank(comm, &rank);
+  MPI_Comm_size(comm, &size);
+  const int64_t T = opt->n_temps, W = opt->walks, P = pt_cycles(opt);
+  const int64_t row = lj_row_size(opt->n), wrow = lj_walk_size(opt->n);
+  int64_t tn, t0, wn, w0;
+  core_partition(T, size, rank, &tn, &t0);
+  core_partition(W, size, rank, &wn, &w0);
+  core_status st = CORE_OK;
+  if (cycle >= P) {
+    /* Basin hopping: this rank's walks by one chunk. */
+    if (stop && *stop) st = CORE_ERROR(CORE_ERR_STOPPED, "stopped on request");
+    memcpy(walks_mine, s->walks + w0 * wrow, sizeof(double) * (size_t)(wn * wrow));
+    for (int64_t k = 0; !st && k < wn; ++k)
+      st = lj_basin_steps(basin, opt->seed, (uint64_t)(w0 + k), (uint64_t)(cycle - P), walks_mine + k * wrow);
+    CORE_CALL(core_agree(comm, st));
+    return gather_rows(comm, W, wrow, walks_mine, s->walks);
+  }
+  /* Parallel tempering: this rank's temperatures in scratch rows. */
+  memcpy(rows_mine, s->rows + t0 * row, sizeof(double) * (size_t)(tn * row));
+  for (int64_t k = 0; !st && k < tn; ++k)
+    st = lj_sampler_cycle(sampler, opt->seed, (int)(t0 + k), (uint64_t)cycle, opt->temperatures[t0 + k], opt->sweeps,
+                          cycle < opt->therm, rows_mine + k * row, NULL, stop);
+  if (!st && core_fault("cluster.compute"))
+    st = CORE_ERROR(CORE_ERR_NUMERIC, "cycle %lld failed: injected fault (test)", (long long)cycle);
+  CORE_CALL(core_agree(comm, st));
+  CORE_CALL(gather_rows(comm, T, row, rows_mine, s->rows));
+  lj_exchange(opt->n, opt->n_temps, opt->temperatures, opt->seed, (uint64_t)cycle, s->rows, s->ex_acc, s->ex_tried);
+  if (cycle >= opt->therm) {
+    const int64_t k = cycle - opt->therm, K = opt->samples, N = opt->n;
+    for (int64_t t = 0; t < T; ++t) {
+      memcpy(s->positions + (t * K + k) * N * 3, s->rows + t * row + LJ_ROW_X, sizeof(double) * (size_t)(N * 3));
+      s->energies[t * K + k] = s->rows[t * row + LJ_ROW_ENERGY];
+    }
+  }
+  return CORE_OK;
+}
+
 core_status lj_cluster_generate(MPI_Comm comm, const lj_cluster_options *opt, volatile sig_atomic_t *stop,
                                 FILE *progress, lj_cluster_report *report) {
   double *rates_out = report->exchange_rates;
@@ -366,16 +447,8 @@ core_status lj_cluster_generate(MPI_Comm comm, const lj_cluster_options *opt, vo
   int rank, size;
   MPI_Comm_rank(comm, &rank);
   MPI_Comm_size(comm, &size);
+  CORE_CALL(core_agree(comm, check_options(opt)));
   core_status st = CORE_OK;
-  if (opt->n < 2 || opt->n > LJ_MAX_N || opt->n_temps < 1 || opt->samples < 0 || opt->therm < 0 ||
-      opt->sweeps < 1 || opt->walks < 1 || opt->bh_steps < 1 || !opt->out)
-    st = CORE_ERROR(CORE_ERR_ARG, "clustergen: need 2 <= n <= %d, at least one temperature, samples >= 0, "
-                    "therm >= 0, sweeps >= 1, walks >= 1, bh_steps >= 1 and an output", (int)LJ_MAX_N);
-  for (int t = 0; !st && t < opt->n_temps; ++t)
-    if (!(isfinite(opt->temperatures[t]) && opt->temperatures[t] > 0 && (t == 0 || opt->temperatures[t] > opt->temperatures[t - 1])))
-      st = CORE_ERROR(CORE_ERR_ARG, "temperatures must be finite, > 0 and strictly ascending (entry %d is %g)", t,
-                      opt->temperatures[t]);
-  CORE_CALL(core_agree(comm, st));
   /* Before any work: the outputs checked, locked, and the start decided. */
   char identity[IO_JOB_IDENTITY_BYTES];
   lj_cluster_options_text(opt, identity, sizeof identity);
@@ -388,7 +461,7 @@ core_status lj_cluster_generate(MPI_Comm comm, const lj_cluster_options *opt, vo
   CORE_CALL(io_job_begin(comm, &spec, &job));
   const int resuming = io_job_resuming(job);
 
-  const int64_t T = opt->n_temps, W = opt->walks, P = pt_cycles(opt), total = total_cycles(opt);
+  const int64_t T = opt->n_temps, W = opt->walks, total = total_cycles(opt);
   const int64_t row = lj_row_size(opt->n), wrow = lj_walk_size(opt->n);
   int64_t tn, t0, wn, w0;
   core_partition(T, size, rank, &tn, &t0);
@@ -416,15 +489,7 @@ core_status lj_cluster_generate(MPI_Comm comm, const lj_cluster_options *opt, vo
       fprintf(progress, "clustergen: resuming %s at cycle %lld of %lld\n", io_job_checkpoint_path(job), (long long)cycle,
               (long long)total);
   } else if (!st) {
-    for (int64_t k = 0; !st && k < tn; ++k)
-      st = opt->start ? lj_sampler_start_at(sampler, (int)(t0 + k), opt->start, rows_mine + k * row)
-                      : lj_sampler_start(sampler, opt->seed, (int)(t0 + k), rows_mine + k * row);
-    for (int64_t k = 0; !st && k < wn; ++k) st = lj_basin_start(basin, opt->seed, (uint64_t)(w0 + k), walks_mine + k * wrow);
-    st = core_agree(comm, st);
-    if (!st) st = gather_rows(comm, T, row, rows_mine, s.rows);
-    if (!st) st = gather_rows(comm, W, wrow, walks_mine, s.walks);
-    /* A checkpoint at 0: a run stopped before its first cycle resumes too. */
-    if (!st) st = checkpoint_write(job, opt, 0, &s);
+    st = fresh_start(comm, job, opt, sampler, basin, rows_mine, walks_mine, &s);
   }
 
   core_progress bar;
@@ -432,35 +497,8 @@ core_status lj_cluster_generate(MPI_Comm comm, const lj_cluster_options *opt, vo
   core_progress_resume(&bar, cycle);
   int checkpointed = 1, announced = 0;
   while (!st && cycle < total) {
-    if (cycle < P) {
-      /* Parallel tempering: this rank's temperatures in scratch rows. */
-      memcpy(rows_mine, s.rows + t0 * row, sizeof(double) * (size_t)(tn * row));
-      for (int64_t k = 0; !st && k < tn; ++k)
-        st = lj_sampler_cycle(sampler, opt->seed, (int)(t0 + k), (uint64_t)cycle, opt->temperatures[t0 + k], opt->sweeps,
-                              cycle < opt->therm, rows_mine + k * row, NULL, stop);
-      if (!st && core_fault("cluster.compute")) st = CORE_ERROR(CORE_ERR_NUMERIC, "cycle %lld failed: injected fault "
-                                                                "(test)", (long long)cycle);
-      st = core_agree(comm, st);
-      if (!st) st = gather_rows(comm, T, row, rows_mine, s.rows);
-      if (st) break;
-      lj_exchange(opt->n, opt->n_temps, opt->temperatures, opt->seed, (uint64_t)cycle, s.rows, s.ex_acc, s.ex_tried);
-      if (cycle >= opt->therm) {
-        const int64_t k = cycle - opt->therm, K = opt->samples, N = opt->n;
-        for (int64_t t = 0; t < T; ++t) {
-          memcpy(s.positions + (t * K + k) * N * 3, s.rows + t * row + LJ_ROW_X, sizeof(double) * (size_t)(N * 3));
-          s.energies[t * K + k] = s.rows[t * row + LJ_ROW_ENERGY];
-        }
-      }
-    } else {
-      /* Basin hopping: this rank's walks by one chunk. */
-      if (stop && *stop) st = CORE_ERROR(CORE_ERR_STOPPED, "stopped on request");
-      memcpy(walks_mine, s.walks + w0 * wrow, sizeof(double) * (size_t)(wn * wrow));
-      for (int64_t k = 0; !st && k < wn; ++k)
-        st = lj_basin_steps(basin, opt->seed, (uint64_t)(w0 + k), (uint64_t)(cycle - P), walks_mine + k * wrow);
-      st = core_agree(comm, st);
-      if (!st) st = gather_rows(comm, W, wrow, walks_mine, s.walks);
-      if (st) break;
-    }
+    st = advance(comm, opt, sampler, basin, cycle, rows_mine, walks_mine, &s, stop);
+    if (st) break;
     ++cycle;
     checkpointed = 0;
     core_progress_update(&bar, cycle);
