@@ -23,6 +23,17 @@ static const char help[] =
     "identical for any number of ranks. Prints global_min_energy=<E>. <out>.lock keeps out a second\n"
     "run; checkpoints go to <out>.ckpt; SIGTERM checkpoints and exits with code 3; -resume continues.\n";
 
+/* The summary of a finished run (rank 0). */
+static void print_result(const lj_cluster_options *opt, const lj_cluster_report *report) {
+  if (opt->samples > 0 && opt->n_temps > 1) {
+    fprintf(stderr, "eloss clustergen: exchange acceptance");
+    for (int k = 0; k + 1 < opt->n_temps; ++k) fprintf(stderr, " %.2f", report->exchange_rates[k]);
+    fprintf(stderr, "\n");
+  }
+  printf("global_min_energy=%.10g n=%d samples=%d temperatures=%d walks=%d seconds=%.2f out=%s\n",
+         report->global_min_energy, opt->n, opt->samples, opt->n_temps, opt->walks, report->seconds, opt->out);
+}
+
 int app_clustergen(int argc, char **argv) {
   /* A stop request that arrives while MPI and PETSc start is kept (the
    * first step sees it), not the default death by signal; PETSc installs
@@ -125,7 +136,6 @@ int app_clustergen(int argc, char **argv) {
   lj_cluster_options_text(&opt, text, sizeof text);
   if (rank == 0) fprintf(stderr, "eloss clustergen: %s -out %s\n", text, out);
 
-
   double rates[MAX_TEMPS];
   lj_cluster_report report = {.exchange_rates = rates};
   core_status st = lj_cluster_generate(MPI_COMM_WORLD, &opt, &app_stop_requested, stderr, &report);
@@ -138,13 +148,7 @@ int app_clustergen(int argc, char **argv) {
                       "with -resume to continue\n", (long long)report.cycles, (long long)report.cycles_total);
     exit_code = 3;
   } else if (rank == 0) {
-    if (samples > 0 && n_temps > 1) {
-      fprintf(stderr, "eloss clustergen: exchange acceptance");
-      for (PetscInt k = 0; k + 1 < n_temps; ++k) fprintf(stderr, " %.2f", rates[k]);
-      fprintf(stderr, "\n");
-    }
-    printf("global_min_energy=%.10g n=%d samples=%d temperatures=%d walks=%d seconds=%.2f out=%s\n",
-           report.global_min_energy, (int)n, (int)samples, (int)n_temps, (int)walks, report.seconds, out);
+    print_result(&opt, &report);
   }
   io_molecules_free(&start_mol);
   return app_finalize(exit_code);

@@ -29,6 +29,16 @@ static void print_estimates(const mc_estimate *est, int count) {
   for (int k = 0; k < count; ++k) printf("%s=%.10g err=%.3g\n", est[k].name, est[k].value, est[k].err);
 }
 
+/* Tempering's estimates, ladder and exchange rates (rank 0). */
+static void print_tempering(const mc_run_result *res, int temps, const double *betas, const double *rates) {
+  print_estimates(res->est, res->count);
+  printf("pt_betas=");
+  for (int k = 0; k < temps; ++k) printf("%s%.6g", k ? "," : "", betas[k]);
+  printf("\npt_exchange_rates=");
+  for (int k = 0; k + 1 < temps; ++k) printf("%s%.3f", k ? "," : "", rates[k]);
+  printf("\nns_per_update=%.4g\n", res->ns_per_update);
+}
+
 int app_mc(int argc, char **argv) {
   PetscCall(app_initialize(&argc, &argv, help));
   int rank, size;
@@ -118,10 +128,9 @@ int app_mc(int argc, char **argv) {
   PetscCall(app_options_check("mc", &stop, &code));
   if (stop) return app_finalize(code);
 
-  core_status st = CORE_OK;
   spin_lattice lat;
-  if (!st) st = spin_lattice_init(&lat, lattice ? SPIN_CUBIC : SPIN_SQUARE, bc ? SPIN_PERIODIC : SPIN_OPEN, (int)L);
-  st = core_agree(MPI_COMM_WORLD, st);
+  core_status st = core_agree(MPI_COMM_WORLD, spin_lattice_init(&lat, lattice ? SPIN_CUBIC : SPIN_SQUARE,
+                                                                 bc ? SPIN_PERIODIC : SPIN_OPEN, (int)L));
   if (st) return app_finalize(app_report("mc", st));
   const mc_run_options run = {.lat = &lat, .law = (spin_coupling_law)law, .seed = (uint64_t)seed,
                               .instance = (uint64_t)instance, .algorithm = algorithm ? MC_HEATBATH : MC_METROPOLIS,
@@ -134,14 +143,7 @@ int app_mc(int argc, char **argv) {
     double *betas = malloc(sizeof(double) * (size_t)pt_temps), *rates = malloc(sizeof(double) * (size_t)pt_temps);
     st = core_agree(MPI_COMM_WORLD, betas && rates ? CORE_OK : CORE_ERROR(CORE_ERR_MEM, "cannot allocate the ladder"));
     if (!st) st = mc_run_tempering(MPI_COMM_WORLD, &run, (int)pt_temps, pt_beta_min, (int)pt_adapt, &res, betas, rates);
-    if (!st && rank == 0) {
-      print_estimates(res.est, res.count);
-      printf("pt_betas=");
-      for (int k = 0; k < pt_temps; ++k) printf("%s%.6g", k ? "," : "", betas[k]);
-      printf("\npt_exchange_rates=");
-      for (int k = 0; k + 1 < pt_temps; ++k) printf("%s%.3f", k ? "," : "", rates[k]);
-      printf("\nns_per_update=%.4g\n", res.ns_per_update);
-    }
+    if (!st && rank == 0) print_tempering(&res, (int)pt_temps, betas, rates);
     free(betas), free(rates);
     return app_finalize(st ? app_report("mc", st) : 0);
   } else {
