@@ -105,8 +105,10 @@ int app_spingen(int argc, char **argv) {
                         &set));
   PetscCall(app_opt_real(po, "-checkpoint_seconds", "longest time between checkpoints", 0, INFINITY, 1,
                          &checkpoint_seconds, &set));
-  PetscCall(app_opt_bool(po, "-resume", "continue the interrupted run from <out>.ckpt (refused when there is none)", &resume, &set));
-  PetscCall(app_opt_bool(po, "-force", "replace an existing finished -out, or discard an interrupted run's checkpoint", &force, &set));
+  PetscCall(app_opt_bool(po, "-resume", "continue the interrupted run from <out>.ckpt (refused when there is none)",
+                         &resume, &set));
+  PetscCall(app_opt_bool(po, "-force", "replace an existing finished -out, or discard an interrupted run's checkpoint",
+                         &force, &set));
   PetscCall(app_opt_string(po, "-out", "output HDF5 file, required", "a file name", out, sizeof out, &out_set));
   PetscCall(app_opt_bool(po, "-dry_run", "check the options and -out, print the split's size, write nothing "
                          "(what jobs/submit-spingen does before it submits)", &dry_run, &set));

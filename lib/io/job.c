@@ -247,7 +247,8 @@ static core_status read_sections(io_job *job, int count, const io_ckpt_section *
     st = whole ? io_ckpt_read(job->ckpt, job->spec.kind, &crc, count + 1, all, &found)
                : io_ckpt_read_first(job->ckpt, job->spec.kind, &crc, count + 1, all);
     if (!st && !found) st = CORE_ERROR(CORE_ERR_IO, "%s: the checkpoint disappeared", job->ckpt);
-    if (!st && crc != job->key) st = CORE_ERROR(CORE_ERR_FORMAT, "%s: the checkpoint changed since the start", job->ckpt);
+    if (!st && crc != job->key)
+      st = CORE_ERROR(CORE_ERR_FORMAT, "%s: the checkpoint changed since the start", job->ckpt);
     if (st) {
       char why[1024];
       snprintf(why, sizeof why, "%s", core_error_message());

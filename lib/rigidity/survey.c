@@ -128,7 +128,8 @@ core_status rigidity_survey_run(MPI_Comm comm, rigidity_survey_cell *cells, int 
     for (int c = 0; c < n_cells; ++c) counts[2 * c] = cells[c].rigid, counts[2 * c + 1] = cells[c].globally_rigid;
     if (MPI_Allreduce(MPI_IN_PLACE, counts, 2 * n_cells, MPI_INT64_T, MPI_SUM, comm) != MPI_SUCCESS)
       st = CORE_ERROR(CORE_ERR_MPI, "MPI_Allreduce of the survey counts failed");
-    for (int c = 0; c < n_cells && !st; ++c) cells[c].rigid = counts[2 * c], cells[c].globally_rigid = counts[2 * c + 1];
+    for (int c = 0; c < n_cells && !st; ++c)
+      cells[c].rigid = counts[2 * c], cells[c].globally_rigid = counts[2 * c + 1];
   }
   free(counts);
   return st;

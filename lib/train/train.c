@@ -105,7 +105,8 @@ static void model_sections(const train_task *task, const model_state *s, task_re
 }
 
 static core_status check_state(const char *path, const model_state *s, const nn_params *p) {
-  CORE_CHECK(s->n_params == (int64_t)p->n && s->n_tensors == p->n_tensors && s->step >= 0 && s->adam_step >= 0 && s->batch >= 1 && s->shard >= 1,
+  CORE_CHECK(s->n_params == (int64_t)p->n && s->n_tensors == p->n_tensors && s->step >= 0 && s->adam_step >= 0 &&
+                 s->batch >= 1 && s->shard >= 1,
              CORE_ERR_FORMAT, "%s: damaged state section", path);
   for (size_t i = 0; i < p->n; ++i)
     CORE_CHECK(isfinite(p->param[i]), CORE_ERR_VALUE, "%s: parameter %zu is not finite", path, i);
@@ -386,8 +387,9 @@ static core_status resume_model(io_job *job, const train_options *opt, train_tas
     st = CORE_ERROR(CORE_ERR_FORMAT, "%s: its tensor table (names, shapes) is not this model's", opt->out);
   free(info);
   CORE_CALL(st);
-  CORE_CHECK(r.kind == (int32_t)task->kind && r.conv == task->conv && r.data_crc == task->data_crc, CORE_ERR_FORMAT, "%s: a model of another task or "
-             "convolutions (task %d, conv %d; this run: %d, %d)", opt->out, r.kind, r.conv, task->kind, task->conv);
+  CORE_CHECK(r.kind == (int32_t)task->kind && r.conv == task->conv && r.data_crc == task->data_crc, CORE_ERR_FORMAT,
+             "%s: a model of another task, convolutions or data (task %d, conv %d; this run: %d, %d)", opt->out,
+             r.kind, r.conv, task->kind, task->conv);
   CORE_CALL(check_state(opt->out, state, task->params));
   CORE_CHECK(state->step < opt->steps, CORE_ERR_ARG,
              "-resume: %s already has %lld steps; give -steps above %lld to train further", opt->out,
@@ -607,8 +609,9 @@ core_status train_run(MPI_Comm comm, train_task *task, const train_options *opt,
     const int eval = last || (opt->eval_every > 0 && step % opt->eval_every == 0);
     if (!st && eval && task->evaluate) st = task->evaluate(task, comm, &report->metrics);
     if (!st && t.rank == 0)
-      st = metrics_line(t.metrics, opt->metrics, step, t.run, loss, (double)(steps_run * t.B) / fmax(train_seconds, 1e-9),
-                        core_time() - t0, eval ? &report->metrics : NULL);
+      st = metrics_line(t.metrics, opt->metrics, step, t.run, loss,
+                        (double)(steps_run * t.B) / fmax(train_seconds, 1e-9), core_time() - t0,
+                        eval ? &report->metrics : NULL);
     /* Only with a metrics file can rank 0 fail there. */
     if (opt->metrics) st = core_agree(comm, st);
     if (!st && opt->out && (last || stop_now || due)) st = trainer_save(&t, task, opt, step);
