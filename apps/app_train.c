@@ -168,10 +168,15 @@ int app_train(int argc, char **argv) {
   }
   int size;
   MPI_Comm_size(MPI_COMM_WORLD, &size);
-  if (shards % size)
+  /* Advice the next check accepts: -shards must also divide -batch. */
+  const int fits = train_shards_for(batch, size);
+  if (shards % size && fits)
     app_option_error("-shards", "%d ranks do not divide the %d micro-shards of a batch: run on a divisor of %d ranks, "
-                     "or set -shards to a multiple of %d (results are identical for every rank count dividing -shards)",
-                     size, (int)shards, (int)shards, size);
+                     "or set -shards %d (a multiple of %d that divides -batch %d; results are identical for every "
+                     "rank count dividing -shards)", size, (int)shards, (int)shards, fits, size, (int)batch);
+  else if (shards % size)
+    app_option_error("-shards", "%d ranks do not divide the %d micro-shards of a batch: run on a divisor of %d ranks, "
+                     "or make -batch a multiple of %d and -shards %d", size, (int)shards, (int)shards, size, size);
   PetscBool stop;
   int code;
   PetscCall(app_options_check("train", &stop, &code));

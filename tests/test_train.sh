@@ -29,7 +29,7 @@ mpi=("$mpiexec" --allow-run-as-root --oversubscribe)
 py=/usr/bin/python3
 source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 tap_workdir
-echo "1..51"
+echo "1..52"
 
 "$eloss" spingen -L 6 -instances 96 -seed 5 -split train -out train.h5 > /dev/null 2>&1 &&
   "$eloss" spingen -L 6 -instances 40 -seed 5 -split test -out test.h5 > /dev/null 2>&1 &&
@@ -64,6 +64,13 @@ ok $? "periodic 5 x 5, true loss, width 16 (oneDNN): the model files of 1, 2 and
 rc=$?
 [ $rc != 0 ] && grep -q "3 ranks do not divide the 4 micro-shards" err.txt && [ ! -e p3.ckpt ]
 ok $? "3 ranks with -shards 4 are refused: $(grep -o '3 ranks do not.*shards' err.txt | head -1)"
+# The advice works: what it says is accepted.
+"${mpi[@]}" -n 3 "$eloss" train "${pbase[@]}" -batch 12 -out p3.ckpt > /dev/null 2> err2.txt
+"${mpi[@]}" -n 3 "$eloss" train "${pbase[@]}" -batch 6 -shards 3 -steps 2 -out p3b.ckpt > /dev/null 2> err3.txt
+rc3=$?
+grep -q "make -batch a multiple of 3 and -shards 3" err.txt && grep -q "or set -shards 3 (a multiple of 3 that divides -batch 12" err2.txt &&
+  [ $rc3 = 0 ] && [ -e p3b.ckpt ]
+ok $? "the -shards advice is one the next run accepts: $(grep -o "or set -shards 3[^;]*" err2.txt)"
 
 "$py" - <<'PY'
 import json

@@ -67,6 +67,12 @@ void train_task_destroy(train_task **t) {
   *t = NULL;
 }
 
+int train_shards_for(int64_t batch, int ranks) {
+  for (int64_t k = ranks; ranks >= 1 && k <= batch; k += ranks)
+    if (batch % k == 0) return (int)k;
+  return 0;
+}
+
 void train_options_default(train_options *o) {
   memset(o, 0, sizeof *o);
   o->steps = 1000;

@@ -108,6 +108,11 @@ typedef struct {
                                            must differ): out and metrics must be none of them */
 } train_options;
 
+/* The fewest micro-shards a batch of `batch` examples can be cut into on
+ * `ranks` ranks: the smallest multiple of ranks that divides batch, or 0
+ * when there is none (batch must change then). Pure. */
+int train_shards_for(int64_t batch, int ranks);
+
 /* steps 1000, batch 64, shards 4, Adam defaults, seed 0, eval_every 100,
  * checkpoint_every 0, checkpoint_seconds 60; paths NULL. */
 void train_options_default(train_options *opt);
