@@ -29,7 +29,7 @@ mpi=("$mpiexec" --allow-run-as-root --oversubscribe)
 py=/usr/bin/python3
 source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 tap_workdir
-echo "1..52"
+echo "1..53"
 
 "$eloss" spingen -L 6 -instances 96 -seed 5 -split train -out train.h5 > /dev/null 2>&1 &&
   "$eloss" spingen -L 6 -instances 40 -seed 5 -split test -out test.h5 > /dev/null 2>&1 &&
@@ -469,6 +469,19 @@ PY
 rc=$?
 [ $rc = 1 ] && grep -q "f32.h5: dataset couplings_h holds 4-byte floating-point values, expected float64" err.txt
 ok $? "a dataset of another dtype is named: $(grep error err.txt | cut -c1-100)"
+# A dataset of zero instances says so, not "never written".
+"$py" - << 'PY'
+import h5py
+with h5py.File("test.h5", "r") as f, h5py.File("zero.h5", "w") as g:
+    for k in f:
+        g[k] = f[k][0:0]
+    for a in f.attrs:
+        g.attrs[a] = f.attrs[a]
+PY
+"$eloss" eval -model r1.ckpt -test zero.h5 > /dev/null 2> err.txt
+rc=$?
+[ $rc = 1 ] && grep -q "zero.h5: no instances" err.txt && ! grep -q "never written\|incomplete" err.txt
+ok $? "a dataset of zero instances: $(grep error err.txt)"
 # A denoise model resumed as a spin run names the task, not -conv.
 "$eloss" train -task denoise -train "$(dirname "$0")/../inputs/molecules/g2.xyz" \
   -test "$(dirname "$0")/../inputs/molecules/g2_rotated.xyz" -width 16 -steps 3 -batch 8 -out dn.ckpt > /dev/null 2>&1

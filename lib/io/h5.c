@@ -236,7 +236,10 @@ static core_status dataset_shape_opt(io_h5 *f, const char *name, int optional, i
       /* An input whose storage was never (fully) written is not a dataset
        * eloss wrote (they are allocated at creation): its shape may promise
        * terabytes in a file of a few kilobytes (found by fuzz_h5_spin). */
-      if (!st && f->read_only && (H5Dget_space_status(set, &stored) < 0 || stored != H5D_SPACE_STATUS_ALLOCATED))
+      /* An empty dataset has no storage to write: it is not incomplete. */
+      const hssize_t points = st ? 0 : H5Sget_simple_extent_npoints(space);
+      if (!st && f->read_only && points > 0 &&
+          (H5Dget_space_status(set, &stored) < 0 || stored != H5D_SPACE_STATUS_ALLOCATED))
         st = CORE_ERROR(CORE_ERR_FORMAT, "%s: dataset %s is incomplete: its storage was never %swritten", f->path,
                         name, stored == H5D_SPACE_STATUS_PART_ALLOCATED ? "fully " : "");
       info[0] = nd;
