@@ -474,7 +474,8 @@ static core_status trainer_begin(trainer *t, train_task *task, const train_optio
   t->run = io_crc32(0, identity, strlen(identity));
   /* The model file is the run's checkpoint; without one, the metrics file
    * is the run's only output. */
-  io_job_spec spec = {.command = "train", .out = opt->out ? opt->out : opt->metrics, .kind = kind,
+  io_job_spec spec = {.command = "train", .out = opt->out ? opt->out : opt->metrics,
+                      .out_option = opt->out ? "-out" : "-metrics", .kind = kind,
                       .identity = identity, .mode = IO_JOB_IN_PLACE, .no_checkpoint = !opt->out,
                       .resume = opt->resume, .force = opt->force, .companions = {opt->out ? opt->metrics : NULL},
                       .inputs = opt->inputs, .n_inputs = TRAIN_INPUTS_MAX,
