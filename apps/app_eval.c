@@ -172,7 +172,7 @@ int app_eval(int argc, char **argv) {
       fprintf(stderr, "eloss eval: warning: on %lld instances the prediction has a lower energy than the stored ground "
                       "state, which is then not a ground state (heuristic -gs pt or sa data); their gaps are negative\n",
               (long long)below);
-    if (train_spin_test_fingerprint(task) == meta.data_crc)
+    if (task->test_crc == meta.data_crc)
       fprintf(stderr, "eloss eval: warning: %s is the data %s was trained on: these are training numbers, not test "
                       "ones\n", test, model);
     if (n_test == 1)

@@ -216,7 +216,31 @@ core_status io_h5_dataset_create(io_h5 *f, const char *name, io_dtype dtype, int
 
 /* Rank 0 opens dataset `name` and tells every rank its shape; a missing
  * dataset is an error unless `optional` (then *ndim = 0). */
-static core_status dataset_shape_opt(io_h5 *f, const char *name, int optional, int *ndim, hsize_t *dims) {
+/* Rank 0, the dataset open: a read converts nothing, so its stored type
+ * must be dtype's (a float32 set read as float64 would give other
+ * numbers, reported further on as a damaged row). */
+static core_status stored_type_check(const io_h5 *f, hid_t set, const char *name, io_dtype dtype) {
+  hid_t type = H5Dget_type(set);
+  const H5T_class_t cls = type >= 0 ? H5Tget_class(type) : H5T_NO_CLASS;
+  const size_t bytes = type >= 0 ? H5Tget_size(type) : 0;
+  const int is_signed = cls == H5T_INTEGER && H5Tget_sign(type) == H5T_SGN_2;
+  if (type >= 0) H5Tclose(type);
+  const int want_float = dtype == IO_F32 || dtype == IO_F64, want_signed = dtype != IO_U8 && !want_float;
+  if (cls == (want_float ? H5T_FLOAT : H5T_INTEGER) && bytes == io_dtype_size(dtype) &&
+      (want_float || is_signed == want_signed))
+    return CORE_OK;
+  const char *held = cls == H5T_FLOAT     ? "floating-point"
+                     : cls == H5T_INTEGER ? (is_signed ? "signed integer" : "unsigned integer")
+                                          : "non-numeric";
+  return CORE_ERROR(CORE_ERR_FORMAT, "%s: dataset %s holds %zu-byte %s values, expected %s", f->path, name, bytes,
+                    held, io_dtype_name(dtype));
+}
+
+/* Shape of dataset `name` on every rank; with want >= 0 (an io_dtype),
+ * its stored type checked too, in the same open and agreement.
+ * Collective. */
+static core_status dataset_shape_opt(io_h5 *f, const char *name, int optional, int want, int *ndim,
+                                     hsize_t *dims) {
   core_status st = CORE_OK;
   int64_t info[1 + IO_NDIM_MAX] = {0};
   if (f->rank == 0) {
@@ -242,6 +266,7 @@ static core_status dataset_shape_opt(io_h5 *f, const char *name, int optional, i
           (H5Dget_space_status(set, &stored) < 0 || stored != H5D_SPACE_STATUS_ALLOCATED))
         st = CORE_ERROR(CORE_ERR_FORMAT, "%s: dataset %s is incomplete: its storage was never %swritten", f->path,
                         name, stored == H5D_SPACE_STATUS_PART_ALLOCATED ? "fully " : "");
+      if (!st && want >= 0) st = stored_type_check(f, set, name, (io_dtype)want);
       info[0] = nd;
       for (int k = 0; !st && k < nd; ++k) info[1 + k] = (int64_t)d[k];
       H5Sclose(space);
@@ -257,13 +282,9 @@ static core_status dataset_shape_opt(io_h5 *f, const char *name, int optional, i
   return CORE_OK;
 }
 
-static core_status dataset_shape(io_h5 *f, const char *name, int *ndim, hsize_t *dims) {
-  return dataset_shape_opt(f, name, 0, ndim, dims);
-}
-
 core_status io_h5_dataset_info(io_h5 *f, const char *name, int *ndim, int64_t *shape) {
   hsize_t dims[IO_NDIM_MAX];
-  CORE_CALL(dataset_shape_opt(f, name, 1, ndim, dims));
+  CORE_CALL(dataset_shape_opt(f, name, 1, -1, ndim, dims));
   for (int k = 0; k < *ndim; ++k) shape[k] = (int64_t)dims[k];
   return CORE_OK;
 }
@@ -300,36 +321,6 @@ static core_status root_transfer(io_h5 *f, const char *name, io_dtype dtype, int
   return st;
 }
 
-/* A read converts nothing: the dataset's stored type must be dtype's (a
- * float32 set read as float64 would read as other numbers, and be
- * reported further on as a damaged row). Collective. */
-static core_status dataset_type_check(io_h5 *f, const char *name, io_dtype dtype) {
-  core_status st = CORE_OK;
-  if (f->rank == 0) {
-    h5_quiet q;
-    quiet_begin(&q);
-    hid_t set = H5Dopen2(f->file, name, H5P_DEFAULT);
-    hid_t type = set >= 0 ? H5Dget_type(set) : -1;
-    const H5T_class_t cls = type >= 0 ? H5Tget_class(type) : H5T_NO_CLASS;
-    const size_t bytes = type >= 0 ? H5Tget_size(type) : 0;
-    const int is_signed = cls == H5T_INTEGER && H5Tget_sign(type) == H5T_SGN_2;
-    const int want_float = dtype == IO_F32 || dtype == IO_F64;
-    const int want_signed = dtype != IO_U8 && !want_float;
-    if (!(cls == (want_float ? H5T_FLOAT : H5T_INTEGER) && bytes == io_dtype_size(dtype) &&
-          (want_float || is_signed == want_signed))) {
-      const char *held = cls == H5T_FLOAT ? "floating-point" : cls == H5T_INTEGER ? (is_signed ? "signed integer"
-                                                                                                 : "unsigned integer")
-                                                                                  : "non-numeric";
-      st = CORE_ERROR(CORE_ERR_FORMAT, "%s: dataset %s holds %zu-byte %s values, expected %s", f->path, name, bytes,
-                      held, io_dtype_name(dtype));
-    }
-    if (type >= 0) H5Tclose(type);
-    if (set >= 0) H5Dclose(set);
-    quiet_end(&q);
-  }
-  return core_agree(f->comm, st);
-}
-
 /* The collective row transfer: agree on every rank's range, then move the
  * rows between the ranks and rank 0 in one MPI_Gatherv / MPI_Scatterv of a
  * row type (counts in rows fit an int where counts in bytes may not), with
@@ -338,8 +329,7 @@ static core_status rows_transfer(io_h5 *f, const char *name, io_dtype dtype, int
                                  void *data, int write) {
   int ndim = 0;
   hsize_t dims[IO_NDIM_MAX];
-  CORE_CALL(dataset_shape(f, name, &ndim, dims));
-  if (!write) CORE_CALL(dataset_type_check(f, name, dtype));
+  CORE_CALL(dataset_shape_opt(f, name, 0, write ? -1 : (int)dtype, &ndim, dims));
   /* A row travels as one MPI type of row_bytes bytes: at most INT_MAX. */
   size_t row_bytes = io_dtype_size(dtype);
   int row_fits = 1;

@@ -100,8 +100,6 @@ static core_status shard_grad(train_task *t, int64_t step, int k_shard, int64_t 
   return nn_spin_model_backward(c->model, (int)n, c->dz);
 }
 
-uint32_t train_spin_test_fingerprint(const train_task *t) { return t->test_crc; }
-
 int64_t train_spin_test_count(const train_task *t) { return ((const spin_ctx *)t->ctx)->test.count; }
 
 /* Per instance: gap, exact, accuracy, energy of instances [start, start + count). */

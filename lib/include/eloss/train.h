@@ -71,8 +71,10 @@ struct train_task {
   int64_t n_train;                 /* training examples */
   int shard;                       /* most examples per shard_grad call */
   uint32_t data_crc;               /* fingerprint of the training data (keys resume) */
-  uint32_t test_crc;               /* ... and of the test data, 0 without (keys resume: the
-                                      metrics of one run are of one test set) */
+  uint32_t test_crc;               /* ... and of the test data (the same formula: equal to a
+                                      model's data_crc when it is that model's training data),
+                                      0 without (keys resume: the metrics of one run are of one
+                                      test set) */
   void *ctx;
   /* p->grad += weight * d(mean loss over the n examples index[0..n))/dparams,
    * *loss = that mean; n <= shard. step and shard number k say which draw
@@ -227,10 +229,6 @@ core_status train_spin_write_predictions(train_task *task, MPI_Comm comm, const 
 /* Mean gap, its standard error (nan for one instance), exact fraction and
  * mean site accuracy of n instances, summed in instance order. Pure. */
 void train_spin_summary(int64_t n, const double *gap, const int8_t *exact, const double *accuracy, double v[4]);
-/* The fingerprint of the task's test set, computed as a training set's
- * (train_task.data_crc): equal to a model's data_crc when the test set is
- * the data the model was trained on. Local. */
-uint32_t train_spin_test_fingerprint(const train_task *task);
 /* Instances in the test set (0 without one). */
 int64_t train_spin_test_count(const train_task *task);
 
