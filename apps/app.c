@@ -3,11 +3,21 @@
 #include "app.h"
 
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-PetscErrorCode app_initialize(int *argc, char ***argv, const char *help) {
+/* The dispatcher's table (eloss -help lists it in this order). */
+const app_command *const app_commands[] = {
+    &app_loss_command, &app_rigidity_command, &app_spingen_command, &app_spingen_merge_command,
+    &app_clustergen_command, &app_mc_command, &app_gs_command, &app_spinloss_command,
+    &app_train_command, &app_shapes_command, &app_eval_command,
+};
+const int app_command_count = sizeof app_commands / sizeof app_commands[0];
+
+/* MPI and PETSc started with the subcommand's help. */
+static PetscErrorCode initialize(const app_command *cmd, int *argc, char ***argv) {
   /* PETSc's own -help lists dozens of library-wide options, its viewers
    * among them, and adds "(None)" to every line: take -help out of argv,
    * start quietly, and list the subcommand's options ourselves
@@ -34,9 +44,47 @@ PetscErrorCode app_initialize(int *argc, char ***argv, const char *help) {
     fprintf(stderr, "eloss: warning: %s; no fault injected\n", core_error_message());
   if (asked) {
     const char *format = getenv("ELOSS_HELP_FORMAT");
-    app_help_request(format && !strcmp(format, "man"), help);
+    app_help_request(format && !strcmp(format, "man"), cmd->summary, cmd->help);
   }
   return 0;
+}
+
+static void catch_stop_signals(void);
+static int finalize(int exit_code);
+
+int app_main(const app_command *cmd, int argc, char **argv, int judge_only) {
+  app_options_reset();
+  /* A stop request that arrives while MPI and PETSc start is kept (the
+   * first step sees it), not the default death by signal; PETSc installs
+   * its own handlers on the way, so ours go back right after. */
+  if (cmd->long_running && !judge_only) catch_stop_signals();
+  if (initialize(cmd, &argc, &argv)) return 1;
+  if (cmd->long_running && !judge_only) catch_stop_signals();
+  void *opts = calloc(1, cmd->size);
+  if (!opts) {
+    fprintf(stderr, "eloss %s: error: out of memory\n", cmd->name);
+    return finalize(1);
+  }
+  int exit_code = 0;
+  PetscBool stop = PETSC_TRUE;
+  if (cmd->options(opts) || app_options_check(cmd->name, &stop, &exit_code)) exit_code = 1, stop = PETSC_TRUE;
+  if (!stop && !judge_only) exit_code = cmd->run(opts);
+  free(opts);
+  return finalize(exit_code);
+}
+
+int app_stopped(const char *command, const char *fmt, ...) {
+  int rank = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  if (rank == 0) {
+    char what[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "eloss %s: stopped %s; run the same command with -resume to continue\n", command, what);
+  }
+  return 3;
 }
 
 int app_report(const char *command, core_status st) {
@@ -50,7 +98,7 @@ int app_report(const char *command, core_status st) {
 
 static int stop_signals_caught = 0;
 
-int app_finalize(int exit_code) {
+static int finalize(int exit_code) {
   /* The work is done (or failed) and its outputs are written: a stop
    * request from now on has nothing left to save. PETSc's finalize puts
    * the default handlers back, under which it would kill the process
@@ -73,7 +121,7 @@ static void on_stop_signal(int sig) {
   app_stop_requested = 1;
 }
 
-void app_catch_stop_signals(void) {
+static void catch_stop_signals(void) {
   stop_signals_caught = 1;
   struct sigaction action;
   memset(&action, 0, sizeof action);

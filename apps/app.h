@@ -1,7 +1,8 @@
 /* Shared plumbing of the eloss subcommands: start-up, the options-database
  * contract (every option listed by -help, unused options are errors) and
- * error reporting. Each subcommand is one file app_<name>.c with an entry
- * point int app_<name>(int argc, char **argv). */
+ * error reporting. Each subcommand is one file app_<name>.c defining one
+ * app_command: its options are read into a struct by `options`, judged by
+ * the shared prologue, and handed to `run`, which calls lib/. */
 #ifndef ELOSS_APP_H
 #define ELOSS_APP_H
 
@@ -10,17 +11,42 @@
 
 #include "eloss/core.h"
 
-/* The subcommand's one-line summary (the dispatcher's table): the NAME
- * line of its man page. */
-extern const char *app_summary;
+/* A subcommand. app_main runs its life: stop signals caught (long-running
+ * ones), MPI and PETSc started with `help`, `options` reads the options
+ * into a zeroed struct of `size` bytes and checks them across each other
+ * (app_option_error), app_options_check judges them (-help, refusals,
+ * unused options: exit 0 or 2), `run` does the work and returns the exit
+ * code (0; 1 through app_report; 3 through app_stopped), PETSc and MPI end. */
+typedef struct {
+  const char *name;    /* eloss <name> */
+  const char *summary; /* one line: the dispatcher's table, the man page's NAME */
+  const char *help;    /* what -help prints before the options */
+  int long_running;    /* 1: SIGTERM, SIGINT, SIGUSR1 set app_stop_requested */
+  size_t size;         /* bytes of the options struct */
+  PetscErrorCode (*options)(void *opts);
+  int (*run)(void *opts);
+} app_command;
+
+/* The subcommands, in the order `eloss -help` lists them. */
+extern const app_command *const app_commands[];
+extern const int app_command_count;
+
+/* The whole life of one subcommand run; argv[0] is the program. With
+ * judge_only set it stops after the options are judged (exit 0 for a
+ * valid set, 2 for a refused one): what a test of refusals needs, in one
+ * process (MPI must then be initialised by the caller, and stays so). */
+int app_main(const app_command *cmd, int argc, char **argv, int judge_only);
+
+/* A long job that stopped on request with its checkpoint written: one
+ * line on rank 0, "eloss <command>: stopped <what>; run the same command
+ * with -resume to continue". Returns the exit code 3. */
+int app_stopped(const char *command, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* -help was given: app_options_check lists the options the subcommand
- * read (as text, or as a man page when man is set) after `description`,
- * and stops. */
-void app_help_request(int man, const char *description);
+ * read (as text, or as a man page named `summary` when man is set) after
+ * `description`, and stops. */
+void app_help_request(int man, const char *summary, const char *description);
 
-/* Initialise MPI and PETSc with the subcommand's help text. */
-PetscErrorCode app_initialize(int *argc, char ***argv, const char *help);
 
 /* Reading option values (apps/app_options.c). Call between
  * PetscOptionsBegin and PetscOptionsEnd with po = PetscOptionsObject. Each
@@ -63,13 +89,13 @@ void app_output_not_input(const char *name, const char *out, const char *const *
 void app_output_name(const char *name, const char *out);
 /* Nonzero once a value was refused in this process. */
 int app_options_failed(void);
-/* Forget the recorded error: for a process that judges several option sets
- * in turn (tests/fuzz/fuzz_options.c). */
+/* Forget the recorded error and the -help request: for a process that
+ * judges several option sets in turn (tests/fuzz/fuzz_options.c, app_main). */
 void app_options_reset(void);
 
 /* Refuse a stray word (one not an option's value) and an unreadable
  * -options_file in argv; records the error and returns nonzero. Called by
- * app_initialize before PetscInitialize. */
+ * app_main before PetscInitialize. */
 int app_argv_check(int argc, char **argv);
 
 /* Call after the options block and the checks across options. Sets *stop
@@ -93,21 +119,9 @@ int app_report(const char *command, core_status st);
  * app_stop_requested, which the library polls; SIGXFSZ is ignored so a
  * file-size limit is an I/O error, not a killed rank. */
 extern volatile sig_atomic_t app_stop_requested;
-void app_catch_stop_signals(void);
 
-/* Finalise PETSc and MPI, return exit_code. */
-int app_finalize(int exit_code);
-
-int app_loss(int argc, char **argv);
-int app_rigidity(int argc, char **argv);
-int app_gs(int argc, char **argv);
-int app_mc(int argc, char **argv);
-int app_spingen(int argc, char **argv);
-int app_spingen_merge(int argc, char **argv);
-int app_spinloss(int argc, char **argv);
-int app_train(int argc, char **argv);
-int app_eval(int argc, char **argv);
-int app_shapes(int argc, char **argv);
-int app_clustergen(int argc, char **argv);
+extern const app_command app_loss_command, app_rigidity_command, app_spingen_command, app_spingen_merge_command,
+    app_clustergen_command, app_mc_command, app_gs_command, app_spinloss_command, app_train_command,
+    app_shapes_command, app_eval_command;
 
 #endif

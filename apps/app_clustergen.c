@@ -34,123 +34,126 @@ static void print_result(const lj_cluster_options *opt, const lj_cluster_report 
          report->global_min_energy, opt->n, opt->samples, opt->n_temps, opt->walks, report->seconds, opt->out);
 }
 
-int app_clustergen(int argc, char **argv) {
-  /* A stop request that arrives while MPI and PETSc start is kept (the
-   * first step sees it), not the default death by signal; PETSc installs
-   * its own handlers on the way, so ours go back right after. */
-  app_catch_stop_signals();
-  PetscCall(app_initialize(&argc, &argv, help));
-  app_catch_stop_signals();
-  int rank;
-  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  enum { MAX_TEMPS = 64 };
+enum { MAX_TEMPS = 64 };
+
+typedef struct {
+  PetscReal temps[MAX_TEMPS], radius, bh_step, bh_temperature, checkpoint_seconds;
+  PetscInt n_temps, n, samples, therm, sweeps, walks, bh_steps, seed;
+  char out[PETSC_MAX_PATH_LEN], xyz[PETSC_MAX_PATH_LEN], start[PETSC_MAX_PATH_LEN];
+  PetscBool resume, force, out_set, xyz_set, temps_set, start_set;
+} clustergen_args;
+
+static PetscErrorCode read_options(clustergen_args *a) {
   /* Default ladder: from deep in the solid (0.05) to above the melting of
    * small clusters (LJ13 melts near T = 0.3), geometric so that the
    * exchange acceptance is about even when the heat capacity is. */
-  PetscReal temps[MAX_TEMPS] = {0.05, 0.0705, 0.0994, 0.14, 0.198, 0.279, 0.393};
-  PetscInt n_temps = 7, n = 13, samples = 100, therm = 200, sweeps = 10, walks = 4, bh_steps = 1000, seed = 0;
-  PetscReal radius = 0, bh_step = 0.4, bh_temperature = 0.8, checkpoint_seconds = 5.0;
-  char out[PETSC_MAX_PATH_LEN] = "", xyz[PETSC_MAX_PATH_LEN] = "", start[PETSC_MAX_PATH_LEN] = "";
-  PetscBool resume = PETSC_FALSE, force = PETSC_FALSE, set, out_set, xyz_set, radius_set, temps_set, start_set;
-
+  const PetscReal temps[] = {0.05, 0.0705, 0.0994, 0.14, 0.198, 0.279, 0.393};
+  memcpy(a->temps, temps, sizeof temps);
+  a->n_temps = 7, a->n = 13, a->samples = 100, a->therm = 200, a->sweeps = 10, a->walks = 4, a->bh_steps = 1000;
+  a->bh_step = 0.4, a->bh_temperature = 0.8, a->checkpoint_seconds = 5.0;
+  PetscBool set;
   PetscOptionsBegin(PETSC_COMM_WORLD, NULL, "eloss clustergen options", NULL);
   PetscOptionItems *po = PetscOptionsObject;
-  PetscCall(app_opt_int(po, "-n", "particles", 2, LJ_MAX_N, &n, &set));
+  PetscCall(app_opt_int(po, "-n", "particles", 2, LJ_MAX_N, &a->n, &set));
   PetscCall(app_opt_real_list(po, "-temperatures", "temperatures of the samples, strictly ascending (epsilon / k_B)",
-                              0, 100, 1, MAX_TEMPS, temps, &n_temps, &temps_set));
+                              0, 100, 1, MAX_TEMPS, a->temps, &a->n_temps, &a->temps_set));
   PetscCall(app_opt_int(po, "-samples", "conformations stored per temperature (0: only the global minimum)", 0,
-                        PETSC_MAX_INT, &samples, &set));
+                        PETSC_MAX_INT, &a->samples, &set));
   PetscCall(app_opt_int(po, "-therm", "cycles before the first sample (step sizes adapt meanwhile)", 0, PETSC_MAX_INT,
-                        &therm, &set));
-  PetscCall(app_opt_int(po, "-sweeps", "sweeps per cycle (between samples and exchanges)", 1, PETSC_MAX_INT, &sweeps,
-                        &set));
+                        &a->therm, &set));
+  PetscCall(app_opt_int(po, "-sweeps", "sweeps per cycle (between samples and exchanges)", 1, PETSC_MAX_INT,
+                        &a->sweeps, &set));
   /* The radius defaults to a function of -n, read just above, so -help
    * shows the value this run would use. */
-  radius = lj_default_radius((int)n);
+  a->radius = lj_default_radius((int)a->n);
   PetscCall(app_opt_real(po, "-radius", "containing sphere (default 2.5 for n <= 13, then 2.5 (n/13)^(1/3))", 0, 1e6,
-                         1, &radius, &radius_set));
-  PetscCall(app_opt_int(po, "-walks", "independent basin-hopping walks", 1, 1000000, &walks, &set));
-  PetscCall(app_opt_int(po, "-bh_steps", "basin-hopping steps per walk", 1, PETSC_MAX_INT, &bh_steps, &set));
+                         1, &a->radius, &set));
+  PetscCall(app_opt_int(po, "-walks", "independent basin-hopping walks", 1, 1000000, &a->walks, &set));
+  PetscCall(app_opt_int(po, "-bh_steps", "basin-hopping steps per walk", 1, PETSC_MAX_INT, &a->bh_steps, &set));
   PetscCall(app_opt_real(po, "-bh_step", "basin hopping: largest displacement per coordinate (sigma)", 0, 100, 1,
-                         &bh_step, &set));
+                         &a->bh_step, &set));
   PetscCall(app_opt_real(po, "-bh_temperature", "basin hopping: acceptance temperature of minima", 0, 1e6, 1,
-                         &bh_temperature, &set));
+                         &a->bh_temperature, &set));
   PetscCall(app_opt_int(po, "-seed", "seed: every stream is a function of (seed, what, index)", 0, PETSC_MAX_INT,
-                        &seed, &set));
+                        &a->seed, &set));
   PetscCall(app_opt_real(po, "-checkpoint_seconds", "longest time between checkpoints", 0, INFINITY, 1,
-                         &checkpoint_seconds, &set));
+                         &a->checkpoint_seconds, &set));
   PetscCall(app_opt_bool(po, "-resume", "continue the interrupted run from <out>.ckpt (refused when there is none)",
-                         &resume, &set));
+                         &a->resume, &set));
   PetscCall(app_opt_bool(po, "-force", "replace an existing finished -out, or discard an interrupted run's checkpoint",
-                         &force, &set));
-  PetscCall(app_opt_string(po, "-out", "output HDF5 file, required", "a file name", out, sizeof out, &out_set));
-  PetscCall(app_opt_string(po, "-xyz", "also write the global minimum as XYZ", "a file name", xyz, sizeof xyz, &xyz_set));
+                         &a->force, &set));
+  PetscCall(app_opt_string(po, "-out", "output HDF5 file, required", "a file name", a->out, sizeof a->out,
+                           &a->out_set));
+  PetscCall(app_opt_string(po, "-xyz", "also write the global minimum as XYZ", "a file name", a->xyz, sizeof a->xyz,
+                           &a->xyz_set));
   PetscCall(app_opt_string(po, "-start",
                            "XYZ file of one structure of -n atoms: every chain starts there instead of at a quenched "
                            "random start, so all samples keep its atom labels (e.g. the -xyz of another run)",
-                           "a file name", start, sizeof start, &start_set));
+                           "a file name", a->start, sizeof a->start, &a->start_set));
   PetscOptionsEnd();
+  return 0;
+}
 
-  for (PetscInt k = 1; k < n_temps; ++k)
-    if (!(temps[k] > temps[k - 1])) {
-      app_option_error("-temperatures", "must be strictly ascending (%g follows %g)", (double)temps[k],
-                       (double)temps[k - 1]);
+static PetscErrorCode clustergen_options(void *opts) {
+  clustergen_args *a = opts;
+  PetscCall(read_options(a));
+  for (PetscInt k = 1; k < a->n_temps; ++k)
+    if (!(a->temps[k] > a->temps[k - 1])) {
+      app_option_error("-temperatures", "must be strictly ascending (%g follows %g)", (double)a->temps[k],
+                       (double)a->temps[k - 1]);
       break;
     }
-  if (samples == 0 && temps_set)
-    app_option_inapplicable("-temperatures", temps_set, "applies only to samples; add -samples K (K >= 1)");
-  if (samples == 0 && start_set)
-    app_option_inapplicable("-start", start_set, "applies only to samples; add -samples K (K >= 1)");
-  if (start_set && (io_same_file(start, out_set ? out : NULL) || io_same_file(start, xyz_set ? xyz : NULL)))
+  if (a->samples == 0 && a->temps_set)
+    app_option_inapplicable("-temperatures", a->temps_set, "applies only to samples; add -samples K (K >= 1)");
+  if (a->samples == 0 && a->start_set)
+    app_option_inapplicable("-start", a->start_set, "applies only to samples; add -samples K (K >= 1)");
+  if (a->start_set &&
+      (io_same_file(a->start, a->out_set ? a->out : NULL) || io_same_file(a->start, a->xyz_set ? a->xyz : NULL)))
     app_option_error("-start", "is also an output (-out or -xyz): an input is never overwritten, even with -force");
-  if (!out_set) app_option_error("-out", "required: the HDF5 file to write");
-  if (resume && force) app_option_error("-force", "contradicts -resume: continue, or start over, not both");
-  PetscBool stop;
-  int code;
-  PetscCall(app_options_check("clustergen", &stop, &code));
-  if (stop) return app_finalize(code);
+  if (!a->out_set) app_option_error("-out", "required: the HDF5 file to write");
+  if (a->resume && a->force) app_option_error("-force", "contradicts -resume: continue, or start over, not both");
+  return 0;
+}
 
-  double t_values[MAX_TEMPS];
-  for (PetscInt k = 0; k < n_temps; ++k) t_values[k] = temps[k];
+static int clustergen_main(void *opts) {
+  const clustergen_args *a = opts;
+  int rank;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  double temps[MAX_TEMPS];
+  for (PetscInt k = 0; k < a->n_temps; ++k) temps[k] = a->temps[k];
   /* The start structure (its CRC-32 joins the run's identity). */
-  io_molecules start_mol;
-  memset(&start_mol, 0, sizeof start_mol);
-  if (start_set) {
-    core_status st = io_xyz_read(start, &start_mol);
-    if (!st && (start_mol.count != 1 || start_mol.natoms[0] != n))
-      st = CORE_ERROR(CORE_ERR_ARG, "%s: -start needs one structure of -n %d atoms, the file has %lld frame%s of %lld",
-                      start, (int)n, (long long)start_mol.count, start_mol.count == 1 ? "" : "s",
-                      start_mol.count ? (long long)start_mol.natoms[0] : 0LL);
-    st = core_agree(MPI_COMM_WORLD, st);
-    if (st) {
-      io_molecules_free(&start_mol);
-      return app_finalize(app_report("clustergen", st));
-    }
-  }
+  io_molecules start;
+  memset(&start, 0, sizeof start);
+  core_status st = CORE_OK;
+  if (a->start_set) st = core_agree(MPI_COMM_WORLD, lj_cluster_start_read(a->start, (int)a->n, &start));
   lj_cluster_options opt = {
-      .n = (int)n, .n_temps = (int)n_temps, .temperatures = t_values, .samples = (int)samples, .therm = (int)therm,
-      .sweeps = (int)sweeps, .radius = radius, .walks = (int)walks, .bh_steps = (int)bh_steps, .bh_step = bh_step,
-      .bh_temperature = bh_temperature, .seed = (uint64_t)seed, .checkpoint_seconds = checkpoint_seconds,
-      .resume = resume, .force = force, .out = out, .xyz = xyz_set ? xyz : NULL,
-      .start = start_set ? start_mol.coords : NULL, .start_name = start_set ? start : NULL};
+      .n = (int)a->n, .n_temps = (int)a->n_temps, .temperatures = temps, .samples = (int)a->samples,
+      .therm = (int)a->therm, .sweeps = (int)a->sweeps, .radius = a->radius, .walks = (int)a->walks,
+      .bh_steps = (int)a->bh_steps, .bh_step = a->bh_step, .bh_temperature = a->bh_temperature,
+      .seed = (uint64_t)a->seed, .checkpoint_seconds = a->checkpoint_seconds, .resume = a->resume,
+      .force = a->force, .out = a->out, .xyz = a->xyz_set ? a->xyz : NULL,
+      .start = a->start_set ? start.coords : NULL, .start_name = a->start_set ? a->start : NULL};
   char text[2048 + PETSC_MAX_PATH_LEN];
   lj_cluster_options_text(&opt, text, sizeof text);
-  if (rank == 0) fprintf(stderr, "eloss clustergen: %s -out %s\n", text, out);
-
+  if (!st && rank == 0) fprintf(stderr, "eloss clustergen: %s -out %s\n", text, a->out);
   double rates[MAX_TEMPS];
   lj_cluster_report report = {.exchange_rates = rates};
-  core_status st = lj_cluster_generate(MPI_COMM_WORLD, &opt, &app_stop_requested, stderr, &report);
-  int exit_code = 0;
-  if (st) {
-    exit_code = app_report("clustergen", st);
-  } else if (report.interrupted) {
-    if (rank == 0)
-      fprintf(stderr, "eloss clustergen: stopped after %lld of %lld cycles, checkpoint written; run the same command "
-                      "with -resume to continue\n", (long long)report.cycles, (long long)report.cycles_total);
-    exit_code = 3;
-  } else if (rank == 0) {
-    print_result(&opt, &report);
-  }
-  io_molecules_free(&start_mol);
-  return app_finalize(exit_code);
+  if (!st) st = lj_cluster_generate(MPI_COMM_WORLD, &opt, &app_stop_requested, stderr, &report);
+  io_molecules_free(&start);
+  if (st) return app_report("clustergen", st);
+  if (report.interrupted)
+    return app_stopped("clustergen", "after %lld of %lld cycles, checkpoint written", (long long)report.cycles,
+                       (long long)report.cycles_total);
+  if (rank == 0) print_result(&opt, &report);
+  return 0;
 }
+
+const app_command app_clustergen_command = {
+    .name = "clustergen",
+    .summary = "Lennard-Jones clusters: tempering samples, basin-hopping global minimum (HDF5)",
+    .help = help,
+    .long_running = 1,
+    .size = sizeof(clustergen_args),
+    .options = clustergen_options,
+    .run = clustergen_main,
+};

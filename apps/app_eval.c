@@ -31,35 +31,6 @@ static const char help[] =
     "A denoise model prints the metrics of eloss train -task denoise on a test set of its kind (clustergen\n"
     "HDF5 or XYZ) and atom count.\n";
 
-/* A denoise model: build the task for the test set, load, evaluate, print
- * (rank 0); shard = test draws per forward pass (the training's
- * micro-shard reproduces its metrics bit for bit). Collective. */
-static core_status eval_denoise(const char *model, const char *config, const char *test, int shard) {
-  int rank;
-  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  train_denoise_options dn;
-  train_model_meta meta;
-  CORE_CALL(train_denoise_options_from_config(config, &dn));
-  dn.test = test;
-  dn.shard = shard;
-  train_task *task = NULL;
-  core_status st = train_denoise_task_create(MPI_COMM_WORLD, &dn, &task);
-  /* The task's config line comes from the test set (data kind, atom
-   * count): it must be the model's, or the test set is of another kind. */
-  if (!st && strcmp(task->config, config) != 0)
-    st = CORE_ERROR(CORE_ERR_ARG, "-test %s is not data of the kind %s was trained on (model: %s; test set: %s)", test,
-                    model, config, task->config);
-  if (!st) st = core_agree(MPI_COMM_WORLD, train_model_load(model, config, task->params, &meta));
-  train_metrics m;
-  if (!st) st = task->evaluate(task, MPI_COMM_WORLD, &m);
-  if (!st && rank == 0) {
-    for (int k = 0; k < m.count; ++k) printf("%s%s=%.9g", k ? " " : "", m.name[k], m.value[k]);
-    printf(" steps=%lld\n", (long long)meta.step);
-  }
-  train_task_destroy(&task);
-  return st;
-}
-
 /* The per-instance table, atomically (rank 0). */
 static core_status write_csv(const char *path, int64_t count, const double *gap, const int8_t *exact, const double *acc,
                              const double *energy) {
@@ -72,115 +43,131 @@ static core_status write_csv(const char *path, int64_t count, const double *gap,
   return io_atomic_commit(&f);
 }
 
-int app_eval(int argc, char **argv) {
-  PetscCall(app_initialize(&argc, &argv, help));
-  int rank;
-  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  char model[PETSC_MAX_PATH_LEN] = "", test[PETSC_MAX_PATH_LEN] = "", csv[PETSC_MAX_PATH_LEN] = "";
-  char pred[PETSC_MAX_PATH_LEN] = "";
-  PetscInt batch = 0, conv = NN_CONV_WINOGRAD;
-  PetscBool model_set, test_set, csv_set, pred_set, set, conv_set, force = PETSC_FALSE;
+typedef struct {
+  char model[PETSC_MAX_PATH_LEN], test[PETSC_MAX_PATH_LEN], csv[PETSC_MAX_PATH_LEN], pred[PETSC_MAX_PATH_LEN];
+  PetscInt batch, conv;
+  PetscBool csv_set, pred_set, conv_set, force;
+} eval_args;
+
+static PetscErrorCode eval_options(void *opts) {
+  eval_args *a = opts;
+  a->conv = NN_CONV_WINOGRAD;
+  PetscBool model_set, test_set, set;
   PetscOptionsBegin(PETSC_COMM_WORLD, NULL, "eloss eval options", NULL);
   PetscOptionItems *po = PetscOptionsObject;
-  PetscCall(app_opt_string(po, "-model", "model file of eloss train, required", "a file name", model, sizeof model,
-                           &model_set));
-  PetscCall(app_opt_string(po, "-test", "test set (spin: HDF5 from eloss spingen; denoise: clustergen HDF5 or XYZ), required", "a file name", test,
-                           sizeof test, &test_set));
-  PetscCall(app_opt_string(po, "-csv", "per-instance results", "a file name", csv, sizeof csv, &csv_set));
-  PetscCall(app_opt_string(po, "-pred_out", "spin models: the test set's network inputs, logits and predicted spins (HDF5)",
-                           "a file name", pred, sizeof pred, &pred_set));
-  PetscCall(app_opt_bool(po, "-force", "replace an existing -csv or -pred_out", &force, &set));
+  PetscCall(app_opt_string(po, "-model", "model file of eloss train, required", "a file name", a->model,
+                           sizeof a->model, &model_set));
+  PetscCall(app_opt_string(po, "-test", "test set (spin: HDF5 from eloss spingen; denoise: clustergen HDF5 or XYZ), "
+                           "required", "a file name", a->test, sizeof a->test, &test_set));
+  PetscCall(app_opt_string(po, "-csv", "per-instance results", "a file name", a->csv, sizeof a->csv, &a->csv_set));
+  PetscCall(app_opt_string(po, "-pred_out", "spin models: the test set's network inputs, logits and predicted spins "
+                           "(HDF5)", "a file name", a->pred, sizeof a->pred, &a->pred_set));
+  PetscCall(app_opt_bool(po, "-force", "replace an existing -csv or -pred_out", &a->force, &set));
   PetscCall(app_opt_int(po, "-batch", "instances per forward pass (0: the training's micro-shard, which reproduces "
-                        "its test metrics bit for bit)", 0, 65536, &batch, &set));
+                        "its test metrics bit for bit)", 0, 65536, &a->batch, &set));
   PetscCall(app_opt_enum(po, "-conv", "spin models: the convolutions' algorithm (default: the training's, which "
-                         "reproduces its test metrics bit for bit)", nn_conv_algorithm_names, NN_CONV_COUNT, &conv,
-                         &conv_set));
+                         "reproduces its test metrics bit for bit)", nn_conv_algorithm_names, NN_CONV_COUNT, &a->conv,
+                         &a->conv_set));
   PetscOptionsEnd();
   if (!model_set) app_option_error("-model", "required: a model file written by eloss train");
   if (!test_set) app_option_error("-test", "required: the test set");
-  if (csv_set && (io_same_file(csv, model) || io_same_file(csv, test)))
+  if (a->csv_set && (io_same_file(a->csv, a->model) || io_same_file(a->csv, a->test)))
     app_option_error("-csv", "is an input of the run (-model or -test): choose another file");
-  else if (csv_set && pred_set && io_same_file(csv, pred))
+  else if (a->csv_set && a->pred_set && io_same_file(a->csv, a->pred))
     app_option_error("-pred_out", "is also the -csv file: choose another file");
-  else if (pred_set && (io_same_file(pred, model) || io_same_file(pred, test)))
+  else if (a->pred_set && (io_same_file(a->pred, a->model) || io_same_file(a->pred, a->test)))
     app_option_error("-pred_out", "is an input of the run (-model or -test): choose another file");
-  else if (csv_set && !force && access(csv, F_OK) == 0)
+  else if (a->csv_set && !a->force && access(a->csv, F_OK) == 0)
     app_option_error("-csv", "exists: add -force to replace it, or choose another file");
-  PetscBool stop;
-  int code;
-  PetscCall(app_options_check("eval", &stop, &code));
-  if (stop) return app_finalize(code);
+  return 0;
+}
 
-  /* Every rank reads the model file itself (small, read-only): its
-   * checks are local, so the ranks agree on them. */
-  char config[TRAIN_CONFIG_BYTES];
-  train_spin_options so;
-  train_model_meta meta;
-  core_status st = core_agree(MPI_COMM_WORLD, train_model_info(model, config, &meta));
-  if (!st && meta.kind == TRAIN_TASK_SHAPES)
-    st = CORE_ERROR(CORE_ERR_ARG, "%s is a shapes model: eloss shapes evaluates its own models", model);
-  if (!st && meta.kind == TRAIN_TASK_DENOISE) {
-    if (conv_set)
-      st = CORE_ERROR(CORE_ERR_ARG, "-conv: applies to spin models; %s is a denoise model", model);
-    else if (csv_set)
-      st = CORE_ERROR(CORE_ERR_ARG, "-csv: per-instance tables are written for spin models; %s is a denoise model",
-                      model);
-    else if (pred_set)
-      st = CORE_ERROR(CORE_ERR_ARG, "-pred_out: predictions are written for spin models; %s is a denoise model",
-                      model);
-    else
-      st = eval_denoise(model, config, test, batch > 0 ? (int)batch : (int)meta.shard);
-    return app_finalize(st ? app_report("eval", st) : 0);
+/* A denoise model: the metrics of its training, on this test set (rank 0). */
+static core_status eval_denoise(const eval_args *a, train_task *task, const train_model_meta *meta) {
+  int rank;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  if (a->conv_set) return CORE_ERROR(CORE_ERR_ARG, "-conv: applies to spin models; %s is a denoise model", a->model);
+  if (a->csv_set)
+    return CORE_ERROR(CORE_ERR_ARG, "-csv: per-instance tables are written for spin models; %s is a denoise model",
+                      a->model);
+  if (a->pred_set)
+    return CORE_ERROR(CORE_ERR_ARG, "-pred_out: predictions are written for spin models; %s is a denoise model",
+                      a->model);
+  train_metrics m;
+  core_status st = task->evaluate(task, MPI_COMM_WORLD, &m);
+  if (!st && rank == 0) {
+    for (int k = 0; k < m.count; ++k) printf("%s%s=%.9g", k ? " " : "", m.name[k], m.value[k]);
+    printf(" steps=%lld\n", (long long)meta->step);
   }
-  if (!st) st = train_spin_options_from_config(config, &so);
-  st = core_agree(MPI_COMM_WORLD, st);
+  return st;
+}
+
+/* What a reader of the numbers should know (rank 0). */
+static void eval_warnings(const eval_args *a, const train_task *task, const train_model_meta *meta, int64_t n_test,
+                          const double *gap) {
+  int64_t below = 0;
+  for (int64_t i = 0; i < n_test; ++i) below += gap[i] < -1e-9;
+  if (below)
+    fprintf(stderr, "eloss eval: warning: on %lld instances the prediction has a lower energy than the stored ground "
+                    "state, which is then not a ground state (heuristic -gs pt or sa data); their gaps are negative\n",
+            (long long)below);
+  if (task->test_crc == meta->data_crc)
+    fprintf(stderr, "eloss eval: warning: %s is the data %s was trained on: these are training numbers, not test "
+                    "ones\n", a->test, a->model);
+  if (n_test == 1) fprintf(stderr, "eloss eval: note: one test instance: its standard error is not defined (err=nan)\n");
+}
+
+static int eval_main(void *opts) {
+  const eval_args *a = opts;
+  int rank;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   train_task *task = NULL;
-  if (!st) {
-    so.test = test;
-    so.shard = batch > 0 ? (int)batch : (int)meta.shard;
-    so.conv = conv_set ? (nn_conv_algorithm)conv : (nn_conv_algorithm)meta.conv;
-    st = train_spin_task_create(MPI_COMM_WORLD, &so, &task);
-    if (!st && rank == 0 && train_spin_task_conv(task) != so.conv)
-      fprintf(stderr, "eloss eval: -conv %s: oneDNN has no Winograd kernel for this model on this CPU; direct "
-                      "convolutions give the numbers to float32 rounding, not the training's bits\n",
-              nn_conv_algorithm_names[so.conv]);
+  train_model_meta meta;
+  core_status st = train_model_open(MPI_COMM_WORLD, a->model, a->test, (int)a->batch, a->conv_set ? (int)a->conv : -1,
+                                    &task, &meta);
+  if (!st && meta.kind == TRAIN_TASK_DENOISE) {
+    st = eval_denoise(a, task, &meta);
+    train_task_destroy(&task);
+    return st ? app_report("eval", st) : 0;
   }
-  if (!st) st = core_agree(MPI_COMM_WORLD, train_model_load(model, config, task->params, &meta));
+  const int conv_asked = a->conv_set ? (int)a->conv : meta.conv;
+  if (!st && rank == 0 && (int)train_spin_task_conv(task) != conv_asked)
+    fprintf(stderr, "eloss eval: -conv %s: oneDNN has no Winograd kernel for this model on this CPU; direct "
+                    "convolutions give the numbers to float32 rounding, not the training's bits\n",
+            nn_conv_algorithm_names[conv_asked]);
   const int64_t n_test = st ? 0 : train_spin_test_count(task);
   double *gap = NULL, *acc = NULL, *energy = NULL;
   int8_t *exact = NULL;
   if (!st && rank == 0) {
     gap = malloc(sizeof(double) * (size_t)n_test), acc = malloc(sizeof(double) * (size_t)n_test);
     energy = malloc(sizeof(double) * (size_t)n_test), exact = malloc((size_t)n_test);
-    if (!gap || !acc || !energy || !exact) st = CORE_ERROR(CORE_ERR_MEM, "cannot allocate %lld results", (long long)n_test);
+    if (!gap || !acc || !energy || !exact)
+      st = CORE_ERROR(CORE_ERR_MEM, "cannot allocate %lld results", (long long)n_test);
   }
   st = core_agree(MPI_COMM_WORLD, st);
   if (!st) st = train_spin_evaluate_instances(task, MPI_COMM_WORLD, gap, exact, acc, energy);
-  if (!st && rank == 0 && csv_set) st = write_csv(csv, n_test, gap, exact, acc, energy);
+  if (!st && rank == 0 && a->csv_set) st = write_csv(a->csv, n_test, gap, exact, acc, energy);
   st = core_agree(MPI_COMM_WORLD, st);
-  const char *inputs[3] = {model, test, csv_set ? csv : NULL};
-  if (!st && pred_set) st = train_spin_write_predictions(task, MPI_COMM_WORLD, pred, force, meta.options, inputs, 3);
-  int exit_code = 0;
-  if (st) {
-    exit_code = app_report("eval", st);
-  } else if (rank == 0) {
+  const char *inputs[3] = {a->model, a->test, a->csv_set ? a->csv : NULL};
+  if (!st && a->pred_set)
+    st = train_spin_write_predictions(task, MPI_COMM_WORLD, a->pred, a->force, meta.options, inputs, 3);
+  if (!st && rank == 0) {
     double v[4];
     train_spin_summary(n_test, gap, exact, acc, v);
-    int64_t below = 0;
-    for (int64_t i = 0; i < n_test; ++i) below += gap[i] < -1e-9;
-    if (below)
-      fprintf(stderr, "eloss eval: warning: on %lld instances the prediction has a lower energy than the stored ground "
-                      "state, which is then not a ground state (heuristic -gs pt or sa data); their gaps are negative\n",
-              (long long)below);
-    if (task->test_crc == meta.data_crc)
-      fprintf(stderr, "eloss eval: warning: %s is the data %s was trained on: these are training numbers, not test "
-                      "ones\n", test, model);
-    if (n_test == 1)
-      fprintf(stderr, "eloss eval: note: one test instance: its standard error is not defined (err=nan)\n");
+    eval_warnings(a, task, &meta, n_test, gap);
     printf("energy_gap=%.9g err=%.9g exact_fraction=%.9g site_accuracy=%.9g instances=%lld steps=%lld\n", v[0], v[1],
            v[2], v[3], (long long)n_test, (long long)meta.step);
   }
   free(gap), free(acc), free(energy), free(exact);
   train_task_destroy(&task);
-  return app_finalize(exit_code);
+  return st ? app_report("eval", st) : 0;
 }
+
+const app_command app_eval_command = {
+    .name = "eval",
+    .summary = "evaluate a trained model on a test set (energy gap, exact fraction, accuracy)",
+    .help = help,
+    .size = sizeof(eval_args),
+    .options = eval_options,
+    .run = eval_main,
+};

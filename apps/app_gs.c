@@ -48,25 +48,29 @@ static core_status couplings_read(const char *path, const char *option, int64_t 
   return st;
 }
 
-int app_gs(int argc, char **argv) {
-  PetscCall(app_initialize(&argc, &argv, help));
-  char jh[PETSC_MAX_PATH_LEN] = "", jv[PETSC_MAX_PATH_LEN] = "", out[PETSC_MAX_PATH_LEN] = "";
+typedef struct {
+  char jh[PETSC_MAX_PATH_LEN], jv[PETSC_MAX_PATH_LEN], out[PETSC_MAX_PATH_LEN];
+} gs_args;
+
+static PetscErrorCode gs_options(void *opts) {
+  gs_args *a = opts;
   PetscBool set;
   PetscOptionsBegin(PETSC_COMM_WORLD, NULL, "eloss gs options", NULL);
-  PetscCall(app_opt_string(PetscOptionsObject, "-jh", "horizontal couplings (L, L-1) .npy", "a file name", jh,
-                           sizeof jh, &set));
-  PetscCall(app_opt_string(PetscOptionsObject, "-jv", "vertical couplings (L-1, L) .npy", "a file name", jv,
-                           sizeof jv, &set));
+  PetscCall(app_opt_string(PetscOptionsObject, "-jh", "horizontal couplings (L, L-1) .npy", "a file name", a->jh,
+                           sizeof a->jh, &set));
+  PetscCall(app_opt_string(PetscOptionsObject, "-jv", "vertical couplings (L-1, L) .npy", "a file name", a->jv,
+                           sizeof a->jv, &set));
   PetscCall(app_opt_string(PetscOptionsObject, "-out", "write the ground-state spins (L, L) int8 .npy here",
-                           "a file name", out, sizeof out, &set));
+                           "a file name", a->out, sizeof a->out, &set));
   PetscOptionsEnd();
-  const char *inputs[] = {jh, jv};
-  app_output_not_input("-out", out, inputs, 2);
-  PetscBool stop;
-  int code;
-  PetscCall(app_options_check("gs", &stop, &code));
-  if (stop) return app_finalize(code);
+  const char *inputs[] = {a->jh, a->jv};
+  app_output_not_input("-out", a->out, inputs, 2);
+  return 0;
+}
 
+static int gs_main(void *opts) {
+  const gs_args *a = opts;
+  const char *jh = a->jh, *jv = a->jv, *out = a->out;
   /* One instance: every rank solves it (it takes milliseconds); rank 0
    * prints and writes. */
   int rank;
@@ -99,11 +103,19 @@ int app_gs(int argc, char **argv) {
   }
   st = core_agree(MPI_COMM_WORLD, st);
   if (!st && rank == 0) printf("energy=%.17g\n", energy);
-  int exit_code = st ? app_report("gs", st) : 0;
   mc_exact_destroy(&ex);
   io_array_free(&H);
   io_array_free(&V);
   free(J);
   free(spins);
-  return app_finalize(exit_code);
+  return st ? app_report("gs", st) : 0;
 }
+
+const app_command app_gs_command = {
+    .name = "gs",
+    .summary = "exact ground state of an open L x L Edwards-Anderson instance",
+    .help = help,
+    .size = sizeof(gs_args),
+    .options = gs_options,
+    .run = gs_main,
+};

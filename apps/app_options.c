@@ -20,7 +20,7 @@
  * checks across options (an option meaningless in the chosen mode, a
  * minimum above a maximum).
  *
- * app_argv_check, run by app_initialize before PetscInitialize, refuses
+ * app_argv_check, run by app_main before PetscInitialize, refuses
  * what PETSc would silently drop or turn into a traceback: a stray word
  * that is no option's value (the "2" of "-sample_betas 0.5 2", which PETSc
  * skips), an -options_file that cannot be read, and a deck line PETSc's
@@ -46,6 +46,8 @@
  * "eloss <command>: error: " prefix. */
 static char pending[1024];
 static int failed;
+/* Options listed under -help (below). */
+static int help_count, help_mode; /* help_mode 0: none, 1: text, 2: man */
 
 static void record(const char *fmt, ...) {
   if (failed) return;
@@ -61,6 +63,7 @@ int app_options_failed(void) { return failed; }
 void app_options_reset(void) {
   failed = 0;
   pending[0] = '\0';
+  help_mode = 0, help_count = 0;
 }
 
 /* ---- -help: the options as this subcommand reads them ---------------------- */
@@ -74,12 +77,11 @@ typedef struct {
 } help_item;
 enum { HELP_MAX = 96 };
 static help_item help_items[HELP_MAX];
-static int help_count, help_mode; /* 0: none, 1: text, 2: man */
-static const char *help_description = "";
-const char *app_summary = NULL;
+static const char *help_description = "", *help_summary = NULL;
 
-void app_help_request(int man, const char *description) {
+void app_help_request(int man, const char *summary, const char *description) {
   help_mode = man ? 2 : 1;
+  help_summary = summary;
   help_description = description ? description : "";
 }
 
@@ -126,7 +128,7 @@ static void help_print(const char *command) {
   char first[512];
   const char *d = help_description, *colon = strstr(d, ": ");
   const char *start = colon && colon < d + strcspn(d, "\n") ? colon + 2 : d;
-  if (app_summary) snprintf(first, sizeof first, "%s", app_summary);
+  if (help_summary) snprintf(first, sizeof first, "%s", help_summary);
   else snprintf(first, sizeof first, "%.*s", (int)strcspn(start, "\n"), start);
   printf(".TH ELOSS\\-%s 1 \"\" \"eloss\" \"eloss manual\"\n.SH NAME\neloss\\-", upper);
   roff(stdout, command);

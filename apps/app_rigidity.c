@@ -83,44 +83,44 @@ static core_status classify_file(const char *path, int d, int64_t n_given, uint6
   return st;
 }
 
-int app_rigidity(int argc, char **argv) {
-  PetscCall(app_initialize(&argc, &argv, help));
-  int rank, size;
-  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  MPI_Comm_size(MPI_COMM_WORLD, &size);
+enum { MAX_LIST = RIGIDITY_SURVEY_MAX_LIST };
 
-  char edges_path[PETSC_MAX_PATH_LEN] = "", csv_path[PETSC_MAX_PATH_LEN] = "";
-  PetscInt d = 0, n = 0, seed = 2511, samples = 300;
-  enum { MAX_LIST = RIGIDITY_SURVEY_MAX_LIST };
-  PetscInt ns[MAX_LIST] = {10, 20, 50, 100}, ks[MAX_LIST] = {2, 3, 4, 5, 6}, ds[MAX_LIST] = {2, 3};
-  PetscInt n_ns = 4, n_ks = 5, n_ds = 2; /* how many defaults each list holds */
-  PetscBool edges_set = PETSC_FALSE, d_set = PETSC_FALSE, n_set = PETSC_FALSE;
-  PetscBool ns_set = PETSC_FALSE, ks_set = PETSC_FALSE, ds_set = PETSC_FALSE;
-  PetscBool samples_set = PETSC_FALSE, csv_set = PETSC_FALSE, set;
+typedef struct {
+  char edges[PETSC_MAX_PATH_LEN], csv[PETSC_MAX_PATH_LEN];
+  PetscInt d, n, seed, samples, ns[MAX_LIST], ks[MAX_LIST], ds[MAX_LIST], n_ns, n_ks, n_ds;
+  PetscBool edges_set;
+} rigidity_args;
 
+static PetscErrorCode rigidity_options(void *opts) {
+  rigidity_args *a = opts;
+  const PetscInt ns[] = {10, 20, 50, 100}, ks[] = {2, 3, 4, 5, 6}, ds[] = {2, 3};
+  memcpy(a->ns, ns, sizeof ns), memcpy(a->ks, ks, sizeof ks), memcpy(a->ds, ds, sizeof ds);
+  a->n_ns = 4, a->n_ks = 5, a->n_ds = 2; /* how many defaults each list holds */
+  a->seed = 2511, a->samples = 300;
+  PetscBool d_set, n_set, ns_set, ks_set, ds_set, samples_set, csv_set, set;
   PetscOptionsBegin(PETSC_COMM_WORLD, NULL, "eloss rigidity options", NULL);
   PetscOptionItems *po = PetscOptionsObject;
   PetscCall(app_opt_string(po, "-edges", "one graph: (E,2) int32/int64 .npy of 0-based vertex pairs "
-                           "(without it: the survey)", "a file name", edges_path, sizeof edges_path, &edges_set));
-  PetscCall(app_opt_int(po, "-d", "one graph: dimension, required with -edges", 1, 3, &d, &d_set));
-  PetscCall(app_opt_int(po, "-n", "one graph: vertex count (0: largest index in -edges + 1)", 0, PETSC_MAX_INT, &n,
+                           "(without it: the survey)", "a file name", a->edges, sizeof a->edges, &a->edges_set));
+  PetscCall(app_opt_int(po, "-d", "one graph: dimension, required with -edges", 1, 3, &a->d, &d_set));
+  PetscCall(app_opt_int(po, "-n", "one graph: vertex count (0: largest index in -edges + 1)", 0, PETSC_MAX_INT, &a->n,
                         &n_set));
   PetscCall(app_opt_int(po, "-seed", "random seed of placements, stresses and survey graphs", 0, PETSC_MAX_INT,
-                        &seed, &set));
+                        &a->seed, &set));
   /* The stream index packs n, k, d into bit fields (rigidity.h). */
   PetscCall(app_opt_int_list(po, "-survey_n", "survey: vertex counts n", 2, (1 << RIGIDITY_SURVEY_BITS_N) - 1,
-                             MAX_LIST, ns, &n_ns, &ns_set));
-  PetscCall(app_opt_int_list(po, "-survey_k", "survey: degrees k", 1, (1 << RIGIDITY_SURVEY_BITS_K) - 1, MAX_LIST, ks,
-                             &n_ks, &ks_set));
-  PetscCall(app_opt_int_list(po, "-survey_d", "survey: dimensions d", 1, 3, MAX_LIST, ds, &n_ds, &ds_set));
-  PetscCall(app_opt_int(po, "-samples", "survey: random graphs per (n, k, d)", 1, PETSC_MAX_INT, &samples,
+                             MAX_LIST, a->ns, &a->n_ns, &ns_set));
+  PetscCall(app_opt_int_list(po, "-survey_k", "survey: degrees k", 1, (1 << RIGIDITY_SURVEY_BITS_K) - 1, MAX_LIST,
+                             a->ks, &a->n_ks, &ks_set));
+  PetscCall(app_opt_int_list(po, "-survey_d", "survey: dimensions d", 1, 3, MAX_LIST, a->ds, &a->n_ds, &ds_set));
+  PetscCall(app_opt_int(po, "-samples", "survey: random graphs per (n, k, d)", 1, PETSC_MAX_INT, &a->samples,
                         &samples_set));
-  PetscCall(app_opt_string(po, "-csv", "survey: write the table as CSV here (atomically)", "a file name", csv_path,
-                           sizeof csv_path, &csv_set));
+  PetscCall(app_opt_string(po, "-csv", "survey: write the table as CSV here (atomically)", "a file name", a->csv,
+                           sizeof a->csv, &csv_set));
   PetscOptionsEnd();
 
   /* -edges picks the mode: one graph takes -d and -n, the survey the rest. */
-  if (edges_set) {
+  if (a->edges_set) {
     const char *survey_why = "belongs to the survey; it cannot be combined with -edges";
     app_option_inapplicable("-survey_n", ns_set, survey_why);
     app_option_inapplicable("-survey_k", ks_set, survey_why);
@@ -133,55 +133,68 @@ int app_rigidity(int argc, char **argv) {
     app_option_inapplicable("-d", d_set, graph_why);
     app_option_inapplicable("-n", n_set, graph_why);
   }
+  return 0;
+}
 
-  PetscBool stop;
-  int code;
-  PetscCall(app_options_check("rigidity", &stop, &code));
-  if (stop) return app_finalize(code);
-
-  core_status st = CORE_OK;
-  if (edges_set) {
-    rigidity_result r;
-    int64_t n_vertices = 0, n_edges = 0;
-    st = classify_file(edges_path, (int)d, n, (uint64_t)seed, &r, &n_vertices,
-                       &n_edges);
-    st = core_agree(MPI_COMM_WORLD, st);
-    if (st) return app_finalize(app_report("rigidity", st));
-    if (rank == 0) {
-      fprintf(stderr,
-              "eloss rigidity: %s: n = %lld, E = %lld, d = %d, seed = %d: rigidity rank %lld of "
-              "%lld, stress rank %lld of %lld\n",
-              edges_path, (long long)n_vertices, (long long)n_edges, (int)d, (int)seed,
-              (long long)r.rigidity_rank, (long long)r.rigidity_target,
-              (long long)r.stress_rank, (long long)r.stress_target);
-      printf("rigid=%d globally_rigid=%d\n", r.rigid, r.globally_rigid);
-      fflush(stdout);
-    }
-    return app_finalize(0);
+static int classify_main(const rigidity_args *a) {
+  int rank;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  rigidity_result r;
+  int64_t n_vertices = 0, n_edges = 0;
+  core_status st = classify_file(a->edges, (int)a->d, a->n, (uint64_t)a->seed, &r, &n_vertices, &n_edges);
+  st = core_agree(MPI_COMM_WORLD, st);
+  if (st) return app_report("rigidity", st);
+  if (rank == 0) {
+    fprintf(stderr,
+            "eloss rigidity: %s: n = %lld, E = %lld, d = %d, seed = %d: rigidity rank %lld of "
+            "%lld, stress rank %lld of %lld\n",
+            a->edges, (long long)n_vertices, (long long)n_edges, (int)a->d, (int)a->seed,
+            (long long)r.rigidity_rank, (long long)r.rigidity_target,
+            (long long)r.stress_rank, (long long)r.stress_target);
+    printf("rigid=%d globally_rigid=%d\n", r.rigid, r.globally_rigid);
+    fflush(stdout);
   }
+  return 0;
+}
 
+static int rigidity_main(void *opts) {
+  const rigidity_args *a = opts;
+  if (a->edges_set) return classify_main(a);
+  int rank, size;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
   int64_t n_list[MAX_LIST];
   int k_list[MAX_LIST], d_list[MAX_LIST];
-  for (PetscInt i = 0; i < n_ns; ++i) n_list[i] = ns[i];
-  for (PetscInt i = 0; i < n_ks; ++i) k_list[i] = (int)ks[i];
-  for (PetscInt i = 0; i < n_ds; ++i) d_list[i] = (int)ds[i];
-  rigidity_survey_cell *cells = malloc(sizeof *cells * (size_t)(n_ns * n_ks * n_ds));
-  st = core_agree(MPI_COMM_WORLD, cells ? CORE_OK : CORE_ERROR(CORE_ERR_MEM, "cannot allocate the survey table"));
-  const int n_cells = st ? 0 : rigidity_survey_cells(n_list, (int)n_ns, k_list, (int)n_ks, d_list, (int)n_ds, cells);
+  for (PetscInt i = 0; i < a->n_ns; ++i) n_list[i] = a->ns[i];
+  for (PetscInt i = 0; i < a->n_ks; ++i) k_list[i] = (int)a->ks[i];
+  for (PetscInt i = 0; i < a->n_ds; ++i) d_list[i] = (int)a->ds[i];
+  rigidity_survey_cell *cells = malloc(sizeof *cells * (size_t)(a->n_ns * a->n_ks * a->n_ds));
+  core_status st =
+      core_agree(MPI_COMM_WORLD, cells ? CORE_OK : CORE_ERROR(CORE_ERR_MEM, "cannot allocate the survey table"));
+  const int n_cells =
+      st ? 0 : rigidity_survey_cells(n_list, (int)a->n_ns, k_list, (int)a->n_ks, d_list, (int)a->n_ds, cells);
   if (!st && n_cells == 0) st = CORE_ERROR(CORE_ERR_ARG, "the survey lists no (n, k, d) with n*k even and k < n");
   if (!st && rank == 0)
     fprintf(stderr, "eloss rigidity: survey of %d (n, k, d) cells, %d samples each, seed %d, %d rank%s, csv %s\n",
-            n_cells, (int)samples, (int)seed, size, size > 1 ? "s" : "", csv_path[0] ? csv_path : "(none)");
+            n_cells, (int)a->samples, (int)a->seed, size, size > 1 ? "s" : "", a->csv[0] ? a->csv : "(none)");
   const double t0 = core_time();
-  if (!st) st = rigidity_survey_run(MPI_COMM_WORLD, cells, n_cells, samples, (uint64_t)seed, stderr);
+  if (!st) st = rigidity_survey_run(MPI_COMM_WORLD, cells, n_cells, a->samples, (uint64_t)a->seed, stderr);
   if (!st && rank == 0) {
     fprintf(stderr, "eloss rigidity: survey done in %.1f s\n", core_time() - t0);
     /* CSV first: if it cannot be written, nothing is printed either. */
-    if (csv_path[0]) st = rigidity_survey_csv(csv_path, cells, n_cells, samples, (uint64_t)seed);
-    if (!st) rigidity_survey_table(stdout, cells, n_cells, samples);
+    if (a->csv[0]) st = rigidity_survey_csv(a->csv, cells, n_cells, a->samples, (uint64_t)a->seed);
+    if (!st) rigidity_survey_table(stdout, cells, n_cells, a->samples);
   }
   st = core_agree(MPI_COMM_WORLD, st);
   free(cells);
-  if (st) return app_finalize(app_report("rigidity", st));
-  return app_finalize(0);
+  return st ? app_report("rigidity", st) : 0;
 }
+
+const app_command app_rigidity_command = {
+    .name = "rigidity",
+    .summary = "rigidity of a graph; Fig. 5 random regular graph survey",
+    .help = help,
+    .size = sizeof(rigidity_args),
+    .options = rigidity_options,
+    .run = rigidity_main,
+};

@@ -21,45 +21,52 @@ static const char help[] =
 
 enum { PARTS_MAX = 4096, PARTS_TEXT = 1 << 20 };
 
-int app_spingen_merge(int argc, char **argv) {
-  PetscCall(app_initialize(&argc, &argv, help));
-  char *text = calloc(PARTS_TEXT, 1), out[PETSC_MAX_PATH_LEN] = "";
-  const char **parts = malloc(sizeof *parts * PARTS_MAX);
-  if (!text || !parts) {
-    fprintf(stderr, "eloss spingen-merge: error: out of memory\n");
-    free(text), free(parts);
-    return app_finalize(1);
-  }
-  PetscBool force = PETSC_FALSE, set, parts_set, out_set;
+typedef struct {
+  char text[PARTS_TEXT], out[PETSC_MAX_PATH_LEN];
+  const char *parts[PARTS_MAX];
+  int n_parts;
+  PetscBool force;
+} merge_args;
+
+static PetscErrorCode merge_options(void *opts) {
+  merge_args *a = opts;
+  PetscBool set, parts_set, out_set;
   PetscOptionsBegin(PETSC_COMM_WORLD, NULL, "eloss spingen-merge options", NULL);
   PetscOptionItems *po = PetscOptionsObject;
   PetscCall(app_opt_string(po, "-parts", "the parts, comma-separated, in any order, required", "file names",
-                           text, PARTS_TEXT, &parts_set));
-  PetscCall(app_opt_string(po, "-out", "merged HDF5 file, required", "a file name", out, sizeof out, &out_set));
-  PetscCall(app_opt_bool(po, "-force", "replace an existing -out", &force, &set));
+                           a->text, sizeof a->text, &parts_set));
+  PetscCall(app_opt_string(po, "-out", "merged HDF5 file, required", "a file name", a->out, sizeof a->out, &out_set));
+  PetscCall(app_opt_bool(po, "-force", "replace an existing -out", &a->force, &set));
   PetscOptionsEnd();
-  int n_parts = 0;
   if (!parts_set) app_option_error("-parts", "required: the part files, comma-separated");
-  for (char *save = NULL, *p = strtok_r(text, ",", &save); p; p = strtok_r(NULL, ",", &save)) {
-    if (n_parts == PARTS_MAX) {
+  for (char *save = NULL, *p = strtok_r(a->text, ",", &save); p; p = strtok_r(NULL, ",", &save)) {
+    if (a->n_parts == PARTS_MAX) {
       app_option_error("-parts", "more than %d parts", (int)PARTS_MAX);
       break;
     }
-    parts[n_parts++] = p;
+    a->parts[a->n_parts++] = p;
   }
-  if (parts_set && n_parts == 0) app_option_error("-parts", "names no file");
+  if (parts_set && a->n_parts == 0) app_option_error("-parts", "names no file");
   if (!out_set) app_option_error("-out", "required: the merged HDF5 file");
-  PetscBool stop;
-  int code;
-  PetscCall(app_options_check("spingen-merge", &stop, &code));
-  if (!stop) {
-    int rank;
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    int64_t instances = 0;
-    core_status st = mc_dataset_merge(MPI_COMM_WORLD, n_parts, parts, out, force, &instances);
-    code = st ? app_report("spingen-merge", st) : 0;
-    if (!st && rank == 0) printf("instances=%lld parts=%d out=%s\n", (long long)instances, n_parts, out);
-  }
-  free(text), free(parts);
-  return app_finalize(code);
+  return 0;
 }
+
+static int merge_main(void *opts) {
+  const merge_args *a = opts;
+  int rank;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  int64_t instances = 0;
+  core_status st = mc_dataset_merge(MPI_COMM_WORLD, a->n_parts, a->parts, a->out, a->force, &instances);
+  if (st) return app_report("spingen-merge", st);
+  if (rank == 0) printf("instances=%lld parts=%d out=%s\n", (long long)instances, a->n_parts, a->out);
+  return 0;
+}
+
+const app_command app_spingen_merge_command = {
+    .name = "spingen-merge",
+    .summary = "join the parts of a split (spingen -first -count) into one file",
+    .help = help,
+    .size = sizeof(merge_args),
+    .options = merge_options,
+    .run = merge_main,
+};

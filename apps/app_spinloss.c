@@ -108,41 +108,44 @@ static core_status couplings_load(const char *jh, const char *jv, spin_lattice *
   return st;
 }
 
-int app_spinloss(int argc, char **argv) {
-  PetscCall(app_initialize(&argc, &argv, help));
-  char jh[PETSC_MAX_PATH_LEN] = "", jv[PETSC_MAX_PATH_LEN] = "", zpath[PETSC_MAX_PATH_LEN] = "",
-       ypath[PETSC_MAX_PATH_LEN] = "", gout[PETSC_MAX_PATH_LEN] = "";
+typedef struct {
+  char jh[PETSC_MAX_PATH_LEN], jv[PETSC_MAX_PATH_LEN], zpath[PETSC_MAX_PATH_LEN], ypath[PETSC_MAX_PATH_LEN],
+      gout[PETSC_MAX_PATH_LEN];
   spin_loss_options opt;
-  spin_loss_options_default(&opt);
+} spinloss_args;
+
+static PetscErrorCode spinloss_options(void *opts) {
+  spinloss_args *a = opts;
+  spin_loss_options_default(&a->opt);
   PetscInt kind = SPIN_LOSS_CE;
-  PetscReal T = opt.T, h0 = opt.h0;
+  PetscReal T = a->opt.T, h0 = a->opt.h0;
   PetscBool flip = PETSC_FALSE, set, set_jh, set_jv, set_logits, set_target, set_T, set_h0, set_flip;
   PetscOptionsBegin(PETSC_COMM_WORLD, NULL, "eloss spinloss options", NULL);
-  PetscCall(app_opt_string(PetscOptionsObject, "-jh", "horizontal couplings (B, L, L-1) open or (B, L, L) periodic .npy",
-                           "a file name", jh, sizeof jh, &set_jh));
-  PetscCall(app_opt_string(PetscOptionsObject, "-jv", "vertical couplings (B, L-1, L) open or (B, L, L) periodic .npy",
-                           "a file name", jv, sizeof jv, &set_jv));
-  PetscCall(app_opt_string(PetscOptionsObject, "-logits", "logits Z (B, L, L) float64 .npy, q(s = +1) = sigma(z)",
-                           "a file name", zpath, sizeof zpath, &set_logits));
-  PetscCall(app_opt_string(PetscOptionsObject, "-target", "target spins Y (B, L, L) int8 of +-1 .npy (not for true)",
-                           "a file name", ypath, sizeof ypath, &set_target));
-  PetscCall(app_opt_enum(PetscOptionsObject, "-loss", "the loss", spin_loss_names, SPIN_LOSS_COUNT, &kind, &set));
-  PetscCall(app_opt_real(PetscOptionsObject, "-T", "temperature of local (> 0) and true (>= 0), in units of J", 0, INFINITY, 0,
+  PetscOptionItems *po = PetscOptionsObject;
+  PetscCall(app_opt_string(po, "-jh", "horizontal couplings (B, L, L-1) open or (B, L, L) periodic .npy",
+                           "a file name", a->jh, sizeof a->jh, &set_jh));
+  PetscCall(app_opt_string(po, "-jv", "vertical couplings (B, L-1, L) open or (B, L, L) periodic .npy",
+                           "a file name", a->jv, sizeof a->jv, &set_jv));
+  PetscCall(app_opt_string(po, "-logits", "logits Z (B, L, L) float64 .npy, q(s = +1) = sigma(z)",
+                           "a file name", a->zpath, sizeof a->zpath, &set_logits));
+  PetscCall(app_opt_string(po, "-target", "target spins Y (B, L, L) int8 of +-1 .npy (not for true)",
+                           "a file name", a->ypath, sizeof a->ypath, &set_target));
+  PetscCall(app_opt_enum(po, "-loss", "the loss", spin_loss_names, SPIN_LOSS_COUNT, &kind, &set));
+  PetscCall(app_opt_real(po, "-T", "temperature of local (> 0) and true (>= 0), in units of J", 0, INFINITY, 0,
                          &T, &set_T));
-  PetscCall(app_opt_real(PetscOptionsObject, "-h0", "local, bond: constant of w_i = y_i h_i(y) + h0, w_ij = J_ij y_i y_j + h0", -INFINITY, INFINITY,
-                         0, &h0, &set_h0));
-  PetscCall(app_opt_bool(PetscOptionsObject, "-flip_invariant", "ce, margin: loss of the better of y and -y", &flip,
-                         &set_flip));
-  PetscCall(app_opt_string(PetscOptionsObject, "-grad_out", "write d loss / d logits (B, L, L) float64 .npy here",
-                           "a file name", gout, sizeof gout, &set));
+  PetscCall(app_opt_real(po, "-h0", "local, bond: constant of w_i = y_i h_i(y) + h0, w_ij = J_ij y_i y_j + h0",
+                         -INFINITY, INFINITY, 0, &h0, &set_h0));
+  PetscCall(app_opt_bool(po, "-flip_invariant", "ce, margin: loss of the better of y and -y", &flip, &set_flip));
+  PetscCall(app_opt_string(po, "-grad_out", "write d loss / d logits (B, L, L) float64 .npy here",
+                           "a file name", a->gout, sizeof a->gout, &set));
   PetscOptionsEnd();
-  opt.kind = (spin_loss_kind)kind;
-  opt.T = T;
-  opt.h0 = h0;
-  opt.flip_invariant = flip == PETSC_TRUE;
+  a->opt.kind = (spin_loss_kind)kind;
+  a->opt.T = T;
+  a->opt.h0 = h0;
+  a->opt.flip_invariant = flip == PETSC_TRUE;
   const char *refused;
-  if (spin_loss_options_check(&opt, (set_T ? SPIN_LOSS_GIVEN_T : 0) | (set_h0 ? SPIN_LOSS_GIVEN_H0 : 0) |
-                                        (set_target ? SPIN_LOSS_GIVEN_TARGET : 0), &refused))
+  if (spin_loss_options_check(&a->opt, (set_T ? SPIN_LOSS_GIVEN_T : 0) | (set_h0 ? SPIN_LOSS_GIVEN_H0 : 0) |
+                                           (set_target ? SPIN_LOSS_GIVEN_TARGET : 0), &refused))
     app_option_error(refused, "%s", core_error_message());
   /* After the checks of values: a wrong value is the first thing to hear of. */
   if (!set_jh) app_option_error("-jh", "required: the horizontal couplings (.npy)");
@@ -150,13 +153,16 @@ int app_spinloss(int argc, char **argv) {
   if (!set_logits) app_option_error("-logits", "required: the logits (.npy)");
   if (!set_target && (spin_loss_table[kind].flags & SPIN_LOSS_NEEDS_LABELS))
     app_option_error("-target", "required for -loss %s: the target spins (.npy)", spin_loss_names[kind]);
-  const char *inputs[] = {jh, jv, zpath, ypath};
-  app_output_not_input("-grad_out", gout, inputs, 4);
-  PetscBool stop;
-  int code;
-  PetscCall(app_options_check("spinloss", &stop, &code));
-  if (stop) return app_finalize(code);
+  const char *inputs[] = {a->jh, a->jv, a->zpath, a->ypath};
+  app_output_not_input("-grad_out", a->gout, inputs, 4);
+  return 0;
+}
 
+static int spinloss_main(void *opts) {
+  const spinloss_args *a = opts;
+  const char *jh = a->jh, *jv = a->jv, *zpath = a->zpath, *ypath = a->ypath, *gout = a->gout;
+  const spin_loss_options opt = a->opt;
+  const spin_loss_kind kind = opt.kind;
   int rank;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   spin_lattice lat;
@@ -201,11 +207,19 @@ int app_spinloss(int argc, char **argv) {
   }
   st = core_agree(MPI_COMM_WORLD, st);
   if (!st && rank == 0) printf("loss=%.17g\n", loss);
-  int exit_code = st ? app_report("spinloss", st) : 0;
   spin_loss_plan_destroy(&plan);
   io_array_free(&Z);
   io_array_free(&Y);
   free(J);
   free(grad);
-  return app_finalize(exit_code);
+  return st ? app_report("spinloss", st) : 0;
 }
+
+const app_command app_spinloss_command = {
+    .name = "spinloss",
+    .summary = "spin loss + gradient on logits (ce, margin, local Eq. 15-16, true, bond)",
+    .help = help,
+    .size = sizeof(spinloss_args),
+    .options = spinloss_options,
+    .run = spinloss_main,
+};

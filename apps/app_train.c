@@ -33,223 +33,242 @@ static const char help[] =
     "the checkpoint (atomic, checksummed); SIGTERM checkpoints and exits with code 3; -resume\n"
     "continues it (also to a larger -steps). Metrics go to -metrics as JSON lines.\n";
 
-int app_train(int argc, char **argv) {
-  /* A stop request that arrives while MPI and PETSc start is kept (the
-   * first step sees it), not the default death by signal; PETSc installs
-   * its own handlers on the way, so ours go back right after. */
-  app_catch_stop_signals();
-  PetscCall(app_initialize(&argc, &argv, help));
-  app_catch_stop_signals();
-  int rank;
-  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  static const char *const tasks[] = {"spin", "denoise"};
-  enum { TASK_SPIN, TASK_DENOISE };
-  PetscInt task_kind = TASK_SPIN, loss = SPIN_LOSS_CE, coeff = ATOMS_COEFF_EXP_DIST, width = 32, depth = 6;
-  PetscInt conv = NN_CONV_WINOGRAD;
-  PetscInt steps = 1000, batch = 64, shards = 4, seed = 0;
-  PetscInt eval_every = 100, checkpoint_every = 0;
-  PetscReal T = 0.1, h0 = 5.0, lr = 1e-3, checkpoint_seconds = 60.0;
-  PetscBool flip = PETSC_FALSE, resume = PETSC_FALSE, force = PETSC_FALSE, set, train_set, out_set, metrics_set;
-  PetscBool T_set, h0_set, flip_set, depth_set, test_set, noise_set, rotate_set, coeff_set, conv_set;
-  PetscBool rotate = PETSC_FALSE;
-  PetscReal noise[TRAIN_DENOISE_MAX_LEVELS] = {0.05, 0.1, 0.2};
-  PetscInt n_noise = 3;
-  int denoise = 0;
-  char train[PETSC_MAX_PATH_LEN] = "", test[PETSC_MAX_PATH_LEN] = "", out[PETSC_MAX_PATH_LEN] = "";
-  char metrics[PETSC_MAX_PATH_LEN] = "";
+enum { TASK_SPIN, TASK_DENOISE };
+static const char *const tasks[] = {"spin", "denoise"};
 
+typedef struct {
+  PetscInt task, loss, coeff, width, depth, conv, steps, batch, shards, seed, eval_every, checkpoint_every, n_noise;
+  PetscReal T, h0, lr, checkpoint_seconds, noise[TRAIN_DENOISE_MAX_LEVELS];
+  PetscBool flip, resume, force, rotate;
+  PetscBool T_set, h0_set, flip_set, depth_set, test_set, noise_set, rotate_set, coeff_set, conv_set, train_set,
+      out_set, metrics_set;
+  char train[PETSC_MAX_PATH_LEN], test[PETSC_MAX_PATH_LEN], out[PETSC_MAX_PATH_LEN], metrics[PETSC_MAX_PATH_LEN];
+} train_args;
+
+static PetscErrorCode read_options(train_args *a) {
+  PetscBool set;
+  a->loss = SPIN_LOSS_CE, a->coeff = ATOMS_COEFF_EXP_DIST, a->width = 32, a->depth = 6, a->conv = NN_CONV_WINOGRAD;
+  a->steps = 1000, a->batch = 64, a->shards = 4, a->eval_every = 100;
+  a->T = 0.1, a->h0 = 5.0, a->lr = 1e-3, a->checkpoint_seconds = 60.0;
+  a->noise[0] = 0.05, a->noise[1] = 0.1, a->noise[2] = 0.2, a->n_noise = 3;
   PetscOptionsBegin(PETSC_COMM_WORLD, NULL, "eloss train options", NULL);
   PetscOptionItems *po = PetscOptionsObject;
-  PetscCall(app_opt_enum(po, "-task", "what to learn", tasks, 2, &task_kind, &set));
-  denoise = task_kind == TASK_DENOISE;
+  PetscCall(app_opt_enum(po, "-task", "what to learn", tasks, 2, &a->task, &set));
+  const int denoise = a->task == TASK_DENOISE;
   PetscCall(app_opt_string(po, "-train", "training set (spin: HDF5 from eloss spingen; denoise: HDF5 from eloss "
-                           "clustergen or XYZ), required", "a file name", train, sizeof train, &train_set));
+                           "clustergen or XYZ), required", "a file name", a->train, sizeof a->train, &a->train_set));
   PetscCall(app_opt_string(po, "-test", "test set for the metrics (the same kind; required for denoise)",
-                           "a file name", test, sizeof test, &test_set));
+                           "a file name", a->test, sizeof a->test, &a->test_set));
   /* -loss names the losses of the task chosen above (the block reads
    * options in order, so -task is known here). */
-  if (denoise) loss = ATOMS_PRESET_MSE;
+  if (denoise) a->loss = ATOMS_PRESET_MSE;
   if (denoise)
     PetscCall(app_opt_enum(po, "-loss", "loss (with -task spin: ce, margin, local, true, bond; default ce)",
-                           atoms_preset_names, ATOMS_PRESET_COUNT, &loss, &set));
+                           atoms_preset_names, ATOMS_PRESET_COUNT, &a->loss, &set));
   else
     PetscCall(app_opt_enum(po, "-loss", "loss (with -task denoise: mse, energy, kabsch, sparse; default mse)",
-                           spin_loss_names, SPIN_LOSS_COUNT, &loss, &set));
+                           spin_loss_names, SPIN_LOSS_COUNT, &a->loss, &set));
   /* sigma beyond 100 data lengths leaves no structure to recover: a
    * typo, refused. */
   PetscCall(app_opt_real_list(po, "-noise", "denoise: distinct noise levels sigma, each draw picks one uniformly", 0,
-                              100, 1, TRAIN_DENOISE_MAX_LEVELS, noise, &n_noise, &noise_set));
-  PetscCall(app_opt_bool(po, "-rotate", "denoise: rotate every training draw uniformly at random", &rotate,
-                         &rotate_set));
+                              100, 1, TRAIN_DENOISE_MAX_LEVELS, a->noise, &a->n_noise, &a->noise_set));
+  PetscCall(app_opt_bool(po, "-rotate", "denoise: rotate every training draw uniformly at random", &a->rotate,
+                         &a->rotate_set));
   PetscCall(app_opt_enum(po, "-coeff", "denoise, -loss energy and sparse: Eq. 7 coefficient law", atoms_coeff_names,
-                         ATOMS_COEFF_COUNT, &coeff, &coeff_set));
-  PetscCall(app_opt_bool(po, "-flip_invariant", "ce, margin: the loss of the better of y and -y", &flip, &flip_set));
-  PetscCall(app_opt_real(po, "-T", "temperature: > 0 for local and bond, >= 0 for true", 0, 1e6, 0, &T, &T_set));
+                         ATOMS_COEFF_COUNT, &a->coeff, &a->coeff_set));
+  PetscCall(app_opt_bool(po, "-flip_invariant", "ce, margin: the loss of the better of y and -y", &a->flip,
+                         &a->flip_set));
+  PetscCall(app_opt_real(po, "-T", "temperature: > 0 for local and bond, >= 0 for true", 0, 1e6, 0, &a->T,
+                         &a->T_set));
   PetscCall(app_opt_real(po, "-h0", "local, bond: the constant of w_i = y_i h_i(y) + h0, w_ij = J_ij y_i y_j + h0",
-                         -1e6, 1e6, 0, &h0, &h0_set));
-  if (denoise) width = 128;
+                         -1e6, 1e6, 0, &a->h0, &a->h0_set));
+  if (denoise) a->width = 128;
   PetscCall(app_opt_int(po, "-width", "channels of the network (denoise: MLP hidden width, default 128)", 1, 4096,
-                        &width, &set));
-  PetscCall(app_opt_int(po, "-depth", "spin: convolutions in residual blocks (even)", 0, 1000, &depth, &depth_set));
+                        &a->width, &set));
+  PetscCall(app_opt_int(po, "-depth", "spin: convolutions in residual blocks (even)", 0, 1000, &a->depth,
+                        &a->depth_set));
   PetscCall(app_opt_enum(po, "-conv", "spin: the residual convolutions' algorithm (winograd: oneDNN's where it has "
                          "one, AVX-512 and -width a multiple of 16, else direct)", nn_conv_algorithm_names, NN_CONV_COUNT,
-                         &conv, &conv_set));
-  PetscCall(app_opt_int(po, "-steps", "Adam steps in all", 1, PETSC_MAX_INT, &steps, &set));
-  PetscCall(app_opt_int(po, "-batch", "instances per step", 1, PETSC_MAX_INT, &batch, &set));
+                         &a->conv, &a->conv_set));
+  PetscCall(app_opt_int(po, "-steps", "Adam steps in all", 1, PETSC_MAX_INT, &a->steps, &set));
+  PetscCall(app_opt_int(po, "-batch", "instances per step", 1, PETSC_MAX_INT, &a->batch, &set));
   PetscCall(app_opt_int(po, "-shards", "micro-shards per batch, added in a fixed order; the rank count must divide it",
-                        1, 4096, &shards, &set));
-  PetscCall(app_opt_real(po, "-lr", "Adam learning rate", 0, 10, 1, &lr, &set));
-  PetscCall(app_opt_int(po, "-seed", "seed of the initial weights and the batch order", 0, PETSC_MAX_INT, &seed,
+                        1, 4096, &a->shards, &set));
+  PetscCall(app_opt_real(po, "-lr", "Adam learning rate", 0, 10, 1, &a->lr, &set));
+  PetscCall(app_opt_int(po, "-seed", "seed of the initial weights and the batch order", 0, PETSC_MAX_INT, &a->seed,
                         &set));
   PetscCall(app_opt_int(po, "-eval_every", "test metrics every this many steps (0: at the end only)", 0,
-                        PETSC_MAX_INT, &eval_every, &set));
+                        PETSC_MAX_INT, &a->eval_every, &set));
   PetscCall(app_opt_int(po, "-checkpoint_every", "checkpoint every this many steps (0: by time only)", 0,
-                        PETSC_MAX_INT, &checkpoint_every, &set));
+                        PETSC_MAX_INT, &a->checkpoint_every, &set));
   PetscCall(app_opt_real(po, "-checkpoint_seconds", "longest time between checkpoints", 0, INFINITY, 1,
-                         &checkpoint_seconds, &set));
-  PetscCall(app_opt_string(po, "-out", "model file (and checkpoint), required", "a file name", out, sizeof out,
-                           &out_set));
+                         &a->checkpoint_seconds, &set));
+  PetscCall(app_opt_string(po, "-out", "model file (and checkpoint), required", "a file name", a->out, sizeof a->out,
+                           &a->out_set));
   PetscCall(app_opt_string(po, "-metrics", "JSON lines of step, loss, test metrics, samples/s (default <out>.jsonl)",
-                           "a file name", metrics, sizeof metrics, &metrics_set));
-  PetscCall(app_opt_bool(po, "-resume", "continue the training in -out", &resume, &set));
-  PetscCall(app_opt_bool(po, "-force", "start over, replacing -out and -metrics", &force, &set));
+                           "a file name", a->metrics, sizeof a->metrics, &a->metrics_set));
+  PetscCall(app_opt_bool(po, "-resume", "continue the training in -out", &a->resume, &set));
+  PetscCall(app_opt_bool(po, "-force", "start over, replacing -out and -metrics", &a->force, &set));
   PetscOptionsEnd();
+  return 0;
+}
 
-  if (!train_set)
-    app_option_error("-train", denoise ? "required: the training set (eloss clustergen or XYZ)"
-                                       : "required: the training set (eloss spingen -split train ...)");
-  if (!out_set) app_option_error("-out", "required: the model file to write");
-  if (denoise) {
-    if (!test_set) app_option_error("-test", "required for -task denoise: the test structures of the metrics");
-    app_option_inapplicable("-depth", depth_set, "applies to -task spin (the denoise MLP has 2 hidden layers)");
-    app_option_inapplicable("-conv", conv_set, "applies to -task spin (the denoise MLP has no convolutions)");
-  } else {
-    app_option_inapplicable("-noise", noise_set, "applies to -task denoise");
-    app_option_inapplicable("-rotate", rotate_set, "applies to -task denoise");
-    app_option_inapplicable("-coeff", coeff_set, "applies to -task denoise");
-    if (depth % 2) app_option_error("-depth", "expected an even number: depth / 2 residual blocks of 2 convolutions");
+/* Options that mean nothing for the chosen task or loss. */
+static void check_task_options(const train_args *a) {
+  if (a->task == TASK_DENOISE) {
+    if (!a->test_set) app_option_error("-test", "required for -task denoise: the test structures of the metrics");
+    app_option_inapplicable("-depth", a->depth_set, "applies to -task spin (the denoise MLP has 2 hidden layers)");
+    app_option_inapplicable("-conv", a->conv_set, "applies to -task spin (the denoise MLP has no convolutions)");
+    app_option_inapplicable("-flip_invariant", a->flip_set, "applies to -task spin");
+    app_option_inapplicable("-T", a->T_set, "applies to -task spin");
+    app_option_inapplicable("-h0", a->h0_set, "applies to -task spin");
+    if (!atoms_preset_table[a->loss].uses_coeff)
+      app_option_inapplicable("-coeff", a->coeff_set, "applies to -loss energy and sparse");
+    for (PetscInt i = 0; i < a->n_noise; ++i)
+      for (PetscInt j = 0; j < i; ++j)
+        if (a->noise[i] == a->noise[j]) app_option_error("-noise", "level %g is given twice", (double)a->noise[i]);
+    return;
   }
-  if (batch % shards) app_option_error("-batch", "expected a multiple of -shards %d", (int)shards);
-  for (PetscInt i = 0; i < n_noise; ++i)
-    for (PetscInt j = 0; j < i; ++j)
-      if (noise[i] == noise[j]) app_option_error("-noise", "level %g is given twice", (double)noise[i]);
-  if (denoise) {
-    app_option_inapplicable("-flip_invariant", flip_set, "applies to -task spin");
-    app_option_inapplicable("-T", T_set, "applies to -task spin");
-    app_option_inapplicable("-h0", h0_set, "applies to -task spin");
-    if (!atoms_preset_table[loss].uses_coeff)
-      app_option_inapplicable("-coeff", coeff_set, "applies to -loss energy and sparse");
-  } else {
-    spin_loss_options check = {.kind = (spin_loss_kind)loss, .T = T, .h0 = h0, .flip_invariant = flip};
-    const char *refused;
-    if (spin_loss_options_check(&check, (T_set ? SPIN_LOSS_GIVEN_T : 0) | (h0_set ? SPIN_LOSS_GIVEN_H0 : 0), &refused))
-      app_option_error(refused, "%s", core_error_message());
-    /* Training runs in float32. */
-    else if ((spin_loss_table[loss].flags & SPIN_LOSS_DIVIDES_BY_T) && T < 1e-6)
-      app_option_error("-T", "-loss %s scales as 1/T: below 1e-6 its values and gradients overflow float32",
-                       spin_loss_names[loss]);
-  }
-  if (resume && force) app_option_error("-force", "contradicts -resume: continue, or start over, not both");
-  {
-    /* The outputs (metrics default: <out>.jsonl) never name an input. */
-    char metrics_name[PETSC_MAX_PATH_LEN + 8];
-    snprintf(metrics_name, sizeof metrics_name, "%s%s", metrics_set ? metrics : out, metrics_set ? "" : ".jsonl");
-    const char *inputs[] = {train, test[0] ? test : NULL};
-    app_output_not_input("-out", out, inputs, 2);
-    app_output_not_input("-metrics", metrics_name, inputs, 2);
-    app_output_name("-out", out);
-    app_output_name("-metrics", metrics_name);
-    /* A new run writes its metrics to <metrics>.partial first. */
-    char partial[sizeof metrics_name + 8];
-    snprintf(partial, sizeof partial, "%s.partial", metrics_name);
-    if (io_same_file(out, metrics_name)) app_option_error("-metrics", "is the model file -out: choose another file");
-    else if (!strcmp(out, partial) || io_same_file(out, partial))
-      app_option_error("-out", "is where the metrics (%s) are written first: choose another file", partial);
-  }
+  app_option_inapplicable("-noise", a->noise_set, "applies to -task denoise");
+  app_option_inapplicable("-rotate", a->rotate_set, "applies to -task denoise");
+  app_option_inapplicable("-coeff", a->coeff_set, "applies to -task denoise");
+  if (a->depth % 2) app_option_error("-depth", "expected an even number: depth / 2 residual blocks of 2 convolutions");
+  spin_loss_options check = {.kind = (spin_loss_kind)a->loss, .T = a->T, .h0 = a->h0, .flip_invariant = a->flip};
+  const char *refused;
+  if (spin_loss_options_check(&check, (a->T_set ? SPIN_LOSS_GIVEN_T : 0) | (a->h0_set ? SPIN_LOSS_GIVEN_H0 : 0),
+                              &refused))
+    app_option_error(refused, "%s", core_error_message());
+  /* Training runs in float32. */
+  else if ((spin_loss_table[a->loss].flags & SPIN_LOSS_DIVIDES_BY_T) && a->T < 1e-6)
+    app_option_error("-T", "-loss %s scales as 1/T: below 1e-6 its values and gradients overflow float32",
+                     spin_loss_names[a->loss]);
+}
+
+/* The outputs (metrics default: <out>.jsonl) never name an input, each
+ * other, or where the other is written first; the batch splits evenly. */
+static void check_outputs_and_batch(train_args *a) {
+  if (!a->metrics_set) snprintf(a->metrics, sizeof a->metrics, "%.*s.jsonl", (int)sizeof a->metrics - 8, a->out);
+  const char *inputs[] = {a->train, a->test[0] ? a->test : NULL};
+  app_output_not_input("-out", a->out, inputs, 2);
+  app_output_not_input("-metrics", a->metrics, inputs, 2);
+  app_output_name("-out", a->out);
+  app_output_name("-metrics", a->metrics);
+  /* A new run writes its metrics to <metrics>.partial first. */
+  char partial[sizeof a->metrics + 8];
+  snprintf(partial, sizeof partial, "%s.partial", a->metrics);
+  if (io_same_file(a->out, a->metrics)) app_option_error("-metrics", "is the model file -out: choose another file");
+  else if (!strcmp(a->out, partial) || io_same_file(a->out, partial))
+    app_option_error("-out", "is where the metrics (%s) are written first: choose another file", partial);
+  if (a->batch % a->shards) app_option_error("-batch", "expected a multiple of -shards %d", (int)a->shards);
   int size;
   MPI_Comm_size(MPI_COMM_WORLD, &size);
   /* Advice the next check accepts: -shards must also divide -batch. */
-  const int fits = train_shards_for(batch, size);
+  const int fits = train_shards_for(a->batch, size), shards = (int)a->shards, batch = (int)a->batch;
   if (shards % size && fits)
     app_option_error("-shards", "%d ranks do not divide the %d micro-shards of a batch: run on a divisor of %d ranks, "
                      "or set -shards %d (a multiple of %d that divides -batch %d; results are identical for every "
-                     "rank count dividing -shards)", size, (int)shards, (int)shards, fits, size, (int)batch);
+                     "rank count dividing -shards)", size, shards, shards, fits, size, batch);
   else if (shards % size)
     app_option_error("-shards", "%d ranks do not divide the %d micro-shards of a batch: run on a divisor of %d ranks, "
-                     "or make -batch a multiple of %d and -shards %d", size, (int)shards, (int)shards, size, size);
-  PetscBool stop;
-  int code;
-  PetscCall(app_options_check("train", &stop, &code));
-  if (stop) return app_finalize(code);
-  if (!metrics_set) snprintf(metrics, sizeof metrics, "%s.jsonl", out);
+                     "or make -batch a multiple of %d and -shards %d", size, shards, shards, size, size);
+}
 
+static PetscErrorCode train_app_options(void *opts) {
+  train_args *a = opts;
+  PetscCall(read_options(a));
+  if (!a->train_set)
+    app_option_error("-train", a->task == TASK_DENOISE ? "required: the training set (eloss clustergen or XYZ)"
+                                                        : "required: the training set (eloss spingen -split train ...)");
+  if (!a->out_set) app_option_error("-out", "required: the model file to write");
+  check_task_options(a);
+  if (a->resume && a->force) app_option_error("-force", "contradicts -resume: continue, or start over, not both");
+  check_outputs_and_batch(a);
+  return 0;
+}
+
+/* The task the options describe; the spin model decides here which
+ * convolutions run, and a resume that would change them is refused. */
+static core_status create_task(const train_args *a, train_task **task) {
+  int rank;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  if (a->task == TASK_DENOISE) {
+    train_denoise_options dn;
+    train_denoise_options_default(&dn);
+    dn.train = a->train, dn.test = a->test;
+    dn.loss = (atoms_preset)a->loss, dn.coeff = (atoms_coeff_law)a->coeff;
+    dn.n_levels = (int)a->n_noise;
+    for (int l = 0; l < dn.n_levels; ++l) dn.levels[l] = a->noise[l];
+    dn.rotate = a->rotate, dn.width = (int)a->width, dn.seed = (uint64_t)a->seed;
+    dn.shard = (int)(a->batch / a->shards);
+    return train_denoise_task_create(MPI_COMM_WORLD, &dn, task);
+  }
   train_spin_options so;
   train_spin_options_default(&so);
-  so.train = train;
-  so.test = test[0] ? test : NULL;
-  so.loss.kind = (spin_loss_kind)loss;
-  so.loss.T = T, so.loss.h0 = h0, so.loss.flip_invariant = flip;
-  so.width = (int)width, so.depth = (int)depth, so.seed = (uint64_t)seed, so.conv = (nn_conv_algorithm)conv;
-  so.shard = (int)(batch / shards);
-
-  train_denoise_options dn;
-  train_denoise_options_default(&dn);
-  dn.train = train, dn.test = test;
-  dn.loss = (atoms_preset)loss, dn.coeff = (atoms_coeff_law)coeff;
-  dn.n_levels = (int)n_noise;
-  for (int l = 0; l < dn.n_levels; ++l) dn.levels[l] = noise[l];
-  dn.rotate = rotate, dn.width = (int)width, dn.seed = (uint64_t)seed, dn.shard = (int)(batch / shards);
-
-  /* The task first: the spin model decides which convolutions run here. */
-  train_task *task = NULL;
-  core_status st = denoise ? train_denoise_task_create(MPI_COMM_WORLD, &dn, &task)
-                           : train_spin_task_create(MPI_COMM_WORLD, &so, &task);
-  const nn_conv_algorithm conv_run = st || denoise ? NN_CONV_DIRECT : train_spin_task_conv(task);
-  if (!st && !denoise && (PetscInt)conv_run != conv && rank == 0)
+  so.train = a->train;
+  so.test = a->test[0] ? a->test : NULL;
+  so.loss.kind = (spin_loss_kind)a->loss;
+  so.loss.T = a->T, so.loss.h0 = a->h0, so.loss.flip_invariant = a->flip;
+  so.width = (int)a->width, so.depth = (int)a->depth, so.seed = (uint64_t)a->seed;
+  so.conv = (nn_conv_algorithm)a->conv, so.shard = (int)(a->batch / a->shards);
+  core_status st = train_spin_task_create(MPI_COMM_WORLD, &so, task);
+  if (st) return st;
+  const nn_conv_algorithm conv_run = train_spin_task_conv(*task);
+  if ((PetscInt)conv_run != a->conv && rank == 0)
     fprintf(stderr, "eloss train: -conv %s: oneDNN has no Winograd kernel for this model on this CPU (it needs AVX-512, "
                     "-width a multiple of 16 and -depth > 0); running direct convolutions\n",
-            nn_conv_algorithm_names[conv]);
-  if (!st && !denoise && resume) {
-    /* The two -conv refusals whose generic message ("run with its
-     * options") would not help. Every rank reads the file (small). */
-    char config[TRAIN_CONFIG_BYTES];
-    train_model_meta meta;
-    if (train_model_info(out, config, &meta) == CORE_OK) {
-      if (meta.kind == TRAIN_TASK_SPIN && meta.conv == NN_CONV_WINOGRAD && conv_run == NN_CONV_DIRECT &&
-          conv == NN_CONV_WINOGRAD)
-        st = CORE_ERROR(CORE_ERR_ARG, "-resume: %s ran Winograd convolutions, which oneDNN has not for this model on "
-                        "this CPU: continue it on a CPU with AVX-512 (or start over with -force)", out);
-    }
-    st = core_agree(MPI_COMM_WORLD, st);
-  }
+            nn_conv_algorithm_names[a->conv]);
+  if (!a->resume) return CORE_OK;
+  /* The -conv refusal whose generic message ("run with its options")
+   * would not help. Every rank reads the file (small). */
+  char config[TRAIN_CONFIG_BYTES];
+  train_model_meta meta;
+  if (train_model_info(a->out, config, &meta) == CORE_OK && meta.kind == TRAIN_TASK_SPIN &&
+      meta.conv == NN_CONV_WINOGRAD && conv_run == NN_CONV_DIRECT && a->conv == NN_CONV_WINOGRAD)
+    st = CORE_ERROR(CORE_ERR_ARG, "-resume: %s ran Winograd convolutions, which oneDNN has not for this model on "
+                    "this CPU: continue it on a CPU with AVX-512 (or start over with -force)", a->out);
+  return core_agree(MPI_COMM_WORLD, st);
+}
+
+static int train_main(void *opts) {
+  const train_args *a = opts;
+  int rank;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  train_task *task = NULL;
+  core_status st = create_task(a, &task);
 
   train_options to;
   train_options_default(&to);
-  to.steps = steps, to.batch = batch, to.shards = (int)shards, to.adam.lr = lr, to.seed = (uint64_t)seed;
-  to.eval_every = eval_every, to.checkpoint_every = checkpoint_every, to.checkpoint_seconds = checkpoint_seconds;
-  to.out = out, to.metrics = metrics, to.resume = resume, to.force = force;
-  to.inputs[0] = train, to.inputs[1] = test[0] ? test : NULL;
+  to.steps = a->steps, to.batch = a->batch, to.shards = (int)a->shards, to.adam.lr = a->lr;
+  to.seed = (uint64_t)a->seed, to.eval_every = a->eval_every, to.checkpoint_every = a->checkpoint_every;
+  to.checkpoint_seconds = a->checkpoint_seconds;
+  to.out = a->out, to.metrics = a->metrics, to.resume = a->resume, to.force = a->force;
+  to.inputs[0] = a->train, to.inputs[1] = a->test[0] ? a->test : NULL;
   if (!st && rank == 0) {
     char identity[IO_JOB_IDENTITY_BYTES];
     train_identity(task, &to, identity, sizeof identity);
-    fprintf(stderr, "eloss train: %s -steps %d -out %s\n", identity, (int)steps, out);
+    fprintf(stderr, "eloss train: %s -steps %d -out %s\n", identity, (int)a->steps, a->out);
   }
-
   train_report rep;
   if (!st) st = train_run(MPI_COMM_WORLD, task, &to, &app_stop_requested, stderr, &rep);
   train_task_destroy(&task);
-  int exit_code = 0;
-  if (st) {
-    exit_code = app_report("train", st);
-  } else if (rep.interrupted) {
-    if (rank == 0)
-      fprintf(stderr, "eloss train: stopped after step %lld of %lld, checkpoint written to %s; run the same command "
-                      "with -resume to continue\n", (long long)rep.step, (long long)steps, out);
-    exit_code = 3;
-  } else if (rank == 0) {
+  if (st) return app_report("train", st);
+  if (rep.interrupted)
+    return app_stopped("train", "after step %lld of %lld, checkpoint written to %s", (long long)rep.step,
+                       (long long)a->steps, a->out);
+  if (rank == 0) {
     printf("steps=%lld loss=%.9g", (long long)rep.step, rep.loss);
     for (int k = 0; k < rep.metrics.count; ++k) printf(" %s=%.9g", rep.metrics.name[k], rep.metrics.value[k]);
-    printf(" seconds=%.2f out=%s samples_per_s=%.6g\n", rep.seconds, out, rep.samples_per_s);
+    printf(" seconds=%.2f out=%s samples_per_s=%.6g\n", rep.seconds, a->out, rep.samples_per_s);
   }
-  return app_finalize(exit_code);
+  return 0;
 }
+
+const app_command app_train_command = {
+    .name = "train",
+    .summary = "train a model with an energy loss or a baseline, data-parallel, bit-reproducible",
+    .help = help,
+    .long_running = 1,
+    .size = sizeof(train_args),
+    .options = train_app_options,
+    .run = train_main,
+};

@@ -526,3 +526,22 @@ core_status atoms_plan_execute_f32(atoms_plan *plan, const float *pred, double *
   *loss = sum_terms(plan);
   return CORE_OK;
 }
+
+core_status atoms_plan_time(atoms_plan *plan, const void *pred, int single, int64_t repeat, double *loss, void *grad,
+                            double *seconds) {
+  core_status st = CORE_OK;
+  double start = 0;
+  *seconds = 0;
+  for (int64_t it = 0; !st && it <= repeat; ++it) {
+    if (it == 1) {
+      MPI_Barrier(plan->comm);
+      start = core_time();
+    }
+    st = single ? atoms_plan_execute_f32(plan, pred, loss, grad) : atoms_plan_execute(plan, pred, loss, grad);
+  }
+  if (!st && repeat > 0) {
+    const double elapsed = core_time() - start;
+    MPI_Allreduce(&elapsed, seconds, 1, MPI_DOUBLE, MPI_MAX, plan->comm);
+  }
+  return st;
+}

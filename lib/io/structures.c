@@ -1,7 +1,8 @@
 /* Structures sharded over ranks: the rows of a (B, N, d) coordinate array
  * (.npy) or of a multi-frame XYZ file that one rank owns, what `eloss
  * loss` and the bindings read (io.h has the contract). Local: each rank
- * reads its own rows (core_partition of B over size), nothing else. */
+ * reads its own rows (core_partition of B over size); the gathered write
+ * is the one collective. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -97,3 +98,62 @@ core_status io_structures_read_natoms(const char *path, io_structures *s) {
   return CORE_OK;
 }
 
+
+core_status io_structures_read_pair(const char *pred_path, const char *ref_path, const char *natoms_path, int size,
+                                    int rank, io_structures *pred, io_structures *ref) {
+  core_status st = io_structures_read(ref_path, size, rank, ref);
+  if (!st) st = io_structures_read(pred_path, size, rank, pred);
+  if (!st && (pred->batch != ref->batch || pred->n_max != ref->n_max || pred->d != ref->d))
+    return CORE_ERROR(CORE_ERR_ARG, "%s has shape (%lld, %lld, %d) but %s has (%lld, %lld, %d)", pred_path,
+                      (long long)pred->batch, (long long)pred->n_max, pred->d, ref_path, (long long)ref->batch,
+                      (long long)ref->n_max, ref->d);
+  if (!st && natoms_path && natoms_path[0]) st = io_structures_read_natoms(natoms_path, ref);
+  if (!st && pred->natoms && ref->natoms)
+    for (int64_t b = 0; b < ref->b_count; ++b)
+      if (pred->natoms[b] != ref->natoms[b])
+        return CORE_ERROR(CORE_ERR_ARG, "%s and %s disagree on the atom count of structure %lld", pred_path,
+                          ref_path, (long long)(ref->b_start + b));
+  return st;
+}
+
+core_status io_structures_write_gathered(MPI_Comm comm, const char *path, io_dtype dtype, const io_structures *layout,
+                                         const void *rows) {
+  int rank, size;
+  MPI_Comm_rank(comm, &rank);
+  MPI_Comm_size(comm, &size);
+  const int single = dtype == IO_F32;
+  const size_t elem = single ? sizeof(float) : sizeof(double);
+  MPI_Datatype type = single ? MPI_FLOAT : MPI_DOUBLE;
+  const int64_t row = layout->n_max * layout->d, total = layout->batch * row;
+  int *counts = NULL, *displs = NULL;
+  void *all = NULL;
+  core_status st = CORE_OK;
+  if (dtype != IO_F32 && dtype != IO_F64)
+    st = CORE_ERROR(CORE_ERR_ARG, "%s: structures are written as float32 or float64", path);
+  else if (total > INT32_MAX)
+    st = CORE_ERROR(CORE_ERR_UNSUPPORTED, "%s: %lld values exceed one MPI message", path, (long long)total);
+  if (!st && rank == 0) {
+    counts = malloc(sizeof(int) * (size_t)size);
+    displs = malloc(sizeof(int) * (size_t)size);
+    all = malloc(elem * (size_t)(total ? total : 1));
+    if (!counts || !displs || !all) st = CORE_ERROR(CORE_ERR_MEM, "%s: cannot allocate %lld values", path,
+                                                    (long long)total);
+    for (int r = 0; !st && r < size; ++r) {
+      int64_t n, start;
+      core_partition(layout->batch, size, r, &n, &start);
+      counts[r] = (int)(n * row);
+      displs[r] = (int)(start * row);
+    }
+  }
+  st = core_agree(comm, st);
+  if (!st && MPI_Gatherv(rows, (int)(layout->b_count * row), type, all, counts, displs, type, 0, comm) != MPI_SUCCESS)
+    st = CORE_ERROR(CORE_ERR_MPI, "%s: gathering the rows failed", path);
+  if (!st && rank == 0) {
+    const int64_t shape[3] = {layout->batch, layout->n_max, layout->d};
+    st = io_npy_write(path, dtype, 3, shape, all);
+  }
+  free(counts);
+  free(displs);
+  free(all);
+  return core_agree(comm, st);
+}

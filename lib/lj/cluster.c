@@ -545,3 +545,13 @@ core_status lj_cluster_generate(MPI_Comm comm, const lj_cluster_options *opt, vo
   free(rows_mine), free(walks_mine), free(s.block);
   return st;
 }
+
+core_status lj_cluster_start_read(const char *path, int n, io_molecules *mol) {
+  core_status st = io_xyz_read(path, mol);
+  if (!st && (mol->count != 1 || mol->natoms[0] != n))
+    st = CORE_ERROR(CORE_ERR_ARG, "%s: -start needs one structure of -n %d atoms, the file has %lld frame%s of %lld",
+                    path, n, (long long)mol->count, mol->count == 1 ? "" : "s",
+                    mol->count ? (long long)mol->natoms[0] : 0LL);
+  if (st) io_molecules_free(mol);
+  return st;
+}

@@ -7,9 +7,9 @@
  *   files (on rank 0 for HDF5, broadcast; every rank itself for XYZ),
  *   checks them, centres every structure and builds the MLP. Without a
  *   training file the task only evaluates (eloss eval).
- * train_denoise_options_from_config: pure; what eval builds for a model
- *   file (atom count, data kind, width and noise levels are in its config
- *   line, so a test set of another kind or size is refused on load).
+ * For evaluation (train_model_open), the options carry the model's atom
+ *   count, data kind, width and noise levels (its file's typed record), so
+ *   a test set of another kind or size is refused on load.
  * shard_grad: local. evaluate: collective.
  *
  * Data. An `eloss clustergen` file gives its sampled conformations,
@@ -530,11 +530,13 @@ core_status train_denoise_task_create(MPI_Comm comm, const train_denoise_options
   }
   if (at > 0 && (size_t)at < sizeof t->options)
     snprintf(t->options + at, sizeof t->options - (size_t)at, " -rotate %d -width %d", o->rotate, o->width);
-  /* Levels as %.17g: the config must read back to the same doubles. */
+  /* Levels as %.17g: the config of a model opened again compares equal. */
   int used = snprintf(t->config, TRAIN_CONFIG_BYTES, "task=denoise atoms=%d data=%s width=%d noise=", N,
                       c->lj ? "clustergen" : "xyz", o->width);
   for (int l = 0; l < o->n_levels && used < TRAIN_CONFIG_BYTES; ++l)
     used += snprintf(t->config + used, TRAIN_CONFIG_BYTES - (size_t)used, "%s%.17g", l ? "," : "", o->levels[l]);
+  t->arch = (train_model_arch){.width = o->width, .atoms = N, .data_kind = c->lj ? 1 : 2, .n_levels = o->n_levels};
+  memcpy(t->arch.levels, o->levels, sizeof(double) * (size_t)o->n_levels);
   t->params = nn_mlp_params(c->mlp);
   t->n_train = c->train.count;
   t->shard = o->shard;
@@ -546,27 +548,3 @@ core_status train_denoise_task_create(MPI_Comm comm, const train_denoise_options
   return CORE_OK;
 }
 
-core_status train_denoise_options_from_config(const char *config, train_denoise_options *o) {
-  train_denoise_options_default(o);
-  int atoms, width, at = 0;
-  char data[16];
-  CORE_CHECK(sscanf(config, "task=denoise atoms=%d data=%15s width=%d noise=%n", &atoms, data, &width, &at) == 3 &&
-                 at > 0 && atoms >= 2 && width >= 1 && (!strcmp(data, "clustergen") || !strcmp(data, "xyz")),
-             CORE_ERR_FORMAT, "not the config line of a denoise model: '%s'", config);
-  o->width = width;
-  o->atoms = atoms;
-  o->data_kind = strcmp(data, "clustergen") ? 2 : 1;
-  o->n_levels = 0;
-  const char *p = config + at;
-  for (;;) {
-    char *end;
-    const double v = strtod(p, &end);
-    CORE_CHECK(end != p && o->n_levels < TRAIN_DENOISE_MAX_LEVELS && isfinite(v) && v > 0, CORE_ERR_FORMAT,
-               "not the config line of a denoise model (noise levels): '%s'", config);
-    o->levels[o->n_levels++] = v;
-    if (*end == '\0') break;
-    CORE_CHECK(*end == ',', CORE_ERR_FORMAT, "not the config line of a denoise model (noise levels): '%s'", config);
-    p = end + 1;
-  }
-  return CORE_OK;
-}

@@ -32,6 +32,7 @@
 #include <string.h>
 
 #include "eloss/atoms.h"
+#include "eloss/io.h"
 #include "eloss/train.h"
 #include "train_impl.h"
 
@@ -230,4 +231,29 @@ core_status train_shapes_task_create(const train_shapes_options *o, train_task *
   t->evaluate = evaluate;
   *out = t;
   return CORE_OK;
+}
+
+core_status train_shapes_write_predictions(train_task *t, MPI_Comm comm, const char *path) {
+  shapes_ctx *c = t->ctx;
+  int rank;
+  MPI_Comm_rank(comm, &rank);
+  const int N = c->opt.vertices;
+  const int64_t I = c->opt.test, row = 1 + 2 * N;
+  double *all = rank == 0 ? malloc(sizeof(double) * (size_t)(I * row)) : NULL;
+  core_status st =
+      core_agree(comm, rank == 0 && !all ? CORE_ERROR(CORE_ERR_MEM, "cannot allocate the predictions") : CORE_OK);
+  if (!st) st = train_shapes_predict(t, comm, all);
+  io_atomic_file f;
+  if (!st && rank == 0 && !(st = io_atomic_open(&f, path))) {
+    fprintf(f.fp, "shape,radius,vertex,x,y,quality\n");
+    for (int64_t i = 0; i < I; ++i) {
+      const double *r = all + i * row;
+      const double q = train_shapes_quality(N, r + 1, r[0]);
+      for (int k = 0; k < N; ++k)
+        fprintf(f.fp, "%lld,%.17g,%d,%.9g,%.9g,%.9g\n", (long long)i, r[0], k, r[1 + 2 * k], r[2 + 2 * k], q);
+    }
+    st = io_atomic_commit(&f);
+  }
+  free(all);
+  return core_agree(comm, st);
 }

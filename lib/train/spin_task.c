@@ -54,22 +54,6 @@ static void describe(const spin_lattice *lat, const train_spin_options *o, char 
            spin_lattice_kind_names[lat->kind], spin_boundary_names[lat->bc], lat->L, o->width, o->depth);
 }
 
-core_status train_spin_options_from_config(const char *config, train_spin_options *o) {
-  train_spin_options_default(o);
-  char kind[32], bc[32];
-  int L, width, depth, end = 0;
-  CORE_CHECK(sscanf(config, "task=spin lattice=%31s bc=%31s L=%d width=%d depth=%d%n", kind, bc, &L, &width, &depth,
-                    &end) == 5 && config[end] == '\0',
-             CORE_ERR_FORMAT, "not the config line of a spin model: '%s'", config);
-  int k;
-  CORE_CALL(core_name_lookup("lattice", spin_lattice_kind_names, SPIN_LATTICE_KIND_COUNT, kind, &k));
-  o->kind = (spin_lattice_kind)k;
-  CORE_CALL(core_name_lookup("boundary", spin_boundary_names, SPIN_BOUNDARY_COUNT, bc, &k));
-  o->bc = (spin_boundary)k;
-  o->L = L, o->width = width, o->depth = depth;
-  return CORE_OK;
-}
-
 static void destroy(train_task *t) {
   spin_ctx *c = t->ctx;
   mc_spin_data_free(&c->train);
@@ -373,6 +357,8 @@ core_status train_spin_task_create(MPI_Comm comm, const train_spin_options *opt,
            "-conv %s", spin_loss_names[opt->loss.kind], opt->loss.flip_invariant, core_real_text(opt->loss.T, T),
            core_real_text(opt->loss.h0, h0), opt->width, opt->depth, nn_conv_algorithm_names[t->conv]);
   describe(&c->lat, opt, t->config);
+  t->arch = (train_model_arch){.width = opt->width, .lattice = (int32_t)c->lat.kind, .bc = (int32_t)c->lat.bc,
+                               .L = c->lat.L, .depth = opt->depth};
   t->params = nn_spin_model_params(c->model);
   t->n_train = c->train.count;
   t->shard = c->opt.shard;

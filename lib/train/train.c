@@ -91,6 +91,7 @@ const char *const train_task_names[TRAIN_TASK_COUNT] = {"spin", "denoise", "shap
 typedef struct {
   int32_t kind, conv;
   uint32_t data_crc, test_crc; /* the training and test data's fingerprints */
+  train_model_arch arch;
 } task_record;
 
 enum { MODEL_SECTIONS = 7 };
@@ -100,7 +101,9 @@ static void model_sections(const train_task *task, const model_state *s, task_re
                            io_ckpt_section sec[MODEL_SECTIONS]) {
   const nn_params *p = task->params;
   const size_t bytes = sizeof(float) * p->n;
+  memset(r, 0, sizeof *r);
   r->kind = task->kind, r->conv = task->conv, r->data_crc = task->data_crc, r->test_crc = task->test_crc;
+  r->arch = task->arch;
   sec[0] = (io_ckpt_section){"config", task->config, TRAIN_CONFIG_BYTES};
   sec[1] = (io_ckpt_section){"task", r, sizeof *r};
   sec[2] = (io_ckpt_section){"state", s, sizeof *s};
@@ -120,7 +123,7 @@ static core_status check_state(const char *path, const model_state *s, const nn_
 }
 
 static void meta_set(train_model_meta *meta, const task_record *r, const model_state *s) {
-  meta->kind = (train_task_kind)r->kind, meta->conv = r->conv;
+  meta->kind = (train_task_kind)r->kind, meta->conv = r->conv, meta->arch = r->arch;
   meta->data_crc = r->data_crc, meta->test_crc = r->test_crc;
   meta->step = s->step, meta->batch = s->batch, meta->shard = s->shard;
 }
@@ -135,7 +138,8 @@ core_status train_model_info(const char *path, char config[TRAIN_CONFIG_BYTES], 
                               {"state", &s, sizeof s}};
   CORE_CALL(io_ckpt_read_first(path, kind, &crc, 4, first));
   CORE_CHECK(memchr(config, '\0', TRAIN_CONFIG_BYTES) != NULL && memchr(meta->options, '\0', TRAIN_OPTIONS_BYTES) != NULL &&
-                 s.batch >= 1 && s.shard >= 1 && r.kind >= 0 && r.kind < TRAIN_TASK_COUNT,
+                 s.batch >= 1 && s.shard >= 1 && r.kind >= 0 && r.kind < TRAIN_TASK_COUNT &&
+                 r.arch.n_levels >= 0 && r.arch.n_levels <= TRAIN_ARCH_LEVELS,
              CORE_ERR_FORMAT, "%s: damaged run, config, task or state section", path);
   meta_set(meta, &r, &s);
   return CORE_OK;

@@ -98,6 +98,12 @@ core_status atoms_plan_execute(atoms_plan *plan, const double *pred, double *los
 /* float32 predictions and gradients; sums are accumulated in double. */
 core_status atoms_plan_execute_f32(atoms_plan *plan, const float *pred, double *loss,
                                    float *grad);
+/* One evaluation (float32 pred and grad when single, else float64), then
+ * `repeat` more, timed: *seconds is the slowest rank's wall time of the
+ * repeats (0 when repeat = 0), what a benchmark of the loss reports.
+ * Collective on the plan's comm. */
+core_status atoms_plan_time(atoms_plan *plan, const void *pred, int single, int64_t repeat, double *loss, void *grad,
+                            double *seconds);
 
 /* Local part of execute: terms (b_count) = each owned structure's
  * contribution to the batch loss (already divided by its normaliser), and the

@@ -374,6 +374,18 @@ core_status io_structures_read(const char *path, int size, int rank, io_structur
 core_status io_structures_read_natoms(const char *path, io_structures *s);
 /* Accepts a zeroed struct. */
 void io_structures_free(io_structures *s);
+/* A prediction and its reference: this rank's rows of both, of the same
+ * shape, with the atom counts of natoms_path (NULL or "": none, or those
+ * of XYZ files), which must agree between the two. Errors name both files.
+ * Local. */
+core_status io_structures_read_pair(const char *pred_path, const char *ref_path, const char *natoms_path, int size,
+                                    int rank, io_structures *pred, io_structures *ref);
+/* The ranks' rows (b_count x n_max x d values of dtype IO_F32 or IO_F64 on
+ * each, laid out as `layout` was read) gathered to rank 0 of comm, which
+ * writes them as one (B, N, d) .npy, atomically. Collective; the status is
+ * agreed. */
+core_status io_structures_write_gathered(MPI_Comm comm, const char *path, io_dtype dtype, const io_structures *layout,
+                                         const void *rows);
 
 /* ---- text lines ------------------------------------------------------------- */
 

@@ -30,6 +30,7 @@
 #include <stdio.h>
 
 #include "eloss/core.h"
+#include "eloss/io.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -190,6 +191,11 @@ typedef struct {
   double seconds;
   double *exchange_rates;      /* (n_temps - 1) accepted fractions, owned by the caller; may be NULL */
 } lj_cluster_report;
+
+/* The -start structure of a run of n atoms: an XYZ file of exactly one
+ * frame of n atoms, read into *mol (io_molecules_free frees); errors name
+ * the file and what it holds. Local. */
+core_status lj_cluster_start_read(const char *path, int n, io_molecules *mol);
 
 /* Generate a cluster dataset (layout in lib/lj/cluster.c and docs/clustergen.md):
  * parallel tempering samples, then basin hopping. Temperatures and walks

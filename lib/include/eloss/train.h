@@ -59,6 +59,18 @@ typedef enum { TRAIN_TASK_SPIN, TRAIN_TASK_DENOISE, TRAIN_TASK_SHAPES } train_ta
 enum { TRAIN_TASK_COUNT = TRAIN_TASK_SHAPES + 1, TRAIN_TASK_OPTIONS_BYTES = 1024 };
 extern const char *const train_task_names[TRAIN_TASK_COUNT]; /* "spin", "denoise", "shapes" */
 
+enum { TRAIN_ARCH_LEVELS = 8 };
+
+/* What building a trained model's task again needs, typed (a model file's
+ * "task" section holds it, after the kind, the convolutions and the data
+ * fingerprints): each task fills its fields, the rest stay 0. */
+typedef struct {
+  int32_t width;                       /* channels (spin) or hidden width (denoise, shapes) */
+  int32_t lattice, bc, L, depth;       /* spin: spin_lattice_kind, spin_boundary, L, depth */
+  int32_t atoms, data_kind, n_levels;  /* denoise: padded atom count, 1 clustergen / 2 XYZ, noise levels */
+  double levels[TRAIN_ARCH_LEVELS];
+} train_model_arch;
+
 typedef struct train_task train_task;
 struct train_task {
   const char *name;                /* "spin" */
@@ -67,6 +79,7 @@ struct train_task {
   char options[TRAIN_TASK_OPTIONS_BYTES]; /* the task's part of the run's identity, composed
                                              from its option struct ("-task spin -loss ce ...") */
   char config[TRAIN_CONFIG_BYTES]; /* one line: the model and what it was trained on (stored in checkpoints) */
+  train_model_arch arch;           /* the same, typed: what train_model_open builds from */
   nn_params *params;               /* the model's parameter block */
   int64_t n_train;                 /* training examples */
   int shard;                       /* most examples per shard_grad call */
@@ -159,6 +172,7 @@ void train_identity(const train_task *task, const train_options *opt, char *text
 typedef struct {
   train_task_kind kind; /* the task the model was trained for */
   int conv;             /* spin: the nn_conv_algorithm its training ran */
+  train_model_arch arch;
   uint32_t data_crc, test_crc; /* its training and test data's fingerprints (train_task) */
   int64_t step;  /* steps trained */
   int64_t batch; /* examples per step */
@@ -176,6 +190,16 @@ core_status train_model_info(const char *path, char config[TRAIN_CONFIG_BYTES], 
  * `config`, every section's checksum and size, and that the parameters
  * are finite. Local. */
 core_status train_model_load(const char *path, const char *config, nn_params *p, train_model_meta *meta);
+
+/* A trained model ready for a test set: the task of its kind and
+ * architecture (meta->arch) built for `test`, with `shard` examples per
+ * forward pass (0: the training's micro-shard, which reproduces its test
+ * metrics bit for bit) and, for spin models, convolutions `conv` (-1: the
+ * training's), its parameters loaded. Spin and denoise models; a shapes
+ * model is refused (eloss shapes evaluates its own). A test set of
+ * another kind than the model's data is refused by name. Collective. */
+core_status train_model_open(MPI_Comm comm, const char *path, const char *test, int shard, int conv,
+                             train_task **task, train_model_meta *meta);
 
 /* ---- the spin task (lib/train/spin_task.c) -------------------------------- */
 
@@ -204,9 +228,6 @@ core_status train_spin_task_create(MPI_Comm comm, const train_spin_options *opt,
 /* The algorithm its model's convolutions run (nn_spin_model_conv_in_use). Local. */
 nn_conv_algorithm train_spin_task_conv(const train_task *task);
 
-/* Build the options of a spin task from a model file's config line (for
- * evaluation). Pure. */
-core_status train_spin_options_from_config(const char *config, train_spin_options *opt);
 
 /* Per test instance, on rank 0 (NULL elsewhere allowed): energy gap
  * E(sign z) - E(ground state), 1 if that gap is 0 (within 1e-9), the
@@ -256,10 +277,13 @@ core_status train_shapes_task_create(const train_shapes_options *opt, train_task
 core_status train_shapes_predict(train_task *task, MPI_Comm comm, double *radius_and_vertices);
 /* Quality of one predicted shape p (N, 2) of true radius r (App. C.1). Pure. */
 double train_shapes_quality(int N, const double *p, double r);
+/* The predicted test shapes as CSV (rows shape, radius, vertex, x, y,
+ * quality), written atomically by rank 0 of comm. Collective. */
+core_status train_shapes_write_predictions(train_task *task, MPI_Comm comm, const char *path);
 
 /* ---- the denoise task (lib/train/denoise_task.c; paper Sec. 4.2) ------------ */
 
-enum { TRAIN_DENOISE_MAX_LEVELS = 8 };
+enum { TRAIN_DENOISE_MAX_LEVELS = TRAIN_ARCH_LEVELS };
 
 typedef struct {
   const char *train;      /* eloss clustergen HDF5 or multi-frame XYZ (molecules, padded to the largest); NULL:
@@ -284,9 +308,6 @@ void train_denoise_options_default(train_denoise_options *opt);
  * atoms per frame, padded to the largest), centre every structure and
  * build the model. Collective. */
 core_status train_denoise_task_create(MPI_Comm comm, const train_denoise_options *opt, train_task **task);
-/* The options of a denoise model file's config line (width, noise levels;
- * paths NULL), for evaluation: train NULL, test set. Pure. */
-core_status train_denoise_options_from_config(const char *config, train_denoise_options *opt);
 
 #ifdef __cplusplus
 }
