@@ -473,9 +473,50 @@ static void check_mlp(core_rng *rng) {
   free(x), free(y), free(wy);
 }
 
+/* The model table builds each architecture as its own create does (the same
+ * parameters, bit for bit), runs the same forward, and refuses an unknown
+ * name. 3 TAP lines. */
+static void check_model_table(core_rng *rng) {
+  const int sizes[3] = {3, 6, 2}, B = 2;
+  nn_mlp_config mc = {.n_layers = 2, .sizes = sizes, .max_batch = B};
+  nn_spin_config sc = {.L = 4, .pad = NN_PAD_CIRCULAR, .width = 8, .depth = 2, .max_batch = B};
+  nn_mlp *mlp = NULL;
+  nn_spin_model *spin = NULL;
+  nn_model *tm = NULL, *ts = NULL;
+  core_status st = nn_mlp_create(&mc, 5, &mlp);
+  if (!st) st = nn_spin_model_create(&sc, 5, &spin);
+  if (!st) st = nn_model_create("mlp", &mc, 5, &tm);
+  if (!st) st = nn_model_create("spin", &sc, 5, &ts);
+  int same = !st;
+  if (same) {
+    nn_params *a = nn_mlp_params(mlp), *b = nn_model_params(tm), *c = nn_spin_model_params(spin),
+              *d = nn_model_params(ts);
+    same = a->n == b->n && !memcmp(a->param, b->param, sizeof(float) * a->n) && c->n == d->n &&
+           !memcmp(c->param, d->param, sizeof(float) * c->n) && nn_model_spin(ts) && !nn_model_spin(tm);
+  }
+  tap_ok(same, "nn_model_create(\"mlp\" / \"spin\") = nn_mlp_create / nn_spin_model_create, bit for bit; "
+         "nn_model_spin tells the spin model from the MLP");
+  float x[2 * 4 * 16], y1[2 * 16], y2[2 * 16];
+  fill_uniform(x, sizeof x / sizeof x[0], 1.0, rng);
+  int fwd = same && !nn_spin_model_forward(spin, B, x, y1) &&
+            !nn_model_forward(ts, &(nn_input){.B = B, .x = x}, y2) && !memcmp(y1, y2, sizeof y1) &&
+            !nn_mlp_forward(mlp, B, x, y1) && !nn_model_forward(tm, &(nn_input){.B = B, .x = x}, y2) &&
+            !memcmp(y1, y2, sizeof(float) * 4);
+  tap_ok(fwd, "the table's forward is the architecture's own, bit for bit (spin and MLP)");
+  nn_model *none = NULL;
+  core_status bad = nn_model_create("egnn2", &mc, 5, &none);
+  tap_ok(bad == CORE_ERR_ARG && none == NULL && strstr(core_error_message(), "egnn2"),
+         "an unknown architecture is refused by name: %s", core_error_message());
+  nn_mlp_destroy(&mlp);
+  nn_spin_model_destroy(&spin);
+  nn_model_destroy(&tm);
+  nn_model_destroy(&ts);
+  nn_model_destroy(&ts); /* NULL: no-op */
+}
+
 int main(void) {
   MPI_Init(NULL, NULL);
-  tap_plan(35 - 9 + 2 * 12 + 6 + 2);
+  tap_plan(35 - 9 + 2 * 12 + 6 + 2 + 3);
   core_rng rng;
   core_rng_init(&rng, 2385, CORE_PURPOSE_TEST, 8);
 
@@ -497,6 +538,7 @@ int main(void) {
   check_layer("relu", K_RELU, 2, 3, 3, 4, NN_PAD_ZERO, 1e-2f, 1e-2, 1e-3, &rng);
   check_layer("silu", K_SILU, 2, 3, 3, 4, NN_PAD_ZERO, 1e-2f, INFINITY, 1e-3, &rng);
   check_mlp(&rng);
+  check_model_table(&rng);
 
   /* The checker bites: a wrong gradient entry is caught. */
   {

@@ -19,6 +19,7 @@
 #include "eloss/nn.h"
 
 struct nn_mlp {
+  nn_model base; /* first: the model table's view */
   nn_mlp_config cfg;
   int sizes[NN_MLP_MAX_LAYERS + 1];
   nn_params *p;
@@ -96,6 +97,7 @@ core_status nn_mlp_create(const nn_mlp_config *cfg, uint64_t seed, nn_mlp **out)
   }
   m->dA = q, q += Bm * (size_t)widest;
   m->dB = q;
+  m->base.type = &nn_mlp_type;
   *out = m;
   return CORE_OK;
 }
@@ -158,3 +160,23 @@ core_status nn_mlp_backward(nn_mlp *m, int B, const float *dy) {
   }
   return CORE_OK;
 }
+
+/* ---- the model table's row -------------------------------------------- */
+
+static core_status table_create(const void *config, uint64_t seed, nn_model **model) {
+  nn_mlp *m = NULL;
+  CORE_CALL(nn_mlp_create(config, seed, &m));
+  *model = &m->base;
+  return CORE_OK;
+}
+static nn_params *table_params(nn_model *m) { return ((nn_mlp *)m)->p; }
+static core_status table_forward(nn_model *m, const nn_input *in, float *y) {
+  return nn_mlp_forward((nn_mlp *)m, in->B, in->x, y);
+}
+static core_status table_backward(nn_model *m, int B, const float *dy) { return nn_mlp_backward((nn_mlp *)m, B, dy); }
+static void table_destroy(nn_model *m) {
+  nn_mlp *s = (nn_mlp *)m;
+  nn_mlp_destroy(&s);
+}
+
+const nn_model_type nn_mlp_type = {"mlp", table_create, table_params, table_forward, table_backward, table_destroy};

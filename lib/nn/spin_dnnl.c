@@ -4,9 +4,10 @@
  * nn_spin_dnnl_create(cfg, &d): local; allocates the activations for
  *   cfg->max_batch and a oneDNN CPU engine and stream; *d owned by the
  *   caller, freed by nn_spin_dnnl_destroy (accepts NULL, nulls the handle).
- * nn_spin_dnnl_forward(d, p, B, x, z): x (B, 4, L, L), z (B, L, L), the
- *   parameters read from p (layout of nn.h); caches what backward needs.
- * nn_spin_dnnl_backward(d, p, B, dz): p->grad += dloss/dparams (same B).
+ * nn_spin_dnnl_forward(d, w, B, x, z): x (B, 4, L, L), z (B, L, L), the
+ *   parameters read through the views w; caches what backward needs.
+ * nn_spin_dnnl_backward(d, w, g, B, dz): the views g += dloss/dparams
+ *   (same B).
  *   Both local. The first call with a batch size B creates oneDNN
  *   primitives for it (JIT code, milliseconds; up to N_PLANS sizes are
  *   kept); later calls with that B allocate nothing.
@@ -55,8 +56,8 @@ core_status nn_spin_dnnl_create(const nn_spin_config *cfg, nn_spin_dnnl **d) {
 void nn_spin_dnnl_destroy(nn_spin_dnnl **d) {
   if (d) *d = NULL;
 }
-core_status nn_spin_dnnl_forward(nn_spin_dnnl *d, nn_params *p, int B, const float *x, float *z) {
-  (void)d, (void)p, (void)B, (void)x, (void)z;
+core_status nn_spin_dnnl_forward(nn_spin_dnnl *d, const nn_spin_tensors *w, int B, const float *x, float *z) {
+  (void)d, (void)w, (void)B, (void)x, (void)z;
   return CORE_ERROR(CORE_ERR_UNSUPPORTED, "nn: this build has no oneDNN");
 }
 int nn_spin_dnnl_winograd(const nn_spin_dnnl *d) {
@@ -67,8 +68,9 @@ int nn_spin_dnnl_block(int width) {
   (void)width;
   return 0;
 }
-core_status nn_spin_dnnl_backward(nn_spin_dnnl *d, nn_params *p, int B, const float *dz) {
-  (void)d, (void)p, (void)B, (void)dz;
+core_status nn_spin_dnnl_backward(nn_spin_dnnl *d, const nn_spin_tensors *w, const nn_spin_tensors *g, int B,
+                                  const float *dz) {
+  (void)d, (void)w, (void)g, (void)B, (void)dz;
   return CORE_ERROR(CORE_ERR_UNSUPPORTED, "nn: this build has no oneDNN");
 }
 
@@ -546,7 +548,7 @@ static inline size_t at(const nn_spin_dnnl *d, size_t b, int c, size_t s, size_t
   return ((b * (size_t)d->nblk + (size_t)(c / d->cb)) * S + s) * (size_t)d->cb + (size_t)(c % d->cb);
 }
 
-static core_status forward_one_thread(nn_spin_dnnl *d, nn_params *p, int B, const float *x, float *z) {
+static core_status forward_one_thread(nn_spin_dnnl *d, const nn_spin_tensors *w, int B, const float *x, float *z) {
   bplan *pl;
   CORE_CALL(plan_get(d, B, &pl));
   const int W = d->cfg.width, L = d->cfg.L, R = d->R;
@@ -557,37 +559,36 @@ static core_status forward_one_thread(nn_spin_dnnl *d, nn_params *p, int B, cons
   /* h_0 = conv3x3_{4->W}(x) */
   pad_planes(d->P0, x, (size_t)B * 4, L, 1, pad, 0);
   pad_input(d->P0b, x, B, L, IN_BLOCK, pad);
-  CORE_CALL(run2(&pl->re_in_w, s, nn_params_tensor(p, 0), pl->w_in));
-  CORE_CALL(run4(&pl->in_fwd, s, d->P0, pl->w_in, nn_params_tensor(p, 1), d->hA));
+  CORE_CALL(run2(&pl->re_in_w, s, w->w_in, pl->w_in));
+  CORE_CALL(run4(&pl->in_fwd, s, d->P0, pl->w_in, w->b_in, d->hA));
   float *h = d->hA, *hn = d->hB;
   for (int r = 0; r < R; ++r) {
-    const int t = 2 + 4 * r;
+    const nn_spin_block_tensors *wr = &w->block[r];
     float *P1 = d->P + (size_t)(2 * r) * pstride, *P2 = P1 + pstride;
     /* a2 = relu(conv1(relu(h)) + b1): ReLU of h in the padding copy, of h1
      * as the convolution's post-op. */
     pad_planes(P1, h, planes, L, d->cb, pad, 1);
-    CORE_CALL(run2(&pl->re_relu, s, nn_params_tensor(p, t), pl->w_relu));
-    CORE_CALL(run4(&pl->c_relu, s, P1, pl->w_relu, nn_params_tensor(p, t + 1), d->t));
+    CORE_CALL(run2(&pl->re_relu, s, wr->w1, pl->w_relu));
+    CORE_CALL(run4(&pl->c_relu, s, P1, pl->w_relu, wr->b1, d->t));
     pad_planes(P2, d->t, planes, L, d->cb, pad, 0);
     /* h_next = h + conv2(a2) + b2: the sum post-op adds the conv to dst = h. */
     memcpy(hn, h, sizeof(float) * n);
-    CORE_CALL(run2(&pl->re_sum, s, nn_params_tensor(p, t + 2), pl->w_sum));
-    CORE_CALL(run4(&pl->c_sum, s, P2, pl->w_sum, nn_params_tensor(p, t + 3), hn));
+    CORE_CALL(run2(&pl->re_sum, s, wr->w2, pl->w_sum));
+    CORE_CALL(run4(&pl->c_sum, s, P2, pl->w_sum, wr->b2, hn));
     float *tmp = h;
     h = hn, hn = tmp;
   }
   /* z = conv1x1_{W->1}(relu(h_R)): summed over channel blocks, then within. */
-  const int t = 2 + 4 * R;
-  const float *wo = nn_params_tensor(p, t), bo = nn_params_tensor(p, t + 1)[0];
+  const float *wo = w->w_out, bo = w->b_out[0];
   for (size_t i = 0; i < n; ++i) d->af[i] = h[i] > 0.0f ? h[i] : 0.0f;
   for (size_t b = 0; b < (size_t)B; ++b) {
     float *zb = z + b * S;
     for (size_t q = 0; q < S; ++q) zb[q] = bo;
     for (int k = 0; k < d->nblk; ++k)
       for (size_t q = 0; q < S; ++q) {
-        const float *a = d->af + at(d, b, k * d->cb, q, S), *w = wo + k * d->cb;
+        const float *a = d->af + at(d, b, k * d->cb, q, S), *wk = wo + k * d->cb;
         float acc = 0.0f;
-        for (int c = 0; c < d->cb; ++c) acc += w[c] * a[c];
+        for (int c = 0; c < d->cb; ++c) acc += wk[c] * a[c];
         zb[q] += acc;
       }
   }
@@ -618,7 +619,8 @@ static core_status conv_adjoint(nn_spin_dnnl *d, const bplan *pl, int B, const f
   return CORE_OK;
 }
 
-static core_status backward_one_thread(nn_spin_dnnl *d, nn_params *p, int B, const float *dz) {
+static core_status backward_one_thread(nn_spin_dnnl *d, const nn_spin_tensors *w, const nn_spin_tensors *gr, int B,
+                                       const float *dz) {
   bplan *pl;
   CORE_CALL(plan_get(d, B, &pl));
   const int W = d->cfg.width, L = d->cfg.L, R = d->R;
@@ -626,9 +628,8 @@ static core_status backward_one_thread(nn_spin_dnnl *d, nn_params *p, int B, con
   const size_t pstride = (size_t)d->cfg.max_batch * W * (size_t)(L + 2) * (L + 2);
   /* z = b_out + sum_c w_out[c] af[c]: dw_out[c] += sum af[c] dz, db_out += sum dz,
    * g = dL/dh_R = w_out[c] dz [af > 0]. */
-  int t = 2 + 4 * R;
-  const float *wo = nn_params_tensor(p, t);
-  float *gwo = nn_params_grad(p, t), *gbo = nn_params_grad(p, t + 1);
+  const float *wo = w->w_out;
+  float *gwo = gr->w_out, *gbo = gr->b_out;
   float *g = d->hA, *gn = d->hB, *da = d->t, *dh = d->u;
   for (size_t b = 0; b < (size_t)B; ++b) {
     const float *dzb = dz + b * S;
@@ -638,25 +639,25 @@ static core_status backward_one_thread(nn_spin_dnnl *d, nn_params *p, int B, con
     for (int k = 0; k < d->nblk; ++k)
       for (size_t q = 0; q < S; ++q) {
         const size_t i = at(d, b, k * d->cb, q, S);
-        const float *a = d->af + i, *w = wo + k * d->cb;
+        const float *a = d->af + i, *wk = wo + k * d->cb;
         float *gw = gwo + k * d->cb, *gi = g + i;
         for (int c = 0; c < d->cb; ++c) {
           gw[c] += a[c] * dzb[q];
-          gi[c] = (float)(a[c] > 0.0f) * w[c] * dzb[q];
+          gi[c] = (float)(a[c] > 0.0f) * wk[c] * dzb[q];
         }
       }
   }
   for (int r = R - 1; r >= 0; --r) {
-    t = 2 + 4 * r;
+    const nn_spin_block_tensors *wr = &w->block[r], *gb = &gr->block[r];
     const float *P1 = d->P + (size_t)(2 * r) * pstride, *P2 = P1 + pstride;
     /* out = h + conv2(a2): conv2's gradients, then dh1 = [a2 > 0] conv2^T(g). */
-    CORE_CALL(conv_grad(d, pl, P2, g, nn_params_grad(p, t + 2), nn_params_grad(p, t + 3)));
-    CORE_CALL(conv_adjoint(d, pl, B, g, nn_params_tensor(p, t + 2), da));
+    CORE_CALL(conv_grad(d, pl, P2, g, gb->w2, gb->b2));
+    CORE_CALL(conv_adjoint(d, pl, B, g, wr->w2, da));
     mask_interior(dh, NULL, da, P2, planes, L, d->cb);
     /* h1 = conv1(a1), a1 = relu(h): conv1's gradients, then
      * dL/dh = g + [h > 0] conv1^T(dh1). */
-    CORE_CALL(conv_grad(d, pl, P1, dh, nn_params_grad(p, t), nn_params_grad(p, t + 1)));
-    CORE_CALL(conv_adjoint(d, pl, B, dh, nn_params_tensor(p, t), da));
+    CORE_CALL(conv_grad(d, pl, P1, dh, gb->w1, gb->b1));
+    CORE_CALL(conv_adjoint(d, pl, B, dh, wr->w1, da));
     mask_interior(gn, g, da, P1, planes, L, d->cb);
     float *tmp = g;
     g = gn, gn = tmp;
@@ -665,15 +666,15 @@ static core_status backward_one_thread(nn_spin_dnnl *d, nn_params *p, int B, con
   CORE_CALL(run2(&pl->re_g, d->strm, g, pl->g_in));
   CORE_CALL(run4(&pl->in_bww, d->strm, d->P0b, pl->g_in, pl->dw_in, d->dbs));
   CORE_CALL(run2(&pl->re_in_dw, d->strm, pl->dw_in, d->dws));
-  add_to(nn_params_grad(p, 0), d->dws, (size_t)W * 4 * 9);
-  add_to(nn_params_grad(p, 1), d->dbs, (size_t)W);
+  add_to(gr->w_in, d->dws, (size_t)W * 4 * 9);
+  add_to(gr->b_in, d->dbs, (size_t)W);
   return CORE_OK;
 }
 
-core_status nn_spin_dnnl_forward(nn_spin_dnnl *d, nn_params *p, int B, const float *x, float *z) {
+core_status nn_spin_dnnl_forward(nn_spin_dnnl *d, const nn_spin_tensors *w, int B, const float *x, float *z) {
   const int saved = omp_get_max_threads();
   omp_set_num_threads(1);
-  core_status st = forward_one_thread(d, p, B, x, z);
+  core_status st = forward_one_thread(d, w, B, x, z);
   omp_set_num_threads(saved);
   return st;
 }
@@ -693,10 +694,11 @@ int nn_spin_dnnl_block(int width) {
   return 0;
 }
 
-core_status nn_spin_dnnl_backward(nn_spin_dnnl *d, nn_params *p, int B, const float *dz) {
+core_status nn_spin_dnnl_backward(nn_spin_dnnl *d, const nn_spin_tensors *w, const nn_spin_tensors *g, int B,
+                                  const float *dz) {
   const int saved = omp_get_max_threads();
   omp_set_num_threads(1);
-  core_status st = backward_one_thread(d, p, B, dz);
+  core_status st = backward_one_thread(d, w, g, B, dz);
   omp_set_num_threads(saved);
   return st;
 }

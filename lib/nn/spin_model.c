@@ -38,9 +38,13 @@
 #include "nn_impl.h"
 
 struct nn_spin_model {
+  nn_model base; /* first: the model table's view */
   nn_spin_config cfg;
   int R;           /* residual blocks */
   nn_params *p;
+  nn_spin_tensors w, g; /* named views of p's parameters and gradients, made at each pass: a caller may
+                           point p->param or p->grad at another block (the trainer's micro-shards do) */
+  nn_spin_block_tensors *blocks; /* (2 R): w.block, then g.block */
   int last_B;      /* B of the last forward, 0 before any */
   nn_backend backend;
   nn_spin_dnnl *dnnl; /* the DNNL backend's state, NULL under BLAS */
@@ -82,6 +86,49 @@ static void init_tensor(float *w, size_t n, size_t fan_in, uint64_t seed, int t)
   for (size_t i = 0; i < n; ++i) w[i] = (float)(a * (2.0 * core_rng_uniform(&rng) - 1.0));
 }
 
+/* Tensor t of the model of width W with R residual blocks: the one table
+ * of its layout (nn.h's order; the indices key the init streams), with
+ * the names and shapes of python/eloss/torch.py's SpinModel. */
+typedef struct {
+  char name[NN_TENSOR_NAME_BYTES];
+  int ndim;
+  int64_t shape[NN_TENSOR_NDIM_MAX];
+  size_t size, fan_in;
+} spin_tensor_spec;
+
+static void spin_tensor_spec_of(int W, int R, int t, spin_tensor_spec *s) {
+  memset(s, 0, sizeof *s);
+  const int last = 2 + 4 * R, bias = t % 2;
+  if (t < 2) {
+    snprintf(s->name, sizeof s->name, "input.%s", bias ? "bias" : "weight");
+    s->fan_in = 4 * 9;
+    s->ndim = bias ? 1 : 4, s->shape[0] = W, s->shape[1] = 4, s->shape[2] = 3, s->shape[3] = 3;
+  } else if (t < last) {
+    snprintf(s->name, sizeof s->name, "blocks.%d.conv%d.%s", (t - 2) / 4, 1 + (t - 2) % 4 / 2, bias ? "bias" : "weight");
+    s->fan_in = (size_t)W * 9;
+    s->ndim = bias ? 1 : 4, s->shape[0] = W, s->shape[1] = W, s->shape[2] = 3, s->shape[3] = 3;
+  } else {
+    snprintf(s->name, sizeof s->name, "output.%s", bias ? "bias" : "weight");
+    s->fan_in = (size_t)W;
+    s->ndim = bias ? 1 : 4, s->shape[0] = bias ? 1 : 1, s->shape[1] = W, s->shape[2] = 1, s->shape[3] = 1;
+  }
+  s->size = 1;
+  for (int k = 0; k < s->ndim; ++k) s->size *= (size_t)s->shape[k];
+}
+
+/* The named views of one block of p (base: p->param or p->grad). */
+static void spin_tensors_view(const nn_params *p, float *base, int R, nn_spin_block_tensors *blocks,
+                              nn_spin_tensors *v) {
+  int t = 0;
+  v->w_in = base + p->offset[t++], v->b_in = base + p->offset[t++];
+  for (int r = 0; r < R; ++r) {
+    blocks[r].w1 = base + p->offset[t++], blocks[r].b1 = base + p->offset[t++];
+    blocks[r].w2 = base + p->offset[t++], blocks[r].b2 = base + p->offset[t++];
+  }
+  v->block = blocks;
+  v->w_out = base + p->offset[t++], v->b_out = base + p->offset[t++];
+}
+
 core_status nn_spin_model_create(const nn_spin_config *cfg, uint64_t seed, nn_spin_model **out) {
   CORE_CHECK(out != NULL && cfg != NULL, CORE_ERR_ARG, "nn_spin_model_create: NULL argument");
   *out = NULL;
@@ -98,60 +145,34 @@ core_status nn_spin_model_create(const nn_spin_config *cfg, uint64_t seed, nn_sp
              "nn_spin_model_create: conv = %d, expected NN_CONV_WINOGRAD or NN_CONV_DIRECT", (int)cfg->conv);
   const int W = cfg->width, R = cfg->depth / 2;
 
-  /* The table of sizes, in the order of nn.h, and the fan-in of each. */
+  /* Sizes, fan-ins, names and shapes from the one table of the layout. */
   const int nt = 2 + 4 * R + 2;
-  size_t *sizes = malloc(sizeof(size_t) * 2 * (size_t)nt);
-  CORE_CHECK(sizes != NULL, CORE_ERR_MEM, "nn_spin_model_create: out of memory");
-  size_t *fan = sizes + nt;
-  int t = 0;
-  sizes[t] = (size_t)W * 4 * 9, fan[t++] = 4 * 9;
-  sizes[t] = (size_t)W, fan[t++] = 4 * 9;
-  for (int r = 0; r < R; ++r)
-    for (int k = 0; k < 2; ++k) {
-      sizes[t] = (size_t)W * W * 9, fan[t++] = (size_t)W * 9;
-      sizes[t] = (size_t)W, fan[t++] = (size_t)W * 9;
-    }
-  sizes[t] = (size_t)W, fan[t++] = (size_t)W;
-  sizes[t] = 1, fan[t++] = (size_t)W;
-
+  size_t *sizes = malloc(sizeof(size_t) * (size_t)nt);
   nn_spin_model *m = calloc(1, sizeof *m);
-  core_status st = m ? nn_params_create(nt, sizes, &m->p) : CORE_ERROR(CORE_ERR_MEM, "nn_spin_model_create: out of memory");
-  if (st == CORE_ERR_MEM) {
-    double n = 0;
-    for (int k = 0; k < nt; ++k) n += (double)sizes[k];
+  core_status st = sizes && m ? CORE_OK : CORE_ERROR(CORE_ERR_MEM, "nn_spin_model_create: out of memory");
+  spin_tensor_spec spec;
+  double n = 0;
+  for (int t = 0; !st && t < nt; ++t) {
+    spin_tensor_spec_of(W, R, t, &spec);
+    sizes[t] = spec.size, n += (double)spec.size;
+  }
+  if (!st && nn_params_create(nt, sizes, &m->p))
     st = CORE_ERROR(CORE_ERR_MEM, "a spin model of width %d and depth %d has %.3g parameters: cannot allocate the "
                     "%.3g GB of them, their gradients and Adam's moments", W, cfg->depth, n, 4 * 4 * n / 1e9);
+  free(sizes);
+  for (int t = 0; !st && t < nt; ++t) {
+    spin_tensor_spec_of(W, R, t, &spec);
+    init_tensor(nn_params_tensor(m->p, t), spec.size, spec.fan_in, seed, t);
+    st = nn_params_name(m->p, t, spec.name, spec.ndim, spec.shape);
   }
+  if (!st && !(m->blocks = malloc(sizeof *m->blocks * (size_t)(2 * R + 1))))
+    st = CORE_ERROR(CORE_ERR_MEM, "nn_spin_model_create: out of memory");
   if (st) {
-    free(sizes);
+    if (m) nn_params_destroy(&m->p), free(m->blocks);
     free(m);
     return st;
   }
-  for (t = 0; t < nt; ++t) init_tensor(nn_params_tensor(m->p, t), sizes[t], fan[t], seed, t);
-  free(sizes);
-  /* The names and shapes of python/eloss/torch.py's SpinModel. */
-  {
-    const int64_t in_w[4] = {W, 4, 3, 3}, b[1] = {W}, blk_w[4] = {W, W, 3, 3}, out_w[4] = {1, W, 1, 1}, out_b[1] = {1};
-    char name[NN_TENSOR_NAME_BYTES];
-    t = 0;
-    st = nn_params_name(m->p, t++, "input.weight", 4, in_w);
-    if (!st) st = nn_params_name(m->p, t++, "input.bias", 1, b);
-    for (int r = 0; !st && r < R; ++r)
-      for (int k = 1; !st && k <= 2; ++k) {
-        snprintf(name, sizeof name, "blocks.%d.conv%d.weight", r, k);
-        st = nn_params_name(m->p, t++, name, 4, blk_w);
-        snprintf(name, sizeof name, "blocks.%d.conv%d.bias", r, k);
-        if (!st) st = nn_params_name(m->p, t++, name, 1, b);
-      }
-    if (!st) st = nn_params_name(m->p, t++, "output.weight", 4, out_w);
-    if (!st) st = nn_params_name(m->p, t++, "output.bias", 1, out_b);
-    if (st) {
-      nn_params_destroy(&m->p);
-      free(m);
-      return st;
-    }
-  }
-
+  m->base.type = &nn_spin_model_type;
   m->cfg = *cfg;
   m->R = R;
   /* oneDNN's fast (JIT) convolutions want channel blocks of the CPU's
@@ -226,6 +247,7 @@ core_status nn_spin_model_set_backend(nn_spin_model *m, nn_backend b) {
 void nn_spin_model_destroy(nn_spin_model **mp) {
   if (!mp || !*mp) return;
   nn_params_destroy(&(*mp)->p);
+  free((*mp)->blocks);
   nn_spin_dnnl_destroy(&(*mp)->dnnl);
   free((*mp)->mem);
   free(*mp);
@@ -239,27 +261,26 @@ core_status nn_spin_model_forward(nn_spin_model *m, int B, const float *x, float
              "nn_spin_model_forward: batch %d, expected 1..%d (the max_batch the workspace was sized for)", B,
              m->cfg.max_batch);
   CORE_CHECK(x != NULL && z != NULL, CORE_ERR_ARG, "nn_spin_model_forward: x or z is NULL");
+  spin_tensors_view(m->p, m->p->param, m->R, m->blocks, &m->w);
   if (m->backend == NN_BACKEND_DNNL) {
     m->last_B = 0;
-    CORE_CALL(nn_spin_dnnl_forward(m->dnnl, m->p, B, x, z));
+    CORE_CALL(nn_spin_dnnl_forward(m->dnnl, &m->w, B, x, z));
     m->last_B = B;
     return CORE_OK;
   }
   const int W = m->cfg.width, L = m->cfg.L, R = m->R;
   const nn_padding pad = m->cfg.pad;
   const size_t S = (size_t)L * L, act = (size_t)m->cfg.max_batch * W * S, n = (size_t)B * W * S;
-  nn_params *p = m->p;
+  const nn_spin_tensors *w = &m->w;
   memcpy(m->x, x, sizeof(float) * (size_t)B * 4 * S);
-  nn_conv3x3_forward(m->h, m->x, nn_params_tensor(p, 0), nn_params_tensor(p, 1), B, 4, W, L, pad, m->ws);
+  nn_conv3x3_forward(m->h, m->x, w->w_in, w->b_in, B, 4, W, L, pad, m->ws);
   for (int r = 0; r < R; ++r) {
-    int t = 2 + 4 * r;
-    nn_residual_forward(m->h + (size_t)(r + 1) * act, m->h + (size_t)r * act, m->cache + (size_t)r * 3 * act,
-                        nn_params_tensor(p, t), nn_params_tensor(p, t + 1), nn_params_tensor(p, t + 2),
-                        nn_params_tensor(p, t + 3), B, W, L, pad, m->ws);
+    const nn_spin_block_tensors *wr = &w->block[r];
+    nn_residual_forward(m->h + (size_t)(r + 1) * act, m->h + (size_t)r * act, m->cache + (size_t)r * 3 * act, wr->w1,
+                        wr->b1, wr->w2, wr->b2, B, W, L, pad, m->ws);
   }
   nn_relu_forward(m->af, m->h + (size_t)R * act, n);
-  int t = 2 + 4 * R;
-  nn_conv1x1_forward(z, m->af, nn_params_tensor(p, t), nn_params_tensor(p, t + 1), B, W, 1, (int)S);
+  nn_conv1x1_forward(z, m->af, w->w_out, w->b_out, B, W, 1, (int)S);
   m->last_B = B;
   return CORE_OK;
 }
@@ -268,32 +289,53 @@ core_status nn_spin_model_backward(nn_spin_model *m, int B, const float *dz) {
   CORE_CHECK(B >= 1 && B == m->last_B, CORE_ERR_ARG,
              "nn_spin_model_backward: batch %d, expected the %d of the last forward", B, m->last_B);
   CORE_CHECK(dz != NULL, CORE_ERR_ARG, "nn_spin_model_backward: dz is NULL");
-  if (m->backend == NN_BACKEND_DNNL) return nn_spin_dnnl_backward(m->dnnl, m->p, B, dz);
+  spin_tensors_view(m->p, m->p->param, m->R, m->blocks, &m->w);
+  spin_tensors_view(m->p, m->p->grad, m->R, m->blocks + m->R, &m->g);
+  if (m->backend == NN_BACKEND_DNNL) return nn_spin_dnnl_backward(m->dnnl, &m->w, &m->g, B, dz);
   const int W = m->cfg.width, L = m->cfg.L, R = m->R;
   const nn_padding pad = m->cfg.pad;
   const size_t S = (size_t)L * L, act = (size_t)m->cfg.max_batch * W * S, n = (size_t)B * W * S;
-  nn_params *p = m->p;
-  int t = 2 + 4 * R;
+  const nn_spin_tensors *w = &m->w, *g = &m->g;
   /* z = conv1x1(af): dA = dL/daf. */
   memset(m->dA, 0, sizeof(float) * n);
-  nn_conv1x1_backward(m->dA, nn_params_grad(p, t), nn_params_grad(p, t + 1), dz, m->af, nn_params_tensor(p, t), B,
-                      W, 1, (int)S);
+  nn_conv1x1_backward(m->dA, g->w_out, g->b_out, dz, m->af, w->w_out, B, W, 1, (int)S);
   /* af = relu(h_R): dB = dL/dh_R. */
   memset(m->dB, 0, sizeof(float) * n);
   nn_relu_backward(m->dB, m->dA, m->h + (size_t)R * act, n);
   float *dcur = m->dB, *dnext = m->dA;
   for (int r = R - 1; r >= 0; --r) {
-    t = 2 + 4 * r;
+    const nn_spin_block_tensors *wr = &w->block[r], *gr = &g->block[r];
     memset(dnext, 0, sizeof(float) * n);
-    nn_residual_backward(dnext, nn_params_grad(p, t), nn_params_grad(p, t + 1), nn_params_grad(p, t + 2),
-                         nn_params_grad(p, t + 3), dcur, m->h + (size_t)r * act, m->cache + (size_t)r * 3 * act,
-                         nn_params_tensor(p, t), nn_params_tensor(p, t + 2), B, W, L, pad, m->ws);
+    nn_residual_backward(dnext, gr->w1, gr->b1, gr->w2, gr->b2, dcur, m->h + (size_t)r * act,
+                         m->cache + (size_t)r * 3 * act, wr->w1, wr->w2, B, W, L, pad, m->ws);
     float *tmp = dcur;
     dcur = dnext;
     dnext = tmp;
   }
   /* h_0 = conv3x3(x): parameter gradients only (x is data). */
-  nn_conv3x3_backward(NULL, nn_params_grad(p, 0), nn_params_grad(p, 1), dcur, m->x, nn_params_tensor(p, 0), B, 4, W,
-                      L, pad, m->ws);
+  nn_conv3x3_backward(NULL, g->w_in, g->b_in, dcur, m->x, w->w_in, B, 4, W, L, pad, m->ws);
   return CORE_OK;
 }
+
+/* ---- the model table's row -------------------------------------------- */
+
+static core_status table_create(const void *config, uint64_t seed, nn_model **model) {
+  nn_spin_model *m = NULL;
+  CORE_CALL(nn_spin_model_create(config, seed, &m));
+  *model = &m->base;
+  return CORE_OK;
+}
+static nn_params *table_params(nn_model *m) { return ((nn_spin_model *)m)->p; }
+static core_status table_forward(nn_model *m, const nn_input *in, float *y) {
+  return nn_spin_model_forward((nn_spin_model *)m, in->B, in->x, y);
+}
+static core_status table_backward(nn_model *m, int B, const float *dy) {
+  return nn_spin_model_backward((nn_spin_model *)m, B, dy);
+}
+static void table_destroy(nn_model *m) {
+  nn_spin_model *s = (nn_spin_model *)m;
+  nn_spin_model_destroy(&s);
+}
+
+const nn_model_type nn_spin_model_type = {"spin", table_create, table_params, table_forward, table_backward,
+                                          table_destroy};

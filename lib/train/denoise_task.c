@@ -99,7 +99,7 @@ typedef struct {
   int N, lj;                     /* atoms (padded); 1 for clustergen data */
   int in_size;                   /* network input: 3N + 1 (clustergen) or 4N + 1 (XYZ: atomic numbers too) */
   denoise_data train, test;
-  nn_mlp *mlp;
+  nn_model *model; /* the MLP of nn.h */
   float *in, *eps_hat, *x_hat, *d; /* (shard, in_size), (shard, 3N) x 3 */
   double *ref, *sigma;             /* (shard, N, 3), (shard) */
   int64_t *natoms;                 /* (shard) real atoms of the shard's draws */
@@ -305,7 +305,7 @@ static core_status shard_grad(train_task *t, int64_t step, int k_shard, int64_t 
             tr->element ? tr->element + index[b] * N : NULL, tr->x + index[b] * D, c->ref + b * D,
             c->in + b * c->in_size, &c->sigma[b]);
   }
-  CORE_CALL(nn_mlp_forward(c->mlp, (int)n, c->in, c->eps_hat));
+  CORE_CALL(nn_model_forward(c->model, &(nn_input){.B = (int)n, .x = c->in}, c->eps_hat));
   /* x_hat = x_t - sigma eps_hat */
   for (int64_t b = 0; b < n; ++b)
     for (int i = 0; i < D; ++i)
@@ -323,7 +323,7 @@ static core_status shard_grad(train_task *t, int64_t step, int k_shard, int64_t 
     const float g = (float)(-c->sigma[b] * weight);
     for (int i = 0; i < D; ++i) c->d[b * D + i] *= g;
   }
-  return nn_mlp_backward(c->mlp, (int)n, c->d);
+  return nn_model_backward(c->model, (int)n, c->d);
 }
 
 /* Is pair (i, j) of reference structure x (N, 3), test structure j0,
@@ -371,7 +371,7 @@ static core_status evaluate_range(denoise_ctx *c, int64_t start, int64_t count, 
               te->element ? te->element + j * N : NULL, te->x + j * D, c->ref + b * D, c->in + b * c->in_size,
               &c->sigma[b]);
     }
-    CORE_CALL(nn_mlp_forward(c->mlp, (int)n, c->in, c->eps_hat));
+    CORE_CALL(nn_model_forward(c->model, &(nn_input){.B = (int)n, .x = c->in}, c->eps_hat));
     for (int64_t b = 0; b < n; ++b) {
       const int64_t q = start + at + b;
       const double *x = c->ref + b * D;
@@ -443,7 +443,7 @@ static core_status evaluate(train_task *t, MPI_Comm comm, train_metrics *m) {
 
 static void destroy(train_task *t) {
   denoise_ctx *c = t->ctx;
-  nn_mlp_destroy(&c->mlp);
+  nn_model_destroy(&c->model);
   atoms_plan_destroy(&c->plan);
   data_free(&c->train), data_free(&c->test);
   free(c->in), free(c->eps_hat), free(c->x_hat), free(c->d), free(c->ref), free(c->sigma), free(c->natoms);
@@ -502,7 +502,7 @@ core_status train_denoise_task_create(MPI_Comm comm, const train_denoise_options
   c->in_size = c->lj ? 3 * c->N + 1 : 4 * c->N + 1;
   const int N = c->N, D = 3 * N, sizes[4] = {c->in_size, o->width, o->width, D};
   nn_mlp_config cfg = {.n_layers = 3, .sizes = sizes, .max_batch = o->shard};
-  st = nn_mlp_create(&cfg, o->seed, &c->mlp);
+  st = nn_model_create("mlp", &cfg, o->seed, &c->model);
   const size_t m = (size_t)o->shard;
   c->in = malloc(sizeof(float) * m * (size_t)c->in_size);
   c->natoms = malloc(sizeof(int64_t) * m);
@@ -537,7 +537,7 @@ core_status train_denoise_task_create(MPI_Comm comm, const train_denoise_options
     used += snprintf(t->config + used, TRAIN_CONFIG_BYTES - (size_t)used, "%s%.17g", l ? "," : "", o->levels[l]);
   t->arch = (train_model_arch){.width = o->width, .atoms = N, .data_kind = c->lj ? 1 : 2, .n_levels = o->n_levels};
   memcpy(t->arch.levels, o->levels, sizeof(double) * (size_t)o->n_levels);
-  t->params = nn_mlp_params(c->mlp);
+  t->params = nn_model_params(c->model);
   t->n_train = c->train.count;
   t->shard = o->shard;
   t->data_crc = crc;

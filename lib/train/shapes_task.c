@@ -40,7 +40,7 @@ enum { TEST_BASE_SHIFT = 40 };
 
 typedef struct {
   train_shapes_options opt;
-  nn_mlp *mlp;
+  nn_model *model; /* the MLP of nn.h */
   float *x, *pred, *dpred; /* (shard, 1), (shard, 2N), (shard, 2N) */
   double *ref;             /* (shard, N, 2) */
   atoms_plan *plan;        /* the loss of the last shard, reused (train_loss_plan) */
@@ -108,7 +108,7 @@ static core_status shard_grad(train_task *t, int64_t step, int k_shard, int64_t 
       c->ref[(b * N + k) * 2] = r * cos(a), c->ref[(b * N + k) * 2 + 1] = r * sin(a);
     }
   }
-  CORE_CALL(nn_mlp_forward(c->mlp, (int)n, c->x, c->pred));
+  CORE_CALL(nn_model_forward(c->model, &(nn_input){.B = (int)n, .x = c->x}, c->pred));
   atoms_options ao;
   atoms_preset_options(o->loss, ATOMS_COEFF_EXP_DIST, o->seed, &ao);
   CORE_CALL(train_loss_plan(&c->plan, &ao, n, N, 2, c->ref, NULL));
@@ -116,7 +116,7 @@ static core_status shard_grad(train_task *t, int64_t step, int k_shard, int64_t 
   CORE_CALL(atoms_plan_execute_f32(c->plan, c->pred, loss, c->dpred));
   const float w = (float)weight;
   for (int64_t i = 0; i < n * 2 * N; ++i) c->dpred[i] *= w;
-  return nn_mlp_backward(c->mlp, (int)n, c->dpred);
+  return nn_model_backward(c->model, (int)n, c->dpred);
 }
 
 /* Test shapes [start, start + count): radius and prediction (count, N, 2). */
@@ -131,7 +131,7 @@ static core_status predict_range(shapes_ctx *c, int64_t start, int64_t count, do
       c->x[k] = (float)r;
       out[(at + k) * (1 + 2 * N)] = r;
     }
-    CORE_CALL(nn_mlp_forward(c->mlp, (int)b, c->x, c->pred));
+    CORE_CALL(nn_model_forward(c->model, &(nn_input){.B = (int)b, .x = c->x}, c->pred));
     for (int64_t k = 0; k < b; ++k)
       for (int j = 0; j < 2 * N; ++j) out[(at + k) * (1 + 2 * N) + 1 + j] = c->pred[k * 2 * N + j];
   }
@@ -179,7 +179,7 @@ static core_status evaluate(train_task *t, MPI_Comm comm, train_metrics *m) {
 
 static void destroy(train_task *t) {
   shapes_ctx *c = t->ctx;
-  nn_mlp_destroy(&c->mlp);
+  nn_model_destroy(&c->model);
   atoms_plan_destroy(&c->plan);
   free(c->x), free(c->pred), free(c->dpred), free(c->ref);
   free(c);
@@ -204,7 +204,7 @@ core_status train_shapes_task_create(const train_shapes_options *o, train_task *
   c->task.destroy = destroy;
   const int N = o->vertices, sizes[4] = {1, o->hidden, o->hidden, 2 * N};
   nn_mlp_config cfg = {.n_layers = 3, .sizes = sizes, .max_batch = o->shard};
-  core_status st = nn_mlp_create(&cfg, o->seed, &c->mlp);
+  core_status st = nn_model_create("mlp", &cfg, o->seed, &c->model);
   const size_t m = (size_t)o->shard;
   c->x = malloc(sizeof(float) * m);
   c->pred = malloc(sizeof(float) * m * 2 * (size_t)N);
@@ -224,7 +224,7 @@ core_status train_shapes_task_create(const train_shapes_options *o, train_task *
            (long long)o->samples, (long long)o->test, o->hidden, core_real_text(o->r_min, r_min),
            core_real_text(o->r_max, r_max));
   snprintf(t->config, TRAIN_CONFIG_BYTES, "task=shapes vertices=%d hidden=%d", N, o->hidden);
-  t->params = nn_mlp_params(c->mlp);
+  t->params = nn_model_params(c->model);
   t->n_train = o->samples;
   t->shard = o->shard;
   t->shard_grad = shard_grad;

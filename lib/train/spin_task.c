@@ -31,7 +31,7 @@ typedef struct {
   spin_lattice lat;
   mc_spin_data train, test;
   float *x_train, *x_test;      /* (N, 4, S) network inputs */
-  nn_spin_model *model;
+  nn_model *model; /* the spin model of nn.h */
   spin_loss_plan *plan;
   float *xs, *z, *dz;           /* (shard, 4 S), (shard, S), (shard, S) */
   double *Js;                   /* (shard, slots) */
@@ -59,7 +59,7 @@ static void destroy(train_task *t) {
   mc_spin_data_free(&c->train);
   mc_spin_data_free(&c->test);
   free(c->x_train), free(c->x_test), free(c->xs), free(c->z), free(c->dz), free(c->Js), free(c->ys);
-  nn_spin_model_destroy(&c->model);
+  nn_model_destroy(&c->model);
   spin_loss_plan_destroy(&c->plan);
   free(c);
 }
@@ -77,11 +77,11 @@ static core_status shard_grad(train_task *t, int64_t step, int k_shard, int64_t 
     memcpy(c->Js + k * slots, c->train.J + i * slots, sizeof(double) * (size_t)slots);
     memcpy(c->ys + k * S, c->train.gs + i * S, (size_t)S);
   }
-  CORE_CALL(nn_spin_model_forward(c->model, (int)n, c->xs, c->z));
+  CORE_CALL(nn_model_forward(c->model, &(nn_input){.B = (int)n, .x = c->xs}, c->z));
   CORE_CALL(spin_loss_execute_f32(c->plan, n, c->Js, c->z, c->ys, loss, c->dz));
   const float w = (float)weight;
   for (int64_t k = 0; k < n * S; ++k) c->dz[k] *= w;
-  return nn_spin_model_backward(c->model, (int)n, c->dz);
+  return nn_model_backward(c->model, (int)n, c->dz);
 }
 
 int64_t train_spin_test_count(const train_task *t) { return ((const spin_ctx *)t->ctx)->test.count; }
@@ -91,7 +91,7 @@ static core_status evaluate_range(spin_ctx *c, int64_t start, int64_t count, dou
   const int64_t S = c->lat.n_sites, slots = spin_lattice_bond_slots(&c->lat);
   for (int64_t at = 0; at < count; at += c->opt.shard) {
     const int64_t b = count - at < c->opt.shard ? count - at : c->opt.shard;
-    CORE_CALL(nn_spin_model_forward(c->model, (int)b, c->x_test + (start + at) * 4 * S, c->z));
+    CORE_CALL(nn_model_forward(c->model, &(nn_input){.B = (int)b, .x = c->x_test + (start + at) * 4 * S}, c->z));
     for (int64_t k = 0; k < b; ++k) {
       const int64_t i = start + at + k;
       int64_t same = 0;
@@ -121,7 +121,7 @@ static core_status logits_fn(void *ctx, int64_t start, int64_t count, double *ou
   const int64_t S = c->lat.n_sites;
   for (int64_t at = 0; at < count; at += c->opt.shard) {
     const int64_t b = count - at < c->opt.shard ? count - at : c->opt.shard;
-    CORE_CALL(nn_spin_model_forward(c->model, (int)b, c->x_test + (start + at) * 4 * S, c->z));
+    CORE_CALL(nn_model_forward(c->model, &(nn_input){.B = (int)b, .x = c->x_test + (start + at) * 4 * S}, c->z));
     for (int64_t k = 0; k < b * S; ++k) out[at * S + k] = c->z[k];
   }
   return CORE_OK;
@@ -312,7 +312,7 @@ static core_status create(MPI_Comm comm, spin_ctx *c) {
              "%s: the spin model is for square lattices (nn.h); this is a cubic one", o->train ? o->train : o->test);
   nn_spin_config cfg = {.L = c->lat.L, .pad = c->lat.bc == SPIN_PERIODIC ? NN_PAD_CIRCULAR : NN_PAD_ZERO,
                         .width = o->width, .depth = o->depth, .max_batch = o->shard, .conv = o->conv};
-  CORE_CALL(nn_spin_model_create(&cfg, o->seed, &c->model));
+  CORE_CALL(nn_model_create("spin", &cfg, o->seed, &c->model));
   CORE_CALL(spin_loss_plan_create(&c->lat, &o->loss, &c->plan));
   if (c->train.count) CORE_CALL(inputs(&c->lat, &c->train, &c->x_train));
   if (c->test.count) CORE_CALL(inputs(&c->lat, &c->test, &c->x_test));
@@ -351,7 +351,7 @@ core_status train_spin_task_create(MPI_Comm comm, const train_spin_options *opt,
   /* The convolutions that run, not those asked for: Winograd rounds
    * differently, so a run continues only with the algorithm it started
    * with, on any CPU. */
-  t->conv = (int)nn_spin_model_conv_in_use(c->model);
+  t->conv = (int)nn_spin_model_conv_in_use(nn_model_spin(c->model));
   char T[32], h0[32];
   snprintf(t->options, sizeof t->options, "-task spin -loss %s -flip_invariant %d -T %s -h0 %s -width %d -depth %d "
            "-conv %s", spin_loss_names[opt->loss.kind], opt->loss.flip_invariant, core_real_text(opt->loss.T, T),
@@ -359,7 +359,7 @@ core_status train_spin_task_create(MPI_Comm comm, const train_spin_options *opt,
   describe(&c->lat, opt, t->config);
   t->arch = (train_model_arch){.width = opt->width, .lattice = (int32_t)c->lat.kind, .bc = (int32_t)c->lat.bc,
                                .L = c->lat.L, .depth = opt->depth};
-  t->params = nn_spin_model_params(c->model);
+  t->params = nn_model_params(c->model);
   t->n_train = c->train.count;
   t->shard = c->opt.shard;
   t->shard_grad = shard_grad;
@@ -383,7 +383,7 @@ core_status train_spin_task_create(MPI_Comm comm, const train_spin_options *opt,
 
 nn_conv_algorithm train_spin_task_conv(const train_task *task) {
   const spin_ctx *c = task->ctx;
-  return nn_spin_model_conv_in_use(c->model);
+  return nn_spin_model_conv_in_use(nn_model_spin(c->model));
 }
 
 

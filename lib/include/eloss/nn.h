@@ -222,6 +222,52 @@ core_status nn_spin_model_set_backend(nn_spin_model *model, nn_backend b);
  * DIRECT under BLAS and where it has no Winograd kernel. Local. */
 nn_conv_algorithm nn_spin_model_conv_in_use(const nn_spin_model *model);
 
+/* ---- the model table (lib/nn/model.c) ------------------------------------- */
+
+/* What a forward pass reads. Every model reads B and x; the fields a model
+ * has no use for stay NULL (graph networks of molecules of several sizes,
+ * concatenated: natoms, h, t). */
+typedef struct {
+  int B;                  /* examples, 1..max_batch */
+  const float *x;         /* spin: (B, 4, L, L); mlp: (B, s_0) */
+  const int64_t *natoms;  /* atoms of each example (B), when examples differ in size */
+  const float *h;         /* per-atom features, (sum natoms, F) */
+  const float *t;         /* per-example time or noise level (B) */
+} nn_input;
+
+/* An architecture: one file of lib/nn and one row of nn_model_types.
+ * create(config, seed, &model): config is the architecture's own struct
+ * (nn_spin_config, nn_mlp_config); the init is a pure function of (seed,
+ * config). params: the one parameter block (nn.h's layout). forward(in, y)
+ * caches what backward(dy) needs; backward accumulates into the gradients
+ * (same B). All local; forward and backward allocate nothing. */
+typedef struct nn_model nn_model;
+typedef struct {
+  const char *name; /* "spin", "mlp" */
+  core_status (*create)(const void *config, uint64_t seed, nn_model **model);
+  nn_params *(*params)(nn_model *model);
+  core_status (*forward)(nn_model *model, const nn_input *in, float *y);
+  core_status (*backward)(nn_model *model, int B, const float *dy);
+  void (*destroy)(nn_model *model);
+} nn_model_type;
+/* Every model's struct starts with this, so an nn_model * is its model. */
+struct nn_model {
+  const nn_model_type *type;
+};
+
+extern const nn_model_type *const nn_model_types[];
+extern const int nn_model_type_count;
+/* The architecture `name` (CORE_ERR_ARG naming the known ones otherwise)
+ * built from its config. */
+core_status nn_model_create(const char *name, const void *config, uint64_t seed, nn_model **model);
+nn_params *nn_model_params(nn_model *model);
+core_status nn_model_forward(nn_model *model, const nn_input *in, float *y);
+core_status nn_model_backward(nn_model *model, int B, const float *dy);
+/* Accepts NULL and *model == NULL; sets *model = NULL. */
+void nn_model_destroy(nn_model **model);
+/* The typed model behind model, or NULL when it is another architecture. */
+nn_spin_model *nn_model_spin(nn_model *model);
+
 /* ---- the multilayer perceptron (lib/nn/mlp.c) ------------------------------ */
 
 enum { NN_MLP_MAX_LAYERS = 8 };
@@ -243,6 +289,9 @@ void nn_mlp_destroy(nn_mlp **mlp);
 nn_params *nn_mlp_params(nn_mlp *mlp);
 core_status nn_mlp_forward(nn_mlp *mlp, int B, const float *x, float *y);
 core_status nn_mlp_backward(nn_mlp *mlp, int B, const float *dy);
+
+/* The rows of nn_model_types (lib/nn/spin_model.c, lib/nn/mlp.c). */
+extern const nn_model_type nn_spin_model_type, nn_mlp_type;
 
 #ifdef __cplusplus
 }
