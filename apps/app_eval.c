@@ -45,7 +45,7 @@ static core_status write_csv(const char *path, int64_t count, const double *gap,
 
 typedef struct {
   char model[PETSC_MAX_PATH_LEN], test[PETSC_MAX_PATH_LEN], csv[PETSC_MAX_PATH_LEN], pred[PETSC_MAX_PATH_LEN];
-  PetscInt batch, conv;
+  PetscInt chunk, conv;
   PetscBool csv_set, pred_set, conv_set, force;
 } eval_args;
 
@@ -63,8 +63,8 @@ static PetscErrorCode eval_options(void *opts) {
   PetscCall(app_opt_string(po, "-pred_out", "spin models: the test set's network inputs, logits and predicted spins "
                            "(HDF5)", "a file name", a->pred, sizeof a->pred, &a->pred_set));
   PetscCall(app_opt_bool(po, "-force", "replace an existing -csv or -pred_out", &a->force, &set));
-  PetscCall(app_opt_int(po, "-batch", "instances per forward pass (0: the training's micro-shard, which reproduces "
-                        "its test metrics bit for bit)", 0, 65536, &a->batch, &set));
+  PetscCall(app_opt_int(po, "-chunk", "instances per forward pass (0: the training's micro-shard size, which "
+                        "reproduces its test metrics bit for bit)", 0, 65536, &a->chunk, &set));
   PetscCall(app_opt_enum(po, "-conv", "spin models: the convolutions' algorithm (default: the training's, which "
                          "reproduces its test metrics bit for bit)", nn_conv_algorithm_names, NN_CONV_COUNT, &a->conv,
                          &a->conv_set));
@@ -123,7 +123,7 @@ static int eval_main(void *opts) {
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   train_task *task = NULL;
   train_model_meta meta;
-  core_status st = train_model_open(MPI_COMM_WORLD, a->model, a->test, (int)a->batch, a->conv_set ? (int)a->conv : -1,
+  core_status st = train_model_open(MPI_COMM_WORLD, a->model, a->test, (int)a->chunk, a->conv_set ? (int)a->conv : -1,
                                     &task, &meta);
   if (!st && meta.kind == TRAIN_TASK_DENOISE) {
     st = eval_denoise(a, task, &meta);

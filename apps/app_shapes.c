@@ -91,7 +91,7 @@ static int shapes_main(void *opts) {
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   train_shapes_options so = a->so;
   so.loss = (atoms_preset)a->loss, so.vertices = (int)a->vertices, so.aug_angle = a->aug, so.samples = a->samples;
-  so.test = a->test, so.hidden = (int)a->hidden, so.seed = (uint64_t)a->seed, so.shard = (int)(a->batch / a->shards);
+  so.test = a->test, so.hidden = (int)a->hidden, so.seed = (uint64_t)a->seed, so.shard_size = (int)(a->batch / a->shards);
   train_options to;
   train_options_default(&to);
   to.batch = a->batch, to.shards = (int)a->shards, to.adam.lr = a->lr, to.seed = (uint64_t)a->seed;

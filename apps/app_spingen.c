@@ -17,6 +17,7 @@
 #include "app.h"
 #include "eloss/io.h"
 #include "eloss/mc.h"
+#include "eloss/spinset.h"
 
 static const char help[] =
     "eloss spingen: spin-glass dataset generator. Per instance: couplings J ~ law(seed,\n"
@@ -31,12 +32,12 @@ static const char help[] =
     "-resume checks the stored rows and continues; -force replaces a finished file.\n";
 
 
-/* -gs: "auto", then the library's methods in mc_gs_method order. */
-enum { GS_AUTO, GS_EXACT = 1 + MC_GS_EXACT, GS_PT = 1 + MC_GS_TEMPERING, GS_SA = 1 + MC_GS_ANNEAL, MAX_BETAS = 64 };
+/* -gs: "auto", then the library's methods in spinset_gs_method order. */
+enum { GS_AUTO, GS_EXACT = 1 + SPINSET_GS_EXACT, GS_PT = 1 + SPINSET_GS_TEMPERING, GS_SA = 1 + SPINSET_GS_ANNEAL, MAX_BETAS = 64 };
 
 typedef struct {
   PetscInt lattice, bc, law, method, algorithm, L, instances, first, count, seed, samples, sample_therm, sample_sweeps,
-      batch, n_betas, gs_replicas, gs_sweeps;
+      chunk, n_betas, gs_replicas, gs_sweeps;
   PetscReal betas[MAX_BETAS], checkpoint_seconds, gs_beta_min, gs_beta_max;
   char split[256], out[PETSC_MAX_PATH_LEN];
   PetscBool resume, force, dry_run, auto_method;
@@ -45,11 +46,11 @@ typedef struct {
 } spingen_args;
 
 static PetscErrorCode read_options(spingen_args *a) {
-  const char *methods[1 + MC_GS_METHOD_COUNT] = {"auto"};
-  for (int k = 0; k < MC_GS_METHOD_COUNT; ++k) methods[1 + k] = mc_gs_method_names[k];
+  const char *methods[1 + SPINSET_GS_METHOD_COUNT] = {"auto"};
+  for (int k = 0; k < SPINSET_GS_METHOD_COUNT; ++k) methods[1 + k] = spinset_gs_method_names[k];
   a->lattice = SPIN_SQUARE, a->bc = SPIN_OPEN, a->law = SPIN_COUPLING_UNIFORM, a->method = GS_AUTO;
   a->algorithm = MC_METROPOLIS, a->L = 16, a->instances = 1000, a->sample_therm = 1000, a->sample_sweeps = 10;
-  a->batch = 16, a->betas[0] = 1.0, a->n_betas = 1, a->checkpoint_seconds = 5.0;
+  a->chunk = 16, a->betas[0] = 1.0, a->n_betas = 1, a->checkpoint_seconds = 5.0;
   snprintf(a->split, sizeof a->split, "train");
   PetscBool set, method_set;
   mc_search_options search;
@@ -74,7 +75,7 @@ static PetscErrorCode read_options(spingen_args *a) {
   PetscCall(app_opt_int(po, "-seed", "seed: instance i's couplings are a function of (seed, split, i)", 0,
                         PETSC_MAX_INT, &a->seed, &set));
   PetscCall(app_opt_enum(po, "-gs", "ground-state method: auto = exact on open square lattices with L <= 20, "
-                         "parallel tempering otherwise", methods, 1 + MC_GS_METHOD_COUNT, &a->method, &method_set));
+                         "parallel tempering otherwise", methods, 1 + SPINSET_GS_METHOD_COUNT, &a->method, &method_set));
   a->auto_method = a->method == GS_AUTO;
   if (a->auto_method)
     a->method = a->lattice == SPIN_SQUARE && a->bc == SPIN_OPEN && a->L <= MC_EXACT_MAX_L ? GS_EXACT : GS_PT;
@@ -101,8 +102,8 @@ static PetscErrorCode read_options(spingen_args *a) {
                         &a->sample_sweeps, &a->every_set));
   PetscCall(app_opt_enum(po, "-algorithm", "-samples: sampler of the equilibrium samples", mc_algorithm_names,
                          MC_ALGORITHM_COUNT, &a->algorithm, &a->algorithm_set));
-  PetscCall(app_opt_int(po, "-batch", "instances per rank between progress and stop checks", 1, PETSC_MAX_INT,
-                        &a->batch, &set));
+  PetscCall(app_opt_int(po, "-chunk", "instances per rank between progress and stop checks (a chunk runs as one: "
+                        "its instances share the SIMD lanes)", 1, PETSC_MAX_INT, &a->chunk, &set));
   PetscCall(app_opt_real(po, "-checkpoint_seconds", "longest time between checkpoints", 0, INFINITY, 1,
                          &a->checkpoint_seconds, &set));
   PetscCall(app_opt_bool(po, "-resume", "continue the interrupted run from <out>.ckpt (refused when there is none)",
@@ -195,21 +196,21 @@ static int spingen_main(void *opts) {
   search.beta_min = a->gs_beta_min, search.beta_max = a->gs_beta_max;
   double betas[MAX_BETAS];
   for (PetscInt k = 0; k < a->n_betas; ++k) betas[k] = a->betas[k];
-  mc_dataset_options opt = {
+  spinset_options opt = {
       .kind = a->lattice ? SPIN_CUBIC : SPIN_SQUARE, .bc = a->bc ? SPIN_PERIODIC : SPIN_OPEN,
-      .method = (mc_gs_method)(a->method - 1), .search = search, .L = (int)a->L, .law = (spin_coupling_law)a->law,
+      .method = (spinset_gs_method)(a->method - 1), .search = search, .L = (int)a->L, .law = (spin_coupling_law)a->law,
       .instances = a->instances, .first = a->first, .count = a->count, .seed = (uint64_t)a->seed, .split = a->split,
       .n_betas = (int)a->n_betas, .betas = betas, .samples = (int)a->samples, .sample_therm = (int)a->sample_therm,
       .sample_sweeps = (int)a->sample_sweeps, .algorithm = a->algorithm ? MC_HEATBATH : MC_METROPOLIS,
-      .batch = (int)a->batch, .checkpoint_seconds = a->checkpoint_seconds, .resume = a->resume, .force = a->force,
+      .chunk = (int)a->chunk, .checkpoint_seconds = a->checkpoint_seconds, .resume = a->resume, .force = a->force,
       .out = a->out, .dry_run = a->dry_run};
   char text[4096];
-  mc_dataset_options_text(&opt, text, sizeof text);
-  mc_dataset_report report = {0};
+  spinset_options_text(&opt, text, sizeof text);
+  spinset_report report = {0};
   const long long rows = (long long)(a->count > 0 ? a->count : a->instances);
   if (a->dry_run) {
     /* Everything a run would refuse before its work, without the work. */
-    core_status st = mc_dataset_generate(MPI_COMM_WORLD, &opt, NULL, NULL, &report);
+    core_status st = spinset_generate(MPI_COMM_WORLD, &opt, NULL, NULL, &report);
     if (!st && rank == 0)
       printf("dry_run instances=%lld rows=%lld out=%s options=%s\n", (long long)a->instances, rows, a->out, text);
     return st ? app_report("spingen", st) : 0;
@@ -219,7 +220,7 @@ static int spingen_main(void *opts) {
             (long long)a->count, a->out);
   else if (rank == 0)
     fprintf(stderr, "eloss spingen: %s -out %s\n", text, a->out);
-  core_status st = mc_dataset_generate(MPI_COMM_WORLD, &opt, &app_stop_requested, stderr, &report);
+  core_status st = spinset_generate(MPI_COMM_WORLD, &opt, &app_stop_requested, stderr, &report);
   if (st) return app_report("spingen", st);
   if (report.interrupted)
     return app_stopped("spingen", "after %lld of %lld instances, checkpoint written", (long long)report.done, rows);

@@ -13,6 +13,7 @@
 
 #include "app.h"
 #include "eloss/mc.h"
+#include "eloss/spinset.h"
 
 static const char help[] =
     "eloss spingen-merge: join the parts of one spin-glass split (eloss spingen -first I -count K)\n"
@@ -56,7 +57,7 @@ static int merge_main(void *opts) {
   int rank;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   int64_t instances = 0;
-  core_status st = mc_dataset_merge(MPI_COMM_WORLD, a->n_parts, a->parts, a->out, a->force, &instances);
+  core_status st = spinset_merge(MPI_COMM_WORLD, a->n_parts, a->parts, a->out, a->force, &instances);
   if (st) return app_report("spingen-merge", st);
   if (rank == 0) printf("instances=%lld parts=%d out=%s\n", (long long)instances, a->n_parts, a->out);
   return 0;

@@ -199,7 +199,7 @@ static core_status create_task(const train_args *a, train_task **task) {
     dn.n_levels = (int)a->n_noise;
     for (int l = 0; l < dn.n_levels; ++l) dn.levels[l] = a->noise[l];
     dn.rotate = a->rotate, dn.width = (int)a->width, dn.seed = (uint64_t)a->seed;
-    dn.shard = (int)(a->batch / a->shards);
+    dn.shard_size = (int)(a->batch / a->shards);
     return train_denoise_task_create(MPI_COMM_WORLD, &dn, task);
   }
   train_spin_options so;
@@ -209,7 +209,7 @@ static core_status create_task(const train_args *a, train_task **task) {
   so.loss.kind = (spin_loss_kind)a->loss;
   so.loss.T = a->T, so.loss.h0 = a->h0, so.loss.flip_invariant = a->flip;
   so.width = (int)a->width, so.depth = (int)a->depth, so.seed = (uint64_t)a->seed;
-  so.conv = (nn_conv_algorithm)a->conv, so.shard = (int)(a->batch / a->shards);
+  so.conv = (nn_conv_algorithm)a->conv, so.shard_size = (int)(a->batch / a->shards);
   core_status st = train_spin_task_create(MPI_COMM_WORLD, &so, task);
   if (st) return st;
   const nn_conv_algorithm conv_run = train_spin_task_conv(*task);

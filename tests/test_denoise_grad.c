@@ -104,7 +104,7 @@ int main(int argc, char **argv) {
       /* large levels: the loss must depend on the network, not be the
        * clean structure's */
       o.n_levels = 2, o.levels[0] = 0.3, o.levels[1] = 0.6;
-      o.width = 6, o.seed = 5, o.shard = NB;
+      o.width = 6, o.seed = 5, o.shard_size = NB;
       train_task *t = NULL;
       double gv = 0, err = INFINITY;
       if (!train_denoise_task_create(MPI_COMM_SELF, &o, &t)) err = direction_error(t, index, &rng, &gv);

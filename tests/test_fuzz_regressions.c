@@ -4,13 +4,13 @@
  * a message, without a crash. The file name says the reader:
  *   npy-*   io_npy_read            edges-*  io_edges_read
  *   xyz-*   io_xyz_read            ckpt-*   io_ckpt_read (fuzz_checkpoint's sections)
- *   spin-*  mc_dataset_load        cluster-* the denoise task's clustergen reader
+ *   spin-*  spinset_load        cluster-* the denoise task's clustergen reader
  * (the HDF5 files are those the structured harnesses built from the crashing
  * input). So that the test can fail, a valid seed of each reader from
  * tests/fuzz/corpus must be accepted by the same calls.
  *   h5lib-* a file on which libhdf5 itself crashes (fuzz_h5_raw's findings
  *           inside the library, in H5Dopen2 before eloss sees a dataset,
- *           which eloss cannot prevent). mc_dataset_load reads it in a child
+ *           which eloss cannot prevent). spinset_load reads it in a child
  *           process (this program, run with --spin <file>); a crash there is
  *           a TAP "not ok ... # TODO" naming libhdf5, so the suite passes
  *           and the bug stays listed; once libhdf5 refuses the file with an
@@ -28,6 +28,7 @@
 
 #include "eloss/io.h"
 #include "eloss/mc.h"
+#include "eloss/spinset.h"
 #include "eloss/train.h"
 
 static int test_no;
@@ -71,15 +72,15 @@ static int read_with(const char *name, const char *path) {
     return !st && !found ? -2 : (int)st;
   }
   if (!strncmp(name, "spin-", 5)) {
-    mc_spin_data d;
-    core_status st = mc_dataset_load(MPI_COMM_SELF, path, &d);
-    mc_spin_data_free(&d);
+    spinset_data d;
+    core_status st = spinset_load(MPI_COMM_SELF, path, &d);
+    spinset_data_free(&d);
     return (int)st;
   }
   if (!strncmp(name, "cluster-", 8)) {
     train_denoise_options o;
     train_denoise_options_default(&o);
-    o.test = path, o.width = 2, o.shard = 1;
+    o.test = path, o.width = 2, o.shard_size = 1;
     train_task *task = NULL;
     core_status st = train_denoise_task_create(MPI_COMM_SELF, &o, &task);
     train_task_destroy(&task);

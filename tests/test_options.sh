@@ -122,7 +122,7 @@ help_lists gs -jh -jv -out
 help_lists spinloss -jh -jv -logits -target -loss -T -h0 -flip_invariant -grad_out
 help_lists mc -lattice -L -bc -couplings -instance -beta -field -algorithm -therm -sweeps -replicas -seed -blocks -cold -split -pt_temperatures -pt_beta_min -pt_adapt
 help_lists clustergen -n -temperatures -samples -therm -sweeps -radius -walks -bh_steps -bh_step -bh_temperature -seed -checkpoint_seconds -resume -force -out -xyz
-help_lists spingen -lattice -L -bc -couplings -instances -split -seed -gs -gs_replicas -gs_sweeps -gs_beta_min -gs_beta_max -samples -sample_betas -sample_therm -sample_sweeps -algorithm -batch -checkpoint_seconds -resume -force -out
+help_lists spingen -lattice -L -bc -couplings -instances -split -seed -gs -gs_replicas -gs_sweeps -gs_beta_min -gs_beta_max -samples -sample_betas -sample_therm -sample_sweeps -algorithm -chunk -checkpoint_seconds -resume -force -out
 # (to a file first: grep -q closing a pipe early would kill the writer with
 # SIGPIPE and, under pipefail, fail the check at random)
 "$eloss" spingen -help > help.txt 2>&1

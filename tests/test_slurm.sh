@@ -187,8 +187,8 @@ ok $? "table5.md identical, table5.png written"
 
 if [ "$nreq" != 0 ]; then
   # Requeue: the default ON_STOP, which keeps the merge's dependency.
-  "${mpi[@]}" -n 2 "$eloss" spingen -L 16 -instances 600 -seed 4 -split test -batch 2 -out rq_single.h5 > /dev/null 2>&1
-  "$repo/jobs/submit-spingen" -options_file "$deck" -split test -seed 4 -out rq.h5 -tasks 2 -instances 600 -batch 2 \
+  "${mpi[@]}" -n 2 "$eloss" spingen -L 16 -instances 600 -seed 4 -split test -chunk 2 -out rq_single.h5 > /dev/null 2>&1
+  "$repo/jobs/submit-spingen" -options_file "$deck" -split test -seed 4 -out rq.h5 -tasks 2 -instances 600 -chunk 2 \
     > rq.out 2>&1
   array=$(sed -n 's/^array_job=//p' rq.out) merge=$(sed -n 's/^merge_job=//p' rq.out)
   log=eloss-spingen-${array}_0.log

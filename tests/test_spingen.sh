@@ -15,7 +15,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 tap_workdir
 echo "1..13"
 args=(-L 10 -instances 37 -seed 11 -samples 3 -sample_betas 0.4,1.5 -sample_therm 50 -sample_sweeps 5)
-for np_ in 1 2 4; do "${mpi[@]}" -n $np_ "$eloss" spingen "${args[@]}" -batch 4 -out np$np_.h5 > np$np_.out 2> np$np_.err; done
+for np_ in 1 2 4; do "${mpi[@]}" -n $np_ "$eloss" spingen "${args[@]}" -chunk 4 -out np$np_.h5 > np$np_.out 2> np$np_.err; done
 "$py" - <<'PY'
 import sys
 import h5py
@@ -28,7 +28,7 @@ PY
 ok $? "datasets and attributes identical on 1, 2 and 4 ranks"
 # Samples of a batch share one chain, an (instance, beta) pair per SIMD
 # lane: batches of 1 (each instance alone) must give the same file.
-"$eloss" spingen "${args[@]}" -batch 1 -out batch1.h5 > /dev/null 2>&1
+"$eloss" spingen "${args[@]}" -chunk 1 -out batch1.h5 > /dev/null 2>&1
 "$py" - <<'PY'
 import sys
 import h5py
@@ -36,7 +36,7 @@ import numpy as np
 a, b = h5py.File("np1.h5", "r"), h5py.File("batch1.h5", "r")
 sys.exit(not all(np.array_equal(a[d][...], b[d][...]) for d in a))
 PY
-ok $? "-batch 1 (every instance alone) gives the datasets of -batch 4 (instances share the lanes)"
+ok $? "-chunk 1 (every instance alone) gives the datasets of -chunk 4 (instances share the lanes)"
 "$py" - <<'PY'
 import sys
 import h5py
@@ -74,7 +74,7 @@ grep -q "^instances=37 mean_energy_per_spin=-0\.[0-9]* err=" np1.out
 ok $? "summary line: $(cat np1.out)"
 
 # Interrupt and resume.
-long=(-L 16 -instances 600 -seed 3 -batch 2 -checkpoint_seconds 0.2)
+long=(-L 16 -instances 600 -seed 3 -chunk 2 -checkpoint_seconds 0.2)
 # Signal the rank itself, as Slurm does (mpiexec would tear the job down).
 "$eloss" spingen "${long[@]}" -out full.h5 > /dev/null 2>&1 &
 pid=$!
@@ -104,7 +104,7 @@ pid=$!
 sleep 2
 kill -TERM $pid
 wait $pid
-"$eloss" spingen -L 16 -instances 600 -seed 4 -batch 2 -out stop.h5 -resume > /dev/null 2> err.txt
+"$eloss" spingen -L 16 -instances 600 -seed 4 -chunk 2 -out stop.h5 -resume > /dev/null 2> err.txt
 rc=$?
 [ $rc != 0 ] && grep -q "other options or data: -seed 4 (the file has" err.txt && [ ! -e stop.h5 ]
 ok $? "resume with other options refused: $(grep error err.txt)"

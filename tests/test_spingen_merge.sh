@@ -26,7 +26,7 @@ same() { "$py" "$tap_h5same" "$1" "$2" --attributes all; }
 args=(-L 7 -instances 29 -seed 13 -split train -samples 2 -sample_betas 0.7,2.385 -sample_therm 20 -sample_sweeps 3)
 "$eloss" spingen "${args[@]}" -out single.h5 > /dev/null 2>&1
 "$eloss" spingen "${args[@]}" -first 0 -count 11 -out p0.h5 > /dev/null 2>&1
-"${mpi[@]}" -n 2 "$eloss" spingen "${args[@]}" -first 11 -count 5 -batch 2 -out p1.h5 > /dev/null 2>&1
+"${mpi[@]}" -n 2 "$eloss" spingen "${args[@]}" -first 11 -count 5 -chunk 2 -out p1.h5 > /dev/null 2>&1
 "$eloss" spingen "${args[@]}" -first 16 -out p2.h5 > p2.out 2>&1
 grep -q '^first=16 instances=13 ' p2.out
 ok $? "-first 16 without -count runs to the end of the split (13 instances)"

@@ -86,7 +86,7 @@ PY
 ok $? "16 x 16 periodic (tempering, twice per instance): $(grep -o 'agreed on .*' err.txt), stored per instance"
 
 # An interrupted run to corrupt.
-long=(-L 16 -instances 400 -seed 3 -batch 2 -checkpoint_seconds 0.2)
+long=(-L 16 -instances 400 -seed 3 -chunk 2 -checkpoint_seconds 0.2)
 "$eloss" spingen "${long[@]}" -out ref.h5 > /dev/null 2>&1
 "$eloss" spingen "${long[@]}" -out cut.h5 > /dev/null 2>&1 &
 pid=$!
@@ -221,14 +221,14 @@ ok $? "a missing directory fails before any work: $(grep error err.txt)"
 # Checkpoints due all the time on 2 ranks: the decision is joint.
 hung=0
 for k in 1 2 3; do
-  timeout 120 "${mpi[@]}" -n 2 "$eloss" spingen -L 16 -instances 150 -seed $k -batch 1 -checkpoint_seconds 0.001 \
+  timeout 120 "${mpi[@]}" -n 2 "$eloss" spingen -L 16 -instances 150 -seed $k -chunk 1 -checkpoint_seconds 0.001 \
     -out due$k.h5 > /dev/null 2>&1 || hung=$((hung + 1))
 done
 [ $hung = 0 ]
 ok $? "3 runs on 2 ranks with a checkpoint due every millisecond all finish ($hung failed or hung)"
 
 # Injected failures on one rank, in each collective step.
-args=(-L 12 -instances 60 -seed 5 -batch 3 -samples 2 -sample_betas 0.5 -sample_therm 10 -sample_sweeps 2)
+args=(-L 12 -instances 60 -seed 5 -chunk 3 -samples 2 -sample_betas 0.5 -sample_therm 10 -sample_sweeps 2)
 "${mpi[@]}" -n 2 "$eloss" spingen "${args[@]}" -out straight.h5 > /dev/null 2>&1
 for spec in dataset.alloc:1:1 dataset.compute:1:20 h5.rows:1:25 h5.write:0:20 h5.flush:0:3 dataset.checkpoint:0:2; do
   rm -f inj.h5*
@@ -259,7 +259,7 @@ if mount -t tmpfs -o size=3m tmpfs small 2> /dev/null; then
   [ $rc = 1 ] && grep -q "No space left on device" err.txt && [ -z "$(ls small)" ]
   ok $? "a dataset larger than the disk is refused in ${took} s, nothing left: $(grep error err.txt)"
   # A run that fits, then the disk fills up under it (another program).
-  mid=(-L 16 -instances 600 -seed 98 -batch 2 -checkpoint_seconds 0.05)
+  mid=(-L 16 -instances 600 -seed 98 -chunk 2 -checkpoint_seconds 0.05)
   "${mpi[@]}" -n 2 "$eloss" spingen "${mid[@]}" -out small/y.h5 > /dev/null 2> err.txt &
   pid=$!
   for _ in $(seq 100); do [ -e small/y.h5.ckpt ] && break; sleep 0.05; done
@@ -294,7 +294,7 @@ ok $? "SIGTERM to mpirun during a 1000 x 1000 ground-state search: checkpoint an
 
 # Ctrl-C: SIGINT to mpirun, twice: the run, then its resume (which must
 # first accept every checkpointed row).
-ctrl=(-L 16 -instances 32 -seed 1 -samples 40 -sample_sweeps 10000 -batch 1)
+ctrl=(-L 16 -instances 32 -seed 1 -samples 40 -sample_sweeps 10000 -chunk 1)
 ctrl_c() {
   "${mpi[@]}" -n 2 "$eloss" spingen "${ctrl[@]}" -out ctrl.h5 "$@" > /dev/null 2> err.txt &
   local pid=$!

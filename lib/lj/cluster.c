@@ -41,7 +41,7 @@
  * `global_min_crc32` (CRC-32 of global_min_positions then
  * global_min_energy), and text attributes naming the potential and units.
  *
- * Resilience, as spingen (lib/mc/dataset.c):
+ * Resilience, as spingen (lib/spinset/generate.c):
  * - Rank 0 locks <out>.lock for the whole run, checks that <out> can be
  *   written, never replaces a finished <out> without force, never discards
  *   a checkpoint without resume or force, and refuses resume with nothing

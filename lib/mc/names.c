@@ -2,9 +2,7 @@
  * options, decks and bindings name, and the lookup back to the enum.
  *
  * mc_algorithm_names / mc_algorithm_from_name: "metropolis", "heatbath".
- * mc_gs_method_names / mc_gs_method_from_name: "exact", "pt" (parallel
- *   tempering), "sa" (simulated annealing).
- * Both lookups are pure: CORE_OK and the enum, or CORE_ERR_ARG with a
+ * The lookup is pure: CORE_OK and the enum, or CORE_ERR_ARG with a
  * message naming the string and listing the allowed names. */
 #include <stdio.h>
 #include <string.h>
@@ -12,19 +10,11 @@
 #include "eloss/mc.h"
 
 const char *const mc_algorithm_names[MC_ALGORITHM_COUNT] = {"metropolis", "heatbath"};
-const char *const mc_gs_method_names[MC_GS_METHOD_COUNT] = {"exact", "pt", "sa"};
 
 
 core_status mc_algorithm_from_name(const char *name, mc_algorithm *algorithm) {
   int k = 0;
   CORE_CALL(core_name_lookup("algorithm", mc_algorithm_names, MC_ALGORITHM_COUNT, name, &k));
   *algorithm = (mc_algorithm)k;
-  return CORE_OK;
-}
-
-core_status mc_gs_method_from_name(const char *name, mc_gs_method *method) {
-  int k = 0;
-  CORE_CALL(core_name_lookup("ground-state method", mc_gs_method_names, MC_GS_METHOD_COUNT, name, &k));
-  *method = (mc_gs_method)k;
   return CORE_OK;
 }

@@ -14,7 +14,7 @@
  *
  * Data. An `eloss clustergen` file gives its sampled conformations,
  * positions (T, K, N, 3), every temperature's crc32 row checked as
- * lib/mc/dataset_read.c checks spins (zlib CRC-32 of positions[t],
+ * lib/spinset/load.c checks spins (zlib CRC-32 of positions[t],
  * energies[t], temperatures[t]); the T K samples are the examples, in
  * (t, k) order; every stored energy must be the LJ energy of its
  * positions. A multi-frame XYZ file gives its frames (at least 2
@@ -115,7 +115,7 @@ void train_denoise_options_default(train_denoise_options *o) {
   o->n_levels = 3;
   o->levels[0] = 0.05, o->levels[1] = 0.1, o->levels[2] = 0.2;
   o->width = 128;
-  o->shard = 16;
+  o->shard_size = 16;
 }
 
 static void data_free(denoise_data *d) {
@@ -296,8 +296,8 @@ static core_status shard_grad(train_task *t, int64_t step, int k_shard, int64_t 
   denoise_ctx *c = t->ctx;
   const train_denoise_options *o = &c->opt;
   const int N = c->N, D = 3 * N;
-  CORE_CHECK(n >= 1 && n <= o->shard, CORE_ERR_ARG, "denoise task: %lld draws in a shard of %d", (long long)n,
-             o->shard);
+  CORE_CHECK(n >= 1 && n <= o->shard_size, CORE_ERR_ARG, "denoise task: %lld draws in a shard of %d", (long long)n,
+             o->shard_size);
   const denoise_data *tr = &c->train;
   for (int64_t b = 0; b < n; ++b) {
     c->natoms[b] = real_atoms(tr, N, index[b]);
@@ -362,8 +362,8 @@ static core_status evaluate_range(denoise_ctx *c, int64_t start, int64_t count, 
   const train_denoise_options *o = &c->opt;
   const int N = c->N, D = 3 * N, L = o->n_levels;
   double *xh = c->work + 6 * N, *xt = xh + D;
-  for (int64_t at = 0; at < count; at += o->shard) {
-    const int64_t n = count - at < o->shard ? count - at : o->shard;
+  for (int64_t at = 0; at < count; at += o->shard_size) {
+    const int64_t n = count - at < o->shard_size ? count - at : o->shard_size;
     const denoise_data *te = &c->test;
     for (int64_t b = 0; b < n; ++b) {
       const int64_t q = start + at + b, j = q / L;
@@ -412,7 +412,7 @@ static core_status evaluate(train_task *t, MPI_Comm comm, train_metrics *m) {
   double *gaps = rank == 0 ? malloc(sizeof(double) * (size_t)(2 * I)) : NULL;
   core_status st = rank != 0 || (all && gaps) ? CORE_OK : CORE_ERROR(CORE_ERR_MEM, "cannot allocate test results");
   st = core_agree(comm, st);
-  if (!st) st = train_gather_rows(comm, I, c->opt.shard, ROW, rows_fn, c, all);
+  if (!st) st = train_gather_rows(comm, I, c->opt.shard_size, ROW, rows_fn, c, all);
   double v[ROW] = {0};
   if (!st && rank == 0) {
     for (int64_t i = 0; i < I; ++i) {
@@ -462,7 +462,7 @@ core_status train_denoise_task_create(MPI_Comm comm, const train_denoise_options
   for (int l = 0; l < o->n_levels; ++l)
     CORE_CHECK(isfinite(o->levels[l]) && o->levels[l] > 0, CORE_ERR_ARG, "denoise task: noise level %g, expected > 0",
                o->levels[l]);
-  CORE_CHECK(o->width >= 1 && o->shard >= 1, CORE_ERR_ARG, "denoise task: width and shard must be >= 1");
+  CORE_CHECK(o->width >= 1 && o->shard_size >= 1, CORE_ERR_ARG, "denoise task: width and shard must be >= 1");
   denoise_ctx *c = calloc(1, sizeof *c);
   CORE_CHECK(c, CORE_ERR_MEM, "cannot allocate the denoise task");
   train_blas_one_thread(); /* the ranks are the parallelism (train_impl.h) */
@@ -501,9 +501,9 @@ core_status train_denoise_task_create(MPI_Comm comm, const train_denoise_options
   }
   c->in_size = c->lj ? 3 * c->N + 1 : 4 * c->N + 1;
   const int N = c->N, D = 3 * N, sizes[4] = {c->in_size, o->width, o->width, D};
-  nn_mlp_config cfg = {.n_layers = 3, .sizes = sizes, .max_batch = o->shard};
+  nn_mlp_config cfg = {.n_layers = 3, .sizes = sizes, .max_batch = o->shard_size};
   st = nn_model_create("mlp", &cfg, o->seed, &c->model);
-  const size_t m = (size_t)o->shard;
+  const size_t m = (size_t)o->shard_size;
   c->in = malloc(sizeof(float) * m * (size_t)c->in_size);
   c->natoms = malloc(sizeof(int64_t) * m);
   c->eps_hat = malloc(sizeof(float) * m * (size_t)D);
@@ -539,7 +539,7 @@ core_status train_denoise_task_create(MPI_Comm comm, const train_denoise_options
   memcpy(t->arch.levels, o->levels, sizeof(double) * (size_t)o->n_levels);
   t->params = nn_model_params(c->model);
   t->n_train = c->train.count;
-  t->shard = o->shard;
+  t->shard_size = o->shard_size;
   t->data_crc = crc;
   t->test_crc = crc_test;
   t->shard_grad = shard_grad;

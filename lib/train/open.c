@@ -5,30 +5,30 @@
 
 #include "eloss/train.h"
 
-static core_status open_spin(MPI_Comm comm, const train_model_meta *meta, const char *test, int shard, int conv,
+static core_status open_spin(MPI_Comm comm, const train_model_meta *meta, const char *test, int shard_size, int conv,
                              train_task **task) {
   const train_model_arch *a = &meta->arch;
   train_spin_options o;
   train_spin_options_default(&o);
   o.kind = (spin_lattice_kind)a->lattice, o.bc = (spin_boundary)a->bc, o.L = a->L;
   o.width = a->width, o.depth = a->depth;
-  o.test = test, o.shard = shard;
+  o.test = test, o.shard_size = shard_size;
   o.conv = (nn_conv_algorithm)(conv >= 0 ? conv : meta->conv);
   return train_spin_task_create(comm, &o, task);
 }
 
-static core_status open_denoise(MPI_Comm comm, const train_model_meta *meta, const char *test, int shard,
+static core_status open_denoise(MPI_Comm comm, const train_model_meta *meta, const char *test, int shard_size,
                                 train_task **task) {
   const train_model_arch *a = &meta->arch;
   train_denoise_options o;
   train_denoise_options_default(&o);
   o.width = a->width, o.atoms = a->atoms, o.data_kind = a->data_kind, o.n_levels = a->n_levels;
   memcpy(o.levels, a->levels, sizeof o.levels);
-  o.test = test, o.shard = shard;
+  o.test = test, o.shard_size = shard_size;
   return train_denoise_task_create(comm, &o, task);
 }
 
-core_status train_model_open(MPI_Comm comm, const char *path, const char *test, int shard, int conv,
+core_status train_model_open(MPI_Comm comm, const char *path, const char *test, int shard_size, int conv,
                              train_task **task, train_model_meta *meta) {
   /* Every rank reads the model file itself (small, read-only): its checks
    * are local, so the ranks agree on them. */
@@ -38,9 +38,9 @@ core_status train_model_open(MPI_Comm comm, const char *path, const char *test, 
   if (st) return st;
   if (meta->kind == TRAIN_TASK_SHAPES)
     return CORE_ERROR(CORE_ERR_ARG, "%s is a shapes model: eloss shapes evaluates its own models", path);
-  if (shard <= 0) shard = (int)meta->shard;
-  st = meta->kind == TRAIN_TASK_SPIN ? open_spin(comm, meta, test, shard, conv, task)
-                                     : open_denoise(comm, meta, test, shard, task);
+  if (shard_size <= 0) shard_size = (int)meta->shard_size;
+  st = meta->kind == TRAIN_TASK_SPIN ? open_spin(comm, meta, test, shard_size, conv, task)
+                                     : open_denoise(comm, meta, test, shard_size, task);
   /* The task's config line comes from the model's record and the test set
    * (data kind, atom count): it must be the model's, or the test set is
    * of another kind. */

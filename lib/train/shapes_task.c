@@ -54,7 +54,7 @@ void train_shapes_options_default(train_shapes_options *o) {
   o->vertices = 9;
   o->samples = 20000;
   o->hidden = 64;
-  o->shard = 32;
+  o->shard_size = 32;
   o->r_min = 0.3, o->r_max = 5.0;
 }
 
@@ -97,8 +97,8 @@ static core_status shard_grad(train_task *t, int64_t step, int k_shard, int64_t 
   shapes_ctx *c = t->ctx;
   const train_shapes_options *o = &c->opt;
   const int N = o->vertices;
-  CORE_CHECK(n >= 1 && n <= o->shard, CORE_ERR_ARG, "shapes task: %lld samples in a shard of %d", (long long)n,
-             o->shard);
+  CORE_CHECK(n >= 1 && n <= o->shard_size, CORE_ERR_ARG, "shapes task: %lld samples in a shard of %d", (long long)n,
+             o->shard_size);
   for (int64_t b = 0; b < n; ++b) {
     double r, phi;
     draw(o, (uint64_t)index[b], &r, &phi);
@@ -123,8 +123,8 @@ static core_status shard_grad(train_task *t, int64_t step, int k_shard, int64_t 
 static core_status predict_range(shapes_ctx *c, int64_t start, int64_t count, double *out) {
   const train_shapes_options *o = &c->opt;
   const int N = o->vertices;
-  for (int64_t at = 0; at < count; at += o->shard) {
-    const int64_t b = count - at < o->shard ? count - at : o->shard;
+  for (int64_t at = 0; at < count; at += o->shard_size) {
+    const int64_t b = count - at < o->shard_size ? count - at : o->shard_size;
     for (int64_t k = 0; k < b; ++k) {
       double r, phi;
       draw(o, ((uint64_t)1 << TEST_BASE_SHIFT) + (uint64_t)(start + at + k), &r, &phi);
@@ -144,7 +144,7 @@ static core_status rows_fn(void *ctx, int64_t start, int64_t n, double *out) {
 
 core_status train_shapes_predict(train_task *t, MPI_Comm comm, double *all) {
   shapes_ctx *c = t->ctx;
-  return train_gather_rows(comm, c->opt.test, c->opt.shard, 1 + 2 * c->opt.vertices, rows_fn, c, all);
+  return train_gather_rows(comm, c->opt.test, c->opt.shard_size, 1 + 2 * c->opt.vertices, rows_fn, c, all);
 }
 
 static core_status evaluate(train_task *t, MPI_Comm comm, train_metrics *m) {
@@ -192,7 +192,7 @@ core_status train_shapes_task_create(const train_shapes_options *o, train_task *
              o->vertices);
   CORE_CHECK(!atoms_preset_table[o->loss].redrawn || o->vertices >= 5, CORE_ERR_ARG,
              "shapes task: the sparse loss needs a 4-regular graph, so at least 5 vertices");
-  CORE_CHECK(o->samples >= 1 && o->test >= 1 && o->shard >= 1 && o->hidden >= 1, CORE_ERR_ARG,
+  CORE_CHECK(o->samples >= 1 && o->test >= 1 && o->shard_size >= 1 && o->hidden >= 1, CORE_ERR_ARG,
              "shapes task: samples, test, shard and hidden must be >= 1");
   CORE_CHECK(isfinite(o->aug_angle) && o->aug_angle >= 0 && o->r_min > 0 && o->r_max >= o->r_min, CORE_ERR_ARG,
              "shapes task: aug_angle >= 0 and 0 < r_min <= r_max");
@@ -203,9 +203,9 @@ core_status train_shapes_task_create(const train_shapes_options *o, train_task *
   c->task.ctx = c;
   c->task.destroy = destroy;
   const int N = o->vertices, sizes[4] = {1, o->hidden, o->hidden, 2 * N};
-  nn_mlp_config cfg = {.n_layers = 3, .sizes = sizes, .max_batch = o->shard};
+  nn_mlp_config cfg = {.n_layers = 3, .sizes = sizes, .max_batch = o->shard_size};
   core_status st = nn_model_create("mlp", &cfg, o->seed, &c->model);
-  const size_t m = (size_t)o->shard;
+  const size_t m = (size_t)o->shard_size;
   c->x = malloc(sizeof(float) * m);
   c->pred = malloc(sizeof(float) * m * 2 * (size_t)N);
   c->dpred = malloc(sizeof(float) * m * 2 * (size_t)N);
@@ -226,7 +226,7 @@ core_status train_shapes_task_create(const train_shapes_options *o, train_task *
   snprintf(t->config, TRAIN_CONFIG_BYTES, "task=shapes vertices=%d hidden=%d", N, o->hidden);
   t->params = nn_model_params(c->model);
   t->n_train = o->samples;
-  t->shard = o->shard;
+  t->shard_size = o->shard_size;
   t->shard_grad = shard_grad;
   t->evaluate = evaluate;
   *out = t;

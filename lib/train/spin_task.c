@@ -2,7 +2,7 @@
  * Edwards-Anderson instance from its couplings (paper Sec. 6.3).
  *
  * train_spin_task_create(comm, opt, &task): collective; loads and checks
- *   the datasets (mc_dataset_load), builds the nn.h spin model for their
+ *   the datasets (spinset_load), builds the nn.h spin model for their
  *   lattice, the network inputs of every instance (once) and the loss.
  * train_spin_evaluate_instances: collective; per-instance results on rank 0.
  * The task's shard_grad is local and allocates nothing.
@@ -23,13 +23,14 @@
 
 #include "eloss/io.h"
 #include "eloss/mc.h"
+#include "eloss/spinset.h"
 #include "eloss/train.h"
 #include "train_impl.h"
 
 typedef struct {
   train_spin_options opt;
   spin_lattice lat;
-  mc_spin_data train, test;
+  spinset_data train, test;
   float *x_train, *x_test;      /* (N, 4, S) network inputs */
   nn_model *model; /* the spin model of nn.h */
   spin_loss_plan *plan;
@@ -44,7 +45,7 @@ void train_spin_options_default(train_spin_options *o) {
   spin_loss_options_default(&o->loss);
   o->width = 32;
   o->depth = 6;
-  o->shard = 16;
+  o->shard_size = 16;
   o->kind = SPIN_SQUARE;
   o->bc = SPIN_PERIODIC;
 }
@@ -56,8 +57,8 @@ static void describe(const spin_lattice *lat, const train_spin_options *o, char 
 
 static void destroy(train_task *t) {
   spin_ctx *c = t->ctx;
-  mc_spin_data_free(&c->train);
-  mc_spin_data_free(&c->test);
+  spinset_data_free(&c->train);
+  spinset_data_free(&c->test);
   free(c->x_train), free(c->x_test), free(c->xs), free(c->z), free(c->dz), free(c->Js), free(c->ys);
   nn_model_destroy(&c->model);
   spin_loss_plan_destroy(&c->plan);
@@ -69,8 +70,8 @@ static core_status shard_grad(train_task *t, int64_t step, int k_shard, int64_t 
   (void)step, (void)k_shard; /* nothing is redrawn per step */
   spin_ctx *c = t->ctx;
   const int64_t S = c->lat.n_sites, slots = spin_lattice_bond_slots(&c->lat);
-  CORE_CHECK(n >= 1 && n <= c->opt.shard, CORE_ERR_ARG, "spin task: %lld instances in a shard of %d", (long long)n,
-             c->opt.shard);
+  CORE_CHECK(n >= 1 && n <= c->opt.shard_size, CORE_ERR_ARG, "spin task: %lld instances in a shard of %d", (long long)n,
+             c->opt.shard_size);
   for (int64_t k = 0; k < n; ++k) {
     const int64_t i = index[k];
     memcpy(c->xs + k * 4 * S, c->x_train + i * 4 * S, sizeof(float) * (size_t)(4 * S));
@@ -89,8 +90,8 @@ int64_t train_spin_test_count(const train_task *t) { return ((const spin_ctx *)t
 /* Per instance: gap, exact, accuracy, energy of instances [start, start + count). */
 static core_status evaluate_range(spin_ctx *c, int64_t start, int64_t count, double *out) {
   const int64_t S = c->lat.n_sites, slots = spin_lattice_bond_slots(&c->lat);
-  for (int64_t at = 0; at < count; at += c->opt.shard) {
-    const int64_t b = count - at < c->opt.shard ? count - at : c->opt.shard;
+  for (int64_t at = 0; at < count; at += c->opt.shard_size) {
+    const int64_t b = count - at < c->opt.shard_size ? count - at : c->opt.shard_size;
     CORE_CALL(nn_model_forward(c->model, &(nn_input){.B = (int)b, .x = c->x_test + (start + at) * 4 * S}, c->z));
     for (int64_t k = 0; k < b; ++k) {
       const int64_t i = start + at + k;
@@ -119,8 +120,8 @@ static core_status rows_fn(void *ctx, int64_t start, int64_t n, double *out) {
 static core_status logits_fn(void *ctx, int64_t start, int64_t count, double *out) {
   spin_ctx *c = ctx;
   const int64_t S = c->lat.n_sites;
-  for (int64_t at = 0; at < count; at += c->opt.shard) {
-    const int64_t b = count - at < c->opt.shard ? count - at : c->opt.shard;
+  for (int64_t at = 0; at < count; at += c->opt.shard_size) {
+    const int64_t b = count - at < c->opt.shard_size ? count - at : c->opt.shard_size;
     CORE_CALL(nn_model_forward(c->model, &(nn_input){.B = (int)b, .x = c->x_test + (start + at) * 4 * S}, c->z));
     for (int64_t k = 0; k < b * S; ++k) out[at * S + k] = c->z[k];
   }
@@ -136,7 +137,7 @@ core_status train_spin_predict(train_task *t, MPI_Comm comm, float *logits) {
   double *all = rank == 0 ? malloc(sizeof(double) * (size_t)(n * S)) : NULL;
   core_status st = core_agree(comm, rank == 0 && !all ? CORE_ERROR(CORE_ERR_MEM, "cannot allocate %lld predictions",
                                                                      (long long)n) : CORE_OK);
-  if (!st) st = train_gather_rows(comm, n, c->opt.shard, S, logits_fn, c, all);
+  if (!st) st = train_gather_rows(comm, n, c->opt.shard_size, S, logits_fn, c, all);
   for (int64_t k = 0; !st && rank == 0 && k < n * S; ++k) logits[k] = (float)all[k];
   free(all);
   return st;
@@ -189,7 +190,7 @@ core_status train_spin_write_predictions(train_task *t, MPI_Comm comm, const cha
 
 /* 4 doubles per test instance on rank 0, in instance order. */
 static core_status evaluate_all(spin_ctx *c, MPI_Comm comm, double *all) {
-  return train_gather_rows(comm, c->test.count, c->opt.shard, 4, rows_fn, c, all);
+  return train_gather_rows(comm, c->test.count, c->opt.shard_size, 4, rows_fn, c, all);
 }
 
 core_status train_spin_evaluate_instances(train_task *t, MPI_Comm comm, double *gap, int8_t *exact, double *accuracy,
@@ -255,7 +256,7 @@ static core_status evaluate(train_task *t, MPI_Comm comm, train_metrics *m) {
   return CORE_OK;
 }
 
-static core_status inputs(const spin_lattice *lat, const mc_spin_data *d, float **x) {
+static core_status inputs(const spin_lattice *lat, const spinset_data *d, float **x) {
   *x = malloc(sizeof(float) * 4 * (size_t)(d->count * lat->n_sites));
   CORE_CHECK(*x, CORE_ERR_MEM, "cannot allocate the network inputs of %lld instances", (long long)d->count);
   return nn_spin_input(lat, d->count, d->J, *x);
@@ -294,29 +295,29 @@ static core_status create(MPI_Comm comm, spin_ctx *c) {
   const train_spin_options *o = &c->opt;
   core_status st = CORE_OK;
   if (o->train) {
-    CORE_CALL(mc_dataset_load(comm, o->train, &c->train));
+    CORE_CALL(spinset_load(comm, o->train, &c->train));
     c->lat = c->train.lat;
   } else {
     CORE_CALL(spin_lattice_init(&c->lat, o->kind, o->bc, o->L));
   }
   if (o->test) {
-    CORE_CALL(mc_dataset_load(comm, o->test, &c->test));
+    CORE_CALL(spinset_load(comm, o->test, &c->test));
     CORE_CALL(same_lattice(o->test, &c->test.lat, &c->lat));
     if (o->train) CORE_CALL(disjoint(c));
   }
   /* Evaluation alone needs no chunk larger than the test set. */
-  if (!o->train && c->test.count > 0 && c->opt.shard > c->test.count) c->opt.shard = (int)c->test.count;
+  if (!o->train && c->test.count > 0 && c->opt.shard_size > c->test.count) c->opt.shard_size = (int)c->test.count;
   /* Local from here on: every rank holds the same data and options, so
    * every rank succeeds or fails alike (the caller agrees anyway). */
   CORE_CHECK(c->lat.kind == SPIN_SQUARE, CORE_ERR_UNSUPPORTED,
              "%s: the spin model is for square lattices (nn.h); this is a cubic one", o->train ? o->train : o->test);
   nn_spin_config cfg = {.L = c->lat.L, .pad = c->lat.bc == SPIN_PERIODIC ? NN_PAD_CIRCULAR : NN_PAD_ZERO,
-                        .width = o->width, .depth = o->depth, .max_batch = o->shard, .conv = o->conv};
+                        .width = o->width, .depth = o->depth, .max_batch = o->shard_size, .conv = o->conv};
   CORE_CALL(nn_model_create("spin", &cfg, o->seed, &c->model));
   CORE_CALL(spin_loss_plan_create(&c->lat, &o->loss, &c->plan));
   if (c->train.count) CORE_CALL(inputs(&c->lat, &c->train, &c->x_train));
   if (c->test.count) CORE_CALL(inputs(&c->lat, &c->test, &c->x_test));
-  const size_t S = (size_t)c->lat.n_sites, m = (size_t)o->shard;
+  const size_t S = (size_t)c->lat.n_sites, m = (size_t)o->shard_size;
   c->xs = malloc(sizeof(float) * 4 * S * m);
   c->z = malloc(sizeof(float) * S * m);
   c->dz = malloc(sizeof(float) * S * m);
@@ -328,7 +329,7 @@ static core_status create(MPI_Comm comm, spin_ctx *c) {
 
 core_status train_spin_task_create(MPI_Comm comm, const train_spin_options *opt, train_task **out) {
   *out = NULL;
-  CORE_CHECK(opt->shard >= 1, CORE_ERR_ARG, "spin task: shard %d, expected >= 1", opt->shard);
+  CORE_CHECK(opt->shard_size >= 1, CORE_ERR_ARG, "spin task: shard %d, expected >= 1", opt->shard_size);
   spin_ctx *c = calloc(1, sizeof *c);
   core_status st = c ? CORE_OK : CORE_ERROR(CORE_ERR_MEM, "cannot allocate the spin task");
   st = core_agree(comm, st);
@@ -361,7 +362,7 @@ core_status train_spin_task_create(MPI_Comm comm, const train_spin_options *opt,
                                .L = c->lat.L, .depth = opt->depth};
   t->params = nn_model_params(c->model);
   t->n_train = c->train.count;
-  t->shard = c->opt.shard;
+  t->shard_size = c->opt.shard_size;
   t->shard_grad = shard_grad;
   t->evaluate = c->test.count ? evaluate : NULL;
   /* The training data's fingerprint: the CRC of its instances' couplings

@@ -37,7 +37,7 @@
  * training and test data's fingerprints keys resume: a resume on another
  * test set would leave metrics of two test sets in one file.
  *
- * Fault-injection sites: "train.shard" (a rank's shard fails),
+ * Fault-injection sites: "train.shard_size" (a rank's shard fails),
  * "train.checkpoint" (rank 0 cannot write the model file). */
 #define _POSIX_C_SOURCE 200809L
 #include <cblas.h>
@@ -58,7 +58,7 @@ static const char kind[] = "train";
 
 /* No clock time in the file: the same training gives the same bytes. */
 typedef struct {
-  int64_t step, adam_step, n_params, batch, shard, n_tensors;
+  int64_t step, adam_step, n_params, batch, shard_size, n_tensors;
 } model_state;
 
 void train_task_destroy(train_task **t) {
@@ -115,7 +115,7 @@ static void model_sections(const train_task *task, const model_state *s, task_re
 
 static core_status check_state(const char *path, const model_state *s, const nn_params *p) {
   CORE_CHECK(s->n_params == (int64_t)p->n && s->n_tensors == p->n_tensors && s->step >= 0 && s->adam_step >= 0 &&
-                 s->batch >= 1 && s->shard >= 1,
+                 s->batch >= 1 && s->shard_size >= 1,
              CORE_ERR_FORMAT, "%s: damaged state section", path);
   for (size_t i = 0; i < p->n; ++i)
     CORE_CHECK(isfinite(p->param[i]), CORE_ERR_VALUE, "%s: parameter %zu is not finite", path, i);
@@ -125,7 +125,7 @@ static core_status check_state(const char *path, const model_state *s, const nn_
 static void meta_set(train_model_meta *meta, const task_record *r, const model_state *s) {
   meta->kind = (train_task_kind)r->kind, meta->conv = r->conv, meta->arch = r->arch;
   meta->data_crc = r->data_crc, meta->test_crc = r->test_crc;
-  meta->step = s->step, meta->batch = s->batch, meta->shard = s->shard;
+  meta->step = s->step, meta->batch = s->batch, meta->shard_size = s->shard_size;
 }
 
 core_status train_model_info(const char *path, char config[TRAIN_CONFIG_BYTES], train_model_meta *meta) {
@@ -138,7 +138,7 @@ core_status train_model_info(const char *path, char config[TRAIN_CONFIG_BYTES], 
                               {"state", &s, sizeof s}};
   CORE_CALL(io_ckpt_read_first(path, kind, &crc, 4, first));
   CORE_CHECK(memchr(config, '\0', TRAIN_CONFIG_BYTES) != NULL && memchr(meta->options, '\0', TRAIN_OPTIONS_BYTES) != NULL &&
-                 s.batch >= 1 && s.shard >= 1 && r.kind >= 0 && r.kind < TRAIN_TASK_COUNT &&
+                 s.batch >= 1 && s.shard_size >= 1 && r.kind >= 0 && r.kind < TRAIN_TASK_COUNT &&
                  r.arch.n_levels >= 0 && r.arch.n_levels <= TRAIN_ARCH_LEVELS,
              CORE_ERR_FORMAT, "%s: damaged run, config, task or state section", path);
   meta_set(meta, &r, &s);
@@ -514,7 +514,7 @@ static core_status trainer_step(trainer *t, train_task *task, const train_option
     batch_indices(&t->src, step * t->B + (int64_t)k * t->m, t->m, t->index);
     p->grad = t->bufs[j];
     nn_params_zero_grad(p);
-    if (core_fault("train.shard"))
+    if (core_fault("train.shard_size"))
       st = CORE_ERROR(CORE_ERR_NUMERIC, "step %lld, shard %d: injected fault (test)", (long long)step, k);
     else
       st = task->shard_grad(task, step, k, t->m, t->index, (double)t->m / (double)t->B, &t->shard_loss[k]);
@@ -585,8 +585,8 @@ core_status train_run(MPI_Comm comm, train_task *task, const train_options *opt,
              "(results are identical for every rank count dividing -shards)", size, K, K);
   trainer t = {.comm = comm, .K = K, .mine = K / size, .m = opt->batch / K, .B = opt->batch};
   MPI_Comm_rank(comm, &t.rank);
-  CORE_CHECK(t.m <= task->shard, CORE_ERR_ARG, "train_run: shards of %lld examples, the task takes at most %d",
-             (long long)t.m, task->shard);
+  CORE_CHECK(t.m <= task->shard_size, CORE_ERR_ARG, "train_run: shards of %lld examples, the task takes at most %d",
+             (long long)t.m, task->shard_size);
   CORE_CHECK(t.B <= task->n_train, CORE_ERR_ARG, "batch %lld is larger than the %lld training examples",
              (long long)t.B, (long long)task->n_train);
 

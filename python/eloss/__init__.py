@@ -558,7 +558,7 @@ def load_model(path):
 
     config   dict: "task" ("spin", "denoise", "shapes"), "identity" (the
              run's options and data fingerprints, what keys -resume),
-             "step", "batch", "shard", "conv" (spin), and the model's
+             "step", "batch", "shard_size", "conv" (spin), and the model's
              config line as keys and values ("L", "width", "depth", ...;
              numbers as int or float).
     tensors  dict name -> float32 ndarray of the tensor's shape, with the
@@ -573,10 +573,10 @@ def load_model(path):
         if need not in s:
             raise Error("%s: no %r section: not a model file of this eloss" % (path, need))
     kind, conv = struct.unpack_from("<ii", s["task"])
-    step, _adam, n_params, batch, shard, n_tensors = struct.unpack_from("<6q", s["state"])
+    step, _adam, n_params, batch, shard_size, n_tensors = struct.unpack_from("<6q", s["state"])
     config = {"task": _TASKS[kind] if 0 <= kind < len(_TASKS) else kind,
               "identity": s["run"].split(b"\0", 1)[0].decode(),
-              "step": step, "batch": batch, "shard": shard}
+              "step": step, "batch": batch, "shard_size": shard_size}
     if config["task"] == "spin":
         config["conv"] = _CONVS[conv] if 0 <= conv < len(_CONVS) else conv
     for item in s["config"].split(b"\0", 1)[0].decode().split():

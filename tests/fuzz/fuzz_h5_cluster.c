@@ -55,7 +55,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   train_denoise_options_default(&o);
   o.test = path;
   o.width = 2;
-  o.shard = 1;
+  o.shard_size = 1;
   o.loss = (atoms_preset)((flags >> 1) % ATOMS_PRESET_COUNT);
   train_task *task = NULL;
   if (!train_denoise_task_create(MPI_COMM_SELF, &o, &task)) train_task_destroy(&task);

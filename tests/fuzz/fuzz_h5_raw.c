@@ -1,5 +1,5 @@
 /* libFuzzer harness, raw: the input is an HDF5 file, handed to both HDF5
- * loaders (mc_dataset_load and the denoise task's clustergen reader). Most
+ * loaders (spinset_load and the denoise task's clustergen reader). Most
  * mutations are refused by libhdf5's own parser before eloss sees a
  * dataset; the structured harnesses (fuzz_h5_spin, fuzz_h5_cluster) are
  * where eloss's checks get exercised. A crash inside libhdf5 itself is
@@ -9,6 +9,7 @@
 #include "fuzz_common.h"
 
 #include "eloss/mc.h"
+#include "eloss/spinset.h"
 #include "eloss/train.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
@@ -22,14 +23,14 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   const char *path = fuzz_file("h5raw", data, size);
-  mc_spin_data d;
-  (void)mc_dataset_load(MPI_COMM_SELF, path, &d);
-  mc_spin_data_free(&d);
+  spinset_data d;
+  (void)spinset_load(MPI_COMM_SELF, path, &d);
+  spinset_data_free(&d);
   train_denoise_options o;
   train_denoise_options_default(&o);
   o.test = path;
   o.width = 2;
-  o.shard = 1;
+  o.shard_size = 1;
   train_task *task = NULL;
   if (!train_denoise_task_create(MPI_COMM_SELF, &o, &task)) train_task_destroy(&task);
   return 0;

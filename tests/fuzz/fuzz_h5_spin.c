@@ -1,5 +1,5 @@
 /* libFuzzer harness, structured: spin-glass datasets read by
- * mc_dataset_load (lib/mc/dataset_read.c, what `eloss train` and `eval`
+ * spinset_load (lib/spinset/load.c, what `eloss train` and `eval`
  * load). From the input it draws a lattice (square or cubic, open or
  * periodic, L = 2..5, 1..3 instances), then writes with the HDF5 API
  * ground_state, couplings_h/_v/_z, samples and ground_state_agreement,
@@ -13,6 +13,7 @@
 
 #include "eloss/io.h"
 #include "eloss/mc.h"
+#include "eloss/spinset.h"
 #include "eloss/spin.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
@@ -106,8 +107,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   h5_put_attr(file, "split", &b);
   if (H5Fclose(file) < 0) abort();
 
-  mc_spin_data d;
-  (void)mc_dataset_load(MPI_COMM_SELF, path, &d);
-  mc_spin_data_free(&d);
+  spinset_data d;
+  (void)spinset_load(MPI_COMM_SELF, path, &d);
+  spinset_data_free(&d);
   return 0;
 }

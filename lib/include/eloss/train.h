@@ -12,7 +12,7 @@
  *
  *   train_spin_options so;                      // data paths, model, loss
  *   train_spin_options_default(&so);
- *   so.train = "train.h5"; so.test = "test.h5"; so.shard = 16;
+ *   so.train = "train.h5"; so.test = "test.h5"; so.shard_size = 16;
  *   train_task *task;
  *   train_spin_task_create(MPI_COMM_WORLD, &so, &task);   // collective
  *   train_options to;
@@ -82,7 +82,7 @@ struct train_task {
   train_model_arch arch;           /* the same, typed: what train_model_open builds from */
   nn_params *params;               /* the model's parameter block */
   int64_t n_train;                 /* training examples */
-  int shard;                       /* most examples per shard_grad call */
+  int shard_size;                       /* most examples per shard_grad call */
   uint32_t data_crc;               /* fingerprint of the training data (keys resume) */
   uint32_t test_crc;               /* ... and of the test data (the same formula: equal to a
                                       model's data_crc when it is that model's training data),
@@ -90,7 +90,7 @@ struct train_task {
                                       test set) */
   void *ctx;
   /* p->grad += weight * d(mean loss over the n examples index[0..n))/dparams,
-   * *loss = that mean; n <= shard. step and shard number k say which draw
+    * *loss = that mean; n <= shard_size. step and shard number k say which draw
    * this is (a task that redraws something per step keys it by them, so
    * the draw does not depend on the rank count). Local. */
   core_status (*shard_grad)(train_task *task, int64_t step, int k, int64_t n, const int64_t *index, double weight,
@@ -176,7 +176,7 @@ typedef struct {
   uint32_t data_crc, test_crc; /* its training and test data's fingerprints (train_task) */
   int64_t step;  /* steps trained */
   int64_t batch; /* examples per step */
-  int64_t shard; /* examples per micro-shard: the chunk of training's test
+  int64_t shard_size; /* examples per micro-shard: the chunk of training's test
                     metrics (a forward's bits may depend on its batch size) */
   char options[TRAIN_OPTIONS_BYTES]; /* the run's identity: its options, then -train_data and
                                         -test_data, the fingerprints of its data */
@@ -192,13 +192,13 @@ core_status train_model_info(const char *path, char config[TRAIN_CONFIG_BYTES], 
 core_status train_model_load(const char *path, const char *config, nn_params *p, train_model_meta *meta);
 
 /* A trained model ready for a test set: the task of its kind and
- * architecture (meta->arch) built for `test`, with `shard` examples per
+ * architecture (meta->arch) built for `test`, with `shard_size` examples per
  * forward pass (0: the training's micro-shard, which reproduces its test
  * metrics bit for bit) and, for spin models, convolutions `conv` (-1: the
  * training's), its parameters loaded. Spin and denoise models; a shapes
  * model is refused (eloss shapes evaluates its own). A test set of
  * another kind than the model's data is refused by name. Collective. */
-core_status train_model_open(MPI_Comm comm, const char *path, const char *test, int shard, int conv,
+core_status train_model_open(MPI_Comm comm, const char *path, const char *test, int shard_size, int conv,
                              train_task **task, train_model_meta *meta);
 
 /* ---- the spin task (lib/train/spin_task.c) -------------------------------- */
@@ -210,17 +210,17 @@ typedef struct {
   int width, depth;    /* the model of nn.h */
   nn_conv_algorithm conv; /* its convolutions (nn.h); 0 = Winograd where oneDNN has it */
   uint64_t seed;       /* initial weights */
-  int shard;           /* most instances per forward pass */
+  int shard_size;           /* most instances per forward pass */
   /* The lattice when there is no training set (evaluation): */
   spin_lattice_kind kind;
   spin_boundary bc;
   int L;
 } train_spin_options;
 
-/* no paths, ce, T 0.1, h0 5, width 32, depth 6, seed 0, shard 16. */
+/* no paths, ce, T 0.1, h0 5, width 32, depth 6, seed 0, shard_size 16. */
 void train_spin_options_default(train_spin_options *opt);
 
-/* Load and check the datasets (mc_dataset_load), build the model for their
+/* Load and check the datasets (spinset_load), build the model for their
  * lattice (circular padding for periodic, zero for open), the inputs and
  * the loss. Train and test must be the same lattice. Collective. */
 core_status train_spin_task_create(MPI_Comm comm, const train_spin_options *opt, train_task **task);
@@ -263,11 +263,11 @@ typedef struct {
   int64_t test;        /* fresh test radii */
   int hidden;          /* MLP {1, hidden, hidden, 2N} */
   uint64_t seed;       /* data and initial weights */
-  int shard;           /* most samples per forward pass */
+  int shard_size;           /* most samples per forward pass */
   double r_min, r_max; /* radii ~ U[r_min, r_max] */
 } train_shapes_options;
 
-/* mse, 9 vertices, no rotation, 20000 samples, hidden 64, shard 32,
+/* mse, 9 vertices, no rotation, 20000 samples, hidden 64, shard_size 32,
  * radii U[0.3, 5]; test must be set. */
 void train_shapes_options_default(train_shapes_options *opt);
 /* Local: the data are a pure function of (seed, index) on every rank. */
@@ -298,11 +298,11 @@ typedef struct {
   int atoms;              /* evaluation only: the model's (padded) atom count; 0: the test set's */
   int data_kind;          /* evaluation only: the model's data, 1 clustergen, 2 XYZ; 0: the test set's */
   uint64_t seed;          /* initial weights and every noise draw */
-  int shard;              /* most draws per forward pass */
+  int shard_size;              /* most draws per forward pass */
 } train_denoise_options;
 
 /* mse, exp_dist, levels 0.05 0.1 0.2, no rotation, width 128, seed 0,
- * shard 16; paths NULL. */
+ * shard_size 16; paths NULL. */
 void train_denoise_options_default(train_denoise_options *opt);
 /* Read and check both files (clustergen: every crc32 row; XYZ: at least 2
  * atoms per frame, padded to the largest), centre every structure and

@@ -1,14 +1,14 @@
 /* Reading a spin-glass dataset back: what `eloss train` and `eloss eval`
  * learn from, so nothing reaches a model unchecked.
  *
- * mc_dataset_load(comm, path, &data): collective; every rank ends with the
+ * spinset_load(comm, path, &data): collective; every rank ends with the
  *   whole dataset (couplings in spin.h's slot layout, ground states,
- *   energies); data owned by the caller, freed by mc_spin_data_free.
+ *   energies); data owned by the caller, freed by spinset_data_free.
  *
  * Rank 0 alone reads the file (read-only), in chunks of instances, and
  * checks every instance before anyone uses it:
  *   - its stored crc32 against the CRC-32 of its rows (the layout and
- *     order of lib/mc/dataset.c: couplings_*, ground_state, energy,
+ *     order of lib/spinset/generate.c: couplings_*, ground_state, energy,
  *     samples, ground_state_agreement), so a flipped bit anywhere is found;
  *   - spins are +-1 and the stored energy is the energy of the stored
  *     ground state under the stored couplings (to 1e-9 relative).
@@ -23,6 +23,7 @@
 
 #include "eloss/io.h"
 #include "eloss/mc.h"
+#include "eloss/spinset.h"
 
 static const char *const bond_names[3] = {"couplings_h", "couplings_v", "couplings_z"};
 
@@ -97,7 +98,7 @@ static core_status bcast_bytes(MPI_Comm comm, void *data, size_t n, const char *
   return CORE_OK;
 }
 
-core_status mc_dataset_load(MPI_Comm comm, const char *path, mc_spin_data *d) {
+core_status spinset_load(MPI_Comm comm, const char *path, spinset_data *d) {
   memset(d, 0, sizeof *d);
   int rank;
   MPI_Comm_rank(comm, &rank);
@@ -209,11 +210,11 @@ core_status mc_dataset_load(MPI_Comm comm, const char *path, mc_spin_data *d) {
   if (!st) st = bcast_bytes(comm, d->crc, sizeof(uint32_t) * (size_t)count, path);
   for (int dir = 0; dir < 3; ++dir) free(bonds[dir]);
   free(samples), free(agree), free(crc);
-  if (st) mc_spin_data_free(d);
+  if (st) spinset_data_free(d);
   return st;
 }
 
-void mc_spin_data_free(mc_spin_data *d) {
+void spinset_data_free(spinset_data *d) {
   if (!d) return;
   free(d->J), free(d->gs), free(d->energy), free(d->crc);
   memset(d, 0, sizeof *d);

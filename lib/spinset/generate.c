@@ -1,6 +1,6 @@
 /* Spin-glass datasets: the suite's main job, behind `eloss spingen`.
  *
- * mc_dataset_generate(comm, opt, stop, progress, &report): collective.
+ * spinset_generate(comm, opt, stop, progress, &report): collective.
  *
  * File layout (HDF5, I instances; G = the lattice shape, (L, L) or
  * (L, L, L) as (z,) y, x):
@@ -60,6 +60,7 @@
 
 #include "eloss/io.h"
 #include "eloss/mc.h"
+#include "eloss/spinset.h"
 
 /* Equilibrium samples at temperature b of an instance are its mc_chain
  * replica SAMPLE_REPLICA_BASE + b, above every replica of the ground-state
@@ -95,14 +96,14 @@ static uint64_t split_seed(uint64_t seed, const char *split) {
   return z ^ (z >> 31);
 }
 
-static int heuristic(const mc_dataset_options *opt) { return opt->method != MC_GS_EXACT; }
+static int heuristic(const spinset_options *opt) { return opt->method != SPINSET_GS_EXACT; }
 
-void mc_dataset_options_text(const mc_dataset_options *opt, char *text, size_t size) {
+void spinset_options_text(const spinset_options *opt, char *text, size_t size) {
   size_t len = 0;
   core_appendf(text, size, &len, "-lattice %s -bc %s -L %d -couplings %s -instances %lld -seed %lld -gs %s -samples %d",
                spin_lattice_kind_names[opt->kind], spin_boundary_names[opt->bc], opt->L,
                spin_coupling_names[opt->law], (long long)opt->instances, (long long)opt->seed,
-               mc_gs_method_names[opt->method], opt->samples);
+               spinset_gs_method_names[opt->method], opt->samples);
   if (heuristic(opt))
     core_appendf(text, size, &len, " -gs_replicas %d -gs_sweeps %d -gs_beta_min %.17g -gs_beta_max %.17g",
                  opt->search.replicas, opt->search.sweeps, opt->search.beta_min, opt->search.beta_max);
@@ -117,9 +118,9 @@ void mc_dataset_options_text(const mc_dataset_options *opt, char *text, size_t s
 /* A part (opt->count > 0) holds the split's instances [first, first +
  * count); a whole run all of them. rows() is the file's row count; row r
  * holds instance first + r. */
-static int is_part(const mc_dataset_options *opt) { return opt->count > 0; }
-static int64_t rows_of(const mc_dataset_options *opt) { return is_part(opt) ? opt->count : opt->instances; }
-static int64_t first_of(const mc_dataset_options *opt) { return is_part(opt) ? opt->first : 0; }
+static int is_part(const spinset_options *opt) { return opt->count > 0; }
+static int64_t rows_of(const spinset_options *opt) { return is_part(opt) ? opt->count : opt->instances; }
+static int64_t first_of(const spinset_options *opt) { return is_part(opt) ? opt->first : 0; }
 
 /* Per-rank buffers of one batch (rows of `per_rank` instances). */
 typedef struct {
@@ -158,14 +159,14 @@ static int64_t bond_count(const spin_lattice *lat, int dir) {
   return count;
 }
 
-static int64_t sample_count(const mc_dataset_options *opt, const spin_lattice *lat) {
+static int64_t sample_count(const spinset_options *opt, const spin_lattice *lat) {
   return opt->samples > 0 ? (int64_t)opt->n_betas * opt->samples * lat->n_sites : 0;
 }
 
-static core_status buffers_alloc(const mc_dataset_options *opt, const spin_lattice *lat, int size,
+static core_status buffers_alloc(const spinset_options *opt, const spin_lattice *lat, int size,
                                  batch_buffers *b) {
   memset(b, 0, sizeof *b);
-  const size_t rows = (size_t)opt->batch, n = (size_t)lat->n_sites;
+  const size_t rows = (size_t)opt->chunk, n = (size_t)lat->n_sites;
   for (int dir = 0; dir < lat->dim; ++dir) b->bonds[dir] = malloc(sizeof(double) * rows * (size_t)bond_count(lat, dir));
   b->energy = malloc(sizeof(double) * rows);
   b->J = malloc(sizeof(double) * rows * (size_t)spin_lattice_bond_slots(lat));
@@ -181,19 +182,19 @@ static core_status buffers_alloc(const mc_dataset_options *opt, const spin_latti
   if (injected || !b->bonds[0] || !b->bonds[1] || (lat->dim == 3 && !b->bonds[2]) || !b->energy ||
       !b->J || !b->gs || !b->gs_other || !b->samples || !b->agree || !b->crc || !b->crc_stored || !b->crc_mine || !b->crc_all) {
     buffers_free(b);
-    return CORE_ERROR(CORE_ERR_MEM, "cannot allocate a batch of %d instances%s", opt->batch,
+    return CORE_ERROR(CORE_ERR_MEM, "cannot allocate a batch of %d instances%s", opt->chunk,
                       injected ? ": injected fault (test)" : "");
   }
   return CORE_OK;
 }
 
-static const char *method_text(mc_gs_method method) {
+static const char *method_text(spinset_gs_method method) {
   switch (method) {
-    case MC_GS_EXACT: return "exact: min-plus transfer matrix (eloss mc_exact_solve)";
-    case MC_GS_TEMPERING:
+    case SPINSET_GS_EXACT: return "exact: min-plus transfer matrix (eloss mc_exact_solve)";
+    case SPINSET_GS_TEMPERING:
       return "parallel tempering: the lower energy of two independent searches (not proven optimal; "
              "ground_state_agreement says whether they agreed)";
-    case MC_GS_ANNEAL:
+    case SPINSET_GS_ANNEAL:
       return "simulated annealing: the lower energy of two independent searches (not proven optimal; "
              "ground_state_agreement says whether they agreed)";
   }
@@ -204,14 +205,14 @@ static const char *method_text(mc_gs_method method) {
  * the conventions. Written at creation and again before the finished file
  * is published, so that attributes edited in <out>.partial meanwhile
  * cannot describe data they do not belong to. Collective. */
-static core_status write_attributes(io_h5 *f, const mc_dataset_options *opt, const spin_lattice *lat) {
+static core_status write_attributes(io_h5 *f, const spinset_options *opt, const spin_lattice *lat) {
   const int64_t I = opt->instances, L = opt->L;
   if (opt->samples > 0) CORE_CALL(io_h5_attr_double(f, "/", "sample_betas", opt->n_betas, opt->betas));
   char lattice[128];
   snprintf(lattice, sizeof lattice, "%s, %s boundaries", lat->kind == SPIN_SQUARE ? "square" : "cubic",
            lat->bc == SPIN_OPEN ? "open" : "periodic");
   char text[IO_JOB_IDENTITY_BYTES - 128];
-  mc_dataset_options_text(opt, text, sizeof text);
+  spinset_options_text(opt, text, sizeof text);
   CORE_CALL(io_h5_attr_string(f, "/", "options", text));
   CORE_CALL(io_h5_attr_string(f, "/", "split", opt->split));
   CORE_CALL(io_h5_attr_string(f, "/", "streams", "every random number of instance i is keyed by (seed, split, i): "
@@ -231,7 +232,7 @@ static core_status write_attributes(io_h5 *f, const mc_dataset_options *opt, con
   CORE_CALL(io_h5_attr_int64(f, "/", "L", 1, &L64));
   CORE_CALL(io_h5_attr_int64(f, "/", "instances", 1, &instances));
   if (is_part(opt)) {
-    /* What mc_dataset_merge needs to place the rows; the merged file drops
+    /* What spinset_merge needs to place the rows; the merged file drops
      * these two and is then a whole run's file. */
     int64_t range[2] = {opt->first, opt->count};
     CORE_CALL(io_h5_attr_int64(f, "/", "part_first", 1, &range[0]));
@@ -240,7 +241,7 @@ static core_status write_attributes(io_h5 *f, const mc_dataset_options *opt, con
   return CORE_OK;
 }
 
-static core_status create_file(MPI_Comm comm, const mc_dataset_options *opt, const spin_lattice *lat,
+static core_status create_file(MPI_Comm comm, const spinset_options *opt, const spin_lattice *lat,
                                const char *path, io_h5 **file) {
   const int64_t I = rows_of(opt), L = opt->L;
   CORE_CALL(io_h5_create(comm, path, file));
@@ -269,7 +270,7 @@ static core_status create_file(MPI_Comm comm, const mc_dataset_options *opt, con
  * the instance would have alone, so the grouping changes no bit. Groups
  * stay within 64 lanes and about 64 MB of per-lane couplings. Polls *stop
  * every sweep. */
-static core_status sample_batch(const mc_dataset_options *opt, uint64_t seed, const spin_lattice *lat,
+static core_status sample_batch(const spinset_options *opt, uint64_t seed, const spin_lattice *lat,
                                 int64_t start, int64_t count, const double *J, int8_t *samples,
                                 volatile sig_atomic_t *stop) {
   const int64_t n = lat->n_sites, slots = spin_lattice_bond_slots(lat), nb = opt->n_betas;
@@ -315,7 +316,7 @@ static core_status sample_batch(const mc_dataset_options *opt, uint64_t seed, co
  * tie) and *agree says whether both found the same energy. Two searches
  * that agree on most instances are the evidence that the default search
  * is strong enough; the disagreeing instances are flagged in the file. */
-static core_status search_twice(const mc_dataset_options *opt, uint64_t seed, const spin_lattice *lat,
+static core_status search_twice(const spinset_options *opt, uint64_t seed, const spin_lattice *lat,
                                 const double *J, uint64_t instance, int8_t *gs, int8_t *other, double *energy,
                                 int8_t *agree, volatile sig_atomic_t *stop) {
   double e[2];
@@ -324,7 +325,7 @@ static core_status search_twice(const mc_dataset_options *opt, uint64_t seed, co
     search.stream = k;
     search.stop = stop;
     int8_t *state = k == 0 ? gs : other;
-    if (opt->method == MC_GS_TEMPERING) CORE_CALL(mc_tempering(lat, J, &search, seed, instance, state, &e[k], NULL));
+    if (opt->method == SPINSET_GS_TEMPERING) CORE_CALL(mc_tempering(lat, J, &search, seed, instance, state, &e[k], NULL));
     else CORE_CALL(mc_anneal(lat, J, &search, seed, instance, state, &e[k]));
   }
   *agree = fabs(e[0] - e[1]) <= 1e-9 * fmax(1.0, fabs(e[0]));
@@ -335,7 +336,7 @@ static core_status search_twice(const mc_dataset_options *opt, uint64_t seed, co
 
 /* Per-instance checksum: the bytes of row k of every dataset in file order
  * (x86 and ARM are little-endian, the file's byte order). */
-static uint32_t row_crc(const mc_dataset_options *opt, const spin_lattice *lat, const batch_buffers *b, int64_t k) {
+static uint32_t row_crc(const spinset_options *opt, const spin_lattice *lat, const batch_buffers *b, int64_t k) {
   uint32_t crc = 0;
   for (int dir = 0; dir < lat->dim; ++dir) {
     const int64_t c = bond_count(lat, dir);
@@ -352,7 +353,7 @@ static uint32_t row_crc(const mc_dataset_options *opt, const spin_lattice *lat, 
 }
 
 /* The rank's instances [start, start + count) of one batch. */
-static core_status compute_batch(const mc_dataset_options *opt, uint64_t seed, mc_exact *ex, const spin_lattice *lat,
+static core_status compute_batch(const spinset_options *opt, uint64_t seed, mc_exact *ex, const spin_lattice *lat,
                                  int64_t start, int64_t count, batch_buffers *b, volatile sig_atomic_t *stop) {
   const int64_t n = lat->n_sites, slots = spin_lattice_bond_slots(lat);
   for (int64_t k = 0; k < count; ++k) {
@@ -366,7 +367,7 @@ static core_status compute_batch(const mc_dataset_options *opt, uint64_t seed, m
       spin_couplings_to_hv(lat, J, b->bonds[0] + k * bond_count(lat, 0), b->bonds[1] + k * bond_count(lat, 1));
     else
       for (int dir = 0; dir < lat->dim; ++dir) memcpy(b->bonds[dir] + k * n, J + dir * n, sizeof(double) * (size_t)n);
-    if (opt->method == MC_GS_EXACT)
+    if (opt->method == SPINSET_GS_EXACT)
       CORE_CALL(mc_exact_solve(ex, J, b->gs + k * n, &b->energy[k]));
     else
       CORE_CALL(search_twice(opt, seed, lat, J, instance, b->gs + k * n, b->gs_other, &b->energy[k], &b->agree[k], stop));
@@ -377,7 +378,7 @@ static core_status compute_batch(const mc_dataset_options *opt, uint64_t seed, m
   return CORE_OK;
 }
 
-static core_status write_batch(io_h5 *f, const mc_dataset_options *opt, const spin_lattice *lat, int64_t start,
+static core_status write_batch(io_h5 *f, const spinset_options *opt, const spin_lattice *lat, int64_t start,
                                int64_t count, const batch_buffers *b) {
   for (int dir = 0; dir < lat->dim; ++dir)
     CORE_CALL(io_h5_write_rows(f, bond_names[dir], IO_F64, start, count, b->bonds[dir]));
@@ -389,7 +390,7 @@ static core_status write_batch(io_h5 *f, const mc_dataset_options *opt, const sp
   return CORE_OK;
 }
 
-static core_status read_batch(io_h5 *f, const mc_dataset_options *opt, const spin_lattice *lat, int64_t start,
+static core_status read_batch(io_h5 *f, const spinset_options *opt, const spin_lattice *lat, int64_t start,
                               int64_t count, batch_buffers *b) {
   for (int dir = 0; dir < lat->dim; ++dir)
     CORE_CALL(io_h5_read_rows(f, bond_names[dir], IO_F64, start, count, b->bonds[dir]));
@@ -432,12 +433,12 @@ static core_status chain_batch(MPI_Comm comm, int64_t batch_n, int64_t count, co
 /* Read instances [0, upto) back, batch by batch, and check that every row
  * matches its stored checksum and the checksums match `rows_crc` (the
  * checkpoint's, or the one accumulated while writing). Collective. */
-static core_status verify_rows(MPI_Comm comm, io_h5 *f, const char *path, const mc_dataset_options *opt,
+static core_status verify_rows(MPI_Comm comm, io_h5 *f, const char *path, const spinset_options *opt,
                                const spin_lattice *lat, int64_t upto, uint32_t rows_crc, batch_buffers *b) {
   int rank, size;
   MPI_Comm_rank(comm, &rank);
   MPI_Comm_size(comm, &size);
-  const int64_t global_batch = (int64_t)opt->batch * size;
+  const int64_t global_batch = (int64_t)opt->chunk * size;
   uint32_t chain = 0;
   for (int64_t done = 0; done < upto;) {
     const int64_t batch_n = upto - done < global_batch ? upto - done : global_batch;
@@ -462,8 +463,8 @@ static core_status verify_rows(MPI_Comm comm, io_h5 *f, const char *path, const 
 
 /* Mean and standard error of the ground-state energy per spin over the
  * file's first `done` instances, and the agreement of heuristic searches. */
-static core_status summarize(MPI_Comm comm, io_h5 *f, const mc_dataset_options *opt, const spin_lattice *lat,
-                             int64_t done, mc_dataset_report *report) {
+static core_status summarize(MPI_Comm comm, io_h5 *f, const spinset_options *opt, const spin_lattice *lat,
+                             int64_t done, spinset_report *report) {
   int rank, size;
   MPI_Comm_rank(comm, &rank);
   MPI_Comm_size(comm, &size);
@@ -493,9 +494,9 @@ static core_status summarize(MPI_Comm comm, io_h5 *f, const mc_dataset_options *
 }
 
 /* The options a dataset can be made with; the lattice. Local. */
-static core_status check_options(const mc_dataset_options *opt, spin_lattice *lat) {
+static core_status check_options(const spinset_options *opt, spin_lattice *lat) {
   CORE_CALL(spin_lattice_init(lat, opt->kind, opt->bc, opt->L));
-  CORE_CHECK(!(opt->method == MC_GS_EXACT &&
+  CORE_CHECK(!(opt->method == SPINSET_GS_EXACT &&
                (opt->kind != SPIN_SQUARE || opt->bc != SPIN_OPEN || opt->L > MC_EXACT_MAX_L)),
              CORE_ERR_UNSUPPORTED, "exact ground states need an open square lattice with L <= %d; use -gs pt or -gs sa",
              (int)MC_EXACT_MAX_L);
@@ -503,7 +504,7 @@ static core_status check_options(const mc_dataset_options *opt, spin_lattice *la
                (opt->count > 0 && opt->first > opt->instances - opt->count)),
              CORE_ERR_ARG, "instances [%lld, %lld + %lld) are not a range of the split's %lld instances",
              (long long)opt->first, (long long)opt->first, (long long)opt->count, (long long)opt->instances);
-  CORE_CHECK(!(opt->instances < 1 || opt->batch < 1 || !opt->split || !opt->out ||
+  CORE_CHECK(!(opt->instances < 1 || opt->chunk < 1 || !opt->split || !opt->out ||
                (opt->samples > 0 && (opt->n_betas < 1 || opt->sample_sweeps < 1 || opt->sample_therm < 0))),
              CORE_ERR_ARG, "need instances >= 1, batch >= 1, a split, an output and, with samples, at least one beta "
              "and sample_sweeps >= 1");
@@ -532,7 +533,7 @@ static core_status read_checkpoint(MPI_Comm comm, io_job *job, int64_t n_rows, c
 /* The data file: a resumed run's, its rows [0, done) checked; or a new
  * one, its disk blocks claimed and a checkpoint at 0 written (a run
  * stopped before its first batch resumes too). Collective. */
-static core_status open_data(MPI_Comm comm, io_job *job, const mc_dataset_options *opt, const spin_lattice *lat,
+static core_status open_data(MPI_Comm comm, io_job *job, const spinset_options *opt, const spin_lattice *lat,
                              const char *text, int64_t done, uint32_t rows_crc, batch_buffers *b, io_h5 **f) {
   int rank;
   MPI_Comm_rank(comm, &rank);
@@ -568,8 +569,8 @@ static core_status open_data(MPI_Comm comm, io_job *job, const mc_dataset_option
   return st;
 }
 
-core_status mc_dataset_generate(MPI_Comm comm, const mc_dataset_options *opt, volatile sig_atomic_t *stop,
-                                FILE *progress, mc_dataset_report *report) {
+core_status spinset_generate(MPI_Comm comm, const spinset_options *opt, volatile sig_atomic_t *stop,
+                                FILE *progress, spinset_report *report) {
   memset(report, 0, sizeof *report);
   const double t_start = core_time();
   int rank, size;
@@ -582,7 +583,7 @@ core_status mc_dataset_generate(MPI_Comm comm, const mc_dataset_options *opt, vo
    * version's chains would not continue this run's bits) and, for a part
    * of a split, its range. */
   char identity[IO_JOB_IDENTITY_BYTES], text[IO_JOB_IDENTITY_BYTES - 128];
-  mc_dataset_options_text(opt, text, sizeof text);
+  spinset_options_text(opt, text, sizeof text);
   int len = snprintf(identity, sizeof identity, "%s -mc_sweep_rules %d", text, MC_SWEEP_RULES);
   if (is_part(opt) && len > 0 && (size_t)len < sizeof identity)
     snprintf(identity + len, sizeof identity - (size_t)len, " -first %lld -count %lld", (long long)opt->first,
@@ -616,7 +617,7 @@ core_status mc_dataset_generate(MPI_Comm comm, const mc_dataset_options *opt, vo
   mc_exact *ex = NULL;
   io_h5 *f = NULL;
   st = core_agree(comm, buffers_alloc(opt, &lat, size, &b));
-  if (!st && opt->method == MC_GS_EXACT) st = core_agree(comm, mc_exact_create(opt->L, &ex));
+  if (!st && opt->method == SPINSET_GS_EXACT) st = core_agree(comm, mc_exact_create(opt->L, &ex));
   if (!st && rank == 0 && progress)
     fprintf(progress, resuming ? "spingen: resuming %s at instance %lld of %lld (checking its rows)\n"
                                : "spingen: writing %s (%lld of %lld done)\n",
@@ -627,7 +628,7 @@ core_status mc_dataset_generate(MPI_Comm comm, const mc_dataset_options *opt, vo
   core_progress_start(&bar, "spingen instances", n_rows, rank == 0 ? progress : NULL);
   core_progress_resume(&bar, done);
   int checkpointed = 1, announced = 0;
-  const int64_t global_batch = (int64_t)opt->batch * size;
+  const int64_t global_batch = (int64_t)opt->chunk * size;
   while (!st && done < n_rows) {
     const int64_t batch_n = n_rows - done < global_batch ? n_rows - done : global_batch;
     int64_t count, offset;

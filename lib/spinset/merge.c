@@ -2,7 +2,7 @@
  * one split in pieces (`eloss spingen -first I -count K`) and a dependent
  * job put them together (`eloss spingen-merge`).
  *
- * mc_dataset_merge(comm, n_parts, parts, out, force, &instances):
+ * spinset_merge(comm, n_parts, parts, out, force, &instances):
  *   collective on comm. parts: n_parts file names, any order; out: the
  *   merged file; force: replace an existing out. The caller owns every
  *   string. Returns CORE_ERR_ARG for parts that do not make one split
@@ -11,7 +11,7 @@
  *   cannot be read or written; out is then left as it was.
  *
  * Why the result equals a single run: instance i's rows are a pure
- * function of (options, i) (lib/mc/dataset.c), a part stores instances
+ * function of (options, i) (lib/spinset/generate.c), a part stores instances
  * [first, first + count) of the split with the whole run's options in its
  * `options` attribute, and the merged file is created with the datasets of
  * a whole run (same names, order, shapes and types) and the part's root
@@ -26,7 +26,7 @@
  *   - sorted by first, the ranges start at 0, each starts where the last
  *     ended, and the last ends at `instances`;
  * and while copying, every row against its stored crc32 (the layout of
- * lib/mc/dataset.c: the rows of couplings_h, _v, _z, ground_state, energy,
+ * lib/spinset/generate.c: the rows of couplings_h, _v, _z, ground_state, energy,
  * samples, ground_state_agreement, those present, in that order). The
  * merged file is then reread and checked in full, and renamed from
  * <out>.partial to out only if all of that held. <out>.lock refuses a
@@ -42,6 +42,7 @@
 
 #include "eloss/io.h"
 #include "eloss/mc.h"
+#include "eloss/spinset.h"
 
 /* spingen's datasets in checksum order, crc32 last. */
 enum { N_COLUMNS = 8, CRC_COLUMN = 7, CHUNK = 64, OPTIONS_MAX = 4096 };
@@ -211,7 +212,7 @@ static core_status check_tiling(int n, const char *const *parts, const part_info
   return CORE_OK;
 }
 
-core_status mc_dataset_merge(MPI_Comm comm, int n_parts, const char *const *parts, const char *out, int force,
+core_status spinset_merge(MPI_Comm comm, int n_parts, const char *const *parts, const char *out, int force,
                              int64_t *instances_out) {
   int rank;
   MPI_Comm_rank(comm, &rank);
@@ -241,7 +242,7 @@ core_status mc_dataset_merge(MPI_Comm comm, int n_parts, const char *const *part
   chunk b = {{NULL}};
   if (!st) st = core_agree(comm, chunk_alloc(&info[0], &b));
   if (!st) {
-    /* The datasets of a whole run, in its order (lib/mc/dataset.c), then
+    /* The datasets of a whole run, in its order (lib/spinset/generate.c), then
      * its attributes: those of the part at 0 without the range. */
     st = io_h5_create(comm, partial, &f);
     for (int c = 0; !st && c < N_COLUMNS; ++c) {
