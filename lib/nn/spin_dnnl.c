@@ -4,11 +4,12 @@
  * nn_spin_dnnl_create(cfg, &d): local; allocates the activations for
  *   cfg->max_batch and a oneDNN CPU engine and stream; *d owned by the
  *   caller, freed by nn_spin_dnnl_destroy (accepts NULL, nulls the handle).
- * nn_spin_dnnl_forward(d, w, B, x, z): x (B, 4, L, L), z (B, L, L), the
- *   parameters read through the views w; caches what backward needs.
- * nn_spin_dnnl_backward(d, w, g, B, dz): the views g += dloss/dparams
- *   (same B).
- *   Both local. The first call with a batch size B creates oneDNN
+ * nn_spin_dnnl_stages: the stages of the model's one definition
+ *   (spin_model.c runs them in order; nn_impl.h), with state d: begin
+ *   (this B's primitives, one thread), the input convolution, one residual
+ *   block, the output head, and their backward in reverse; each caches
+ *   what its backward needs. Parameters and gradients come as the named
+ *   views of nn_impl.h. All local. The first call with a batch size B creates oneDNN
  *   primitives for it (JIT code, milliseconds; up to N_PLANS sizes are
  *   kept); later calls with that B allocate nothing.
  * nn_spin_dnnl_winograd(d): 1 if the block convolutions are Winograd
@@ -56,10 +57,6 @@ core_status nn_spin_dnnl_create(const nn_spin_config *cfg, nn_spin_dnnl **d) {
 void nn_spin_dnnl_destroy(nn_spin_dnnl **d) {
   if (d) *d = NULL;
 }
-core_status nn_spin_dnnl_forward(nn_spin_dnnl *d, const nn_spin_tensors *w, int B, const float *x, float *z) {
-  (void)d, (void)w, (void)B, (void)x, (void)z;
-  return CORE_ERROR(CORE_ERR_UNSUPPORTED, "nn: this build has no oneDNN");
-}
 int nn_spin_dnnl_winograd(const nn_spin_dnnl *d) {
   (void)d;
   return 0;
@@ -68,11 +65,8 @@ int nn_spin_dnnl_block(int width) {
   (void)width;
   return 0;
 }
-core_status nn_spin_dnnl_backward(nn_spin_dnnl *d, const nn_spin_tensors *w, const nn_spin_tensors *g, int B,
-                                  const float *dz) {
-  (void)d, (void)w, (void)g, (void)B, (void)dz;
-  return CORE_ERROR(CORE_ERR_UNSUPPORTED, "nn: this build has no oneDNN");
-}
+/* Never run: without oneDNN no model has this backend (create fails). */
+const nn_spin_stages nn_spin_dnnl_stages = {0};
 
 #else
 
@@ -131,6 +125,10 @@ struct nn_spin_dnnl {
   float *wflip;            /* (W, W, 3, 3) flipped, transposed kernel (oihw) */
   float *dws;              /* (W, max(W, 4), 3, 3) a weight gradient in oihw */
   float *dbs;              /* (W) a bias gradient */
+  /* A pass in progress (between begin and end): */
+  bplan *pl;               /* its batch size's primitives */
+  float *h, *hn;           /* the activation (forward) or its gradient (backward) and the next one: hA, hB */
+  int saved_threads;       /* oneDNN's thread count before begin */
 };
 
 /* ---- thin helpers over the C API ----------------------------------------------- */
@@ -548,38 +546,58 @@ static inline size_t at(const nn_spin_dnnl *d, size_t b, int c, size_t s, size_t
   return ((b * (size_t)d->nblk + (size_t)(c / d->cb)) * S + s) * (size_t)d->cb + (size_t)(c % d->cb);
 }
 
-static core_status forward_one_thread(nn_spin_dnnl *d, const nn_spin_tensors *w, int B, const float *x, float *z) {
-  bplan *pl;
-  CORE_CALL(plan_get(d, B, &pl));
-  const int W = d->cfg.width, L = d->cfg.L, R = d->R;
+/* ---- the stages (nn_spin_stages, nn_impl.h) ---------------------------------------------- */
+
+static core_status dnnl_begin(void *state, int B) {
+  nn_spin_dnnl *d = state;
+  d->saved_threads = omp_get_max_threads();
+  omp_set_num_threads(1);
+  return plan_get(d, B, &d->pl);
+}
+
+static void dnnl_end(void *state) { omp_set_num_threads(((nn_spin_dnnl *)state)->saved_threads); }
+
+/* h_0 = conv3x3_{4->W}(x) */
+static core_status dnnl_input(void *state, int B, const float *x, const nn_spin_tensors *w) {
+  nn_spin_dnnl *d = state;
+  const bplan *pl = d->pl;
+  pad_planes(d->P0, x, (size_t)B * 4, d->cfg.L, 1, d->cfg.pad, 0);
+  pad_input(d->P0b, x, B, d->cfg.L, IN_BLOCK, d->cfg.pad);
+  CORE_CALL(run2(&pl->re_in_w, d->strm, w->w_in, pl->w_in));
+  CORE_CALL(run4(&pl->in_fwd, d->strm, d->P0, pl->w_in, w->b_in, d->hA));
+  d->h = d->hA, d->hn = d->hB;
+  return CORE_OK;
+}
+
+/* h_{r+1} = h_r + conv2(relu(conv1(relu(h_r)))) */
+static core_status dnnl_block(void *state, int B, int r, const nn_spin_block_tensors *w) {
+  nn_spin_dnnl *d = state;
+  const bplan *pl = d->pl;
+  const int W = d->cfg.width, L = d->cfg.L;
   const nn_padding pad = d->cfg.pad;
-  const size_t S = (size_t)L * L, n = (size_t)B * W * S, planes = (size_t)B * d->nblk;
+  const size_t n = (size_t)B * W * L * L, planes = (size_t)B * d->nblk;
   const size_t pstride = (size_t)d->cfg.max_batch * W * (size_t)(L + 2) * (L + 2);
-  dnnl_stream_t s = d->strm;
-  /* h_0 = conv3x3_{4->W}(x) */
-  pad_planes(d->P0, x, (size_t)B * 4, L, 1, pad, 0);
-  pad_input(d->P0b, x, B, L, IN_BLOCK, pad);
-  CORE_CALL(run2(&pl->re_in_w, s, w->w_in, pl->w_in));
-  CORE_CALL(run4(&pl->in_fwd, s, d->P0, pl->w_in, w->b_in, d->hA));
-  float *h = d->hA, *hn = d->hB;
-  for (int r = 0; r < R; ++r) {
-    const nn_spin_block_tensors *wr = &w->block[r];
-    float *P1 = d->P + (size_t)(2 * r) * pstride, *P2 = P1 + pstride;
-    /* a2 = relu(conv1(relu(h)) + b1): ReLU of h in the padding copy, of h1
-     * as the convolution's post-op. */
-    pad_planes(P1, h, planes, L, d->cb, pad, 1);
-    CORE_CALL(run2(&pl->re_relu, s, wr->w1, pl->w_relu));
-    CORE_CALL(run4(&pl->c_relu, s, P1, pl->w_relu, wr->b1, d->t));
-    pad_planes(P2, d->t, planes, L, d->cb, pad, 0);
-    /* h_next = h + conv2(a2) + b2: the sum post-op adds the conv to dst = h. */
-    memcpy(hn, h, sizeof(float) * n);
-    CORE_CALL(run2(&pl->re_sum, s, wr->w2, pl->w_sum));
-    CORE_CALL(run4(&pl->c_sum, s, P2, pl->w_sum, wr->b2, hn));
-    float *tmp = h;
-    h = hn, hn = tmp;
-  }
-  /* z = conv1x1_{W->1}(relu(h_R)): summed over channel blocks, then within. */
-  const float *wo = w->w_out, bo = w->b_out[0];
+  float *P1 = d->P + (size_t)(2 * r) * pstride, *P2 = P1 + pstride;
+  /* a2 = relu(conv1(relu(h)) + b1): ReLU of h in the padding copy, of h1
+   * as the convolution's post-op. */
+  pad_planes(P1, d->h, planes, L, d->cb, pad, 1);
+  CORE_CALL(run2(&pl->re_relu, d->strm, w->w1, pl->w_relu));
+  CORE_CALL(run4(&pl->c_relu, d->strm, P1, pl->w_relu, w->b1, d->t));
+  pad_planes(P2, d->t, planes, L, d->cb, pad, 0);
+  /* h_next = h + conv2(a2) + b2: the sum post-op adds the conv to dst = h. */
+  memcpy(d->hn, d->h, sizeof(float) * n);
+  CORE_CALL(run2(&pl->re_sum, d->strm, w->w2, pl->w_sum));
+  CORE_CALL(run4(&pl->c_sum, d->strm, P2, pl->w_sum, w->b2, d->hn));
+  float *tmp = d->h;
+  d->h = d->hn, d->hn = tmp;
+  return CORE_OK;
+}
+
+/* z = conv1x1_{W->1}(relu(h_R)): summed over channel blocks, then within. */
+static core_status dnnl_output(void *state, int B, const nn_spin_tensors *w, float *z) {
+  nn_spin_dnnl *d = state;
+  const size_t S = (size_t)d->cfg.L * d->cfg.L, n = (size_t)B * d->cfg.width * S;
+  const float *wo = w->w_out, bo = w->b_out[0], *h = d->h;
   for (size_t i = 0; i < n; ++i) d->af[i] = h[i] > 0.0f ? h[i] : 0.0f;
   for (size_t b = 0; b < (size_t)B; ++b) {
     float *zb = z + b * S;
@@ -619,18 +637,15 @@ static core_status conv_adjoint(nn_spin_dnnl *d, const bplan *pl, int B, const f
   return CORE_OK;
 }
 
-static core_status backward_one_thread(nn_spin_dnnl *d, const nn_spin_tensors *w, const nn_spin_tensors *gr, int B,
-                                       const float *dz) {
-  bplan *pl;
-  CORE_CALL(plan_get(d, B, &pl));
-  const int W = d->cfg.width, L = d->cfg.L, R = d->R;
-  const size_t S = (size_t)L * L, planes = (size_t)B * d->nblk;
-  const size_t pstride = (size_t)d->cfg.max_batch * W * (size_t)(L + 2) * (L + 2);
-  /* z = b_out + sum_c w_out[c] af[c]: dw_out[c] += sum af[c] dz, db_out += sum dz,
-   * g = dL/dh_R = w_out[c] dz [af > 0]. */
+/* z = b_out + sum_c w_out[c] af[c]: dw_out[c] += sum af[c] dz, db_out += sum dz,
+ * g = dL/dh_R = w_out[c] dz [af > 0]. */
+static core_status dnnl_output_backward(void *state, int B, const nn_spin_tensors *w, const nn_spin_tensors *gr,
+                                        const float *dz) {
+  nn_spin_dnnl *d = state;
+  const size_t S = (size_t)d->cfg.L * d->cfg.L;
   const float *wo = w->w_out;
   float *gwo = gr->w_out, *gbo = gr->b_out;
-  float *g = d->hA, *gn = d->hB, *da = d->t, *dh = d->u;
+  float *g = d->hA;
   for (size_t b = 0; b < (size_t)B; ++b) {
     const float *dzb = dz + b * S;
     float acc = 0.0f;
@@ -647,23 +662,39 @@ static core_status backward_one_thread(nn_spin_dnnl *d, const nn_spin_tensors *w
         }
       }
   }
-  for (int r = R - 1; r >= 0; --r) {
-    const nn_spin_block_tensors *wr = &w->block[r], *gb = &gr->block[r];
-    const float *P1 = d->P + (size_t)(2 * r) * pstride, *P2 = P1 + pstride;
-    /* out = h + conv2(a2): conv2's gradients, then dh1 = [a2 > 0] conv2^T(g). */
-    CORE_CALL(conv_grad(d, pl, P2, g, gb->w2, gb->b2));
-    CORE_CALL(conv_adjoint(d, pl, B, g, wr->w2, da));
-    mask_interior(dh, NULL, da, P2, planes, L, d->cb);
-    /* h1 = conv1(a1), a1 = relu(h): conv1's gradients, then
-     * dL/dh = g + [h > 0] conv1^T(dh1). */
-    CORE_CALL(conv_grad(d, pl, P1, dh, gb->w1, gb->b1));
-    CORE_CALL(conv_adjoint(d, pl, B, dh, wr->w1, da));
-    mask_interior(gn, g, da, P1, planes, L, d->cb);
-    float *tmp = g;
-    g = gn, gn = tmp;
-  }
-  /* h_0 = conv3x3_{4->W}(x): its parameter gradients (x is data). */
-  CORE_CALL(run2(&pl->re_g, d->strm, g, pl->g_in));
+  d->h = d->hA, d->hn = d->hB; /* from here on: dL/dh_r and the buffer of dL/dh_{r-1} */
+  return CORE_OK;
+}
+
+static core_status dnnl_block_backward(void *state, int B, int r, const nn_spin_block_tensors *w,
+                                       const nn_spin_block_tensors *gr) {
+  nn_spin_dnnl *d = state;
+  const bplan *pl = d->pl;
+  const int W = d->cfg.width, L = d->cfg.L;
+  const size_t planes = (size_t)B * d->nblk;
+  const size_t pstride = (size_t)d->cfg.max_batch * W * (size_t)(L + 2) * (L + 2);
+  const float *P1 = d->P + (size_t)(2 * r) * pstride, *P2 = P1 + pstride;
+  float *g = d->h, *gn = d->hn, *da = d->t, *dh = d->u;
+  /* out = h + conv2(a2): conv2's gradients, then dh1 = [a2 > 0] conv2^T(g). */
+  CORE_CALL(conv_grad(d, pl, P2, g, gr->w2, gr->b2));
+  CORE_CALL(conv_adjoint(d, pl, B, g, w->w2, da));
+  mask_interior(dh, NULL, da, P2, planes, L, d->cb);
+  /* h1 = conv1(a1), a1 = relu(h): conv1's gradients, then
+   * dL/dh = g + [h > 0] conv1^T(dh1). */
+  CORE_CALL(conv_grad(d, pl, P1, dh, gr->w1, gr->b1));
+  CORE_CALL(conv_adjoint(d, pl, B, dh, w->w1, da));
+  mask_interior(gn, g, da, P1, planes, L, d->cb);
+  d->h = gn, d->hn = g;
+  return CORE_OK;
+}
+
+/* h_0 = conv3x3_{4->W}(x): its parameter gradients (x is data). */
+static core_status dnnl_input_backward(void *state, int B, const nn_spin_tensors *w, const nn_spin_tensors *gr) {
+  (void)B, (void)w;
+  nn_spin_dnnl *d = state;
+  const bplan *pl = d->pl;
+  const int W = d->cfg.width;
+  CORE_CALL(run2(&pl->re_g, d->strm, d->h, pl->g_in));
   CORE_CALL(run4(&pl->in_bww, d->strm, d->P0b, pl->g_in, pl->dw_in, d->dbs));
   CORE_CALL(run2(&pl->re_in_dw, d->strm, pl->dw_in, d->dws));
   add_to(gr->w_in, d->dws, (size_t)W * 4 * 9);
@@ -671,13 +702,8 @@ static core_status backward_one_thread(nn_spin_dnnl *d, const nn_spin_tensors *w
   return CORE_OK;
 }
 
-core_status nn_spin_dnnl_forward(nn_spin_dnnl *d, const nn_spin_tensors *w, int B, const float *x, float *z) {
-  const int saved = omp_get_max_threads();
-  omp_set_num_threads(1);
-  core_status st = forward_one_thread(d, w, B, x, z);
-  omp_set_num_threads(saved);
-  return st;
-}
+const nn_spin_stages nn_spin_dnnl_stages = {dnnl_begin, dnnl_input, dnnl_block, dnnl_output, dnnl_output_backward,
+                                            dnnl_block_backward, dnnl_input_backward, dnnl_end};
 
 int nn_spin_dnnl_winograd(const nn_spin_dnnl *d) { return d->cfg.conv == NN_CONV_WINOGRAD; }
 
@@ -692,15 +718,6 @@ int nn_spin_dnnl_block(int width) {
   if ((isa & dnnl_cpu_isa_avx512_core) == dnnl_cpu_isa_avx512_core) return width % 16 == 0 ? 16 : 0;
   if ((isa & dnnl_cpu_isa_avx2) == dnnl_cpu_isa_avx2) return width % 8 == 0 ? 8 : 0;
   return 0;
-}
-
-core_status nn_spin_dnnl_backward(nn_spin_dnnl *d, const nn_spin_tensors *w, const nn_spin_tensors *g, int B,
-                                  const float *dz) {
-  const int saved = omp_get_max_threads();
-  omp_set_num_threads(1);
-  core_status st = backward_one_thread(d, w, g, B, dz);
-  omp_set_num_threads(saved);
-  return st;
 }
 
 #endif

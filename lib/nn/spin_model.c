@@ -12,6 +12,8 @@
  *   is refused.
  * nn_spin_model_set_backend(model, b): local; swaps the workspace.
  *
+ * The model is defined once, below, as its stages run in order
+ * (nn_spin_stages, nn_impl.h); a backend implements the stages.
  * Backends (nn.h, nn_backend): BLAS runs the layer functions of layers.c
  * on the workspace below; DNNL (lib/nn/spin_dnnl.c) keeps its own
  * activations in oneDNN's blocked layout and is the default when the build
@@ -54,6 +56,7 @@ struct nn_spin_model {
   float *cache;    /* (R, 3, Bm, W, S) residual caches */
   float *af;       /* (Bm, W, S) relu(h_R) */
   float *dA, *dB;  /* (Bm, W, S) gradient ping-pong */
+  float *dcur, *dnext; /* during a backward: dA or dB, dL/dh_r and the next one */
   float *ws;       /* layer workspace */
 };
 
@@ -256,33 +259,103 @@ void nn_spin_model_destroy(nn_spin_model **mp) {
 
 nn_params *nn_spin_model_params(nn_spin_model *m) { return m->p; }
 
+/* ---- the BLAS backend's stages (nn_impl.h): the layer functions of layers.c on the workspace ---- */
+
+static core_status blas_begin(void *state, int B) {
+  (void)state, (void)B;
+  return CORE_OK;
+}
+
+static void blas_end(void *state) { (void)state; }
+
+static core_status blas_input(void *state, int B, const float *x, const nn_spin_tensors *w) {
+  nn_spin_model *m = state;
+  const int W = m->cfg.width, L = m->cfg.L;
+  memcpy(m->x, x, sizeof(float) * (size_t)B * 4 * (size_t)L * L);
+  nn_conv3x3_forward(m->h, m->x, w->w_in, w->b_in, B, 4, W, L, m->cfg.pad, m->ws);
+  return CORE_OK;
+}
+
+static core_status blas_block(void *state, int B, int r, const nn_spin_block_tensors *w) {
+  nn_spin_model *m = state;
+  const int W = m->cfg.width, L = m->cfg.L;
+  const size_t act = (size_t)m->cfg.max_batch * W * L * L;
+  nn_residual_forward(m->h + (size_t)(r + 1) * act, m->h + (size_t)r * act, m->cache + (size_t)r * 3 * act, w->w1,
+                      w->b1, w->w2, w->b2, B, W, L, m->cfg.pad, m->ws);
+  return CORE_OK;
+}
+
+static core_status blas_output(void *state, int B, const nn_spin_tensors *w, float *z) {
+  nn_spin_model *m = state;
+  const int W = m->cfg.width;
+  const size_t S = (size_t)m->cfg.L * m->cfg.L, act = (size_t)m->cfg.max_batch * W * S;
+  nn_relu_forward(m->af, m->h + (size_t)m->R * act, (size_t)B * W * S);
+  nn_conv1x1_forward(z, m->af, w->w_out, w->b_out, B, W, 1, (int)S);
+  return CORE_OK;
+}
+
+static core_status blas_output_backward(void *state, int B, const nn_spin_tensors *w, const nn_spin_tensors *g,
+                                        const float *dz) {
+  nn_spin_model *m = state;
+  const int W = m->cfg.width;
+  const size_t S = (size_t)m->cfg.L * m->cfg.L, act = (size_t)m->cfg.max_batch * W * S, n = (size_t)B * W * S;
+  /* z = conv1x1(af): dA = dL/daf. */
+  memset(m->dA, 0, sizeof(float) * n);
+  nn_conv1x1_backward(m->dA, g->w_out, g->b_out, dz, m->af, w->w_out, B, W, 1, (int)S);
+  /* af = relu(h_R): dB = dL/dh_R. */
+  memset(m->dB, 0, sizeof(float) * n);
+  nn_relu_backward(m->dB, m->dA, m->h + (size_t)m->R * act, n);
+  m->dcur = m->dB, m->dnext = m->dA;
+  return CORE_OK;
+}
+
+static core_status blas_block_backward(void *state, int B, int r, const nn_spin_block_tensors *w,
+                                       const nn_spin_block_tensors *g) {
+  nn_spin_model *m = state;
+  const int W = m->cfg.width, L = m->cfg.L;
+  const size_t act = (size_t)m->cfg.max_batch * W * L * L;
+  memset(m->dnext, 0, sizeof(float) * (size_t)B * W * L * L);
+  nn_residual_backward(m->dnext, g->w1, g->b1, g->w2, g->b2, m->dcur, m->h + (size_t)r * act,
+                       m->cache + (size_t)r * 3 * act, w->w1, w->w2, B, W, L, m->cfg.pad, m->ws);
+  float *tmp = m->dcur;
+  m->dcur = m->dnext, m->dnext = tmp;
+  return CORE_OK;
+}
+
+/* h_0 = conv3x3(x): parameter gradients only (x is data). */
+static core_status blas_input_backward(void *state, int B, const nn_spin_tensors *w, const nn_spin_tensors *g) {
+  nn_spin_model *m = state;
+  nn_conv3x3_backward(NULL, g->w_in, g->b_in, m->dcur, m->x, w->w_in, B, 4, m->cfg.width, m->cfg.L, m->cfg.pad,
+                      m->ws);
+  return CORE_OK;
+}
+
+static const nn_spin_stages blas_stages = {blas_begin, blas_input, blas_block, blas_output, blas_output_backward,
+                                           blas_block_backward, blas_input_backward, blas_end};
+
+/* ---- the model: its stages in order, on the chosen backend --------------------------------- */
+
+static const nn_spin_stages *stages_of(nn_spin_model *m, void **state) {
+  *state = m->backend == NN_BACKEND_DNNL ? (void *)m->dnnl : (void *)m;
+  return m->backend == NN_BACKEND_DNNL ? &nn_spin_dnnl_stages : &blas_stages;
+}
+
 core_status nn_spin_model_forward(nn_spin_model *m, int B, const float *x, float *z) {
   CORE_CHECK(B >= 1 && B <= m->cfg.max_batch, CORE_ERR_ARG,
              "nn_spin_model_forward: batch %d, expected 1..%d (the max_batch the workspace was sized for)", B,
              m->cfg.max_batch);
   CORE_CHECK(x != NULL && z != NULL, CORE_ERR_ARG, "nn_spin_model_forward: x or z is NULL");
   spin_tensors_view(m->p, m->p->param, m->R, m->blocks, &m->w);
-  if (m->backend == NN_BACKEND_DNNL) {
-    m->last_B = 0;
-    CORE_CALL(nn_spin_dnnl_forward(m->dnnl, &m->w, B, x, z));
-    m->last_B = B;
-    return CORE_OK;
-  }
-  const int W = m->cfg.width, L = m->cfg.L, R = m->R;
-  const nn_padding pad = m->cfg.pad;
-  const size_t S = (size_t)L * L, act = (size_t)m->cfg.max_batch * W * S, n = (size_t)B * W * S;
-  const nn_spin_tensors *w = &m->w;
-  memcpy(m->x, x, sizeof(float) * (size_t)B * 4 * S);
-  nn_conv3x3_forward(m->h, m->x, w->w_in, w->b_in, B, 4, W, L, pad, m->ws);
-  for (int r = 0; r < R; ++r) {
-    const nn_spin_block_tensors *wr = &w->block[r];
-    nn_residual_forward(m->h + (size_t)(r + 1) * act, m->h + (size_t)r * act, m->cache + (size_t)r * 3 * act, wr->w1,
-                        wr->b1, wr->w2, wr->b2, B, W, L, pad, m->ws);
-  }
-  nn_relu_forward(m->af, m->h + (size_t)R * act, n);
-  nn_conv1x1_forward(z, m->af, w->w_out, w->b_out, B, W, 1, (int)S);
-  m->last_B = B;
-  return CORE_OK;
+  void *state;
+  const nn_spin_stages *s = stages_of(m, &state);
+  m->last_B = 0;
+  core_status st = s->begin(state, B);
+  if (!st) st = s->input(state, B, x, &m->w);
+  for (int r = 0; !st && r < m->R; ++r) st = s->block(state, B, r, &m->w.block[r]);
+  if (!st) st = s->output(state, B, &m->w, z);
+  s->end(state);
+  if (!st) m->last_B = B;
+  return st;
 }
 
 core_status nn_spin_model_backward(nn_spin_model *m, int B, const float *dz) {
@@ -291,30 +364,14 @@ core_status nn_spin_model_backward(nn_spin_model *m, int B, const float *dz) {
   CORE_CHECK(dz != NULL, CORE_ERR_ARG, "nn_spin_model_backward: dz is NULL");
   spin_tensors_view(m->p, m->p->param, m->R, m->blocks, &m->w);
   spin_tensors_view(m->p, m->p->grad, m->R, m->blocks + m->R, &m->g);
-  if (m->backend == NN_BACKEND_DNNL) return nn_spin_dnnl_backward(m->dnnl, &m->w, &m->g, B, dz);
-  const int W = m->cfg.width, L = m->cfg.L, R = m->R;
-  const nn_padding pad = m->cfg.pad;
-  const size_t S = (size_t)L * L, act = (size_t)m->cfg.max_batch * W * S, n = (size_t)B * W * S;
-  const nn_spin_tensors *w = &m->w, *g = &m->g;
-  /* z = conv1x1(af): dA = dL/daf. */
-  memset(m->dA, 0, sizeof(float) * n);
-  nn_conv1x1_backward(m->dA, g->w_out, g->b_out, dz, m->af, w->w_out, B, W, 1, (int)S);
-  /* af = relu(h_R): dB = dL/dh_R. */
-  memset(m->dB, 0, sizeof(float) * n);
-  nn_relu_backward(m->dB, m->dA, m->h + (size_t)R * act, n);
-  float *dcur = m->dB, *dnext = m->dA;
-  for (int r = R - 1; r >= 0; --r) {
-    const nn_spin_block_tensors *wr = &w->block[r], *gr = &g->block[r];
-    memset(dnext, 0, sizeof(float) * n);
-    nn_residual_backward(dnext, gr->w1, gr->b1, gr->w2, gr->b2, dcur, m->h + (size_t)r * act,
-                         m->cache + (size_t)r * 3 * act, wr->w1, wr->w2, B, W, L, pad, m->ws);
-    float *tmp = dcur;
-    dcur = dnext;
-    dnext = tmp;
-  }
-  /* h_0 = conv3x3(x): parameter gradients only (x is data). */
-  nn_conv3x3_backward(NULL, g->w_in, g->b_in, dcur, m->x, w->w_in, B, 4, W, L, pad, m->ws);
-  return CORE_OK;
+  void *state;
+  const nn_spin_stages *s = stages_of(m, &state);
+  core_status st = s->begin(state, B);
+  if (!st) st = s->output_backward(state, B, &m->w, &m->g, dz);
+  for (int r = m->R - 1; !st && r >= 0; --r) st = s->block_backward(state, B, r, &m->w.block[r], &m->g.block[r]);
+  if (!st) st = s->input_backward(state, B, &m->w, &m->g);
+  s->end(state);
+  return st;
 }
 
 /* ---- the model table's row -------------------------------------------- */

@@ -37,7 +37,7 @@
  * training and test data's fingerprints keys resume: a resume on another
  * test set would leave metrics of two test sets in one file.
  *
- * Fault-injection sites: "train.shard_size" (a rank's shard fails),
+ * Fault-injection sites: "train.shard" (a rank's shard fails),
  * "train.checkpoint" (rank 0 cannot write the model file). */
 #define _POSIX_C_SOURCE 200809L
 #include <cblas.h>
@@ -514,7 +514,7 @@ static core_status trainer_step(trainer *t, train_task *task, const train_option
     batch_indices(&t->src, step * t->B + (int64_t)k * t->m, t->m, t->index);
     p->grad = t->bufs[j];
     nn_params_zero_grad(p);
-    if (core_fault("train.shard_size"))
+    if (core_fault("train.shard"))
       st = CORE_ERROR(CORE_ERR_NUMERIC, "step %lld, shard %d: injected fault (test)", (long long)step, k);
     else
       st = task->shard_grad(task, step, k, t->m, t->index, (double)t->m / (double)t->B, &t->shard_loss[k]);
