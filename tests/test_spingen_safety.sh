@@ -86,11 +86,18 @@ PY
 ok $? "16 x 16 periodic (tempering, twice per instance): $(grep -o 'agreed on .*' err.txt), stored per instance"
 
 # An interrupted run to corrupt.
-long=(-L 16 -instances 400 -seed 3 -chunk 2 -checkpoint_seconds 0.2)
+long=(-L 14 -instances 600 -seed 3 -chunk 2 -checkpoint_seconds 0.2)
 "$eloss" spingen "${long[@]}" -out ref.h5 > /dev/null 2>&1
 "$eloss" spingen "${long[@]}" -out cut.h5 > /dev/null 2>&1 &
 pid=$!
-sleep 1.5
+# Stopped once a checkpoint with finished rows is written: the second one
+# (the run takes seconds; no check depends on how long).
+second_checkpoint() {
+  for _ in $(seq 500); do [ -e "$1" ] && break; sleep 0.02; done
+  cp "$1" first.ckpt 2> /dev/null
+  for _ in $(seq 500); do cmp -s "$1" first.ckpt || break; sleep 0.02; done
+}
+second_checkpoint cut.h5.ckpt
 kill -TERM $pid
 wait $pid
 rc=$?
@@ -184,7 +191,7 @@ rc=$?
 ok $? "-resume with nothing to resume says so: $(grep error err.txt)"
 "$eloss" spingen "${long[@]}" -out ckpt.h5 > /dev/null 2>&1 &
 pid=$!
-sleep 1
+second_checkpoint ckpt.h5.ckpt
 kill -TERM $pid
 wait $pid
 "$eloss" spingen "${long[@]}" -out ckpt.h5 > /dev/null 2> err.txt
@@ -221,7 +228,7 @@ ok $? "a missing directory fails before any work: $(grep error err.txt)"
 # Checkpoints due all the time on 2 ranks: the decision is joint.
 hung=0
 for k in 1 2 3; do
-  timeout 120 "${mpi[@]}" -n 2 "$eloss" spingen -L 16 -instances 150 -seed $k -chunk 1 -checkpoint_seconds 0.001 \
+  timeout 120 "${mpi[@]}" -n 2 "$eloss" spingen -L 14 -instances 150 -seed $k -chunk 1 -checkpoint_seconds 0.001 \
     -out due$k.h5 > /dev/null 2>&1 || hung=$((hung + 1))
 done
 [ $hung = 0 ]
@@ -259,7 +266,7 @@ if mount -t tmpfs -o size=3m tmpfs small 2> /dev/null; then
   [ $rc = 1 ] && grep -q "No space left on device" err.txt && [ -z "$(ls small)" ]
   ok $? "a dataset larger than the disk is refused in ${took} s, nothing left: $(grep error err.txt)"
   # A run that fits, then the disk fills up under it (another program).
-  mid=(-L 16 -instances 600 -seed 98 -chunk 2 -checkpoint_seconds 0.05)
+  mid=(-L 14 -instances 600 -seed 98 -chunk 2 -checkpoint_seconds 0.05)
   "${mpi[@]}" -n 2 "$eloss" spingen "${mid[@]}" -out small/y.h5 > /dev/null 2> err.txt &
   pid=$!
   for _ in $(seq 100); do [ -e small/y.h5.ckpt ] && break; sleep 0.05; done

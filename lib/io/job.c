@@ -48,6 +48,8 @@ struct io_job {
   io_lock lock, companion_lock[IO_JOB_FILES_MAX];
   char partial[4200], ckpt[4200];
   double last_checkpoint;
+  int announced;      /* a poll has seen (and said) the stop */
+  int64_t saved_step; /* the step of the last save through io_job_step_end; -1: none */
 };
 
 void io_remove_stale_temporaries(const char *path) {
@@ -224,6 +226,7 @@ core_status io_job_begin(MPI_Comm comm, const io_job_spec *spec, io_job **out) {
   }
   job->resuming = resuming;
   job->last_checkpoint = core_time();
+  job->saved_step = -1;
   *out = job;
   return CORE_OK;
 }
@@ -284,6 +287,7 @@ core_status io_job_poll(io_job *job, int64_t step, volatile sig_atomic_t *stop, 
   CORE_CHECK(MPI_Allreduce(MPI_IN_PLACE, flags, 2, MPI_INT, MPI_MAX, job->comm) == MPI_SUCCESS, CORE_ERR_MPI,
              "MPI_Allreduce of the stop flags failed");
   *stop_now = flags[0], *due = flags[1];
+  job->announced |= flags[0];
   /* Said now, before the checkpoint is written: under mpirun the ranks are
    * killed about a second after the signal is forwarded, and a large
    * checkpoint can take longer than that. */
@@ -291,6 +295,28 @@ core_status io_job_poll(io_job *job, int64_t step, volatile sig_atomic_t *stop, 
     fprintf(s->progress, "eloss %s: stopping on request; writing the checkpoint of %s. To continue, run the same "
             "command with -resume\n", s->command, s->out);
     fflush(s->progress);
+  }
+  return CORE_OK;
+}
+
+core_status io_job_step_end(io_job *job, int64_t step, int64_t total, volatile sig_atomic_t *stop,
+                            core_status (*save)(void *ctx), void *ctx) {
+  int stop_now, due;
+  CORE_CALL(io_job_poll(job, step, stop, &stop_now, &due));
+  if (stop_now || due || step == total) {
+    CORE_CALL(save(ctx));
+    job->saved_step = step;
+  }
+  return stop_now && step < total ? CORE_ERR_STOPPED : CORE_OK;
+}
+
+core_status io_job_stopped_inside(io_job *job, int64_t step, volatile sig_atomic_t *stop,
+                                  core_status (*save)(void *ctx), void *ctx) {
+  int stop_now, due;
+  if (!job->announced) CORE_CALL(io_job_poll(job, step, stop, &stop_now, &due));
+  if (job->saved_step != step) {
+    CORE_CALL(save(ctx));
+    job->saved_step = step;
   }
   return CORE_OK;
 }

@@ -117,6 +117,19 @@ static core_status checkpoint_write(io_job *job, const lj_cluster_options *opt, 
   return io_job_checkpoint(job, 2, sections);
 }
 
+/* The checkpoint of the last finished cycle (io_job_step_end's save). */
+typedef struct {
+  io_job *job;
+  const lj_cluster_options *opt;
+  const int64_t *cycle;
+  const run_state *s;
+} cycle_save;
+
+static core_status save_cycle(void *ctx) {
+  const cycle_save *c = ctx;
+  return checkpoint_write(c->job, c->opt, *c->cycle, c->s);
+}
+
 /* The whole checkpoint into s, on every rank; the cycle reached. */
 static core_status checkpoint_read(io_job *job, const lj_cluster_options *opt, run_state *s, int64_t *cycle) {
   progress_record p;
@@ -495,32 +508,19 @@ core_status lj_cluster_generate(MPI_Comm comm, const lj_cluster_options *opt, vo
   core_progress bar;
   core_progress_start(&bar, "clustergen cycles", total, rank == 0 ? progress : NULL);
   core_progress_resume(&bar, cycle);
-  int checkpointed = 1, announced = 0;
+  cycle_save save = {job, opt, &cycle, &s};
   while (!st && cycle < total) {
     st = advance(comm, opt, sampler, basin, cycle, rows_mine, walks_mine, &s, stop);
     if (st) break;
     ++cycle;
-    checkpointed = 0;
     core_progress_update(&bar, cycle);
-    int stop_now, due;
-    st = io_job_poll(job, cycle, stop, &stop_now, &due);
-    if (st) break;
-    announced = stop_now;
-    if (stop_now && cycle < total) st = CORE_ERR_STOPPED;
-    if (stop_now || due || cycle == total) {
-      core_status ck = checkpoint_write(job, opt, cycle, &s);
-      if (ck) st = ck;
-      else checkpointed = 1;
-    }
+    st = io_job_step_end(job, cycle, total, stop, save_cycle, &save);
   }
   if (st == CORE_ERR_STOPPED) {
     /* The cycle in progress is abandoned; the state is the last finished
      * cycle's on every rank. */
-    st = CORE_OK;
     report->interrupted = 1;
-    int stop_now, due;
-    if (!announced) st = io_job_poll(job, cycle, stop, &stop_now, &due);
-    if (!st && !checkpointed) st = checkpoint_write(job, opt, cycle, &s);
+    st = io_job_stopped_inside(job, cycle, stop, save_cycle, &save);
   }
   if (!st && !report->interrupted) {
     st = write_output(comm, opt, &s, io_job_partial(job));

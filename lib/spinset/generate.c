@@ -84,6 +84,22 @@ static core_status checkpoint_write(io_job *job, int64_t done, int64_t instances
   return io_job_checkpoint(job, 1, &section);
 }
 
+/* The finished rows made durable: the file flushed, then the checkpoint
+ * (io_job_step_end's save). */
+typedef struct {
+  io_job *job;
+  io_h5 *f;
+  const int64_t *done;
+  int64_t instances;
+  const uint32_t *rows_crc;
+} save_state;
+
+static core_status save_rows(void *ctx) {
+  save_state *s = ctx;
+  CORE_CALL(io_h5_flush(s->f));
+  return checkpoint_write(s->job, *s->done, s->instances, *s->rows_crc);
+}
+
 /* The seed of every stream of a split: the split name hashed into the
  * user's seed (FNV-1a of the name, mixed by splitmix64's finaliser), so
  * that "train" and "test" with the same seed hold different instances. */
@@ -627,7 +643,7 @@ core_status spinset_generate(MPI_Comm comm, const spinset_options *opt, volatile
   core_progress bar;
   core_progress_start(&bar, "spingen instances", n_rows, rank == 0 ? progress : NULL);
   core_progress_resume(&bar, done);
-  int checkpointed = 1, announced = 0;
+  save_state save = {job, NULL, &done, n_rows, &rows_crc};
   const int64_t global_batch = (int64_t)opt->chunk * size;
   while (!st && done < n_rows) {
     const int64_t batch_n = n_rows - done < global_batch ? n_rows - done : global_batch;
@@ -639,29 +655,16 @@ core_status spinset_generate(MPI_Comm comm, const spinset_options *opt, volatile
     if (!st) st = chain_batch(comm, batch_n, count, &b, &rows_crc);
     if (st) break;
     done += batch_n;
-    checkpointed = 0;
     core_progress_update(&bar, done);
-    int stop_now, due;
-    st = io_job_poll(job, done, stop, &stop_now, &due);
-    if (st) break;
-    announced = stop_now;
-    if (stop_now && done < n_rows) st = CORE_ERR_STOPPED;
-    if (stop_now || due || done == n_rows) {
-      core_status ck = io_h5_flush(f);
-      if (!ck) ck = checkpoint_write(job, done, n_rows, rows_crc);
-      if (ck) st = ck;
-      else checkpointed = 1;
-    }
+    save.f = f;
+    st = io_job_step_end(job, done, n_rows, stop, save_rows, &save);
   }
   if (st == CORE_ERR_STOPPED) {
-    st = CORE_OK;
+    /* Stopped inside a batch or at its end: said before the slow part (a
+     * flush of the finished rows and the checkpoint). */
     report->interrupted = 1;
-    /* Stopped inside a batch: the poll says what to do before the slow
-     * part (a flush of the finished rows and the checkpoint). */
-    int stop_now, due;
-    if (!announced) st = io_job_poll(job, done, stop, &stop_now, &due);
-    if (!st && !checkpointed) st = io_h5_flush(f);
-    if (!st && !checkpointed) st = checkpoint_write(job, done, n_rows, rows_crc);
+    save.f = f;
+    st = io_job_stopped_inside(job, done, stop, save_rows, &save);
   }
   if (!st && !report->interrupted) st = write_attributes(f, opt, &lat);
   if (!st && !report->interrupted) st = verify_rows(comm, f, partial, opt, &lat, done, rows_crc, &b);

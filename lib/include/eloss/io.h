@@ -301,6 +301,17 @@ core_status io_job_read_first(io_job *job, int count, const io_ckpt_section *sec
  * the same answers on every rank. Prints, on a stop, what to run next,
  * before the checkpoint is written. Collective. */
 core_status io_job_poll(io_job *job, int64_t step, volatile sig_atomic_t *stop, int *stop_now, int *due);
+/* The end of a long step (a batch of instances, a cycle): poll, and call
+ * save(ctx) (the caller's checkpoint) when the run stops, a checkpoint is
+ * due or step == total. Returns CORE_ERR_STOPPED when the run stops before
+ * the end, after its save. Collective. */
+core_status io_job_step_end(io_job *job, int64_t step, int64_t total, volatile sig_atomic_t *stop,
+                            core_status (*save)(void *ctx), void *ctx);
+/* A stop seen inside a step (the step abandoned; its work returned
+ * CORE_ERR_STOPPED), or after io_job_step_end's: say it (once) and save
+ * step, the last finished one, unless it is saved. Collective. */
+core_status io_job_stopped_inside(io_job *job, int64_t step, volatile sig_atomic_t *stop,
+                                  core_status (*save)(void *ctx), void *ctx);
 /* Write the checkpoint ("run" + sections, data from rank 0) after
  * checking that this run still holds its lock. Collective. */
 core_status io_job_checkpoint(io_job *job, int count, const io_ckpt_section *sections);
