@@ -85,7 +85,8 @@ void app_option_inapplicable(const char *name, PetscBool set, const char *why);
 void app_output_not_input(const char *name, const char *out, const char *const *inputs, int count);
 /* Option error (exit 2) if output `out` of option `name` has a name that
  * outputs' own files use: <file>.lock (a lock), <file>.tmp.<digits> (a
- * temporary, removed as stale by that file's next run). */
+ * temporary, removed as stale by that file's next run); or is an options
+ * file (-options_file) the run reads. */
 void app_output_name(const char *name, const char *out);
 /* Nonzero once a value was refused in this process. */
 int app_options_failed(void);

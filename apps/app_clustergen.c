@@ -40,7 +40,7 @@ typedef struct {
   PetscReal temps[MAX_TEMPS], radius, bh_step, bh_temperature, checkpoint_seconds;
   PetscInt n_temps, n, samples, therm, sweeps, walks, bh_steps, seed;
   char out[PETSC_MAX_PATH_LEN], xyz[PETSC_MAX_PATH_LEN], start[PETSC_MAX_PATH_LEN];
-  PetscBool resume, force, out_set, xyz_set, temps_set, start_set;
+  PetscBool resume, force, out_set, xyz_set, temps_set, start_set, therm_set, sweeps_set;
 } clustergen_args;
 
 static PetscErrorCode read_options(clustergen_args *a) {
@@ -60,9 +60,9 @@ static PetscErrorCode read_options(clustergen_args *a) {
   PetscCall(app_opt_int(po, "-samples", "conformations stored per temperature (0: only the global minimum)", 0,
                         PETSC_MAX_INT, &a->samples, &set));
   PetscCall(app_opt_int(po, "-therm", "cycles before the first sample (step sizes adapt meanwhile)", 0, PETSC_MAX_INT,
-                        &a->therm, &set));
+                        &a->therm, &a->therm_set));
   PetscCall(app_opt_int(po, "-sweeps", "sweeps per cycle (between samples and exchanges)", 1, PETSC_MAX_INT,
-                        &a->sweeps, &set));
+                        &a->sweeps, &a->sweeps_set));
   /* The radius defaults to a function of -n, read just above, so -help
    * shows the value this run would use. */
   a->radius = lj_default_radius((int)a->n);
@@ -105,12 +105,19 @@ static PetscErrorCode clustergen_options(void *opts) {
     }
   if (a->samples == 0 && a->temps_set)
     app_option_inapplicable("-temperatures", a->temps_set, "applies only to samples; add -samples K (K >= 1)");
-  if (a->samples == 0 && a->start_set)
-    app_option_inapplicable("-start", a->start_set, "applies only to samples; add -samples K (K >= 1)");
+  if (a->samples == 0) {
+    const char *why = "applies only to samples; add -samples K (K >= 1)";
+    app_option_inapplicable("-start", a->start_set, why);
+    app_option_inapplicable("-therm", a->therm_set, why);
+    app_option_inapplicable("-sweeps", a->sweeps_set, why);
+  }
   if (a->start_set &&
       (io_same_file(a->start, a->out_set ? a->out : NULL) || io_same_file(a->start, a->xyz_set ? a->xyz : NULL)))
     app_option_error("-start", "is also an output (-out or -xyz): an input is never overwritten, even with -force");
   if (!a->out_set) app_option_error("-out", "required: the HDF5 file to write");
+  if (a->out_set && a->xyz_set && io_same_file(a->xyz, a->out)) app_option_error("-xyz", "is also the -out file");
+  app_output_name("-out", a->out);
+  if (a->xyz_set) app_output_name("-xyz", a->xyz);
   if (a->resume && a->force) app_option_error("-force", "contradicts -resume: continue, or start over, not both");
   return 0;
 }

@@ -77,8 +77,6 @@ static PetscErrorCode eval_options(void *opts) {
     app_option_error("-pred_out", "is also the -csv file: choose another file");
   else if (a->pred_set && (io_same_file(a->pred, a->model) || io_same_file(a->pred, a->test)))
     app_option_error("-pred_out", "is an input of the run (-model or -test): choose another file");
-  else if (a->csv_set && !a->force && access(a->csv, F_OK) == 0)
-    app_option_error("-csv", "exists: add -force to replace it, or choose another file");
   return 0;
 }
 
@@ -135,6 +133,10 @@ static int eval_main(void *opts) {
     fprintf(stderr, "eloss eval: -conv %s: oneDNN has no Winograd kernel for this model on this CPU; direct "
                     "convolutions give the numbers to float32 rounding, not the training's bits\n",
             nn_conv_algorithm_names[conv_asked]);
+  /* An existing table is kept unless -force (checked before the work). */
+  if (!st && rank == 0 && a->csv_set && !a->force && access(a->csv, F_OK) == 0)
+    st = CORE_ERROR(CORE_ERR_ARG, "%s already exists; pass -force to replace it, or choose another -csv", a->csv);
+  st = core_agree(MPI_COMM_WORLD, st);
   const int64_t n_test = st ? 0 : train_spin_test_count(task);
   double *gap = NULL, *acc = NULL, *energy = NULL;
   int8_t *exact = NULL;

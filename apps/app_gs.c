@@ -54,15 +54,17 @@ typedef struct {
 
 static PetscErrorCode gs_options(void *opts) {
   gs_args *a = opts;
-  PetscBool set;
+  PetscBool set, jh_set, jv_set;
   PetscOptionsBegin(PETSC_COMM_WORLD, NULL, "eloss gs options", NULL);
-  PetscCall(app_opt_string(PetscOptionsObject, "-jh", "horizontal couplings (L, L-1) .npy", "a file name", a->jh,
-                           sizeof a->jh, &set));
-  PetscCall(app_opt_string(PetscOptionsObject, "-jv", "vertical couplings (L-1, L) .npy", "a file name", a->jv,
-                           sizeof a->jv, &set));
+  PetscCall(app_opt_string(PetscOptionsObject, "-jh", "horizontal couplings (L, L-1) .npy, required", "a file name",
+                           a->jh, sizeof a->jh, &jh_set));
+  PetscCall(app_opt_string(PetscOptionsObject, "-jv", "vertical couplings (L-1, L) .npy, required", "a file name",
+                           a->jv, sizeof a->jv, &jv_set));
   PetscCall(app_opt_string(PetscOptionsObject, "-out", "write the ground-state spins (L, L) int8 .npy here",
                            "a file name", a->out, sizeof a->out, &set));
   PetscOptionsEnd();
+  if (!jh_set) app_option_error("-jh", "required: the horizontal couplings (.npy)");
+  if (!jv_set) app_option_error("-jv", "required: the vertical couplings (.npy)");
   const char *inputs[] = {a->jh, a->jv};
   app_output_not_input("-out", a->out, inputs, 2);
   return 0;

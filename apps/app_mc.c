@@ -164,10 +164,10 @@ static int mc_main(void *opts) {
   } else {
     if (rank == 0)
       fprintf(stderr, "eloss mc: %s L=%d %s, %s couplings (seed %d, instance %d), beta=%g field=%g, %s, %d+%d sweeps, "
-              "%d replicas on %d ranks\n", spin_lattice_kind_names[a->lattice], (int)a->L,
+              "%d replicas on %d rank%s\n", spin_lattice_kind_names[a->lattice], (int)a->L,
               spin_boundary_names[a->bc], spin_coupling_names[a->law], (int)a->seed, (int)a->instance,
               (double)a->beta, (double)a->field, mc_algorithm_names[a->algorithm], (int)a->therm, (int)a->sweeps,
-              (int)a->replicas, size);
+              (int)a->replicas, size, size == 1 ? "" : "s");
     st = mc_run_replicas(MPI_COMM_WORLD, &run, (int)a->replicas, a->cold, &res);
   }
   if (!st && rank == 0) {

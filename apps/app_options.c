@@ -199,7 +199,9 @@ void app_output_not_input(const char *name, const char *out, const char *const *
 
 void app_output_name(const char *name, const char *out) {
   const char *reserved = io_output_name_reserved(out);
+  const char *deck = out && out[0] ? io_input_registered(out) : NULL;
   if (reserved) app_option_error(name, "%s: choose another file", reserved);
+  else if (deck) app_option_error(name, "is the options file %s read: choose another file", deck);
 }
 
 /* ---- the command line before PETSc sees it ---------------------------------- */

@@ -76,8 +76,9 @@ static PetscErrorCode shapes_options(void *opts) {
   if (a->out_set && a->metrics_set && !strcmp(a->out, a->metrics)) app_option_error("-metrics", "is the -out file");
   if (eval_every_set && !a->metrics_set)
     app_option_error("-eval_every", "writes into -metrics: give -metrics FILE too (the end's quality is printed anyway)");
-  if (a->out_set && !a->force && access(a->out, F_OK) == 0)
-    app_option_error("-out", "exists: add -force to replace it, or choose another file");
+  if (a->batch > a->samples)
+    app_option_error("-batch", "%d is larger than the %d training samples (-samples)", (int)a->batch,
+                     (int)a->samples);
   int size;
   MPI_Comm_size(MPI_COMM_WORLD, &size);
   if (a->shards % size)
@@ -101,7 +102,9 @@ static int shapes_main(void *opts) {
   /* One run per -out: rank 0 holds <out>.lock until the CSV is written. */
   io_lock out_lock = {.fd = -1};
   core_status st = rank == 0 && a->out_set ? io_lock_acquire(a->out, &out_lock) : CORE_OK;
-  /* Before the training, not after it: -out must be writable. */
+  /* Before the training, not after it: -out must be new (or -force) and writable. */
+  if (!st && rank == 0 && a->out_set && !a->force && access(a->out, F_OK) == 0)
+    st = CORE_ERROR(CORE_ERR_ARG, "%s already exists; pass -force to replace it, or choose another -out", a->out);
   if (!st && rank == 0 && a->out_set) st = io_output_check(a->out);
   st = core_agree(MPI_COMM_WORLD, st);
   train_task *task = NULL;

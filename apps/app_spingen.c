@@ -165,6 +165,10 @@ static void check_samples_and_part(spingen_args *a) {
     app_option_inapplicable("-algorithm", a->algorithm_set, why);
   }
   if (!a->out_set) app_option_error("-out", "required: the HDF5 file to write");
+  app_output_name("-out", a->out);
+  /* The split name is one word of the run's options line. */
+  if (a->split[strcspn(a->split, " \t\n\r")])
+    app_option_error("-split", "expected one word (no blanks): it names the split in the file's options line");
   /* A part: instances [first, first + count) of the split's -instances. */
   if (a->first_set && a->first >= a->instances)
     app_option_error("-first", "the split has instances 0 to %lld; a part must start within them",

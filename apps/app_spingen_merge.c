@@ -40,6 +40,9 @@ static PetscErrorCode merge_options(void *opts) {
   PetscCall(app_opt_bool(po, "-force", "replace an existing -out", &a->force, &set));
   PetscOptionsEnd();
   if (!parts_set) app_option_error("-parts", "required: the part files, comma-separated");
+  const size_t len = strlen(a->text);
+  if (parts_set && len && (strstr(a->text, ",,") || a->text[0] == ',' || a->text[len - 1] == ','))
+    app_option_error("-parts", "an empty item: expected comma-separated file names");
   for (char *save = NULL, *p = strtok_r(a->text, ",", &save); p; p = strtok_r(NULL, ",", &save)) {
     if (a->n_parts == PARTS_MAX) {
       app_option_error("-parts", "more than %d parts", (int)PARTS_MAX);
@@ -49,6 +52,8 @@ static PetscErrorCode merge_options(void *opts) {
   }
   if (parts_set && a->n_parts == 0) app_option_error("-parts", "names no file");
   if (!out_set) app_option_error("-out", "required: the merged HDF5 file");
+  app_output_not_input("-out", a->out, a->parts, a->n_parts);
+  app_output_name("-out", a->out);
   return 0;
 }
 

@@ -213,7 +213,7 @@ static core_status create_task(const train_args *a, train_task **task) {
   core_status st = train_spin_task_create(MPI_COMM_WORLD, &so, task);
   if (st) return st;
   const nn_conv_algorithm conv_run = train_spin_task_conv(*task);
-  if ((PetscInt)conv_run != a->conv && rank == 0)
+  if ((PetscInt)conv_run != a->conv && a->conv_set && rank == 0)
     fprintf(stderr, "eloss train: -conv %s: oneDNN has no Winograd kernel for this model on this CPU (it needs AVX-512, "
                     "-width a multiple of 16 and -depth > 0); running direct convolutions\n",
             nn_conv_algorithm_names[a->conv]);

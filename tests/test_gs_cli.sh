@@ -53,6 +53,6 @@ bad() {
 bad "mismatched shapes" "V3.npy: expected shape (11, 12)" -jh H12.npy -jv V3.npy
 bad "lattice too wide" "L = 21 is wider" -jh H21.npy -jv V21.npy
 bad "NaN coupling" "Hnan.npy: coupling nan at flat index" -jh Hnan.npy -jv V12.npy
-bad "missing -jv" "-jv is required" -jh H12.npy
+bad "missing -jv" "-jv: required" -jh H12.npy
 bad "unknown option" "-L" -jh H12.npy -jv V12.npy -L 12
 tap_exit

@@ -163,7 +163,7 @@ printf -- '-n 5\n-samples 2\n-walks 1\n-bh_steps 5\n' > cdeck.opts
 cp cdeck.opts cdeck.copy
 "$eloss" clustergen -options_file cdeck.opts -out c.h5 -xyz cdeck.opts -force > /dev/null 2> err2.txt
 rc2=$?
-[ $rc1 = 1 ] && [ $rc2 = 1 ] && cmp -s deck.opts deck.copy && cmp -s cdeck.opts cdeck.copy &&
-  grep -q "deck.opts is the options file deck.opts read" err.txt && grep -q "is the options file" err2.txt
+[ $rc1 = 2 ] && [ $rc2 = 2 ] && cmp -s deck.opts deck.copy && cmp -s cdeck.opts cdeck.copy &&
+  grep -q -- "-out deck.opts: is the options file deck.opts read" err.txt && grep -q -- "-xyz cdeck.opts: is the options file" err2.txt
 ok $? "an output naming the -options_file deck is refused even with -force: $(grep error err.txt | cut -c1-90)"
 tap_exit

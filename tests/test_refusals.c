@@ -141,7 +141,14 @@ static const refusal cases[] = {
     {"clustergen", "-temperatures 0.2,0.1: must be strictly ascending", {"-out", "c.h5", "-temperatures", "0.2,0.1"}},
     {"clustergen", "-start s.xyz: applies only to samples", {"-out", "c.h5", "-samples", "0", "-start", "s.xyz"}},
     {"spingen-merge", "-parts: required", {"-out", "m.h5"}},
-    {"spingen-merge", "-parts ,: names no file", {"-parts", ",", "-out", "m.h5"}},
+    {"spingen-merge", "-parts ,: an empty item", {"-parts", ",", "-out", "m.h5"}},
+    {"spingen-merge", "-parts p1.h5,,p0.h5: an empty item", {"-parts", "p1.h5,,p0.h5", "-out", "m.h5"}},
+    {"spingen-merge", "-out p0.h5: is the input p0.h5", {"-parts", "p1.h5,p0.h5", "-out", "p0.h5"}},
+    {"spingen", "-split a b: expected one word", {"-split", "a b", "-out", "s.h5"}},
+    {"clustergen", "-therm 50: applies only to samples", {"-out", "c.h5", "-samples", "0", "-therm", "50"}},
+    {"clustergen", "-xyz c.h5: is also the -out file", {"-out", "c.h5", "-xyz", "c.h5"}},
+    {"gs", "-jv: required", {"-jh", "H.npy"}},
+    {"shapes", "larger than the 100 training samples", {"-samples", "100", "-epochs", "1"}},
 };
 
 /* Option sets the stage accepts (exit 0): the refusals above are not

@@ -98,7 +98,7 @@ cp merged1.h5 exists.h5
 ok $? "an existing -out is kept without -force and replaced with it"
 cp p1.h5 p1.copy
 "$eloss" spingen-merge -parts p0.h5,p1.h5,p2.h5 -out p1.h5 -force > /dev/null 2> x.err
-[ $? = 1 ] && grep -q 'is an input of the run' x.err && cmp -s p1.h5 p1.copy
+[ $? = 2 ] && grep -q -- '-out p1.h5: is the input p1.h5' x.err && cmp -s p1.h5 p1.copy
 ok $? "-out naming a part is refused even with -force, the part intact"
 
 bad=0

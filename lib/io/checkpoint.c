@@ -102,9 +102,11 @@ static core_status ckpt_read(const char *path, const char *kind, uint32_t *optio
   core_status st = name_field("kind", kind, want_kind);
   if (!st && (fread(&h, sizeof h, 1, fp) != 1 || memcmp(h.magic, magic, sizeof magic) != 0))
     st = CORE_ERROR(CORE_ERR_FORMAT, "%s: not an eloss checkpoint (too short or bad magic)", path);
-  else if (!st && (h.header_crc != io_crc32(0, &h, offsetof(header, header_crc)) || h.format != CKPT_FORMAT ||
-                   h.pad1 != 0))
-    st = CORE_ERROR(CORE_ERR_FORMAT, "%s: damaged checkpoint header or unknown format %u", path, h.format);
+  else if (!st && (h.header_crc != io_crc32(0, &h, offsetof(header, header_crc)) || h.pad1 != 0))
+    st = CORE_ERROR(CORE_ERR_FORMAT, "%s: damaged checkpoint header (its checksum does not match)", path);
+  else if (!st && h.format != CKPT_FORMAT)
+    st = CORE_ERROR(CORE_ERR_FORMAT, "%s: checkpoint format %u, this eloss reads format %u", path, h.format,
+                    (unsigned)CKPT_FORMAT);
   else if (!st && memcmp(h.kind, want_kind, NAME_BYTES) != 0)
     st = CORE_ERROR(CORE_ERR_FORMAT, "%s: a checkpoint of '%.16s', not of '%s'", path, h.kind, kind);
   else if (!st && (whole ? h.count != (uint32_t)count : h.count < (uint32_t)count))

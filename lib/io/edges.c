@@ -11,6 +11,40 @@
 
 #include "eloss/io.h"
 
+/* An edge as its sorted pair and its row, to find a pair given twice. */
+typedef struct {
+  int32_t lo, hi;
+  int64_t row;
+} edge_key;
+
+static int edge_key_cmp(const void *a, const void *b) {
+  const edge_key *x = a, *y = b;
+  if (x->lo != y->lo) return x->lo < y->lo ? -1 : 1;
+  if (x->hi != y->hi) return x->hi < y->hi ? -1 : 1;
+  return x->row < y->row ? -1 : x->row > y->row;
+}
+
+/* A graph is simple: the same pair twice, in either order, is refused
+ * naming both rows. */
+static core_status first_repeat(const char *path, const int32_t *e, int64_t m) {
+  if (m < 2) return CORE_OK;
+  edge_key *k = malloc(sizeof *k * (size_t)m);
+  CORE_CHECK(k != NULL, CORE_ERR_MEM, "%s: cannot allocate %lld edges", path, (long long)m);
+  for (int64_t i = 0; i < m; ++i) {
+    const int32_t a = e[2 * i], b = e[2 * i + 1];
+    k[i] = (edge_key){a < b ? a : b, a < b ? b : a, i};
+  }
+  qsort(k, (size_t)m, sizeof *k, edge_key_cmp);
+  core_status st = CORE_OK;
+  for (int64_t i = 1; i < m && !st; ++i)
+    if (k[i].lo == k[i - 1].lo && k[i].hi == k[i - 1].hi)
+      st = CORE_ERROR(CORE_ERR_VALUE, "%s: edge %lld = (%d, %d) repeats edge %lld: a pair of vertices is one edge",
+                      path, (long long)k[i].row, (int)e[2 * k[i].row], (int)e[2 * k[i].row + 1],
+                      (long long)k[i - 1].row);
+  free(k);
+  return st;
+}
+
 core_status io_edges_read(const char *path, int64_t n_given, int32_t **edges, int64_t *n_edges,
                           int64_t *n) {
   io_array a;
@@ -60,6 +94,7 @@ core_status io_edges_read(const char *path, int64_t n_given, int32_t **edges, in
     }
   }
   io_array_free(&a);
+  if (!st) st = first_repeat(path, out, m);
   if (st) {
     free(out);
     return st;

@@ -92,10 +92,15 @@ core_status io_structures_read_natoms(const char *path, io_structures *s) {
     io_array_free(&a);
     return CORE_ERROR(CORE_ERR_MEM, "%s: cannot allocate", path);
   }
-  for (int64_t b = 0; b < s->b_count; ++b)
+  core_status st = CORE_OK;
+  for (int64_t b = 0; b < s->b_count && !st; ++b) {
     s->natoms[b] = a.dtype == IO_I32 ? ((int32_t *)a.data)[b] : ((int64_t *)a.data)[b];
+    if (s->natoms[b] < 0 || s->natoms[b] > s->n_max)
+      st = CORE_ERROR(CORE_ERR_VALUE, "%s: structure %lld has %lld atoms, expected 0 to %lld (the arrays' N)", path,
+                      (long long)(s->b_start + b), (long long)s->natoms[b], (long long)s->n_max);
+  }
   io_array_free(&a);
-  return CORE_OK;
+  return st;
 }
 
 

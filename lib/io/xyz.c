@@ -18,6 +18,16 @@
 
 #include "eloss/io.h"
 
+/* At most size - 1 characters of text for a message, each byte outside
+ * printable ASCII shown as '?' (a binary file's bytes would garble the
+ * one error line). */
+static const char *printable(const char *text, char *out, size_t size) {
+  size_t k = 0;
+  for (; text[k] && k + 1 < size; ++k) out[k] = text[k] >= 0x20 && text[k] < 0x7f ? text[k] : '?';
+  out[k] = '\0';
+  return out;
+}
+
 static const char *const element_symbols[] = {
     "",   "H",  "He", "Li", "Be", "B",  "C",  "N",  "O",  "F",  "Ne", "Na", "Mg", "Al", "Si",
     "P",  "S",  "Cl", "Ar", "K",  "Ca", "Sc", "Ti", "V",  "Cr", "Mn", "Fe", "Co", "Ni", "Cu",
@@ -93,8 +103,9 @@ core_status io_xyz_read(const char *path, io_molecules *mol) {
       long long n = strtoll(p, &end, 10);
       while (isspace((unsigned char)*end)) ++end;
       if (n <= 0 || *end) {
-        st = CORE_ERROR(CORE_ERR_FORMAT, "%s:%lld: expected the atom count of a frame, found '%.40s'",
-                        path, (long long)line_no, p);
+        char shown[44];
+        st = CORE_ERROR(CORE_ERR_FORMAT, "%s:%lld: expected the atom count of a frame, found '%s'", path,
+                        (long long)line_no, printable(p, shown, sizeof shown));
         goto done;
       }
       if ((st = xyz_line(fp, path, line_no + 1, line, sizeof line, &got))) goto done;

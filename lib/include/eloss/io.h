@@ -72,8 +72,8 @@ core_status io_npy_write(const char *path, io_dtype dtype, int ndim,
 
 /* Read an (E, 2) int32/int64 .npy of 0-based vertex pairs into a new int32
  * array (caller frees). Refuses a wrong dtype or shape, an index outside
- * [0, n_given) (outside int32 if n_given <= 0) and a self-loop, naming the
- * file and the edge. *n = n_given if positive, else largest index + 1. */
+ * [0, n_given) (outside int32 if n_given <= 0), a self-loop and a pair
+ * given twice (in either order), naming the file and the edge. *n = n_given if positive, else largest index + 1. */
 core_status io_edges_read(const char *path, int64_t n_given, int32_t **edges, int64_t *n_edges,
                           int64_t *n);
 
