@@ -26,10 +26,10 @@ static int ends_with(const char *s, const char *suffix) {
 typedef struct {
   char pred[PETSC_MAX_PATH_LEN], ref[PETSC_MAX_PATH_LEN], grad[PETSC_MAX_PATH_LEN], natoms[PETSC_MAX_PATH_LEN];
   char edges[PETSC_MAX_PATH_LEN];
-  PetscInt loss, coeff, precision, degree, pool, seed, repeat;
+  PetscInt loss, coeff, precision, degree, pool, seed, repeat, preset;
   PetscReal k0, dmin, bond_tolerance;
   PetscBool per_atom;
-  PetscBool pred_set, ref_set, coeff_set, k0_set, per_atom_set, dmin_set, edges_set, degree_set, pool_set, seed_set,
+  PetscBool pred_set, ref_set, loss_set, preset_set, coeff_set, k0_set, per_atom_set, dmin_set, edges_set, degree_set, pool_set, seed_set,
       tol_set;
 } loss_args;
 
@@ -45,7 +45,10 @@ static PetscErrorCode read_options(loss_args *a) {
                            "a file name", a->pred, sizeof a->pred, &a->pred_set));
   PetscCall(app_opt_string(po, "-ref", "reference, same shape as -pred, required", "a file name", a->ref,
                            sizeof a->ref, &a->ref_set));
-  PetscCall(app_opt_enum(po, "-loss", "loss function", atoms_loss_names, ATOMS_LOSS_COUNT, &a->loss, &set));
+  PetscCall(app_opt_enum(po, "-loss", "loss function", atoms_loss_names, ATOMS_LOSS_COUNT, &a->loss, &a->loss_set));
+  PetscCall(app_opt_enum(po, "-preset", "a training loss of eloss shapes and train -task denoise by name, in place of "
+                         "-loss and -edges (-coeff then defaults to exp_dist)", atoms_preset_names, ATOMS_PRESET_COUNT,
+                         &a->preset, &a->preset_set));
   PetscCall(app_opt_enum(po, "-coeff", "energy loss: Eq. 7 coefficient law k(d)", atoms_coeff_names,
                          ATOMS_COEFF_COUNT, &a->coeff, &a->coeff_set));
   PetscCall(app_opt_real(po, "-k0", "energy loss: global scale of every coefficient", 0, INFINITY, 1, &a->k0,
@@ -82,9 +85,21 @@ static atoms_edge_kind edge_kind(const char *edges) {
   return kind;
 }
 
+/* -preset: the loss and edge set of a training loss (atoms_preset_table). */
+static void apply_preset(loss_args *a) {
+  if (!a->preset_set) return;
+  const atoms_preset_info *p = &atoms_preset_table[a->preset];
+  if (a->loss_set) app_option_error("-loss", "contradicts -preset %s: give one of them", p->name);
+  if (a->edges_set) app_option_error("-edges", "contradicts -preset %s: give one of them", p->name);
+  a->loss = p->loss;
+  snprintf(a->edges, sizeof a->edges, "%s", atoms_edges_names[p->edges]);
+  if (!a->coeff_set) a->coeff = ATOMS_COEFF_EXP_DIST;
+}
+
 static PetscErrorCode loss_options(void *opts) {
   loss_args *a = opts;
   PetscCall(read_options(a));
+  apply_preset(a);
   /* Which options apply: -coeff .. -edges to the energy loss only, and
    * each edge set's parameters to that edge set only. */
   const atoms_edge_kind kind = edge_kind(a->edges);

@@ -11,7 +11,7 @@ py=/usr/bin/python3
 mpi=("$mpiexec" --allow-run-as-root --oversubscribe)
 source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 tap_workdir
-echo "1..24"
+echo "1..26"
 
 # Data: 7 structures of 11 atoms in 3D, a prediction, a complete edge list.
 "$py" - <<'PY'
@@ -94,6 +94,17 @@ o=$(loss 2 -pred pred.npy -ref ref.npy -coeff exp_dist -edges all_pairs.npy)
 # The same terms summed in another order (per atom, not per pair).
 "$py" -c "import sys; a=float('${o#loss=}'); b=float('${out#loss=}'); sys.exit(abs(a-b) > 1e-13*abs(b))"
 ok $? "an explicit list of every pair equals the complete graph to 1e-13 ($o)"
+# -preset: the training losses by name (atoms_preset_table) are the same
+# losses as their options written out.
+o=$(loss 1 -pred pred.npy -ref ref.npy -preset energy -grad_out gp.npy)
+[ "$o" = "$out" ] && cmp -s g1.npy gp.npy
+ok $? "-preset energy = -loss energy -coeff exp_dist -edges complete, bit for bit ($o)"
+a=$(loss 1 -pred pred.npy -ref ref.npy -preset sparse -seed 4)
+b=$(loss 1 -pred pred.npy -ref ref.npy -coeff exp_dist -edges regular -seed 4)
+m=$(loss 1 -pred pred.npy -ref ref.npy -preset mse)
+n=$(loss 1 -pred pred.npy -ref ref.npy -loss mse)
+[ -n "$a" ] && [ "$a" = "$b" ] && [ -n "$m" ] && [ "$m" = "$n" ]
+ok $? "-preset sparse = the energy loss on regular graphs, -preset mse = -loss mse ($a, $m)"
 o=$(loss 1 -pred pred32.npy -ref ref.npy -coeff exp_dist -precision single -grad_out g32.npy)
 "$py" -c "import numpy as np, sys; g=np.load('g32.npy'); a=float('${o#loss=}'); b=float('${out#loss=}'); sys.exit(not (g.dtype==np.float32 and abs(a-b) < 1e-5*b))"
 ok $? "float32 path agrees with float64 ($o) and writes float32"

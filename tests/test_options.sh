@@ -116,7 +116,7 @@ help_lists() {
   [ $rc = 0 ] && [ -z "$missing" ] && ! grep -q "error" help.txt
   ok $? "$cmd -help lists every option with its default (missing:${missing:- none})"
 }
-help_lists loss -pred -ref -loss -coeff -k0 -per_atom -coeff_dmin -edges -degree -pool -seed -bond_tolerance -natoms -precision -grad_out -repeat
+help_lists loss -pred -ref -loss -preset -coeff -k0 -per_atom -coeff_dmin -edges -degree -pool -seed -bond_tolerance -natoms -precision -grad_out -repeat
 help_lists rigidity -edges -d -n -seed -survey_n -survey_k -survey_d -samples -csv
 help_lists gs -jh -jv -out
 help_lists spinloss -jh -jv -logits -target -loss -T -h0 -flip_invariant -grad_out

@@ -141,6 +141,9 @@ static const refusal cases[] = {
     {"clustergen", "-temperatures 0.2,0.1: must be strictly ascending", {"-out", "c.h5", "-temperatures", "0.2,0.1"}},
     {"clustergen", "-start s.xyz: applies only to samples", {"-out", "c.h5", "-samples", "0", "-start", "s.xyz"}},
     {"spingen-merge", "-parts: required", {"-out", "m.h5"}},
+    {"loss", "-loss mae: contradicts -preset mse", {"-pred", "p.npy", "-ref", "r.npy", "-preset", "mse", "-loss", "mae"}},
+    {"loss", "-edges complete: contradicts -preset sparse", {"-pred", "p.npy", "-ref", "r.npy", "-preset", "sparse", "-edges", "complete"}},
+    {"loss", "-coeff lj: applies only to -loss energy (this run: -loss kabsch)", {"-pred", "p.npy", "-ref", "r.npy", "-preset", "kabsch", "-coeff", "lj"}},
     {"spingen-merge", "-parts ,: an empty item", {"-parts", ",", "-out", "m.h5"}},
     {"spingen-merge", "-parts p1.h5,,p0.h5: an empty item", {"-parts", "p1.h5,,p0.h5", "-out", "m.h5"}},
     {"spingen-merge", "-out p0.h5: is the input p0.h5", {"-parts", "p1.h5,p0.h5", "-out", "p0.h5"}},
@@ -160,6 +163,7 @@ static const refusal accepted[] = {
     {"train", "", {"-task", "denoise", "-train", "a.h5", "-test", "b.h5", "-out", "m.ckpt", "-loss", "energy"}},
     {"eval", "", {"-model", "m.ckpt", "-test", "t.h5"}},
     {"loss", "", {"-pred", "p.npy", "-ref", "r.npy", "-edges", "regular", "-degree", "2"}},
+    {"loss", "", {"-pred", "p.npy", "-ref", "r.npy", "-preset", "sparse", "-degree", "2"}},
 };
 
 static void write_file(const char *path, const char *text, size_t n) {
