@@ -476,6 +476,7 @@ bad_cases = [
     ("resample without regular edges", lambda: eloss.AtomsLoss(ref).resample(1), "only a plan with edges='regular' draws graphs"),
     ("T with ce", lambda: eloss.spin_loss(logits, target, jh, jv, loss="ce", T=7.0), "T is for loss local, true and bond only"),
     ("h0 with true", lambda: eloss.spin_loss(logits, None, jh, jv, loss="true", h0=99.0), "h0 is for loss local and bond only"),
+    ("target with true", lambda: eloss.spin_loss(logits, target, jh, jv, loss="true"), "target: loss 'true' uses no labels; pass None"),
     ("a pair given twice", lambda: eloss.energy_loss(pred, ref, edges=np.array([[0, 1], [2, 3], [1, 0]])), "edge 2 (1, 0) repeats edge 0"),
     ("coeff with mse", lambda: eloss.atoms_loss(pred, ref, loss="mse", coeff="lj"), "coeff applies to the energy loss only, not to 'mse'"),
     ("edges with kabsch (plan)", lambda: eloss.AtomsLoss(ref, loss="kabsch", edges="regular"), "edges applies to the energy loss only"),

@@ -461,6 +461,7 @@ _SPIN_TABLE = _spin_losses()
 SPIN_LOSSES = tuple(_SPIN_TABLE)
 _SPIN_T = tuple(n for n, f in _SPIN_TABLE.items() if f & 4)
 _SPIN_H0 = tuple(n for n, f in _SPIN_TABLE.items() if f & 16)
+_SPIN_LABELS = tuple(n for n, f in _SPIN_TABLE.items() if f & 1)
 
 
 def _names(names):
@@ -471,7 +472,9 @@ def spin_loss(logits, target, jh, jv, loss="local", T=None, h0=None, flip_invari
     """A spin loss of `eloss spinloss` and its gradient: ``(loss, grad)``.
 
     logits  float64 (B, L, L), C order, finite; q(s_i = +1) = sigmoid(z_i).
-    target  int8 (B, L, L) of +-1; None for (and ignored by) loss="true".
+    target  int8 (B, L, L) of +-1; None for loss="true" (which reads no
+            labels: a target given to it is refused, as `eloss spinloss`
+            refuses -target).
     jh, jv  float64 couplings: open lattice (B, L, L-1) and (B, L-1, L) as
             `eloss gs`; periodic (B, L, L) both, each site's bond to its +
             neighbour along x resp. y, wrapping. The shape of jh decides.
@@ -483,6 +486,8 @@ def spin_loss(logits, target, jh, jv, loss="local", T=None, h0=None, flip_invari
     flip_invariant  ce, margin: the better of y and -y per instance.
     The loss is the mean over the B instances; grad is d loss / d logits.
     """
+    if target is not None and loss in SPIN_LOSSES and loss not in _SPIN_LABELS:
+        raise Error("target: loss %r uses no labels; pass None" % loss)
     if T is not None and loss not in _SPIN_T:
         raise Error("T is for loss %s only, not %r" % (_names(_SPIN_T), loss))
     if h0 is not None and loss not in _SPIN_H0:
