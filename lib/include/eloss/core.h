@@ -141,8 +141,10 @@ enum {
   CORE_PURPOSE_SHAPES = 12,    /* regular-shape samples: radius and rotation of sample index */
   CORE_PURPOSE_LJ = 13,        /* Lennard-Jones clusters: starts, moves, exchanges,
                                   basin hopping (lj.h folds which one in above bit 8) */
-  CORE_PURPOSE_DENOISE = 14    /* denoising: noise level, rotation and noise of a
+  CORE_PURPOSE_DENOISE = 14,   /* denoising: noise level, rotation and noise of a
                                   training draw or test draw (train.h folds which in above bit 8) */
+  CORE_PURPOSE_DIFFUSION = 15  /* diffusion: a training draw's time step and noise, a sample's
+                                  starting noise and step noises (diffusion.h folds which above bit 8) */
 };
 
 void core_rng_init(core_rng *rng, uint64_t seed, uint64_t purpose, uint64_t index);
