@@ -290,8 +290,35 @@ nn_params *nn_mlp_params(nn_mlp *mlp);
 core_status nn_mlp_forward(nn_mlp *mlp, int B, const float *x, float *y);
 core_status nn_mlp_backward(nn_mlp *mlp, int B, const float *dy);
 
-/* The rows of nn_model_types (lib/nn/spin_model.c, lib/nn/mlp.c). */
-extern const nn_model_type nn_spin_model_type, nn_mlp_type;
+/* ---- GDM, EDM's graph network of molecules (lib/nn/gdm.c) ------------------ */
+
+typedef struct {
+  int features;      /* F: per-atom features after the 3 coordinates (atom types) */
+  int width;         /* H, hidden features */
+  int layers;        /* message-passing layers (EDM's GCL) */
+  double norm;       /* the aggregation's normalisation factor (EDM: 1) */
+  int max_atoms;     /* most atoms in one forward (all molecules together) */
+  int64_t max_pairs; /* most ordered pairs sum n_b^2 in one forward */
+} nn_gdm_config;
+
+/* eps_hat (sum n_b, 3 + F) from nn_input x (sum n_b, 3 + F) rows of
+ * [coordinates, features], natoms (B) and t (B, the time t / T): EDM's
+ * non-equivariant GNN on each molecule's complete graph (lib/nn/gdm.c has
+ * the equations); the coordinate part centred per molecule. Molecules of
+ * any sizes are concatenated, not padded. Tensors in the order
+ * embedding.weight (H, 4 + F), embedding.bias, then per layer l
+ * gcl_l.edge_mlp.0.weight (H, 2H), .0.bias, .2.weight (H, H), .2.bias,
+ * gcl_l.node_mlp.0.weight (H, 2H), .0.bias, .2.weight (H, H), .2.bias, then
+ * embedding_out.weight (3 + F, H), .bias; init as every lib/nn model. Local. */
+typedef struct nn_gdm nn_gdm;
+core_status nn_gdm_create(const nn_gdm_config *cfg, uint64_t seed, nn_gdm **gdm);
+void nn_gdm_destroy(nn_gdm **gdm);
+nn_params *nn_gdm_params(nn_gdm *gdm);
+core_status nn_gdm_forward(nn_gdm *gdm, const nn_input *in, float *y);
+core_status nn_gdm_backward(nn_gdm *gdm, int B, const float *dy);
+
+/* The rows of nn_model_types (lib/nn/spin_model.c, lib/nn/mlp.c, lib/nn/gdm.c). */
+extern const nn_model_type nn_spin_model_type, nn_mlp_type, nn_gdm_type;
 
 #ifdef __cplusplus
 }
