@@ -11,7 +11,7 @@ mpi=("$2" --allow-run-as-root --oversubscribe)
 source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 tap_workdir
 
-cases=12
+cases=13
 echo "1..$cases"
 mkdir -p disk
 if ! mount -t tmpfs -o size=1m tmpfs disk 2> /dev/null; then
@@ -28,6 +28,10 @@ trap 'umount "$work/disk" 2> /dev/null; rm -rf "$work"' EXIT
 import numpy as np
 rng = np.random.default_rng(3)
 ref = rng.normal(size=(40, 30, 3)); np.save("ref.npy", ref); np.save("pred.npy", ref + 0.1 * rng.normal(size=ref.shape))
+# 400 methane molecules: a per-molecule table larger than the free page.
+with open("mols.xyz", "w") as f:
+    for k in range(400):
+        f.write("5\nmethane %d\nC 0 0 0\nH 0.63 0.63 0.63\nH -0.63 -0.63 0.63\nH -0.63 0.63 -0.63\nH 0.63 -0.63 -0.63\n" % k)
 PY
 [ -f train.h5 ] && [ -f test.h5 ] && [ -f model.ckpt ] && [ -f ref.npy ] || { echo "Bail out! inputs not made"; exit 1; }
 
@@ -55,6 +59,7 @@ check() {
 }
 
 check "eval -csv" "disk/e.csv" "$eloss" eval -model model.ckpt -test test.h5 -csv disk/e.csv
+check "molcheck -csv" "disk/mol.csv" "$eloss" molcheck -in mols.xyz -csv disk/mol.csv
 check "train -out (and its metrics)" "disk/m.ckpt disk/m.ckpt.jsonl" \
   "$eloss" train -train train.h5 -test test.h5 -width 8 -depth 2 -steps 5 -batch 16 -out disk/m.ckpt
 check "train -metrics" "disk/m.jsonl m2.ckpt" \
