@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "app.h"
+#include "eloss/diffusion.h"
 #include "eloss/io.h"
 #include "eloss/train.h"
 
@@ -33,12 +34,15 @@ static const char help[] =
     "the checkpoint (atomic, checksummed); SIGTERM checkpoints and exits with code 3; -resume\n"
     "continues it (also to a larger -steps). Metrics go to -metrics as JSON lines.\n";
 
-enum { TASK_SPIN, TASK_DENOISE };
-static const char *const tasks[] = {"spin", "denoise"};
+enum { TASK_SPIN, TASK_DENOISE, TASK_DIFFUSION };
+static const char *const tasks[] = {"spin", "denoise", "diffusion"};
+static const char *const models[] = {"gdm"};
 
 typedef struct {
   PetscInt task, loss, coeff, width, depth, conv, steps, batch, shards, seed, eval_every, checkpoint_every, n_noise;
-  PetscReal T, h0, lr, checkpoint_seconds, noise[TRAIN_DENOISE_MAX_LEVELS];
+  PetscInt model, layers, diffusion_steps;
+  PetscReal T, h0, lr, checkpoint_seconds, noise[TRAIN_DENOISE_MAX_LEVELS], pos_weight;
+  PetscBool model_set, layers_set, diffusion_steps_set, pos_weight_set;
   PetscBool flip, resume, force, rotate;
   PetscBool T_set, h0_set, flip_set, depth_set, test_set, noise_set, rotate_set, coeff_set, conv_set, train_set,
       out_set, metrics_set;
@@ -53,8 +57,8 @@ static PetscErrorCode read_options(train_args *a) {
   a->noise[0] = 0.05, a->noise[1] = 0.1, a->noise[2] = 0.2, a->n_noise = 3;
   PetscOptionsBegin(PETSC_COMM_WORLD, NULL, "eloss train options", NULL);
   PetscOptionItems *po = PetscOptionsObject;
-  PetscCall(app_opt_enum(po, "-task", "what to learn", tasks, 2, &a->task, &set));
-  const int denoise = a->task == TASK_DENOISE;
+  PetscCall(app_opt_enum(po, "-task", "what to learn", tasks, 3, &a->task, &set));
+  const int denoise = a->task != TASK_SPIN; /* denoise or diffusion: atoms, their losses */
   PetscCall(app_opt_string(po, "-train", "training set (spin: HDF5 from eloss spingen; denoise: HDF5 from eloss "
                            "clustergen or XYZ), required", "a file name", a->train, sizeof a->train, &a->train_set));
   PetscCall(app_opt_string(po, "-test", "test set for the metrics (the same kind; required for denoise)",
@@ -70,6 +74,16 @@ static PetscErrorCode read_options(train_args *a) {
                            spin_loss_names, SPIN_LOSS_COUNT, &a->loss, &set));
   /* sigma beyond 100 data lengths leaves no structure to recover: a
    * typo, refused. */
+  a->layers = 4, a->diffusion_steps = 1000;
+  PetscCall(app_opt_enum(po, "-model", "diffusion: the network (gdm: EDM's graph network)", models, 1, &a->model,
+                         &a->model_set));
+  PetscCall(app_opt_int(po, "-layers", "diffusion: message-passing layers of the network", 0, 64, &a->layers,
+                        &a->layers_set));
+  PetscCall(app_opt_int(po, "-diffusion_steps", "diffusion: T, the steps of the noise schedule (EDM: 1000)", 1,
+                        DIFFUSION_STEPS_MAX, &a->diffusion_steps, &a->diffusion_steps_set));
+  PetscCall(app_opt_real(po, "-pos_weight", "diffusion, -loss energy, kabsch, sparse: the position term's weight "
+                         "(default 0.05 energy and sparse, 0.8 kabsch: the paper's Tables 6-7)", 0, 1e6, 1,
+                         &a->pos_weight, &a->pos_weight_set));
   PetscCall(app_opt_real_list(po, "-noise", "denoise: distinct noise levels sigma, each draw picks one uniformly", 0,
                               100, 1, TRAIN_DENOISE_MAX_LEVELS, a->noise, &a->n_noise, &a->noise_set));
   PetscCall(app_opt_bool(po, "-rotate", "denoise: rotate every training draw uniformly at random", &a->rotate,
@@ -82,7 +96,8 @@ static PetscErrorCode read_options(train_args *a) {
                          &a->T_set));
   PetscCall(app_opt_real(po, "-h0", "local, bond: the constant of w_i = y_i h_i(y) + h0, w_ij = J_ij y_i y_j + h0",
                          -1e6, 1e6, 0, &a->h0, &a->h0_set));
-  if (denoise) a->width = 128;
+  if (a->task == TASK_DENOISE) a->width = 128;
+  if (a->task == TASK_DIFFUSION) a->width = 64;
   PetscCall(app_opt_int(po, "-width", "channels of the network (denoise: MLP hidden width, default 128)", 1, 4096,
                         &a->width, &set));
   PetscCall(app_opt_int(po, "-depth", "spin: convolutions in residual blocks (even)", 0, 1000, &a->depth,
@@ -115,6 +130,29 @@ static PetscErrorCode read_options(train_args *a) {
 
 /* Options that mean nothing for the chosen task or loss. */
 static void check_task_options(const train_args *a) {
+  const char *diffusion_why = "applies to -task diffusion";
+  if (a->task != TASK_DIFFUSION) {
+    app_option_inapplicable("-model", a->model_set, diffusion_why);
+    app_option_inapplicable("-layers", a->layers_set, diffusion_why);
+    app_option_inapplicable("-diffusion_steps", a->diffusion_steps_set, diffusion_why);
+    app_option_inapplicable("-pos_weight", a->pos_weight_set, diffusion_why);
+  }
+  if (a->task == TASK_DIFFUSION) {
+    if (!a->test_set) app_option_error("-test", "required for -task diffusion: the test molecules of the metrics");
+    const char *why = "applies to -task spin";
+    app_option_inapplicable("-depth", a->depth_set, "applies to -task spin (the diffusion network has -layers)");
+    app_option_inapplicable("-conv", a->conv_set, why);
+    app_option_inapplicable("-flip_invariant", a->flip_set, why);
+    app_option_inapplicable("-T", a->T_set, why);
+    app_option_inapplicable("-h0", a->h0_set, why);
+    app_option_inapplicable("-noise", a->noise_set, "applies to -task denoise (diffusion draws its own noise levels)");
+    app_option_inapplicable("-rotate", a->rotate_set, "applies to -task denoise");
+    if (!atoms_preset_table[a->loss].uses_coeff)
+      app_option_inapplicable("-coeff", a->coeff_set, "applies to -loss energy and sparse");
+    if (a->loss == ATOMS_PRESET_MSE)
+      app_option_inapplicable("-pos_weight", a->pos_weight_set, "applies to -loss energy, kabsch and sparse");
+    return;
+  }
   if (a->task == TASK_DENOISE) {
     if (!a->test_set) app_option_error("-test", "required for -task denoise: the test structures of the metrics");
     app_option_inapplicable("-depth", a->depth_set, "applies to -task spin (the denoise MLP has 2 hidden layers)");
@@ -177,8 +215,10 @@ static PetscErrorCode train_app_options(void *opts) {
   train_args *a = opts;
   PetscCall(read_options(a));
   if (!a->train_set)
-    app_option_error("-train", a->task == TASK_DENOISE ? "required: the training set (eloss clustergen or XYZ)"
-                                                        : "required: the training set (eloss spingen -split train ...)");
+    app_option_error("-train", a->task == TASK_SPIN ? "required: the training set (eloss spingen -split train ...)"
+                                                     : a->task == TASK_DENOISE
+                                                         ? "required: the training set (eloss clustergen or XYZ)"
+                                                         : "required: the training molecules (XYZ)");
   if (!a->out_set) app_option_error("-out", "required: the model file to write");
   check_task_options(a);
   if (a->resume && a->force) app_option_error("-force", "contradicts -resume: continue, or start over, not both");
@@ -191,6 +231,15 @@ static PetscErrorCode train_app_options(void *opts) {
 static core_status create_task(const train_args *a, train_task **task) {
   int rank;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  if (a->task == TASK_DIFFUSION) {
+    train_diffusion_options df;
+    train_diffusion_options_default(&df);
+    df.train = a->train, df.test = a->test;
+    df.loss = (atoms_preset)a->loss, df.coeff = (atoms_coeff_law)a->coeff, df.pos_weight = a->pos_weight;
+    df.diffusion_steps = (int)a->diffusion_steps, df.width = (int)a->width, df.layers = (int)a->layers;
+    df.seed = (uint64_t)a->seed, df.shard_size = (int)(a->batch / a->shards);
+    return train_diffusion_task_create(MPI_COMM_WORLD, &df, task);
+  }
   if (a->task == TASK_DENOISE) {
     train_denoise_options dn;
     train_denoise_options_default(&dn);

@@ -38,6 +38,9 @@ core_status train_model_open(MPI_Comm comm, const char *path, const char *test, 
   if (st) return st;
   if (meta->kind == TRAIN_TASK_SHAPES)
     return CORE_ERROR(CORE_ERR_ARG, "%s is a shapes model: eloss shapes evaluates its own models", path);
+  if (meta->kind == TRAIN_TASK_DIFFUSION)
+    return CORE_ERROR(CORE_ERR_ARG, "%s is a diffusion model: its test metrics are those eloss train prints "
+                      "(-eval_every)", path);
   if (shard_size <= 0) shard_size = (int)meta->shard_size;
   st = meta->kind == TRAIN_TASK_SPIN ? open_spin(comm, meta, test, shard_size, conv, task)
                                      : open_denoise(comm, meta, test, shard_size, task);

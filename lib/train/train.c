@@ -85,7 +85,7 @@ void train_options_default(train_options *o) {
 
 /* ---- model files ------------------------------------------------------------ */
 
-const char *const train_task_names[TRAIN_TASK_COUNT] = {"spin", "denoise", "shapes"};
+const char *const train_task_names[TRAIN_TASK_COUNT] = {"spin", "denoise", "shapes", "diffusion"};
 
 /* What a reader of the model needs back from the run, typed. */
 typedef struct {

@@ -523,7 +523,7 @@ def spin_loss(logits, target, jh, jv, loss="local", T=None, h0=None, flip_invari
 
 # ---- model files ------------------------------------------------------------
 
-_TASKS = ("spin", "denoise", "shapes")
+_TASKS = ("spin", "denoise", "shapes", "diffusion")
 _CONVS = ("winograd", "direct")
 
 

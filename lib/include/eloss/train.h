@@ -55,9 +55,9 @@ typedef struct {
 } train_metrics;
 
 /* The kinds of task, recorded in every model file. */
-typedef enum { TRAIN_TASK_SPIN, TRAIN_TASK_DENOISE, TRAIN_TASK_SHAPES } train_task_kind;
-enum { TRAIN_TASK_COUNT = TRAIN_TASK_SHAPES + 1, TRAIN_TASK_OPTIONS_BYTES = 1024 };
-extern const char *const train_task_names[TRAIN_TASK_COUNT]; /* "spin", "denoise", "shapes" */
+typedef enum { TRAIN_TASK_SPIN, TRAIN_TASK_DENOISE, TRAIN_TASK_SHAPES, TRAIN_TASK_DIFFUSION } train_task_kind;
+enum { TRAIN_TASK_COUNT = TRAIN_TASK_DIFFUSION + 1, TRAIN_TASK_OPTIONS_BYTES = 1024 };
+extern const char *const train_task_names[TRAIN_TASK_COUNT]; /* "spin", "denoise", "shapes", "diffusion" */
 
 enum { TRAIN_ARCH_LEVELS = 8 };
 
@@ -69,6 +69,8 @@ typedef struct {
   int32_t lattice, bc, L, depth;       /* spin: spin_lattice_kind, spin_boundary, L, depth */
   int32_t atoms, data_kind, n_levels;  /* denoise: padded atom count, 1 clustergen / 2 XYZ, noise levels */
   double levels[TRAIN_ARCH_LEVELS];
+  int32_t diffusion_steps, features;   /* diffusion: T, per-atom features (depth: GDM layers) */
+  int32_t pad;
 } train_model_arch;
 
 typedef struct train_task train_task;
@@ -308,6 +310,28 @@ void train_denoise_options_default(train_denoise_options *opt);
  * atoms per frame, padded to the largest), centre every structure and
  * build the model. Collective. */
 core_status train_denoise_task_create(MPI_Comm comm, const train_denoise_options *opt, train_task **task);
+
+/* ---- the diffusion task (lib/train/diffusion_task.c; paper Sec. 4.2, 6.2) ---------- */
+
+typedef struct {
+  const char *train;       /* multi-frame XYZ of molecules of H, C, N, O, F; NULL: evaluation only */
+  const char *test;        /* the same kind of file; required (the metrics) */
+  atoms_preset loss;       /* mse: EDM's eps-MSE; energy, kabsch, sparse: on x_hat's positions */
+  atoms_coeff_law coeff;   /* energy, sparse: Eq. 7 coefficient law (exp_dist) */
+  double pos_weight;       /* energy, kabsch, sparse: the position term's weight (default per loss) */
+  int diffusion_steps;     /* T (EDM: 1000) */
+  int width, layers;       /* GDM */
+  uint64_t seed;           /* initial weights and every draw */
+  int shard_size;          /* most molecules per forward pass */
+} train_diffusion_options;
+
+/* mse, exp_dist, T 1000, GDM width 64 and 4 layers, seed 0, shard_size 8;
+ * pos_weight 0: the loss's default (energy, sparse 0.05, kabsch 0.8, as the
+ * paper's Tables 6-7; mse has no position term apart). */
+void train_diffusion_options_default(train_diffusion_options *opt);
+/* Read both files (every element H, C, N, O or F; every molecule centred),
+ * build GDM and EDM's schedule. Collective. */
+core_status train_diffusion_task_create(MPI_Comm comm, const train_diffusion_options *opt, train_task **task);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# TAP test of `eloss train -task diffusion` (GDM trained as EDM's noise
+# predictor, docs/diffusion.md), on small molecule sets written here
+# (random H, C, N, O, F molecules of 7 to 12 atoms; no chemistry needed to
+# test the machinery):
+# - with -loss mse the test eps-MSE falls; energy, kabsch and sparse train
+#   and report finite metrics;
+# - the model file of 1 and 2 ranks is the same bytes; 10 steps, then
+#   -resume to 20, is the same bytes as 20 steps;
+# - bad input: no -test, -pos_weight with mse, -noise and -depth with
+#   diffusion (exit 2); an element outside H, C, N, O, F and a molecule too
+#   small for the sparse loss's graphs (exit 1, naming the molecule); eval
+#   of a diffusion model says where its metrics are.
+#   test_diffusion_train.sh <eloss> <mpiexec>
+set -uo pipefail
+eloss=$(realpath "$1")
+mpiexec=$2
+mpi=("$mpiexec" --allow-run-as-root --oversubscribe)
+py=/usr/bin/python3
+source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
+tap_workdir
+echo "1..10"
+
+"$py" - <<'PY'
+import numpy as np
+rng = np.random.default_rng(7)
+def write(path, count, symbols="HCNOF", small=False):
+    with open(path, "w") as f:
+        for k in range(count):
+            n = 4 if small and k == 2 else int(rng.integers(7, 13))
+            x = rng.normal(scale=1.2, size=(n, 3))
+            f.write("%d\nmolecule %d\n" % (n, k))
+            for i in range(n):
+                f.write("%s %.6f %.6f %.6f\n" % (symbols[rng.integers(len(symbols))], *x[i]))
+write("train.xyz", 96)
+write("test.xyz", 12)
+write("sulfur.xyz", 5, symbols="HCS")
+write("small.xyz", 8, small=True)
+PY
+base=(-task diffusion -train train.xyz -test test.xyz -width 16 -layers 2 -diffusion_steps 100 -batch 16 -seed 3)
+"$eloss" train "${base[@]}" -loss mse -lr 3e-3 -steps 300 -eval_every 10 -out mse.ckpt > mse.out 2> mse.err
+rc=$?
+first=$(grep -m1 -o '"test_eps_mse": [0-9.e+-]*' mse.ckpt.jsonl | grep -o '[0-9.e+-]*$')
+last=$(grep -o '"test_eps_mse": [0-9.e+-]*' mse.ckpt.jsonl | tail -1 | grep -o '[0-9.e+-]*$')
+[ $rc = 0 ] && "$py" -c "import sys; sys.exit(not (float('$last') < 0.9 * float('$first')))"
+ok $? "-loss mse: the test eps-MSE falls from $first (step 10) to $last (step 300)"
+good=1 said=""
+for loss in energy kabsch; do
+  "$eloss" train "${base[@]}" -loss $loss -steps 30 -eval_every 0 -out $loss.ckpt > $loss.out 2> /dev/null || good=0
+  grep -q "test_eps_mse=[0-9]" $loss.out && grep -q "test_x_rmse=[0-9]" $loss.out || good=0
+  said="$said $loss: $(grep -o 'test_x_rmse=[0-9.e+-]*' $loss.out)"
+done
+"$eloss" train "${base[@]}" -loss sparse -steps 30 -eval_every 0 -out sparse.ckpt > sparse.out 2> /dev/null || good=0
+grep -q "test_eps_mse=[0-9]" sparse.out || good=0
+[ $good = 1 ]
+ok $? "-loss energy, kabsch and sparse train and report finite metrics:$said"
+"$eloss" train "${base[@]}" -loss energy -steps 20 -shards 4 -eval_every 10 -out r1.ckpt > /dev/null 2>&1
+"${mpi[@]}" -n 2 "$eloss" train "${base[@]}" -loss energy -steps 20 -shards 4 -eval_every 10 -out r2.ckpt > /dev/null 2>&1
+cmp -s r1.ckpt r2.ckpt
+ok $? "1 and 2 ranks write the same model file, byte for byte"
+"$eloss" train "${base[@]}" -loss energy -steps 10 -shards 4 -eval_every 10 -out cut.ckpt > /dev/null 2>&1 &&
+  "$eloss" train "${base[@]}" -loss energy -steps 20 -shards 4 -eval_every 10 -out cut.ckpt -resume > /dev/null 2>&1
+cmp -s cut.ckpt r1.ckpt
+ok $? "10 steps, then -resume to 20: the same bytes as 20 steps"
+refused() { # refused <rc> <needle> <args...>
+  local want=$1 needle=$2
+  shift 2
+  "$eloss" "$@" > out.txt 2> err.txt
+  local rc=$?
+  [ $rc = "$want" ] && [ "$(grep -c 'error' err.txt)" = 1 ] && grep -q -- "$needle" err.txt
+  ok $? "$* : exit $rc, $(grep error err.txt | cut -c1-120)"
+}
+refused 2 "-test: required for -task diffusion" train -task diffusion -train train.xyz -out x.ckpt
+refused 2 "-pos_weight 0.5: applies to -loss energy, kabsch and sparse" train "${base[@]}" -pos_weight 0.5 -out x.ckpt
+refused 2 "-noise 0.1: applies to -task denoise" train "${base[@]}" -noise 0.1 -out x.ckpt
+refused 1 "sulfur.xyz: molecule 0, atom" train "${base[@]}" -train sulfur.xyz -out x.ckpt
+refused 1 "training molecule 2 of small.xyz has 4" train "${base[@]}" -train small.xyz -loss sparse -out x.ckpt
+refused 1 "mse.ckpt is a diffusion model" eval -model mse.ckpt -test test.xyz
+tap_exit
