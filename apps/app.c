@@ -13,7 +13,7 @@ const app_command *const app_commands[] = {
     &app_loss_command, &app_rigidity_command, &app_spingen_command, &app_spingen_merge_command,
     &app_clustergen_command, &app_mc_command, &app_gs_command, &app_spinloss_command,
     &app_train_command, &app_shapes_command, &app_eval_command,
-    &app_molcheck_command,
+    &app_molcheck_command, &app_sample_command,
 };
 const int app_command_count = sizeof app_commands / sizeof app_commands[0];
 

@@ -124,6 +124,6 @@ extern volatile sig_atomic_t app_stop_requested;
 extern const app_command app_loss_command, app_rigidity_command, app_spingen_command, app_spingen_merge_command,
     app_clustergen_command, app_mc_command, app_gs_command, app_spinloss_command, app_train_command,
     app_shapes_command, app_eval_command;
-extern const app_command app_molcheck_command;
+extern const app_command app_molcheck_command, app_sample_command;
 
 #endif

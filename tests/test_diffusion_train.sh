@@ -7,6 +7,8 @@
 #   and report finite metrics;
 # - the model file of 1 and 2 ranks is the same bytes; 10 steps, then
 #   -resume to 20, is the same bytes as 20 steps;
+# - eloss sample writes the molecules, the same bytes on 1 and 2 ranks,
+#   with the stability eloss molcheck finds in them;
 # - bad input: no -test, -pos_weight with mse, -noise and -depth with
 #   diffusion (exit 2); an element outside H, C, N, O, F and a molecule too
 #   small for the sparse loss's graphs (exit 1, naming the molecule); eval
@@ -19,7 +21,7 @@ mpi=("$mpiexec" --allow-run-as-root --oversubscribe)
 py=/usr/bin/python3
 source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 tap_workdir
-echo "1..10"
+echo "1..13"
 
 "$py" - <<'PY'
 import numpy as np
@@ -62,6 +64,15 @@ ok $? "1 and 2 ranks write the same model file, byte for byte"
   "$eloss" train "${base[@]}" -loss energy -steps 20 -shards 4 -eval_every 10 -out cut.ckpt -resume > /dev/null 2>&1
 cmp -s cut.ckpt r1.ckpt
 ok $? "10 steps, then -resume to 20: the same bytes as 20 steps"
+# Sampling.
+"$eloss" sample -model mse.ckpt -n 10 -seed 4 -chunk 4 -out s1.xyz > s1.out 2> /dev/null &&
+  "${mpi[@]}" -n 2 "$eloss" sample -model mse.ckpt -n 10 -seed 4 -chunk 4 -out s2.xyz > /dev/null 2>&1
+cmp -s s1.xyz s2.xyz && [ "$(grep -c '^sample ' s1.xyz)" = 10 ]
+ok $? "sample: 10 molecules, the same bytes on 1 and 2 ranks ($(cut -c1-80 s1.out))"
+"$eloss" molcheck -in s1.xyz > mc.out 2> /dev/null
+[ "$(grep -o 'atom_stability=[0-9.e+-]*' mc.out | cut -d= -f2)" = "$(grep -o 'atom_stability=[0-9.e+-]*' s1.out | cut -d= -f2)" ] ||
+  "$py" -c "import sys; a=float('$(grep -o 'atom_stability=[0-9.e+-]*' mc.out | cut -d= -f2)'); b=float('$(grep -o 'atom_stability=[0-9.e+-]*' s1.out | cut -d= -f2)'); sys.exit(abs(a-b) > 1e-6)"
+ok $? "sample's atom stability = eloss molcheck's on its file ($(cut -c1-60 mc.out))"
 refused() { # refused <rc> <needle> <args...>
   local want=$1 needle=$2
   shift 2
@@ -76,4 +87,5 @@ refused 2 "-noise 0.1: applies to -task denoise" train "${base[@]}" -noise 0.1 -
 refused 1 "sulfur.xyz: molecule 0, atom" train "${base[@]}" -train sulfur.xyz -out x.ckpt
 refused 1 "training molecule 2 of small.xyz has 4" train "${base[@]}" -train small.xyz -loss sparse -out x.ckpt
 refused 1 "mse.ckpt is a diffusion model" eval -model mse.ckpt -test test.xyz
+refused 1 "s1.xyz already exists; pass -force" sample -model mse.ckpt -n 2 -out s1.xyz
 tap_exit

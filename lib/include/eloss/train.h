@@ -59,7 +59,7 @@ typedef enum { TRAIN_TASK_SPIN, TRAIN_TASK_DENOISE, TRAIN_TASK_SHAPES, TRAIN_TAS
 enum { TRAIN_TASK_COUNT = TRAIN_TASK_DIFFUSION + 1, TRAIN_TASK_OPTIONS_BYTES = 1024 };
 extern const char *const train_task_names[TRAIN_TASK_COUNT]; /* "spin", "denoise", "shapes", "diffusion" */
 
-enum { TRAIN_ARCH_LEVELS = 8 };
+enum { TRAIN_ARCH_LEVELS = 8, TRAIN_ARCH_HIST = 64 };
 
 /* What building a trained model's task again needs, typed (a model file's
  * "task" section holds it, after the kind, the convolutions and the data
@@ -71,6 +71,7 @@ typedef struct {
   double levels[TRAIN_ARCH_LEVELS];
   int32_t diffusion_steps, features;   /* diffusion: T, per-atom features (depth: GDM layers) */
   int32_t pad;
+  int32_t atom_hist[TRAIN_ARCH_HIST];  /* diffusion: training molecules by atom count (what samples draw) */
 } train_model_arch;
 
 typedef struct train_task train_task;
@@ -329,9 +330,26 @@ typedef struct {
  * pos_weight 0: the loss's default (energy, sparse 0.05, kabsch 0.8, as the
  * paper's Tables 6-7; mse has no position term apart). */
 void train_diffusion_options_default(train_diffusion_options *opt);
-/* Read both files (every element H, C, N, O or F; every molecule centred),
- * build GDM and EDM's schedule. Collective. */
+/* Read both files (every element H, C, N, O or F; every molecule centred;
+ * fewer than TRAIN_ARCH_HIST atoms), build GDM and EDM's schedule.
+ * Collective. */
 core_status train_diffusion_task_create(MPI_Comm comm, const train_diffusion_options *opt, train_task **task);
+
+typedef struct {
+  int64_t molecules, atoms;
+  double atom_stability, molecule_stability; /* EDM's (eloss/molecule.h) */
+  double seconds;
+} train_sample_report;
+
+/* Generate `count` molecules from a diffusion model file with EDM's
+ * ancestral sampler (lib/diffusion): molecule j draws its atom count from
+ * the training set's histogram and all its noise from (seed, j); types are
+ * the argmax of the features. Molecules are sampled in chunks of `chunk`
+ * given whole to the ranks, so the XYZ file (written atomically by rank 0;
+ * an existing one only with force) is the same bytes on any rank count.
+ * Progress lines to `progress` (rank 0) when not NULL. Collective. */
+core_status train_diffusion_sample(MPI_Comm comm, const char *model, int64_t count, uint64_t seed, int chunk,
+                                   const char *out, int force, FILE *progress, train_sample_report *report);
 
 #ifdef __cplusplus
 }
