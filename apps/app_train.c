@@ -86,7 +86,7 @@ static PetscErrorCode read_options(train_args *a) {
                          &a->pos_weight, &a->pos_weight_set));
   PetscCall(app_opt_real_list(po, "-noise", "denoise: distinct noise levels sigma, each draw picks one uniformly", 0,
                               100, 1, TRAIN_DENOISE_MAX_LEVELS, a->noise, &a->n_noise, &a->noise_set));
-  PetscCall(app_opt_bool(po, "-rotate", "denoise: rotate every training draw uniformly at random", &a->rotate,
+  PetscCall(app_opt_bool(po, "-rotate", "denoise, diffusion (GDM-aug): rotate every training draw uniformly at random", &a->rotate,
                          &a->rotate_set));
   PetscCall(app_opt_enum(po, "-coeff", "denoise, -loss energy and sparse: Eq. 7 coefficient law", atoms_coeff_names,
                          ATOMS_COEFF_COUNT, &a->coeff, &a->coeff_set));
@@ -146,7 +146,6 @@ static void check_task_options(const train_args *a) {
     app_option_inapplicable("-T", a->T_set, why);
     app_option_inapplicable("-h0", a->h0_set, why);
     app_option_inapplicable("-noise", a->noise_set, "applies to -task denoise (diffusion draws its own noise levels)");
-    app_option_inapplicable("-rotate", a->rotate_set, "applies to -task denoise");
     if (!atoms_preset_table[a->loss].uses_coeff)
       app_option_inapplicable("-coeff", a->coeff_set, "applies to -loss energy and sparse");
     if (a->loss == ATOMS_PRESET_MSE)
@@ -237,6 +236,7 @@ static core_status create_task(const train_args *a, train_task **task) {
     df.train = a->train, df.test = a->test;
     df.loss = (atoms_preset)a->loss, df.coeff = (atoms_coeff_law)a->coeff, df.pos_weight = a->pos_weight;
     df.diffusion_steps = (int)a->diffusion_steps, df.width = (int)a->width, df.layers = (int)a->layers;
+    df.rotate = a->rotate;
     df.seed = (uint64_t)a->seed, df.shard_size = (int)(a->batch / a->shards);
     return train_diffusion_task_create(MPI_COMM_WORLD, &df, task);
   }

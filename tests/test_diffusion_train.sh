@@ -56,12 +56,13 @@ done
 grep -q "test_eps_mse=[0-9]" sparse.out || good=0
 [ $good = 1 ]
 ok $? "-loss energy, kabsch and sparse train and report finite metrics:$said"
-"$eloss" train "${base[@]}" -loss energy -steps 20 -shards 4 -eval_every 10 -out r1.ckpt > /dev/null 2>&1
-"${mpi[@]}" -n 2 "$eloss" train "${base[@]}" -loss energy -steps 20 -shards 4 -eval_every 10 -out r2.ckpt > /dev/null 2>&1
-cmp -s r1.ckpt r2.ckpt
-ok $? "1 and 2 ranks write the same model file, byte for byte"
-"$eloss" train "${base[@]}" -loss energy -steps 10 -shards 4 -eval_every 10 -out cut.ckpt > /dev/null 2>&1 &&
-  "$eloss" train "${base[@]}" -loss energy -steps 20 -shards 4 -eval_every 10 -out cut.ckpt -resume > /dev/null 2>&1
+"$eloss" train "${base[@]}" -loss energy -rotate -steps 20 -shards 4 -eval_every 10 -out r1.ckpt > /dev/null 2>&1
+"${mpi[@]}" -n 2 "$eloss" train "${base[@]}" -loss energy -rotate -steps 20 -shards 4 -eval_every 10 -out r2.ckpt > /dev/null 2>&1
+"$eloss" train "${base[@]}" -loss energy -steps 20 -shards 4 -eval_every 10 -out r0.ckpt > /dev/null 2>&1
+cmp -s r1.ckpt r2.ckpt && ! cmp -s r0.ckpt r1.ckpt
+ok $? "1 and 2 ranks write the same model file, byte for byte (GDM-aug: -rotate, which changes the model)"
+"$eloss" train "${base[@]}" -loss energy -rotate -steps 10 -shards 4 -eval_every 10 -out cut.ckpt > /dev/null 2>&1 &&
+  "$eloss" train "${base[@]}" -loss energy -rotate -steps 20 -shards 4 -eval_every 10 -out cut.ckpt -resume > /dev/null 2>&1
 cmp -s cut.ckpt r1.ckpt
 ok $? "10 steps, then -resume to 20: the same bytes as 20 steps"
 # Sampling.

@@ -102,3 +102,13 @@ double core_rng_normal(core_rng *rng) {
   double u2 = next_uniform(rng);
   return sqrt(-2.0 * log(u1)) * cos(2.0 * CORE_PI * u2);
 }
+
+void core_rng_rotation(core_rng *rng, double R[9]) {
+  double q[4], qq = 0;
+  for (int k = 0; k < 4; ++k) q[k] = core_rng_normal(rng), qq += q[k] * q[k];
+  const double qn = 1.0 / sqrt(qq), w = q[0] * qn, a = q[1] * qn, b = q[2] * qn, e = q[3] * qn;
+  const double M[9] = {1 - 2 * (b * b + e * e), 2 * (a * b - w * e),     2 * (a * e + w * b),
+                       2 * (a * b + w * e),     1 - 2 * (a * a + e * e), 2 * (b * e - w * a),
+                       2 * (a * e - w * b),     2 * (b * e + w * a),     1 - 2 * (a * a + b * b)};
+  for (int k = 0; k < 9; ++k) R[k] = M[k];
+}

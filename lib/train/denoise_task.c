@@ -269,14 +269,8 @@ static void corrupt(const denoise_ctx *c, uint64_t seed, uint64_t what, uint64_t
   core_rng_init(&rng, seed, CORE_PURPOSE_DENOISE | what << 8, index);
   const int l = level >= 0 ? level : (int)core_rng_below(&rng, (uint64_t)o->n_levels);
   const double s = o->levels[l];
-  /* A unit quaternion of four normals is uniform on S^3, hence R uniform
-   * on SO(3). */
-  double q[4], qq = 0;
-  for (int k = 0; k < 4; ++k) q[k] = core_rng_normal(&rng), qq += q[k] * q[k];
-  const double qn = 1.0 / sqrt(qq), w = q[0] * qn, a = q[1] * qn, b = q[2] * qn, e = q[3] * qn;
-  const double R[9] = {1 - 2 * (b * b + e * e), 2 * (a * b - w * e),     2 * (a * e + w * b),
-                       2 * (a * b + w * e),     1 - 2 * (a * a + e * e), 2 * (b * e - w * a),
-                       2 * (a * e - w * b),     2 * (b * e + w * a),     1 - 2 * (a * a + b * b)};
+  double R[9];
+  core_rng_rotation(&rng, R);
   for (int i = 0; i < N; ++i)
     for (int k = 0; k < 3; ++k)
       clean[3 * i + k] = rotate ? R[3 * k] * x[3 * i] + R[3 * k + 1] * x[3 * i + 1] + R[3 * k + 2] * x[3 * i + 2]

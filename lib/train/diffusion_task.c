@@ -37,7 +37,7 @@
 #include "eloss/train.h"
 #include "train_impl.h"
 
-enum { F = 5, D = 3 + F, LEVELS = 8, ROW = 2, STREAM_TEST = 3, STREAM_SIZE = 4 };
+enum { F = 5, D = 3 + F, LEVELS = 8, ROW = 2, STREAM_TEST = 3, STREAM_SIZE = 4, STREAM_ROTATE = 5 };
 
 /* The elements of the one-hot columns. */
 static const int column_element[F] = {1, 6, 7, 8, 9};
@@ -57,7 +57,7 @@ typedef struct {
   atoms_plan *plan;
   /* Shard buffers (shard_size molecules of at most max_atoms). */
   float *in, *eps_hat, *deps, *t_in;
-  double *eps, *z, *ref, *xhat, *grad, *terms;
+  double *eps, *z, *ref, *xhat, *grad, *terms, *x0;
   int64_t *natoms;
   int *tt;
 } diff_ctx;
@@ -137,9 +137,27 @@ static double default_pos_weight(atoms_preset loss) {
   return loss == ATOMS_PRESET_KABSCH ? 0.8 : loss == ATOMS_PRESET_MSE ? 1.0 : 0.05;
 }
 
-/* Draw molecule i's noisy rows at t: z (n, D), eps (n, D). */
-static void noisy(const diff_ctx *c, const molecules *m, int64_t i, int t, const double *eps, double *z) {
-  diffusion_q_sample(&c->sched, t, m->natoms[i] * D, m->rows + m->first[i] * D, eps, z);
+/* Draw molecule i's noisy rows at t from its clean rows x: z (n, D). */
+static void noisy(const diff_ctx *c, const molecules *m, int64_t i, int t, const double *x, const double *eps,
+                  double *z) {
+  diffusion_q_sample(&c->sched, t, m->natoms[i] * D, x, eps, z);
+}
+
+/* GDM-aug: molecule i's clean rows at step k turned by a uniformly random
+ * rotation from (seed, step, i), into x (n, D). */
+static void rotated(const diff_ctx *c, int64_t step, int64_t i, double *x) {
+  const molecules *m = &c->train;
+  core_rng rng;
+  core_rng_init(&rng, c->opt.seed, CORE_PURPOSE_DIFFUSION | STREAM_ROTATE << 8,
+                (uint64_t)step << 32 | (uint64_t)(uint32_t)i);
+  double R[9];
+  core_rng_rotation(&rng, R);
+  const double *src = m->rows + m->first[i] * D;
+  for (int64_t a = 0; a < m->natoms[i]; ++a) {
+    for (int q = 0; q < 3; ++q)
+      x[a * D + q] = R[3 * q] * src[a * D] + R[3 * q + 1] * src[a * D + 1] + R[3 * q + 2] * src[a * D + 2];
+    for (int q = 3; q < D; ++q) x[a * D + q] = src[a * D + q];
+  }
 }
 
 /* Forward the shard's n molecules (rows of z in c->z, t in c->tt). */
@@ -196,7 +214,9 @@ static core_status shard_grad(train_task *t, int64_t step, int k_shard, int64_t 
     const int64_t i = index[b], nb = c->train.natoms[i];
     c->natoms[b] = nb;
     diffusion_train_draw(&c->sched, o->seed, step, i, (int)nb, 3, F, &c->tt[b], c->eps + atoms * D);
-    noisy(c, &c->train, i, c->tt[b], c->eps + atoms * D, c->z + atoms * D);
+    const double *x = c->train.rows + c->train.first[i] * D;
+    if (o->rotate) rotated(c, step, i, c->x0 + atoms * D), x = c->x0 + atoms * D;
+    noisy(c, &c->train, i, c->tt[b], x, c->eps + atoms * D, c->z + atoms * D);
     atoms += nb;
   }
   CORE_CALL(forward(c, n, atoms));
@@ -231,7 +251,7 @@ static core_status evaluate_range(diff_ctx *c, int64_t start, int64_t count, dou
       core_rng rng;
       core_rng_init(&rng, 0, CORE_PURPOSE_DIFFUSION | STREAM_TEST << 8, (uint64_t)q);
       diffusion_noise(&rng, (int)nb, 3, F, c->eps + atoms * D);
-      noisy(c, &c->test, j, c->tt[b], c->eps + atoms * D, c->z + atoms * D);
+      noisy(c, &c->test, j, c->tt[b], c->test.rows + c->test.first[j] * D, c->eps + atoms * D, c->z + atoms * D);
       atoms += nb;
     }
     CORE_CALL(forward(c, n, atoms));
@@ -285,7 +305,7 @@ static void destroy(train_task *t) {
   nn_model_destroy(&c->model);
   atoms_plan_destroy(&c->plan);
   free(c->in), free(c->eps_hat), free(c->deps), free(c->t_in), free(c->eps), free(c->z), free(c->ref);
-  free(c->xhat), free(c->grad), free(c->terms), free(c->natoms), free(c->tt);
+  free(c->xhat), free(c->grad), free(c->terms), free(c->natoms), free(c->tt), free(c->x0);
   free(c);
 }
 
@@ -295,11 +315,11 @@ static core_status buffers(diff_ctx *c) {
   const size_t rows = (size_t)(S * N * D), pos = (size_t)(S * N * 3);
   c->in = malloc(sizeof(float) * rows), c->eps_hat = malloc(sizeof(float) * rows);
   c->deps = malloc(sizeof(float) * rows), c->t_in = malloc(sizeof(float) * (size_t)S);
-  c->eps = malloc(sizeof(double) * rows), c->z = malloc(sizeof(double) * rows);
+  c->eps = malloc(sizeof(double) * rows), c->z = malloc(sizeof(double) * rows), c->x0 = malloc(sizeof(double) * rows);
   c->ref = malloc(sizeof(double) * pos), c->xhat = malloc(sizeof(double) * pos), c->grad = malloc(sizeof(double) * pos);
   c->terms = malloc(sizeof(double) * (size_t)S), c->natoms = malloc(sizeof(int64_t) * (size_t)S);
   c->tt = malloc(sizeof(int) * (size_t)S);
-  CORE_CHECK(c->in && c->eps_hat && c->deps && c->t_in && c->eps && c->z && c->ref && c->xhat && c->grad &&
+  CORE_CHECK(c->in && c->eps_hat && c->deps && c->t_in && c->eps && c->z && c->x0 && c->ref && c->xhat && c->grad &&
                  c->terms && c->natoms && c->tt,
              CORE_ERR_MEM, "diffusion task: cannot allocate shard buffers");
   nn_gdm_config cfg = {.features = F, .width = c->opt.width, .layers = c->opt.layers, .norm = 1.0,
@@ -342,9 +362,10 @@ core_status train_diffusion_task_create(MPI_Comm comm, const train_diffusion_opt
   t->kind = TRAIN_TASK_DIFFUSION;
   char pw[32];
   snprintf(t->options, sizeof t->options, "-task diffusion -model gdm -loss %s -coeff %s -pos_weight %s "
-           "-diffusion_steps %d -width %d -layers %d", atoms_preset_names[o->loss], atoms_coeff_names[o->coeff],
+           "-diffusion_steps %d -width %d -layers %d -rotate %d", atoms_preset_names[o->loss],
+           atoms_coeff_names[o->coeff],
            core_real_text(o->pos_weight > 0 ? o->pos_weight : default_pos_weight(o->loss), pw), o->diffusion_steps,
-           o->width, o->layers);
+           o->width, o->layers, o->rotate);
   diffusion_config(t->config, o->width, o->layers, o->diffusion_steps);
   t->arch = (train_model_arch){.width = o->width, .depth = o->layers, .diffusion_steps = o->diffusion_steps,
                                .features = F};

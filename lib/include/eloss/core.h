@@ -164,6 +164,9 @@ uint64_t core_rng_below(core_rng *rng, uint64_t n);
 /* Standard normal deviate (Box-Muller on two uniforms; no cached value so the
  * stream stays a plain function of its draw count). */
 double core_rng_normal(core_rng *rng);
+/* A rotation R (3 x 3, row-major) uniform on SO(3): the unit quaternion of
+ * four normals from rng (uniform on S^3). Draws 4 normals. */
+void core_rng_rotation(core_rng *rng, double R[9]);
 
 /* ---- ownership ----------------------------------------------------------- */
 

@@ -322,6 +322,7 @@ typedef struct {
   double pos_weight;       /* energy, kabsch, sparse: the position term's weight (default per loss) */
   int diffusion_steps;     /* T (EDM: 1000) */
   int width, layers;       /* GDM */
+  int rotate;              /* GDM-aug: every training draw turned by a uniformly random rotation */
   uint64_t seed;           /* initial weights and every draw */
   int shard_size;          /* most molecules per forward pass */
 } train_diffusion_options;
