@@ -41,8 +41,8 @@ static const char *const models[] = {"gdm"};
 typedef struct {
   PetscInt task, loss, coeff, width, depth, conv, steps, batch, shards, seed, eval_every, checkpoint_every, n_noise;
   PetscInt model, layers, diffusion_steps;
-  PetscReal T, h0, lr, checkpoint_seconds, noise[TRAIN_DENOISE_MAX_LEVELS], pos_weight;
-  PetscBool model_set, layers_set, diffusion_steps_set, pos_weight_set;
+  PetscReal T, h0, lr, checkpoint_seconds, noise[TRAIN_DENOISE_MAX_LEVELS], pos_weight, ema;
+  PetscBool model_set, layers_set, diffusion_steps_set, pos_weight_set, ema_set;
   PetscBool flip, resume, force, rotate;
   PetscBool T_set, h0_set, flip_set, depth_set, test_set, noise_set, rotate_set, coeff_set, conv_set, train_set,
       out_set, metrics_set;
@@ -81,6 +81,9 @@ static PetscErrorCode read_options(train_args *a) {
                         &a->layers_set));
   PetscCall(app_opt_int(po, "-diffusion_steps", "diffusion: T, the steps of the noise schedule (EDM: 1000)", 1,
                         DIFFUSION_STEPS_MAX, &a->diffusion_steps, &a->diffusion_steps_set));
+  a->ema = 0.999;
+  PetscCall(app_opt_real(po, "-ema", "diffusion: decay of the parameters' moving average the samples use (EDM: "
+                         "0.999; 0: none)", 0, 0.999999, 0, &a->ema, &a->ema_set));
   PetscCall(app_opt_real(po, "-pos_weight", "diffusion, -loss energy, kabsch, sparse: the position term's weight "
                          "(default 0.05 energy and sparse, 0.8 kabsch: the paper's Tables 6-7)", 0, 1e6, 1,
                          &a->pos_weight, &a->pos_weight_set));
@@ -136,6 +139,7 @@ static void check_task_options(const train_args *a) {
     app_option_inapplicable("-layers", a->layers_set, diffusion_why);
     app_option_inapplicable("-diffusion_steps", a->diffusion_steps_set, diffusion_why);
     app_option_inapplicable("-pos_weight", a->pos_weight_set, diffusion_why);
+    app_option_inapplicable("-ema", a->ema_set, diffusion_why);
   }
   if (a->task == TASK_DIFFUSION) {
     if (!a->test_set) app_option_error("-test", "required for -task diffusion: the test molecules of the metrics");
@@ -236,7 +240,7 @@ static core_status create_task(const train_args *a, train_task **task) {
     df.train = a->train, df.test = a->test;
     df.loss = (atoms_preset)a->loss, df.coeff = (atoms_coeff_law)a->coeff, df.pos_weight = a->pos_weight;
     df.diffusion_steps = (int)a->diffusion_steps, df.width = (int)a->width, df.layers = (int)a->layers;
-    df.rotate = a->rotate;
+    df.rotate = a->rotate, df.ema = a->ema;
     df.seed = (uint64_t)a->seed, df.shard_size = (int)(a->batch / a->shards);
     return train_diffusion_task_create(MPI_COMM_WORLD, &df, task);
   }

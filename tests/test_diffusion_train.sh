@@ -7,6 +7,9 @@
 #   and report finite metrics;
 # - the model file of 1 and 2 ranks is the same bytes; 10 steps, then
 #   -resume to 20, is the same bytes as 20 steps;
+# - -ema keeps a moving average beside the parameters (training unchanged:
+#   the same parameters with or without it), resumes exactly, and the
+#   samples use it;
 # - eloss sample writes the molecules, the same bytes on 1 and 2 ranks,
 #   with the stability eloss molcheck finds in them;
 # - bad input: no -test, -pos_weight with mse, -noise and -depth with
@@ -21,7 +24,7 @@ mpi=("$mpiexec" --allow-run-as-root --oversubscribe)
 py=/usr/bin/python3
 source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 tap_workdir
-echo "1..13"
+echo "1..14"
 
 "$py" - <<'PY'
 import numpy as np
@@ -65,6 +68,27 @@ ok $? "1 and 2 ranks write the same model file, byte for byte (GDM-aug: -rotate,
   "$eloss" train "${base[@]}" -loss energy -rotate -steps 20 -shards 4 -eval_every 10 -out cut.ckpt -resume > /dev/null 2>&1
 cmp -s cut.ckpt r1.ckpt
 ok $? "10 steps, then -resume to 20: the same bytes as 20 steps"
+# The moving average.
+ema=(-loss mse -steps 20 -eval_every 0)
+"$eloss" train "${base[@]}" "${ema[@]}" -ema 0 -out e0.ckpt > /dev/null 2>&1
+"$eloss" train "${base[@]}" "${ema[@]}" -ema 0.5 -out e5.ckpt > /dev/null 2>&1
+"$eloss" train "${base[@]}" "${ema[@]}" -ema 0.5 -steps 10 -out e5r.ckpt > /dev/null 2>&1 &&
+  "$eloss" train "${base[@]}" "${ema[@]}" -ema 0.5 -out e5r.ckpt -resume > /dev/null 2>&1
+"$eloss" sample -model e0.ckpt -n 3 -out g0.xyz > /dev/null 2>&1 && "$eloss" sample -model e5.ckpt -n 3 -out g5.xyz > /dev/null 2>&1
+ELOSS_LIBRARY= PYTHONPATH= "$py" - <<'PY'
+import struct, sys
+def sections(path):
+    b = open(path, "rb").read(); off = 48; out = {}
+    while off < len(b):
+        name = b[off:off + 16].rstrip(b"\0").decode(); size = struct.unpack("<Q", b[off + 16:off + 24])[0]; off += 32
+        out[name] = b[off:off + size]; off += size
+    return out
+a, b = sections("e0.ckpt"), sections("e5.ckpt")
+sys.exit(not (a["param"] == b["param"] and "ema" not in a and "ema" in b and b["ema"] != b["param"]))
+PY
+[ $? = 0 ] && cmp -s e5.ckpt e5r.ckpt && ! cmp -s g0.xyz g5.xyz
+ok $? "-ema: the same parameters with and without it, an ema section beside them, resumed exactly, sampled with"
+
 # Sampling.
 "$eloss" sample -model mse.ckpt -n 10 -seed 4 -chunk 4 -out s1.xyz > s1.out 2> /dev/null &&
   "${mpi[@]}" -n 2 "$eloss" sample -model mse.ckpt -n 10 -seed 4 -chunk 4 -out s2.xyz > /dev/null 2>&1

@@ -69,11 +69,21 @@ void nn_params_destroy(nn_params **pp) {
   free((*pp)->size);
   free((*pp)->param);
   free((*pp)->info);
+  free((*pp)->ema);
   free(*pp);
   *pp = NULL;
 }
 
 void nn_params_zero_grad(nn_params *p) { memset(p->grad, 0, sizeof(float) * p->n); }
+
+core_status nn_params_enable_ema(nn_params *p, double decay) {
+  CORE_CHECK(decay > 0 && decay < 1, CORE_ERR_ARG, "nn_params_enable_ema: decay %g, expected 0 < decay < 1", decay);
+  if (!p->ema) p->ema = malloc(sizeof(float) * (p->n ? p->n : 1));
+  CORE_CHECK(p->ema != NULL, CORE_ERR_MEM, "nn_params_enable_ema: cannot allocate %zu floats", p->n);
+  memcpy(p->ema, p->param, sizeof(float) * p->n);
+  p->ema_decay = decay;
+  return CORE_OK;
+}
 
 core_status nn_params_name(nn_params *p, int t, const char *name, int ndim, const int64_t *shape) {
   CORE_CHECK(t >= 0 && t < p->n_tensors && ndim >= 1 && ndim <= NN_TENSOR_NDIM_MAX && name &&
@@ -114,5 +124,9 @@ void nn_adam_step(nn_params *p, const nn_adam *opt) {
     m[i] = b1 * m[i] + (1.0f - b1) * g[i];
     v[i] = b2 * v[i] + (1.0f - b2) * g[i] * g[i];
     w[i] -= lr1 * m[i] / (sqrtf(v[i] * inv_c2) + eps);
+  }
+  if (p->ema) {
+    const float d = (float)p->ema_decay, e = 1.0f - d;
+    for (size_t i = 0; i < p->n; ++i) p->ema[i] = d * p->ema[i] + e * w[i];
   }
 }

@@ -65,7 +65,7 @@ typedef struct {
 void train_diffusion_options_default(train_diffusion_options *o) {
   memset(o, 0, sizeof *o);
   o->loss = ATOMS_PRESET_MSE, o->coeff = ATOMS_COEFF_EXP_DIST;
-  o->diffusion_steps = 1000, o->width = 64, o->layers = 4, o->shard_size = 8;
+  o->diffusion_steps = 1000, o->width = 64, o->layers = 4, o->shard_size = 8, o->ema = 0.999;
 }
 
 static void molecules_free(molecules *m) {
@@ -353,6 +353,7 @@ core_status train_diffusion_task_create(MPI_Comm comm, const train_diffusion_opt
                       "than %d", (long long)b, o->train, (long long)c->train.natoms[b], (int)TRAIN_ARCH_HIST);
   if (!st) st = diffusion_schedule_create(o->diffusion_steps, 2.0, 1e-5, &c->sched);
   if (!st) st = buffers(c);
+  if (!st && o->ema > 0) st = nn_params_enable_ema(nn_model_params(c->model), o->ema);
   if (st) {
     destroy(&c->task);
     return st;
@@ -360,15 +361,15 @@ core_status train_diffusion_task_create(MPI_Comm comm, const train_diffusion_opt
   train_task *t = &c->task;
   t->name = "diffusion";
   t->kind = TRAIN_TASK_DIFFUSION;
-  char pw[32];
+  char pw[32], em[32];
   snprintf(t->options, sizeof t->options, "-task diffusion -model gdm -loss %s -coeff %s -pos_weight %s "
-           "-diffusion_steps %d -width %d -layers %d -rotate %d", atoms_preset_names[o->loss],
+           "-diffusion_steps %d -width %d -layers %d -rotate %d -ema %s", atoms_preset_names[o->loss],
            atoms_coeff_names[o->coeff],
            core_real_text(o->pos_weight > 0 ? o->pos_weight : default_pos_weight(o->loss), pw), o->diffusion_steps,
-           o->width, o->layers, o->rotate);
+           o->width, o->layers, o->rotate, core_real_text(o->ema, em));
   diffusion_config(t->config, o->width, o->layers, o->diffusion_steps);
   t->arch = (train_model_arch){.width = o->width, .depth = o->layers, .diffusion_steps = o->diffusion_steps,
-                               .features = F};
+                               .features = F, .ema = o->ema};
   for (int64_t b = 0; b < c->train.count; ++b) ++t->arch.atom_hist[c->train.natoms[b]];
   t->params = nn_model_params(c->model);
   t->n_train = c->train.count;
@@ -480,7 +481,11 @@ static core_status sampler_create(const char *path, uint64_t seed, int chunk, sa
   nn_gdm_config cfg = {.features = F, .width = a->width, .layers = a->depth, .norm = 1.0,
                        .max_atoms = chunk * s->nmax, .max_pairs = (int64_t)chunk * s->nmax * s->nmax};
   CORE_CALL(nn_model_create("gdm", &cfg, 0, &s->model));
-  CORE_CALL(train_model_load(path, config, nn_model_params(s->model), &s->meta));
+  nn_params *p = nn_model_params(s->model);
+  /* Sampled with the moving average where the model keeps one (EDM). */
+  if (a->ema > 0) CORE_CALL(nn_params_enable_ema(p, a->ema));
+  CORE_CALL(train_model_load(path, config, p, &s->meta));
+  if (p->ema) memcpy(p->param, p->ema, sizeof(float) * p->n);
   return diffusion_schedule_create(a->diffusion_steps, 2.0, 1e-5, &s->sched);
 }
 

@@ -94,11 +94,11 @@ typedef struct {
   train_model_arch arch;
 } task_record;
 
-enum { MODEL_SECTIONS = 7 };
+enum { MODEL_SECTIONS = 8 }; /* the last, "ema", only for a model that keeps one */
 
 /* The sections of a model file after its "run" (io_job's identity). */
-static void model_sections(const train_task *task, const model_state *s, task_record *r,
-                           io_ckpt_section sec[MODEL_SECTIONS]) {
+static int model_sections(const train_task *task, const model_state *s, task_record *r,
+                          io_ckpt_section sec[MODEL_SECTIONS]) {
   const nn_params *p = task->params;
   const size_t bytes = sizeof(float) * p->n;
   memset(r, 0, sizeof *r);
@@ -111,6 +111,9 @@ static void model_sections(const train_task *task, const model_state *s, task_re
   sec[4] = (io_ckpt_section){"param", p->param, bytes};
   sec[5] = (io_ckpt_section){"adam_m", p->m, bytes};
   sec[6] = (io_ckpt_section){"adam_v", p->v, bytes};
+  if (!p->ema) return 7;
+  sec[7] = (io_ckpt_section){"ema", p->ema, bytes};
+  return 8;
 }
 
 static core_status check_state(const char *path, const model_state *s, const nn_params *p) {
@@ -157,16 +160,18 @@ core_status train_model_load(const char *path, const char *config, nn_params *p,
   task_record r;
   nn_tensor_info *info = malloc(sizeof *info * (size_t)p->n_tensors);
   CORE_CHECK(info, CORE_ERR_MEM, "%s: cannot allocate the tensor table", path);
-  io_ckpt_section sec[8] = {{"run", meta->options, TRAIN_OPTIONS_BYTES},
+  io_ckpt_section sec[9] = {{"run", meta->options, TRAIN_OPTIONS_BYTES},
                             {"config", stored, TRAIN_CONFIG_BYTES},
                             {"task", &r, sizeof r},
                             {"state", &s, sizeof s},
                             {"tensors", info, sizeof *info * (size_t)p->n_tensors},
                             {"param", p->param, bytes},
                             {"adam_m", p->m, bytes},
-                            {"adam_v", p->v, bytes}};
+                            {"adam_v", p->v, bytes},
+                            {"ema", p->ema, bytes}};
   int found;
-  core_status st = io_ckpt_read(path, kind, &crc, 8, sec, &found);
+  /* A model that keeps a moving average has one section more. */
+  core_status st = io_ckpt_read(path, kind, &crc, p->ema ? 9 : 8, sec, &found);
   if (!st && memcmp(info, p->info, sizeof *info * (size_t)p->n_tensors) != 0)
     st = CORE_ERROR(CORE_ERR_FORMAT, "%s: its tensor table (names, shapes) is not this model's", path);
   free(info);
@@ -386,13 +391,13 @@ static core_status resume_model(io_job *job, const train_options *opt, train_tas
              task->config);
   io_ckpt_section sec[MODEL_SECTIONS];
   task_record r;
-  model_sections(task, state, &r, sec);
+  const int count = model_sections(task, state, &r, sec);
   sec[0].data = stored;
   /* The file's tensor table, compared with this model's, not read over it. */
   nn_tensor_info *info = malloc(sec[3].size ? (size_t)sec[3].size : 1);
   CORE_CHECK(info, CORE_ERR_MEM, "cannot allocate the tensor table");
   sec[3].data = info;
-  core_status st = io_job_read(job, MODEL_SECTIONS, sec);
+  core_status st = io_job_read(job, count, sec);
   if (!st && memcmp(info, task->params->info, (size_t)sec[3].size) != 0)
     st = CORE_ERROR(CORE_ERR_FORMAT, "%s: its tensor table (names, shapes) is not this model's", opt->out);
   free(info);
@@ -543,8 +548,8 @@ static core_status trainer_save(trainer *t, train_task *task, const train_option
   model_state now = {step, p->step, (int64_t)p->n, t->B, t->m, p->n_tensors};
   io_ckpt_section sec[MODEL_SECTIONS];
   task_record r;
-  model_sections(task, &now, &r, sec);
-  core_status st = io_job_checkpoint(t->job, MODEL_SECTIONS, sec);
+  const int count = model_sections(task, &now, &r, sec);
+  core_status st = io_job_checkpoint(t->job, count, sec);
   if (!st && t->rank == 0 && t->metrics_pending) {
     st = metrics_publish(opt->metrics);
     if (!st) t->metrics_pending = 0;

@@ -69,6 +69,8 @@ typedef struct {
   float *grad;       /* (n) */
   float *m, *v;      /* (n) Adam first and second moments */
   int64_t step;      /* Adam steps taken */
+  float *ema;        /* (n) exponential moving average of param, or NULL (nn_params_enable_ema) */
+  double ema_decay;
 } nn_params;
 
 /* Allocate the four blocks for n_tensors tensors of the given sizes (each
@@ -78,6 +80,11 @@ core_status nn_params_create(int n_tensors, const size_t *sizes, nn_params **p);
 void nn_params_destroy(nn_params **p);
 /* grad = 0, a flat loop. */
 void nn_params_zero_grad(nn_params *p);
+/* Keep an exponential moving average of the parameters, ema = decay ema +
+ * (1 - decay) param after every Adam step, starting from the current
+ * parameters (what diffusion models sample with; EDM: 0.999). 0 < decay
+ * < 1, else CORE_ERR_ARG. Local. */
+core_status nn_params_enable_ema(nn_params *p, double decay);
 /* Name tensor t and give its shape (ndim <= 4, product = its size);
  * CORE_ERR_ARG otherwise. Local. */
 core_status nn_params_name(nn_params *p, int t, const char *name, int ndim, const int64_t *shape);
@@ -93,7 +100,8 @@ typedef struct {
 void nn_adam_default(nn_adam *opt);
 /* One bias-corrected Adam step over the whole block (Kingma & Ba, Alg. 1):
  *   t += 1; m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
- *   param -= lr (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps).
+ *   param -= lr (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps);
+ * then the moving average, when enabled.
  * A flat loop; local. */
 void nn_adam_step(nn_params *p, const nn_adam *opt);
 

@@ -72,6 +72,7 @@ typedef struct {
   int32_t diffusion_steps, features;   /* diffusion: T, per-atom features (depth: GDM layers) */
   int32_t pad;
   int32_t atom_hist[TRAIN_ARCH_HIST];  /* diffusion: training molecules by atom count (what samples draw) */
+  double ema;                          /* diffusion: the decay of the parameters' moving average, 0: none */
 } train_model_arch;
 
 typedef struct train_task train_task;
@@ -323,11 +324,12 @@ typedef struct {
   int diffusion_steps;     /* T (EDM: 1000) */
   int width, layers;       /* GDM */
   int rotate;              /* GDM-aug: every training draw turned by a uniformly random rotation */
+  double ema;              /* decay of the parameters' moving average the samples use (0: none) */
   uint64_t seed;           /* initial weights and every draw */
   int shard_size;          /* most molecules per forward pass */
 } train_diffusion_options;
 
-/* mse, exp_dist, T 1000, GDM width 64 and 4 layers, seed 0, shard_size 8;
+/* mse, exp_dist, T 1000, GDM width 64 and 4 layers, EMA 0.999, seed 0, shard_size 8;
  * pos_weight 0: the loss's default (energy, sparse 0.05, kabsch 0.8, as the
  * paper's Tables 6-7; mse has no position term apart). */
 void train_diffusion_options_default(train_diffusion_options *opt);
