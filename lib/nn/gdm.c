@@ -38,6 +38,12 @@
 
 enum { GDM_LAYER_TENSORS = 8 };
 
+/* The element-wise loops below vectorise only when their selects may be
+ * computed unconditionally (no floating-point traps are used anywhere). */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-trapping-math")
+#endif
+
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
 #define TARGET_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
@@ -53,8 +59,11 @@ enum { GDM_LAYER_TENSORS = 8 };
  * arithmetic in every clone (C11 does not contract a * b + c), so the bits
  * do not depend on the CPU. */
 static inline float exp_approx(float x) {
-  x = x < -87.0f ? -87.0f : x > 87.0f ? 87.0f : x;
-  const float k = floorf(x * 1.44269504f + 0.5f);
+  x = x < -87.0f ? -87.0f : x;
+  x = x > 87.0f ? 87.0f : x;
+  /* k = floor(x log2 e + 1/2) by truncation of a positive number (a
+   * call to floorf would keep the loop scalar). */
+  const float k = (float)((int32_t)(x * 1.44269504f + 126.5f) - 126);
   const float r = (x - k * 0.693145752f) - k * 1.42860677e-6f;
   float p = 1.0f / 5040.0f;
   p = p * r + 1.0f / 720.0f;
