@@ -2,13 +2,16 @@
  * batch of molecules of QM9-like sizes, for bench/gdm_run against the same
  * network in PyTorch (bench/gdm_torch.py).
  *
- *   gdm_bench <width> <layers> <molecules> [features]
+ *   gdm_bench <width> <layers> <molecules> [features] [forward]
+ *
+ * With "forward", forward passes only: what a sampler runs T times.
  *
  * Molecule b has 10 + (7 b) % 20 atoms (10 .. 29, mean ~19.5, QM9's range),
  * the same list as gdm_torch.py. Prints steps_per_s and molecules_per_s:
  * the median of 7 blocks of >= 0.2 s after a warm-up. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "eloss/nn.h"
 
@@ -23,6 +26,7 @@ int main(int argc, char **argv) {
     return 2;
   }
   const int H = atoi(argv[1]), L = atoi(argv[2]), B = atoi(argv[3]), F = argc > 4 ? atoi(argv[4]) : 5;
+  const int forward_only = argc > 5 && !strcmp(argv[5], "forward");
   int64_t *natoms = malloc(sizeof(int64_t) * (size_t)B), atoms = 0, pairs = 0;
   for (int b = 0; b < B; ++b) natoms[b] = 10 + (7 * b) % 20, atoms += natoms[b], pairs += natoms[b] * natoms[b];
   nn_gdm_config cfg = {.features = F, .width = H, .layers = L, .norm = 1.0, .max_atoms = (int)atoms,
@@ -54,7 +58,7 @@ int main(int argc, char **argv) {
     do {
       nn_params_zero_grad(p);
       nn_gdm_forward(m, &in, y);
-      nn_gdm_backward(m, B, dy);
+      if (!forward_only) nn_gdm_backward(m, B, dy);
       ++steps;
       el = core_time() - t0;
     } while (el < 0.2);

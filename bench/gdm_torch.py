@@ -1,6 +1,6 @@
 """GDM's training step in PyTorch: the baseline of bench/gdm_run.
 
-    gdm_torch.py <width> <layers> <molecules> [features] [threads]
+    gdm_torch.py <width> <layers> <molecules> [features] [threads] [forward]
 
 The network of lib/nn/gdm.c (EDM's non-equivariant GNN: an embedding,
 message-passing layers on every ordered pair of a molecule's atoms with
@@ -66,7 +66,13 @@ def main():
     t_atoms = torch.rand(count)[molecule][:, None]
     dy = torch.randn(first, 3 + features)
 
+    forward_only = len(sys.argv) > 6 and sys.argv[6] == "forward"
+
     def step():
+        if forward_only:  # what a sampler runs T times
+            with torch.no_grad():
+                model(x, t_atoms, row, col, molecule, natoms)
+            return
         model.zero_grad(set_to_none=False)
         y = model(x, t_atoms, row, col, molecule, natoms)
         y.backward(dy)
