@@ -44,7 +44,7 @@ int main(int argc, char **argv) {
   for (int64_t k = 0; k < atoms * d; ++k) x[k] = (float)core_rng_normal(&rng), dy[k] = (float)core_rng_normal(&rng);
   for (int b = 0; b < B; ++b) t[b] = (float)core_rng_uniform(&rng);
   nn_params *p = nn_gdm_params(m);
-  nn_input in = {.B = B, .x = x, .natoms = natoms, .t = t};
+  nn_input in = {.B = B, .x = x, .natoms = natoms, .t = t, .inference = forward_only};
   for (int w = 0; w < 3; ++w) {
     nn_params_zero_grad(p);
     nn_gdm_forward(m, &in, y);

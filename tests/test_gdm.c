@@ -32,7 +32,7 @@ static double loss(ctx *c) {
 }
 
 int main(void) {
-  tap_plan(8);
+  tap_plan(9);
   core_rng rng;
   core_rng_init(&rng, 31, CORE_PURPOSE_TEST, 0);
   nn_gdm_config cfg = {.features = F, .width = 6, .layers = 2, .norm = 1.0, .max_atoms = 16, .max_pairs = 64};
@@ -121,6 +121,14 @@ int main(void) {
       com = fmax(com, fabs(s));
     }
   tap_ok(com < 1e-5, "the coordinate output is centred per molecule (%.1e)", com);
+  /* An inference forward (sampling) = the training forward, bit for bit;
+   * no backward may follow it. */
+  float yi[NA * D];
+  nn_input inf = {.B = B, .x = c.x, .natoms = natoms, .t = c.t, .inference = 1};
+  const core_status si = nn_gdm_forward(c.m, &inf, yi);
+  const core_status sb = nn_gdm_backward(c.m, B, c.w);
+  tap_ok(!si && !memcmp(yi, y0, sizeof yi) && sb == CORE_ERR_ARG,
+         "an inference forward = the training forward bit for bit, and refuses a backward after it");
   /* The table. */
   nn_model *tm = NULL;
   st = nn_model_create("gdm", &cfg, 5, &tm);

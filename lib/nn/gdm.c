@@ -88,6 +88,15 @@ TARGET_CLONES static void silu_keep(float *restrict out, float *restrict sig, co
   }
 }
 
+/* x = silu(x) in place, the bits of silu_keep: a forward no backward
+ * follows keeps no sigma. */
+TARGET_CLONES static void silu_inplace(float *restrict x, size_t n) {
+  for (size_t i = 0; i < n; ++i) {
+    const float s = 1.0f / (1.0f + exp_approx(-x[i]));
+    x[i] = x[i] * s;
+  }
+}
+
 /* din = dout silu'(in) (written, not accumulated). */
 TARGET_CLONES static void silu_back(float *restrict din, const float *restrict dout, const float *restrict in,
                                     const float *restrict sig, size_t n) {
@@ -271,7 +280,7 @@ static void gemm_wt(float *out, const float *in, int rows, int K, const float *w
 }
 
 /* The pairs of molecule b are rows start_pair .. + n^2 in (i, j) order. */
-static core_status layer_forward(nn_gdm *m, int l, int Na, int64_t Np, int B, const int64_t *natoms) {
+static core_status layer_forward(nn_gdm *m, int l, int Na, int64_t Np, int B, const int64_t *natoms, int infer) {
   const int H = m->cfg.width;
   const size_t NH = (size_t)Na * H, PH = (size_t)Np * H;
   const float *h = m->h + (size_t)l * m->cfg.max_atoms * H;
@@ -296,9 +305,17 @@ static core_status layer_forward(nn_gdm *m, int l, int Na, int64_t Np, int B, co
         float *u = m->e + pair * H; /* scratch for u */
         for (int c = 0; c < H; ++c) u[c] = A[(size_t)i * H + c] + Bn[(size_t)j * H + c];
       }
-  silu_keep(s1, sig_u, m->e, PH);
-  gemm_wt(v, s1, (int)Np, H, W2, H, b2, H);
-  silu_keep(m->e, sig_v, v, PH); /* e = m_ij */
+  const float *e = m->e; /* m_ij */
+  if (infer) { /* no backward follows: nothing kept, the activations in place */
+    silu_inplace(m->e, PH);
+    gemm_wt(v, m->e, (int)Np, H, W2, H, b2, H);
+    silu_inplace(v, PH);
+    e = v;
+  } else {
+    silu_keep(s1, sig_u, m->e, PH);
+    gemm_wt(v, s1, (int)Np, H, W2, H, b2, H);
+    silu_keep(m->e, sig_v, v, PH);
+  }
   /* cat = [h, a], a_i = sum_j m_ij / nf. */
   const float inv = (float)(1.0 / m->cfg.norm);
   pair = 0;
@@ -309,11 +326,12 @@ static core_status layer_forward(nn_gdm *m, int l, int Na, int64_t Np, int B, co
       float *a = ci + H;
       memset(a, 0, sizeof(float) * (size_t)H);
       for (int j = 0; j < natoms[b]; ++j, ++pair)
-        for (int c = 0; c < H; ++c) a[c] += m->e[pair * H + c];
+        for (int c = 0; c < H; ++c) a[c] += e[pair * H + c];
       for (int c = 0; c < H; ++c) a[c] *= inv;
     }
   gemm_wt(q, cat, Na, 2 * H, V1, 2 * H, c1, H);
-  silu_keep(r, sq, q, NH);
+  if (infer) memcpy(r, q, sizeof(float) * NH), silu_inplace(r, NH);
+  else silu_keep(r, sq, q, NH);
   gemm_wt(hn, r, Na, H, V2, H, c2, H);
   for (size_t k = 0; k < NH; ++k) hn[k] += h[k];
   return CORE_OK;
@@ -339,7 +357,7 @@ core_status nn_gdm_forward(nn_gdm *m, const nn_input *in, float *y) {
       m->in[(size_t)i * m->din + d] = in->t[b];
     }
   gemm_wt(m->h, m->in, (int)Na, m->din, nn_params_tensor(m->p, 0), m->din, nn_params_tensor(m->p, 1), H);
-  for (int l = 0; l < L; ++l) CORE_CALL(layer_forward(m, l, (int)Na, Np, B, in->natoms));
+  for (int l = 0; l < L; ++l) CORE_CALL(layer_forward(m, l, (int)Na, Np, B, in->natoms, in->inference));
   const float *hL = m->h + (size_t)L * m->cfg.max_atoms * H;
   gemm_wt(y, hL, (int)Na, H, nn_params_tensor(m->p, layer_tensor(L, 0)), H,
           nn_params_tensor(m->p, layer_tensor(L, 0) + 1), m->dout);
@@ -352,7 +370,7 @@ core_status nn_gdm_forward(nn_gdm *m, const nn_input *in, float *y) {
       for (int i = first; i < first + in->natoms[b]; ++i) y[(size_t)i * d + c] -= (float)mean;
     }
   memcpy(m->start, in->natoms, sizeof(int64_t) * (size_t)B); /* natoms of the last forward */
-  m->last_B = B, m->last_atoms = (int)Na, m->last_pairs = Np;
+  m->last_B = in->inference ? 0 : B, m->last_atoms = (int)Na, m->last_pairs = Np;
   return CORE_OK;
 }
 

@@ -425,7 +425,7 @@ static core_status sample_range(void *ctx, int64_t start, int64_t count, double 
     for (int t = T; t >= 0; --t) {
       for (int64_t k = 0; k < atoms * D; ++k) s->in[k] = (float)s->z[k];
       for (int64_t b = 0; b < n; ++b) s->t_in[b] = (float)t / (float)T;
-      nn_input in = {.B = (int)n, .x = s->in, .natoms = s->natoms, .t = s->t_in};
+      nn_input in = {.B = (int)n, .x = s->in, .natoms = s->natoms, .t = s->t_in, .inference = 1};
       CORE_CALL(nn_model_forward(s->model, &in, s->eps_hat));
       for (int64_t k = 0; k < atoms * D; ++k) s->e[k] = s->eps_hat[k];
       for (int64_t b = 0, at = 0; b < n; at += s->natoms[b], ++b) {

@@ -241,6 +241,8 @@ typedef struct {
   const int64_t *natoms;  /* atoms of each example (B), when examples differ in size */
   const float *h;         /* per-atom features, (sum natoms, F) */
   const float *t;         /* per-example time or noise level (B) */
+  int inference;          /* 1: no backward follows (sampling): a model may keep nothing for one, and a
+                             backward after it is refused */
 } nn_input;
 
 /* An architecture: one file of lib/nn and one row of nn_model_types.
