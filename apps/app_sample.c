@@ -4,7 +4,9 @@
  *   mpirun -n 2 eloss sample -model m.ckpt -n 1000 -seed 1 -out gen.xyz
  *
  * Prints molecules=N atoms=A atom_stability=... mol_stability=...; the XYZ
- * file is the same bytes on any number of ranks. */
+ * file is the same bytes on any number of ranks. SIGTERM, SIGINT or
+ * SIGUSR1: the samples are abandoned at the next chunk, nothing is written,
+ * exit code 3 (a run is minutes; it has no checkpoint). */
 #include <stdio.h>
 #include <string.h>
 
@@ -56,7 +58,11 @@ static int sample_main(void *opts) {
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   train_sample_report r;
   core_status st = train_diffusion_sample(MPI_COMM_WORLD, a->model, a->n, (uint64_t)a->seed, (int)a->chunk, a->out,
-                                          a->force, rank == 0 ? stderr : NULL, &r);
+                                          a->force, &app_stop_requested, rank == 0 ? stderr : NULL, &r);
+  if (st == CORE_ERR_STOPPED) {
+    if (rank == 0) fprintf(stderr, "eloss sample: stopped on request; nothing written\n");
+    return 3;
+  }
   if (st) return app_report("sample", st);
   if (rank == 0)
     printf("molecules=%lld atoms=%lld atom_stability=%.6g mol_stability=%.6g seconds=%.2f molecules_per_s=%.4g out=%s\n",
@@ -69,6 +75,7 @@ const app_command app_sample_command = {
     .name = "sample",
     .summary = "generate molecules with a diffusion model of train -task diffusion; EDM's stability",
     .help = help,
+    .long_running = 1,
     .size = sizeof(sample_args),
     .options = sample_options,
     .run = sample_main,

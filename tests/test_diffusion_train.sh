@@ -11,9 +11,12 @@
 #   the same parameters with or without it), resumes exactly, and the
 #   samples use it;
 # - eloss sample writes the molecules, the same bytes on 1 and 2 ranks,
-#   with the stability eloss molcheck finds in them;
+#   with the stability eloss molcheck finds in them; a second run on the
+#   same -out is refused while the first runs, and the first, killed,
+#   leaves nothing behind;
 # - bad input: no -test, -pos_weight with mse, -noise and -depth with
-#   diffusion (exit 2); an element outside H, C, N, O, F and a molecule too
+#   diffusion (exit 2); an element outside H, C, N, O, F, a test set that
+#   holds training molecules and a molecule too
 #   small for the sparse loss's graphs (exit 1, naming the molecule); eval
 #   of a diffusion model says where its metrics are.
 #   test_diffusion_train.sh <eloss> <mpiexec>
@@ -24,7 +27,7 @@ mpi=("$mpiexec" --allow-run-as-root --oversubscribe)
 py=/usr/bin/python3
 source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 tap_workdir
-echo "1..14"
+echo "1..16"
 
 "$py" - <<'PY'
 import numpy as np
@@ -98,6 +101,18 @@ ok $? "sample: 10 molecules, the same bytes on 1 and 2 ranks ($(cut -c1-80 s1.ou
 [ "$(grep -o 'atom_stability=[0-9.e+-]*' mc.out | cut -d= -f2)" = "$(grep -o 'atom_stability=[0-9.e+-]*' s1.out | cut -d= -f2)" ] ||
   "$py" -c "import sys; a=float('$(grep -o 'atom_stability=[0-9.e+-]*' mc.out | cut -d= -f2)'); b=float('$(grep -o 'atom_stability=[0-9.e+-]*' s1.out | cut -d= -f2)'); sys.exit(abs(a-b) > 1e-6)"
 ok $? "sample's atom stability = eloss molcheck's on its file ($(cut -c1-60 mc.out))"
+# Two samplers on one -out; the first killed mid-run.
+"$eloss" sample -model mse.ckpt -n 5000 -chunk 8 -out busy.xyz > /dev/null 2>&1 &
+pid=$!
+for _ in $(seq 200); do [ -e busy.xyz.lock ] && break; sleep 0.05; done
+"$eloss" sample -model mse.ckpt -n 2 -out busy.xyz -force > /dev/null 2> busy.err
+rc=$?
+kill -TERM $pid 2> /dev/null
+wait $pid
+rc1=$?
+[ $rc = 1 ] && grep -q "busy.xyz is being written by another run" busy.err && [ $rc1 = 3 ] &&
+  [ -z "$(ls busy.xyz* 2> /dev/null)" ]
+ok $? "a second sample on a busy -out is refused ($(grep -o 'is being written[^(]*' busy.err)); the first, killed (exit $rc1), leaves nothing"
 refused() { # refused <rc> <needle> <args...>
   local want=$1 needle=$2
   shift 2
@@ -110,6 +125,7 @@ refused 2 "-test: required for -task diffusion" train -task diffusion -train tra
 refused 2 "-pos_weight 0.5: applies to -loss energy, kabsch and sparse" train "${base[@]}" -pos_weight 0.5 -out x.ckpt
 refused 2 "-noise 0.1: applies to -task denoise" train "${base[@]}" -noise 0.1 -out x.ckpt
 refused 1 "sulfur.xyz: molecule 0, atom" train "${base[@]}" -train sulfur.xyz -out x.ckpt
+refused 1 "12 of the 12 test molecules of test.xyz are training molecules" train "${base[@]}" -train test.xyz -out x.ckpt
 refused 1 "training molecule 2 of small.xyz has 4" train "${base[@]}" -train small.xyz -loss sparse -out x.ckpt
 refused 1 "mse.ckpt is a diffusion model" eval -model mse.ckpt -test test.xyz
 refused 1 "s1.xyz already exists; pass -force" sample -model mse.ckpt -n 2 -out s1.xyz

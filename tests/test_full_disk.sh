@@ -11,7 +11,7 @@ mpi=("$2" --allow-run-as-root --oversubscribe)
 source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 tap_workdir
 
-cases=13
+cases=14
 echo "1..$cases"
 mkdir -p disk
 if ! mount -t tmpfs -o size=1m tmpfs disk 2> /dev/null; then
@@ -28,12 +28,22 @@ trap 'umount "$work/disk" 2> /dev/null; rm -rf "$work"' EXIT
 import numpy as np
 rng = np.random.default_rng(3)
 ref = rng.normal(size=(40, 30, 3)); np.save("ref.npy", ref); np.save("pred.npy", ref + 0.1 * rng.normal(size=ref.shape))
+# Molecules for a diffusion model (eloss sample).
+for name, count in (("dmol.xyz", 24), ("dtest.xyz", 4)):
+  with open(name, "w") as f:
+    for k in range(count):
+      n = 7 + k % 5
+      x = rng.normal(scale=1.2, size=(n, 3))
+      f.write("%d\nmolecule %d\n" % (n, k) + "".join("%s %.5f %.5f %.5f\n" % ("HCNOF"[i % 5], *x[i]) for i in range(n)))
 # 400 methane molecules: a per-molecule table larger than the free page.
 with open("mols.xyz", "w") as f:
     for k in range(400):
         f.write("5\nmethane %d\nC 0 0 0\nH 0.63 0.63 0.63\nH -0.63 -0.63 0.63\nH -0.63 0.63 -0.63\nH 0.63 -0.63 -0.63\n" % k)
 PY
-[ -f train.h5 ] && [ -f test.h5 ] && [ -f model.ckpt ] && [ -f ref.npy ] || { echo "Bail out! inputs not made"; exit 1; }
+"$eloss" train -task diffusion -train dmol.xyz -test dtest.xyz -width 8 -layers 1 -diffusion_steps 10 -steps 2 -batch 8 \
+  -out dm.ckpt > /dev/null 2>&1
+[ -f train.h5 ] && [ -f test.h5 ] && [ -f model.ckpt ] && [ -f ref.npy ] && [ -f dm.ckpt ] ||
+  { echo "Bail out! inputs not made"; exit 1; }
 
 # Leave one 4 KiB page free: an output of more than that fails part-way
 # (FREE=0: none, for the small outputs).
@@ -60,6 +70,7 @@ check() {
 
 check "eval -csv" "disk/e.csv" "$eloss" eval -model model.ckpt -test test.h5 -csv disk/e.csv
 check "molcheck -csv" "disk/mol.csv" "$eloss" molcheck -in mols.xyz -csv disk/mol.csv
+check "sample -out" "disk/gen.xyz" "$eloss" sample -model dm.ckpt -n 100 -out disk/gen.xyz
 check "train -out (and its metrics)" "disk/m.ckpt disk/m.ckpt.jsonl" \
   "$eloss" train -train train.h5 -test test.h5 -width 8 -depth 2 -steps 5 -batch 16 -out disk/m.ckpt
 check "train -metrics" "disk/m.jsonl m2.ckpt" \

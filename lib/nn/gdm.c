@@ -337,6 +337,18 @@ static core_status layer_forward(nn_gdm *m, int l, int Na, int64_t Np, int B, co
   return CORE_OK;
 }
 
+/* Rows y (sum natoms, d) of B molecules: the first 3 columns centred per
+ * molecule. */
+static void center_positions(float *y, int d, int B, const int64_t *natoms) {
+  for (int b = 0, first = 0; b < B; first += (int)natoms[b], ++b)
+    for (int c = 0; c < 3; ++c) {
+      double mean = 0;
+      for (int i = first; i < first + natoms[b]; ++i) mean += y[(size_t)i * d + c];
+      mean /= (double)natoms[b];
+      for (int i = first; i < first + natoms[b]; ++i) y[(size_t)i * d + c] -= (float)mean;
+    }
+}
+
 core_status nn_gdm_forward(nn_gdm *m, const nn_input *in, float *y) {
   m->last_B = 0; /* a refused forward leaves nothing for a backward */
   CORE_CHECK(in && in->x && in->natoms && in->t && y, CORE_ERR_ARG, "nn_gdm_forward: x, natoms, t and y are required");
@@ -362,13 +374,7 @@ core_status nn_gdm_forward(nn_gdm *m, const nn_input *in, float *y) {
   gemm_wt(y, hL, (int)Na, H, nn_params_tensor(m->p, layer_tensor(L, 0)), H,
           nn_params_tensor(m->p, layer_tensor(L, 0) + 1), m->dout);
   /* eps_x centred per molecule, as EDM's remove_mean. */
-  for (int b = 0, first = 0; b < B; first += (int)in->natoms[b], ++b)
-    for (int c = 0; c < 3; ++c) {
-      double mean = 0;
-      for (int i = first; i < first + in->natoms[b]; ++i) mean += y[(size_t)i * d + c];
-      mean /= (double)in->natoms[b];
-      for (int i = first; i < first + in->natoms[b]; ++i) y[(size_t)i * d + c] -= (float)mean;
-    }
+  center_positions(y, d, B, in->natoms);
   memcpy(m->start, in->natoms, sizeof(int64_t) * (size_t)B); /* natoms of the last forward */
   m->last_B = in->inference ? 0 : B, m->last_atoms = (int)Na, m->last_pairs = Np;
   return CORE_OK;
@@ -469,13 +475,7 @@ core_status nn_gdm_backward(nn_gdm *m, int B, const float *dy) {
   /* The centring is a projection: its adjoint centres dy's positions. */
   float *dout = m->out;
   memcpy(dout, dy, sizeof(float) * (size_t)Na * d);
-  for (int b = 0, first = 0; b < B; first += (int)natoms[b], ++b)
-    for (int c = 0; c < 3; ++c) {
-      double mean = 0;
-      for (int i = first; i < first + natoms[b]; ++i) mean += dout[(size_t)i * d + c];
-      mean /= (double)natoms[b];
-      for (int i = first; i < first + natoms[b]; ++i) dout[(size_t)i * d + c] -= (float)mean;
-    }
+  center_positions(dout, d, B, natoms);
   nn_params *p = m->p;
   const float *hL = m->h + (size_t)L * m->cfg.max_atoms * H;
   gemm_grad(nn_params_grad(p, layer_tensor(L, 0)), H, dout, Na, d, hL, H);

@@ -39,8 +39,7 @@
 
 enum { F = 5, D = 3 + F, LEVELS = 8, ROW = 2, STREAM_TEST = 3, STREAM_SIZE = 4, STREAM_ROTATE = 5 };
 
-/* The elements of the one-hot columns. */
-static const int column_element[F] = {1, 6, 7, 8, 9};
+/* The one-hot columns are eloss/molecule.h's element rows: H, C, N, O, F. */
 
 typedef struct {
   int64_t count, atoms, max_atoms; /* molecules, all their atoms, the largest */
@@ -73,18 +72,6 @@ static void molecules_free(molecules *m) {
   memset(m, 0, sizeof *m);
 }
 
-/* One-hot column of an element of H, C, N, O, F; -1 otherwise. */
-static int type_column(int z) {
-  switch (z) {
-  case 1: return 0;
-  case 6: return 1;
-  case 7: return 2;
-  case 8: return 3;
-  case 9: return 4;
-  default: return -1;
-  }
-}
-
 static core_status read_molecules(const char *path, molecules *m, uint32_t *crc) {
   io_molecules x;
   memset(&x, 0, sizeof x);
@@ -105,7 +92,7 @@ static core_status read_molecules(const char *path, molecules *m, uint32_t *crc)
     for (int64_t i = 0; i < n; ++i)
       for (int c = 0; c < 3; ++c) com[c] += x.coords[(b * x.max_atoms + i) * 3 + c] / (double)n;
     for (int64_t i = 0; i < n && !st; ++i, ++at) {
-      const int z = x.element[b * x.max_atoms + i], col = type_column(z);
+      const int z = x.element[b * x.max_atoms + i], col = molecule_element_row(z);
       if (col < 0) {
         st = CORE_ERROR(CORE_ERR_VALUE, "%s: molecule %lld, atom %lld has atomic number %d: the diffusion task "
                         "takes H, C, N, O and F", path, (long long)b, (long long)i, z);
@@ -132,6 +119,43 @@ static void diffusion_config(char *config, int width, int layers, int steps) {
            layers, steps);
 }
 
+static uint32_t molecule_crc(const molecules *m, int64_t b) {
+  return io_crc32(0, m->rows + m->first[b] * D, sizeof(double) * (size_t)(m->natoms[b] * D));
+}
+
+typedef struct {
+  const molecules *train, *test;
+} molecule_pair;
+
+/* The same centred molecule (train_find_shared's confirmation). */
+static int same_molecule(const void *ctx, int64_t train, int64_t test) {
+  const molecule_pair *p = ctx;
+  const molecules *a = p->train, *b = p->test;
+  return a->natoms[train] == b->natoms[test] &&
+         !memcmp(a->rows + a->first[train] * D, b->rows + b->first[test] * D,
+                 sizeof(double) * (size_t)(a->natoms[train] * D));
+}
+
+/* A test set must not hold a training molecule: its metrics would be
+ * training metrics (the rule of every eloss train task). */
+static core_status check_disjoint(const train_diffusion_options *o, const molecules *train, const molecules *test) {
+  const int64_t n = train->count, m = test->count;
+  uint32_t *sums = malloc(sizeof(uint32_t) * (size_t)(n + m));
+  CORE_CHECK(sums, CORE_ERR_MEM, "cannot allocate %lld checksums", (long long)(n + m));
+  for (int64_t b = 0; b < n; ++b) sums[b] = molecule_crc(train, b);
+  for (int64_t j = 0; j < m; ++j) sums[n + j] = molecule_crc(test, j);
+  int64_t shared = 0, first_test = -1, first_train = -1;
+  const molecule_pair ctx = {train, test};
+  core_status st = train_find_shared(n, sums, m, sums + n, same_molecule, &ctx, &shared, &first_test, &first_train);
+  free(sums);
+  if (st) return st;
+  CORE_CHECK(shared == 0, CORE_ERR_ARG, "diffusion task: %lld of the %lld test molecules of %s are training molecules "
+             "of %s (test molecule %lld is training molecule %lld): a test set must not share molecules with the "
+             "training set", (long long)shared, (long long)m, o->test, o->train, (long long)first_test,
+             (long long)first_train);
+  return CORE_OK;
+}
+
 /* The position term's weight of a loss: the paper's Tables 6-7. */
 static double default_pos_weight(atoms_preset loss) {
   return loss == ATOMS_PRESET_KABSCH ? 0.8 : loss == ATOMS_PRESET_MSE ? 1.0 : 0.05;
@@ -143,16 +167,20 @@ static void noisy(const diff_ctx *c, const molecules *m, int64_t i, int t, const
   diffusion_q_sample(&c->sched, t, m->natoms[i] * D, x, eps, z);
 }
 
-/* GDM-aug: molecule i's clean rows at step k turned by a uniformly random
- * rotation from (seed, step, i), into x (n, D). */
-static void rotated(const diff_ctx *c, int64_t step, int64_t i, double *x) {
+/* Training molecule i's clean rows at step k into x (n, D); with GDM-aug
+ * turned by a uniformly random rotation from (seed, step, i). */
+static void clean_rows(const diff_ctx *c, int64_t step, int64_t i, double *x) {
   const molecules *m = &c->train;
+  const double *src = m->rows + m->first[i] * D;
+  if (!c->opt.rotate) {
+    memcpy(x, src, sizeof(double) * (size_t)(m->natoms[i] * D));
+    return;
+  }
   core_rng rng;
   core_rng_init(&rng, c->opt.seed, CORE_PURPOSE_DIFFUSION | STREAM_ROTATE << 8,
                 (uint64_t)step << 32 | (uint64_t)(uint32_t)i);
   double R[9];
   core_rng_rotation(&rng, R);
-  const double *src = m->rows + m->first[i] * D;
   for (int64_t a = 0; a < m->natoms[i]; ++a) {
     for (int q = 0; q < 3; ++q)
       x[a * D + q] = R[3 * q] * src[a * D] + R[3 * q + 1] * src[a * D + 1] + R[3 * q + 2] * src[a * D + 2];
@@ -180,7 +208,7 @@ static core_status position_term(diff_ctx *c, int64_t step, int k_shard, int64_t
     for (int64_t i = 0; i < c->natoms[b]; ++i)
       for (int q = 0; q < 3; ++q) {
         const int64_t r = (at + i) * D + q;
-        c->ref[(b * N + i) * 3 + q] = (c->z[r] - g * c->eps[r]) / a; /* = x */
+        c->ref[(b * N + i) * 3 + q] = c->x0[r];
         c->xhat[(b * N + i) * 3 + q] = (c->z[r] - g * (double)c->eps_hat[r]) / a;
       }
   }
@@ -214,9 +242,8 @@ static core_status shard_grad(train_task *t, int64_t step, int k_shard, int64_t 
     const int64_t i = index[b], nb = c->train.natoms[i];
     c->natoms[b] = nb;
     diffusion_train_draw(&c->sched, o->seed, step, i, (int)nb, 3, F, &c->tt[b], c->eps + atoms * D);
-    const double *x = c->train.rows + c->train.first[i] * D;
-    if (o->rotate) rotated(c, step, i, c->x0 + atoms * D), x = c->x0 + atoms * D;
-    noisy(c, &c->train, i, c->tt[b], x, c->eps + atoms * D, c->z + atoms * D);
+    clean_rows(c, step, i, c->x0 + atoms * D);
+    noisy(c, &c->train, i, c->tt[b], c->x0 + atoms * D, c->eps + atoms * D, c->z + atoms * D);
     atoms += nb;
   }
   CORE_CALL(forward(c, n, atoms));
@@ -341,6 +368,7 @@ core_status train_diffusion_task_create(MPI_Comm comm, const train_diffusion_opt
   core_status st = o->train ? read_molecules(o->train, &c->train, &crc) : CORE_OK;
   if (!st) st = read_molecules(o->test, &c->test, &crc_test);
   if (!st && !o->train) c->train.max_atoms = c->test.max_atoms;
+  if (!st && o->train) st = check_disjoint(o, &c->train, &c->test);
   /* The sparse loss's 6-regular graphs need 7 atoms. */
   for (int64_t b = 0; !st && atoms_preset_table[o->loss].redrawn && b < c->train.count; ++b)
     if (c->train.natoms[b] < 7)
@@ -394,6 +422,7 @@ typedef struct {
   double *z, *e;
   int64_t *natoms;
   core_rng *rng;
+  volatile sig_atomic_t *stop; /* polled before every chunk */
 } sampler;
 
 /* Row of one molecule: n, then (Z, x, y, z) for each of nmax atoms. */
@@ -415,6 +444,8 @@ static core_status sample_range(void *ctx, int64_t start, int64_t count, double 
   sampler *s = ctx;
   const int T = s->meta.arch.diffusion_steps;
   for (int64_t j0 = start; j0 < start + count; j0 += s->chunk) {
+    /* A stop abandons the samples: nothing is written (the caller agrees). */
+    CORE_CHECK(!(s->stop && *s->stop), CORE_ERR_STOPPED, "sample: stopped on request; nothing written");
     const int64_t n = start + count - j0 < s->chunk ? start + count - j0 : s->chunk;
     int64_t atoms = 0;
     for (int64_t b = 0; b < n; ++b) {
@@ -443,7 +474,7 @@ static core_status sample_range(void *ctx, int64_t start, int64_t count, double 
         int best = 0;
         for (int k = 1; k < F; ++k)
           if (zi[3 + k] > zi[3 + best]) best = k;
-        row[1 + 4 * i] = column_element[best];
+        row[1 + 4 * i] = molecule_atomic_number[best];
         for (int q = 0; q < 3; ++q) row[2 + 4 * i + q] = zi[q];
       }
     }
@@ -507,8 +538,8 @@ static core_status write_samples(const sampler *s, const char *out, int64_t coun
       const int z = (int)row[1 + 4 * i];
       element[j * s->nmax + i] = z;
       for (int q = 0; q < 3; ++q) coords[(j * s->nmax + i) * 3 + q] = row[2 + 4 * i + q];
-      const char *sym = z == 1 ? "H" : z == 6 ? "C" : z == 7 ? "N" : z == 8 ? "O" : "F";
-      fprintf(f.fp, "%s %.6f %.6f %.6f\n", sym, row[2 + 4 * i], row[3 + 4 * i], row[4 + 4 * i]);
+      fprintf(f.fp, "%s %.6f %.6f %.6f\n", molecule_symbol[molecule_element_row(z)], row[2 + 4 * i], row[3 + 4 * i],
+              row[4 + 4 * i]);
     }
   }
   if (!st) st = io_atomic_commit(&f);
@@ -523,7 +554,8 @@ static core_status write_samples(const sampler *s, const char *out, int64_t coun
 }
 
 core_status train_diffusion_sample(MPI_Comm comm, const char *model, int64_t count, uint64_t seed, int chunk,
-                                   const char *out, int force, FILE *progress, train_sample_report *report) {
+                                   const char *out, int force, volatile sig_atomic_t *stop, FILE *progress,
+                                   train_sample_report *report) {
   int rank;
   MPI_Comm_rank(comm, &rank);
   memset(report, 0, sizeof *report);
@@ -534,7 +566,11 @@ core_status train_diffusion_sample(MPI_Comm comm, const char *model, int64_t cou
   sampler s;
   memset(&s, 0, sizeof s);
   /* Every rank reads the model itself (small): its checks are local. */
+  s.stop = stop;
   core_status st = core_agree(comm, sampler_create(model, seed, chunk, &s));
+  /* One run per -out: rank 0 holds <out>.lock until the file is written. */
+  io_lock lock = {.fd = -1};
+  if (!st && rank == 0) st = io_lock_acquire(out, &lock);
   if (!st && rank == 0 && !force && access(out, F_OK) == 0)
     st = CORE_ERROR(CORE_ERR_ARG, "%s already exists; pass -force to replace it, or choose another -out", out);
   if (!st && rank == 0) st = io_output_check(out);
@@ -558,6 +594,7 @@ core_status train_diffusion_sample(MPI_Comm comm, const char *model, int64_t cou
   }
   report->seconds = core_time() - t0;
   free(all);
+  io_lock_release(&lock);
   sampler_free(&s);
   return st;
 }

@@ -348,11 +348,15 @@ typedef struct {
  * ancestral sampler (lib/diffusion): molecule j draws its atom count from
  * the training set's histogram and all its noise from (seed, j); types are
  * the argmax of the features. Molecules are sampled in chunks of `chunk`
- * given whole to the ranks, so the XYZ file (written atomically by rank 0;
- * an existing one only with force) is the same bytes on any rank count.
- * Progress lines to `progress` (rank 0) when not NULL. Collective. */
+ * given whole to the ranks, so the XYZ file (written atomically by rank 0,
+ * which holds <out>.lock meanwhile; an existing one only with force) is the
+ * same bytes on any rank count. When *stop becomes non-zero (a signal) the
+ * ranks abandon the samples at their next chunk and return
+ * CORE_ERR_STOPPED, writing nothing. Progress lines to `progress` (rank 0)
+ * when not NULL. Collective. */
 core_status train_diffusion_sample(MPI_Comm comm, const char *model, int64_t count, uint64_t seed, int chunk,
-                                   const char *out, int force, FILE *progress, train_sample_report *report);
+                                   const char *out, int force, volatile sig_atomic_t *stop, FILE *progress,
+                                   train_sample_report *report);
 
 #ifdef __cplusplus
 }
