@@ -23,96 +23,23 @@
  * atoms, added per pair. The forward keeps per layer sigma and output of
  * the first pair activation, the second's input and sigma (4 pair arrays),
  * so backward recomputes nothing but the sum A_i + B_j. */
-#include <cblas.h>
 #include <math.h>
-#ifdef ELOSS_HAVE_DNNL
-#include <omp.h>
-#include <oneapi/dnnl/dnnl.h>
-#endif
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "eloss/nn.h"
+#include "nn_impl.h"
 
 enum { GDM_LAYER_TENSORS = 8 };
-
-/* The element-wise loops below vectorise only when their selects may be
- * computed unconditionally (no floating-point traps are used anywhere). */
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC optimize("no-trapping-math")
-#endif
-
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
-#define TARGET_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define TARGET_CLONES
-#endif
-
-/* SiLU over the pair arrays is most of a step's time when each logistic
- * costs a libm expf (measured: 5.9 steps/s against 4.1 for PyTorch at
- * width 64): e^x here is 2^k e^r with |r| <= ln2 / 2, e^r by its
- * degree-7 Taylor polynomial (relative error < 3e-8 on that range, below
- * float's rounding), 2^k by the exponent bits, branch-free so the loop
- * vectorises, compiled for AVX-512, AVX2 and baseline x86-64. The same
- * arithmetic in every clone (C11 does not contract a * b + c), so the bits
- * do not depend on the CPU. */
-static inline float exp_approx(float x) {
-  x = x < -87.0f ? -87.0f : x;
-  x = x > 87.0f ? 87.0f : x;
-  /* k = floor(x log2 e + 1/2) by truncation of a positive number (a
-   * call to floorf would keep the loop scalar). */
-  const float k = (float)((int32_t)(x * 1.44269504f + 126.5f) - 126);
-  const float r = (x - k * 0.693145752f) - k * 1.42860677e-6f;
-  float p = 1.0f / 5040.0f;
-  p = p * r + 1.0f / 720.0f;
-  p = p * r + 1.0f / 120.0f;
-  p = p * r + 1.0f / 24.0f;
-  p = p * r + 1.0f / 6.0f;
-  p = p * r + 0.5f;
-  p = p * r + 1.0f;
-  p = p * r + 1.0f;
-  const int32_t bits = ((int32_t)k + 127) << 23;
-  float scale;
-  memcpy(&scale, &bits, sizeof scale);
-  return p * scale;
-}
-
-/* out = in sigma(in), sigma kept for the backward. */
-TARGET_CLONES static void silu_keep(float *restrict out, float *restrict sig, const float *restrict in, size_t n) {
-  for (size_t i = 0; i < n; ++i) {
-    const float s = 1.0f / (1.0f + exp_approx(-in[i]));
-    sig[i] = s;
-    out[i] = in[i] * s;
-  }
-}
-
-/* x = silu(x) in place, the bits of silu_keep: a forward no backward
- * follows keeps no sigma. */
-TARGET_CLONES static void silu_inplace(float *restrict x, size_t n) {
-  for (size_t i = 0; i < n; ++i) {
-    const float s = 1.0f / (1.0f + exp_approx(-x[i]));
-    x[i] = x[i] * s;
-  }
-}
-
-/* din = dout silu'(in) (written, not accumulated). */
-TARGET_CLONES static void silu_back(float *restrict din, const float *restrict dout, const float *restrict in,
-                                    const float *restrict sig, size_t n) {
-  for (size_t i = 0; i < n; ++i) {
-    const float s = sig[i];
-    din[i] = dout[i] * s * (1.0f + in[i] * (1.0f - s));
-  }
-}
 
 struct nn_gdm {
   nn_model base; /* first: the model table's view */
   nn_gdm_config cfg;
   int din, dout;
   nn_params *p;
-  int last_B, last_atoms;
-  int64_t last_pairs;
+  int last_B;     /* molecules of the last forward that a backward may follow, or 0 */
+  nn_pairs P;     /* the last forward's pairs */
   /* Activations (one allocation, carved below). */
   float *mem;
   float *in;             /* (Na, din) */
@@ -125,27 +52,8 @@ struct nn_gdm {
   float *out;            /* (Na, dout) */
   float *e, *de, *du;    /* (Np, H) scratch */
   float *dh, *dcat, *dq, *dA, *dB; /* (Na, 2H) / (Na, H) scratch */
-  int64_t *start;        /* (max batch + 1) first atom of each molecule */
+  int64_t *natoms;       /* (max atoms) the last forward's molecule sizes */
 };
-
-/* C (M, N) = alpha op(A) op(B) + beta C, row-major. On oneDNN when the
- * build has it: its GEMM dispatches on the CPU it runs on, where Debian's
- * OpenBLAS may take an unknown CPU for a 2004 one (measured here: its SSE3
- * "Prescott" kernel, 4.7 -> 2.7 steps/s at width 128). One thread: the
- * trainer runs one rank per core, and the bits then depend on nothing but
- * the inputs. */
-static void gemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B, int ldb,
-                 float beta, float *C, int ldc) {
-#ifdef ELOSS_HAVE_DNNL
-  const int saved = omp_get_max_threads();
-  omp_set_num_threads(1);
-  dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-  omp_set_num_threads(saved);
-#else
-  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B,
-              ldb, beta, C, ldc);
-#endif
-}
 
 /* Tensor t of layer l, or of the embeddings: the one table of the layout. */
 static int layer_tensor(int l, int k) { return 2 + GDM_LAYER_TENSORS * l + k; }
@@ -183,8 +91,8 @@ static core_status workspace(nn_gdm *m) {
   const size_t total = Na * din + (L + 1) * Na * H + 2 * L * Na * H + 4 * L * Np * H + L * Na * 2 * H +
                        3 * L * Na * H + Na * dout + 3 * Np * H + Na * 2 * H * 2 + 3 * Na * H;
   m->mem = malloc(sizeof(float) * total);
-  m->start = malloc(sizeof(int64_t) * ((size_t)m->cfg.max_atoms + 1));
-  CORE_CHECK(m->mem && m->start, CORE_ERR_MEM, "nn_gdm_create: cannot allocate %.3g GB of activations",
+  m->natoms = malloc(sizeof(int64_t) * (size_t)m->cfg.max_atoms);
+  CORE_CHECK(m->mem && m->natoms, CORE_ERR_MEM, "nn_gdm_create: cannot allocate %.3g GB of activations",
              4.0 * (double)total / 1e9);
   float *q = m->mem;
   m->in = q, q += Na * din;
@@ -208,7 +116,7 @@ static core_status workspace(nn_gdm *m) {
   m->dq = q, q += Na * H;
   m->dA = q, q += Na * H;
   m->dB = q;
-  return CORE_OK;
+  return nn_pairs_alloc(&m->P, m->cfg.max_atoms, m->cfg.max_pairs);
 }
 
 core_status nn_gdm_create(const nn_gdm_config *cfg, uint64_t seed, nn_gdm **out) {
@@ -263,78 +171,48 @@ void nn_gdm_destroy(nn_gdm **mp) {
   if (!mp || !*mp) return;
   nn_params_destroy(&(*mp)->p);
   free((*mp)->mem);
-  free((*mp)->start);
+  free((*mp)->natoms);
+  nn_pairs_free(&(*mp)->P);
   free(*mp);
   *mp = NULL;
 }
 
 nn_params *nn_gdm_params(nn_gdm *m) { return m->p; }
 
-/* out (rows, H) = in (rows, K) w^T with w's rows of stride ldw, plus
- * bias (when not NULL). */
-static void gemm_wt(float *out, const float *in, int rows, int K, const float *w, int ldw, const float *bias, int H) {
-  for (int i = 0; i < rows; ++i)
-    if (bias) memcpy(out + (size_t)i * H, bias, sizeof(float) * (size_t)H);
-    else memset(out + (size_t)i * H, 0, sizeof(float) * (size_t)H);
-  gemm(0, 1, rows, H, K, 1.0f, in, K, w, ldw, 1.0f, out, H);
+/* Layer l's pair MLP and its cache. */
+static nn_pair_mlp edge_mlp(const nn_gdm *m, int l) {
+  return (nn_pair_mlp){.H = m->cfg.width,
+                       .w2 = nn_params_tensor(m->p, layer_tensor(l, 2)),
+                       .b2 = nn_params_tensor(m->p, layer_tensor(l, 3))};
+}
+static nn_pair_mlp_cache edge_cache(const nn_gdm *m, int l) {
+  const size_t o = (size_t)l * m->cfg.max_pairs * m->cfg.width;
+  return (nn_pair_mlp_cache){m->sig_u + o, m->s1 + o, m->v + o, m->sig_v + o};
 }
 
-/* The pairs of molecule b are rows start_pair .. + n^2 in (i, j) order. */
-static core_status layer_forward(nn_gdm *m, int l, int Na, int64_t Np, int B, const int64_t *natoms, int infer) {
-  const int H = m->cfg.width;
-  const size_t NH = (size_t)Na * H, PH = (size_t)Np * H;
-  const float *h = m->h + (size_t)l * m->cfg.max_atoms * H;
-  float *hn = m->h + (size_t)(l + 1) * m->cfg.max_atoms * H;
-  float *A = m->A + (size_t)l * m->cfg.max_atoms * H, *Bn = m->Bn + (size_t)l * m->cfg.max_atoms * H;
-  float *sig_u = m->sig_u + (size_t)l * m->cfg.max_pairs * H, *s1 = m->s1 + (size_t)l * m->cfg.max_pairs * H;
-  float *v = m->v + (size_t)l * m->cfg.max_pairs * H, *sig_v = m->sig_v + (size_t)l * m->cfg.max_pairs * H;
-  float *cat = m->cat + (size_t)l * m->cfg.max_atoms * 2 * H;
-  float *q = m->q + (size_t)l * m->cfg.max_atoms * H, *sq = m->sig_q + (size_t)l * m->cfg.max_atoms * H;
-  float *r = m->r + (size_t)l * m->cfg.max_atoms * H;
+static void layer_forward(nn_gdm *m, int l, int infer) {
+  const int H = m->cfg.width, Na = m->P.atoms;
+  const size_t NH = (size_t)Na * H, o = (size_t)l * m->cfg.max_atoms * H;
+  const float *h = m->h + o;
+  float *hn = m->h + o + (size_t)m->cfg.max_atoms * H;
+  float *A = m->A + o, *Bn = m->Bn + o, *q = m->q + o, *sq = m->sig_q + o, *r = m->r + o;
+  float *cat = m->cat + 2 * o;
   const float *W1 = nn_params_tensor(m->p, layer_tensor(l, 0)), *b1 = nn_params_tensor(m->p, layer_tensor(l, 1));
-  const float *W2 = nn_params_tensor(m->p, layer_tensor(l, 2)), *b2 = nn_params_tensor(m->p, layer_tensor(l, 3));
   const float *V1 = nn_params_tensor(m->p, layer_tensor(l, 4)), *c1 = nn_params_tensor(m->p, layer_tensor(l, 5));
   const float *V2 = nn_params_tensor(m->p, layer_tensor(l, 6)), *c2 = nn_params_tensor(m->p, layer_tensor(l, 7));
-  gemm_wt(A, h, Na, H, W1, 2 * H, b1, H);
-  gemm_wt(Bn, h, Na, H, W1 + H, 2 * H, NULL, H);
-  /* u_ij = A_i + B_j, its SiLU kept with sigma. */
-  int64_t pair = 0;
-  for (int b = 0, first = 0; b < B; first += (int)natoms[b], ++b)
-    for (int i = first; i < first + natoms[b]; ++i)
-      for (int j = first; j < first + natoms[b]; ++j, ++pair) {
-        float *u = m->e + pair * H; /* scratch for u */
-        for (int c = 0; c < H; ++c) u[c] = A[(size_t)i * H + c] + Bn[(size_t)j * H + c];
-      }
-  const float *e = m->e; /* m_ij */
-  if (infer) { /* no backward follows: nothing kept, the activations in place */
-    silu_inplace(m->e, PH);
-    gemm_wt(v, m->e, (int)Np, H, W2, H, b2, H);
-    silu_inplace(v, PH);
-    e = v;
-  } else {
-    silu_keep(s1, sig_u, m->e, PH);
-    gemm_wt(v, s1, (int)Np, H, W2, H, b2, H);
-    silu_keep(m->e, sig_v, v, PH);
-  }
+  nn_gemm_wt(A, h, Na, H, W1, 2 * H, b1, H);
+  nn_gemm_wt(Bn, h, Na, H, W1 + H, 2 * H, NULL, H);
+  const nn_pair_mlp f = edge_mlp(m, l);
+  const nn_pair_mlp_cache c = edge_cache(m, l);
+  const float *e = nn_pair_mlp_forward(&f, &m->P, A, Bn, NULL, &c, m->e, infer);
   /* cat = [h, a], a_i = sum_j m_ij / nf. */
-  const float inv = (float)(1.0 / m->cfg.norm);
-  pair = 0;
-  for (int b = 0, first = 0; b < B; first += (int)natoms[b], ++b)
-    for (int i = first; i < first + natoms[b]; ++i) {
-      float *ci = cat + (size_t)i * 2 * H;
-      memcpy(ci, h + (size_t)i * H, sizeof(float) * (size_t)H);
-      float *a = ci + H;
-      memset(a, 0, sizeof(float) * (size_t)H);
-      for (int j = 0; j < natoms[b]; ++j, ++pair)
-        for (int c = 0; c < H; ++c) a[c] += e[pair * H + c];
-      for (int c = 0; c < H; ++c) a[c] *= inv;
-    }
-  gemm_wt(q, cat, Na, 2 * H, V1, 2 * H, c1, H);
-  if (infer) memcpy(r, q, sizeof(float) * NH), silu_inplace(r, NH);
-  else silu_keep(r, sq, q, NH);
-  gemm_wt(hn, r, Na, H, V2, H, c2, H);
+  for (int i = 0; i < Na; ++i) memcpy(cat + (size_t)i * 2 * H, h + (size_t)i * H, sizeof(float) * (size_t)H);
+  nn_pairs_sum(&m->P, H, e, (float)(1.0 / m->cfg.norm), cat + H, 2 * H);
+  nn_gemm_wt(q, cat, Na, 2 * H, V1, 2 * H, c1, H);
+  if (infer) nn_silu_forward(r, q, NH);
+  else nn_silu_forward_keep(r, sq, q, NH);
+  nn_gemm_wt(hn, r, Na, H, V2, H, c2, H);
   for (size_t k = 0; k < NH; ++k) hn[k] += h[k];
-  return CORE_OK;
 }
 
 /* Rows y (sum natoms, d) of B molecules: the first 3 columns centred per
@@ -354,12 +232,13 @@ core_status nn_gdm_forward(nn_gdm *m, const nn_input *in, float *y) {
   CORE_CHECK(in && in->x && in->natoms && in->t && y, CORE_ERR_ARG, "nn_gdm_forward: x, natoms, t and y are required");
   const int B = in->B, F = m->cfg.features, H = m->cfg.width, L = m->cfg.layers, d = 3 + F;
   CORE_CHECK(B >= 1, CORE_ERR_ARG, "nn_gdm_forward: batch %d", B);
-  int64_t Na = 0, Np = 0;
+  int64_t Na = 0;
   for (int b = 0; b < B; ++b) {
     CORE_CHECK(in->natoms[b] >= 1, CORE_ERR_ARG, "nn_gdm_forward: molecule %d has %lld atoms", b,
                (long long)in->natoms[b]);
-    Na += in->natoms[b], Np += in->natoms[b] * in->natoms[b];
+    Na += in->natoms[b];
   }
+  const int64_t Np = nn_pairs_count(B, in->natoms, 1);
   CORE_CHECK(Na <= m->cfg.max_atoms && Np <= m->cfg.max_pairs, CORE_ERR_ARG,
              "nn_gdm_forward: %lld atoms and %lld pairs, the workspace holds %d and %lld", (long long)Na,
              (long long)Np, m->cfg.max_atoms, (long long)m->cfg.max_pairs);
@@ -368,124 +247,77 @@ core_status nn_gdm_forward(nn_gdm *m, const nn_input *in, float *y) {
       memcpy(m->in + (size_t)i * m->din, in->x + (size_t)i * d, sizeof(float) * (size_t)d);
       m->in[(size_t)i * m->din + d] = in->t[b];
     }
-  gemm_wt(m->h, m->in, (int)Na, m->din, nn_params_tensor(m->p, 0), m->din, nn_params_tensor(m->p, 1), H);
-  for (int l = 0; l < L; ++l) CORE_CALL(layer_forward(m, l, (int)Na, Np, B, in->natoms, in->inference));
+  nn_pairs_build(&m->P, B, in->natoms, 1);
+  nn_gemm_wt(m->h, m->in, (int)Na, m->din, nn_params_tensor(m->p, 0), m->din, nn_params_tensor(m->p, 1), H);
+  for (int l = 0; l < L; ++l) layer_forward(m, l, in->inference);
   const float *hL = m->h + (size_t)L * m->cfg.max_atoms * H;
-  gemm_wt(y, hL, (int)Na, H, nn_params_tensor(m->p, layer_tensor(L, 0)), H,
+  nn_gemm_wt(y, hL, (int)Na, H, nn_params_tensor(m->p, layer_tensor(L, 0)), H,
           nn_params_tensor(m->p, layer_tensor(L, 0) + 1), m->dout);
   /* eps_x centred per molecule, as EDM's remove_mean. */
   center_positions(y, d, B, in->natoms);
-  memcpy(m->start, in->natoms, sizeof(int64_t) * (size_t)B); /* natoms of the last forward */
-  m->last_B = in->inference ? 0 : B, m->last_atoms = (int)Na, m->last_pairs = Np;
+  memcpy(m->natoms, in->natoms, sizeof(int64_t) * (size_t)B);
+  m->last_B = in->inference ? 0 : B;
   return CORE_OK;
 }
 
-/* dW (H, ldw-strided block of K columns) += dout^T in. */
-static void gemm_grad(float *dw, int ldw, const float *dout, int rows, int H, const float *in, int K) {
-  gemm(1, 0, H, K, rows, 1.0f, dout, H, in, K, 1.0f, dw, ldw);
-}
-
-/* din (rows, K) += dout (rows, H) w (H, K) with w's rows of stride ldw. */
-static void gemm_back(float *din, const float *dout, int rows, int H, const float *w, int ldw, int K) {
-  gemm(0, 0, rows, K, H, 1.0f, dout, H, w, ldw, 1.0f, din, K);
-}
-
-static void bias_grad(float *db, const float *dout, int64_t rows, int H) {
-  for (int64_t i = 0; i < rows; ++i)
-    for (int c = 0; c < H; ++c) db[c] += dout[i * H + c];
-}
-
 /* dh (Na, H) holds dL/dh_{l+1} on entry, dL/dh_l on return. */
-static void layer_backward(nn_gdm *m, int l, int Na, int64_t Np, int B, const int64_t *natoms, float *dh) {
-  const int H = m->cfg.width;
-  const size_t NH = (size_t)Na * H, PH = (size_t)Np * H;
-  const float *h = m->h + (size_t)l * m->cfg.max_atoms * H;
-  const float *A = m->A + (size_t)l * m->cfg.max_atoms * H, *Bn = m->Bn + (size_t)l * m->cfg.max_atoms * H;
-  const float *sig_u = m->sig_u + (size_t)l * m->cfg.max_pairs * H, *s1 = m->s1 + (size_t)l * m->cfg.max_pairs * H;
-  const float *v = m->v + (size_t)l * m->cfg.max_pairs * H, *sig_v = m->sig_v + (size_t)l * m->cfg.max_pairs * H;
-  const float *cat = m->cat + (size_t)l * m->cfg.max_atoms * 2 * H;
-  const float *q = m->q + (size_t)l * m->cfg.max_atoms * H, *sq = m->sig_q + (size_t)l * m->cfg.max_atoms * H;
-  const float *r = m->r + (size_t)l * m->cfg.max_atoms * H;
+static void layer_backward(nn_gdm *m, int l, float *dh) {
+  const int H = m->cfg.width, Na = m->P.atoms;
+  const size_t NH = (size_t)Na * H, o = (size_t)l * m->cfg.max_atoms * H;
+  const float *h = m->h + o, *A = m->A + o, *Bn = m->Bn + o, *q = m->q + o, *sq = m->sig_q + o, *r = m->r + o;
+  const float *cat = m->cat + 2 * o;
   nn_params *p = m->p;
-  const float *W1 = nn_params_tensor(p, layer_tensor(l, 0)), *W2 = nn_params_tensor(p, layer_tensor(l, 2));
+  const float *W1 = nn_params_tensor(p, layer_tensor(l, 0));
   const float *V1 = nn_params_tensor(p, layer_tensor(l, 4)), *V2 = nn_params_tensor(p, layer_tensor(l, 6));
   float *gW1 = nn_params_grad(p, layer_tensor(l, 0)), *gb1 = nn_params_grad(p, layer_tensor(l, 1));
-  float *gW2 = nn_params_grad(p, layer_tensor(l, 2)), *gb2 = nn_params_grad(p, layer_tensor(l, 3));
   float *gV1 = nn_params_grad(p, layer_tensor(l, 4)), *gc1 = nn_params_grad(p, layer_tensor(l, 5));
   float *gV2 = nn_params_grad(p, layer_tensor(l, 6)), *gc2 = nn_params_grad(p, layer_tensor(l, 7));
   /* h' = h + V2 r + c2, r = silu(q), q = V1 cat + c1. */
-  gemm_grad(gV2, H, dh, Na, H, r, H);
-  bias_grad(gc2, dh, Na, H);
+  nn_gemm_grad(gV2, H, dh, Na, H, r, H);
+  nn_bias_grad(gc2, dh, Na, H);
   float *dr = m->dA; /* (Na, H) scratch */
   memset(dr, 0, sizeof(float) * NH);
-  gemm_back(dr, dh, Na, H, V2, H, H);
-  silu_back(m->dq, dr, q, sq, NH);
-  gemm_grad(gV1, 2 * H, m->dq, Na, H, cat, 2 * H);
-  bias_grad(gc1, m->dq, Na, H);
+  nn_gemm_back(dr, dh, Na, H, V2, H, H);
+  nn_silu_backward_kept(m->dq, dr, q, sq, NH);
+  nn_gemm_grad(gV1, 2 * H, m->dq, Na, H, cat, 2 * H);
+  nn_bias_grad(gc1, m->dq, Na, H);
   memset(m->dcat, 0, sizeof(float) * NH * 2);
-  gemm_back(m->dcat, m->dq, Na, H, V1, 2 * H, 2 * H);
+  nn_gemm_back(m->dcat, m->dq, Na, H, V1, 2 * H, 2 * H);
   /* dh (the residual path) += dcat's h half; its a half, / nf, to every pair of i. */
   for (int i = 0; i < Na; ++i)
     for (int c = 0; c < H; ++c) dh[(size_t)i * H + c] += m->dcat[(size_t)i * 2 * H + c];
-  const float inv = (float)(1.0 / m->cfg.norm);
-  int64_t pair = 0;
-  for (int b = 0, first = 0; b < B; first += (int)natoms[b], ++b)
-    for (int i = first; i < first + natoms[b]; ++i)
-      for (int j = 0; j < natoms[b]; ++j, ++pair)
-        for (int c = 0; c < H; ++c) m->de[pair * H + c] = inv * m->dcat[(size_t)i * 2 * H + H + c];
-  /* m = silu(v), v = W2 s1 + b2. */
-  float *dv = m->e; /* scratch */
-  silu_back(dv, m->de, v, sig_v, PH);
-  gemm_grad(gW2, H, dv, (int)Np, H, s1, H);
-  bias_grad(gb2, dv, Np, H);
-  float *ds1 = m->de;
-  memset(ds1, 0, sizeof(float) * PH);
-  gemm_back(ds1, dv, (int)Np, H, W2, H, H);
-  /* s1 = silu(u), u_ij = A_i + B_j (recomputed). */
-  pair = 0;
-  for (int b = 0, first = 0; b < B; first += (int)natoms[b], ++b)
-    for (int i = first; i < first + natoms[b]; ++i)
-      for (int j = first; j < first + natoms[b]; ++j, ++pair)
-        for (int c = 0; c < H; ++c) m->e[pair * H + c] = A[(size_t)i * H + c] + Bn[(size_t)j * H + c];
-  silu_back(m->du, ds1, m->e, sig_u, PH);
-  bias_grad(gb1, m->du, Np, H);
-  memset(m->dA, 0, sizeof(float) * NH);
-  memset(m->dB, 0, sizeof(float) * NH);
-  pair = 0;
-  for (int b = 0, first = 0; b < B; first += (int)natoms[b], ++b)
-    for (int i = first; i < first + natoms[b]; ++i)
-      for (int j = first; j < first + natoms[b]; ++j, ++pair)
-        for (int c = 0; c < H; ++c) {
-          const float g = m->du[pair * H + c];
-          m->dA[(size_t)i * H + c] += g;
-          m->dB[(size_t)j * H + c] += g;
-        }
-  gemm_grad(gW1, 2 * H, m->dA, Na, H, h, H);
-  gemm_grad(gW1 + H, 2 * H, m->dB, Na, H, h, H);
-  gemm_back(dh, m->dA, Na, H, W1, 2 * H, H);
-  gemm_back(dh, m->dB, Na, H, W1 + H, 2 * H, H);
+  nn_pairs_spread(&m->P, H, m->dcat + H, 2 * H, (float)(1.0 / m->cfg.norm), m->de);
+  const nn_pair_mlp f = edge_mlp(m, l);
+  const nn_pair_mlp_cache c = edge_cache(m, l);
+  nn_pair_mlp_backward(&f, &m->P, A, Bn, NULL, &c, m->de, m->e, m->du, m->dA, m->dB,
+                       nn_params_grad(p, layer_tensor(l, 2)), nn_params_grad(p, layer_tensor(l, 3)), NULL, NULL);
+  nn_bias_grad(gb1, m->du, m->P.pairs, H);
+  nn_gemm_grad(gW1, 2 * H, m->dA, Na, H, h, H);
+  nn_gemm_grad(gW1 + H, 2 * H, m->dB, Na, H, h, H);
+  nn_gemm_back(dh, m->dA, Na, H, W1, 2 * H, H);
+  nn_gemm_back(dh, m->dB, Na, H, W1 + H, 2 * H, H);
 }
 
 core_status nn_gdm_backward(nn_gdm *m, int B, const float *dy) {
   CORE_CHECK(B >= 1 && B == m->last_B, CORE_ERR_ARG, "nn_gdm_backward: batch %d, expected the %d of the last forward",
              B, m->last_B);
   CORE_CHECK(dy != NULL, CORE_ERR_ARG, "nn_gdm_backward: dy is NULL");
-  const int H = m->cfg.width, L = m->cfg.layers, d = m->dout, Na = m->last_atoms;
-  const int64_t *natoms = m->start;
+  const int H = m->cfg.width, L = m->cfg.layers, d = m->dout, Na = m->P.atoms;
+  const int64_t *natoms = m->natoms;
   /* The centring is a projection: its adjoint centres dy's positions. */
   float *dout = m->out;
   memcpy(dout, dy, sizeof(float) * (size_t)Na * d);
   center_positions(dout, d, B, natoms);
   nn_params *p = m->p;
   const float *hL = m->h + (size_t)L * m->cfg.max_atoms * H;
-  gemm_grad(nn_params_grad(p, layer_tensor(L, 0)), H, dout, Na, d, hL, H);
-  bias_grad(nn_params_grad(p, layer_tensor(L, 0) + 1), dout, Na, d);
+  nn_gemm_grad(nn_params_grad(p, layer_tensor(L, 0)), H, dout, Na, d, hL, H);
+  nn_bias_grad(nn_params_grad(p, layer_tensor(L, 0) + 1), dout, Na, d);
   float *dh = m->dh;
   memset(dh, 0, sizeof(float) * (size_t)Na * H);
-  gemm_back(dh, dout, Na, d, nn_params_tensor(p, layer_tensor(L, 0)), H, H);
-  for (int l = L - 1; l >= 0; --l) layer_backward(m, l, Na, m->last_pairs, B, natoms, dh);
-  gemm_grad(nn_params_grad(p, 0), m->din, dh, Na, H, m->in, m->din);
-  bias_grad(nn_params_grad(p, 1), dh, Na, H);
+  nn_gemm_back(dh, dout, Na, d, nn_params_tensor(p, layer_tensor(L, 0)), H, H);
+  for (int l = L - 1; l >= 0; --l) layer_backward(m, l, dh);
+  nn_gemm_grad(nn_params_grad(p, 0), m->din, dh, Na, H, m->in, m->din);
+  nn_bias_grad(nn_params_grad(p, 1), dh, Na, H);
   return CORE_OK;
 }
 

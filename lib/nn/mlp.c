@@ -153,7 +153,6 @@ core_status nn_mlp_backward(nn_mlp *m, int B, const float *dy) {
     if (l > 1) {
       /* a = silu(h): dh = da silu'(h), into the other buffer. */
       float *dh = da == m->dA ? m->dB : m->dA;
-      memset(dh, 0, sizeof(float) * (size_t)B * (size_t)s[l - 1]);
       nn_silu_backward_kept(dh, da, m->h[l - 1], m->sg[l - 1], (size_t)B * (size_t)s[l - 1]);
       dout = dh;
     }

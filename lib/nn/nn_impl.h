@@ -53,4 +53,69 @@ extern const nn_spin_stages nn_spin_dnnl_stages;
 int nn_spin_dnnl_winograd(const nn_spin_dnnl *d);
 int nn_spin_dnnl_block(int width);
 
+/* ---- graph networks of molecules (graph.c; used by gdm.c and egnn.c) ---- */
+
+/* C (M, N) = alpha op(A) op(B) + beta C, row-major, on one thread. */
+void nn_gemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B, int ldb,
+             float beta, float *C, int ldc);
+/* out (rows, H) = in (rows, K) w^T, w's rows of stride ldw, + bias (or 0
+ * when bias is NULL). */
+void nn_gemm_wt(float *out, const float *in, int rows, int K, const float *w, int ldw, const float *bias, int H);
+/* dw (H rows of stride ldw, K columns) += dout (rows, H)^T in (rows, K). */
+void nn_gemm_grad(float *dw, int ldw, const float *dout, int rows, int H, const float *in, int K);
+/* din (rows, K) += dout (rows, H) w (H, K), w's rows of stride ldw. */
+void nn_gemm_back(float *din, const float *dout, int rows, int H, const float *w, int ldw, int K);
+/* db (H) += the column sums of dout (rows, H), row by row. */
+void nn_bias_grad(float *db, const float *dout, int64_t rows, int H);
+
+/* The ordered atom pairs (i, j) of B molecules concatenated: molecule b's
+ * atoms are rows first_b .. first_b + n_b - 1, its pairs every (i, j) of
+ * them with i = j when `self` (EDM's GNN) or without (EDM's EGNN, whose
+ * edge mask drops the diagonal), grouped by i and then j ascending, so
+ * atom a's pairs are rows row[a] .. row[a + 1] - 1. */
+typedef struct {
+  int atoms;
+  int64_t pairs;
+  int32_t *i, *j; /* (max pairs) */
+  int64_t *row;   /* (max atoms + 1) */
+} nn_pairs;
+core_status nn_pairs_alloc(nn_pairs *P, int max_atoms, int64_t max_pairs);
+void nn_pairs_free(nn_pairs *P);
+/* sum_b n_b^2 (self) or n_b (n_b - 1). */
+int64_t nn_pairs_count(int B, const int64_t *natoms, int self);
+/* Fills P (sized by nn_pairs_alloc for at least these atoms and pairs). */
+void nn_pairs_build(nn_pairs *P, int B, const int64_t *natoms, int self);
+/* out_a (row a of stride ldo, H columns) = scale sum over a's pairs p of
+ * in_p (in (pairs, H)): EDM's unsorted_segment_sum / normalization_factor. */
+void nn_pairs_sum(const nn_pairs *P, int H, const float *in, float scale, float *out, int ldo);
+/* Its adjoint: out_p = scale din_a for every pair p of atom a. */
+void nn_pairs_spread(const nn_pairs *P, int H, const float *din, int ldd, float scale, float *out);
+
+/* EDM's two-layer edge MLP on every pair, with its first layer split as
+ * W [h_i, h_j, e_p] + b = A_i + B_j + W_e e_p (A = h W_a^T + b and
+ * B = h W_b^T over the atoms: two GEMMs instead of one per pair):
+ *   u_p = A_i + B_j + sum_k e_pk W_e[:, k],  m_p = silu(W2 silu(u_p) + b2).
+ * E edge attributes per pair (attr (pairs, E)), or none (E = 0). */
+typedef struct {
+  int H, E;
+  const float *we; /* (E, H): W_e's columns, each contiguous */
+  const float *w2, *b2;
+} nn_pair_mlp;
+/* What its backward needs: (pairs, H) each. */
+typedef struct {
+  float *sig_u, *s1, *v, *sig_v;
+} nn_pair_mlp_cache;
+/* m (pairs, H) into `work` (pairs, H), which is returned; with infer
+ * (no backward follows) nothing is kept, the cache's v is used as
+ * scratch and returned instead. */
+float *nn_pair_mlp_forward(const nn_pair_mlp *f, const nn_pairs *P, const float *A, const float *Bn,
+                           const float *attr, const nn_pair_mlp_cache *c, float *work, int infer);
+/* From dm (pairs, H; destroyed): gw2, gb2 and, with gwe (E, H), the W_e
+ * columns' gradients accumulated; dattr (pairs, E) += when not NULL; du (pairs, H)
+ * = dL/du written; dA, dB (atoms, H) = dL/dA, dL/dB written. A, Bn and
+ * attr as in the forward; work (pairs, H) scratch. */
+void nn_pair_mlp_backward(const nn_pair_mlp *f, const nn_pairs *P, const float *A, const float *Bn, const float *attr,
+                          const nn_pair_mlp_cache *c, float *dm, float *work, float *du, float *dA, float *dB,
+                          float *gw2, float *gb2, float *gwe, float *dattr);
+
 #endif

@@ -145,7 +145,9 @@ void nn_silu_forward(float *out, const float *in, size_t n);
 void nn_silu_backward(float *din, const float *dout, const float *in, size_t n);
 /* The same SiLU, keeping sigma(in) (n floats) from the forward for the
  * backward, which then computes no exponential; the same bits as the pair
- * above. What the MLP uses. */
+ * above, except that nn_silu_backward_kept WRITES din (=). What the MLP
+ * and the graph networks use. e^x is a vectorised polynomial (layers.c),
+ * not libm's expf. */
 void nn_silu_forward_keep(float *out, float *sigma, const float *in, size_t n);
 void nn_silu_backward_kept(float *din, const float *dout, const float *in, const float *sigma, size_t n);
 
