@@ -4,7 +4,7 @@
 
 #include "eloss/nn.h"
 
-const nn_model_type *const nn_model_types[] = {&nn_spin_model_type, &nn_mlp_type, &nn_gdm_type};
+const nn_model_type *const nn_model_types[] = {&nn_spin_model_type, &nn_mlp_type, &nn_gdm_type, &nn_egnn_type};
 const int nn_model_type_count = sizeof nn_model_types / sizeof nn_model_types[0];
 
 core_status nn_model_create(const char *name, const void *config, uint64_t seed, nn_model **model) {
@@ -12,7 +12,7 @@ core_status nn_model_create(const char *name, const void *config, uint64_t seed,
   *model = NULL;
   for (int k = 0; k < nn_model_type_count; ++k)
     if (!strcmp(nn_model_types[k]->name, name)) return nn_model_types[k]->create(config, seed, model);
-  return CORE_ERROR(CORE_ERR_ARG, "nn_model_create: no architecture '%s' (known: spin, mlp, gdm)", name);
+  return CORE_ERROR(CORE_ERR_ARG, "nn_model_create: no architecture '%s' (known: spin, mlp, gdm, egnn)", name);
 }
 
 nn_params *nn_model_params(nn_model *m) { return m->type->params(m); }

@@ -329,8 +329,38 @@ nn_params *nn_gdm_params(nn_gdm *gdm);
 core_status nn_gdm_forward(nn_gdm *gdm, const nn_input *in, float *y);
 core_status nn_gdm_backward(nn_gdm *gdm, int B, const float *dy);
 
-/* The rows of nn_model_types (lib/nn/spin_model.c, lib/nn/mlp.c, lib/nn/gdm.c). */
-extern const nn_model_type nn_spin_model_type, nn_mlp_type, nn_gdm_type;
+/* ---- EGNN, EDM's E(n)-equivariant network of molecules (lib/nn/egnn.c) ---- */
+
+typedef struct {
+  int features;        /* F: per-atom features after the 3 coordinates (atom types) */
+  int width;           /* H, hidden features */
+  int layers;          /* equivariant blocks (EDM's n_layers), one GCL each */
+  double norm;         /* the aggregation's normalisation factor (EDM: 1) */
+  double coords_range; /* R, the largest step of a coordinate update per pair (EDM: 15) */
+  int max_atoms;       /* most atoms in one forward (all molecules together) */
+  int64_t max_pairs;   /* most ordered pairs sum n_b (n_b - 1) in one forward */
+} nn_egnn_config;
+
+/* eps_hat (sum n_b, 3 + F) from nn_input x (sum n_b, 3 + F), natoms and t,
+ * as nn_gdm_forward, by EDM's EGNN (lib/nn/egnn.c has the equations): the
+ * coordinate part rotates with the input positions and ignores their
+ * translation, the feature part is invariant under both. Tensors in the
+ * order embedding.weight (H, F + 1), .bias, then per block l, prefixed
+ * e_block_l.: gcl_0.edge_mlp.0.weight (H, 2H + 2), .0.bias, .2.weight
+ * (H, H), .2.bias, gcl_0.node_mlp.0.weight (H, 2H), .0.bias, .2.weight
+ * (H, H), .2.bias, gcl_0.att_mlp.0.weight (1, H), .0.bias (1),
+ * gcl_equiv.coord_mlp.0.weight (H, 2H + 2), .0.bias, .2.weight (H, H),
+ * .2.bias, .4.weight (1, H); then embedding_out.weight (F, H), .bias.
+ * Local. */
+typedef struct nn_egnn nn_egnn;
+core_status nn_egnn_create(const nn_egnn_config *cfg, uint64_t seed, nn_egnn **egnn);
+void nn_egnn_destroy(nn_egnn **egnn);
+nn_params *nn_egnn_params(nn_egnn *egnn);
+core_status nn_egnn_forward(nn_egnn *egnn, const nn_input *in, float *y);
+core_status nn_egnn_backward(nn_egnn *egnn, int B, const float *dy);
+
+/* The rows of nn_model_types (lib/nn/spin_model.c, mlp.c, gdm.c, egnn.c). */
+extern const nn_model_type nn_spin_model_type, nn_mlp_type, nn_gdm_type, nn_egnn_type;
 
 #ifdef __cplusplus
 }
