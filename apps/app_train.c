@@ -36,7 +36,6 @@ static const char help[] =
 
 enum { TASK_SPIN, TASK_DENOISE, TASK_DIFFUSION };
 static const char *const tasks[] = {"spin", "denoise", "diffusion"};
-static const char *const models[] = {"gdm"};
 
 typedef struct {
   PetscInt task, loss, coeff, width, depth, conv, steps, batch, shards, seed, eval_every, checkpoint_every, n_noise;
@@ -75,8 +74,9 @@ static PetscErrorCode read_options(train_args *a) {
   /* sigma beyond 100 data lengths leaves no structure to recover: a
    * typo, refused. */
   a->layers = 4, a->diffusion_steps = 1000;
-  PetscCall(app_opt_enum(po, "-model", "diffusion: the network (gdm: EDM's graph network)", models, 1, &a->model,
-                         &a->model_set));
+  PetscCall(app_opt_enum(po, "-model", "diffusion: the network (gdm: EDM's graph network, GDM-aug with -rotate; egnn: "
+                         "EDM's equivariant network)", train_diffusion_network_names, TRAIN_DIFFUSION_NETWORKS,
+                         &a->model, &a->model_set));
   PetscCall(app_opt_int(po, "-layers", "diffusion: message-passing layers of the network", 0, 64, &a->layers,
                         &a->layers_set));
   PetscCall(app_opt_int(po, "-diffusion_steps", "diffusion: T, the steps of the noise schedule (EDM: 1000)", 1,
@@ -154,6 +154,8 @@ static void check_task_options(const train_args *a) {
       app_option_inapplicable("-coeff", a->coeff_set, "applies to -loss energy and sparse");
     if (a->loss == ATOMS_PRESET_MSE)
       app_option_inapplicable("-pos_weight", a->pos_weight_set, "applies to -loss energy, kabsch and sparse");
+    if (a->model == TRAIN_DIFFUSION_EGNN && a->rotate)
+      app_option_error("-rotate", "is GDM-aug's augmentation; -model egnn is equivariant, rotations change nothing");
     return;
   }
   if (a->task == TASK_DENOISE) {
@@ -239,6 +241,7 @@ static core_status create_task(const train_args *a, train_task **task) {
     train_diffusion_options_default(&df);
     df.train = a->train, df.test = a->test;
     df.loss = (atoms_preset)a->loss, df.coeff = (atoms_coeff_law)a->coeff, df.pos_weight = a->pos_weight;
+    df.network = (train_diffusion_network)a->model;
     df.diffusion_steps = (int)a->diffusion_steps, df.width = (int)a->width, df.layers = (int)a->layers;
     df.rotate = a->rotate, df.ema = a->ema;
     df.seed = (uint64_t)a->seed, df.shard_size = (int)(a->batch / a->shards);

@@ -7,6 +7,8 @@
 #   and report finite metrics;
 # - the model file of 1 and 2 ranks is the same bytes; 10 steps, then
 #   -resume to 20, is the same bytes as 20 steps;
+# - -model egnn (EDM): the test eps-MSE falls; 1 and 2 ranks give the
+#   same model and samples; -rotate with it is refused;
 # - -ema keeps a moving average beside the parameters (training unchanged:
 #   the same parameters with or without it), resumes exactly, and the
 #   samples use it;
@@ -27,7 +29,7 @@ mpi=("$mpiexec" --allow-run-as-root --oversubscribe)
 py=/usr/bin/python3
 source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 tap_workdir
-echo "1..16"
+echo "1..19"
 
 "$py" - <<'PY'
 import numpy as np
@@ -71,6 +73,19 @@ ok $? "1 and 2 ranks write the same model file, byte for byte (GDM-aug: -rotate,
   "$eloss" train "${base[@]}" -loss energy -rotate -steps 20 -shards 4 -eval_every 10 -out cut.ckpt -resume > /dev/null 2>&1
 cmp -s cut.ckpt r1.ckpt
 ok $? "10 steps, then -resume to 20: the same bytes as 20 steps"
+# EDM: the equivariant network.
+"$eloss" train "${base[@]}" -model egnn -loss mse -lr 3e-3 -steps 150 -eval_every 10 -out eg.ckpt > eg.out 2> /dev/null
+rc=$?
+first=$(grep -m1 -o '"test_eps_mse": [0-9.e+-]*' eg.ckpt.jsonl | grep -o '[0-9.e+-]*$')
+last=$(grep -o '"test_eps_mse": [0-9.e+-]*' eg.ckpt.jsonl | tail -1 | grep -o '[0-9.e+-]*$')
+[ $rc = 0 ] && "$py" -c "import sys; sys.exit(not (float('$last') < 0.9 * float('$first')))"
+ok $? "-model egnn -loss mse: the test eps-MSE falls from $first (step 10) to $last (step 150)"
+"$eloss" train "${base[@]}" -model egnn -loss energy -steps 10 -shards 4 -eval_every 5 -out eg1.ckpt > /dev/null 2>&1
+"${mpi[@]}" -n 2 "$eloss" train "${base[@]}" -model egnn -loss energy -steps 10 -shards 4 -eval_every 5 -out eg2.ckpt > /dev/null 2>&1
+"$eloss" sample -model eg.ckpt -n 6 -seed 2 -chunk 3 -out eg1.xyz > /dev/null 2>&1 &&
+  "${mpi[@]}" -n 2 "$eloss" sample -model eg.ckpt -n 6 -seed 2 -chunk 3 -out eg2.xyz > /dev/null 2>&1
+cmp -s eg1.ckpt eg2.ckpt && cmp -s eg1.xyz eg2.xyz && [ "$(grep -c '^sample ' eg1.xyz)" = 6 ]
+ok $? "-model egnn: 1 and 2 ranks write the same model file (-loss energy) and the same samples, byte for byte"
 # The moving average.
 ema=(-loss mse -steps 20 -eval_every 0)
 "$eloss" train "${base[@]}" "${ema[@]}" -ema 0 -out e0.ckpt > /dev/null 2>&1
@@ -124,6 +139,7 @@ refused() { # refused <rc> <needle> <args...>
 refused 2 "-test: required for -task diffusion" train -task diffusion -train train.xyz -out x.ckpt
 refused 2 "-pos_weight 0.5: applies to -loss energy, kabsch and sparse" train "${base[@]}" -pos_weight 0.5 -out x.ckpt
 refused 2 "-noise 0.1: applies to -task denoise" train "${base[@]}" -noise 0.1 -out x.ckpt
+refused 2 "-rotate: is GDM-aug's augmentation" train "${base[@]}" -model egnn -rotate -out x.ckpt
 refused 1 "sulfur.xyz: molecule 0, atom" train "${base[@]}" -train sulfur.xyz -out x.ckpt
 refused 1 "12 of the 12 test molecules of test.xyz are training molecules" train "${base[@]}" -train test.xyz -out x.ckpt
 refused 1 "training molecule 2 of small.xyz has 4" train "${base[@]}" -train small.xyz -loss sparse -out x.ckpt

@@ -1,5 +1,6 @@
-/* The diffusion task of eloss train: GDM (lib/nn/gdm.c) trained as EDM's
- * noise predictor (lib/diffusion) on molecules, with the paper's losses.
+/* The diffusion task of eloss train: GDM or EGNN (lib/nn/gdm.c, egnn.c)
+ * trained as EDM's noise predictor (lib/diffusion) on molecules, with the
+ * paper's losses.
  *
  * Data: multi-frame XYZ of molecules of H, C, N, O, F (any sizes; the
  * QM9-like set of docs/molecules.md). A molecule's rows are [x - centre of
@@ -7,8 +8,8 @@
  * are concatenated, never padded.
  *
  * A training draw of molecule i at step k: t and eps from
- * diffusion_train_draw(seed, k, i), z_t = alpha_t x + sigma_t eps; GDM
- * predicts eps_hat from (z_t, t / T). Losses, per molecule of n atoms,
+ * diffusion_train_draw(seed, k, i), z_t = alpha_t x + sigma_t eps; the
+ * network predicts eps_hat from (z_t, t / T). Losses, per molecule of n atoms,
  * d = 8 numbers per atom, averaged over the shard:
  *   mse:     |eps_hat - eps|^2 / (n d)  (EDM's l2 objective);
  *   energy, kabsch, sparse: pos_weight SNR_t L(x_hat, x) on the positions,
@@ -113,10 +114,27 @@ static core_status read_molecules(const char *path, molecules *m, uint32_t *crc)
   return st;
 }
 
+const char *const train_diffusion_network_names[TRAIN_DIFFUSION_NETWORKS] = {"gdm", "egnn"};
+
 /* The model file's config line (what a load compares). */
-static void diffusion_config(char *config, int width, int layers, int steps) {
-  snprintf(config, TRAIN_CONFIG_BYTES, "task=diffusion model=gdm features=%d width=%d layers=%d steps=%d", F, width,
-           layers, steps);
+static void diffusion_config(char *config, train_diffusion_network network, int width, int layers, int steps) {
+  snprintf(config, TRAIN_CONFIG_BYTES, "task=diffusion model=%s features=%d width=%d layers=%d steps=%d",
+           train_diffusion_network_names[network], F, width, layers, steps);
+}
+
+/* The network, for forwards of up to max_atoms atoms in molecules of up
+ * to N atoms, at EDM's QM9 settings (aggregation normalisation 1; EGNN's
+ * coordinate range 15). */
+static core_status network_create(train_diffusion_network network, int width, int layers, int64_t max_atoms,
+                                  int64_t N, uint64_t seed, nn_model **model) {
+  if (network == TRAIN_DIFFUSION_EGNN) {
+    nn_egnn_config cfg = {.features = F, .width = width, .layers = layers, .norm = 1.0, .coords_range = 15.0,
+                          .max_atoms = (int)max_atoms, .max_pairs = max_atoms * (N - 1)};
+    return nn_model_create("egnn", &cfg, seed, model);
+  }
+  nn_gdm_config cfg = {.features = F, .width = width, .layers = layers, .norm = 1.0, .max_atoms = (int)max_atoms,
+                       .max_pairs = max_atoms * N};
+  return nn_model_create("gdm", &cfg, seed, model);
 }
 
 static uint32_t molecule_crc(const molecules *m, int64_t b) {
@@ -349,16 +367,18 @@ static core_status buffers(diff_ctx *c) {
   CORE_CHECK(c->in && c->eps_hat && c->deps && c->t_in && c->eps && c->z && c->x0 && c->ref && c->xhat && c->grad &&
                  c->terms && c->natoms && c->tt,
              CORE_ERR_MEM, "diffusion task: cannot allocate shard buffers");
-  nn_gdm_config cfg = {.features = F, .width = c->opt.width, .layers = c->opt.layers, .norm = 1.0,
-                       .max_atoms = (int)(S * N), .max_pairs = S * N * N};
-  return nn_model_create("gdm", &cfg, c->opt.seed, &c->model);
+  return network_create(c->opt.network, c->opt.width, c->opt.layers, S * N, N, c->opt.seed, &c->model);
 }
 
 core_status train_diffusion_task_create(MPI_Comm comm, const train_diffusion_options *o, train_task **out) {
   (void)comm; /* every rank reads both files itself (small) */
   *out = NULL;
-  CORE_CHECK(o->test && o->shard_size >= 1 && o->width >= 1 && o->layers >= 0, CORE_ERR_ARG,
-             "diffusion task: a test set, shard_size >= 1, width >= 1 and layers >= 0 are required");
+  CORE_CHECK(o->test && o->shard_size >= 1 && o->width >= 1 && o->layers >= 0 && o->network >= 0 &&
+                 o->network < TRAIN_DIFFUSION_NETWORKS,
+             CORE_ERR_ARG, "diffusion task: a test set, a network, shard_size >= 1, width >= 1 and layers >= 0 are "
+             "required");
+  CORE_CHECK(!(o->rotate && o->network == TRAIN_DIFFUSION_EGNN), CORE_ERR_ARG,
+             "diffusion task: rotate is GDM-aug's augmentation; EGNN is equivariant");
   train_blas_one_thread();
   diff_ctx *c = calloc(1, sizeof *c);
   CORE_CHECK(c != NULL, CORE_ERR_MEM, "diffusion task: out of memory");
@@ -390,14 +410,15 @@ core_status train_diffusion_task_create(MPI_Comm comm, const train_diffusion_opt
   t->name = "diffusion";
   t->kind = TRAIN_TASK_DIFFUSION;
   char pw[32], em[32];
-  snprintf(t->options, sizeof t->options, "-task diffusion -model gdm -loss %s -coeff %s -pos_weight %s "
-           "-diffusion_steps %d -width %d -layers %d -rotate %d -ema %s", atoms_preset_names[o->loss],
+  snprintf(t->options, sizeof t->options, "-task diffusion -model %s -loss %s -coeff %s -pos_weight %s "
+           "-diffusion_steps %d -width %d -layers %d -rotate %d -ema %s", train_diffusion_network_names[o->network],
+           atoms_preset_names[o->loss],
            atoms_coeff_names[o->coeff],
            core_real_text(o->pos_weight > 0 ? o->pos_weight : default_pos_weight(o->loss), pw), o->diffusion_steps,
            o->width, o->layers, o->rotate, core_real_text(o->ema, em));
-  diffusion_config(t->config, o->width, o->layers, o->diffusion_steps);
+  diffusion_config(t->config, o->network, o->width, o->layers, o->diffusion_steps);
   t->arch = (train_model_arch){.width = o->width, .depth = o->layers, .diffusion_steps = o->diffusion_steps,
-                               .features = F, .ema = o->ema};
+                               .features = F, .network = o->network, .ema = o->ema};
   for (int64_t b = 0; b < c->train.count; ++b) ++t->arch.atom_hist[c->train.natoms[b]];
   t->params = nn_model_params(c->model);
   t->n_train = c->train.count;
@@ -496,9 +517,10 @@ static core_status sampler_create(const char *path, uint64_t seed, int chunk, sa
              train_task_names[s->meta.kind]);
   for (int n = 1; n < TRAIN_ARCH_HIST; ++n)
     if (a->atom_hist[n] > 0) s->hist_total += a->atom_hist[n], s->nmax = n;
-  CORE_CHECK(s->hist_total > 0 && a->features == F && a->width >= 1 && a->diffusion_steps >= 1, CORE_ERR_FORMAT,
-             "%s: a diffusion model without its atom-count histogram or architecture", path);
-  diffusion_config(want, a->width, a->depth, a->diffusion_steps);
+  CORE_CHECK(s->hist_total > 0 && a->features == F && a->width >= 1 && a->diffusion_steps >= 1 &&
+                 a->network >= 0 && a->network < TRAIN_DIFFUSION_NETWORKS,
+             CORE_ERR_FORMAT, "%s: a diffusion model without its atom-count histogram or architecture", path);
+  diffusion_config(want, (train_diffusion_network)a->network, a->width, a->depth, a->diffusion_steps);
   CORE_CHECK(strcmp(want, config) == 0, CORE_ERR_FORMAT, "%s: config '%s' is not the diffusion record's '%s'", path,
              config, want);
   s->seed = seed, s->chunk = chunk;
@@ -509,9 +531,8 @@ static core_status sampler_create(const char *path, uint64_t seed, int chunk, sa
   s->rng = malloc(sizeof(core_rng) * (size_t)chunk);
   CORE_CHECK(s->in && s->eps_hat && s->t_in && s->z && s->e && s->natoms && s->rng, CORE_ERR_MEM,
              "sample: cannot allocate a chunk of %d molecules", chunk);
-  nn_gdm_config cfg = {.features = F, .width = a->width, .layers = a->depth, .norm = 1.0,
-                       .max_atoms = chunk * s->nmax, .max_pairs = (int64_t)chunk * s->nmax * s->nmax};
-  CORE_CALL(nn_model_create("gdm", &cfg, 0, &s->model));
+  CORE_CALL(network_create((train_diffusion_network)a->network, a->width, a->depth, (int64_t)chunk * s->nmax,
+                           s->nmax, 0, &s->model));
   nn_params *p = nn_model_params(s->model);
   /* Sampled with the moving average where the model keeps one (EDM). */
   if (a->ema > 0) CORE_CALL(nn_params_enable_ema(p, a->ema));

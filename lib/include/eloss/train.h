@@ -69,8 +69,8 @@ typedef struct {
   int32_t lattice, bc, L, depth;       /* spin: spin_lattice_kind, spin_boundary, L, depth */
   int32_t atoms, data_kind, n_levels;  /* denoise: padded atom count, 1 clustergen / 2 XYZ, noise levels */
   double levels[TRAIN_ARCH_LEVELS];
-  int32_t diffusion_steps, features;   /* diffusion: T, per-atom features (depth: GDM layers) */
-  int32_t pad;
+  int32_t diffusion_steps, features;   /* diffusion: T, per-atom features (depth: the network's layers) */
+  int32_t network;                     /* diffusion: train_diffusion_network (0, GDM, in files before EGNN) */
   int32_t atom_hist[TRAIN_ARCH_HIST];  /* diffusion: training molecules by atom count (what samples draw) */
   double ema;                          /* diffusion: the decay of the parameters' moving average, 0: none */
 } train_model_arch;
@@ -315,6 +315,12 @@ core_status train_denoise_task_create(MPI_Comm comm, const train_denoise_options
 
 /* ---- the diffusion task (lib/train/diffusion_task.c; paper Sec. 4.2, 6.2) ---------- */
 
+/* The networks a diffusion model can be (nn_model_types' names in
+ * train_diffusion_network_names): EDM's GNN, trained as GDM or GDM-aug
+ * (with rotate), and EDM's EGNN. */
+typedef enum { TRAIN_DIFFUSION_GDM, TRAIN_DIFFUSION_EGNN, TRAIN_DIFFUSION_NETWORKS } train_diffusion_network;
+extern const char *const train_diffusion_network_names[TRAIN_DIFFUSION_NETWORKS]; /* "gdm", "egnn" */
+
 typedef struct {
   const char *train;       /* multi-frame XYZ of molecules of H, C, N, O, F; NULL: evaluation only */
   const char *test;        /* the same kind of file; required (the metrics) */
@@ -322,19 +328,21 @@ typedef struct {
   atoms_coeff_law coeff;   /* energy, sparse: Eq. 7 coefficient law (exp_dist) */
   double pos_weight;       /* energy, kabsch, sparse: the position term's weight (default per loss) */
   int diffusion_steps;     /* T (EDM: 1000) */
-  int width, layers;       /* GDM */
-  int rotate;              /* GDM-aug: every training draw turned by a uniformly random rotation */
+  train_diffusion_network network;
+  int width, layers;       /* the network's hidden width and layers (EGNN: equivariant blocks) */
+  int rotate;              /* GDM-aug: every training draw turned by a uniformly random rotation (GDM only:
+                              EGNN is equivariant) */
   double ema;              /* decay of the parameters' moving average the samples use (0: none) */
   uint64_t seed;           /* initial weights and every draw */
   int shard_size;          /* most molecules per forward pass */
 } train_diffusion_options;
 
-/* mse, exp_dist, T 1000, GDM width 64 and 4 layers, EMA 0.999, seed 0, shard_size 8;
+/* mse, exp_dist, T 1000, GDM of width 64 and 4 layers, EMA 0.999, seed 0, shard_size 8;
  * pos_weight 0: the loss's default (energy, sparse 0.05, kabsch 0.8, as the
  * paper's Tables 6-7; mse has no position term apart). */
 void train_diffusion_options_default(train_diffusion_options *opt);
 /* Read both files (every element H, C, N, O or F; every molecule centred;
- * fewer than TRAIN_ARCH_HIST atoms), build GDM and EDM's schedule.
+ * fewer than TRAIN_ARCH_HIST atoms), build the network and EDM's schedule.
  * Collective. */
 core_status train_diffusion_task_create(MPI_Comm comm, const train_diffusion_options *opt, train_task **task);
 
