@@ -87,7 +87,7 @@ static void rigid_motion(int64_t count_atoms, int d, const double *Q, const doub
 int main(int argc, char **argv) {
   MPI_Init(&argc, &argv);
   core_rng_init(&rng, 2385, CORE_PURPOSE_TEST, 0);
-  tap_plan(2 * (5 * 4 + 3) + 2 * 6 + 8 + 5 + 1 + 1 + 5 + 1 + 2);
+  tap_plan(2 * (5 * 4 + 3) + 2 * 6 + 8 + 5 + 1 + 1 + 5 + 1 + 3);
 
   double ref[B * N * 3], pred[B * N * 3];
   int element[B * N];
@@ -391,10 +391,26 @@ int main(int argc, char **argv) {
     atoms_options opt;
     atoms_options_default(&opt);
     opt.edges = ATOMS_EDGES_REGULAR;
-    atoms_plan *plan = NULL;
+    atoms_plan *plan = NULL, *full = NULL;
+    /* 4 atoms have no 4-regular graph: their complete graph instead, the
+     * same loss and gradient as the complete edge set. */
+    double moved[8], g_reg[8], g_full[8], l_reg = NAN, l_full = NAN;
+    for (int a = 0; a < 8; ++a) moved[a] = ref[a] + 0.3 * (a % 3 - 1);
     core_status st = atoms_plan_create(MPI_COMM_SELF, &opt, 1, 0, 1, 4, 2, ref, NULL, &plan);
-    tap_ok(st == CORE_ERR_ARG && !plan && strstr(core_error_message(), "4-regular"),
-           "no 4-regular graph on 4 atoms: %s", core_error_message());
+    atoms_options all;
+    atoms_options_default(&all);
+    if (!st) st = atoms_plan_create(MPI_COMM_SELF, &all, 1, 0, 1, 4, 2, ref, NULL, &full);
+    if (!st) st = atoms_plan_execute(plan, moved, &l_reg, g_reg);
+    if (!st) st = atoms_plan_execute(full, moved, &l_full, g_full);
+    tap_ok(!st && atoms_plan_edge_count(plan) == 6 && l_reg == l_full && l_reg > 0 && !memcmp(g_reg, g_full, sizeof g_reg),
+           "4 atoms under 4-regular edges get their complete graph: 6 edges, the complete graph's loss %.6g and "
+           "gradient, bit for bit", l_reg);
+    atoms_plan_destroy(&plan);
+    atoms_plan_destroy(&full);
+    opt.degree = 3;
+    st = atoms_plan_create(MPI_COMM_SELF, &opt, 1, 0, 1, 5, 2, ref, NULL, &plan);
+    tap_ok(st == CORE_ERR_ARG && !plan && strstr(core_error_message(), "3-regular"),
+           "no 3-regular graph on 5 atoms (n k odd): %s", core_error_message());
     double bad[6] = {0, 0, 1, NAN, 2, 2};
     atoms_options_default(&opt);
     st = atoms_plan_create(MPI_COMM_SELF, &opt, 1, 0, 1, 3, 2, bad, NULL, &plan);

@@ -19,7 +19,7 @@
 # - bad input: no -test, -pos_weight with mse, -noise and -depth with
 #   diffusion (exit 2); an element outside H, C, N, O, F, a test set that
 #   holds training molecules and a molecule too
-#   small for the sparse loss's graphs (exit 1, naming the molecule); eval
+#   small for the sparse loss's 6-regular graphs trains (its complete graph); eval
 #   of a diffusion model says where its metrics are.
 #   test_diffusion_train.sh <eloss> <mpiexec>
 set -uo pipefail
@@ -142,7 +142,9 @@ refused 2 "-noise 0.1: applies to -task denoise" train "${base[@]}" -noise 0.1 -
 refused 2 "-rotate: is GDM-aug's augmentation" train "${base[@]}" -model egnn -rotate -out x.ckpt
 refused 1 "sulfur.xyz: molecule 0, atom" train "${base[@]}" -train sulfur.xyz -out x.ckpt
 refused 1 "12 of the 12 test molecules of test.xyz are training molecules" train "${base[@]}" -train test.xyz -out x.ckpt
-refused 1 "training molecule 2 of small.xyz has 4" train "${base[@]}" -train small.xyz -loss sparse -out x.ckpt
+"$eloss" train "${base[@]}" -train small.xyz -loss sparse -steps 4 -batch 8 -eval_every 0 -out small.ckpt > small.out 2>&1
+grep -q "test_eps_mse=[0-9]" small.out
+ok $? "-loss sparse trains on a set with a molecule of 4 atoms (its complete graph; 6-regular graphs for the others)"
 refused 1 "mse.ckpt is a diffusion model" eval -model mse.ckpt -test test.xyz
 refused 1 "s1.xyz already exists; pass -force" sample -model mse.ckpt -n 2 -out s1.xyz
 tap_exit

@@ -91,9 +91,15 @@ core_status atoms_edges_count(const atoms_plan *p, const atoms_options *opt, int
         *count = 0;
         return CORE_OK;
       }
-      CORE_CHECK(k >= 1 && n > k && (n * k) % 2 == 0, CORE_ERR_ARG,
-                 "atoms: structure %lld has %lld atoms: no %d-regular graph exists (need n > k and n k even)",
-                 (long long)gb, (long long)n, k);
+      /* n <= k atoms have no k-regular graph: they get their complete
+       * graph, the densest they have (a small molecule among large ones). */
+      if (n <= k) {
+        *count = n * (n - 1) / 2;
+        return CORE_OK;
+      }
+      CORE_CHECK(k >= 1 && (n * k) % 2 == 0, CORE_ERR_ARG,
+                 "atoms: structure %lld has %lld atoms: no %d-regular graph exists (n k is odd)", (long long)gb,
+                 (long long)n, k);
       *count = n * k / 2;
       return CORE_OK;
     }
@@ -149,6 +155,12 @@ static core_status edges_fill_raw(atoms_plan *p, const atoms_options *opt, int64
       return CORE_OK;
     case ATOMS_EDGES_REGULAR: {
       if (ne == 0) return CORE_OK;
+      if (n <= p->opt.degree) { /* the complete graph (atoms_edges_count) */
+        int64_t e = 0;
+        for (int64_t i = 0; i < n; ++i)
+          for (int64_t j = i + 1; j < n; ++j, ++e) p->edge_i[off + e] = (int32_t)i, p->edge_j[off + e] = (int32_t)j;
+        return CORE_OK;
+      }
       core_rng rng;
       core_rng_init(&rng, p->opt.seed, CORE_PURPOSE_EDGE_PICK,
                     draw * (uint64_t)p->batch + (uint64_t)(p->b_start + b));

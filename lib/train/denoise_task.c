@@ -485,10 +485,6 @@ core_status train_denoise_task_create(MPI_Comm comm, const train_denoise_options
   if (!st && ((o->train && c->train.count < 1) || c->test.count < 1 || c->train.count >= (int64_t)1 << 32))
     st = CORE_ERROR(CORE_ERR_ARG, "denoise task: %lld training and %lld test structures, expected 1 .. 2^32 - 1 and "
                     ">= 1", (long long)c->train.count, (long long)c->test.count);
-  for (int64_t b = 0; !st && atoms_preset_table[o->loss].redrawn && b < c->train.count; ++b)
-    if (real_atoms(&c->train, c->N, b) < 7)
-      st = CORE_ERROR(CORE_ERR_ARG, "denoise task: the sparse loss needs a 6-regular graph, so at least 7 atoms; "
-                      "training structure %lld has %d", (long long)b, real_atoms(&c->train, c->N, b));
   if (st) {
     destroy(&c->task);
     return st;

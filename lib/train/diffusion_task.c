@@ -389,12 +389,6 @@ core_status train_diffusion_task_create(MPI_Comm comm, const train_diffusion_opt
   if (!st) st = read_molecules(o->test, &c->test, &crc_test);
   if (!st && !o->train) c->train.max_atoms = c->test.max_atoms;
   if (!st && o->train) st = check_disjoint(o, &c->train, &c->test);
-  /* The sparse loss's 6-regular graphs need 7 atoms. */
-  for (int64_t b = 0; !st && atoms_preset_table[o->loss].redrawn && b < c->train.count; ++b)
-    if (c->train.natoms[b] < 7)
-      st = CORE_ERROR(CORE_ERR_ARG, "diffusion task: the sparse loss draws 6-regular graphs, so molecules of at least "
-                      "7 atoms; training molecule %lld of %s has %lld", (long long)b, o->train,
-                      (long long)c->train.natoms[b]);
   for (int64_t b = 0; !st && b < c->train.count; ++b)
     if (c->train.natoms[b] >= TRAIN_ARCH_HIST)
       st = CORE_ERROR(CORE_ERR_ARG, "diffusion task: training molecule %lld of %s has %lld atoms, expected fewer "

@@ -53,7 +53,8 @@ typedef enum {
 typedef enum {
   ATOMS_EDGES_COMPLETE, /* every pair i < j of the structure's atoms        */
   ATOMS_EDGES_EXPLICIT, /* one edge list shared by every structure          */
-  ATOMS_EDGES_REGULAR,  /* random k-regular graph per structure from a pool */
+  ATOMS_EDGES_REGULAR,  /* random k-regular graph per structure from a pool;
+                           a structure of n <= k atoms: its complete graph */
   ATOMS_EDGES_BONDS     /* covalent bonds of the reference geometry         */
 } atoms_edge_kind;
 
