@@ -5,8 +5,9 @@
  *
  * Prints molecules=N atoms=A atom_stability=... mol_stability=...; the XYZ
  * file is the same bytes on any number of ranks. SIGTERM, SIGINT or
- * SIGUSR1: the samples are abandoned at the next chunk, nothing is written,
- * exit code 3 (a run is minutes; it has no checkpoint). */
+ * SIGUSR1: the round in progress is abandoned, the finished molecules are
+ * checkpointed in <out>.ckpt, exit code 3; -resume continues to the same
+ * file. */
 #include <stdio.h>
 #include <string.h>
 
@@ -19,17 +20,19 @@ static const char help[] =
     "sampler): each molecule's atom count from the training set's histogram, its noise from (-seed, its index),\n"
     "its atom types the argmax of the generated features. Writes a multi-frame XYZ (-out) and prints EDM's atom\n"
     "and molecule stability of the samples (eloss molcheck's). Molecules are spread over the ranks in chunks of\n"
-    "-chunk; the file does not depend on the number of ranks.\n";
+    "-chunk; the file does not depend on the number of ranks. The finished molecules are checkpointed in\n"
+    "<out>.ckpt; SIGTERM checkpoints and exits with code 3; -resume continues to the same file.\n";
 
 typedef struct {
   char model[PETSC_MAX_PATH_LEN], out[PETSC_MAX_PATH_LEN];
   PetscInt n, seed, chunk;
-  PetscBool force;
+  PetscReal checkpoint_seconds;
+  PetscBool force, resume;
 } sample_args;
 
 static PetscErrorCode sample_options(void *opts) {
   sample_args *a = opts;
-  a->n = 100, a->chunk = 16;
+  a->n = 100, a->chunk = 16, a->checkpoint_seconds = 60.0;
   PetscBool set, model_set, out_set;
   PetscOptionsBegin(PETSC_COMM_WORLD, NULL, "eloss sample options", NULL);
   PetscOptionItems *po = PetscOptionsObject;
@@ -42,10 +45,16 @@ static PetscErrorCode sample_options(void *opts) {
                         4096, &a->chunk, &set));
   PetscCall(app_opt_string(po, "-out", "the generated molecules (multi-frame XYZ), required", "a file name", a->out,
                            sizeof a->out, &out_set));
-  PetscCall(app_opt_bool(po, "-force", "replace an existing -out", &a->force, &set));
+  PetscCall(app_opt_real(po, "-checkpoint_seconds", "longest time between checkpoints", 0, INFINITY, 1,
+                         &a->checkpoint_seconds, &set));
+  PetscCall(app_opt_bool(po, "-resume", "continue the interrupted run from <out>.ckpt (refused when there is none)",
+                         &a->resume, &set));
+  PetscCall(app_opt_bool(po, "-force", "replace an existing finished -out, or discard an interrupted run's checkpoint",
+                         &a->force, &set));
   PetscOptionsEnd();
   if (!model_set) app_option_error("-model", "required: a model file of eloss train -task diffusion");
   if (!out_set) app_option_error("-out", "required: the XYZ file to write");
+  if (a->resume && a->force) app_option_error("-force", "contradicts -resume: continue, or start over, not both");
   const char *inputs[] = {a->model};
   app_output_not_input("-out", a->out, inputs, 1);
   app_output_name("-out", a->out);
@@ -57,12 +66,13 @@ static int sample_main(void *opts) {
   int rank;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   train_sample_report r;
-  core_status st = train_diffusion_sample(MPI_COMM_WORLD, a->model, a->n, (uint64_t)a->seed, (int)a->chunk, a->out,
-                                          a->force, &app_stop_requested, rank == 0 ? stderr : NULL, &r);
-  if (st == CORE_ERR_STOPPED) {
-    if (rank == 0) fprintf(stderr, "eloss sample: stopped on request; nothing written\n");
-    return 3;
-  }
+  const train_sample_options o = {.model = a->model, .count = a->n, .seed = (uint64_t)a->seed, .chunk = (int)a->chunk,
+                                  .out = a->out, .resume = a->resume, .force = a->force,
+                                  .checkpoint_seconds = a->checkpoint_seconds};
+  core_status st = train_diffusion_sample(MPI_COMM_WORLD, &o, &app_stop_requested, rank == 0 ? stderr : NULL, &r);
+  if (st == CORE_ERR_STOPPED && r.interrupted)
+    return app_stopped("sample", "after %lld of %lld molecules, checkpoint written", (long long)r.done,
+                       (long long)a->n);
   if (st) return app_report("sample", st);
   if (rank == 0)
     printf("molecules=%lld atoms=%lld atom_stability=%.6g mol_stability=%.6g seconds=%.2f molecules_per_s=%.4g out=%s\n",

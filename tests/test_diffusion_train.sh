@@ -14,8 +14,8 @@
 #   samples use it;
 # - eloss sample writes the molecules, the same bytes on 1 and 2 ranks,
 #   with the stability eloss molcheck finds in them; a second run on the
-#   same -out is refused while the first runs, and the first, killed,
-#   leaves nothing behind;
+#   same -out is refused while the first runs; the first, stopped, leaves
+#   its checkpoint, and -resume finishes the same bytes as a whole run;
 # - bad input: no -test, -pos_weight with mse, -noise and -depth with
 #   diffusion (exit 2); an element outside H, C, N, O, F, a test set that
 #   holds training molecules and a molecule too
@@ -29,7 +29,7 @@ mpi=("$mpiexec" --allow-run-as-root --oversubscribe)
 py=/usr/bin/python3
 source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 tap_workdir
-echo "1..19"
+echo "1..20"
 
 "$py" - <<'PY'
 import numpy as np
@@ -116,18 +116,22 @@ ok $? "sample: 10 molecules, the same bytes on 1 and 2 ranks ($(cut -c1-80 s1.ou
 [ "$(grep -o 'atom_stability=[0-9.e+-]*' mc.out | cut -d= -f2)" = "$(grep -o 'atom_stability=[0-9.e+-]*' s1.out | cut -d= -f2)" ] ||
   "$py" -c "import sys; a=float('$(grep -o 'atom_stability=[0-9.e+-]*' mc.out | cut -d= -f2)'); b=float('$(grep -o 'atom_stability=[0-9.e+-]*' s1.out | cut -d= -f2)'); sys.exit(abs(a-b) > 1e-6)"
 ok $? "sample's atom stability = eloss molcheck's on its file ($(cut -c1-60 mc.out))"
-# Two samplers on one -out; the first killed mid-run.
-"$eloss" sample -model mse.ckpt -n 5000 -chunk 8 -out busy.xyz > /dev/null 2>&1 &
+# Two samplers on one -out; the first stopped mid-run, then resumed.
+"$eloss" sample -model mse.ckpt -n 240 -chunk 2 -seed 5 -checkpoint_seconds 0.01 -out busy.xyz > /dev/null 2>&1 &
 pid=$!
-for _ in $(seq 200); do [ -e busy.xyz.lock ] && break; sleep 0.05; done
+for _ in $(seq 400); do [ -e busy.xyz.ckpt ] && break; sleep 0.05; done
 "$eloss" sample -model mse.ckpt -n 2 -out busy.xyz -force > /dev/null 2> busy.err
 rc=$?
 kill -TERM $pid 2> /dev/null
 wait $pid
 rc1=$?
-[ $rc = 1 ] && grep -q "busy.xyz is being written by another run" busy.err && [ $rc1 = 3 ] &&
-  [ -z "$(ls busy.xyz* 2> /dev/null)" ]
-ok $? "a second sample on a busy -out is refused ($(grep -o 'is being written[^(]*' busy.err)); the first, killed (exit $rc1), leaves nothing"
+[ $rc = 1 ] && grep -q "busy.xyz is being written by another run" busy.err && [ $rc1 = 3 ] && [ -e busy.xyz.ckpt ] &&
+  [ ! -e busy.xyz ]
+ok $? "a second sample on a busy -out is refused ($(grep -o 'is being written[^(]*' busy.err)); the first, stopped (exit $rc1), leaves its checkpoint and no -out"
+"$eloss" sample -model mse.ckpt -n 240 -chunk 2 -seed 5 -out busy.xyz -resume > resume.out 2> resume.err &&
+  "${mpi[@]}" -n 2 "$eloss" sample -model mse.ckpt -n 240 -chunk 2 -seed 5 -out whole.xyz > /dev/null 2>&1
+cmp -s busy.xyz whole.xyz && [ ! -e busy.xyz.ckpt ] && grep -q "(resumed)" resume.err
+ok $? "-resume finishes it: the same bytes as an uninterrupted run on 2 ranks, the checkpoint removed"
 refused() { # refused <rc> <needle> <args...>
   local want=$1 needle=$2
   shift 2

@@ -38,7 +38,7 @@
 #include "eloss/train.h"
 #include "train_impl.h"
 
-enum { F = 5, D = 3 + F, LEVELS = 8, ROW = 2, STREAM_TEST = 3, STREAM_SIZE = 4, STREAM_ROTATE = 5 };
+enum { F = DIFFUSION_FEATURES, D = 3 + F, LEVELS = 8, ROW = 2, STREAM_TEST = 3, STREAM_ROTATE = 5 };
 
 /* The one-hot columns are eloss/molecule.h's element rows: H, C, N, O, F. */
 
@@ -116,16 +116,14 @@ static core_status read_molecules(const char *path, molecules *m, uint32_t *crc)
 
 const char *const train_diffusion_network_names[TRAIN_DIFFUSION_NETWORKS] = {"gdm", "egnn"};
 
-/* The model file's config line (what a load compares). */
-static void diffusion_config(char *config, train_diffusion_network network, int width, int layers, int steps) {
+void train_diffusion_config(char *config, train_diffusion_network network, int width, int layers, int steps) {
   snprintf(config, TRAIN_CONFIG_BYTES, "task=diffusion model=%s features=%d width=%d layers=%d steps=%d",
            train_diffusion_network_names[network], F, width, layers, steps);
 }
 
-/* The network, for forwards of up to max_atoms atoms in molecules of up
- * to N atoms, at EDM's QM9 settings (aggregation normalisation 1; EGNN's
- * coordinate range 15). */
-static core_status network_create(train_diffusion_network network, int width, int layers, int64_t max_atoms,
+/* At EDM's QM9 settings: aggregation normalisation 1, EGNN's coordinate
+ * range 15. */
+core_status train_diffusion_network_create(train_diffusion_network network, int width, int layers, int64_t max_atoms,
                                   int64_t N, uint64_t seed, nn_model **model) {
   if (network == TRAIN_DIFFUSION_EGNN) {
     nn_egnn_config cfg = {.features = F, .width = width, .layers = layers, .norm = 1.0, .coords_range = 15.0,
@@ -367,7 +365,7 @@ static core_status buffers(diff_ctx *c) {
   CORE_CHECK(c->in && c->eps_hat && c->deps && c->t_in && c->eps && c->z && c->x0 && c->ref && c->xhat && c->grad &&
                  c->terms && c->natoms && c->tt,
              CORE_ERR_MEM, "diffusion task: cannot allocate shard buffers");
-  return network_create(c->opt.network, c->opt.width, c->opt.layers, S * N, N, c->opt.seed, &c->model);
+  return train_diffusion_network_create(c->opt.network, c->opt.width, c->opt.layers, S * N, N, c->opt.seed, &c->model);
 }
 
 core_status train_diffusion_task_create(MPI_Comm comm, const train_diffusion_options *o, train_task **out) {
@@ -410,7 +408,7 @@ core_status train_diffusion_task_create(MPI_Comm comm, const train_diffusion_opt
            atoms_coeff_names[o->coeff],
            core_real_text(o->pos_weight > 0 ? o->pos_weight : default_pos_weight(o->loss), pw), o->diffusion_steps,
            o->width, o->layers, o->rotate, core_real_text(o->ema, em));
-  diffusion_config(t->config, o->network, o->width, o->layers, o->diffusion_steps);
+  train_diffusion_config(t->config, o->network, o->width, o->layers, o->diffusion_steps);
   t->arch = (train_model_arch){.width = o->width, .depth = o->layers, .diffusion_steps = o->diffusion_steps,
                                .features = F, .network = o->network, .ema = o->ema};
   for (int64_t b = 0; b < c->train.count; ++b) ++t->arch.atom_hist[c->train.natoms[b]];
@@ -422,194 +420,4 @@ core_status train_diffusion_task_create(MPI_Comm comm, const train_diffusion_opt
   t->evaluate = evaluate;
   *out = t;
   return CORE_OK;
-}
-
-/* ---- sampling ----------------------------------------------------------------------- */
-
-typedef struct {
-  nn_model *model;
-  diffusion_schedule sched;
-  train_model_meta meta;
-  int chunk, nmax;
-  uint64_t seed;
-  double hist_total;
-  float *in, *eps_hat, *t_in;
-  double *z, *e;
-  int64_t *natoms;
-  core_rng *rng;
-  volatile sig_atomic_t *stop; /* polled before every chunk */
-} sampler;
-
-/* Row of one molecule: n, then (Z, x, y, z) for each of nmax atoms. */
-static int64_t sample_row(const sampler *s) { return 1 + 4 * (int64_t)s->nmax; }
-
-static int draw_size(const sampler *s, int64_t j) {
-  core_rng rng;
-  core_rng_init(&rng, s->seed, CORE_PURPOSE_DIFFUSION | STREAM_SIZE << 8, (uint64_t)j);
-  double u = core_rng_uniform(&rng) * s->hist_total;
-  for (int n = 1; n < TRAIN_ARCH_HIST; ++n) {
-    u -= s->meta.arch.atom_hist[n];
-    if (u < 0) return n;
-  }
-  return s->nmax;
-}
-
-/* Molecules [start, start + count) into out rows. */
-static core_status sample_range(void *ctx, int64_t start, int64_t count, double *out) {
-  sampler *s = ctx;
-  const int T = s->meta.arch.diffusion_steps;
-  for (int64_t j0 = start; j0 < start + count; j0 += s->chunk) {
-    /* A stop abandons the samples: nothing is written (the caller agrees). */
-    CORE_CHECK(!(s->stop && *s->stop), CORE_ERR_STOPPED, "sample: stopped on request; nothing written");
-    const int64_t n = start + count - j0 < s->chunk ? start + count - j0 : s->chunk;
-    int64_t atoms = 0;
-    for (int64_t b = 0; b < n; ++b) {
-      s->natoms[b] = draw_size(s, j0 + b);
-      diffusion_sample_start(s->seed, j0 + b, (int)s->natoms[b], 3, F, &s->rng[b], s->z + atoms * D);
-      atoms += s->natoms[b];
-    }
-    for (int t = T; t >= 0; --t) {
-      for (int64_t k = 0; k < atoms * D; ++k) s->in[k] = (float)s->z[k];
-      for (int64_t b = 0; b < n; ++b) s->t_in[b] = (float)t / (float)T;
-      nn_input in = {.B = (int)n, .x = s->in, .natoms = s->natoms, .t = s->t_in, .inference = 1};
-      CORE_CALL(nn_model_forward(s->model, &in, s->eps_hat));
-      for (int64_t k = 0; k < atoms * D; ++k) s->e[k] = s->eps_hat[k];
-      for (int64_t b = 0, at = 0; b < n; at += s->natoms[b], ++b) {
-        if (t > 0) diffusion_sample_step(&s->sched, t, (int)s->natoms[b], 3, F, s->e + at * D, &s->rng[b], s->z + at * D);
-        else diffusion_sample_final(&s->sched, (int)s->natoms[b], 3, F, s->e + at * D, &s->rng[b], s->z + at * D);
-      }
-    }
-    const int64_t R = sample_row(s);
-    for (int64_t b = 0, at = 0; b < n; at += s->natoms[b], ++b) {
-      double *row = out + (j0 - start + b) * R;
-      memset(row, 0, sizeof(double) * (size_t)R);
-      row[0] = (double)s->natoms[b];
-      for (int64_t i = 0; i < s->natoms[b]; ++i) {
-        const double *zi = s->z + (at + i) * D;
-        int best = 0;
-        for (int k = 1; k < F; ++k)
-          if (zi[3 + k] > zi[3 + best]) best = k;
-        row[1 + 4 * i] = molecule_atomic_number[best];
-        for (int q = 0; q < 3; ++q) row[2 + 4 * i + q] = zi[q];
-      }
-    }
-  }
-  return CORE_OK;
-}
-
-static void sampler_free(sampler *s) {
-  nn_model_destroy(&s->model);
-  diffusion_schedule_free(&s->sched);
-  free(s->in), free(s->eps_hat), free(s->t_in), free(s->z), free(s->e), free(s->natoms), free(s->rng);
-}
-
-static core_status sampler_create(const char *path, uint64_t seed, int chunk, sampler *s) {
-  char config[TRAIN_CONFIG_BYTES], want[TRAIN_CONFIG_BYTES];
-  CORE_CALL(train_model_info(path, config, &s->meta));
-  const train_model_arch *a = &s->meta.arch;
-  CORE_CHECK(s->meta.kind == TRAIN_TASK_DIFFUSION, CORE_ERR_ARG, "%s is a %s model, not a diffusion model", path,
-             train_task_names[s->meta.kind]);
-  for (int n = 1; n < TRAIN_ARCH_HIST; ++n)
-    if (a->atom_hist[n] > 0) s->hist_total += a->atom_hist[n], s->nmax = n;
-  CORE_CHECK(s->hist_total > 0 && a->features == F && a->width >= 1 && a->diffusion_steps >= 1 &&
-                 a->network >= 0 && a->network < TRAIN_DIFFUSION_NETWORKS,
-             CORE_ERR_FORMAT, "%s: a diffusion model without its atom-count histogram or architecture", path);
-  diffusion_config(want, (train_diffusion_network)a->network, a->width, a->depth, a->diffusion_steps);
-  CORE_CHECK(strcmp(want, config) == 0, CORE_ERR_FORMAT, "%s: config '%s' is not the diffusion record's '%s'", path,
-             config, want);
-  s->seed = seed, s->chunk = chunk;
-  const size_t rows = (size_t)chunk * (size_t)s->nmax * D;
-  s->in = malloc(sizeof(float) * rows), s->eps_hat = malloc(sizeof(float) * rows);
-  s->t_in = malloc(sizeof(float) * (size_t)chunk), s->z = malloc(sizeof(double) * rows);
-  s->e = malloc(sizeof(double) * rows), s->natoms = malloc(sizeof(int64_t) * (size_t)chunk);
-  s->rng = malloc(sizeof(core_rng) * (size_t)chunk);
-  CORE_CHECK(s->in && s->eps_hat && s->t_in && s->z && s->e && s->natoms && s->rng, CORE_ERR_MEM,
-             "sample: cannot allocate a chunk of %d molecules", chunk);
-  CORE_CALL(network_create((train_diffusion_network)a->network, a->width, a->depth, (int64_t)chunk * s->nmax,
-                           s->nmax, 0, &s->model));
-  nn_params *p = nn_model_params(s->model);
-  /* Sampled with the moving average where the model keeps one (EDM). */
-  if (a->ema > 0) CORE_CALL(nn_params_enable_ema(p, a->ema));
-  CORE_CALL(train_model_load(path, config, p, &s->meta));
-  if (p->ema) memcpy(p->param, p->ema, sizeof(float) * p->n);
-  return diffusion_schedule_create(a->diffusion_steps, 2.0, 1e-5, &s->sched);
-}
-
-/* The samples as XYZ (rank 0), and their stability. */
-static core_status write_samples(const sampler *s, const char *out, int64_t count, const double *all,
-                                 train_sample_report *r) {
-  const int64_t R = sample_row(s);
-  int64_t *natoms = malloc(sizeof(int64_t) * (size_t)count);
-  int *element = calloc((size_t)(count * s->nmax), sizeof(int)), *bonds = malloc(sizeof(int) * (size_t)(count * s->nmax));
-  double *coords = calloc((size_t)(count * s->nmax * 3), sizeof(double));
-  core_status st = natoms && element && bonds && coords ? CORE_OK : CORE_ERROR(CORE_ERR_MEM, "sample: out of memory");
-  io_atomic_file f;
-  if (!st) st = io_atomic_open(&f, out);
-  for (int64_t j = 0; !st && j < count; ++j) {
-    const double *row = all + j * R;
-    natoms[j] = (int64_t)row[0];
-    fprintf(f.fp, "%lld\nsample %lld\n", (long long)natoms[j], (long long)j);
-    for (int64_t i = 0; i < natoms[j]; ++i) {
-      const int z = (int)row[1 + 4 * i];
-      element[j * s->nmax + i] = z;
-      for (int q = 0; q < 3; ++q) coords[(j * s->nmax + i) * 3 + q] = row[2 + 4 * i + q];
-      fprintf(f.fp, "%s %.6f %.6f %.6f\n", molecule_symbol[molecule_element_row(z)], row[2 + 4 * i], row[3 + 4 * i],
-              row[4 + 4 * i]);
-    }
-  }
-  if (!st) st = io_atomic_commit(&f);
-  molecule_summary sum;
-  if (!st) st = molecule_check_batch(count, s->nmax, natoms, element, coords, bonds, NULL, &sum);
-  if (!st) {
-    r->molecules = sum.molecules, r->atoms = sum.atoms;
-    r->atom_stability = sum.atom_stability, r->molecule_stability = sum.molecule_stability;
-  }
-  free(natoms), free(element), free(bonds), free(coords);
-  return st;
-}
-
-core_status train_diffusion_sample(MPI_Comm comm, const char *model, int64_t count, uint64_t seed, int chunk,
-                                   const char *out, int force, volatile sig_atomic_t *stop, FILE *progress,
-                                   train_sample_report *report) {
-  int rank;
-  MPI_Comm_rank(comm, &rank);
-  memset(report, 0, sizeof *report);
-  const double t0 = core_time();
-  CORE_CHECK(count >= 1 && chunk >= 1, CORE_ERR_ARG, "sample: %lld molecules in chunks of %d", (long long)count,
-             chunk);
-  train_blas_one_thread();
-  sampler s;
-  memset(&s, 0, sizeof s);
-  /* Every rank reads the model itself (small): its checks are local. */
-  s.stop = stop;
-  core_status st = core_agree(comm, sampler_create(model, seed, chunk, &s));
-  /* One run per -out: rank 0 holds <out>.lock until the file is written. */
-  io_lock lock = {.fd = -1};
-  if (!st && rank == 0) st = io_lock_acquire(out, &lock);
-  if (!st && rank == 0 && !force && access(out, F_OK) == 0)
-    st = CORE_ERROR(CORE_ERR_ARG, "%s already exists; pass -force to replace it, or choose another -out", out);
-  if (!st && rank == 0) st = io_output_check(out);
-  st = core_agree(comm, st);
-  double *all = NULL;
-  if (!st && rank == 0 && !(all = malloc(sizeof(double) * (size_t)(count * sample_row(&s)))))
-    st = CORE_ERROR(CORE_ERR_MEM, "sample: cannot allocate %lld samples", (long long)count);
-  st = core_agree(comm, st);
-  if (!st && rank == 0 && progress)
-    fprintf(progress, "sample: %lld molecules of %s in chunks of %d, %d steps each\n", (long long)count, model, chunk,
-            s.meta.arch.diffusion_steps);
-  if (!st) st = train_gather_rows(comm, count, chunk, sample_row(&s), sample_range, &s, all);
-  if (!st && rank == 0) st = write_samples(&s, out, count, all, report);
-  st = core_agree(comm, st);
-  if (!st) {
-    double v[4] = {(double)report->molecules, (double)report->atoms, report->atom_stability,
-                   report->molecule_stability};
-    MPI_Bcast(v, 4, MPI_DOUBLE, 0, comm);
-    report->molecules = (int64_t)v[0], report->atoms = (int64_t)v[1];
-    report->atom_stability = v[2], report->molecule_stability = v[3];
-  }
-  report->seconds = core_time() - t0;
-  free(all);
-  io_lock_release(&lock);
-  sampler_free(&s);
-  return st;
 }

@@ -3,6 +3,7 @@
 #define ELOSS_TRAIN_IMPL_H
 
 #include "eloss/atoms.h"
+#include "eloss/train.h"
 
 /* The loss plan of a shard of the atomistic tasks (shapes, denoise): on
  * MPI_COMM_SELF (the trainer reduces across ranks), for n structures of N
@@ -32,5 +33,16 @@ void train_blas_one_thread(void);
 core_status train_find_shared(int64_t n_train, const uint32_t *train_crc, int64_t n_test, const uint32_t *test_crc,
                               int (*same)(const void *ctx, int64_t train, int64_t test), const void *ctx,
                               int64_t *shared, int64_t *first_test, int64_t *first_train);
+
+/* The diffusion task (diffusion_task.c) and its sampler
+ * (diffusion_sample.c): per-atom features (one-hot H, C, N, O, F) and the
+ * stream of a sample's atom count (CORE_PURPOSE_DIFFUSION | stream << 8). */
+enum { DIFFUSION_FEATURES = 5, DIFFUSION_STREAM_SIZE = 4 };
+/* The model file's config line (what a load compares). */
+void train_diffusion_config(char *config, train_diffusion_network network, int width, int layers, int steps);
+/* The network, for forwards of up to max_atoms atoms in molecules of up
+ * to N atoms. Local. */
+core_status train_diffusion_network_create(train_diffusion_network network, int width, int layers, int64_t max_atoms,
+                                           int64_t N, uint64_t seed, nn_model **model);
 
 #endif

@@ -347,24 +347,36 @@ void train_diffusion_options_default(train_diffusion_options *opt);
 core_status train_diffusion_task_create(MPI_Comm comm, const train_diffusion_options *opt, train_task **task);
 
 typedef struct {
+  const char *model;         /* a diffusion model file of train_diffusion_task_create's runs */
+  int64_t count;             /* molecules to generate */
+  uint64_t seed;
+  int chunk;                 /* molecules per forward pass (part of the bits: a GEMM's depend on its size) */
+  const char *out;           /* the XYZ file */
+  int resume, force;         /* io_job's: continue <out>.ckpt; replace a finished -out or discard a checkpoint */
+  double checkpoint_seconds; /* longest time between checkpoints (rank 0's clock) */
+} train_sample_options;
+
+typedef struct {
   int64_t molecules, atoms;
   double atom_stability, molecule_stability; /* EDM's (eloss/molecule.h) */
   double seconds;
+  int64_t done;    /* molecules generated when the run ended (a stop: fewer than count) */
+  int interrupted; /* stopped on request, the finished molecules checkpointed */
 } train_sample_report;
 
 /* Generate `count` molecules from a diffusion model file with EDM's
  * ancestral sampler (lib/diffusion): molecule j draws its atom count from
  * the training set's histogram and all its noise from (seed, j); types are
- * the argmax of the features. Molecules are sampled in chunks of `chunk`
- * given whole to the ranks, so the XYZ file (written atomically by rank 0,
- * which holds <out>.lock meanwhile; an existing one only with force) is the
- * same bytes on any rank count. When *stop becomes non-zero (a signal) the
- * ranks abandon the samples at their next chunk and return
- * CORE_ERR_STOPPED, writing nothing. Progress lines to `progress` (rank 0)
- * when not NULL. Collective. */
-core_status train_diffusion_sample(MPI_Comm comm, const char *model, int64_t count, uint64_t seed, int chunk,
-                                   const char *out, int force, volatile sig_atomic_t *stop, FILE *progress,
-                                   train_sample_report *report);
+ * the argmax of the features. Rounds of `chunk` molecules per rank, given
+ * whole to the ranks, so the XYZ file is the same bytes on any rank count.
+ * A long job on io_job (STAGED, kind "sample"): the finished molecules are
+ * checkpointed in <out>.ckpt (every checkpoint_seconds, and when *stop
+ * becomes non-zero: the round in progress is abandoned, the run returns
+ * CORE_ERR_STOPPED with report->interrupted); resume continues to the
+ * same bytes; the XYZ file is published when every molecule is done.
+ * Progress lines to `progress` (rank 0) when not NULL. Collective. */
+core_status train_diffusion_sample(MPI_Comm comm, const train_sample_options *opt, volatile sig_atomic_t *stop,
+                                   FILE *progress, train_sample_report *report);
 
 #ifdef __cplusplus
 }
