@@ -26,7 +26,8 @@
  * then drops; here it is left out. u is initialised as EDM does (Xavier
  * uniform, gain 0.001), every other tensor as every lib/nn model.
  *
- * Backward: the GCL and the coordinate MLP through nn_pair_mlp (graph.c);
+ * Backward: the GCL and the coordinate MLP through nn_pair_mlp (graph.c),
+ * from what the forward keeps (the MLPs' derivatives and outputs);
  * the gradient reaches x_l through r_ij in both MLPs and through c_ij, and
  * x_l also passes straight to x_{l+1}. d0 is data: no gradient. */
 #include <math.h>
@@ -62,9 +63,9 @@ struct nn_egnn {
   float *cache[2][4];      /* (L, Np, H) each: the two pair MLPs' nn_pair_mlp_cache */
   float *att, *th;         /* (L, Np): a_ij, tanh(phi_ij) */
   float *cat;              /* (L, Na, 2H) [h, g] */
-  float *q, *sig_q, *r;    /* (L, Na, H) */
+  float *q, *dq_deriv, *r; /* (L, Na, H): q = V1 cat + c1, silu'(q), silu(q) */
   float *we;               /* (L, 2, 2, H): each MLP's r and d0 columns of W1 */
-  float *e, *de, *du;      /* (Np, H) scratch */
+  float *e, *de;           /* (Np, H) scratch */
   float *dh, *dx, *dcat, *dq, *dA, *dB, *dattr, *dcd, *gwe, *out; /* scratch */
 };
 
@@ -106,7 +107,7 @@ static core_status workspace(nn_egnn *m) {
   const size_t H = (size_t)m->cfg.width, L = (size_t)m->cfg.layers, Na = (size_t)m->cfg.max_atoms;
   const size_t Np = (size_t)m->cfg.max_pairs, F = (size_t)m->cfg.features;
   const size_t per_block = Np * (2 + 3 + 1 + 8 * H + 2) + Na * H * (4 + 2 + 3) + 4 * H;
-  const size_t total = Na * (F + 1) + (L + 1) * Na * (3 + H) + L * per_block + 3 * Np * H + Na * H * 2 + Na * 3 +
+  const size_t total = Na * (F + 1) + (L + 1) * Na * (3 + H) + L * per_block + 2 * Np * H + Na * H * 2 + Na * 3 +
                        Na * 2 * H + Na * H * 3 + Np * (2 + 3) + 2 * H + Na * (3 + F);
   m->mem = malloc(sizeof(float) * total);
   m->natoms = malloc(sizeof(int64_t) * Na);
@@ -130,12 +131,11 @@ static core_status workspace(nn_egnn *m) {
   CARVE(th, L * Np);
   CARVE(cat, L * Na * 2 * H);
   CARVE(q, L * Na * H);
-  CARVE(sig_q, L * Na * H);
+  CARVE(dq_deriv, L * Na * H);
   CARVE(r, L * Na * H);
   CARVE(we, L * 4 * H);
   CARVE(e, Np * H);
   CARVE(de, Np * H);
-  CARVE(du, Np * H);
   CARVE(dh, Na * H);
   CARVE(dx, Na * 3);
   CARVE(dcat, Na * 2 * H);
@@ -256,7 +256,7 @@ static void gcl_forward(nn_egnn *m, int l, int infer) {
   const size_t NH = (size_t)Na * H;
   const float *h = m->h + at(m, l, H), *attr = m->attr + ap(m, l, 2);
   float *hn = m->h + at(m, l + 1, H), *A = m->A + at(m, l, H), *Bn = m->Bn + at(m, l, H);
-  float *cat = m->cat + at(m, l, 2 * H), *q = m->q + at(m, l, H), *sq = m->sig_q + at(m, l, H);
+  float *cat = m->cat + at(m, l, 2 * H), *q = m->q + at(m, l, H), *sq = m->dq_deriv + at(m, l, H);
   float *r = m->r + at(m, l, H), *att = m->att + ap(m, l, 1);
   const float *W1 = nn_params_tensor(m->p, tensor(l, GCL_W1)), *b1 = nn_params_tensor(m->p, tensor(l, GCL_B1));
   const float *wa = nn_params_tensor(m->p, tensor(l, ATT_W)), ba = *nn_params_tensor(m->p, tensor(l, ATT_B));
@@ -265,14 +265,16 @@ static void gcl_forward(nn_egnn *m, int l, int infer) {
   nn_gemm_wt(Bn, h, Na, H, W1 + H, ldw, NULL, H);
   const nn_pair_mlp f = pair_mlp(m, l, 0);
   const nn_pair_mlp_cache c = pair_cache(m, l, 0);
-  float *e = nn_pair_mlp_forward(&f, &m->P, A, Bn, attr, &c, m->e, infer);
-  /* a_ij m_ij, in place. */
+  const float *msg = nn_pair_mlp_forward(&f, &m->P, A, Bn, attr, &c, m->e, infer);
+  /* o_ij = a_ij m_ij into the scratch e (m stays for the backward). */
+  float *e = m->e;
   for (int64_t p = 0; p < m->P.pairs; ++p) {
-    float *restrict mp = e + p * H, g = ba;
+    const float *restrict mp = msg + p * H;
+    float *restrict op = e + p * H, g = ba;
     for (int k = 0; k < H; ++k) g += wa[k] * mp[k];
     const float a = 1.0f / (1.0f + expf(-g));
     att[p] = a;
-    for (int k = 0; k < H; ++k) mp[k] *= a;
+    for (int k = 0; k < H; ++k) op[k] = mp[k] * a;
   }
   for (int i = 0; i < Na; ++i) memcpy(cat + (size_t)i * 2 * H, h + (size_t)i * H, sizeof(float) * (size_t)H);
   nn_pairs_sum(&m->P, H, e, (float)(1.0 / m->cfg.norm), cat + H, 2 * H);
@@ -395,7 +397,7 @@ static void first_layer_backward(nn_egnn *m, int l, int w_tensor, const float *h
   nn_params *p = m->p;
   const float *W1 = nn_params_tensor(p, tensor(l, w_tensor));
   float *gW1 = nn_params_grad(p, tensor(l, w_tensor));
-  nn_bias_grad(nn_params_grad(p, tensor(l, w_tensor + 1)), m->du, m->P.pairs, H);
+  nn_bias_grad(nn_params_grad(p, tensor(l, w_tensor + 1)), m->dA, Na, H);
   nn_gemm_grad(gW1, ldw, m->dA, Na, H, h, H);
   nn_gemm_grad(gW1 + H, ldw, m->dB, Na, H, h, H);
   nn_gemm_back(dh, m->dA, Na, H, W1, ldw, H);
@@ -417,16 +419,15 @@ static void coord_backward(nn_egnn *m, int l, float *dh) {
       const float dth = scale * (cd[3 * p] * g[0] + cd[3 * p + 1] * g[1] + cd[3 * p + 2] * g[2]);
       for (int c3 = 0; c3 < 3; ++c3) m->dcd[3 * p + c3] = scale * th[p] * g[c3];
       const float dphi = dth * (1.0f - th[p] * th[p]);
-      /* n = silu(z) recomputed from the cache; dn = dphi u. */
-      const float *restrict z = c.v + p * H, *restrict sz = c.sig_v + p * H;
+      /* phi = u . n, n the MLP's output (kept); dn = dphi u. */
+      const float *restrict n = c.m + p * H;
       float *restrict dn = m->de + p * H;
-      for (int k = 0; k < H; ++k) gu[k] += dphi * (z[k] * sz[k]), dn[k] = dphi * u[k];
+      for (int k = 0; k < H; ++k) gu[k] += dphi * n[k], dn[k] = dphi * u[k];
     }
   const nn_pair_mlp f = pair_mlp(m, l, 1);
   memset(m->gwe, 0, sizeof(float) * 2 * (size_t)H);
-  nn_pair_mlp_backward(&f, &m->P, m->A2 + at(m, l, H), m->B2 + at(m, l, H), attr, &c, m->de, m->e, m->du, m->dA,
-                       m->dB, nn_params_grad(m->p, tensor(l, COORD_U2)), nn_params_grad(m->p, tensor(l, COORD_D2)),
-                       m->gwe, m->dattr);
+  nn_pair_mlp_backward(&f, &m->P, attr, &c, m->de, m->e, m->dA, m->dB, nn_params_grad(m->p, tensor(l, COORD_U2)),
+                       nn_params_grad(m->p, tensor(l, COORD_D2)), m->gwe, m->dattr);
   add_edge_column_grads(m, l, 1);
   first_layer_backward(m, l, COORD_U1, m->h + at(m, l + 1, H), dh);
 }
@@ -436,7 +437,7 @@ static void gcl_backward(nn_egnn *m, int l, float *dh) {
   const int H = m->cfg.width, Na = m->P.atoms;
   const size_t NH = (size_t)Na * H;
   nn_params *p = m->p;
-  const float *q = m->q + at(m, l, H), *sq = m->sig_q + at(m, l, H), *r = m->r + at(m, l, H);
+  const float *sq = m->dq_deriv + at(m, l, H), *r = m->r + at(m, l, H);
   const float *cat = m->cat + at(m, l, 2 * H), *att = m->att + ap(m, l, 1), *attr = m->attr + ap(m, l, 2);
   const float *wa = nn_params_tensor(p, tensor(l, ATT_W));
   float *gwa = nn_params_grad(p, tensor(l, ATT_W)), *gba = nn_params_grad(p, tensor(l, ATT_B));
@@ -445,7 +446,7 @@ static void gcl_backward(nn_egnn *m, int l, float *dh) {
   nn_bias_grad(nn_params_grad(p, tensor(l, NODE_C2)), dh, Na, H);
   memset(m->dA, 0, sizeof(float) * NH);
   nn_gemm_back(m->dA, dh, Na, H, nn_params_tensor(p, tensor(l, NODE_V2)), H, H);
-  nn_silu_backward_kept(m->dq, m->dA, q, sq, NH);
+  nn_silu_backward_kept(m->dq, m->dA, sq, NH);
   nn_gemm_grad(nn_params_grad(p, tensor(l, NODE_V1)), 2 * H, m->dq, Na, H, cat, 2 * H);
   nn_bias_grad(nn_params_grad(p, tensor(l, NODE_C1)), m->dq, Na, H);
   memset(m->dcat, 0, sizeof(float) * NH * 2);
@@ -456,20 +457,19 @@ static void gcl_backward(nn_egnn *m, int l, float *dh) {
   nn_pairs_spread(&m->P, H, m->dcat + H, 2 * H, (float)(1.0 / m->cfg.norm), m->de);
   const nn_pair_mlp_cache c = pair_cache(m, l, 0);
   for (int64_t pp = 0; pp < m->P.pairs; ++pp) {
-    const float *restrict v = c.v + pp * H, *restrict sv = c.sig_v + pp * H;
+    const float *restrict mp = c.m + pp * H;
     float *restrict d = m->de + pp * H;
     const float a = att[pp];
     float dom = 0;
-    for (int k = 0; k < H; ++k) dom += d[k] * (v[k] * sv[k]);
+    for (int k = 0; k < H; ++k) dom += d[k] * mp[k];
     const float dg = dom * a * (1.0f - a);
     *gba += dg;
-    for (int k = 0; k < H; ++k) gwa[k] += dg * (v[k] * sv[k]), d[k] = d[k] * a + dg * wa[k];
+    for (int k = 0; k < H; ++k) gwa[k] += dg * mp[k], d[k] = d[k] * a + dg * wa[k];
   }
   const nn_pair_mlp f = pair_mlp(m, l, 0);
   memset(m->gwe, 0, sizeof(float) * 2 * (size_t)H);
-  nn_pair_mlp_backward(&f, &m->P, m->A + at(m, l, H), m->Bn + at(m, l, H), attr, &c, m->de, m->e, m->du, m->dA,
-                       m->dB, nn_params_grad(p, tensor(l, GCL_W2)), nn_params_grad(p, tensor(l, GCL_B2)), m->gwe,
-                       m->dattr);
+  nn_pair_mlp_backward(&f, &m->P, attr, &c, m->de, m->e, m->dA, m->dB, nn_params_grad(p, tensor(l, GCL_W2)),
+                       nn_params_grad(p, tensor(l, GCL_B2)), m->gwe, m->dattr);
   add_edge_column_grads(m, l, 0);
   first_layer_backward(m, l, GCL_W1, m->h + at(m, l, H), dh);
 }

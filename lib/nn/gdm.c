@@ -45,12 +45,11 @@ struct nn_gdm {
   float *in;             /* (Na, din) */
   float *h;              /* (L + 1, Na, H) */
   float *A, *Bn;         /* (L, Na, H): W1a h_i + b1, W1b h_j */
-  float *sig_u, *s1;     /* (L, Np, H) */
-  float *v, *sig_v;      /* (L, Np, H) */
+  float *d1, *s1, *d2, *msg; /* (L, Np, H): the edge MLP's nn_pair_mlp_cache */
   float *cat;            /* (L, Na, 2H): [h, a] */
-  float *q, *sig_q, *r;  /* (L, Na, H) */
+  float *q, *dq_deriv, *r; /* (L, Na, H): q = V1 cat + c1, silu'(q), r = silu(q) */
   float *out;            /* (Na, dout) */
-  float *e, *de, *du;    /* (Np, H) scratch */
+  float *e, *de;         /* (Np, H) scratch */
   float *dh, *dcat, *dq, *dA, *dB; /* (Na, 2H) / (Na, H) scratch */
   int64_t *natoms;       /* (max atoms) the last forward's molecule sizes */
 };
@@ -89,7 +88,7 @@ static core_status workspace(nn_gdm *m) {
   const size_t H = (size_t)m->cfg.width, L = (size_t)m->cfg.layers, Na = (size_t)m->cfg.max_atoms;
   const size_t Np = (size_t)m->cfg.max_pairs, din = (size_t)m->din, dout = (size_t)m->dout;
   const size_t total = Na * din + (L + 1) * Na * H + 2 * L * Na * H + 4 * L * Np * H + L * Na * 2 * H +
-                       3 * L * Na * H + Na * dout + 3 * Np * H + Na * 2 * H * 2 + 3 * Na * H;
+                       3 * L * Na * H + Na * dout + 2 * Np * H + Na * 2 * H * 2 + 3 * Na * H;
   m->mem = malloc(sizeof(float) * total);
   m->natoms = malloc(sizeof(int64_t) * (size_t)m->cfg.max_atoms);
   CORE_CHECK(m->mem && m->natoms, CORE_ERR_MEM, "nn_gdm_create: cannot allocate %.3g GB of activations",
@@ -99,18 +98,17 @@ static core_status workspace(nn_gdm *m) {
   m->h = q, q += (L + 1) * Na * H;
   m->A = q, q += L * Na * H;
   m->Bn = q, q += L * Na * H;
-  m->sig_u = q, q += L * Np * H;
+  m->d1 = q, q += L * Np * H;
   m->s1 = q, q += L * Np * H;
-  m->v = q, q += L * Np * H;
-  m->sig_v = q, q += L * Np * H;
+  m->d2 = q, q += L * Np * H;
+  m->msg = q, q += L * Np * H;
   m->cat = q, q += L * Na * 2 * H;
   m->q = q, q += L * Na * H;
-  m->sig_q = q, q += L * Na * H;
+  m->dq_deriv = q, q += L * Na * H;
   m->r = q, q += L * Na * H;
   m->out = q, q += Na * dout;
   m->e = q, q += Np * H;
   m->de = q, q += Np * H;
-  m->du = q, q += Np * H;
   m->dh = q, q += Na * 2 * H;
   m->dcat = q, q += Na * 2 * H;
   m->dq = q, q += Na * H;
@@ -187,7 +185,7 @@ static nn_pair_mlp edge_mlp(const nn_gdm *m, int l) {
 }
 static nn_pair_mlp_cache edge_cache(const nn_gdm *m, int l) {
   const size_t o = (size_t)l * m->cfg.max_pairs * m->cfg.width;
-  return (nn_pair_mlp_cache){m->sig_u + o, m->s1 + o, m->v + o, m->sig_v + o};
+  return (nn_pair_mlp_cache){m->d1 + o, m->s1 + o, m->d2 + o, m->msg + o};
 }
 
 static void layer_forward(nn_gdm *m, int l, int infer) {
@@ -195,7 +193,7 @@ static void layer_forward(nn_gdm *m, int l, int infer) {
   const size_t NH = (size_t)Na * H, o = (size_t)l * m->cfg.max_atoms * H;
   const float *h = m->h + o;
   float *hn = m->h + o + (size_t)m->cfg.max_atoms * H;
-  float *A = m->A + o, *Bn = m->Bn + o, *q = m->q + o, *sq = m->sig_q + o, *r = m->r + o;
+  float *A = m->A + o, *Bn = m->Bn + o, *q = m->q + o, *sq = m->dq_deriv + o, *r = m->r + o;
   float *cat = m->cat + 2 * o;
   const float *W1 = nn_params_tensor(m->p, layer_tensor(l, 0)), *b1 = nn_params_tensor(m->p, layer_tensor(l, 1));
   const float *V1 = nn_params_tensor(m->p, layer_tensor(l, 4)), *c1 = nn_params_tensor(m->p, layer_tensor(l, 5));
@@ -264,7 +262,7 @@ core_status nn_gdm_forward(nn_gdm *m, const nn_input *in, float *y) {
 static void layer_backward(nn_gdm *m, int l, float *dh) {
   const int H = m->cfg.width, Na = m->P.atoms;
   const size_t NH = (size_t)Na * H, o = (size_t)l * m->cfg.max_atoms * H;
-  const float *h = m->h + o, *A = m->A + o, *Bn = m->Bn + o, *q = m->q + o, *sq = m->sig_q + o, *r = m->r + o;
+  const float *h = m->h + o, *sq = m->dq_deriv + o, *r = m->r + o;
   const float *cat = m->cat + 2 * o;
   nn_params *p = m->p;
   const float *W1 = nn_params_tensor(p, layer_tensor(l, 0));
@@ -278,7 +276,7 @@ static void layer_backward(nn_gdm *m, int l, float *dh) {
   float *dr = m->dA; /* (Na, H) scratch */
   memset(dr, 0, sizeof(float) * NH);
   nn_gemm_back(dr, dh, Na, H, V2, H, H);
-  nn_silu_backward_kept(m->dq, dr, q, sq, NH);
+  nn_silu_backward_kept(m->dq, dr, sq, NH);
   nn_gemm_grad(gV1, 2 * H, m->dq, Na, H, cat, 2 * H);
   nn_bias_grad(gc1, m->dq, Na, H);
   memset(m->dcat, 0, sizeof(float) * NH * 2);
@@ -289,9 +287,9 @@ static void layer_backward(nn_gdm *m, int l, float *dh) {
   nn_pairs_spread(&m->P, H, m->dcat + H, 2 * H, (float)(1.0 / m->cfg.norm), m->de);
   const nn_pair_mlp f = edge_mlp(m, l);
   const nn_pair_mlp_cache c = edge_cache(m, l);
-  nn_pair_mlp_backward(&f, &m->P, A, Bn, NULL, &c, m->de, m->e, m->du, m->dA, m->dB,
-                       nn_params_grad(p, layer_tensor(l, 2)), nn_params_grad(p, layer_tensor(l, 3)), NULL, NULL);
-  nn_bias_grad(gb1, m->du, m->P.pairs, H);
+  nn_pair_mlp_backward(&f, &m->P, NULL, &c, m->de, m->e, m->dA, m->dB, nn_params_grad(p, layer_tensor(l, 2)),
+                       nn_params_grad(p, layer_tensor(l, 3)), NULL, NULL);
+  nn_bias_grad(gb1, m->dA, Na, H);
   nn_gemm_grad(gW1, 2 * H, m->dA, Na, H, h, H);
   nn_gemm_grad(gW1 + H, 2 * H, m->dB, Na, H, h, H);
   nn_gemm_back(dh, m->dA, Na, H, W1, 2 * H, H);

@@ -140,51 +140,68 @@ float *nn_pair_mlp_forward(const nn_pair_mlp *f, const nn_pairs *P, const float 
   pair_preactivation(f, P, A, Bn, attr, work);
   if (infer) {
     nn_silu_forward(work, work, PH);
-    nn_gemm_wt(c->v, work, (int)P->pairs, H, f->w2, H, f->b2, H);
-    nn_silu_forward(c->v, c->v, PH);
-    return c->v;
+    nn_gemm_wt(c->m, work, (int)P->pairs, H, f->w2, H, f->b2, H);
+    nn_silu_forward(c->m, c->m, PH);
+    return c->m;
   }
-  nn_silu_forward_keep(c->s1, c->sig_u, work, PH);
-  nn_gemm_wt(c->v, c->s1, (int)P->pairs, H, f->w2, H, f->b2, H);
-  nn_silu_forward_keep(work, c->sig_v, c->v, PH);
-  return work;
+  nn_silu_forward_keep(c->s1, c->d1, work, PH);
+  nn_gemm_wt(work, c->s1, (int)P->pairs, H, f->w2, H, f->b2, H);
+  nn_silu_forward_keep(c->m, c->d2, work, PH);
+  return c->m;
 }
 
-void nn_pair_mlp_backward(const nn_pair_mlp *f, const nn_pairs *P, const float *A, const float *Bn, const float *attr,
-                          const nn_pair_mlp_cache *c, float *dm, float *work, float *du, float *dA, float *dB,
-                          float *gw2, float *gb2, float *gwe, float *dattr) {
-  const int H = f->H, E = f->E, Np = (int)P->pairs;
-  const size_t PH = (size_t)P->pairs * H;
-  /* m = silu(v), v = W2 s1 + b2. */
-  float *dv = work;
-  nn_silu_backward_kept(dv, dm, c->v, c->sig_v, PH);
-  nn_gemm_grad(gw2, H, dv, Np, H, c->s1, H);
-  nn_bias_grad(gb2, dv, Np, H);
-  float *ds1 = dm;
-  memset(ds1, 0, sizeof(float) * PH);
-  nn_gemm_back(ds1, dv, Np, H, f->w2, H, H);
-  /* s1 = silu(u), u recomputed. */
-  pair_preactivation(f, P, A, Bn, attr, work);
-  nn_silu_backward_kept(du, ds1, work, c->sig_u, PH);
+/* dv = dm silu'(v) into out, and gb += its column sums: one pass. */
+static void silu_back_bias(float *restrict out, float *restrict gb, const float *restrict dm,
+                           const float *restrict d, int64_t rows, int H) {
+  for (int64_t p = 0; p < rows; ++p) {
+    const float *restrict a = dm + p * H, *restrict b = d + p * H;
+    float *restrict o = out + p * H;
+    for (int c = 0; c < H; ++c) {
+      o[c] = a[c] * b[c];
+      gb[c] += o[c];
+    }
+  }
+}
+
+/* du_p = ds1_p silu'(u_p) and, in the same pass over the pairs, dA_i +=
+ * du_p, dB_j += du_p, gwe[k] += e_pk du_p, dattr_pk += W_e[:, k] . du_p.
+ * du_p lives in one row (H floats, stays in L1): nothing reads it later. */
+static void first_layer_pairs(const nn_pair_mlp *f, const nn_pairs *P, const float *attr, const float *ds1,
+                              const float *d1, float *du_row, float *dA, float *dB, float *gwe, float *dattr) {
+  const int H = f->H, E = f->E;
   memset(dA, 0, sizeof(float) * (size_t)P->atoms * H);
   memset(dB, 0, sizeof(float) * (size_t)P->atoms * H);
   for (int64_t p = 0; p < P->pairs; ++p) {
     float *restrict a = dA + (size_t)P->i[p] * H, *restrict b = dB + (size_t)P->j[p] * H;
-    const float *restrict g = du + p * H;
-    for (int ch = 0; ch < H; ++ch) a[ch] += g[ch], b[ch] += g[ch];
-  }
-  for (int k = 0; k < E; ++k) {
-    for (int64_t p = 0; gwe && p < P->pairs; ++p) {
-      const float e = attr[p * E + k];
-      const float *restrict g = du + p * H;
-      float *restrict gw = gwe + (size_t)k * H;
-      for (int ch = 0; ch < H; ++ch) gw[ch] += e * g[ch];
+    const float *restrict x = ds1 + p * H, *restrict y = d1 + p * H;
+    float *restrict g = du_row;
+    for (int ch = 0; ch < H; ++ch) {
+      g[ch] = x[ch] * y[ch];
+      a[ch] += g[ch], b[ch] += g[ch];
     }
-    for (int64_t p = 0; dattr && p < P->pairs; ++p) {
-      const float *restrict g = du + p * H, *restrict w = f->we + (size_t)k * H;
+    for (int k = 0; k < E; ++k) {
+      const float e = attr[p * E + k];
+      const float *restrict w = f->we + (size_t)k * H;
+      float *restrict gw = gwe ? gwe + (size_t)k * H : NULL;
       float s = 0;
       for (int ch = 0; ch < H; ++ch) s += w[ch] * g[ch];
-      dattr[p * E + k] += s;
+      if (dattr) dattr[p * E + k] += s;
+      if (gw)
+        for (int ch = 0; ch < H; ++ch) gw[ch] += e * g[ch];
     }
   }
+}
+
+void nn_pair_mlp_backward(const nn_pair_mlp *f, const nn_pairs *P, const float *attr, const nn_pair_mlp_cache *c,
+                          float *dm, float *work, float *dA, float *dB, float *gw2, float *gb2, float *gwe,
+                          float *dattr) {
+  const int H = f->H, Np = (int)P->pairs;
+  /* m = silu(v), v = W2 s1 + b2. */
+  float *dv = work;
+  silu_back_bias(dv, gb2, dm, c->d2, P->pairs, H);
+  nn_gemm_grad(gw2, H, dv, Np, H, c->s1, H);
+  float *ds1 = dm;
+  nn_gemm(0, 0, Np, H, H, 1.0f, dv, H, f->w2, H, 0.0f, ds1, H);
+  /* s1 = silu(u): du row by row in work (dv is spent). */
+  first_layer_pairs(f, P, attr, ds1, c->d1, work, dA, dB, gwe, dattr);
 }

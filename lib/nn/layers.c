@@ -286,23 +286,21 @@ TARGET_CLONES void nn_silu_backward(float *din, const float *dout, const float *
   }
 }
 
-TARGET_CLONES void nn_silu_forward_keep(float *restrict out, float *restrict sigma, const float *restrict in,
+TARGET_CLONES void nn_silu_forward_keep(float *restrict out, float *restrict deriv, const float *restrict in,
                                         size_t n) {
   for (size_t i = 0; i < n; ++i) {
-    const float s = sigmoid(in[i]);
-    sigma[i] = s;
-    out[i] = in[i] * s;
+    const float x = in[i], s = sigmoid(x);
+    out[i] = x * s;
+    deriv[i] = s * (1.0f + x * (1.0f - s));
   }
 }
 
-/* nn_silu_backward with s = sigma[i] read instead of recomputed, written
- * (=) into din: a pass fewer over arrays of every pair of a batch. */
-TARGET_CLONES void nn_silu_backward_kept(float *restrict din, const float *restrict dout, const float *restrict in,
-                                         const float *restrict sigma, size_t n) {
-  for (size_t i = 0; i < n; ++i) {
-    const float s = sigma[i];
-    din[i] = dout[i] * s * (1.0f + in[i] * (1.0f - s));
-  }
+/* din = dout silu'(x) from the kept derivative, written (=): one product
+ * per element, two arrays read (the pair arrays of a batch are tens of
+ * megabytes: this pass is memory-bound). */
+TARGET_CLONES void nn_silu_backward_kept(float *restrict din, const float *restrict dout, const float *restrict deriv,
+                                         size_t n) {
+  for (size_t i = 0; i < n; ++i) din[i] = dout[i] * deriv[i];
 }
 
 /* ---- residual block ----------------------------------------------------------- */

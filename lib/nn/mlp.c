@@ -27,7 +27,7 @@ struct nn_mlp {
   float *mem;
   float *h[NN_MLP_MAX_LAYERS]; /* pre-activations of the hidden layers, (Bm, s_l) */
   float *a[NN_MLP_MAX_LAYERS]; /* their activations */
-  float *sg[NN_MLP_MAX_LAYERS]; /* sigma(h), kept for the backward (no exp there) */
+  float *sg[NN_MLP_MAX_LAYERS]; /* silu'(h), kept for the backward (no exp there) */
   float *x;                    /* (Bm, s_0) copy of the input */
   float *dA, *dB;              /* (Bm, widest) gradient ping-pong */
 };
@@ -153,7 +153,7 @@ core_status nn_mlp_backward(nn_mlp *m, int B, const float *dy) {
     if (l > 1) {
       /* a = silu(h): dh = da silu'(h), into the other buffer. */
       float *dh = da == m->dA ? m->dB : m->dA;
-      nn_silu_backward_kept(dh, da, m->h[l - 1], m->sg[l - 1], (size_t)B * (size_t)s[l - 1]);
+      nn_silu_backward_kept(dh, da, m->sg[l - 1], (size_t)B * (size_t)s[l - 1]);
       dout = dh;
     }
   }

@@ -101,21 +101,21 @@ typedef struct {
   const float *we; /* (E, H): W_e's columns, each contiguous */
   const float *w2, *b2;
 } nn_pair_mlp;
-/* What its backward needs: (pairs, H) each. */
+/* What its backward needs, (pairs, H) each: silu'(u), s1 = silu(u),
+ * silu'(v) for v = W2 s1 + b2, and the output m. */
 typedef struct {
-  float *sig_u, *s1, *v, *sig_v;
+  float *d1, *s1, *d2, *m;
 } nn_pair_mlp_cache;
-/* m (pairs, H) into `work` (pairs, H), which is returned; with infer
- * (no backward follows) nothing is kept, the cache's v is used as
- * scratch and returned instead. */
+/* m into the cache, returned; `work` (pairs, H) is scratch. With infer (no
+ * backward follows) only m is written. */
 float *nn_pair_mlp_forward(const nn_pair_mlp *f, const nn_pairs *P, const float *A, const float *Bn,
                            const float *attr, const nn_pair_mlp_cache *c, float *work, int infer);
 /* From dm (pairs, H; destroyed): gw2, gb2 and, with gwe (E, H), the W_e
- * columns' gradients accumulated; dattr (pairs, E) += when not NULL; du (pairs, H)
- * = dL/du written; dA, dB (atoms, H) = dL/dA, dL/dB written. A, Bn and
- * attr as in the forward; work (pairs, H) scratch. */
-void nn_pair_mlp_backward(const nn_pair_mlp *f, const nn_pairs *P, const float *A, const float *Bn, const float *attr,
-                          const nn_pair_mlp_cache *c, float *dm, float *work, float *du, float *dA, float *dB,
-                          float *gw2, float *gb2, float *gwe, float *dattr);
+ * columns' gradients accumulated; dattr (pairs, E) += when not NULL;
+ * dA, dB (atoms, H) = dL/dA, dL/dB written (dL/db of the first layer is
+ * the column sum of dA). attr as in the forward; work (pairs, H) scratch. */
+void nn_pair_mlp_backward(const nn_pair_mlp *f, const nn_pairs *P, const float *attr, const nn_pair_mlp_cache *c,
+                          float *dm, float *work, float *dA, float *dB, float *gw2, float *gb2, float *gwe,
+                          float *dattr);
 
 #endif

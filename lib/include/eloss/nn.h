@@ -143,13 +143,12 @@ void nn_relu_forward(float *out, const float *in, size_t n);
 void nn_relu_backward(float *din, const float *dout, const float *in, size_t n);
 void nn_silu_forward(float *out, const float *in, size_t n);
 void nn_silu_backward(float *din, const float *dout, const float *in, size_t n);
-/* The same SiLU, keeping sigma(in) (n floats) from the forward for the
- * backward, which then computes no exponential; the same bits as the pair
- * above, except that nn_silu_backward_kept WRITES din (=). What the MLP
- * and the graph networks use. e^x is a vectorised polynomial (layers.c),
- * not libm's expf. */
-void nn_silu_forward_keep(float *out, float *sigma, const float *in, size_t n);
-void nn_silu_backward_kept(float *din, const float *dout, const float *in, const float *sigma, size_t n);
+/* The same SiLU keeping its derivative silu'(in) (n floats) for the
+ * backward, which then reads two arrays and computes one product; and
+ * WRITES din (=). What the MLP and the graph networks use. e^x is a
+ * vectorised polynomial and 1/y Newton's (layers.c), not libm's. */
+void nn_silu_forward_keep(float *out, float *deriv, const float *in, size_t n);
+void nn_silu_backward_kept(float *din, const float *dout, const float *deriv, size_t n);
 
 /* Residual block out = x + conv2(relu(conv1(relu(x)))), C channels, both
  * convolutions 3x3 C -> C. cache (3, B, C, L, L) holds relu(x), conv1 output
