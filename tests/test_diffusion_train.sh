@@ -7,7 +7,7 @@
 #   and report finite metrics;
 # - the model file of 1 and 2 ranks is the same bytes; 10 steps, then
 #   -resume to 20, is the same bytes as 20 steps;
-# - -model egnn (EDM): the test eps-MSE falls; 1 and 2 ranks give the
+# - -model egnn (EDM): the test eps-MSE falls; 1, 2 and 4 ranks give the
 #   same model and samples; -rotate with it is refused;
 # - -ema keeps a moving average beside the parameters (training unchanged:
 #   the same parameters with or without it), resumes exactly, and the
@@ -82,10 +82,13 @@ last=$(grep -o '"test_eps_mse": [0-9.e+-]*' eg.ckpt.jsonl | tail -1 | grep -o '[
 ok $? "-model egnn -loss mse: the test eps-MSE falls from $first (step 10) to $last (step 150)"
 "$eloss" train "${base[@]}" -model egnn -loss energy -steps 10 -shards 4 -eval_every 5 -out eg1.ckpt > /dev/null 2>&1
 "${mpi[@]}" -n 2 "$eloss" train "${base[@]}" -model egnn -loss energy -steps 10 -shards 4 -eval_every 5 -out eg2.ckpt > /dev/null 2>&1
-"$eloss" sample -model eg.ckpt -n 6 -seed 2 -chunk 3 -out eg1.xyz > /dev/null 2>&1 &&
-  "${mpi[@]}" -n 2 "$eloss" sample -model eg.ckpt -n 6 -seed 2 -chunk 3 -out eg2.xyz > /dev/null 2>&1
-cmp -s eg1.ckpt eg2.ckpt && cmp -s eg1.xyz eg2.xyz && [ "$(grep -c '^sample ' eg1.xyz)" = 6 ]
-ok $? "-model egnn: 1 and 2 ranks write the same model file (-loss energy) and the same samples, byte for byte"
+"${mpi[@]}" -n 4 "$eloss" train "${base[@]}" -model egnn -loss energy -steps 10 -shards 4 -eval_every 5 -out eg4.ckpt > /dev/null 2>&1
+"$eloss" sample -model eg.ckpt -n 6 -seed 2 -chunk 1 -out eg1.xyz > /dev/null 2>&1 &&
+  "${mpi[@]}" -n 2 "$eloss" sample -model eg.ckpt -n 6 -seed 2 -chunk 1 -out eg2.xyz > /dev/null 2>&1 &&
+  "${mpi[@]}" -n 4 "$eloss" sample -model eg.ckpt -n 6 -seed 2 -chunk 1 -out eg4.xyz > /dev/null 2>&1
+cmp -s eg1.ckpt eg2.ckpt && cmp -s eg1.ckpt eg4.ckpt && cmp -s eg1.xyz eg2.xyz && cmp -s eg1.xyz eg4.xyz &&
+  [ "$(grep -c '^sample ' eg1.xyz)" = 6 ]
+ok $? "-model egnn: 1, 2 and 4 ranks write the same model file (-loss energy) and the same samples, byte for byte"
 # The moving average.
 ema=(-loss mse -steps 20 -eval_every 0)
 "$eloss" train "${base[@]}" "${ema[@]}" -ema 0 -out e0.ckpt > /dev/null 2>&1
