@@ -316,12 +316,27 @@ static void add_into(float *restrict d, const float *restrict s, int64_t len) {
   for (int64_t i = 0; i < len; ++i) d[i] += s[i];
 }
 
+enum { TREE_SUM_BLOCK = 2048 }; /* floats: a block of every shard fits in L2 */
+
 core_status core_tree_sum_execute(const core_tree_sum *s, float *const *bufs, float *work, float *sum) {
+  /* The levels before this rank's first message (its block's subtrees)
+   * run a block of the vector at a time, all levels per block: the partial
+   * sums stay in cache, and every element gets the same additions in the
+   * same grouping. */
+  const tree_op *op = s->op;
+  int l = 0, local_adds = 0;
+  for (; l < s->levels && s->level[l][OP_RECV] + s->level[l][OP_SEND] == 0; ++l) local_adds += s->level[l][OP_ADD];
+  for (int64_t b = 0; local_adds > 0 && b < (int64_t)s->n; b += TREE_SUM_BLOCK)
+    for (int j = 0; j < local_adds; ++j) {
+      const int64_t lo = max64(op[j].lo, b), hi = min64(op[j].lo + op[j].len, b + TREE_SUM_BLOCK);
+      if (hi > lo)
+        add_into(buffer_of(bufs, work, s->n, op[j].buf) + lo, buffer_of(bufs, work, s->n, op[j].src) + lo, hi - lo);
+    }
+  op += local_adds;
   /* An MPI failure is remembered, not returned at once: a rank that left
    * the schedule early would leave its partners waiting. */
   core_status st = CORE_OK;
-  const tree_op *op = s->op;
-  for (int l = 0; l < s->levels; ++l) {
+  for (; l < s->levels; ++l) {
     const int recvs = s->level[l][OP_RECV], sends = s->level[l][OP_SEND], adds = s->level[l][OP_ADD];
     for (int j = 0; j < recvs + sends; ++j) {
       const tree_op *o = op + j;
