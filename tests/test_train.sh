@@ -2,7 +2,7 @@
 # TAP test of `eloss train` and `eloss eval` (docs/train.md), on
 # datasets of `eloss spingen`:
 # - the model file of 1, 2 and 4 ranks is the same bytes (the gradient sum
-#   follows a fixed shard order), for open and periodic lattices; 3 ranks
+#   follows a fixed tree over the shards), for open and periodic lattices; 3 ranks
 #   with 4 shards are refused;
 # - SIGTERM checkpoints and exits 3; -resume (on another rank count) ends
 #   with the bytes of an uninterrupted run; -resume to a larger -steps

@@ -10,16 +10,19 @@
  *   2. rank r computes its shards k in [r K/P, (r+1) K/P), each from a
  *      zero gradient, weight m / B (so the sum is the batch mean), and
  *      keeps each shard's gradient apart;
- *   3. the chain: rank 0 adds its shards' gradients in order, sends the
- *      partial sum to rank 1, which adds its own in order, and so on; the
- *      last rank broadcasts the sum. Every addition happens in shard order
- *      whatever P is, so the sum has the same bits on any rank count. A
- *      ring or tree allreduce would regroup the additions with P (what
- *      PyTorch DDP and MPI_Allreduce do). The chain costs (P - 1) n floats
- *      of point-to-point traffic and a broadcast per step: small against a
- *      step's compute for this suite's models;
+ *   3. the sum of the K shard gradients (core_tree_sum): one fixed
+ *      binary tree over the shards, ((g0 + g1) + (g2 + g3)) for K = 4.
+ *      Float addition is not associative, so the sum has the bits of its
+ *      grouping; fixed over shards, not ranks, the grouping and so the
+ *      bits are the same on any P dividing K. MPI_Allreduce and PyTorch
+ *      DDP group by rank. The tree replaced a chain through the ranks
+ *      (the same independence of P, but P - 1 sequential hops of the whole
+ *      gradient): within a rank it adds locally, across ranks it is a
+ *      reduce-scatter by recursive halving and an allgather when P and
+ *      K/P are powers of two, ~2 n (P - 1)/P floats per rank in log2 P
+ *      rounds (docs/train.md has the cost model);
  *   4. the same Adam step on every rank.
- * Ranks agree on the shard computation's status before the chain, and on
+ * Ranks agree on the shard computation's status before the sum, and on
  * (stop requested, checkpoint due by rank 0's clock) in one MPI_Allreduce
  * after each step, so every rank takes the same branch.
  *
@@ -221,29 +224,6 @@ static void batch_indices(batch_source *b, int64_t first, int64_t n, int64_t *in
   }
 }
 
-/* ---- the deterministic gradient sum ------------------------------------------------ */
-
-/* p->grad on every rank = sum over shards in shard order; rank r holds
- * its shards' gradients in bufs[0 .. mine). Collective. */
-static core_status chain_sum(MPI_Comm comm, float *const *bufs, int mine, float *restrict sum, size_t n) {
-  int rank, size;
-  MPI_Comm_rank(comm, &rank);
-  MPI_Comm_size(comm, &size);
-  int j = 0;
-  if (rank == 0) memcpy(sum, bufs[0], sizeof(float) * n), j = 1;
-  else if (MPI_Recv(sum, (int)n, MPI_FLOAT, rank - 1, 0, comm, MPI_STATUS_IGNORE) != MPI_SUCCESS)
-    return CORE_ERROR(CORE_ERR_MPI, "MPI_Recv of the gradient sum failed");
-  for (; j < mine; ++j) {
-    const float *restrict g = bufs[j];
-    for (size_t i = 0; i < n; ++i) sum[i] += g[i];
-  }
-  if (rank + 1 < size && MPI_Send(sum, (int)n, MPI_FLOAT, rank + 1, 0, comm) != MPI_SUCCESS)
-    return CORE_ERROR(CORE_ERR_MPI, "MPI_Send of the gradient sum failed");
-  if (MPI_Bcast(sum, (int)n, MPI_FLOAT, size - 1, comm) != MPI_SUCCESS)
-    return CORE_ERROR(CORE_ERR_MPI, "MPI_Bcast of the gradient sum failed");
-  return CORE_OK;
-}
-
 void train_blas_one_thread(void) { openblas_set_num_threads(1); }
 
 /* ---- the loss plans of the atomistic tasks ---------------------------------------- */
@@ -441,6 +421,8 @@ typedef struct {
   int rank, K, mine;   /* micro-shards per batch, this rank's */
   int64_t m, B;        /* examples per micro-shard, per batch */
   float **bufs;        /* (mine) gradient buffers of p->n floats */
+  core_tree_sum *sum;  /* the plan of the gradient sum over the K shards */
+  float *work;         /* (core_tree_sum_work) its workspace */
   int64_t *index;      /* (m) examples of one micro-shard */
   double *shard_loss;  /* (K) */
   batch_source src;
@@ -452,7 +434,8 @@ typedef struct {
 
 static void trainer_free(trainer *t) {
   for (int j = 0; t->bufs && j < t->mine; ++j) free(t->bufs[j]);
-  free(t->bufs), free(t->index), free(t->shard_loss), free(t->src.order[0]), free(t->src.order[1]);
+  core_tree_sum_destroy(&t->sum);
+  free(t->bufs), free(t->work), free(t->index), free(t->shard_loss), free(t->src.order[0]), free(t->src.order[1]);
   io_job_end(&t->job);
 }
 
@@ -477,6 +460,11 @@ static core_status trainer_begin(trainer *t, train_task *task, const train_optio
    * on training data would be training metrics. */
   if (!st && t->rank == 0 && opt->inputs[0] && opt->inputs[1] && io_same_file(opt->inputs[0], opt->inputs[1]))
     st = CORE_ERROR(CORE_ERR_ARG, "-test %s is the -train file: evaluate on a test set of its own", opt->inputs[1]);
+  st = core_agree(t->comm, st);
+  if (!st) st = core_tree_sum_create(t->comm, t->K, n, &t->sum);
+  const size_t work = st ? 0 : core_tree_sum_work(t->sum);
+  if (!st && work && !(t->work = malloc(sizeof(float) * work)))
+    st = CORE_ERROR(CORE_ERR_MEM, "cannot allocate the gradient sum's workspace of %zu floats", work);
   st = core_agree(t->comm, st);
   char identity[IO_JOB_IDENTITY_BYTES];
   train_identity(task, opt, identity, sizeof identity);
@@ -508,8 +496,8 @@ static core_status trainer_begin(trainer *t, train_task *task, const train_optio
 }
 
 /* One step: this rank's micro-shards, each from a zero gradient in its
- * own buffer (p->grad points there meanwhile: no copy), the sum in shard
- * order, the loss, the same Adam step everywhere. Collective. */
+ * own buffer (p->grad points there meanwhile: no copy), their tree sum,
+ * the loss, the same Adam step everywhere. Collective. */
 static core_status trainer_step(trainer *t, train_task *task, const train_options *opt, int64_t step, double *loss) {
   nn_params *p = task->params;
   float *const grad = p->grad;
@@ -529,7 +517,7 @@ static core_status trainer_step(trainer *t, train_task *task, const train_option
   }
   p->grad = grad;
   CORE_CALL(core_agree(t->comm, st));
-  CORE_CALL(chain_sum(t->comm, t->bufs, t->mine, p->grad, p->n));
+  CORE_CALL(core_tree_sum_execute(t->sum, t->bufs, t->work, p->grad));
   CORE_CHECK(MPI_Allgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, t->shard_loss, t->mine, MPI_DOUBLE, t->comm) ==
                  MPI_SUCCESS,
              CORE_ERR_MPI, "MPI_Allgather of the shard losses failed");

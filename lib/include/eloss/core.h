@@ -176,6 +176,39 @@ void core_rng_rotation(core_rng *rng, double R[9]);
 void core_partition(int64_t n, int size, int rank, int64_t *local_n,
                     int64_t *local_start);
 
+/* ---- a sum whose bits do not depend on the rank count --------------------- */
+
+/* The sum of K vectors of n floats ("shards"), rank r of P holding shards
+ * [r K/P, (r+1) K/P), grouped by one fixed binary tree over the shards:
+ * node i of level l covers shards [i 2^l, (i+1) 2^l) ∩ [0, K) and is its
+ * left child + its right child (a lone left child carried up). So the sum
+ * has the same bits on any P dividing K; with K = 4 it is
+ * ((g0 + g1) + (g2 + g3)). Log depth in K, and ~2 n (P-1)/P floats sent per
+ * rank when P and K/P are powers of two (reduce-scatter by recursive
+ * halving, then an allgather); lib/core/tree_sum.c has the layout.
+ *
+ *   core_tree_sum *s;
+ *   core_tree_sum_create(comm, K, n, &s);              // once
+ *   float *work = malloc(sizeof(float) * core_tree_sum_work(s) + 1);
+ *   core_tree_sum_execute(s, bufs, work, sum);         // every step
+ *   core_tree_sum_destroy(&s);
+ */
+typedef struct core_tree_sum core_tree_sum;
+
+/* The plan for `shards` >= 1 shards of n floats (n <= INT_MAX) on comm,
+ * whose size must divide shards (else CORE_ERR_ARG on every rank).
+ * Collective on comm; *out NULL on failure. Fault site "core.tree_sum". */
+core_status core_tree_sum_create(MPI_Comm comm, int shards, size_t n, core_tree_sum **out);
+/* Floats of workspace execute needs on this rank (0, n or 2 n). Local. */
+size_t core_tree_sum_work(const core_tree_sum *s);
+/* sum (n floats, every rank) = the tree sum of the shards; bufs[j] (n
+ * floats, j < K/P) holds this rank's shard r K/P + j and is overwritten;
+ * work holds core_tree_sum_work(s) floats; sum overlaps neither. One
+ * execute at a time per plan. Collective on the plan's communicator. */
+core_status core_tree_sum_execute(const core_tree_sum *s, float *const *bufs, float *work, float *sum);
+/* Collective (frees the plan's communicator); accepts NULL, nulls *s. */
+void core_tree_sum_destroy(core_tree_sum **s);
+
 /* ---- time and progress ------------------------------------------------- */
 
 /* Monotonic wall-clock seconds. */

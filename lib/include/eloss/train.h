@@ -25,10 +25,11 @@
  * Determinism: step s's batch is a pure function of (seed, s); the batch
  * is cut into `shards` micro-shards of batch / shards examples, rank r of
  * P computes shards [r K/P, (r+1) K/P) one at a time, each from a zero
- * gradient, and the shard gradients are added in shard order (a chain
- * through the ranks; lib/train/train.c). So the sum, the Adam step and the
- * parameters are the same bits on 1, 2 or 4 ranks (any P dividing K) as
- * long as the ranks run the same code on the same kind of CPU. */
+ * gradient, and the shard gradients are added by one fixed binary tree
+ * over the shards (core_tree_sum; lib/train/train.c). So the sum, the
+ * Adam step and the parameters are the same bits on 1, 2 or 4 ranks (any
+ * P dividing K) as long as the ranks run the same code on the same kind
+ * of CPU. */
 #ifndef ELOSS_TRAIN_H
 #define ELOSS_TRAIN_H
 
