@@ -41,7 +41,7 @@ typedef struct {
   PetscInt task, loss, coeff, width, depth, conv, steps, batch, shards, seed, eval_every, checkpoint_every, n_noise;
   PetscInt model, layers, diffusion_steps;
   PetscReal T, h0, lr, checkpoint_seconds, noise[TRAIN_DENOISE_MAX_LEVELS], pos_weight, ema;
-  PetscBool model_set, layers_set, diffusion_steps_set, pos_weight_set, ema_set;
+  PetscBool model_set, layers_set, diffusion_steps_set, pos_weight_set, ema_set, lr_set;
   PetscBool flip, resume, force, rotate;
   PetscBool T_set, h0_set, flip_set, depth_set, test_set, noise_set, rotate_set, coeff_set, conv_set, train_set,
       out_set, metrics_set;
@@ -84,9 +84,9 @@ static PetscErrorCode read_options(train_args *a) {
   a->ema = 0.999;
   PetscCall(app_opt_real(po, "-ema", "diffusion: decay of the parameters' moving average the samples use (EDM: "
                          "0.999; 0: none)", 0, 0.999999, 0, &a->ema, &a->ema_set));
-  PetscCall(app_opt_real(po, "-pos_weight", "diffusion, -loss energy, kabsch, sparse: the position term's weight "
-                         "(default 0.05 energy and sparse, 0.8 kabsch: the paper's Tables 6-7)", 0, 1e6, 1,
-                         &a->pos_weight, &a->pos_weight_set));
+  PetscCall(app_opt_real(po, "-pos_weight", "diffusion: the position term's weight (default: the paper's Tables 6-7 "
+                         "for -model and -loss: gdm mse 1.5, egnn mse 1.0, kabsch 0.8, energy and sparse 0.05)", 0,
+                         1e6, 1, &a->pos_weight, &a->pos_weight_set));
   PetscCall(app_opt_real_list(po, "-noise", "denoise: distinct noise levels sigma, each draw picks one uniformly", 0,
                               100, 1, TRAIN_DENOISE_MAX_LEVELS, a->noise, &a->n_noise, &a->noise_set));
   PetscCall(app_opt_bool(po, "-rotate", "denoise, diffusion (GDM-aug): rotate every training draw uniformly at random", &a->rotate,
@@ -112,7 +112,8 @@ static PetscErrorCode read_options(train_args *a) {
   PetscCall(app_opt_int(po, "-batch", "instances per step", 1, PETSC_MAX_INT, &a->batch, &set));
   PetscCall(app_opt_int(po, "-shards", "micro-shards per batch, added in a fixed order; the rank count must divide it",
                         1, 4096, &a->shards, &set));
-  PetscCall(app_opt_real(po, "-lr", "Adam learning rate", 0, 10, 1, &a->lr, &set));
+  PetscCall(app_opt_real(po, "-lr", "Adam learning rate (default 1e-3; diffusion: the paper's Tables 6-7 for -model "
+                         "and -loss)", 0, 10, 1, &a->lr, &a->lr_set));
   PetscCall(app_opt_int(po, "-seed", "seed of the initial weights and the batch order", 0, PETSC_MAX_INT, &a->seed,
                         &set));
   PetscCall(app_opt_int(po, "-eval_every", "test metrics every this many steps (0: at the end only)", 0,
@@ -152,8 +153,6 @@ static void check_task_options(const train_args *a) {
     app_option_inapplicable("-noise", a->noise_set, "applies to -task denoise (diffusion draws its own noise levels)");
     if (!atoms_preset_table[a->loss].uses_coeff)
       app_option_inapplicable("-coeff", a->coeff_set, "applies to -loss energy and sparse");
-    if (a->loss == ATOMS_PRESET_MSE)
-      app_option_inapplicable("-pos_weight", a->pos_weight_set, "applies to -loss energy, kabsch and sparse");
     if (a->model == TRAIN_DIFFUSION_EGNN && a->rotate)
       app_option_error("-rotate", "is GDM-aug's augmentation; -model egnn is equivariant, rotations change nothing");
     return;
@@ -295,6 +294,11 @@ static int train_main(void *opts) {
   train_options to;
   train_options_default(&to);
   to.steps = a->steps, to.batch = a->batch, to.shards = (int)a->shards, to.adam.lr = a->lr;
+  if (a->task == TASK_DIFFUSION && !a->lr_set) {
+    double pos_weight;
+    train_diffusion_defaults((train_diffusion_network)a->model, (atoms_preset)a->loss, (atoms_coeff_law)a->coeff,
+                             &to.adam.lr, &pos_weight);
+  }
   to.seed = (uint64_t)a->seed, to.eval_every = a->eval_every, to.checkpoint_every = a->checkpoint_every;
   to.checkpoint_seconds = a->checkpoint_seconds;
   to.out = a->out, to.metrics = a->metrics, to.resume = a->resume, to.force = a->force;

@@ -11,7 +11,8 @@
  * diffusion_train_draw(seed, k, i), z_t = alpha_t x + sigma_t eps; the
  * network predicts eps_hat from (z_t, t / T). Losses, per molecule of n atoms,
  * d = 8 numbers per atom, averaged over the shard:
- *   mse:     |eps_hat - eps|^2 / (n d)  (EDM's l2 objective);
+ *   mse:     (|eps_hat_h - eps_h|^2 + pos_weight |eps_hat_x - eps_x|^2) / (n d)
+ *            (EDM's l2 objective; the authors weight its positions);
  *   energy, kabsch, sparse: pos_weight SNR_t L(x_hat, x) on the positions,
  *            x_hat = (z_t - sigma_t eps_hat) / alpha_t, SNR_t =
  *            alpha_t^2 / sigma_t^2 (the authors' weighting, which puts the
@@ -173,8 +174,31 @@ static core_status check_disjoint(const train_diffusion_options *o, const molecu
 }
 
 /* The position term's weight of a loss: the paper's Tables 6-7. */
-static double default_pos_weight(atoms_preset loss) {
-  return loss == ATOMS_PRESET_KABSCH ? 0.8 : loss == ATOMS_PRESET_MSE ? 1.0 : 0.05;
+/* The paper's tuned hyperparameters (App. C.2.1, Table 6 for GDM, Table 7
+ * for EDM), by loss and, for the energy losses, coefficient law; the
+ * sparse loss takes the energy loss's. */
+void train_diffusion_defaults(train_diffusion_network network, atoms_preset loss, atoms_coeff_law coeff, double *lr,
+                              double *pos_weight) {
+  const int edm = network == TRAIN_DIFFUSION_EGNN;
+  if (loss == ATOMS_PRESET_MSE) {
+    *lr = edm ? 3e-4 : 1e-3, *pos_weight = edm ? 1.0 : 1.5;
+  } else if (loss == ATOMS_PRESET_KABSCH) {
+    *lr = edm ? 3e-4 : 8e-4, *pos_weight = 0.8;
+  } else {
+    *pos_weight = edm && coeff == ATOMS_COEFF_INV_DIST2 ? 0.1 : 0.05;
+    switch (coeff) {
+      case ATOMS_COEFF_CONSTANT: *lr = edm ? 1e-4 : 9e-4; break;
+      case ATOMS_COEFF_INV_DIST: *lr = edm ? 1e-4 : 7e-4; break;
+      case ATOMS_COEFF_INV_DIST2: *lr = edm ? 1e-4 : 6e-4; break;
+      default: *lr = edm ? 1e-4 : 4e-4; break; /* exp_dist, and laws the tables do not list */
+    }
+  }
+}
+
+static double pos_weight_of(const train_diffusion_options *o) {
+  double lr, w;
+  train_diffusion_defaults(o->network, o->loss, o->coeff, &lr, &w);
+  return o->pos_weight > 0 ? o->pos_weight : w;
 }
 
 /* Draw molecule i's noisy rows at t from its clean rows x: z (n, D). */
@@ -234,7 +258,7 @@ static core_status position_term(diff_ctx *c, int64_t step, int k_shard, int64_t
   if (atoms_preset_table[o->loss].redrawn)
     CORE_CALL(atoms_plan_resample(c->plan, (uint64_t)step * 4096u + (uint64_t)k_shard));
   CORE_CALL(atoms_plan_execute_local(c->plan, c->xhat, c->terms, c->grad));
-  const double w0 = o->pos_weight > 0 ? o->pos_weight : default_pos_weight(o->loss);
+  const double w0 = pos_weight_of(o);
   for (int64_t b = 0, at = 0; b < n; at += c->natoms[b], ++b) {
     const int t = c->tt[b];
     const double snr = c->sched.alpha2[t] / c->sched.sigma2[t], w = w0 * snr;
@@ -263,17 +287,19 @@ static core_status shard_grad(train_task *t, int64_t step, int k_shard, int64_t 
     atoms += nb;
   }
   CORE_CALL(forward(c, n, atoms));
-  /* The eps-MSE (every number for mse, the types' for the other losses). */
-  const int first_col = o->loss == ATOMS_PRESET_MSE ? 0 : 3;
+  /* The eps-MSE: the types' for every loss; for mse also the positions',
+   * weighted by pos_weight (the authors' energy_loss_weight). */
+  const int mse = o->loss == ATOMS_PRESET_MSE;
+  const double wx = mse ? pos_weight_of(o) : 0.0;
   *loss = 0.0;
   memset(c->deps, 0, sizeof(float) * (size_t)(atoms * D));
   for (int64_t b = 0, at = 0; b < n; at += c->natoms[b], ++b) {
     const double norm = 1.0 / ((double)c->natoms[b] * D * (double)n);
     for (int64_t i = at; i < at + c->natoms[b]; ++i)
-      for (int q = first_col; q < D; ++q) {
-        const double e = (double)c->eps_hat[i * D + q] - c->eps[i * D + q];
-        *loss += e * e * norm;
-        c->deps[i * D + q] = (float)(2.0 * e * norm * weight);
+      for (int q = mse ? 0 : 3; q < D; ++q) {
+        const double e = (double)c->eps_hat[i * D + q] - c->eps[i * D + q], w = q < 3 ? wx : 1.0;
+        *loss += w * e * e * norm;
+        c->deps[i * D + q] = (float)(2.0 * w * e * norm * weight);
       }
   }
   if (o->loss != ATOMS_PRESET_MSE) CORE_CALL(position_term(c, step, k_shard, n, weight, loss));
@@ -406,7 +432,7 @@ core_status train_diffusion_task_create(MPI_Comm comm, const train_diffusion_opt
            "-diffusion_steps %d -width %d -layers %d -rotate %d -ema %s", train_diffusion_network_names[o->network],
            atoms_preset_names[o->loss],
            atoms_coeff_names[o->coeff],
-           core_real_text(o->pos_weight > 0 ? o->pos_weight : default_pos_weight(o->loss), pw), o->diffusion_steps,
+           core_real_text(pos_weight_of(o), pw), o->diffusion_steps,
            o->width, o->layers, o->rotate, core_real_text(o->ema, em));
   train_diffusion_config(t->config, o->network, o->width, o->layers, o->diffusion_steps);
   t->arch = (train_model_arch){.width = o->width, .depth = o->layers, .diffusion_steps = o->diffusion_steps,

@@ -327,7 +327,7 @@ typedef struct {
   const char *test;        /* the same kind of file; required (the metrics) */
   atoms_preset loss;       /* mse: EDM's eps-MSE; energy, kabsch, sparse: on x_hat's positions */
   atoms_coeff_law coeff;   /* energy, sparse: Eq. 7 coefficient law (exp_dist) */
-  double pos_weight;       /* energy, kabsch, sparse: the position term's weight (default per loss) */
+  double pos_weight;       /* the position term's weight; 0: the paper's for the network and loss */
   int diffusion_steps;     /* T (EDM: 1000) */
   train_diffusion_network network;
   int width, layers;       /* the network's hidden width and layers (EGNN: equivariant blocks) */
@@ -339,9 +339,15 @@ typedef struct {
 } train_diffusion_options;
 
 /* mse, exp_dist, T 1000, GDM of width 64 and 4 layers, EMA 0.999, seed 0, shard_size 8;
- * pos_weight 0: the loss's default (energy, sparse 0.05, kabsch 0.8, as the
- * paper's Tables 6-7; mse has no position term apart). */
+ * pos_weight 0: train_diffusion_defaults'. */
 void train_diffusion_options_default(train_diffusion_options *opt);
+/* The paper's tuned learning rate and positional weight (its Tables 6 and 7)
+ * for a network, loss and coefficient law: GDM mse 1e-3 / 1.5, kabsch
+ * 8e-4 / 0.8, energy and sparse 4e-4 / 0.05 with exp_dist (9e-4, 7e-4,
+ * 6e-4 for constant, inv_dist, inv_dist2); EGNN mse 3e-4 / 1.0, kabsch
+ * 3e-4 / 0.8, energy and sparse 1e-4 / 0.05 (inv_dist2: 0.1). */
+void train_diffusion_defaults(train_diffusion_network network, atoms_preset loss, atoms_coeff_law coeff, double *lr,
+                              double *pos_weight);
 /* Read both files (every element H, C, N, O or F; every molecule centred;
  * fewer than TRAIN_ARCH_HIST atoms), build the network and EDM's schedule.
  * Collective. */
