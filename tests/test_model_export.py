@@ -13,7 +13,12 @@
   run on those inputs, gives eloss's logits to 1e-5 (open and periodic
   lattices, a residual model), and its spins give eval's energy gap;
 - a denoise model loads into eloss.torch.MLP strictly (every name and
-  shape).
+  shape);
+- diffusion models (GDM and EGNN, parameters and moving average) load into
+  eloss.torch.GDM / EGNN strictly, and those PyTorch modules, written the
+  way EDM writes its networks, give eloss.diffusion_forward's (the C
+  network's) eps to 1e-5 of its size, with the EGNN's coordinates moving;
+  diffusion_forward refuses bad arrays and a model of another task.
 Skips without numpy, h5py or torch."""
 import os
 import subprocess
@@ -25,7 +30,7 @@ library, eloss_program = os.path.abspath(library), os.path.abspath(eloss_program
 os.environ["ELOSS_LIBRARY"] = library
 sys.path.insert(0, os.path.join(source_root, "python"))
 mpi = [mpiexec, "--allow-run-as-root", "--oversubscribe"]
-PLAN = 13
+PLAN = 16
 print("1..%d" % PLAN, flush=True)
 try:
     import h5py
@@ -147,4 +152,65 @@ try:
        "a denoise model loads into eloss.torch.MLP strictly: %s" % [tuple(l.weight.shape) for l in module.layers])
 except Exception as e:  # noqa: BLE001 - any failure is the test's finding
     ok(False, "a denoise model loads into eloss.torch.MLP: %s %s" % (e, r.stderr[-200:]))
+
+# Diffusion models: random H, C, N, O, F molecules of 4 to 12 atoms.
+rng = np.random.default_rng(11)
+
+
+def write_molecules(path, count):
+    with open(path, "w") as f:
+        for k in range(count):
+            n = int(rng.integers(4, 13))
+            f.write("%d\nm %d\n" % (n, k))
+            for a in rng.normal(scale=1.2, size=(n, 3)):
+                f.write("%s %.5f %.5f %.5f\n" % ("HCNOF"[rng.integers(5)], *a))
+
+
+write_molecules("dtr.xyz", 48)
+write_molecules("dte.xyz", 8)
+natoms = np.array([5, 1, 9, 12])
+x = np.zeros((natoms.sum(), 8), np.float32)
+first = 0
+for n in natoms:
+    x[first:first + n, :3] = rng.normal(size=(n, 3))
+    x[first:first + n, :3] -= x[first:first + n, :3].mean(0)
+    x[first + np.arange(n), 3 + rng.integers(0, 5, n)] = 0.25
+    first += n
+t = rng.uniform(size=natoms.size).astype(np.float32)
+for net, steps in (("gdm", "30"), ("egnn", "80")):
+    r = run("train", "-task", "diffusion", "-model", net, "-train", "dtr.xyz", "-test", "dte.xyz", "-width", "16",
+            "-layers", "2", "-diffusion_steps", "50", "-batch", "8", "-steps", steps, "-lr", "3e-3", "-ema", "0.9",
+            "-eval_every", "0", "-out", "%s.ckpt" % net)
+    worst, moved, said = 0.0, 0.0, ""
+    try:
+        for ema in (True, False):
+            module = elt.load_module("%s.ckpt" % net, ema=ema)
+            with torch.no_grad():
+                y = module(torch.from_numpy(x), torch.from_numpy(natoms), torch.from_numpy(t)).numpy()
+            e = eloss.diffusion_forward("%s.ckpt" % net, x, natoms, t, ema=ema)
+            worst = max(worst, float(np.abs(e - y).max() / np.abs(e).max()))
+            moved = max(moved, float(np.abs(e[:, :3]).max()))
+        cls = elt.EGNN if net == "egnn" else elt.GDM
+        said = "%s, %d tensors" % (type(module).__name__, len(module.state_dict()))
+        ok(r.returncode == 0 and isinstance(module, cls) and worst < 1e-5 and moved > 1e-2,
+           "%s: the PyTorch module of the model file = eloss's network (largest difference %.1e of |eps|, "
+           "largest |eps_x| %.2g; %s)" % (net, worst, moved, said))
+    except Exception as exc:  # noqa: BLE001 - any failure is the test's finding
+        ok(False, "%s: %s %s" % (net, exc, r.stderr[-200:]))
+refusals = []
+for args, needle in (((x[:-1], natoms, t), "summing to"), ((x.astype(np.float64), natoms, t), "float32"),
+                     ((x, natoms, t + 2.0), "expected a time in [0, 1]")):
+    try:
+        eloss.diffusion_forward("gdm.ckpt", *args)
+        refusals.append("accepted")
+    except eloss.Error as exc:
+        refusals.append(str(exc) if needle in str(exc) else "wrong message: %s" % exc)
+try:
+    eloss.diffusion_forward("m_open.ckpt", x, natoms, t)
+    refusals.append("a spin model accepted")
+except eloss.Error as exc:
+    refusals.append(str(exc) if "not a diffusion model" in str(exc) else "wrong message: %s" % exc)
+ok(not any(r == "accepted" or r.startswith("wrong") or r.endswith("accepted") for r in refusals),
+   "diffusion_forward refuses rows not matching natoms, float64, t outside [0, 1] and a spin model: %s"
+   % " | ".join(r[:60] for r in refusals))
 sys.exit(1 if failed or count != PLAN else 0)

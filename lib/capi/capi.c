@@ -7,6 +7,7 @@
  * capi_atoms_plan_create / _execute / _resample / _edges / _destroy,
  *   capi_atoms_loss: local, on MPI_COMM_SELF.
  * capi_spin_loss: local; the library's spin loss makes no MPI call.
+ * capi_diffusion_forward: local, no MPI (a model file and the network).
  *
  * Why MPI at all: atoms_plan_create and _execute are collective on a
  * communicator. A foreign caller cannot name MPI_COMM_SELF portably (an
@@ -37,6 +38,7 @@
 #include "eloss/atoms.h"
 #include "eloss/core.h"
 #include "eloss/spin.h"
+#include "eloss/train.h"
 
 #ifndef ELOSS_VERSION
 #define ELOSS_VERSION "unknown"
@@ -324,5 +326,32 @@ int capi_spin_loss(const char *loss, double T, double h0, int flip_invariant, in
   if (!st) st = spin_loss_execute(plan, batch, J, logits, target, loss_value, grad);
   spin_loss_plan_destroy(&plan);
   free(J);
+  return st;
+}
+
+int capi_diffusion_forward(const char *model, int use_ema, int64_t batch, const int64_t *natoms, const float *x,
+                           const float *t, float *eps) {
+  CORE_CHECK(model && natoms && x && t && eps, CORE_ERR_ARG, "eloss: diffusion_forward: a NULL argument");
+  CORE_CHECK(batch >= 1 && batch <= INT_MAX, CORE_ERR_ARG, "eloss: a batch of %lld molecules; expected 1 .. %d",
+             (long long)batch, INT_MAX);
+  int64_t atoms = 0, largest = 0;
+  for (int64_t b = 0; b < batch; ++b) {
+    CORE_CHECK(natoms[b] >= 1 && natoms[b] < TRAIN_ARCH_HIST, CORE_ERR_ARG,
+               "eloss: molecule %lld has %lld atoms; expected 1 .. %d", (long long)b, (long long)natoms[b],
+               TRAIN_ARCH_HIST - 1);
+    CORE_CHECK(isfinite(t[b]) && t[b] >= 0 && t[b] <= 1, CORE_ERR_VALUE,
+               "eloss: t[%lld] = %g; expected a time in [0, 1]", (long long)b, (double)t[b]);
+    atoms += natoms[b];
+    largest = natoms[b] > largest ? natoms[b] : largest;
+  }
+  for (int64_t k = 0; k < atoms * 8; ++k)
+    CORE_CHECK(isfinite(x[k]), CORE_ERR_VALUE, "eloss: x has a non-finite value at atom %lld, column %lld",
+               (long long)(k / 8), (long long)(k % 8));
+  nn_model *net = NULL;
+  train_model_meta meta;
+  CORE_CALL(train_diffusion_network_open(model, atoms, (int)largest, use_ema != 0, &net, &meta));
+  nn_input in = {.B = (int)batch, .x = x, .natoms = natoms, .t = t, .inference = 1};
+  core_status st = nn_model_forward(net, &in, eps);
+  nn_model_destroy(&net);
   return st;
 }

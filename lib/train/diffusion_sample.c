@@ -105,20 +105,50 @@ static void sampler_free(sampler *s) {
   free(s->in), free(s->eps_hat), free(s->t_in), free(s->z), free(s->e), free(s->natoms), free(s->rng);
 }
 
-static core_status sampler_create(const char *path, uint64_t seed, int chunk, sampler *s) {
+/* The model's record, checked, and its largest molecule. */
+static core_status diffusion_meta(const char *path, train_model_meta *meta, int *nmax, double *hist_total) {
   char config[TRAIN_CONFIG_BYTES], want[TRAIN_CONFIG_BYTES];
-  CORE_CALL(train_model_info(path, config, &s->meta));
-  const train_model_arch *a = &s->meta.arch;
-  CORE_CHECK(s->meta.kind == TRAIN_TASK_DIFFUSION, CORE_ERR_ARG, "%s is a %s model, not a diffusion model", path,
-             train_task_names[s->meta.kind]);
+  CORE_CALL(train_model_info(path, config, meta));
+  const train_model_arch *a = &meta->arch;
+  CORE_CHECK(meta->kind == TRAIN_TASK_DIFFUSION, CORE_ERR_ARG, "%s is a %s model, not a diffusion model", path,
+             train_task_names[meta->kind]);
+  *nmax = 0, *hist_total = 0;
   for (int n = 1; n < TRAIN_ARCH_HIST; ++n)
-    if (a->atom_hist[n] > 0) s->hist_total += a->atom_hist[n], s->nmax = n;
-  CORE_CHECK(s->hist_total > 0 && a->features == F && a->width >= 1 && a->diffusion_steps >= 1 &&
-                 a->network >= 0 && a->network < TRAIN_DIFFUSION_NETWORKS,
+    if (a->atom_hist[n] > 0) *hist_total += a->atom_hist[n], *nmax = n;
+  CORE_CHECK(*hist_total > 0 && a->features == F && a->width >= 1 && a->diffusion_steps >= 1 && a->network >= 0 &&
+                 a->network < TRAIN_DIFFUSION_NETWORKS,
              CORE_ERR_FORMAT, "%s: a diffusion model without its atom-count histogram or architecture", path);
   train_diffusion_config(want, (train_diffusion_network)a->network, a->width, a->depth, a->diffusion_steps);
   CORE_CHECK(strcmp(want, config) == 0, CORE_ERR_FORMAT, "%s: config '%s' is not the diffusion record's '%s'", path,
              config, want);
+  return CORE_OK;
+}
+
+core_status train_diffusion_network_open(const char *path, int64_t max_atoms, int max_n, int use_ema,
+                                         nn_model **model, train_model_meta *meta) {
+  *model = NULL;
+  int nmax = 0;
+  double total = 0;
+  CORE_CALL(diffusion_meta(path, meta, &nmax, &total));
+  const train_model_arch *a = &meta->arch;
+  if (max_n <= 0) max_n = nmax;
+  CORE_CHECK(max_atoms >= max_n && max_n >= 1, CORE_ERR_ARG, "%s: room for %lld atoms in molecules of up to %d", path,
+             (long long)max_atoms, max_n);
+  CORE_CALL(train_diffusion_network_create((train_diffusion_network)a->network, a->width, a->depth, max_atoms, max_n,
+                                           0, model));
+  nn_params *p = nn_model_params(*model);
+  char config[TRAIN_CONFIG_BYTES];
+  train_diffusion_config(config, (train_diffusion_network)a->network, a->width, a->depth, a->diffusion_steps);
+  core_status st = a->ema > 0 ? nn_params_enable_ema(p, a->ema) : CORE_OK;
+  if (!st) st = train_model_load(path, config, p, meta);
+  if (!st && use_ema && p->ema) memcpy(p->param, p->ema, sizeof(float) * p->n);
+  if (st) nn_model_destroy(model);
+  return st;
+}
+
+static core_status sampler_create(const char *path, uint64_t seed, int chunk, sampler *s) {
+  CORE_CALL(diffusion_meta(path, &s->meta, &s->nmax, &s->hist_total));
+  const train_model_arch *a = &s->meta.arch;
   s->seed = seed, s->chunk = chunk;
   const size_t rows = (size_t)chunk * (size_t)s->nmax * D;
   s->in = malloc(sizeof(float) * rows), s->eps_hat = malloc(sizeof(float) * rows);
@@ -127,13 +157,8 @@ static core_status sampler_create(const char *path, uint64_t seed, int chunk, sa
   s->rng = malloc(sizeof(core_rng) * (size_t)chunk);
   CORE_CHECK(s->in && s->eps_hat && s->t_in && s->z && s->e && s->natoms && s->rng, CORE_ERR_MEM,
              "sample: cannot allocate a chunk of %d molecules", chunk);
-  CORE_CALL(train_diffusion_network_create((train_diffusion_network)a->network, a->width, a->depth, (int64_t)chunk * s->nmax,
-                           s->nmax, 0, &s->model));
-  nn_params *p = nn_model_params(s->model);
   /* Sampled with the moving average where the model keeps one (EDM). */
-  if (a->ema > 0) CORE_CALL(nn_params_enable_ema(p, a->ema));
-  CORE_CALL(train_model_load(path, config, p, &s->meta));
-  if (p->ema) memcpy(p->param, p->ema, sizeof(float) * p->n);
+  CORE_CALL(train_diffusion_network_open(path, (int64_t)chunk * s->nmax, s->nmax, 1, &s->model, &s->meta));
   return diffusion_schedule_create(a->diffusion_steps, 2.0, 1e-5, &s->sched);
 }
 

@@ -37,7 +37,7 @@ import numpy as np
 
 __all__ = [
     "Error", "energy_loss", "mse_loss", "mae_loss", "kabsch_loss", "atoms_loss", "AtomsLoss",
-    "spin_loss", "load_model", "library_path", "__version__",
+    "spin_loss", "load_model", "diffusion_forward", "library_path", "__version__",
     "ATOMS_LOSSES", "COEFF_LAWS", "EDGE_SETS", "SPIN_LOSSES", "TRAINING_LOSSES",
 ]
 
@@ -129,6 +129,9 @@ _lib.capi_spin_loss.argtypes = [_str, _dbl, _dbl, _int, _i64, _int, _int, _dp, _
                                 ctypes.POINTER(_dbl), _dp]
 _lib.capi_name.restype = ctypes.c_char_p
 _lib.capi_name.argtypes = [_str, _int]
+_f32p = ctypes.POINTER(ctypes.c_float)
+_lib.capi_diffusion_forward.restype = _int
+_lib.capi_diffusion_forward.argtypes = [_str, _int, _i64, _i64p, _f32p, _f32p, _f32p]
 _lib.capi_spin_loss_count.restype = _int
 _lib.capi_spin_loss_count.argtypes = []
 _lib.capi_spin_loss_info.restype = _int
@@ -558,17 +561,21 @@ def _sections(path):
     return out
 
 
-def load_model(path):
+def load_model(path, ema=False):
     """A model file of `eloss train` as ``(config, tensors)``.
 
     config   dict: "task" ("spin", "denoise", "shapes"), "identity" (the
              run's options and data fingerprints, what keys -resume),
-             "step", "batch", "shard_size", "conv" (spin), and the model's
+             "step", "batch", "shard_size", "conv" (spin), "ema" (whether the
+             file keeps a moving average of the parameters), and the model's
              config line as keys and values ("L", "width", "depth", ...;
              numbers as int or float).
     tensors  dict name -> float32 ndarray of the tensor's shape, with the
              names and shapes of the PyTorch modules of eloss.torch
              (``eloss.torch.load_module(path)`` builds one).
+    ema      the parameters' moving average instead of the parameters (a
+             diffusion model trained with -ema keeps one; eloss sample
+             uses it); a file without one raises eloss.Error.
     Every section's checksum is checked; a foreign or damaged file raises
     eloss.Error naming the file.
     """
@@ -595,7 +602,10 @@ def load_model(path):
             except ValueError:
                 pass
         config[key] = value
-    param = np.frombuffer(s["param"], dtype="<f4")
+    config["ema"] = "ema" in s
+    if ema and "ema" not in s:
+        raise Error("%s: no moving average (the model was trained without -ema)" % path)
+    param = np.frombuffer(s["ema" if ema else "param"], dtype="<f4")
     if param.size != n_params or len(s["tensors"]) != 88 * n_tensors:
         raise Error("%s: the parameter block or the tensor table has the wrong size" % path)
     tensors = {}
@@ -607,3 +617,31 @@ def load_model(path):
             raise Error("%s: tensor %d lies outside the parameter block" % (path, t))
         tensors[name.rstrip(b"\0").decode()] = param[offset:offset + count].reshape(shape).copy()
     return config, tensors
+
+
+def diffusion_forward(model, x, natoms, t, ema=True):
+    """The noise prediction of a diffusion model file's network (GDM or
+    EGNN, `eloss train -task diffusion`), float32 (atoms, 8).
+
+    x       float32 (atoms, 8): the molecules' atoms concatenated, rows of
+            [position (3, centred per molecule), one-hot type / 4 (H, C, N,
+            O, F)], as the model trained on.
+    natoms  integers (B): atoms per molecule, 1 .. 63, summing to atoms.
+    t       float32 (B): the diffusion time t / T of each molecule, in [0, 1].
+    ema     the parameters' moving average where the file keeps one (what
+            `eloss sample` uses), else the parameters.
+    """
+    x = _array("x", x, np.float32, 2)
+    natoms = _indices("natoms", natoms, 1)
+    t = _array("t", t, np.float32, 1)
+    if x.shape[1] != 8:
+        raise Error("x: shape %s; expected (atoms, 8): position and the one-hot H, C, N, O, F / 4" % _shape(x))
+    if natoms.size < 1 or t.shape != natoms.shape:
+        raise Error("natoms %s and t %s: expected one atom count and one time per molecule, at least one molecule"
+                    % (_shape(natoms), _shape(t)))
+    if natoms.min() < 1 or int(natoms.sum()) != x.shape[0]:
+        raise Error("natoms: expected counts >= 1 summing to the %d rows of x, got %s" % (x.shape[0], natoms))
+    eps = np.empty_like(x)
+    _check(_lib.capi_diffusion_forward(os.fsencode(model), int(bool(ema)), natoms.size, _ptr(natoms, _i64p),
+                                       _ptr(x, _f32p), _ptr(t, _f32p), _ptr(eps, _f32p)))
+    return eps

@@ -185,17 +185,132 @@ class MLP(torch.nn.Module):
         return x
 
 
+def _pairs(natoms, self_pairs):
+    """Row and column atom indices of every ordered pair of each molecule
+    (i = j too with self_pairs), grouped by row; the molecule of each atom."""
+    rows, cols, molecule, first = [], [], [], 0
+    for b, n in enumerate(int(k) for k in natoms):
+        idx = torch.arange(first, first + n)
+        r, c = idx.repeat_interleave(n), idx.repeat(n)
+        keep = torch.ones_like(r, dtype=torch.bool) if self_pairs else r != c
+        rows.append(r[keep])
+        cols.append(c[keep])
+        molecule.append(torch.full((n,), b))
+        first += n
+    return torch.cat(rows), torch.cat(cols), torch.cat(molecule)
+
+
+def _centre(pos, molecule, natoms):
+    mean = torch.zeros(natoms.shape[0], 3, dtype=pos.dtype).index_add_(0, molecule, pos)
+    return pos - (mean / natoms.to(pos.dtype)[:, None])[molecule]
+
+
+class _GCL(torch.nn.Module):
+    def __init__(self, h, edge_attrs=0, attention=False):
+        super().__init__()
+        silu = torch.nn.SiLU
+        self.edge_mlp = torch.nn.Sequential(torch.nn.Linear(2 * h + edge_attrs, h), silu(), torch.nn.Linear(h, h), silu())
+        self.node_mlp = torch.nn.Sequential(torch.nn.Linear(2 * h, h), silu(), torch.nn.Linear(h, h))
+        if attention:
+            self.att_mlp = torch.nn.Sequential(torch.nn.Linear(h, 1), torch.nn.Sigmoid())
+
+    def forward(self, h, row, col, attr=None):
+        m = self.edge_mlp(torch.cat([h[row], h[col]] + ([] if attr is None else [attr]), dim=1))
+        if hasattr(self, "att_mlp"):
+            m = m * self.att_mlp(m)
+        agg = torch.zeros_like(h).index_add_(0, row, m)
+        return h + self.node_mlp(torch.cat([h, agg], dim=1))
+
+
+class GDM(torch.nn.Module):
+    """lib/nn's GDM (EDM's non-equivariant GNN) with its tensor names:
+    forward(x (atoms, 3 + F), natoms (B), t (B)) -> eps (atoms, 3 + F), the
+    molecules concatenated, every ordered pair of a molecule's atoms (i = j
+    too), the coordinate output centred per molecule."""
+
+    def __init__(self, features, width, layers):
+        super().__init__()
+        self.layers = layers
+        self.embedding = torch.nn.Linear(3 + features + 1, width)
+        for k in range(layers):
+            self.add_module("gcl_%d" % k, _GCL(width))
+        self.embedding_out = torch.nn.Linear(width, 3 + features)
+
+    def forward(self, x, natoms, t):
+        natoms = torch.as_tensor(natoms)
+        row, col, molecule = _pairs(natoms, True)
+        h = self.embedding(torch.cat([x, t[molecule][:, None].to(x.dtype)], dim=1))
+        for k in range(self.layers):
+            h = getattr(self, "gcl_%d" % k)(h, row, col)
+        out = self.embedding_out(h)
+        return torch.cat([_centre(out[:, :3], molecule, natoms), out[:, 3:]], dim=1)
+
+
+class _EquivariantBlock(torch.nn.Module):
+    def __init__(self, h, coords_range):
+        super().__init__()
+        silu = torch.nn.SiLU
+        self.coords_range = coords_range
+        self.gcl_0 = _GCL(h, edge_attrs=2, attention=True)
+        self.gcl_equiv = torch.nn.Module()
+        self.gcl_equiv.coord_mlp = torch.nn.Sequential(torch.nn.Linear(2 * h + 2, h), silu(), torch.nn.Linear(h, h),
+                                                       silu(), torch.nn.Linear(h, 1, bias=False))
+
+    def forward(self, h, x, row, col, d0):
+        diff = x[row] - x[col]
+        radial = (diff ** 2).sum(1, keepdim=True)
+        cdir = diff / (torch.sqrt(radial + 1e-8) + 1.0)
+        attr = torch.cat([radial, d0], dim=1)
+        h = self.gcl_0(h, row, col, attr)
+        phi = self.gcl_equiv.coord_mlp(torch.cat([h[row], h[col], attr], dim=1))
+        trans = cdir * torch.tanh(phi) * self.coords_range
+        return h, x + torch.zeros_like(x).index_add_(0, row, trans)
+
+
+class EGNN(torch.nn.Module):
+    """lib/nn's EGNN (EDM's equivariant network at its QM9 settings) with
+    its tensor names: forward(x (atoms, 3 + F), natoms (B), t (B)) -> eps;
+    pairs i != j of each molecule; eps_x = x_L - x_0 centred per molecule."""
+
+    def __init__(self, features, width, layers, coords_range=15.0):
+        super().__init__()
+        self.layers = layers
+        self.embedding = torch.nn.Linear(features + 1, width)
+        for k in range(layers):
+            self.add_module("e_block_%d" % k, _EquivariantBlock(width, coords_range))
+        self.embedding_out = torch.nn.Linear(width, features)
+
+    def forward(self, x, natoms, t):
+        natoms = torch.as_tensor(natoms)
+        row, col, molecule = _pairs(natoms, False)
+        x0 = x[:, :3]
+        d0 = ((x0[row] - x0[col]) ** 2).sum(1, keepdim=True)
+        h = self.embedding(torch.cat([x[:, 3:], t[molecule][:, None].to(x.dtype)], dim=1))
+        pos = x0
+        for k in range(self.layers):
+            h, pos = getattr(self, "e_block_%d" % k)(h, pos, row, col, d0)
+        return torch.cat([_centre(pos - x0, molecule, natoms), self.embedding_out(h)], dim=1)
+
+
 def state_dict(path):
     """The parameters of a model file as a PyTorch state_dict (float32)."""
     _config, tensors = eloss.load_model(path)
     return {name: torch.from_numpy(a) for name, a in tensors.items()}
 
 
-def load_module(path):
+def load_module(path, ema=None):
     """The PyTorch module of a model file's architecture with its
-    parameters loaded (strict: every name and shape must match); eval mode."""
-    config, tensors = eloss.load_model(path)
-    if config["task"] == "spin":
+    parameters loaded (strict: every name and shape must match); eval mode.
+    ema: a diffusion model's moving average instead of its parameters
+    (None: where the file keeps one, as eloss sample)."""
+    config, _ = eloss.load_model(path)
+    if ema is None:
+        ema = config["task"] == "diffusion" and config["ema"]
+    config, tensors = eloss.load_model(path, ema=bool(ema))
+    if config["task"] == "diffusion":
+        network = EGNN if config.get("model") == "egnn" else GDM
+        module = network(config["features"], config["width"], config["layers"])
+    elif config["task"] == "spin":
         module = SpinModel(tensors["input.weight"].shape[0], 2 * sum(1 for n in tensors if n.endswith("conv1.weight")),
                            config.get("bc") == "periodic")
     else:

@@ -138,6 +138,19 @@ int capi_spin_loss(const char *loss, double T, double h0, int flip_invariant, in
                    const double *jh, const double *jv, const double *logits, const int8_t *target,
                    double *loss_value, double *grad);
 
+/* ---- diffusion models (train.h, `eloss train -task diffusion`) ---- */
+
+/* The noise prediction eps (atoms, 8) of a diffusion model file's network
+ * (GDM or EGNN) for `batch` molecules concatenated: natoms (batch) atoms
+ * each (1 .. 63), x (atoms, 8) rows of [position (3), one-hot type / 4
+ * (H, C, N, O, F)] as the model was trained on (positions centred per
+ * molecule), t (batch) the diffusion time t / T in [0, 1]. use_ema: the
+ * parameters' moving average where the file keeps one (what eloss sample
+ * uses), else the parameters. float32, as the network computes. Opens the
+ * file at every call; local, no MPI. */
+int capi_diffusion_forward(const char *model, int use_ema, int64_t batch, const int64_t *natoms, const float *x,
+                           const float *t, float *eps);
+
 #ifdef __cplusplus
 }
 #endif

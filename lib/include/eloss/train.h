@@ -353,6 +353,15 @@ void train_diffusion_defaults(train_diffusion_network network, atoms_preset loss
  * Collective. */
 core_status train_diffusion_task_create(MPI_Comm comm, const train_diffusion_options *opt, train_task **task);
 
+/* The network of a diffusion model file, with its parameters (or, with
+ * use_ema and when the file keeps one, their moving average, what
+ * eloss sample uses), for forwards of up to max_atoms atoms in all in
+ * molecules of up to max_n atoms (0: the largest training molecule)
+ * (nn_model_forward with nn_input x (atoms, 3 + 5), natoms, t = t / T);
+ * meta receives the file's record. Local. */
+core_status train_diffusion_network_open(const char *path, int64_t max_atoms, int max_n, int use_ema,
+                                         nn_model **model, train_model_meta *meta);
+
 typedef struct {
   const char *model;         /* a diffusion model file of train_diffusion_task_create's runs */
   int64_t count;             /* molecules to generate */
