@@ -74,12 +74,6 @@ static int tensor(int l, int k) { return 2 + BLOCK_TENSORS * l + k; }
 static size_t at(const nn_egnn *m, int l, size_t per_atom) { return (size_t)l * m->cfg.max_atoms * per_atom; }
 static size_t ap(const nn_egnn *m, int l, size_t per_pair) { return (size_t)l * m->cfg.max_pairs * per_pair; }
 
-static void init_tensor(float *w, size_t n, double bound, uint64_t seed, int t) {
-  core_rng rng;
-  core_rng_init(&rng, seed, CORE_PURPOSE_NN, (uint64_t)t);
-  for (size_t i = 0; i < n; ++i) w[i] = (float)(bound * (2.0 * core_rng_uniform(&rng) - 1.0));
-}
-
 static core_status name_tensors(nn_egnn *m) {
   const int H = m->cfg.width, L = m->cfg.layers, F = m->cfg.features;
   const int64_t emb_w[2] = {H, F + 1}, hb[1] = {H}, one[1] = {1}, out_w[2] = {F, H}, out_b[1] = {F};
@@ -189,7 +183,7 @@ core_status nn_egnn_create(const nn_egnn_config *cfg, uint64_t seed, nn_egnn **o
     sizes[tensor(L, 0)] = (size_t)F * h, sizes[tensor(L, 0) + 1] = (size_t)F;
     bound[tensor(L, 0)] = bound[tensor(L, 0) + 1] = 1.0 / sqrt((double)H);
     st = nn_params_create(nt, sizes, &m->p);
-    for (int t = 0; !st && t < nt; ++t) init_tensor(nn_params_tensor(m->p, t), sizes[t], bound[t], seed, t);
+    for (int t = 0; !st && t < nt; ++t) nn_params_init_uniform(m->p, t, bound[t], seed);
   }
   free(sizes);
   free(bound);
@@ -325,18 +319,6 @@ static void edge_columns(nn_egnn *m, int l) {
   }
 }
 
-/* Rows y (sum natoms, d) of B molecules: the first 3 columns centred per
- * molecule (EDM's remove_mean). */
-static void center_positions(float *y, int d, int B, const int64_t *natoms) {
-  for (int b = 0, first = 0; b < B; first += (int)natoms[b], ++b)
-    for (int c = 0; c < 3; ++c) {
-      double mean = 0;
-      for (int i = first; i < first + natoms[b]; ++i) mean += y[(size_t)i * d + c];
-      mean /= (double)natoms[b];
-      for (int i = first; i < first + natoms[b]; ++i) y[(size_t)i * d + c] -= (float)mean;
-    }
-}
-
 core_status nn_egnn_forward(nn_egnn *m, const nn_input *in, float *y) {
   m->last_B = 0; /* a refused forward leaves nothing for a backward */
   CORE_CHECK(in && in->x && in->natoms && in->t && y, CORE_ERR_ARG,
@@ -375,7 +357,7 @@ core_status nn_egnn_forward(nn_egnn *m, const nn_input *in, float *y) {
                F);
     for (int i = 0; i < Na; ++i) memcpy(y + (size_t)i * d + 3, m->out + (size_t)i * F, sizeof(float) * (size_t)F);
   }
-  center_positions(y, d, B, in->natoms);
+  nn_center_positions(y, d, B, in->natoms);
   memcpy(m->natoms, in->natoms, sizeof(int64_t) * (size_t)B);
   m->last_B = in->inference ? 0 : B;
   return CORE_OK;
@@ -502,7 +484,7 @@ core_status nn_egnn_backward(nn_egnn *m, int B, const float *dy) {
   /* The centring is a projection: its adjoint centres dy's positions. */
   float *dout = m->out;
   memcpy(dout, dy, sizeof(float) * (size_t)Na * d);
-  center_positions(dout, d, B, m->natoms);
+  nn_center_positions(dout, d, B, m->natoms);
   for (int i = 0; i < Na; ++i) memcpy(m->dx + 3 * i, dout + (size_t)i * d, sizeof(float) * 3);
   float *dh = m->dh;
   memset(dh, 0, sizeof(float) * (size_t)Na * H);

@@ -57,13 +57,6 @@ struct nn_gdm {
 /* Tensor t of layer l, or of the embeddings: the one table of the layout. */
 static int layer_tensor(int l, int k) { return 2 + GDM_LAYER_TENSORS * l + k; }
 
-static void init_tensor(float *w, size_t n, size_t fan_in, uint64_t seed, int t) {
-  core_rng rng;
-  core_rng_init(&rng, seed, CORE_PURPOSE_NN, (uint64_t)t);
-  const double a = 1.0 / sqrt((double)fan_in);
-  for (size_t i = 0; i < n; ++i) w[i] = (float)(a * (2.0 * core_rng_uniform(&rng) - 1.0));
-}
-
 static core_status name_tensors(nn_gdm *m) {
   const int H = m->cfg.width, L = m->cfg.layers;
   const int64_t emb_w[2] = {H, m->din}, hb[1] = {H}, pair_w1[2] = {H, 2 * H}, hh[2] = {H, H};
@@ -148,7 +141,7 @@ core_status nn_gdm_create(const nn_gdm_config *cfg, uint64_t seed, nn_gdm **out)
     sizes[layer_tensor(L, 0)] = (size_t)dout * H, sizes[layer_tensor(L, 0) + 1] = (size_t)dout;
     fan[layer_tensor(L, 0)] = fan[layer_tensor(L, 0) + 1] = (size_t)H;
     st = nn_params_create(nt, sizes, &m->p);
-    for (int t = 0; !st && t < nt; ++t) init_tensor(nn_params_tensor(m->p, t), sizes[t], fan[t], seed, t);
+    for (int t = 0; !st && t < nt; ++t) nn_params_init_uniform(m->p, t, 1.0 / sqrt((double)fan[t]), seed);
   }
   free(sizes);
   if (!st) {
@@ -213,18 +206,6 @@ static void layer_forward(nn_gdm *m, int l, int infer) {
   for (size_t k = 0; k < NH; ++k) hn[k] += h[k];
 }
 
-/* Rows y (sum natoms, d) of B molecules: the first 3 columns centred per
- * molecule. */
-static void center_positions(float *y, int d, int B, const int64_t *natoms) {
-  for (int b = 0, first = 0; b < B; first += (int)natoms[b], ++b)
-    for (int c = 0; c < 3; ++c) {
-      double mean = 0;
-      for (int i = first; i < first + natoms[b]; ++i) mean += y[(size_t)i * d + c];
-      mean /= (double)natoms[b];
-      for (int i = first; i < first + natoms[b]; ++i) y[(size_t)i * d + c] -= (float)mean;
-    }
-}
-
 core_status nn_gdm_forward(nn_gdm *m, const nn_input *in, float *y) {
   m->last_B = 0; /* a refused forward leaves nothing for a backward */
   CORE_CHECK(in && in->x && in->natoms && in->t && y, CORE_ERR_ARG, "nn_gdm_forward: x, natoms, t and y are required");
@@ -252,7 +233,7 @@ core_status nn_gdm_forward(nn_gdm *m, const nn_input *in, float *y) {
   nn_gemm_wt(y, hL, (int)Na, H, nn_params_tensor(m->p, layer_tensor(L, 0)), H,
           nn_params_tensor(m->p, layer_tensor(L, 0) + 1), m->dout);
   /* eps_x centred per molecule, as EDM's remove_mean. */
-  center_positions(y, d, B, in->natoms);
+  nn_center_positions(y, d, B, in->natoms);
   memcpy(m->natoms, in->natoms, sizeof(int64_t) * (size_t)B);
   m->last_B = in->inference ? 0 : B;
   return CORE_OK;
@@ -305,7 +286,7 @@ core_status nn_gdm_backward(nn_gdm *m, int B, const float *dy) {
   /* The centring is a projection: its adjoint centres dy's positions. */
   float *dout = m->out;
   memcpy(dout, dy, sizeof(float) * (size_t)Na * d);
-  center_positions(dout, d, B, natoms);
+  nn_center_positions(dout, d, B, natoms);
   nn_params *p = m->p;
   const float *hL = m->h + (size_t)L * m->cfg.max_atoms * H;
   nn_gemm_grad(nn_params_grad(p, layer_tensor(L, 0)), H, dout, Na, d, hL, H);

@@ -56,6 +56,16 @@ void nn_bias_grad(float *db, const float *dout, int64_t rows, int H) {
     for (int c = 0; c < H; ++c) db[c] += dout[i * H + c];
 }
 
+void nn_center_positions(float *y, int d, int B, const int64_t *natoms) {
+  for (int b = 0, first = 0; b < B; first += (int)natoms[b], ++b)
+    for (int c = 0; c < 3; ++c) {
+      double mean = 0;
+      for (int i = first; i < first + natoms[b]; ++i) mean += y[(size_t)i * d + c];
+      mean /= (double)natoms[b];
+      for (int i = first; i < first + natoms[b]; ++i) y[(size_t)i * d + c] -= (float)mean;
+    }
+}
+
 /* ---- pairs ------------------------------------------------------------------ */
 
 core_status nn_pairs_alloc(nn_pairs *P, int max_atoms, int64_t max_pairs) {

@@ -73,13 +73,7 @@ core_status nn_mlp_create(const nn_mlp_config *cfg, uint64_t seed, nn_mlp **out)
     free(m);
     return st;
   }
-  for (int t = 0; t < 2 * n; ++t) {
-    core_rng rng;
-    core_rng_init(&rng, seed, CORE_PURPOSE_NN, (uint64_t)t);
-    const double bound = 1.0 / sqrt((double)cfg->sizes[t / 2]);
-    float *w = nn_params_tensor(m->p, t);
-    for (size_t i = 0; i < tensor_sizes[t]; ++i) w[i] = (float)(bound * (2.0 * core_rng_uniform(&rng) - 1.0));
-  }
+  for (int t = 0; t < 2 * n; ++t) nn_params_init_uniform(m->p, t, 1.0 / sqrt((double)cfg->sizes[t / 2]), seed);
   const size_t Bm = (size_t)cfg->max_batch;
   size_t total = Bm * (size_t)cfg->sizes[0] + 2 * Bm * (size_t)widest;
   for (int l = 1; l < n; ++l) total += 3 * Bm * (size_t)cfg->sizes[l];

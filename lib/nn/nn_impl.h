@@ -65,6 +65,9 @@ void nn_gemm_wt(float *out, const float *in, int rows, int K, const float *w, in
 void nn_gemm_grad(float *dw, int ldw, const float *dout, int rows, int H, const float *in, int K);
 /* din (rows, K) += dout (rows, H) w (H, K), w's rows of stride ldw. */
 void nn_gemm_back(float *din, const float *dout, int rows, int H, const float *w, int ldw, int K);
+/* Rows y (sum natoms, d) of B molecules: the first 3 columns centred per
+ * molecule (EDM's remove_mean; a projection, so also its own adjoint). */
+void nn_center_positions(float *y, int d, int B, const int64_t *natoms);
 /* db (H) += the column sums of dout (rows, H), row by row. */
 void nn_bias_grad(float *db, const float *dout, int64_t rows, int H);
 

@@ -102,6 +102,13 @@ core_status nn_params_name(nn_params *p, int t, const char *name, int ndim, cons
 }
 
 float *nn_params_tensor(nn_params *p, int t) { return p->param + p->offset[t]; }
+
+void nn_params_init_uniform(nn_params *p, int t, double bound, uint64_t seed) {
+  core_rng rng;
+  core_rng_init(&rng, seed, CORE_PURPOSE_NN, (uint64_t)t);
+  float *w = nn_params_tensor(p, t);
+  for (size_t i = 0; i < p->size[t]; ++i) w[i] = (float)(bound * (2.0 * core_rng_uniform(&rng) - 1.0));
+}
 float *nn_params_grad(nn_params *p, int t) { return p->grad + p->offset[t]; }
 
 void nn_adam_default(nn_adam *opt) {

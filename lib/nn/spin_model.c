@@ -81,14 +81,6 @@ core_status nn_spin_input(const spin_lattice *lat, int64_t B, const double *J, f
   return CORE_OK;
 }
 
-/* Uniform(-1/sqrt(fan_in), 1/sqrt(fan_in)) from the stream of tensor t. */
-static void init_tensor(float *w, size_t n, size_t fan_in, uint64_t seed, int t) {
-  core_rng rng;
-  core_rng_init(&rng, seed, CORE_PURPOSE_NN, (uint64_t)t);
-  const double a = 1.0 / sqrt((double)fan_in);
-  for (size_t i = 0; i < n; ++i) w[i] = (float)(a * (2.0 * core_rng_uniform(&rng) - 1.0));
-}
-
 /* Tensor t of the model of width W with R residual blocks: the one table
  * of its layout (nn.h's order; the indices key the init streams), with
  * the names and shapes of python/eloss/torch.py's SpinModel. */
@@ -165,7 +157,7 @@ core_status nn_spin_model_create(const nn_spin_config *cfg, uint64_t seed, nn_sp
   free(sizes);
   for (int t = 0; !st && t < nt; ++t) {
     spin_tensor_spec_of(W, R, t, &spec);
-    init_tensor(nn_params_tensor(m->p, t), spec.size, spec.fan_in, seed, t);
+    nn_params_init_uniform(m->p, t, 1.0 / sqrt((double)spec.fan_in), seed);
     st = nn_params_name(m->p, t, spec.name, spec.ndim, spec.shape);
   }
   if (!st && !(m->blocks = malloc(sizeof *m->blocks * (size_t)(2 * R + 1))))

@@ -90,6 +90,10 @@ core_status nn_params_enable_ema(nn_params *p, double decay);
 core_status nn_params_name(nn_params *p, int t, const char *name, int ndim, const int64_t *shape);
 /* Tensor t of the parameter / gradient block. */
 float *nn_params_tensor(nn_params *p, int t);
+/* Tensor t's parameters drawn from U(-bound, bound) by the stream (seed,
+ * CORE_PURPOSE_NN, t): every lib/nn model's initialisation (bound
+ * 1 / sqrt(fan_in), PyTorch's default for Linear and Conv2d). Local. */
+void nn_params_init_uniform(nn_params *p, int t, double bound, uint64_t seed);
 float *nn_params_grad(nn_params *p, int t);
 
 typedef struct {
