@@ -3,6 +3,7 @@
 #define ELOSS_TRAIN_IMPL_H
 
 #include "eloss/atoms.h"
+#include "eloss/train.h"
 
 /* The loss plan of a shard of the atomistic tasks (shapes, denoise): on
  * MPI_COMM_SELF (the trainer reduces across ranks), for n structures of N
@@ -32,5 +33,20 @@ void train_blas_one_thread(void);
 core_status train_find_shared(int64_t n_train, const uint32_t *train_crc, int64_t n_test, const uint32_t *test_crc,
                               int (*same)(const void *ctx, int64_t train, int64_t test), const void *ctx,
                               int64_t *shared, int64_t *first_test, int64_t *first_train);
+
+/* The shapes task's two models share their data and their quality. Every
+ * shapes task's ctx begins with its train_shapes_options, so the public
+ * functions of shapes_task.c can tell the two apart. */
+
+/* Radius and rotation of shapes sample (or evaluation shape) index i, from
+ * the stream (seed, CORE_PURPOSE_SHAPES, i). Pure. */
+void train_shapes_draw(const train_shapes_options *o, uint64_t i, double *r, double *phi);
+/* Vertices xy (N, 2) of the regular N-gon of radius r turned by phi:
+ * vertex k at r (cos(2 pi k / N + phi), sin(...)). Pure. */
+void train_shapes_polygon(int N, double r, double phi, double *xy);
+/* The diffusion model (lib/train/shapes_diffusion.c). Local. */
+core_status train_shapes_diffusion_create(const train_shapes_options *o, train_task **task);
+/* Its generated shapes as shapes_task.c's CSV. Collective. */
+core_status train_shapes_diffusion_write(train_task *task, MPI_Comm comm, const char *path);
 
 #endif
