@@ -28,7 +28,7 @@ static const char help[] =
     "eloss shapes: from a radius r, predict the N vertices of a regular polygon of radius r\n"
     "(paper Sec. 6.1). Training targets are rotated by an angle ~ U[-aug_angle, aug_angle];\n"
     "radii ~ U[0.3, 5] (the paper prints U[03, 5]). Model: MLP {1, 64, 64, 2N} with SiLU, Adam.\n"
-    "Losses: mse, energy (Eq. 7, exp_dist coefficients, all pairs), kabsch (MSE after the best\n"
+    "Losses: mse, energy (Eq. 7, exp_dist coefficients unless -coeff, all pairs), kabsch (MSE after the best\n"
     "rotation), sparse (energy on random 4-regular graphs redrawn every step). Quality (App. C.1):\n"
     "-ln(sigma_gap / 2 pi + sigma_radius / r) about the predicted shape's own centroid.\n"
     "-model diffusion: an unconditional diffusion model of the same polygons (the authors' shape_generation):\n"
@@ -39,16 +39,16 @@ static const char help[] =
 
 typedef struct {
   train_shapes_options so;
-  PetscInt model, loss, vertices, samples, epochs, batch, shards, hidden, seed, test, eval_every, diffusion_steps,
+  PetscInt model, loss, coeff, vertices, samples, epochs, batch, shards, hidden, seed, test, eval_every, diffusion_steps,
       predict;
   PetscReal aug, lr, ema;
-  PetscBool out_set, metrics_set, force, diffusion_steps_set, ema_set, predict_set;
+  PetscBool out_set, metrics_set, force, diffusion_steps_set, ema_set, predict_set, coeff_set;
   char out[PETSC_MAX_PATH_LEN], metrics[PETSC_MAX_PATH_LEN];
 } shapes_args;
 
 static PetscErrorCode read_options(shapes_args *a, PetscBool *eval_every_set) {
   train_shapes_options_default(&a->so);
-  a->model = a->so.model, a->loss = a->so.loss, a->vertices = a->so.vertices, a->samples = a->so.samples;
+  a->model = a->so.model, a->loss = a->so.loss, a->coeff = a->so.coeff, a->vertices = a->so.vertices, a->samples = a->so.samples;
   a->epochs = 20, a->batch = 128, a->shards = 4, a->test = 1000, a->lr = 1e-3;
   a->diffusion_steps = a->so.diffusion_steps, a->ema = a->so.ema, a->predict = a->so.predict;
   PetscBool set;
@@ -61,6 +61,8 @@ static PetscErrorCode read_options(shapes_args *a, PetscBool *eval_every_set) {
   /* The authors' MLPDenoiser is 128 wide. */
   a->hidden = diffusion ? 128 : a->so.hidden;
   PetscCall(app_opt_enum(po, "-loss", "loss", atoms_preset_names, ATOMS_PRESET_COUNT, &a->loss, &set));
+  PetscCall(app_opt_enum(po, "-coeff", "-loss energy and sparse: Eq. 7 coefficient law (the paper's: exp_dist)",
+                         atoms_coeff_names, ATOMS_COEFF_COUNT, &a->coeff, &a->coeff_set));
   PetscCall(app_opt_int(po, "-vertices", "N, vertices of the polygon", 3, 1024, &a->vertices, &set));
   PetscCall(app_opt_real(po, "-aug_angle", "targets rotated by U[-A, A], radians (pi = 3.14159...)", 0, 2 * CORE_PI,
                          0, &a->aug, &set));
@@ -105,6 +107,8 @@ static PetscErrorCode shapes_options(void *opts) {
     app_option_inapplicable("-ema", a->ema_set, why);
     app_option_inapplicable("-predict", a->predict_set, why);
   }
+  if (!atoms_preset_table[a->loss].uses_coeff)
+    app_option_inapplicable("-coeff", a->coeff_set, "applies to -loss energy and sparse");
   if (a->batch % a->shards) app_option_error("-batch", "expected a multiple of -shards %d", (int)a->shards);
   if (atoms_preset_table[a->loss].redrawn && a->vertices < 5)
     app_option_error("-vertices", "-loss sparse draws 4-regular graphs, which need at least 5 vertices");
@@ -128,6 +132,7 @@ static int shapes_main(void *opts) {
   train_shapes_options so = a->so;
   so.model = (train_shapes_model)a->model, so.diffusion_steps = (int)a->diffusion_steps, so.ema = a->ema;
   so.predict = (train_prediction)a->predict;
+  so.coeff = (atoms_coeff_law)a->coeff;
   so.loss = (atoms_preset)a->loss, so.vertices = (int)a->vertices, so.aug_angle = a->aug, so.samples = a->samples;
   so.test = a->test, so.hidden = (int)a->hidden, so.seed = (uint64_t)a->seed, so.shard_size = (int)(a->batch / a->shards);
   train_options to;

@@ -148,7 +148,7 @@ static core_status x_hat_term(shapes_diffusion *c, int64_t step, int k_shard, in
     for (int64_t k = 0; k < n * 2 * N; ++k) c->xhat[k] = c->out[k];
   }
   atoms_options ao;
-  atoms_preset_options(o->loss, ATOMS_COEFF_EXP_DIST, o->seed, &ao);
+  atoms_preset_options(o->loss, o->coeff, o->seed, &ao);
   CORE_CALL(train_loss_plan(&c->plan, &ao, n, N, 2, c->x0, NULL));
   if (atoms_preset_table[o->loss].redrawn)
     CORE_CALL(atoms_plan_resample(c->plan, (uint64_t)step * 4096u + (uint64_t)k_shard));
@@ -367,9 +367,10 @@ core_status train_shapes_diffusion_create(const train_shapes_options *o, train_t
   t->name = "shapes";
   t->kind = TRAIN_TASK_SHAPES;
   char aug[32], r_min[32], r_max[32], ema[32];
-  snprintf(t->options, sizeof t->options, "-task shapes -model diffusion -loss %s -vertices %d -aug_angle %s "
+  snprintf(t->options, sizeof t->options, "-task shapes -model diffusion -loss %s -coeff %s -vertices %d -aug_angle %s "
            "-samples %lld -test %lld -hidden %d -r_min %s -r_max %s -diffusion_steps %d -ema %s -predict %s",
-           atoms_preset_names[o->loss], o->vertices, core_real_text(o->aug_angle, aug), (long long)o->samples,
+           atoms_preset_names[o->loss], atoms_coeff_names[o->coeff], o->vertices, core_real_text(o->aug_angle, aug),
+           (long long)o->samples,
            (long long)o->test, o->hidden, core_real_text(o->r_min, r_min), core_real_text(o->r_max, r_max),
            o->diffusion_steps, core_real_text(o->ema, ema), train_prediction_names[o->predict]);
   snprintf(t->config, TRAIN_CONFIG_BYTES, "task=shapes model=diffusion vertices=%d hidden=%d steps=%d predict=%s",

@@ -2,8 +2,8 @@
  * r, predict the N vertices of a regular polygon of radius r centred at the
  * origin, whose training targets are rotated by an angle drawn from
  * U[-aug_angle, aug_angle]. The model is the MLP of nn.h, {1, H, H, 2N}
- * with SiLU; the loss is MSE, the energy loss (Eq. 7, exp_dist coefficients,
- * complete graph), Kabsch-aligned MSE or the sparse energy loss on random
+ * with SiLU; the loss is MSE, the energy loss (Eq. 7, exp_dist coefficients
+ * unless -coeff says otherwise, complete graph), Kabsch-aligned MSE or the sparse energy loss on random
  * 2d-regular graphs redrawn every step, all from lib/atoms.
  *
  * train_shapes_task_create(opt, &task): local (the data are generated, a
@@ -55,6 +55,7 @@ void train_shapes_options_default(train_shapes_options *o) {
   memset(o, 0, sizeof *o);
   o->model = TRAIN_SHAPES_REGRESSION;
   o->loss = ATOMS_PRESET_MSE;
+  o->coeff = ATOMS_COEFF_EXP_DIST;
   o->vertices = 9;
   o->samples = 20000;
   o->hidden = 64;
@@ -126,7 +127,7 @@ static core_status shard_grad(train_task *t, int64_t step, int k_shard, int64_t 
   }
   CORE_CALL(nn_model_forward(c->model, &(nn_input){.B = (int)n, .x = c->x}, c->pred));
   atoms_options ao;
-  atoms_preset_options(o->loss, ATOMS_COEFF_EXP_DIST, o->seed, &ao);
+  atoms_preset_options(o->loss, o->coeff, o->seed, &ao);
   CORE_CALL(train_loss_plan(&c->plan, &ao, n, N, 2, c->ref, NULL));
   if (atoms_preset_table[o->loss].redrawn) CORE_CALL(atoms_plan_resample(c->plan, (uint64_t)step * 4096u + (uint64_t)k_shard));
   CORE_CALL(atoms_plan_execute_f32(c->plan, c->pred, loss, c->dpred));
@@ -207,7 +208,8 @@ core_status train_shapes_task_create(const train_shapes_options *o, train_task *
   *out = NULL;
   CORE_CHECK((unsigned)o->model < TRAIN_SHAPES_MODEL_COUNT, CORE_ERR_ARG, "shapes task: unknown model %d",
              (int)o->model);
-  CORE_CHECK((unsigned)o->loss < ATOMS_PRESET_COUNT, CORE_ERR_ARG, "shapes task: unknown loss %d", (int)o->loss);
+  CORE_CHECK((unsigned)o->loss < ATOMS_PRESET_COUNT && (unsigned)o->coeff < ATOMS_COEFF_COUNT, CORE_ERR_ARG,
+             "shapes task: unknown loss %d or coefficient law %d", (int)o->loss, (int)o->coeff);
   CORE_CHECK(o->vertices >= 3 && o->vertices <= 1024, CORE_ERR_ARG, "shapes task: %d vertices, expected 3..1024",
              o->vertices);
   CORE_CHECK(!atoms_preset_table[o->loss].redrawn || o->vertices >= 5, CORE_ERR_ARG,
@@ -240,8 +242,8 @@ core_status train_shapes_task_create(const train_shapes_options *o, train_task *
   t->name = "shapes";
   t->kind = TRAIN_TASK_SHAPES;
   char aug[32], r_min[32], r_max[32];
-  snprintf(t->options, sizeof t->options, "-task shapes -loss %s -vertices %d -aug_angle %s -samples %lld -test %lld "
-           "-hidden %d -r_min %s -r_max %s", atoms_preset_names[o->loss], N, core_real_text(o->aug_angle, aug),
+  snprintf(t->options, sizeof t->options, "-task shapes -loss %s -coeff %s -vertices %d -aug_angle %s -samples %lld "
+           "-test %lld -hidden %d -r_min %s -r_max %s", atoms_preset_names[o->loss], atoms_coeff_names[o->coeff], N, core_real_text(o->aug_angle, aug),
            (long long)o->samples, (long long)o->test, o->hidden, core_real_text(o->r_min, r_min),
            core_real_text(o->r_max, r_max));
   snprintf(t->config, TRAIN_CONFIG_BYTES, "task=shapes vertices=%d hidden=%d", N, o->hidden);

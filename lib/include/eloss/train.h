@@ -283,7 +283,8 @@ extern const char *const train_prediction_names[TRAIN_PREDICT_COUNT]; /* "eps", 
 
 typedef struct {
   train_shapes_model model;
-  atoms_preset loss;   /* its coefficient law, where it has one: exp_dist */
+  atoms_preset loss;
+  atoms_coeff_law coeff; /* energy, sparse: Eq. 7's coefficient law (the paper's shapes: exp_dist) */
   int vertices;        /* N */
   double aug_angle;    /* targets rotated by U[-aug_angle, aug_angle] (radians) */
   int64_t samples;     /* training samples */
@@ -298,7 +299,7 @@ typedef struct {
   train_prediction predict;
 } train_shapes_options;
 
-/* regression, mse, 9 vertices, no rotation, 20000 samples, hidden 64,
+/* regression, mse, exp_dist, 9 vertices, no rotation, 20000 samples, hidden 64,
  * shard_size 32, radii U[0.3, 5]; diffusion: T 1000, EMA 0.999, eps
  * prediction; test must be set. */
 void train_shapes_options_default(train_shapes_options *opt);
