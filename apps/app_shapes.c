@@ -9,8 +9,9 @@
  *   mpirun -n 2 eloss shapes -model diffusion -loss kabsch -vertices 6 -epochs 40 -test 1000
  *
  * Prints quality=<mean> err=<standard error> over -test fresh radii (or
- * generated shapes, then also their median quality, the fraction above 5
- * and the radii's mean and spread). The training runs through lib/train
+ * generated shapes, then also their median quality, the fraction above 5,
+ * the quartiles of their radii and the fraction of radii in the data's
+ * range). The training runs through lib/train
  * (bit-identical for any rank count dividing -shards); it is short, so it
  * keeps no checkpoint. */
 #include <math.h>
@@ -164,10 +165,11 @@ static int shapes_main(void *opts) {
   }
   const train_metrics *m = &rep.metrics;
   if (rank == 0 && a->model == TRAIN_SHAPES_DIFFUSION)
-    printf("quality=%.6g err=%.3g median=%.6g above5=%.4g radius_mean=%.4g radius_sd=%.4g model=diffusion loss=%s "
-           "vertices=%d aug_angle=%g steps=%lld seconds=%.2f samples_per_s=%.6g\n", m->value[0], m->value[1],
-           m->value[2], m->value[3], m->value[4], m->value[5], atoms_preset_names[a->loss], (int)a->vertices,
-           (double)a->aug, (long long)rep.step, rep.seconds, rep.samples_per_s);
+    printf("quality=%.6g err=%.3g median=%.6g above5=%.4g radius_q1=%.4g radius_median=%.4g radius_q3=%.4g "
+           "in_range=%.4g model=diffusion loss=%s vertices=%d aug_angle=%g steps=%lld seconds=%.2f "
+           "samples_per_s=%.6g\n", m->value[0], m->value[1], m->value[2], m->value[3], m->value[4], m->value[5],
+           m->value[6], m->value[7], atoms_preset_names[a->loss], (int)a->vertices, (double)a->aug, (long long)rep.step,
+           rep.seconds, rep.samples_per_s);
   else if (rank == 0)
     printf("quality=%.6g err=%.3g loss=%s vertices=%d aug_angle=%g steps=%lld seconds=%.2f samples_per_s=%.6g\n",
            rep.metrics.value[0], rep.metrics.value[1], atoms_preset_names[a->loss], (int)a->vertices, (double)a->aug,

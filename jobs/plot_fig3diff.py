@@ -5,11 +5,12 @@ regular shapes).
     python3 jobs/plot_fig3diff.py OUT_DIR [SETTINGS]
 
 Reads OUT_DIR/fig3diff.csv (loss, aug_angle, seed, quality, err, median,
-above5, radius_mean, radius_sd per run) and fig3diff_a_<loss>.csv; writes
-fig3diff.md (per loss and rotation range, mean +- standard error over seeds
-of: the mean quality of the generated shapes, their median quality, the
-fraction above 5 and the standard deviation of their radii; with one seed,
-the values alone; SETTINGS is printed above the tables), fig3diff_b.png
+above5, radius_q1, radius_median, radius_q3, in_range per run) and
+fig3diff_a_<loss>.csv; writes fig3diff.md (per loss and rotation range,
+mean +- standard error over seeds of: the mean quality of the generated
+shapes, their median quality, the fraction above 5, the quartiles of their
+radii and the fraction of radii in the data's [0.3, 5]; with one seed, the
+values alone; SETTINGS is printed above the tables), fig3diff_b.png
 (quality against θ_aug) and fig3diff_a.png (six generated shapes per loss
 at θ_aug = π, each about its centroid with the circle of its own radius).
 Files are written to temporary names and renamed. Needs matplotlib.
@@ -27,7 +28,10 @@ NAMES = {"mse": "MSE (eps)", "energy": "energy (exp_dist)", "kabsch": "Kabsch-al
 COLUMNS = [("quality", "Mean quality of the generated shapes"),
            ("median", "Median quality"),
            ("above5", "Fraction of shapes with quality above 5"),
-           ("radius_sd", "Standard deviation of the shapes' radii (the data's: 1.36)")]
+           ("radius_q1", "First quartile of the shapes' radii (the data's: 1.48)"),
+           ("radius_median", "Median radius (the data's: 2.65)"),
+           ("radius_q3", "Third quartile of the radii (the data's: 3.83)"),
+           ("in_range", "Fraction of radii in the data's range [0.3, 5]")]
 
 
 def name(loss):

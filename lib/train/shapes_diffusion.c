@@ -28,10 +28,10 @@
  *        the authors' for molecules;
  *   x:   L(x_hat, x) for every loss, mse included, one weight for every t:
  *        the authors' shape code (their network predicts x; their mse is
- *        on x). With an eps network the same weighting trains nothing
- *        (measured: quality 0.7 against 5.0 for N = 6): the factor
- *        sigma_t / alpha_t of x_hat's error, 316 at t = T, lets the
- *        noisiest draws decide every step.
+ *        on x). The same weighting does not suit an eps network: x_hat's
+ *        error is sigma_t / alpha_t times eps_hat's, 316 at t = T, so the
+ *        noisiest draws would decide every step (SNR_t undoes exactly
+ *        that factor, squared).
  * The molecule task's positional weight (the paper's Tables 6-7) balances
  * positions against atom types; a shape has positions only, and Adam's
  * step does not change when the loss is multiplied by a constant, so
@@ -48,9 +48,12 @@
  * App. C.1 quality of each shape at its own radius (train_shapes_radius:
  * a generated shape has no true radius), its mean, standard error and
  * median, the fraction of shapes above 5 (the paper's "nearly visually
- * perfect"), and the mean and standard deviation of the shapes' radii:
- * the quality alone rewards a model that draws one fixed polygon, the
- * spread of the radii shows whether it draws the data's range.
+ * perfect"); and the quartiles of the shapes' radii and the fraction of
+ * them inside the data's [r_min, r_max]: the quality alone rewards a model
+ * that draws one fixed polygon, the radii show whether it draws the
+ * data's range. Quartiles, not a standard deviation: a rare sample that
+ * runs away in the sampler (radius 1e16 was seen) would be all a
+ * standard deviation shows.
  *
  * train_shapes_diffusion_create: local. evaluate, generation: collective. */
 #include <math.h>
@@ -62,7 +65,7 @@
 #include "eloss/train.h"
 #include "train_impl.h"
 
-enum { METRICS = 6 };
+enum { METRICS = 8 };
 
 typedef struct {
   train_shapes_options opt; /* first: train_impl.h */
@@ -239,28 +242,38 @@ static int compare_double(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
-/* The metrics of `count` generated shapes (count, N, 2): quality mean,
- * its standard error, median, fraction above 5, radius mean and standard
- * deviation (sample, ddof 1). q is a workspace of count doubles. */
-static void sample_metrics(int N, int64_t count, const double *shapes, double *q, double v[METRICS]) {
-  double qm = 0, rm = 0;
-  int64_t above = 0;
+/* Quantile p of sorted v (n): numpy's default, linear between the order
+ * statistics around p (n - 1). */
+static double quantile(const double *v, int64_t n, double p) {
+  const double h = p * (double)(n - 1);
+  const int64_t lo = (int64_t)floor(h), hi = lo + 1 < n ? lo + 1 : lo;
+  return v[lo] + (h - (double)lo) * (v[hi] - v[lo]);
+}
+
+/* The metrics of `count` generated shapes (count, N, 2) into v: quality
+ * mean, its standard error, median, fraction above 5; radius quartiles
+ * 1, 2, 3 and the fraction of radii in [r_min, r_max]. q and r are
+ * workspaces of count doubles. */
+static void sample_metrics(const train_shapes_options *o, int64_t count, const double *shapes, double *q, double *r,
+                           double v[METRICS]) {
+  const int N = o->vertices;
+  double qm = 0;
+  int64_t above = 0, inside = 0;
   for (int64_t j = 0; j < count; ++j) {
-    const double r = train_shapes_radius(N, shapes + j * 2 * N);
-    q[j] = train_shapes_quality(N, shapes + j * 2 * N, r);
-    qm += q[j], rm += r, above += q[j] > 5.0;
+    r[j] = train_shapes_radius(N, shapes + j * 2 * N);
+    q[j] = train_shapes_quality(N, shapes + j * 2 * N, r[j]);
+    qm += q[j], above += q[j] > 5.0, inside += r[j] >= o->r_min && r[j] <= o->r_max;
   }
-  qm /= (double)count, rm /= (double)count;
-  double qv = 0, rv = 0;
-  for (int64_t j = 0; j < count; ++j) {
-    const double r = train_shapes_radius(N, shapes + j * 2 * N) - rm;
-    qv += (q[j] - qm) * (q[j] - qm), rv += r * r;
-  }
-  qsort(q, (size_t)count, sizeof(double), compare_double);
-  const double median = count % 2 ? q[count / 2] : 0.5 * (q[count / 2 - 1] + q[count / 2]);
   const double n = (double)count;
-  v[0] = qm, v[1] = count > 1 ? sqrt(qv / (n - 1) / n) : 0.0, v[2] = median;
-  v[3] = (double)above / n, v[4] = rm, v[5] = count > 1 ? sqrt(rv / (n - 1)) : 0.0;
+  qm /= n;
+  double qv = 0;
+  for (int64_t j = 0; j < count; ++j) qv += (q[j] - qm) * (q[j] - qm);
+  qsort(q, (size_t)count, sizeof(double), compare_double);
+  qsort(r, (size_t)count, sizeof(double), compare_double);
+  v[0] = qm, v[1] = count > 1 ? sqrt(qv / (n - 1) / n) : 0.0, v[2] = quantile(q, count, 0.5);
+  v[3] = (double)above / n;
+  v[4] = quantile(r, count, 0.25), v[5] = quantile(r, count, 0.5), v[6] = quantile(r, count, 0.75);
+  v[7] = (double)inside / n;
 }
 
 static core_status evaluate(train_task *t, MPI_Comm comm, train_metrics *m) {
@@ -269,18 +282,19 @@ static core_status evaluate(train_task *t, MPI_Comm comm, train_metrics *m) {
   MPI_Comm_rank(comm, &rank);
   const int64_t I = c->opt.test, N = c->opt.vertices;
   double *all = rank == 0 ? malloc(sizeof(double) * (size_t)(I * 2 * N)) : NULL;
-  double *q = rank == 0 ? malloc(sizeof(double) * (size_t)I) : NULL;
+  double *q = rank == 0 ? malloc(sizeof(double) * (size_t)(2 * I)) : NULL;
   core_status st = core_agree(comm, rank == 0 && (!all || !q) ? CORE_ERROR(CORE_ERR_MEM, "cannot allocate %lld "
                                                                            "generated shapes", (long long)I) : CORE_OK);
   if (!st) st = train_shapes_generate(t, comm, all);
   double v[METRICS] = {0};
-  if (!st && rank == 0) sample_metrics((int)N, I, all, q, v);
+  if (!st && rank == 0) sample_metrics(&c->opt, I, all, q, q + I, v);
   free(all), free(q);
   if (!st && MPI_Bcast(v, METRICS, MPI_DOUBLE, 0, comm) != MPI_SUCCESS)
     st = CORE_ERROR(CORE_ERR_MPI, "MPI_Bcast of the sample metrics failed");
   if (st) return st;
-  static const char *const names[METRICS] = {"sample_quality",  "sample_quality_err", "sample_quality_median",
-                                             "sample_above_5", "sample_radius_mean", "sample_radius_sd"};
+  static const char *const names[METRICS] = {"sample_quality",   "sample_quality_err", "sample_quality_median",
+                                             "sample_above_5",   "sample_radius_q1",   "sample_radius_median",
+                                             "sample_radius_q3", "sample_radius_in_range"};
   m->count = METRICS;
   for (int k = 0; k < METRICS; ++k) {
     snprintf(m->name[k], sizeof m->name[k], "%s", names[k]);
