@@ -158,6 +158,13 @@ static const refusal cases[] = {
     {"clustergen", "-xyz c.h5: is also the -out file", {"-out", "c.h5", "-xyz", "c.h5"}},
     {"gs", "-jv: required", {"-jh", "H.npy"}},
     {"shapes", "larger than the 100 training samples", {"-samples", "100", "-epochs", "1"}},
+    {"shapes", "-diffusion_steps 100: applies to -model diffusion", {"-diffusion_steps", "100"}},
+    {"shapes", "-ema 0.99: applies to -model diffusion", {"-model", "regression", "-ema", "0.99"}},
+    {"shapes", "-predict x: applies to -model diffusion", {"-predict", "x"}},
+    {"shapes", "-model diffuse: expected one of regression, diffusion", {"-model", "diffuse"}},
+    {"shapes", "-predict noise: expected one of eps, x", {"-model", "diffusion", "-predict", "noise"}},
+    {"shapes", "-diffusion_steps 0: expected an integer from 1", {"-model", "diffusion", "-diffusion_steps", "0"}},
+    {"shapes", "-ema 1: expected a finite real number >= 0 and <= 0.999999", {"-model", "diffusion", "-ema", "1"}},
 };
 
 /* Option sets the stage accepts (exit 0): the refusals above are not
@@ -170,6 +177,7 @@ static const refusal accepted[] = {
     {"eval", "", {"-model", "m.ckpt", "-test", "t.h5"}},
     {"loss", "", {"-pred", "p.npy", "-ref", "r.npy", "-edges", "regular", "-degree", "2"}},
     {"loss", "", {"-pred", "p.npy", "-ref", "r.npy", "-preset", "sparse", "-degree", "2"}},
+    {"shapes", "", {"-model", "diffusion", "-loss", "kabsch", "-diffusion_steps", "200", "-ema", "0", "-predict", "x"}},
 };
 
 static void write_file(const char *path, const char *text, size_t n) {

@@ -2,8 +2,8 @@
  * r, predict the N vertices of a regular polygon of radius r centred at the
  * origin, whose training targets are rotated by an angle drawn from
  * U[-aug_angle, aug_angle]. The model is the MLP of nn.h, {1, H, H, 2N}
- * with SiLU; the loss is MSE, the energy loss (Eq. 7, exp_dist coefficients,
- * complete graph), Kabsch-aligned MSE or the sparse energy loss on random
+ * with SiLU; the loss is MSE, the energy loss (Eq. 7, exp_dist coefficients
+ * unless -coeff says otherwise, complete graph), Kabsch-aligned MSE or the sparse energy loss on random
  * 2d-regular graphs redrawn every step, all from lib/atoms.
  *
  * train_shapes_task_create(opt, &task): local (the data are generated, a
@@ -39,7 +39,7 @@
 enum { TEST_BASE_SHIFT = 40 };
 
 typedef struct {
-  train_shapes_options opt;
+  train_shapes_options opt; /* first: train_impl.h */
   nn_model *model; /* the MLP of nn.h */
   float *x, *pred, *dpred; /* (shard, 1), (shard, 2N), (shard, 2N) */
   double *ref;             /* (shard, N, 2) */
@@ -48,22 +48,42 @@ typedef struct {
 } shapes_ctx;
 
 
+const char *const train_shapes_model_names[TRAIN_SHAPES_MODEL_COUNT] = {"regression", "diffusion"};
+const char *const train_prediction_names[TRAIN_PREDICT_COUNT] = {"eps", "x"};
+
 void train_shapes_options_default(train_shapes_options *o) {
   memset(o, 0, sizeof *o);
+  o->model = TRAIN_SHAPES_REGRESSION;
   o->loss = ATOMS_PRESET_MSE;
+  o->coeff = ATOMS_COEFF_EXP_DIST;
   o->vertices = 9;
   o->samples = 20000;
   o->hidden = 64;
   o->shard_size = 32;
   o->r_min = 0.3, o->r_max = 5.0;
+  o->diffusion_steps = 1000, o->ema = 0.999, o->predict = TRAIN_PREDICT_EPS;
 }
 
-/* Radius and rotation of sample (or test shape) index i. */
-static void draw(const train_shapes_options *o, uint64_t i, double *r, double *phi) {
+void train_shapes_draw(const train_shapes_options *o, uint64_t i, double *r, double *phi) {
   core_rng rng;
   core_rng_init(&rng, o->seed, CORE_PURPOSE_SHAPES, i);
   *r = o->r_min + (o->r_max - o->r_min) * core_rng_uniform(&rng);
   *phi = o->aug_angle * (2.0 * core_rng_uniform(&rng) - 1.0);
+}
+
+void train_shapes_polygon(int N, double r, double phi, double *xy) {
+  for (int k = 0; k < N; ++k) {
+    const double a = 2.0 * CORE_PI * k / N + phi;
+    xy[2 * k] = r * cos(a), xy[2 * k + 1] = r * sin(a);
+  }
+}
+
+double train_shapes_radius(int N, const double *p) {
+  double cx = 0, cy = 0, r = 0;
+  for (int k = 0; k < N; ++k) cx += p[2 * k], cy += p[2 * k + 1];
+  cx /= N, cy /= N;
+  for (int k = 0; k < N; ++k) r += hypot(p[2 * k] - cx, p[2 * k + 1] - cy);
+  return r / N;
 }
 
 double train_shapes_quality(int N, const double *p, double r) {
@@ -101,16 +121,13 @@ static core_status shard_grad(train_task *t, int64_t step, int k_shard, int64_t 
              o->shard_size);
   for (int64_t b = 0; b < n; ++b) {
     double r, phi;
-    draw(o, (uint64_t)index[b], &r, &phi);
+    train_shapes_draw(o, (uint64_t)index[b], &r, &phi);
     c->x[b] = (float)r;
-    for (int k = 0; k < N; ++k) {
-      const double a = 2.0 * CORE_PI * k / N + phi;
-      c->ref[(b * N + k) * 2] = r * cos(a), c->ref[(b * N + k) * 2 + 1] = r * sin(a);
-    }
+    train_shapes_polygon(N, r, phi, c->ref + b * N * 2);
   }
   CORE_CALL(nn_model_forward(c->model, &(nn_input){.B = (int)n, .x = c->x}, c->pred));
   atoms_options ao;
-  atoms_preset_options(o->loss, ATOMS_COEFF_EXP_DIST, o->seed, &ao);
+  atoms_preset_options(o->loss, o->coeff, o->seed, &ao);
   CORE_CALL(train_loss_plan(&c->plan, &ao, n, N, 2, c->ref, NULL));
   if (atoms_preset_table[o->loss].redrawn) CORE_CALL(atoms_plan_resample(c->plan, (uint64_t)step * 4096u + (uint64_t)k_shard));
   CORE_CALL(atoms_plan_execute_f32(c->plan, c->pred, loss, c->dpred));
@@ -127,7 +144,7 @@ static core_status predict_range(shapes_ctx *c, int64_t start, int64_t count, do
     const int64_t b = count - at < o->shard_size ? count - at : o->shard_size;
     for (int64_t k = 0; k < b; ++k) {
       double r, phi;
-      draw(o, ((uint64_t)1 << TEST_BASE_SHIFT) + (uint64_t)(start + at + k), &r, &phi);
+      train_shapes_draw(o, ((uint64_t)1 << TEST_BASE_SHIFT) + (uint64_t)(start + at + k), &r, &phi);
       c->x[k] = (float)r;
       out[(at + k) * (1 + 2 * N)] = r;
     }
@@ -144,6 +161,8 @@ static core_status rows_fn(void *ctx, int64_t start, int64_t n, double *out) {
 
 core_status train_shapes_predict(train_task *t, MPI_Comm comm, double *all) {
   shapes_ctx *c = t->ctx;
+  CORE_CHECK(c->opt.model == TRAIN_SHAPES_REGRESSION, CORE_ERR_ARG,
+             "train_shapes_predict: a diffusion model has no radius to predict from (train_shapes_generate)");
   return train_gather_rows(comm, c->opt.test, c->opt.shard_size, 1 + 2 * c->opt.vertices, rows_fn, c, all);
 }
 
@@ -187,7 +206,10 @@ static void destroy(train_task *t) {
 
 core_status train_shapes_task_create(const train_shapes_options *o, train_task **out) {
   *out = NULL;
-  CORE_CHECK((unsigned)o->loss < ATOMS_PRESET_COUNT, CORE_ERR_ARG, "shapes task: unknown loss %d", (int)o->loss);
+  CORE_CHECK((unsigned)o->model < TRAIN_SHAPES_MODEL_COUNT, CORE_ERR_ARG, "shapes task: unknown model %d",
+             (int)o->model);
+  CORE_CHECK((unsigned)o->loss < ATOMS_PRESET_COUNT && (unsigned)o->coeff < ATOMS_COEFF_COUNT, CORE_ERR_ARG,
+             "shapes task: unknown loss %d or coefficient law %d", (int)o->loss, (int)o->coeff);
   CORE_CHECK(o->vertices >= 3 && o->vertices <= 1024, CORE_ERR_ARG, "shapes task: %d vertices, expected 3..1024",
              o->vertices);
   CORE_CHECK(!atoms_preset_table[o->loss].redrawn || o->vertices >= 5, CORE_ERR_ARG,
@@ -196,6 +218,7 @@ core_status train_shapes_task_create(const train_shapes_options *o, train_task *
              "shapes task: samples, test, shard and hidden must be >= 1");
   CORE_CHECK(isfinite(o->aug_angle) && o->aug_angle >= 0 && o->r_min > 0 && o->r_max >= o->r_min, CORE_ERR_ARG,
              "shapes task: aug_angle >= 0 and 0 < r_min <= r_max");
+  if (o->model == TRAIN_SHAPES_DIFFUSION) return train_shapes_diffusion_create(o, out);
   shapes_ctx *c = calloc(1, sizeof *c);
   CORE_CHECK(c, CORE_ERR_MEM, "cannot allocate the shapes task");
   train_blas_one_thread();
@@ -219,8 +242,8 @@ core_status train_shapes_task_create(const train_shapes_options *o, train_task *
   t->name = "shapes";
   t->kind = TRAIN_TASK_SHAPES;
   char aug[32], r_min[32], r_max[32];
-  snprintf(t->options, sizeof t->options, "-task shapes -loss %s -vertices %d -aug_angle %s -samples %lld -test %lld "
-           "-hidden %d -r_min %s -r_max %s", atoms_preset_names[o->loss], N, core_real_text(o->aug_angle, aug),
+  snprintf(t->options, sizeof t->options, "-task shapes -loss %s -coeff %s -vertices %d -aug_angle %s -samples %lld "
+           "-test %lld -hidden %d -r_min %s -r_max %s", atoms_preset_names[o->loss], atoms_coeff_names[o->coeff], N, core_real_text(o->aug_angle, aug),
            (long long)o->samples, (long long)o->test, o->hidden, core_real_text(o->r_min, r_min),
            core_real_text(o->r_max, r_max));
   snprintf(t->config, TRAIN_CONFIG_BYTES, "task=shapes vertices=%d hidden=%d", N, o->hidden);
@@ -234,6 +257,8 @@ core_status train_shapes_task_create(const train_shapes_options *o, train_task *
 }
 
 core_status train_shapes_write_predictions(train_task *t, MPI_Comm comm, const char *path) {
+  if (((const train_shapes_options *)t->ctx)->model == TRAIN_SHAPES_DIFFUSION)
+    return train_shapes_diffusion_write(t, comm, path);
   shapes_ctx *c = t->ctx;
   int rank;
   MPI_Comm_rank(comm, &rank);

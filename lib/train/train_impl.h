@@ -45,4 +45,19 @@ void train_diffusion_config(char *config, train_diffusion_network network, int w
 core_status train_diffusion_network_create(train_diffusion_network network, int width, int layers, int64_t max_atoms,
                                            int64_t N, uint64_t seed, nn_model **model);
 
+/* The shapes task's two models share their data and their quality. Every
+ * shapes task's ctx begins with its train_shapes_options, so the public
+ * functions of shapes_task.c can tell the two apart. */
+
+/* Radius and rotation of shapes sample (or evaluation shape) index i, from
+ * the stream (seed, CORE_PURPOSE_SHAPES, i). Pure. */
+void train_shapes_draw(const train_shapes_options *o, uint64_t i, double *r, double *phi);
+/* Vertices xy (N, 2) of the regular N-gon of radius r turned by phi:
+ * vertex k at r (cos(2 pi k / N + phi), sin(...)). Pure. */
+void train_shapes_polygon(int N, double r, double phi, double *xy);
+/* The diffusion model (lib/train/shapes_diffusion.c). Local. */
+core_status train_shapes_diffusion_create(const train_shapes_options *o, train_task **task);
+/* Its generated shapes as shapes_task.c's CSV. Collective. */
+core_status train_shapes_diffusion_write(train_task *task, MPI_Comm comm, const char *path);
+
 #endif

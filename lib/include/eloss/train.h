@@ -258,32 +258,72 @@ void train_spin_summary(int64_t n, const double *gap, const int8_t *exact, const
 /* Instances in the test set (0 without one). */
 int64_t train_spin_test_count(const train_task *task);
 
-/* ---- the shapes task (lib/train/shapes_task.c; paper Sec. 6.1) ---------------- */
+/* ---- the shapes task (lib/train/shapes_task.c, shapes_diffusion.c; paper Sec. 6.1) ---- */
+
+/* What is learnt of the regular N-gons: the paper's regression (radius ->
+ * vertices, an MLP) or an unconditional diffusion model of the polygons
+ * themselves (an MLP noise predictor trained and sampled with
+ * lib/diffusion, the authors' released shape_generation experiment). */
+typedef enum { TRAIN_SHAPES_REGRESSION, TRAIN_SHAPES_DIFFUSION } train_shapes_model;
+enum { TRAIN_SHAPES_MODEL_COUNT = TRAIN_SHAPES_DIFFUSION + 1 };
+extern const char *const train_shapes_model_names[TRAIN_SHAPES_MODEL_COUNT]; /* "regression", "diffusion" */
+
+/* What the diffusion model's network predicts, and so how its loss is
+ * weighted over the time steps t.
+ * EPS: the noise eps (EDM, the molecule task): mse is the eps-MSE
+ *   |eps_hat - eps|^2; energy, kabsch, sparse are SNR_t L(x_hat, x) with
+ *   x_hat = (z_t - sigma_t eps_hat) / alpha_t and SNR_t = alpha_t^2 /
+ *   sigma_t^2, the authors' weighting of the molecule experiments (for the
+ *   MSE, SNR_t |x_hat - x|^2 is the eps-MSE exactly).
+ * X: the clean shape x itself (the authors' shape code): every loss is
+ *   L(x_hat, x), one weight for every t; the sampler gets eps_hat =
+ *   (z_t - alpha_t x_hat) / sigma_t. */
+typedef enum { TRAIN_PREDICT_EPS, TRAIN_PREDICT_X } train_prediction;
+enum { TRAIN_PREDICT_COUNT = TRAIN_PREDICT_X + 1 };
+extern const char *const train_prediction_names[TRAIN_PREDICT_COUNT]; /* "eps", "x" */
 
 typedef struct {
-  atoms_preset loss;   /* its coefficient law, where it has one: exp_dist */
+  train_shapes_model model;
+  atoms_preset loss;
+  atoms_coeff_law coeff; /* energy, sparse: Eq. 7's coefficient law (the paper's shapes: exp_dist) */
   int vertices;        /* N */
   double aug_angle;    /* targets rotated by U[-aug_angle, aug_angle] (radians) */
   int64_t samples;     /* training samples */
-  int64_t test;        /* fresh test radii */
-  int hidden;          /* MLP {1, hidden, hidden, 2N} */
-  uint64_t seed;       /* data and initial weights */
-  int shard_size;           /* most samples per forward pass */
+  int64_t test;        /* regression: fresh test radii; diffusion: shapes generated for the metrics */
+  int hidden;          /* MLP {1, H, H, 2N}; diffusion {2N + 1, H, H, 2N} */
+  uint64_t seed;       /* data, initial weights (diffusion: and every draw) */
+  int shard_size;      /* most samples per forward pass (diffusion: also shapes sampled at once) */
   double r_min, r_max; /* radii ~ U[r_min, r_max] */
+  /* Diffusion only: */
+  int diffusion_steps; /* T of lib/diffusion's schedule */
+  double ema;          /* decay of the parameters' moving average the samples use (0: none) */
+  train_prediction predict;
 } train_shapes_options;
 
-/* mse, 9 vertices, no rotation, 20000 samples, hidden 64, shard_size 32,
- * radii U[0.3, 5]; test must be set. */
+/* regression, mse, exp_dist, 9 vertices, no rotation, 20000 samples, hidden 64,
+ * shard_size 32, radii U[0.3, 5]; diffusion: T 1000, EMA 0.999, eps
+ * prediction; test must be set. */
 void train_shapes_options_default(train_shapes_options *opt);
 /* Local: the data are a pure function of (seed, index) on every rank. */
 core_status train_shapes_task_create(const train_shapes_options *opt, train_task **task);
 /* Rank 0 gets (test, 1 + 2N): per test shape its radius and predicted
- * vertices (x, y); collective. */
+ * vertices (x, y); regression only; collective. */
 core_status train_shapes_predict(train_task *task, MPI_Comm comm, double *radius_and_vertices);
+/* Diffusion: rank 0 gets (test, 2N), the vertices of generated shape j =
+ * 0 .. test - 1, sampled with EDM's ancestral sampler (lib/diffusion) from
+ * the moving average of the parameters where there is one; shape j's
+ * noise is the stream (seed, j) and shapes go to the ranks in whole chunks
+ * of shard_size, so the numbers do not depend on the rank count.
+ * Collective. */
+core_status train_shapes_generate(train_task *task, MPI_Comm comm, double *vertices);
 /* Quality of one predicted shape p (N, 2) of true radius r (App. C.1). Pure. */
 double train_shapes_quality(int N, const double *p, double r);
-/* The predicted test shapes as CSV (rows shape, radius, vertex, x, y,
- * quality), written atomically by rank 0 of comm. Collective. */
+/* Mean distance of the vertices of p (N, 2) from their centroid: the
+ * radius a generated shape's quality is taken at. Pure. */
+double train_shapes_radius(int N, const double *p);
+/* The predicted test shapes (regression) or the generated shapes
+ * (diffusion; radius: train_shapes_radius) as CSV (rows shape, radius,
+ * vertex, x, y, quality), written atomically by rank 0 of comm. Collective. */
 core_status train_shapes_write_predictions(train_task *task, MPI_Comm comm, const char *path);
 
 /* ---- the denoise task (lib/train/denoise_task.c; paper Sec. 4.2) ------------ */
