@@ -38,11 +38,12 @@ static PetscErrorCode sample_options(void *opts) {
   PetscOptionItems *po = PetscOptionsObject;
   PetscCall(app_opt_string(po, "-model", "diffusion model file of eloss train -task diffusion, required", "a file name",
                            a->model, sizeof a->model, &model_set));
-  PetscCall(app_opt_int(po, "-n", "molecules to generate", 1, 100000000, &a->n, &set));
+  PetscCall(app_opt_int(po, "-n", "molecules to generate (rank 0 holds them all: about 1 kB each)", 1, 1000000, &a->n,
+                        &set));
   PetscCall(app_opt_int(po, "-seed", "seed: molecule j's atom count and noise are a function of (seed, j)", 0,
                         PETSC_MAX_INT, &a->seed, &set));
-  PetscCall(app_opt_int(po, "-chunk", "molecules per forward pass (the same file for any value's rank count)", 1,
-                        4096, &a->chunk, &set));
+  PetscCall(app_opt_int(po, "-chunk", "molecules per forward pass and rank (the file does not depend on the rank "
+                        "count; -chunk is part of a checkpoint's identity)", 1, 4096, &a->chunk, &set));
   PetscCall(app_opt_string(po, "-out", "the generated molecules (multi-frame XYZ), required", "a file name", a->out,
                            sizeof a->out, &out_set));
   PetscCall(app_opt_real(po, "-checkpoint_seconds", "longest time between checkpoints", 0, INFINITY, 1,

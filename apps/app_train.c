@@ -29,6 +29,8 @@ static const char help[] =
     "eloss clustergen (HDF5) or a multi-frame XYZ file (frames padded to the largest); the model is the MLP\n"
     "{3N + 1, W, W, 3N} ({4N + 1, ...} with atomic numbers for XYZ) predicting eps,\n"
     "x_hat = x_t - sigma eps_hat; losses mse, energy, kabsch, sparse.\n"
+    "-task diffusion: EDM's diffusion model of molecules (XYZ of H, C, N, O, F); -model gdm (GDM, GDM-aug with\n"
+    "-rotate) or egnn (EDM); losses mse on eps, energy, kabsch, sparse on x_hat (docs/diffusion.md).\n"
     "Each step's batch (-batch) is cut into -shards micro-shards added in a fixed order, so 1, 2 or 4\n"
     "ranks (any divisor of -shards) give the same parameters, bit for bit. -out is the model file and\n"
     "the checkpoint (atomic, checksummed); SIGTERM checkpoints and exits with code 3; -resume\n"
@@ -59,18 +61,19 @@ static PetscErrorCode read_options(train_args *a) {
   PetscCall(app_opt_enum(po, "-task", "what to learn", tasks, 3, &a->task, &set));
   const int denoise = a->task != TASK_SPIN; /* denoise or diffusion: atoms, their losses */
   PetscCall(app_opt_string(po, "-train", "training set (spin: HDF5 from eloss spingen; denoise: HDF5 from eloss "
-                           "clustergen or XYZ), required", "a file name", a->train, sizeof a->train, &a->train_set));
-  PetscCall(app_opt_string(po, "-test", "test set for the metrics (the same kind; required for denoise)",
+                           "clustergen or XYZ; diffusion: XYZ of H, C, N, O, F molecules), required", "a file name",
+                           a->train, sizeof a->train, &a->train_set));
+  PetscCall(app_opt_string(po, "-test", "test set for the metrics (the same kind; required for denoise and diffusion)",
                            "a file name", a->test, sizeof a->test, &a->test_set));
   /* -loss names the losses of the task chosen above (the block reads
    * options in order, so -task is known here). */
   if (denoise) a->loss = ATOMS_PRESET_MSE;
+  static const char loss_help[] = "loss (-task spin: ce, margin, local, true, bond, default ce; -task denoise and "
+                                  "diffusion: mse, energy, kabsch, sparse, default mse)";
   if (denoise)
-    PetscCall(app_opt_enum(po, "-loss", "loss (with -task spin: ce, margin, local, true, bond; default ce)",
-                           atoms_preset_names, ATOMS_PRESET_COUNT, &a->loss, &set));
+    PetscCall(app_opt_enum(po, "-loss", loss_help, atoms_preset_names, ATOMS_PRESET_COUNT, &a->loss, &set));
   else
-    PetscCall(app_opt_enum(po, "-loss", "loss (with -task denoise: mse, energy, kabsch, sparse; default mse)",
-                           spin_loss_names, SPIN_LOSS_COUNT, &a->loss, &set));
+    PetscCall(app_opt_enum(po, "-loss", loss_help, spin_loss_names, SPIN_LOSS_COUNT, &a->loss, &set));
   /* sigma beyond 100 data lengths leaves no structure to recover: a
    * typo, refused. */
   a->layers = 4, a->diffusion_steps = 1000;
@@ -91,7 +94,7 @@ static PetscErrorCode read_options(train_args *a) {
                               100, 1, TRAIN_DENOISE_MAX_LEVELS, a->noise, &a->n_noise, &a->noise_set));
   PetscCall(app_opt_bool(po, "-rotate", "denoise, diffusion (GDM-aug): rotate every training draw uniformly at random", &a->rotate,
                          &a->rotate_set));
-  PetscCall(app_opt_enum(po, "-coeff", "denoise, -loss energy and sparse: Eq. 7 coefficient law", atoms_coeff_names,
+  PetscCall(app_opt_enum(po, "-coeff", "denoise, diffusion, -loss energy and sparse: Eq. 7 coefficient law", atoms_coeff_names,
                          ATOMS_COEFF_COUNT, &a->coeff, &a->coeff_set));
   PetscCall(app_opt_bool(po, "-flip_invariant", "ce, margin: the loss of the better of y and -y", &a->flip,
                          &a->flip_set));
@@ -155,6 +158,8 @@ static void check_task_options(const train_args *a) {
       app_option_inapplicable("-coeff", a->coeff_set, "applies to -loss energy and sparse");
     if (a->model == TRAIN_DIFFUSION_EGNN && a->rotate)
       app_option_error("-rotate", "is GDM-aug's augmentation; -model egnn is equivariant, rotations change nothing");
+    if (a->model == TRAIN_DIFFUSION_EGNN && a->layers == 0)
+      app_option_error("-layers", "-model egnn needs at least one block: without one its coordinates never move");
     return;
   }
   if (a->task == TASK_DENOISE) {

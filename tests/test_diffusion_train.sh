@@ -30,7 +30,7 @@ mpi=("$mpiexec" --allow-run-as-root --oversubscribe)
 py=/usr/bin/python3
 source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 tap_workdir
-echo "1..20"
+echo "1..22"
 
 "$py" - <<'PY'
 import numpy as np
@@ -159,5 +159,11 @@ refused 1 "12 of the 12 test molecules of test.xyz are training molecules" train
 grep -q "test_eps_mse=[0-9]" small.out
 ok $? "-loss sparse trains on a set with a molecule of 4 atoms (its complete graph; 6-regular graphs for the others)"
 refused 1 "mse.ckpt is a diffusion model" eval -model mse.ckpt -test test.xyz
+"$py" -c "
+l = open('test.xyz').read().split('\n'); p = l[2].split(); p[1] = '1e30'; l[2] = ' '.join(p)
+open('far.xyz', 'w').write('\n'.join(l))"
+refused 1 "far.xyz: molecule 0, atom 0 lies .* A from its molecule.s centre" train "${base[@]}" -test far.xyz -out x.ckpt
+"$eloss" train "${base[@]}" -loss mse -lr 1 -steps 40 -ema 0 -eval_every 0 -out blown.ckpt > /dev/null 2>&1
+refused 1 "a non-finite coordinate; the model's network diverged" sample -model blown.ckpt -n 4 -out blown.xyz
 refused 1 "s1.xyz already exists; pass -force" sample -model mse.ckpt -n 2 -out s1.xyz
 tap_exit

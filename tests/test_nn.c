@@ -516,7 +516,7 @@ static void check_model_table(core_rng *rng) {
 
 int main(void) {
   MPI_Init(NULL, NULL);
-  tap_plan(35 - 9 + 2 * 12 + 6 + 2 + 3);
+  tap_plan(35 - 9 + 2 * 12 + 6 + 2 + 3 + 1);
   core_rng rng;
   core_rng_init(&rng, 2385, CORE_PURPOSE_TEST, 8);
 
@@ -734,6 +734,31 @@ int main(void) {
     spin_loss_plan_destroy(&plan);
     nn_spin_model_destroy(&m);
     free(J), free(y), free(x), free(z), free(dz);
+  }
+
+  /* The moving average's warm-up: after step t, ema = d ema + (1 - d) w
+   * with d = min(decay, (1 + t) / (10 + t)); 0.999 after 2000 steps. */
+  {
+    const size_t sizes[1] = {3};
+    nn_params *p = NULL;
+    core_status st = nn_params_create(1, sizes, &p);
+    if (!st) st = nn_params_enable_ema(p, 0.999);
+    double err = st ? 1 : 0;
+    nn_adam opt;
+    nn_adam_default(&opt);
+    for (int t = 1; !st && t <= 3000; ++t) {
+      for (int k = 0; k < 3; ++k) p->grad[k] = (float)(k + 1) * (t % 7 == 0 ? -1.0f : 1.0f);
+      float before[3], want[3];
+      memcpy(before, p->ema, sizeof before);
+      nn_adam_step(p, &opt);
+      const double warm = (1.0 + t) / (10.0 + t), d = warm < 0.999 ? warm : 0.999;
+      for (int k = 0; k < 3; ++k) {
+        want[k] = (float)d * before[k] + (1.0f - (float)d) * p->param[k];
+        err = fmax(err, fabs(want[k] - p->ema[k]) / (fabs(want[k]) + 1e-6));
+      }
+    }
+    tap_ok(!st && err < 1e-6, "the moving average warms up as min(0.999, (1 + t) / (10 + t)) (%.1e)", err);
+    nn_params_destroy(&p);
   }
 
   MPI_Finalize();

@@ -144,6 +144,8 @@ static const refusal cases[] = {
     {"sample", "-model: required", {"-out", "g.xyz"}},
     {"sample", "-out m.ckpt: is the input m.ckpt", {"-model", "m.ckpt", "-out", "m.ckpt"}},
     {"sample", "-n 0: expected an integer from 1", {"-model", "m.ckpt", "-n", "0", "-out", "g.xyz"}},
+    {"train", "-layers 0: -model egnn needs at least one block",
+     {"-task", "diffusion", "-model", "egnn", "-layers", "0", "-train", "a.xyz", "-test", "b.xyz", "-out", "m.ckpt"}},
     {"sample", "-force: contradicts -resume", {"-model", "m.ckpt", "-out", "g.xyz", "-resume", "-force"}},
     {"sample", "-checkpoint_seconds 0: expected", {"-model", "m.ckpt", "-out", "g.xyz", "-checkpoint_seconds", "0"}},
     {"train", "-layers 3: applies to -task diffusion", {"-train", "a.h5", "-out", "m.ckpt", "-layers", "3"}},

@@ -124,8 +124,9 @@ static core_status ckpt_read(const char *path, const char *kind, uint32_t *optio
     else if (!st && s.pad != 0)
       st = CORE_ERROR(CORE_ERR_FORMAT, "%s: damaged header of section '%s'", path, sections[k].name);
     else if (!st && s.size != sections[k].size)
-      st = CORE_ERROR(CORE_ERR_FORMAT, "%s: section '%s' holds %llu bytes, expected %llu", path, sections[k].name,
-                      (unsigned long long)s.size, (unsigned long long)sections[k].size);
+      st = CORE_ERROR(CORE_ERR_FORMAT, "%s: section '%s' holds %llu bytes, expected %llu: a file of another version "
+                      "of eloss, or damaged", path, sections[k].name, (unsigned long long)s.size,
+                      (unsigned long long)sections[k].size);
     else if (!st && s.size > 0 && fread((void *)sections[k].data, (size_t)s.size, 1, fp) != 1)
       st = CORE_ERROR(CORE_ERR_FORMAT, "%s: section '%s' is truncated", path, sections[k].name);
     else if (!st && io_crc32(0, sections[k].data, (size_t)s.size) != s.crc)

@@ -21,9 +21,12 @@
 /* At most size - 1 characters of text for a message, each byte outside
  * printable ASCII shown as '?' (a binary file's bytes would garble the
  * one error line). */
+/* text for a message: the line's end (newline, carriage return, trailing
+ * blanks) dropped, other unprintable bytes shown as '?'. */
 static const char *printable(const char *text, char *out, size_t size) {
   size_t k = 0;
   for (; text[k] && k + 1 < size; ++k) out[k] = text[k] >= 0x20 && text[k] < 0x7f ? text[k] : '?';
+  while (k > 0 && (text[k - 1] == '\n' || text[k - 1] == '\r' || text[k - 1] == ' ' || text[k - 1] == '\t')) --k;
   out[k] = '\0';
   return out;
 }
@@ -102,6 +105,10 @@ core_status io_xyz_read(const char *path, io_molecules *mol) {
       char *end;
       long long n = strtoll(p, &end, 10);
       while (isspace((unsigned char)*end)) ++end;
+      if (n == 0 && !*end) {
+        st = CORE_ERROR(CORE_ERR_FORMAT, "%s:%lld: a frame of 0 atoms", path, (long long)line_no);
+        goto done;
+      }
       if (n <= 0 || *end) {
         char shown[44];
         st = CORE_ERROR(CORE_ERR_FORMAT, "%s:%lld: expected the atom count of a frame, found '%s'", path,

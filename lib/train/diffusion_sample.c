@@ -8,11 +8,11 @@
  * so the file depends on neither the rank count nor the stops.
  *
  * The checkpoint (kind "sample", in <out>.ckpt) holds "progress" (3 int64:
- * molecules done, count, row length) and "rows" (count rows, those done
- * filled). The run's identity: the model's weights (CRC-32 of the block
+ * molecules done, count, row length) and "rows" (the done ones). The run's identity: the model's weights (CRC-32 of the block
  * it samples with), its config line, count, seed and chunk.
  *
  * Fault-injection site: "sample.checkpoint". */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -93,6 +93,9 @@ static core_status sample_range(void *ctx, int64_t round_start, int64_t count, d
           if (zi[3 + k] > zi[3 + best]) best = k;
         row[1 + 4 * i] = molecule_atomic_number[best];
         for (int q = 0; q < 3; ++q) row[2 + 4 * i + q] = zi[q];
+        CORE_CHECK(isfinite(zi[0]) && isfinite(zi[1]) && isfinite(zi[2]), CORE_ERR_NUMERIC,
+                   "sample: molecule %lld, atom %lld: a non-finite coordinate; the model's network diverged "
+                   "(its training loss will say so)", (long long)(j0 + b), (long long)i);
       }
     }
   }
@@ -208,7 +211,7 @@ static core_status save_rows(void *ctx) {
   const save_state *v = ctx;
   int64_t progress[3] = {*v->done, v->count, v->row};
   io_ckpt_section sec[2] = {{"progress", progress, sizeof progress},
-                            {"rows", (void *)v->all, sizeof(double) * (size_t)(v->count * v->row)}};
+                            {"rows", (void *)v->all, sizeof(double) * (size_t)(*v->done * v->row)}};
   return io_job_checkpoint(v->job, 2, sec);
 }
 
@@ -225,11 +228,12 @@ static core_status read_rows(MPI_Comm comm, io_job *job, int64_t count, int64_t 
                     (long long)progress[1], (long long)progress[2], (long long)count, (long long)row);
   st = core_agree(comm, st);
   /* Every rank receives the rows (io_job_read); only rank 0 keeps them. */
-  double *rows = st ? NULL : (rank == 0 ? all : malloc(sizeof(double) * (size_t)(count * row)));
+  const int64_t done_rows = st ? 0 : progress[0];
+  double *rows = st ? NULL : (rank == 0 ? all : malloc(sizeof(double) * (size_t)(done_rows * row + 1)));
   if (!st && !rows) st = CORE_ERROR(CORE_ERR_MEM, "sample: cannot allocate the checkpoint's rows");
   st = core_agree(comm, st);
   io_ckpt_section sec[2] = {{"progress", progress, sizeof progress},
-                            {"rows", rows, sizeof(double) * (size_t)(count * row)}};
+                            {"rows", rows, sizeof(double) * (size_t)(done_rows * row)}};
   if (!st) st = io_job_read(job, 2, sec);
   if (rank != 0) free(rows);
   *done = progress[0];

@@ -103,6 +103,14 @@ static core_status read_molecules(const char *path, molecules *m, uint32_t *crc)
       double *r = m->rows + at * D;
       for (int c = 0; c < 3; ++c) r[c] = x.coords[(b * x.max_atoms + i) * 3 + c] - com[c];
       r[3 + col] = 0.25;
+      /* The network computes in float32: a molecule 10^4 A across is a
+       * unit mistake, and 10^38 would overflow. */
+      if (fabs(r[0]) > 1e4 || fabs(r[1]) > 1e4 || fabs(r[2]) > 1e4) {
+        st = CORE_ERROR(CORE_ERR_VALUE, "%s: molecule %lld, atom %lld lies %.3g A from its molecule's centre: "
+                        "expected positions in Angstrom (at most 1e4)", path, (long long)b, (long long)i,
+                        sqrt(r[0] * r[0] + r[1] * r[1] + r[2] * r[2]));
+        break;
+      }
     }
   }
   if (!st) {

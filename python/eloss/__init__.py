@@ -564,7 +564,7 @@ def _sections(path):
 def load_model(path, ema=False):
     """A model file of `eloss train` as ``(config, tensors)``.
 
-    config   dict: "task" ("spin", "denoise", "shapes"), "identity" (the
+    config   dict: "task" ("spin", "denoise", "shapes", "diffusion"), "identity" (the
              run's options and data fingerprints, what keys -resume),
              "step", "batch", "shard_size", "conv" (spin), "ema" (whether the
              file keeps a moving average of the parameters), and the model's
@@ -630,7 +630,11 @@ def diffusion_forward(model, x, natoms, t, ema=True):
     t       float32 (B): the diffusion time t / T of each molecule, in [0, 1].
     ema     the parameters' moving average where the file keeps one (what
             `eloss sample` uses), else the parameters.
+    The positions are not centred here: a model trained on centred
+    molecules predicts nonsense for uncentred ones.
     """
+    if not isinstance(ema, (bool, np.bool_)):
+        raise Error("ema: expected True or False, got %r" % (ema,))
     x = _array("x", x, np.float32, 2)
     natoms = _indices("natoms", natoms, 1)
     t = _array("t", t, np.float32, 1)

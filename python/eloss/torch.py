@@ -292,9 +292,22 @@ class EGNN(torch.nn.Module):
         return torch.cat([_centre(pos - x0, molecule, natoms), self.embedding_out(h)], dim=1)
 
 
-def state_dict(path):
-    """The parameters of a model file as a PyTorch state_dict (float32)."""
-    _config, tensors = eloss.load_model(path)
+def _use_ema(path, ema):
+    """ema as asked, or (None) whether a diffusion model file keeps a moving
+    average, which eloss sample uses."""
+    if ema is None:
+        config, _ = eloss.load_model(path)
+        return config["task"] == "diffusion" and config["ema"]
+    if not isinstance(ema, (bool, np.bool_)):
+        raise eloss.Error("ema: expected True, False or None, got %r" % (ema,))
+    return bool(ema)
+
+
+def state_dict(path, ema=None):
+    """The parameters of a model file as a PyTorch state_dict (float32):
+    what load_module loads (ema=None: a diffusion model's moving average
+    when the file keeps one)."""
+    _config, tensors = eloss.load_model(path, ema=_use_ema(path, ema))
     return {name: torch.from_numpy(a) for name, a in tensors.items()}
 
 
@@ -303,10 +316,7 @@ def load_module(path, ema=None):
     parameters loaded (strict: every name and shape must match); eval mode.
     ema: a diffusion model's moving average instead of its parameters
     (None: where the file keeps one, as eloss sample)."""
-    config, _ = eloss.load_model(path)
-    if ema is None:
-        ema = config["task"] == "diffusion" and config["ema"]
-    config, tensors = eloss.load_model(path, ema=bool(ema))
+    config, tensors = eloss.load_model(path, ema=_use_ema(path, ema))
     if config["task"] == "diffusion":
         network = EGNN if config.get("model") == "egnn" else GDM
         module = network(config["features"], config["width"], config["layers"])

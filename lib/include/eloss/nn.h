@@ -80,10 +80,11 @@ core_status nn_params_create(int n_tensors, const size_t *sizes, nn_params **p);
 void nn_params_destroy(nn_params **p);
 /* grad = 0, a flat loop. */
 void nn_params_zero_grad(nn_params *p);
-/* Keep an exponential moving average of the parameters, ema = decay ema +
- * (1 - decay) param after every Adam step, starting from the current
- * parameters (what diffusion models sample with; EDM: 0.999). 0 < decay
- * < 1, else CORE_ERR_ARG. Local. */
+/* Keep an exponential moving average of the parameters, ema = d ema +
+ * (1 - d) param after Adam step t, d = min(decay, (1 + t) / (10 + t)) (a
+ * warm-up, so a short run's average is not its initial weights), starting
+ * from the current parameters (what diffusion models sample with; EDM:
+ * 0.999). 0 < decay < 1, else CORE_ERR_ARG. Local. */
 core_status nn_params_enable_ema(nn_params *p, double decay);
 /* Name tensor t and give its shape (ndim <= 4, product = its size);
  * CORE_ERR_ARG otherwise. Local. */
