@@ -1,5 +1,6 @@
+# shellcheck shell=bash
 # The life cycle every paper reproduction of jobs/ shares (sourced, not
-# run; jobs/table5): settings checked before any work, the MPI
+# run; jobs/table5, jobs/fig4): settings checked before any work, the MPI
 # launcher, a stop that checkpoints and exits 3, the OUT_DIR locks, the
 # settings record that refuses a rerun with other settings, and the resume
 # of an interrupted training. A job keeps only its science: its settings,
@@ -30,7 +31,7 @@
 repro_init() {
   repro_name=$1
   repro_repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-  cd "$repro_repo"
+  cd "$repro_repo" || exit 1
   repro_start=$(date +%s)
   repro_child='' repro_stop=''
 }
@@ -127,6 +128,7 @@ repro_need_eloss() {
 # repro_python MODULE... (then PACKAGE...: their Debian packages, after
 # "--"): sets repro_py to the first of $PYTHON, python3 and /usr/bin/python3
 # that imports every module.
+# shellcheck disable=SC2034  # repro_py is read by the jobs
 repro_python() {
   local modules=() packages=() candidate
   while [ $# -gt 0 ] && [ "$1" != -- ]; do modules+=("$1"); shift; done
