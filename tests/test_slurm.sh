@@ -15,12 +15,17 @@
 # - jobs/submit-table5 (data, array of trainings, report, afterok): the
 #   table's numbers (csv without the timings, and table5.md) = jobs/table5
 #   run locally with the same tiny settings;
+# - jobs/submit-repro fig4 (data, an array of 2 runs, report): fig4.csv
+#   without the timings and fig4.md = jobs/fig4 run locally with the same
+#   tiny settings (molecules written by the test);
 # - with ELOSS_SLURM_REQUEUE=1 (jobs/local test-slurm): a spingen array task
 #   stopped the same way is requeued (the default ON_STOP, ~2 min here) and
 #   the merge waits for it; the merged file = one run.
-# Two checks need no Slurm and always run: jobs/submit-spingen without a
+# Three checks need no Slurm and always run: jobs/submit-spingen without a
 # deck (and with one) against a stand-in sbatch that records what it would
-# submit, and jobs/spingen.sbatch with DECK=none run outside Slurm = one
+# submit; jobs/submit-repro fig4 against it (an array of one task per run
+# of `jobs/fig4 runs`, bad settings refused before anything is submitted);
+# and jobs/spingen.sbatch with DECK=none run outside Slurm = one
 # `eloss spingen` run. The others are skipped, with the reason, when Slurm
 # cannot start here.
 #   test_slurm.sh <eloss> <mpiexec> <repo>
@@ -32,8 +37,8 @@ py=/usr/bin/python3
 source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 nreq=0
 [ "${ELOSS_SLURM_REQUEUE:-0}" = 1 ] && nreq=2
-nslurm=$((14 + nreq))
-echo "1..$((2 + nslurm))"
+nslurm=$((17 + nreq))
+echo "1..$((3 + nslurm))"
 work=$(mktemp -d) || exit 1
 chmod 755 "$work"
 trap 'cd /; rm -rf "$work"' EXIT
@@ -48,8 +53,8 @@ cat > "$work/bin/sbatch" <<'SH'
 #!/usr/bin/env bash
 n=$(($(cat "$SBATCH_LOG.n" 2> /dev/null || echo 0) + 1))
 echo $n > "$SBATCH_LOG.n"
-printf 'args=%s\nDECK=%s\nEXTRA=%s\nINSTANCES=%s\nTASKS=%s\n' "$*" "${DECK-unset}" "${EXTRA-}" "${INSTANCES-}" \
-  "${TASKS-}" > "$SBATCH_LOG.$n"
+printf 'args=%s\nDECK=%s\nEXTRA=%s\nINSTANCES=%s\nTASKS=%s\nJOB=%s\nSTAGE=%s\n' "$*" "${DECK-unset}" "${EXTRA-}" \
+  "${INSTANCES-}" "${TASKS-}" "${JOB-}" "${STAGE-}" > "$SBATCH_LOG.$n"
 echo "10$n"
 SH
 chmod +x "$work/bin/sbatch"
@@ -66,6 +71,22 @@ rc2=$?
   grep -q -- '--dependency=afterok:101 .*/jobs/spingen-merge.sbatch$' nodeck.2 &&
   [ $rc2 = 0 ] && grep -q "^DECK=$repo/inputs/spin16.opts$" deck.1 && grep -q '^INSTANCES=30$' deck.1
 ok $? "submit-spingen without a deck (options on the command line; the jobs get DECK=none) and with one, against a stand-in sbatch (exits $rc1 $rc2) $(cat nodeck.err deck.err | head -n 1)"
+# submit-repro fig4 against the stand-in: the data job, an array of one
+# task per line of `jobs/fig4 runs` (2 networks x 2 losses x 3 fractions x
+# 2 seeds = 24) after it, the report after the array; a bad fraction is
+# refused before anything is submitted.
+PATH=$work/bin:$PATH SBATCH_LOG=$PWD/f4 ELOSS=$eloss NETWORKS="gdm_aug edm" LOSSES="mse energy" \
+  FRACTIONS="0.1 0.5 1" SEEDS="1 2" "$repo/jobs/submit-repro" fig4 > f4.out 2> f4.err
+rc1=$?
+PATH=$work/bin:$PATH SBATCH_LOG=$PWD/f4bad ELOSS=$eloss FRACTIONS="0.1 1.0" "$repo/jobs/submit-repro" fig4 \
+  > f4bad.out 2> f4bad.err
+rc2=$?
+[ $rc1 = 0 ] && [ "$(cat f4.out)" = "$(printf 'data_job=101\ntrain_job=102\nreport_job=103')" ] &&
+  grep -q '^JOB=fig4$' f4.1 && grep -q '^STAGE=data$' f4.1 && grep -q -- '--job-name=eloss-fig4 ' f4.1 &&
+  grep -q -- '--dependency=afterok:101 .*--array=0-23 .*/jobs/repro.sbatch$' f4.2 && grep -q '^STAGE=train$' f4.2 &&
+  grep -q -- '--dependency=afterok:102 .*/jobs/repro.sbatch$' f4.3 && grep -q '^STAGE=report$' f4.3 &&
+  [ $rc2 = 2 ] && grep -q "fig4: FRACTIONS: '1.0' is not a fraction" f4bad.err && [ ! -e f4bad.n ] && [ ! -s f4bad.out ]
+ok $? "submit-repro fig4 against a stand-in sbatch: data, an array of 24 runs, report (exits $rc1 $rc2; a bad fraction submits nothing)"
 # spingen.sbatch outside Slurm (no SLURM_* settings, LAUNCH=mpiexec) with
 # DECK=none: the file of one eloss spingen run with the same options.
 env -u SLURM_SUBMIT_DIR DECK=none EXTRA="-L 6 -instances 30" SPLIT=train SEED=7 OUT=sb.h5 JOBS_DIR="$repo/jobs" \
@@ -184,6 +205,35 @@ cut -d, -f1-6 "$work/t5_slurm/table5.csv" > b.csv
 ok $? "the table's numbers (loss, seed, gap, err, exact fraction, site accuracy) = the local run's"
 cmp -s "$work/t5_local/table5.md" "$work/t5_slurm/table5.md" && [ -s "$work/t5_slurm/table5.png" ]
 ok $? "table5.md identical, table5.png written"
+
+# Fig. 4: the chain against jobs/fig4 run locally, tiny settings on
+# molecules written here (random H, C, N, O, F; no RDKit needed to make them).
+mkdir "$work/f4data"
+"$py" - "$work/f4data" << 'PY'
+import sys
+import numpy as np
+rng = np.random.default_rng(29)
+for name, count in (("train", 48), ("valid", 8)):
+    with open("%s/%s.xyz" % (sys.argv[1], name), "w") as f:
+        for k in range(count):
+            n = int(rng.integers(7, 12))
+            f.write("%d\nmolecule %d\n" % (n, k))
+            for x in rng.normal(scale=1.3, size=(n, 3)):
+                f.write("%s %.6f %.6f %.6f\n" % ("HCNOF"[rng.integers(5)], *x))
+PY
+f4=(DATA="$work/f4data" NETWORKS=gdm_aug "LOSSES=mse energy" FRACTIONS=0.5 SEEDS=3 SAMPLES=6
+    "EXTRA=-width 8 -layers 1 -diffusion_steps 10 -batch 8 -steps 6")
+env "${f4[@]}" ELOSS="$eloss" OUT_DIR="$work/f4_local" NP=2 "$repo/jobs/fig4" > f4_local.out 2>&1
+ok $? "jobs/fig4 runs locally with the tiny settings"
+env "${f4[@]}" OUT_DIR="$work/f4_slurm" "$repo/jobs/submit-repro" fig4 > f4.out 2> f4.err
+report=$(sed -n 's/^report_job=//p' f4.out)
+[ -n "$report" ] && wait_job "$(sed -n 's/^data_job=//p' f4.out)" "$(sed -n 's/^train_job=//p' f4.out)" "$report"
+ok $? "submit-repro fig4: data, the array of 2 runs and the report complete ($(tr '\n' ' ' < f4.out))"
+cut -d, -f1-15 "$work/f4_local/fig4.csv" > a.csv
+cut -d, -f1-15 "$work/f4_slurm/fig4.csv" > b.csv
+[ "$(wc -l < a.csv)" = 3 ] && cmp -s a.csv b.csv && cmp -s "$work/f4_local/fig4.md" "$work/f4_slurm/fig4.md" &&
+  [ -s "$work/f4_slurm/fig4.png" ]
+ok $? "fig4.csv (without the timings) and fig4.md = the local run's, fig4.png written"
 
 if [ "$nreq" != 0 ]; then
   # Requeue: the default ON_STOP, which keeps the merge's dependency.
