@@ -4,9 +4,9 @@ dataset fractions).
 
     python3 jobs/xyz_subsets.py TRAIN.xyz OUT_DIR SEED MIN_ATOMS FRACTION...
 
-The molecules of TRAIN.xyz with at least MIN_ATOMS atoms are eligible (the
-sparse loss's 6-regular graphs need 7 atoms, and every loss trains on the
-same molecules). One seeded permutation of the eligible molecules
+The molecules of TRAIN.xyz with at least MIN_ATOMS atoms are eligible
+(jobs/fig4: 7, where the sparse loss's graphs are 6-regular rather than
+complete, and every loss trains on the same molecules). One seeded permutation of the eligible molecules
 (Python's random.Random(SEED).shuffle, the same sequence in every CPython
 3) is cut at round(F n) molecules for each fraction F, at least 1: the
 subsets are nested, the smaller inside the larger. Writes, for each
