@@ -10,7 +10,10 @@ fig3diff_a_<loss>.csv; writes fig3diff.md (per loss and rotation range,
 mean +- standard error over seeds of: the mean quality of the generated
 shapes, their median quality, the fraction above 5, the quartiles of their
 radii and the fraction of radii in the data's [0.3, 5]; with one seed, the
-values alone; SETTINGS is printed above the tables), fig3diff_b.png
+values alone; SETTINGS is printed above the tables; then, from the shapes
+generated at θ_aug = π, the mean quality of the shapes whose radius falls
+between two quartiles of the data's radii: the quality depends on the
+radius, since the sampler's last step adds the same noise to every shape), fig3diff_b.png
 (quality against θ_aug) and fig3diff_a.png (six generated shapes per loss
 at θ_aug = π, each about its centroid with the circle of its own radius).
 Files are written to temporary names and renamed. Needs matplotlib.
@@ -38,6 +41,42 @@ def name(loss):
     return NAMES.get(loss, loss)
 
 
+def read_shapes(out, loss):
+    """The generated shapes of fig3diff_a_<loss>.csv: {shape: rows}, or None."""
+    path = os.path.join(out, f"fig3diff_a_{loss.replace(':', '_')}.csv")
+    if not os.path.exists(path):
+        return None
+    shapes = {}
+    for r in csv.DictReader(open(path)):
+        shapes.setdefault(int(r["shape"]), []).append(r)
+    return shapes
+
+
+def by_radius(out, losses):
+    """Table lines: mean quality (count) of the shapes generated at θ_aug =
+    π per radius bin, the bins cut at the quartiles of the data's radii
+    U[0.3, 5], and the shapes outside [0.3, 5]."""
+    edges = [0.3 + 4.7 * k / 4 for k in range(5)]
+    heads = [f"{a:.2f}–{b:.2f}" for a, b in zip(edges, edges[1:])] + ["outside"]
+    lines = ["", "Quality by radius at θ_aug = π (first seed): mean quality (shapes) of the generated shapes whose "
+             "radius lies between two quartiles of the data's radii:", "",
+             "| loss | " + " | ".join(heads) + " |", "|---|" + "---:|" * len(heads)]
+    shown = 0
+    for loss in losses:
+        shapes = read_shapes(out, loss)
+        if shapes is None:
+            continue
+        bins = [[] for _ in heads]
+        for v in shapes.values():
+            r, q = float(v[0]["radius"]), float(v[0]["quality"])
+            k = next((i for i in range(4) if edges[i] <= r < edges[i + 1] or (i == 3 and r == edges[4])), 4)
+            bins[k].append(q)
+        lines.append(f"| {name(loss)} | " + " | ".join(f"{sum(b) / len(b):.2f} ({len(b)})" if b else "– (0)"
+                                                      for b in bins) + " |")
+        shown += 1
+    return lines if shown else []
+
+
 def main():
     out = sys.argv[1]
     settings = sys.argv[2] if len(sys.argv) > 2 else ""
@@ -60,6 +99,7 @@ def main():
             lines.append(f"| {name(loss)} | " +
                          " | ".join(cell(values[(col, loss, a)]) if (col, loss, a) in values else "–"
                                     for a in angles) + " |")
+    lines += by_radius(out, losses)
     tmp = os.path.join(out, "fig3diff.md.tmp")
     with open(tmp, "w") as f:
         f.write("\n".join(lines) + "\n")
@@ -81,14 +121,12 @@ def main():
     fig.tight_layout()
     save(fig, os.path.join(out, "fig3diff_b.png"))
 
-    shown = [loss for loss in losses if os.path.exists(os.path.join(out, f"fig3diff_a_{loss.replace(':', '_')}.csv"))]
+    shown = [(loss, read_shapes(out, loss)) for loss in losses]
+    shown = [(loss, shapes) for loss, shapes in shown if shapes is not None]
     if not shown:
         return
     fig, axes = plt.subplots(len(shown), 6, figsize=(9, 1.6 * len(shown) + 0.4), squeeze=False)
-    for i, loss in enumerate(shown):
-        shapes = {}
-        for r in csv.DictReader(open(os.path.join(out, f"fig3diff_a_{loss.replace(':', '_')}.csv"))):
-            shapes.setdefault(int(r["shape"]), []).append(r)
+    for i, (loss, shapes) in enumerate(shown):
         for j in range(6):
             ax = axes[i][j]
             v = shapes[j]

@@ -11,7 +11,10 @@
 #   is far above that of the same network untrained (lr 1e-12), for the
 #   eps-MSE and for the Kabsch loss on x_hat, and their radii spread like
 #   the data's (U[0.3, 5]: quartiles 1.48, 2.65, 3.83);
-# - the regression's output line is unchanged by the new options.
+# - the regression's output line is unchanged by the new options;
+# - jobs/plot_fig3diff.py (jobs/fig3diff's tables and figures) on the CSV
+#   files of one seed (values alone, no "± nan") and of two (mean ± s.e.),
+#   with the shapes of an eloss run binned by radius.
 #   test_shapes_diffusion.sh <eloss> <mpiexec>
 set -uo pipefail
 eloss=$(realpath "$1")
@@ -20,7 +23,7 @@ mpi=("$mpiexec" --allow-run-as-root --oversubscribe)
 py=/usr/bin/python3
 source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 tap_workdir
-echo "1..6"
+echo "1..7"
 
 small=(-model diffusion -loss sparse -vertices 6 -aug_angle 1 -samples 512 -epochs 2 -seed 2 -test 70
   -diffusion_steps 40)
@@ -88,4 +91,39 @@ ok $? "the regression (the default -model) prints its line as before: $(cut -d' 
 rc=$?
 [ $rc = 2 ] && [ "$(wc -l < err.txt)" = 1 ] && grep -q -- "-coeff constant: applies to -loss energy and sparse" err.txt
 ok $? "-coeff with -loss mse: exit $rc, one line: $(cat err.txt)"
+# jobs/fig3diff's plot step on the CSV files it reads, at a tiny size.
+plot=$(dirname "$tap_h5same")/plot_fig3diff.py   # jobs/, found before tap_workdir
+mplpy=
+for candidate in python3 /usr/bin/python3; do
+  "$candidate" -c 'import matplotlib' 2> /dev/null && { mplpy=$candidate; break; }
+done
+if [ -n "$mplpy" ]; then
+  mkdir one two
+  cp d1.csv one/fig3diff_a_mse.csv
+  cp d1.csv two/fig3diff_a_kabsch.csv
+  # rows <dir> <seeds...>: fig3diff.csv with a row per loss, angle and seed.
+  rows() {
+    local dir=$1 loss k seed
+    shift
+    echo "loss,aug_angle,seed,quality,err,median,above5,radius_q1,radius_median,radius_q3,in_range" > "$dir/fig3diff.csv"
+    for loss in mse kabsch energy:constant; do for k in 0 4; do for seed in "$@"; do
+      echo "$loss,$(awk -v k=$k 'BEGIN { printf "%.17g", k * 3.141592653589793 / 4 }'),$seed,$((k + seed)).5,0.1,5,0.5,1.5,2.6,3.8,0.9$seed" >> "$dir/fig3diff.csv"
+    done; done; done
+  }
+  rows one 1
+  rows two 1 2
+  "$mplpy" "$plot" one "N = 6, test" > /dev/null 2> one.err && "$mplpy" "$plot" two > /dev/null 2> two.err &&
+    [ -s one/fig3diff_a.png ] && [ -s one/fig3diff_b.png ] && [ -s two/fig3diff_a.png ] &&
+    head -n 1 one/fig3diff.md | grep -q '^N = 6, test$' &&
+    grep -q '^| MSE (eps) | 1.50 | 5.50 |$' one/fig3diff.md && ! grep -q '±\|nan' one/fig3diff.md &&
+    grep -q '^| energy (constant k) | 2.00 ± 0.50 | 6.00 ± 0.50 |$' two/fig3diff.md &&
+    "$py" -c '
+import re, sys
+rows = [l for l in open("one/fig3diff.md") if l.startswith("| MSE (eps) |") and re.search(r"\(\d+\)", l)]
+counts = [int(c) for c in re.findall(r"\((\d+)\)", rows[0])] if len(rows) == 1 else []
+sys.exit(not (len(counts) == 5 and sum(counts) == 70))'
+  ok $? "plot_fig3diff.py: one seed's values alone, two seeds' mean ± s.e., the PNGs, the shapes by radius $(cat one.err two.err 2> /dev/null | tail -n 1 | cut -c1-200)"
+else
+  ok 0 "# SKIP plot_fig3diff.py: no python3 with matplotlib (Debian: python3-matplotlib)"
+fi
 tap_exit
