@@ -15,7 +15,8 @@
 # - jobs/submit-table5 (data, array of trainings, report, afterok): the
 #   table's numbers (csv without the timings, and table5.md) = jobs/table5
 #   run locally with the same tiny settings;
-# - jobs/submit-repro fig4 (data, an array of 2 runs, report): fig4.csv
+# - with ELOSS_SLURM_REQUEUE=1 (jobs/local test-slurm) also
+#   jobs/submit-repro fig4 (data, an array of 2 runs, report): fig4.csv
 #   without the timings and fig4.md = jobs/fig4 run locally with the same
 #   tiny settings (molecules written by the test);
 # - with ELOSS_SLURM_REQUEUE=1 (jobs/local test-slurm): a spingen array task
@@ -36,8 +37,8 @@ repo=$(realpath "$3")
 py=/usr/bin/python3
 source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 nreq=0
-[ "${ELOSS_SLURM_REQUEUE:-0}" = 1 ] && nreq=2
-nslurm=$((17 + nreq))
+[ "${ELOSS_SLURM_REQUEUE:-0}" = 1 ] && nreq=5
+nslurm=$((14 + nreq))
 echo "1..$((3 + nslurm))"
 work=$(mktemp -d) || exit 1
 chmod 755 "$work"
@@ -206,10 +207,11 @@ ok $? "the table's numbers (loss, seed, gap, err, exact fraction, site accuracy)
 cmp -s "$work/t5_local/table5.md" "$work/t5_slurm/table5.md" && [ -s "$work/t5_slurm/table5.png" ]
 ok $? "table5.md identical, table5.png written"
 
-# Fig. 4: the chain against jobs/fig4 run locally, tiny settings on
-# molecules written here (random H, C, N, O, F; no RDKit needed to make them).
-mkdir "$work/f4data"
-"$py" - "$work/f4data" << 'PY'
+if [ "$nreq" != 0 ]; then
+  # Fig. 4: the chain against jobs/fig4 run locally, tiny settings on
+  # molecules written here (random H, C, N, O, F; no RDKit needed to make them).
+  mkdir "$work/f4data"
+  "$py" - "$work/f4data" << 'PY'
 import sys
 import numpy as np
 rng = np.random.default_rng(29)
@@ -221,21 +223,20 @@ for name, count in (("train", 48), ("valid", 8)):
             for x in rng.normal(scale=1.3, size=(n, 3)):
                 f.write("%s %.6f %.6f %.6f\n" % ("HCNOF"[rng.integers(5)], *x))
 PY
-f4=(DATA="$work/f4data" NETWORKS=gdm_aug "LOSSES=mse energy" FRACTIONS=0.5 SEEDS=3 SAMPLES=6
-    "EXTRA=-width 8 -layers 1 -diffusion_steps 10 -batch 8 -steps 6")
-env "${f4[@]}" ELOSS="$eloss" OUT_DIR="$work/f4_local" NP=2 "$repo/jobs/fig4" > f4_local.out 2>&1
-ok $? "jobs/fig4 runs locally with the tiny settings"
-env "${f4[@]}" OUT_DIR="$work/f4_slurm" "$repo/jobs/submit-repro" fig4 > f4.out 2> f4.err
-report=$(sed -n 's/^report_job=//p' f4.out)
-[ -n "$report" ] && wait_job "$(sed -n 's/^data_job=//p' f4.out)" "$(sed -n 's/^train_job=//p' f4.out)" "$report"
-ok $? "submit-repro fig4: data, the array of 2 runs and the report complete ($(tr '\n' ' ' < f4.out))"
-cut -d, -f1-15 "$work/f4_local/fig4.csv" > a.csv
-cut -d, -f1-15 "$work/f4_slurm/fig4.csv" > b.csv
-[ "$(wc -l < a.csv)" = 3 ] && cmp -s a.csv b.csv && cmp -s "$work/f4_local/fig4.md" "$work/f4_slurm/fig4.md" &&
-  [ -s "$work/f4_slurm/fig4.png" ]
-ok $? "fig4.csv (without the timings) and fig4.md = the local run's, fig4.png written"
+  f4=(DATA="$work/f4data" NETWORKS=gdm_aug "LOSSES=mse energy" FRACTIONS=0.5 SEEDS=3 SAMPLES=6
+      "EXTRA=-width 8 -layers 1 -diffusion_steps 10 -batch 8 -steps 6")
+  env "${f4[@]}" ELOSS="$eloss" OUT_DIR="$work/f4_local" NP=2 "$repo/jobs/fig4" > f4_local.out 2>&1
+  ok $? "jobs/fig4 runs locally with the tiny settings"
+  env "${f4[@]}" OUT_DIR="$work/f4_slurm" "$repo/jobs/submit-repro" fig4 > f4.out 2> f4.err
+  report=$(sed -n 's/^report_job=//p' f4.out)
+  [ -n "$report" ] && wait_job "$(sed -n 's/^data_job=//p' f4.out)" "$(sed -n 's/^train_job=//p' f4.out)" "$report"
+  ok $? "submit-repro fig4: data, the array of 2 runs and the report complete ($(tr '\n' ' ' < f4.out))"
+  cut -d, -f1-15 "$work/f4_local/fig4.csv" > a.csv
+  cut -d, -f1-15 "$work/f4_slurm/fig4.csv" > b.csv
+  [ "$(wc -l < a.csv)" = 3 ] && cmp -s a.csv b.csv && cmp -s "$work/f4_local/fig4.md" "$work/f4_slurm/fig4.md" &&
+    [ -s "$work/f4_slurm/fig4.png" ]
+  ok $? "fig4.csv (without the timings) and fig4.md = the local run's, fig4.png written"
 
-if [ "$nreq" != 0 ]; then
   # Requeue: the default ON_STOP, which keeps the merge's dependency.
   "${mpi[@]}" -n 2 "$eloss" spingen -L 16 -instances 600 -seed 4 -split test -chunk 2 -out rq_single.h5 > /dev/null 2>&1
   "$repo/jobs/submit-spingen" -options_file "$deck" -split test -seed 4 -out rq.h5 -tasks 2 -instances 600 -chunk 2 \
