@@ -75,7 +75,7 @@ typedef struct {
   atoms_plan *plan;    /* the loss of the last shard, reused (train_loss_plan) */
   /* Shard buffers, S = shard_size: */
   float *in;           /* (S, 2N + 1): z_t flattened, then t / T */
-  float *out, *dout;   /* (S, 2N): eps_hat (centred), d loss / d network output */
+  float *out, *dout;   /* (S, 2N): the network output, centred (eps_hat or x_hat), d loss / d output */
   double *x0, *eps, *z, *xhat, *grad; /* (S, N, 2) */
   double *eps_hat;     /* (S, N, 2) eps_hat in double (the sampler's) */
   double *terms;       /* (S) per-shape loss terms of the atoms plan */
