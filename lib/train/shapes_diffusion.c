@@ -313,16 +313,7 @@ core_status train_shapes_diffusion_write(train_task *t, MPI_Comm comm, const cha
   core_status st =
       core_agree(comm, rank == 0 && !all ? CORE_ERROR(CORE_ERR_MEM, "cannot allocate the generated shapes") : CORE_OK);
   if (!st) st = train_shapes_generate(t, comm, all);
-  io_atomic_file f;
-  if (!st && rank == 0 && !(st = io_atomic_open(&f, path))) {
-    fprintf(f.fp, "shape,radius,vertex,x,y,quality\n");
-    for (int64_t i = 0; i < I; ++i) {
-      const double *p = all + i * 2 * N, r = train_shapes_radius(N, p), q = train_shapes_quality(N, p, r);
-      for (int k = 0; k < N; ++k)
-        fprintf(f.fp, "%lld,%.17g,%d,%.9g,%.9g,%.9g\n", (long long)i, r, k, p[2 * k], p[2 * k + 1], q);
-    }
-    st = io_atomic_commit(&f);
-  }
+  if (!st && rank == 0) st = train_shapes_write_csv(path, N, I, all, 2 * N, NULL);
   free(all);
   return core_agree(comm, st);
 }

@@ -256,6 +256,20 @@ core_status train_shapes_task_create(const train_shapes_options *o, train_task *
   return CORE_OK;
 }
 
+core_status train_shapes_write_csv(const char *path, int N, int64_t count, const double *xy, int64_t stride,
+                                   const double *radius) {
+  io_atomic_file f;
+  CORE_CALL(io_atomic_open(&f, path));
+  fprintf(f.fp, "shape,radius,vertex,x,y,quality\n");
+  for (int64_t i = 0; i < count; ++i) {
+    const double *p = xy + i * stride, r = radius ? radius[i * stride] : train_shapes_radius(N, p);
+    const double q = train_shapes_quality(N, p, r);
+    for (int k = 0; k < N; ++k)
+      fprintf(f.fp, "%lld,%.17g,%d,%.9g,%.9g,%.9g\n", (long long)i, r, k, p[2 * k], p[2 * k + 1], q);
+  }
+  return io_atomic_commit(&f);
+}
+
 core_status train_shapes_write_predictions(train_task *t, MPI_Comm comm, const char *path) {
   if (((const train_shapes_options *)t->ctx)->model == TRAIN_SHAPES_DIFFUSION)
     return train_shapes_diffusion_write(t, comm, path);
@@ -268,17 +282,7 @@ core_status train_shapes_write_predictions(train_task *t, MPI_Comm comm, const c
   core_status st =
       core_agree(comm, rank == 0 && !all ? CORE_ERROR(CORE_ERR_MEM, "cannot allocate the predictions") : CORE_OK);
   if (!st) st = train_shapes_predict(t, comm, all);
-  io_atomic_file f;
-  if (!st && rank == 0 && !(st = io_atomic_open(&f, path))) {
-    fprintf(f.fp, "shape,radius,vertex,x,y,quality\n");
-    for (int64_t i = 0; i < I; ++i) {
-      const double *r = all + i * row;
-      const double q = train_shapes_quality(N, r + 1, r[0]);
-      for (int k = 0; k < N; ++k)
-        fprintf(f.fp, "%lld,%.17g,%d,%.9g,%.9g,%.9g\n", (long long)i, r[0], k, r[1 + 2 * k], r[2 + 2 * k], q);
-    }
-    st = io_atomic_commit(&f);
-  }
+  if (!st && rank == 0) st = train_shapes_write_csv(path, N, I, all + 1, row, all);
   free(all);
   return core_agree(comm, st);
 }

@@ -55,6 +55,12 @@ void train_shapes_draw(const train_shapes_options *o, uint64_t i, double *r, dou
 /* Vertices xy (N, 2) of the regular N-gon of radius r turned by phi:
  * vertex k at r (cos(2 pi k / N + phi), sin(...)). Pure. */
 void train_shapes_polygon(int N, double r, double phi, double *xy);
+/* Shapes as the CSV of eloss shapes -out (rows shape, radius, vertex, x,
+ * y, quality), atomically: shape i's vertices at xy + i stride, its
+ * radius at radius[i stride] or (NULL) its own (train_shapes_radius).
+ * One process. */
+core_status train_shapes_write_csv(const char *path, int N, int64_t count, const double *xy, int64_t stride,
+                                   const double *radius);
 /* The diffusion model (lib/train/shapes_diffusion.c). Local. */
 core_status train_shapes_diffusion_create(const train_shapes_options *o, train_task **task);
 /* Its generated shapes as shapes_task.c's CSV. Collective. */
