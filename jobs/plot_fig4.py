@@ -97,7 +97,13 @@ def compare(g, net, frac, present, key, label, scale, digits, lower):
     # A file without bonded pairs has no bond W1 (nan): left out, said so.
     known = [l for l in present if not math.isnan(means[l][0])]
     order = sorted(known, key=lambda l: means[l][0] if lower else -means[l][0])
-    text = (" < " if lower else " > ").join(f"{LOSSES.get(l, l)} {means[l][0]:.{digits}f}" for l in order)
+    text = ""
+    for k, l in enumerate(order):
+        shown = f"{means[l][0]:.{digits}f}"
+        if k:
+            before = f"{means[order[k - 1]][0]:.{digits}f}"
+            text += " = " if shown == before else (" < " if lower else " > ")
+        text += f"{LOSSES.get(l, l)} {shown}"
     missing = [LOSSES.get(l, l) for l in present if l not in known]
     if missing:
         text += ("; " if text else "") + "none for " + ", ".join(missing) + " (no bonded pair in a sample)"

@@ -24,7 +24,7 @@ repo=$(realpath "$2")
 py=/usr/bin/python3
 source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 tap_workdir
-echo "1..13"
+echo "1..14"
 if ! "$py" -c 'import numpy, rdkit, matplotlib' 2> /dev/null; then
   for _ in $(seq 13); do ok 0 "# SKIP $py lacks numpy, RDKit or matplotlib (Debian: python3-rdkit python3-matplotlib)"; done
   exit 0
@@ -75,7 +75,7 @@ ok $? "one seed: the values alone, no \"± nan\" (exit $rc)"
 # Settings checked before any work: exit 2, OUT_DIR never made.
 good=1
 for spec in "NETWORKS=gdm_aug egnn|unknown network 'egnn'" "NETWORKS=edm edm|edm is given twice" \
-            "LOSSES=mse mae|unknown loss 'mae'" "LOSSES= |LOSSES is empty" \
+            "LOSSES=mse mae|unknown loss 'mae'" "LOSSES= |LOSSES is empty" "SEEDS=|SEEDS is empty" \
             "FRACTIONS=1.0|'1.0' is not a fraction" "FRACTIONS=0|'0' is not a fraction" \
             "FRACTIONS=1.5|'1.5' is not a fraction" "FRACTIONS=0.1 0.1|0.1 is given twice" \
             "SEEDS=1 01|write '01' as 1" "SEEDS=-1|'-1' is not a seed" "SAMPLES=0|'0' is not a molecule count" \
@@ -152,4 +152,12 @@ env "${tiny[@]}" "LOSSES=mse energy" OUT_DIR="$PWD/out" "$fig4" report > /dev/nu
 rc=$?
 [ $rc = 1 ] && grep -q "gdm_aug, energy, fraction 0.5, seed 2 is not done: run jobs/fig4 train gdm_aug energy 0.5 2" err.txt
 ok $? "a report with a run missing names it and the stage to run (exit $rc)"
+row=$(ls out/*.row | head -1)
+cp "$row" row.keep
+echo garbage > "$row"
+env "${tiny[@]}" OUT_DIR="$PWD/out" "$fig4" report > /dev/null 2> err.txt
+rc=$?
+cp row.keep "$row"
+[ $rc = 1 ] && grep -q "$row: not one row of" err.txt && [ "$(grep -c . err.txt)" = 1 ]
+ok $? "a damaged run row: the report refuses it in one line naming the file (exit $rc)"
 tap_exit
