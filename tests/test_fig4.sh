@@ -80,7 +80,7 @@ for spec in "NETWORKS=gdm_aug egnn|unknown network 'egnn'" "NETWORKS=edm edm|edm
             "FRACTIONS=1.5|'1.5' is not a fraction" "FRACTIONS=0.1 0.1|0.1 is given twice" \
             "SEEDS=1 01|write '01' as 1" "SEEDS=-1|'-1' is not a seed" "SAMPLES=0|'0' is not a molecule count" \
             "SCALE=huge|unknown scale 'huge'" "LR=1e-3|'1e-3' is neither deck nor paper" \
-            "EXTRA=-steps 5 -model egnn|-model is set by jobs/fig4" "DATA=$PWD/nowhere|has no readable train.xyz" \
+            "EXTRA=-steps 5 -model egnn|-model is set by jobs/fig4" "EXTRA=-steps 5 -bogus 1|EXTRA: eloss train refuses it with gdm_aug, mse: unknown or unused option -bogus" "DATA=$PWD/nowhere|has no readable train.xyz" \
             "NP=3|NP=3 does not divide the training's -shards 4" "NP=8|NP=8 does not divide the training's -shards 4"; do
   var=${spec%%=*} rest=${spec#*=}
   env "$var=${rest%%|*}" ELOSS="$eloss" OUT_DIR="$PWD/bad" "$fig4" > /dev/null 2> err.txt

@@ -32,6 +32,7 @@ core_status io_lock_acquire(const char *path, io_lock *lock) {
   snprintf(lock->path, sizeof lock->path, "%s.lock", path);
   for (int attempt = 0; attempt < 100; ++attempt) {
     int fd = open(lock->path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0 && errno == ENOENT) CORE_CALL(io_output_check(path)); /* names the missing directory */
     CORE_CHECK(fd >= 0, CORE_ERR_IO, "%s: cannot create the lock file: %s", lock->path, strerror(errno));
     if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
       int err = errno;
