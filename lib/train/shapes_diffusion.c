@@ -82,7 +82,28 @@ typedef struct {
   int *tt;             /* (S) time steps */
   core_rng *rng;       /* (S) the streams of the shapes being generated */
   float *backup;       /* (n parameters): the trained parameters while the average samples */
+  double *generated;   /* rank 0: the last evaluation's shapes (test, N, 2), kept for -out */
+  int64_t generated_at; /* the Adam step they were generated at, -1: none (every rank alike) */
 } shapes_diffusion;
+
+/* The -test generated shapes of the current parameters into all (rank 0):
+ * the last evaluation's when it was at this step (the final evaluation and
+ * -out share one sampling), else sampled now. Collective. */
+static core_status generated_now(train_task *t, MPI_Comm comm, double *all) {
+  shapes_diffusion *c = t->ctx;
+  int rank;
+  MPI_Comm_rank(comm, &rank);
+  const int64_t step = nn_model_params(c->model)->step;
+  const size_t bytes = sizeof(double) * (size_t)(c->opt.test * 2 * c->opt.vertices);
+  if (c->generated_at == step) {
+    if (rank == 0) memcpy(all, c->generated, bytes);
+    return CORE_OK;
+  }
+  CORE_CALL(train_shapes_generate(t, comm, all));
+  if (rank == 0) memcpy(c->generated, all, bytes);
+  c->generated_at = step;
+  return CORE_OK;
+}
 
 /* The network on n shapes at times tt from z (n, N, 2): the MLP on
  * [z, t / T], its output (eps_hat or x_hat, by opt.predict) centred per
@@ -285,7 +306,7 @@ static core_status evaluate(train_task *t, MPI_Comm comm, train_metrics *m) {
   double *q = rank == 0 ? malloc(sizeof(double) * (size_t)(2 * I)) : NULL;
   core_status st = core_agree(comm, rank == 0 && (!all || !q) ? CORE_ERROR(CORE_ERR_MEM, "cannot allocate %lld "
                                                                            "generated shapes", (long long)I) : CORE_OK);
-  if (!st) st = train_shapes_generate(t, comm, all);
+  if (!st) st = generated_now(t, comm, all);
   double v[METRICS] = {0};
   if (!st && rank == 0) sample_metrics(&c->opt, I, all, q, q + I, v);
   free(all), free(q);
@@ -312,7 +333,7 @@ core_status train_shapes_diffusion_write(train_task *t, MPI_Comm comm, const cha
   double *all = rank == 0 ? malloc(sizeof(double) * (size_t)(I * 2 * N)) : NULL;
   core_status st =
       core_agree(comm, rank == 0 && !all ? CORE_ERROR(CORE_ERR_MEM, "cannot allocate the generated shapes") : CORE_OK);
-  if (!st) st = train_shapes_generate(t, comm, all);
+  if (!st) st = generated_now(t, comm, all);
   if (!st && rank == 0) st = train_shapes_write_csv(path, N, I, all, 2 * N, NULL);
   free(all);
   return core_agree(comm, st);
@@ -324,7 +345,7 @@ static void destroy(train_task *t) {
   nn_model_destroy(&c->model);
   atoms_plan_destroy(&c->plan);
   free(c->in), free(c->out), free(c->dout), free(c->x0), free(c->eps), free(c->z), free(c->xhat), free(c->grad);
-  free(c->eps_hat), free(c->terms), free(c->tt), free(c->rng), free(c->backup);
+  free(c->eps_hat), free(c->terms), free(c->tt), free(c->rng), free(c->backup), free(c->generated);
   free(c);
 }
 
@@ -345,8 +366,9 @@ static core_status setup(shapes_diffusion *c) {
   c->grad = malloc(sizeof(double) * S * M), c->eps_hat = malloc(sizeof(double) * S * M);
   c->terms = malloc(sizeof(double) * S), c->tt = malloc(sizeof(int) * S), c->rng = malloc(sizeof(core_rng) * S);
   c->backup = malloc(sizeof(float) * p->n);
+  c->generated = malloc(sizeof(double) * (size_t)o->test * M), c->generated_at = -1;
   CORE_CHECK(c->in && c->out && c->dout && c->x0 && c->eps && c->z && c->xhat && c->grad && c->eps_hat && c->terms &&
-                 c->tt && c->rng && c->backup,
+                 c->tt && c->rng && c->backup && c->generated,
              CORE_ERR_MEM, "shapes diffusion: cannot allocate shard buffers");
   return CORE_OK;
 }
