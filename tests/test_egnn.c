@@ -70,25 +70,13 @@ static double check_tensors(ctx *c, const float *g, int t0, int t1, int *count) 
   return worst;
 }
 
-/* A random orthogonal 3x3 matrix (Gram-Schmidt of normal rows), its
- * determinant flipped when reflect. */
+/* A uniformly random rotation (core_rng_rotation), its last row negated
+ * when reflect (an improper orthogonal matrix). */
 static void random_orthogonal(core_rng *rng, int reflect, double Q[3][3]) {
-  for (int r = 0; r < 3; ++r) {
-    for (int k = 0; k < 3; ++k) Q[r][k] = core_rng_normal(rng);
-    for (int s = 0; s < r; ++s) {
-      double dot = 0;
-      for (int k = 0; k < 3; ++k) dot += Q[r][k] * Q[s][k];
-      for (int k = 0; k < 3; ++k) Q[r][k] -= dot * Q[s][k];
-    }
-    double n = 0;
-    for (int k = 0; k < 3; ++k) n += Q[r][k] * Q[r][k];
-    for (int k = 0; k < 3; ++k) Q[r][k] /= sqrt(n);
-  }
-  const double det = Q[0][0] * (Q[1][1] * Q[2][2] - Q[1][2] * Q[2][1]) -
-                     Q[0][1] * (Q[1][0] * Q[2][2] - Q[1][2] * Q[2][0]) +
-                     Q[0][2] * (Q[1][0] * Q[2][1] - Q[1][1] * Q[2][0]);
-  if ((det < 0) != reflect)
-    for (int k = 0; k < 3; ++k) Q[2][k] = -Q[2][k];
+  double R[9];
+  core_rng_rotation(rng, R);
+  for (int r = 0; r < 3; ++r)
+    for (int k = 0; k < 3; ++k) Q[r][k] = (reflect && r == 2 ? -1.0 : 1.0) * R[3 * r + k];
 }
 
 /* max |y(Q x + s) - Q y(x)| (features: - y(x)) over max |y(x)|. */
