@@ -157,8 +157,11 @@ static int eval_main(void *opts) {
     double v[4];
     train_spin_summary(n_test, gap, exact, acc, v);
     eval_warnings(a, task, &meta, n_test, gap);
-    printf("energy_gap=%.9g err=%.9g exact_fraction=%.9g site_accuracy=%.9g instances=%lld steps=%lld\n", v[0], v[1],
+    printf("energy_gap=%.9g err=%.9g exact_fraction=%.9g site_accuracy=%.9g instances=%lld steps=%lld", v[0], v[1],
            v[2], v[3], (long long)n_test, (long long)meta.step);
+    /* A model trained with -select best holds an earlier step's parameters. */
+    if (meta.selected_step != meta.step) printf(" selected_step=%lld", (long long)meta.selected_step);
+    printf("\n");
   }
   free(gap), free(acc), free(energy), free(exact);
   train_task_destroy(&task);

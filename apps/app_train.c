@@ -41,14 +41,18 @@ static const char *const tasks[] = {"spin", "denoise", "diffusion"};
 
 typedef struct {
   PetscInt task, loss, coeff, width, depth, conv, steps, batch, shards, seed, eval_every, checkpoint_every, n_noise;
-  PetscInt model, layers, diffusion_steps;
+  PetscInt model, layers, diffusion_steps, train_count, select, patience;
   PetscReal T, h0, lr, checkpoint_seconds, noise[TRAIN_DENOISE_MAX_LEVELS], pos_weight, ema;
+  PetscBool valid_set, train_count_set, select_set, patience_set;
   PetscBool model_set, layers_set, diffusion_steps_set, pos_weight_set, ema_set, lr_set;
   PetscBool flip, resume, force, rotate;
   PetscBool T_set, h0_set, flip_set, depth_set, test_set, noise_set, rotate_set, coeff_set, conv_set, train_set,
       out_set, metrics_set;
-  char train[PETSC_MAX_PATH_LEN], test[PETSC_MAX_PATH_LEN], out[PETSC_MAX_PATH_LEN], metrics[PETSC_MAX_PATH_LEN];
+  char train[PETSC_MAX_PATH_LEN], test[PETSC_MAX_PATH_LEN], valid[PETSC_MAX_PATH_LEN], out[PETSC_MAX_PATH_LEN],
+      metrics[PETSC_MAX_PATH_LEN];
 } train_args;
+
+static const char *const selections[] = {"last", "best"};
 
 static PetscErrorCode read_options(train_args *a) {
   PetscBool set;
@@ -65,6 +69,16 @@ static PetscErrorCode read_options(train_args *a) {
                            a->train, sizeof a->train, &a->train_set));
   PetscCall(app_opt_string(po, "-test", "test set for the metrics (the same kind; required for denoise and diffusion)",
                            "a file name", a->test, sizeof a->test, &a->test_set));
+  PetscCall(app_opt_string(po, "-valid", "spin: validation set (eloss spingen -split valid), scored with the test set; "
+                           "what -select best and -patience judge by its energy gap", "a file name", a->valid,
+                           sizeof a->valid, &a->valid_set));
+  PetscCall(app_opt_int(po, "-train_count", "spin: train on the first N instances of -train (0: all); smaller sets are "
+                        "nested in larger ones", 0, PETSC_MAX_INT, &a->train_count, &a->train_count_set));
+  PetscCall(app_opt_enum(po, "-select", "with -valid: the parameters the model file holds, the last or those of the "
+                         "best validation energy gap (the last stay in the file for -resume)", selections, 2, &a->select,
+                         &a->select_set));
+  PetscCall(app_opt_int(po, "-patience", "with -valid: stop after this many evaluations (-eval_every) without a "
+                        "better validation energy gap (0: never)", 0, PETSC_MAX_INT, &a->patience, &a->patience_set));
   /* -loss names the losses of the task chosen above (the block reads
    * options in order, so -task is known here). */
   if (denoise) a->loss = ATOMS_PRESET_MSE;
@@ -147,6 +161,8 @@ static void check_task_options(const train_args *a) {
   }
   if (a->task == TASK_DIFFUSION) {
     if (!a->test_set) app_option_error("-test", "required for -task diffusion: the test molecules of the metrics");
+    app_option_inapplicable("-valid", a->valid_set, "applies to -task spin");
+    app_option_inapplicable("-train_count", a->train_count_set, "applies to -task spin");
     const char *why = "applies to -task spin";
     app_option_inapplicable("-depth", a->depth_set, "applies to -task spin (the diffusion network has -layers)");
     app_option_inapplicable("-conv", a->conv_set, why);
@@ -164,6 +180,8 @@ static void check_task_options(const train_args *a) {
   }
   if (a->task == TASK_DENOISE) {
     if (!a->test_set) app_option_error("-test", "required for -task denoise: the test structures of the metrics");
+    app_option_inapplicable("-valid", a->valid_set, "applies to -task spin");
+    app_option_inapplicable("-train_count", a->train_count_set, "applies to -task spin");
     app_option_inapplicable("-depth", a->depth_set, "applies to -task spin (the denoise MLP has 2 hidden layers)");
     app_option_inapplicable("-conv", a->conv_set, "applies to -task spin (the denoise MLP has no convolutions)");
     app_option_inapplicable("-flip_invariant", a->flip_set, "applies to -task spin");
@@ -195,9 +213,9 @@ static void check_task_options(const train_args *a) {
  * other, or where the other is written first; the batch splits evenly. */
 static void check_outputs_and_batch(train_args *a) {
   if (!a->metrics_set) snprintf(a->metrics, sizeof a->metrics, "%.*s.jsonl", (int)sizeof a->metrics - 8, a->out);
-  const char *inputs[] = {a->train, a->test[0] ? a->test : NULL};
-  app_output_not_input("-out", a->out, inputs, 2);
-  app_output_not_input("-metrics", a->metrics, inputs, 2);
+  const char *inputs[] = {a->train, a->test[0] ? a->test : NULL, a->valid[0] ? a->valid : NULL};
+  app_output_not_input("-out", a->out, inputs, 3);
+  app_output_not_input("-metrics", a->metrics, inputs, 3);
   app_output_name("-out", a->out);
   app_output_name("-metrics", a->metrics);
   /* A new run writes its metrics to <metrics>.partial first. */
@@ -230,6 +248,10 @@ static PetscErrorCode train_app_options(void *opts) {
                                                          : "required: the training molecules (XYZ)");
   if (!a->out_set) app_option_error("-out", "required: the model file to write");
   check_task_options(a);
+  if (!a->valid_set && a->select == 1) app_option_error("-select", "needs a validation set to judge by: give -valid");
+  if (!a->valid_set && a->patience_set) app_option_error("-patience", "needs a validation set: give -valid");
+  if (a->patience_set && a->patience > 0 && a->eval_every == 0)
+    app_option_error("-patience", "counts evaluations, and -eval_every 0 evaluates only at the end: give -eval_every");
   if (a->resume && a->force) app_option_error("-force", "contradicts -resume: continue, or start over, not both");
   check_outputs_and_batch(a);
   return 0;
@@ -266,6 +288,8 @@ static core_status create_task(const train_args *a, train_task **task) {
   train_spin_options_default(&so);
   so.train = a->train;
   so.test = a->test[0] ? a->test : NULL;
+  so.valid = a->valid[0] ? a->valid : NULL;
+  so.train_count = a->train_count;
   so.loss.kind = (spin_loss_kind)a->loss;
   so.loss.T = a->T, so.loss.h0 = a->h0, so.loss.flip_invariant = a->flip;
   so.width = (int)a->width, so.depth = (int)a->depth, so.seed = (uint64_t)a->seed;
@@ -307,7 +331,8 @@ static int train_main(void *opts) {
   to.seed = (uint64_t)a->seed, to.eval_every = a->eval_every, to.checkpoint_every = a->checkpoint_every;
   to.checkpoint_seconds = a->checkpoint_seconds;
   to.out = a->out, to.metrics = a->metrics, to.resume = a->resume, to.force = a->force;
-  to.inputs[0] = a->train, to.inputs[1] = a->test[0] ? a->test : NULL;
+  to.inputs[0] = a->train, to.inputs[1] = a->test[0] ? a->test : NULL, to.inputs[2] = a->valid[0] ? a->valid : NULL;
+  to.select_best = a->select == 1, to.patience = a->patience;
   if (!st && rank == 0) {
     char identity[IO_JOB_IDENTITY_BYTES];
     train_identity(task, &to, identity, sizeof identity);
@@ -321,8 +346,13 @@ static int train_main(void *opts) {
     return app_stopped("train", "after step %lld of %lld, checkpoint written to %s", (long long)rep.step,
                        (long long)a->steps, a->out);
   if (rank == 0) {
+    /* The metrics are those of the model in the file (the selected step's). */
     printf("steps=%lld loss=%.9g", (long long)rep.step, rep.loss);
+    if (a->valid_set)
+      printf(" selected_step=%lld best_step=%lld stopped_early=%d", (long long)rep.selected_step,
+             (long long)rep.best_step, rep.stopped_early);
     for (int k = 0; k < rep.metrics.count; ++k) printf(" %s=%.9g", rep.metrics.name[k], rep.metrics.value[k]);
+    for (int k = 0; k < rep.valid.count; ++k) printf(" %s=%.9g", rep.valid.name[k], rep.valid.value[k]);
     printf(" seconds=%.2f out=%s samples_per_s=%.6g\n", rep.seconds, a->out, rep.samples_per_s);
   }
   return 0;

@@ -82,34 +82,58 @@ core_status io_ckpt_write(const char *path, const char *kind, uint32_t options_c
   return io_atomic_commit(&f);
 }
 
+/* Open path and check its header: an eloss checkpoint of `kind`. *fp is
+ * NULL (and CORE_OK) when there is no file. */
+static core_status open_checked(const char *path, const char *kind, FILE **fp, header *h) {
+  *fp = fopen(path, "rb");
+  if (!*fp) {
+    CORE_CHECK(errno == ENOENT, CORE_ERR_IO, "%s: cannot open the checkpoint: %s", path, strerror(errno));
+    return CORE_OK;
+  }
+  char want_kind[NAME_BYTES];
+  struct stat sb;
+  core_status st = CORE_OK;
+  if (fstat(fileno(*fp), &sb) == 0 && S_ISDIR(sb.st_mode))
+    st = CORE_ERROR(CORE_ERR_IO, "%s: is a directory, not a checkpoint", path);
+  if (!st) st = name_field("kind", kind, want_kind);
+  if (!st && (fread(h, sizeof *h, 1, *fp) != 1 || memcmp(h->magic, magic, sizeof magic) != 0))
+    st = CORE_ERROR(CORE_ERR_FORMAT, "%s: not an eloss checkpoint (too short or bad magic)", path);
+  else if (!st && (h->header_crc != io_crc32(0, h, offsetof(header, header_crc)) || h->pad1 != 0))
+    st = CORE_ERROR(CORE_ERR_FORMAT, "%s: damaged checkpoint header (its checksum does not match)", path);
+  else if (!st && h->format != CKPT_FORMAT)
+    st = CORE_ERROR(CORE_ERR_FORMAT, "%s: checkpoint format %u, this eloss reads format %u", path, h->format,
+                    (unsigned)CKPT_FORMAT);
+  else if (!st && memcmp(h->kind, want_kind, NAME_BYTES) != 0)
+    st = CORE_ERROR(CORE_ERR_FORMAT, "%s: a checkpoint of '%.16s', not of '%s'", path, h->kind, kind);
+  if (st) {
+    fclose(*fp);
+    *fp = NULL;
+  }
+  return st;
+}
+
+core_status io_ckpt_count(const char *path, const char *kind, int *count) {
+  FILE *fp;
+  header h;
+  CORE_CALL(open_checked(path, kind, &fp, &h));
+  CORE_CHECK(fp, CORE_ERR_IO, "%s: no such file", path);
+  fclose(fp);
+  CORE_CHECK(h.count <= 4096, CORE_ERR_FORMAT, "%s: damaged checkpoint header (%u sections)", path, h.count);
+  *count = (int)h.count;
+  return CORE_OK;
+}
+
 /* Read the first `count` sections; whole = 1: the file must hold exactly
  * those (io_ckpt_read), 0: at least those (io_ckpt_read_first). */
 static core_status ckpt_read(const char *path, const char *kind, uint32_t *options_crc, int count,
                              const io_ckpt_section *sections, int whole, int *found) {
   *found = 0;
-  FILE *fp = fopen(path, "rb");
-  if (!fp) {
-    CORE_CHECK(errno == ENOENT, CORE_ERR_IO, "%s: cannot open the checkpoint: %s", path, strerror(errno));
-    return CORE_OK;
-  }
+  FILE *fp;
   header h;
-  char want_kind[NAME_BYTES];
-  struct stat sb;
-  if (fstat(fileno(fp), &sb) == 0 && S_ISDIR(sb.st_mode)) {
-    fclose(fp);
-    return CORE_ERROR(CORE_ERR_IO, "%s: is a directory, not a checkpoint", path);
-  }
-  core_status st = name_field("kind", kind, want_kind);
-  if (!st && (fread(&h, sizeof h, 1, fp) != 1 || memcmp(h.magic, magic, sizeof magic) != 0))
-    st = CORE_ERROR(CORE_ERR_FORMAT, "%s: not an eloss checkpoint (too short or bad magic)", path);
-  else if (!st && (h.header_crc != io_crc32(0, &h, offsetof(header, header_crc)) || h.pad1 != 0))
-    st = CORE_ERROR(CORE_ERR_FORMAT, "%s: damaged checkpoint header (its checksum does not match)", path);
-  else if (!st && h.format != CKPT_FORMAT)
-    st = CORE_ERROR(CORE_ERR_FORMAT, "%s: checkpoint format %u, this eloss reads format %u", path, h.format,
-                    (unsigned)CKPT_FORMAT);
-  else if (!st && memcmp(h.kind, want_kind, NAME_BYTES) != 0)
-    st = CORE_ERROR(CORE_ERR_FORMAT, "%s: a checkpoint of '%.16s', not of '%s'", path, h.kind, kind);
-  else if (!st && (whole ? h.count != (uint32_t)count : h.count < (uint32_t)count))
+  CORE_CALL(open_checked(path, kind, &fp, &h));
+  if (!fp) return CORE_OK;
+  core_status st = CORE_OK;
+  if (whole ? h.count != (uint32_t)count : h.count < (uint32_t)count)
     st = CORE_ERROR(CORE_ERR_FORMAT, "%s: %u sections, expected %d", path, h.count, count);
   for (int k = 0; !st && k < count; ++k) {
     section_header s;

@@ -30,8 +30,8 @@
 typedef struct {
   train_spin_options opt;
   spin_lattice lat;
-  spinset_data train, test;
-  float *x_train, *x_test;      /* (N, 4, S) network inputs */
+  spinset_data train, test, valid;
+  float *x_train, *x_test, *x_valid; /* (N, 4, S) network inputs */
   nn_model *model; /* the spin model of nn.h */
   spin_loss_plan *plan;
   float *xs, *z, *dz;           /* (shard, 4 S), (shard, S), (shard, S) */
@@ -59,7 +59,8 @@ static void destroy(train_task *t) {
   spin_ctx *c = t->ctx;
   spinset_data_free(&c->train);
   spinset_data_free(&c->test);
-  free(c->x_train), free(c->x_test), free(c->xs), free(c->z), free(c->dz), free(c->Js), free(c->ys);
+  spinset_data_free(&c->valid);
+  free(c->x_train), free(c->x_test), free(c->x_valid), free(c->xs), free(c->z), free(c->dz), free(c->Js), free(c->ys);
   nn_model_destroy(&c->model);
   spin_loss_plan_destroy(&c->plan);
   free(c);
@@ -87,24 +88,33 @@ static core_status shard_grad(train_task *t, int64_t step, int k_shard, int64_t 
 
 int64_t train_spin_test_count(const train_task *t) { return ((const spin_ctx *)t->ctx)->test.count; }
 
+/* One evaluation set: its instances and their network inputs. */
+typedef struct {
+  spin_ctx *c;
+  const spinset_data *d;
+  const float *x;
+} eval_set;
+
 /* Per instance: gap, exact, accuracy, energy of instances [start, start + count). */
-static core_status evaluate_range(spin_ctx *c, int64_t start, int64_t count, double *out) {
+static core_status evaluate_range(const eval_set *set, int64_t start, int64_t count, double *out) {
+  spin_ctx *c = set->c;
+  const spinset_data *d = set->d;
   const int64_t S = c->lat.n_sites, slots = spin_lattice_bond_slots(&c->lat);
   for (int64_t at = 0; at < count; at += c->opt.shard_size) {
     const int64_t b = count - at < c->opt.shard_size ? count - at : c->opt.shard_size;
-    CORE_CALL(nn_model_forward(c->model, &(nn_input){.B = (int)b, .x = c->x_test + (start + at) * 4 * S}, c->z));
+    CORE_CALL(nn_model_forward(c->model, &(nn_input){.B = (int)b, .x = set->x + (start + at) * 4 * S}, c->z));
     for (int64_t k = 0; k < b; ++k) {
       const int64_t i = start + at + k;
       int64_t same = 0;
       for (int64_t s = 0; s < S; ++s) {
         c->ys[s] = c->z[k * S + s] >= 0.0f ? 1 : -1;
-        same += c->ys[s] == c->test.gs[i * S + s];
+        same += c->ys[s] == d->gs[i * S + s];
       }
-      const double e = spin_energy(&c->lat, c->test.J + i * slots, 0.0, c->ys);
-      const double gap = e - c->test.energy[i];
+      const double e = spin_energy(&c->lat, d->J + i * slots, 0.0, c->ys);
+      const double gap = e - d->energy[i];
       double *o = out + 4 * (at + k);
       o[0] = gap;
-      o[1] = fabs(gap) <= 1e-9 * fmax(1.0, fabs(c->test.energy[i]));
+      o[1] = fabs(gap) <= 1e-9 * fmax(1.0, fabs(d->energy[i]));
       o[2] = (double)(same > S - same ? same : S - same) / (double)S;
       o[3] = e;
     }
@@ -112,8 +122,8 @@ static core_status evaluate_range(spin_ctx *c, int64_t start, int64_t count, dou
   return CORE_OK;
 }
 
-static core_status rows_fn(void *ctx, int64_t start, int64_t n, double *out) {
-  return evaluate_range(ctx, start, n, out);
+static core_status rows_fn(void *set, int64_t start, int64_t n, double *out) {
+  return evaluate_range(set, start, n, out);
 }
 
 /* The logits of instances [start, start + count), as doubles. */
@@ -188,21 +198,17 @@ core_status train_spin_write_predictions(train_task *t, MPI_Comm comm, const cha
   return st;
 }
 
-/* 4 doubles per test instance on rank 0, in instance order. */
-static core_status evaluate_all(spin_ctx *c, MPI_Comm comm, double *all) {
-  return train_gather_rows(comm, c->test.count, c->opt.shard_size, 4, rows_fn, c, all);
-}
-
-core_status train_spin_evaluate_instances(train_task *t, MPI_Comm comm, double *gap, int8_t *exact, double *accuracy,
-                                          double *energy) {
-  spin_ctx *c = t->ctx;
+/* Per instance of a set, on rank 0 (train_spin_evaluate_instances). */
+static core_status set_instances(const eval_set *set, MPI_Comm comm, double *gap, int8_t *exact, double *accuracy,
+                                 double *energy) {
   int rank;
   MPI_Comm_rank(comm, &rank);
-  const int64_t n_test = c->test.count;
+  const int64_t n_test = set->d->count;
   CORE_CHECK(n_test > 0, CORE_ERR_ARG, "spin task: no test set to evaluate");
   double *all = rank == 0 ? malloc(sizeof(double) * 4 * (size_t)n_test) : NULL;
   core_status st = core_agree(comm, rank == 0 && !all ? CORE_ERROR(CORE_ERR_MEM, "cannot allocate test results") : CORE_OK);
-  if (!st) st = evaluate_all(c, comm, all);
+  /* 4 doubles per instance on rank 0, in instance order. */
+  if (!st) st = train_gather_rows(comm, n_test, set->c->opt.shard_size, 4, rows_fn, (void *)set, all);
   for (int64_t i = 0; !st && rank == 0 && i < n_test; ++i) {
     if (gap) gap[i] = all[4 * i];
     if (exact) exact[i] = (int8_t)all[4 * i + 1];
@@ -211,6 +217,13 @@ core_status train_spin_evaluate_instances(train_task *t, MPI_Comm comm, double *
   }
   free(all);
   return st;
+}
+
+core_status train_spin_evaluate_instances(train_task *t, MPI_Comm comm, double *gap, int8_t *exact, double *accuracy,
+                                          double *energy) {
+  spin_ctx *c = t->ctx;
+  const eval_set set = {c, &c->test, c->x_test};
+  return set_instances(&set, comm, gap, exact, accuracy, energy);
 }
 
 void train_spin_summary(int64_t n, const double *gap, const int8_t *exact, const double *accuracy, double v[4]) {
@@ -226,11 +239,11 @@ void train_spin_summary(int64_t n, const double *gap, const int8_t *exact, const
   v[3] = acc / (double)n;
 }
 
-static core_status evaluate(train_task *t, MPI_Comm comm, train_metrics *m) {
-  spin_ctx *c = t->ctx;
+/* The four metrics of a set, named <prefix>_energy_gap ..., on every rank. */
+static core_status set_metrics(const eval_set *set, MPI_Comm comm, const char *prefix, train_metrics *m) {
   int rank;
   MPI_Comm_rank(comm, &rank);
-  const int64_t n_test = c->test.count;
+  const int64_t n_test = set->d->count;
   double *gap = NULL, *acc = NULL;
   int8_t *exact = NULL;
   if (rank == 0) {
@@ -239,21 +252,33 @@ static core_status evaluate(train_task *t, MPI_Comm comm, train_metrics *m) {
   }
   core_status st = core_agree(comm, rank == 0 && !(gap && acc && exact)
                                         ? CORE_ERROR(CORE_ERR_MEM, "cannot allocate test results") : CORE_OK);
-  if (!st) st = train_spin_evaluate_instances(t, comm, gap, exact, acc, NULL);
+  if (!st) st = set_instances(set, comm, gap, exact, acc, NULL);
   double v[4] = {0, 0, 0, 0};
   if (!st && rank == 0) train_spin_summary(n_test, gap, exact, acc, v);
   free(gap), free(acc), free(exact);
   if (!st && MPI_Bcast(v, 4, MPI_DOUBLE, 0, comm) != MPI_SUCCESS)
     st = CORE_ERROR(CORE_ERR_MPI, "MPI_Bcast of the test metrics failed");
   if (st) return st;
-  static const char *const names[4] = {"test_energy_gap", "test_energy_gap_err", "test_exact_fraction",
-                                        "test_site_accuracy"};
+  static const char *const names[4] = {"energy_gap", "energy_gap_err", "exact_fraction", "site_accuracy"};
   m->count = 4;
   for (int k = 0; k < 4; ++k) {
-    snprintf(m->name[k], sizeof m->name[k], "%s", names[k]);
+    snprintf(m->name[k], sizeof m->name[k], "%s_%s", prefix, names[k]);
     m->value[k] = v[k];
   }
   return CORE_OK;
+}
+
+static core_status evaluate(train_task *t, MPI_Comm comm, train_metrics *m) {
+  spin_ctx *c = t->ctx;
+  const eval_set set = {c, &c->test, c->x_test};
+  return set_metrics(&set, comm, "test", m);
+}
+
+/* The validation energy gap first: the score of -select best and -patience. */
+static core_status validate(train_task *t, MPI_Comm comm, train_metrics *m) {
+  spin_ctx *c = t->ctx;
+  const eval_set set = {c, &c->valid, c->x_valid};
+  return set_metrics(&set, comm, "valid", m);
 }
 
 static core_status inputs(const spin_lattice *lat, const spinset_data *d, float **x) {
@@ -270,25 +295,39 @@ static core_status same_lattice(const char *path, const spin_lattice *data, cons
   return CORE_OK;
 }
 
+typedef struct {
+  const spinset_data *a, *b;
+  int64_t slots;
+} set_pair;
+
 /* Same couplings: one instance (train_find_shared's confirmation). */
-static int same_instance(const void *ctx, int64_t train, int64_t test) {
-  const spin_ctx *c = ctx;
-  const int64_t slots = spin_lattice_bond_slots(&c->lat);
-  return !memcmp(c->train.J + train * slots, c->test.J + test * slots, sizeof(double) * (size_t)slots);
+static int same_instance(const void *ctx, int64_t i, int64_t j) {
+  const set_pair *p = ctx;
+  return !memcmp(p->a->J + i * p->slots, p->b->J + j * p->slots, sizeof(double) * (size_t)p->slots);
 }
 
-/* A test set that shares instances with the training set is refused
- * (train_find_shared). */
-static core_status disjoint(const spin_ctx *c) {
-  int64_t shared, first_test, first_train;
-  CORE_CALL(train_find_shared(c->train.count, c->train.crc, c->test.count, c->test.crc, same_instance, c, &shared,
-                              &first_test, &first_train));
+/* Two sets that share an instance are refused (train_find_shared): a
+ * score on data the model was trained or selected on says nothing of new
+ * instances. */
+static core_status disjoint(const spin_lattice *lat, const spinset_data *a, const char *a_option, const char *a_path,
+                            const spinset_data *b, const char *b_option, const char *b_path) {
+  int64_t shared, first_b, first_a;
+  const set_pair pair = {a, b, spin_lattice_bond_slots(lat)};
+  CORE_CALL(train_find_shared(a->count, a->crc, b->count, b->crc, same_instance, &pair, &shared, &first_b, &first_a));
   CORE_CHECK(shared == 0, CORE_ERR_ARG,
-             "%lld of the %lld instances of -test %s are also in -train %s (test instance %lld is training instance "
-             "%lld): generate the test set with its own -split (eloss spingen -split test)",
-             (long long)shared, (long long)c->test.count, c->opt.test, c->opt.train, (long long)first_test,
-             (long long)first_train);
+             "%lld of the %lld instances of %s %s are also in %s %s (instance %lld is instance %lld there): generate "
+             "each set with its own -split (eloss spingen -split test, -split valid)",
+             (long long)shared, (long long)b->count, b_option, b_path, a_option, a_path, (long long)first_b,
+             (long long)first_a);
   return CORE_OK;
+}
+
+/* A set's fingerprint: the CRC of its instances' couplings and ground
+ * states (0 for none), so a resume on other data is refused. */
+static uint32_t set_crc(const spin_lattice *lat, const spinset_data *d) {
+  if (!d->count) return 0;
+  const uint32_t crc = io_crc32(0, d->J, sizeof(double) * (size_t)(d->count * spin_lattice_bond_slots(lat)));
+  return io_crc32(crc, d->gs, (size_t)(d->count * lat->n_sites));
 }
 
 static core_status create(MPI_Comm comm, spin_ctx *c) {
@@ -297,13 +336,25 @@ static core_status create(MPI_Comm comm, spin_ctx *c) {
   if (o->train) {
     CORE_CALL(spinset_load(comm, o->train, &c->train));
     c->lat = c->train.lat;
+    CORE_CHECK(o->train_count >= 0 && o->train_count <= c->train.count, CORE_ERR_ARG,
+               "-train_count %lld: %s holds %lld instances", (long long)o->train_count, o->train,
+               (long long)c->train.count);
+    /* The first train_count: a prefix, so smaller training sets are
+     * nested in larger ones. */
+    if (o->train_count) c->train.count = o->train_count;
   } else {
     CORE_CALL(spin_lattice_init(&c->lat, o->kind, o->bc, o->L));
   }
   if (o->test) {
     CORE_CALL(spinset_load(comm, o->test, &c->test));
     CORE_CALL(same_lattice(o->test, &c->test.lat, &c->lat));
-    if (o->train) CORE_CALL(disjoint(c));
+    if (o->train) CORE_CALL(disjoint(&c->lat, &c->train, "-train", o->train, &c->test, "-test", o->test));
+  }
+  if (o->valid) {
+    CORE_CALL(spinset_load(comm, o->valid, &c->valid));
+    CORE_CALL(same_lattice(o->valid, &c->valid.lat, &c->lat));
+    if (o->train) CORE_CALL(disjoint(&c->lat, &c->train, "-train", o->train, &c->valid, "-valid", o->valid));
+    if (o->test) CORE_CALL(disjoint(&c->lat, &c->test, "-test", o->test, &c->valid, "-valid", o->valid));
   }
   /* Evaluation alone needs no chunk larger than the test set. */
   if (!o->train && c->test.count > 0 && c->opt.shard_size > c->test.count) c->opt.shard_size = (int)c->test.count;
@@ -317,6 +368,7 @@ static core_status create(MPI_Comm comm, spin_ctx *c) {
   CORE_CALL(spin_loss_plan_create(&c->lat, &o->loss, &c->plan));
   if (c->train.count) CORE_CALL(inputs(&c->lat, &c->train, &c->x_train));
   if (c->test.count) CORE_CALL(inputs(&c->lat, &c->test, &c->x_test));
+  if (c->valid.count) CORE_CALL(inputs(&c->lat, &c->valid, &c->x_valid));
   const size_t S = (size_t)c->lat.n_sites, m = (size_t)o->shard_size;
   c->xs = malloc(sizeof(float) * 4 * S * m);
   c->z = malloc(sizeof(float) * S * m);
@@ -354,9 +406,16 @@ core_status train_spin_task_create(MPI_Comm comm, const train_spin_options *opt,
    * with, on any CPU. */
   t->conv = (int)nn_spin_model_conv_in_use(nn_model_spin(c->model));
   char T[32], h0[32];
-  snprintf(t->options, sizeof t->options, "-task spin -loss %s -flip_invariant %d -T %s -h0 %s -width %d -depth %d "
-           "-conv %s", spin_loss_names[opt->loss.kind], opt->loss.flip_invariant, core_real_text(opt->loss.T, T),
-           core_real_text(opt->loss.h0, h0), opt->width, opt->depth, nn_conv_algorithm_names[t->conv]);
+  int at = snprintf(t->options, sizeof t->options, "-task spin -loss %s -flip_invariant %d -T %s -h0 %s -width %d "
+                    "-depth %d -conv %s", spin_loss_names[opt->loss.kind], opt->loss.flip_invariant,
+                    core_real_text(opt->loss.T, T), core_real_text(opt->loss.h0, h0), opt->width, opt->depth,
+                    nn_conv_algorithm_names[t->conv]);
+  /* Only when given: the identity of every run before them stays. The
+   * validation set by its fingerprint, as the training and test data. */
+  if (opt->train_count)
+    at += snprintf(t->options + at, sizeof t->options - (size_t)at, " -train_count %lld", (long long)opt->train_count);
+  if (c->valid.count)
+    snprintf(t->options + at, sizeof t->options - (size_t)at, " -valid_data crc32:%08x", set_crc(&c->lat, &c->valid));
   describe(&c->lat, opt, t->config);
   t->arch = (train_model_arch){.width = opt->width, .lattice = (int32_t)c->lat.kind, .bc = (int32_t)c->lat.bc,
                                .L = c->lat.L, .depth = opt->depth};
@@ -365,19 +424,9 @@ core_status train_spin_task_create(MPI_Comm comm, const train_spin_options *opt,
   t->shard_size = c->opt.shard_size;
   t->shard_grad = shard_grad;
   t->evaluate = c->test.count ? evaluate : NULL;
-  /* The training data's fingerprint: the CRC of its instances' couplings
-   * and ground states, so a resume on other data is refused. */
-  uint32_t crc = 0;
-  if (c->train.count) {
-    crc = io_crc32(crc, c->train.J, sizeof(double) * (size_t)(c->train.count * spin_lattice_bond_slots(&c->lat)));
-    crc = io_crc32(crc, c->train.gs, (size_t)(c->train.count * c->lat.n_sites));
-  }
-  t->data_crc = crc;
-  t->test_crc = 0;
-  if (c->test.count) {
-    t->test_crc = io_crc32(0, c->test.J, sizeof(double) * (size_t)(c->test.count * spin_lattice_bond_slots(&c->lat)));
-    t->test_crc = io_crc32(t->test_crc, c->test.gs, (size_t)(c->test.count * c->lat.n_sites));
-  }
+  t->validate = c->valid.count ? validate : NULL;
+  t->data_crc = set_crc(&c->lat, &c->train);
+  t->test_crc = set_crc(&c->lat, &c->test);
   *out = t;
   return CORE_OK;
 }

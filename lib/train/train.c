@@ -34,6 +34,13 @@
  *   options (1024 bytes) the options text of the run, so a refused resume
  *           can name the option that differs
  *   param, adam_m, adam_v (n floats each)
+ *   ema     (n floats) only for a model that keeps a moving average
+ * and, for a run with a validation set, three more:
+ *   last, best (n floats each) the last parameters and those of the best
+ *           validation score ("param" is one of them: the best with
+ *           -select best, else the last)
+ *   select  (select_record) the best score, its step and metrics, the
+ *           evaluations since, and which of the two "param" holds
  * written atomically by rank 0 at every checkpoint and at the end: a
  * finished model and a checkpoint are the same thing, and eval reads
  * either. The CRC of the options text, the task's config and its
@@ -97,10 +104,28 @@ typedef struct {
   train_model_arch arch;
 } task_record;
 
-enum { MODEL_SECTIONS = 8 }; /* the last, "ema", only for a model that keeps one */
+/* The selection of a run with a validation set: numbers only (no
+ * padding), so the same training writes the same bytes. */
+typedef struct {
+  int64_t best_step;    /* the step of the best validation score (0: none yet, the initial parameters) */
+  int64_t since_best;   /* evaluations since, none better */
+  int64_t select_best;  /* "param" holds the best parameters (1) or the last (0) */
+  int64_t n_test, n_valid; /* metrics counts of the best evaluation */
+  double best_score;    /* validate's value[0] there, +inf before any */
+  double test[TRAIN_METRICS_MAX], valid[TRAIN_METRICS_MAX]; /* its metrics' values */
+} select_record;
 
-/* The sections of a model file after its "run" (io_job's identity). */
-static int model_sections(const train_task *task, const model_state *s, task_record *r,
+/* A run's selection: the record and the best parameters. */
+typedef struct {
+  select_record rec;
+  float *best; /* (n) */
+} selection;
+
+enum { MODEL_SECTIONS = 11 }; /* "ema" only for a model that keeps one; the last three with a validation set */
+
+/* The sections of a model file after its "run" (io_job's identity); sel
+ * NULL without a validation set. */
+static int model_sections(const train_task *task, const model_state *s, task_record *r, const selection *sel,
                           io_ckpt_section sec[MODEL_SECTIONS]) {
   const nn_params *p = task->params;
   const size_t bytes = sizeof(float) * p->n;
@@ -111,12 +136,16 @@ static int model_sections(const train_task *task, const model_state *s, task_rec
   sec[1] = (io_ckpt_section){"task", r, sizeof *r};
   sec[2] = (io_ckpt_section){"state", s, sizeof *s};
   sec[3] = (io_ckpt_section){"tensors", p->info, sizeof(nn_tensor_info) * (size_t)p->n_tensors};
-  sec[4] = (io_ckpt_section){"param", p->param, bytes};
+  sec[4] = (io_ckpt_section){"param", sel && sel->rec.select_best ? sel->best : p->param, bytes};
   sec[5] = (io_ckpt_section){"adam_m", p->m, bytes};
   sec[6] = (io_ckpt_section){"adam_v", p->v, bytes};
-  if (!p->ema) return 7;
-  sec[7] = (io_ckpt_section){"ema", p->ema, bytes};
-  return 8;
+  int count = 7;
+  if (p->ema) sec[count++] = (io_ckpt_section){"ema", p->ema, bytes};
+  if (!sel) return count;
+  sec[count++] = (io_ckpt_section){"last", p->param, bytes};
+  sec[count++] = (io_ckpt_section){"best", sel->best, bytes};
+  sec[count++] = (io_ckpt_section){"select", &sel->rec, sizeof sel->rec};
+  return count;
 }
 
 static core_status check_state(const char *path, const model_state *s, const nn_params *p) {
@@ -132,6 +161,7 @@ static void meta_set(train_model_meta *meta, const task_record *r, const model_s
   meta->kind = (train_task_kind)r->kind, meta->conv = r->conv, meta->arch = r->arch;
   meta->data_crc = r->data_crc, meta->test_crc = r->test_crc;
   meta->step = s->step, meta->batch = s->batch, meta->shard_size = s->shard_size;
+  meta->selected_step = s->step;
 }
 
 core_status train_model_info(const char *path, char config[TRAIN_CONFIG_BYTES], train_model_meta *meta) {
@@ -163,27 +193,38 @@ core_status train_model_load(const char *path, const char *config, nn_params *p,
   task_record r;
   nn_tensor_info *info = malloc(sizeof *info * (size_t)p->n_tensors);
   CORE_CHECK(info, CORE_ERR_MEM, "%s: cannot allocate the tensor table", path);
-  io_ckpt_section sec[9] = {{"run", meta->options, TRAIN_OPTIONS_BYTES},
-                            {"config", stored, TRAIN_CONFIG_BYTES},
-                            {"task", &r, sizeof r},
-                            {"state", &s, sizeof s},
-                            {"tensors", info, sizeof *info * (size_t)p->n_tensors},
-                            {"param", p->param, bytes},
-                            {"adam_m", p->m, bytes},
-                            {"adam_v", p->v, bytes},
-                            {"ema", p->ema, bytes}};
-  int found;
-  /* A model that keeps a moving average has one section more. */
-  core_status st = io_ckpt_read(path, kind, &crc, p->ema ? 9 : 8, sec, &found);
+  io_ckpt_section sec[12] = {{"run", meta->options, TRAIN_OPTIONS_BYTES},
+                             {"config", stored, TRAIN_CONFIG_BYTES},
+                             {"task", &r, sizeof r},
+                             {"state", &s, sizeof s},
+                             {"tensors", info, sizeof *info * (size_t)p->n_tensors},
+                             {"param", p->param, bytes},
+                             {"adam_m", p->m, bytes},
+                             {"adam_v", p->v, bytes}};
+  int count = 8, in_file = 0, found;
+  /* A model that keeps a moving average has one section more; a run with
+   * a validation set three (read, checked, not kept but its record). */
+  if (p->ema) sec[count++] = (io_ckpt_section){"ema", p->ema, bytes};
+  select_record rec = {0};
+  float *spare = NULL;
+  core_status st = io_ckpt_count(path, kind, &in_file);
+  if (!st && in_file == count + 3) {
+    if (!(spare = malloc(2 * bytes + 1))) st = CORE_ERROR(CORE_ERR_MEM, "%s: cannot allocate the parameters", path);
+    sec[count++] = (io_ckpt_section){"last", spare, bytes};
+    sec[count++] = (io_ckpt_section){"best", spare + p->n, bytes};
+    sec[count++] = (io_ckpt_section){"select", &rec, sizeof rec};
+  }
+  if (!st) st = io_ckpt_read(path, kind, &crc, count, sec, &found);
   if (!st && memcmp(info, p->info, sizeof *info * (size_t)p->n_tensors) != 0)
     st = CORE_ERROR(CORE_ERR_FORMAT, "%s: its tensor table (names, shapes) is not this model's", path);
-  free(info);
+  free(info), free(spare);
   CORE_CALL(st);
   CORE_CHECK(found, CORE_ERR_IO, "%s: no such file", path);
   meta->options[TRAIN_OPTIONS_BYTES - 1] = '\0';
   CORE_CALL(check_state(path, &s, p));
   p->step = s.adam_step;
   meta_set(meta, &r, &s);
+  if (rec.select_best) meta->selected_step = rec.best_step;
   return CORE_OK;
 }
 
@@ -361,8 +402,10 @@ void train_identity(const train_task *task, const train_options *opt, char *text
 }
 
 /* A resumed run's model, on every rank: its state, parameters and Adam's
- * moments. Collective. */
-static core_status resume_model(io_job *job, const train_options *opt, train_task *task, model_state *state) {
+ * moments, and its selection (sel, NULL without a validation set).
+ * Collective. */
+static core_status resume_model(io_job *job, const train_options *opt, train_task *task, model_state *state,
+                                selection *sel) {
   char stored[TRAIN_CONFIG_BYTES];
   io_ckpt_section config = {"config", stored, TRAIN_CONFIG_BYTES};
   CORE_CALL(io_job_read_first(job, 1, &config));
@@ -371,16 +414,19 @@ static core_status resume_model(io_job *job, const train_options *opt, train_tas
              task->config);
   io_ckpt_section sec[MODEL_SECTIONS];
   task_record r;
-  const int count = model_sections(task, state, &r, sec);
+  const int count = model_sections(task, state, &r, sel, sec);
   sec[0].data = stored;
-  /* The file's tensor table, compared with this model's, not read over it. */
+  /* The file's tensor table, compared with this model's, not read over it;
+   * with a selection, "param" is a copy of "last" or "best". */
   nn_tensor_info *info = malloc(sec[3].size ? (size_t)sec[3].size : 1);
-  CORE_CHECK(info, CORE_ERR_MEM, "cannot allocate the tensor table");
+  float *param = sel ? malloc(sizeof(float) * task->params->n + 1) : NULL;
+  CORE_CHECK(info && (param || !sel), CORE_ERR_MEM, "cannot allocate the tensor table");
   sec[3].data = info;
+  if (sel) sec[4].data = param;
   core_status st = io_job_read(job, count, sec);
   if (!st && memcmp(info, task->params->info, (size_t)sec[3].size) != 0)
     st = CORE_ERROR(CORE_ERR_FORMAT, "%s: its tensor table (names, shapes) is not this model's", opt->out);
-  free(info);
+  free(info), free(param);
   CORE_CALL(st);
   CORE_CHECK(r.kind == (int32_t)task->kind && r.conv == task->conv && r.data_crc == task->data_crc, CORE_ERR_FORMAT,
              "%s: a model of another task, convolutions or data (task %d, conv %d; this run: %d, %d)", opt->out,
@@ -389,6 +435,10 @@ static core_status resume_model(io_job *job, const train_options *opt, train_tas
   CORE_CHECK(state->step < opt->steps, CORE_ERR_ARG,
              "-resume: %s already has %lld steps; give -steps above %lld to train further", opt->out,
              (long long)state->step, (long long)state->step);
+  CORE_CHECK(!sel || !opt->patience || sel->rec.since_best < opt->patience, CORE_ERR_ARG,
+             "-resume: %s stopped at step %lld: its last %lld evaluations brought no better validation score (best at "
+             "step %lld); give -patience above %lld to train further", opt->out, (long long)state->step,
+             (long long)sel->rec.since_best, (long long)sel->rec.best_step, (long long)sel->rec.since_best);
   task->params->step = state->adam_step;
   return CORE_OK;
 }
@@ -430,12 +480,15 @@ typedef struct {
   FILE *metrics;       /* rank 0 */
   int metrics_pending; /* a fresh run's metrics still at <metrics>.partial */
   uint32_t run;        /* the run key of the metrics lines */
+  selection sel;       /* with a validation set */
+  selection *selp;     /* &sel with one, else NULL */
 } trainer;
 
 static void trainer_free(trainer *t) {
   for (int j = 0; t->bufs && j < t->mine; ++j) free(t->bufs[j]);
   core_tree_sum_destroy(&t->sum);
   free(t->bufs), free(t->work), free(t->index), free(t->shard_loss), free(t->src.order[0]), free(t->src.order[1]);
+  free(t->sel.best);
   io_job_end(&t->job);
 }
 
@@ -450,7 +503,16 @@ static core_status trainer_begin(trainer *t, train_task *task, const train_optio
   t->src = (batch_source){.N = task->n_train, .epoch = {-1, -1}, .seed = opt->seed};
   t->src.order[0] = malloc(sizeof(int64_t) * (size_t)t->src.N);
   t->src.order[1] = malloc(sizeof(int64_t) * (size_t)t->src.N);
-  core_status st = t->bufs && t->index && t->shard_loss && t->src.order[0] && t->src.order[1]
+  if (task->validate) {
+    t->selp = &t->sel;
+    t->sel.best = malloc(sizeof(float) * n + 1);
+    /* Before any evaluation the best are the initial parameters. */
+    if (t->sel.best) memcpy(t->sel.best, task->params->param, sizeof(float) * n);
+    t->sel.rec.best_score = INFINITY;
+  }
+  t->sel.rec.select_best = opt->select_best;
+  core_status st = t->bufs && t->index && t->shard_loss && t->src.order[0] && t->src.order[1] &&
+                           (t->sel.best || !t->selp)
                        ? CORE_OK
                        : CORE_ERROR(CORE_ERR_MEM, "cannot allocate the trainer's buffers");
   for (int j = 0; !st && j < t->mine; ++j)
@@ -479,7 +541,9 @@ static core_status trainer_begin(trainer *t, train_task *task, const train_optio
                       .checkpoint_seconds = opt->checkpoint_seconds, .checkpoint_every = opt->checkpoint_every,
                       .fault_site = "train.checkpoint", .progress = t->rank == 0 ? progress : NULL};
   if (!st && spec.out) st = io_job_begin(t->comm, &spec, &t->job);
-  if (!st && t->job && io_job_resuming(t->job)) st = resume_model(t->job, opt, task, state);
+  if (!st && t->job && io_job_resuming(t->job)) st = resume_model(t->job, opt, task, state, t->selp);
+  /* This run's choice, whatever the checkpoint's was: both are in the file. */
+  t->sel.rec.select_best = opt->select_best;
   if (!st && t->rank == 0 && opt->metrics && opt->resume) {
     /* The metrics of a fresh run killed before its first model write:
      * this run holds the lock, so nobody writes them any more. */
@@ -536,7 +600,7 @@ static core_status trainer_save(trainer *t, train_task *task, const train_option
   model_state now = {step, p->step, (int64_t)p->n, t->B, t->m, p->n_tensors};
   io_ckpt_section sec[MODEL_SECTIONS];
   task_record r;
-  const int count = model_sections(task, &now, &r, sec);
+  const int count = model_sections(task, &now, &r, t->selp, sec);
   core_status st = io_job_checkpoint(t->job, count, sec);
   if (!st && t->rank == 0 && t->metrics_pending) {
     st = metrics_publish(opt->metrics);
@@ -563,6 +627,53 @@ static core_status trainer_end(trainer *t, const train_options *opt, core_status
   return st;
 }
 
+/* The validation score of the parameters after `step`, kept with them
+ * when it is the best so far (strictly: of equal scores the earliest
+ * stays); *give_up when -patience evaluations in a row brought none
+ * better. `test` holds this evaluation's test metrics; `valid` gets the
+ * validation metrics. The same on every rank (validate's numbers are).
+ * Collective. */
+static core_status trainer_validate(trainer *t, train_task *task, const train_options *opt, int64_t step,
+                                    const train_metrics *test, train_metrics *valid, int *give_up) {
+  CORE_CALL(task->validate(task, t->comm, valid));
+  select_record *rec = &t->sel.rec;
+  if (valid->value[0] < rec->best_score) {
+    memcpy(t->sel.best, task->params->param, sizeof(float) * task->params->n);
+    rec->best_step = step, rec->since_best = 0, rec->best_score = valid->value[0];
+    rec->n_test = test->count, rec->n_valid = valid->count;
+    for (int k = 0; k < TRAIN_METRICS_MAX; ++k) {
+      rec->test[k] = k < test->count ? test->value[k] : 0.0;
+      rec->valid[k] = k < valid->count ? valid->value[k] : 0.0;
+    }
+  } else {
+    ++rec->since_best;
+  }
+  *give_up = opt->patience > 0 && rec->since_best >= opt->patience;
+  return CORE_OK;
+}
+
+/* The report's metrics: those of the parameters the model file holds. */
+static void trainer_report(const trainer *t, const train_options *opt, int64_t step, train_report *report) {
+  report->selected_step = step;
+  if (!t->selp) return;
+  const select_record *rec = &t->sel.rec;
+  report->best_step = rec->best_step;
+  if (!opt->select_best) return;
+  report->selected_step = rec->best_step;
+  /* The names are every evaluation's; the values the best one's. */
+  report->metrics.count = (int)rec->n_test, report->valid.count = (int)rec->n_valid;
+  for (int k = 0; k < TRAIN_METRICS_MAX; ++k) report->metrics.value[k] = rec->test[k], report->valid.value[k] = rec->valid[k];
+}
+
+/* Test and validation metrics in one line's list. */
+static void metrics_join(const train_metrics *test, const train_metrics *valid, train_metrics *both) {
+  *both = *test;
+  for (int k = 0; k < valid->count && both->count < TRAIN_METRICS_MAX; ++k) {
+    memcpy(both->name[both->count], valid->name[k], sizeof valid->name[k]);
+    both->value[both->count++] = valid->value[k];
+  }
+}
+
 core_status train_run(MPI_Comm comm, train_task *task, const train_options *opt, volatile sig_atomic_t *stop,
                       FILE *progress, train_report *report) {
   memset(report, 0, sizeof *report);
@@ -582,6 +693,9 @@ core_status train_run(MPI_Comm comm, train_task *task, const train_options *opt,
              (long long)t.m, task->shard_size);
   CORE_CHECK(t.B <= task->n_train, CORE_ERR_ARG, "batch %lld is larger than the %lld training examples",
              (long long)t.B, (long long)task->n_train);
+  CORE_CHECK(task->validate || (!opt->select_best && !opt->patience), CORE_ERR_ARG,
+             "-select best and -patience score a validation set: give one (-valid)");
+  CORE_CHECK(opt->patience >= 0, CORE_ERR_ARG, "train_run: patience %lld < 0", (long long)opt->patience);
 
   model_state state = {0};
   core_status st = trainer_begin(&t, task, opt, progress, &state);
@@ -609,13 +723,23 @@ core_status train_run(MPI_Comm comm, train_task *task, const train_options *opt,
       if (MPI_Allreduce(MPI_IN_PLACE, &stop_now, 1, MPI_INT, MPI_MAX, comm) != MPI_SUCCESS)
         st = CORE_ERROR(CORE_ERR_MPI, "MPI_Allreduce of the stop flag failed");
     }
-    const int last = step == opt->steps;
+    int last = step == opt->steps, give_up = 0;
     const int eval = last || (opt->eval_every > 0 && step % opt->eval_every == 0);
     if (!st && eval && task->evaluate) st = task->evaluate(task, comm, &report->metrics);
+    if (!st && eval && t.selp) st = trainer_validate(&t, task, opt, step, &report->metrics, &report->valid, &give_up);
+    if (give_up && !last) {
+      last = report->stopped_early = 1;
+      if (t.rank == 0 && progress)
+        fprintf(progress, "eloss train: stopping after step %lld: %lld evaluations without a better validation score "
+                "(-patience; the best at step %lld)\n", (long long)step, (long long)opt->patience,
+                (long long)t.sel.rec.best_step);
+    }
+    train_metrics line;
+    metrics_join(&report->metrics, &report->valid, &line);
     if (!st && t.rank == 0)
       st = metrics_line(t.metrics, opt->metrics, step, t.run, loss,
                         (double)(steps_run * t.B) / fmax(train_seconds, 1e-9), core_time() - t0,
-                        eval ? &report->metrics : NULL);
+                        eval ? &line : NULL);
     /* Only with a metrics file can rank 0 fail there. */
     if (opt->metrics) st = core_agree(comm, st);
     if (!st && opt->out && (last || stop_now || due)) st = trainer_save(&t, task, opt, step);
@@ -625,8 +749,10 @@ core_status train_run(MPI_Comm comm, train_task *task, const train_options *opt,
       report->interrupted = 1;
       break;
     }
+    if (last) break;
   }
   st = trainer_end(&t, opt, st, report->interrupted);
+  trainer_report(&t, opt, step, report);
   trainer_free(&t);
   report->step = step;
   report->loss = loss;

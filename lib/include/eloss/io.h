@@ -205,6 +205,10 @@ core_status io_ckpt_write(const char *path, const char *kind, uint32_t options_c
 /* Local. *found = 0 (and CORE_OK) when there is no file at path. */
 core_status io_ckpt_read(const char *path, const char *kind, uint32_t *options_crc, int count,
                          const io_ckpt_section *sections, int *found);
+/* The number of sections of a checkpoint of `kind` (its header checked):
+ * how a reader tells a file's optional sections apart. Local; a missing
+ * file is an error. */
+core_status io_ckpt_count(const char *path, const char *kind, int *count);
 /* Read the header and the first `count` sections only (names, sizes and
  * checksums checked as above): a description that tells the reader the
  * sizes of the sections after them. Local; a missing file is an error. */

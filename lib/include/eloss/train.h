@@ -103,6 +103,10 @@ struct train_task {
   /* Metrics of the current parameters on the test set, the same on every
    * rank; collective. */
   core_status (*evaluate)(train_task *task, MPI_Comm comm, train_metrics *metrics);
+  /* Metrics of the current parameters on the validation set (never the
+   * test set), the same on every rank, value[0] the score that -select
+   * best and -patience minimise; NULL: no validation set. Collective. */
+  core_status (*validate)(train_task *task, MPI_Comm comm, train_metrics *metrics);
   void (*destroy)(train_task *task);
 };
 
@@ -124,8 +128,14 @@ typedef struct {
                                 replaced without force; a fresh run writes <metrics>.partial
                                 until its first model file */
   int resume, force;         /* continue from out; replace out (and metrics) */
-  const char *inputs[TRAIN_INPUTS_MAX]; /* files the run reads (NULL-ended; [0] training, [1] test set, which
-                                           must differ): out and metrics must be none of them */
+  /* With a validation set (task->validate), scored at every evaluation: */
+  int select_best;           /* the model file's parameters are those of the best validation score,
+                                not the last (the last stay in the file for -resume) */
+  int64_t patience;          /* stop after this many evaluations without a better validation score
+                                (0: never) */
+  const char *inputs[TRAIN_INPUTS_MAX]; /* files the run reads ([0] training, [1] test set, which must
+                                           differ, [2] validation set; NULL: none): out and metrics must be
+                                           none of them */
 } train_options;
 
 /* The fewest micro-shards a batch of `batch` examples can be cut into on
@@ -140,10 +150,14 @@ void train_options_default(train_options *opt);
 typedef struct {
   int64_t step;            /* steps done (including those before a resume) */
   int interrupted;         /* stopped by *stop: checkpoint written, exit 3 */
+  int stopped_early;       /* stopped by patience: finished */
+  int64_t selected_step;   /* the step whose parameters the model file holds */
+  int64_t best_step;       /* with a validation set: the step of the best score */
   double loss;             /* training loss of the last step */
   double samples_per_s;    /* training examples per second of this run's steps */
   double seconds;          /* this run's wall time */
-  train_metrics metrics;   /* last evaluation */
+  train_metrics metrics;   /* test metrics of the model file's parameters (the selected step's) */
+  train_metrics valid;     /* and their validation metrics (count 0 without a validation set) */
 } train_report;
 
 /* Train task's model as configured, checkpointing to opt->out. Before any
@@ -183,6 +197,8 @@ typedef struct {
   int64_t batch; /* examples per step */
   int64_t shard_size; /* examples per micro-shard: the chunk of training's test
                     metrics (a forward's bits may depend on its batch size) */
+  int64_t selected_step; /* the step whose parameters the file holds: step, or with
+                            -select best the best validation score's */
   char options[TRAIN_OPTIONS_BYTES]; /* the run's identity: its options, then -train_data and
                                         -test_data, the fingerprints of its data */
 } train_model_meta;
@@ -211,6 +227,10 @@ core_status train_model_open(MPI_Comm comm, const char *path, const char *test, 
 typedef struct {
   const char *train;   /* HDF5 from eloss spingen; NULL for evaluation only */
   const char *test;    /* HDF5 from eloss spingen; NULL: no test metrics */
+  const char *valid;   /* HDF5 from eloss spingen, disjoint from both: what -select best and
+                          -patience score (the validation energy gap); NULL: none */
+  int64_t train_count; /* train on the first train_count instances of `train` (0: all): nested
+                          training sets of one file, for data-size studies */
   spin_loss_options loss;
   int width, depth;    /* the model of nn.h */
   nn_conv_algorithm conv; /* its convolutions (nn.h); 0 = Winograd where oneDNN has it */
@@ -227,7 +247,8 @@ void train_spin_options_default(train_spin_options *opt);
 
 /* Load and check the datasets (spinset_load), build the model for their
  * lattice (circular padding for periodic, zero for open), the inputs and
- * the loss. Train and test must be the same lattice. Collective. */
+ * the loss. Train, test and validation sets must be the same lattice and
+ * share no instance. Collective. */
 core_status train_spin_task_create(MPI_Comm comm, const train_spin_options *opt, train_task **task);
 
 /* The algorithm its model's convolutions run (nn_spin_model_conv_in_use). Local. */
