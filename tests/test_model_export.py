@@ -30,7 +30,7 @@ library, eloss_program = os.path.abspath(library), os.path.abspath(eloss_program
 os.environ["ELOSS_LIBRARY"] = library
 sys.path.insert(0, os.path.join(source_root, "python"))
 mpi = [mpiexec, "--allow-run-as-root", "--oversubscribe"]
-PLAN = 16
+PLAN = 17
 print("1..%d" % PLAN, flush=True)
 try:
     import h5py
@@ -139,6 +139,24 @@ with h5py.File("p_open.h5", "r") as f:
     stored = stored.decode() if isinstance(stored, bytes) else stored
 ok(stored == eloss.load_model("m_open.ckpt")[0]["identity"],
    "the predictions' model attribute is the model's identity (%s...)" % stored[:40])
+
+# -select best: load_model reads the selected parameters, which eval scores.
+run("spingen", "-L", "6", "-instances", "20", "-seed", "3", "-gs", "sa", "-split", "valid", "-out", "va_open.h5")
+r = run("train", "-train", "tr_open.h5", "-test", "te_open.h5", "-valid", "va_open.h5", "-width", "8", "-depth", "2",
+        "-steps", "200", "-batch", "8", "-lr", "1e-2", "-conv", "direct", "-eval_every", "5", "-select", "best",
+        "-out", "m_best.ckpt")
+words = dict(w.split("=", 1) for w in r.stdout.split() if "=" in w)
+best_config, best_tensors = eloss.load_model("m_best.ckpt")
+pe = run("eval", "-model", "m_best.ckpt", "-test", "te_open.h5", "-pred_out", "p_best.h5")
+with h5py.File("p_best.h5", "r") as f:
+    module = elt.load_module("m_best.ckpt")
+    with torch.no_grad():
+        z = module(torch.from_numpy(f["inputs"][...])).numpy()
+    same = float(np.abs(z - f["logits"][...]).max()) < 1e-5 * max(1.0, float(np.abs(z).max()))
+ok(r.returncode == 0 and pe.returncode == 0 and best_config["selected_step"] == int(words["selected_step"]) <
+   best_config["step"] and same,
+   "-select best: load_model gives selected_step %s of %s steps, and its tensors are the parameters eval scores"
+   % (best_config.get("selected_step"), best_config.get("step")))
 
 g2 = os.path.join(source_root, "inputs", "molecules", "g2.xyz")
 r = run("train", "-task", "denoise", "-train", g2, "-test", os.path.join(source_root, "inputs", "molecules",

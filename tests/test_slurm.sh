@@ -12,7 +12,8 @@
 #   mid-run: the ranks checkpoint (exit 3), the job resubmits itself
 #   (ON_STOP=resubmit: Slurm holds a requeued job ~2 min here), the new job
 #   resumes, and the file = an uninterrupted `eloss clustergen`;
-# - jobs/submit-table5 (data, array of trainings, report, afterok): the
+# - jobs/submit-table5 (data, array of the learning-rate search, array of
+#   trainings, report, afterok): the
 #   table's numbers (csv without the timings, and table5.md) = jobs/table5
 #   run locally with the same tiny settings;
 # - with ELOSS_SLURM_REQUEUE=1 (jobs/local test-slurm) also
@@ -192,18 +193,20 @@ same lj_direct.h5 lj.h5 && [ ! -e lj.h5.ckpt ]
 ok $? "stopped and resumed under Slurm = an uninterrupted eloss clustergen (every dataset and attribute)"
 
 # Table 5: the chain against jobs/table5 run locally, tiny settings.
-t5=(L=6 TRAIN=64 TEST=16 SEEDS=1 "LOSSES=ce local" "EXTRA=-steps 20 -eval_every 10 -width 8 -depth 2")
+t5=(LATTICES=6 WIDTHS=8 SIZES=64 TUNE_SIZE=64 "LRS=1e-3 3e-3" TEST=16 VALID=16 SEEDS=1 "LOSSES=ce local"
+    "EXTRA=-steps 20 -eval_every 10 -depth 2")
 env "${t5[@]}" ELOSS="$eloss" OUT_DIR="$work/t5_local" NP=2 "$repo/jobs/table5" > t5_local.out 2>&1 &&
   grep -q '^| cross-entropy | [0-9.]* | ' "$work/t5_local/table5.md" && ! grep -q nan "$work/t5_local/table5.md"
 ok $? "jobs/table5 runs locally with the tiny settings (one seed: means without a ± nan)"
 env "${t5[@]}" OUT_DIR="$work/t5_slurm" "$repo/jobs/submit-table5" > t5.out 2> t5.err
 report=$(sed -n 's/^report_job=//p' t5.out)
-[ -n "$report" ] && wait_job "$(sed -n 's/^data_job=//p' t5.out)" "$(sed -n 's/^train_job=//p' t5.out)" "$report"
-ok $? "submit-table5: data, the array of 2 trainings and the report complete ($(tr '\n' ' ' < t5.out))"
-cut -d, -f1-6 "$work/t5_local/table5.csv" > a.csv
-cut -d, -f1-6 "$work/t5_slurm/table5.csv" > b.csv
-[ "$(wc -l < a.csv)" = 3 ] && cmp -s a.csv b.csv
-ok $? "the table's numbers (loss, seed, gap, err, exact fraction, site accuracy) = the local run's"
+[ -n "$report" ] && wait_job "$(sed -n 's/^data_job=//p' t5.out)" "$(sed -n 's/^tune_job=//p' t5.out)" \
+  "$(sed -n 's/^train_job=//p' t5.out)" "$report"
+ok $? "submit-table5: data, the search's array of 4, the array of 2 trainings and the report complete ($(tr '\n' ' ' < t5.out))"
+cut -d, -f1-14 "$work/t5_local/table5.csv" > a.csv
+cut -d, -f1-14 "$work/t5_slurm/table5.csv" > b.csv
+[ "$(wc -l < a.csv)" = 3 ] && cmp -s a.csv b.csv && cmp -s "$work/t5_local/table5_lr.csv" "$work/t5_slurm/table5_lr.csv"
+ok $? "the table's numbers (rates chosen, gaps, exact fractions, site accuracies, steps) and the search = the local run's"
 cmp -s "$work/t5_local/table5.md" "$work/t5_slurm/table5.md" && [ -s "$work/t5_slurm/table5.png" ]
 ok $? "table5.md identical, table5.png written"
 

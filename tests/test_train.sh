@@ -17,10 +17,11 @@
 #   options: one error line, non-zero exit, nothing overwritten;
 # - a fault on one rank (a shard, the model write) ends both ranks with
 #   one error and leaves the previous model file intact;
-# - jobs/table5 refuses bad losses, seeds, EXTRA and an NP that does not
+# - jobs/table5 refuses bad losses, seeds, rates, sizes, lattices, EXTRA and an NP that does not
 #   divide -shards before any work, and a second run on a locked OUT_DIR;
 #   Ctrl-C during its training exits 3 advising a rerun of jobs/table5; NP
-#   may change between runs on one OUT_DIR.
+#   may change between runs on one OUT_DIR; a tiny sweep's learning-rate
+#   search picks the rate of the lowest validation gap, and its runs use it.
 #   test_train.sh <eloss> <mpiexec>
 set -uo pipefail
 eloss=$(realpath "$1")
@@ -29,7 +30,7 @@ mpi=("$mpiexec" --allow-run-as-root --oversubscribe)
 py=/usr/bin/python3
 source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 tap_workdir
-echo "1..53"
+echo "1..54"
 
 "$eloss" spingen -L 6 -instances 96 -seed 5 -split train -out train.h5 > /dev/null 2>&1 &&
   "$eloss" spingen -L 6 -instances 40 -seed 5 -split test -out test.h5 > /dev/null 2>&1 &&
@@ -366,17 +367,21 @@ ok $? "-resume removes a stale <metrics>.partial"
 t5=$(dirname "$tap_h5same")/table5   # jobs/, found before tap_workdir
 t5ok=1
 for spec in "LOSSES=ce bogus|unknown loss 'bogus'" "LOSSES=ce ce|ce is given twice" "SEEDS=1 01|write '01' as 1" \
-            "SEEDS=2 2|2 is given twice" "SEEDS=99999999999|not a seed" "EXTRA=-steps 5 -seed 3|-seed is set by jobs/table5"; do
+            "SEEDS=2 2|2 is given twice" "SEEDS=99999999999|not a seed" "EXTRA=-steps 5 -seed 3|-seed is set by jobs/table5" \
+            "EXTRA=-lr 1e-2|-lr is set by jobs/table5" "LRS=1e-3 fast|'fast' is not a learning rate" \
+            "LRS=1e-3 1e-3|1e-3 is given twice" "TUNE_SIZE=500|TUNE_SIZE: 500 is not one of SIZES" \
+            "LATTICES=12 24|'24' is not an integer from 2 to 20" "SIZES=300 0|'0' is not an integer" \
+            "SCALE=huge|unknown scale 'huge'"; do
   var=${spec%%=*} rest=${spec#*=}
   env "$var=${rest%%|*}" ELOSS="$eloss" OUT_DIR="$PWD/t5bad" "$t5" > /dev/null 2> err.txt
   rc=$?
   { [ $rc = 2 ] && grep -q -- "${rest#*|}" err.txt && [ ! -e t5bad ]; } || { t5ok=0; echo "# $spec: rc $rc: $(cat err.txt)"; }
 done
 [ $t5ok = 1 ]
-ok $? "jobs/table5 refuses unknown or repeated losses, repeated or malformed seeds and per-run options in EXTRA, before any work"
+ok $? "jobs/table5 refuses unknown or repeated losses, seeds, rates, sizes, lattices and per-run options in EXTRA, before any work"
 # NP must divide the training's -shards (the deck's 4, or EXTRA's): refused
 # before the data are generated (tiny sizes, so that a late refusal is cheap).
-t5tiny=(L=4 TRAIN=16 TEST=8 SEEDS=1 LOSSES=ce ELOSS="$eloss")
+t5tiny=(LATTICES=4 WIDTHS=8 SIZES=16 TEST=8 VALID=8 LRS=1e-3 SEEDS=1 LOSSES=ce ELOSS="$eloss")
 t5ok=1
 for spec in "3||does not divide the training's -shards 4" "4|-shards 2|NP=4 does not divide the training's -shards 2" \
             "two||'two' is not a rank count"; do
@@ -393,17 +398,17 @@ mkdir t5lock
 (flock -n 9 && env "${t5tiny[@]}" OUT_DIR="$PWD/t5lock" "$t5" data > /dev/null 2> err.txt) 9>> t5lock/.lock
 rc=$?
 [ $rc = 1 ] && grep -q "table5: OUT_DIR $PWD/t5lock is in use: another jobs/table5 run holds $PWD/t5lock/.lock" err.txt &&
-  [ ! -e t5lock/train.h5 ] && [ ! -e t5lock/settings ]
+  [ ! -e t5lock/L4 ] && [ ! -e t5lock/settings ]
 ok $? "jobs/table5 on an OUT_DIR whose lock is held: refused at once, nothing written: $(head -n 1 err.txt)"
 # Ctrl-C (SIGINT to the job's process group) during a training: exit 3 and
 # the advice to rerun jobs/table5 with the same settings. NP is not part of
 # the settings: the data of 2 ranks serve a training on 1.
-t5int=("${t5tiny[@]}" "EXTRA=-steps 1000000 -eval_every 0 -width 8 -depth 2 -batch 16")
+t5int=("${t5tiny[@]}" "EXTRA=-steps 1000000 -eval_every 100000 -depth 2 -batch 16")
 env "${t5int[@]}" NP=2 OUT_DIR="$PWD/t5int" "$t5" data > /dev/null 2> data.err
 rc0=$?
 rm -f int.err
 set -m
-env "${t5int[@]}" NP=1 OUT_DIR="$PWD/t5int" "$t5" train ce 1 > /dev/null 2> int.err &
+env "${t5int[@]}" NP=1 OUT_DIR="$PWD/t5int" "$t5" train 4 8 16 ce 1 > /dev/null 2> int.err &
 pid=$!
 set +m
 for _ in $(seq 600); do grep -q "eloss train: -task" int.err 2> /dev/null && break; sleep 0.1; done
@@ -414,6 +419,31 @@ rc=$?
   tail -n 1 int.err | grep -q "^table5: stopped; to continue, run jobs/table5 again with the same settings" &&
   env "${t5int[@]}" NP=1 OUT_DIR="$PWD/t5int" "$t5" data > /dev/null 2>&1
 ok $? "Ctrl-C during a jobs/table5 training: exit $rc, \"$(tail -n 1 int.err | cut -c1-90)\"; another NP is accepted on the same OUT_DIR"
+# The whole sweep, tiny: the search picks each loss's rate of the lowest
+# validation gap, the runs train with it, the table has every cell.
+t5sw=(LATTICES=4 WIDTHS=8 "SIZES=16 32" TUNE_SIZE=16 TEST=8 VALID=8 "LRS=1e-3 1e-2" SEEDS=1 "LOSSES=ce local"
+      "EXTRA=-steps 40 -eval_every 10 -depth 2 -batch 16 -patience 2" ELOSS="$eloss")
+env "${t5sw[@]}" NP=2 OUT_DIR="$PWD/t5sw" "$t5" > t5sw.out 2> t5sw.err
+rc=$?
+"$py" - t5sw <<'PY'
+import csv, os, re, sys
+d = sys.argv[1]
+runs = list(csv.DictReader(open(os.path.join(d, "table5.csv"))))
+tune = list(csv.DictReader(open(os.path.join(d, "table5_lr.csv"))))
+assert len(runs) == 4 and len(tune) == 4, (len(runs), len(tune))
+for loss in ("ce", "local"):
+    search = [t for t in tune if t["loss"] == loss]
+    best = min(search, key=lambda t: float(t["valid_energy_gap"]))  # the first of equal ones
+    assert [t["lr"] for t in search if t["chosen"] == "1"] == [best["lr"]], search
+    assert {r["lr"] for r in runs if r["loss"] == loss} == {best["lr"]}, loss
+    # The search's run at TUNE_SIZE with the chosen rate is the table's run.
+    log = open(os.path.join(d, "L4", "w8", "n16", f"{loss}.lr{best['lr']}.seed1.log")).read()
+    assert re.search(r"valid_energy_gap=%s\b" % re.escape(best["valid_energy_gap"]), log), log
+md = open(os.path.join(d, "table5.md")).read()
+assert "| cross-entropy | " in md and "| local energy (Eq. 16) | " in md and "N = 32" in md and "bold: chosen" in md, md
+assert os.path.getsize(os.path.join(d, "table5.png")) > 0 and os.path.getsize(os.path.join(d, "table5_curves.png")) > 0
+PY
+ok $(( rc || $? )) "jobs/table5, a tiny sweep: the search's lowest validation gap picks each loss's rate, the table has every cell (exit $rc)"
 
 # What a new user ran into.
 # eval on the training data says so; one instance notes its undefined error.

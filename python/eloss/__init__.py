@@ -567,7 +567,9 @@ def load_model(path, ema=False):
     config   dict: "task" ("spin", "denoise", "shapes", "diffusion"), "identity" (the
              run's options and data fingerprints, what keys -resume),
              "step", "batch", "shard_size", "conv" (spin), "ema" (whether the
-             file keeps a moving average of the parameters), and the model's
+             file keeps a moving average of the parameters), "selected_step"
+             (the step whose parameters these are: "step", or with
+             `eloss train -select best` the best validation score's), and the model's
              config line as keys and values ("L", "width", "depth", ...;
              numbers as int or float).
     tensors  dict name -> float32 ndarray of the tensor's shape, with the
@@ -603,6 +605,13 @@ def load_model(path, ema=False):
                 pass
         config[key] = value
     config["ema"] = "ema" in s
+    # A run with a validation set records its selection: best step, then
+    # whether "param" holds the best parameters (lib/train/train.c).
+    config["selected_step"] = step
+    if "select" in s:
+        best_step, _since, select_best = struct.unpack_from("<3q", s["select"])
+        if select_best:
+            config["selected_step"] = best_step
     if ema and "ema" not in s:
         raise Error("%s: no moving average (the model was trained without -ema)" % path)
     param = np.frombuffer(s["ema" if ema else "param"], dtype="<f4")
