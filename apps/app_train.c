@@ -248,7 +248,9 @@ static PetscErrorCode train_app_options(void *opts) {
                                                          : "required: the training molecules (XYZ)");
   if (!a->out_set) app_option_error("-out", "required: the model file to write");
   check_task_options(a);
-  if (!a->valid_set && a->select == 1) app_option_error("-select", "needs a validation set to judge by: give -valid");
+  if (!a->valid_set && a->select_set)
+    app_option_error("-select", "chooses by the validation set's score: give -valid (without one the file holds the "
+                     "last parameters)");
   if (!a->valid_set && a->patience_set) app_option_error("-patience", "needs a validation set: give -valid");
   if (a->patience_set && a->patience > 0 && a->eval_every == 0)
     app_option_error("-patience", "counts evaluations, and -eval_every 0 evaluates only at the end: give -eval_every");

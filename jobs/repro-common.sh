@@ -219,12 +219,13 @@ repro_busy() {
               "another OUT_DIR"
 }
 
-# repro_settings TEXT: the settings OUT_DIR's results belong to (those that
-# change results; never NP: the data and models are the same for any NP
-# dividing -shards). Recorded in OUT_DIR/settings on the first run; a later
-# run with other ones is refused (exit 1).
+# repro_settings TEXT...: the settings OUT_DIR's results belong to (those
+# that change results; never NP: the data and models are the same for any
+# NP dividing -shards), the words of every argument. Recorded in
+# OUT_DIR/settings on the first run; a later run with other ones is refused
+# (exit 1).
 repro_settings() {
-  local settings=$1 there
+  local settings="$*" there
   if [ -e "$OUT_DIR/settings" ]; then
     # Directories written before NP left the settings have " NP=<n>" in them.
     there=$(sed 's/ NP=[^ ]*//' "$OUT_DIR/settings")
@@ -261,6 +262,21 @@ repro_train() {
   # shellcheck disable=SC2086
   [ "$code" = 0 ] || repro_eloss train "$@" -out "$model" -force $EXTRA > "$log.tmp"
   mv "$log.tmp" "$log"
+}
+
+# repro_probe_extra WHAT ARGS...: EXTRA judged by eloss train itself before
+# any work (exit 2 with its message), on the deck with ARGS (the per-run
+# options of one kind of run, WHAT names it): found by the first training
+# instead, it would already be in OUT_DIR's settings, after the data. ARGS
+# name input files that do not exist, so a probe whose options pass stops
+# at exit 1 before it writes anything.
+repro_probe_extra() {
+  local what=$1 why code=0
+  shift
+  [ -n "$EXTRA" ] || return 0
+  # shellcheck disable=SC2086
+  why=$("$ELOSS" train -options_file "$DECK" "$@" -out /nonexistent/eloss-probe.ckpt $EXTRA 2>&1 > /dev/null) || code=$?
+  [ "$code" != 2 ] || repro_die 2 "EXTRA: eloss train refuses it with $what: ${why#eloss train: error: }"
 }
 
 # repro_elapsed: seconds since repro_init.

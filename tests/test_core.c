@@ -129,8 +129,15 @@ int main(int argc, char **argv) {
   const int d3 = core_options_difference("-a 1 -b 2 -conv winograd", "-a 1 -b 2", what, sizeof what);
   const int ok3 = d3 && !strcmp(what, "no -conv (the file has -conv winograd)");
   const int d4 = core_options_difference("-a 1 -b 2", "-a 1 -b 2", left, sizeof left);
-  tap_ok(ok1 && ok2 && ok3 && !d4 && !strcmp(left, "untouched"),
-         "core_options_difference names a changed value, an option new in this run, one only the file has");
+  /* An option in the middle of one line only: named, not the words after it. */
+  const int d5 = core_options_difference("-a 1 -b 2 -c 3", "-a 1 -v crc32:7 -b 2 -c 3", what, sizeof what);
+  const int ok5 = d5 && !strcmp(what, "-v crc32:7 (the file has no -v)");
+  const int d6 = core_options_difference("-a 1 -v crc32:7 -b 2", "-a 1 -b 2", what, sizeof what);
+  const int ok6 = d6 && !strcmp(what, "no -v (the file has -v crc32:7)");
+  const int d7 = core_options_difference("-h0 -5 -f -b 2", "-h0 -4 -f -b 2", what, sizeof what);
+  const int ok7 = d7 && !strcmp(what, "-h0 -4 (the file has -5)");
+  tap_ok(ok1 && ok2 && ok3 && !d4 && !strcmp(left, "untouched") && ok5 && ok6 && ok7,
+         "core_options_difference names a changed value, an option new in this run, one only the file has, by name");
   MPI_Finalize();
   return tap_done();
 }

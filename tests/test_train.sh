@@ -371,7 +371,9 @@ for spec in "LOSSES=ce bogus|unknown loss 'bogus'" "LOSSES=ce ce|ce is given twi
             "EXTRA=-lr 1e-2|-lr is set by jobs/table5" "LRS=1e-3 fast|'fast' is not a learning rate" \
             "LRS=1e-3 1e-3|1e-3 is given twice" "TUNE_SIZE=500|TUNE_SIZE: 500 is not one of SIZES" \
             "LATTICES=12 24|'24' is not an integer from 2 to 20" "SIZES=300 0|'0' is not an integer" \
-            "SCALE=huge|unknown scale 'huge'"; do
+            "SCALE=huge|unknown scale 'huge'" "SIZES=300 1000 8|8 training instances are fewer than a batch (64" \
+            "EXTRA=-bogus 1|EXTRA: eloss train refuses it with ce" "EXTRA=-eval_every 0|-patience 10: counts evaluations" \
+            "EXTRA=-select last|-select is set by jobs/table5"; do
   var=${spec%%=*} rest=${spec#*=}
   env "$var=${rest%%|*}" ELOSS="$eloss" OUT_DIR="$PWD/t5bad" "$t5" > /dev/null 2> err.txt
   rc=$?
@@ -381,7 +383,7 @@ done
 ok $? "jobs/table5 refuses unknown or repeated losses, seeds, rates, sizes, lattices and per-run options in EXTRA, before any work"
 # NP must divide the training's -shards (the deck's 4, or EXTRA's): refused
 # before the data are generated (tiny sizes, so that a late refusal is cheap).
-t5tiny=(LATTICES=4 WIDTHS=8 SIZES=16 TEST=8 VALID=8 LRS=1e-3 SEEDS=1 LOSSES=ce ELOSS="$eloss")
+t5tiny=(LATTICES=4 WIDTHS=8 SIZES=64 TEST=8 VALID=8 LRS=1e-3 SEEDS=1 LOSSES=ce ELOSS="$eloss")
 t5ok=1
 for spec in "3||does not divide the training's -shards 4" "4|-shards 2|NP=4 does not divide the training's -shards 2" \
             "two||'two' is not a rank count"; do
@@ -408,7 +410,7 @@ env "${t5int[@]}" NP=2 OUT_DIR="$PWD/t5int" "$t5" data > /dev/null 2> data.err
 rc0=$?
 rm -f int.err
 set -m
-env "${t5int[@]}" NP=1 OUT_DIR="$PWD/t5int" "$t5" train 4 8 16 ce 1 > /dev/null 2> int.err &
+env "${t5int[@]}" NP=1 OUT_DIR="$PWD/t5int" "$t5" train 4 8 64 ce 1 > /dev/null 2> int.err &
 pid=$!
 set +m
 for _ in $(seq 600); do grep -q "eloss train: -task" int.err 2> /dev/null && break; sleep 0.1; done

@@ -26,7 +26,7 @@ mpi=("$mpiexec" --allow-run-as-root --oversubscribe)
 py=/usr/bin/python3
 source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 tap_workdir
-echo "1..15"
+echo "1..17"
 
 "$eloss" spingen -L 6 -instances 96 -seed 5 -split train -out train.h5 > /dev/null 2>&1 &&
   "$eloss" spingen -L 6 -instances 48 -seed 5 -split train -out train48.h5 > /dev/null 2>&1 &&
@@ -139,6 +139,8 @@ cnt=(-test test.h5 -width 8 -depth 2 -batch 16 -lr 3e-3 -seed 2 -eval_every 10 -
   cut -d, -f1,3 c1.ckpt.jsonl > a.txt && cut -d, -f1,3 c2.ckpt.jsonl > b.txt && cmp -s a.txt b.txt &&
   [ "$(cut -d' ' -f1-6 c1.out)" = "$(cut -d' ' -f1-6 c2.out)" ]
 ok $? "-train_count 48 trains as on a file of the first 48 instances: $(cut -d' ' -f1-3 c1.out)"
+"$eloss" train "${cnt[@]}" -train train48.h5 -train_count 48 -out c3.ckpt > /dev/null 2>&1 && cmp -s c2.ckpt c3.ckpt
+ok $? "-train_count of the whole file is the run without it (the same model file)"
 
 # Refusals.
 "$eloss" train "${base[@]/valid.h5/test.h5}" -loss ce -steps 10 -out x1.ckpt > /dev/null 2> e1.txt
@@ -155,14 +157,16 @@ ok $? "a validation set of another lattice is refused: $(grep -o 'valid7.h5 hold
 nov=(-train train.h5 -test test.h5 -width 8 -depth 2 -batch 16 -steps 10)
 "$eloss" train "${nov[@]}" -select best -out x4.ckpt > /dev/null 2> e4.txt
 rc1=$?
+"$eloss" train "${nov[@]}" -select last -out x4.ckpt > /dev/null 2> e4b.txt
+rc1b=$?
 "$eloss" train "${nov[@]}" -patience 3 -out x4.ckpt > /dev/null 2> e5.txt
 rc2=$?
 "$eloss" train "${nov[@]}" -valid valid.h5 -patience 3 -eval_every 0 -out x4.ckpt > /dev/null 2> e6.txt
 rc3=$?
 "$eloss" train "${nov[@]}" -train_count 97 -out x4.ckpt > /dev/null 2> e7.txt
 rc4=$?
-[ $rc1 = 2 ] && [ $rc2 = 2 ] && [ $rc3 = 2 ] && [ $rc4 = 1 ] && [ ! -e x4.ckpt ] &&
-  grep -q "\-select best: needs a validation set to judge by" e4.txt && grep -q "\-patience 3: needs a validation set" e5.txt &&
+[ $rc1 = 2 ] && [ $rc1b = 2 ] && [ $rc2 = 2 ] && [ $rc3 = 2 ] && [ $rc4 = 1 ] && [ ! -e x4.ckpt ] &&
+  grep -q "\-select best: chooses by the validation set's score: give -valid" e4.txt && grep -q "\-patience 3: needs a validation set" e5.txt &&
   grep -q "\-patience 3: counts evaluations" e6.txt && grep -q "\-train_count 97: train.h5 holds 96 instances" e7.txt
 ok $? "-select best or -patience without -valid, -patience with -eval_every 0, -train_count 97 of 96: refused (exits $rc1 $rc2 $rc3 $rc4)"
 "$eloss" clustergen -atoms 4 -structures 16 -seed 1 -out c.h5 > /dev/null 2>&1
@@ -173,4 +177,13 @@ cp best.ckpt keep.ckpt
 "$eloss" train "${base[@]/valid.h5/valid2.h5}" -loss ce -steps 600 -select best -out best.ckpt -resume > /dev/null 2> e9.txt
 [ $? = 1 ] && grep -q "valid_data crc32" e9.txt && cmp -s best.ckpt keep.ckpt
 ok $? "-resume with another validation set is refused, the model kept"
+# The option that differs is named, wherever it sits in the run's options.
+"$eloss" train -train train.h5 -test test.h5 -width 8 -depth 2 -batch 16 -lr 1e-2 -seed 2 -eval_every 10 -loss ce \
+  -steps 600 -out best.ckpt -resume > /dev/null 2> e10.txt
+rc1=$?
+"$eloss" train "${base[@]}" -loss ce -steps 600 -select best -train_count 80 -out best.ckpt -resume > /dev/null 2> e11.txt
+rc2=$?
+[ $rc1 = 1 ] && [ $rc2 = 1 ] && grep -q "no -valid_data (the file has -valid_data crc32:[0-9a-f]*)" e10.txt &&
+  grep -q "\-train_count 80 (the file has no -train_count)" e11.txt && cmp -s best.ckpt keep.ckpt
+ok $? "-resume without the validation set, or with -train_count, is refused naming that option: $(grep -o 'no -valid_data[^)]*)' e10.txt)"
 tap_exit

@@ -71,37 +71,57 @@ const char *core_real_text(double v, char buf[32]) {
   return buf;
 }
 
-int core_options_difference(const char *was, const char *now, char *out, size_t len) {
-  const char *p = was, *q = now;
-  while (*p || *q) {
-    size_t lp = strcspn(p, " "), lq = strcspn(q, " ");
-    if (lp != lq || strncmp(p, q, lp) != 0) {
-      /* An option only one side has (a newer option, absent from an older file). */
-      if (!*p || !*q) {
-        const char *o = *p ? p : q, *v = o + strcspn(o, " ");
-        v += *v ? 1 : 0;
-        size_t no = strcspn(o, " "), nv = *v == '-' ? 0 : strcspn(v, " ");
-        if (*p)
-          snprintf(out, len, "no %.*s (the file has %.*s%s%.*s)", (int)no, o, (int)no, o, nv ? " " : "", (int)nv, v);
+/* A token that names an option: "-" and a letter ("-5" and "-1e-3" are values). */
+static int is_option(const char *t) { return t[0] == '-' && ((t[1] >= 'a' && t[1] <= 'z') || (t[1] >= 'A' && t[1] <= 'Z')); }
+
+/* The option named like `name` (n bytes) in line: its value (a pointer to
+ * the word after it, or to the next option or the end for a flag) and the
+ * value's length in *vn; NULL if line has no such option. */
+static const char *option_value(const char *line, const char *name, size_t n, size_t *vn) {
+  for (const char *t = line; *t;) {
+    const size_t len = strcspn(t, " ");
+    const char *next = t + len + (t[len] ? 1 : 0);
+    if (is_option(t) && len == n && !strncmp(t, name, n)) {
+      *vn = *next && !is_option(next) ? strcspn(next, " ") : 0;
+      return next;
+    }
+    t = next;
+  }
+  return NULL;
+}
+
+/* The first option of `a` (in a's order) whose value b does not share, or
+ * that b lacks; 1 and the message if there is one. a_is_now: a is this
+ * run's line (the message's wording depends on which side is the file's). */
+static int first_difference(const char *a, const char *b, int a_is_now, char *out, size_t len) {
+  for (const char *t = a; *t;) {
+    const size_t n = strcspn(t, " ");
+    const char *next = t + n + (t[n] ? 1 : 0);
+    if (is_option(t)) {
+      size_t va, vb;
+      const char *x = option_value(a, t, n, &va), *y = option_value(b, t, n, &vb);
+      const char *sep = va ? " " : "";
+      if (!y) {
+        if (a_is_now)
+          snprintf(out, len, "%.*s%s%.*s (the file has no %.*s)", (int)n, t, sep, (int)va, x, (int)n, t);
         else
-          snprintf(out, len, "%.*s%s%.*s (the file has no %.*s)", (int)no, o, nv ? " " : "", (int)nv, v, (int)no, o);
+          snprintf(out, len, "no %.*s (the file has %.*s%s%.*s)", (int)n, t, (int)n, t, sep, (int)va, x);
         return 1;
       }
-      /* Back up to the option name when the value differs. */
-      const char *sp = p, *sq = q;
-      if (*p != '-' && p > was) {
-        sp = p - 2;
-        while (sp > was && sp[-1] != ' ') --sp;
-        sq = q - 2;
-        while (sq > now && sq[-1] != ' ') --sq;
+      if (va != vb || strncmp(x, y, va) != 0) {
+        const char *now = a_is_now ? x : y, *was = a_is_now ? y : x;
+        const size_t nn = a_is_now ? va : vb, nw = a_is_now ? vb : va;
+        snprintf(out, len, "%.*s %.*s (the file has %.*s)", (int)n, t, (int)nn, now, (int)nw, was);
+        return 1;
       }
-      size_t np = strcspn(sp, " "), nq = strcspn(sq, " ");
-      const char *vp = sp + np + (sp[np] ? 1 : 0), *vq = sq + nq + (sq[nq] ? 1 : 0);
-      snprintf(out, len, "%.*s %.*s (the file has %.*s)", (int)nq, sq, (int)strcspn(vq, " "), vq,
-               (int)strcspn(vp, " "), vp);
-      return 1;
     }
-    p += lp + (p[lp] ? 1 : 0), q += lq + (q[lq] ? 1 : 0);
+    t = next;
   }
   return 0;
+}
+
+int core_options_difference(const char *was, const char *now, char *out, size_t len) {
+  /* By name, not by position: an option one line has and the other has not
+   * (a newer option, or one given only sometimes) shifts every later word. */
+  return first_difference(now, was, 1, out, len) || first_difference(was, now, 0, out, len);
 }

@@ -340,8 +340,10 @@ static core_status create(MPI_Comm comm, spin_ctx *c) {
                "-train_count %lld: %s holds %lld instances", (long long)o->train_count, o->train,
                (long long)c->train.count);
     /* The first train_count: a prefix, so smaller training sets are
-     * nested in larger ones. */
-    if (o->train_count) c->train.count = o->train_count;
+     * nested in larger ones. All of them is no subset: the same run as
+     * without the option. */
+    if (o->train_count == c->train.count) c->opt.train_count = 0;
+    if (c->opt.train_count) c->train.count = c->opt.train_count;
   } else {
     CORE_CALL(spin_lattice_init(&c->lat, o->kind, o->bc, o->L));
   }
@@ -412,8 +414,9 @@ core_status train_spin_task_create(MPI_Comm comm, const train_spin_options *opt,
                     nn_conv_algorithm_names[t->conv]);
   /* Only when given: the identity of every run before them stays. The
    * validation set by its fingerprint, as the training and test data. */
-  if (opt->train_count)
-    at += snprintf(t->options + at, sizeof t->options - (size_t)at, " -train_count %lld", (long long)opt->train_count);
+  if (c->opt.train_count)
+    at += snprintf(t->options + at, sizeof t->options - (size_t)at, " -train_count %lld",
+                   (long long)c->opt.train_count);
   if (c->valid.count)
     snprintf(t->options + at, sizeof t->options - (size_t)at, " -valid_data crc32:%08x", set_crc(&c->lat, &c->valid));
   describe(&c->lat, opt, t->config);

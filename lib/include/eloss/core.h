@@ -94,10 +94,12 @@ void core_appendf(char *buf, size_t size, size_t *len, const char *fmt, ...) __a
  * Pure. */
 const char *core_real_text(double v, char buf[32]);
 
-/* The first "-name value" pair that differs between two canonical option
- * lines (was: a file's, now: this run's), as "-name now (the file has
- * was)" in out: what a refused resume names. Returns 0, out untouched, if
- * the lines are equal. Local, pure. */
+/* The first option that differs between two option lines (was: a
+ * file's, now: this run's), matched by name: "-name now (the file has
+ * was)", "-name v (the file has no -name)" or "no -name (the file has
+ * -name v)" in out: what a refused resume names. A word "-" and a letter
+ * is an option, any other word its value. Returns 0, out untouched, if
+ * the lines hold the same options and values. Local, pure. */
 int core_options_difference(const char *was, const char *now, char *out, size_t len);
 
 /* Collective on comm. Returns CORE_OK on every rank if `local` is CORE_OK on
