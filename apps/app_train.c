@@ -52,6 +52,7 @@ typedef struct {
       metrics[PETSC_MAX_PATH_LEN];
 } train_args;
 
+enum { SELECT_LAST, SELECT_BEST };
 static const char *const selections[] = {"last", "best"};
 
 static PetscErrorCode read_options(train_args *a) {
@@ -334,7 +335,7 @@ static int train_main(void *opts) {
   to.checkpoint_seconds = a->checkpoint_seconds;
   to.out = a->out, to.metrics = a->metrics, to.resume = a->resume, to.force = a->force;
   to.inputs[0] = a->train, to.inputs[1] = a->test[0] ? a->test : NULL, to.inputs[2] = a->valid[0] ? a->valid : NULL;
-  to.select_best = a->select == 1, to.patience = a->patience;
+  to.select_best = a->select == SELECT_BEST, to.patience = a->patience;
   if (!st && rank == 0) {
     char identity[IO_JOB_IDENTITY_BYTES];
     train_identity(task, &to, identity, sizeof identity);
