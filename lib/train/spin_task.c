@@ -340,9 +340,8 @@ static core_status create(MPI_Comm comm, spin_ctx *c) {
                "-train_count %lld: %s holds %lld instances", (long long)o->train_count, o->train,
                (long long)c->train.count);
     /* The first train_count: a prefix, so smaller training sets are
-     * nested in larger ones. All of them is no subset: the same run as
-     * without the option. */
-    if (o->train_count == c->train.count) c->opt.train_count = 0;
+     * nested in larger ones. Recorded as given, even when it is the whole
+     * file: N of a small file is then the same run as N of a large one. */
     if (c->opt.train_count) c->train.count = c->opt.train_count;
   } else {
     CORE_CALL(spin_lattice_init(&c->lat, o->kind, o->bc, o->L));
