@@ -30,7 +30,7 @@ mpi=("$mpiexec" --allow-run-as-root --oversubscribe)
 py=/usr/bin/python3
 source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 tap_workdir
-echo "1..54"
+echo "1..55"
 
 "$eloss" spingen -L 6 -instances 96 -seed 5 -split train -out train.h5 > /dev/null 2>&1 &&
   "$eloss" spingen -L 6 -instances 40 -seed 5 -split test -out test.h5 > /dev/null 2>&1 &&
@@ -446,6 +446,15 @@ assert "| cross-entropy | " in md and "| local energy (Eq. 16) | " in md and "N 
 assert os.path.getsize(os.path.join(d, "table5.png")) > 0 and os.path.getsize(os.path.join(d, "table5_curves.png")) > 0
 PY
 ok $(( rc || $? )) "jobs/table5, a tiny sweep: the search's lowest validation gap picks each loss's rate, the table has every cell (exit $rc)"
+# Every recorded setting is compared, not only the first few.
+t5ok=1
+for change in "VALID=9" "LRS=1e-3 3e-2" "EXTRA=-steps 41 -eval_every 10 -depth 2 -batch 16 -patience 2" "DATA_SEED=6"; do
+  env "${t5sw[@]}" "$change" NP=2 OUT_DIR="$PWD/t5sw" "$t5" > /dev/null 2> err.txt
+  rc=$?
+  { [ $rc = 1 ] && grep -q "holds results of other settings" err.txt; } || { t5ok=0; echo "# $change: rc $rc: $(head -c 300 err.txt)"; }
+done
+[ $t5ok = 1 ]
+ok $? "jobs/table5 refuses a rerun on that OUT_DIR with another VALID, LRS, EXTRA or DATA_SEED"
 
 # What a new user ran into.
 # eval on the training data says so; one instance notes its undefined error.
