@@ -734,8 +734,8 @@ core_status train_run(MPI_Comm comm, train_task *task, const train_options *opt,
                 "(-patience; the best at step %lld)\n", (long long)step, (long long)opt->patience,
                 (long long)t.sel.rec.best_step);
     }
-    train_metrics line;
-    metrics_join(&report->metrics, &report->valid, &line);
+    train_metrics line = {0};
+    if (eval) metrics_join(&report->metrics, &report->valid, &line);
     if (!st && t.rank == 0)
       st = metrics_line(t.metrics, opt->metrics, step, t.run, loss,
                         (double)(steps_run * t.B) / fmax(train_seconds, 1e-9), core_time() - t0,
