@@ -76,6 +76,35 @@ core_status mc_exact_solve(mc_exact *ex, const double *J, int8_t *spins, double 
 
 void mc_exact_destroy(mc_exact **ex);
 
+/* Largest lattice the matching solver accepts (its graph has about 12
+ * edges per site and int32 vertex numbers). */
+#define MC_PLANAR_MAX_SITES ((int64_t)1 << 27)
+
+typedef struct mc_planar mc_planar;
+
+/* Workspace for exact ground states of open rows x cols square lattices
+ * by matching, rows, cols >= 2, rows * cols <= MC_PLANAR_MAX_SITES.
+ * Memory: about 150 bytes per site. Local. */
+core_status mc_planar_create(int rows, int cols, mc_planar **pl);
+
+/* Ground state of the open rows x cols Edwards-Anderson lattice without
+ * field, couplings H (rows, cols-1): H[r, c] couples (r, c)-(r, c+1), and
+ * V (rows-1, cols): V[r, c] couples (r, c)-(r+1, c): minimum-weight perfect
+ * matching of the frustrated faces on the dual graph (Bieche et al. 1980,
+ * Barahona 1982; lib/mc/planar.c). Writes the spins (row-major, +-1) in
+ * canonical sign, spins[0] = +1, and the energy summed from them. Exact for
+ * couplings that are integers or dyadic rationals; otherwise the matching
+ * runs on |J| rounded to 2^-57 of their sum. Deterministic: ties (+-J)
+ * give the same configuration every time. Time: near-linear in the sites
+ * in practice (docs/spingen.md has the measured times). Local. */
+core_status mc_planar_solve_hv(mc_planar *pl, const double *H, const double *V, int8_t *spins, double *energy);
+
+/* The same for a square workspace (rows == cols == L) and couplings J in
+ * spin.h's layout, spins as mc_exact_solve's. Local. */
+core_status mc_planar_solve(mc_planar *pl, const double *J, int8_t *spins, double *energy);
+
+void mc_planar_destroy(mc_planar **pl);
+
 /* ---- Monte Carlo chains ---------------------------------------------------- */
 
 typedef enum { MC_METROPOLIS, MC_HEATBATH } mc_algorithm;
