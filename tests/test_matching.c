@@ -165,7 +165,7 @@ int main(void) {
     core_status c = matching_min_perfect(2, 1, out, w2, m, &total);
     core_status d = matching_min_perfect(2, 2, two, big, m, &total);
     tap_ok(a == CORE_ERR_VALUE && b == CORE_ERR_ARG && c == CORE_ERR_ARG && d == CORE_ERR_VALUE,
-           "refused: odd vertex count, a loop, an end outside the graph, weights summing beyond 2^58 (%d %d %d %d)",
+           "refused: odd vertex count, a loop, an end outside the graph, weights summing beyond 2^56 (%d %d %d %d)",
            (int)a, (int)b, (int)c, (int)d);
   }
   free(g);

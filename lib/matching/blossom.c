@@ -1,54 +1,62 @@
 /* Minimum-weight perfect matching: Edmonds' blossom algorithm, primal-dual,
- * one alternating tree at a time.
+ * every alternating tree at once under one dual change, with the data
+ * structures of Kolmogorov's Blossom V (2009) that keep a step's cost
+ * independent of blossom sizes.
  *
  * Duals. Every node X (a vertex, or a blossom: an odd cycle of nodes
  * shrunk to one) has a dual y_X; blossoms keep y_X >= 0. The slack of edge
  * e = (u, v) is w_e minus the duals of every node that holds exactly one of
- * u, v; the algorithm keeps every slack >= 0 and every matched edge, and
- * every edge of a blossom's cycle, at slack 0 (tight). For an edge between
+ * u, v; the algorithm keeps every slack >= 0 and every matched edge and
+ * every edge of a blossom's cycle at slack 0 (tight). For an edge between
  * two top-level nodes U, V that is
- *     slack = w_e - inner[u] - inner[v] - y_U - y_V,
- * where inner[u] sums the duals of the nodes below the top that hold u
+ *     slack = w_e - inner(u) - inner(v) - y_U - y_V,
+ * where inner(u) sums the duals of the nodes below the top that hold u
  * (fixed while they are below the top: only top-level duals change).
  *
- * A tree. Its root is an unmatched node, labelled +; a + node's matched
- * partner is a - child, a - node's matched partner a + child. The tree's
- * duals move together: y += d on + nodes, y -= d on - nodes, which keeps
- * its tree edges tight. Stored duals of tree nodes are offset by the tree's
+ * Trees. Every unmatched node roots a tree, labelled +; a + node's
+ * matched partner is a - child, a - node's matched partner a + child. All
+ * trees' duals move together: y += d on + nodes, y -= d on - nodes, which
+ * keeps tree edges tight, so every unmatched node grows at the same rate
+ * and near pairs meet first. Stored duals of tree nodes are offset by the
  * total change `eps` (actual = y + label * eps), so a change costs nothing
  * and every event has a fixed time in eps:
- *   + node to a free matched node, tight:   grow (the node becomes -, its
+ *   + node to a free (matched) node, tight: grow (the node becomes -, its
  *                                           partner +);
- *   + node to a free unmatched node, tight: augment (the tree ends);
- *   + node to + node, tight:                shrink the cycle to a blossom;
+ *   + node to + node of another tree:       augment (both trees end, their
+ *                                           nodes become free);
+ *   + node to + node of the same tree:      shrink the cycle to a blossom;
  *   - blossom's dual reaches 0:             expand it.
  * The events wait in a binary heap keyed by that time; an entry made stale
- * by a later change is re-checked when it comes up. Weights are doubled on
- * input: along tight edges every vertex of a tree then has the same parity
- * of summed duals, so (+, +) slacks are even and every dual stays an
- * integer.
+ * by a later change is re-checked when it comes up. Weights are multiplied
+ * by 4 and the start's duals are even: every tree's vertices then share one
+ * parity of summed duals (tight edges join them, and all trees start
+ * together), so (+, +) slacks are even and every event time an integer.
  *
- * A blossom stores its children in cycle order, child 0 the base (the one
- * matched outside), with the edge between child i and child i + 1; edges
- * 1, 3, 5, ... are matched. The vertex-level matching is kept at all times,
- * so the result needs no final expansion. */
+ * Cost. Each top-level node keeps the list of its boundary edges (one end
+ * inside); shrinking moves the children's lists to the blossom (edges
+ * between children go to the blossom's internal list), expanding moves
+ * them back, so neither touches the vertices inside. The top-level node of
+ * a vertex and its inner() come from parent pointers with path-compressed
+ * shortcuts (a shortcut to a blossom that has since expanded is recognised
+ * by the blossom's generation number). Augmenting through a blossom only
+ * changes its matched edge: a blossom's internal matching follows from
+ * which child holds the end of that edge (its base), so it is laid out
+ * only when the blossom expands, or at the end. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "eloss/matching.h"
 
 typedef struct {
-  int32_t k;      /* children */
-  int32_t *child; /* (k) nodes, cycle order, child[0] the base */
+  int32_t k;      /* children; 0: unused */
+  int32_t *child; /* (k) nodes, cycle order, child[0] the base at creation */
   int32_t *edge;  /* (k) edge[i] joins child i and child (i + 1) % k */
-  int32_t *lo;    /* (k) its endpoint in child i */
-  int32_t *hi;    /* (k) its endpoint in child (i + 1) % k */
 } blossom;
 
 typedef struct {
   int64_t key;
-  int32_t id;   /* an edge, or a blossom node for EXPAND */
-  int32_t kind; /* EVENT_EDGE, EVENT_EXPAND */
+  int32_t id;   /* an edge, or a blossom node for EVENT_EXPAND */
+  int32_t kind;
 } event;
 
 enum { EVENT_EDGE, EVENT_EXPAND };
@@ -57,44 +65,116 @@ typedef struct {
   int32_t n, capacity; /* vertices; nodes (vertices + blossoms) */
   int64_t m;
   const int32_t *ends;
-  int64_t *w2;        /* (m) doubled weights */
-  int64_t *adj_start; /* (n + 1) CSR of incident edges */
-  int32_t *adj;       /* (2 m) */
+  const int64_t *weight;
   /* per node */
-  int32_t *parent;     /* the blossom directly holding it, -1 at top */
-  int64_t *y;          /* dual (tree nodes: offset by label * eps) */
-  int8_t *label;       /* +1, -1, 0 free */
-  int32_t *tree_edge;  /* - node: the edge to its + parent */
-  int32_t *base;       /* the base vertex (a vertex: itself) */
-  int32_t *mark;       /* scratch stamps (shrink) */
-  blossom *bl;         /* (capacity - n) */
-  int32_t *free_ids;   /* unused blossom nodes */
+  int32_t *parent;    /* the blossom directly holding it, -1 at top */
+  int64_t *y;         /* dual (tree nodes: offset by label * eps) */
+  int8_t *label;      /* +1, -1, 0 free */
+  int32_t *tree_edge; /* - node: the edge to its + parent */
+  int32_t *match;     /* top-level node: its matched edge, -1 */
+  int32_t *tree_id;   /* top-level tree node: its tree (the root vertex), -1 */
+  int32_t *shortcut;  /* an ancestor (or -1), valid while gen[shortcut] == sc_gen */
+  int32_t *sc_gen;
+  int64_t *sc_sum;    /* duals from the node up to its shortcut, excluded */
+  int32_t *gen;       /* bumped when a blossom node expands */
+  int32_t *head;      /* boundary-edge list (a side, -1) */
+  int32_t *head_in;   /* blossom: its internal edges (side 2e) */
+  int32_t *mark;      /* scratch stamps */
+  blossom *bl;        /* (capacity - n) */
+  int32_t *free_ids;
   int32_t n_free;
-  /* per vertex */
-  int32_t *top;   /* its top-level node */
-  int64_t *inner; /* duals of the nodes below the top that hold it */
-  int32_t *mate;  /* matched edge, -1 */
-  /* the current tree */
+  /* per edge side (2e: the end ends[2e], 2e + 1: the other) */
+  int32_t *next, *prev, *owner;
+  /* trees: the nodes each tree labelled, as linked lists in a pool */
   int64_t eps;
-  int32_t *tree; /* nodes labelled in this tree */
-  int64_t tree_count, tree_capacity;
+  int64_t *tree_head; /* (n) by root vertex: last pool entry, -1 */
+  int32_t *pool_node;
+  int64_t *pool_next;
+  int64_t pool_count, pool_capacity;
   event *heap;
   int64_t heap_count, heap_capacity;
-  int32_t *stack; /* scratch: vertex enumeration, augment work */
+  int32_t *stack;
   int64_t stack_capacity;
   int32_t stamp;
 } solver;
 
-static inline int32_t other_end(const solver *s, int32_t e, int32_t v) {
-  return s->ends[2 * (int64_t)e] == v ? s->ends[2 * (int64_t)e + 1] : s->ends[2 * (int64_t)e];
-}
-
+static inline int64_t wq(const solver *s, int32_t e) { return 4 * s->weight[e]; }
 static inline int64_t y_actual(const solver *s, int32_t x) { return s->y[x] + s->label[x] * s->eps; }
 
-static inline int64_t slack_of(const solver *s, int32_t e) {
-  const int32_t u = s->ends[2 * (int64_t)e], v = s->ends[2 * (int64_t)e + 1];
-  return s->w2[e] - s->inner[u] - s->inner[v] - y_actual(s, s->top[u]) - y_actual(s, s->top[v]);
+/* The top-level node holding vertex v; *inner gets inner(v). */
+static int32_t find_top(solver *s, int32_t v, int64_t *inner) {
+  int32_t x = v;
+  int64_t sum = 0;
+  while (s->parent[x] >= 0) {
+    const int32_t t = s->shortcut[x];
+    if (t >= 0 && s->sc_gen[x] == s->gen[t]) {
+      sum += s->sc_sum[x];
+      x = t;
+    } else {
+      sum += s->y[x];
+      x = s->parent[x];
+    }
+  }
+  /* Point every node of the walk at the top. */
+  int64_t rest = sum;
+  for (int32_t z = v; z != x;) {
+    const int32_t t = s->shortcut[z];
+    int32_t next;
+    int64_t step;
+    if (t >= 0 && s->sc_gen[z] == s->gen[t]) {
+      step = s->sc_sum[z];
+      next = t;
+    } else {
+      step = s->y[z];
+      next = s->parent[z];
+    }
+    s->shortcut[z] = x;
+    s->sc_gen[z] = s->gen[x];
+    s->sc_sum[z] = rest;
+    rest -= step;
+    z = next;
+  }
+  if (inner) *inner = sum;
+  return x;
 }
+
+static inline int32_t top_of(solver *s, int32_t v) { return find_top(s, v, NULL); }
+
+static int64_t slack_of(solver *s, int32_t e) {
+  int64_t iu, iv;
+  const int32_t U = find_top(s, s->ends[2 * (int64_t)e], &iu), V = find_top(s, s->ends[2 * (int64_t)e + 1], &iv);
+  return wq(s, e) - iu - iv - y_actual(s, U) - y_actual(s, V);
+}
+
+/* ---- lists of edge sides --------------------------------------------- */
+
+static void list_add(solver *s, int32_t *head, int32_t side, int32_t owner) {
+  if (*head < 0) {
+    s->next[side] = s->prev[side] = side;
+    *head = side;
+  } else {
+    const int32_t h = *head, t = s->prev[h];
+    s->next[t] = side;
+    s->prev[side] = t;
+    s->next[side] = h;
+    s->prev[h] = side;
+  }
+  s->owner[side] = owner;
+}
+
+static void list_remove(solver *s, int32_t *head, int32_t side) {
+  if (s->next[side] == side) {
+    *head = -1;
+  } else {
+    const int32_t a = s->prev[side], b = s->next[side];
+    s->next[a] = b;
+    s->prev[b] = a;
+    if (*head == side) *head = b;
+  }
+  s->owner[side] = -1;
+}
+
+/* ---- heap, stacks ------------------------------------------------------ */
 
 static core_status heap_push(solver *s, int64_t key, int32_t id, int32_t kind) {
   if (s->heap_count == s->heap_capacity) {
@@ -130,82 +210,36 @@ static event heap_pop(solver *s) {
   return top;
 }
 
-static core_status stack_reserve(solver *s, int64_t need) {
-  if (need <= s->stack_capacity) return CORE_OK;
-  int64_t cap = s->stack_capacity ? s->stack_capacity : 1024;
-  while (cap < need) cap *= 2;
-  int32_t *p = realloc(s->stack, sizeof *p * (size_t)cap);
-  CORE_CHECK(p, CORE_ERR_MEM, "matching: cannot grow a work stack to %lld entries", (long long)cap);
-  s->stack = p;
-  s->stack_capacity = cap;
+static core_status stack_push(solver *s, int64_t *count, int32_t x) {
+  if (*count == s->stack_capacity) {
+    int64_t cap = s->stack_capacity ? 2 * s->stack_capacity : 1024;
+    int32_t *p = realloc(s->stack, sizeof *p * (size_t)cap);
+    CORE_CHECK(p, CORE_ERR_MEM, "matching: cannot grow a work stack to %lld entries", (long long)cap);
+    s->stack = p;
+    s->stack_capacity = cap;
+  }
+  s->stack[(*count)++] = x;
   return CORE_OK;
 }
 
-/* The vertices inside node x, appended to s->stack from position `from`;
- * returns the new end, or -1 when memory runs out. */
-static int64_t vertices_of(solver *s, int32_t x, int64_t from) {
-  if (stack_reserve(s, from + 1)) return -1;
-  int64_t end = from, read = from;
-  s->stack[end++] = x;
-  /* Breadth-first over the blossom tree: blossoms are replaced by their
-   * children until only vertices remain in [from, end). */
-  while (read < end) {
-    int32_t node = s->stack[read];
-    if (node < s->n) {
-      ++read;
-      continue;
-    }
-    const blossom *b = &s->bl[node - s->n];
-    if (stack_reserve(s, end + b->k)) return -1;
-    s->stack[read] = b->child[0];
-    for (int32_t i = 1; i < b->k; ++i) s->stack[end++] = b->child[i];
+static core_status tree_add(solver *s, int32_t x, int32_t tree) {
+  if (s->pool_count == s->pool_capacity) {
+    int64_t cap = s->pool_capacity ? 2 * s->pool_capacity : 1024;
+    int32_t *a = realloc(s->pool_node, sizeof *a * (size_t)cap);
+    if (a) s->pool_node = a;
+    int64_t *b = a ? realloc(s->pool_next, sizeof *b * (size_t)cap) : NULL;
+    CORE_CHECK(a && b, CORE_ERR_MEM, "matching: cannot grow the tree lists to %lld nodes", (long long)cap);
+    s->pool_next = b;
+    s->pool_capacity = cap;
   }
-  return end;
-}
-
-static core_status tree_add(solver *s, int32_t x) {
-  if (s->tree_count == s->tree_capacity) {
-    int64_t cap = 2 * s->tree_capacity;
-    int32_t *t = realloc(s->tree, sizeof *t * (size_t)cap);
-    CORE_CHECK(t, CORE_ERR_MEM, "matching: cannot grow the tree list to %lld nodes", (long long)cap);
-    s->tree = t;
-    s->tree_capacity = cap;
-  }
-  s->tree[s->tree_count++] = x;
+  s->tree_id[x] = tree;
+  s->pool_node[s->pool_count] = x;
+  s->pool_next[s->pool_count] = s->tree_head[tree];
+  s->tree_head[tree] = s->pool_count++;
   return CORE_OK;
 }
 
-/* Label node x + (its stored dual offset) and queue the events of its
- * edges; skip_top: edges to this top-level node are internal. */
-static core_status scan_plus(solver *s, int32_t x, int32_t skip_top) {
-  int64_t end = vertices_of(s, x, 0);
-  CORE_CHECK(end >= 0, CORE_ERR_MEM, "matching: out of memory");
-  for (int64_t k = 0; k < end; ++k) {
-    const int32_t u = s->stack[k];
-    for (int64_t a = s->adj_start[u]; a < s->adj_start[u + 1]; ++a) {
-      const int32_t e = s->adj[a], v = other_end(s, e, u), V = s->top[v];
-      if (V == skip_top || s->label[V] < 0) continue;
-      const int64_t sl = slack_of(s, e);
-      CORE_CALL(heap_push(s, s->label[V] > 0 ? s->eps + sl / 2 : s->eps + sl, e, EVENT_EDGE));
-    }
-  }
-  return CORE_OK;
-}
-
-/* A node turned free inside the tree's reach: queue its edges to + nodes. */
-static core_status scan_free(solver *s, int32_t x) {
-  int64_t end = vertices_of(s, x, 0);
-  CORE_CHECK(end >= 0, CORE_ERR_MEM, "matching: out of memory");
-  for (int64_t k = 0; k < end; ++k) {
-    const int32_t u = s->stack[k];
-    for (int64_t a = s->adj_start[u]; a < s->adj_start[u + 1]; ++a) {
-      const int32_t e = s->adj[a], v = other_end(s, e, u), V = s->top[v];
-      if (V == x || s->label[V] <= 0) continue;
-      CORE_CALL(heap_push(s, s->eps + slack_of(s, e), e, EVENT_EDGE));
-    }
-  }
-  return CORE_OK;
-}
+/* ---- tree ---------------------------------------------------------------- */
 
 static void set_label(solver *s, int32_t x, int8_t label) {
   const int64_t actual = y_actual(s, x);
@@ -213,47 +247,70 @@ static void set_label(solver *s, int32_t x, int8_t label) {
   s->y[x] = actual - label * s->eps;
 }
 
-/* The top-level node matched to top-level node x, -1 if x is unmatched. */
-static int32_t mate_node(const solver *s, int32_t x) {
-  const int32_t e = s->mate[s->base[x]];
-  return e < 0 ? -1 : s->top[other_end(s, e, s->base[x])];
+/* The top-level node at the far end of edge e from top-level node x. */
+static int32_t across(solver *s, int32_t e, int32_t x) {
+  const int32_t a = top_of(s, s->ends[2 * (int64_t)e]);
+  return a == x ? top_of(s, s->ends[2 * (int64_t)e + 1]) : a;
 }
 
-/* The endpoint of edge e inside top-level node x. */
-static int32_t end_in(const solver *s, int32_t e, int32_t x) {
-  const int32_t u = s->ends[2 * (int64_t)e];
-  return s->top[u] == x ? u : s->ends[2 * (int64_t)e + 1];
+static int32_t mate_node(solver *s, int32_t x) { return s->match[x] < 0 ? -1 : across(s, s->match[x], x); }
+static int32_t tree_parent(solver *s, int32_t x) { return across(s, s->tree_edge[x], x); }
+
+/* Queue the event of boundary side `side` of + node x (skip: - and own). */
+static core_status queue_plus_side(solver *s, int32_t side, int32_t x) {
+  const int32_t e = side >> 1;
+  int64_t iu, iv;
+  const int32_t U = find_top(s, s->ends[side], &iu), V = find_top(s, s->ends[side ^ 1], &iv);
+  if (V == x || U != x || s->label[V] < 0) return CORE_OK;
+  const int64_t sl = wq(s, e) - iu - iv - y_actual(s, U) - y_actual(s, V);
+  return heap_push(s, s->label[V] > 0 ? s->eps + sl / 2 : s->eps + sl, e, EVENT_EDGE);
 }
 
-/* The + parent of - node x. */
-static int32_t tree_parent(const solver *s, int32_t x) {
-  const int32_t e = s->tree_edge[x];
-  return s->top[other_end(s, e, end_in(s, e, x))];
+static core_status scan_plus(solver *s, int32_t x) {
+  const int32_t h = s->head[x];
+  if (h < 0) return CORE_OK;
+  int32_t side = h;
+  do {
+    CORE_CALL(queue_plus_side(s, side, x));
+    side = s->next[side];
+  } while (side != h);
+  return CORE_OK;
 }
 
-static core_status grow(solver *s, int32_t e, int32_t v_node) {
+/* A node turned free: queue its edges to + nodes. */
+static core_status scan_free(solver *s, int32_t x) {
+  const int32_t h = s->head[x];
+  if (h < 0) return CORE_OK;
+  int32_t side = h;
+  do {
+    const int32_t V = top_of(s, s->ends[side ^ 1]);
+    if (V != x && s->label[V] > 0) CORE_CALL(heap_push(s, s->eps + slack_of(s, side >> 1), side >> 1, EVENT_EDGE));
+    side = s->next[side];
+  } while (side != h);
+  return CORE_OK;
+}
+
+static core_status grow(solver *s, int32_t e, int32_t v_node, int32_t tree) {
   set_label(s, v_node, -1);
   s->tree_edge[v_node] = e;
-  CORE_CALL(tree_add(s, v_node));
+  CORE_CALL(tree_add(s, v_node, tree));
   if (v_node >= s->n) CORE_CALL(heap_push(s, s->y[v_node], v_node, EVENT_EXPAND));
   const int32_t w = mate_node(s, v_node);
   set_label(s, w, +1);
-  CORE_CALL(tree_add(s, w));
-  return scan_plus(s, w, w);
+  CORE_CALL(tree_add(s, w, tree));
+  return scan_plus(s, w);
 }
 
-/* Children of a new blossom: the path from the lowest common ancestor A
- * down to u's node, then from v's node back up. */
+/* Children of a new blossom: the lowest common ancestor A of the two +
+ * nodes, the path from A down to u's node, then from v's node back up. */
 static core_status shrink(solver *s, int32_t e) {
-  const int32_t u = s->ends[2 * (int64_t)e], v = s->ends[2 * (int64_t)e + 1];
-  int32_t U = s->top[u], V = s->top[v];
-  /* Walk up from both sides in turn, stamping the + nodes, until one side
-   * reaches a node the other stamped. */
+  const int32_t U = top_of(s, s->ends[2 * (int64_t)e]), V = top_of(s, s->ends[2 * (int64_t)e + 1]);
+  const int32_t tree = s->tree_id[U];
   const int32_t stamp_u = ++s->stamp, stamp_v = ++s->stamp;
   int32_t a = U, b = V, lca = -1;
   s->mark[a] = stamp_u;
   s->mark[b] = stamp_v;
-  for (;;) {
+  while (lca < 0) {
     if (a == b) {
       lca = a;
       break;
@@ -277,265 +334,264 @@ static core_status shrink(solver *s, int32_t e) {
       s->mark[b] = stamp_v;
     }
   }
-  /* Count the children: path lengths from U and V up to the lca. */
-  int32_t k = 1;
-  for (int32_t x = U; x != lca; x = tree_parent(s, mate_node(s, x))) k += 2;
-  for (int32_t x = V; x != lca; x = tree_parent(s, mate_node(s, x))) k += 2;
-  CORE_CHECK(s->n_free > 0, CORE_ERR_MEM, "matching: out of blossom nodes (internal)");
+  int32_t a_len = 0, b_len = 0;
+  for (int32_t x = U; x != lca; x = tree_parent(s, mate_node(s, x))) a_len += 2;
+  for (int32_t x = V; x != lca; x = tree_parent(s, mate_node(s, x))) b_len += 2;
+  const int32_t k = 1 + a_len + b_len;
+  CORE_CHECK(s->n_free > 0, CORE_ERR_NUMERIC, "matching: internal error: out of blossom nodes");
   const int32_t B = s->free_ids[--s->n_free];
   blossom *bl = &s->bl[B - s->n];
-  int32_t *mem = malloc(sizeof *mem * 4 * (size_t)k);
+  int32_t *mem = malloc(sizeof *mem * 2 * (size_t)k);
   CORE_CHECK(mem, CORE_ERR_MEM, "matching: cannot allocate a blossom of %d nodes", k);
   bl->k = k;
   bl->child = mem;
   bl->edge = mem + k;
-  bl->lo = mem + 2 * k;
-  bl->hi = mem + 3 * k;
-  /* Side of U: child indices from the lca downwards, filled from the end
-   * of that segment: positions 1 .. a_len. */
-  int32_t a_len = 0;
-  for (int32_t x = U; x != lca; x = tree_parent(s, mate_node(s, x))) a_len += 2;
   bl->child[0] = lca;
-  {
-    int32_t pos = a_len;
-    for (int32_t x = U; x != lca;) {
-      const int32_t minus = mate_node(s, x), up = tree_parent(s, minus);
-      bl->child[pos] = x;
-      bl->child[pos - 1] = minus;
-      bl->edge[pos - 1] = s->mate[s->base[x]];  /* minus - x, matched */
-      bl->edge[pos - 2] = s->tree_edge[minus]; /* up - minus */
-      pos -= 2;
-      x = up;
-    }
+  for (int32_t x = U, pos = a_len; x != lca; pos -= 2) {
+    const int32_t minus = mate_node(s, x), up = tree_parent(s, minus);
+    bl->child[pos] = x;
+    bl->child[pos - 1] = minus;
+    bl->edge[pos - 1] = s->match[x];        /* minus - x, matched */
+    bl->edge[pos - 2] = s->tree_edge[minus]; /* up - minus */
+    x = up;
   }
-  bl->edge[a_len] = e; /* U - V */
-  {
-    int32_t pos = a_len + 1;
-    for (int32_t x = V; x != lca;) {
-      const int32_t minus = mate_node(s, x), up = tree_parent(s, minus);
-      bl->child[pos] = x;
-      bl->child[pos + 1] = minus;
-      bl->edge[pos] = s->mate[s->base[x]];   /* x - minus, matched */
-      bl->edge[pos + 1] = s->tree_edge[minus]; /* minus - up (up: the lca at the end) */
-      pos += 2;
-      x = up;
-    }
+  bl->edge[a_len] = e;
+  for (int32_t x = V, pos = a_len + 1; x != lca; pos += 2) {
+    const int32_t minus = mate_node(s, x), up = tree_parent(s, minus);
+    bl->child[pos] = x;
+    bl->child[pos + 1] = minus;
+    bl->edge[pos] = s->match[x];             /* x - minus, matched */
+    bl->edge[pos + 1] = s->tree_edge[minus]; /* minus - up */
+    x = up;
   }
-  for (int32_t i = 0; i < k; ++i) {
-    const int32_t c = bl->child[i], next = bl->child[(i + 1) % k], ed = bl->edge[i];
-    bl->lo[i] = end_in(s, ed, c);
-    bl->hi[i] = end_in(s, ed, next);
-  }
-  /* Freeze the children's duals; their vertices now belong to B. The
-   * former - children are now inside a + node: their edges are queued. */
-  int8_t *was_minus = malloc((size_t)k);
-  CORE_CHECK(was_minus, CORE_ERR_MEM, "matching: out of memory shrinking a blossom");
-  for (int32_t i = 0; i < k; ++i) {
-    const int32_t c = bl->child[i];
-    const int64_t yc = y_actual(s, c);
-    was_minus[i] = s->label[c] < 0;
-    s->y[c] = yc;
-    s->label[c] = 0;
-    s->parent[c] = B;
-    int64_t end = vertices_of(s, c, 0);
-    if (end < 0) {
-      free(was_minus);
-      return CORE_ERROR(CORE_ERR_MEM, "matching: out of memory");
-    }
-    for (int64_t t = 0; t < end; ++t) {
-      s->inner[s->stack[t]] += yc;
-      s->top[s->stack[t]] = B;
-    }
-  }
-  s->parent[B] = -1;
-  s->base[B] = s->base[lca];
+  /* B takes the lca's place in the tree with dual 0; the children's duals
+   * are frozen at their actual values. */
   s->label[B] = +1;
-  s->y[B] = -s->eps; /* actual 0 */
+  s->y[B] = -s->eps;
+  s->match[B] = s->match[lca];
   s->tree_edge[B] = -1;
-  core_status st = tree_add(s, B);
-  for (int32_t i = 0; i < k && !st; ++i)
-    if (was_minus[i]) st = scan_plus(s, bl->child[i], B);
-  free(was_minus);
-  return st;
-}
-
-/* Make vertex v the base of blossom b0 (and so of every blossom between):
- * rotate each cycle so that the child holding v is child 0, flipping the
- * matching along the even path from it to the old base. Iterative, with a
- * work list of (blossom, vertex) pairs in s->stack. */
-static core_status make_base(solver *s, int32_t b0, int32_t v0) {
-  int64_t top = 0;
-  CORE_CALL(stack_reserve(s, 2));
-  s->stack[top++] = b0;
-  s->stack[top++] = v0;
-  while (top > 0) {
-    const int32_t v = s->stack[--top], B = s->stack[--top];
-    blossom *bl = &s->bl[B - s->n];
-    int32_t c = v;
-    while (s->parent[c] != B) c = s->parent[c];
-    const int32_t k = bl->k;
-    int32_t i = 0;
-    while (bl->child[i] != c) ++i;
-    CORE_CALL(stack_reserve(s, top + 2 + 2 * (int64_t)k));
-    if (c >= s->n) {
-      s->stack[top++] = c;
-      s->stack[top++] = v;
-    }
-    if (i > 0) {
-      /* Even path from child i to child 0: backwards if i is even,
-       * forwards otherwise; its edges alternate matched / unmatched and
-       * are flipped. */
-      const int dir = (i % 2 == 0) ? -1 : 1;
-      const int32_t steps = dir < 0 ? i : k - i;
-      for (int32_t t = 0; t < steps; ++t) {
-        const int32_t j = dir < 0 ? i - 1 - t : i + t; /* edge index */
-        if (t % 2 == 1) {
-          /* becomes matched: edge j between child j and child j + 1 */
-          const int32_t ed = bl->edge[j], p = bl->lo[j], q = bl->hi[j];
-          const int32_t cp = bl->child[j], cq = bl->child[(j + 1) % k];
-          s->mate[p] = ed;
-          s->mate[q] = ed;
-          if (cp >= s->n) {
-            s->stack[top++] = cp;
-            s->stack[top++] = p;
-          }
-          if (cq >= s->n) {
-            s->stack[top++] = cq;
-            s->stack[top++] = q;
-          }
-        }
-      }
-      /* Rotate so that child i is child 0. */
-      int32_t *tmp = malloc(sizeof *tmp * 4 * (size_t)k);
-      CORE_CHECK(tmp, CORE_ERR_MEM, "matching: out of memory rotating a blossom");
-      for (int32_t t = 0; t < k; ++t) {
-        const int32_t from = (i + t) % k;
-        tmp[t] = bl->child[from];
-        tmp[k + t] = bl->edge[from];
-        tmp[2 * k + t] = bl->lo[from];
-        tmp[3 * k + t] = bl->hi[from];
-      }
-      memcpy(bl->child, tmp, sizeof *tmp * 4 * (size_t)k);
-      free(tmp);
-    }
-    s->base[B] = v;
-  }
-  return CORE_OK;
-}
-
-/* Edge e joins + node top[u] to the unmatched free node top[v]: flip the
- * path from the root through e. */
-static core_status augment(solver *s, int32_t e) {
-  int32_t u = s->ends[2 * (int64_t)e], v = s->ends[2 * (int64_t)e + 1];
-  if (s->label[s->top[u]] <= 0) {
-    int32_t t = u;
-    u = v;
-    v = t;
-  }
-  if (s->top[v] >= s->n) CORE_CALL(make_base(s, s->top[v], v));
-  s->mate[v] = e;
-  int32_t x = u, ecur = e;
-  for (;;) {
-    /* X's old matched edge leads to its - parent Ym; Ym's tree edge then
-     * becomes matched, and the walk goes on from the + node above. */
-    const int32_t X = s->top[x], bx = s->base[X], old = s->mate[bx];
-    if (X >= s->n) CORE_CALL(make_base(s, X, x));
-    s->mate[x] = ecur;
-    if (old < 0) break;
-    const int32_t Ym = s->top[other_end(s, old, bx)];
-    const int32_t et = s->tree_edge[Ym], p = end_in(s, et, Ym), z = other_end(s, et, p);
-    if (Ym >= s->n) CORE_CALL(make_base(s, Ym, p));
-    s->mate[p] = et;
-    x = z;
-    ecur = et;
-  }
-  return CORE_OK;
-}
-
-/* - blossom B whose dual reached 0: its children return to the top; the
- * even path from the child its tree edge enters to its base stays in the
- * tree, the rest become free (matched in pairs along the cycle). */
-static core_status expand(solver *s, int32_t B) {
-  blossom *bl = &s->bl[B - s->n];
-  const int32_t k = bl->k;
+  s->parent[B] = -1;
+  s->head[B] = s->head_in[B] = -1;
+  const int32_t was_minus = ++s->stamp;
   for (int32_t i = 0; i < k; ++i) {
     const int32_t c = bl->child[i];
-    s->parent[c] = -1;
-    int64_t end = vertices_of(s, c, 0);
-    CORE_CHECK(end >= 0, CORE_ERR_MEM, "matching: out of memory");
-    for (int64_t t = 0; t < end; ++t) {
-      s->inner[s->stack[t]] -= s->y[c];
-      s->top[s->stack[t]] = c;
-    }
+    if (s->label[c] < 0) s->mark[c] = was_minus;
+    s->y[c] = y_actual(s, c);
     s->label[c] = 0;
+    s->tree_id[c] = -1;
+    s->parent[c] = B;
   }
-  const int32_t et = s->tree_edge[B];
-  const int32_t a = s->ends[2 * (int64_t)et], b = s->ends[2 * (int64_t)et + 1];
-  int32_t j = -1;
-  for (int32_t i = 0; i < k && j < 0; ++i)
-    if (s->top[a] == bl->child[i] || s->top[b] == bl->child[i]) j = i;
-  /* The path from child j to child 0 (even length), as in make_base. */
-  const int dir = (j % 2 == 0) ? -1 : 1;
-  const int32_t steps = j == 0 ? 0 : (dir < 0 ? j : k - j);
-  int8_t *on_path = calloc((size_t)k, 1);
-  CORE_CHECK(on_path, CORE_ERR_MEM, "matching: out of memory expanding a blossom");
-  core_status st = CORE_OK;
-  for (int32_t t = 0; t <= steps && !st; ++t) {
-    const int32_t idx = dir < 0 ? j - t : (j + t) % k, c = bl->child[idx];
-    on_path[idx] = 1;
-    if (t % 2 == 0) {
-      /* - node: its tree edge is the unmatched edge to the previous + */
-      set_label(s, c, -1);
-      if (t == 0)
-        s->tree_edge[c] = et;
-      else
-        s->tree_edge[c] = dir < 0 ? bl->edge[idx] : bl->edge[(idx - 1 + k) % k];
-      st = tree_add(s, c);
-      if (!st && c >= s->n) st = heap_push(s, s->y[c], c, EVENT_EXPAND);
-    } else {
-      set_label(s, c, +1);
-      st = tree_add(s, c);
+  /* Move the children's boundary sides: edges between children become
+   * internal; the rest become B's, queued when they come from a former -
+   * child (a + child's were queued already). */
+  for (int32_t i = 0; i < k; ++i) {
+    const int32_t c = bl->child[i], h = s->head[c];
+    s->head[c] = -1;
+    if (h < 0) continue;
+    int32_t side = h;
+    do {
+      const int32_t next = s->next[side];
+      if (top_of(s, s->ends[side ^ 1]) == B) {
+        const int32_t other = side ^ 1;
+        list_remove(s, &s->head[s->owner[other]], other);
+        s->owner[side] = -1;
+        list_add(s, &s->head_in[B], side & ~1, B);
+      } else {
+        list_add(s, &s->head[B], side, B);
+        if (s->mark[c] == was_minus) CORE_CALL(queue_plus_side(s, side, B));
+      }
+      side = next;
+    } while (side != h);
+  }
+  return tree_add(s, B, tree);
+}
+
+/* Blossom B leaves the top: children back at the top with B's boundary
+ * and internal edges, cycle rotated so that child 0 holds B's matched end
+ * (the base), and every child's matched edge laid out: the base takes B's,
+ * children 2t-1 and 2t take edge 2t-1. Returns the stamp marking B's
+ * children. */
+static int32_t dissolve(solver *s, int32_t B, int32_t **tmp, int64_t *tmp_size) {
+  blossom *bl = &s->bl[B - s->n];
+  const int32_t k = bl->k, stamp = ++s->stamp;
+  for (int32_t i = 0; i < k; ++i) {
+    s->parent[bl->child[i]] = -1;
+    s->mark[bl->child[i]] = stamp;
+  }
+  ++s->gen[B];
+  int32_t h = s->head[B];
+  s->head[B] = -1;
+  if (h >= 0) {
+    int32_t side = h;
+    do {
+      const int32_t next = s->next[side], c = top_of(s, s->ends[side]);
+      list_add(s, &s->head[c], side, c);
+      side = next;
+    } while (side != h);
+  }
+  h = s->head_in[B];
+  s->head_in[B] = -1;
+  if (h >= 0) {
+    int32_t side = h;
+    do {
+      const int32_t next = s->next[side];
+      const int32_t ca = top_of(s, s->ends[side]), cb = top_of(s, s->ends[side + 1]);
+      list_add(s, &s->head[ca], side, ca);
+      list_add(s, &s->head[cb], side + 1, cb);
+      side = next;
+    } while (side != h);
+  }
+  /* Rotate to the base. */
+  const int32_t me = s->match[B];
+  int32_t base = 0;
+  if (me >= 0) {
+    const int32_t ta = top_of(s, s->ends[2 * (int64_t)me]);
+    const int32_t c = s->mark[ta] == stamp ? ta : top_of(s, s->ends[2 * (int64_t)me + 1]);
+    while (bl->child[base] != c) ++base;
+  }
+  if (base > 0) {
+    if (*tmp_size < 2 * (int64_t)k) {
+      int32_t *p = realloc(*tmp, sizeof *p * 2 * (size_t)k);
+      if (!p) return -1;
+      *tmp = p;
+      *tmp_size = 2 * (int64_t)k;
     }
+    for (int32_t t = 0; t < k; ++t) {
+      (*tmp)[t] = bl->child[(base + t) % k];
+      (*tmp)[k + t] = bl->edge[(base + t) % k];
+    }
+    memcpy(bl->child, *tmp, sizeof(int32_t) * 2 * (size_t)k);
   }
-  for (int32_t t = 0; t <= steps && !st; ++t) {
-    const int32_t idx = dir < 0 ? j - t : (j + t) % k;
-    if (t % 2 == 1) st = scan_plus(s, bl->child[idx], bl->child[idx]);
+  s->match[bl->child[0]] = me;
+  for (int32_t t = 1; t < k; t += 2) s->match[bl->child[t]] = s->match[bl->child[t + 1]] = bl->edge[t];
+  for (int32_t i = 0; i < k; ++i) {
+    s->label[bl->child[i]] = 0;
+    s->tree_id[bl->child[i]] = -1;
   }
-  for (int32_t i = 0; i < k && !st; ++i)
-    if (!on_path[i]) st = scan_free(s, bl->child[i]);
-  free(on_path);
+  return stamp;
+}
+
+static void blossom_release(solver *s, int32_t B) {
+  blossom *bl = &s->bl[B - s->n];
   free(bl->child);
-  bl->child = bl->edge = bl->lo = bl->hi = NULL;
+  bl->child = bl->edge = NULL;
   bl->k = 0;
   s->label[B] = 0;
   s->parent[B] = -1;
+  s->match[B] = -1;
+  s->tree_id[B] = -1;
   s->free_ids[s->n_free++] = B;
-  return st;
 }
 
-/* Grow a tree from unmatched node r until it augments. */
-static core_status solve_tree(solver *s, int32_t r) {
-  s->eps = 0;
-  s->tree_count = 0;
-  s->heap_count = 0;
-  set_label(s, r, +1);
-  CORE_CALL(tree_add(s, r));
-  CORE_CALL(scan_plus(s, r, r));
+/* Flip the path from + node X up to its root; X's new matched edge is e. */
+static void augment_path(solver *s, int32_t X, int32_t e) {
+  int32_t ecur = e;
   for (;;) {
+    const int32_t old = s->match[X];
+    s->match[X] = ecur;
+    if (old < 0) break;
+    const int32_t Ym = across(s, old, X), et = s->tree_edge[Ym];
+    s->match[Ym] = et;
+    X = across(s, et, Ym);
+    ecur = et;
+  }
+}
+
+/* A tree ends: its nodes' duals become actual, they lose their labels, and
+ * the top-level ones are listed on s->stack from *count (to be scanned). */
+static core_status tree_dissolve(solver *s, int32_t tree, int64_t *count) {
+  for (int64_t i = s->tree_head[tree]; i >= 0; i = s->pool_next[i]) {
+    const int32_t x = s->pool_node[i];
+    if (s->tree_id[x] != tree || s->parent[x] >= 0 || s->label[x] == 0) continue;
+    if (x >= s->n && s->bl[x - s->n].k == 0) continue;
+    s->y[x] = y_actual(s, x);
+    s->label[x] = 0;
+    s->tree_id[x] = -1;
+    CORE_CALL(stack_push(s, count, x));
+  }
+  s->tree_head[tree] = -1;
+  return CORE_OK;
+}
+
+/* Edge e joins + nodes of two trees: flip both paths to their roots,
+ * end both trees, and queue the edges from their nodes to + nodes. */
+static core_status augment(solver *s, int32_t e) {
+  const int32_t U = top_of(s, s->ends[2 * (int64_t)e]), V = top_of(s, s->ends[2 * (int64_t)e + 1]);
+  const int32_t tu = s->tree_id[U], tv = s->tree_id[V];
+  augment_path(s, U, e);
+  augment_path(s, V, e);
+  int64_t count = 0;
+  CORE_CALL(tree_dissolve(s, tu, &count));
+  CORE_CALL(tree_dissolve(s, tv, &count));
+  /* scan_free does not touch s->stack */
+  for (int64_t i = 0; i < count; ++i) CORE_CALL(scan_free(s, s->stack[i]));
+  return CORE_OK;
+}
+
+/* - blossom B whose dual reached 0: the even path from the child its tree
+ * edge enters to its base stays in the tree, the rest become free. */
+static core_status expand(solver *s, int32_t B, int32_t **tmp, int64_t *tmp_size) {
+  const int32_t et = s->tree_edge[B], tree = s->tree_id[B];
+  const int32_t stamp = dissolve(s, B, tmp, tmp_size);
+  CORE_CHECK(stamp >= 0, CORE_ERR_MEM, "matching: out of memory expanding a blossom");
+  blossom *bl = &s->bl[B - s->n];
+  const int32_t k = bl->k;
+  const int32_t ta = top_of(s, s->ends[2 * (int64_t)et]);
+  const int32_t entry = s->mark[ta] == stamp ? ta : top_of(s, s->ends[2 * (int64_t)et + 1]);
+  int32_t j = 0;
+  while (bl->child[j] != entry) ++j;
+  const int dir = (j % 2 == 0) ? -1 : 1;
+  const int32_t steps = j == 0 ? 0 : (dir < 0 ? j : k - j);
+  const int32_t on_path = ++s->stamp;
+  for (int32_t t = 0; t <= steps; ++t) {
+    const int32_t idx = dir < 0 ? j - t : (j + t) % k, c = bl->child[idx];
+    s->mark[c] = on_path;
+    if (t % 2 == 0) {
+      set_label(s, c, -1);
+      s->tree_edge[c] = t == 0 ? et : (dir < 0 ? bl->edge[idx] : bl->edge[(idx - 1 + k) % k]);
+      CORE_CALL(tree_add(s, c, tree));
+      if (c >= s->n) CORE_CALL(heap_push(s, s->y[c], c, EVENT_EXPAND));
+    } else {
+      set_label(s, c, +1);
+      CORE_CALL(tree_add(s, c, tree));
+    }
+  }
+  for (int32_t i = 0; i < k; ++i) {
+    const int32_t c = bl->child[i];
+    if (s->mark[c] != on_path) CORE_CALL(scan_free(s, c));
+    else if (s->label[c] > 0) CORE_CALL(scan_plus(s, c));
+  }
+  blossom_release(s, B);
+  return CORE_OK;
+}
+
+/* Every unmatched node roots a tree; events until none is left. */
+static core_status solve_all(solver *s, int32_t **tmp, int64_t *tmp_size) {
+  s->eps = 0;
+  int64_t trees = 0;
+  for (int32_t v = 0; v < s->n; ++v)
+    if (s->match[v] < 0) {
+      set_label(s, v, +1);
+      CORE_CALL(tree_add(s, v, v));
+      ++trees;
+    }
+  for (int32_t v = 0; v < s->n; ++v)
+    if (s->label[v] > 0) CORE_CALL(scan_plus(s, v));
+  while (trees > 0) {
     CORE_CHECK(s->heap_count > 0, CORE_ERR_VALUE, "matching: the graph has no perfect matching");
     const event ev = heap_pop(s);
     if (ev.key > s->eps) s->eps = ev.key;
     if (ev.kind == EVENT_EXPAND) {
       const int32_t B = ev.id;
       if (s->bl[B - s->n].k > 0 && s->parent[B] < 0 && s->label[B] < 0 && y_actual(s, B) == 0)
-        CORE_CALL(expand(s, B));
+        CORE_CALL(expand(s, B, tmp, tmp_size));
       continue;
     }
-    const int32_t e = ev.id, u = s->ends[2 * (int64_t)e], v = s->ends[2 * (int64_t)e + 1];
-    int32_t U = s->top[u], V = s->top[v];
+    const int32_t e = ev.id;
+    int32_t U = top_of(s, s->ends[2 * (int64_t)e]), V = top_of(s, s->ends[2 * (int64_t)e + 1]);
     if (U == V) continue;
     if (s->label[U] <= 0) {
-      int32_t t = U;
+      const int32_t t = U;
       U = V;
       V = t;
     }
@@ -543,55 +599,47 @@ static core_status solve_tree(solver *s, int32_t r) {
     const int64_t sl = slack_of(s, e);
     CORE_CHECK(sl >= 0 && (s->label[V] <= 0 || sl % 2 == 0), CORE_ERR_NUMERIC,
                "matching: internal error: edge %d has slack %lld", e, (long long)sl);
-    if (s->label[V] > 0) {
-      if (sl > 0) {
-        CORE_CALL(heap_push(s, s->eps + sl / 2, e, EVENT_EDGE));
-        continue;
-      }
+    if (sl > 0) {
+      CORE_CALL(heap_push(s, s->eps + (s->label[V] > 0 ? sl / 2 : sl), e, EVENT_EDGE));
+      continue;
+    }
+    if (s->label[V] == 0) {
+      CORE_CHECK(s->match[V] >= 0, CORE_ERR_NUMERIC, "matching: internal error: a free unmatched node");
+      CORE_CALL(grow(s, e, V, s->tree_id[U]));
+    } else if (s->tree_id[U] == s->tree_id[V]) {
       CORE_CALL(shrink(s, e));
     } else {
-      if (sl > 0) {
-        CORE_CALL(heap_push(s, s->eps + sl, e, EVENT_EDGE));
-        continue;
-      }
-      if (s->mate[s->base[V]] >= 0) {
-        CORE_CALL(grow(s, e, V));
-      } else {
-        CORE_CALL(augment(s, e));
-        break;
-      }
+      CORE_CALL(augment(s, e));
+      trees -= 2;
     }
   }
-  /* Dissolve the tree: actual duals, no labels. */
-  for (int64_t t = 0; t < s->tree_count; ++t) {
-    const int32_t x = s->tree[t];
-    if (s->label[x] != 0) {
-      s->y[x] = y_actual(s, x);
-      s->label[x] = 0;
-    }
-  }
-  s->eps = 0;
   return CORE_OK;
 }
 
 static void solver_free(solver *s) {
   if (s->bl)
     for (int32_t b = 0; b < s->capacity - s->n; ++b) free(s->bl[b].child);
-  free(s->w2);
-  free(s->adj_start);
-  free(s->adj);
   free(s->parent);
   free(s->y);
   free(s->label);
   free(s->tree_edge);
-  free(s->base);
+  free(s->match);
+  free(s->tree_id);
+  free(s->tree_head);
+  free(s->pool_node);
+  free(s->pool_next);
+  free(s->shortcut);
+  free(s->sc_gen);
+  free(s->sc_sum);
+  free(s->gen);
+  free(s->head);
+  free(s->head_in);
   free(s->mark);
   free(s->bl);
   free(s->free_ids);
-  free(s->top);
-  free(s->inner);
-  free(s->mate);
-  free(s->tree);
+  free(s->next);
+  free(s->prev);
+  free(s->owner);
   free(s->heap);
   free(s->stack);
 }
@@ -600,92 +648,79 @@ static core_status solver_init(solver *s, int32_t n, int64_t m, const int32_t *e
   s->n = n;
   s->m = m;
   s->ends = ends;
+  s->weight = weight;
   s->capacity = n + n / 2 + 1;
-  const size_t N = (size_t)s->capacity;
-  s->w2 = malloc(sizeof(int64_t) * (size_t)(m > 0 ? m : 1));
-  s->adj_start = calloc((size_t)n + 1, sizeof(int64_t));
-  s->adj = malloc(sizeof(int32_t) * (size_t)(2 * m > 0 ? 2 * m : 1));
+  const size_t N = (size_t)s->capacity, sides = (size_t)(2 * m > 0 ? 2 * m : 1);
   s->parent = malloc(sizeof(int32_t) * N);
   s->y = calloc(N, sizeof(int64_t));
   s->label = calloc(N, 1);
   s->tree_edge = malloc(sizeof(int32_t) * N);
-  s->base = malloc(sizeof(int32_t) * N);
+  s->match = malloc(sizeof(int32_t) * N);
+  s->tree_id = malloc(sizeof(int32_t) * N);
+  s->tree_head = malloc(sizeof(int64_t) * (size_t)(n > 0 ? n : 1));
+  s->shortcut = malloc(sizeof(int32_t) * N);
+  s->sc_gen = calloc(N, sizeof(int32_t));
+  s->sc_sum = calloc(N, sizeof(int64_t));
+  s->gen = calloc(N, sizeof(int32_t));
+  s->head = malloc(sizeof(int32_t) * N);
+  s->head_in = malloc(sizeof(int32_t) * N);
   s->mark = calloc(N, sizeof(int32_t));
   s->bl = calloc(N - (size_t)n, sizeof(blossom));
   s->free_ids = malloc(sizeof(int32_t) * (N - (size_t)n));
-  s->top = malloc(sizeof(int32_t) * (size_t)(n > 0 ? n : 1));
-  s->inner = calloc((size_t)(n > 0 ? n : 1), sizeof(int64_t));
-  s->mate = malloc(sizeof(int32_t) * (size_t)(n > 0 ? n : 1));
-  s->tree = malloc(sizeof(int32_t) * N);
-  s->tree_capacity = (int64_t)N;
-  CORE_CHECK(s->w2 && s->adj_start && s->adj && s->parent && s->y && s->label && s->tree_edge && s->base &&
-                 s->mark && s->bl && s->free_ids && s->top && s->inner && s->mate && s->tree,
+  s->next = malloc(sizeof(int32_t) * sides);
+  s->prev = malloc(sizeof(int32_t) * sides);
+  s->owner = malloc(sizeof(int32_t) * sides);
+  CORE_CHECK(s->parent && s->y && s->label && s->tree_edge && s->match && s->shortcut && s->sc_gen && s->sc_sum &&
+                 s->gen && s->head && s->head_in && s->mark && s->bl && s->free_ids && s->next && s->prev &&
+                 s->owner && s->tree_id && s->tree_head,
              CORE_ERR_MEM, "matching: cannot allocate the workspace for %d vertices and %lld edges", n,
              (long long)m);
-  for (int64_t e = 0; e < m; ++e) {
-    s->w2[e] = 2 * weight[e];
-    ++s->adj_start[ends[2 * e] + 1];
-    ++s->adj_start[ends[2 * e + 1] + 1];
-  }
-  for (int32_t v = 0; v < n; ++v) s->adj_start[v + 1] += s->adj_start[v];
-  int64_t *fill = malloc(sizeof(int64_t) * (size_t)(n > 0 ? n : 1));
-  CORE_CHECK(fill, CORE_ERR_MEM, "matching: out of memory");
-  memcpy(fill, s->adj_start, sizeof(int64_t) * (size_t)n);
-  for (int64_t e = 0; e < m; ++e) {
-    s->adj[fill[ends[2 * e]]++] = (int32_t)e;
-    s->adj[fill[ends[2 * e + 1]]++] = (int32_t)e;
-  }
-  free(fill);
   for (size_t x = 0; x < N; ++x) {
-    s->parent[x] = -1;
-    s->tree_edge[x] = -1;
-    s->base[x] = (int32_t)x;
+    s->parent[x] = s->tree_edge[x] = s->match[x] = s->shortcut[x] = s->tree_id[x] = -1;
+    s->head[x] = s->head_in[x] = -1;
   }
   s->n_free = 0;
   for (int32_t b = s->capacity - 1; b >= n; --b) s->free_ids[s->n_free++] = b;
-  for (int32_t v = 0; v < n; ++v) {
-    s->top[v] = v;
-    s->mate[v] = -1;
-  }
+  for (int32_t v = 0; v < n; ++v) s->tree_head[v] = -1;
+  for (int64_t side = 0; side < 2 * m; ++side) list_add(s, &s->head[ends[side]], (int32_t)side, ends[side]);
   return CORE_OK;
 }
 
-/* Greedy start: y_v = the least half doubled weight at v (every slack >=
- * 0), then each unmatched vertex raises its dual to its least slack and
- * takes that neighbour when it is free (unmatched neighbours first). */
+/* Greedy start: y_v = twice the least weight at v (every slack of the
+ * quadrupled weights >= 0, every dual even),
+ * then each unmatched vertex raises its dual to its least slack and takes
+ * that neighbour when it is unmatched (unmatched neighbours first). */
 static void greedy_start(solver *s) {
+  for (int32_t v = 0; v < s->n; ++v) s->y[v] = INT64_MAX;
+  for (int64_t e = 0; e < s->m; ++e)
+    for (int i = 0; i < 2; ++i)
+      if (2 * s->weight[e] < s->y[s->ends[2 * e + i]]) s->y[s->ends[2 * e + i]] = 2 * s->weight[e];
   for (int32_t v = 0; v < s->n; ++v) {
-    int64_t least = INT64_MAX;
-    for (int64_t a = s->adj_start[v]; a < s->adj_start[v + 1]; ++a)
-      if (s->w2[s->adj[a]] / 2 < least) least = s->w2[s->adj[a]] / 2;
-    s->y[v] = least;
-  }
-  for (int32_t v = 0; v < s->n; ++v) {
-    if (s->mate[v] >= 0) continue;
+    if (s->match[v] >= 0) continue;
     int64_t least = INT64_MAX;
     int32_t pick = -1, pick_free = 0;
-    for (int64_t a = s->adj_start[v]; a < s->adj_start[v + 1]; ++a) {
-      const int32_t e = s->adj[a], u = other_end(s, e, v);
-      const int64_t sl = s->w2[e] - s->y[v] - s->y[u];
-      const int is_free = s->mate[u] < 0;
+    const int32_t h = s->head[v];
+    int32_t side = h;
+    do {
+      const int32_t e = side >> 1, u = s->ends[side ^ 1];
+      const int64_t sl = wq(s, e) - s->y[v] - s->y[u];
+      const int is_free = s->match[u] < 0;
       if (sl < least || (sl == least && is_free && !pick_free)) {
         least = sl;
         pick = e;
         pick_free = is_free;
       }
-    }
+      side = s->next[side];
+    } while (side != h);
     s->y[v] += least;
-    if (pick_free) {
-      s->mate[v] = pick;
-      s->mate[other_end(s, pick, v)] = pick;
-    }
+    if (pick_free) s->match[v] = s->match[s->ends[2 * (int64_t)pick] ^ s->ends[2 * (int64_t)pick + 1] ^ v] = pick;
   }
 }
 
 core_status matching_min_perfect(int32_t n, int64_t m, const int32_t *ends, const int64_t *weight,
                                  int32_t *mate, int64_t *total) {
-  CORE_CHECK(n >= 0 && m >= 0 && m < INT32_MAX, CORE_ERR_ARG,
-             "matching: %d vertices and %lld edges (at most 2^31 - 1 edges)", n, (long long)m);
+  CORE_CHECK(n >= 0 && n <= MATCHING_EDGES_MAX && m >= 0 && m <= MATCHING_EDGES_MAX, CORE_ERR_ARG,
+             "matching: %d vertices and %lld edges (at most 2^30 - 1 of each)", n, (long long)m);
   CORE_CHECK(n % 2 == 0, CORE_ERR_VALUE, "matching: the graph has no perfect matching (%d vertices, odd)", n);
   uint64_t sum = 0;
   for (int64_t e = 0; e < m; ++e) {
@@ -696,28 +731,45 @@ core_status matching_min_perfect(int32_t n, int64_t m, const int32_t *ends, cons
                (long long)e, ends[2 * e]);
     const int64_t w = weight[e];
     CORE_CHECK(w >= -MATCHING_WEIGHT_SUM_MAX && w <= MATCHING_WEIGHT_SUM_MAX, CORE_ERR_VALUE,
-               "matching: weight of edge %lld is %lld, beyond 2^58 in size", (long long)e, (long long)w);
+               "matching: weight of edge %lld is %lld, beyond 2^56 in size", (long long)e, (long long)w);
     sum += (uint64_t)(w < 0 ? -w : w);
     CORE_CHECK(sum <= (uint64_t)MATCHING_WEIGHT_SUM_MAX, CORE_ERR_VALUE,
-               "matching: the weights' absolute values sum beyond 2^58 (at edge %lld)", (long long)e);
+               "matching: the weights' absolute values sum beyond 2^56 (at edge %lld)", (long long)e);
   }
   solver s;
   memset(&s, 0, sizeof s);
+  int32_t *tmp = NULL;
+  int64_t tmp_size = 0;
   core_status st = solver_init(&s, n, m, ends, weight);
   for (int32_t v = 0; v < n && !st; ++v)
-    if (s.adj_start[v + 1] == s.adj_start[v])
+    if (s.head[v] < 0)
       st = CORE_ERROR(CORE_ERR_VALUE, "matching: the graph has no perfect matching (vertex %d has no edge)", v);
   if (!st) greedy_start(&s);
-  for (int32_t v = 0; v < n && !st; ++v)
-    if (s.mate[s.base[s.top[v]]] < 0) st = solve_tree(&s, s.top[v]);
+  if (!st) st = solve_all(&s, &tmp, &tmp_size);
+  /* Lay out every blossom's matching, outermost first. */
+  int64_t count = 0;
+  for (int32_t B = n; B < s.capacity && !st; ++B)
+    if (s.bl[B - n].k > 0 && s.parent[B] < 0) st = stack_push(&s, &count, B);
+  while (count > 0 && !st) {
+    const int32_t B = s.stack[--count];
+    if (dissolve(&s, B, &tmp, &tmp_size) < 0) {
+      st = CORE_ERROR(CORE_ERR_MEM, "matching: out of memory");
+      break;
+    }
+    const blossom *bl = &s.bl[B - n];
+    for (int32_t i = 0; i < bl->k && !st; ++i)
+      if (bl->child[i] >= n) st = stack_push(&s, &count, bl->child[i]);
+    blossom_release(&s, B);
+  }
   if (!st) {
     int64_t sum_w = 0;
     for (int32_t v = 0; v < n; ++v) {
-      mate[v] = s.mate[v];
+      mate[v] = s.match[v];
       if (ends[2 * (int64_t)mate[v]] == v) sum_w += weight[mate[v]];
     }
     *total = sum_w;
   }
+  free(tmp);
   solver_free(&s);
   return st;
 }

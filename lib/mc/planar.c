@@ -32,8 +32,8 @@
  * inner edges.
  *
  * Weights are integers for the matching: |J| 2^k rounded, with the largest
- * k that keeps their sum below 2^57. Couplings that are integers (+-J) or
- * dyadic stay exact; others are exact to about 2^-57 of the sum of |J|,
+ * k that keeps their sum below 2^55. Couplings that are integers (+-J) or
+ * dyadic stay exact; others are exact to about 2^-55 of the sum of |J|,
  * far below double rounding of the energy itself. The configuration is read
  * off the join from site 0 (= +1) along row 0 and down every column, every
  * other bond is checked against the join, and the energy is summed from the
@@ -142,12 +142,12 @@ core_status mc_planar_solve_hv(mc_planar *pl, const double *H, const double *V, 
     CORE_CHECK(isfinite(j), CORE_ERR_VALUE, "planar ground states: coupling %lld is not finite", (long long)b);
     if (fabs(j) > max_abs) max_abs = fabs(j);
   }
-  /* 2^k: the sum of the scaled |J| stays below 2^57. */
+  /* 2^k: the sum of the scaled |J| stays below 2^55. */
   int k = 0;
   if (max_abs > 0) {
     int e;
     frexp(max_abs * (double)pl->bonds, &e); /* max_abs * bonds < 2^e */
-    k = 57 - e;
+    k = 55 - e;
   }
   const int64_t P = pl->plaquettes, K = pl->boundary, D = pl->dual_edges;
   /* Boundary node of each boundary bond, in order around the perimeter. */

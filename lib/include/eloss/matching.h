@@ -23,11 +23,13 @@ extern "C" {
 #endif
 
 /* Largest sum of |weight| over the edges accepted: it bounds every dual
- * value and slack (weights are doubled inside) well inside int64. */
-#define MATCHING_WEIGHT_SUM_MAX ((int64_t)1 << 58)
+ * value and slack (weights are quadrupled inside) well inside int64. */
+#define MATCHING_WEIGHT_SUM_MAX ((int64_t)1 << 56)
+/* Most edges accepted (and most vertices). */
+#define MATCHING_EDGES_MAX (((int64_t)1 << 30) - 1)
 
 /* A perfect matching of least total weight of the graph with n vertices
- * and m edges, edge e joining ends[2e] and ends[2e + 1] (no loops;
+ * and m edges (both at most MATCHING_EDGES_MAX), edge e joining ends[2e] and ends[2e + 1] (no loops;
  * parallel edges allowed) at weight[e] (any sign; the sum of |weight| at
  * most MATCHING_WEIGHT_SUM_MAX). Writes mate[v] = the edge matched at v and the
  * total weight. Deterministic: the same input gives the same matching.
@@ -35,10 +37,12 @@ extern "C" {
  *
  * Algorithm: Edmonds' blossom algorithm in its primal-dual form, one
  * alternating tree at a time (Kolmogorov 2009, "Blossom V", single-tree
- * variant), after a greedy start. Dual variables change lazily by one
- * offset per tree, and the next event (an edge becoming tight, a blossom's
- * dual reaching zero) comes from a binary heap of times, so a tree costs
- * about its own size times log, not the size of the graph. Weights are
+ * variant, with its boundary-edge lists and lazy blossom matchings),
+ * after a greedy start. Dual variables change lazily by one offset per
+ * tree, and the next event (an edge becoming tight, a blossom's dual
+ * reaching zero) comes from a binary heap of times, so a tree costs about
+ * its own boundary times log, not the size of the graph or of its
+ * blossoms. Weights are
  * doubled inside, which keeps every dual an integer. Local. */
 core_status matching_min_perfect(int32_t n, int64_t m, const int32_t *ends, const int64_t *weight,
                                  int32_t *mate, int64_t *total);

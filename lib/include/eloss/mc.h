@@ -78,7 +78,7 @@ void mc_exact_destroy(mc_exact **ex);
 
 /* Largest lattice the matching solver accepts (its graph has about 12
  * edges per site and int32 vertex numbers). */
-#define MC_PLANAR_MAX_SITES ((int64_t)1 << 27)
+#define MC_PLANAR_MAX_SITES ((int64_t)1 << 26)
 
 typedef struct mc_planar mc_planar;
 
@@ -94,7 +94,7 @@ core_status mc_planar_create(int rows, int cols, mc_planar **pl);
  * Barahona 1982; lib/mc/planar.c). Writes the spins (row-major, +-1) in
  * canonical sign, spins[0] = +1, and the energy summed from them. Exact for
  * couplings that are integers or dyadic rationals; otherwise the matching
- * runs on |J| rounded to 2^-57 of their sum. Deterministic: ties (+-J)
+ * runs on |J| rounded to 2^-55 of their sum. Deterministic: ties (+-J)
  * give the same configuration every time. Time: near-linear in the sites
  * in practice (docs/spingen.md has the measured times). Local. */
 core_status mc_planar_solve_hv(mc_planar *pl, const double *H, const double *V, int8_t *spins, double *energy);
