@@ -176,6 +176,7 @@ static void list_remove(solver *s, int32_t *head, int32_t side) {
 
 /* ---- heap, stacks ------------------------------------------------------ */
 
+/* A 4-ary min-heap: four 16-byte children share a cache line. */
 static core_status heap_push(solver *s, int64_t key, int32_t id, int32_t kind) {
   if (s->heap_count == s->heap_capacity) {
     int64_t cap = s->heap_capacity ? 2 * s->heap_capacity : 1024;
@@ -186,7 +187,7 @@ static core_status heap_push(solver *s, int64_t key, int32_t id, int32_t kind) {
   }
   int64_t i = s->heap_count++;
   while (i > 0) {
-    int64_t p = (i - 1) / 2;
+    const int64_t p = (i - 1) / 4;
     if (s->heap[p].key <= key) break;
     s->heap[i] = s->heap[p];
     i = p;
@@ -196,12 +197,16 @@ static core_status heap_push(solver *s, int64_t key, int32_t id, int32_t kind) {
 }
 
 static event heap_pop(solver *s) {
-  event top = s->heap[0], last = s->heap[--s->heap_count];
-  int64_t i = 0, n = s->heap_count;
+  const event top = s->heap[0], last = s->heap[--s->heap_count];
+  const int64_t n = s->heap_count;
+  int64_t i = 0;
   for (;;) {
-    int64_t c = 2 * i + 1;
-    if (c >= n) break;
-    if (c + 1 < n && s->heap[c + 1].key < s->heap[c].key) ++c;
+    const int64_t first = 4 * i + 1;
+    if (first >= n) break;
+    int64_t c = first;
+    const int64_t end = first + 4 < n ? first + 4 : n;
+    for (int64_t j = first + 1; j < end; ++j)
+      if (s->heap[j].key < s->heap[c].key) c = j;
     if (s->heap[c].key >= last.key) break;
     s->heap[i] = s->heap[c];
     i = c;
@@ -588,7 +593,8 @@ static core_status solve_all(solver *s, int32_t **tmp, int64_t *tmp_size) {
       continue;
     }
     const int32_t e = ev.id;
-    int32_t U = top_of(s, s->ends[2 * (int64_t)e]), V = top_of(s, s->ends[2 * (int64_t)e + 1]);
+    int64_t iu, iv;
+    int32_t U = find_top(s, s->ends[2 * (int64_t)e], &iu), V = find_top(s, s->ends[2 * (int64_t)e + 1], &iv);
     if (U == V) continue;
     if (s->label[U] <= 0) {
       const int32_t t = U;
@@ -596,7 +602,7 @@ static core_status solve_all(solver *s, int32_t **tmp, int64_t *tmp_size) {
       V = t;
     }
     if (s->label[U] <= 0 || s->label[V] < 0) continue;
-    const int64_t sl = slack_of(s, e);
+    const int64_t sl = wq(s, e) - iu - iv - y_actual(s, U) - y_actual(s, V);
     CORE_CHECK(sl >= 0 && (s->label[V] <= 0 || sl % 2 == 0), CORE_ERR_NUMERIC,
                "matching: internal error: edge %d has slack %lld", e, (long long)sl);
     if (sl > 0) {
