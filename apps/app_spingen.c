@@ -25,23 +25,27 @@ static const char help[] =
     "(canonical sign s[0,0] = +1) and its energy, optional equilibrium samples, and a\n"
     "CRC-32 per instance; one HDF5 file per split, written by rank 0 for all ranks,\n"
     "identical in its datasets for any number of ranks.\n"
-    "Ground states: exact on open square lattices (L <= 20, ~15 ms for 16 x 16), else\n"
-    "two independent searches by parallel tempering (-gs pt) or simulated annealing\n"
-    "(-gs sa), whose agreement is stored. <out>.lock keeps out a second run;\n"
+    "Ground states: exact on open square lattices of any size (-gs_method tm: the\n"
+    "transfer matrix, L <= 20; matching: minimum-weight perfect matching on the dual\n"
+    "graph, 16 x 16 in ~1.5 ms, 256 x 256 in ~1.5 s), else two independent searches\n"
+    "by parallel tempering (-gs pt) or simulated annealing (-gs sa), whose agreement\n"
+    "is stored. <out>.lock keeps out a second run;\n"
     "checkpoints go to <out>.ckpt; SIGTERM checkpoints and exits with code 3;\n"
     "-resume checks the stored rows and continues; -force replaces a finished file.\n";
 
 
 /* -gs: "auto", then the library's methods in spinset_gs_method order. */
 enum { GS_AUTO, GS_EXACT = 1 + SPINSET_GS_EXACT, GS_PT = 1 + SPINSET_GS_TEMPERING, GS_SA = 1 + SPINSET_GS_ANNEAL, MAX_BETAS = 64 };
+/* -gs_method: "auto", then the library's exact solvers. */
+enum { EXACT_AUTO, EXACT_TM = 1 + MC_GROUND_TM, EXACT_MATCHING = 1 + MC_GROUND_MATCHING };
 
 typedef struct {
   PetscInt lattice, bc, law, method, algorithm, L, instances, first, count, seed, samples, sample_therm, sample_sweeps,
-      chunk, n_betas, gs_replicas, gs_sweeps;
+      chunk, n_betas, gs_replicas, gs_sweeps, exact_method;
   PetscReal betas[MAX_BETAS], checkpoint_seconds, gs_beta_min, gs_beta_max;
   char split[256], out[PETSC_MAX_PATH_LEN];
   PetscBool resume, force, dry_run, auto_method;
-  PetscBool bc_set, out_set, first_set, count_set, replicas_set, sweeps_set, beta_min_set, beta_max_set, betas_set,
+  PetscBool exact_method_set, bc_set, out_set, first_set, count_set, replicas_set, sweeps_set, beta_min_set, beta_max_set, betas_set,
       therm_set, every_set, algorithm_set;
 } spingen_args;
 
@@ -59,7 +63,7 @@ static PetscErrorCode read_options(spingen_args *a) {
   PetscOptionItems *po = PetscOptionsObject;
   PetscCall(app_opt_enum(po, "-lattice", "lattice", spin_lattice_kind_names, SPIN_LATTICE_KIND_COUNT, &a->lattice,
                          &set));
-  PetscCall(app_opt_int(po, "-L", "linear size (exact ground states: 2..20)", 2, PETSC_MAX_INT, &a->L, &set));
+  PetscCall(app_opt_int(po, "-L", "linear size", 2, PETSC_MAX_INT, &a->L, &set));
   /* Cubic lattices are periodic only, so that is their default here as in
    * eloss mc; square ones default to the paper's open lattices. */
   if (a->lattice == SPIN_CUBIC) a->bc = SPIN_PERIODIC;
@@ -74,11 +78,17 @@ static PetscErrorCode read_options(spingen_args *a) {
   PetscCall(app_opt_string(po, "-split", "split name stored in the file", "a name", a->split, sizeof a->split, &set));
   PetscCall(app_opt_int(po, "-seed", "seed: instance i's couplings are a function of (seed, split, i)", 0,
                         PETSC_MAX_INT, &a->seed, &set));
-  PetscCall(app_opt_enum(po, "-gs", "ground-state method: auto = exact on open square lattices with L <= 20, "
-                         "parallel tempering otherwise", methods, 1 + SPINSET_GS_METHOD_COUNT, &a->method, &method_set));
+  PetscCall(app_opt_enum(po, "-gs", "ground-state method: auto = exact on open square lattices, parallel tempering "
+                         "otherwise", methods, 1 + SPINSET_GS_METHOD_COUNT, &a->method, &method_set));
   a->auto_method = a->method == GS_AUTO;
-  if (a->auto_method)
-    a->method = a->lattice == SPIN_SQUARE && a->bc == SPIN_OPEN && a->L <= MC_EXACT_MAX_L ? GS_EXACT : GS_PT;
+  if (a->auto_method) a->method = a->lattice == SPIN_SQUARE && a->bc == SPIN_OPEN ? GS_EXACT : GS_PT;
+  const char *exact_methods[1 + MC_GROUND_METHOD_COUNT] = {"auto"};
+  for (int k = 0; k < MC_GROUND_METHOD_COUNT; ++k) exact_methods[1 + k] = mc_ground_method_names[k];
+  a->exact_method = EXACT_AUTO;
+  PetscCall(app_opt_enum(po, "-gs_method", "-gs exact: tm (transfer matrix, L <= 20) or matching (any L); auto = "
+                         "the faster for L (tm below L = 12)", exact_methods, 1 + MC_GROUND_METHOD_COUNT,
+                         &a->exact_method, &a->exact_method_set));
+  if (a->exact_method == EXACT_AUTO) a->exact_method = 1 + (PetscInt)mc_ground_method_default((int)a->L);
   /* The search settings default to the tested ones of the chosen method
    * (tempering's when the ground states are exact and they do not apply). */
   if (a->method == GS_SA) mc_search_options_anneal(&search);
@@ -124,13 +134,18 @@ static void check_ground_states(const spingen_args *a) {
     app_option_error("-bc", "cubic lattices are periodic only; give -bc periodic or leave -bc out");
   if (a->method == GS_EXACT && !a->auto_method && (a->lattice != SPIN_SQUARE || a->bc != SPIN_OPEN))
     app_option_error("-gs", "needs -lattice square -bc open; use -gs pt or -gs sa");
-  else if (a->method == GS_EXACT && !a->auto_method && a->L > MC_EXACT_MAX_L)
-    app_option_error("-L", "exact ground states are limited to 2 <= L <= %d (memory and time grow as 2^L); use -gs pt "
-                     "or -gs sa", (int)MC_EXACT_MAX_L);
+  else if (a->method == GS_EXACT) {
+    const core_status st = mc_ground_check((int)a->L, (mc_ground_method)(a->exact_method - 1));
+    if (st) app_option_error(a->exact_method_set ? "-gs_method" : "-L", "%s", core_error_message());
+  }
+  if (a->method != GS_EXACT)
+    app_option_inapplicable("-gs_method", a->exact_method_set,
+                            a->auto_method ? "chooses the exact solver, but -gs auto searches (pt) on this lattice: "
+                                             "exact ground states need an open square lattice"
+                                           : "chooses the exact solver of -gs exact, not of the -gs pt and sa searches");
   if (a->method == GS_EXACT) {
     const char *why = a->auto_method ? "tunes the -gs pt and -gs sa searches, but these ground states are exact (-gs "
-                                       "auto on an open square lattice with L <= 20); add -gs pt or -gs sa to search "
-                                       "instead"
+                                       "auto on an open square lattice); add -gs pt or -gs sa to search instead"
                                      : "tunes the -gs pt and -gs sa searches, not -gs exact";
     app_option_inapplicable("-gs_replicas", a->replicas_set, why);
     app_option_inapplicable("-gs_sweeps", a->sweeps_set, why);
@@ -202,7 +217,8 @@ static int spingen_main(void *opts) {
   for (PetscInt k = 0; k < a->n_betas; ++k) betas[k] = a->betas[k];
   spinset_options opt = {
       .kind = a->lattice ? SPIN_CUBIC : SPIN_SQUARE, .bc = a->bc ? SPIN_PERIODIC : SPIN_OPEN,
-      .method = (spinset_gs_method)(a->method - 1), .search = search, .L = (int)a->L, .law = (spin_coupling_law)a->law,
+      .method = (spinset_gs_method)(a->method - 1), .exact_method = (mc_ground_method)(a->exact_method - 1),
+      .search = search, .L = (int)a->L, .law = (spin_coupling_law)a->law,
       .instances = a->instances, .first = a->first, .count = a->count, .seed = (uint64_t)a->seed, .split = a->split,
       .n_betas = (int)a->n_betas, .betas = betas, .samples = (int)a->samples, .sample_therm = (int)a->sample_therm,
       .sample_sweeps = (int)a->sample_sweeps, .algorithm = a->algorithm ? MC_HEATBATH : MC_METROPOLIS,

@@ -13,7 +13,7 @@ mpi=("$2" --allow-run-as-root --oversubscribe)
 py=/usr/bin/python3
 source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 tap_workdir
-echo "1..13"
+echo "1..15"
 args=(-L 10 -instances 37 -seed 11 -samples 3 -sample_betas 0.4,1.5 -sample_therm 50 -sample_sweeps 5)
 for np_ in 1 2 4; do "${mpi[@]}" -n $np_ "$eloss" spingen "${args[@]}" -chunk 4 -out np$np_.h5 > np$np_.out 2> np$np_.err; done
 "$py" - <<'PY'
@@ -74,7 +74,7 @@ grep -q "^instances=37 mean_energy_per_spin=-0\.[0-9]* err=" np1.out
 ok $? "summary line: $(cat np1.out)"
 
 # Interrupt and resume.
-long=(-L 16 -instances 600 -seed 3 -chunk 2 -checkpoint_seconds 0.2)
+long=(-L 16 -gs_method tm -instances 600 -seed 3 -chunk 2 -checkpoint_seconds 0.2)
 # Signal the rank itself, as Slurm does (mpiexec would tear the job down).
 "$eloss" spingen "${long[@]}" -out full.h5 > /dev/null 2>&1 &
 pid=$!
@@ -104,15 +104,15 @@ pid=$!
 sleep 2
 kill -TERM $pid
 wait $pid
-"$eloss" spingen -L 16 -instances 600 -seed 4 -chunk 2 -out stop.h5 -resume > /dev/null 2> err.txt
+"$eloss" spingen -L 16 -gs_method tm -instances 600 -seed 4 -chunk 2 -out stop.h5 -resume > /dev/null 2> err.txt
 rc=$?
 [ $rc != 0 ] && grep -q "other options or data: -seed 4 (the file has" err.txt && [ ! -e stop.h5 ]
 ok $? "resume with other options refused: $(grep error err.txt)"
-"$eloss" spingen -gs exact -L 21 -instances 2 -out wide.h5 > /dev/null 2> err.txt
+"$eloss" spingen -gs exact -gs_method tm -L 21 -instances 2 -out wide.h5 > /dev/null 2> err.txt
 rc=$?
 [ $rc != 0 ] && [ ! -e wide.h5 ] && [ ! -e wide.h5.partial ] && [ "$(grep -c error err.txt)" = 1 ]
-grep -q "exact ground states are limited to 2 <= L <= 20" err.txt
-ok $? "L = 21 refused: $(grep error err.txt)"
+grep -q "the transfer matrix solves 2 <= L <= 20" err.txt
+ok $? "L = 21 with -gs_method tm refused: $(grep error err.txt)"
 "$eloss" spingen -gs exact -bc periodic -instances 2 -out per.h5 > /dev/null 2> err.txt
 rc=$?
 [ $rc != 0 ] && [ ! -e per.h5 ] && grep -q "needs -lattice square -bc open" err.txt
@@ -157,4 +157,37 @@ rc3=$?
   [ ! -e dry.h5.partial ] && [ $rc2 = 1 ] && grep -q "taken.h5 already exists" err2.txt && [ ! -s taken.h5 ] &&
   [ $rc3 = 1 ] && grep -q "directory nodir does not exist" err3.txt
 ok $? "-dry_run prints the split's size and writes nothing; an existing -out and a missing directory are refused"
+
+# Exact ground states by matching: beyond the transfer matrix, the same
+# bytes on 1, 2 and 4 ranks (+-J: many degenerate ground states); below
+# it, the same energies as the transfer matrix.
+for n in 1 2 4; do
+  "${mpi[@]}" -n $n "$eloss" spingen -L 40 -couplings pm -instances 12 -seed 2 -chunk 2 -out m$n.h5 > /dev/null 2>&1
+done
+"$py" - <<'PY'
+import sys
+import h5py
+import numpy as np
+f = [h5py.File(f"m{n}.h5", "r") for n in (1, 2, 4)]
+H, V, S = f[0]["couplings_h"][...], f[0]["couplings_v"][...], f[0]["ground_state"][...].astype(float)
+E = -(H * S[:, :, :-1] * S[:, :, 1:]).sum((1, 2)) - (V * S[:, :-1] * S[:, 1:]).sum((1, 2))
+good = (all(np.array_equal(f[0][d][...], g[d][...]) for g in f[1:] for d in f[0])
+        and "-gs_method matching" in f[0].attrs["options"] and "matching" in f[0].attrs["ground_state_method"]
+        and np.array_equal(E, f[0]["energy"][...]) and (E == np.round(E)).all() and (S[:, 0, 0] == 1).all())
+sys.exit(not good)
+PY
+ok $? "40 x 40 +-J by matching (-gs auto): 1, 2 and 4 ranks give the same datasets; integer energies of the stored spins"
+"$eloss" spingen -L 14 -couplings gaussian -instances 30 -seed 6 -gs_method tm -out tm.h5 > /dev/null 2>&1 &&
+"$eloss" spingen -L 14 -couplings gaussian -instances 30 -seed 6 -gs_method matching -out mt.h5 > /dev/null 2>&1
+rc=$?
+"$py" - <<'PY'
+import sys
+import h5py
+import numpy as np
+a, b = h5py.File("tm.h5", "r"), h5py.File("mt.h5", "r")
+sys.exit(not (np.allclose(a["energy"][...], b["energy"][...], rtol=1e-12, atol=0)
+              and np.array_equal(a["ground_state"][...], b["ground_state"][...])))
+PY
+[ $rc = 0 ] && [ $? = 0 ]
+ok $? "14 x 14 Gaussian: -gs_method tm and matching store the same ground states and energies"
 tap_exit

@@ -120,6 +120,7 @@ void spinset_options_text(const spinset_options *opt, char *text, size_t size) {
                spin_lattice_kind_names[opt->kind], spin_boundary_names[opt->bc], opt->L,
                spin_coupling_names[opt->law], (long long)opt->instances, (long long)opt->seed,
                spinset_gs_method_names[opt->method], opt->samples);
+  if (!heuristic(opt)) core_appendf(text, size, &len, " -gs_method %s", mc_ground_method_names[opt->exact_method]);
   if (heuristic(opt))
     core_appendf(text, size, &len, " -gs_replicas %d -gs_sweeps %d -gs_beta_min %.17g -gs_beta_max %.17g",
                  opt->search.replicas, opt->search.sweeps, opt->search.beta_min, opt->search.beta_max);
@@ -204,9 +205,9 @@ static core_status buffers_alloc(const spinset_options *opt, const spin_lattice 
   return CORE_OK;
 }
 
-static const char *method_text(spinset_gs_method method) {
-  switch (method) {
-    case SPINSET_GS_EXACT: return "exact: min-plus transfer matrix (eloss mc_exact_solve)";
+static const char *method_text(const spinset_options *opt) {
+  switch (opt->method) {
+    case SPINSET_GS_EXACT: return mc_ground_method_text(opt->exact_method);
     case SPINSET_GS_TEMPERING:
       return "parallel tempering: the lower energy of two independent searches (not proven optimal; "
              "ground_state_agreement says whether they agreed)";
@@ -235,7 +236,7 @@ static core_status write_attributes(io_h5 *f, const spinset_options *opt, const 
                                                  "splits with the same seed hold different instances"));
   CORE_CALL(io_h5_attr_string(f, "/", "lattice", lattice));
   CORE_CALL(io_h5_attr_string(f, "/", "hamiltonian", "E = -sum_<ij> J_ij s_i s_j over nearest neighbours"));
-  CORE_CALL(io_h5_attr_string(f, "/", "ground_state_method", method_text(opt->method)));
+  CORE_CALL(io_h5_attr_string(f, "/", "ground_state_method", method_text(opt)));
   CORE_CALL(io_h5_attr_string(f, "/", "canonical_sign", "ground states stored with s[0, ...] = +1 (the global flip is also a ground state)"));
   CORE_CALL(io_h5_attr_string(f, "/", "degeneracy", "not computed"));
   CORE_CALL(io_h5_attr_string(f, "/", "checksum", "crc32[i] = zlib.crc32 of the little-endian bytes of instance i's "
@@ -369,7 +370,7 @@ static uint32_t row_crc(const spinset_options *opt, const spin_lattice *lat, con
 }
 
 /* The rank's instances [start, start + count) of one batch. */
-static core_status compute_batch(const spinset_options *opt, uint64_t seed, mc_exact *ex, const spin_lattice *lat,
+static core_status compute_batch(const spinset_options *opt, uint64_t seed, mc_ground *ex, const spin_lattice *lat,
                                  int64_t start, int64_t count, batch_buffers *b, volatile sig_atomic_t *stop) {
   const int64_t n = lat->n_sites, slots = spin_lattice_bond_slots(lat);
   for (int64_t k = 0; k < count; ++k) {
@@ -384,7 +385,7 @@ static core_status compute_batch(const spinset_options *opt, uint64_t seed, mc_e
     else
       for (int dir = 0; dir < lat->dim; ++dir) memcpy(b->bonds[dir] + k * n, J + dir * n, sizeof(double) * (size_t)n);
     if (opt->method == SPINSET_GS_EXACT)
-      CORE_CALL(mc_exact_solve(ex, J, b->gs + k * n, &b->energy[k]));
+      CORE_CALL(mc_ground_solve(ex, J, b->gs + k * n, &b->energy[k]));
     else
       CORE_CALL(search_twice(opt, seed, lat, J, instance, b->gs + k * n, b->gs_other, &b->energy[k], &b->agree[k], stop));
   }
@@ -512,10 +513,10 @@ static core_status summarize(MPI_Comm comm, io_h5 *f, const spinset_options *opt
 /* The options a dataset can be made with; the lattice. Local. */
 static core_status check_options(const spinset_options *opt, spin_lattice *lat) {
   CORE_CALL(spin_lattice_init(lat, opt->kind, opt->bc, opt->L));
-  CORE_CHECK(!(opt->method == SPINSET_GS_EXACT &&
-               (opt->kind != SPIN_SQUARE || opt->bc != SPIN_OPEN || opt->L > MC_EXACT_MAX_L)),
-             CORE_ERR_UNSUPPORTED, "exact ground states need an open square lattice with L <= %d; use -gs pt or -gs sa",
-             (int)MC_EXACT_MAX_L);
+  CORE_CHECK(!(opt->method == SPINSET_GS_EXACT && (opt->kind != SPIN_SQUARE || opt->bc != SPIN_OPEN)),
+             CORE_ERR_UNSUPPORTED, "exact ground states need an open square lattice (periodic lattices are not "
+             "planar); use -gs pt or -gs sa");
+  if (opt->method == SPINSET_GS_EXACT) CORE_CALL(mc_ground_check(opt->L, opt->exact_method));
   CORE_CHECK(!(opt->count < 0 || opt->first < 0 || (opt->count == 0 && opt->first != 0) ||
                (opt->count > 0 && opt->first > opt->instances - opt->count)),
              CORE_ERR_ARG, "instances [%lld, %lld + %lld) are not a range of the split's %lld instances",
@@ -630,10 +631,10 @@ core_status spinset_generate(MPI_Comm comm, const spinset_options *opt, volatile
   uint32_t rows_crc = c.rows_crc;
 
   batch_buffers b;
-  mc_exact *ex = NULL;
+  mc_ground *ex = NULL;
   io_h5 *f = NULL;
   st = core_agree(comm, buffers_alloc(opt, &lat, size, &b));
-  if (!st && opt->method == SPINSET_GS_EXACT) st = core_agree(comm, mc_exact_create(opt->L, &ex));
+  if (!st && opt->method == SPINSET_GS_EXACT) st = core_agree(comm, mc_ground_create(opt->L, opt->exact_method, &ex));
   if (!st && rank == 0 && progress)
     fprintf(progress, resuming ? "spingen: resuming %s at instance %lld of %lld (checking its rows)\n"
                                : "spingen: writing %s (%lld of %lld done)\n",
@@ -675,7 +676,7 @@ core_status spinset_generate(MPI_Comm comm, const spinset_options *opt, volatile
   io_job_end(&job);
   report->done = done;
   report->seconds = core_time() - t_start;
-  mc_exact_destroy(&ex);
+  mc_ground_destroy(&ex);
   buffers_free(&b);
   return st;
 }

@@ -105,6 +105,38 @@ core_status mc_planar_solve(mc_planar *pl, const double *J, int8_t *spins, doubl
 
 void mc_planar_destroy(mc_planar **pl);
 
+/* ---- exact ground states, either solver --------------------------------- */
+
+/* The two exact solvers of open square lattices: the transfer matrix
+ * (mc_exact_*, L <= MC_EXACT_MAX_L) and matching (mc_planar_*, any L up to
+ * MC_PLANAR_MAX_SITES sites). Both give the same energy; with degenerate
+ * ground states (+-J couplings) they may store different configurations,
+ * each a deterministic function of the instance. */
+typedef enum { MC_GROUND_TM, MC_GROUND_MATCHING } mc_ground_method;
+enum { MC_GROUND_METHOD_COUNT = MC_GROUND_MATCHING + 1 };
+/* Command-line names ("tm", "matching"); name -> enum (pure). */
+extern const char *const mc_ground_method_names[MC_GROUND_METHOD_COUNT];
+core_status mc_ground_method_from_name(const char *name, mc_ground_method *method);
+/* One line saying what the method is (for files' attributes). */
+const char *mc_ground_method_text(mc_ground_method method);
+
+/* The faster solver for an open L x L lattice: the transfer matrix up to
+ * L = 11, matching from L = 12 on (bench/planar_bench: equal at L = 12,
+ * matching 18x faster at L = 16). Pure. */
+mc_ground_method mc_ground_method_default(int L);
+
+/* Whether method solves open L x L lattices: CORE_ERR_UNSUPPORTED with the
+ * limit otherwise. Pure. */
+core_status mc_ground_check(int L, mc_ground_method method);
+
+typedef struct mc_ground mc_ground;
+
+/* Workspace of method for open L x L lattices. Local. */
+core_status mc_ground_create(int L, mc_ground_method method, mc_ground **g);
+/* mc_exact_solve's contract with either solver. Local. */
+core_status mc_ground_solve(mc_ground *g, const double *J, int8_t *spins, double *energy);
+void mc_ground_destroy(mc_ground **g);
+
 /* ---- Monte Carlo chains ---------------------------------------------------- */
 
 typedef enum { MC_METROPOLIS, MC_HEATBATH } mc_algorithm;

@@ -1,6 +1,6 @@
 /* eloss spinset: spin-glass datasets. Per instance of a split: the
  * couplings (a pure function of seed, split and index), the ground state
- * (exact on open square lattices, else two independent searches of
+ * (exact on open square lattices, by the transfer matrix or matching, else two independent searches of
  * lib/mc), optional equilibrium samples, and a CRC-32 per row; one HDF5
  * file per split, the same datasets for any number of ranks, generated
  * with checkpoints and -resume (spinset_generate, lib/io's job
@@ -47,9 +47,10 @@ core_status spinset_gs_method_from_name(const char *name, spinset_gs_method *met
 typedef struct {
   spin_lattice_kind kind;    /* square or cubic */
   spin_boundary bc;          /* open or periodic (cubic: periodic) */
-  int L;                     /* linear size (exact: open square, L <= MC_EXACT_MAX_L) */
+  int L;                     /* linear size (exact: open square lattices) */
   spin_coupling_law law;     /* couplings of instance i: function of (seed, i) */
   spinset_gs_method method;       /* how ground states are found */
+  mc_ground_method exact_method;  /* exact: transfer matrix or matching (mc_ground_method_default) */
   mc_search_options search;  /* settings of tempering / annealing */
   int64_t instances;         /* of the split */
   int64_t first, count;      /* count > 0: a part, holding only instances [first, first + count)
