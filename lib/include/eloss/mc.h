@@ -133,7 +133,9 @@ typedef struct mc_ground mc_ground;
 
 /* Workspace of method for open L x L lattices. Local. */
 core_status mc_ground_create(int L, mc_ground_method method, mc_ground **g);
-/* mc_exact_solve's contract with either solver. Local. */
+/* mc_exact_solve's contract with either solver; the energy is
+ * spin_energy of the spins (so both solvers give the same bytes when they
+ * find the same state). Local. */
 core_status mc_ground_solve(mc_ground *g, const double *J, int8_t *spins, double *energy);
 void mc_ground_destroy(mc_ground **g);
 
