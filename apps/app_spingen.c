@@ -27,7 +27,7 @@ static const char help[] =
     "identical in its datasets for any number of ranks.\n"
     "Ground states: exact on open square lattices of any size (-gs_method tm: the\n"
     "transfer matrix, L <= 20; matching: minimum-weight perfect matching on the dual\n"
-    "graph, 16 x 16 in ~1.5 ms, 256 x 256 in ~1.5 s), else two independent searches\n"
+    "graph, 16 x 16 in ~1.5 ms, 256 x 256 in ~2 s), else two independent searches\n"
     "by parallel tempering (-gs pt) or simulated annealing (-gs sa), whose agreement\n"
     "is stored. <out>.lock keeps out a second run;\n"
     "checkpoints go to <out>.ckpt; SIGTERM checkpoints and exits with code 3;\n"
@@ -36,8 +36,8 @@ static const char help[] =
 
 /* -gs: "auto", then the library's methods in spinset_gs_method order. */
 enum { GS_AUTO, GS_EXACT = 1 + SPINSET_GS_EXACT, GS_PT = 1 + SPINSET_GS_TEMPERING, GS_SA = 1 + SPINSET_GS_ANNEAL, MAX_BETAS = 64 };
-/* -gs_method: "auto", then the library's exact solvers. */
-enum { EXACT_AUTO, EXACT_TM = 1 + MC_GROUND_TM, EXACT_MATCHING = 1 + MC_GROUND_MATCHING };
+/* -gs_method: "auto", then the library's exact solvers (1 + mc_ground_method). */
+enum { EXACT_AUTO };
 
 typedef struct {
   PetscInt lattice, bc, law, method, algorithm, L, instances, first, count, seed, samples, sample_therm, sample_sweeps,
@@ -45,8 +45,8 @@ typedef struct {
   PetscReal betas[MAX_BETAS], checkpoint_seconds, gs_beta_min, gs_beta_max;
   char split[256], out[PETSC_MAX_PATH_LEN];
   PetscBool resume, force, dry_run, auto_method;
-  PetscBool exact_method_set, bc_set, out_set, first_set, count_set, replicas_set, sweeps_set, beta_min_set, beta_max_set, betas_set,
-      therm_set, every_set, algorithm_set;
+  PetscBool exact_method_set, bc_set, out_set, first_set, count_set, replicas_set, sweeps_set, beta_min_set,
+      beta_max_set, betas_set, therm_set, every_set, algorithm_set;
 } spingen_args;
 
 static PetscErrorCode read_options(spingen_args *a) {
