@@ -29,21 +29,21 @@ extern "C" {
 #define MATCHING_EDGES_MAX (((int64_t)1 << 30) - 1)
 
 /* A perfect matching of least total weight of the graph with n vertices
- * and m edges (both at most MATCHING_EDGES_MAX), edge e joining ends[2e] and ends[2e + 1] (no loops;
- * parallel edges allowed) at weight[e] (any sign; the sum of |weight| at
- * most MATCHING_WEIGHT_SUM_MAX). Writes mate[v] = the edge matched at v and the
- * total weight. Deterministic: the same input gives the same matching.
- * A graph without a perfect matching is CORE_ERR_VALUE.
+ * and m edges (both at most MATCHING_EDGES_MAX), edge e joining ends[2e]
+ * and ends[2e + 1] (no loops; parallel edges allowed) at weight[e] (any
+ * sign; the sum of |weight| at most MATCHING_WEIGHT_SUM_MAX). Writes
+ * mate[v] = the edge matched at v and the total weight. Deterministic:
+ * the same input gives the same matching. A graph without a perfect
+ * matching is CORE_ERR_VALUE.
  *
- * Algorithm: Edmonds' blossom algorithm in its primal-dual form, one
- * alternating tree at a time (Kolmogorov 2009, "Blossom V", single-tree
- * variant, with its boundary-edge lists and lazy blossom matchings),
- * after a greedy start. Dual variables change lazily by one offset per
- * tree, and the next event (an edge becoming tight, a blossom's dual
- * reaching zero) comes from a binary heap of times, so a tree costs about
- * its own boundary times log, not the size of the graph or of its
- * blossoms. Weights are
- * doubled inside, which keeps every dual an integer. Local. */
+ * Algorithm: Edmonds' blossom algorithm in its primal-dual form after a
+ * greedy start. Every unmatched vertex roots an alternating tree and all
+ * trees' duals change together by one lazy offset; the next event (an
+ * edge becoming tight, a blossom's dual reaching zero) comes from a heap
+ * of event times. From Kolmogorov's Blossom V (2009): each node's list of
+ * boundary edges, moved when blossoms shrink and expand, and blossom
+ * matchings laid out lazily. Weights are quadrupled inside, which keeps
+ * every dual an integer. Local. */
 core_status matching_min_perfect(int32_t n, int64_t m, const int32_t *ends, const int64_t *weight,
                                  int32_t *mate, int64_t *total);
 
