@@ -53,6 +53,9 @@ struct mc_planar {
   int64_t *weight;   /* (m) */
   int32_t *mate;     /* (vertices) */
   int8_t *join;      /* (bonds) */
+  int64_t *boundary_of; /* (bonds) boundary node of each boundary bond */
+  int64_t *node_ends;   /* (dual nodes, 4) end vertices of each dual node's edges */
+  int8_t *degree;       /* (dual nodes) */
   int64_t max_vertices, max_edges;
 };
 
@@ -86,7 +89,11 @@ core_status mc_planar_create(int rows, int cols, mc_planar **out) {
   pl->weight = malloc(sizeof(int64_t) * (size_t)pl->max_edges);
   pl->mate = malloc(sizeof(int32_t) * (size_t)pl->max_vertices);
   pl->join = malloc((size_t)pl->bonds);
-  if (!pl->H || !pl->V || !pl->ends || !pl->weight || !pl->mate || !pl->join) {
+  pl->boundary_of = malloc(sizeof(int64_t) * (size_t)pl->bonds);
+  pl->node_ends = malloc(sizeof(int64_t) * 4 * (size_t)(pl->plaquettes + pl->boundary));
+  pl->degree = malloc((size_t)(pl->plaquettes + pl->boundary));
+  if (!pl->H || !pl->V || !pl->ends || !pl->weight || !pl->mate || !pl->join || !pl->boundary_of ||
+      !pl->node_ends || !pl->degree) {
     mc_planar_destroy(&pl);
     return CORE_ERROR(CORE_ERR_MEM, "planar ground states: cannot allocate the workspace for %d x %d", rows, cols);
   }
@@ -102,6 +109,9 @@ void mc_planar_destroy(mc_planar **pl) {
   free((*pl)->weight);
   free((*pl)->mate);
   free((*pl)->join);
+  free((*pl)->boundary_of);
+  free((*pl)->node_ends);
+  free((*pl)->degree);
   free(*pl);
   *pl = NULL;
 }
@@ -151,15 +161,9 @@ core_status mc_planar_solve_hv(mc_planar *pl, const double *H, const double *V, 
   }
   const int64_t P = pl->plaquettes, K = pl->boundary, D = pl->dual_edges;
   /* Boundary node of each boundary bond, in order around the perimeter. */
-  int64_t *boundary_of = malloc(sizeof(int64_t) * (size_t)pl->bonds);
-  int64_t *node_ends = malloc(sizeof(int64_t) * 4 * (size_t)(P + K)); /* up to 4 end vertices per dual node */
-  int8_t *degree = calloc((size_t)(P + K), 1);
-  if (!boundary_of || !node_ends || !degree) {
-    free(boundary_of);
-    free(node_ends);
-    free(degree);
-    return CORE_ERROR(CORE_ERR_MEM, "planar ground states: out of memory");
-  }
+  int64_t *boundary_of = pl->boundary_of, *node_ends = pl->node_ends;
+  int8_t *degree = pl->degree;
+  memset(degree, 0, (size_t)(P + K));
   {
     int64_t i = 0;
     for (int c = 0; c < C - 1; ++c) boundary_of[h_bond(pl, 0, c)] = i++;
@@ -209,9 +213,6 @@ core_status mc_planar_solve_hv(mc_planar *pl, const double *H, const double *V, 
       ++vertices;
     }
   }
-  free(boundary_of);
-  free(node_ends);
-  free(degree);
   int64_t total;
   CORE_CALL(matching_min_perfect((int32_t)vertices, m, pl->ends, pl->weight, pl->mate, &total));
   for (int64_t b = 0; b < pl->bonds; ++b) pl->join[b] = pl->mate[2 * b] == (int32_t)b;
