@@ -32,16 +32,21 @@
  * parity of summed duals (tight edges join them, and all trees start
  * together), so (+, +) slacks are even and every event time an integer.
  *
- * Cost. Each top-level node keeps the list of its boundary edges (one end
- * inside); shrinking moves the children's lists to the blossom (edges
- * between children go to the blossom's internal list), expanding moves
- * them back, so neither touches the vertices inside. The top-level node of
- * a vertex and its inner() come from parent pointers with path-compressed
- * shortcuts (a shortcut to a blossom that has since expanded is recognised
- * by the blossom's generation number). Augmenting through a blossom only
- * changes its matched edge: a blossom's internal matching follows from
- * which child holds the end of that edge (its base), so it is laid out
- * only when the blossom expands, or at the end. */
+ * Cost. No step looks up which top-level node holds a vertex. Every
+ * edge side (an end of an edge) names its owner, the top-level node
+ * holding that end while the edge joins two top-level nodes, and every
+ * edge stores its slack without the two top-level duals (the duals of the
+ * nodes below the top are fixed while they are there). Shrinking makes
+ * the new blossom the owner of its children's boundary sides and folds
+ * each child's frozen dual into those sides' stored slacks; the sides go
+ * into the blossom's boundary list, grouped by child, which stays exact
+ * while the blossom is at the top. Expanding walks that list once to give
+ * the sides back to their children. An edge inside a blossom keeps the
+ * owners it had when it went inside, which are then below the top: that
+ * is how an event on it is recognised as stale. Augmenting through a
+ * blossom only changes its matched edge: a blossom's internal matching
+ * follows from which child holds the end of that edge (its base), so it
+ * is laid out only when the blossom expands, or at the end. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -51,6 +56,10 @@ typedef struct {
   int32_t k;      /* children; 0: unused */
   int32_t *child; /* (k) nodes, cycle order, child[0] the base at creation */
   int32_t *edge;  /* (k) edge[i] joins child i and child (i + 1) % k */
+  int32_t *seg;   /* (k + 1) the boundary sides that came from the child
+                     that was i-th at creation: side[seg[i] .. seg[i + 1]) */
+  int32_t *side;  /* the blossom's boundary sides */
+  int32_t *block; /* the one allocation holding the four */
 } blossom;
 
 typedef struct {
@@ -73,18 +82,21 @@ typedef struct {
   int32_t *tree_edge; /* - node: the edge to its + parent */
   int32_t *match;     /* top-level node: its matched edge, -1 */
   int32_t *tree_id;   /* top-level tree node: its tree (the root vertex), -1 */
-  int32_t *shortcut;  /* an ancestor (or -1), valid while gen[shortcut] == sc_gen */
-  int32_t *sc_gen;
-  int64_t *sc_sum;    /* duals from the node up to its shortcut, excluded */
-  int32_t *gen;       /* bumped when a blossom node expands */
-  int32_t *head;      /* boundary-edge list (a side, -1) */
-  int32_t *head_in;   /* blossom: its internal edges (side 2e) */
   int32_t *mark;      /* scratch stamps */
   blossom *bl;        /* (capacity - n) */
   int32_t *free_ids;
   int32_t n_free;
-  /* per edge side (2e: the end ends[2e], 2e + 1: the other) */
-  int32_t *next, *prev, *owner;
+  /* per vertex: its sides (side 2e is the end ends[2e] of edge e, 2e + 1
+   * the other), adj[adj_start[v] .. adj_start[v + 1]) */
+  int64_t *adj_start;
+  int32_t *adj;
+  /* per side: the top-level node holding its end while the edge is a
+   * boundary edge; an edge inside a blossom keeps the owners it had when
+   * it went inside (nodes below the top) */
+  int32_t *owner;
+  /* per edge: 4 w minus the duals of the nodes below the top holding one
+   * end (the slack is this minus the two top-level duals) */
+  int64_t *slack;
   /* trees: the nodes each tree labelled, as linked lists in a pool */
   int64_t eps;
   int64_t *tree_head; /* (n) by root vertex: last pool entry, -1 */
@@ -98,80 +110,24 @@ typedef struct {
   int32_t stamp;
 } solver;
 
-static inline int64_t wq(const solver *s, int32_t e) { return 4 * s->weight[e]; }
 static inline int64_t y_actual(const solver *s, int32_t x) { return s->y[x] + s->label[x] * s->eps; }
 
-/* The top-level node holding vertex v; *inner gets inner(v). */
-static int32_t find_top(solver *s, int32_t v, int64_t *inner) {
-  int32_t x = v;
-  int64_t sum = 0;
-  while (s->parent[x] >= 0) {
-    const int32_t t = s->shortcut[x];
-    if (t >= 0 && s->sc_gen[x] == s->gen[t]) {
-      sum += s->sc_sum[x];
-      x = t;
-    } else {
-      sum += s->y[x];
-      x = s->parent[x];
-    }
-  }
-  /* Point every node of the walk at the top. */
-  int64_t rest = sum;
-  for (int32_t z = v; z != x;) {
-    const int32_t t = s->shortcut[z];
-    int32_t next;
-    int64_t step;
-    if (t >= 0 && s->sc_gen[z] == s->gen[t]) {
-      step = s->sc_sum[z];
-      next = t;
-    } else {
-      step = s->y[z];
-      next = s->parent[z];
-    }
-    s->shortcut[z] = x;
-    s->sc_gen[z] = s->gen[x];
-    s->sc_sum[z] = rest;
-    rest -= step;
-    z = next;
-  }
-  if (inner) *inner = sum;
-  return x;
+static inline int64_t slack_of(const solver *s, int32_t e) {
+  return s->slack[e] - y_actual(s, s->owner[2 * e]) - y_actual(s, s->owner[2 * e + 1]);
 }
 
-static inline int32_t top_of(solver *s, int32_t v) { return find_top(s, v, NULL); }
-
-static int64_t slack_of(solver *s, int32_t e) {
-  int64_t iu, iv;
-  const int32_t U = find_top(s, s->ends[2 * (int64_t)e], &iu), V = find_top(s, s->ends[2 * (int64_t)e + 1], &iv);
-  return wq(s, e) - iu - iv - y_actual(s, U) - y_actual(s, V);
-}
-
-/* ---- lists of edge sides --------------------------------------------- */
-
-static void list_add(solver *s, int32_t *head, int32_t side, int32_t owner) {
-  if (*head < 0) {
-    s->next[side] = s->prev[side] = side;
-    *head = side;
-  } else {
-    const int32_t h = *head, t = s->prev[h];
-    s->next[t] = side;
-    s->prev[side] = t;
-    s->next[side] = h;
-    s->prev[h] = side;
+/* The boundary sides of top-level node x: a vertex's every side, a
+ * blossom's the list made when it shrank. Both stay exact while x is at
+ * the top: a boundary edge only goes inside when x itself does, and every
+ * blossom formed above x has expanded again before x is back at the top. */
+static inline const int32_t *boundary(const solver *s, int32_t x, int64_t *count) {
+  if (x < s->n) {
+    *count = s->adj_start[x + 1] - s->adj_start[x];
+    return s->adj + s->adj_start[x];
   }
-  s->owner[side] = owner;
-}
-
-static void list_remove(solver *s, int32_t *head, int32_t side) {
-  if (s->next[side] == side) {
-    *head = -1;
-  } else {
-    const int32_t a = s->prev[side], b = s->next[side];
-    s->next[a] = b;
-    s->prev[b] = a;
-    if (*head == side) *head = b;
-  }
-  s->owner[side] = -1;
+  const blossom *b = &s->bl[x - s->n];
+  *count = b->seg[b->k];
+  return b->side;
 }
 
 /* ---- heap, stacks ------------------------------------------------------ */
@@ -252,46 +208,38 @@ static void set_label(solver *s, int32_t x, int8_t label) {
   s->y[x] = actual - label * s->eps;
 }
 
-/* The top-level node at the far end of edge e from top-level node x. */
-static int32_t across(solver *s, int32_t e, int32_t x) {
-  const int32_t a = top_of(s, s->ends[2 * (int64_t)e]);
-  return a == x ? top_of(s, s->ends[2 * (int64_t)e + 1]) : a;
+/* The top-level node at the far end of boundary edge e from node x. */
+static inline int32_t across(const solver *s, int32_t e, int32_t x) {
+  const int32_t a = s->owner[2 * e];
+  return a == x ? s->owner[2 * e + 1] : a;
 }
 
-static int32_t mate_node(solver *s, int32_t x) { return s->match[x] < 0 ? -1 : across(s, s->match[x], x); }
-static int32_t tree_parent(solver *s, int32_t x) { return across(s, s->tree_edge[x], x); }
+static int32_t mate_node(const solver *s, int32_t x) { return s->match[x] < 0 ? -1 : across(s, s->match[x], x); }
+static int32_t tree_parent(const solver *s, int32_t x) { return across(s, s->tree_edge[x], x); }
 
-/* Queue the event of boundary side `side` of + node x (skip: - and own). */
-static core_status queue_plus_side(solver *s, int32_t side, int32_t x) {
-  const int32_t e = side >> 1;
-  int64_t iu, iv;
-  const int32_t U = find_top(s, s->ends[side], &iu), V = find_top(s, s->ends[side ^ 1], &iv);
-  if (V == x || U != x || s->label[V] < 0) return CORE_OK;
-  const int64_t sl = wq(s, e) - iu - iv - y_actual(s, U) - y_actual(s, V);
-  return heap_push(s, s->label[V] > 0 ? s->eps + sl / 2 : s->eps + sl, e, EVENT_EDGE);
+/* Queue the event of boundary side `side` of + node x (none toward -). */
+static core_status queue_plus_side(solver *s, int32_t side) {
+  const int32_t V = s->owner[side ^ 1];
+  if (s->label[V] < 0) return CORE_OK;
+  const int64_t sl = slack_of(s, side >> 1);
+  return heap_push(s, s->label[V] > 0 ? s->eps + sl / 2 : s->eps + sl, side >> 1, EVENT_EDGE);
 }
 
 static core_status scan_plus(solver *s, int32_t x) {
-  const int32_t h = s->head[x];
-  if (h < 0) return CORE_OK;
-  int32_t side = h;
-  do {
-    CORE_CALL(queue_plus_side(s, side, x));
-    side = s->next[side];
-  } while (side != h);
+  int64_t count;
+  const int32_t *sides = boundary(s, x, &count);
+  for (int64_t i = 0; i < count; ++i) CORE_CALL(queue_plus_side(s, sides[i]));
   return CORE_OK;
 }
 
 /* A node turned free: queue its edges to + nodes. */
 static core_status scan_free(solver *s, int32_t x) {
-  const int32_t h = s->head[x];
-  if (h < 0) return CORE_OK;
-  int32_t side = h;
-  do {
-    const int32_t V = top_of(s, s->ends[side ^ 1]);
-    if (V != x && s->label[V] > 0) CORE_CALL(heap_push(s, s->eps + slack_of(s, side >> 1), side >> 1, EVENT_EDGE));
-    side = s->next[side];
-  } while (side != h);
+  int64_t count;
+  const int32_t *sides = boundary(s, x, &count);
+  for (int64_t i = 0; i < count; ++i) {
+    const int32_t side = sides[i];
+    if (s->label[s->owner[side ^ 1]] > 0) CORE_CALL(heap_push(s, s->eps + slack_of(s, side >> 1), side >> 1, EVENT_EDGE));
+  }
   return CORE_OK;
 }
 
@@ -309,7 +257,7 @@ static core_status grow(solver *s, int32_t e, int32_t v_node, int32_t tree) {
 /* Children of a new blossom: the lowest common ancestor A of the two +
  * nodes, the path from A down to u's node, then from v's node back up. */
 static core_status shrink(solver *s, int32_t e) {
-  const int32_t U = top_of(s, s->ends[2 * (int64_t)e]), V = top_of(s, s->ends[2 * (int64_t)e + 1]);
+  const int32_t U = s->owner[2 * e], V = s->owner[2 * e + 1];
   const int32_t tree = s->tree_id[U];
   const int32_t stamp_u = ++s->stamp, stamp_v = ++s->stamp;
   int32_t a = U, b = V, lca = -1;
@@ -346,11 +294,12 @@ static core_status shrink(solver *s, int32_t e) {
   CORE_CHECK(s->n_free > 0, CORE_ERR_NUMERIC, "matching: internal error: out of blossom nodes");
   const int32_t B = s->free_ids[--s->n_free];
   blossom *bl = &s->bl[B - s->n];
-  int32_t *mem = malloc(sizeof *mem * 2 * (size_t)k);
-  CORE_CHECK(mem, CORE_ERR_MEM, "matching: cannot allocate a blossom of %d nodes", k);
+  int64_t sides_max = 0;
   bl->k = k;
-  bl->child = mem;
-  bl->edge = mem + k;
+  bl->block = malloc(sizeof(int32_t) * (3 * (size_t)k + 1));
+  CORE_CHECK(bl->block, CORE_ERR_MEM, "matching: cannot allocate a blossom of %d nodes", k);
+  bl->child = bl->block;
+  bl->edge = bl->block + k;
   bl->child[0] = lca;
   for (int32_t x = U, pos = a_len; x != lca; pos -= 2) {
     const int32_t minus = mate_node(s, x), up = tree_parent(s, minus);
@@ -369,6 +318,21 @@ static core_status shrink(solver *s, int32_t e) {
     bl->edge[pos + 1] = s->tree_edge[minus]; /* minus - up */
     x = up;
   }
+  for (int32_t i = 0; i < k; ++i) {
+    int64_t count;
+    (void)boundary(s, bl->child[i], &count);
+    sides_max += count;
+  }
+  CORE_CHECK(3 * (int64_t)k + 1 + sides_max <= INT32_MAX, CORE_ERR_NUMERIC,
+             "matching: internal error: a blossom's boundary overflows");
+  int32_t *block = realloc(bl->block, sizeof(int32_t) * (3 * (size_t)k + 1 + (size_t)sides_max));
+  CORE_CHECK(block, CORE_ERR_MEM, "matching: cannot allocate a blossom of %d nodes and %lld sides", k,
+             (long long)sides_max);
+  bl->block = block;
+  bl->child = block;
+  bl->edge = block + k;
+  bl->seg = block + 2 * k;
+  bl->side = block + 3 * k + 1;
   /* B takes the lca's place in the tree with dual 0; the children's duals
    * are frozen at their actual values. */
   s->label[B] = +1;
@@ -376,7 +340,6 @@ static core_status shrink(solver *s, int32_t e) {
   s->match[B] = s->match[lca];
   s->tree_edge[B] = -1;
   s->parent[B] = -1;
-  s->head[B] = s->head_in[B] = -1;
   const int32_t was_minus = ++s->stamp;
   for (int32_t i = 0; i < k; ++i) {
     const int32_t c = bl->child[i];
@@ -386,72 +349,55 @@ static core_status shrink(solver *s, int32_t e) {
     s->tree_id[c] = -1;
     s->parent[c] = B;
   }
-  /* Move the children's boundary sides: edges between children become
-   * internal; the rest become B's, queued when they come from a former -
-   * child (a + child's were queued already). */
+  /* The children's boundary sides whose far end is outside become B's:
+   * their owner is B and the child's frozen dual moves into the stored
+   * slack. Those of a former - child are queued (a + child's were queued
+   * already). Edges between children keep their owners. */
+  int32_t count_b = 0;
   for (int32_t i = 0; i < k; ++i) {
-    const int32_t c = bl->child[i], h = s->head[c];
-    s->head[c] = -1;
-    if (h < 0) continue;
-    int32_t side = h;
-    do {
-      const int32_t next = s->next[side];
-      if (top_of(s, s->ends[side ^ 1]) == B) {
-        const int32_t other = side ^ 1;
-        list_remove(s, &s->head[s->owner[other]], other);
-        s->owner[side] = -1;
-        list_add(s, &s->head_in[B], side & ~1, B);
-      } else {
-        list_add(s, &s->head[B], side, B);
-        if (s->mark[c] == was_minus) CORE_CALL(queue_plus_side(s, side, B));
-      }
-      side = next;
-    } while (side != h);
+    const int32_t c = bl->child[i];
+    const int64_t yc = s->y[c];
+    const int minus = s->mark[c] == was_minus;
+    int64_t count;
+    const int32_t *sides = boundary(s, c, &count);
+    bl->seg[i] = count_b;
+    for (int64_t t = 0; t < count; ++t) {
+      const int32_t side = sides[t];
+      if (s->parent[s->owner[side ^ 1]] == B) continue;
+      s->owner[side] = B;
+      s->slack[side >> 1] -= yc;
+      bl->side[count_b++] = side;
+      if (minus) CORE_CALL(queue_plus_side(s, side));
+    }
   }
+  bl->seg[k] = count_b;
   return tree_add(s, B, tree);
 }
 
-/* Blossom B leaves the top: children back at the top with B's boundary
- * and internal edges, cycle rotated so that child 0 holds B's matched end
- * (the base), and every child's matched edge laid out: the base takes B's,
- * children 2t-1 and 2t take edge 2t-1. Returns the stamp marking B's
- * children. */
+/* Blossom B leaves the top: children back at the top with their boundary
+ * sides, cycle rotated so that child 0 holds B's matched end (the base),
+ * and every child's matched edge laid out: the base takes B's, children
+ * 2t-1 and 2t take edge 2t-1. Returns the stamp marking B's children. */
 static int32_t dissolve(solver *s, int32_t B, int32_t **tmp, int64_t *tmp_size) {
   blossom *bl = &s->bl[B - s->n];
   const int32_t k = bl->k, stamp = ++s->stamp;
   for (int32_t i = 0; i < k; ++i) {
-    s->parent[bl->child[i]] = -1;
-    s->mark[bl->child[i]] = stamp;
-  }
-  ++s->gen[B];
-  int32_t h = s->head[B];
-  s->head[B] = -1;
-  if (h >= 0) {
-    int32_t side = h;
-    do {
-      const int32_t next = s->next[side], c = top_of(s, s->ends[side]);
-      list_add(s, &s->head[c], side, c);
-      side = next;
-    } while (side != h);
-  }
-  h = s->head_in[B];
-  s->head_in[B] = -1;
-  if (h >= 0) {
-    int32_t side = h;
-    do {
-      const int32_t next = s->next[side];
-      const int32_t ca = top_of(s, s->ends[side]), cb = top_of(s, s->ends[side + 1]);
-      list_add(s, &s->head[ca], side, ca);
-      list_add(s, &s->head[cb], side + 1, cb);
-      side = next;
-    } while (side != h);
+    const int32_t c = bl->child[i];
+    const int64_t yc = s->y[c];
+    s->parent[c] = -1;
+    s->mark[c] = stamp;
+    for (int32_t t = bl->seg[i]; t < bl->seg[i + 1]; ++t) {
+      const int32_t side = bl->side[t];
+      s->owner[side] = c;
+      s->slack[side >> 1] += yc;
+    }
   }
   /* Rotate to the base. */
   const int32_t me = s->match[B];
   int32_t base = 0;
   if (me >= 0) {
-    const int32_t ta = top_of(s, s->ends[2 * (int64_t)me]);
-    const int32_t c = s->mark[ta] == stamp ? ta : top_of(s, s->ends[2 * (int64_t)me + 1]);
+    const int32_t ta = s->owner[2 * me];
+    const int32_t c = s->mark[ta] == stamp ? ta : s->owner[2 * me + 1];
     while (bl->child[base] != c) ++base;
   }
   if (base > 0) {
@@ -478,8 +424,8 @@ static int32_t dissolve(solver *s, int32_t B, int32_t **tmp, int64_t *tmp_size) 
 
 static void blossom_release(solver *s, int32_t B) {
   blossom *bl = &s->bl[B - s->n];
-  free(bl->child);
-  bl->child = bl->edge = NULL;
+  free(bl->block);
+  bl->block = bl->child = bl->edge = bl->seg = bl->side = NULL;
   bl->k = 0;
   s->label[B] = 0;
   s->parent[B] = -1;
@@ -521,7 +467,7 @@ static core_status tree_dissolve(solver *s, int32_t tree, int64_t *count) {
 /* Edge e joins + nodes of two trees: flip both paths to their roots,
  * end both trees, and queue the edges from their nodes to + nodes. */
 static core_status augment(solver *s, int32_t e) {
-  const int32_t U = top_of(s, s->ends[2 * (int64_t)e]), V = top_of(s, s->ends[2 * (int64_t)e + 1]);
+  const int32_t U = s->owner[2 * e], V = s->owner[2 * e + 1];
   const int32_t tu = s->tree_id[U], tv = s->tree_id[V];
   augment_path(s, U, e);
   augment_path(s, V, e);
@@ -541,8 +487,8 @@ static core_status expand(solver *s, int32_t B, int32_t **tmp, int64_t *tmp_size
   CORE_CHECK(stamp >= 0, CORE_ERR_MEM, "matching: out of memory expanding a blossom");
   blossom *bl = &s->bl[B - s->n];
   const int32_t k = bl->k;
-  const int32_t ta = top_of(s, s->ends[2 * (int64_t)et]);
-  const int32_t entry = s->mark[ta] == stamp ? ta : top_of(s, s->ends[2 * (int64_t)et + 1]);
+  const int32_t ta = s->owner[2 * et];
+  const int32_t entry = s->mark[ta] == stamp ? ta : s->owner[2 * et + 1];
   int32_t j = 0;
   while (bl->child[j] != entry) ++j;
   const int dir = (j % 2 == 0) ? -1 : 1;
@@ -593,16 +539,16 @@ static core_status solve_all(solver *s, int32_t **tmp, int64_t *tmp_size) {
       continue;
     }
     const int32_t e = ev.id;
-    int64_t iu, iv;
-    int32_t U = find_top(s, s->ends[2 * (int64_t)e], &iu), V = find_top(s, s->ends[2 * (int64_t)e + 1], &iv);
-    if (U == V) continue;
+    int32_t U = s->owner[2 * e], V = s->owner[2 * e + 1];
+    /* owners below the top: the edge is inside a blossom */
+    if (s->parent[U] >= 0 || s->parent[V] >= 0) continue;
     if (s->label[U] <= 0) {
       const int32_t t = U;
       U = V;
       V = t;
     }
     if (s->label[U] <= 0 || s->label[V] < 0) continue;
-    const int64_t sl = wq(s, e) - iu - iv - y_actual(s, U) - y_actual(s, V);
+    const int64_t sl = slack_of(s, e);
     CORE_CHECK(sl >= 0 && (s->label[V] <= 0 || sl % 2 == 0), CORE_ERR_NUMERIC,
                "matching: internal error: edge %d has slack %lld", e, (long long)sl);
     if (sl > 0) {
@@ -624,7 +570,7 @@ static core_status solve_all(solver *s, int32_t **tmp, int64_t *tmp_size) {
 
 static void solver_free(solver *s) {
   if (s->bl)
-    for (int32_t b = 0; b < s->capacity - s->n; ++b) free(s->bl[b].child);
+    for (int32_t b = 0; b < s->capacity - s->n; ++b) free(s->bl[b].block);
   free(s->parent);
   free(s->y);
   free(s->label);
@@ -634,18 +580,13 @@ static void solver_free(solver *s) {
   free(s->tree_head);
   free(s->pool_node);
   free(s->pool_next);
-  free(s->shortcut);
-  free(s->sc_gen);
-  free(s->sc_sum);
-  free(s->gen);
-  free(s->head);
-  free(s->head_in);
   free(s->mark);
   free(s->bl);
   free(s->free_ids);
-  free(s->next);
-  free(s->prev);
+  free(s->adj_start);
+  free(s->adj);
   free(s->owner);
+  free(s->slack);
   free(s->heap);
   free(s->stack);
 }
@@ -664,31 +605,33 @@ static core_status solver_init(solver *s, int32_t n, int64_t m, const int32_t *e
   s->match = malloc(sizeof(int32_t) * N);
   s->tree_id = malloc(sizeof(int32_t) * N);
   s->tree_head = malloc(sizeof(int64_t) * (size_t)(n > 0 ? n : 1));
-  s->shortcut = malloc(sizeof(int32_t) * N);
-  s->sc_gen = calloc(N, sizeof(int32_t));
-  s->sc_sum = calloc(N, sizeof(int64_t));
-  s->gen = calloc(N, sizeof(int32_t));
-  s->head = malloc(sizeof(int32_t) * N);
-  s->head_in = malloc(sizeof(int32_t) * N);
   s->mark = calloc(N, sizeof(int32_t));
   s->bl = calloc(N - (size_t)n, sizeof(blossom));
   s->free_ids = malloc(sizeof(int32_t) * (N - (size_t)n));
-  s->next = malloc(sizeof(int32_t) * sides);
-  s->prev = malloc(sizeof(int32_t) * sides);
+  s->adj_start = calloc((size_t)n + 1, sizeof(int64_t));
+  s->adj = malloc(sizeof(int32_t) * sides);
   s->owner = malloc(sizeof(int32_t) * sides);
-  CORE_CHECK(s->parent && s->y && s->label && s->tree_edge && s->match && s->shortcut && s->sc_gen && s->sc_sum &&
-                 s->gen && s->head && s->head_in && s->mark && s->bl && s->free_ids && s->next && s->prev &&
-                 s->owner && s->tree_id && s->tree_head,
+  s->slack = malloc(sizeof(int64_t) * (size_t)(m > 0 ? m : 1));
+  CORE_CHECK(s->parent && s->y && s->label && s->tree_edge && s->match && s->mark && s->bl && s->free_ids &&
+                 s->adj_start && s->adj && s->owner && s->slack && s->tree_id && s->tree_head,
              CORE_ERR_MEM, "matching: cannot allocate the workspace for %d vertices and %lld edges", n,
              (long long)m);
   for (size_t x = 0; x < N; ++x) {
-    s->parent[x] = s->tree_edge[x] = s->match[x] = s->shortcut[x] = s->tree_id[x] = -1;
-    s->head[x] = s->head_in[x] = -1;
+    s->parent[x] = s->tree_edge[x] = s->match[x] = s->tree_id[x] = -1;
   }
   s->n_free = 0;
   for (int32_t b = s->capacity - 1; b >= n; --b) s->free_ids[s->n_free++] = b;
   for (int32_t v = 0; v < n; ++v) s->tree_head[v] = -1;
-  for (int64_t side = 0; side < 2 * m; ++side) list_add(s, &s->head[ends[side]], (int32_t)side, ends[side]);
+  /* each vertex's sides in increasing order (counting sort) */
+  for (int64_t side = 0; side < 2 * m; ++side) ++s->adj_start[ends[side] + 1];
+  for (int32_t v = 0; v < n; ++v) s->adj_start[v + 1] += s->adj_start[v];
+  for (int64_t side = 0; side < 2 * m; ++side) {
+    s->adj[s->adj_start[ends[side]]++] = (int32_t)side;
+    s->owner[side] = ends[side];
+  }
+  for (int32_t v = n; v > 0; --v) s->adj_start[v] = s->adj_start[v - 1];
+  s->adj_start[0] = 0;
+  for (int64_t e = 0; e < m; ++e) s->slack[e] = 4 * weight[e];
   return CORE_OK;
 }
 
@@ -705,19 +648,16 @@ static void greedy_start(solver *s) {
     if (s->match[v] >= 0) continue;
     int64_t least = INT64_MAX;
     int32_t pick = -1, pick_free = 0;
-    const int32_t h = s->head[v];
-    int32_t side = h;
-    do {
-      const int32_t e = side >> 1, u = s->ends[side ^ 1];
-      const int64_t sl = wq(s, e) - s->y[v] - s->y[u];
+    for (int64_t i = s->adj_start[v]; i < s->adj_start[v + 1]; ++i) {
+      const int32_t side = s->adj[i], e = side >> 1, u = s->ends[side ^ 1];
+      const int64_t sl = s->slack[e] - s->y[v] - s->y[u];
       const int is_free = s->match[u] < 0;
       if (sl < least || (sl == least && is_free && !pick_free)) {
         least = sl;
         pick = e;
         pick_free = is_free;
       }
-      side = s->next[side];
-    } while (side != h);
+    }
     s->y[v] += least;
     if (pick_free) s->match[v] = s->match[s->ends[2 * (int64_t)pick] ^ s->ends[2 * (int64_t)pick + 1] ^ v] = pick;
   }
@@ -748,7 +688,7 @@ core_status matching_min_perfect(int32_t n, int64_t m, const int32_t *ends, cons
   int64_t tmp_size = 0;
   core_status st = solver_init(&s, n, m, ends, weight);
   for (int32_t v = 0; v < n && !st; ++v)
-    if (s.head[v] < 0)
+    if (s.adj_start[v + 1] == s.adj_start[v])
       st = CORE_ERROR(CORE_ERR_VALUE, "matching: the graph has no perfect matching (vertex %d has no edge)", v);
   if (!st) greedy_start(&s);
   if (!st) st = solve_all(&s, &tmp, &tmp_size);
