@@ -26,7 +26,7 @@
  *                                           nodes become free);
  *   + node to + node of the same tree:      shrink the cycle to a blossom;
  *   - blossom's dual reaches 0:             expand it.
- * The events wait in a binary heap keyed by that time; an entry made stale
+ * The events wait in a radix heap keyed by that time; an entry made stale
  * by a later change is re-checked when it comes up. Weights are multiplied
  * by 4 and the start's duals are even: every tree's vertices then share one
  * parity of summed duals (tight edges join them, and all trees start
@@ -56,10 +56,13 @@ typedef struct {
   int32_t k;      /* children; 0: unused */
   int32_t *child; /* (k) nodes, cycle order, child[0] the base at creation */
   int32_t *edge;  /* (k) edge[i] joins child i and child (i + 1) % k */
-  int32_t *seg;   /* (k + 1) the boundary sides that came from the child
-                     that was i-th at creation: side[seg[i] .. seg[i + 1]) */
-  int32_t *side;  /* the blossom's boundary sides */
-  int32_t *block; /* the one allocation holding the four */
+  int32_t *first; /* (k) the first boundary side that came from the child
+                     that was i-th at creation, -1 if none did */
+  int32_t *block; /* the one allocation holding the three */
+  int32_t adopted;       /* index at creation of the child whose list it took */
+  int32_t adopted_first; /* a side of that list once the shrink took the
+                            inside edges out, -1 if none was left */
+  int32_t adopted_count; /* how many */
 } blossom;
 
 typedef struct {
@@ -69,6 +72,11 @@ typedef struct {
 } event;
 
 enum { EVENT_EDGE, EVENT_EXPAND };
+
+typedef struct {
+  event *ev;
+  int64_t count, capacity;
+} radix_bucket_t;
 
 typedef struct {
   int32_t n, capacity; /* vertices; nodes (vertices + blossoms) */
@@ -86,16 +94,20 @@ typedef struct {
   blossom *bl;        /* (capacity - n) */
   int32_t *free_ids;
   int32_t n_free;
-  /* per vertex: its sides (side 2e is the end ends[2e] of edge e, 2e + 1
-   * the other), adj[adj_start[v] .. adj_start[v + 1]) */
-  int64_t *adj_start;
-  int32_t *adj;
-  /* per side: the top-level node holding its end while the edge is a
-   * boundary edge; an edge inside a blossom keeps the owners it had when
-   * it went inside (nodes below the top) */
-  int32_t *owner;
+  int32_t *list;      /* the list (a vertex number) of its boundary sides */
+  int32_t *inside;    /* blossom: the last side it took out of a list,
+                         -1 (a stack through next_inside) */
+  /* per list (the lists are numbered by the vertex each started at): the
+   * node it belongs to, the duals folded into it (of the nodes below
+   * that node whose lists it took), a side of it (-1: empty), its size */
+  int32_t *list_node, *list_head;
+  int64_t *list_dual, *list_count;
+  /* per side (side 2e is the end ends[2e] of edge e, 2e + 1 the other):
+   * its list, and its neighbours there, circular (a side taken out of the
+   * list keeps them, to go back in) */
+  int32_t *list_of, *next, *prev, *next_inside;
   /* per edge: 4 w minus the duals of the nodes below the top holding one
-   * end (the slack is this minus the two top-level duals) */
+   * end and not folded into its list's dual */
   int64_t *slack;
   /* trees: the nodes each tree labelled, as linked lists in a pool */
   int64_t eps;
@@ -103,8 +115,9 @@ typedef struct {
   int32_t *pool_node;
   int64_t *pool_next;
   int64_t pool_count, pool_capacity;
-  event *heap;
-  int64_t heap_count, heap_capacity;
+  radix_bucket_t radix[65];
+  uint64_t radix_last;
+  int64_t heap_count;
   int32_t *stack;
   int64_t stack_capacity;
   int32_t stamp;
@@ -112,63 +125,89 @@ typedef struct {
 
 static inline int64_t y_actual(const solver *s, int32_t x) { return s->y[x] + s->label[x] * s->eps; }
 
-static inline int64_t slack_of(const solver *s, int32_t e) {
-  return s->slack[e] - y_actual(s, s->owner[2 * e]) - y_actual(s, s->owner[2 * e + 1]);
+/* The node holding the end of `side`: the top-level one while the edge
+ * joins two top-level nodes; below the top for an edge inside a blossom. */
+static inline int32_t owner(const solver *s, int32_t side) { return s->list_node[s->list_of[side]]; }
+
+/* The duals summed over the nodes that hold the end of `side` alone. */
+static inline int64_t end_dual(const solver *s, int32_t side) {
+  return s->list_dual[s->list_of[side]] + y_actual(s, owner(s, side));
 }
 
-/* The boundary sides of top-level node x: a vertex's every side, a
- * blossom's the list made when it shrank. Both stay exact while x is at
- * the top: a boundary edge only goes inside when x itself does, and every
- * blossom formed above x has expanded again before x is back at the top. */
-static inline const int32_t *boundary(const solver *s, int32_t x, int64_t *count) {
-  if (x < s->n) {
-    *count = s->adj_start[x + 1] - s->adj_start[x];
-    return s->adj + s->adj_start[x];
-  }
-  const blossom *b = &s->bl[x - s->n];
-  *count = b->seg[b->k];
-  return b->side;
+static inline int64_t slack_of(const solver *s, int32_t e) {
+  return s->slack[e] - end_dual(s, 2 * e) - end_dual(s, 2 * e + 1);
+}
+
+static void list_take_out(solver *s, int32_t side, int32_t B) {
+  const int32_t l = s->list_of[side], a = s->prev[side], b = s->next[side];
+  s->next[a] = b;
+  s->prev[b] = a;
+  if (--s->list_count[l] == 0) s->list_head[l] = -1;
+  else if (s->list_head[l] == side) s->list_head[l] = b;
+  s->next_inside[side] = s->inside[B];
+  s->inside[B] = side;
 }
 
 /* ---- heap, stacks ------------------------------------------------------ */
 
-/* A 4-ary min-heap: four 16-byte children share a cache line. */
-static core_status heap_push(solver *s, int64_t key, int32_t id, int32_t kind) {
-  if (s->heap_count == s->heap_capacity) {
-    int64_t cap = s->heap_capacity ? 2 * s->heap_capacity : 1024;
-    event *h = realloc(s->heap, sizeof *h * (size_t)cap);
-    CORE_CHECK(h, CORE_ERR_MEM, "matching: cannot grow the event heap to %lld entries", (long long)cap);
-    s->heap = h;
-    s->heap_capacity = cap;
+/* The events by time in a radix heap (Ahuja, Mehlhorn, Orlin, Tarjan
+ * 1990): every time queued is at least the last one taken, so an event
+ * waits in the bucket of the highest bit where its time differs from the
+ * last time taken; taking the next event empties the lowest nonempty
+ * bucket into lower ones around its least time. An event moves at most 64
+ * times and every access is to the end of an array, which beats a
+ * comparison heap of millions of entries that miss the cache. */
+static inline int radix_bucket(uint64_t key, uint64_t last) {
+  if (key == last) return 0;
+  uint64_t x = key ^ last;
+  int b = 0;
+  while (x >> 32) { x >>= 32; b += 32; }
+  if (x >> 16) { x >>= 16; b += 16; }
+  if (x >> 8) { x >>= 8; b += 8; }
+  if (x >> 4) { x >>= 4; b += 4; }
+  if (x >> 2) { x >>= 2; b += 2; }
+  if (x >> 1) b += 1;
+  return b + 1;
+}
+
+static core_status bucket_append(solver *s, int i, event ev) {
+  radix_bucket_t *r = &s->radix[i];
+  if (r->count == r->capacity) {
+    const int64_t cap = r->capacity ? 2 * r->capacity : 256;
+    event *p = realloc(r->ev, sizeof *p * (size_t)cap);
+    CORE_CHECK(p, CORE_ERR_MEM, "matching: cannot grow the event queue to %lld entries", (long long)cap);
+    r->ev = p;
+    r->capacity = cap;
   }
-  int64_t i = s->heap_count++;
-  while (i > 0) {
-    const int64_t p = (i - 1) / 4;
-    if (s->heap[p].key <= key) break;
-    s->heap[i] = s->heap[p];
-    i = p;
-  }
-  s->heap[i] = (event){key, id, kind};
+  r->ev[r->count++] = ev;
   return CORE_OK;
 }
 
-static event heap_pop(solver *s) {
-  const event top = s->heap[0], last = s->heap[--s->heap_count];
-  const int64_t n = s->heap_count;
-  int64_t i = 0;
-  for (;;) {
-    const int64_t first = 4 * i + 1;
-    if (first >= n) break;
-    int64_t c = first;
-    const int64_t end = first + 4 < n ? first + 4 : n;
-    for (int64_t j = first + 1; j < end; ++j)
-      if (s->heap[j].key < s->heap[c].key) c = j;
-    if (s->heap[c].key >= last.key) break;
-    s->heap[i] = s->heap[c];
-    i = c;
+static core_status heap_push(solver *s, int64_t key, int32_t id, int32_t kind) {
+  CORE_CHECK(key >= 0 && (uint64_t)key >= s->radix_last, CORE_ERR_NUMERIC,
+             "matching: internal error: an event at %lld, before the last one taken", (long long)key);
+  ++s->heap_count;
+  return bucket_append(s, radix_bucket((uint64_t)key, s->radix_last), (event){key, id, kind});
+}
+
+/* The next event (the queue is not empty). */
+static core_status heap_pop(solver *s, event *out) {
+  if (s->radix[0].count == 0) {
+    int i = 1;
+    while (s->radix[i].count == 0) ++i;
+    radix_bucket_t *r = &s->radix[i];
+    uint64_t least = UINT64_MAX;
+    for (int64_t j = 0; j < r->count; ++j)
+      if ((uint64_t)r->ev[j].key < least) least = (uint64_t)r->ev[j].key;
+    s->radix_last = least;
+    const int64_t count = r->count;
+    r->count = 0;
+    for (int64_t j = 0; j < count; ++j)
+      CORE_CALL(bucket_append(s, radix_bucket((uint64_t)r->ev[j].key, least), r->ev[j]));
   }
-  if (n > 0) s->heap[i] = last;
-  return top;
+  --s->heap_count;
+  *out = s->radix[0].ev[--s->radix[0].count];
+  return CORE_OK;
 }
 
 static core_status stack_push(solver *s, int64_t *count, int32_t x) {
@@ -210,8 +249,8 @@ static void set_label(solver *s, int32_t x, int8_t label) {
 
 /* The top-level node at the far end of boundary edge e from node x. */
 static inline int32_t across(const solver *s, int32_t e, int32_t x) {
-  const int32_t a = s->owner[2 * e];
-  return a == x ? s->owner[2 * e + 1] : a;
+  const int32_t a = owner(s, 2 * e);
+  return a == x ? owner(s, 2 * e + 1) : a;
 }
 
 static int32_t mate_node(const solver *s, int32_t x) { return s->match[x] < 0 ? -1 : across(s, s->match[x], x); }
@@ -219,27 +258,33 @@ static int32_t tree_parent(const solver *s, int32_t x) { return across(s, s->tre
 
 /* Queue the event of boundary side `side` of + node x (none toward -). */
 static core_status queue_plus_side(solver *s, int32_t side) {
-  const int32_t V = s->owner[side ^ 1];
+  const int32_t V = owner(s, side ^ 1);
   if (s->label[V] < 0) return CORE_OK;
   const int64_t sl = slack_of(s, side >> 1);
   return heap_push(s, s->label[V] > 0 ? s->eps + sl / 2 : s->eps + sl, side >> 1, EVENT_EDGE);
 }
 
 static core_status scan_plus(solver *s, int32_t x) {
-  int64_t count;
-  const int32_t *sides = boundary(s, x, &count);
-  for (int64_t i = 0; i < count; ++i) CORE_CALL(queue_plus_side(s, sides[i]));
+  const int32_t h = s->list_head[s->list[x]];
+  if (h < 0) return CORE_OK;
+  int32_t side = h;
+  do {
+    CORE_CALL(queue_plus_side(s, side));
+    side = s->next[side];
+  } while (side != h);
   return CORE_OK;
 }
 
 /* A node turned free: queue its edges to + nodes. */
 static core_status scan_free(solver *s, int32_t x) {
-  int64_t count;
-  const int32_t *sides = boundary(s, x, &count);
-  for (int64_t i = 0; i < count; ++i) {
-    const int32_t side = sides[i];
-    if (s->label[s->owner[side ^ 1]] > 0) CORE_CALL(heap_push(s, s->eps + slack_of(s, side >> 1), side >> 1, EVENT_EDGE));
-  }
+  const int32_t h = s->list_head[s->list[x]];
+  if (h < 0) return CORE_OK;
+  int32_t side = h;
+  do {
+    if (s->label[owner(s, side ^ 1)] > 0)
+      CORE_CALL(heap_push(s, s->eps + slack_of(s, side >> 1), side >> 1, EVENT_EDGE));
+    side = s->next[side];
+  } while (side != h);
   return CORE_OK;
 }
 
@@ -257,7 +302,7 @@ static core_status grow(solver *s, int32_t e, int32_t v_node, int32_t tree) {
 /* Children of a new blossom: the lowest common ancestor A of the two +
  * nodes, the path from A down to u's node, then from v's node back up. */
 static core_status shrink(solver *s, int32_t e) {
-  const int32_t U = s->owner[2 * e], V = s->owner[2 * e + 1];
+  const int32_t U = owner(s, 2 * e), V = owner(s, 2 * e + 1);
   const int32_t tree = s->tree_id[U];
   const int32_t stamp_u = ++s->stamp, stamp_v = ++s->stamp;
   int32_t a = U, b = V, lca = -1;
@@ -294,12 +339,12 @@ static core_status shrink(solver *s, int32_t e) {
   CORE_CHECK(s->n_free > 0, CORE_ERR_NUMERIC, "matching: internal error: out of blossom nodes");
   const int32_t B = s->free_ids[--s->n_free];
   blossom *bl = &s->bl[B - s->n];
-  int64_t sides_max = 0;
   bl->k = k;
-  bl->block = malloc(sizeof(int32_t) * (3 * (size_t)k + 1));
+  bl->block = malloc(sizeof(int32_t) * 3 * (size_t)k);
   CORE_CHECK(bl->block, CORE_ERR_MEM, "matching: cannot allocate a blossom of %d nodes", k);
   bl->child = bl->block;
   bl->edge = bl->block + k;
+  bl->first = bl->block + 2 * k;
   bl->child[0] = lca;
   for (int32_t x = U, pos = a_len; x != lca; pos -= 2) {
     const int32_t minus = mate_node(s, x), up = tree_parent(s, minus);
@@ -318,21 +363,6 @@ static core_status shrink(solver *s, int32_t e) {
     bl->edge[pos + 1] = s->tree_edge[minus]; /* minus - up */
     x = up;
   }
-  for (int32_t i = 0; i < k; ++i) {
-    int64_t count;
-    (void)boundary(s, bl->child[i], &count);
-    sides_max += count;
-  }
-  CORE_CHECK(3 * (int64_t)k + 1 + sides_max <= INT32_MAX, CORE_ERR_NUMERIC,
-             "matching: internal error: a blossom's boundary overflows");
-  int32_t *block = realloc(bl->block, sizeof(int32_t) * (3 * (size_t)k + 1 + (size_t)sides_max));
-  CORE_CHECK(block, CORE_ERR_MEM, "matching: cannot allocate a blossom of %d nodes and %lld sides", k,
-             (long long)sides_max);
-  bl->block = block;
-  bl->child = block;
-  bl->edge = block + k;
-  bl->seg = block + 2 * k;
-  bl->side = block + 3 * k + 1;
   /* B takes the lca's place in the tree with dual 0; the children's duals
    * are frozen at their actual values. */
   s->label[B] = +1;
@@ -340,7 +370,9 @@ static core_status shrink(solver *s, int32_t e) {
   s->match[B] = s->match[lca];
   s->tree_edge[B] = -1;
   s->parent[B] = -1;
+  s->inside[B] = -1;
   const int32_t was_minus = ++s->stamp;
+  int32_t big = 0;
   for (int32_t i = 0; i < k; ++i) {
     const int32_t c = bl->child[i];
     if (s->label[c] < 0) s->mark[c] = was_minus;
@@ -348,29 +380,72 @@ static core_status shrink(solver *s, int32_t e) {
     s->label[c] = 0;
     s->tree_id[c] = -1;
     s->parent[c] = B;
+    if (s->list_count[s->list[c]] > s->list_count[s->list[bl->child[big]]]) big = i;
   }
-  /* The children's boundary sides whose far end is outside become B's:
-   * their owner is B and the child's frozen dual moves into the stored
-   * slack. Those of a former - child are queued (a + child's were queued
-   * already). Edges between children keep their owners. */
-  int32_t count_b = 0;
+  /* B takes its largest child's list whole: the list now belongs to B and
+   * the child's frozen dual joins the list's dual, whatever the list's
+   * length. The other children's lists are walked: a side whose far end is
+   * inside B leaves its list (keeping its neighbours, to go back in when B
+   * expands), with its twin when that is in the taken list; the others
+   * move to the taken list, the difference of the folded duals going into
+   * their stored slack, and are queued when their child was - (a + child's
+   * were queued already). What is left of the walked lists is appended to
+   * the taken list once every walk is done. */
+  const int32_t taken = bl->child[big], L = s->list[taken];
+  bl->adopted = big;
+  s->list[B] = L;
+  s->list_node[L] = B;
+  s->list_dual[L] += s->y[taken];
   for (int32_t i = 0; i < k; ++i) {
-    const int32_t c = bl->child[i];
-    const int64_t yc = s->y[c];
+    bl->first[i] = -1;
+    if (i == big) continue;
+    const int32_t c = bl->child[i], lc = s->list[c], h = s->list_head[lc];
+    if (h < 0) continue;
+    const int64_t shift = s->list_dual[lc] + s->y[c] - s->list_dual[L];
     const int minus = s->mark[c] == was_minus;
-    int64_t count;
-    const int32_t *sides = boundary(s, c, &count);
-    bl->seg[i] = count_b;
-    for (int64_t t = 0; t < count; ++t) {
-      const int32_t side = sides[t];
-      if (s->parent[s->owner[side ^ 1]] == B) continue;
-      s->owner[side] = B;
-      s->slack[side >> 1] -= yc;
-      bl->side[count_b++] = side;
-      if (minus) CORE_CALL(queue_plus_side(s, side));
+    const int32_t last = s->prev[h];
+    for (int32_t side = h;;) {
+      const int32_t next = s->next[side], far = owner(s, side ^ 1);
+      if (far == B || s->parent[far] == B) {
+        list_take_out(s, side, B);
+        if (far == B) list_take_out(s, side ^ 1, B);
+      } else {
+        s->list_of[side] = L;
+        s->slack[side >> 1] -= shift;
+        if (bl->first[i] < 0) bl->first[i] = side;
+        if (minus) CORE_CALL(queue_plus_side(s, side));
+      }
+      if (side == last) break;
+      side = next;
     }
   }
-  bl->seg[k] = count_b;
+  bl->adopted_first = s->list_head[L];
+  bl->adopted_count = (int32_t)s->list_count[L];
+  if (s->mark[taken] == was_minus && s->list_head[L] >= 0) {
+    const int32_t h = s->list_head[L];
+    int32_t side = h;
+    do {
+      CORE_CALL(queue_plus_side(s, side));
+      side = s->next[side];
+    } while (side != h);
+  }
+  for (int32_t i = 0; i < k; ++i) {
+    const int32_t f = bl->first[i];
+    if (i == big || f < 0) continue;
+    const int32_t lc = s->list[bl->child[i]];
+    if (s->list_head[L] < 0) {
+      s->list_head[L] = f;
+    } else {
+      const int32_t hb = s->list_head[L], tail_b = s->prev[hb], tail_f = s->prev[f];
+      s->next[tail_b] = f;
+      s->prev[f] = tail_b;
+      s->next[tail_f] = hb;
+      s->prev[hb] = tail_f;
+    }
+    s->list_count[L] += s->list_count[lc];
+    s->list_count[lc] = 0;
+    s->list_head[lc] = -1;
+  }
   return tree_add(s, B, tree);
 }
 
@@ -381,23 +456,69 @@ static core_status shrink(solver *s, int32_t e) {
 static int32_t dissolve(solver *s, int32_t B, int32_t **tmp, int64_t *tmp_size) {
   blossom *bl = &s->bl[B - s->n];
   const int32_t k = bl->k, stamp = ++s->stamp;
+  /* Undo the shrink, last step first. B's list is what the shrink left
+   * (every blossom formed above B has expanded since): the taken child's
+   * segment, then the walked children's segments in order. Cut it into
+   * them, giving the walked sides back their lists and stored slacks and
+   * the taken list back to its child; then put back the sides B took out,
+   * in the reverse order, each between the neighbours it kept. */
+  if (*tmp_size < 2 * (int64_t)k) {
+    int32_t *p = realloc(*tmp, sizeof *p * 2 * (size_t)k);
+    if (!p) return -1;
+    *tmp = p;
+    *tmp_size = 2 * (int64_t)k;
+  }
+  const int32_t ad = bl->adopted, L = s->list[B], a = bl->child[ad];
+  int32_t *tail = *tmp, following = bl->adopted_first;
+  for (int32_t i = 0; i < k && following < 0; ++i)
+    if (i != ad) following = bl->first[i];
+  for (int32_t i = k - 1; i >= 0; --i)
+    if (i != ad && bl->first[i] >= 0) {
+      tail[i] = s->prev[following];
+      following = bl->first[i];
+    }
+  if (bl->adopted_first >= 0) tail[ad] = s->prev[following];
   for (int32_t i = 0; i < k; ++i) {
-    const int32_t c = bl->child[i];
-    const int64_t yc = s->y[c];
+    const int32_t c = bl->child[i], f = bl->first[i];
     s->parent[c] = -1;
     s->mark[c] = stamp;
-    for (int32_t t = bl->seg[i]; t < bl->seg[i + 1]; ++t) {
-      const int32_t side = bl->side[t];
-      s->owner[side] = c;
-      s->slack[side >> 1] += yc;
+    if (i == ad || f < 0) continue;
+    const int32_t lc = s->list[c];
+    const int64_t shift = s->list_dual[lc] + s->y[c] - s->list_dual[L];
+    int64_t count = 0;
+    for (int32_t side = f;; side = s->next[side]) {
+      s->list_of[side] = lc;
+      s->slack[side >> 1] += shift;
+      ++count;
+      if (side == tail[i]) break;
     }
+    s->next[tail[i]] = f;
+    s->prev[f] = tail[i];
+    s->list_head[lc] = f;
+    s->list_count[lc] = count;
   }
+  if (bl->adopted_first >= 0) {
+    s->next[tail[ad]] = bl->adopted_first;
+    s->prev[bl->adopted_first] = tail[ad];
+  }
+  s->list_head[L] = bl->adopted_first;
+  s->list_count[L] = bl->adopted_count;
+  s->list_node[L] = a;
+  s->list_dual[L] -= s->y[a];
+  s->list[B] = -1;
+  for (int32_t side = s->inside[B]; side >= 0; side = s->next_inside[side]) {
+    const int32_t l = s->list_of[side];
+    s->next[s->prev[side]] = side;
+    s->prev[s->next[side]] = side;
+    if (s->list_count[l]++ == 0) s->list_head[l] = side;
+  }
+  s->inside[B] = -1;
   /* Rotate to the base. */
   const int32_t me = s->match[B];
   int32_t base = 0;
   if (me >= 0) {
-    const int32_t ta = s->owner[2 * me];
-    const int32_t c = s->mark[ta] == stamp ? ta : s->owner[2 * me + 1];
+    const int32_t ta = owner(s, 2 * me);
+    const int32_t c = s->mark[ta] == stamp ? ta : owner(s, 2 * me + 1);
     while (bl->child[base] != c) ++base;
   }
   if (base > 0) {
@@ -425,7 +546,7 @@ static int32_t dissolve(solver *s, int32_t B, int32_t **tmp, int64_t *tmp_size) 
 static void blossom_release(solver *s, int32_t B) {
   blossom *bl = &s->bl[B - s->n];
   free(bl->block);
-  bl->block = bl->child = bl->edge = bl->seg = bl->side = NULL;
+  bl->block = bl->child = bl->edge = bl->first = NULL;
   bl->k = 0;
   s->label[B] = 0;
   s->parent[B] = -1;
@@ -467,7 +588,7 @@ static core_status tree_dissolve(solver *s, int32_t tree, int64_t *count) {
 /* Edge e joins + nodes of two trees: flip both paths to their roots,
  * end both trees, and queue the edges from their nodes to + nodes. */
 static core_status augment(solver *s, int32_t e) {
-  const int32_t U = s->owner[2 * e], V = s->owner[2 * e + 1];
+  const int32_t U = owner(s, 2 * e), V = owner(s, 2 * e + 1);
   const int32_t tu = s->tree_id[U], tv = s->tree_id[V];
   augment_path(s, U, e);
   augment_path(s, V, e);
@@ -487,8 +608,8 @@ static core_status expand(solver *s, int32_t B, int32_t **tmp, int64_t *tmp_size
   CORE_CHECK(stamp >= 0, CORE_ERR_MEM, "matching: out of memory expanding a blossom");
   blossom *bl = &s->bl[B - s->n];
   const int32_t k = bl->k;
-  const int32_t ta = s->owner[2 * et];
-  const int32_t entry = s->mark[ta] == stamp ? ta : s->owner[2 * et + 1];
+  const int32_t ta = owner(s, 2 * et);
+  const int32_t entry = s->mark[ta] == stamp ? ta : owner(s, 2 * et + 1);
   int32_t j = 0;
   while (bl->child[j] != entry) ++j;
   const int dir = (j % 2 == 0) ? -1 : 1;
@@ -530,7 +651,8 @@ static core_status solve_all(solver *s, int32_t **tmp, int64_t *tmp_size) {
     if (s->label[v] > 0) CORE_CALL(scan_plus(s, v));
   while (trees > 0) {
     CORE_CHECK(s->heap_count > 0, CORE_ERR_VALUE, "matching: the graph has no perfect matching");
-    const event ev = heap_pop(s);
+    event ev;
+    CORE_CALL(heap_pop(s, &ev));
     if (ev.key > s->eps) s->eps = ev.key;
     if (ev.kind == EVENT_EXPAND) {
       const int32_t B = ev.id;
@@ -539,7 +661,7 @@ static core_status solve_all(solver *s, int32_t **tmp, int64_t *tmp_size) {
       continue;
     }
     const int32_t e = ev.id;
-    int32_t U = s->owner[2 * e], V = s->owner[2 * e + 1];
+    int32_t U = owner(s, 2 * e), V = owner(s, 2 * e + 1);
     /* owners below the top: the edge is inside a blossom */
     if (s->parent[U] >= 0 || s->parent[V] >= 0) continue;
     if (s->label[U] <= 0) {
@@ -583,11 +705,18 @@ static void solver_free(solver *s) {
   free(s->mark);
   free(s->bl);
   free(s->free_ids);
-  free(s->adj_start);
-  free(s->adj);
-  free(s->owner);
+  free(s->list);
+  free(s->inside);
+  free(s->list_node);
+  free(s->list_head);
+  free(s->list_dual);
+  free(s->list_count);
+  free(s->list_of);
+  free(s->next);
+  free(s->prev);
+  free(s->next_inside);
   free(s->slack);
-  free(s->heap);
+  for (int i = 0; i < 65; ++i) free(s->radix[i].ev);
   free(s->stack);
 }
 
@@ -608,29 +737,49 @@ static core_status solver_init(solver *s, int32_t n, int64_t m, const int32_t *e
   s->mark = calloc(N, sizeof(int32_t));
   s->bl = calloc(N - (size_t)n, sizeof(blossom));
   s->free_ids = malloc(sizeof(int32_t) * (N - (size_t)n));
-  s->adj_start = calloc((size_t)n + 1, sizeof(int64_t));
-  s->adj = malloc(sizeof(int32_t) * sides);
-  s->owner = malloc(sizeof(int32_t) * sides);
+  const size_t nv = (size_t)(n > 0 ? n : 1);
+  s->list = malloc(sizeof(int32_t) * N);
+  s->inside = malloc(sizeof(int32_t) * N);
+  s->list_node = malloc(sizeof(int32_t) * nv);
+  s->list_head = malloc(sizeof(int32_t) * nv);
+  s->list_dual = calloc(nv, sizeof(int64_t));
+  s->list_count = calloc(nv, sizeof(int64_t));
+  s->list_of = malloc(sizeof(int32_t) * sides);
+  s->next = malloc(sizeof(int32_t) * sides);
+  s->prev = malloc(sizeof(int32_t) * sides);
+  s->next_inside = malloc(sizeof(int32_t) * sides);
   s->slack = malloc(sizeof(int64_t) * (size_t)(m > 0 ? m : 1));
   CORE_CHECK(s->parent && s->y && s->label && s->tree_edge && s->match && s->mark && s->bl && s->free_ids &&
-                 s->adj_start && s->adj && s->owner && s->slack && s->tree_id && s->tree_head,
+                 s->list && s->inside && s->list_node && s->list_head && s->list_dual && s->list_count &&
+                 s->list_of && s->next && s->prev && s->next_inside && s->slack && s->tree_id &&
+                 s->tree_head,
              CORE_ERR_MEM, "matching: cannot allocate the workspace for %d vertices and %lld edges", n,
              (long long)m);
   for (size_t x = 0; x < N; ++x) {
-    s->parent[x] = s->tree_edge[x] = s->match[x] = s->tree_id[x] = -1;
+    s->parent[x] = s->tree_edge[x] = s->match[x] = s->tree_id[x] = s->list[x] = s->inside[x] = -1;
+  }
+  for (int32_t v = 0; v < n; ++v) {
+    s->list[v] = s->list_node[v] = v;
+    s->list_head[v] = -1;
   }
   s->n_free = 0;
   for (int32_t b = s->capacity - 1; b >= n; --b) s->free_ids[s->n_free++] = b;
   for (int32_t v = 0; v < n; ++v) s->tree_head[v] = -1;
-  /* each vertex's sides in increasing order (counting sort) */
-  for (int64_t side = 0; side < 2 * m; ++side) ++s->adj_start[ends[side] + 1];
-  for (int32_t v = 0; v < n; ++v) s->adj_start[v + 1] += s->adj_start[v];
+  /* each vertex's list: its sides in increasing order */
   for (int64_t side = 0; side < 2 * m; ++side) {
-    s->adj[s->adj_start[ends[side]]++] = (int32_t)side;
-    s->owner[side] = ends[side];
+    const int32_t v = ends[side], sd = (int32_t)side;
+    s->list_of[sd] = v;
+    ++s->list_count[v];
+    if (s->list_head[v] < 0) {
+      s->list_head[v] = s->next[sd] = s->prev[sd] = sd;
+    } else {
+      const int32_t h = s->list_head[v], t = s->prev[h];
+      s->next[t] = sd;
+      s->prev[sd] = t;
+      s->next[sd] = h;
+      s->prev[h] = sd;
+    }
   }
-  for (int32_t v = n; v > 0; --v) s->adj_start[v] = s->adj_start[v - 1];
-  s->adj_start[0] = 0;
   for (int64_t e = 0; e < m; ++e) s->slack[e] = 4 * weight[e];
   return CORE_OK;
 }
@@ -648,8 +797,8 @@ static void greedy_start(solver *s) {
     if (s->match[v] >= 0) continue;
     int64_t least = INT64_MAX;
     int32_t pick = -1, pick_free = 0;
-    for (int64_t i = s->adj_start[v]; i < s->adj_start[v + 1]; ++i) {
-      const int32_t side = s->adj[i], e = side >> 1, u = s->ends[side ^ 1];
+    for (int32_t side = s->list_head[v];;) {
+      const int32_t e = side >> 1, u = s->ends[side ^ 1];
       const int64_t sl = s->slack[e] - s->y[v] - s->y[u];
       const int is_free = s->match[u] < 0;
       if (sl < least || (sl == least && is_free && !pick_free)) {
@@ -657,6 +806,8 @@ static void greedy_start(solver *s) {
         pick = e;
         pick_free = is_free;
       }
+      side = s->next[side];
+      if (side == s->list_head[v]) break;
     }
     s->y[v] += least;
     if (pick_free) s->match[v] = s->match[s->ends[2 * (int64_t)pick] ^ s->ends[2 * (int64_t)pick + 1] ^ v] = pick;
@@ -688,7 +839,7 @@ core_status matching_min_perfect(int32_t n, int64_t m, const int32_t *ends, cons
   int64_t tmp_size = 0;
   core_status st = solver_init(&s, n, m, ends, weight);
   for (int32_t v = 0; v < n && !st; ++v)
-    if (s.adj_start[v + 1] == s.adj_start[v])
+    if (s.list_head[v] < 0)
       st = CORE_ERROR(CORE_ERR_VALUE, "matching: the graph has no perfect matching (vertex %d has no edge)", v);
   if (!st) greedy_start(&s);
   if (!st) st = solve_all(&s, &tmp, &tmp_size);
