@@ -32,18 +32,23 @@
  * parity of summed duals (tight edges join them, and all trees start
  * together), so (+, +) slacks are even and every event time an integer.
  *
- * Cost. No step looks up which top-level node holds a vertex. Every
- * edge side (an end of an edge) names its owner, the top-level node
- * holding that end while the edge joins two top-level nodes, and every
- * edge stores its slack without the two top-level duals (the duals of the
- * nodes below the top are fixed while they are there). Shrinking makes
- * the new blossom the owner of its children's boundary sides and folds
- * each child's frozen dual into those sides' stored slacks; the sides go
- * into the blossom's boundary list, grouped by child, which stays exact
- * while the blossom is at the top. Expanding walks that list once to give
- * the sides back to their children. An edge inside a blossom keeps the
- * owners it had when it went inside, which are then below the top: that
- * is how an event on it is recognised as stale. Augmenting through a
+ * Cost. No step looks up which top-level node holds a vertex. Each
+ * top-level node keeps its boundary sides (the ends inside it of edges
+ * leaving it) in a circular list; a list is numbered by the vertex it
+ * started at, and knows the node it belongs to and a dual folded into it.
+ * A side's owner (the node holding its end) is its list's node; an
+ * edge's stored slack leaves out the two owners' duals and the two lists'
+ * folded duals. A new blossom takes its largest child's list whole: the
+ * list is given to the blossom and the child's frozen dual is folded into
+ * it, at no cost in the list's length. Only the other children's sides
+ * are walked: those whose edge now lies inside the blossom leave their
+ * lists (with their twins in the taken list) and keep their neighbours,
+ * the rest join the taken list, their stored slacks corrected. Expanding
+ * undoes exactly that, last step first (the walked sides are cut back out
+ * as the segments they were appended as; the sides taken out go back
+ * between the neighbours they kept). An edge inside a blossom keeps the
+ * lists it had when it went inside, whose nodes are then below the top:
+ * that is how an event on it is recognised as stale. Augmenting through a
  * blossom only changes its matched edge: a blossom's internal matching
  * follows from which child holds the end of that edge (its base), so it
  * is laid out only when the blossom expands, or at the end. */

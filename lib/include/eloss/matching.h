@@ -39,12 +39,13 @@ extern "C" {
  * Algorithm: Edmonds' blossom algorithm in its primal-dual form after a
  * greedy start. Every unmatched vertex roots an alternating tree and all
  * trees' duals change together by one lazy offset; the next event (an
- * edge becoming tight, a blossom's dual reaching zero) comes from a heap
- * of event times. From Kolmogorov's Blossom V (2009): each blossom's list
- * of boundary edges, whose ends it owns and whose stored slacks it
- * adjusts when it shrinks and expands (no lookup of the top-level node
- * holding a vertex), and blossom matchings laid out lazily. Weights are quadrupled inside, which keeps
- * every dual an integer. Local. */
+ * edge becoming tight, a blossom's dual reaching zero) comes from a radix
+ * heap of event times. From Kolmogorov's Blossom V (2009): each node's
+ * list of boundary edges and blossom matchings laid out lazily; here a new
+ * blossom also takes its largest child's list whole, so shrinking and
+ * expanding cost the smaller children only, and no step looks up the
+ * top-level node holding a vertex. Weights are quadrupled inside, which
+ * keeps every dual an integer. Local. */
 core_status matching_min_perfect(int32_t n, int64_t m, const int32_t *ends, const int64_t *weight,
                                  int32_t *mate, int64_t *total);
 
