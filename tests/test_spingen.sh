@@ -4,7 +4,8 @@
 # - shapes, dtypes, canonical sign, energies equal to -sum J s s of the
 #   stored spins, the same energy as `eloss gs` on an instance's couplings;
 # - SIGTERM mid-run checkpoints and exits with code 3 leaving no final file;
-#   -resume (on another rank count) completes it, equal to a straight run;
+#   -resume (on another rank count) completes it, equal to a straight run,
+#   with the transfer matrix and with matching (128 x 128);
 # - a resume with other options and bad options are refused.
 #   test_spingen.sh <eloss> <mpiexec>
 set -uo pipefail
@@ -13,7 +14,7 @@ mpi=("$2" --allow-run-as-root --oversubscribe)
 py=/usr/bin/python3
 source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 tap_workdir
-echo "1..15"
+echo "1..16"
 args=(-L 10 -instances 37 -seed 11 -samples 3 -sample_betas 0.4,1.5 -sample_therm 50 -sample_sweeps 5)
 for np_ in 1 2 4; do "${mpi[@]}" -n $np_ "$eloss" spingen "${args[@]}" -chunk 4 -out np$np_.h5 > np$np_.out 2> np$np_.err; done
 "$py" - <<'PY'
@@ -189,4 +190,28 @@ sys.exit(not all(np.array_equal(a[d][...], b[d][...]) for d in ("ground_state", 
 PY
 [ $rc = 0 ] && [ $? = 0 ]
 ok $? "14 x 14 Gaussian: -gs_method tm and matching store the same rows (ground states, energies, checksums)"
+
+# Interrupt and resume exact ground states by matching, one instance a chunk.
+big=(-L 128 -couplings gaussian -instances 64 -seed 8 -chunk 1 -checkpoint_seconds 0.2)
+"$eloss" spingen "${big[@]}" -out big.h5 > /dev/null 2>&1 &
+pid=$!
+sleep 2
+kill -TERM $pid
+wait $pid
+rc1=$?
+[ -e big.h5.ckpt ] && [ ! -e big.h5 ]
+kept=$?
+"${mpi[@]}" -n 2 "$eloss" spingen "${big[@]}" -out big.h5 -resume > /dev/null 2> big_resume.err
+rc2=$?
+"${mpi[@]}" -n 2 "$eloss" spingen "${big[@]}" -out big_straight.h5 > /dev/null 2>&1
+"$py" - <<'PY'
+import sys
+import h5py
+import numpy as np
+a, b = h5py.File("big.h5", "r"), h5py.File("big_straight.h5", "r")
+sys.exit(not (all(np.array_equal(a[d][...], b[d][...]) for d in b) and "matching" in a.attrs["ground_state_method"]))
+PY
+same=$?
+[ $rc1 = 3 ] && [ $kept = 0 ] && [ $rc2 = 0 ] && [ $same = 0 ] && grep -q "resuming" big_resume.err
+ok $? "128 x 128 by matching: SIGTERM (exit $rc1) then -resume on 2 ranks equals a straight run ($(grep resuming big_resume.err))"
 tap_exit
