@@ -15,6 +15,27 @@ py=/usr/bin/python3
 source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 tap_workdir
 echo "1..16"
+# spingen on one rank, sent SIGTERM after $1 seconds (the rank itself is
+# signalled, as Slurm does: mpiexec would tear the job down); its exit code.
+spingen_stopped() {
+  local seconds=$1
+  shift
+  "$eloss" spingen "$@" > /dev/null 2>&1 &
+  local pid=$!
+  sleep "$seconds"
+  kill -TERM $pid
+  wait $pid
+}
+# Exit 0 when HDF5 files $1 and $2 hold the same datasets.
+same_datasets() {
+  "$py" - "$1" "$2" <<'PY'
+import sys
+import h5py
+import numpy as np
+a, b = h5py.File(sys.argv[1], "r"), h5py.File(sys.argv[2], "r")
+sys.exit(not (set(a) == set(b) and all(np.array_equal(a[d][...], b[d][...]) for d in b)))
+PY
+}
 args=(-L 10 -instances 37 -seed 11 -samples 3 -sample_betas 0.4,1.5 -sample_therm 50 -sample_sweeps 5)
 for np_ in 1 2 4; do "${mpi[@]}" -n $np_ "$eloss" spingen "${args[@]}" -chunk 4 -out np$np_.h5 > np$np_.out 2> np$np_.err; done
 "$py" - <<'PY'
@@ -76,35 +97,20 @@ ok $? "summary line: $(cat np1.out)"
 
 # Interrupt and resume.
 long=(-L 16 -gs_method tm -instances 600 -seed 3 -chunk 2 -checkpoint_seconds 0.2)
-# Signal the rank itself, as Slurm does (mpiexec would tear the job down).
-"$eloss" spingen "${long[@]}" -out full.h5 > /dev/null 2>&1 &
-pid=$!
-sleep 2.5
-kill -TERM $pid
-wait $pid
+spingen_stopped 2.5 "${long[@]}" -out full.h5
 rc=$?
 [ $rc = 3 ] && [ -e full.h5.ckpt ] && [ -e full.h5.partial ] && [ ! -e full.h5 ]
 ok $? "SIGTERM: exit code $rc, checkpoint and partial file kept, no final file"
 "${mpi[@]}" -n 2 "$eloss" spingen "${long[@]}" -out full.h5 -resume > resume.out 2> resume.err
 rc=$?
 "${mpi[@]}" -n 2 "$eloss" spingen "${long[@]}" -out straight.h5 > /dev/null 2>&1
-"$py" - <<'PY'
-import sys
-import h5py
-import numpy as np
-a, b = h5py.File("full.h5", "r"), h5py.File("straight.h5", "r")
-sys.exit(not all(np.array_equal(a[d][...], b[d][...]) for d in b))
-PY
+same_datasets full.h5 straight.h5
 same=$?
 [ $rc = 0 ] && [ $same = 0 ] && [ ! -e full.h5.ckpt ] && grep -q "resuming" resume.err
 ok $? "-resume on 2 ranks completes the run, equal to a straight run ($(grep resuming resume.err))"
 
 # Refusals: one error, non-zero exit, no output.
-"$eloss" spingen "${long[@]}" -out stop.h5 > /dev/null 2>&1 &
-pid=$!
-sleep 2
-kill -TERM $pid
-wait $pid
+spingen_stopped 2 "${long[@]}" -out stop.h5
 "$eloss" spingen -L 16 -gs_method tm -instances 600 -seed 4 -chunk 2 -out stop.h5 -resume > /dev/null 2> err.txt
 rc=$?
 [ $rc != 0 ] && grep -q "other options or data: -seed 4 (the file has" err.txt && [ ! -e stop.h5 ]
@@ -193,24 +199,14 @@ ok $? "14 x 14 Gaussian: -gs_method tm and matching store the same rows (ground 
 
 # Interrupt and resume exact ground states by matching, one instance a chunk.
 big=(-L 128 -couplings gaussian -instances 64 -seed 8 -chunk 1 -checkpoint_seconds 0.2)
-"$eloss" spingen "${big[@]}" -out big.h5 > /dev/null 2>&1 &
-pid=$!
-sleep 2
-kill -TERM $pid
-wait $pid
+spingen_stopped 2 "${big[@]}" -out big.h5
 rc1=$?
 [ -e big.h5.ckpt ] && [ ! -e big.h5 ]
 kept=$?
 "${mpi[@]}" -n 2 "$eloss" spingen "${big[@]}" -out big.h5 -resume > /dev/null 2> big_resume.err
 rc2=$?
 "${mpi[@]}" -n 2 "$eloss" spingen "${big[@]}" -out big_straight.h5 > /dev/null 2>&1
-"$py" - <<'PY'
-import sys
-import h5py
-import numpy as np
-a, b = h5py.File("big.h5", "r"), h5py.File("big_straight.h5", "r")
-sys.exit(not (all(np.array_equal(a[d][...], b[d][...]) for d in b) and "matching" in a.attrs["ground_state_method"]))
-PY
+same_datasets big.h5 big_straight.h5 && "$py" -c "import h5py, sys; sys.exit('matching' not in h5py.File('big.h5')['/'].attrs['ground_state_method'])"
 same=$?
 [ $rc1 = 3 ] && [ $kept = 0 ] && [ $rc2 = 0 ] && [ $same = 0 ] && grep -q "resuming" big_resume.err
 ok $? "128 x 128 by matching: SIGTERM (exit $rc1) then -resume on 2 ranks equals a straight run ($(grep resuming big_resume.err))"
