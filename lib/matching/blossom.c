@@ -114,6 +114,8 @@ typedef struct {
   /* per edge: 4 w minus the duals of the nodes below the top holding one
    * end and not folded into its list's dual */
   int64_t *slack;
+  int64_t *queued;    /* per edge: the earliest time it waits for in the
+                         queue, INT64_MAX when none */
   /* trees: the nodes each tree labelled, as linked lists in a pool */
   int64_t eps;
   int64_t *tree_head; /* (n) by root vertex: last pool entry, -1 */
@@ -191,6 +193,11 @@ static core_status bucket_append(solver *s, int i, event ev) {
 static core_status heap_push(solver *s, int64_t key, int32_t id, int32_t kind) {
   CORE_CHECK(key >= 0 && (uint64_t)key >= s->radix_last, CORE_ERR_NUMERIC,
              "matching: internal error: an event at %lld, before the last one taken", (long long)key);
+  /* An edge already waiting for a time no later is checked then anyway. */
+  if (kind == EVENT_EDGE) {
+    if (key >= s->queued[id]) return CORE_OK;
+    s->queued[id] = key;
+  }
   ++s->heap_count;
   return bucket_append(s, radix_bucket((uint64_t)key, s->radix_last), (event){key, id, kind});
 }
@@ -666,6 +673,7 @@ static core_status solve_all(solver *s, int32_t **tmp, int64_t *tmp_size) {
       continue;
     }
     const int32_t e = ev.id;
+    if (ev.key == s->queued[e]) s->queued[e] = INT64_MAX;
     int32_t U = owner(s, 2 * e), V = owner(s, 2 * e + 1);
     /* owners below the top: the edge is inside a blossom */
     if (s->parent[U] >= 0 || s->parent[V] >= 0) continue;
@@ -721,6 +729,7 @@ static void solver_free(solver *s) {
   free(s->prev);
   free(s->next_inside);
   free(s->slack);
+  free(s->queued);
   for (int i = 0; i < 65; ++i) free(s->radix[i].ev);
   free(s->stack);
 }
@@ -754,9 +763,10 @@ static core_status solver_init(solver *s, int32_t n, int64_t m, const int32_t *e
   s->prev = malloc(sizeof(int32_t) * sides);
   s->next_inside = malloc(sizeof(int32_t) * sides);
   s->slack = malloc(sizeof(int64_t) * (size_t)(m > 0 ? m : 1));
+  s->queued = malloc(sizeof(int64_t) * (size_t)(m > 0 ? m : 1));
   CORE_CHECK(s->parent && s->y && s->label && s->tree_edge && s->match && s->mark && s->bl && s->free_ids &&
                  s->list && s->inside && s->list_node && s->list_head && s->list_dual && s->list_count &&
-                 s->list_of && s->next && s->prev && s->next_inside && s->slack && s->tree_id &&
+                 s->list_of && s->next && s->prev && s->next_inside && s->slack && s->queued && s->tree_id &&
                  s->tree_head,
              CORE_ERR_MEM, "matching: cannot allocate the workspace for %d vertices and %lld edges", n,
              (long long)m);
@@ -785,7 +795,10 @@ static core_status solver_init(solver *s, int32_t n, int64_t m, const int32_t *e
       s->prev[h] = sd;
     }
   }
-  for (int64_t e = 0; e < m; ++e) s->slack[e] = 4 * weight[e];
+  for (int64_t e = 0; e < m; ++e) {
+    s->slack[e] = 4 * weight[e];
+    s->queued[e] = INT64_MAX;
+  }
   return CORE_OK;
 }
 
