@@ -44,7 +44,7 @@ static double energy_hv(int R, int C, const double *H, const double *V, const in
 
 int main(int argc, char **argv) {
   MPI_Init(&argc, &argv);
-  tap_plan(7);
+  tap_plan(8);
 
   /* 1. Rectangles up to 16 spins against enumeration, every law. */
   {
@@ -138,6 +138,14 @@ int main(int argc, char **argv) {
     mc_planar_solve(p1, J, b, &e3);
     same = same && !memcmp(a, b, (size_t)lat.n_sites) && e1 == e3;
     tap_ok(same && e1 == floor(e1), "+-J 24 x 24: the same ground state from two workspaces and a reused one (E = %g)", e1);
+    /* A stop request ends a solve; the workspace then solves again. */
+    volatile sig_atomic_t stop = 1;
+    mc_planar_set_stop(p1, &stop);
+    const core_status stopped = mc_planar_solve(p1, J, b, &e3);
+    stop = 0;
+    const core_status again = mc_planar_solve(p1, J, b, &e3);
+    tap_ok(stopped == CORE_ERR_STOPPED && again == CORE_OK && !memcmp(a, b, (size_t)lat.n_sites) && e3 == e1,
+           "a stop request ends a solve (CORE_ERR_STOPPED); the same workspace then gives the same state");
     mc_planar_destroy(&p1);
     mc_planar_destroy(&p2);
     free(J);

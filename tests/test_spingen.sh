@@ -5,7 +5,9 @@
 #   stored spins, the same energy as `eloss gs` on an instance's couplings;
 # - SIGTERM mid-run checkpoints and exits with code 3 leaving no final file;
 #   -resume (on another rank count) completes it, equal to a straight run,
-#   with the transfer matrix and with matching (128 x 128);
+#   with the transfer matrix and with matching (128 x 128); a stop ends a
+#   512 x 512 solve in progress; a stop during the last batch says what
+#   happens (stopped and resumable, or finished) and does it;
 # - a resume with other options and bad options are refused.
 #   test_spingen.sh <eloss> <mpiexec>
 set -uo pipefail
@@ -14,7 +16,7 @@ mpi=("$2" --allow-run-as-root --oversubscribe)
 py=/usr/bin/python3
 source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 tap_workdir
-echo "1..16"
+echo "1..18"
 # spingen on one rank, sent SIGTERM after $1 seconds (the rank itself is
 # signalled, as Slurm does: mpiexec would tear the job down); its exit code.
 spingen_stopped() {
@@ -210,4 +212,26 @@ same_datasets big.h5 big_straight.h5 && "$py" -c "import h5py, sys; sys.exit('ma
 same=$?
 [ $rc1 = 3 ] && [ $kept = 0 ] && [ $rc2 = 0 ] && [ $same = 0 ] && grep -q "resuming" big_resume.err
 ok $? "128 x 128 by matching: SIGTERM (exit $rc1) then -resume on 2 ranks equals a straight run ($(grep resuming big_resume.err))"
+# A stop ends the solve in progress: the first 512 x 512 instance takes
+# seconds, so a stop 0.8 s after the start finds none of them done.
+spingen_stopped 0.8 -L 512 -couplings gaussian -instances 2 -chunk 1 -seed 9 -out mid.h5
+rc=$?
+[ $rc = 3 ] && [ -e mid.h5.ckpt ] && [ ! -e mid.h5 ]
+ok $? "SIGTERM inside a 512 x 512 matching solve: exit $rc, a checkpoint at 0 instances"
+# A stop during the one (last) batch of a transfer-matrix run (not
+# interruptible): either it came before the instance (exit 3, checkpoint,
+# advice to resume) or the batch completes (exit 0, the final file, no
+# advice to resume); never a mix.
+"$eloss" spingen -L 20 -gs_method tm -instances 1 -seed 1 -out last.h5 > /dev/null 2> last.err &
+pid=$!
+sleep 0.5
+kill -TERM $pid
+wait $pid
+rc=$?
+if [ $rc = 3 ]; then
+  [ -e last.h5.ckpt ] && [ ! -e last.h5 ] && grep -q -- "-resume" last.err
+else
+  [ $rc = 0 ] && [ -e last.h5 ] && [ ! -e last.h5.ckpt ] && ! grep -q -- "-resume" last.err
+fi
+ok $? "SIGTERM in the last batch: exit $rc and what it says agree ($(tail -1 last.err))"
 tap_exit

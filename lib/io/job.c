@@ -278,7 +278,10 @@ core_status io_job_read_first(io_job *job, int count, const io_ckpt_section *sec
   return read_sections(job, count, sections, 0);
 }
 
-core_status io_job_poll(io_job *job, int64_t step, volatile sig_atomic_t *stop, int *stop_now, int *due) {
+/* io_job_poll; `last`: this poll ends the job's last step, so a stop
+ * request changes nothing (the job completes) and is said as such. */
+static core_status poll_flags(io_job *job, int64_t step, int last, volatile sig_atomic_t *stop, int *stop_now,
+                              int *due) {
   const io_job_spec *s = &job->spec;
   int flags[2] = {stop && *stop ? 1 : 0, 0};
   if (job->rank == 0)
@@ -287,6 +290,13 @@ core_status io_job_poll(io_job *job, int64_t step, volatile sig_atomic_t *stop, 
   CORE_CHECK(MPI_Allreduce(MPI_IN_PLACE, flags, 2, MPI_INT, MPI_MAX, job->comm) == MPI_SUCCESS, CORE_ERR_MPI,
              "MPI_Allreduce of the stop flags failed");
   *stop_now = flags[0], *due = flags[1];
+  if (last) {
+    if (flags[0] && job->rank == 0 && s->progress) {
+      fprintf(s->progress, "eloss %s: stop requested as the last step ended; finishing %s\n", s->command, s->out);
+      fflush(s->progress);
+    }
+    return CORE_OK;
+  }
   job->announced |= flags[0];
   /* Said now, before the checkpoint is written: under mpirun the ranks are
    * killed about a second after the signal is forwarded, and a large
@@ -299,10 +309,14 @@ core_status io_job_poll(io_job *job, int64_t step, volatile sig_atomic_t *stop, 
   return CORE_OK;
 }
 
+core_status io_job_poll(io_job *job, int64_t step, volatile sig_atomic_t *stop, int *stop_now, int *due) {
+  return poll_flags(job, step, 0, stop, stop_now, due);
+}
+
 core_status io_job_step_end(io_job *job, int64_t step, int64_t total, volatile sig_atomic_t *stop,
                             core_status (*save)(void *ctx), void *ctx) {
-  int stop_now, due;
-  CORE_CALL(io_job_poll(job, step, stop, &stop_now, &due));
+  int stop_now = 0, due = 0;
+  CORE_CALL(poll_flags(job, step, step == total, stop, &stop_now, &due));
   if (stop_now || due || step == total) {
     CORE_CALL(save(ctx));
     job->saved_step = step;

@@ -128,6 +128,7 @@ typedef struct {
   int32_t *stack;
   int64_t stack_capacity;
   int32_t stamp;
+  volatile sig_atomic_t *stop;
 } solver;
 
 static inline int64_t y_actual(const solver *s, int32_t x) { return s->y[x] + s->label[x] * s->eps; }
@@ -662,6 +663,7 @@ static core_status solve_all(solver *s, int32_t **tmp, int64_t *tmp_size) {
   for (int32_t v = 0; v < s->n; ++v)
     if (s->label[v] > 0) CORE_CALL(scan_plus(s, v));
   while (trees > 0) {
+    CORE_CHECK(!(s->stop && *s->stop), CORE_ERR_STOPPED, "matching: stopped on request");
     CORE_CHECK(s->heap_count > 0, CORE_ERR_VALUE, "matching: the graph has no perfect matching");
     event ev;
     CORE_CALL(heap_pop(s, &ev));
@@ -834,6 +836,11 @@ static void greedy_start(solver *s) {
 
 core_status matching_min_perfect(int32_t n, int64_t m, const int32_t *ends, const int64_t *weight,
                                  int32_t *mate, int64_t *total) {
+  return matching_min_perfect_stoppable(n, m, ends, weight, NULL, mate, total);
+}
+
+core_status matching_min_perfect_stoppable(int32_t n, int64_t m, const int32_t *ends, const int64_t *weight,
+                                           volatile sig_atomic_t *stop, int32_t *mate, int64_t *total) {
   CORE_CHECK(n >= 0 && n <= MATCHING_EDGES_MAX && m >= 0 && m <= MATCHING_EDGES_MAX, CORE_ERR_ARG,
              "matching: %d vertices and %lld edges (at most 2^30 - 1 of each)", n, (long long)m);
   CORE_CHECK(n % 2 == 0, CORE_ERR_VALUE, "matching: the graph has no perfect matching (%d vertices, odd)", n);
@@ -855,6 +862,7 @@ core_status matching_min_perfect(int32_t n, int64_t m, const int32_t *ends, cons
   memset(&s, 0, sizeof s);
   int32_t *tmp = NULL;
   int64_t tmp_size = 0;
+  s.stop = stop;
   core_status st = solver_init(&s, n, m, ends, weight);
   for (int32_t v = 0; v < n && !st; ++v)
     if (s.list_head[v] < 0)

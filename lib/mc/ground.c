@@ -64,6 +64,10 @@ core_status mc_ground_solve(mc_ground *g, const double *J, int8_t *spins, double
   return CORE_OK;
 }
 
+void mc_ground_set_stop(mc_ground *g, volatile sig_atomic_t *stop) {
+  if (g->matching) mc_planar_set_stop(g->matching, stop);
+}
+
 void mc_ground_destroy(mc_ground **g) {
   if (!g || !*g) return;
   mc_exact_destroy(&(*g)->tm);

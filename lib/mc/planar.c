@@ -57,6 +57,7 @@ struct mc_planar {
   int64_t *node_ends;   /* (dual nodes, 4) end vertices of each dual node's edges */
   int8_t *degree;       /* (dual nodes) */
   int64_t max_vertices, max_edges;
+  volatile sig_atomic_t *stop;
 };
 
 static int64_t h_bond(const mc_planar *pl, int r, int c) { return (int64_t)r * (pl->cols - 1) + c; }
@@ -100,6 +101,8 @@ core_status mc_planar_create(int rows, int cols, mc_planar **out) {
   *out = pl;
   return CORE_OK;
 }
+
+void mc_planar_set_stop(mc_planar *pl, volatile sig_atomic_t *stop) { pl->stop = stop; }
 
 void mc_planar_destroy(mc_planar **pl) {
   if (!pl || !*pl) return;
@@ -214,7 +217,7 @@ core_status mc_planar_solve_hv(mc_planar *pl, const double *H, const double *V, 
     }
   }
   int64_t total;
-  CORE_CALL(matching_min_perfect((int32_t)vertices, m, pl->ends, pl->weight, pl->mate, &total));
+  CORE_CALL(matching_min_perfect_stoppable((int32_t)vertices, m, pl->ends, pl->weight, pl->stop, pl->mate, &total));
   for (int64_t b = 0; b < pl->bonds; ++b) pl->join[b] = pl->mate[2 * b] == (int32_t)b;
   /* Read the configuration off the join, then check every bond. */
   spins[0] = 1;

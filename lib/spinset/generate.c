@@ -42,8 +42,9 @@
  *   the checksums against the checkpoint before continuing; the finished
  *   file is verified in full before it is renamed to <out>.
  * - A stop request (*stop, any rank) abandons the batch in progress at the
- *   next sweep, checkpoints the finished batches and returns: within about
- *   a second whatever the lattice size.
+ *   next sweep or matching event, checkpoints the finished batches and
+ *   returns: within about a second whatever the lattice size (a transfer
+ *   matrix solve, at most about a second, is finished first).
  * Since instance i's data are a pure function of (options, i), a resume
  * may even use a different number of ranks.
  *
@@ -635,6 +636,7 @@ core_status spinset_generate(MPI_Comm comm, const spinset_options *opt, volatile
   io_h5 *f = NULL;
   st = core_agree(comm, buffers_alloc(opt, &lat, size, &b));
   if (!st && opt->method == SPINSET_GS_EXACT) st = core_agree(comm, mc_ground_create(opt->L, opt->exact_method, &ex));
+  if (!st && ex) mc_ground_set_stop(ex, stop); /* a stop abandons the instance being solved, too */
   if (!st && rank == 0 && progress)
     fprintf(progress, resuming ? "spingen: resuming %s at instance %lld of %lld (checking its rows)\n"
                                : "spingen: writing %s (%lld of %lld done)\n",

@@ -308,7 +308,8 @@ core_status io_job_poll(io_job *job, int64_t step, volatile sig_atomic_t *stop, 
 /* The end of a long step (a batch of instances, a cycle): poll, and call
  * save(ctx) (the caller's checkpoint) when the run stops, a checkpoint is
  * due or step == total. Returns CORE_ERR_STOPPED when the run stops before
- * the end, after its save. Collective. */
+ * the end, after its save; a stop requested during the last step lets the
+ * job complete (it says so, with no advice to resume). Collective. */
 core_status io_job_step_end(io_job *job, int64_t step, int64_t total, volatile sig_atomic_t *stop,
                             core_status (*save)(void *ctx), void *ctx);
 /* A stop seen inside a step (the step abandoned; its work returned

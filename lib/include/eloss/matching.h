@@ -14,6 +14,7 @@
 #ifndef ELOSS_MATCHING_H
 #define ELOSS_MATCHING_H
 
+#include <signal.h>
 #include <stdint.h>
 
 #include "eloss/core.h"
@@ -48,6 +49,12 @@ extern "C" {
  * keeps every dual an integer. Local. */
 core_status matching_min_perfect(int32_t n, int64_t m, const int32_t *ends, const int64_t *weight,
                                  int32_t *mate, int64_t *total);
+
+/* The same, giving up with CORE_ERR_STOPPED (mate and total unwritten)
+ * once *stop is nonzero (a signal handler's flag; checked at every event;
+ * NULL: never). Local. */
+core_status matching_min_perfect_stoppable(int32_t n, int64_t m, const int32_t *ends, const int64_t *weight,
+                                           volatile sig_atomic_t *stop, int32_t *mate, int64_t *total);
 
 #ifdef __cplusplus
 }

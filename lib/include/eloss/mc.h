@@ -106,6 +106,10 @@ core_status mc_planar_solve_hv(mc_planar *pl, const double *H, const double *V, 
  * spin.h's layout, spins as mc_exact_solve's. Local. */
 core_status mc_planar_solve(mc_planar *pl, const double *J, int8_t *spins, double *energy);
 
+/* Solves end early with CORE_ERR_STOPPED once *stop is nonzero (a signal
+ * handler's flag; NULL, the default: never). Local. */
+void mc_planar_set_stop(mc_planar *pl, volatile sig_atomic_t *stop);
+
 void mc_planar_destroy(mc_planar **pl);
 
 /* ---- exact ground states, either solver --------------------------------- */
@@ -140,6 +144,9 @@ core_status mc_ground_create(int L, mc_ground_method method, mc_ground **g);
  * spin_energy of the spins (so both solvers give the same bytes when they
  * find the same state). Local. */
 core_status mc_ground_solve(mc_ground *g, const double *J, int8_t *spins, double *energy);
+/* mc_planar_set_stop for the matching solver; the transfer matrix (at most
+ * about a second) always finishes. Local. */
+void mc_ground_set_stop(mc_ground *g, volatile sig_atomic_t *stop);
 void mc_ground_destroy(mc_ground **g);
 
 /* ---- Monte Carlo chains ---------------------------------------------------- */
