@@ -17,9 +17,10 @@
 static const char help[] =
     "eloss gs: exact ground state of an open L x L Edwards-Anderson lattice without field.\n"
     "-gs_method tm: min-plus transfer matrix over the 2^L states of a row, L <= 20, time\n"
-    "~ L^2 2^L (16 x 16: ~25 ms, 20 x 20: ~0.7 s); matching: minimum-weight perfect\n"
-    "matching of the frustrated plaquettes on the dual graph, any L (16 x 16: ~1.5 ms,\n"
-    "256 x 256: ~2 s; ~1.5 kB per spin); auto: the faster (tm below L = 12).\n"
+    "~ L^2 2^L (16 x 16: ~20 ms, 20 x 20: ~0.6 s); matching: minimum-weight perfect\n"
+    "matching of the frustrated plaquettes on the dual graph, any L (16 x 16: ~1 ms,\n"
+    "256 x 256: ~0.6 s, 1024 x 1024: ~17 s; ~2 kB per spin; couplings spanning many\n"
+    "decades cost more); auto: the faster (tm below L = 12).\n"
     "The spins are stored in canonical sign: S[0, 0] = +1.\n";
 
 /* Read a float coupling array: -jh of shape (L, L-1) for any L >= 2

@@ -200,8 +200,8 @@ static core_status buffers_alloc(const spinset_options *opt, const spin_lattice 
   if (injected || !b->bonds[0] || !b->bonds[1] || (lat->dim == 3 && !b->bonds[2]) || !b->energy ||
       !b->J || !b->gs || !b->gs_other || !b->samples || !b->agree || !b->crc || !b->crc_stored || !b->crc_mine || !b->crc_all) {
     buffers_free(b);
-    return CORE_ERROR(CORE_ERR_MEM, "cannot allocate a batch of %d instances%s", opt->chunk,
-                      injected ? ": injected fault (test)" : "");
+    return CORE_ERROR(CORE_ERR_MEM, "cannot allocate the buffers of a batch (-chunk %d instances of %lld spins; a smaller "
+                      "-chunk needs less)%s", opt->chunk, (long long)n, injected ? ": injected fault (test)" : "");
   }
   return CORE_OK;
 }

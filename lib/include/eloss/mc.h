@@ -86,7 +86,7 @@ typedef struct mc_planar mc_planar;
 
 /* Workspace for exact ground states of open rows x cols square lattices
  * by matching, rows, cols >= 2, rows * cols <= MC_PLANAR_MAX_SITES.
- * Memory while solving: about 1.5 kB per site (512 x 512: 460 MB peak
+ * Memory while solving: about 2 kB per site (512 x 512: 525 MB peak
  * resident for the whole process). Local. */
 core_status mc_planar_create(int rows, int cols, mc_planar **pl);
 
