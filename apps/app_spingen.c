@@ -122,7 +122,7 @@ static PetscErrorCode read_options(spingen_args *a) {
                          &a->force, &set));
   PetscCall(app_opt_string(po, "-out", "output HDF5 file, required", "a file name", a->out, sizeof a->out,
                            &a->out_set));
-  PetscCall(app_opt_bool(po, "-dry_run", "check the options and -out, print the split's size, write nothing "
+  PetscCall(app_opt_bool(po, "-dry_run", "check the options and -out, print the split's size and the memory per rank, write nothing "
                          "(what jobs/submit-spingen does before it submits)", &a->dry_run, &set));
   PetscOptionsEnd();
   return 0;
@@ -206,8 +206,9 @@ static PetscErrorCode spingen_options(void *opts) {
 
 static int spingen_main(void *opts) {
   const spingen_args *a = opts;
-  int rank;
+  int rank, size;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
   mc_search_options search;
   if (a->method == GS_SA) mc_search_options_anneal(&search);
   else mc_search_options_tempering(&search);
@@ -232,7 +233,8 @@ static int spingen_main(void *opts) {
     /* Everything a run would refuse before its work, without the work. */
     core_status st = spinset_generate(MPI_COMM_WORLD, &opt, NULL, NULL, &report);
     if (!st && rank == 0)
-      printf("dry_run instances=%lld rows=%lld out=%s options=%s\n", (long long)a->instances, rows, a->out, text);
+      printf("dry_run instances=%lld rows=%lld memory_mb=%lld out=%s options=%s\n", (long long)a->instances, rows,
+             (long long)((spinset_memory(&opt, size) + (1 << 20) - 1) >> 20), a->out, text);
     return st ? app_report("spingen", st) : 0;
   }
   if (rank == 0 && a->count > 0)

@@ -162,10 +162,14 @@ touch taken.h5
 rc2=$?
 "$eloss" spingen -L 6 -instances 40 -seed 1 -out nodir/x.h5 -dry_run > /dev/null 2> err3.txt
 rc3=$?
-[ $rc1 = 0 ] && grep -q "^dry_run instances=40 rows=5 out=dry.h5 options=-lattice square" <<< "$out" && [ ! -e dry.h5 ] &&
+[ $rc1 = 0 ] && grep -q "^dry_run instances=40 rows=5 memory_mb=[1-9][0-9]* out=dry.h5 options=-lattice square" <<< "$out" && [ ! -e dry.h5 ] &&
   [ ! -e dry.h5.partial ] && [ $rc2 = 1 ] && grep -q "taken.h5 already exists" err2.txt && [ ! -s taken.h5 ] &&
   [ $rc3 = 1 ] && grep -q "directory nodir does not exist" err3.txt
-ok $? "-dry_run prints the split's size and writes nothing; an existing -out and a missing directory are refused"
+ok0=$?
+# Its memory estimate at L = 1024: the solver's ~1.9 GB and 16 instances' buffers.
+mb=$("$eloss" spingen -L 1024 -instances 4 -out dry1024.h5 -dry_run | sed -n 's/.* memory_mb=\([0-9]*\) .*/\1/p')
+[ $ok0 = 0 ] && [ -n "$mb" ] && [ "$mb" -ge 1500 ] && [ "$mb" -le 4000 ] && [ ! -e dry1024.h5 ]
+ok $? "-dry_run prints the split's size and the memory per rank ($mb MB at L = 1024) and writes nothing; an existing -out and a missing directory are refused"
 
 # Exact ground states by matching: beyond the transfer matrix, the same
 # bytes on 1, 2 and 4 ranks (+-J: many degenerate ground states); below

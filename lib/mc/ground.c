@@ -67,6 +67,11 @@ core_status mc_ground_solve(mc_ground *g, const double *J, int8_t *spins, double
   return CORE_OK;
 }
 
+int64_t mc_ground_memory(int L, mc_ground_method method) {
+  if (method == MC_GROUND_TM) return 8 * ((int64_t)1 << L) + (int64_t)L * L * ((int64_t)1 << L) / 8;
+  return 1900 * (int64_t)L * L;
+}
+
 void mc_ground_set_stop(mc_ground *g, volatile sig_atomic_t *stop) {
   if (g->matching) mc_planar_set_stop(g->matching, stop);
 }

@@ -181,21 +181,41 @@ static int64_t sample_count(const spinset_options *opt, const spin_lattice *lat)
   return opt->samples > 0 ? (int64_t)opt->n_betas * opt->samples * lat->n_sites : 0;
 }
 
+/* The bytes of each buffer of a batch, in batch_buffers' order. */
+enum { BUF_BONDS, BUF_ENERGY = 3, BUF_J, BUF_GS, BUF_GS_OTHER, BUF_SAMPLES, BUF_AGREE, BUF_CRC, BUF_CRC_STORED,
+       BUF_CRC_MINE, BUF_CRC_ALL, BUF_COUNT };
+static void buffer_bytes(const spinset_options *opt, const spin_lattice *lat, int size, size_t *bytes) {
+  const size_t rows = (size_t)opt->chunk, n = (size_t)lat->n_sites;
+  for (int dir = 0; dir < 3; ++dir)
+    bytes[BUF_BONDS + dir] = dir < lat->dim ? sizeof(double) * rows * (size_t)bond_count(lat, dir) : 0;
+  bytes[BUF_ENERGY] = sizeof(double) * rows;
+  bytes[BUF_J] = sizeof(double) * rows * (size_t)spin_lattice_bond_slots(lat);
+  bytes[BUF_GS] = rows * n;
+  bytes[BUF_GS_OTHER] = n;
+  bytes[BUF_SAMPLES] = opt->samples > 0 ? rows * (size_t)sample_count(opt, lat) : 1;
+  bytes[BUF_AGREE] = rows;
+  bytes[BUF_CRC] = bytes[BUF_CRC_STORED] = sizeof(int64_t) * rows;
+  bytes[BUF_CRC_MINE] = sizeof(uint32_t) * rows;
+  bytes[BUF_CRC_ALL] = sizeof(uint32_t) * rows * (size_t)size;
+}
+
 static core_status buffers_alloc(const spinset_options *opt, const spin_lattice *lat, int size,
                                  batch_buffers *b) {
   memset(b, 0, sizeof *b);
-  const size_t rows = (size_t)opt->chunk, n = (size_t)lat->n_sites;
-  for (int dir = 0; dir < lat->dim; ++dir) b->bonds[dir] = malloc(sizeof(double) * rows * (size_t)bond_count(lat, dir));
-  b->energy = malloc(sizeof(double) * rows);
-  b->J = malloc(sizeof(double) * rows * (size_t)spin_lattice_bond_slots(lat));
-  b->gs = malloc(rows * n);
-  b->gs_other = malloc(n);
-  b->samples = malloc(opt->samples > 0 ? rows * (size_t)sample_count(opt, lat) : 1);
-  b->agree = malloc(rows);
-  b->crc = malloc(sizeof(int64_t) * rows);
-  b->crc_stored = malloc(sizeof(int64_t) * rows);
-  b->crc_mine = malloc(sizeof(uint32_t) * rows);
-  b->crc_all = malloc(sizeof(uint32_t) * rows * (size_t)size);
+  const size_t n = (size_t)lat->n_sites;
+  size_t bytes[BUF_COUNT];
+  buffer_bytes(opt, lat, size, bytes);
+  for (int dir = 0; dir < lat->dim; ++dir) b->bonds[dir] = malloc(bytes[BUF_BONDS + dir]);
+  b->energy = malloc(bytes[BUF_ENERGY]);
+  b->J = malloc(bytes[BUF_J]);
+  b->gs = malloc(bytes[BUF_GS]);
+  b->gs_other = malloc(bytes[BUF_GS_OTHER]);
+  b->samples = malloc(bytes[BUF_SAMPLES]);
+  b->agree = malloc(bytes[BUF_AGREE]);
+  b->crc = malloc(bytes[BUF_CRC]);
+  b->crc_stored = malloc(bytes[BUF_CRC_STORED]);
+  b->crc_mine = malloc(bytes[BUF_CRC_MINE]);
+  b->crc_all = malloc(bytes[BUF_CRC_ALL]);
   const int injected = core_fault("dataset.alloc");
   if (injected || !b->bonds[0] || !b->bonds[1] || (lat->dim == 3 && !b->bonds[2]) || !b->energy ||
       !b->J || !b->gs || !b->gs_other || !b->samples || !b->agree || !b->crc || !b->crc_stored || !b->crc_mine || !b->crc_all) {
@@ -509,6 +529,17 @@ static core_status summarize(MPI_Comm comm, io_h5 *f, const spinset_options *opt
   report->gs_compared = heuristic(opt) ? done : 0;
   report->gs_agreed = heuristic(opt) ? (int64_t)sums[2] : 0;
   return st;
+}
+
+int64_t spinset_memory(const spinset_options *opt, int ranks) {
+  spin_lattice lat;
+  if (spin_lattice_init(&lat, opt->kind, opt->bc, opt->L) || opt->chunk < 1) return 0;
+  size_t bytes[BUF_COUNT];
+  buffer_bytes(opt, &lat, ranks, bytes);
+  int64_t sum = 0;
+  for (int i = 0; i < BUF_COUNT; ++i) sum += (int64_t)bytes[i];
+  if (opt->method == SPINSET_GS_EXACT) sum += mc_ground_memory(opt->L, opt->exact_method);
+  return sum;
 }
 
 /* The options a dataset can be made with; the lattice. Local. */

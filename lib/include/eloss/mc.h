@@ -144,6 +144,11 @@ core_status mc_ground_create(int L, mc_ground_method method, mc_ground **g);
  * spin_energy of the spins (so both solvers give the same bytes when they
  * find the same state). Local. */
 core_status mc_ground_solve(mc_ground *g, const double *J, int8_t *spins, double *energy);
+/* The bytes a solve by method needs for L x L, measured: the transfer
+ * matrix 8 2^L + L^2 2^L / 8; matching about 1.9 kB per spin (peak
+ * resident at L = 512 and 1 024, Gaussian couplings; couplings spread over
+ * many decades need up to three times more). Pure. */
+int64_t mc_ground_memory(int L, mc_ground_method method);
 /* mc_planar_set_stop for the matching solver; the transfer matrix (at most
  * about a second) always finishes. Local. */
 void mc_ground_set_stop(mc_ground *g, volatile sig_atomic_t *stop);

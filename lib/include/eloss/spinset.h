@@ -95,11 +95,18 @@ typedef struct {
  * layout). The data of instance i depend only on (options, i): the file's
  * datasets are identical for any number of ranks. Finished instances are
  * checkpointed at least every checkpoint_seconds; when *stop becomes
- * non-zero on any rank (SIGTERM), all ranks finish the current batch, write
- * a checkpoint and return with report->interrupted = 1. The final file
+ * non-zero on any rank (SIGTERM), all ranks abandon the current batch (at
+ * the next sweep or matching event), write a checkpoint and return with
+ * report->interrupted = 1. The final file
  * appears by rename only when every instance is in. Collective. */
 core_status spinset_generate(MPI_Comm comm, const spinset_options *opt, volatile sig_atomic_t *stop,
                                 FILE *progress, spinset_report *report);
+
+/* An estimate of the bytes each of `ranks` ranks needs for spinset_generate
+ * of opt: its batch buffers (-chunk instances) and the exact solver's
+ * workspace (mc_ground_memory; not the heuristic searches' chains, which
+ * are small); 0 for options that do not make a lattice. Pure. */
+int64_t spinset_memory(const spinset_options *opt, int ranks);
 
 /* Join the parts of one split (files of spinset_generate with count
  * > 0) into `out`, which then equals, dataset for dataset and attribute
