@@ -124,9 +124,21 @@ static core_status parse_descr(const char *path, const char *v, npy_header *h) {
       return CORE_OK;
     }
   }
+  /* Say what the array holds in numpy's words, then what can be read; each
+   * command then names the dtypes it takes among these. */
+  static const struct { const char *code, *name; } others[] = {
+      {"f2", "float16"}, {"f16", "longdouble"}, {"c8", "complex64"}, {"c16", "complex128"}, {"c32", "clongdouble"},
+      {"i2", "int16"},   {"u2", "uint16"},      {"u4", "uint32"},    {"u8", "uint64"},      {"O", "object"},
+  };
+  const char *name = NULL;
+  for (size_t i = 0; i < sizeof others / sizeof others[0] && !name; ++i)
+    if (!strcmp(type, others[i].code)) name = others[i].name;
+  if (!name) name = type[0] == 'U' || type[0] == 'S' ? "strings" : type[0] == 'M' || type[0] == 'm' ? "dates or times"
+                                                                                                    : "another type";
   return CORE_ERROR(CORE_ERR_FORMAT,
-                    "%s: unsupported dtype '%s' (expected float32, float64, int8, uint8, int32 or int64)",
-                    path, d);
+                    "%s: unsupported dtype '%s' (%s): eloss reads .npy arrays of float32, float64, int8, uint8, "
+                    "bool, int32 or int64, and each command says which of these it takes",
+                    path, d, name);
 }
 
 static core_status parse_shape(const char *path, const char *v, npy_header *h) {
