@@ -25,16 +25,6 @@ static const char help[] =
 
 /* Read a float coupling array: -jh of shape (L, L-1) for any L >= 2
  * (rows < 0), or -jv of the shape (rows, cols) -jh fixed. */
-/* "(5, 5)": the shape of a, for messages. */
-static const char *shape_text(const io_array *a, char *text, size_t size) {
-  size_t len = 0;
-  len += (size_t)snprintf(text, size, "(");
-  for (int d = 0; d < a->ndim && len < size; ++d)
-    len += (size_t)snprintf(text + len, size - len, "%s%lld", d ? ", " : "", (long long)a->shape[d]);
-  if (len < size) snprintf(text + len, size - len, a->ndim == 1 ? ",)" : ")");
-  return text;
-}
-
 static core_status couplings_read(const char *path, const char *option, int64_t rows, int64_t cols,
                                   io_array *a) {
   char found[128];
@@ -46,10 +36,10 @@ static core_status couplings_read(const char *path, const char *option, int64_t 
                     io_dtype_name(a->dtype));
   else if (rows >= 0 && (a->ndim != 2 || a->shape[0] != rows || a->shape[1] != cols))
     st = CORE_ERROR(CORE_ERR_FORMAT, "%s: expected shape (%lld, %lld) for %s, found %s", path, (long long)rows,
-                    (long long)cols, option, shape_text(a, found, sizeof found));
+                    (long long)cols, option, io_shape_text(a, found, sizeof found));
   else if (rows < 0 && (a->ndim != 2 || a->shape[1] + 1 != a->shape[0]))
     st = CORE_ERROR(CORE_ERR_FORMAT, "%s: expected shape (L, L-1) for %s, found %s", path, option,
-                    shape_text(a, found, sizeof found));
+                    io_shape_text(a, found, sizeof found));
   else if (rows < 0 && a->shape[0] < 2)
     st = CORE_ERROR(CORE_ERR_FORMAT, "%s: shape (%lld, %lld) for %s is a lattice of L = %lld; expected (L, L-1) "
                     "with L >= 2", path, (long long)a->shape[0], (long long)a->shape[1], option,

@@ -43,15 +43,6 @@ static core_status array_read(const char *path, const char *option, io_array *a)
   return io_npy_read(path, a);
 }
 
-/* Shape of a 3-d array as text: "(2, 4, 3)". */
-static const char *shape_text(const io_array *a, char *buf, size_t len) {
-  size_t used = (size_t)snprintf(buf, len, "(");
-  for (int k = 0; k < a->ndim && used < len; ++k)
-    used += (size_t)snprintf(buf + used, len - used, "%s%lld", k ? ", " : "", (long long)a->shape[k]);
-  if (used < len) snprintf(buf + used, len - used, "%s)", a->ndim == 1 ? "," : "");
-  return buf;
-}
-
 static int shape_is(const io_array *a, int64_t d0, int64_t d1, int64_t d2) {
   return a->ndim == 3 && a->shape[0] == d0 && a->shape[1] == d1 && a->shape[2] == d2;
 }
@@ -68,7 +59,7 @@ static core_status couplings_load(const char *jh, const char *jv, spin_lattice *
   if (!st && (H.ndim != 3 || H.shape[0] < 1 || H.shape[1] < 2 ||
               (H.shape[2] != H.shape[1] && H.shape[2] + 1 != H.shape[1])))
     st = CORE_ERROR(CORE_ERR_FORMAT, "%s: shape %s for -jh; expected (B, L, L-1) (open) or (B, L, L) (periodic) "
-                    "with B >= 1, L >= 2", jh, shape_text(&H, s, sizeof s));
+                    "with B >= 1, L >= 2", jh, io_shape_text(&H, s, sizeof s));
   const int64_t B = st ? 0 : H.shape[0], L = st ? 0 : H.shape[1];
   const int periodic = !st && H.shape[2] == L;
   if (!st) st = array_read(jv, "-jv", &V);
@@ -77,7 +68,7 @@ static core_status couplings_load(const char *jh, const char *jv, spin_lattice *
                     io_dtype_name(V.dtype));
   if (!st && !shape_is(&V, B, periodic ? L : L - 1, L))
     st = CORE_ERROR(CORE_ERR_FORMAT, "%s: shape %s for -jv; expected (%lld, %lld, %lld) to match -jh %s (%s)", jv,
-                    shape_text(&V, s, sizeof s), (long long)B, (long long)(periodic ? L : L - 1), (long long)L, jh,
+                    io_shape_text(&V, s, sizeof s), (long long)B, (long long)(periodic ? L : L - 1), (long long)L, jh,
                     periodic ? "periodic" : "open");
   if (!st) st = spin_lattice_init(lat, SPIN_SQUARE, periodic ? SPIN_PERIODIC : SPIN_OPEN, (int)L);
   if (!st) st = io_array_convert(&H, IO_F64);
@@ -178,7 +169,7 @@ static int spinloss_main(void *opts) {
     st = CORE_ERROR(CORE_ERR_FORMAT, "%s: expected float64 logits, found %s", zpath, io_dtype_name(Z.dtype));
   if (!st && !shape_is(&Z, B, L, L))
     st = CORE_ERROR(CORE_ERR_FORMAT, "%s: shape %s for -logits; expected (%lld, %lld, %lld) to match -jh %s", zpath,
-                    shape_text(&Z, s, sizeof s), (long long)B, (long long)L, (long long)L, jh);
+                    io_shape_text(&Z, s, sizeof s), (long long)B, (long long)L, (long long)L, jh);
   if (!st) st = io_array_convert(&Z, IO_F64);
   for (int64_t k = 0; !st && k < Z.count; ++k)
     if (!isfinite(((const double *)Z.data)[k]))
@@ -189,7 +180,7 @@ static int spinloss_main(void *opts) {
       st = CORE_ERROR(CORE_ERR_FORMAT, "%s: expected int8 target spins, found %s", ypath, io_dtype_name(Y.dtype));
     if (!st && !shape_is(&Y, B, L, L))
       st = CORE_ERROR(CORE_ERR_FORMAT, "%s: shape %s for -target; expected (%lld, %lld, %lld) to match -jh %s", ypath,
-                      shape_text(&Y, s, sizeof s), (long long)B, (long long)L, (long long)L, jh);
+                      io_shape_text(&Y, s, sizeof s), (long long)B, (long long)L, (long long)L, jh);
     for (int64_t k = 0; !st && k < Y.count; ++k) {
       const int8_t v = ((const int8_t *)Y.data)[k];
       if (v != 1 && v != -1)

@@ -39,6 +39,14 @@ size_t io_dtype_size(io_dtype dtype) {
   return 0;
 }
 
+const char *io_shape_text(const io_array *a, char *text, size_t size) {
+  size_t used = (size_t)snprintf(text, size, "(");
+  for (int k = 0; k < a->ndim && used < size; ++k)
+    used += (size_t)snprintf(text + used, size - used, "%s%lld", k ? ", " : "", (long long)a->shape[k]);
+  if (used < size) snprintf(text + used, size - used, "%s)", a->ndim == 1 ? "," : "");
+  return text;
+}
+
 const char *io_dtype_name(io_dtype dtype) {
   switch (dtype) {
     case IO_F32: return "float32";

@@ -42,6 +42,9 @@ typedef struct {
 
 size_t io_dtype_size(io_dtype dtype);
 const char *io_dtype_name(io_dtype dtype); /* "float64", ... */
+/* An array's shape as numpy prints it, "(2, 4, 3)" or "(5,)", in text;
+ * returns text. */
+const char *io_shape_text(const io_array *a, char *text, size_t size);
 
 /* Read a .npy file (format versions 1.0, 2.0 and 3.0; little- or big-endian
  * float32/float64/int8/uint8/int32/int64; C order only). The data are
