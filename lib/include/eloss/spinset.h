@@ -1,7 +1,7 @@
 /* eloss spinset: spin-glass datasets. Per instance of a split: the
  * couplings (a pure function of seed, split and index), the ground state
- * (exact on open square lattices, by the transfer matrix or matching, else two independent searches of
- * lib/mc), optional equilibrium samples, and a CRC-32 per row; one HDF5
+ * (exact on open square lattices, by the transfer matrix or matching;
+ * else two independent searches of lib/mc), optional equilibrium samples, and a CRC-32 per row; one HDF5
  * file per split, the same datasets for any number of ranks, generated
  * with checkpoints and -resume (spinset_generate, lib/io's job
  * lifecycle), joined from parts (spinset_merge) and read back with every
