@@ -2,6 +2,10 @@
 #   ok <status> <description>   prints "ok N - ..." or "not ok N - ..."
 #   tap_exit                    exit status: 0 iff every check passed
 #   tap_workdir                 cd into a fresh temporary $work, removed on exit
+#   tap_need_python N MODULES PACKAGES
+#                               without Python's MODULES ("numpy, h5py"): the
+#                               plan's N checks skipped, naming the Debian
+#                               PACKAGES, and exit 0
 #   $tap_h5same A B --attributes all|options|none
 #                               jobs/h5same: exit 0 iff two HDF5 files hold the same data
 tap_count=0
@@ -17,6 +21,11 @@ ok() {
   fi
 }
 tap_exit() { [ "$tap_failed" = 0 ]; }
+tap_need_python() {
+  /usr/bin/python3 -c "import $2" 2> /dev/null && return 0
+  for _ in $(seq "$1"); do ok 0 "# SKIP /usr/bin/python3 lacks $2 (Debian: $3)"; done
+  exit 0
+}
 tap_workdir() {
   work=$(mktemp -d) || exit 1
   trap 'rm -rf "$work"' EXIT

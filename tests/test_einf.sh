@@ -16,10 +16,7 @@ py=/usr/bin/python3
 source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 tap_workdir
 echo "1..5"
-if ! "$py" -c 'import numpy, h5py, matplotlib' 2> /dev/null; then
-  for _ in $(seq 5); do ok 0 "# SKIP $py lacks numpy, h5py or matplotlib (Debian: python3-h5py python3-matplotlib)"; done
-  exit 0
-fi
+tap_need_python 5 "numpy, h5py, matplotlib" "python3-h5py python3-matplotlib"
 einf=$repo/jobs/einf
 export ELOSS=$eloss NP=2
 

@@ -25,10 +25,7 @@ py=/usr/bin/python3
 source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 tap_workdir
 echo "1..14"
-if ! "$py" -c 'import numpy, rdkit, matplotlib' 2> /dev/null; then
-  for _ in $(seq 13); do ok 0 "# SKIP $py lacks numpy, RDKit or matplotlib (Debian: python3-rdkit python3-matplotlib)"; done
-  exit 0
-fi
+tap_need_python 14 "numpy, rdkit, matplotlib" "python3-rdkit python3-matplotlib"
 fig4=$repo/jobs/fig4
 plot=$repo/jobs/plot_fig4.py
 cols="network,loss,fraction,seed,train_molecules,steps,test_eps_mse,test_x_rmse,atom_stability,mol_stability"
