@@ -59,10 +59,11 @@ core_status mc_ground_create(int L, mc_ground_method method, mc_ground **out) {
 }
 
 core_status mc_ground_solve(mc_ground *g, const double *J, int8_t *spins, double *energy) {
-  CORE_CALL(g->method == MC_GROUND_TM ? mc_exact_solve(g->tm, J, spins, energy)
-                                      : mc_planar_solve(g->matching, J, spins, energy));
-  /* The energy summed from the spins, as spin_energy sums it: the two
-   * solvers then store the same bytes whenever they find the same state. */
+  if (g->method == MC_GROUND_MATCHING) return mc_planar_solve(g->matching, J, spins, energy); /* spin_energy's sum */
+  CORE_CALL(mc_exact_solve(g->tm, J, spins, energy));
+  /* The energy summed from the spins, as spin_energy sums it (and as
+   * mc_planar_solve returns it): the two solvers then store the same bytes
+   * whenever they find the same state. */
   *energy = spin_energy(&g->lat, J, 0.0, spins);
   return CORE_OK;
 }
